@@ -1,0 +1,188 @@
+/* assayctl - the command-line client.
+ *
+ * This version works on the local machine: `plugins --local` lists the
+ * catalogue a daemon would load, `run --local` runs a JobSpec through the
+ * same executors assayd uses (the plugin author's inner loop). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "error.h"
+#include "jobspec.h"
+#include "log.h"
+#include "render.h"
+#include "runner.h"
+
+static void s_usage(FILE *out)
+{
+    fputs("usage: assayctl [OPTIONS] COMMAND [ARGS]\n"
+          "\n"
+          "commands:\n"
+          "  plugins --local          list plugins, actions and refused files\n"
+          "  run --local SPEC.json    run a JobSpec on this machine\n"
+          "\n"
+          "options:\n"
+          "  --local                  use this machine (required for now)\n"
+          "  --config FILE            assayd config to take settings from\n"
+          "  --set KEY=VALUE          override a config key (repeatable)\n"
+          "  --plugins-dir DIR        same as --set plugins_dir=DIR\n"
+          "  --json                   machine-readable output\n"
+          "  -v, --verbose            log at debug level\n"
+          "  -h, --help               this text\n"
+          "\n"
+          "exit codes: 0 all passed, 1 a check failed, 2 a job ended in "
+          "error,\n"
+          "  64 usage, 65 bad JobSpec, 69 plugins/executors unavailable, "
+          "78 bad config\n",
+          out);
+}
+
+typedef struct {
+    bool local, json;
+    const char *config;
+    char *sets[64];
+    int nsets;
+} s_opts;
+
+static int s_plugins(assay_conf *conf, const s_opts *o)
+{
+    assay_catalog *cat = assay_catalog_new();
+    char err[ASSAY_ERRMSG_SIZE];
+    if (!cat)
+        return ASSAY_EXIT_UNAVAILABLE;
+    int rc = assay_catalog_scan(cat, conf->plugins_dir, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "assayctl: %s\n", err);
+        assay_catalog_destroy(&cat);
+        return ASSAY_EXIT_UNAVAILABLE;
+    }
+    json_t *j = assay_catalog_json(cat);
+    if (o->json)
+        json_dumpf(j, stdout, JSON_INDENT(2)), fputc('\n', stdout);
+    else
+        assay_render_catalog(stdout, j);
+    json_decref(j);
+    assay_catalog_destroy(&cat);
+    return ASSAY_EXIT_OK;
+}
+
+static int s_run(assay_conf *conf, const s_opts *o, const char *path)
+{
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    assay_jobspec *spec;
+    if (assay_jobspec_load(path, &spec, err, sizeof err) != 0) {
+        fprintf(stderr, "assayctl: %s\n", err);
+        return ASSAY_EXIT_DATA;
+    }
+    assay_runner *runner;
+    if (assay_runner_new(conf, &runner, err, sizeof err) != 0) {
+        fprintf(stderr, "assayctl: %s\n", err);
+        assay_jobspec_destroy(&spec);
+        return ASSAY_EXIT_UNAVAILABLE;
+    }
+    json_t *results;
+    int code;
+    if (assay_runner_run(runner, spec, &results, err, sizeof err) != 0) {
+        fprintf(stderr, "assayctl: %s: %s\n", path, err);
+        code = ASSAY_EXIT_DATA;
+    } else {
+        code = ASSAY_EXIT_OK;
+        size_t i;
+        json_t *r;
+        json_array_foreach(results, i, r) {
+            const char *s = json_string_value(json_object_get(r, "status"));
+            if (s && !strcmp(s, "error"))
+                code = ASSAY_EXIT_ERROR;
+            else if (s && !strcmp(s, "fail") && code == ASSAY_EXIT_OK)
+                code = ASSAY_EXIT_FAIL;
+        }
+        if (o->json) {
+            json_t *doc = json_pack("{s:s, s:O}", "spec", spec->id,
+                                    "results", results);
+            json_dumpf(doc, stdout, JSON_INDENT(2));
+            fputc('\n', stdout);
+            json_decref(doc);
+        } else {
+            assay_render_results(stdout, results);
+        }
+        json_decref(results);
+    }
+    assay_runner_destroy(&runner);
+    assay_jobspec_destroy(&spec);
+    return code;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"local", no_argument, NULL, 'l'},
+        {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"plugins-dir", required_argument, NULL, 'p'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    s_opts o = {0};
+    char pdir[4200];
+    int level = ASSAY_LOG_WARN, c;
+    while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l': o.local = true; break;
+        case 'j': o.json = true; break;
+        case 'c': o.config = optarg; break;
+        case 'v': level = ASSAY_LOG_DEBUG; break;
+        case 'h': s_usage(stdout); return ASSAY_EXIT_OK;
+        case 's':
+        case 'p':
+            if (o.nsets == (int)(sizeof o.sets / sizeof *o.sets)) {
+                fprintf(stderr, "assayctl: too many --set options\n");
+                return ASSAY_EXIT_USAGE;
+            }
+            if (c == 'p') {
+                snprintf(pdir, sizeof pdir, "plugins_dir=%s", optarg);
+                o.sets[o.nsets++] = pdir;
+            } else {
+                o.sets[o.nsets++] = optarg;
+            }
+            break;
+        default: s_usage(stderr); return ASSAY_EXIT_USAGE;
+        }
+    }
+    assay_log_init("assayctl", level);
+    if (optind >= argc) {
+        s_usage(stderr);
+        return ASSAY_EXIT_USAGE;
+    }
+    const char *cmd = argv[optind++];
+    bool is_plugins = !strcmp(cmd, "plugins"), is_run = !strcmp(cmd, "run");
+    if (!is_plugins && !is_run) {
+        fprintf(stderr, "assayctl: unknown command '%s'\n", cmd);
+        s_usage(stderr);
+        return ASSAY_EXIT_USAGE;
+    }
+    if (!o.local) {
+        fprintf(stderr, "assayctl: %s: only --local is available in this "
+                        "version (no cluster client yet)\n", cmd);
+        return ASSAY_EXIT_USAGE;
+    }
+    if (is_run && optind != argc - 1) {
+        fprintf(stderr, "assayctl: run --local needs exactly one SPEC.json\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    if (is_plugins && optind != argc) {
+        fprintf(stderr, "assayctl: plugins takes no arguments\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    assay_conf conf;
+    if (assay_conf_init(&conf) != 0)
+        return ASSAY_EXIT_UNAVAILABLE;
+    int code = ASSAY_EXIT_CONFIG;
+    if (assay_cli_conf(&conf, o.config, o.sets, o.nsets, "assayctl") == 0) {
+        code = is_run ? s_run(&conf, &o, argv[optind]) : s_plugins(&conf, &o);
+    }
+    assay_conf_fini(&conf);
+    return code;
+}

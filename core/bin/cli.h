@@ -1,0 +1,24 @@
+/* core/bin/cli.h - what assayd and assayctl share: exit codes and the
+ * configuration sources (file, then flags). */
+#ifndef ASSAY_CLI_H
+#define ASSAY_CLI_H
+
+#include "conf.h"
+
+/* sysexits(3) values, documented in README.md and docs/cli.md. */
+enum {
+    ASSAY_EXIT_OK = 0,
+    ASSAY_EXIT_FAIL = 1,   /* a job failed its check */
+    ASSAY_EXIT_ERROR = 2,  /* a job ended in error */
+    ASSAY_EXIT_USAGE = 64,
+    ASSAY_EXIT_DATA = 65,  /* bad JobSpec */
+    ASSAY_EXIT_UNAVAILABLE = 69,
+    ASSAY_EXIT_CONFIG = 78,
+};
+
+/* Loads `path` (NULL = defaults only) into conf, then applies each
+ * "key=value" override; prints the error and returns non-zero on failure. */
+int assay_cli_conf(assay_conf *conf, const char *path, char **sets,
+                   int nsets, const char *program);
+
+#endif

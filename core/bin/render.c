@@ -1,0 +1,80 @@
+/* core/bin/render.c - result and catalogue tables (see render.h). */
+#include "render.h"
+
+#include <string.h>
+
+static const char *s_str(const json_t *obj, const char *key)
+{
+    const char *s = json_string_value(json_object_get(obj, key));
+    return s ? s : "";
+}
+
+/* Prints at most `width` bytes of s on one line (newlines become spaces). */
+static void s_clip(FILE *out, const char *s, size_t width)
+{
+    size_t n = 0;
+    for (; s[n] && n < width; n++)
+        fputc(s[n] == '\n' || s[n] == '\t' ? ' ' : s[n], out);
+    if (s[n])
+        fputs("...", out);
+}
+
+void assay_render_results(FILE *out, const json_t *results)
+{
+    size_t i;
+    json_t *r;
+    fprintf(out, "%-24s %-16s %-8s %-6s %-3s %9s  %s\n", "JOB", "ACTION",
+            "VERSION", "STATUS", "TRY", "TIME", "MESSAGE");
+    json_array_foreach(results, i, r) {
+        double ms = (double)json_integer_value(
+                        json_object_get(r, "duration_us")) / 1000.0;
+        const char *status = s_str(r, "status");
+        const char *msg = s_str(r, "message");
+        const char *reason = s_str(r, "reason");
+        fprintf(out, "%-24s %-16s %-8s %-6s %-3lld %7.1fms  ", s_str(r, "job"),
+                s_str(r, "action"), s_str(r, "version"), status,
+                (long long)json_integer_value(json_object_get(r, "attempt")),
+                ms);
+        s_clip(out, *msg ? msg : reason, 100);
+        if (!strcmp(status, "error") && *reason && strcmp(reason, msg)) {
+            fputs(" [", out);
+            s_clip(out, reason, 60);
+            fputc(']', out);
+        }
+        fputc('\n', out);
+        size_t k;
+        json_t *f;
+        json_array_foreach(json_object_get(r, "findings"), k, f) {
+            fprintf(out, "    %-13s %s", s_str(f, "state"), s_str(f, "title"));
+            if (*s_str(f, "subject"))
+                fprintf(out, " (%s)", s_str(f, "subject"));
+            const char *key;
+            json_t *v;
+            json_object_foreach(json_object_get(f, "evidence"), key, v) {
+                fprintf(out, "  %s=", key);
+                s_clip(out, json_string_value(v) ? json_string_value(v) : "",
+                       60);
+            }
+            fputc('\n', out);
+        }
+    }
+}
+
+void assay_render_catalog(FILE *out, const json_t *catalog)
+{
+    size_t i, k;
+    json_t *p, *a;
+    json_array_foreach(json_object_get(catalog, "plugins"), i, p) {
+        fprintf(out, "%s %s  (%s)  %s\n    %s\n", s_str(p, "name"),
+                s_str(p, "version"), s_str(p, "license"),
+                s_str(p, "description"), s_str(p, "path"));
+        json_array_foreach(json_object_get(p, "actions"), k, a)
+            fprintf(out, "    %s.%s(%s)\n        %s\n", s_str(p, "name"),
+                    s_str(a, "name"), s_str(a, "signature"), s_str(a, "help"));
+    }
+    json_t *refused = json_object_get(catalog, "refused");
+    if (json_array_size(refused))
+        fprintf(out, "\nrefused:\n");
+    json_array_foreach(refused, i, p)
+        fprintf(out, "    %s\n", s_str(p, "reason"));
+}

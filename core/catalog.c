@@ -1,0 +1,412 @@
+/* core/catalog.c - plugin loading, validation and resolution (see catalog.h). */
+#include "catalog.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+
+#include "error.h"
+#include "host.h"
+#include "log.h"
+#include "params.h"
+
+#define MAX_ACTIONS 256
+
+typedef struct s_refused {
+    char *path;
+    char *reason;
+    struct s_refused *next;
+} s_refused;
+
+struct assay_catalog {
+    assay_plugin *plugins; /* in load order */
+    size_t count;
+    s_refused *refused;
+    size_t refused_count;
+};
+
+/* Bytes of assay_module that ABI 1.0 defines. */
+#define MODULE_SIZE_1_0                                                        \
+    (offsetof(assay_module, consensus) + sizeof(((assay_module *)0)->consensus))
+
+assay_catalog *assay_catalog_new(void)
+{
+    return calloc(1, sizeof(assay_catalog));
+}
+
+static void s_plugin_free(assay_plugin *p)
+{
+    if (p->initialized && p->init_rc == 0 && p->module->fini)
+        p->module->fini(p->state);
+    if (p->dl)
+        dlclose(p->dl);
+    free(p);
+}
+
+void assay_catalog_destroy(assay_catalog **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_catalog *self = *self_p;
+    while (self->plugins) {
+        assay_plugin *next = self->plugins->next;
+        s_plugin_free(self->plugins);
+        self->plugins = next;
+    }
+    while (self->refused) {
+        s_refused *next = self->refused->next;
+        free(self->refused->path);
+        free(self->refused->reason);
+        free(self->refused);
+        self->refused = next;
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+static bool s_text_ok(const char *s, size_t max)
+{
+    return s && *s && strnlen(s, max + 1) <= max;
+}
+
+static int s_validate_actions(const assay_module *m, char *err, size_t errlen)
+{
+    if (!m->actions || !m->actions[0].name)
+        return assay_errf(err, errlen, ASSAY_EINVAL, "declares no actions");
+    for (size_t i = 0; m->actions[i].name; i++) {
+        const assay_action *a = &m->actions[i];
+        char why[ASSAY_ERRMSG_SIZE];
+        if (i >= MAX_ACTIONS)
+            return assay_errf(err, errlen, ASSAY_ETOOBIG,
+                              "more than %d actions", MAX_ACTIONS);
+        if (!assay_name_valid(a->name, false))
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "invalid action name '%.64s'", a->name);
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(m->actions[j].name, a->name))
+                return assay_errf(err, errlen, ASSAY_EEXIST,
+                                  "action '%s' declared twice", a->name);
+        if (!a->fn)
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "action '%s' has no function", a->name);
+        if (!s_text_ok(a->help, 1024))
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "action '%s' has no help text", a->name);
+        int rc = assay_params_validate_decl(a->params, why, sizeof why);
+        if (rc)
+            return assay_errf(err, errlen, rc, "action '%s': %s", a->name,
+                              why);
+    }
+    return 0;
+}
+
+int assay_module_validate(const assay_module *m, char *err, size_t errlen)
+{
+    if (m->abi_major != ASSAY_ABI_MAJOR)
+        return assay_errf(err, errlen, ASSAY_EABI,
+                          "ABI major %u, this host supports %u",
+                          (unsigned)m->abi_major, ASSAY_ABI_MAJOR);
+    if (m->struct_size < MODULE_SIZE_1_0)
+        return assay_errf(err, errlen, ASSAY_EABI,
+                          "descriptor is %u bytes, ABI %u.%u needs at least %zu",
+                          (unsigned)m->struct_size, (unsigned)m->abi_major,
+                          (unsigned)m->abi_minor, (size_t)MODULE_SIZE_1_0);
+    if (m->kind != ASSAY_KIND_ACTION)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "module kind %u is not an action plugin",
+                          (unsigned)m->kind);
+    if (!assay_name_valid(m->name, true))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "invalid module name '%.64s' (want [a-z][a-z0-9_-]*)",
+                          m->name ? m->name : "(null)");
+    assay_semver v;
+    if (!m->version || assay_semver_parse(m->version, &v) != 0)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "invalid semantic version '%.64s'",
+                          m->version ? m->version : "(null)");
+    if (!s_text_ok(m->license, 128))
+        return assay_errf(err, errlen, ASSAY_EINVAL, "no license declared");
+    if (!s_text_ok(m->description, 1024))
+        return assay_errf(err, errlen, ASSAY_EINVAL, "no description");
+    char why[ASSAY_ERRMSG_SIZE];
+    int rc = assay_params_validate_decl(m->config, why, sizeof why);
+    if (rc)
+        return assay_errf(err, errlen, rc, "config: %s", why);
+    return s_validate_actions(m, err, errlen);
+}
+
+static void s_refuse(assay_catalog *self, const char *path, const char *why)
+{
+    s_refused *r = calloc(1, sizeof *r);
+    if (!r)
+        return;
+    r->path = strdup(path);
+    r->reason = strdup(why);
+    r->next = self->refused;
+    self->refused = r;
+    self->refused_count++;
+    assay_warn("refused %s", why);
+}
+
+static const assay_plugin *s_find(const assay_catalog *self, const char *name,
+                                  const assay_semver *v)
+{
+    for (const assay_plugin *p = self->plugins; p; p = p->next)
+        if (!strcmp(p->name, name) && assay_semver_cmp(&p->semver, v) == 0)
+            return p;
+    return NULL;
+}
+
+int assay_catalog_load(assay_catalog *self, const char *path,
+                       const assay_plugin **out, char *err, size_t errlen)
+{
+    char why[ASSAY_ERRMSG_SIZE] = "";
+    int rc = 0;
+    assay_plugin *p = calloc(1, sizeof *p);
+    if (!p)
+        return ASSAY_ENOMEM;
+    if (strlcpy(p->path, path, sizeof p->path) >= sizeof p->path) {
+        rc = assay_errf(why, sizeof why, ASSAY_ETOOBIG, "path too long");
+        goto refuse;
+    }
+    p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!p->dl) {
+        rc = assay_errf(why, sizeof why, ASSAY_EIO, "cannot load: %s",
+                        dlerror());
+        goto refuse;
+    }
+    assay_module_entry_fn entry;
+    *(void **)&entry = dlsym(p->dl, ASSAY_MODULE_ENTRY);
+    if (!entry) {
+        rc = assay_errf(why, sizeof why, ASSAY_ENOENT,
+                        "no entry symbol %s (not an Assay module?)",
+                        ASSAY_MODULE_ENTRY);
+        goto refuse;
+    }
+    p->module = entry(assay_host_table());
+    if (!p->module) {
+        rc = assay_errf(why, sizeof why, ASSAY_EINVAL,
+                        "entry returned no descriptor");
+        goto refuse;
+    }
+    rc = assay_module_validate(p->module, why, sizeof why);
+    if (rc)
+        goto refuse;
+    strlcpy(p->name, p->module->name, sizeof p->name);
+    strlcpy(p->version, p->module->version, sizeof p->version);
+    assay_semver_parse(p->version, &p->semver);
+    const assay_plugin *dup = s_find(self, p->name, &p->semver);
+    if (dup) {
+        rc = assay_errf(why, sizeof why, ASSAY_EEXIST,
+                        "duplicate of %s %s already loaded from %s", p->name,
+                        p->version, dup->path);
+        goto refuse;
+    }
+    assay_plugin **tail = &self->plugins;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = p;
+    self->count++;
+    assay_debug("loaded %s %s from %s", p->name, p->version, path);
+    if (out)
+        *out = p;
+    return 0;
+refuse:
+    p->initialized = false;
+    s_plugin_free(p);
+    assay_errf(err, errlen, rc, "%s: %s", path, why);
+    {
+        char line[ASSAY_ERRMSG_SIZE + PATH_MAX];
+        snprintf(line, sizeof line, "%s: %s", path, why);
+        s_refuse(self, path, line);
+    }
+    return rc;
+}
+
+static int s_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
+                       size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "plugins directory %s: %m", dir);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 4 || strcmp(e->d_name + len - 3, ".so"))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = reallocarray(names, cap, sizeof *names);
+            if (!grown)
+                break;
+            names = grown;
+        }
+        names[n] = strdup(e->d_name);
+        if (names[n])
+            n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, s_cmp_names);
+    for (size_t i = 0; i < n; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        assay_catalog_load(self, path, NULL, NULL, 0);
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}
+
+const assay_plugin *assay_catalog_first(const assay_catalog *self)
+{
+    return self->plugins;
+}
+
+const assay_plugin *assay_catalog_find_path(const assay_catalog *self,
+                                            const char *path)
+{
+    for (const assay_plugin *p = self->plugins; p; p = p->next)
+        if (!strcmp(p->path, path))
+            return p;
+    return NULL;
+}
+
+size_t assay_catalog_count(const assay_catalog *self) { return self->count; }
+
+size_t assay_catalog_refused_count(const assay_catalog *self)
+{
+    return self->refused_count;
+}
+
+const assay_action *assay_plugin_action(const assay_plugin *p,
+                                        const char *name)
+{
+    for (const assay_action *a = p->module->actions; a->name; a++)
+        if (!strcmp(a->name, name))
+            return a;
+    return NULL;
+}
+
+/* Comma-separated list of names/versions for error messages. */
+static void s_list(char *buf, size_t len, const char *item)
+{
+    if (buf[0])
+        strlcat(buf, ", ", len);
+    strlcat(buf, item, len);
+}
+
+int assay_catalog_resolve(const assay_catalog *self, const char *ref,
+                          const char *range, const assay_plugin **plugin,
+                          const assay_action **action, char *err,
+                          size_t errlen)
+{
+    const char *dot = ref ? strchr(ref, '.') : NULL;
+    if (!dot || dot == ref || (size_t)(dot - ref) > ASSAY_NAME_MAX ||
+        !dot[1])
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "action '%.128s' is not of the form plugin.action",
+                          ref ? ref : "");
+    char name[ASSAY_NAME_MAX + 1];
+    memcpy(name, ref, (size_t)(dot - ref));
+    name[dot - ref] = '\0';
+    const char *aname = dot + 1;
+
+    assay_semver_range *r = NULL;
+    if (range && *range) {
+        char why[ASSAY_ERRMSG_SIZE];
+        int rc = assay_semver_range_parse(range, &r, why, sizeof why);
+        if (rc)
+            return assay_errf(err, errlen, rc, "version '%.64s': %s", range,
+                              why);
+    }
+    const assay_plugin *best = NULL;
+    char installed[512] = "", versions[512] = "";
+    for (const assay_plugin *p = self->plugins; p; p = p->next) {
+        if (strcmp(p->name, name)) {
+            if (!strstr(installed, p->name))
+                s_list(installed, sizeof installed, p->name);
+            continue;
+        }
+        s_list(versions, sizeof versions, p->version);
+        if (r && !assay_semver_range_match(r, &p->semver))
+            continue;
+        if (!best || assay_semver_cmp(&p->semver, &best->semver) > 0)
+            best = p;
+    }
+    assay_semver_range_destroy(&r);
+    if (!versions[0])
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "unknown plugin '%s' (installed: %s)", name,
+                          installed[0] ? installed : "none");
+    if (!best)
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "no version of '%s' matches '%s' (installed: %s)",
+                          name, range, versions);
+    const assay_action *a = assay_plugin_action(best, aname);
+    if (!a) {
+        char names[512] = "";
+        for (const assay_action *x = best->module->actions; x->name; x++)
+            s_list(names, sizeof names, x->name);
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "plugin '%s' %s has no action '%.64s' (actions: %s)",
+                          name, best->version, aname, names);
+    }
+    *plugin = best;
+    *action = a;
+    return 0;
+}
+
+static json_t *s_params_json(const assay_param *decl)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; decl && decl[i].name; i++) {
+        const assay_param *p = &decl[i];
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:b, s:s?, s:s?}", "name", p->name,
+                           "type", assay_type_name((int)p->type), "required",
+                           (p->flags & ASSAY_PARAM_REQUIRED) != 0, "default",
+                           p->def, "help", p->help));
+    }
+    return arr;
+}
+
+json_t *assay_catalog_json(const assay_catalog *self)
+{
+    json_t *plugins = json_array(), *refused = json_array();
+    for (const assay_plugin *p = self->plugins; p; p = p->next) {
+        json_t *actions = json_array();
+        for (const assay_action *a = p->module->actions; a->name; a++) {
+            char sig[1024];
+            assay_params_signature(a->params, sig, sizeof sig);
+            json_array_append_new(
+                actions, json_pack("{s:s, s:s, s:s, s:o}", "name", a->name,
+                                   "help", a->help, "signature", sig, "params",
+                                   s_params_json(a->params)));
+        }
+        json_array_append_new(
+            plugins,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name", p->name,
+                      "version", p->version, "license", p->module->license,
+                      "description", p->module->description, "path", p->path,
+                      "actions", actions, "config",
+                      s_params_json(p->module->config)));
+    }
+    /* The refused list is kept newest first; report in load order. */
+    for (const s_refused *r = self->refused; r; r = r->next)
+        json_array_insert_new(refused, 0,
+                              json_pack("{s:s, s:s}", "path", r->path,
+                                        "reason", r->reason));
+    return json_pack("{s:o, s:o}", "plugins", plugins, "refused", refused);
+}

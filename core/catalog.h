@@ -1,0 +1,72 @@
+/* core/catalog.h - the plugin host: loads action modules from a directory,
+ * validates their descriptors, and resolves "plugin.action" + version range
+ * to one loaded module version.
+ *
+ * A refused file is recorded with a one-line reason and never stops the
+ * others from loading. Several versions of one plugin may be loaded side by
+ * side; name + version must be unique. */
+#ifndef ASSAY_CORE_CATALOG_H
+#define ASSAY_CORE_CATALOG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <assay/module.h>
+#include <jansson.h>
+
+#include "semver.h"
+
+typedef struct assay_plugin {
+    char path[PATH_MAX];
+    char name[64];
+    char version[64];
+    assay_semver semver;
+    const assay_module *module;
+    void *dl;
+    /* Executor side only: module init() state, run on first use. */
+    bool initialized;
+    int init_rc;
+    void *state;
+    struct assay_plugin *next;
+} assay_plugin;
+
+typedef struct assay_catalog assay_catalog;
+
+assay_catalog *assay_catalog_new(void);
+void assay_catalog_destroy(assay_catalog **self_p);
+
+/* Loads every *.so in `dir` (sorted by name). Returns 0, or an error if the
+ * directory itself cannot be read; refused files are not errors. */
+int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
+                       size_t errlen);
+
+/* Loads one file. On refusal the reason (naming the file) is in err, is
+ * recorded in the refused list, and the file is unloaded. */
+int assay_catalog_load(assay_catalog *self, const char *path,
+                       const assay_plugin **out, char *err, size_t errlen);
+
+/* Checks a descriptor as the loader does (exposed for tests). */
+int assay_module_validate(const assay_module *m, char *err, size_t errlen);
+
+const assay_plugin *assay_catalog_first(const assay_catalog *self);
+const assay_plugin *assay_catalog_find_path(const assay_catalog *self,
+                                            const char *path);
+size_t assay_catalog_count(const assay_catalog *self);
+size_t assay_catalog_refused_count(const assay_catalog *self);
+
+/* Resolves `ref` ("plugin.action") and an optional semver range (NULL or
+ * "" = highest installed). */
+int assay_catalog_resolve(const assay_catalog *self, const char *ref,
+                          const char *range, const assay_plugin **plugin,
+                          const assay_action **action, char *err,
+                          size_t errlen);
+
+/* Finds an action by name in a loaded plugin. */
+const assay_action *assay_plugin_action(const assay_plugin *p,
+                                        const char *name);
+
+/* {"plugins": [...], "refused": [{"path", "reason"}]} */
+json_t *assay_catalog_json(const assay_catalog *self);
+
+#endif

@@ -1,0 +1,287 @@
+/* core/codec.c - msgpack <-> JSON value conversion (see codec.h). */
+#include "codec.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "error.h"
+
+int assay_codec_pack(msgpack_packer *pk, const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *k;
+        json_t *item;
+        msgpack_pack_map(pk, json_object_size(v));
+        json_object_foreach((json_t *)v, k, item) {
+            size_t kl = strlen(k);
+            msgpack_pack_str(pk, kl);
+            msgpack_pack_str_body(pk, k, kl);
+            if (assay_codec_pack(pk, item) != 0)
+                return ASSAY_EINVAL;
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *item;
+        msgpack_pack_array(pk, json_array_size(v));
+        json_array_foreach(v, i, item) {
+            if (assay_codec_pack(pk, item) != 0)
+                return ASSAY_EINVAL;
+        }
+        return 0;
+    }
+    case JSON_STRING: {
+        size_t l = json_string_length(v);
+        msgpack_pack_str(pk, l);
+        msgpack_pack_str_body(pk, json_string_value(v), l);
+        return 0;
+    }
+    case JSON_INTEGER:
+        msgpack_pack_int64(pk, json_integer_value(v));
+        return 0;
+    case JSON_REAL:
+        msgpack_pack_double(pk, json_real_value(v));
+        return 0;
+    case JSON_TRUE:
+        msgpack_pack_true(pk);
+        return 0;
+    case JSON_FALSE:
+        msgpack_pack_false(pk);
+        return 0;
+    case JSON_NULL:
+        msgpack_pack_nil(pk);
+        return 0;
+    }
+    return ASSAY_EINVAL;
+}
+
+static int s_to_json(const msgpack_object *o, int depth, json_t **out,
+                     char *err, size_t errlen)
+{
+    if (depth > ASSAY_CODEC_MAX_DEPTH)
+        return assay_errf(err, errlen, ASSAY_ETOOBIG,
+                          "value nested deeper than %d levels",
+                          ASSAY_CODEC_MAX_DEPTH);
+    json_t *j = NULL;
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        j = json_null();
+        break;
+    case MSGPACK_OBJECT_BOOLEAN:
+        j = json_boolean(o->via.boolean);
+        break;
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        if (o->via.u64 > INT64_MAX)
+            return assay_errf(err, errlen, ASSAY_ERANGE,
+                              "integer %llu does not fit int64",
+                              (unsigned long long)o->via.u64);
+        j = json_integer((json_int_t)o->via.u64);
+        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        j = json_integer((json_int_t)o->via.i64);
+        break;
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        j = json_real(o->via.f64);
+        break;
+    case MSGPACK_OBJECT_STR:
+        j = json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
+        if (j && !json_string_value(j)) {
+            json_decref(j);
+            j = NULL;
+        }
+        if (j && memchr(o->via.str.ptr, '\0', o->via.str.size)) {
+            json_decref(j);
+            return assay_errf(err, errlen, ASSAY_EPARSE,
+                              "string contains a NUL byte");
+        }
+        break;
+    case MSGPACK_OBJECT_BIN: {
+        size_t n = sodium_base64_ENCODED_LEN(o->via.bin.size,
+                                             sodium_base64_VARIANT_ORIGINAL);
+        char *b64 = malloc(n);
+        if (!b64)
+            return ASSAY_ENOMEM;
+        sodium_bin2base64(b64, n, (const unsigned char *)o->via.bin.ptr,
+                          o->via.bin.size, sodium_base64_VARIANT_ORIGINAL);
+        j = json_string(b64);
+        free(b64);
+        break;
+    }
+    case MSGPACK_OBJECT_ARRAY:
+        j = json_array();
+        for (uint32_t i = 0; j && i < o->via.array.size; i++) {
+            json_t *item;
+            int rc = s_to_json(&o->via.array.ptr[i], depth + 1, &item, err,
+                               errlen);
+            if (rc) {
+                json_decref(j);
+                return rc;
+            }
+            json_array_append_new(j, item);
+        }
+        break;
+    case MSGPACK_OBJECT_MAP:
+        j = json_object();
+        for (uint32_t i = 0; j && i < o->via.map.size; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size > 255 ||
+                memchr(kv->key.via.str.ptr, '\0', kv->key.via.str.size)) {
+                json_decref(j);
+                return assay_errf(err, errlen, ASSAY_EPARSE,
+                                  "map key is not a short string");
+            }
+            char key[256];
+            memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+            key[kv->key.via.str.size] = '\0';
+            json_t *item;
+            int rc = s_to_json(&kv->val, depth + 1, &item, err, errlen);
+            if (rc) {
+                json_decref(j);
+                return rc;
+            }
+            json_object_set_new(j, key, item);
+        }
+        break;
+    default:
+        return assay_errf(err, errlen, ASSAY_EPARSE,
+                          "unsupported msgpack type %d", (int)o->type);
+    }
+    if (!j)
+        return assay_errf(err, errlen, ASSAY_EPARSE,
+                          "invalid value (bad UTF-8?)");
+    *out = j;
+    return 0;
+}
+
+int assay_codec_to_json(const msgpack_object *obj, json_t **out, char *err,
+                        size_t errlen)
+{
+    return s_to_json(obj, 0, out, err, errlen);
+}
+
+static uint64_t s_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Walks the encoding once without allocating, so that a header claiming
+ * billions of elements is refused before msgpack-c sizes its zone by it:
+ * every element needs at least one byte, so a count can never exceed the
+ * bytes left. Also enforces the nesting bound. */
+static int s_precheck(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+    uint64_t pending[ASSAY_CODEC_MAX_DEPTH + 2];
+    int depth = 0;
+    pending[0] = 1;
+    size_t i = 0;
+    while (depth >= 0) {
+        if (pending[depth] == 0) {
+            depth--;
+            continue;
+        }
+        pending[depth]--;
+        if (i >= len)
+            return assay_errf(err, errlen, ASSAY_EPARSE, "truncated msgpack");
+        uint8_t b = p[i++];
+        uint64_t skip = 0, items = 0;
+        int hdr = 0;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+        } else if (b >= 0x80 && b <= 0x8f) {
+            items = 2u * (b & 0x0f);
+        } else if (b >= 0x90 && b <= 0x9f) {
+            items = b & 0x0f;
+        } else if (b >= 0xa0 && b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            switch (b) {
+            case 0xc4: case 0xd9: hdr = 1; break;
+            case 0xc5: case 0xda: hdr = 2; break;
+            case 0xc6: case 0xdb: hdr = 4; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xdc: case 0xde: hdr = 2; break;
+            case 0xdd: case 0xdf: hdr = 4; break;
+            default:
+                return assay_errf(err, errlen, ASSAY_EPARSE,
+                                  "unsupported msgpack type byte 0x%02x", b);
+            }
+            if (hdr) {
+                if (len - i < (size_t)hdr)
+                    return assay_errf(err, errlen, ASSAY_EPARSE,
+                                      "truncated msgpack");
+                uint64_t n = s_be(p + i, hdr);
+                i += hdr;
+                if (b == 0xdc || b == 0xdd)
+                    items = n;
+                else if (b == 0xde || b == 0xdf)
+                    items = 2 * n;
+                else
+                    skip = n;
+            }
+        }
+        if (skip > len - i || items > len - i)
+            return assay_errf(err, errlen, ASSAY_EPARSE,
+                              "msgpack length exceeds the message");
+        i += skip;
+        if (items) {
+            if (depth + 1 > ASSAY_CODEC_MAX_DEPTH)
+                return assay_errf(err, errlen, ASSAY_ETOOBIG,
+                                  "value nested deeper than %d levels",
+                                  ASSAY_CODEC_MAX_DEPTH);
+            pending[++depth] = items;
+        }
+    }
+    if (i != len)
+        return assay_errf(err, errlen, ASSAY_EPARSE,
+                          "%zu trailing bytes after msgpack value", len - i);
+    return 0;
+}
+
+int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,
+                       size_t errlen)
+{
+    int rc = s_precheck(buf, len, err, errlen);
+    if (rc)
+        return rc;
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    msgpack_unpack_return r = msgpack_unpack_next(&u, buf, len, &off);
+    if (r != MSGPACK_UNPACK_SUCCESS)
+        rc = assay_errf(err, errlen, ASSAY_EPARSE, "malformed msgpack");
+    else if (off != len)
+        rc = assay_errf(err, errlen, ASSAY_EPARSE,
+                        "%zu trailing bytes after msgpack value", len - off);
+    else
+        rc = s_to_json(&u.data, 0, out, err, errlen);
+    msgpack_unpacked_destroy(&u);
+    return rc;
+}
+
+int assay_codec_encode(const json_t *value, char **buf, size_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    int rc = assay_codec_pack(&pk, value);
+    if (rc) {
+        msgpack_sbuffer_destroy(&sb);
+        return rc;
+    }
+    *buf = sb.data;
+    *len = sb.size;
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* core/codec.h - msgpack <-> JSON value conversion.
+ *
+ * Inside the core, structured values (params, results, JobSpecs) are jansson
+ * trees; on the wire and on executor pipes they are msgpack. Decoding is
+ * defensive: depth, element counts and string sizes are bounded, map keys
+ * must be strings, and binary values become base64 strings (the JSON form
+ * of ASSAY_TYPE_BYTES). */
+#ifndef ASSAY_CORE_CODEC_H
+#define ASSAY_CORE_CODEC_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#define ASSAY_CODEC_MAX_DEPTH 32
+
+/* Appends `value` to the packer. Returns 0 or ASSAY_EINVAL. */
+int assay_codec_pack(msgpack_packer *pk, const json_t *value);
+
+/* Converts a msgpack object into a new JSON value (*out, caller decrefs). */
+int assay_codec_to_json(const msgpack_object *obj, json_t **out, char *err,
+                        size_t errlen);
+
+/* Decodes exactly one msgpack value occupying all of buf[0..len). */
+int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,
+                       size_t errlen);
+
+/* Encodes value into a malloc'd buffer (*buf, caller frees). */
+int assay_codec_encode(const json_t *value, char **buf, size_t *len);
+
+#endif

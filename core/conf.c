@@ -1,0 +1,708 @@
+/* core/conf.c - the configuration schema and its three front ends: the
+ * libconfig file, text overrides and the help table.
+ *
+ * Both front ends funnel into apply_text/apply_int, so a value is checked
+ * the same way wherever it comes from; errors name their origin (file and
+ * line, when there is one) and the key. */
+#include "conf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+#include <libconfig.h>
+
+#include <assay/host.h>
+
+#include "error.h"
+
+#ifndef ASSAY_PLUGIN_DIR
+#define ASSAY_PLUGIN_DIR "/usr/local/lib/assay/plugins"
+#endif
+
+/* log_level stores the index into log_levels[]. */
+_Static_assert(ASSAY_LOG_ERROR == 0 && ASSAY_LOG_WARN == 1 &&
+                   ASSAY_LOG_INFO == 2 && ASSAY_LOG_DEBUG == 3,
+               "log_levels[] order must match ASSAY_LOG_*");
+static const char *const log_levels[] = {"error", "warn", "info", "debug",
+                                         NULL};
+
+enum conf_type { CONF_STRING, CONF_INT, CONF_ENUM };
+
+static const char *const type_names[] = {
+    [CONF_STRING] = "string",
+    [CONF_INT] = "integer",
+    [CONF_ENUM] = "enum",
+};
+
+struct conf_key {
+    const char *name;
+    enum conf_type type;
+    const char *def;  /* default as text, checked like any other value */
+    int64_t min, max; /* CONF_INT */
+    const char *const *values; /* CONF_ENUM, NULL-terminated */
+    const char *help;
+    size_t off;  /* offsetof(assay_conf, field) */
+    size_t size; /* sizeof the field: CONF_STRING's capacity */
+};
+
+/* Positional, in struct conf_key order. */
+#define KEY(f, t, dflt, lo, hi, vals, text)                                    \
+    {                                                                          \
+#f, t, dflt, lo, hi, vals, text, offsetof(assay_conf, f),              \
+            sizeof(((assay_conf *)0)->f)                                       \
+    }
+#define STRING(f, dflt, text) KEY(f, CONF_STRING, dflt, 0, 0, NULL, text)
+#define INT(f, dflt, lo, hi, text) KEY(f, CONF_INT, dflt, lo, hi, NULL, text)
+#define ENUM(f, dflt, vals, text) KEY(f, CONF_ENUM, dflt, 0, 0, vals, text)
+
+static const struct conf_key keys[] = {
+    STRING(plugins_dir, ASSAY_PLUGIN_DIR,
+           "Directory searched for action plugins."),
+    STRING(executor_path, "",
+           "assay-executor program; empty: the one beside the running "
+           "binary, else the installed one."),
+    INT(executors, "0", 0, 256,
+        "Executor processes running jobs; 0: one per CPU."),
+    INT(jobs_per_executor, "16", 1, 1024,
+        "Jobs queued to one executor at once (pipelining)."),
+    INT(default_timeout_ms, "30000", 1, 86400000,
+        "Job timeout when the JobSpec sets none, in milliseconds."),
+    INT(kill_grace_ms, "2000", 0, 60000,
+        "Wait between SIGTERM and SIGKILL for a timed-out job, in "
+        "milliseconds."),
+    INT(job_memory_mb, "0", 0, 1048576,
+        "Address space limit per executor (RLIMIT_AS), in MiB; 0: "
+        "unlimited."),
+    INT(job_cpu_seconds, "0", 0, 86400,
+        "CPU time limit per job (RLIMIT_CPU), in seconds; 0: unlimited."),
+    INT(output_limit_kb, "1024", 1, 1048576,
+        "Bytes a job may write to stdout and stderr, in KiB."),
+    INT(max_attempts, "3", 1, 100,
+        "Attempts per job when the JobSpec sets none."),
+    ENUM(log_level, "info", log_levels, "Least severe log messages shown."),
+};
+
+#define NKEYS (sizeof keys / sizeof keys[0])
+
+/* Where a value came from; file NULL for command-line overrides. */
+struct origin {
+    const char *file;
+    unsigned line;
+};
+
+static int fail(char *err, size_t errlen, int code, const struct origin *at,
+                const char *fmt, ...) ASSAY_PRINTF(5, 6);
+
+static int fail(char *err, size_t errlen, int code, const struct origin *at,
+                const char *fmt, ...)
+{
+    size_t n = 0;
+    va_list ap;
+
+    if (!err || !errlen)
+        return code;
+    if (at->file) {
+        int w = at->line ? snprintf(err, errlen, "%s:%u: ", at->file, at->line)
+                         : snprintf(err, errlen, "%s: ", at->file);
+
+        n = w < 0 ? 0 : (size_t)w;
+        if (n >= errlen)
+            return code;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err + n, errlen - n, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static const struct conf_key *find_key(const char *name)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+static void join_values(const char *const *values, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    for (size_t i = 0; values[i]; i++) {
+        if (i)
+            strlcat(buf, ", ", size);
+        strlcat(buf, values[i], size);
+    }
+}
+
+static int apply_int(assay_conf *c, const struct conf_key *k, int64_t v,
+                     const struct origin *at, char *err, size_t errlen)
+{
+    if (v < k->min || v > k->max)
+        return fail(err, errlen, ASSAY_ERANGE, at,
+                    "key '%s': %lld out of range %lld..%lld", k->name,
+                    (long long)v, (long long)k->min, (long long)k->max);
+    *(int64_t *)((char *)c + k->off) = v;
+    return 0;
+}
+
+static int apply_text(assay_conf *c, const struct conf_key *k, const char *text,
+                      const struct origin *at, char *err, size_t errlen)
+{
+    char list[128];
+    size_t len;
+
+    switch (k->type) {
+    case CONF_STRING:
+        len = strlen(text);
+        if (len >= k->size)
+            return fail(err, errlen, ASSAY_ETOOBIG, at,
+                        "key '%s': value of %zu bytes exceeds the limit of "
+                        "%zu",
+                        k->name, len, k->size - 1);
+        memcpy((char *)c + k->off, text, len + 1);
+        return 0;
+    case CONF_INT: {
+        char *end;
+        long long v;
+
+        /* strtoll would also take leading blanks; a value is the number */
+        errno = 0;
+        v = strtoll(text, &end, 10);
+        if (end == text || *end ||
+            (*text != '-' && *text != '+' && (*text < '0' || *text > '9')))
+            return fail(err, errlen, ASSAY_ETYPE, at,
+                        "key '%s': expected integer, got '%s'", k->name, text);
+        if (errno == ERANGE)
+            return fail(err, errlen, ASSAY_ERANGE, at,
+                        "key '%s': %s out of range %lld..%lld", k->name, text,
+                        (long long)k->min, (long long)k->max);
+        return apply_int(c, k, v, at, err, errlen);
+    }
+    case CONF_ENUM:
+        for (int i = 0; k->values[i]; i++) {
+            if (strcmp(k->values[i], text) == 0) {
+                *(int *)((char *)c + k->off) = i;
+                return 0;
+            }
+        }
+        join_values(k->values, list, sizeof list);
+        return fail(err, errlen, ASSAY_EINVAL, at,
+                    "key '%s': '%s' is not one of %s", k->name, text, list);
+    }
+    return ASSAY_EINVAL;
+}
+
+static int set_plugin(assay_conf *c, const char *plugin, const char *key,
+                      const char *text, const struct origin *at, char *err,
+                      size_t errlen)
+{
+    json_t *obj = json_object_get(c->plugin, plugin);
+    /* JSON strings are UTF-8; jansson refuses anything else (and fails
+     * the same way for lack of memory, which it does not tell apart).
+     * Made first, so that a refusal leaves no empty plugin object. */
+    json_t *v = json_string(text);
+
+    if (!v)
+        return fail(err, errlen, ASSAY_EINVAL, at,
+                    "key 'plugin.%s.%s': value is not valid UTF-8", plugin,
+                    key);
+    if (!obj) {
+        obj = json_object();
+        if (json_object_set_new(c->plugin, plugin, obj) < 0) {
+            json_decref(v);
+            return fail(err, errlen, ASSAY_ENOMEM, at, "key 'plugin.%s': %s",
+                        plugin, assay_strerror(ASSAY_ENOMEM));
+        }
+    }
+    if (json_object_set_new(obj, key, v) < 0)
+        return fail(err, errlen, ASSAY_ENOMEM, at, "key 'plugin.%s.%s': %s",
+                    plugin, key, assay_strerror(ASSAY_ENOMEM));
+    return 0;
+}
+
+/* Plugin and key names share libconfig's setting-name alphabet, so that
+ * what --set accepts could also be written in the file. */
+static bool valid_name(const char *s, size_t n)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '_' || ch == '-'))
+            return false;
+    }
+    return true;
+}
+
+static const char *setting_type_name(const config_setting_t *s)
+{
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_GROUP:
+        return "group";
+    case CONFIG_TYPE_INT:
+    case CONFIG_TYPE_INT64:
+        return "integer";
+    case CONFIG_TYPE_FLOAT:
+        return "float";
+    case CONFIG_TYPE_STRING:
+        return "string";
+    case CONFIG_TYPE_BOOL:
+        return "boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "array";
+    case CONFIG_TYPE_LIST:
+        return "list";
+    default:
+        return "nothing";
+    }
+}
+
+static struct origin setting_origin(const config_setting_t *s, const char *path)
+{
+    const char *file = config_setting_source_file(s);
+
+    /* settings parsed from the main text have no file; included ones do */
+    return (struct origin){file ? file : path, config_setting_source_line(s)};
+}
+
+/* A plugin value as text: strings as they are, numbers in the shortest
+ * form that reads back to the same value. */
+static const char *scalar_text(const config_setting_t *s, char *buf,
+                               size_t size)
+{
+    double d;
+
+    switch (config_setting_type(s)) {
+    case CONFIG_TYPE_STRING:
+        return config_setting_get_string(s);
+    case CONFIG_TYPE_BOOL:
+        return config_setting_get_bool(s) ? "true" : "false";
+    case CONFIG_TYPE_FLOAT:
+        d = config_setting_get_float(s);
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(buf, size, "%.*g", prec, d);
+            if (strtod(buf, NULL) == d)
+                break;
+        }
+        return buf;
+    default:
+        snprintf(buf, size, "%lld", config_setting_get_int64(s));
+        return buf;
+    }
+}
+
+static int load_setting(assay_conf *c, const config_setting_t *s,
+                        const char *path, char *err, size_t errlen)
+{
+    struct origin at = setting_origin(s, path);
+    const char *name = config_setting_name(s);
+    const struct conf_key *k = find_key(name);
+    int t = config_setting_type(s);
+
+    if (!k)
+        return fail(err, errlen, ASSAY_EINVAL, &at, "unknown key '%s'", name);
+    if (k->type == CONF_INT) {
+        if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
+            return fail(err, errlen, ASSAY_ETYPE, &at,
+                        "key '%s': expected integer, got %s", name,
+                        setting_type_name(s));
+        return apply_int(c, k, config_setting_get_int64(s), &at, err, errlen);
+    }
+    if (t != CONFIG_TYPE_STRING)
+        return fail(err, errlen, ASSAY_ETYPE, &at,
+                    "key '%s': expected string, got %s", name,
+                    setting_type_name(s));
+    return apply_text(c, k, config_setting_get_string(s), &at, err, errlen);
+}
+
+static int load_plugins(assay_conf *c, const config_setting_t *group,
+                        const char *path, char *err, size_t errlen)
+{
+    struct origin at = setting_origin(group, path);
+
+    if (!config_setting_is_group(group))
+        return fail(err, errlen, ASSAY_ETYPE, &at,
+                    "key 'plugin': expected group, got %s",
+                    setting_type_name(group));
+    for (int i = 0; i < config_setting_length(group); i++) {
+        const config_setting_t *p = config_setting_get_elem(group, i);
+        const char *plugin = config_setting_name(p);
+
+        at = setting_origin(p, path);
+        if (!config_setting_is_group(p))
+            return fail(err, errlen, ASSAY_ETYPE, &at,
+                        "key 'plugin.%s': expected group, got %s", plugin,
+                        setting_type_name(p));
+        for (int j = 0; j < config_setting_length(p); j++) {
+            const config_setting_t *leaf = config_setting_get_elem(p, j);
+            const char *key = config_setting_name(leaf);
+            char buf[32];
+            int rc;
+
+            at = setting_origin(leaf, path);
+            if (!config_setting_is_scalar(leaf))
+                return fail(err, errlen, ASSAY_ETYPE, &at,
+                            "key 'plugin.%s.%s': expected scalar, got %s",
+                            plugin, key, setting_type_name(leaf));
+            rc = set_plugin(c, plugin, key, scalar_text(leaf, buf, sizeof buf),
+                            &at, err, errlen);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static int load_root(assay_conf *c, const config_setting_t *root,
+                     const char *path, char *err, size_t errlen)
+{
+    for (int i = 0; i < config_setting_length(root); i++) {
+        const config_setting_t *s = config_setting_get_elem(root, i);
+        int rc = strcmp(config_setting_name(s), "plugin") == 0
+                     ? load_plugins(c, s, path, err, errlen)
+                     : load_setting(c, s, path, err, errlen);
+
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* The whole file as a C string, refusing more than ASSAY_CONF_MAX_BYTES
+ * while reading (not from a prior stat) so that a file growing meanwhile
+ * or a pipe is bounded too. */
+static int read_file(const char *path, char **out, char *err, size_t errlen)
+{
+    struct origin at = {path, 0};
+    size_t cap = 0, len = 0;
+    char *buf = NULL, *nul;
+    int fd, rc = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = errno == ENOENT                     ? ASSAY_ENOENT
+             : errno == EACCES || errno == EPERM ? ASSAY_EPERM
+                                                 : ASSAY_EIO;
+        return fail(err, errlen, rc, &at, "cannot open: %s", strerror(errno));
+    }
+    for (;;) {
+        ssize_t n;
+
+        if (len + 1 >= cap) {
+            size_t bigger = cap ? cap * 2 : 4096;
+            char *p = realloc(buf, bigger);
+
+            if (!p) {
+                rc = fail(err, errlen, ASSAY_ENOMEM, &at, "%s",
+                          assay_strerror(ASSAY_ENOMEM));
+                break;
+            }
+            buf = p;
+            cap = bigger;
+        }
+        n = read(fd, buf + len, cap - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = fail(err, errlen, ASSAY_EIO, &at, "cannot read: %s",
+                      strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > ASSAY_CONF_MAX_BYTES) {
+            rc = fail(err, errlen, ASSAY_ETOOBIG, &at, "larger than %d bytes",
+                      ASSAY_CONF_MAX_BYTES);
+            break;
+        }
+    }
+    close(fd);
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    buf[len] = '\0';
+    /* libconfig would silently stop at a NUL and ignore the rest. */
+    nul = memchr(buf, '\0', len);
+    if (nul) {
+        at.line = 1;
+        for (const char *p = buf; p < nul; p++)
+            at.line += *p == '\n';
+        free(buf);
+        return fail(err, errlen, ASSAY_EPARSE, &at, "syntax error: NUL byte");
+    }
+    *out = buf;
+    return 0;
+}
+
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+static bool is_xdigit(char ch)
+{
+    return is_digit(ch) || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* Setting names: [A-Za-z*][-A-Za-z0-9_*]*. Skipping them whole keeps
+ * digits inside names from looking like numbers. */
+static bool is_name_start(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '*';
+}
+
+static bool is_name_char(char ch)
+{
+    return is_name_start(ch) || is_digit(ch) || ch == '_' || ch == '-';
+}
+
+/* Length of the integer literal at *p when its magnitude exceeds what
+ * libconfig stores (INT32_MAX, or INT64_MAX with an L suffix), else 0.
+ * Advances *p past the literal, or past a whole float. */
+static size_t oversized_int(const char **p)
+{
+    const char *start = *p, *s = *p;
+    bool hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+    unsigned base = hex ? 16 : 10;
+    uint64_t v = 0;
+    bool over = false;
+
+    for (s += hex ? 2 : 0; hex ? is_xdigit(*s) : is_digit(*s); s++) {
+        unsigned d = is_digit(*s) ? (unsigned)(*s - '0')
+                                  : (unsigned)((*s | 0x20) - 'a' + 10);
+
+        over = over || v > (UINT64_MAX - d) / base;
+        v = v * base + d;
+    }
+    if (!hex && (*s == '.' || *s == 'e' || *s == 'E')) {
+        for (; is_digit(*s) || *s == '.' || *s == 'e' || *s == 'E'; s++)
+            if ((*s == 'e' || *s == 'E') && (s[1] == '+' || s[1] == '-'))
+                s++; /* the exponent's sign */
+        *p = s;
+        return 0;
+    }
+    over = over || v > (*s == 'L' ? INT64_MAX : INT32_MAX);
+    while (*s == 'L')
+        s++;
+    *p = s;
+    return over ? (size_t)(s - start) : 0;
+}
+
+/* libconfig 1.5 silently wraps integer literals that overflow its int
+ * (e.g. 4294967297 reads as 1), which would turn a typo into a valid
+ * setting. Scans the already parsed text for such a literal. */
+static int check_int_literals(const char *text, const char *path, char *err,
+                              size_t errlen)
+{
+    struct origin at = {path, 1};
+    const char *p = text;
+
+    while (*p) {
+        if (*p == '\n') {
+            at.line++;
+            p++;
+        } else if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                at.line += *p == '\n';
+            }
+            p += *p != '\0';
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+                at.line += *p == '\n';
+            p += *p ? 2 : 0;
+        } else if (is_name_start(*p)) {
+            while (is_name_char(*p))
+                p++;
+        } else if (is_digit(*p) || (*p == '.' && is_digit(p[1]))) {
+            const char *start = p;
+            size_t n = oversized_int(&p);
+
+            if (n)
+                return fail(err, errlen, ASSAY_ERANGE, &at,
+                            "integer %.*s does not fit in %s", (int)n, start,
+                            start[n - 1] == 'L' ? "64 bits"
+                                                : "32 bits (use an L suffix)");
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
+static int parse(config_t *cfg, const char *path, const char *text, char *err,
+                 size_t errlen)
+{
+    char *dir = strdup(path);
+    struct origin at;
+
+    if (!dir)
+        return fail(err, errlen, ASSAY_ENOMEM, &(struct origin){path, 0}, "%s",
+                    assay_strerror(ASSAY_ENOMEM));
+    config_set_include_dir(cfg, dirname(dir));
+    free(dir);
+    if (config_read_string(cfg, text) == CONFIG_TRUE)
+        return check_int_literals(text, path, err, errlen);
+    at.file = config_error_file(cfg) ? config_error_file(cfg) : path;
+    at.line = (unsigned)config_error_line(cfg);
+    /* libconfig's most common text is "syntax error" itself */
+    if (strcmp(config_error_text(cfg), "syntax error") == 0)
+        return fail(err, errlen, ASSAY_EPARSE, &at, "syntax error");
+    return fail(err, errlen, ASSAY_EPARSE, &at, "syntax error: %s",
+                config_error_text(cfg));
+}
+
+int assay_conf_load(assay_conf *c, const char *path, char *err, size_t errlen)
+{
+    assay_conf tmp;
+    config_t cfg;
+    char *text;
+    int rc;
+
+    rc = read_file(path, &text, err, errlen);
+    if (rc < 0)
+        return rc;
+    config_init(&cfg);
+    rc = parse(&cfg, path, text, err, errlen);
+    if (rc == 0) {
+        /* all or nothing: work on a copy, swap it in only on success */
+        tmp = *c;
+        tmp.plugin = json_deep_copy(c->plugin);
+        if (!tmp.plugin)
+            rc = fail(err, errlen, ASSAY_ENOMEM, &(struct origin){path, 0},
+                      "%s", assay_strerror(ASSAY_ENOMEM));
+        else
+            rc = load_root(&tmp, config_root_setting(&cfg), path, err, errlen);
+        if (rc == 0) {
+            json_decref(c->plugin);
+            *c = tmp;
+        } else {
+            json_decref(tmp.plugin);
+        }
+    }
+    config_destroy(&cfg);
+    free(text);
+    return rc;
+}
+
+static int set_plugin_key(assay_conf *c, const char *key, const char *value,
+                          char *err, size_t errlen)
+{
+    const struct origin at = {NULL, 0};
+    const char *plugin = key + strlen("plugin."), *dot = strchr(plugin, '.');
+    char name[256];
+    size_t n = dot ? (size_t)(dot - plugin) : 0;
+
+    if (!dot || n >= sizeof name || !valid_name(plugin, n) ||
+        !valid_name(dot + 1, strlen(dot + 1)))
+        return fail(err, errlen, ASSAY_EINVAL, &at,
+                    "key '%s': expected plugin.NAME.KEY", key);
+    memcpy(name, plugin, n);
+    name[n] = '\0';
+    return set_plugin(c, name, dot + 1, value, &at, err, errlen);
+}
+
+int assay_conf_set(assay_conf *c, const char *key, const char *value, char *err,
+                   size_t errlen)
+{
+    const struct origin at = {NULL, 0};
+    const struct conf_key *k;
+
+    if (strncmp(key, "plugin.", strlen("plugin.")) == 0)
+        return set_plugin_key(c, key, value, err, errlen);
+    k = find_key(key);
+    if (!k)
+        return fail(err, errlen, ASSAY_EINVAL, &at, "unknown key '%s'", key);
+    return apply_text(c, k, value, &at, err, errlen);
+}
+
+static void describe(const struct conf_key *k, char *buf, size_t size)
+{
+    switch (k->type) {
+    case CONF_STRING:
+        snprintf(buf, size, "up to %zu bytes", k->size - 1);
+        break;
+    case CONF_INT:
+        snprintf(buf, size, "%lld..%lld", (long long)k->min, (long long)k->max);
+        break;
+    case CONF_ENUM:
+        join_values(k->values, buf, size);
+        break;
+    }
+}
+
+static const char *shown_default(const struct conf_key *k)
+{
+    return k->def[0] ? k->def : "\"\"";
+}
+
+void assay_conf_help(FILE *out)
+{
+    static const char plugin_key[] = "plugin.NAME.KEY";
+    int wkey = (int)strlen(plugin_key), wdef = (int)strlen("DEFAULT");
+    char allowed[128];
+
+    for (size_t i = 0; i < NKEYS; i++) {
+        int n = (int)strlen(keys[i].name),
+            d = (int)strlen(shown_default(&keys[i]));
+
+        wkey = n > wkey ? n : wkey;
+        wdef = d > wdef ? d : wdef;
+    }
+    fprintf(out, "%-*s  %-7s  %-*s  %s\n", wkey, "KEY", "TYPE", wdef, "DEFAULT",
+            "ALLOWED");
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct conf_key *k = &keys[i];
+
+        describe(k, allowed, sizeof allowed);
+        fprintf(out, "%-*s  %-7s  %-*s  %s\n", wkey, k->name,
+                type_names[k->type], wdef, shown_default(k), allowed);
+        fprintf(out, "%-*s  %s\n", wkey, "", k->help);
+    }
+    fprintf(out, "%-*s  %-7s  %-*s  %s\n", wkey, plugin_key, "text", wdef,
+            "(unset)", "checked by the plugin");
+    fprintf(out, "%-*s  %s\n", wkey, "",
+            "Setting KEY of action plugin NAME; in the file, "
+            "plugin = { NAME = { KEY = value; }; };");
+}
+
+const char *assay_conf_plugin(const assay_conf *c, const char *plugin,
+                              const char *key)
+{
+    return json_string_value(
+        json_object_get(json_object_get(c->plugin, plugin), key));
+}
+
+int assay_conf_init(assay_conf *c)
+{
+    const struct origin at = {NULL, 0};
+
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < NKEYS; i++) {
+        int rc = apply_text(c, &keys[i], keys[i].def, &at, NULL, 0);
+
+        if (rc < 0)
+            return rc; /* a broken default: caught by the tests */
+    }
+    c->plugin = json_object();
+    return c->plugin ? 0 : ASSAY_ENOMEM;
+}
+
+void assay_conf_fini(assay_conf *c)
+{
+    json_decref(c->plugin);
+    c->plugin = NULL;
+}

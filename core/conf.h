@@ -1,0 +1,64 @@
+/* core/conf.h - the assayd configuration: defaults, file, overrides.
+ *
+ * One schema table in conf.c drives defaults, validation, command-line
+ * overrides and `assayd --help-config`, so the three can never disagree.
+ * The file is libconfig syntax: top-level `key = value;` settings plus an
+ * optional `plugin = { NAME = { KEY = value; ... }; ... };` group whose
+ * values are kept as text; each plugin checks its own keys when it loads.
+ * Relative @include paths resolve against the including file's directory. */
+#ifndef ASSAY_CORE_CONF_H
+#define ASSAY_CORE_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* Larger configuration files are refused rather than parsed. */
+#define ASSAY_CONF_MAX_BYTES (1024 * 1024)
+
+typedef struct assay_conf {
+    char plugins_dir[4096];    /* action plugin directory */
+    char executor_path[4096];  /* "" = assay-executor beside the running
+                                  binary, else in ASSAY_LIBEXEC_DIR */
+    int64_t executors;         /* 0 = number of CPUs */
+    int64_t jobs_per_executor; /* jobs queued to one executor at once */
+    int64_t default_timeout_ms;
+    int64_t kill_grace_ms;   /* SIGTERM to SIGKILL */
+    int64_t job_memory_mb;   /* RLIMIT_AS per executor, 0 = unlimited */
+    int64_t job_cpu_seconds; /* RLIMIT_CPU per job, 0 = unlimited */
+    int64_t output_limit_kb; /* stdout/stderr bytes a job may write */
+    int64_t max_attempts;    /* default for JobSpecs */
+    int log_level;           /* ASSAY_LOG_ERROR .. ASSAY_LOG_DEBUG */
+    json_t *plugin;          /* {plugin: {key: "value as text"}}; owned */
+} assay_conf;
+
+/* Fills in every default. Returns 0 or ASSAY_ENOMEM. */
+int assay_conf_init(assay_conf *c);
+/* Releases what init/load/set allocated; safe to call twice. */
+void assay_conf_fini(assay_conf *c);
+
+/* Applies the settings of the file at `path` on top of *c (settings the
+ * file omits keep their current value). All or nothing: on error *c is
+ * unchanged and err holds one line naming file, line and key. Returns 0,
+ * ASSAY_ENOENT / ASSAY_EPERM / ASSAY_EIO (cannot read), ASSAY_ETOOBIG
+ * (file over ASSAY_CONF_MAX_BYTES or a string over its field), ASSAY_EPARSE
+ * (syntax), ASSAY_EINVAL (unknown key, bad enum value, bad UTF-8 in a
+ * plugin value), ASSAY_ETYPE, ASSAY_ERANGE or ASSAY_ENOMEM. */
+int assay_conf_load(assay_conf *c, const char *path, char *err, size_t errlen);
+
+/* One override given as text, e.g. ("executors", "4") or
+ * ("plugin.exec.max_output", "1024"); integers are decimal. Same checks
+ * and error codes as assay_conf_load, without file and line. */
+int assay_conf_set(assay_conf *c, const char *key, const char *value, char *err,
+                   size_t errlen);
+
+/* Writes the table of keys: name, type, default, allowed values, help. */
+void assay_conf_help(FILE *out);
+
+/* The text value of plugin.PLUGIN.KEY, owned by c; NULL when unset. */
+const char *assay_conf_plugin(const assay_conf *c, const char *plugin,
+                              const char *key);
+
+#endif

@@ -1,0 +1,33 @@
+/* core/host.h - the host side of the plugin ABI: the assay_host_api table
+ * handed to every module, and the per-job context (assay_ctx) behind the
+ * result-building functions in it. */
+#ifndef ASSAY_CORE_HOST_H
+#define ASSAY_CORE_HOST_H
+
+#include <assay/host.h>
+#include <assay/types.h>
+#include <jansson.h>
+
+/* Findings and data keys an action may add; past these, calls fail with
+ * ASSAY_ETOOBIG so a runaway plugin cannot build an unbounded result. */
+#define ASSAY_MAX_FINDINGS 1024
+#define ASSAY_MAX_DATA_KEYS 256
+#define ASSAY_MAX_TEXT 65536
+
+struct assay_ctx {
+    json_t *result;             /* message, findings, data being built */
+    const json_t *config;       /* operator's plugin config, text values */
+    const assay_param *config_decl;
+    int64_t deadline_ms;        /* monotonic */
+    void *state;                /* module init() state */
+};
+
+const assay_host_api *assay_host_table(void);
+
+/* Prepares ctx for one call: result = {"findings": [], "data": {}}. */
+int assay_ctx_init(assay_ctx *ctx, const json_t *config,
+                   const assay_param *config_decl, int64_t deadline_ms,
+                   void *state);
+void assay_ctx_fini(assay_ctx *ctx);
+
+#endif

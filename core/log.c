@@ -1,0 +1,47 @@
+/* core/log.c - stderr logging with a level threshold.
+ *
+ * One fprintf per line, so lines from the daemon and its executors (which
+ * share stderr) do not interleave mid-line. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *s_program = "assay";
+static int s_level = ASSAY_LOG_INFO;
+
+void assay_log_init(const char *program, int level)
+{
+    s_program = program;
+    s_level = level;
+}
+
+void assay_log_set_level(int level) { s_level = level; }
+
+int assay_log_level(void) { return s_level; }
+
+void assay_logf(int level, const char *fmt, ...)
+{
+    static const char *names[] = {"error", "warn", "info", "debug"};
+    if (level > s_level)
+        return;
+    if (level < 0)
+        level = 0;
+    if (level > 3)
+        level = 3;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    fprintf(stderr, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d] %s: %s\n",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+            tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, s_program,
+            (int)getpid(), names[level], msg);
+}

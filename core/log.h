@@ -1,0 +1,17 @@
+/* core/log.h - the process's log: one line per event on stderr. */
+#ifndef ASSAY_CORE_LOG_H
+#define ASSAY_CORE_LOG_H
+
+#include <assay/host.h>
+
+void assay_log_init(const char *program, int level);
+void assay_log_set_level(int level);
+int assay_log_level(void);
+void assay_logf(int level, const char *fmt, ...) ASSAY_PRINTF(2, 3);
+
+#define assay_error(...) assay_logf(ASSAY_LOG_ERROR, __VA_ARGS__)
+#define assay_warn(...) assay_logf(ASSAY_LOG_WARN, __VA_ARGS__)
+#define assay_info(...) assay_logf(ASSAY_LOG_INFO, __VA_ARGS__)
+#define assay_debug(...) assay_logf(ASSAY_LOG_DEBUG, __VA_ARGS__)
+
+#endif

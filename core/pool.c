@@ -1,0 +1,580 @@
+/* core/pool.c - executor processes seen from the daemon (see pool.h).
+ *
+ * Each executor runs its queued jobs strictly in order and answers each
+ * before starting the next, so the job at the head of its queue is the one
+ * running: its deadline runs from the previous answer, and its output is
+ * what the executor's stdout/stderr pipe carries. When an executor dies the
+ * head job pays with an error result; the jobs behind it never started and
+ * go back to the front of the pending queue. */
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "clock.h"
+#include "error.h"
+#include "frame.h"
+#include "log.h"
+
+extern char **environ;
+
+/* Result frames can carry a lot of evidence; job frames are small. */
+#define RESULT_FRAME_MAX ASSAY_FRAME_MAX
+/* An executor that dies this many times in a row without finishing a
+ * job is broken (bad binary, failing start-up): stop respawning. */
+#define MAX_SPAWN_FAILURES 5
+
+typedef struct s_job {
+    uint64_t seq;
+    char *job_id;
+    json_t *frame;
+    int64_t timeout_ms;
+    assay_pool_done_fn cb;
+    void *arg;
+    struct s_job *next;
+} s_job;
+
+typedef struct {
+    s_job *head, *tail;
+    size_t count;
+} s_queue;
+
+typedef struct {
+    pid_t pid;
+    int sock, out;     /* protocol socket, output pipe; -1 = closed */
+    assay_buf rx, tx;
+    s_queue jobs;      /* head = running */
+    int64_t head_start_ms;
+    char *output;      /* head job's captured output */
+    size_t output_len;
+    int64_t kill_at_ms; /* SIGKILL deadline once SIGTERM went out; 0 = none */
+    char reason[ASSAY_ERRMSG_SIZE]; /* why we are killing it */
+    bool alive;
+} s_exec;
+
+struct assay_pool {
+    assay_pool_config cfg;
+    char executor_path[4096];
+    s_exec *execs;
+    s_queue pending;
+    uint64_t next_seq;
+    size_t outstanding;
+    uint64_t spawned;
+    int spawn_failures;
+    int delivered;
+};
+
+static void s_push_back(s_queue *q, s_job *j)
+{
+    j->next = NULL;
+    if (q->tail)
+        q->tail->next = j;
+    else
+        q->head = j;
+    q->tail = j;
+    q->count++;
+}
+
+static s_job *s_pop(s_queue *q)
+{
+    s_job *j = q->head;
+    if (j) {
+        q->head = j->next;
+        if (!q->head)
+            q->tail = NULL;
+        q->count--;
+    }
+    return j;
+}
+
+static void s_job_free(s_job *j)
+{
+    json_decref(j->frame);
+    free(j->job_id);
+    free(j);
+}
+
+static void s_deliver(assay_pool *self, s_job *j, json_t *result)
+{
+    json_object_del(result, "t");
+    json_object_del(result, "seq");
+    json_object_set_new(result, "job", json_string(j->job_id));
+    self->outstanding--;
+    self->delivered++;
+    j->cb(j->arg, result);
+    s_job_free(j);
+}
+
+static void s_fail(assay_pool *self, s_job *j, const char *reason)
+{
+    /* The attempt was lost, not judged: the caller may run it again. */
+    json_t *r = json_pack("{s:s, s:s, s:s, s:b, s:[], s:{}}", "status",
+                          "error", "reason", reason, "message", reason,
+                          "retryable", 1, "findings", "data");
+    s_deliver(self, j, r);
+}
+
+static int s_spawn(assay_pool *self, s_exec *e)
+{
+    int sv[2], op[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return ASSAY_EIO;
+    if (pipe2(op, O_CLOEXEC) != 0) {
+        close(sv[0]);
+        close(sv[1]);
+        return ASSAY_EIO;
+    }
+    char mem[32];
+    snprintf(mem, sizeof mem, "%lld", (long long)self->cfg.memory_mb);
+    char *argv[] = {self->executor_path, "--fd", "3", "--memory-mb", mem,
+                    NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, op[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, op[1], 2);
+    posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    posix_spawnattr_init(&attr);
+    /* Own process group: a timeout kill reaches the providers too. */
+    posix_spawnattr_setpgroup(&attr, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&attr, &none);
+    sigset_t dfl;
+    sigemptyset(&dfl);
+    sigaddset(&dfl, SIGPIPE);
+    sigaddset(&dfl, SIGTERM);
+    sigaddset(&dfl, SIGINT);
+    sigaddset(&dfl, SIGHUP);
+    posix_spawnattr_setsigdefault(&attr, &dfl);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
+                                        POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    pid_t pid;
+    int rc = posix_spawn(&pid, self->executor_path, &fa, &attr, argv,
+                         environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    close(sv[1]);
+    close(op[1]);
+    if (rc != 0) {
+        close(sv[0]);
+        close(op[0]);
+        assay_error("cannot start executor %s: %s", self->executor_path,
+                    strerror(rc));
+        return ASSAY_EIO;
+    }
+    fcntl(sv[0], F_SETFL, O_NONBLOCK);
+    fcntl(op[0], F_SETFL, O_NONBLOCK);
+    memset(e, 0, sizeof *e);
+    e->pid = pid;
+    e->sock = sv[0];
+    e->out = op[0];
+    e->alive = true;
+    self->spawned++;
+    return 0;
+}
+
+/* Starts killing e: SIGTERM to its group now, SIGKILL after the grace. */
+static void s_kill(assay_pool *self, s_exec *e, const char *reason)
+{
+    if (e->kill_at_ms)
+        return;
+    strlcpy(e->reason, reason, sizeof e->reason);
+    kill(-e->pid, SIGTERM);
+    e->kill_at_ms = assay_now_ms() + self->cfg.kill_grace_ms;
+    if (self->cfg.kill_grace_ms == 0)
+        kill(-e->pid, SIGKILL);
+}
+
+static void s_head_started(s_exec *e)
+{
+    e->head_start_ms = assay_now_ms();
+    free(e->output);
+    e->output = NULL;
+    e->output_len = 0;
+}
+
+static int s_send(assay_pool *self, s_exec *e)
+{
+    int rc = assay_frame_flush(e->sock, &e->tx);
+    if (rc == ASSAY_EIO)
+        s_kill(self, e, "executor stopped reading its socket");
+    return rc;
+}
+
+static void s_dispatch(assay_pool *self)
+{
+    while (self->pending.head) {
+        s_exec *best = NULL;
+        for (int i = 0; i < self->cfg.executors; i++) {
+            s_exec *e = &self->execs[i];
+            if (!e->alive || e->kill_at_ms ||
+                e->jobs.count >= (size_t)self->cfg.depth)
+                continue;
+            if (!best || e->jobs.count < best->jobs.count)
+                best = e;
+        }
+        if (!best)
+            return;
+        s_job *j = s_pop(&self->pending);
+        if (assay_frame_put(&best->tx, j->frame) != 0) {
+            s_fail(self, j, "job too large for the executor frame");
+            continue;
+        }
+        if (!best->jobs.count)
+            s_head_started(best);
+        s_push_back(&best->jobs, j);
+        s_send(self, best);
+    }
+}
+
+/* Appends executor output to the head job's capture; enforces the limit. */
+static void s_read_output(assay_pool *self, s_exec *e)
+{
+    char buf[16384];
+    for (;;) {
+        ssize_t n = read(e->out, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        if (!e->jobs.head || e->kill_at_ms)
+            continue; /* output outside any job: drop */
+        size_t room = self->cfg.output_limit - e->output_len;
+        size_t take = (size_t)n < room ? (size_t)n : room;
+        if (take) {
+            char *grown = realloc(e->output, e->output_len + take + 1);
+            if (grown) {
+                memcpy(grown + e->output_len, buf, take);
+                e->output_len += take;
+                grown[e->output_len] = '\0';
+                e->output = grown;
+            }
+        }
+        if ((size_t)n > room) {
+            char why[ASSAY_ERRMSG_SIZE];
+            snprintf(why, sizeof why, "output limit exceeded (%zu bytes)",
+                     self->cfg.output_limit);
+            s_kill(self, e, why);
+        }
+    }
+}
+
+static void s_on_result(assay_pool *self, s_exec *e, json_t *msg)
+{
+    s_job *j = e->jobs.head;
+    json_t *seq = json_object_get(msg, "seq");
+    const char *status = json_string_value(json_object_get(msg, "status"));
+    if (!j || !json_is_integer(seq) ||
+        (uint64_t)json_integer_value(seq) != j->seq || !status ||
+        !json_is_array(json_object_get(msg, "findings")) ||
+        !json_is_object(json_object_get(msg, "data"))) {
+        json_decref(msg);
+        s_kill(self, e, "executor protocol error: unexpected result frame");
+        return;
+    }
+    s_read_output(self, e); /* the pipe already holds all of this job's */
+    if (e->kill_at_ms) { /* output limit hit just now: the kill wins */
+        json_decref(msg);
+        return;
+    }
+    s_pop(&e->jobs);
+    if (e->output_len) {
+        json_t *o = json_stringn(e->output, e->output_len);
+        if (!o) { /* not UTF-8: keep it printable */
+            for (size_t i = 0; i < e->output_len; i++)
+                if ((unsigned char)e->output[i] >= 0x80)
+                    e->output[i] = '?';
+            o = json_stringn(e->output, e->output_len);
+        }
+        json_object_set_new(msg, "output", o);
+    }
+    self->spawn_failures = 0;
+    s_deliver(self, j, msg);
+    if (e->jobs.head)
+        s_head_started(e);
+}
+
+static void s_read_socket(assay_pool *self, s_exec *e)
+{
+    for (;;) {
+        int n = assay_frame_fill(e->sock, &e->rx);
+        if (n == ASSAY_EBUSY)
+            break;
+        if (n <= 0) { /* EOF or error: the process is going away */
+            close(e->sock);
+            e->sock = -1;
+            if (!e->kill_at_ms)
+                s_kill(self, e, "");
+            break;
+        }
+        json_t *msg;
+        char err[ASSAY_ERRMSG_SIZE];
+        int got;
+        while (!e->kill_at_ms &&
+               (got = assay_frame_next(&e->rx, RESULT_FRAME_MAX, &msg, err,
+                                       sizeof err)) != 0) {
+            if (got < 0) {
+                char why[ASSAY_ERRMSG_SIZE + 32];
+                snprintf(why, sizeof why, "executor protocol error: %s", err);
+                s_kill(self, e, why);
+                break;
+            }
+            s_on_result(self, e, msg);
+        }
+    }
+}
+
+static void s_reason_from_status(int status, char *buf, size_t len)
+{
+    if (WIFSIGNALED(status)) {
+        const char *name = sigabbrev_np(WTERMSIG(status));
+        snprintf(buf, len, "killed by SIG%s", name ? name : "?");
+    } else if (WIFEXITED(status)) {
+        snprintf(buf, len, "executor exited with status %d",
+                 WEXITSTATUS(status));
+    } else {
+        snprintf(buf, len, "executor ended");
+    }
+}
+
+/* Reaps e once its socket is closed: the head job fails, the rest go
+ * back to the front of the pending queue, and a replacement starts. */
+static void s_reap(assay_pool *self, s_exec *e)
+{
+    kill(-e->pid, SIGKILL); /* also the case where it closed fd 3 itself */
+    int status = 0;
+    while (waitpid(e->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    s_read_output(self, e);
+    if (e->out >= 0)
+        close(e->out);
+    char reason[ASSAY_ERRMSG_SIZE];
+    if (e->reason[0])
+        strlcpy(reason, e->reason, sizeof reason);
+    else
+        s_reason_from_status(status, reason, sizeof reason);
+    assay_warn("executor %d ended: %s", (int)e->pid, reason);
+    s_job *head = s_pop(&e->jobs);
+    /* Unstarted jobs keep their order ahead of everything pending. */
+    if (e->jobs.head) {
+        e->jobs.tail->next = self->pending.head;
+        if (!self->pending.head)
+            self->pending.tail = e->jobs.tail;
+        self->pending.head = e->jobs.head;
+        self->pending.count += e->jobs.count;
+    }
+    free(e->output);
+    assay_buf_fini(&e->rx);
+    assay_buf_fini(&e->tx);
+    memset(e, 0, sizeof *e);
+    e->sock = e->out = -1;
+    if (head) {
+        self->spawn_failures = 0;
+        s_fail(self, head, reason);
+    } else {
+        self->spawn_failures++;
+    }
+    if (self->spawn_failures < MAX_SPAWN_FAILURES)
+        s_spawn(self, e);
+}
+
+static void s_timers(assay_pool *self, int64_t now)
+{
+    for (int i = 0; i < self->cfg.executors; i++) {
+        s_exec *e = &self->execs[i];
+        if (!e->alive)
+            continue;
+        if (e->kill_at_ms && now >= e->kill_at_ms)
+            kill(-e->pid, SIGKILL);
+        else if (!e->kill_at_ms && e->jobs.head &&
+                 now >= e->head_start_ms + e->jobs.head->timeout_ms)
+            s_kill(self, e, "timeout");
+    }
+}
+
+static int64_t s_next_deadline(const assay_pool *self)
+{
+    int64_t next = INT64_MAX;
+    for (int i = 0; i < self->cfg.executors; i++) {
+        const s_exec *e = &self->execs[i];
+        int64_t d = e->kill_at_ms
+                        ? e->kill_at_ms
+                        : (e->jobs.head ? e->head_start_ms +
+                                              e->jobs.head->timeout_ms
+                                        : INT64_MAX);
+        if (e->alive && d < next)
+            next = d;
+    }
+    return next;
+}
+
+/* Without live executors nothing pending can run: fail it, loudly. */
+static void s_fail_pending_if_broken(assay_pool *self)
+{
+    for (int i = 0; i < self->cfg.executors; i++)
+        if (self->execs[i].alive)
+            return;
+    s_job *j;
+    while ((j = s_pop(&self->pending)))
+        s_fail(self, j, "no executor could be started");
+}
+
+int assay_pool_poll(assay_pool *self, int timeout_ms)
+{
+    self->delivered = 0;
+    s_fail_pending_if_broken(self);
+    s_dispatch(self);
+    int n = self->cfg.executors;
+    struct pollfd pfd[2 * n];
+    int64_t now = assay_now_ms(), next = s_next_deadline(self);
+    if (next != INT64_MAX) {
+        int64_t wait = next - now < 0 ? 0 : next - now;
+        if (timeout_ms < 0 || wait < timeout_ms)
+            timeout_ms = (int)wait;
+    }
+    for (int i = 0; i < n; i++) {
+        s_exec *e = &self->execs[i];
+        pfd[2 * i] = (struct pollfd){.fd = e->alive ? e->sock : -1,
+                                     .events = POLLIN};
+        if (e->alive && e->tx.len > e->tx.off)
+            pfd[2 * i].events |= POLLOUT;
+        pfd[2 * i + 1] = (struct pollfd){.fd = e->alive ? e->out : -1,
+                                         .events = POLLIN};
+    }
+    if (poll(pfd, (nfds_t)(2 * n), timeout_ms) < 0 && errno != EINTR)
+        return ASSAY_EIO;
+    for (int i = 0; i < n; i++) {
+        s_exec *e = &self->execs[i];
+        if (!e->alive)
+            continue;
+        if (pfd[2 * i + 1].revents)
+            s_read_output(self, e);
+        if (pfd[2 * i].revents & POLLOUT)
+            s_send(self, e);
+        if (pfd[2 * i].revents & (POLLIN | POLLHUP | POLLERR))
+            s_read_socket(self, e);
+        if (e->sock < 0)
+            s_reap(self, e);
+    }
+    s_timers(self, assay_now_ms());
+    s_dispatch(self);
+    return self->delivered;
+}
+
+int assay_pool_new(const assay_pool_config *cfg, assay_pool **out, char *err,
+                   size_t errlen)
+{
+    if (cfg->executors < 1 || cfg->depth < 1 || !cfg->executor_path)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "pool needs >= 1 executor and depth >= 1");
+    if (access(cfg->executor_path, X_OK) != 0)
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "executor %s: %s", cfg->executor_path,
+                          strerror(errno));
+    assay_pool *self = calloc(1, sizeof *self);
+    if (!self)
+        return ASSAY_ENOMEM;
+    self->cfg = *cfg;
+    strlcpy(self->executor_path, cfg->executor_path,
+            sizeof self->executor_path);
+    self->cfg.executor_path = self->executor_path;
+    self->execs = calloc((size_t)cfg->executors, sizeof *self->execs);
+    if (!self->execs) {
+        free(self);
+        return ASSAY_ENOMEM;
+    }
+    /* A dead executor must not take the daemon with it. */
+    signal(SIGPIPE, SIG_IGN);
+    for (int i = 0; i < cfg->executors; i++) {
+        if (s_spawn(self, &self->execs[i]) != 0) {
+            assay_pool_destroy(&self);
+            return assay_errf(err, errlen, ASSAY_EIO,
+                              "cannot start executor %s", cfg->executor_path);
+        }
+    }
+    *out = self;
+    return 0;
+}
+
+void assay_pool_destroy(assay_pool **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_pool *self = *self_p;
+    for (int i = 0; i < self->cfg.executors; i++) {
+        s_exec *e = &self->execs[i];
+        if (!e->alive)
+            continue;
+        /* Closing the socket asks for an orderly exit; a job still
+         * running is not waited for. */
+        close(e->sock);
+        close(e->out);
+        kill(-e->pid, SIGKILL);
+        while (waitpid(e->pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        s_job *j;
+        while ((j = s_pop(&e->jobs)))
+            s_job_free(j);
+        free(e->output);
+        assay_buf_fini(&e->rx);
+        assay_buf_fini(&e->tx);
+    }
+    s_job *j;
+    while ((j = s_pop(&self->pending)))
+        s_job_free(j);
+    free(self->execs);
+    free(self);
+    *self_p = NULL;
+}
+
+int assay_pool_submit(assay_pool *self, const assay_task *t,
+                      assay_pool_done_fn cb, void *arg)
+{
+    s_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return ASSAY_ENOMEM;
+    j->seq = ++self->next_seq;
+    j->job_id = strdup(t->job_id ? t->job_id : "");
+    j->timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 1;
+    j->cb = cb;
+    j->arg = arg;
+    j->frame = json_pack("{s:s, s:I, s:s, s:s, s:o, s:O, s:I, s:I}", "t",
+                         "job", "seq", (json_int_t)j->seq, "plugin",
+                         t->plugin_path, "action", t->action, "params",
+                         t->params ? json_incref((json_t *)t->params)
+                                   : json_object(),
+                         "config", t->config ? t->config : json_null(),
+                         "timeout_ms",
+                         (json_int_t)j->timeout_ms, "cpu_s",
+                         (json_int_t)self->cfg.cpu_s);
+    if (!j->frame || !j->job_id) {
+        s_job_free(j);
+        return ASSAY_ENOMEM;
+    }
+    s_push_back(&self->pending, j);
+    self->outstanding++;
+    s_dispatch(self);
+    return 0;
+}
+
+size_t assay_pool_outstanding(const assay_pool *self)
+{
+    return self->outstanding;
+}
+
+uint64_t assay_pool_spawned(const assay_pool *self) { return self->spawned; }

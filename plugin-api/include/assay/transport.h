@@ -1,0 +1,64 @@
+/* assay/transport.h - vtable of a transport module (kind ASSAY_KIND_TRANSPORT).
+ *
+ * A transport moves multi-frame messages between the leader (which binds),
+ * runtimes and control-plane clients (which connect), and publishes events.
+ * The core owns the event loop: a transport exposes one pollable fd per
+ * instance that becomes readable when messages may be waiting, and the core
+ * then calls recv() until it returns ASSAY_EBUSY (nothing left), which also
+ * covers edge-triggered fds such as ZMQ_FD.
+ *
+ * Versioning: `version` is the vtable version the module fills in; the host
+ * reads only fields that version (and struct_size) covers. Fields are only
+ * ever appended, under a comment naming the version that added them. */
+#ifndef ASSAY_TRANSPORT_H
+#define ASSAY_TRANSPORT_H
+
+#include "types.h"
+
+#define ASSAY_TRANSPORT_VERSION 1
+
+typedef struct assay_transport assay_transport; /* module-private instance */
+
+/* A message is a list of frames; the first frame of every message received
+ * on a bound endpoint is the sender's routing id (as ROUTER sockets give). */
+typedef struct assay_frames {
+    const assay_bytes *frames;
+    size_t count;
+} assay_frames;
+
+typedef struct assay_transport_config {
+    uint32_t struct_size;
+    const char *identity;   /* this node's id, used as routing id */
+    size_t max_message;     /* bytes; larger messages are dropped */
+    /* Security (CURVE keys, ZAP domain) arrives in a later version; a
+     * transport that does not support it refuses a config asking for it. */
+    const char *curve_secret_key; /* Z85, NULL = plain TCP */
+    const char *curve_public_key;
+    const char *zap_domain;
+} assay_transport_config;
+
+enum {
+    ASSAY_LINK_SERVER = 1, /* bind; receives from many peers (ROUTER) */
+    ASSAY_LINK_CLIENT = 2, /* connect to one server (DEALER) */
+    ASSAY_LINK_PUBLISH = 3 /* bind; send-only fan-out of events (PUB) */
+};
+
+typedef struct assay_transport_ops {
+    uint32_t version;     /* ASSAY_TRANSPORT_VERSION the module implements */
+    uint32_t struct_size; /* sizeof(assay_transport_ops) in the module */
+
+    /* ---- version 1 --------------------------------------------------- */
+    int (*open)(const assay_transport_config *cfg, assay_transport **out,
+                char *errbuf, size_t errlen);
+    void (*close)(assay_transport **self_p);
+    /* Adds a link; returns a link id >= 0 or a negative ASSAY_E*. */
+    int (*link)(assay_transport *self, int kind, const char *endpoint);
+    int (*fd)(assay_transport *self);
+    /* Sends one message on link `link`. Frames are copied before return. */
+    int (*send)(assay_transport *self, int link, const assay_frames *msg);
+    /* Receives one message; *link says where it came from. The frames are
+     * valid until the next recv() or close(). ASSAY_EBUSY = none waiting. */
+    int (*recv)(assay_transport *self, int *link, assay_frames *msg);
+} assay_transport_ops;
+
+#endif
