@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -52,11 +51,11 @@ struct conf_key {
     size_t size; /* sizeof the field: CONF_STRING's capacity */
 };
 
-/* Positional, in struct conf_key order. */
 #define KEY(f, t, dflt, lo, hi, vals, text)                                    \
     {                                                                          \
-#f, t, dflt, lo, hi, vals, text, offsetof(assay_conf, f),              \
-            sizeof(((assay_conf *)0)->f)                                       \
+        .name = #f, .type = t, .def = dflt, .min = lo, .max = hi,              \
+        .values = vals, .help = text, .off = offsetof(assay_conf, f),          \
+        .size = sizeof(((assay_conf *)0)->f)                                   \
     }
 #define STRING(f, dflt, text) KEY(f, CONF_STRING, dflt, 0, 0, NULL, text)
 #define INT(f, dflt, lo, hi, text) KEY(f, CONF_INT, dflt, lo, hi, NULL, text)
@@ -267,10 +266,7 @@ static const char *setting_type_name(const config_setting_t *s)
 
 static struct origin setting_origin(const config_setting_t *s, const char *path)
 {
-    const char *file = config_setting_source_file(s);
-
-    /* settings parsed from the main text have no file; included ones do */
-    return (struct origin){file ? file : path, config_setting_source_line(s)};
+    return (struct origin){path, config_setting_source_line(s)};
 }
 
 /* A plugin value as text: strings as they are, numbers in the shortest
@@ -498,11 +494,13 @@ static size_t oversized_int(const char **p)
     return over ? (size_t)(s - start) : 0;
 }
 
-/* libconfig 1.5 silently wraps integer literals that overflow its int
- * (e.g. 4294967297 reads as 1), which would turn a typo into a valid
- * setting. Scans the already parsed text for such a literal. */
-static int check_int_literals(const char *text, const char *path, char *err,
-                              size_t errlen)
+/* Checks libconfig does not make, on the raw text before parsing:
+ * - libconfig 1.5 silently wraps integer literals that overflow its int
+ *   (4294967297 reads as 1), which would turn a typo into a valid value;
+ * - @include would pull in files that escape the size limit and, in 1.5,
+ *   report errors without their file name, so it is refused. */
+static int check_text(const char *text, const char *path, char *err,
+                      size_t errlen)
 {
     struct origin at = {path, 1};
     const char *p = text;
@@ -524,6 +522,9 @@ static int check_int_literals(const char *text, const char *path, char *err,
             for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
                 at.line += *p == '\n';
             p += *p ? 2 : 0;
+        } else if (*p == '@') {
+            return fail(err, errlen, ASSAY_EUNSUPP, &at,
+                        "@include is not supported");
         } else if (is_name_start(*p)) {
             while (is_name_char(*p))
                 p++;
@@ -546,17 +547,11 @@ static int check_int_literals(const char *text, const char *path, char *err,
 static int parse(config_t *cfg, const char *path, const char *text, char *err,
                  size_t errlen)
 {
-    char *dir = strdup(path);
-    struct origin at;
+    struct origin at = {path, 0};
+    int rc = check_text(text, path, err, errlen);
 
-    if (!dir)
-        return fail(err, errlen, ASSAY_ENOMEM, &(struct origin){path, 0}, "%s",
-                    assay_strerror(ASSAY_ENOMEM));
-    config_set_include_dir(cfg, dirname(dir));
-    free(dir);
-    if (config_read_string(cfg, text) == CONFIG_TRUE)
-        return check_int_literals(text, path, err, errlen);
-    at.file = config_error_file(cfg) ? config_error_file(cfg) : path;
+    if (rc < 0 || config_read_string(cfg, text) == CONFIG_TRUE)
+        return rc;
     at.line = (unsigned)config_error_line(cfg);
     /* libconfig's most common text is "syntax error" itself */
     if (strcmp(config_error_text(cfg), "syntax error") == 0)

@@ -5,7 +5,7 @@
  * The file is libconfig syntax: top-level `key = value;` settings plus an
  * optional `plugin = { NAME = { KEY = value; ... }; ... };` group whose
  * values are kept as text; each plugin checks its own keys when it loads.
- * Relative @include paths resolve against the including file's directory. */
+ * One file, no @include: every error can then name its file and line. */
 #ifndef ASSAY_CORE_CONF_H
 #define ASSAY_CORE_CONF_H
 
@@ -44,8 +44,9 @@ void assay_conf_fini(assay_conf *c);
  * unchanged and err holds one line naming file, line and key. Returns 0,
  * ASSAY_ENOENT / ASSAY_EPERM / ASSAY_EIO (cannot read), ASSAY_ETOOBIG
  * (file over ASSAY_CONF_MAX_BYTES or a string over its field), ASSAY_EPARSE
- * (syntax), ASSAY_EINVAL (unknown key, bad enum value, bad UTF-8 in a
- * plugin value), ASSAY_ETYPE, ASSAY_ERANGE or ASSAY_ENOMEM. */
+ * (syntax), ASSAY_EUNSUPP (@include), ASSAY_EINVAL (unknown key, bad enum
+ * value, bad UTF-8 in a plugin value), ASSAY_ETYPE, ASSAY_ERANGE (including
+ * integer literals libconfig cannot hold) or ASSAY_ENOMEM. */
 int assay_conf_load(assay_conf *c, const char *path, char *err, size_t errlen);
 
 /* One override given as text, e.g. ("executors", "4") or

@@ -117,12 +117,15 @@ static void s_deliver(assay_pool *self, s_job *j, json_t *result)
     s_job_free(j);
 }
 
-static void s_fail(assay_pool *self, s_job *j, const char *reason)
+static void s_fail(assay_pool *self, s_job *j, const char *reason,
+                   json_t *output)
 {
     /* The attempt was lost, not judged: the caller may run it again. */
     json_t *r = json_pack("{s:s, s:s, s:s, s:b, s:[], s:{}}", "status",
                           "error", "reason", reason, "message", reason,
                           "retryable", 1, "findings", "data");
+    if (output)
+        json_object_set_new(r, "output", output);
     s_deliver(self, j, r);
 }
 
@@ -232,7 +235,7 @@ static void s_dispatch(assay_pool *self)
             return;
         s_job *j = s_pop(&self->pending);
         if (assay_frame_put(&best->tx, j->frame) != 0) {
-            s_fail(self, j, "job too large for the executor frame");
+            s_fail(self, j, "job too large for the executor frame", NULL);
             continue;
         }
         if (!best->jobs.count)
@@ -274,6 +277,21 @@ static void s_read_output(assay_pool *self, s_exec *e)
     }
 }
 
+/* The head job's captured output as a JSON string (NULL if none). */
+static json_t *s_output(s_exec *e)
+{
+    if (!e->output_len)
+        return NULL;
+    json_t *o = json_stringn(e->output, e->output_len);
+    if (!o) { /* not UTF-8: keep it printable */
+        for (size_t i = 0; i < e->output_len; i++)
+            if ((unsigned char)e->output[i] >= 0x80)
+                e->output[i] = '?';
+        o = json_stringn(e->output, e->output_len);
+    }
+    return o;
+}
+
 static void s_on_result(assay_pool *self, s_exec *e, json_t *msg)
 {
     s_job *j = e->jobs.head;
@@ -293,16 +311,8 @@ static void s_on_result(assay_pool *self, s_exec *e, json_t *msg)
         return;
     }
     s_pop(&e->jobs);
-    if (e->output_len) {
-        json_t *o = json_stringn(e->output, e->output_len);
-        if (!o) { /* not UTF-8: keep it printable */
-            for (size_t i = 0; i < e->output_len; i++)
-                if ((unsigned char)e->output[i] >= 0x80)
-                    e->output[i] = '?';
-            o = json_stringn(e->output, e->output_len);
-        }
-        json_object_set_new(msg, "output", o);
-    }
+    if (e->output_len)
+        json_object_set_new(msg, "output", s_output(e));
     self->spawn_failures = 0;
     s_deliver(self, j, msg);
     if (e->jobs.head)
@@ -370,6 +380,7 @@ static void s_reap(assay_pool *self, s_exec *e)
         s_reason_from_status(status, reason, sizeof reason);
     assay_warn("executor %d ended: %s", (int)e->pid, reason);
     s_job *head = s_pop(&e->jobs);
+    json_t *output = head ? s_output(e) : NULL;
     /* Unstarted jobs keep their order ahead of everything pending. */
     if (e->jobs.head) {
         e->jobs.tail->next = self->pending.head;
@@ -385,7 +396,7 @@ static void s_reap(assay_pool *self, s_exec *e)
     e->sock = e->out = -1;
     if (head) {
         self->spawn_failures = 0;
-        s_fail(self, head, reason);
+        s_fail(self, head, reason, output);
     } else {
         self->spawn_failures++;
     }
@@ -431,7 +442,7 @@ static void s_fail_pending_if_broken(assay_pool *self)
             return;
     s_job *j;
     while ((j = s_pop(&self->pending)))
-        s_fail(self, j, "no executor could be started");
+        s_fail(self, j, "no executor could be started", NULL);
 }
 
 int assay_pool_poll(assay_pool *self, int timeout_ms)

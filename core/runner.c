@@ -15,6 +15,7 @@
 
 #ifndef ASSAY_LIBEXEC_DIR
 #define ASSAY_LIBEXEC_DIR "/usr/local/libexec/assay"
+#define ASSAY_LIBEXEC_REL "../libexec/assay"
 #endif
 
 struct assay_runner {
@@ -35,7 +36,13 @@ void assay_executor_path(const char *configured, char *buf, size_t len)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {
         self[n] = '\0';
-        snprintf(buf, len, "%s/assay-executor", dirname(self));
+        const char *dir = dirname(self);
+        /* The build tree keeps it beside the binary; an install moved to
+         * another prefix keeps it at the same place relative to bin/. */
+        snprintf(buf, len, "%s/assay-executor", dir);
+        if (access(buf, X_OK) == 0)
+            return;
+        snprintf(buf, len, "%s/%s/assay-executor", dir, ASSAY_LIBEXEC_REL);
         if (access(buf, X_OK) == 0)
             return;
     }

@@ -4,8 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <assay/version.h>
+
 #include "executor.h"
 #include "log.h"
+
+/* In sanitizer builds, leave crash signals to the kernel: the pool must see
+ * "killed by SIGSEGV" exactly as it does from a production build, not an
+ * ASan report and exit(1). Unused when built without ASan. */
+ASSAY_API const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0:handle_abort=0";
+}
+
+ASSAY_API const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+    return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0";
+}
 
 int main(int argc, char **argv)
 {

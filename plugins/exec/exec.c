@@ -39,17 +39,17 @@
 enum { EXIT_CODES = 256 };
 
 /* Indexed by ASSAY_PASS / ASSAY_FAIL / ASSAY_ERROR. */
-static const char *const status_names[] = {"pass", "fail", "error"};
+static const char *const status_names[] = {"pass", "fail", "error", NULL};
 /* Indexed by ASSAY_SATISFIED - 1 ... ASSAY_INFO - 1. */
 static const char *const state_names[] = {"satisfied", "not-satisfied",
-                                          "info"};
+                                          "info", NULL};
 
-/* Index of `s` in names[0..n), or -1. */
-static int name_index(const char *const *names, size_t n, const char *s)
+/* Index of `s` in the NULL-ended `names`, or -1. */
+static int name_index(const char *const *names, const char *s)
 {
-    for (size_t i = 0; i < n; i++)
+    for (int i = 0; names[i]; i++)
         if (strcmp(names[i], s) == 0)
-            return (int)i;
+            return i;
     return -1;
 }
 
@@ -78,7 +78,7 @@ static bool build_exit_map(assay_ctx *ctx, const assay_map *map,
         unsigned long code = EXIT_CODES;
         if (len >= 1 && len <= 3 && strspn(key, "0123456789") == len)
             code = strtoul(key, NULL, 10);
-        int status = name_index(status_names, 3, value);
+        int status = name_index(status_names, value);
         if (code >= EXIT_CODES || status < 0) {
             assay_message(ctx,
                           "exit_codes: bad entry \"%s\": \"%s\" (want an exit "
@@ -192,6 +192,9 @@ static int stream_read(stream *s, size_t limit)
         return 0;
     }
     size_t keep = (size_t)n < limit - s->len ? (size_t)n : limit - s->len;
+    s->dropped += (size_t)n - keep;
+    if (keep == 0)
+        return 0;
     if (keep > s->cap - s->len) {
         size_t cap = s->cap ? s->cap * 2 : sizeof chunk;
         if (cap < s->len + keep)
@@ -206,7 +209,6 @@ static int stream_read(stream *s, size_t limit)
     }
     memcpy(s->buf + s->len, chunk, keep);
     s->len += keep;
-    s->dropped += (size_t)n - keep;
     return 0;
 }
 
@@ -355,7 +357,7 @@ static const char *report_invalid(json_t *root)
 {
     json_t *v = json_object_get(root, "status");
     if (v && (!json_is_string(v) ||
-              name_index(status_names, 3, json_string_value(v)) < 0))
+              name_index(status_names, json_string_value(v)) < 0))
         return "status is not \"pass\", \"fail\" or \"error\"";
     v = json_object_get(root, "message");
     if (v && !json_is_string(v))
@@ -374,7 +376,7 @@ static const char *report_invalid(json_t *root)
             return "a finding's subject is not a string";
         v = json_object_get(f, "state");
         if (!json_is_string(v) ||
-            name_index(state_names, 3, json_string_value(v)) < 0)
+            name_index(state_names, json_string_value(v)) < 0)
             return "a finding's state is not \"satisfied\", "
                    "\"not-satisfied\" or \"info\"";
         json_t *ev = json_object_get(f, "evidence"), *x;
@@ -421,9 +423,8 @@ static int report_findings(assay_ctx *ctx, json_t *report,
     size_t i;
     json_array_foreach(list, i, f) {
         json_t *sub = json_object_get(f, "subject");
-        int state = 1 + name_index(state_names, 3,
-                                   json_string_value(json_object_get(f, "state")));
-        int idx = assay_finding(ctx, state,
+        const char *state = json_string_value(json_object_get(f, "state"));
+        int idx = assay_finding(ctx, 1 + name_index(state_names, state),
                                 json_string_value(json_object_get(f, "title")),
                                 sub ? json_string_value(sub) : subject);
         if (idx < 0)
@@ -485,7 +486,7 @@ static int report(assay_ctx *ctx, const char *prog, const stream *s,
     json_t *rep = report_load(ctx, &s[0]);
     json_t *v = json_object_get(rep, "status");
     if (v)
-        status = name_index(status_names, 3, json_string_value(v));
+        status = name_index(status_names, json_string_value(v));
     if ((v = json_object_get(rep, "message")))
         assay_message(ctx, "%s", json_string_value(v));
     else

@@ -127,12 +127,13 @@ static int file_mode(assay_ctx *ctx, const char *path, int64_t mode)
         return path_error(ctx, "stat", path);
     unsigned actual = st.st_mode & 07777, expected = (unsigned)mode;
     bool ok = actual == expected;
-    assay_message(ctx, "%s has mode %04o, expected %04o", path, actual,
+    /* "0%03o" writes octal literals: "0644", and "01777" with sticky. */
+    assay_message(ctx, "%s has mode 0%03o, expected 0%03o", path, actual,
                   expected);
     int f = assay_finding(ctx, ok ? ASSAY_SATISFIED : ASSAY_NOT_SATISFIED,
                           "permission bits", path);
-    assay_evidence(ctx, f, "actual", "%04o", actual);
-    assay_evidence(ctx, f, "expected", "%04o", expected);
+    assay_evidence(ctx, f, "actual", "0%03o", actual);
+    assay_evidence(ctx, f, "expected", "0%03o", expected);
     return ok ? ASSAY_PASS : ASSAY_FAIL;
 }
 
@@ -380,7 +381,8 @@ static int file_contains(assay_ctx *ctx, const char *path,
     else
         assay_message(ctx, "%s has no line matching \"%s\"", path, pattern);
     int fi = assay_finding(ctx, ok ? ASSAY_SATISFIED : ASSAY_NOT_SATISFIED,
-                           present ? "content matches" : "content does not match",
+                           present ? "content matches"
+                                   : "content does not match",
                            path);
     assay_evidence(ctx, fi, "actual", "%s", found ? "present" : "absent");
     assay_evidence(ctx, fi, "expected", "%s", present ? "present" : "absent");
@@ -503,7 +505,7 @@ static const assay_module desc = {
     .name = "file",
     .version = "1.0.0",
     .license = "Apache-2.0",
-    .description = "checks on files: existence, mode, owner, hash, content, age",
+    .description = "file checks: existence, mode, owner, hash, content, age",
     .init = file_init,
     .actions = actions,
 };

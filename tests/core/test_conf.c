@@ -107,12 +107,14 @@ static void expect_load_error(const char *text, int code, unsigned line,
     assay_conf_fini(&c);
 }
 
+/* plugins_dir's default is a build setting (ASSAY_PLUGIN_DIR), visible
+ * here only when the build passes it to the test as well. */
 static void expect_defaults(const assay_conf *c)
 {
 #ifdef ASSAY_PLUGIN_DIR
     cr_expect_str_eq(c->plugins_dir, ASSAY_PLUGIN_DIR);
 #else
-    cr_expect_str_eq(c->plugins_dir, "/usr/local/lib/assay/plugins");
+    cr_expect_eq(c->plugins_dir[0], '/', "'%s'", c->plugins_dir);
 #endif
     cr_expect_str_empty(c->executor_path);
     cr_expect_eq(c->executors, 0);
@@ -197,8 +199,8 @@ Test(conf, shipped_file_documents_every_default)
     cr_expect_eq(
         assay_conf_load(&c, fixture("all.conf", text), err, sizeof err), 0,
         "%s", err);
-    /* plugins_dir's default is a build setting; the file shows the usual */
-    strcpy(c.plugins_dir, "/usr/local/lib/assay/plugins");
+    /* the file shows the usual plugins_dir; the build may choose another */
+    cr_expect_str_eq(c.plugins_dir, "/usr/local/lib/assay/plugins");
 #ifdef ASSAY_PLUGIN_DIR
     strcpy(c.plugins_dir, ASSAY_PLUGIN_DIR);
 #endif
@@ -293,34 +295,14 @@ Test(conf, plugin_group)
     assay_conf_fini(&c);
 }
 
-Test(conf, include_relative_to_file)
+Test(conf, error_include)
 {
-    const char *path;
-    char err[ASSAY_ERRMSG_SIZE] = "";
-    assay_conf c;
-
-    fixture("inc.conf", "max_attempts = 9;\n");
-    path = fixture("main.conf", "executors = 3;\n@include \"inc.conf\"\n");
-    cr_assert_eq(chdir("/"), 0);
-    cr_assert_eq(assay_conf_init(&c), 0);
-    cr_assert_eq(assay_conf_load(&c, path, err, sizeof err), 0, "%s", err);
-    cr_expect_eq(c.executors, 3);
-    cr_expect_eq(c.max_attempts, 9);
-    assay_conf_fini(&c);
-}
-
-Test(conf, error_in_included_file_names_it)
-{
-    const char *path;
-    char err[ASSAY_ERRMSG_SIZE] = "";
-    assay_conf c;
-
-    fixture("inc.conf", "\nexecutors = 300;\n");
-    path = fixture("main.conf", "@include \"inc.conf\"\n");
-    cr_assert_eq(assay_conf_init(&c), 0);
-    cr_expect_eq(assay_conf_load(&c, path, err, sizeof err), ASSAY_ERANGE);
-    cr_expect_not_null(strstr(err, "inc.conf:2: key 'executors'"), "%s", err);
-    assay_conf_fini(&c);
+    fixture("inc.conf", "executors = 3;\n");
+    expect_load_error("max_attempts = 2;\n@include \"inc.conf\"\n",
+                      ASSAY_EUNSUPP, 2, "@include is not supported");
+    expect_load_error("# @include \"x\" in a comment is fine\n"
+                      "plugins_dir = \"@include\";\n  @include \"inc.conf\"\n",
+                      ASSAY_EUNSUPP, 3, "@include is not supported");
 }
 
 Test(conf, error_syntax)

@@ -1,0 +1,171 @@
+/* tests/core/test_catalog.c - the plugin host: every defect refused with a
+ * reason naming the file, newer minors accepted, version range selection,
+ * resolution errors that say what exists. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "harness.h"
+
+/* ---- Fixture ---------------------------------------------------------- */
+
+static assay_catalog *cat;
+
+static void scan(const char *dir)
+{
+    cat = assay_catalog_new();
+    char err[512];
+    cr_assert_eq(assay_catalog_scan(cat, dir, err, sizeof err), 0, "%s", err);
+}
+
+static void teardown(void) { assay_catalog_destroy(&cat); }
+
+TestSuite(catalog, .fini = teardown);
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+/* The refusal reason recorded for a file, "" if it was not refused. */
+static const char *reason_for(json_t *j, const char *file)
+{
+    size_t i;
+    json_t *r;
+    json_array_foreach(json_object_get(j, "refused"), i, r) {
+        const char *path = json_string_value(json_object_get(r, "path"));
+        if (strstr(path, file))
+            return json_string_value(json_object_get(r, "reason"));
+    }
+    return "";
+}
+
+static bool loaded(const char *name)
+{
+    for (const assay_plugin *p = assay_catalog_first(cat); p; p = p->next)
+        if (!strcmp(p->name, name))
+            return true;
+    return false;
+}
+
+/* ---- Tests ------------------------------------------------------------ */
+
+Test(catalog, refuses_each_defect_with_its_reason)
+{
+    scan(HARNESS_FIXTURES "broken");
+    json_t *j = assay_catalog_json(cat);
+    static const struct {
+        const char *file, *reason;
+    } cases[] = {
+        {"noentry.so", "no entry symbol assay_module_v1"},
+        {"abi2.so", "ABI major 2, this host supports 1"},
+        {"smallstruct.so", "descriptor is 16 bytes"},
+        {"badsemver.so", "invalid semantic version '1.2'"},
+        {"badname.so", "invalid module name 'Bad Name'"},
+        {"badparam.so", "param 'x': invalid type 99"},
+        {"optnodefault.so", "param 'n': optional int64 needs a default"},
+        {"baddefault.so", "default 'twelve' is not a valid int64"},
+        {"transport.so", "not an action plugin"},
+        {"dup_b.so", "duplicate of dupe 1.0.0 already loaded from"},
+        {"notelf.so", "cannot load"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *why = reason_for(j, cases[i].file);
+        cr_expect(strstr(why, cases[i].reason), "%s: got '%s', want '%s'",
+                  cases[i].file, why, cases[i].reason);
+        /* One line naming the file. */
+        cr_expect(strstr(why, cases[i].file) && !strchr(why, '\n'),
+                  "%s: '%s'", cases[i].file, why);
+    }
+    cr_expect_eq(assay_catalog_refused_count(cat),
+                 sizeof cases / sizeof *cases);
+    json_decref(j);
+}
+
+Test(catalog, refused_files_do_not_stop_the_others)
+{
+    scan(HARNESS_FIXTURES "broken");
+    cr_expect(loaded("good"));
+    cr_expect(loaded("dupe")); /* the first copy wins */
+    cr_expect_eq(assay_catalog_count(cat), 3);
+}
+
+Test(catalog, newer_minor_with_bigger_descriptor_is_accepted)
+{
+    scan(HARNESS_FIXTURES "broken");
+    cr_expect(loaded("newminor"));
+}
+
+Test(catalog, missing_directory_is_an_error)
+{
+    cat = assay_catalog_new();
+    char err[512];
+    cr_expect_eq(assay_catalog_scan(cat, "/nonexistent/plugins", err,
+                                    sizeof err),
+                 ASSAY_ENOENT);
+    cr_expect(strstr(err, "/nonexistent/plugins"));
+}
+
+static const char *pick(const char *range)
+{
+    const assay_plugin *p;
+    const assay_action *a;
+    char err[512];
+    int rc = assay_catalog_resolve(cat, "typed.echo", range, &p, &a, err,
+                                   sizeof err);
+    return rc ? NULL : p->version;
+}
+
+Test(catalog, version_ranges_select_highest_match)
+{
+    scan(HARNESS_FIXTURES "versions");
+    cr_expect_str_eq(pick(NULL), "2.0.0");
+    cr_expect_str_eq(pick(""), "2.0.0");
+    cr_expect_str_eq(pick("^1.2"), "1.4.1");
+    cr_expect_str_eq(pick("~1.2.0"), "1.2.0");
+    cr_expect_str_eq(pick("~1.4.0"), "1.4.1");
+    cr_expect_str_eq(pick(">=1.0 <2"), "1.4.1");
+    cr_expect_str_eq(pick("=1.2.0"), "1.2.0");
+    cr_expect_str_eq(pick("^2"), "2.0.0");
+    cr_expect_null(pick("^3"));
+}
+
+Test(catalog, resolve_errors_say_what_exists)
+{
+    scan(HARNESS_FIXTURES "versions");
+    const assay_plugin *p;
+    const assay_action *a;
+    char err[512];
+    cr_expect_eq(assay_catalog_resolve(cat, "nope.x", NULL, &p, &a, err,
+                                       sizeof err),
+                 ASSAY_ENOENT);
+    cr_expect(strstr(err, "unknown plugin 'nope' (installed: typed)"), "%s",
+              err);
+    cr_expect_eq(assay_catalog_resolve(cat, "typed.nope", NULL, &p, &a, err,
+                                       sizeof err),
+                 ASSAY_ENOENT);
+    cr_expect(strstr(err, "has no action 'nope' (actions: echo, greet)"),
+              "%s", err);
+    assay_catalog_resolve(cat, "typed.echo", "^3", &p, &a, err, sizeof err);
+    cr_expect(strstr(err, "no version of 'typed' matches '^3' (installed: "
+                          "1.2.0, 1.4.1, 2.0.0)"),
+              "%s", err);
+    cr_expect_eq(assay_catalog_resolve(cat, "typed.echo", "^^1", &p, &a, err,
+                                       sizeof err),
+                 ASSAY_EINVAL);
+    cr_expect_eq(assay_catalog_resolve(cat, "noaction", NULL, &p, &a, err,
+                                       sizeof err),
+                 ASSAY_EINVAL);
+}
+
+Test(catalog, json_lists_signatures)
+{
+    scan(HARNESS_FIXTURES "typed");
+    json_t *j = assay_catalog_json(cat);
+    json_t *echo = json_array_get(
+        json_object_get(json_array_get(json_object_get(j, "plugins"), 0),
+                        "actions"),
+        0);
+    cr_expect_str_eq(json_string_value(json_object_get(echo, "signature")),
+                     "s: string, [i: int64 = 42], [d: double = 0.5], "
+                     "[b: bool = false], [by: bytes], [l: string list = "
+                     "[\"x\"]], [m: map]");
+    json_decref(j);
+}

@@ -1,0 +1,109 @@
+/* tests/core/test_invoke.c - libffi marshalling end to end: every param
+ * type reaches the plain C action intact, defaults fill gaps, plugin
+ * config reaches host->config, and bad params are refused before any
+ * executor runs anything. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "harness.h"
+
+static json_t *run_typed(const char *spec)
+{
+    assay_conf c;
+    harness_conf(&c, HARNESS_FIXTURES "typed");
+    json_t *r = harness_run_conf(&c, spec);
+    assay_conf_fini(&c);
+    return r;
+}
+
+static const char *data(json_t *r, const char *key)
+{
+    const char *s = json_string_value(json_object_get(
+        json_object_get(json_array_get(r, 0), "data"), key));
+    return s ? s : "(absent)";
+}
+
+Test(invoke, every_type_is_marshalled)
+{
+    json_t *r = run_typed(
+        "{\"action\": \"typed.echo\", \"params\": {\"s\": \"hi\", \"i\": "
+        "-9000000000, \"d\": 2.25, \"b\": true, \"by\": \"AQID\", \"l\": "
+        "[\"a\", \"b\", \"c\"], \"m\": {\"k1\": \"v1\", \"k2\": \"v2\"}}}");
+    cr_assert_not_null(r);
+    cr_expect_str_eq(harness_field(r, 0, "status"), "pass");
+    cr_expect_str_eq(data(r, "s"), "hi");
+    cr_expect_str_eq(data(r, "i"), "-9000000000");
+    cr_expect_str_eq(data(r, "d"), "2.250");
+    cr_expect_str_eq(data(r, "b"), "true");
+    cr_expect_str_eq(data(r, "bytes"), "3");
+    cr_expect_str_eq(data(r, "byte0"), "1");
+    cr_expect_str_eq(data(r, "list"), "3");
+    cr_expect_str_eq(data(r, "list_last"), "c");
+    cr_expect_str_eq(data(r, "map"), "2");
+    cr_expect_str_eq(data(r, "k2"), "v2");
+    json_decref(r);
+}
+
+Test(invoke, defaults_and_absent_pointers)
+{
+    json_t *r = run_typed("{\"action\": \"typed.echo\", \"params\": "
+                          "{\"s\": \"x\"}}");
+    cr_assert_not_null(r);
+    cr_expect_str_eq(data(r, "i"), "42");
+    cr_expect_str_eq(data(r, "d"), "0.500");
+    cr_expect_str_eq(data(r, "b"), "false");
+    cr_expect_str_eq(data(r, "bytes"), "0"); /* NULL pointer */
+    cr_expect_str_eq(data(r, "list_last"), "x");
+    cr_expect_str_eq(data(r, "map"), "0");
+    json_decref(r);
+}
+
+Test(invoke, bad_params_are_refused_before_running)
+{
+    static const char *bad[] = {
+        "{\"action\": \"typed.echo\", \"params\": {}}",
+        "{\"action\": \"typed.echo\", \"params\": {\"s\": 1}}",
+        "{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\", \"zz\": 1}}",
+        "{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\", \"i\": 1.5}}",
+        "{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\"}, "
+        "\"targets\": [{\"b\": \"yes\"}]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        cr_expect_null(run_typed(bad[i]), "accepted: %s", bad[i]);
+}
+
+Test(invoke, plugin_config_reaches_the_action)
+{
+    json_t *r = run_typed("{\"action\": \"typed.greet\"}");
+    cr_expect_str_eq(harness_field(r, 0, "message"), "hello");
+    json_decref(r);
+
+    assay_conf c;
+    harness_conf(&c, HARNESS_FIXTURES "typed");
+    char err[256];
+    cr_assert_eq(assay_conf_set(&c, "plugin.typed.greeting", "bonjour", err,
+                                sizeof err),
+                 0, "%s", err);
+    r = harness_run_conf(&c, "{\"action\": \"typed.greet\"}");
+    cr_expect_str_eq(harness_field(r, 0, "message"), "bonjour");
+    json_decref(r);
+    assay_conf_fini(&c);
+}
+
+Test(invoke, undeclared_or_mistyped_plugin_config_is_refused)
+{
+    static const char *bad[][2] = {{"plugin.typed.nope", "1"},
+                                   {"plugin.typed.loud", "maybe"}};
+    for (size_t i = 0; i < 2; i++) {
+        assay_conf c;
+        harness_conf(&c, HARNESS_FIXTURES "typed");
+        char err[256];
+        cr_assert_eq(assay_conf_set(&c, bad[i][0], bad[i][1], err,
+                                    sizeof err),
+                     0, "%s", err);
+        assay_runner *r;
+        cr_expect_neq(assay_runner_new(&c, &r, err, sizeof err), 0);
+        cr_expect(strstr(err, bad[i][0]), "%s", err);
+        assay_conf_fini(&c);
+    }
+}

@@ -1,0 +1,145 @@
+/* tests/lib/harness.c - see harness.h. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "jobspec.h"
+
+void harness_conf(assay_conf *c, const char *plugins_dir)
+{
+    cr_assert_eq(assay_conf_init(c), 0);
+    strlcpy(c->plugins_dir, plugins_dir, sizeof c->plugins_dir);
+    strlcpy(c->executor_path, HARNESS_BIN "assay-executor",
+            sizeof c->executor_path);
+    c->executors = 2;
+    c->kill_grace_ms = 200;
+    c->default_timeout_ms = 20000;
+}
+
+json_t *harness_run_on(assay_runner *r, const char *spec_json)
+{
+    json_error_t je;
+    json_t *j = json_loads(spec_json, 0, &je);
+    cr_assert_not_null(j, "bad test JSON: %s", je.text);
+    assay_jobspec *spec;
+    char err[512];
+    int rc = assay_jobspec_parse(j, &spec, err, sizeof err);
+    json_decref(j);
+    if (rc) {
+        cr_log_info("spec refused: %s", err);
+        return NULL;
+    }
+    json_t *results = NULL;
+    rc = assay_runner_run(r, spec, &results, err, sizeof err);
+    assay_jobspec_destroy(&spec);
+    if (rc) {
+        cr_log_info("run refused: %s", err);
+        return NULL;
+    }
+    return results;
+}
+
+json_t *harness_run_conf(const assay_conf *c, const char *spec_json)
+{
+    assay_runner *r;
+    char err[512];
+    cr_assert_eq(assay_runner_new(c, &r, err, sizeof err), 0, "%s", err);
+    json_t *results = harness_run_on(r, spec_json);
+    assay_runner_destroy(&r);
+    return results;
+}
+
+json_t *harness_run(const char *spec_json)
+{
+    assay_conf c;
+    harness_conf(&c, HARNESS_PLUGINS);
+    json_t *results = harness_run_conf(&c, spec_json);
+    assay_conf_fini(&c);
+    return results;
+}
+
+const char *harness_field(const json_t *results, size_t i, const char *key)
+{
+    const char *s =
+        json_string_value(json_object_get(json_array_get(results, i), key));
+    return s ? s : "";
+}
+
+static char **s_dirs;
+static size_t s_ndirs;
+
+static int s_rm(const char *path, const struct stat *st, int flag,
+                struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void s_cleanup(void)
+{
+    for (size_t i = 0; i < s_ndirs; i++) {
+        nftw(s_dirs[i], s_rm, 16, FTW_DEPTH | FTW_PHYS);
+        free(s_dirs[i]);
+    }
+    free(s_dirs);
+}
+
+char *harness_tmpdir(void)
+{
+    char tmpl[] = "/tmp/assay-test-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    if (!s_ndirs)
+        atexit(s_cleanup);
+    s_dirs = realloc(s_dirs, (s_ndirs + 1) * sizeof *s_dirs);
+    s_dirs[s_ndirs++] = strdup(tmpl);
+    return strdup(tmpl);
+}
+
+char *harness_write(const char *dir, const char *name, const char *text)
+{
+    char *path;
+    cr_assert_neq(asprintf(&path, "%s/%s", dir, name), -1);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "cannot write %s", path);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+int harness_sh(char **out, const char *fmt, ...)
+{
+    char *cmd, *full;
+    va_list ap;
+    va_start(ap, fmt);
+    cr_assert_neq(vasprintf(&cmd, fmt, ap), -1);
+    va_end(ap);
+    cr_assert_neq(asprintf(&full, "(%s) 2>&1", cmd), -1);
+    free(cmd);
+    FILE *p = popen(full, "r");
+    free(full);
+    cr_assert_not_null(p);
+    size_t len = 0, cap = 4096;
+    char *buf = malloc(cap);
+    size_t n;
+    while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+        len += n;
+        if (cap - len < 2)
+            buf = realloc(buf, cap *= 2);
+    }
+    buf[len] = '\0';
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

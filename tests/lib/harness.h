@@ -1,0 +1,41 @@
+/* tests/lib/harness.h - runs JobSpecs through the real runner (catalogue +
+ * executor processes) for the suites, with the build tree's plugins. */
+#ifndef ASSAY_HARNESS_H
+#define ASSAY_HARNESS_H
+
+#include <assay/error.h>
+#include <jansson.h>
+
+#include "conf.h"
+#include "runner.h"
+
+/* Fixture plugin folders under the build tree (tests/CMakeLists.txt). */
+#define HARNESS_PLUGINS HARNESS_BUILD_DIR "/plugins-out"
+#define HARNESS_FIXTURES HARNESS_BUILD_DIR "/test-plugins/"
+#define HARNESS_BIN HARNESS_BUILD_DIR "/bin/"
+
+/* Test defaults: 2 executors, short kill grace, the build's executor. */
+void harness_conf(assay_conf *c, const char *plugins_dir);
+
+/* Runs spec_json with the in-tree plugins; returns the results array
+ * (caller decrefs) or NULL after printing why the spec was refused. */
+json_t *harness_run(const char *spec_json);
+/* Same with a given config. */
+json_t *harness_run_conf(const assay_conf *c, const char *spec_json);
+/* Same on an existing runner (to check one pool across jobs). */
+json_t *harness_run_on(assay_runner *r, const char *spec_json);
+
+/* The first result's string field, "" if absent. */
+const char *harness_field(const json_t *results, size_t i, const char *key);
+
+/* A fresh temporary directory, removed at exit; caller frees the path. */
+char *harness_tmpdir(void);
+/* Writes text to dir/name; returns the malloc'd path. */
+char *harness_write(const char *dir, const char *name, const char *text);
+
+/* Runs a shell command, captures stdout+stderr into *out (caller frees);
+ * returns the exit status (or -1). */
+int harness_sh(char **out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,297 @@
+/* test_exec - the `exec` plugin through the real executor, with /bin/sh
+ * scripts as providers: exit-code mapping, output capture and bounds,
+ * timeouts, the JSON report takeover, and spawn failures. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* asprintf */
+#endif
+#include <criterion/criterion.h>
+
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/harness.h"
+
+/* Runs exec.run with argv `argv` plus `extra` params (reference stolen,
+ * may be NULL); returns the single result object (a new reference). */
+static json_t *run_argv(json_t *argv, json_t *extra)
+{
+    json_t *params = extra ? extra : json_object();
+    json_object_set_new(params, "argv", argv);
+    json_t *spec = json_pack("{s:s,s:o}", "action", "exec.run", "params",
+                             params);
+    cr_assert_not_null(spec);
+    char *text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    json_t *results = harness_run(text);
+    cr_assert_not_null(results, "spec refused: %s", text);
+    free(text);
+    cr_assert_eq(json_array_size(results), 1);
+    json_t *r = json_incref(json_array_get(results, 0));
+    json_decref(results);
+    return r;
+}
+
+/* Runs `script` with /bin/sh -c as the provider. */
+static json_t *run_sh(const char *script, json_t *extra)
+{
+    return run_argv(json_pack("[s,s,s]", "/bin/sh", "-c", script), extra);
+}
+
+static const char *status(json_t *r)
+{
+    return json_string_value(json_object_get(r, "status"));
+}
+
+static const char *message(json_t *r)
+{
+    return json_string_value(json_object_get(r, "message"));
+}
+
+static const char *data(json_t *r, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(r, "data"), key));
+}
+
+/* Whether the message or the error reason mentions `needle`. */
+static bool says(json_t *r, const char *needle)
+{
+    const char *m = message(r);
+    const char *why = json_string_value(json_object_get(r, "reason"));
+    return (m && strstr(m, needle)) || (why && strstr(why, needle));
+}
+
+static json_t *finding(json_t *r, size_t i)
+{
+    json_t *f = json_array_get(json_object_get(r, "findings"), i);
+    cr_assert_not_null(f, "no finding %zu", i);
+    return f;
+}
+
+static const char *evidence(json_t *f, const char *key)
+{
+    return json_string_value(
+        json_object_get(json_object_get(f, "evidence"), key));
+}
+
+/* ---- exit-code mapping ----------------------------------------------- */
+
+Test(exec, exit_0_passes_and_captures_output)
+{
+    json_t *r = run_sh("echo out; echo err >&2; exit 0", NULL);
+    cr_assert_str_eq(status(r), "pass");
+    cr_assert_str_eq(data(r, "exit_code"), "0");
+    cr_assert_str_eq(data(r, "stdout"), "out\n");
+    cr_assert_str_eq(data(r, "stderr"), "err\n");
+    json_t *f = finding(r, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(f, "state")),
+                     "satisfied");
+    cr_assert_str_eq(evidence(f, "exit_code"), "0");
+    json_decref(r);
+}
+
+Test(exec, exit_1_fails)
+{
+    json_t *r = run_sh("echo oops >&2; exit 1", NULL);
+    cr_assert_str_eq(status(r), "fail");
+    cr_assert_str_eq(data(r, "exit_code"), "1");
+    cr_assert_str_eq(data(r, "stderr"), "oops\n");
+    cr_assert_str_eq(json_string_value(json_object_get(finding(r, 0), "state")),
+                     "not-satisfied");
+    json_decref(r);
+}
+
+Test(exec, other_exit_codes_are_errors)
+{
+    json_t *r = run_sh("exit 2", NULL);
+    cr_assert_str_eq(status(r), "error");
+    cr_assert_str_eq(data(r, "exit_code"), "2");
+    cr_assert(says(r, "code 2"));
+    json_decref(r);
+}
+
+Test(exec, custom_exit_codes_override_defaults)
+{
+    json_t *map = json_pack("{s:s,s:s,s:s}", "3", "pass", "0", "fail", "1",
+                            "error");
+    json_t *r = run_sh("exit 3", json_pack("{s:O}", "exit_codes", map));
+    cr_assert_str_eq(status(r), "pass");
+    json_decref(r);
+    r = run_sh("exit 0", json_pack("{s:O}", "exit_codes", map));
+    cr_assert_str_eq(status(r), "fail");
+    json_decref(r);
+    r = run_sh("exit 1", json_pack("{s:O}", "exit_codes", map));
+    cr_assert_str_eq(status(r), "error");
+    json_decref(r);
+    json_decref(map);
+    /* Codes the map does not name keep their default meaning. */
+    r = run_sh("exit 1", json_pack("{s:{s:s}}", "exit_codes", "3", "pass"));
+    cr_assert_str_eq(status(r), "fail");
+    json_decref(r);
+}
+
+Test(exec, invalid_exit_codes_are_refused)
+{
+    json_t *r = run_sh("exit 0",
+                       json_pack("{s:{s:s}}", "exit_codes", "0", "maybe"));
+    cr_assert_str_eq(status(r), "error");
+    cr_assert(says(r, "maybe"));
+    json_decref(r);
+    r = run_sh("exit 0", json_pack("{s:{s:s}}", "exit_codes", "x", "pass"));
+    cr_assert_str_eq(status(r), "error");
+    cr_assert(says(r, "\"x\""));
+    json_decref(r);
+    r = run_sh("exit 0", json_pack("{s:{s:s}}", "exit_codes", "256", "pass"));
+    cr_assert_str_eq(status(r), "error");
+    json_decref(r);
+}
+
+Test(exec, killed_by_signal_is_error)
+{
+    json_t *r = run_sh("kill -KILL $$", NULL);
+    cr_assert_str_eq(status(r), "error");
+    cr_assert(says(r, "SIGKILL"));
+    json_decref(r);
+}
+
+/* ---- timeout ---------------------------------------------------------- */
+
+/* The provider outlives the timeout by orders of magnitude, so the verdict
+ * does not depend on how fast the machine is. */
+Test(exec, timeout_is_error)
+{
+    json_t *r = run_sh("exec sleep 600", json_pack("{s:i}", "timeout_ms", 100));
+    cr_assert_str_eq(status(r), "error");
+    cr_assert(says(r, "timed out"));
+    json_decref(r);
+}
+
+Test(exec, timeout_escalates_to_sigkill)
+{
+    /* Ignoring SIGTERM (inherited by sleep) forces the SIGKILL step. */
+    json_t *r = run_sh("trap '' TERM; sleep 600; sleep 600",
+                       json_pack("{s:i}", "timeout_ms", 100));
+    cr_assert_str_eq(status(r), "error");
+    cr_assert(says(r, "timed out"));
+    json_decref(r);
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+Test(exec, output_is_truncated_and_counted)
+{
+    json_t *r = run_sh("i=0; while [ $i -lt 1000 ]; do "
+                       "echo 01234567890123456789012345678901234567890123456; "
+                       "i=$((i+1)); done",
+                       json_pack("{s:i}", "max_output", 1000));
+    cr_assert_str_eq(status(r), "pass");
+    cr_assert_eq(strlen(data(r, "stdout")), 1000);
+    cr_assert_str_eq(data(r, "stdout_truncated"), "47000");
+    cr_assert_str_eq(evidence(finding(r, 0), "stdout_truncated"), "47000");
+    json_decref(r);
+}
+
+Test(exec, env_is_exactly_the_map)
+{
+    json_t *r = run_sh("printf '%s:%s' \"$FOO\" \"${HOME-unset}\"",
+                       json_pack("{s:{s:s}}", "env", "FOO", "bar"));
+    cr_assert_str_eq(status(r), "pass");
+    cr_assert_str_eq(data(r, "stdout"), "bar:unset");
+    json_decref(r);
+    /* Not PATH: dash gives itself a default one. */
+    r = run_sh("printf '%s' \"${HOME-unset}\"", NULL);
+    cr_assert_str_eq(data(r, "stdout"), "unset");
+    json_decref(r);
+}
+
+Test(exec, cwd_is_applied)
+{
+    char *dir = harness_tmpdir();
+    char real[PATH_MAX], *want;
+    cr_assert_not_null(realpath(dir, real));
+    cr_assert_geq(asprintf(&want, "%s\n", real), 0);
+    json_t *r = run_sh("pwd -P", json_pack("{s:s}", "cwd", dir));
+    cr_assert_str_eq(status(r), "pass");
+    cr_assert_str_eq(data(r, "stdout"), want);
+    json_decref(r);
+    free(want);
+    free(dir);
+}
+
+/* ---- JSON report takeover --------------------------------------------- */
+
+Test(exec, json_report_takes_over)
+{
+    json_t *r = run_sh(
+        "printf '%s' '{\"status\":\"fail\",\"message\":\"custom\","
+        "\"findings\":[{\"title\":\"t1\",\"subject\":\"s1\","
+        "\"state\":\"not-satisfied\","
+        "\"evidence\":{\"k\":\"v\",\"n\":3,\"b\":true}}]}'; exit 0",
+        NULL);
+    cr_assert_str_eq(status(r), "fail");
+    cr_assert_str_eq(message(r), "custom");
+    cr_assert_eq(json_array_size(json_object_get(r, "findings")), 1);
+    json_t *f = finding(r, 0);
+    cr_assert_str_eq(json_string_value(json_object_get(f, "title")), "t1");
+    cr_assert_str_eq(json_string_value(json_object_get(f, "subject")), "s1");
+    cr_assert_str_eq(json_string_value(json_object_get(f, "state")),
+                     "not-satisfied");
+    cr_assert_str_eq(evidence(f, "k"), "v");
+    cr_assert_str_eq(evidence(f, "n"), "3");
+    cr_assert_str_eq(evidence(f, "b"), "true");
+    json_decref(r);
+}
+
+Test(exec, json_status_overrides_only_when_present)
+{
+    /* No status: the exit code still decides. */
+    json_t *r = run_sh("echo '{\"message\":\"hello\"}'; exit 1", NULL);
+    cr_assert_str_eq(status(r), "fail");
+    cr_assert_str_eq(message(r), "hello");
+    json_decref(r);
+    /* A status beats an exit code that maps to error. */
+    r = run_sh("echo '{\"status\":\"pass\"}'; exit 7", NULL);
+    cr_assert_str_eq(status(r), "pass");
+    json_decref(r);
+}
+
+Test(exec, malformed_json_is_not_taken_over)
+{
+    json_t *r = run_sh("echo '{\"status\":\"fail\",'; exit 0", NULL);
+    cr_assert_str_eq(status(r), "pass");
+    json_decref(r);
+    /* Valid JSON of the wrong shape is ignored whole. */
+    r = run_sh("echo '{\"status\":\"maybe\",\"message\":\"x\"}'; exit 0", NULL);
+    cr_assert_str_eq(status(r), "pass");
+    cr_assert_str_neq(message(r), "x");
+    json_decref(r);
+}
+
+/* ---- spawn failures --------------------------------------------------- */
+
+Test(exec, missing_binary_is_error)
+{
+    json_t *r = run_argv(json_pack("[s]", "/nonexistent/assay-provider"),
+                         NULL);
+    cr_assert_str_eq(status(r), "error");
+    cr_assert(says(r, "/nonexistent/assay-provider"));
+    json_decref(r);
+}
+
+Test(exec, bad_params_are_errors)
+{
+    json_t *r = run_argv(json_pack("[]"), NULL);
+    cr_assert_str_eq(status(r), "error");
+    json_decref(r);
+    r = run_sh("exit 0", json_pack("{s:i}", "timeout_ms", 0));
+    cr_assert_str_eq(status(r), "error");
+    json_decref(r);
+    r = run_sh("exit 0", json_pack("{s:I}", "max_output", (json_int_t)1 << 40));
+    cr_assert_str_eq(status(r), "error");
+    json_decref(r);
+    r = run_sh("exit 0", json_pack("{s:{s:s}}", "env", "A=B", "c"));
+    cr_assert_str_eq(status(r), "error");
+    json_decref(r);
+}
