@@ -59,6 +59,13 @@ int assay_codec_pack(msgpack_packer *pk, const json_t *v)
     return ASSAY_EINVAL;
 }
 
+/* A msgpack string's bytes: msgpack-c leaves ptr NULL when the string is
+ * empty, which memchr, memcpy and jansson must not be given. */
+static const char *s_str(const msgpack_object_str *s)
+{
+    return s->size ? s->ptr : "";
+}
+
 static int s_to_json(const msgpack_object *o, int depth, json_t **out,
                      char *err, size_t errlen)
 {
@@ -89,16 +96,13 @@ static int s_to_json(const msgpack_object *o, int depth, json_t **out,
         j = json_real(o->via.f64);
         break;
     case MSGPACK_OBJECT_STR:
-        j = json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
-        if (j && !json_string_value(j)) {
-            json_decref(j);
-            j = NULL;
-        }
-        if (j && memchr(o->via.str.ptr, '\0', o->via.str.size)) {
-            json_decref(j);
+        if (memchr(s_str(&o->via.str), '\0', o->via.str.size))
             return assay_errf(err, errlen, ASSAY_EPARSE,
                               "string contains a NUL byte");
-        }
+        j = json_stringn(s_str(&o->via.str), o->via.str.size);
+        if (!j)
+            return assay_errf(err, errlen, ASSAY_EPARSE,
+                              "string is not valid UTF-8");
         break;
     case MSGPACK_OBJECT_BIN: {
         size_t n = sodium_base64_ENCODED_LEN(o->via.bin.size,
@@ -130,13 +134,13 @@ static int s_to_json(const msgpack_object *o, int depth, json_t **out,
         for (uint32_t i = 0; j && i < o->via.map.size; i++) {
             const msgpack_object_kv *kv = &o->via.map.ptr[i];
             if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size > 255 ||
-                memchr(kv->key.via.str.ptr, '\0', kv->key.via.str.size)) {
+                memchr(s_str(&kv->key.via.str), '\0', kv->key.via.str.size)) {
                 json_decref(j);
                 return assay_errf(err, errlen, ASSAY_EPARSE,
                                   "map key is not a short string");
             }
             char key[256];
-            memcpy(key, kv->key.via.str.ptr, kv->key.via.str.size);
+            memcpy(key, s_str(&kv->key.via.str), kv->key.via.str.size);
             key[kv->key.via.str.size] = '\0';
             json_t *item;
             int rc = s_to_json(&kv->val, depth + 1, &item, err, errlen);
@@ -144,7 +148,12 @@ static int s_to_json(const msgpack_object *o, int depth, json_t **out,
                 json_decref(j);
                 return rc;
             }
-            json_object_set_new(j, key, item);
+            /* jansson refuses keys that are not UTF-8 (and takes item) */
+            if (json_object_set_new(j, key, item)) {
+                json_decref(j);
+                return assay_errf(err, errlen, ASSAY_EPARSE,
+                                  "map key is not valid UTF-8");
+            }
         }
         break;
     default:

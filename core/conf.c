@@ -564,7 +564,7 @@ int assay_conf_load(assay_conf *c, const char *path, char *err, size_t errlen)
 {
     assay_conf tmp;
     config_t cfg;
-    char *text;
+    char *text = NULL;
     int rc;
 
     rc = read_file(path, &text, err, errlen);

@@ -21,7 +21,8 @@ static void s_usage(FILE *out)
           "\n"
           "commands:\n"
           "  plugins --local          list plugins, actions and refused files\n"
-          "  run --local SPEC.json    run a JobSpec on this machine\n"
+          "  run --local SPEC.json... run JobSpecs on this machine (all are\n"
+          "                           checked before any runs)\n"
           "\n"
           "options:\n"
           "  --local                  use this machine (required for now)\n"
@@ -68,49 +69,80 @@ static int s_plugins(assay_conf *conf, const s_opts *o)
     return ASSAY_EXIT_OK;
 }
 
-static int s_run(assay_conf *conf, const s_opts *o, const char *path)
+/* Exit code for a set of results: the worst status wins. */
+static int s_exit_code(const json_t *results)
+{
+    int code = ASSAY_EXIT_OK;
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r) {
+        const char *s = json_string_value(json_object_get(r, "status"));
+        if (s && !strcmp(s, "error"))
+            code = ASSAY_EXIT_ERROR;
+        else if (s && !strcmp(s, "fail") && code == ASSAY_EXIT_OK)
+            code = ASSAY_EXIT_FAIL;
+    }
+    return code;
+}
+
+/* Runs each SPEC file in order; every file is parsed before any runs, so
+ * one malformed file means nothing runs. */
+static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
 {
     char err[ASSAY_ERRMSG_SIZE * 2];
-    assay_jobspec *spec;
-    if (assay_jobspec_load(path, &spec, err, sizeof err) != 0) {
-        fprintf(stderr, "assayctl: %s\n", err);
-        return ASSAY_EXIT_DATA;
-    }
-    assay_runner *runner;
-    if (assay_runner_new(conf, &runner, err, sizeof err) != 0) {
-        fprintf(stderr, "assayctl: %s\n", err);
-        assay_jobspec_destroy(&spec);
-        return ASSAY_EXIT_UNAVAILABLE;
-    }
-    json_t *results;
-    int code;
-    if (assay_runner_run(runner, spec, &results, err, sizeof err) != 0) {
-        fprintf(stderr, "assayctl: %s: %s\n", path, err);
-        code = ASSAY_EXIT_DATA;
-    } else {
-        code = ASSAY_EXIT_OK;
-        size_t i;
-        json_t *r;
-        json_array_foreach(results, i, r) {
-            const char *s = json_string_value(json_object_get(r, "status"));
-            if (s && !strcmp(s, "error"))
-                code = ASSAY_EXIT_ERROR;
-            else if (s && !strcmp(s, "fail") && code == ASSAY_EXIT_OK)
-                code = ASSAY_EXIT_FAIL;
+    assay_jobspec **specs = calloc((size_t)n, sizeof *specs);
+    json_t *all = json_array();
+    assay_runner *runner = NULL;
+    int code = ASSAY_EXIT_OK;
+    if (!specs || !all)
+        code = ASSAY_EXIT_UNAVAILABLE;
+    for (int i = 0; i < n && code == ASSAY_EXIT_OK; i++)
+        if (assay_jobspec_load(paths[i], &specs[i], err, sizeof err) != 0) {
+            fprintf(stderr, "assayctl: %s\n", err);
+            code = ASSAY_EXIT_DATA;
         }
+    if (code == ASSAY_EXIT_OK &&
+        assay_runner_new(conf, &runner, err, sizeof err) != 0) {
+        fprintf(stderr, "assayctl: %s\n", err);
+        code = ASSAY_EXIT_UNAVAILABLE;
+    }
+    for (int i = 0; i < n && code == ASSAY_EXIT_OK; i++) {
+        const assay_plugin *p;
+        const assay_action *a;
+        json_t *params = NULL;
+        if (assay_jobspec_resolve(specs[i], assay_runner_catalog(runner), &p,
+                                  &a, &params, err, sizeof err) != 0) {
+            fprintf(stderr, "assayctl: %s: %s\n", paths[i], err);
+            code = ASSAY_EXIT_DATA;
+        }
+        json_decref(params);
+    }
+    for (int i = 0; i < n && code == ASSAY_EXIT_OK; i++) {
+        json_t *results;
+        if (assay_runner_run(runner, specs[i], &results, err, sizeof err)) {
+            fprintf(stderr, "assayctl: %s: %s\n", paths[i], err);
+            code = ASSAY_EXIT_DATA;
+            break;
+        }
+        json_array_extend(all, results);
+        json_decref(results);
+    }
+    if (code == ASSAY_EXIT_OK) {
+        code = s_exit_code(all);
         if (o->json) {
-            json_t *doc = json_pack("{s:s, s:O}", "spec", spec->id,
-                                    "results", results);
+            json_t *doc = json_pack("{s:O}", "results", all);
             json_dumpf(doc, stdout, JSON_INDENT(2));
             fputc('\n', stdout);
             json_decref(doc);
         } else {
-            assay_render_results(stdout, results);
+            assay_render_results(stdout, all);
         }
-        json_decref(results);
     }
     assay_runner_destroy(&runner);
-    assay_jobspec_destroy(&spec);
+    for (int i = 0; specs && i < n; i++)
+        assay_jobspec_destroy(&specs[i]);
+    free(specs);
+    json_decref(all);
     return code;
 }
 
@@ -168,8 +200,8 @@ int main(int argc, char **argv)
                         "version (no cluster client yet)\n", cmd);
         return ASSAY_EXIT_USAGE;
     }
-    if (is_run && optind != argc - 1) {
-        fprintf(stderr, "assayctl: run --local needs exactly one SPEC.json\n");
+    if (is_run && optind == argc) {
+        fprintf(stderr, "assayctl: run --local needs a SPEC.json\n");
         return ASSAY_EXIT_USAGE;
     }
     if (is_plugins && optind != argc) {
@@ -181,7 +213,8 @@ int main(int argc, char **argv)
         return ASSAY_EXIT_UNAVAILABLE;
     int code = ASSAY_EXIT_CONFIG;
     if (assay_cli_conf(&conf, o.config, o.sets, o.nsets, "assayctl") == 0) {
-        code = is_run ? s_run(&conf, &o, argv[optind]) : s_plugins(&conf, &o);
+        code = is_run ? s_run(&conf, &o, argv + optind, argc - optind)
+                      : s_plugins(&conf, &o);
     }
     assay_conf_fini(&conf);
     return code;

@@ -21,7 +21,7 @@ static void s_clip(FILE *out, const char *s, size_t width)
 
 void assay_render_results(FILE *out, const json_t *results)
 {
-    size_t i;
+    size_t i, counts[3] = {0, 0, 0};
     json_t *r;
     fprintf(out, "%-24s %-16s %-8s %-6s %-3s %9s  %s\n", "JOB", "ACTION",
             "VERSION", "STATUS", "TRY", "TIME", "MESSAGE");
@@ -29,6 +29,7 @@ void assay_render_results(FILE *out, const json_t *results)
         double ms = (double)json_integer_value(
                         json_object_get(r, "duration_us")) / 1000.0;
         const char *status = s_str(r, "status");
+        counts[!strcmp(status, "pass") ? 0 : !strcmp(status, "fail") ? 1 : 2]++;
         const char *msg = s_str(r, "message");
         const char *reason = s_str(r, "reason");
         fprintf(out, "%-24s %-16s %-8s %-6s %-3lld %7.1fms  ", s_str(r, "job"),
@@ -58,6 +59,8 @@ void assay_render_results(FILE *out, const json_t *results)
             fputc('\n', out);
         }
     }
+    fprintf(out, "%zu jobs: %zu passed, %zu failed, %zu errors\n",
+            json_array_size(results), counts[0], counts[1], counts[2]);
 }
 
 void assay_render_catalog(FILE *out, const json_t *catalog)

@@ -1,0 +1,189 @@
+/* tests/integration/test_cli.c - assayd and assayctl as a user runs them:
+ * exit codes, error messages that name the bad input, nothing run when any
+ * input is bad, and the daemon's start/stop. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define CTL HARNESS_BIN "assayctl --local --plugins-dir " HARNESS_PLUGINS
+#define D HARNESS_BIN "assayd"
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+static char *dir;
+
+static void setup(void) { dir = harness_tmpdir(); }
+static void teardown(void) { free(dir); }
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Runs cmd; expects exit code `code` and `needle` in the output. */
+static void expect(int code, const char *needle, const char *cmd)
+{
+    char *out;
+    int rc = harness_sh(&out, "%s", cmd);
+    cr_expect_eq(rc, code, "`%s` exited %d, want %d:\n%s", cmd, rc, code,
+                 out);
+    cr_expect(strstr(out, needle), "`%s` output lacks '%s':\n%s", cmd, needle,
+              out);
+    free(out);
+}
+
+static char *spec(const char *name, const char *json)
+{
+    return harness_write(dir, name, json);
+}
+
+/* ---- assayctl --------------------------------------------------------- */
+
+Test(cli, usage_errors_exit_64)
+{
+    expect(64, "usage: assayctl", HARNESS_BIN "assayctl");
+    expect(64, "unknown command 'frob'", HARNESS_BIN "assayctl --local frob");
+    expect(64, "only --local", HARNESS_BIN "assayctl run x.json");
+    expect(64, "needs a SPEC.json", CTL " run");
+    expect(0, "usage: assayctl", HARNESS_BIN "assayctl --help");
+}
+
+Test(cli, exit_code_follows_the_worst_status)
+{
+    char cmd[1024], *p = spec("p.json", "{\"action\": \"noop.pass\"}");
+    char *f = spec("f.json", "{\"action\": \"file.exists\", \"params\": "
+                             "{\"path\": \"/nonexistent\"}}");
+    char *e = spec("e.json", "{\"action\": \"exec.run\", \"params\": "
+                             "{\"argv\": [\"/bin/sh\", \"-c\", \"exit 9\"]}}");
+    snprintf(cmd, sizeof cmd, CTL " run %s", p);
+    expect(0, "1 jobs: 1 passed, 0 failed, 0 errors", cmd);
+    snprintf(cmd, sizeof cmd, CTL " run %s %s", p, f);
+    expect(1, "2 jobs: 1 passed, 1 failed, 0 errors", cmd);
+    snprintf(cmd, sizeof cmd, CTL " run %s %s %s", p, f, e);
+    expect(2, "3 jobs: 1 passed, 1 failed, 1 errors", cmd);
+    free(p);
+    free(f);
+    free(e);
+}
+
+Test(cli, bad_specs_exit_65_naming_the_problem)
+{
+    static const struct {
+        const char *json, *needle;
+    } cases[] = {
+        {"{\"action\": \"noop.pass\",,}", ":1:"},
+        {"[1]", "JobSpec must be a JSON object"},
+        {"{\"action\": \"noop.pass\", \"colour\": 1}", "unknown field 'colour'"},
+        {"{\"action\": \"nope.x\"}",
+         "unknown plugin 'nope' (installed: exec, file, noop, sleep)"},
+        {"{\"action\": \"file.frob\"}", "has no action 'frob' (actions: exists"},
+        {"{\"action\": \"file.mode\", \"params\": {\"path\": \"/\"}}",
+         "missing required param 'mode'"},
+        {"{\"action\": \"file.mode\", \"params\": {\"path\": \"/\", \"mode\": "
+         "\"644\"}}",
+         "param 'mode': expected int64, got string"},
+        {"{\"action\": \"noop.pass\", \"version\": \"^9\"}",
+         "no version of 'noop' matches '^9' (installed: 1.0.0)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char cmd[1024], *path = spec("bad.json", cases[i].json);
+        snprintf(cmd, sizeof cmd, CTL " run %s", path);
+        expect(65, cases[i].needle, cmd);
+        free(path);
+    }
+    expect(65, "/nonexistent.json", CTL " run /nonexistent.json");
+}
+
+Test(cli, one_bad_spec_means_nothing_runs)
+{
+    char cmd[2048], marker[512];
+    snprintf(marker, sizeof marker, "%s/ran", dir);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"action\": \"exec.run\", \"params\": {\"argv\": "
+             "[\"/usr/bin/touch\", \"%s\"]}}",
+             marker);
+    char *good = spec("good.json", json);
+    char *bad = spec("bad.json", "{\"action\": \"file.mode\"}");
+    snprintf(cmd, sizeof cmd, CTL " run %s %s", good, bad);
+    expect(65, "missing required param 'path'", cmd);
+    cr_expect_neq(access(marker, F_OK), 0, "the good spec ran");
+    free(good);
+    free(bad);
+}
+
+Test(cli, json_output_parses)
+{
+    char cmd[1024], *out;
+    char *p = spec("p.json", "{\"id\": \"j\", \"action\": \"noop.pass\", "
+                             "\"targets\": [{}, {}]}");
+    snprintf(cmd, sizeof cmd, CTL " --json run %s 2>/dev/null", p);
+    cr_assert_eq(harness_sh(&out, "%s", cmd), 0);
+    json_t *doc = json_loads(out, 0, NULL);
+    cr_assert_not_null(doc, "%s", out);
+    json_t *results = json_object_get(doc, "results");
+    cr_expect_eq(json_array_size(results), 2);
+    cr_expect_str_eq(harness_field(results, 1, "job"), "j-1");
+    cr_expect_str_eq(harness_field(results, 1, "status"), "pass");
+    json_decref(doc);
+    free(out);
+    free(p);
+}
+
+Test(cli, plugins_lists_catalogue_and_refusals)
+{
+    expect(0, "noop.pass()", CTL " plugins");
+    expect(0, "refused:", HARNESS_BIN "assayctl plugins --local "
+                          "--plugins-dir " HARNESS_FIXTURES "broken");
+    expect(69, "/nonexistent/dir", HARNESS_BIN "assayctl plugins --local "
+                                   "--plugins-dir /nonexistent/dir");
+}
+
+/* ---- assayd ----------------------------------------------------------- */
+
+Test(cli, help_config_lists_every_key)
+{
+    static const char *keys[] = {"plugins_dir", "executor_path", "executors",
+                                 "jobs_per_executor", "default_timeout_ms",
+                                 "kill_grace_ms", "job_memory_mb",
+                                 "job_cpu_seconds", "output_limit_kb",
+                                 "max_attempts", "log_level"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
+        expect(0, keys[i], D " --help-config");
+}
+
+Test(cli, bad_config_exits_78_naming_file_line_key)
+{
+    char *conf = harness_write(dir, "bad.conf", "executors = 2;\n"
+                                                "colour = \"blue\";\n");
+    char cmd[1024], needle[600];
+    snprintf(cmd, sizeof cmd, D " --check --config %s", conf);
+    snprintf(needle, sizeof needle, "%s:2: unknown key 'colour'", conf);
+    expect(78, needle, cmd);
+    expect(78, "executors", D " --check --set executors=999");
+    expect(78, "KEY=VALUE", D " --check --set executors");
+    expect(64, "unexpected argument", D " stray");
+    free(conf);
+}
+
+Test(cli, check_validates_default_config_and_plugins)
+{
+    expect(0, "4 plugins loaded, 0 refused",
+           D " --check --config " ASSAY_SOURCE_DIR "/conf/assayd.conf "
+             "--plugins-dir " HARNESS_PLUGINS " --executors 1");
+}
+
+Test(cli, daemon_starts_and_stops_on_sigterm)
+{
+    char cmd[2048];
+    /* Bounded: at most 100 x 0.1 s for readiness. */
+    snprintf(cmd, sizeof cmd,
+             D " --plugins-dir " HARNESS_PLUGINS " --executors 2 "
+               ">%s/log 2>&1 & pid=$!; "
+             "i=0; until grep -q ready %s/log || [ $i -ge 100 ]; do "
+             "sleep 0.1; i=$((i+1)); done; "
+             "kids=$(pgrep -P $pid | wc -l); kill -TERM $pid; wait $pid; "
+             "echo \"exit=$? executors=$kids\"; cat %s/log",
+             dir, dir, dir);
+    expect(0, "exit=0 executors=2", cmd);
+}
