@@ -10,11 +10,9 @@
 #include <bsd/string.h>
 
 #include "error.h"
-#include "host.h"
 #include "log.h"
+#include "module.h"
 #include "params.h"
-
-#define MAX_ACTIONS 256
 
 typedef struct s_refused {
     char *path;
@@ -28,10 +26,6 @@ struct assay_catalog {
     s_refused *refused;
     size_t refused_count;
 };
-
-/* Bytes of assay_module that ABI 1.0 defines. */
-#define MODULE_SIZE_1_0                                                        \
-    (offsetof(assay_module, consensus) + sizeof(((assay_module *)0)->consensus))
 
 assay_catalog *assay_catalog_new(void)
 {
@@ -68,77 +62,6 @@ void assay_catalog_destroy(assay_catalog **self_p)
     *self_p = NULL;
 }
 
-static bool s_text_ok(const char *s, size_t max)
-{
-    return s && *s && strnlen(s, max + 1) <= max;
-}
-
-static int s_validate_actions(const assay_module *m, char *err, size_t errlen)
-{
-    if (!m->actions || !m->actions[0].name)
-        return assay_errf(err, errlen, ASSAY_EINVAL, "declares no actions");
-    for (size_t i = 0; m->actions[i].name; i++) {
-        const assay_action *a = &m->actions[i];
-        char why[ASSAY_ERRMSG_SIZE];
-        if (i >= MAX_ACTIONS)
-            return assay_errf(err, errlen, ASSAY_ETOOBIG,
-                              "more than %d actions", MAX_ACTIONS);
-        if (!assay_name_valid(a->name, false))
-            return assay_errf(err, errlen, ASSAY_EINVAL,
-                              "invalid action name '%.64s'", a->name);
-        for (size_t j = 0; j < i; j++)
-            if (!strcmp(m->actions[j].name, a->name))
-                return assay_errf(err, errlen, ASSAY_EEXIST,
-                                  "action '%s' declared twice", a->name);
-        if (!a->fn)
-            return assay_errf(err, errlen, ASSAY_EINVAL,
-                              "action '%s' has no function", a->name);
-        if (!s_text_ok(a->help, 1024))
-            return assay_errf(err, errlen, ASSAY_EINVAL,
-                              "action '%s' has no help text", a->name);
-        int rc = assay_params_validate_decl(a->params, why, sizeof why);
-        if (rc)
-            return assay_errf(err, errlen, rc, "action '%s': %s", a->name,
-                              why);
-    }
-    return 0;
-}
-
-int assay_module_validate(const assay_module *m, char *err, size_t errlen)
-{
-    if (m->abi_major != ASSAY_ABI_MAJOR)
-        return assay_errf(err, errlen, ASSAY_EABI,
-                          "ABI major %u, this host supports %u",
-                          (unsigned)m->abi_major, ASSAY_ABI_MAJOR);
-    if (m->struct_size < MODULE_SIZE_1_0)
-        return assay_errf(err, errlen, ASSAY_EABI,
-                          "descriptor is %u bytes, ABI %u.%u needs at least %zu",
-                          (unsigned)m->struct_size, (unsigned)m->abi_major,
-                          (unsigned)m->abi_minor, (size_t)MODULE_SIZE_1_0);
-    if (m->kind != ASSAY_KIND_ACTION)
-        return assay_errf(err, errlen, ASSAY_EINVAL,
-                          "module kind %u is not an action plugin",
-                          (unsigned)m->kind);
-    if (!assay_name_valid(m->name, true))
-        return assay_errf(err, errlen, ASSAY_EINVAL,
-                          "invalid module name '%.64s' (want [a-z][a-z0-9_-]*)",
-                          m->name ? m->name : "(null)");
-    assay_semver v;
-    if (!m->version || assay_semver_parse(m->version, &v) != 0)
-        return assay_errf(err, errlen, ASSAY_EINVAL,
-                          "invalid semantic version '%.64s'",
-                          m->version ? m->version : "(null)");
-    if (!s_text_ok(m->license, 128))
-        return assay_errf(err, errlen, ASSAY_EINVAL, "no license declared");
-    if (!s_text_ok(m->description, 1024))
-        return assay_errf(err, errlen, ASSAY_EINVAL, "no description");
-    char why[ASSAY_ERRMSG_SIZE];
-    int rc = assay_params_validate_decl(m->config, why, sizeof why);
-    if (rc)
-        return assay_errf(err, errlen, rc, "config: %s", why);
-    return s_validate_actions(m, err, errlen);
-}
-
 static void s_refuse(assay_catalog *self, const char *path, const char *why)
 {
     s_refused *r = calloc(1, sizeof *r);
@@ -173,27 +96,8 @@ int assay_catalog_load(assay_catalog *self, const char *path,
         rc = assay_errf(why, sizeof why, ASSAY_ETOOBIG, "path too long");
         goto refuse;
     }
-    p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (!p->dl) {
-        rc = assay_errf(why, sizeof why, ASSAY_EIO, "cannot load: %s",
-                        dlerror());
-        goto refuse;
-    }
-    assay_module_entry_fn entry;
-    *(void **)&entry = dlsym(p->dl, ASSAY_MODULE_ENTRY);
-    if (!entry) {
-        rc = assay_errf(why, sizeof why, ASSAY_ENOENT,
-                        "no entry symbol %s (not an Assay module?)",
-                        ASSAY_MODULE_ENTRY);
-        goto refuse;
-    }
-    p->module = entry(assay_host_table());
-    if (!p->module) {
-        rc = assay_errf(why, sizeof why, ASSAY_EINVAL,
-                        "entry returned no descriptor");
-        goto refuse;
-    }
-    rc = assay_module_validate(p->module, why, sizeof why);
+    rc = assay_module_open(path, ASSAY_KIND_ACTION, &p->dl, &p->module, why,
+                           sizeof why);
     if (rc)
         goto refuse;
     strlcpy(p->name, p->module->name, sizeof p->name);

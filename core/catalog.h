@@ -46,9 +46,6 @@ int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
 int assay_catalog_load(assay_catalog *self, const char *path,
                        const assay_plugin **out, char *err, size_t errlen);
 
-/* Checks a descriptor as the loader does (exposed for tests). */
-int assay_module_validate(const assay_module *m, char *err, size_t errlen);
-
 const assay_plugin *assay_catalog_first(const assay_catalog *self);
 const assay_plugin *assay_catalog_find_path(const assay_catalog *self,
                                             const char *path);

@@ -162,7 +162,7 @@ static int s_to_json(const msgpack_object *o, int depth, json_t **out,
     }
     if (!j)
         return assay_errf(err, errlen, ASSAY_EPARSE,
-                          "invalid value (bad UTF-8?)");
+                          "invalid value (not a finite number?)");
     *out = j;
     return 0;
 }

@@ -62,7 +62,7 @@ Test(catalog, refuses_each_defect_with_its_reason)
         {"badparam.so", "param 'x': invalid type 99"},
         {"optnodefault.so", "param 'n': optional int64 needs a default"},
         {"baddefault.so", "default 'twelve' is not a valid int64"},
-        {"transport.so", "not an action plugin"},
+        {"transport.so", "(a transport module) is not an action plugin"},
         {"dup_b.so", "duplicate of dupe 1.0.0 already loaded from"},
         {"notelf.so", "cannot load"},
     };

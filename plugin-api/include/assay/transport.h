@@ -19,8 +19,10 @@
 
 typedef struct assay_transport assay_transport; /* module-private instance */
 
-/* A message is a list of frames; the first frame of every message received
- * on a bound endpoint is the sender's routing id (as ROUTER sockets give). */
+/* A message is a list of frames. On a SERVER link, the first frame of every
+ * message received is the sender's routing id, and the first frame of every
+ * message sent names the peer to send to (as ROUTER sockets do). On a
+ * PUBLISH link the first frame is the topic. */
 typedef struct assay_frames {
     const assay_bytes *frames;
     size_t count;
@@ -38,9 +40,10 @@ typedef struct assay_transport_config {
 } assay_transport_config;
 
 enum {
-    ASSAY_LINK_SERVER = 1, /* bind; receives from many peers (ROUTER) */
-    ASSAY_LINK_CLIENT = 2, /* connect to one server (DEALER) */
-    ASSAY_LINK_PUBLISH = 3 /* bind; send-only fan-out of events (PUB) */
+    ASSAY_LINK_SERVER = 1,   /* bind; receives from many peers (ROUTER) */
+    ASSAY_LINK_CLIENT = 2,   /* connect to one server (DEALER) */
+    ASSAY_LINK_PUBLISH = 3,  /* bind; send-only fan-out of events (PUB) */
+    ASSAY_LINK_SUBSCRIBE = 4 /* connect to a publisher; receive-only (SUB) */
 };
 
 typedef struct assay_transport_ops {
@@ -57,8 +60,13 @@ typedef struct assay_transport_ops {
     /* Sends one message on link `link`. Frames are copied before return. */
     int (*send)(assay_transport *self, int link, const assay_frames *msg);
     /* Receives one message; *link says where it came from. The frames are
-     * valid until the next recv() or close(). ASSAY_EBUSY = none waiting. */
+     * valid until the next recv() or close(). ASSAY_EBUSY = none waiting.
+     * On a SERVER link frame 0 is the sender's routing id; on a SUBSCRIBE
+     * link frame 0 is the topic. */
     int (*recv)(assay_transport *self, int *link, assay_frames *msg);
+    /* Receives only topics starting with `prefix` ("" = all) on a
+     * SUBSCRIBE link; may be called several times. */
+    int (*subscribe)(assay_transport *self, int link, const char *prefix);
 } assay_transport_ops;
 
 #endif
