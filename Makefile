@@ -29,6 +29,26 @@ demo: build
 install: build
 	cmake --install $(BUILD)
 
+# libFuzzer, FUZZ_SECONDS per target, in a separate clang build. New inputs
+# go to $(FBUILD)/corpus/<target> (libFuzzer writes only to its first
+# corpus folder), never to the checked-in tests/fuzz/corpus/<target>. A
+# crash, leak or hang stops here, its input saved as $(FBUILD)/crash-*.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = codec frame jobspec conf
+
+fuzz: deps
+	@scripts/install-deps clang libclang-rt-14-dev
+	CC=clang cmake -S . -B $(FBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	    -DASSAY_SANITIZE=ON -DASSAY_FUZZ=ON -DASSAY_TESTS=ON >/dev/null
+	cmake --build $(FBUILD) -j$(JOBS) --target $(FUZZ_TARGETS:%=fuzz_%)
+	@for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(FBUILD)/corpus/$$t && echo "fuzz_$$t: $(FUZZ_SECONDS)s" && \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/fuzz/lsan.supp \
+	    $(FBUILD)/bin/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -print_final_stats=1 -artifact_prefix=$(FBUILD)/crash-$$t- \
+	        $(FBUILD)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
 bench: build
 	$(BUILD)/bench/bench-pool
 	$(BUILD)/bench/bench-ffi

@@ -67,8 +67,9 @@ static const struct conf_key keys[] = {
     STRING(executor_path, "",
            "assay-executor program; empty: the one beside the running "
            "binary, else the installed one."),
-    INT(executors, "0", 0, 256,
-        "Executor processes running jobs; 0: one per CPU."),
+    INT(executors, "-1", -1, 256,
+        "Executor processes running jobs; -1: one per CPU; 0: none (a "
+        "member that runs no jobs)."),
     INT(jobs_per_executor, "16", 1, 1024,
         "Jobs queued to one executor at once (pipelining)."),
     INT(default_timeout_ms, "30000", 1, 86400000,
@@ -86,6 +87,45 @@ static const struct conf_key keys[] = {
     INT(max_attempts, "3", 1, 100,
         "Attempts per job when the JobSpec sets none."),
     ENUM(log_level, "info", log_levels, "Least severe log messages shown."),
+    STRING(modules_dir, "",
+           "Directory of transport and consensus modules; empty: beside "
+           "the running binary's build tree, else the installed one."),
+    STRING(transport, "zmq", "Transport module name (assay-transport_NAME.so)."),
+    STRING(consensus, "none",
+           "Consensus module name (assay-consensus_NAME.so)."),
+    STRING(node_id, "",
+           "This node's id; empty: HOSTNAME-PID. Runtimes are known by it."),
+    STRING(listen, "tcp://127.0.0.1:7400",
+           "Endpoint a member binds for control planes and runtimes."),
+    STRING(events, "tcp://127.0.0.1:7401",
+           "Endpoint a member binds to publish job and runtime events."),
+    STRING(join, "",
+           "Member endpoint(s) to join as a runtime, space-separated; "
+           "empty: this node is a member (leader-capable)."),
+    STRING(labels, "",
+           "This runtime's labels, k=v[,k=v...], matched by JobSpec "
+           "selectors."),
+    INT(heartbeat_ms, "1000", 10, 600000,
+        "Interval between this runtime's heartbeats, in milliseconds."),
+    INT(heartbeat_misses, "5", 1, 1000,
+        "Intervals a runtime may miss before the leader marks it dead."),
+    INT(lease_grace_ms, "5000", 0, 3600000,
+        "Time past a job's timeout before the leader takes it back, in "
+        "milliseconds."),
+    INT(max_message_kb, "1024", 1, 65536,
+        "Largest protocol message accepted, in KiB."),
+    INT(max_cpu_percent, "95", 1, 100,
+        "A runtime grants no new work while CPU use is above this."),
+    INT(min_mem_free_percent, "5", 0, 99,
+        "A runtime grants no new work while free memory is below this."),
+    STRING(proc_root, "/proc",
+           "Where the resource monitor reads stat and meminfo."),
+    STRING(cgroup_root, "/sys/fs/cgroup",
+           "cgroup v2 mount the monitor reads limits from; empty: ignore "
+           "cgroups."),
+    STRING(notify_command, "",
+           "Shell command run when a runtime is marked dead (event in "
+           "ASSAY_EVENT/ASSAY_RUNTIME and as JSON on stdin)."),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -22,7 +22,7 @@ typedef struct assay_conf {
     char plugins_dir[4096];    /* action plugin directory */
     char executor_path[4096];  /* "" = assay-executor beside the running
                                   binary, else in ASSAY_LIBEXEC_DIR */
-    int64_t executors;         /* 0 = number of CPUs */
+    int64_t executors;         /* -1 = one per CPU, 0 = none */
     int64_t jobs_per_executor; /* jobs queued to one executor at once */
     int64_t default_timeout_ms;
     int64_t kill_grace_ms;   /* SIGTERM to SIGKILL */
@@ -32,6 +32,24 @@ typedef struct assay_conf {
     int64_t max_attempts;    /* default for JobSpecs */
     int log_level;           /* ASSAY_LOG_ERROR .. ASSAY_LOG_DEBUG */
     json_t *plugin;          /* {plugin: {key: "value as text"}}; owned */
+    /* The cluster (docs/configuration.md). */
+    char modules_dir[4096];
+    char transport[64];
+    char consensus[64];
+    char node_id[64];
+    char listen[256];
+    char events[256];
+    char join[1024];
+    char labels[1024];
+    int64_t heartbeat_ms;
+    int64_t heartbeat_misses;
+    int64_t lease_grace_ms;
+    int64_t max_message_kb;
+    int64_t max_cpu_percent;
+    int64_t min_mem_free_percent;
+    char proc_root[256];
+    char cgroup_root[256];
+    char notify_command[1024];
 } assay_conf;
 
 /* Fills in every default. Returns 0 or ASSAY_ENOMEM. */

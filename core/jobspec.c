@@ -44,23 +44,24 @@ static int s_int_field(const json_t *j, const char *key, int64_t min,
     return 0;
 }
 
-static int s_labels(const json_t *v, char *err, size_t errlen)
+static int s_labels(const char *field, const json_t *v, char *err,
+                    size_t errlen)
 {
     if (!json_is_object(v))
         return assay_errf(err, errlen, ASSAY_ETYPE,
-                          "field 'labels': expected object of strings");
+                          "field '%s': expected object of strings", field);
     if (json_object_size(v) > 64)
         return assay_errf(err, errlen, ASSAY_ETOOBIG,
-                          "field 'labels': more than 64 labels");
+                          "field '%s': more than 64 labels", field);
     const char *k;
     json_t *item;
     json_object_foreach((json_t *)v, k, item) {
         if (!assay_name_valid(k, true) || !json_is_string(item) ||
             json_string_length(item) > 255)
             return assay_errf(err, errlen, ASSAY_EINVAL,
-                              "label '%.64s': key must match [a-z][a-z0-9_-]* "
+                              "%s '%.64s': key must match [a-z][a-z0-9_-]* "
                               "and value be a string of at most 255 bytes",
-                              k);
+                              field, k);
     }
     return 0;
 }
@@ -68,9 +69,10 @@ static int s_labels(const json_t *v, char *err, size_t errlen)
 int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
                         size_t errlen)
 {
-    static const char *known[] = {"id",     "action",       "version",
-                                  "params", "targets",      "timeout_ms",
-                                  "labels", "max_attempts", "priority"};
+    static const char *known[] = {
+        "id",       "action",       "version",  "params",   "targets",
+        "timeout_ms", "labels",     "max_attempts", "priority", "selector",
+        "resources"};
     if (!json_is_object(j))
         return assay_errf(err, errlen, ASSAY_ETYPE,
                           "JobSpec must be a JSON object");
@@ -147,9 +149,33 @@ int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
         s->targets = json_incref(v);
     }
     if ((v = json_object_get(j, "labels")) &&
-        (rc = s_labels(v, err, errlen)))
+        (rc = s_labels("labels", v, err, errlen)))
         goto fail;
     s->labels = v ? json_incref(v) : json_object();
+    if ((v = json_object_get(j, "selector")) &&
+        (rc = s_labels("selector", v, err, errlen)))
+        goto fail;
+    s->selector = v ? json_incref(v) : json_object();
+    if ((v = json_object_get(j, "resources"))) {
+        const char *k;
+        json_t *item;
+        if (!json_is_object(v)) {
+            rc = assay_errf(err, errlen, ASSAY_ETYPE,
+                            "field 'resources': expected object");
+            goto fail;
+        }
+        json_object_foreach(v, k, item) {
+            if (strcmp(k, "memory_mb")) {
+                rc = assay_errf(err, errlen, ASSAY_EINVAL,
+                                "resources: unknown field '%.64s' (known: "
+                                "memory_mb)", k);
+                goto fail;
+            }
+        }
+        if ((rc = s_int_field(v, "memory_mb", 0, 1048576, &s->memory_mb, err,
+                              errlen)))
+            goto fail;
+    }
     if ((rc = s_int_field(j, "timeout_ms", 1, 86400000, &s->timeout_ms, err,
                           errlen)) ||
         (rc = s_int_field(j, "max_attempts", 1, 100, &s->max_attempts, err,
@@ -195,6 +221,7 @@ void assay_jobspec_destroy(assay_jobspec **self_p)
     json_decref(s->params);
     json_decref(s->targets);
     json_decref(s->labels);
+    json_decref(s->selector);
     free(s);
     *self_p = NULL;
 }

@@ -27,6 +27,8 @@ typedef struct assay_jobspec {
     json_t *params;            /* object */
     json_t *targets;           /* array of objects, or NULL */
     json_t *labels;            /* object of strings */
+    json_t *selector;          /* runtime labels required, object */
+    int64_t memory_mb;         /* resources.memory_mb; 0 = any */
     int64_t timeout_ms;        /* 0 = daemon default */
     int64_t max_attempts;      /* 0 = daemon default */
     int64_t priority;          /* higher runs first */

@@ -269,3 +269,42 @@ int assay_params_signature(const assay_param *decl, char *buf, size_t len)
     }
     return 0;
 }
+
+int assay_params_from_json(const json_t *decl, assay_param **out, char *err,
+                           size_t errlen)
+{
+    if (decl && !json_is_array(decl))
+        return assay_errf(err, errlen, ASSAY_ETYPE, "params: not an array");
+    size_t n = json_array_size(decl);
+    if (n > ASSAY_MAX_PARAMS)
+        return assay_errf(err, errlen, ASSAY_ETOOBIG, "more than %d params",
+                          ASSAY_MAX_PARAMS);
+    assay_param *p = calloc(n + 1, sizeof *p);
+    if (!p)
+        return ASSAY_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *d = json_array_get(decl, i);
+        const char *type = json_string_value(json_object_get(d, "type"));
+        p[i].name = json_string_value(json_object_get(d, "name"));
+        p[i].def = json_string_value(json_object_get(d, "default"));
+        p[i].help = json_string_value(json_object_get(d, "help"));
+        p[i].flags = json_is_true(json_object_get(d, "required"))
+                         ? ASSAY_PARAM_REQUIRED
+                         : 0;
+        for (int t = ASSAY_TYPE_STRING; type && t <= ASSAY_TYPE_MAP; t++)
+            if (!strcmp(type, assay_type_name(t)))
+                p[i].type = (uint32_t)t;
+        if (!p[i].name) {
+            free(p);
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "params[%zu]: no name", i);
+        }
+    }
+    int rc = assay_params_validate_decl(p, err, errlen);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}

@@ -35,6 +35,12 @@ int assay_params_default(const assay_param *p, json_t **out, char *err,
 int assay_params_check(const assay_param *decl, const json_t *given,
                        json_t **out, char *err, size_t errlen);
 
+/* Builds a declaration array from its JSON form (as assay_catalog_json
+ * writes it: [{name, type, required, default, help}]), validated; the
+ * strings point into `decl`, which must outlive *out (free() it). */
+int assay_params_from_json(const json_t *decl, assay_param **out, char *err,
+                           size_t errlen);
+
 /* "path: string, mode: int64, [follow: bool = true]" */
 int assay_params_signature(const assay_param *decl, char *buf, size_t len);
 

@@ -43,6 +43,7 @@ typedef struct s_job {
     int64_t timeout_ms;
     assay_pool_done_fn cb;
     void *arg;
+    bool cancelled;
     struct s_job *next;
 } s_job;
 
@@ -120,10 +121,14 @@ static void s_deliver(assay_pool *self, s_job *j, json_t *result)
 static void s_fail(assay_pool *self, s_job *j, const char *reason,
                    json_t *output)
 {
-    /* The attempt was lost, not judged: the caller may run it again. */
+    /* The attempt was lost, not judged: the caller may run it again,
+     * unless it was lost because the caller cancelled it. */
     json_t *r = json_pack("{s:s, s:s, s:s, s:b, s:[], s:{}}", "status",
-                          "error", "reason", reason, "message", reason,
-                          "retryable", 1, "findings", "data");
+                          "error", "reason", j->cancelled ? "cancelled" : reason,
+                          "message", reason, "retryable", !j->cancelled,
+                          "findings", "data");
+    if (j->cancelled)
+        json_object_set_new(r, "cancelled", json_true());
     if (output)
         json_object_set_new(r, "output", output);
     s_deliver(self, j, r);
@@ -203,8 +208,12 @@ static void s_kill(assay_pool *self, s_exec *e, const char *reason)
         kill(-e->pid, SIGKILL);
 }
 
-static void s_head_started(s_exec *e)
+static void s_kill(assay_pool *self, s_exec *e, const char *reason);
+
+static void s_head_started(assay_pool *self, s_exec *e)
 {
+    if (e->jobs.head->cancelled)
+        s_kill(self, e, "cancelled");
     e->head_start_ms = assay_now_ms();
     free(e->output);
     e->output = NULL;
@@ -238,9 +247,9 @@ static void s_dispatch(assay_pool *self)
             s_fail(self, j, "job too large for the executor frame", NULL);
             continue;
         }
-        if (!best->jobs.count)
-            s_head_started(best);
         s_push_back(&best->jobs, j);
+        if (best->jobs.count == 1)
+            s_head_started(self, best);
         s_send(self, best);
     }
 }
@@ -316,7 +325,7 @@ static void s_on_result(assay_pool *self, s_exec *e, json_t *msg)
     self->spawn_failures = 0;
     s_deliver(self, j, msg);
     if (e->jobs.head)
-        s_head_started(e);
+        s_head_started(self, e);
 }
 
 static void s_read_socket(assay_pool *self, s_exec *e)
@@ -445,34 +454,34 @@ static void s_fail_pending_if_broken(assay_pool *self)
         s_fail(self, j, "no executor could be started", NULL);
 }
 
-int assay_pool_poll(assay_pool *self, int timeout_ms)
+int assay_pool_prepare(assay_pool *self, struct pollfd *pfd, int max,
+                       int64_t *deadline_ms)
 {
-    self->delivered = 0;
     s_fail_pending_if_broken(self);
     s_dispatch(self);
-    int n = self->cfg.executors;
-    struct pollfd pfd[2 * n];
-    int64_t now = assay_now_ms(), next = s_next_deadline(self);
-    if (next != INT64_MAX) {
-        int64_t wait = next - now < 0 ? 0 : next - now;
-        if (timeout_ms < 0 || wait < timeout_ms)
-            timeout_ms = (int)wait;
-    }
-    for (int i = 0; i < n; i++) {
+    int64_t next = s_next_deadline(self);
+    if (next < *deadline_ms)
+        *deadline_ms = next;
+    int n = 0;
+    for (int i = 0; i < self->cfg.executors && n + 2 <= max; i++) {
         s_exec *e = &self->execs[i];
-        pfd[2 * i] = (struct pollfd){.fd = e->alive ? e->sock : -1,
-                                     .events = POLLIN};
+        pfd[n] = (struct pollfd){.fd = e->alive ? e->sock : -1,
+                                 .events = POLLIN};
         if (e->alive && e->tx.len > e->tx.off)
-            pfd[2 * i].events |= POLLOUT;
-        pfd[2 * i + 1] = (struct pollfd){.fd = e->alive ? e->out : -1,
-                                         .events = POLLIN};
+            pfd[n].events |= POLLOUT;
+        pfd[n + 1] = (struct pollfd){.fd = e->alive ? e->out : -1,
+                                     .events = POLLIN};
+        n += 2;
     }
-    if (poll(pfd, (nfds_t)(2 * n), timeout_ms) < 0 && errno != EINTR)
-        return ASSAY_EIO;
-    for (int i = 0; i < n; i++) {
+    return n;
+}
+
+void assay_pool_dispatch(assay_pool *self, const struct pollfd *pfd, int n)
+{
+    for (int i = 0; i < self->cfg.executors && 2 * i + 1 < n; i++) {
         s_exec *e = &self->execs[i];
-        if (!e->alive)
-            continue;
+        if (!e->alive || pfd[2 * i].fd != e->sock)
+            continue; /* replaced since prepare: its fds are new */
         if (pfd[2 * i + 1].revents)
             s_read_output(self, e);
         if (pfd[2 * i].revents & POLLOUT)
@@ -484,6 +493,24 @@ int assay_pool_poll(assay_pool *self, int timeout_ms)
     }
     s_timers(self, assay_now_ms());
     s_dispatch(self);
+}
+
+int assay_pool_poll(assay_pool *self, int timeout_ms)
+{
+    self->delivered = 0;
+    int64_t deadline = INT64_MAX;
+    struct pollfd pfd[2 * self->cfg.executors];
+    int n = assay_pool_prepare(self, pfd, 2 * self->cfg.executors, &deadline);
+    if (deadline != INT64_MAX) {
+        int64_t wait = deadline - assay_now_ms();
+        if (wait < 0)
+            wait = 0;
+        if (timeout_ms < 0 || wait < timeout_ms)
+            timeout_ms = (int)wait;
+    }
+    if (poll(pfd, (nfds_t)n, timeout_ms) < 0 && errno != EINTR)
+        return ASSAY_EIO;
+    assay_pool_dispatch(self, pfd, n);
     return self->delivered;
 }
 
@@ -589,3 +616,39 @@ size_t assay_pool_outstanding(const assay_pool *self)
 }
 
 uint64_t assay_pool_spawned(const assay_pool *self) { return self->spawned; }
+
+int assay_pool_cancel(assay_pool *self, const char *job_id)
+{
+    for (s_job **pp = &self->pending.head; *pp; pp = &(*pp)->next) {
+        s_job *j = *pp;
+        if (strcmp(j->job_id, job_id))
+            continue;
+        *pp = j->next;
+        if (self->pending.tail == j) {
+            self->pending.tail = NULL;
+            for (s_job *t = self->pending.head; t; t = t->next)
+                self->pending.tail = t;
+        }
+        self->pending.count--;
+        j->cancelled = true;
+        s_fail(self, j, "cancelled before it started", NULL);
+        return 0;
+    }
+    for (int i = 0; i < self->cfg.executors; i++) {
+        s_exec *e = &self->execs[i];
+        for (s_job *j = e->jobs.head; e->alive && j; j = j->next) {
+            if (strcmp(j->job_id, job_id))
+                continue;
+            j->cancelled = true;
+            if (j == e->jobs.head)
+                s_kill(self, e, "cancelled");
+            return 0;
+        }
+    }
+    return ASSAY_ENOENT;
+}
+
+size_t assay_pool_capacity(const assay_pool *self)
+{
+    return (size_t)self->cfg.executors * (size_t)self->cfg.depth;
+}

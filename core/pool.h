@@ -7,6 +7,7 @@
 #ifndef ASSAY_CORE_POOL_H
 #define ASSAY_CORE_POOL_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,8 +49,23 @@ int assay_pool_submit(assay_pool *self, const assay_task *task,
 /* Waits up to timeout_ms for progress; returns results delivered. */
 int assay_pool_poll(assay_pool *self, int timeout_ms);
 
+/* The same work split for an outside loop (loop.h's source interface):
+ * prepare fills pollfds (2 per executor) and lowers *deadline_ms; dispatch
+ * takes the polled fds back, does the I/O and fires due timers. */
+int assay_pool_prepare(assay_pool *self, struct pollfd *pfd, int max,
+                       int64_t *deadline_ms);
+void assay_pool_dispatch(assay_pool *self, const struct pollfd *pfd, int n);
+
+/* Cancels a job by id: a queued one ends at once, a running one when its
+ * executor has been killed; its result has "cancelled": true and is not
+ * retryable. ASSAY_ENOENT if the pool does not hold it. */
+int assay_pool_cancel(assay_pool *self, const char *job_id);
+
 /* Jobs submitted whose callback has not run yet. */
 size_t assay_pool_outstanding(const assay_pool *self);
+
+/* Jobs the pool holds at full pipelining: executors x depth. */
+size_t assay_pool_capacity(const assay_pool *self);
 
 /* Executors started since creation, replacements included. */
 uint64_t assay_pool_spawned(const assay_pool *self);

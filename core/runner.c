@@ -100,7 +100,11 @@ int assay_runner_new(const assay_conf *conf, assay_runner **out, char *err,
     self->default_attempts = conf->max_attempts;
     self->plugin_config = conf->plugin ? json_deep_copy(conf->plugin)
                                        : json_object();
-    int rc = assay_catalog_scan(self->catalog, conf->plugins_dir, err, errlen);
+    int rc = conf->executors == 0
+                 ? assay_errf(err, errlen, ASSAY_EINVAL,
+                              "executors = 0: this node runs no jobs")
+                 : assay_catalog_scan(self->catalog, conf->plugins_dir, err,
+                                      errlen);
     if (!rc)
         rc = s_check_plugin_config(self->catalog, self->plugin_config, err,
                                    errlen);
@@ -110,8 +114,8 @@ int assay_runner_new(const assay_conf *conf, assay_runner **out, char *err,
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         assay_pool_config pc = {
             .executor_path = exe,
-            .executors = conf->executors ? (int)conf->executors
-                                         : (int)(ncpu > 0 ? ncpu : 1),
+            .executors = conf->executors > 0 ? (int)conf->executors
+                                             : (int)(ncpu > 0 ? ncpu : 1),
             .depth = (int)conf->jobs_per_executor,
             .kill_grace_ms = conf->kill_grace_ms,
             .memory_mb = conf->job_memory_mb,

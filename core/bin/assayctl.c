@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "ctl_cluster.h"
 #include "error.h"
 #include "jobspec.h"
 #include "log.h"
@@ -19,24 +20,40 @@ static void s_usage(FILE *out)
 {
     fputs("usage: assayctl [OPTIONS] COMMAND [ARGS]\n"
           "\n"
-          "commands:\n"
-          "  plugins --local          list plugins, actions and refused files\n"
-          "  run --local SPEC.json... run JobSpecs on this machine (all are\n"
-          "                           checked before any runs)\n"
+          "cluster commands (talk to any member, see docs/cli.md):\n"
+          "  submit SPEC.json [--wait]  submit a JobSpec; prints its id and "
+          "job ids\n"
+          "  job ID                     one job, or every job of a JobSpec\n"
+          "  jobs [--state S] [--label K=V]...  list jobs\n"
+          "  wait ID...                 wait until the jobs end, print "
+          "results\n"
+          "  cancel ID...               cancel jobs or JobSpecs\n"
+          "  runtimes                   runtimes, liveness and credit\n"
+          "  plugins                    every runtime's plugin catalogue\n"
+          "  watch [--topic T] [--count N]  print events as they happen\n"
+          "\n"
+          "local commands (this machine, no cluster):\n"
+          "  plugins --local            list plugins, actions and refused "
+          "files\n"
+          "  run --local SPEC.json...   run JobSpecs here (all are checked "
+          "before any runs)\n"
           "\n"
           "options:\n"
-          "  --local                  use this machine (required for now)\n"
-          "  --config FILE            assayd config to take settings from\n"
-          "  --set KEY=VALUE          override a config key (repeatable)\n"
-          "  --plugins-dir DIR        same as --set plugins_dir=DIR\n"
-          "  --json                   machine-readable output\n"
-          "  -v, --verbose            log at debug level\n"
-          "  -h, --help               this text\n"
+          "  --endpoint EP              member to talk to ($ASSAY_ENDPOINT, "
+          "tcp://127.0.0.1:7400)\n"
+          "  --events EP                event stream ($ASSAY_EVENTS, "
+          "tcp://127.0.0.1:7401)\n"
+          "  --timeout-ms N             per request (5000)\n"
+          "  --wait-ms N                bound for wait, submit --wait, watch\n"
+          "  --json                     machine-readable output\n"
+          "  --config FILE, --set KEY=VALUE, --plugins-dir DIR  (--local)\n"
+          "  -v, --verbose              log at debug level\n"
+          "  -h, --help                 this text\n"
           "\n"
           "exit codes: 0 all passed, 1 a check failed, 2 a job ended in "
           "error,\n"
-          "  64 usage, 65 bad JobSpec, 69 plugins/executors unavailable, "
-          "78 bad config\n",
+          "  64 usage, 65 bad JobSpec or unknown id, 69 unavailable, 75 wait "
+          "timed out, 78 bad config\n",
           out);
 }
 
@@ -146,6 +163,24 @@ static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
     return code;
 }
 
+/* "k=v" appended to an object; false if malformed. */
+static bool s_label(json_t *labels, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv || (size_t)(eq - kv) > 63)
+        return false;
+    char key[64];
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = '\0';
+    return json_object_set_new(labels, key, json_string(eq + 1)) == 0;
+}
+
+static const char *s_env(const char *name, const char *dflt)
+{
+    const char *v = getenv(name);
+    return v && *v ? v : dflt;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -154,24 +189,56 @@ int main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"set", required_argument, NULL, 's'},
         {"plugins-dir", required_argument, NULL, 'p'},
+        {"endpoint", required_argument, NULL, 'e'},
+        {"events", required_argument, NULL, 'E'},
+        {"modules-dir", required_argument, NULL, 'M'},
+        {"wait", no_argument, NULL, 'w'},
+        {"state", required_argument, NULL, 'S'},
+        {"label", required_argument, NULL, 'L'},
+        {"topic", required_argument, NULL, 'T'},
+        {"count", required_argument, NULL, 'n'},
+        {"timeout-ms", required_argument, NULL, 't'},
+        {"wait-ms", required_argument, NULL, 'W'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     s_opts o = {0};
+    assay_ctl_opts co = {
+        .endpoint = s_env("ASSAY_ENDPOINT", "tcp://127.0.0.1:7400"),
+        .events = s_env("ASSAY_EVENTS", "tcp://127.0.0.1:7401"),
+        .timeout_ms = 5000,
+    };
     char pdir[4200];
-    int level = ASSAY_LOG_WARN, c;
+    int level = ASSAY_LOG_WARN, c, code = ASSAY_EXIT_USAGE;
     while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
         switch (c) {
         case 'l': o.local = true; break;
-        case 'j': o.json = true; break;
+        case 'j': o.json = co.json = true; break;
         case 'c': o.config = optarg; break;
         case 'v': level = ASSAY_LOG_DEBUG; break;
-        case 'h': s_usage(stdout); return ASSAY_EXIT_OK;
+        case 'h': s_usage(stdout); code = ASSAY_EXIT_OK; goto out;
+        case 'e': co.endpoint = optarg; break;
+        case 'E': co.events = optarg; break;
+        case 'M': co.modules_dir = optarg; break;
+        case 'w': co.wait = true; break;
+        case 'S': co.state = optarg; break;
+        case 'T': co.topic = optarg; break;
+        case 'n': co.count = atol(optarg); break;
+        case 't': co.timeout_ms = atoll(optarg); break;
+        case 'W': co.wait_ms = atoll(optarg); break;
+        case 'L':
+            if (!co.labels)
+                co.labels = json_object();
+            if (!s_label(co.labels, optarg)) {
+                fprintf(stderr, "assayctl: --label wants KEY=VALUE\n");
+                goto out;
+            }
+            break;
         case 's':
         case 'p':
             if (o.nsets == (int)(sizeof o.sets / sizeof *o.sets)) {
                 fprintf(stderr, "assayctl: too many --set options\n");
-                return ASSAY_EXIT_USAGE;
+                goto out;
             }
             if (c == 'p') {
                 snprintf(pdir, sizeof pdir, "plugins_dir=%s", optarg);
@@ -180,42 +247,48 @@ int main(int argc, char **argv)
                 o.sets[o.nsets++] = optarg;
             }
             break;
-        default: s_usage(stderr); return ASSAY_EXIT_USAGE;
+        default: s_usage(stderr); goto out;
         }
     }
     assay_log_init("assayctl", level);
     if (optind >= argc) {
         s_usage(stderr);
-        return ASSAY_EXIT_USAGE;
+        goto out;
     }
     const char *cmd = argv[optind++];
-    bool is_plugins = !strcmp(cmd, "plugins"), is_run = !strcmp(cmd, "run");
-    if (!is_plugins && !is_run) {
-        fprintf(stderr, "assayctl: unknown command '%s'\n", cmd);
-        s_usage(stderr);
-        return ASSAY_EXIT_USAGE;
+    if (co.timeout_ms <= 0) {
+        fprintf(stderr, "assayctl: --timeout-ms must be positive\n");
+        goto out;
     }
     if (!o.local) {
-        fprintf(stderr, "assayctl: %s: only --local is available in this "
-                        "version (no cluster client yet)\n", cmd);
-        return ASSAY_EXIT_USAGE;
+        code = assay_ctl_cluster(cmd, argv + optind, argc - optind, &co);
+        goto out;
+    }
+    bool is_plugins = !strcmp(cmd, "plugins"), is_run = !strcmp(cmd, "run");
+    if (!is_plugins && !is_run) {
+        fprintf(stderr, "assayctl: --local supports plugins and run, not "
+                        "'%s'\n", cmd);
+        goto out;
     }
     if (is_run && optind == argc) {
         fprintf(stderr, "assayctl: run --local needs a SPEC.json\n");
-        return ASSAY_EXIT_USAGE;
+        goto out;
     }
     if (is_plugins && optind != argc) {
         fprintf(stderr, "assayctl: plugins takes no arguments\n");
-        return ASSAY_EXIT_USAGE;
+        goto out;
     }
     assay_conf conf;
-    if (assay_conf_init(&conf) != 0)
-        return ASSAY_EXIT_UNAVAILABLE;
-    int code = ASSAY_EXIT_CONFIG;
-    if (assay_cli_conf(&conf, o.config, o.sets, o.nsets, "assayctl") == 0) {
+    if (assay_conf_init(&conf) != 0) {
+        code = ASSAY_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    code = ASSAY_EXIT_CONFIG;
+    if (assay_cli_conf(&conf, o.config, o.sets, o.nsets, "assayctl") == 0)
         code = is_run ? s_run(&conf, &o, argv + optind, argc - optind)
                       : s_plugins(&conf, &o);
-    }
     assay_conf_fini(&conf);
+out:
+    json_decref(co.labels);
     return code;
 }

@@ -10,17 +10,48 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
 #include "cli.h"
+#include "leader.h"
+#include "loop.h"
+#include "runtime.h"
 #include "error.h"
 #include "log.h"
 #include "runner.h"
 
-static volatile sig_atomic_t s_stop;
+/* Signals reach the loop through a pipe, so handlers do no real work. */
+static int s_sigpipe[2] = {-1, -1};
+
+#define MAX_SETS 64
 
 static void s_on_signal(int sig)
 {
-    (void)sig;
-    s_stop = 1;
+    char c = (char)sig;
+    if (write(s_sigpipe[1], &c, 1) < 0)
+        return;
+}
+
+static void s_on_sigpipe(void *arg, int fd, short revents)
+{
+    (void)revents;
+    char c;
+    if (read(fd, &c, 1) == 1)
+        assay_loop_stop(arg);
+}
+
+static int s_pool_prepare(void *arg, struct pollfd *pfd, int max,
+                          int64_t *deadline_ms)
+{
+    return assay_pool_prepare(arg, pfd, max, deadline_ms);
+}
+
+static void s_pool_dispatch(void *arg, const struct pollfd *pfd, int n)
+{
+    assay_pool_dispatch(arg, pfd, n);
 }
 
 static void s_usage(FILE *out)
@@ -29,7 +60,12 @@ static void s_usage(FILE *out)
           "  --config FILE        configuration file (see --help-config)\n"
           "  --set KEY=VALUE      override a config key (repeatable)\n"
           "  --plugins-dir DIR    same as --set plugins_dir=DIR\n"
-          "  --executors N        same as --set executors=N\n"
+          "  --executors N        same as --set executors=N (0: run no jobs)\n"
+          "  --join ENDPOINT      join that member as a runtime (repeatable)\n"
+          "  --listen ENDPOINT    control-plane/runtime endpoint (members)\n"
+          "  --events ENDPOINT    event stream endpoint (members)\n"
+          "  --node-id ID         this node's id\n"
+          "  --labels K=V,...     this runtime's labels\n"
           "  --check              validate config and plugins, then exit\n"
           "  --help-config        list every config key with type, default, "
           "help\n"
@@ -45,14 +81,20 @@ int main(int argc, char **argv)
         {"set", required_argument, NULL, 's'},
         {"plugins-dir", required_argument, NULL, 'p'},
         {"executors", required_argument, NULL, 'e'},
+        {"join", required_argument, NULL, 'J'},
+        {"listen", required_argument, NULL, 'L'},
+        {"events", required_argument, NULL, 'E'},
+        {"node-id", required_argument, NULL, 'N'},
+        {"labels", required_argument, NULL, 'B'},
         {"check", no_argument, NULL, 'k'},
         {"help-config", no_argument, NULL, 'H'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *config = NULL;
-    char *sets[64];
-    char flagbuf[2][4200];
+    char *sets[MAX_SETS];
+    char flagbuf[MAX_SETS][1100], join[1100] = "join=";
+    int nflag = 0;
     int nsets = 0, c;
     bool check = false;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -63,21 +105,42 @@ int main(int argc, char **argv)
         case 'V': puts("assayd " ASSAY_VERSION_STRING); return ASSAY_EXIT_OK;
         case 'h': s_usage(stdout); return ASSAY_EXIT_OK;
         case 's':
-        case 'p':
-        case 'e':
-            if (nsets == (int)(sizeof sets / sizeof *sets)) {
+            if (nsets == MAX_SETS) {
                 fprintf(stderr, "assayd: too many overrides\n");
                 return ASSAY_EXIT_USAGE;
             }
-            if (c == 's') {
-                sets[nsets++] = optarg;
-            } else {
-                char *b = flagbuf[c == 'e'];
-                snprintf(b, sizeof flagbuf[0], "%s=%s",
-                         c == 'p' ? "plugins_dir" : "executors", optarg);
-                sets[nsets++] = b;
+            sets[nsets++] = optarg;
+            break;
+        case 'J': /* repeatable: endpoints accumulate */
+            if (strcmp(join, "join="))
+                strlcat(join, " ", sizeof join);
+            if (strlcat(join, optarg, sizeof join) >= sizeof join) {
+                fprintf(stderr, "assayd: --join: too many endpoints\n");
+                return ASSAY_EXIT_USAGE;
             }
             break;
+        case 'p':
+        case 'e':
+        case 'L':
+        case 'E':
+        case 'N':
+        case 'B': {
+            /* Each of these flags is a --set of one config key. */
+            const char *key = c == 'p'   ? "plugins_dir"
+                              : c == 'e' ? "executors"
+                              : c == 'L' ? "listen"
+                              : c == 'E' ? "events"
+                              : c == 'N' ? "node_id"
+                                         : "labels";
+            if (nsets == MAX_SETS ||
+                snprintf(flagbuf[nflag], sizeof flagbuf[nflag], "%s=%s", key,
+                         optarg) >= (int)sizeof flagbuf[nflag]) {
+                fprintf(stderr, "assayd: --%s: value too long\n", key);
+                return ASSAY_EXIT_USAGE;
+            }
+            sets[nsets++] = flagbuf[nflag++];
+            break;
+        }
         default: s_usage(stderr); return ASSAY_EXIT_USAGE;
         }
     }
@@ -85,6 +148,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "assayd: unexpected argument '%s'\n", argv[optind]);
         return ASSAY_EXIT_USAGE;
     }
+    if (strcmp(join, "join=") && nsets < MAX_SETS)
+        sets[nsets++] = join;
     assay_conf conf;
     if (assay_conf_init(&conf) != 0)
         return ASSAY_EXIT_UNAVAILABLE;
@@ -93,29 +158,77 @@ int main(int argc, char **argv)
         return ASSAY_EXIT_CONFIG;
     }
     assay_log_init("assayd", conf.log_level);
+    char node[64];
+    if (conf.node_id[0]) {
+        strlcpy(node, conf.node_id, sizeof node);
+    } else {
+        char host[48] = "node";
+        gethostname(host, sizeof host - 1);
+        snprintf(node, sizeof node, "%s-%d", host, (int)getpid());
+    }
     char err[ASSAY_ERRMSG_SIZE * 2];
-    assay_runner *runner;
-    if (assay_runner_new(&conf, &runner, err, sizeof err) != 0) {
+    assay_runner *runner = NULL;
+    assay_loop *loop = NULL;
+    assay_leader *leader = NULL;
+    assay_runtime *runtime = NULL;
+    int code = ASSAY_EXIT_OK;
+    signal(SIGPIPE, SIG_IGN);
+    if (conf.executors != 0 &&
+        assay_runner_new(&conf, &runner, err, sizeof err) != 0) {
         assay_error("%s", err);
-        assay_conf_fini(&conf);
-        return ASSAY_EXIT_UNAVAILABLE;
+        code = ASSAY_EXIT_UNAVAILABLE;
+        goto out;
     }
-    const assay_catalog *cat = assay_runner_catalog(runner);
-    for (const assay_plugin *p = assay_catalog_first(cat); p; p = p->next)
-        assay_info("plugin %s %s (%s)", p->name, p->version, p->path);
-    assay_info("%zu plugins loaded, %zu refused, from %s",
-               assay_catalog_count(cat), assay_catalog_refused_count(cat),
-               conf.plugins_dir);
-    if (!check) {
-        struct sigaction sa = {.sa_handler = s_on_signal};
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
-        assay_info("ready");
-        while (!s_stop)
-            assay_pool_poll(assay_runner_pool(runner), 1000);
-        assay_info("stopping");
+    if (runner) {
+        const assay_catalog *cat = assay_runner_catalog(runner);
+        for (const assay_plugin *p = assay_catalog_first(cat); p; p = p->next)
+            assay_info("plugin %s %s (%s)", p->name, p->version, p->path);
+        assay_info("%zu plugins loaded, %zu refused, from %s",
+                   assay_catalog_count(cat), assay_catalog_refused_count(cat),
+                   conf.plugins_dir);
     }
+    if (check)
+        goto out;
+    loop = assay_loop_new();
+    if (!loop || pipe2(s_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        code = ASSAY_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    assay_loop_add_fd(loop, s_sigpipe[0], POLLIN, s_on_sigpipe, loop);
+    if (runner) {
+        assay_loop_source src = {s_pool_prepare, s_pool_dispatch,
+                                 assay_runner_pool(runner)};
+        assay_loop_add_source(loop, &src);
+    }
+    /* A node with nothing to join is a member; members run jobs too,
+     * through their own endpoint, exactly as remote runtimes do. */
+    char first[256] = "";
+    sscanf(conf.join, "%255s", first);
+    if (!first[0] &&
+        assay_leader_new(&conf, node, loop, &leader, err, sizeof err) != 0) {
+        assay_error("%s", err);
+        code = ASSAY_EXIT_UNAVAILABLE;
+        goto out;
+    }
+    if (runner && assay_runtime_new(&conf, node, first[0] ? first : conf.listen,
+                                    loop, runner, &runtime, err,
+                                    sizeof err) != 0) {
+        assay_error("%s", err);
+        code = ASSAY_EXIT_CONFIG;
+        goto out;
+    }
+    assay_info("ready");
+    if (assay_loop_run(loop) != 0)
+        code = ASSAY_EXIT_UNAVAILABLE;
+    assay_info("stopping");
+out:
+    assay_runtime_destroy(&runtime);
+    assay_leader_destroy(&leader);
+    assay_loop_destroy(&loop);
     assay_runner_destroy(&runner);
     assay_conf_fini(&conf);
-    return ASSAY_EXIT_OK;
+    return code;
 }

@@ -12,7 +12,8 @@ enum {
     ASSAY_EXIT_ERROR = 2,  /* a job ended in error */
     ASSAY_EXIT_USAGE = 64,
     ASSAY_EXIT_DATA = 65,  /* bad JobSpec */
-    ASSAY_EXIT_UNAVAILABLE = 69,
+    ASSAY_EXIT_UNAVAILABLE = 69, /* no plugins/executors, or no member */
+    ASSAY_EXIT_TEMPFAIL = 75,    /* wait ran out of time */
     ASSAY_EXIT_CONFIG = 78,
 };
 

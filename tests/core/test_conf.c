@@ -117,7 +117,7 @@ static void expect_defaults(const assay_conf *c)
     cr_expect_eq(c->plugins_dir[0], '/', "'%s'", c->plugins_dir);
 #endif
     cr_expect_str_empty(c->executor_path);
-    cr_expect_eq(c->executors, 0);
+    cr_expect_eq(c->executors, -1);
     cr_expect_eq(c->jobs_per_executor, 16);
     cr_expect_eq(c->default_timeout_ms, 30000);
     cr_expect_eq(c->kill_grace_ms, 2000);
@@ -164,7 +164,13 @@ Test(conf, shipped_file_documents_every_default)
         "plugins_dir",       "executor_path",      "executors",
         "jobs_per_executor", "default_timeout_ms", "kill_grace_ms",
         "job_memory_mb",     "job_cpu_seconds",    "output_limit_kb",
-        "max_attempts",      "log_level",
+        "max_attempts",      "log_level",          "modules_dir",
+        "transport",         "consensus",          "node_id",
+        "listen",            "events",             "join",
+        "labels",            "heartbeat_ms",       "heartbeat_misses",
+        "lease_grace_ms",    "max_message_kb",     "max_cpu_percent",
+        "min_mem_free_percent", "proc_root",       "cgroup_root",
+        "notify_command",
     };
     FILE *in = fopen(ASSAY_SOURCE_DIR "/conf/assayd.conf", "r");
     char *text = NULL, *line = NULL, err[ASSAY_ERRMSG_SIZE] = "";
@@ -205,7 +211,7 @@ Test(conf, shipped_file_documents_every_default)
     strcpy(c.plugins_dir, ASSAY_PLUGIN_DIR);
 #endif
     expect_defaults(&c);
-    cr_expect_str_eq(assay_conf_plugin(&c, "exec", "max_output"), "1024");
+    cr_expect_str_eq(assay_conf_plugin(&c, "myplugin", "greeting"), "hello");
     assay_conf_fini(&c);
     free(text);
 }
@@ -359,7 +365,7 @@ Test(conf, error_nested_group)
 Test(conf, error_out_of_range)
 {
     expect_load_error("executors = 999;\n", ASSAY_ERANGE, 1,
-                      "key 'executors': 999 out of range 0..256");
+                      "key 'executors': 999 out of range -1..256");
     expect_load_error("\n\njobs_per_executor = 0;\n", ASSAY_ERANGE, 3,
                       "key 'jobs_per_executor': 0 out of range 1..1024");
     expect_load_error("kill_grace_ms = -1;\n", ASSAY_ERANGE, 1,
@@ -564,12 +570,12 @@ Test(conf, set_errors)
     expect_set_error("executors", "0x10", ASSAY_ETYPE,
                      "key 'executors': expected integer, got '0x10'");
     expect_set_error("executors", "257", ASSAY_ERANGE,
-                     "key 'executors': 257 out of range 0..256");
+                     "key 'executors': 257 out of range -1..256");
     expect_set_error("max_attempts", "-1", ASSAY_ERANGE,
                      "key 'max_attempts': -1 out of range 1..100");
     expect_set_error("executors", "99999999999999999999", ASSAY_ERANGE,
                      "key 'executors': 99999999999999999999 out of range "
-                     "0..256");
+                     "-1..256");
     expect_set_error("log_level", "loud", ASSAY_EINVAL,
                      "key 'log_level': 'loud' is not one of error, warn, "
                      "info, debug");
@@ -617,7 +623,7 @@ Test(conf, help_lists_every_key)
         "string",
         "enum",
         "30000",
-        "0..256",
+        "-1..256",
         "1..86400000",
         "error, warn, info, debug",
         "up to 4095 bytes",

@@ -42,8 +42,9 @@ static char *spec(const char *name, const char *json)
 Test(cli, usage_errors_exit_64)
 {
     expect(64, "usage: assayctl", HARNESS_BIN "assayctl");
-    expect(64, "unknown command 'frob'", HARNESS_BIN "assayctl --local frob");
-    expect(64, "only --local", HARNESS_BIN "assayctl run x.json");
+    expect(64, "--local supports plugins and run, not 'frob'",
+           HARNESS_BIN "assayctl --local frob");
+    expect(64, "unknown command 'run'", HARNESS_BIN "assayctl run x.json");
     expect(64, "needs a SPEC.json", CTL " run");
     expect(0, "usage: assayctl", HARNESS_BIN "assayctl --help");
 }
@@ -176,14 +177,16 @@ Test(cli, check_validates_default_config_and_plugins)
 Test(cli, daemon_starts_and_stops_on_sigterm)
 {
     char cmd[2048];
+    int port = harness_port();
     /* Bounded: at most 100 x 0.1 s for readiness. */
     snprintf(cmd, sizeof cmd,
              D " --plugins-dir " HARNESS_PLUGINS " --executors 2 "
+               "--listen tcp://127.0.0.1:%d --events tcp://127.0.0.1:%d "
                ">%s/log 2>&1 & pid=$!; "
-             "i=0; until grep -q ready %s/log || [ $i -ge 100 ]; do "
-             "sleep 0.1; i=$((i+1)); done; "
+             "i=0; until grep -q 'registered with' %s/log || [ $i -ge 100 ]; "
+             "do sleep 0.1; i=$((i+1)); done; "
              "kids=$(pgrep -P $pid | wc -l); kill -TERM $pid; wait $pid; "
              "echo \"exit=$? executors=$kids\"; cat %s/log",
-             dir, dir, dir);
+             port, harness_port(), dir, dir, dir);
     expect(0, "exit=0 executors=2", cmd);
 }

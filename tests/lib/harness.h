@@ -33,6 +33,9 @@ char *harness_tmpdir(void);
 /* Writes text to dir/name; returns the malloc'd path. */
 char *harness_write(const char *dir, const char *name, const char *text);
 
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int harness_port(void);
+
 /* Runs a shell command, captures stdout+stderr into *out (caller frees);
  * returns the exit status (or -1). */
 int harness_sh(char **out, const char *fmt, ...)

@@ -1,0 +1,466 @@
+/* core/bin/ctl_cluster.c - assayctl against a running cluster: a Majordomo
+ * (RFC 7) client over the transport module, plus an event subscriber. */
+#include "ctl_cluster.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "clock.h"
+#include "error.h"
+#include "link.h"
+#include "render.h"
+
+#define WAIT_POLL_MS 20
+
+typedef struct {
+    assay_link *link;
+    int dealer;
+    const assay_ctl_opts *o;
+} s_client;
+
+static int s_open(s_client *c, const assay_ctl_opts *o, int kind,
+                  const char *endpoint)
+{
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    c->o = o;
+    if (assay_link_new(o->modules_dir, "zmq", NULL, 64u << 20, &c->link, err,
+                       sizeof err) != 0 ||
+        (c->dealer = assay_link_open(c->link, kind, endpoint, err,
+                                     sizeof err)) < 0) {
+        fprintf(stderr, "assayctl: %s\n", err);
+        assay_link_destroy(&c->link);
+        return ASSAY_EXIT_UNAVAILABLE;
+    }
+    return 0;
+}
+
+/* Waits for one message on the client's link, at most timeout_ms. */
+static int s_next(s_client *c, assay_link_msg *m, int64_t timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    char err[ASSAY_ERRMSG_SIZE];
+    for (;;) {
+        int rc = assay_link_recv(c->link, m, err, sizeof err);
+        if (rc == 1)
+            return 0;
+        if (rc < 0) {
+            fprintf(stderr, "assayctl: dropped a malformed reply: %s\n", err);
+            continue;
+        }
+        int64_t left = deadline - assay_now_ms();
+        if (left <= 0)
+            return ASSAY_ETIMEOUT;
+        struct pollfd p = {assay_link_fd(c->link), POLLIN, 0};
+        poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+    }
+}
+
+/* One request/reply. Returns the reply body (caller decrefs) or NULL after
+ * printing why; *code gets the exit code for that failure. */
+static json_t *s_call(s_client *c, const char *service, json_t *body,
+                      int *code)
+{
+    int rc = assay_link_send(c->link, c->dealer, NULL, ASSAY_MDP_CLIENT,
+                             service, body);
+    json_decref(body);
+    assay_link_msg m;
+    if (!rc)
+        rc = s_next(c, &m, c->o->timeout_ms);
+    if (rc) {
+        fprintf(stderr, "assayctl: %s: no answer from %s: %s\n", service,
+                c->o->endpoint, assay_strerror(rc));
+        *code = ASSAY_EXIT_UNAVAILABLE;
+        return NULL;
+    }
+    json_t *reply = m.body;
+    m.body = NULL;
+    assay_link_msg_fini(&m);
+    if (!json_is_true(json_object_get(reply, "ok"))) {
+        fprintf(stderr, "assayctl: %s: %s (%s)\n", service,
+                json_string_value(json_object_get(reply, "message")),
+                json_string_value(json_object_get(reply, "error")));
+        json_int_t err = json_integer_value(json_object_get(reply, "code"));
+        *code = err == ASSAY_ENOENT || err == ASSAY_EINVAL ||
+                        err == ASSAY_ETYPE || err == ASSAY_ERANGE ||
+                        err == ASSAY_ETOOBIG || err == ASSAY_EPARSE
+                    ? ASSAY_EXIT_DATA
+                    : ASSAY_EXIT_UNAVAILABLE;
+        json_decref(reply);
+        return NULL;
+    }
+    return reply;
+}
+
+static void s_dump(const json_t *j)
+{
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+}
+
+static bool s_terminal(const char *state)
+{
+    return state && (!strcmp(state, "completed") || !strcmp(state, "failed") ||
+                     !strcmp(state, "cancelled"));
+}
+
+/* A job as a result row for render.c: completed jobs show their result;
+ * failed and cancelled ones an error with the reason. */
+static json_t *s_row(const json_t *job)
+{
+    const json_t *res = json_object_get(job, "result");
+    json_t *row = res ? json_deep_copy(res)
+                      : json_pack("{s:s, s:s, s:[], s:{}}", "status", "error",
+                                  "message", "", "findings", "data");
+    const char *reason = json_string_value(json_object_get(job, "reason"));
+    if (!res && reason)
+        json_object_set_new(row, "reason", json_string(reason));
+    if (!res)
+        json_object_set_new(row, "message",
+                            json_string(json_string_value(
+                                json_object_get(job, "state"))));
+    static const char *copy[] = {"action", "version", "attempt", "runtime"};
+    for (size_t i = 0; i < 4; i++)
+        json_object_set(row, copy[i], json_object_get(job, copy[i]));
+    json_object_set(row, "job", json_object_get(job, "id"));
+    return row;
+}
+
+static int s_exit_for(const json_t *rows)
+{
+    int code = ASSAY_EXIT_OK;
+    size_t i;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+        const char *s = json_string_value(json_object_get(r, "status"));
+        if (!s || !strcmp(s, "error"))
+            code = ASSAY_EXIT_ERROR;
+        else if (!strcmp(s, "fail") && code == ASSAY_EXIT_OK)
+            code = ASSAY_EXIT_FAIL;
+    }
+    return code;
+}
+
+/* Polls until every job of every id (job or JobSpec) has ended, then
+ * prints them; bounded by --wait-ms when given. */
+static int s_wait(s_client *c, char **ids, int n)
+{
+    int64_t deadline = c->o->wait_ms > 0 ? assay_now_ms() + c->o->wait_ms
+                                         : INT64_MAX;
+    for (;;) {
+        json_t *rows = json_array();
+        bool done = true;
+        int code = 0;
+        for (int i = 0; i < n && !code; i++) {
+            json_t *r = s_call(c, "assay.job",
+                               json_pack("{s:s}", "id", ids[i]), &code);
+            if (!r)
+                break;
+            json_t *jobs = json_object_get(r, "jobs");
+            if (!jobs) {
+                json_t *one = json_array();
+                json_array_append(one, json_object_get(r, "job"));
+                json_object_set_new(r, "jobs", one);
+                jobs = one;
+            }
+            size_t k;
+            json_t *j;
+            json_array_foreach(jobs, k, j) {
+                done = done && s_terminal(json_string_value(
+                                   json_object_get(j, "state")));
+                json_array_append_new(rows, s_row(j));
+            }
+            json_decref(r);
+        }
+        if (code) {
+            json_decref(rows);
+            return code;
+        }
+        if (done) {
+            if (c->o->json)
+                s_dump(rows);
+            else
+                assay_render_results(stdout, rows);
+            code = s_exit_for(rows);
+            json_decref(rows);
+            return code;
+        }
+        json_decref(rows);
+        if (assay_now_ms() >= deadline) {
+            fprintf(stderr, "assayctl: wait: jobs still running after %lld "
+                            "ms\n", (long long)c->o->wait_ms);
+            return ASSAY_EXIT_TEMPFAIL;
+        }
+        struct timespec ts = {0, WAIT_POLL_MS * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int s_submit(s_client *c, char **args, int n)
+{
+    if (n != 1) {
+        fprintf(stderr, "assayctl: submit needs exactly one SPEC.json\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    json_error_t je;
+    json_t *spec = json_load_file(args[0], JSON_REJECT_DUPLICATES, &je);
+    if (!spec) {
+        fprintf(stderr, "assayctl: %s:%d:%d: %s\n", args[0], je.line,
+                je.column, je.text);
+        return ASSAY_EXIT_DATA;
+    }
+    int code = 0;
+    json_t *r = s_call(c, "assay.submit", spec, &code);
+    if (!r)
+        return code;
+    const char *id = json_string_value(json_object_get(r, "spec"));
+    if (c->o->json && !c->o->wait) {
+        s_dump(r);
+    } else if (!c->o->wait || !c->o->json) {
+        printf("spec %s%s\n", id,
+               json_is_true(json_object_get(r, "duplicate"))
+                   ? " (already submitted: original jobs)"
+                   : "");
+        size_t i;
+        json_t *j;
+        json_array_foreach(json_object_get(r, "jobs"), i, j)
+            printf("job %s\n", json_string_value(j));
+    }
+    if (c->o->wait) {
+        char *ids[] = {(char *)id};
+        code = s_wait(c, ids, 1);
+    }
+    json_decref(r);
+    return code;
+}
+
+static int s_job(s_client *c, char **args, int n)
+{
+    if (n != 1) {
+        fprintf(stderr, "assayctl: job needs one job or JobSpec id\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    int code = 0;
+    json_t *r = s_call(c, "assay.job", json_pack("{s:s}", "id", args[0]),
+                       &code);
+    if (!r)
+        return code;
+    if (c->o->json) {
+        s_dump(r);
+    } else {
+        json_t *rows = json_array(), *jobs = json_object_get(r, "jobs");
+        size_t i;
+        json_t *j;
+        if (jobs)
+            json_array_foreach(jobs, i, j) json_array_append_new(rows,
+                                                                 s_row(j));
+        else
+            json_array_append_new(rows, s_row(json_object_get(r, "job")));
+        assay_render_results(stdout, rows);
+        json_decref(rows);
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int s_jobs(s_client *c)
+{
+    json_t *q = json_object();
+    if (c->o->state)
+        json_object_set_new(q, "state", json_string(c->o->state));
+    if (c->o->labels)
+        json_object_set(q, "labels", c->o->labels);
+    int code = 0;
+    json_t *r = s_call(c, "assay.jobs", q, &code);
+    if (!r)
+        return code;
+    if (c->o->json) {
+        s_dump(r);
+    } else {
+        printf("%-28s %-18s %-10s %-3s %-16s %s\n", "JOB", "ACTION", "STATE",
+               "TRY", "RUNTIME", "REASON");
+        size_t i;
+        json_t *j;
+        json_array_foreach(json_object_get(r, "jobs"), i, j) {
+            const char *reason =
+                json_string_value(json_object_get(j, "reason"));
+            printf("%-28s %-18s %-10s %-3lld %-16s %s\n",
+                   json_string_value(json_object_get(j, "id")),
+                   json_string_value(json_object_get(j, "action")),
+                   json_string_value(json_object_get(j, "state")),
+                   (long long)json_integer_value(json_object_get(j,
+                                                                 "attempt")),
+                   json_string_value(json_object_get(j, "runtime")),
+                   reason ? reason : "");
+        }
+        printf("%lld jobs\n",
+               (long long)json_integer_value(json_object_get(r, "total")));
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int s_cancel(s_client *c, char **args, int n)
+{
+    if (n < 1) {
+        fprintf(stderr, "assayctl: cancel needs job or JobSpec ids\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    json_t *ids = json_array();
+    for (int i = 0; i < n; i++)
+        json_array_append_new(ids, json_string(args[i]));
+    int code = 0;
+    json_t *r = s_call(c, "assay.cancel", json_pack("{s:o}", "ids", ids),
+                       &code);
+    if (!r)
+        return code;
+    if (c->o->json) {
+        s_dump(r);
+    } else {
+        size_t i;
+        json_t *j;
+        json_array_foreach(json_object_get(r, "cancelled"), i, j)
+            printf("cancelled %s\n", json_string_value(j));
+        json_array_foreach(json_object_get(r, "unknown"), i, j)
+            printf("unknown %s\n", json_string_value(j));
+    }
+    code = json_array_size(json_object_get(r, "unknown")) ? ASSAY_EXIT_DATA
+                                                          : 0;
+    json_decref(r);
+    return code;
+}
+
+static int s_runtimes(s_client *c)
+{
+    int code = 0;
+    json_t *r = s_call(c, "assay.runtimes", json_object(), &code);
+    if (!r)
+        return code;
+    if (c->o->json) {
+        s_dump(r);
+    } else {
+        printf("%-20s %-6s %-8s %-7s %-6s %-10s %s\n", "RUNTIME", "ALIVE",
+               "HB(ms)", "RUNNING", "CREDIT", "SEEN(ms)", "WHY");
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(r, "runtimes"), i, x) {
+            const char *why = json_string_value(json_object_get(x, "why"));
+            printf("%-20s %-6s %-8lld %-7lld %-6lld %-10lld %s\n",
+                   json_string_value(json_object_get(x, "id")),
+                   json_is_true(json_object_get(x, "alive")) ? "yes" : "no",
+                   (long long)json_integer_value(
+                       json_object_get(x, "heartbeat_ms")),
+                   (long long)json_integer_value(json_object_get(x,
+                                                                 "running")),
+                   (long long)json_integer_value(json_object_get(x, "credit")),
+                   (long long)json_integer_value(
+                       json_object_get(x, "last_seen_ms_ago")),
+                   why ? why : "");
+        }
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int s_plugins(s_client *c)
+{
+    int code = 0;
+    json_t *r = s_call(c, "assay.plugins", json_object(), &code);
+    if (!r)
+        return code;
+    if (c->o->json) {
+        s_dump(r);
+    } else {
+        size_t i;
+        json_t *x;
+        json_array_foreach(json_object_get(r, "runtimes"), i, x) {
+            printf("== runtime %s%s\n",
+                   json_string_value(json_object_get(x, "runtime")),
+                   json_is_true(json_object_get(x, "alive")) ? "" : " (dead)");
+            assay_render_catalog(stdout, json_object_get(x, "catalog"));
+        }
+    }
+    json_decref(r);
+    return 0;
+}
+
+static int s_watch(const assay_ctl_opts *o)
+{
+    s_client c;
+    int code = s_open(&c, o, ASSAY_LINK_SUBSCRIBE, o->events);
+    if (code)
+        return code;
+    assay_link_subscribe(c.link, c.dealer, o->topic ? o->topic : "");
+    int64_t deadline = o->wait_ms > 0 ? assay_now_ms() + o->wait_ms
+                                      : INT64_MAX;
+    long seen = 0;
+    while (o->count <= 0 || seen < o->count) {
+        int64_t left = deadline - assay_now_ms();
+        assay_link_msg m;
+        if (left <= 0 || s_next(&c, &m, left > 1000 ? 1000 : left) != 0) {
+            if (assay_now_ms() >= deadline)
+                break;
+            continue;
+        }
+        seen++;
+        if (o->json) {
+            json_t *line = json_pack("{s:s, s:O}", "topic", m.proto, "body",
+                                     m.body);
+            json_dumpf(line, stdout, JSON_COMPACT);
+            fputc('\n', stdout);
+            json_decref(line);
+        } else {
+            const json_t *res = json_object_get(m.body, "result");
+            printf("%-16s %-28s %s %s\n", m.proto,
+                   json_string_value(json_object_get(m.body, "id")),
+                   res ? json_string_value(json_object_get(res, "status"))
+                       : "",
+                   json_string_value(json_object_get(m.body, "reason"))
+                       ? json_string_value(json_object_get(m.body, "reason"))
+                       : "");
+        }
+        fflush(stdout);
+        assay_link_msg_fini(&m);
+    }
+    assay_link_destroy(&c.link);
+    return 0;
+}
+
+int assay_ctl_cluster(const char *cmd, char **args, int nargs,
+                      const assay_ctl_opts *o)
+{
+    if (!strcmp(cmd, "watch"))
+        return s_watch(o);
+    static const char *known[] = {"submit", "job",      "jobs",   "wait",
+                                  "cancel", "runtimes", "plugins"};
+    bool ok = false;
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        ok = ok || !strcmp(cmd, known[i]);
+    if (!ok) {
+        fprintf(stderr, "assayctl: unknown command '%s'\n", cmd);
+        return ASSAY_EXIT_USAGE;
+    }
+    s_client c;
+    int code = s_open(&c, o, ASSAY_LINK_CLIENT, o->endpoint);
+    if (code)
+        return code;
+    if (!strcmp(cmd, "submit"))
+        code = s_submit(&c, args, nargs);
+    else if (!strcmp(cmd, "job"))
+        code = s_job(&c, args, nargs);
+    else if (!strcmp(cmd, "jobs"))
+        code = s_jobs(&c);
+    else if (!strcmp(cmd, "wait"))
+        code = nargs ? s_wait(&c, args, nargs) : ASSAY_EXIT_USAGE;
+    else if (!strcmp(cmd, "cancel"))
+        code = s_cancel(&c, args, nargs);
+    else if (!strcmp(cmd, "runtimes"))
+        code = s_runtimes(&c);
+    else
+        code = s_plugins(&c);
+    assay_link_destroy(&c.link);
+    return code;
+}

@@ -1,0 +1,29 @@
+/* core/bin/ctl_cluster.h - assayctl's commands that talk to a cluster
+ * member over the control-plane protocol (docs/protocol.md). */
+#ifndef ASSAY_CTL_CLUSTER_H
+#define ASSAY_CTL_CLUSTER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+typedef struct assay_ctl_opts {
+    bool json, wait;
+    const char *endpoint;    /* --endpoint, $ASSAY_ENDPOINT, default */
+    const char *events;      /* --events, $ASSAY_EVENTS, default */
+    const char *modules_dir; /* where the transport module is */
+    const char *state;       /* jobs --state */
+    const char *topic;       /* watch --topic */
+    json_t *labels;          /* jobs --label k=v (object) */
+    long count;              /* watch --count: stop after N events */
+    int64_t timeout_ms;      /* per request */
+    int64_t wait_ms;         /* wait/submit --wait/watch bound; 0 = none */
+} assay_ctl_opts;
+
+/* Runs submit, job, jobs, wait, cancel, runtimes, plugins or watch;
+ * returns the process exit code. */
+int assay_ctl_cluster(const char *cmd, char **args, int nargs,
+                      const assay_ctl_opts *o);
+
+#endif

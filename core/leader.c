@@ -1,0 +1,1344 @@
+/* core/leader.c - the member role (see leader.h and docs/protocol.md).
+ *
+ * Everything that changes job or runtime state is a command committed
+ * through the consensus module and applied to assay_state; replies and
+ * dispatches leave only after their command is applied. What changes by
+ * the millisecond (last heartbeat, credit, leases) stays here in memory. */
+#include "leader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "error.h"
+#include "index.h"
+#include "jobspec.h"
+#include "link.h"
+#include "log.h"
+#include "module.h"
+#include "params.h"
+#include "semver.h"
+#include "state.h"
+
+extern char **environ;
+
+#define MAX_DISPATCH_BATCH 4096
+#define MAX_QUEUE_SCAN 20000
+#define TICK_MS 50
+#define MAX_RUNTIMES 4096
+#define MAX_LIST 100000
+
+/* A runtime as the leader sees it between heartbeats. */
+typedef struct s_rt {
+    char id[64];
+    uint8_t route[256];
+    size_t route_len;
+    int64_t last_seen_ms;
+    uint64_t sent;  /* dispatches sent in this session */
+    uint64_t limit; /* the runtime's grant: may send while sent < limit */
+    int64_t mem_available_mb;
+    char why[128];  /* why it grants no credit, "" if it does */
+} s_rt;
+
+struct assay_leader {
+    const assay_conf *conf;
+    char id[64];
+    assay_loop *loop;
+    assay_link *link;
+    int server, pub;
+    void *cdl;
+    const assay_consensus_ops *cops;
+    assay_consensus *cons;
+    assay_state *state;
+    assay_index *rts;        /* id -> s_rt */
+    assay_index *choice;     /* "spec\nruntime" -> version chosen or "" */
+    json_t *choice_keys;     /* to free the cache's values */
+    json_t *results, *requeues; /* items waiting for the next commit */
+    int tick;
+    int64_t started_ms;
+};
+
+/* ---- Replies and helpers ------------------------------------------------ */
+
+static const char *s_str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static void s_reply(assay_leader *self, const assay_bytes *route,
+                    const char *service, json_t *body)
+{
+    int rc = assay_link_send(self->link, self->server, route,
+                             ASSAY_MDP_CLIENT, service, body);
+    if (rc)
+        assay_debug("reply %s: %s", service, assay_strerror(rc));
+    json_decref(body);
+}
+
+static json_t *s_error(int code, const char *fmt, ...) ASSAY_PRINTF(2, 3);
+
+static json_t *s_error(int code, const char *fmt, ...)
+{
+    char msg[ASSAY_ERRMSG_SIZE * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b, s:s, s:i, s:s}", "ok", 0, "error",
+                     assay_err_name(code), "code", code, "message", msg);
+}
+
+static json_t *s_ok(json_t *body)
+{
+    json_object_set_new(body, "ok", json_true());
+    return body;
+}
+
+/* A routing id saved across a commit. */
+typedef struct {
+    assay_leader *leader;
+    uint8_t route[256];
+    size_t route_len;
+    char verb[64];
+    json_t *data;
+} s_pending;
+
+static s_pending *s_pending_new(assay_leader *self, const assay_bytes *route,
+                                const char *verb, json_t *data)
+{
+    s_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->leader = self;
+    p->route_len = route && route->len <= sizeof p->route ? route->len : 0;
+    if (p->route_len)
+        memcpy(p->route, route->data, p->route_len);
+    strlcpy(p->verb, verb, sizeof p->verb);
+    p->data = data;
+    return p;
+}
+
+static void s_pending_free(s_pending *p)
+{
+    json_decref(p->data);
+    free(p);
+}
+
+static assay_bytes s_route(const s_pending *p)
+{
+    return (assay_bytes){p->route, p->route_len};
+}
+
+static int s_commit(assay_leader *self, json_t *cmd, assay_commit_cb cb,
+                    void *arg)
+{
+    json_object_set_new(cmd, "v", json_integer(ASSAY_STATE_VERSION));
+    char *buf;
+    size_t len;
+    int rc = assay_codec_encode(cmd, &buf, &len);
+    json_decref(cmd);
+    if (rc)
+        return rc;
+    rc = self->cops->submit(self->cons, buf, len, cb, arg);
+    free(buf);
+    return rc;
+}
+
+/* Fire-and-forget commits: the result is only freed. */
+static void s_ignore(void *arg, int status, void *result)
+{
+    (void)arg;
+    if (status)
+        assay_warn("commit failed: %s", assay_strerror(status));
+    json_decref(result);
+}
+
+static void s_send_rt(assay_leader *self, const s_rt *r, const char *verb,
+                      const json_t *body)
+{
+    assay_bytes route = {r->route, r->route_len};
+    int rc = assay_link_send(self->link, self->server, &route,
+                             ASSAY_RUNTIME_PROTO, verb, body);
+    if (rc)
+        assay_debug("to runtime %s: %s: %s", r->id, verb,
+                    assay_strerror(rc));
+}
+
+/* ---- Catalogue: what the registered runtimes offer ---------------------- */
+
+/* Highest version of plugin `name` in `catalog` that matches `range` and
+ * has `action`; returns the plugin object or NULL. */
+static const json_t *s_pick(const json_t *catalog, const char *name,
+                            const char *action,
+                            const assay_semver_range *range,
+                            assay_semver *best)
+{
+    const json_t *found = NULL;
+    size_t i, k;
+    json_t *p, *a;
+    json_array_foreach(json_object_get(catalog, "plugins"), i, p) {
+        assay_semver v;
+        const char *pn = s_str(p, "name"), *pv = s_str(p, "version");
+        if (!pn || !pv || strcmp(pn, name) || assay_semver_parse(pv, &v) ||
+            (range && !assay_semver_range_match(range, &v)))
+            continue;
+        bool has = false;
+        json_array_foreach(json_object_get(p, "actions"), k, a)
+            has = has || (s_str(a, "name") && !strcmp(s_str(a, "name"),
+                                                      action));
+        if (has && (!found || assay_semver_cmp(&v, best) > 0)) {
+            found = p;
+            *best = v;
+        }
+    }
+    return found;
+}
+
+/* Splits "plugin.action"; false if malformed. */
+static bool s_split(const char *ref, char *plugin, size_t plen,
+                    const char **action)
+{
+    const char *dot = strchr(ref, '.');
+    if (!dot || dot == ref || (size_t)(dot - ref) >= plen || !dot[1])
+        return false;
+    memcpy(plugin, ref, (size_t)(dot - ref));
+    plugin[dot - ref] = '\0';
+    *action = dot + 1;
+    return true;
+}
+
+/* Finds the action declaration across every registered runtime: the
+ * highest version that matches. Errors list what exists. */
+static int s_resolve(assay_leader *self, const assay_jobspec *spec,
+                     const json_t **decl, char *err, size_t errlen)
+{
+    char name[64];
+    const char *action;
+    if (!s_split(spec->action, name, sizeof name, &action))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "action '%s' is not of the form plugin.action",
+                          spec->action);
+    assay_semver_range *range = NULL;
+    char why[ASSAY_ERRMSG_SIZE];
+    if (spec->version[0] &&
+        assay_semver_range_parse(spec->version, &range, why, sizeof why))
+        return assay_errf(err, errlen, ASSAY_EINVAL, "version '%s': %s",
+                          spec->version, why);
+    const json_t *best_p = NULL;
+    assay_semver best = {0};
+    char known[512] = "";
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *r =
+            assay_state_runtime(self->state, json_string_value(id));
+        const json_t *cat = json_object_get(r->info, "catalog");
+        assay_semver v;
+        const json_t *p = s_pick(cat, name, action, range, &v);
+        if (p && (!best_p || assay_semver_cmp(&v, &best) > 0)) {
+            best_p = p;
+            best = v;
+        }
+        size_t k;
+        json_t *pp, *aa;
+        json_array_foreach(json_object_get(cat, "plugins"), k, pp) {
+            size_t m;
+            json_array_foreach(json_object_get(pp, "actions"), m, aa) {
+                char one[160];
+                snprintf(one, sizeof one, "%s.%s", s_str(pp, "name"),
+                         s_str(aa, "name"));
+                if (!strstr(known, one) &&
+                    strlen(known) + strlen(one) + 3 < sizeof known) {
+                    if (known[0])
+                        strlcat(known, ", ", sizeof known);
+                    strlcat(known, one, sizeof known);
+                }
+            }
+        }
+    }
+    assay_semver_range_destroy(&range);
+    if (!best_p)
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "no runtime offers %s%s%s (known actions: %s)",
+                          spec->action, spec->version[0] ? " " : "",
+                          spec->version, known[0] ? known : "none");
+    size_t k;
+    json_t *a;
+    json_array_foreach(json_object_get(best_p, "actions"), k, a)
+        if (!strcmp(s_str(a, "name"), action))
+            *decl = json_object_get(a, "params");
+    return 0;
+}
+
+/* ---- Control-plane services --------------------------------------------- */
+
+static void s_submitted(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_bytes route = s_route(p);
+    json_t *res = result;
+    if (status)
+        s_reply(p->leader, &route, p->verb,
+                s_error(status, "not committed: %s", assay_strerror(status)));
+    else
+        s_reply(p->leader, &route, p->verb, s_ok(json_incref(res)));
+    json_decref(res);
+    s_pending_free(p);
+}
+
+static void s_svc_submit(assay_leader *self, const assay_bytes *route,
+                         const char *verb, const json_t *body)
+{
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    assay_jobspec *spec;
+    int rc = assay_jobspec_parse(body, &spec, err, sizeof err);
+    if (rc) {
+        s_reply(self, route, verb, s_error(rc, "%s", err));
+        return;
+    }
+    assay_spec_rec *old = assay_state_spec(self->state, spec->id);
+    if (old) { /* a retried submission: answer with the original ids */
+        s_reply(self, route, verb,
+                s_ok(json_pack("{s:s, s:O, s:b}", "spec", old->id, "jobs",
+                               old->jobs, "duplicate", 1)));
+        assay_jobspec_destroy(&spec);
+        return;
+    }
+    const json_t *decl_json = NULL;
+    assay_param *decl = NULL;
+    json_t *jobs = json_array();
+    rc = s_resolve(self, spec, &decl_json, err, sizeof err);
+    if (!rc)
+        rc = assay_params_from_json(decl_json, &decl, err, sizeof err);
+    for (size_t i = 0; !rc && i < assay_jobspec_jobs(spec); i++) {
+        json_t *merged = json_copy(spec->params), *norm;
+        if (spec->targets)
+            json_object_update(merged, json_array_get(spec->targets, i));
+        char why[ASSAY_ERRMSG_SIZE];
+        rc = assay_params_check(decl, merged, &norm, why, sizeof why);
+        json_decref(merged);
+        if (rc) {
+            if (spec->targets)
+                snprintf(err, sizeof err, "%s: targets[%zu]: %s",
+                         spec->action, i, why);
+            else
+                snprintf(err, sizeof err, "%s: %s", spec->action, why);
+            break;
+        }
+        char id[ASSAY_ID_MAX + 32];
+        assay_jobspec_job_id(spec, i, id, sizeof id);
+        json_array_append_new(jobs, json_pack("{s:s, s:o}", "id", id,
+                                              "params", norm));
+    }
+    free(decl);
+    if (rc) {
+        s_reply(self, route, verb, s_error(rc, "%s", err));
+        json_decref(jobs);
+        assay_jobspec_destroy(&spec);
+        return;
+    }
+    json_t *cmd = json_pack(
+        "{s:s, s:{s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, s:o}", "op",
+        "submit", "spec", "id", spec->id, "action", spec->action, "version",
+        spec->version, "labels", spec->labels, "selector", spec->selector,
+        "timeout_ms",
+        (json_int_t)(spec->timeout_ms ? spec->timeout_ms
+                                      : self->conf->default_timeout_ms),
+        "max_attempts",
+        (json_int_t)(spec->max_attempts ? spec->max_attempts
+                                        : self->conf->max_attempts),
+        "priority", (json_int_t)spec->priority, "memory_mb",
+        (json_int_t)spec->memory_mb, "jobs", jobs);
+    assay_jobspec_destroy(&spec);
+    s_pending *p = s_pending_new(self, route, verb, NULL);
+    rc = p ? s_commit(self, cmd, s_submitted, p) : ASSAY_ENOMEM;
+    if (rc) {
+        s_reply(self, route, verb, s_error(rc, "cannot commit: %s",
+                                           assay_strerror(rc)));
+        if (p)
+            s_pending_free(p);
+    }
+}
+
+static void s_svc_job(assay_leader *self, const assay_bytes *route,
+                      const char *verb, const json_t *body)
+{
+    const char *id = s_str(body, "id");
+    assay_job *j = assay_state_job(self->state, id);
+    assay_spec_rec *s = assay_state_spec(self->state, id);
+    if (j) {
+        s_reply(self, route, verb,
+                s_ok(json_pack("{s:o}", "job", assay_job_json(j, true))));
+    } else if (s) {
+        json_t *jobs = json_array();
+        size_t i;
+        json_t *jid;
+        json_array_foreach(s->jobs, i, jid)
+            json_array_append_new(
+                jobs, assay_job_json(assay_state_job(
+                                         self->state, json_string_value(jid)),
+                                     true));
+        s_reply(self, route, verb,
+                s_ok(json_pack("{s:O, s:o}", "spec", s->spec, "jobs", jobs)));
+    } else {
+        s_reply(self, route, verb,
+                s_error(ASSAY_ENOENT, "no job or JobSpec '%.96s'",
+                        id ? id : "(id missing)"));
+    }
+}
+
+static bool s_labels_match(const json_t *want, const json_t *have)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v) {
+        const char *h = s_str(have, k);
+        if (!h || !json_is_string(v) || strcmp(h, json_string_value(v)))
+            return false;
+    }
+    return true;
+}
+
+static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
+                       const char *verb, const json_t *body)
+{
+    const char *st = s_str(body, "state"), *spec = s_str(body, "spec");
+    const json_t *labels = json_object_get(body, "labels");
+    json_int_t limit = json_integer_value(json_object_get(body, "limit"));
+    int want = st ? assay_job_state_parse(st) : -1;
+    if (st && want < 0) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_EINVAL, "state '%.32s': want queued, running, "
+                                      "completed, failed or cancelled", st));
+        return;
+    }
+    if (labels && !json_is_object(labels)) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_ETYPE, "labels: expected object of strings"));
+        return;
+    }
+    if (limit <= 0 || limit > MAX_LIST)
+        limit = 1000;
+    json_t *jobs = json_array();
+    json_int_t total = 0;
+    for (assay_job *j = assay_state_jobs(self->state); j; j = j->all_next) {
+        if ((want >= 0 && (int)j->state != want) ||
+            (spec && strcmp(spec, j->spec->id)) ||
+            (labels && !s_labels_match(labels,
+                                       json_object_get(j->spec->spec,
+                                                       "labels"))))
+            continue;
+        if (total++ < limit)
+            json_array_append_new(jobs, assay_job_json(j, false));
+    }
+    s_reply(self, route, verb,
+            s_ok(json_pack("{s:o, s:I}", "jobs", jobs, "total", total)));
+}
+
+static void s_cancelled(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_leader *self = p->leader;
+    assay_bytes route = s_route(p);
+    json_t *res = result;
+    if (status) {
+        s_reply(self, &route, p->verb, s_error(status, "not committed"));
+    } else {
+        json_t *was = json_object_get(res, "was"), *cancelled = json_array();
+        const char *id;
+        json_t *prev;
+        json_object_foreach(was, id, prev) {
+            json_array_append_new(cancelled, json_string(id));
+            assay_job *j = assay_state_job(self->state, id);
+            s_rt *r = j ? assay_index_get(self->rts, j->runtime) : NULL;
+            if (r && !strcmp(json_string_value(prev), "running")) {
+                json_t *b = json_pack("{s:s, s:I}", "job", id, "attempt",
+                                      (json_int_t)j->attempt);
+                s_send_rt(self, r, "cancel", b);
+                json_decref(b);
+            }
+        }
+        s_reply(self, &route, p->verb,
+                s_ok(json_pack("{s:o, s:O}", "cancelled", cancelled,
+                               "unknown", json_object_get(p->data,
+                                                          "unknown"))));
+    }
+    json_decref(res);
+    s_pending_free(p);
+}
+
+static void s_svc_cancel(assay_leader *self, const assay_bytes *route,
+                         const char *verb, const json_t *body)
+{
+    const json_t *ids = json_object_get(body, "ids");
+    if (!json_is_array(ids) || json_array_size(ids) > MAX_LIST) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_EINVAL, "ids: expected an array of job or "
+                                      "JobSpec ids"));
+        return;
+    }
+    json_t *jobs = json_array(), *unknown = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        const char *s = json_string_value(id);
+        assay_spec_rec *spec = assay_state_spec(self->state, s);
+        if (spec)
+            json_array_extend(jobs, spec->jobs);
+        else if (assay_state_job(self->state, s))
+            json_array_append(jobs, id);
+        else
+            json_array_append_new(unknown, json_string(s ? s : "(not a "
+                                                                "string)"));
+    }
+    s_pending *p = s_pending_new(self, route, verb,
+                                 json_pack("{s:o}", "unknown", unknown));
+    int rc = p ? s_commit(self, json_pack("{s:s, s:o}", "op", "cancel",
+                                          "jobs", jobs),
+                          s_cancelled, p)
+               : ASSAY_ENOMEM;
+    if (rc) {
+        s_reply(self, route, verb, s_error(rc, "cannot commit"));
+        if (p)
+            s_pending_free(p);
+    }
+}
+
+static void s_svc_runtimes(assay_leader *self, const assay_bytes *route,
+                           const char *verb, const json_t *body)
+{
+    (void)body;
+    json_t *list = json_array();
+    size_t i;
+    json_t *id;
+    int64_t now = assay_now_ms();
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *r =
+            assay_state_runtime(self->state, json_string_value(id));
+        s_rt *live = assay_index_get(self->rts, r->id);
+        json_t *o = json_pack(
+            "{s:s, s:b, s:I, s:O, s:O}", "id", r->id, "alive", r->alive,
+            "heartbeat_ms", (json_int_t)r->heartbeat_ms, "labels",
+            json_object_get(r->info, "labels"), "capacity",
+            json_object_get(r->info, "capacity"));
+        int running = 0;
+        for (assay_job *j = assay_state_running(self->state); j; j = j->next)
+            running += !strcmp(j->runtime, r->id);
+        json_object_set_new(o, "running", json_integer(running));
+        if (live) {
+            json_object_set_new(o, "last_seen_ms_ago",
+                                json_integer(now - live->last_seen_ms));
+            json_object_set_new(
+                o, "credit",
+                json_integer(live->limit > live->sent
+                                 ? (json_int_t)(live->limit - live->sent)
+                                 : 0));
+            json_object_set_new(o, "why", json_string(live->why));
+        }
+        json_array_append_new(list, o);
+    }
+    s_reply(self, route, verb, s_ok(json_pack("{s:o}", "runtimes", list)));
+}
+
+static void s_svc_plugins(assay_leader *self, const assay_bytes *route,
+                          const char *verb, const json_t *body)
+{
+    (void)body;
+    json_t *list = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *r =
+            assay_state_runtime(self->state, json_string_value(id));
+        json_array_append_new(
+            list, json_pack("{s:s, s:b, s:O}", "runtime", r->id, "alive",
+                            r->alive, "catalog",
+                            json_object_get(r->info, "catalog")));
+    }
+    s_reply(self, route, verb, s_ok(json_pack("{s:o}", "runtimes", list)));
+}
+
+typedef void (*s_service_fn)(assay_leader *self, const assay_bytes *route,
+                             const char *verb, const json_t *body);
+
+static const struct {
+    const char *name;
+    s_service_fn fn;
+} s_services[] = {
+    {"assay.submit", s_svc_submit},     {"assay.job", s_svc_job},
+    {"assay.jobs", s_svc_jobs},         {"assay.cancel", s_svc_cancel},
+    {"assay.runtimes", s_svc_runtimes}, {"assay.plugins", s_svc_plugins},
+};
+
+#define NSERVICES (sizeof s_services / sizeof *s_services)
+
+static void s_on_client(assay_leader *self, const assay_link_msg *m)
+{
+    if (!strcmp(m->verb, "mmi.service")) { /* RFC 8 */
+        const char *code = "404";
+        for (size_t i = 0; m->raw_body && i < NSERVICES; i++)
+            if (m->raw_body->len == strlen(s_services[i].name) &&
+                !memcmp(m->raw_body->data, s_services[i].name,
+                        m->raw_body->len))
+                code = "200";
+        assay_link_send_text(self->link, self->server, &m->route,
+                             ASSAY_MDP_CLIENT, m->verb, code);
+        return;
+    }
+    for (size_t i = 0; i < NSERVICES; i++) {
+        if (strcmp(m->verb, s_services[i].name))
+            continue;
+        if (!json_is_object(m->body)) {
+            s_reply(self, &m->route, m->verb,
+                    s_error(ASSAY_EPROTO, "%s: body must be a msgpack map",
+                            m->verb));
+            return;
+        }
+        s_services[i].fn(self, &m->route, m->verb, m->body);
+        return;
+    }
+    s_reply(self, &m->route, m->verb,
+            s_error(ASSAY_ENOENT,
+                    "unknown service '%.64s' (services: assay.submit, "
+                    "assay.job, assay.jobs, assay.cancel, assay.runtimes, "
+                    "assay.plugins, mmi.service)",
+                    m->verb));
+}
+
+/* ---- Runtimes ------------------------------------------------------------ */
+
+static void s_choice_clear(assay_leader *self)
+{
+    size_t i;
+    json_t *k;
+    json_array_foreach(self->choice_keys, i, k)
+        free(assay_index_remove(self->choice, json_string_value(k)));
+    json_array_clear(self->choice_keys);
+    assay_index_destroy(&self->choice);
+}
+
+
+static bool s_valid_id(const char *s)
+{
+    if (!s || !*s || strlen(s) > 63)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
+              *s == '.'))
+            return false;
+    return true;
+}
+
+/* The catalogue a runtime advertises must have the shape the planner and
+ * type checker read; anything else is refused at registration. */
+static bool s_valid_catalog(const json_t *cat)
+{
+    const json_t *plugins = json_object_get(cat, "plugins");
+    if (!json_is_array(plugins) || json_array_size(plugins) > 1024)
+        return false;
+    size_t i, k;
+    json_t *p, *a;
+    json_array_foreach(plugins, i, p) {
+        assay_semver v;
+        if (!s_str(p, "name") || !s_str(p, "version") ||
+            assay_semver_parse(s_str(p, "version"), &v) ||
+            !json_is_array(json_object_get(p, "actions")))
+            return false;
+        json_array_foreach(json_object_get(p, "actions"), k, a) {
+            assay_param *decl;
+            if (!s_str(a, "name") ||
+                assay_params_from_json(json_object_get(a, "params"), &decl,
+                                       NULL, 0))
+                return false;
+            free(decl);
+        }
+    }
+    return true;
+}
+
+static void s_registered(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_leader *self = p->leader;
+    json_decref(result);
+    s_rt *r = assay_index_get(self->rts, s_str(p->data, "id"));
+    if (!status && r) {
+        json_t *b = json_pack("{s:s}", "leader", self->id);
+        s_send_rt(self, r, "registered", b);
+        json_decref(b);
+    }
+    s_pending_free(p);
+}
+
+static void s_requeue_item(assay_leader *self, assay_job *j,
+                           const char *reason)
+{
+    j->lease_ms = 0;
+    json_array_append_new(self->requeues,
+                          json_pack("{s:s, s:I, s:s}", "job", j->id,
+                                    "attempt", (json_int_t)j->attempt,
+                                    "reason", reason));
+}
+
+static void s_on_register(assay_leader *self, const assay_link_msg *m)
+{
+    const json_t *b = m->body;
+    const char *id = s_str(b, "id");
+    json_int_t hb = json_integer_value(json_object_get(b, "heartbeat_ms"));
+    if (!s_valid_id(id) || hb < 10 || hb > 600000 ||
+        !json_is_object(json_object_get(b, "labels")) ||
+        !s_valid_catalog(json_object_get(b, "catalog")) ||
+        m->route.len > sizeof((s_rt *)0)->route) {
+        assay_warn("refused registration from %.64s: bad id, heartbeat_ms, "
+                   "labels or catalog", id ? id : "(no id)");
+        return;
+    }
+    s_rt *r = assay_index_get(self->rts, id);
+    if (!r) {
+        if (assay_index_size(self->rts) >= MAX_RUNTIMES ||
+            !(r = calloc(1, sizeof *r)))
+            return;
+        strlcpy(r->id, id, sizeof r->id);
+        assay_index_put(self->rts, id, r);
+    }
+    memcpy(r->route, m->route.data, m->route.len);
+    r->route_len = m->route.len;
+    r->last_seen_ms = assay_now_ms();
+    r->sent = 0; /* a new session: the runtime counts from zero too */
+    r->limit = 0;
+    /* Jobs the state has running there that the runtime no longer holds
+     * (it restarted) are lost attempts. */
+    const json_t *running = json_object_get(b, "running");
+    for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
+        if (strcmp(j->runtime, id) || !j->lease_ms)
+            continue;
+        bool held = false;
+        size_t i;
+        json_t *x;
+        json_array_foreach(running, i, x)
+            held = held || (s_str(x, "job") && !strcmp(s_str(x, "job"), j->id));
+        if (!held)
+            s_requeue_item(self, j, "runtime restarted");
+    }
+    /* Registration changes what runtimes offer: plans start over. */
+    s_choice_clear(self);
+    self->choice = assay_index_new();
+    json_t *cmd = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O}", "op", "runtime",
+                            "id", id, "heartbeat_ms", hb, "labels",
+                            json_object_get(b, "labels"), "capacity",
+                            json_object_get(b, "capacity") ?
+                                json_object_get(b, "capacity") : json_null(),
+                            "catalog", json_object_get(b, "catalog"));
+    s_pending *p = s_pending_new(self, &m->route, "register",
+                                 json_pack("{s:s}", "id", id));
+    if (!p || s_commit(self, cmd, s_registered, p) != 0)
+        assay_warn("cannot commit registration of %s", id);
+    assay_info("runtime %s registered (heartbeat %lld ms)", id,
+               (long long)hb);
+}
+
+/* Credit and liveness, carried by heartbeats and results alike. */
+static void s_on_alive(assay_leader *self, s_rt *r, const json_t *b)
+{
+    r->last_seen_ms = assay_now_ms();
+    json_t *limit = json_object_get(b, "limit");
+    if (json_is_integer(limit) && json_integer_value(limit) >= 0)
+        r->limit = (uint64_t)json_integer_value(limit);
+    if (json_is_integer(json_object_get(b, "mem_available_mb")))
+        r->mem_available_mb =
+            json_integer_value(json_object_get(b, "mem_available_mb"));
+    if (s_str(b, "why"))
+        strlcpy(r->why, s_str(b, "why"), sizeof r->why);
+    assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
+    if (rec && !rec->alive)
+        s_commit(self, json_pack("{s:s, s:s, s:b}", "op", "runtime_state",
+                                 "id", r->id, "alive", 1),
+                 s_ignore, NULL);
+}
+
+static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
+{
+    const char *jid = s_str(b, "job");
+    json_int_t attempt = json_integer_value(json_object_get(b, "attempt"));
+    const json_t *res = json_object_get(b, "result");
+    assay_job *j = assay_state_job(self->state, jid);
+    json_t *ack = json_pack("{s:s, s:I}", "job", jid ? jid : "", "attempt",
+                            attempt);
+    if (!j || !json_is_object(res) || j->state != ASSAY_JOB_RUNNING ||
+        j->attempt != attempt || strcmp(j->runtime, r->id) || !j->lease_ms) {
+        /* Fencing: a late or foreign result changes nothing. */
+        assay_info("ignored result for %.96s attempt %lld from %s (job %s)",
+                   jid ? jid : "(none)", (long long)attempt, r->id,
+                   j ? assay_job_state_name(j->state) : "unknown");
+        json_object_set_new(ack, "stale", json_true());
+        s_send_rt(self, r, "ack", ack);
+        json_decref(ack);
+        return;
+    }
+    json_decref(ack);
+    if (json_is_true(json_object_get(res, "retryable"))) {
+        s_requeue_item(self, j, s_str(res, "reason") ? s_str(res, "reason")
+                                                     : "attempt lost");
+    } else {
+        j->lease_ms = 0; /* recorded once: later copies are stale */
+        json_t *clean = json_deep_copy(res);
+        json_object_del(clean, "retryable");
+        json_array_append_new(self->results,
+                              json_pack("{s:s, s:I, s:o, s:s}", "job", j->id,
+                                        "attempt", attempt, "result", clean,
+                                        "runtime", r->id));
+    }
+}
+
+static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
+{
+    if (!json_is_object(m->body)) {
+        assay_warn("runtime message %s without a map body: dropped", m->verb);
+        return;
+    }
+    if (!strcmp(m->verb, "register")) {
+        s_on_register(self, m);
+        return;
+    }
+    s_rt *r = assay_index_get(self->rts, s_str(m->body, "id"));
+    if (!r || r->route_len != m->route.len ||
+        memcmp(r->route, m->route.data, m->route.len)) {
+        /* Unknown here (we restarted, or it reconnected): register again. */
+        assay_link_send(self->link, self->server, &m->route,
+                        ASSAY_RUNTIME_PROTO, "reregister", NULL);
+        return;
+    }
+    if (!strcmp(m->verb, "heartbeat"))
+        s_on_alive(self, r, m->body);
+    else if (!strcmp(m->verb, "result")) {
+        s_on_alive(self, r, m->body);
+        s_on_result(self, r, m->body);
+    } else
+        assay_warn("runtime %s: unknown command '%s': dropped", r->id,
+                   m->verb);
+}
+
+static void s_on_transport(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    assay_leader *self = arg;
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    assay_link_msg m;
+    /* Bounded, so a flood cannot starve timers; the prepare hook polls
+     * again at once when more is waiting. */
+    for (int i = 0; i < 4096; i++) {
+        int rc = assay_link_recv(self->link, &m, err, sizeof err);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            if (!strcmp(m.proto, ASSAY_MDP_CLIENT) && m.route.len)
+                s_reply(self, &m.route, m.verb, s_error(rc, "%s", err));
+            else
+                assay_warn("dropped message: %s", err);
+        } else if (!strcmp(m.proto, ASSAY_MDP_CLIENT)) {
+            s_on_client(self, &m);
+        } else if (!strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
+            s_on_runtime(self, &m);
+        } else {
+            assay_warn("dropped message with unknown protocol '%.16s'",
+                       m.proto);
+        }
+        assay_link_msg_fini(&m);
+    }
+}
+
+/* ---- Dispatcher ---------------------------------------------------------- */
+
+/* The plugin version runtime r would run job j with, "" if it cannot. */
+static const char *s_choose(assay_leader *self, const assay_job *j,
+                            const assay_runtime_rec *rec)
+{
+    char key[192];
+    snprintf(key, sizeof key, "%s\n%s", j->spec->id, rec->id);
+    const char *cached = assay_index_get(self->choice, key);
+    if (cached)
+        return cached;
+    const json_t *spec = j->spec->spec;
+    char name[64];
+    const char *action;
+    const char *version = "";
+    assay_semver_range *range = NULL;
+    const char *want = s_str(spec, "version");
+    if (s_split(s_str(spec, "action"), name, sizeof name, &action) &&
+        s_labels_match(json_object_get(spec, "selector"),
+                       json_object_get(rec->info, "labels")) &&
+        (!want || !*want ||
+         !assay_semver_range_parse(want, &range, NULL, 0))) {
+        assay_semver v;
+        const json_t *p = s_pick(json_object_get(rec->info, "catalog"), name,
+                                 action, range, &v);
+        if (p)
+            version = s_str(p, "version");
+    }
+    assay_semver_range_destroy(&range);
+    char *copy = strdup(version);
+    if (copy && assay_index_put(self->choice, key, copy) != 0) {
+        free(copy);
+        copy = NULL;
+    }
+    if (copy)
+        json_array_append_new(self->choice_keys, json_string(key));
+    return copy ? copy : "";
+}
+
+static void s_dispatched(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_leader *self = p->leader;
+    json_t *applied = json_object_get(result, "applied");
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(p->data, "items"), i, it) {
+        assay_job *j = assay_state_job(self->state, s_str(it, "job"));
+        s_rt *r = assay_index_get(self->rts, s_str(it, "runtime"));
+        if (status || !json_is_true(json_array_get(applied, i))) {
+            if (j)
+                j->dispatching = false;
+            if (r && r->sent)
+                r->sent--;
+            continue;
+        }
+        j->lease_ms = assay_now_ms() + j->spec->timeout_ms +
+                      self->conf->lease_grace_ms;
+        if (!r)
+            continue; /* gone since: the lease takes the job back */
+        json_t *b = json_pack("{s:s, s:I, s:O, s:s, s:O, s:I}", "job", j->id,
+                              "attempt", (json_int_t)j->attempt, "action",
+                              json_object_get(j->spec->spec, "action"),
+                              "version", j->version, "params", j->params,
+                              "timeout_ms", (json_int_t)j->spec->timeout_ms);
+        s_send_rt(self, r, "dispatch", b);
+        json_decref(b);
+    }
+    json_decref(result);
+    s_pending_free(p);
+}
+
+static void s_schedule(assay_leader *self)
+{
+    /* Runtimes that may take work now. */
+    s_rt *ready[64];
+    assay_runtime_rec *recs[64];
+    int n = 0;
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *rec =
+            assay_state_runtime(self->state, json_string_value(id));
+        s_rt *r = assay_index_get(self->rts, rec->id);
+        if (rec->alive && r && r->sent < r->limit && n < 64) {
+            ready[n] = r;
+            recs[n++] = rec;
+        }
+    }
+    if (!n || !assay_state_queue_first(self->state))
+        return;
+    json_t *items = json_array();
+    int scanned = 0;
+    for (assay_job *j = assay_state_queue_first(self->state);
+         j && scanned < MAX_QUEUE_SCAN &&
+         json_array_size(items) < MAX_DISPATCH_BATCH;
+         j = assay_state_queue_next(self->state, j), scanned++) {
+        if (j->dispatching)
+            continue;
+        int best = -1;
+        const char *version = NULL;
+        for (int k = 0; k < n; k++) {
+            s_rt *r = ready[k];
+            int64_t mem = json_integer_value(
+                json_object_get(j->spec->spec, "memory_mb"));
+            if (r->sent >= r->limit || (mem && r->mem_available_mb < mem))
+                continue;
+            const char *v = s_choose(self, j, recs[k]);
+            if (!*v)
+                continue;
+            /* Most credit left wins: spreads work across runtimes. */
+            if (best < 0 || r->limit - r->sent >
+                                ready[best]->limit - ready[best]->sent) {
+                best = k;
+                version = v;
+            }
+        }
+        if (best < 0)
+            continue;
+        ready[best]->sent++;
+        j->dispatching = true;
+        json_array_append_new(items,
+                              json_pack("{s:s, s:I, s:s, s:s}", "job", j->id,
+                                        "attempt", (json_int_t)j->attempt + 1,
+                                        "runtime", ready[best]->id, "version",
+                                        version));
+    }
+    if (!json_array_size(items)) {
+        json_decref(items);
+        return;
+    }
+    s_pending *p = s_pending_new(self, NULL, "dispatch",
+                                 json_pack("{s:O}", "items", items));
+    if (!p || s_commit(self, json_pack("{s:s, s:o}", "op", "dispatch",
+                                       "items", items),
+                       s_dispatched, p) != 0) {
+        assay_warn("cannot commit dispatches");
+        if (p) {
+            s_dispatched(p, ASSAY_EIO, NULL);
+        }
+    }
+}
+
+static void s_results_committed(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_leader *self = p->leader;
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(p->data, "items"), i, it) {
+        s_rt *r = assay_index_get(self->rts, s_str(it, "runtime"));
+        if (!r || status)
+            continue; /* unacknowledged: the runtime sends it again */
+        json_t *ack = json_pack("{s:O, s:O}", "job", json_object_get(it, "job"),
+                                "attempt", json_object_get(it, "attempt"));
+        s_send_rt(self, r, "ack", ack);
+        json_decref(ack);
+    }
+    json_decref(result);
+    s_pending_free(p);
+}
+
+/* Commits what the last messages and timers collected, in two commands. */
+static void s_flush(assay_leader *self)
+{
+    if (json_array_size(self->results)) {
+        json_t *items = self->results;
+        self->results = json_array();
+        s_pending *p = s_pending_new(self, NULL, "result",
+                                     json_pack("{s:O}", "items", items));
+        if (!p || s_commit(self, json_pack("{s:s, s:o}", "op", "result",
+                                           "items", items),
+                           s_results_committed, p) != 0) {
+            assay_warn("cannot commit results");
+            if (p)
+                s_pending_free(p);
+        }
+    }
+    if (json_array_size(self->requeues)) {
+        json_t *items = self->requeues;
+        self->requeues = json_array();
+        s_commit(self, json_pack("{s:s, s:o}", "op", "requeue", "items",
+                                 items),
+                 s_ignore, NULL);
+    }
+}
+
+static int s_prepare(void *arg, struct pollfd *pfd, int max,
+                     int64_t *deadline_ms)
+{
+    (void)pfd;
+    (void)max;
+    assay_leader *self = arg;
+    s_flush(self);
+    s_schedule(self);
+    /* The consensus module applies on its fd; after it, ZMQ_FD may hold
+     * back news of messages already queued, so always look again soon. */
+    (void)deadline_ms;
+    return 0;
+}
+
+static void s_after_poll(void *arg, const struct pollfd *pfd, int n)
+{
+    (void)pfd;
+    (void)n;
+    /* Edge-triggered transport fd: drain whatever arrived meanwhile. */
+    s_on_transport(arg, -1, 0);
+}
+
+/* ---- Timers: leases, heartbeats, the notification hook ------------------- */
+
+static void s_notify(assay_leader *self, const char *topic, const char *id)
+{
+    if (!self->conf->notify_command[0])
+        return;
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0)
+        return;
+    char ev[128], rt[128];
+    snprintf(ev, sizeof ev, "ASSAY_EVENT=%s", topic);
+    snprintf(rt, sizeof rt, "ASSAY_RUNTIME=%s", id);
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    char **env = calloc(nenv + 3, sizeof *env);
+    if (!env) {
+        close(in[0]);
+        close(in[1]);
+        return;
+    }
+    memcpy(env, environ, nenv * sizeof *env);
+    env[nenv] = ev;
+    env[nenv + 1] = rt;
+    char *argv[] = {"/bin/sh", "-c", (char *)self->conf->notify_command,
+                    NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    close(in[0]);
+    if (rc == 0) {
+        char body[512];
+        int len = snprintf(body, sizeof body,
+                           "{\"event\": \"%s\", \"runtime\": \"%s\", "
+                           "\"leader\": \"%s\"}\n",
+                           topic, id, self->id);
+        if (write(in[1], body, (size_t)len) < 0)
+            assay_warn("notify_command: cannot write event: %m");
+        assay_info("notify_command started (pid %d) for %s %s", (int)pid,
+                   topic, id);
+    } else {
+        assay_error("notify_command: cannot start: %s", strerror(rc));
+    }
+    close(in[1]);
+}
+
+static void s_tick(void *arg)
+{
+    assay_leader *self = arg;
+    int64_t now = assay_now_ms();
+    /* Leases: a job whose result is overdue goes back to the queue. */
+    for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
+        if (!j->lease_ms) {
+            /* Running before we led: a fresh lease from now. */
+            if (!j->dispatching)
+                j->lease_ms = now + j->spec->timeout_ms +
+                              self->conf->lease_grace_ms;
+            continue;
+        }
+        if (now < j->lease_ms)
+            continue;
+        s_rt *r = assay_index_get(self->rts, j->runtime);
+        if (r) {
+            json_t *b = json_pack("{s:s, s:I}", "job", j->id, "attempt",
+                                  (json_int_t)j->attempt);
+            s_send_rt(self, r, "cancel", b);
+            json_decref(b);
+        }
+        s_requeue_item(self, j, "lease expired: no result within timeout + "
+                                "grace");
+    }
+    /* Heartbeats: silent runtimes are dead; their jobs move at once. */
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *rec =
+            assay_state_runtime(self->state, json_string_value(id));
+        s_rt *r = assay_index_get(self->rts, rec->id);
+        int64_t seen = r ? r->last_seen_ms : self->started_ms;
+        if (!rec->alive ||
+            now - seen <= rec->heartbeat_ms * self->conf->heartbeat_misses)
+            continue;
+        assay_warn("runtime %s missed %lld heartbeats: marking it dead",
+                   rec->id, (long long)self->conf->heartbeat_misses);
+        s_commit(self, json_pack("{s:s, s:s, s:b}", "op", "runtime_state",
+                                 "id", rec->id, "alive", 0),
+                 s_ignore, NULL);
+        for (assay_job *j = assay_state_running(self->state); j; j = j->next)
+            if (!strcmp(j->runtime, rec->id) && j->lease_ms)
+                s_requeue_item(self, j, "runtime dead");
+        if (r)
+            r->limit = r->sent; /* no credit until it speaks again */
+        s_notify(self, "runtime.dead", rec->id);
+    }
+    /* Reap finished notification hooks. */
+    while (waitpid(-1, NULL, WNOHANG) > 0)
+        ;
+}
+
+/* ---- Events -------------------------------------------------------------- */
+
+static void s_on_event(void *arg, const char *topic, json_t *body)
+{
+    assay_leader *self = arg;
+    if (!self->cons || !self->cops->is_leader(self->cons))
+        return;
+    int rc = assay_link_publish(self->link, self->pub, topic, body);
+    if (rc)
+        assay_debug("publish %s: %s", topic, assay_strerror(rc));
+}
+
+/* ---- Consensus ------------------------------------------------------------ */
+
+static int s_fsm_apply(void *data, const void *cmd, size_t len, void **result)
+{
+    assay_leader *self = data;
+    json_t *j;
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = assay_codec_decode(cmd, len, &j, err, sizeof err);
+    if (rc) {
+        assay_error("log entry cannot be decoded: %s", err);
+        return rc;
+    }
+    json_t *res = NULL;
+    rc = assay_state_apply(self->state, j, &res);
+    json_decref(j);
+    *result = res;
+    return rc;
+}
+
+static int s_fsm_snapshot(void *data, void **buf, size_t *len)
+{
+    assay_leader *self = data;
+    json_t *dump = assay_state_dump(self->state);
+    char *enc;
+    int rc = assay_codec_encode(dump, &enc, len);
+    json_decref(dump);
+    if (rc)
+        return rc;
+    /* The module frees it with host->free, which is free(). */
+    *buf = enc;
+    return 0;
+}
+
+static int s_fsm_restore(void *data, const void *buf, size_t len)
+{
+    assay_leader *self = data;
+    json_t *dump;
+    int rc = assay_codec_decode(buf, len, &dump, NULL, 0);
+    if (rc)
+        return rc;
+    rc = assay_state_load(self->state, dump);
+    json_decref(dump);
+    return rc;
+}
+
+static void s_on_consensus(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    assay_leader *self = arg;
+    self->cops->process(self->cons);
+}
+
+/* ---- Lifecycle ------------------------------------------------------------ */
+
+int assay_leader_new(const assay_conf *conf, const char *node_id,
+                     assay_loop *loop, assay_leader **out, char *err,
+                     size_t errlen)
+{
+    assay_leader *self = calloc(1, sizeof *self);
+    if (!self)
+        return ASSAY_ENOMEM;
+    self->conf = conf;
+    self->loop = loop;
+    self->started_ms = assay_now_ms();
+    strlcpy(self->id, node_id, sizeof self->id);
+    self->results = json_array();
+    self->requeues = json_array();
+    self->rts = assay_index_new();
+    self->choice = assay_index_new();
+    self->choice_keys = json_array();
+    self->state = assay_state_new(s_on_event, self);
+    int rc = 0;
+    if (!self->results || !self->requeues || !self->rts || !self->choice ||
+        !self->state)
+        rc = ASSAY_ENOMEM;
+    if (!rc)
+        rc = assay_link_new(conf->modules_dir, conf->transport, NULL,
+                            (size_t)conf->max_message_kb * 1024, &self->link,
+                            err, errlen);
+    if (!rc && (self->server = assay_link_open(self->link, ASSAY_LINK_SERVER,
+                                               conf->listen, err, errlen)) < 0)
+        rc = self->server;
+    if (!rc && (self->pub = assay_link_open(self->link, ASSAY_LINK_PUBLISH,
+                                            conf->events, err, errlen)) < 0)
+        rc = self->pub;
+    char path[PATH_MAX], why[ASSAY_ERRMSG_SIZE];
+    const assay_module *m = NULL;
+    if (!rc) {
+        assay_module_path(conf->modules_dir, "consensus", conf->consensus,
+                          path, sizeof path);
+        rc = assay_module_open(path, ASSAY_KIND_CONSENSUS, &self->cdl, &m,
+                               why, sizeof why);
+        if (rc)
+            assay_errf(err, errlen, rc, "consensus %s: %s", path, why);
+    }
+    if (!rc) {
+        self->cops = m->consensus;
+        assay_consensus_config cc = {
+            .struct_size = sizeof cc,
+            .address = conf->listen,
+            .fsm = {self, s_fsm_apply, s_fsm_snapshot, s_fsm_restore},
+        };
+        rc = self->cops->open(&cc, &self->cons, why, sizeof why);
+        if (rc)
+            assay_errf(err, errlen, rc, "consensus %s: %s", conf->consensus,
+                       why);
+    }
+    if (!rc) {
+        assay_loop_source src = {s_prepare, s_after_poll, self};
+        assay_loop_add_fd(loop, assay_link_fd(self->link), POLLIN,
+                          s_on_transport, self);
+        assay_loop_add_fd(loop, self->cops->fd(self->cons), POLLIN,
+                          s_on_consensus, self);
+        assay_loop_add_source(loop, &src);
+        self->tick = assay_loop_add_timer(loop, TICK_MS, TICK_MS, s_tick,
+                                          self);
+        assay_info("member %s: control plane on %s, events on %s", self->id,
+                   conf->listen, conf->events);
+    }
+    if (rc) {
+        assay_leader_destroy(&self);
+        return rc;
+    }
+    *out = self;
+    return 0;
+}
+
+void assay_leader_destroy(assay_leader **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_leader *self = *self_p;
+    if (self->loop && self->link) {
+        assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
+        assay_loop_cancel_timer(self->loop, self->tick);
+    }
+    if (self->cons) {
+        assay_loop_remove_fd(self->loop, self->cops->fd(self->cons));
+        self->cops->close(&self->cons);
+    }
+    if (self->cdl)
+        dlclose(self->cdl);
+    assay_link_destroy(&self->link);
+    s_choice_clear(self);
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id)
+        free(assay_index_remove(self->rts, json_string_value(id)));
+    assay_index_destroy(&self->rts);
+    assay_state_destroy(&self->state);
+    json_decref(self->choice_keys);
+    json_decref(self->results);
+    json_decref(self->requeues);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,244 @@
+/* core/link.c - transport module loading and protocol framing (link.h). */
+#include "link.h"
+
+#include <dlfcn.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "codec.h"
+#include "error.h"
+#include "module.h"
+
+#ifndef ASSAY_MODULE_DIR
+#define ASSAY_MODULE_DIR "/usr/local/lib/assay/modules"
+#endif
+
+struct assay_link {
+    void *dl;
+    const assay_transport_ops *ops;
+    assay_transport *t;
+    int kinds[32];
+};
+
+void assay_module_path(const char *dir, const char *kind, const char *name,
+                       char *buf, size_t len)
+{
+    if (dir && *dir) {
+        snprintf(buf, len, "%s/assay-%s_%s.so", dir, kind, name);
+        return;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = '\0';
+        const char *bin = dirname(self);
+        static const char *rel[] = {"../modules-out", "../lib/assay/modules"};
+        for (size_t i = 0; i < 2; i++) {
+            snprintf(buf, len, "%s/%s/assay-%s_%s.so", bin, rel[i], kind,
+                     name);
+            if (access(buf, R_OK) == 0)
+                return;
+        }
+    }
+    snprintf(buf, len, "%s/assay-%s_%s.so", ASSAY_MODULE_DIR, kind, name);
+}
+
+int assay_link_new(const char *modules_dir, const char *transport,
+                   const char *identity, size_t max_message,
+                   assay_link **out, char *err, size_t errlen)
+{
+    char path[PATH_MAX], why[ASSAY_ERRMSG_SIZE];
+    assay_module_path(modules_dir, "transport", transport, path, sizeof path);
+    assay_link *self = calloc(1, sizeof *self);
+    if (!self)
+        return ASSAY_ENOMEM;
+    const assay_module *m;
+    int rc = assay_module_open(path, ASSAY_KIND_TRANSPORT, &self->dl, &m, why,
+                               sizeof why);
+    if (rc) {
+        free(self);
+        return assay_errf(err, errlen, rc, "transport %s: %s", path, why);
+    }
+    self->ops = m->transport;
+    assay_transport_config cfg = {.struct_size = sizeof cfg,
+                                  .identity = identity,
+                                  .max_message = max_message};
+    rc = self->ops->open(&cfg, &self->t, why, sizeof why);
+    if (rc) {
+        dlclose(self->dl);
+        free(self);
+        return assay_errf(err, errlen, rc, "transport %s: %s", transport,
+                          why);
+    }
+    *out = self;
+    return 0;
+}
+
+void assay_link_destroy(assay_link **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_link *self = *self_p;
+    self->ops->close(&self->t);
+    dlclose(self->dl);
+    free(self);
+    *self_p = NULL;
+}
+
+int assay_link_open(assay_link *self, int kind, const char *endpoint,
+                    char *err, size_t errlen)
+{
+    int id = self->ops->link(self->t, kind, endpoint);
+    if (id < 0)
+        return assay_errf(err, errlen, id, "%s: %s", endpoint,
+                          assay_strerror(id));
+    if (id < 32)
+        self->kinds[id] = kind;
+    return id;
+}
+
+int assay_link_fd(assay_link *self) { return self->ops->fd(self->t); }
+
+int assay_link_subscribe(assay_link *self, int id, const char *prefix)
+{
+    return self->ops->subscribe(self->t, id, prefix);
+}
+
+static assay_bytes s_str(const char *s)
+{
+    return (assay_bytes){(const uint8_t *)s, strlen(s)};
+}
+
+static int s_send(assay_link *self, int id, const assay_bytes *route,
+                  const char *proto, const char *verb,
+                  const assay_bytes *body)
+{
+    assay_bytes f[5];
+    size_t n = 0;
+    if (route)
+        f[n++] = *route;
+    f[n++] = s_str("");
+    f[n++] = s_str(proto);
+    f[n++] = s_str(verb);
+    if (body)
+        f[n++] = *body;
+    assay_frames msg = {f, n};
+    return self->ops->send(self->t, id, &msg);
+}
+
+int assay_link_send(assay_link *self, int id, const assay_bytes *route,
+                    const char *proto, const char *verb, const json_t *body)
+{
+    if (!body)
+        return s_send(self, id, route, proto, verb, NULL);
+    char *buf;
+    size_t len;
+    int rc = assay_codec_encode(body, &buf, &len);
+    if (rc)
+        return rc;
+    assay_bytes b = {(const uint8_t *)buf, len};
+    rc = s_send(self, id, route, proto, verb, &b);
+    free(buf);
+    return rc;
+}
+
+int assay_link_send_text(assay_link *self, int id, const assay_bytes *route,
+                         const char *proto, const char *verb,
+                         const char *text)
+{
+    assay_bytes b = s_str(text);
+    return s_send(self, id, route, proto, verb, &b);
+}
+
+int assay_link_publish(assay_link *self, int id, const char *topic,
+                       const json_t *body)
+{
+    char *buf;
+    size_t len;
+    int rc = assay_codec_encode(body, &buf, &len);
+    if (rc)
+        return rc;
+    assay_bytes f[2] = {s_str(topic), {(const uint8_t *)buf, len}};
+    assay_frames msg = {f, 2};
+    rc = self->ops->send(self->t, id, &msg);
+    free(buf);
+    return rc;
+}
+
+/* Copies a frame into a NUL-terminated field, refusing what does not fit
+ * or holds NUL bytes. */
+static bool s_field(const assay_bytes *f, char *dst, size_t cap)
+{
+    if (f->len >= cap || memchr(f->data, '\0', f->len))
+        return false;
+    memcpy(dst, f->data, f->len);
+    dst[f->len] = '\0';
+    return true;
+}
+
+int assay_link_recv(assay_link *self, assay_link_msg *msg, char *err,
+                    size_t errlen)
+{
+    memset(msg, 0, sizeof *msg);
+    assay_frames fr;
+    int id;
+    int rc = self->ops->recv(self->t, &id, &fr);
+    if (rc == ASSAY_EBUSY)
+        return 0;
+    if (rc)
+        return assay_errf(err, errlen, rc, "transport: %s",
+                          assay_strerror(rc));
+    msg->id = id;
+    const assay_bytes *f = fr.frames;
+    size_t n = fr.count;
+    int kind = id >= 0 && id < 32 ? self->kinds[id] : 0;
+    if (kind == ASSAY_LINK_SUBSCRIBE) {
+        if (n != 2 || !s_field(&f[0], msg->proto, sizeof msg->proto))
+            return assay_errf(err, errlen, ASSAY_EPROTO,
+                              "event: want [topic][body]");
+        msg->raw_body = &f[1];
+        return assay_codec_decode(f[1].data, f[1].len, &msg->body, err,
+                                  errlen) == 0
+                   ? 1
+                   : ASSAY_EPROTO;
+    }
+    if (kind == ASSAY_LINK_SERVER) {
+        if (n < 1)
+            return assay_errf(err, errlen, ASSAY_EPROTO, "no routing id");
+        msg->route = f[0];
+        f++;
+        n--;
+    }
+    if (n < 3 || n > 4 || f[0].len != 0)
+        return assay_errf(err, errlen, ASSAY_EPROTO,
+                          "want [\"\"][protocol][verb][body], got %zu frames",
+                          n);
+    if (!s_field(&f[1], msg->proto, sizeof msg->proto) ||
+        !s_field(&f[2], msg->verb, sizeof msg->verb))
+        return assay_errf(err, errlen, ASSAY_EPROTO,
+                          "protocol or verb frame malformed");
+    if (n == 4) {
+        msg->raw_body = &f[3];
+        if (!strncmp(msg->verb, "mmi.", 4))
+            return 1; /* RFC 8: MMI bodies are plain text */
+        char why[ASSAY_ERRMSG_SIZE];
+        rc = assay_codec_decode(f[3].data, f[3].len, &msg->body, why,
+                                sizeof why);
+        if (rc)
+            return assay_errf(err, errlen, rc, "%s %s: body: %s", msg->proto,
+                              msg->verb, why);
+    }
+    return 1;
+}
+
+void assay_link_msg_fini(assay_link_msg *msg)
+{
+    json_decref(msg->body);
+    msg->body = NULL;
+}

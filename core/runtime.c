@@ -1,0 +1,388 @@
+/* core/runtime.c - the runtime role (see runtime.h). */
+#include "runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+
+#include "clock.h"
+#include "error.h"
+#include "index.h"
+#include "link.h"
+#include "log.h"
+#include "monitor.h"
+#include "params.h"
+
+/* A dispatched attempt, from dispatch until the leader acknowledges it. */
+typedef struct s_attempt {
+    struct assay_runtime *rt;
+    char job[96];
+    int64_t attempt;
+    char key[128];  /* "job#attempt": the pool's job id */
+    json_t *result; /* set when done, kept until acked */
+    struct s_attempt *next;
+} s_attempt;
+
+struct assay_runtime {
+    const assay_conf *conf;
+    char id[64];
+    assay_loop *loop;
+    assay_runner *runner;
+    assay_link *link;
+    int dealer;
+    assay_monitor *monitor;
+    json_t *labels;
+    bool registered;
+    uint64_t received; /* dispatches received this session */
+    uint64_t slots;    /* executors x depth */
+    s_attempt *attempts;
+    int hb_timer;
+    uint32_t credit;
+    const char *why;
+    int64_t mem_available_mb;
+};
+
+int assay_labels_parse(const char *text, json_t **out, char *err,
+                       size_t errlen)
+{
+    json_t *o = json_object();
+    char *copy = strdup(text ? text : ""), *save = NULL;
+    int rc = o && copy ? 0 : ASSAY_ENOMEM;
+    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !rc;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq)
+            *eq = '\0';
+        if (!eq || !assay_name_valid(tok, true) || strlen(eq + 1) > 255)
+            rc = assay_errf(err, errlen, ASSAY_EINVAL,
+                            "labels: '%.64s' is not key=value with key "
+                            "[a-z][a-z0-9_-]*",
+                            tok);
+        else
+            json_object_set_new(o, tok, json_string(eq + 1));
+    }
+    free(copy);
+    if (rc) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+static void s_send(assay_runtime *self, const char *verb, json_t *body)
+{
+    json_object_set_new(body, "id", json_string(self->id));
+    int rc = assay_link_send(self->link, self->dealer, NULL,
+                             ASSAY_RUNTIME_PROTO, verb, body);
+    if (rc)
+        assay_debug("send %s: %s", verb, assay_strerror(rc));
+    json_decref(body);
+}
+
+/* How many dispatches in total the leader may have sent us by now. */
+static uint64_t s_limit(assay_runtime *self)
+{
+    size_t busy = assay_pool_outstanding(assay_runner_pool(self->runner));
+    uint32_t free_slots = busy < self->slots ? (uint32_t)(self->slots - busy)
+                                             : 0;
+    uint32_t credit = free_slots;
+    if (self->monitor) {
+        assay_monitor_sample s;
+        char err[ASSAY_ERRMSG_SIZE];
+        if (assay_monitor_sample_now(self->monitor, &s, err, sizeof err) ==
+            0) {
+            credit = assay_monitor_credit(self->monitor, &s, free_slots,
+                                          &self->why);
+            self->mem_available_mb = (int64_t)(s.mem_available >> 20);
+        } else {
+            assay_warn("resource monitor: %s", err);
+        }
+    }
+    self->credit = credit;
+    return self->received + credit;
+}
+
+static json_t *s_running(const assay_runtime *self)
+{
+    json_t *list = json_array();
+    for (const s_attempt *a = self->attempts; a; a = a->next)
+        json_array_append_new(list, json_pack("{s:s, s:I}", "job", a->job,
+                                              "attempt",
+                                              (json_int_t)a->attempt));
+    return list;
+}
+
+static void s_heartbeat(void *arg)
+{
+    assay_runtime *self = arg;
+    if (!self->registered)
+        return;
+    uint64_t limit = s_limit(self);
+    s_send(self, "heartbeat",
+           json_pack("{s:I, s:I, s:s}", "limit", (json_int_t)limit,
+                     "mem_available_mb", (json_int_t)self->mem_available_mb,
+                     "why", self->why ? self->why : ""));
+}
+
+static void s_register(void *arg)
+{
+    assay_runtime *self = arg;
+    if (self->registered)
+        return;
+    json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
+    s_send(self, "register",
+           json_pack("{s:I, s:O, s:{s:I, s:I}, s:o, s:o}", "heartbeat_ms",
+                     (json_int_t)self->conf->heartbeat_ms, "labels",
+                     self->labels, "capacity", "slots",
+                     (json_int_t)self->slots, "memory_mb",
+                     (json_int_t)self->mem_available_mb, "catalog", cat,
+                     "running", s_running(self)));
+    /* Until "registered" arrives, ask again (the leader may be starting). */
+    assay_loop_add_timer(self->loop, self->conf->heartbeat_ms, 0, s_register,
+                         self);
+}
+
+static void s_send_result(assay_runtime *self, const s_attempt *a)
+{
+    uint64_t limit = s_limit(self);
+    s_send(self, "result",
+           json_pack("{s:s, s:I, s:O, s:I}", "job", a->job, "attempt",
+                     (json_int_t)a->attempt, "result", a->result, "limit",
+                     (json_int_t)limit));
+}
+
+static void s_done(void *arg, json_t *result)
+{
+    s_attempt *a = arg;
+    json_object_del(result, "job");
+    a->result = result;
+    s_send_result(a->rt, a);
+}
+
+static s_attempt *s_find(assay_runtime *self, const char *job,
+                         int64_t attempt)
+{
+    for (s_attempt *a = self->attempts; a; a = a->next)
+        if (!strcmp(a->job, job) && (attempt < 0 || a->attempt == attempt))
+            return a;
+    return NULL;
+}
+
+static void s_forget(assay_runtime *self, s_attempt *gone)
+{
+    for (s_attempt **pp = &self->attempts; *pp; pp = &(*pp)->next)
+        if (*pp == gone) {
+            *pp = gone->next;
+            json_decref(gone->result);
+            free(gone);
+            return;
+        }
+}
+
+/* Finds the loaded plugin for "plugin.action" at exactly `version`. */
+static const assay_plugin *s_plugin(assay_runtime *self, const char *ref,
+                                    const char *version, const char **action)
+{
+    const char *dot = ref ? strchr(ref, '.') : NULL;
+    if (!dot || !version)
+        return NULL;
+    *action = dot + 1;
+    for (const assay_plugin *p =
+             assay_catalog_first(assay_runner_catalog(self->runner));
+         p; p = p->next)
+        if (strlen(p->name) == (size_t)(dot - ref) &&
+            !strncmp(p->name, ref, (size_t)(dot - ref)) &&
+            !strcmp(p->version, version) && assay_plugin_action(p, dot + 1))
+            return p;
+    return NULL;
+}
+
+static void s_on_dispatch(assay_runtime *self, const json_t *b)
+{
+    const char *job = json_string_value(json_object_get(b, "job"));
+    json_int_t attempt = json_integer_value(json_object_get(b, "attempt"));
+    const char *ref = json_string_value(json_object_get(b, "action"));
+    const char *version = json_string_value(json_object_get(b, "version"));
+    json_int_t timeout = json_integer_value(json_object_get(b, "timeout_ms"));
+    const json_t *params = json_object_get(b, "params");
+    if (!job || strlen(job) >= 96 || attempt < 1 || timeout < 1 ||
+        !json_is_object(params)) {
+        assay_warn("malformed dispatch dropped");
+        return;
+    }
+    self->received++;
+    if (s_find(self, job, attempt))
+        return; /* a duplicate of one we hold */
+    s_attempt *older = s_find(self, job, -1);
+    if (older && !older->result) /* superseded: the leader moved on */
+        assay_pool_cancel(assay_runner_pool(self->runner), older->key);
+    s_attempt *a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    a->rt = self;
+    strlcpy(a->job, job, sizeof a->job);
+    a->attempt = attempt;
+    snprintf(a->key, sizeof a->key, "%s#%lld", job, (long long)attempt);
+    a->next = self->attempts;
+    self->attempts = a;
+    const char *action = NULL;
+    const assay_plugin *p = s_plugin(self, ref, version, &action);
+    if (!p) {
+        char why[256];
+        snprintf(why, sizeof why, "%.64s %.32s is not installed on %s",
+                 ref ? ref : "(none)", version ? version : "", self->id);
+        a->result = json_pack("{s:s, s:s, s:s, s:b, s:[], s:{}}", "status",
+                              "error", "reason", why, "message", why,
+                              "retryable", 1, "findings", "data");
+        s_send_result(self, a);
+        return;
+    }
+    assay_task t = {.job_id = a->key,
+                    .plugin_path = p->path,
+                    .action = action,
+                    .params = params,
+                    .config = NULL,
+                    .timeout_ms = timeout};
+    if (assay_pool_submit(assay_runner_pool(self->runner), &t, s_done, a))
+        assay_error("cannot queue %s", a->key);
+}
+
+static void s_on_message(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    assay_runtime *self = arg;
+    assay_link_msg m;
+    char err[ASSAY_ERRMSG_SIZE];
+    for (int i = 0; i < 4096; i++) {
+        int rc = assay_link_recv(self->link, &m, err, sizeof err);
+        if (rc == 0)
+            break;
+        if (rc < 0 || strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
+            assay_warn("dropped message from leader: %s",
+                       rc < 0 ? err : "unknown protocol");
+        } else if (!strcmp(m.verb, "dispatch")) {
+            s_on_dispatch(self, m.body);
+        } else if (!strcmp(m.verb, "ack")) {
+            const char *job = json_string_value(json_object_get(m.body, "job"));
+            s_attempt *a = job ? s_find(self, job,
+                                        json_integer_value(json_object_get(
+                                            m.body, "attempt")))
+                               : NULL;
+            if (a && a->result)
+                s_forget(self, a);
+        } else if (!strcmp(m.verb, "cancel")) {
+            const char *job = json_string_value(json_object_get(m.body, "job"));
+            s_attempt *a = job ? s_find(self, job,
+                                        json_integer_value(json_object_get(
+                                            m.body, "attempt")))
+                               : NULL;
+            if (a && !a->result)
+                assay_pool_cancel(assay_runner_pool(self->runner), a->key);
+        } else if (!strcmp(m.verb, "registered")) {
+            if (!self->registered)
+                assay_info("registered with %s",
+                           json_string_value(json_object_get(m.body,
+                                                             "leader")));
+            self->registered = true;
+            for (s_attempt *a = self->attempts; a; a = a->next)
+                if (a->result) /* unacknowledged: tell the leader again */
+                    s_send_result(self, a);
+            s_heartbeat(self);
+        } else if (!strcmp(m.verb, "reregister")) {
+            if (self->registered)
+                assay_warn("leader does not know us: registering again");
+            self->registered = false;
+            self->received = 0;
+            s_register(self);
+        } else {
+            assay_warn("unknown command '%s' from leader", m.verb);
+        }
+        assay_link_msg_fini(&m);
+    }
+}
+
+/* After every loop turn: the transport fd is edge-triggered. */
+static int s_prepare(void *arg, struct pollfd *pfd, int max,
+                     int64_t *deadline_ms)
+{
+    (void)arg;
+    (void)pfd;
+    (void)max;
+    (void)deadline_ms;
+    return 0;
+}
+
+static void s_after(void *arg, const struct pollfd *pfd, int n)
+{
+    (void)pfd;
+    (void)n;
+    s_on_message(arg, -1, 0);
+}
+
+int assay_runtime_new(const assay_conf *conf, const char *node_id,
+                      const char *endpoint, assay_loop *loop,
+                      assay_runner *runner, assay_runtime **out, char *err,
+                      size_t errlen)
+{
+    assay_runtime *self = calloc(1, sizeof *self);
+    if (!self)
+        return ASSAY_ENOMEM;
+    self->conf = conf;
+    self->loop = loop;
+    self->runner = runner;
+    strlcpy(self->id, node_id, sizeof self->id);
+    self->slots = assay_pool_capacity(assay_runner_pool(runner));
+    int rc = assay_labels_parse(conf->labels, &self->labels, err, errlen);
+    assay_monitor_config mc = {
+        .proc_root = conf->proc_root,
+        .cgroup_root = conf->cgroup_root[0] ? conf->cgroup_root : NULL,
+        .max_cpu = (double)conf->max_cpu_percent / 100.0,
+        .min_mem_free = (double)conf->min_mem_free_percent / 100.0};
+    if (!rc)
+        rc = assay_monitor_new(&mc, &self->monitor, err, errlen);
+    if (!rc)
+        rc = assay_link_new(conf->modules_dir, conf->transport, NULL,
+                            (size_t)conf->max_message_kb * 1024, &self->link,
+                            err, errlen);
+    if (!rc && (self->dealer = assay_link_open(self->link, ASSAY_LINK_CLIENT,
+                                               endpoint, err, errlen)) < 0)
+        rc = self->dealer;
+    if (rc) {
+        assay_runtime_destroy(&self);
+        return rc;
+    }
+    assay_loop_source src = {s_prepare, s_after, self};
+    assay_loop_add_fd(loop, assay_link_fd(self->link), POLLIN, s_on_message,
+                      self);
+    assay_loop_add_source(loop, &src);
+    self->hb_timer = assay_loop_add_timer(loop, conf->heartbeat_ms,
+                                          conf->heartbeat_ms, s_heartbeat,
+                                          self);
+    s_limit(self); /* first sample: memory figure for registration */
+    s_register(self);
+    assay_info("runtime %s joining %s", self->id, endpoint);
+    *out = self;
+    return 0;
+}
+
+void assay_runtime_destroy(assay_runtime **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_runtime *self = *self_p;
+    if (self->link) {
+        assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
+        assay_loop_cancel_timer(self->loop, self->hb_timer);
+    }
+    while (self->attempts)
+        s_forget(self, self->attempts);
+    assay_link_destroy(&self->link);
+    assay_monitor_destroy(&self->monitor);
+    json_decref(self->labels);
+    free(self);
+    *self_p = NULL;
+}

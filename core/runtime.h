@@ -1,0 +1,27 @@
+/* core/runtime.h - the runtime role: joins a member over the transport,
+ * registers (id, labels, capacity, plugin catalogue, heartbeat interval),
+ * grants credit from its resource monitor, runs dispatched jobs through
+ * the local runner's executor pool, reports results until acknowledged,
+ * and pulses heartbeats. Protocol: docs/protocol.md. */
+#ifndef ASSAY_CORE_RUNTIME_H
+#define ASSAY_CORE_RUNTIME_H
+
+#include <stddef.h>
+
+#include "conf.h"
+#include "loop.h"
+#include "runner.h"
+
+typedef struct assay_runtime assay_runtime;
+
+int assay_runtime_new(const assay_conf *conf, const char *node_id,
+                      const char *endpoint, assay_loop *loop,
+                      assay_runner *runner, assay_runtime **out, char *err,
+                      size_t errlen);
+void assay_runtime_destroy(assay_runtime **self_p);
+
+/* "k=v,k2=v2" -> {"k": "v", ...}; keys [a-z][a-z0-9_-]*. */
+int assay_labels_parse(const char *text, json_t **out, char *err,
+                       size_t errlen);
+
+#endif

@@ -1,0 +1,589 @@
+/* core/state.c - the replicated state machine (see state.h). */
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+
+#include "error.h"
+#include "log.h"
+
+#define PRIO_MIN (-1000)
+#define PRIO_MAX 1000
+#define NPRIO (PRIO_MAX - PRIO_MIN + 1)
+
+typedef struct {
+    assay_job *head, *tail;
+} s_list;
+
+struct assay_state {
+    assay_index *jobs, *specs, *runtimes;
+    json_t *runtime_ids;
+    s_list queue[NPRIO]; /* by priority - PRIO_MIN */
+    int top;             /* highest non-empty bucket, or -1 */
+    s_list running;
+    assay_job *all_head, *all_tail;
+    assay_spec_rec *specs_head, *specs_tail;
+    uint64_t seq;
+    assay_state_event_fn on_event;
+    void *arg;
+};
+
+static const char *s_state_names[] = {"queued", "running", "completed",
+                                      "failed", "cancelled"};
+
+const char *assay_job_state_name(assay_job_state s)
+{
+    return (unsigned)s < 5 ? s_state_names[s] : "unknown";
+}
+
+int assay_job_state_parse(const char *name)
+{
+    for (int i = 0; name && i < 5; i++)
+        if (!strcasecmp(name, s_state_names[i]))
+            return i;
+    return ASSAY_EINVAL;
+}
+
+assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
+{
+    assay_state *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->jobs = assay_index_new();
+    self->specs = assay_index_new();
+    self->runtimes = assay_index_new();
+    self->runtime_ids = json_array();
+    self->top = -1;
+    self->on_event = on_event;
+    self->arg = arg;
+    if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids)
+        assay_state_destroy(&self);
+    return self;
+}
+
+static void s_clear(assay_state *self)
+{
+    for (assay_job *j = self->all_head, *next; j; j = next) {
+        next = j->all_next;
+        assay_index_remove(self->jobs, j->id);
+        json_decref(j->params);
+        json_decref(j->result);
+        free(j);
+    }
+    for (assay_spec_rec *s = self->specs_head, *next; s; s = next) {
+        next = s->next;
+        assay_index_remove(self->specs, s->id);
+        json_decref(s->spec);
+        json_decref(s->jobs);
+        free(s);
+    }
+    self->all_head = self->all_tail = NULL;
+    self->specs_head = self->specs_tail = NULL;
+    size_t i;
+    json_t *id;
+    json_array_foreach(self->runtime_ids, i, id) {
+        assay_runtime_rec *r =
+            assay_index_remove(self->runtimes, json_string_value(id));
+        if (r) {
+            json_decref(r->info);
+            free(r);
+        }
+    }
+    json_array_clear(self->runtime_ids);
+    memset(self->queue, 0, sizeof self->queue);
+    self->top = -1;
+    self->running = (s_list){0};
+}
+
+void assay_state_destroy(assay_state **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_state *self = *self_p;
+    if (self->jobs && self->specs && self->runtimes && self->runtime_ids)
+        s_clear(self);
+    assay_index_destroy(&self->jobs);
+    assay_index_destroy(&self->specs);
+    assay_index_destroy(&self->runtimes);
+    json_decref(self->runtime_ids);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- Lists ------------------------------------------------------------- */
+
+static void s_append(s_list *l, assay_job *j)
+{
+    j->next = NULL;
+    j->prev = l->tail;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+static void s_unlink(s_list *l, assay_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        l->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        l->tail = j->prev;
+    j->prev = j->next = NULL;
+}
+
+static int s_bucket(const assay_job *j)
+{
+    return (int)(j->spec->priority - PRIO_MIN);
+}
+
+static void s_enqueue(assay_state *self, assay_job *j)
+{
+    int b = s_bucket(j);
+    s_append(&self->queue[b], j);
+    if (b > self->top)
+        self->top = b;
+}
+
+static void s_dequeue(assay_state *self, assay_job *j)
+{
+    s_unlink(&self->queue[s_bucket(j)], j);
+    while (self->top >= 0 && !self->queue[self->top].head)
+        self->top--;
+}
+
+/* Moves j out of whatever list its current state keeps it in. */
+static void s_leave(assay_state *self, assay_job *j)
+{
+    if (j->state == ASSAY_JOB_QUEUED)
+        s_dequeue(self, j);
+    else if (j->state == ASSAY_JOB_RUNNING)
+        s_unlink(&self->running, j);
+}
+
+assay_job *assay_state_queue_first(const assay_state *self)
+{
+    return self->top >= 0 ? self->queue[self->top].head : NULL;
+}
+
+assay_job *assay_state_queue_next(const assay_state *self,
+                                  const assay_job *job)
+{
+    if (job->next)
+        return job->next;
+    for (int b = s_bucket(job) - 1; b >= 0; b--)
+        if (self->queue[b].head)
+            return self->queue[b].head;
+    return NULL;
+}
+
+assay_job *assay_state_running(const assay_state *self)
+{
+    return self->running.head;
+}
+
+assay_job *assay_state_jobs(const assay_state *self) { return self->all_head; }
+
+assay_job *assay_state_job(const assay_state *self, const char *id)
+{
+    return id ? assay_index_get(self->jobs, id) : NULL;
+}
+
+assay_spec_rec *assay_state_spec(const assay_state *self, const char *id)
+{
+    return id ? assay_index_get(self->specs, id) : NULL;
+}
+
+assay_runtime_rec *assay_state_runtime(const assay_state *self,
+                                       const char *id)
+{
+    return id ? assay_index_get(self->runtimes, id) : NULL;
+}
+
+const json_t *assay_state_runtime_ids(const assay_state *self)
+{
+    return self->runtime_ids;
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+json_t *assay_job_json(const assay_job *j, bool with_result)
+{
+    json_t *o = json_pack(
+        "{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s, s:O, s:I}", "id", j->id,
+        "spec", j->spec->id, "action", json_object_get(j->spec->spec, "action"),
+        "state", assay_job_state_name(j->state), "attempt",
+        (json_int_t)j->attempt, "max_attempts",
+        (json_int_t)j->spec->max_attempts, "runtime", j->runtime, "version",
+        j->version, "labels", json_object_get(j->spec->spec, "labels"),
+        "priority", (json_int_t)j->spec->priority);
+    if (o && j->reason[0])
+        json_object_set_new(o, "reason", json_string(j->reason));
+    if (o && with_result && j->result)
+        json_object_set(o, "result", j->result);
+    return o;
+}
+
+static void s_job_event(assay_state *self, const char *topic, assay_job *j)
+{
+    if (!self->on_event)
+        return;
+    json_t *body = assay_job_json(j, true);
+    self->on_event(self->arg, topic, body);
+    json_decref(body);
+}
+
+static void s_runtime_event(assay_state *self, assay_runtime_rec *r)
+{
+    if (!self->on_event)
+        return;
+    json_t *body = json_pack("{s:s, s:b, s:I}", "id", r->id, "alive",
+                             r->alive, "heartbeat_ms",
+                             (json_int_t)r->heartbeat_ms);
+    self->on_event(self->arg, r->alive ? "runtime.alive" : "runtime.dead",
+                   body);
+    json_decref(body);
+}
+
+/* ---- Commands ---------------------------------------------------------- */
+
+static const char *s_str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static int64_t s_int(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+static int s_submit(assay_state *self, const json_t *cmd, json_t **result)
+{
+    const json_t *spec = json_object_get(cmd, "spec");
+    const json_t *jobs = json_object_get(cmd, "jobs");
+    const char *sid = s_str(spec, "id");
+    if (!sid || strlen(sid) > 64 || !json_is_array(jobs) ||
+        !json_array_size(jobs) || !s_str(spec, "action"))
+        return ASSAY_EINVAL;
+    int64_t prio = s_int(spec, "priority");
+    if (prio < PRIO_MIN || prio > PRIO_MAX)
+        return ASSAY_ERANGE;
+    assay_spec_rec *old = assay_index_get(self->specs, sid);
+    if (old) { /* idempotent: the first submission stands */
+        if (result)
+            *result = json_pack("{s:s, s:O, s:b}", "spec", sid, "jobs",
+                                old->jobs, "duplicate", 1);
+        return 0;
+    }
+    size_t i;
+    json_t *jj;
+    json_array_foreach(jobs, i, jj) {
+        const char *jid = s_str(jj, "id");
+        if (!jid || strlen(jid) >= sizeof((assay_job *)0)->id ||
+            assay_index_get(self->jobs, jid))
+            return ASSAY_EINVAL;
+    }
+    assay_spec_rec *s = calloc(1, sizeof *s);
+    if (!s)
+        return ASSAY_ENOMEM;
+    strlcpy(s->id, sid, sizeof s->id);
+    s->spec = json_deep_copy(spec);
+    s->jobs = json_array();
+    s->timeout_ms = s_int(spec, "timeout_ms");
+    s->max_attempts = s_int(spec, "max_attempts");
+    s->priority = prio;
+    if (s->max_attempts < 1)
+        s->max_attempts = 1;
+    assay_index_put(self->specs, sid, s);
+    if (self->specs_tail)
+        self->specs_tail->next = s;
+    else
+        self->specs_head = s;
+    self->specs_tail = s;
+    json_array_foreach(jobs, i, jj) {
+        assay_job *j = calloc(1, sizeof *j);
+        if (!j)
+            return ASSAY_ENOMEM;
+        strlcpy(j->id, s_str(jj, "id"), sizeof j->id);
+        j->spec = s;
+        j->params = json_incref(json_object_get(jj, "params"));
+        j->state = ASSAY_JOB_QUEUED;
+        j->seq = ++self->seq;
+        assay_index_put(self->jobs, j->id, j);
+        json_array_append_new(s->jobs, json_string(j->id));
+        if (self->all_tail)
+            self->all_tail->all_next = j;
+        else
+            self->all_head = j;
+        self->all_tail = j;
+        s_enqueue(self, j);
+        s_job_event(self, "job.queued", j);
+    }
+    if (result)
+        *result = json_pack("{s:s, s:O, s:b}", "spec", sid, "jobs", s->jobs,
+                            "duplicate", 0);
+    return 0;
+}
+
+/* Each item of a batch is fenced on its own; the result lists which
+ * items applied ("applied": [bool...]). */
+typedef int (*s_item_fn)(assay_state *self, const json_t *item);
+
+static int s_batch(assay_state *self, const json_t *cmd, s_item_fn fn,
+                   json_t **result)
+{
+    const json_t *items = json_object_get(cmd, "items");
+    if (!json_is_array(items))
+        return ASSAY_EINVAL;
+    json_t *applied = json_array();
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+        json_array_append_new(applied, json_boolean(fn(self, it) == 0));
+    if (result)
+        *result = json_pack("{s:o}", "applied", applied);
+    else
+        json_decref(applied);
+    return 0;
+}
+
+static int s_dispatch(assay_state *self, const json_t *it)
+{
+    assay_job *j = assay_state_job(self, s_str(it, "job"));
+    const char *rt = s_str(it, "runtime");
+    if (!j || !rt || j->state != ASSAY_JOB_QUEUED ||
+        s_int(it, "attempt") != j->attempt + 1)
+        return ASSAY_ERANGE;
+    s_leave(self, j);
+    j->state = ASSAY_JOB_RUNNING;
+    j->attempt++;
+    j->dispatching = false;
+    strlcpy(j->runtime, rt, sizeof j->runtime);
+    strlcpy(j->version, s_str(it, "version") ? s_str(it, "version") : "",
+            sizeof j->version);
+    j->reason[0] = '\0';
+    s_append(&self->running, j);
+    s_job_event(self, "job.running", j);
+    return 0;
+}
+
+static int s_result(assay_state *self, const json_t *it)
+{
+    assay_job *j = assay_state_job(self, s_str(it, "job"));
+    json_t *res = json_object_get(it, "result");
+    if (!j || j->state != ASSAY_JOB_RUNNING || !json_is_object(res) ||
+        s_int(it, "attempt") != j->attempt)
+        return ASSAY_ERANGE;
+    s_leave(self, j);
+    j->state = ASSAY_JOB_COMPLETED;
+    json_decref(j->result);
+    j->result = json_incref(res);
+    s_job_event(self, "job.completed", j);
+    return 0;
+}
+
+static int s_requeue(assay_state *self, const json_t *it)
+{
+    assay_job *j = assay_state_job(self, s_str(it, "job"));
+    if (!j || j->state != ASSAY_JOB_RUNNING ||
+        s_int(it, "attempt") != j->attempt)
+        return ASSAY_ERANGE;
+    s_leave(self, j);
+    strlcpy(j->reason, s_str(it, "reason") ? s_str(it, "reason") : "lost",
+            sizeof j->reason);
+    if (j->attempt >= j->spec->max_attempts) {
+        j->state = ASSAY_JOB_FAILED;
+        s_job_event(self, "job.failed", j);
+    } else {
+        j->state = ASSAY_JOB_QUEUED;
+        s_enqueue(self, j);
+        s_job_event(self, "job.queued", j);
+    }
+    return 0;
+}
+
+static int s_cancel(assay_state *self, const json_t *cmd, json_t **result)
+{
+    const json_t *ids = json_object_get(cmd, "jobs");
+    if (!json_is_array(ids))
+        return ASSAY_EINVAL;
+    json_t *was = json_object();
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        assay_job *j = assay_state_job(self, json_string_value(id));
+        if (!j || (j->state != ASSAY_JOB_QUEUED &&
+                   j->state != ASSAY_JOB_RUNNING))
+            continue;
+        json_object_set_new(was, j->id,
+                            json_string(assay_job_state_name(j->state)));
+        s_leave(self, j);
+        j->state = ASSAY_JOB_CANCELLED;
+        strlcpy(j->reason, "cancelled", sizeof j->reason);
+        s_job_event(self, "job.cancelled", j);
+    }
+    if (result)
+        *result = json_pack("{s:o}", "was", was);
+    else
+        json_decref(was);
+    return 0;
+}
+
+static int s_runtime(assay_state *self, const json_t *cmd)
+{
+    const char *id = s_str(cmd, "id");
+    int64_t hb = s_int(cmd, "heartbeat_ms");
+    if (!id || !*id || strlen(id) > 63 || hb < 1)
+        return ASSAY_EINVAL;
+    assay_runtime_rec *r = assay_index_get(self->runtimes, id);
+    if (!r) {
+        if (!(r = calloc(1, sizeof *r)))
+            return ASSAY_ENOMEM;
+        strlcpy(r->id, id, sizeof r->id);
+        assay_index_put(self->runtimes, id, r);
+        json_array_append_new(self->runtime_ids, json_string(id));
+    }
+    json_decref(r->info);
+    r->info = json_deep_copy(cmd);
+    json_object_del(r->info, "op");
+    json_object_del(r->info, "v");
+    r->heartbeat_ms = hb;
+    r->alive = true;
+    s_runtime_event(self, r);
+    return 0;
+}
+
+static int s_runtime_state(assay_state *self, const json_t *cmd)
+{
+    assay_runtime_rec *r = assay_state_runtime(self, s_str(cmd, "id"));
+    json_t *alive = json_object_get(cmd, "alive");
+    if (!r || !json_is_boolean(alive))
+        return ASSAY_EINVAL;
+    if (r->alive == json_is_true(alive))
+        return ASSAY_ERANGE;
+    r->alive = json_is_true(alive);
+    s_runtime_event(self, r);
+    return 0;
+}
+
+int assay_state_apply(assay_state *self, const json_t *cmd, json_t **result)
+{
+    if (result)
+        *result = NULL;
+    const char *op = s_str(cmd, "op");
+    if (!op || s_int(cmd, "v") != ASSAY_STATE_VERSION)
+        return ASSAY_EINVAL;
+    if (!strcmp(op, "submit"))
+        return s_submit(self, cmd, result);
+    if (!strcmp(op, "dispatch"))
+        return s_batch(self, cmd, s_dispatch, result);
+    if (!strcmp(op, "result"))
+        return s_batch(self, cmd, s_result, result);
+    if (!strcmp(op, "requeue"))
+        return s_batch(self, cmd, s_requeue, result);
+    if (!strcmp(op, "cancel"))
+        return s_cancel(self, cmd, result);
+    if (!strcmp(op, "runtime"))
+        return s_runtime(self, cmd);
+    if (!strcmp(op, "runtime_state"))
+        return s_runtime_state(self, cmd);
+    return ASSAY_EINVAL;
+}
+
+/* ---- Snapshots --------------------------------------------------------- */
+
+json_t *assay_state_dump(const assay_state *self)
+{
+    json_t *specs = json_array(), *jobs = json_array(), *rts = json_array();
+    for (const assay_spec_rec *s = self->specs_head; s; s = s->next)
+        json_array_append(specs, s->spec);
+    for (const assay_job *j = self->all_head; j; j = j->all_next) {
+        json_t *o = assay_job_json(j, true);
+        json_object_set(o, "params", j->params);
+        json_array_append_new(jobs, o);
+    }
+    size_t i;
+    json_t *id;
+    json_array_foreach(self->runtime_ids, i, id) {
+        assay_runtime_rec *r = assay_index_get(self->runtimes,
+                                               json_string_value(id));
+        json_t *o = json_deep_copy(r->info);
+        json_object_set_new(o, "alive", json_boolean(r->alive));
+        json_array_append_new(rts, o);
+    }
+    return json_pack("{s:i, s:o, s:o, s:o}", "v", ASSAY_STATE_VERSION,
+                     "specs", specs, "jobs", jobs, "runtimes", rts);
+}
+
+int assay_state_load(assay_state *self, const json_t *dump)
+{
+    if (s_int(dump, "v") != ASSAY_STATE_VERSION)
+        return ASSAY_EINVAL;
+    assay_state_event_fn ev = self->on_event;
+    self->on_event = NULL; /* restoring is not news */
+    s_clear(self);
+    int rc = 0;
+    size_t i;
+    json_t *spec;
+    json_t *jobs = json_object_get(dump, "jobs");
+    json_array_foreach(json_object_get(dump, "specs"), i, spec) {
+        json_t *list = json_array();
+        size_t k;
+        json_t *j;
+        json_array_foreach(jobs, k, j)
+            if (!strcmp(s_str(j, "spec") ? s_str(j, "spec") : "",
+                        s_str(spec, "id") ? s_str(spec, "id") : ""))
+                json_array_append_new(
+                    list, json_pack("{s:s, s:O}", "id", s_str(j, "id"),
+                                    "params", json_object_get(j, "params")));
+        json_t *cmd = json_pack("{s:i, s:s, s:O, s:o}", "v",
+                                ASSAY_STATE_VERSION, "op", "submit", "spec",
+                                spec, "jobs", list);
+        if (!rc)
+            rc = s_submit(self, cmd, NULL);
+        json_decref(cmd);
+    }
+    /* Submission left every job queued; put each where the dump had it. */
+    json_t *j;
+    json_array_foreach(jobs, i, j) {
+        assay_job *job = assay_state_job(self, s_str(j, "id"));
+        int st = assay_job_state_parse(s_str(j, "state"));
+        if (!job || st < 0) {
+            rc = rc ? rc : ASSAY_EINVAL;
+            continue;
+        }
+        s_leave(self, job);
+        job->state = st;
+        job->attempt = s_int(j, "attempt");
+        strlcpy(job->runtime, s_str(j, "runtime") ? s_str(j, "runtime") : "",
+                sizeof job->runtime);
+        strlcpy(job->version, s_str(j, "version") ? s_str(j, "version") : "",
+                sizeof job->version);
+        strlcpy(job->reason, s_str(j, "reason") ? s_str(j, "reason") : "",
+                sizeof job->reason);
+        job->result = json_incref(json_object_get(j, "result"));
+        if (st == ASSAY_JOB_QUEUED)
+            s_enqueue(self, job);
+        else if (st == ASSAY_JOB_RUNNING)
+            s_append(&self->running, job);
+    }
+    json_t *r;
+    json_array_foreach(json_object_get(dump, "runtimes"), i, r) {
+        json_t *cmd = json_deep_copy(r);
+        json_object_del(cmd, "alive");
+        if (!rc)
+            rc = s_runtime(self, cmd);
+        assay_runtime_rec *rec = assay_state_runtime(self, s_str(r, "id"));
+        if (rec)
+            rec->alive = json_is_true(json_object_get(r, "alive"));
+        json_decref(cmd);
+    }
+    self->on_event = ev;
+    return rc;
+}

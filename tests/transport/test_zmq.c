@@ -1,0 +1,590 @@
+/* tests/transport/test_zmq.c - the ZeroMQ transport module driven through
+ * its vtable, loaded the way the daemon loads it: request/reply with
+ * routing ids, unroutable sends, pub/sub filtering, size limits, draining
+ * after one wakeup (ZMQ_FD is edge-like), refused configs and endpoints.
+ *
+ * Every wait is a poll() on the module's fd bounded by WAIT_MS, which only
+ * a hang reaches; nothing asserts on timing. Ports come from the kernel:
+ * bind port 0, read it back, close, use it. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <assay/error.h>
+
+#include "host.h"
+#include "module.h"
+
+#define WAIT_MS 10000
+
+/* ---- Fixture ---------------------------------------------------------- */
+
+static void *dl;
+static const assay_module *mod;
+static const assay_transport_ops *ops;
+/* The core's host table with log() captured: link() reports its reasons
+ * (naming the endpoint) there. */
+static assay_host_api host;
+static char logged[8192];
+
+static void capture_log(int level, const char *fmt, ...) ASSAY_PRINTF(2, 3);
+static void capture_log(int level, const char *fmt, ...)
+{
+    size_t used = strlen(logged);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(logged + used, sizeof logged - used, fmt, ap);
+    va_end(ap);
+    used = strlen(logged);
+    if (used + 1 < sizeof logged)
+        strcpy(logged + used, "\n");
+}
+
+static void setup(void)
+{
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_module_open(ZMQ_MODULE_PATH, ASSAY_KIND_TRANSPORT, &dl,
+                                   &mod, err, sizeof err),
+                 0, "%s", err);
+    host = *assay_host_table();
+    host.log = capture_log;
+    assay_module_entry_fn entry;
+    *(void **)&entry = dlsym(dl, ASSAY_MODULE_ENTRY);
+    cr_assert_eq(entry(&host), mod);
+    ops = mod->transport;
+}
+
+static void teardown(void)
+{
+    if (dl)
+        dlclose(dl);
+}
+
+TestSuite(zmq, .init = setup, .fini = teardown);
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "tcp://127.0.0.1:<port>" with a port the kernel just had free. */
+static void free_endpoint(char *buf, size_t size)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(s, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    snprintf(buf, size, "tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+}
+
+static assay_transport *open_t(const char *identity, size_t max_message)
+{
+    assay_transport_config cfg = {.struct_size = sizeof cfg,
+                                  .identity = identity,
+                                  .max_message = max_message};
+    assay_transport *t = NULL;
+    char err[ASSAY_ERRMSG_SIZE] = "";
+    cr_assert_eq(ops->open(&cfg, &t, err, sizeof err), 0, "%s", err);
+    cr_assert_not_null(t);
+    return t;
+}
+
+static int link_ok(assay_transport *t, int kind, const char *endpoint)
+{
+    int id = ops->link(t, kind, endpoint);
+    cr_assert_geq(id, 0, "link %s: %d\n%s", endpoint, id, logged);
+    return id;
+}
+
+#define BYTES(s) ((assay_bytes){(const uint8_t *)(s), strlen(s)})
+
+static bool frame_is(const assay_bytes *f, const char *s)
+{
+    return f->len == strlen(s) && memcmp(f->data, s, f->len) == 0;
+}
+
+/* Sends the NULL-ended list of strings as one message. */
+static int send_strs(assay_transport *t, int link, const char *const *strs)
+{
+    assay_bytes frames[32];
+    size_t n = 0;
+    while (strs[n]) {
+        frames[n] = BYTES(strs[n]);
+        n++;
+    }
+    return ops->send(t, link, &(assay_frames){frames, n});
+}
+
+#define SEND(t, link, ...)                                                     \
+    send_strs((t), (link), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Waits for one readiness of fd(); false when `until` passed first. */
+static bool wait_fd(assay_transport *t, int64_t until)
+{
+    int64_t left = until - now_ms();
+    if (left <= 0)
+        return false;
+    struct pollfd p = {.fd = ops->fd(t), .events = POLLIN};
+    int rc = poll(&p, 1, (int)left);
+    cr_assert_geq(rc, 0, "poll: %s", strerror(errno));
+    return rc == 1;
+}
+
+/* The next message, the way the core gets it: recv until EBUSY, then
+ * poll. Fails the test after WAIT_MS without one. */
+static void next_msg(assay_transport *t, int *link, assay_frames *msg)
+{
+    int64_t until = now_ms() + WAIT_MS;
+    for (;;) {
+        int rc = ops->recv(t, link, msg);
+        if (rc == 0)
+            return;
+        cr_assert_eq(rc, ASSAY_EBUSY, "recv: %d\n%s", rc, logged);
+        cr_assert(wait_fd(t, until), "no message within %d ms", WAIT_MS);
+    }
+}
+
+/* Nothing is left, and fd() stops signalling once recv() has said so: a
+ * spurious wakeup is allowed, one that never ends would spin the loop. */
+static void assert_settles(assay_transport *t)
+{
+    int link;
+    assay_frames msg;
+    for (int i = 0; i < 100; i++) {
+        struct pollfd p = {.fd = ops->fd(t), .events = POLLIN};
+        if (poll(&p, 1, 0) == 0)
+            return;
+        cr_assert_eq(ops->recv(t, &link, &msg), ASSAY_EBUSY);
+    }
+    cr_assert_fail("fd() stays readable with nothing to receive");
+}
+
+/* ---- Tests ------------------------------------------------------------ */
+
+Test(zmq, descriptor_is_a_complete_transport)
+{
+    cr_expect_eq(mod->kind, ASSAY_KIND_TRANSPORT);
+    cr_expect_str_eq(mod->name, "zmq");
+    cr_expect_null(mod->actions);
+    cr_expect_null(mod->consensus);
+    cr_expect_eq(ops->version, ASSAY_TRANSPORT_VERSION);
+    cr_expect_eq(ops->struct_size, sizeof(assay_transport_ops));
+    cr_expect(ops->open && ops->close && ops->link && ops->fd && ops->send &&
+              ops->recv && ops->subscribe);
+}
+
+Test(zmq, request_reply_with_routing_ids)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *server = open_t("leader", 0);
+    assay_transport *client = open_t("runtime-1", 0);
+    int s = link_ok(server, ASSAY_LINK_SERVER, ep);
+    int c = link_ok(client, ASSAY_LINK_CLIENT, ep);
+    cr_assert_geq(ops->fd(server), 0);
+
+    /* Binary and empty frames survive as they are. */
+    assay_bytes req[] = {BYTES("job"), {(const uint8_t *)"a\0b", 3},
+                         {NULL, 0}};
+    cr_assert_eq(ops->send(client, c, &(assay_frames){req, 3}), 0);
+    int link = -1;
+    assay_frames msg;
+    next_msg(server, &link, &msg);
+    cr_assert_eq(link, s);
+    cr_assert_eq(msg.count, 4);
+    cr_expect(frame_is(&msg.frames[0], "runtime-1"));
+    cr_expect(frame_is(&msg.frames[1], "job"));
+    cr_expect(msg.frames[2].len == 3 && !memcmp(msg.frames[2].data, "a\0b", 3));
+    cr_expect_eq(msg.frames[3].len, 0);
+
+    cr_assert_eq(SEND(server, s, "runtime-1", "result", "ok"), 0);
+    next_msg(client, &link, &msg);
+    cr_assert_eq(link, c);
+    cr_assert_eq(msg.count, 2);
+    cr_expect(frame_is(&msg.frames[0], "result"));
+    cr_expect(frame_is(&msg.frames[1], "ok"));
+
+    ops->close(&client);
+    ops->close(&server);
+    cr_expect_null(client);
+    cr_expect_null(server);
+}
+
+Test(zmq, client_without_identity_gets_a_routing_id)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *server = open_t(NULL, 0);
+    assay_transport *client = open_t(NULL, 0);
+    int s = link_ok(server, ASSAY_LINK_SERVER, ep);
+    int c = link_ok(client, ASSAY_LINK_CLIENT, ep);
+    cr_assert_eq(SEND(client, c, "hello"), 0);
+    int link;
+    assay_frames msg;
+    next_msg(server, &link, &msg);
+    cr_assert_eq(msg.count, 2);
+    cr_assert_gt(msg.frames[0].len, 0);
+
+    /* Reply to whatever id the ROUTER made up (copy it: recv reuses). */
+    uint8_t id[256];
+    size_t idlen = msg.frames[0].len;
+    memcpy(id, msg.frames[0].data, idlen);
+    assay_bytes reply[] = {{id, idlen}, BYTES("back")};
+    cr_assert_eq(ops->send(server, s, &(assay_frames){reply, 2}), 0);
+    next_msg(client, &link, &msg);
+    cr_assert_eq(msg.count, 1);
+    cr_expect(frame_is(&msg.frames[0], "back"));
+    ops->close(&client);
+    ops->close(&server);
+}
+
+Test(zmq, send_to_unknown_peer_is_enoent)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *server = open_t("leader", 0);
+    int s = link_ok(server, ASSAY_LINK_SERVER, ep);
+    cr_expect_eq(SEND(server, s, "nobody", "hello"), ASSAY_ENOENT);
+    /* A lone routing id has no body to deliver. */
+    cr_expect_eq(SEND(server, s, "nobody"), ASSAY_EINVAL);
+    ops->close(&server);
+}
+
+Test(zmq, pubsub_filters_topics)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *pub = open_t("leader", 0);
+    assay_transport *sub = open_t("watcher", 0);
+    int p = link_ok(pub, ASSAY_LINK_PUBLISH, ep);
+    int s = link_ok(sub, ASSAY_LINK_SUBSCRIBE, ep);
+    cr_assert_eq(ops->subscribe(sub, s, "job."), 0);
+    cr_expect_eq(ops->subscribe(pub, p, "job."), ASSAY_EINVAL);
+    cr_expect_eq(SEND(sub, s, "job.x"), ASSAY_EINVAL);
+
+    /* PUB drops everything until the subscription reaches it: publish a
+     * sync topic until one arrives. */
+    int64_t until = now_ms() + WAIT_MS;
+    bool synced = false;
+    int link;
+    assay_frames msg;
+    while (!synced) {
+        cr_assert_lt(now_ms(), until, "subscription never took effect");
+        cr_assert_eq(SEND(pub, p, "job.sync"), 0);
+        wait_fd(sub, now_ms() + 50);
+        while (ops->recv(sub, &link, &msg) == 0)
+            synced = true;
+    }
+
+    /* One pipe keeps order: seeing job.done proves other.x was filtered. */
+    cr_assert_eq(SEND(pub, p, "other.x", "no"), 0);
+    cr_assert_eq(SEND(pub, p, "job.done", "yes"), 0);
+    for (;;) {
+        next_msg(sub, &link, &msg);
+        cr_assert_eq(link, s);
+        cr_assert(!frame_is(&msg.frames[0], "other.x"));
+        if (!frame_is(&msg.frames[0], "job.sync"))
+            break;
+    }
+    cr_assert_eq(msg.count, 2);
+    cr_expect(frame_is(&msg.frames[0], "job.done"));
+    cr_expect(frame_is(&msg.frames[1], "yes"));
+
+    /* A PUB link never yields messages, and its fd (woken by the incoming
+     * subscription) settles too. */
+    cr_expect_eq(ops->recv(pub, &link, &msg), ASSAY_EBUSY);
+    assert_settles(pub);
+    assert_settles(sub);
+    ops->close(&sub);
+    ops->close(&pub);
+}
+
+Test(zmq, oversized_messages_are_dropped)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *server = open_t("leader", 1024);
+    assay_transport *client = open_t("c", 0);
+    int s = link_ok(server, ASSAY_LINK_SERVER, ep);
+    int c = link_ok(client, ASSAY_LINK_CLIENT, ep);
+
+    /* Each frame fits, the sum does not. */
+    char big[601];
+    memset(big, 'x', 600);
+    big[600] = '\0';
+    cr_assert_eq(SEND(client, c, big, big), 0);
+    /* 17 frames once the routing id is added. */
+    const char *many[17];
+    for (int i = 0; i < 16; i++)
+        many[i] = "f";
+    many[16] = NULL;
+    cr_assert_eq(send_strs(client, c, many), 0);
+    cr_assert_eq(SEND(client, c, "ok"), 0);
+    /* 16 frames with the routing id: the most that passes. */
+    many[15] = NULL;
+    cr_assert_eq(send_strs(client, c, many), 0);
+
+    int link;
+    assay_frames msg;
+    next_msg(server, &link, &msg);
+    cr_assert_eq(link, s);
+    cr_assert_eq(msg.count, 2);
+    cr_expect(frame_is(&msg.frames[1], "ok"));
+    next_msg(server, &link, &msg);
+    cr_assert_eq(msg.count, 16);
+    cr_expect_eq(ops->recv(server, &link, &msg), ASSAY_EBUSY);
+    cr_expect(strstr(logged, "dropped"), "%s", logged);
+    ops->close(&client);
+    ops->close(&server);
+}
+
+Test(zmq, oversized_publication_is_dropped_by_subscriber)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *pub = open_t(NULL, 0);
+    assay_transport *sub = open_t(NULL, 1024);
+    int p = link_ok(pub, ASSAY_LINK_PUBLISH, ep);
+    int s = link_ok(sub, ASSAY_LINK_SUBSCRIBE, ep);
+    cr_assert_eq(ops->subscribe(sub, s, ""), 0);
+    int64_t until = now_ms() + WAIT_MS;
+    bool synced = false;
+    int link;
+    assay_frames msg;
+    while (!synced) {
+        cr_assert_lt(now_ms(), until, "subscription never took effect");
+        cr_assert_eq(SEND(pub, p, "sync"), 0);
+        wait_fd(sub, now_ms() + 50);
+        while (ops->recv(sub, &link, &msg) == 0)
+            synced = true;
+    }
+    static char big[2001];
+    memset(big, 'x', 2000);
+    cr_assert_eq(SEND(pub, p, "big", big), 0);
+    cr_assert_eq(SEND(pub, p, "after"), 0);
+    do
+        next_msg(sub, &link, &msg);
+    while (frame_is(&msg.frames[0], "sync"));
+    cr_assert_eq(msg.count, 1);
+    cr_expect(frame_is(&msg.frames[0], "after"));
+    ops->close(&sub);
+    ops->close(&pub);
+}
+
+/* A single frame over the limit is refused by libzmq on the server before
+ * it is buffered, which drops that connection: the client reconnects and
+ * its later messages get through. */
+Test(zmq, oversized_frame_costs_only_the_connection)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *server = open_t("leader", 1024);
+    assay_transport *client = open_t("c", 0);
+    int s = link_ok(server, ASSAY_LINK_SERVER, ep);
+    int c = link_ok(client, ASSAY_LINK_CLIENT, ep);
+    static char big[4097];
+    memset(big, 'x', 4096);
+    cr_assert_eq(SEND(client, c, big), 0);
+
+    int64_t until = now_ms() + WAIT_MS;
+    int link;
+    assay_frames msg;
+    for (bool got = false; !got;) {
+        cr_assert_lt(now_ms(), until, "client never got through again");
+        cr_assert_eq(SEND(client, c, "again"), 0);
+        wait_fd(server, now_ms() + 50);
+        while (ops->recv(server, &link, &msg) == 0) {
+            cr_assert_eq(link, s);
+            cr_assert(frame_is(&msg.frames[1], "again"));
+            got = true;
+        }
+    }
+    ops->close(&client);
+    ops->close(&server);
+}
+
+/* ZMQ_FD is edge-like: after one wakeup, recv() must hand over every
+ * message already queued, on every link, or the fd never wakes again. The
+ * links are lopsided so that one runs dry while the other still holds most
+ * of its messages. */
+Test(zmq, one_wakeup_drains_every_link)
+{
+    static const int sent[2] = {100, 3};
+    char ep_a[64], ep_b[64];
+    free_endpoint(ep_a, sizeof ep_a);
+    free_endpoint(ep_b, sizeof ep_b);
+    assay_transport *server = open_t("leader", 0);
+    int la = link_ok(server, ASSAY_LINK_SERVER, ep_a);
+    int lb = link_ok(server, ASSAY_LINK_SERVER, ep_b);
+    assay_transport *ca = open_t("a", 0), *cb = open_t("b", 0);
+    int a = link_ok(ca, ASSAY_LINK_CLIENT, ep_a);
+    int b = link_ok(cb, ASSAY_LINK_CLIENT, ep_b);
+    for (int i = 0; i < sent[0] || i < sent[1]; i++) {
+        char body[16];
+        snprintf(body, sizeof body, "%d", i);
+        if (i < sent[0])
+            cr_assert_eq(SEND(ca, a, body), 0);
+        if (i < sent[1])
+            cr_assert_eq(SEND(cb, b, body), 0);
+    }
+
+    int next[2] = {0, 0}; /* next expected body per link: order is kept */
+    int total = 0;
+    int64_t until = now_ms() + WAIT_MS;
+    while (total < sent[0] + sent[1]) {
+        cr_assert(wait_fd(server, until),
+                  "fd silent with %d of %d messages received", total,
+                  sent[0] + sent[1]);
+        int link, rc;
+        assay_frames msg;
+        while ((rc = ops->recv(server, &link, &msg)) == 0) {
+            cr_assert(link == la || link == lb);
+            int which = link == la ? 0 : 1;
+            cr_assert_lt(next[which], sent[which]);
+            char body[16];
+            snprintf(body, sizeof body, "%d", next[which]++);
+            cr_assert_eq(msg.count, 2);
+            cr_assert(frame_is(&msg.frames[0], which ? "b" : "a"));
+            cr_assert(frame_is(&msg.frames[1], body));
+            total++;
+        }
+        cr_assert_eq(rc, ASSAY_EBUSY);
+    }
+    assert_settles(server);
+    ops->close(&ca);
+    ops->close(&cb);
+    ops->close(&server);
+}
+
+/* A PUB link receives nothing, yet its ZMQ_FD fires on every connection
+ * and subscription; recv() must still let that signal settle. */
+Test(zmq, publisher_fd_settles_after_subscriber_joins)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *pub = open_t(NULL, 0), *sub = open_t(NULL, 0);
+    link_ok(pub, ASSAY_LINK_PUBLISH, ep);
+    assert_settles(pub);
+    int s = link_ok(sub, ASSAY_LINK_SUBSCRIBE, ep);
+    cr_assert_eq(ops->subscribe(sub, s, "job."), 0);
+    cr_assert(wait_fd(pub, now_ms() + WAIT_MS), "publisher never woke");
+    assert_settles(pub);
+    ops->close(&sub);
+    ops->close(&pub);
+}
+
+Test(zmq, security_config_is_refused)
+{
+    assay_transport *t = (assay_transport *)&t; /* open() must clear it */
+    char err[ASSAY_ERRMSG_SIZE] = "";
+    assay_transport_config cfg = {.struct_size = sizeof cfg,
+                                  .curve_secret_key = "secret"};
+    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EUNSUPP);
+    cr_expect_str_eq(err, "CURVE/ZAP not supported yet");
+    cr_expect_null(t);
+
+    cfg = (assay_transport_config){.struct_size = sizeof cfg,
+                                   .zap_domain = "assay"};
+    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EUNSUPP);
+
+    /* Fields past struct_size are not the caller's: never read. */
+    cfg = (assay_transport_config){
+        .struct_size = offsetof(assay_transport_config, curve_secret_key),
+        .curve_secret_key = "garbage"};
+    cr_assert_eq(ops->open(&cfg, &t, err, sizeof err), 0, "%s", err);
+    ops->close(&t);
+
+    cfg.struct_size = offsetof(assay_transport_config, max_message);
+    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EINVAL);
+    cr_expect(strstr(err, "bytes"), "%s", err);
+}
+
+Test(zmq, endpoint_errors_name_the_endpoint)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *first = open_t(NULL, 0), *second = open_t(NULL, 0);
+    link_ok(first, ASSAY_LINK_SERVER, ep);
+    cr_expect_eq(ops->link(second, ASSAY_LINK_SERVER, ep), ASSAY_EBUSY);
+    cr_expect(strstr(logged, ep) && strstr(logged, "in use"), "%s", logged);
+    cr_expect_eq(ops->link(second, ASSAY_LINK_PUBLISH, ep), ASSAY_EBUSY);
+
+    logged[0] = '\0';
+    cr_expect_eq(ops->link(second, ASSAY_LINK_SERVER, "tcp://127.0.0.1:port"),
+                 ASSAY_EINVAL);
+    cr_expect(strstr(logged, "tcp://127.0.0.1:port"), "%s", logged);
+    cr_expect_eq(ops->link(second, ASSAY_LINK_CLIENT, "bogus://x"),
+                 ASSAY_EINVAL);
+    cr_expect(strstr(logged, "bogus://x"), "%s", logged);
+    /* The failures took no link slot. */
+    cr_expect_eq(link_ok(second, ASSAY_LINK_CLIENT, ep), 0);
+    ops->close(&second);
+    ops->close(&first);
+}
+
+Test(zmq, invalid_arguments)
+{
+    char err[ASSAY_ERRMSG_SIZE];
+    assay_transport_config cfg = {.struct_size = sizeof cfg};
+    assay_transport *t = NULL;
+    cr_expect_eq(ops->open(NULL, &t, err, sizeof err), ASSAY_EINVAL);
+    cr_expect_eq(ops->open(&cfg, NULL, err, sizeof err), ASSAY_EINVAL);
+    char longid[300];
+    memset(longid, 'i', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    cfg.identity = longid;
+    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EINVAL);
+    cfg.identity = "";
+    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EINVAL);
+    cr_expect(strstr(err, "identity"), "%s", err);
+
+    t = open_t(NULL, 0);
+    int link;
+    assay_frames msg;
+    assay_bytes f = BYTES("x");
+    cr_expect_eq(ops->link(NULL, ASSAY_LINK_SERVER, "inproc://a"),
+                 ASSAY_EINVAL);
+    cr_expect_eq(ops->link(t, 0, "inproc://a"), ASSAY_EINVAL);
+    cr_expect_eq(ops->link(t, 5, "inproc://a"), ASSAY_EINVAL);
+    cr_expect_eq(ops->link(t, ASSAY_LINK_SERVER, NULL), ASSAY_EINVAL);
+    cr_expect_eq(ops->fd(NULL), ASSAY_EINVAL);
+    cr_expect_eq(ops->send(t, 0, &(assay_frames){&f, 1}), ASSAY_EINVAL);
+    cr_expect_eq(ops->send(NULL, 0, &(assay_frames){&f, 1}), ASSAY_EINVAL);
+    cr_expect_eq(ops->recv(NULL, &link, &msg), ASSAY_EINVAL);
+    cr_expect_eq(ops->recv(t, NULL, &msg), ASSAY_EINVAL);
+    cr_expect_eq(ops->subscribe(t, 0, ""), ASSAY_EINVAL);
+    cr_expect_eq(ops->recv(t, &link, &msg), ASSAY_EBUSY);
+
+    /* 16 links, then no more. */
+    for (int i = 0; i < 16; i++) {
+        char ep[32];
+        snprintf(ep, sizeof ep, "inproc://l%d", i);
+        cr_expect_eq(ops->link(t, ASSAY_LINK_PUBLISH, ep), i);
+    }
+    cr_expect_eq(ops->link(t, ASSAY_LINK_PUBLISH, "inproc://one-more"),
+                 ASSAY_ETOOBIG);
+    cr_expect_eq(ops->send(t, 0, &(assay_frames){NULL, 0}), ASSAY_EINVAL);
+    cr_expect_eq(ops->send(t, 0, NULL), ASSAY_EINVAL);
+    cr_expect_eq(ops->send(t, 16, &(assay_frames){&f, 1}), ASSAY_EINVAL);
+    cr_expect_eq(ops->send(t, 0, &(assay_frames){&f, 1}), 0);
+    ops->close(&t);
+    ops->close(&t);
+    ops->close(NULL);
+}
