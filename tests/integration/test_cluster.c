@@ -1,0 +1,391 @@
+/* tests/integration/test_cluster.c - the cluster end to end: a member and
+ * runtimes as real processes on 127.0.0.1, talking real ZeroMQ. Each test
+ * bounds its waits and stops what it started (cluster_stop). */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cluster.h"
+#include "harness.h"
+#include "link.h"
+
+/* ---- Fixture ---------------------------------------------------------- */
+
+static cluster c;
+
+static void teardown(void) { cluster_stop(&c); }
+
+TestSuite(cluster, .fini = teardown, .timeout = 240);
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+static const char *s_get(const json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static json_t *submit(const char *name, const char *json)
+{
+    int code;
+    json_t *r = cluster_ctl(&c, &code, "submit %s",
+                            cluster_spec(&c, name, json));
+    cr_assert_eq(code, 0, "submit %s exited %d", name, code);
+    cr_assert_not_null(r);
+    return r;
+}
+
+/* Every job ended in `state`; returns how many. */
+static size_t expect_all(const json_t *jobs, const char *state)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+        cr_expect_str_eq(s_get(j, "state"), state, "job %s: %s (%s)",
+                         s_get(j, "id"), s_get(j, "state"),
+                         s_get(j, "reason"));
+    return json_array_size(jobs);
+}
+
+/* Counts lines of a watch log naming job `id` (exact, quoted). */
+static int events_for(const cluster_node *watch, const char *id)
+{
+    FILE *f = fopen(watch->log, "r");
+    char line[65536], needle[128];
+    snprintf(needle, sizeof needle, "\"id\":\"%s\"", id);
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, needle) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Starts `assayctl watch` on topic and makes sure it is subscribed: warm-up
+ * specs until one of their events arrives (PUB drops until it joins). */
+static cluster_node *watch(const char *topic)
+{
+    cluster_node *w = cluster_bg(&c, "watch",
+                                 "%sassayctl --events %s --json watch "
+                                 "--topic %s --wait-ms 200000",
+                                 HARNESS_BIN, c.events, topic);
+    for (int i = 0; i < 40; i++) {
+        char name[48], json[128], id[32];
+        snprintf(id, sizeof id, "warm%d", i);
+        snprintf(name, sizeof name, "%s.json", id);
+        snprintf(json, sizeof json, "{\"id\": \"%s\", \"action\": "
+                                    "\"noop.pass\"}", id);
+        json_decref(submit(name, json));
+        json_decref(cluster_wait(&c, id, 10000));
+        snprintf(id, sizeof id, "warm%d-0", i);
+        if (cluster_log_has(w, id, 200))
+            return w;
+    }
+    cr_assert_fail("watch never subscribed");
+    return NULL;
+}
+
+static bool has_state(const json_t *jobs, void *arg)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) if (!strcmp(s_get(j, "state"), arg)) return true;
+    return false;
+}
+
+/* A runtime whose resource monitor sees a starved machine: 1% memory. */
+static const char *starved_proc(void)
+{
+    static char dir[256];
+    snprintf(dir, sizeof dir, "%s/proc", c.dir);
+    char *d;
+    cr_assert_neq(asprintf(&d, "mkdir -p %s/self && printf 'cpu  1 0 1 100 0 "
+                               "0 0 0 0 0\\ncpu0 1 0 1 100 0 0 0 0 0 0\\n' "
+                               ">%s/stat && printf 'MemTotal: 1000000 kB\\n"
+                               "MemAvailable: 10000 kB\\n' >%s/meminfo",
+                           dir, dir, dir),
+                  -1);
+    char *out;
+    cr_assert_eq(harness_sh(&out, "%s", d), 0, "%s", out);
+    free(out);
+    free(d);
+    return dir;
+}
+
+/* ---- Tests ------------------------------------------------------------ */
+
+Test(cluster, thousand_jobs_each_recorded_once)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    cluster_runtime(&c, "rt2", NULL);
+    cluster_node *w = watch("job.completed");
+    json_t *targets = json_array();
+    for (int i = 0; i < 1000; i++)
+        json_array_append_new(targets, json_object());
+    json_t *spec = json_pack("{s:s, s:s, s:o}", "id", "k", "action",
+                             "noop.pass", "targets", targets);
+    char *text = json_dumps(spec, 0);
+    json_decref(submit("k.json", text));
+    free(text);
+    json_decref(spec);
+    json_t *jobs = cluster_wait(&c, "k", 120000);
+    cr_assert_eq(expect_all(jobs, "completed"), 1000);
+    /* Both runtimes took work. */
+    int on[2] = {0, 0};
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) on[!strcmp(s_get(j, "runtime"), "rt2")]++;
+    cr_expect(on[0] > 0 && on[1] > 0, "rt1 %d, rt2 %d", on[0], on[1]);
+    /* One job.completed event per job: the last one arrives, then none
+     * is doubled. */
+    cr_assert(cluster_log_has(w, "\"id\":\"k-999\"", 20000));
+    for (int k = 0; k < 1000; k++) {
+        char id[16];
+        snprintf(id, sizeof id, "k-%d", k);
+        cr_expect_eq(events_for(w, id), 1, "%s recorded %d times", id,
+                     events_for(w, id));
+    }
+    json_decref(jobs);
+}
+
+Test(cluster, killed_runtime_jobs_finish_elsewhere)
+{
+    cluster_start(&c, NULL);
+    cluster_node *r1 = cluster_runtime(&c, "rt1", NULL);
+    cluster_runtime(&c, "rt2", NULL);
+    cluster_node *w = watch("job.completed");
+    json_decref(submit("s.json",
+                       "{\"id\": \"s\", \"action\": \"sleep.sleep\", "
+                       "\"params\": {\"ms\": 400}, \"timeout_ms\": 20000, "
+                       "\"targets\": [{}, {}, {}, {}, {}, {}, {}, {}, {}, "
+                       "{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}]}"));
+    /* Kill rt1 while it holds running jobs. */
+    bool running_on_rt1 = false;
+    for (int i = 0; i < 200 && !running_on_rt1; i++) {
+        json_t *r = cluster_ctl(&c, NULL, "jobs --state running");
+        size_t k;
+        json_t *j;
+        json_array_foreach(json_object_get(r, "jobs"), k, j)
+            running_on_rt1 = running_on_rt1 || !strcmp(s_get(j, "runtime"),
+                                                       "rt1");
+        json_decref(r);
+    }
+    cr_assert(running_on_rt1, "rt1 never ran a job");
+    kill(r1->pid, SIGKILL);
+    json_t *jobs = cluster_wait(&c, "s", 60000);
+    cr_expect_eq(expect_all(jobs, "completed"), 20);
+    int moved = 0;
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) {
+        cr_expect_eq(events_for(w, s_get(j, "id")), 1, "%s", s_get(j, "id"));
+        moved += json_integer_value(json_object_get(j, "attempt")) > 1;
+    }
+    cr_expect_gt(moved, 0, "no job was retried after the kill");
+    cr_expect(cluster_log_has(&c.nodes[0], "runtime rt1 missed", 1000));
+    json_decref(jobs);
+}
+
+Test(cluster, frozen_runtime_is_dead_then_back_and_its_results_fenced)
+{
+    char hook[512];
+    snprintf(hook, sizeof hook,
+             "--set 'notify_command=cat > %s/hook-$ASSAY_RUNTIME.json'",
+             "/tmp");
+    /* The hook writes into the cluster dir; its path is known only after
+     * start, so use a fixed prefix in /tmp keyed by a unique id. */
+    char rt[32];
+    snprintf(rt, sizeof rt, "frz%d", (int)getpid());
+    cluster_start(&c, hook);
+    cluster_node *r1 = cluster_runtime(&c, rt, NULL);
+    cluster_runtime(&c, "rt2", NULL);
+    json_decref(submit("f.json",
+                       "{\"id\": \"f\", \"action\": \"sleep.sleep\", "
+                       "\"params\": {\"ms\": 300}, \"timeout_ms\": 20000, "
+                       "\"targets\": [{}, {}, {}, {}, {}, {}, {}, {}]}"));
+    bool busy = false;
+    for (int i = 0; i < 200 && !busy; i++) {
+        json_t *r = cluster_ctl(&c, NULL, "jobs --state running");
+        size_t k;
+        json_t *j;
+        json_array_foreach(json_object_get(r, "jobs"), k, j)
+            busy = busy || !strcmp(s_get(j, "runtime"), rt);
+        json_decref(r);
+    }
+    cr_assert(busy);
+    kill(r1->pid, SIGSTOP);
+    /* Dead within heartbeat_ms x misses (+ scheduling slack). */
+    char msg[64];
+    snprintf(msg, sizeof msg, "runtime %s missed", rt);
+    cr_assert(cluster_log_has(&c.nodes[0], msg, 5000));
+    char hookfile[256], *out;
+    snprintf(hookfile, sizeof hookfile, "/tmp/hook-%s.json", rt);
+    for (int i = 0; i < 100 && access(hookfile, F_OK) != 0; i++)
+        nanosleep(&(struct timespec){0, 50000000}, NULL);
+    cr_assert_eq(harness_sh(&out, "cat %s; rm -f %s", hookfile, hookfile), 0);
+    cr_expect(strstr(out, "\"event\": \"runtime.dead\""), "%s", out);
+    cr_expect(strstr(out, rt), "%s", out);
+    free(out);
+    json_t *jobs = cluster_wait(&c, "f", 60000);
+    cr_expect_eq(expect_all(jobs, "completed"), 8);
+    json_decref(jobs);
+    /* Back: alive again, and what it finished meanwhile is stale. */
+    kill(r1->pid, SIGCONT);
+    snprintf(msg, sizeof msg, "from %s (job completed)", rt);
+    cr_expect(cluster_log_has(&c.nodes[0], msg, 10000),
+              "stale results were not fenced");
+    bool alive = false;
+    for (int i = 0; i < 100 && !alive; i++) {
+        json_t *r = cluster_ctl(&c, NULL, "runtimes");
+        size_t k;
+        json_t *x;
+        json_array_foreach(json_object_get(r, "runtimes"), k, x)
+            alive = alive || (!strcmp(s_get(x, "id"), rt) &&
+                              json_is_true(json_object_get(x, "alive")));
+        json_decref(r);
+    }
+    cr_expect(alive, "runtime did not come back");
+}
+
+Test(cluster, job_past_its_timeout_is_retried_then_failed)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    json_decref(submit("t.json",
+                       "{\"id\": \"t\", \"action\": \"sleep.sleep\", "
+                       "\"params\": {\"ms\": 60000}, \"timeout_ms\": 300, "
+                       "\"max_attempts\": 2}"));
+    json_t *jobs = cluster_wait(&c, "t", 60000);
+    cr_assert_eq(expect_all(jobs, "failed"), 1);
+    json_t *j = json_array_get(jobs, 0);
+    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
+    cr_expect(strstr(s_get(j, "reason"), "timeout"), "%s", s_get(j, "reason"));
+    json_decref(jobs);
+}
+
+Test(cluster, runtime_short_of_memory_gets_no_work)
+{
+    cluster_start(&c, NULL);
+    char extra[512];
+    snprintf(extra, sizeof extra,
+             "--executors 1 --set proc_root=%s --set cgroup_root= "
+             "--set min_mem_free_percent=5",
+             starved_proc());
+    cluster_runtime(&c, "starved", extra);
+    json_t *r = cluster_ctl(&c, NULL, "runtimes");
+    json_t *x = json_array_get(json_object_get(r, "runtimes"), 0);
+    for (int i = 0; i < 100 && !strstr(s_get(x, "why"), "memory"); i++) {
+        json_decref(r);
+        r = cluster_ctl(&c, NULL, "runtimes");
+        x = json_array_get(json_object_get(r, "runtimes"), 0);
+    }
+    cr_expect_eq(json_integer_value(json_object_get(x, "credit")), 0);
+    cr_expect(strstr(s_get(x, "why"), "memory"), "why: %s", s_get(x, "why"));
+    json_decref(r);
+    json_decref(submit("m.json", "{\"id\": \"m\", \"action\": \"noop.pass\"}"));
+    cr_assert(cluster_until(&c, 2000, has_state, "queued"));
+    /* A healthy runtime takes it: it was waiting for credit. */
+    cluster_runtime(&c, "healthy", NULL);
+    json_t *jobs = cluster_wait(&c, "m", 30000);
+    cr_assert_eq(expect_all(jobs, "completed"), 1);
+    cr_expect_str_eq(s_get(json_array_get(jobs, 0), "runtime"), "healthy");
+    json_decref(jobs);
+}
+
+Test(cluster, cancel_queued_and_running)
+{
+    cluster_start(&c, NULL);
+    cluster_node *rt = cluster_runtime(&c, "rt1", NULL);
+    /* No runtime matches the selector: it stays queued. */
+    json_decref(submit("q.json", "{\"id\": \"q\", \"action\": "
+                                 "\"noop.pass\", \"selector\": {\"zone\": "
+                                 "\"nowhere\"}}"));
+    int code;
+    json_t *r = cluster_ctl(&c, &code, "cancel q");
+    cr_expect_eq(code, 0);
+    json_decref(r);
+    json_t *jobs = cluster_wait(&c, "q", 5000);
+    expect_all(jobs, "cancelled");
+    json_decref(jobs);
+
+    json_decref(submit("r.json", "{\"id\": \"r\", \"action\": \"sleep.sleep\", "
+                                 "\"params\": {\"ms\": 60000}, "
+                                 "\"timeout_ms\": 120000}"));
+    cr_assert(cluster_until(&c, 10000, has_state, "running"));
+    json_decref(cluster_ctl(&c, &code, "cancel r-0"));
+    jobs = cluster_wait(&c, "r", 10000);
+    expect_all(jobs, "cancelled");
+    json_decref(jobs);
+    /* The runtime killed the executor running it. */
+    cr_expect(cluster_log_has(rt, "ended: cancelled", 5000));
+    r = cluster_ctl(&c, &code, "cancel nope");
+    cr_expect_eq(code, 65);
+    json_decref(r);
+}
+
+Test(cluster, label_selector_picks_runtimes)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "ra", "--executors 1 --labels zone=a");
+    cluster_runtime(&c, "rb", "--executors 1 --labels zone=b,tier=gold");
+    json_decref(submit("l.json",
+                       "{\"id\": \"l\", \"action\": \"noop.pass\", "
+                       "\"selector\": {\"zone\": \"b\"}, \"targets\": [{}, "
+                       "{}, {}, {}, {}, {}, {}, {}, {}, {}]}"));
+    json_t *jobs = cluster_wait(&c, "l", 30000);
+    cr_assert_eq(expect_all(jobs, "completed"), 10);
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) cr_expect_str_eq(s_get(j, "runtime"), "rb");
+    json_decref(jobs);
+}
+
+Test(cluster, version_pinning_across_runtimes)
+{
+    cluster_start(&c, NULL);
+    char *out;
+    cr_assert_eq(harness_sh(&out,
+                            "mkdir -p %s/v1 %s/v2 && "
+                            "ln -s %s/typed_1_2_0.so %s/v1/ && "
+                            "ln -s %s/typed_2_0_0.so %s/v2/",
+                            c.dir, c.dir, HARNESS_FIXTURES "versions", c.dir,
+                            HARNESS_FIXTURES "versions", c.dir),
+                 0, "%s", out);
+    free(out);
+    char extra[512];
+    snprintf(extra, sizeof extra, "--executors 1 --plugins-dir %s/v1", c.dir);
+    cluster_runtime(&c, "old", extra);
+    snprintf(extra, sizeof extra, "--executors 1 --plugins-dir %s/v2", c.dir);
+    cluster_runtime(&c, "new", extra);
+    json_decref(submit("p1.json", "{\"id\": \"p1\", \"action\": \"typed.echo\", "
+                                  "\"version\": \"^1\", \"params\": {\"s\": "
+                                  "\"x\"}, \"targets\": [{}, {}, {}, {}]}"));
+    json_decref(submit("p2.json", "{\"id\": \"p2\", \"action\": \"typed.echo\", "
+                                  "\"params\": {\"s\": \"x\"}, \"targets\": "
+                                  "[{}, {}, {}, {}]}"));
+    json_t *jobs = cluster_wait(&c, "p1", 30000);
+    cr_assert_eq(expect_all(jobs, "completed"), 4);
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) {
+        cr_expect_str_eq(s_get(j, "runtime"), "old");
+        cr_expect_str_eq(s_get(j, "version"), "1.2.0");
+    }
+    json_decref(jobs);
+    jobs = cluster_wait(&c, "p2", 30000);
+    cr_assert_eq(expect_all(jobs, "completed"), 4);
+    json_array_foreach(jobs, i, j) cr_expect_str_eq(s_get(j, "version"),
+                                                    "2.0.0");
+    json_decref(jobs);
+    int code;
+    json_decref(cluster_ctl(&c, &code, "submit %s",
+                            cluster_spec(&c, "p3.json",
+                                         "{\"action\": \"typed.echo\", "
+                                         "\"version\": \"^3\", \"params\": "
+                                         "{\"s\": \"x\"}}")));
+    cr_expect_eq(code, 65);
+}
