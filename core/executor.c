@@ -65,12 +65,13 @@ static int s_lookup(s_executor *self, const char *path, const char *name,
     assay_plugin *mp = (assay_plugin *)p;
     if (!mp->initialized) {
         mp->initialized = true;
+        char why[ASSAY_ERRMSG_SIZE] = "";
         mp->init_rc = mp->module->init
-                          ? mp->module->init(&mp->state, err, errlen)
+                          ? mp->module->init(&mp->state, why, sizeof why)
                           : 0;
         if (mp->init_rc)
             return assay_errf(err, errlen, ASSAY_EINVAL, "%s init failed: %s",
-                              mp->name, err ? err : "");
+                              mp->name, why);
     } else if (mp->init_rc) {
         return assay_errf(err, errlen, ASSAY_EINVAL, "%s init failed earlier",
                           mp->name);

@@ -222,7 +222,8 @@ static bool s_split(const char *ref, char *plugin, size_t plen,
 /* Finds the action declaration across every registered runtime: the
  * highest version that matches. Errors list what exists. */
 static int s_resolve(assay_leader *self, const assay_jobspec *spec,
-                     const json_t **decl, char *err, size_t errlen)
+                     const json_t **decl, const char **version, char *err,
+                     size_t errlen)
 {
     char name[64];
     const char *action;
@@ -279,6 +280,7 @@ static int s_resolve(assay_leader *self, const assay_jobspec *spec,
     json_array_foreach(json_object_get(best_p, "actions"), k, a)
         if (!strcmp(s_str(a, "name"), action))
             *decl = json_object_get(a, "params");
+    *version = s_str(best_p, "version");
     return 0;
 }
 
@@ -317,9 +319,12 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
         return;
     }
     const json_t *decl_json = NULL;
+    const char *resolved = NULL;
     assay_param *decl = NULL;
     json_t *jobs = json_array();
-    rc = s_resolve(self, spec, &decl_json, err, sizeof err);
+    /* The version is fixed here, cluster-wide: the params were checked
+     * against its declaration, so only runtimes with it may run them. */
+    rc = s_resolve(self, spec, &decl_json, &resolved, err, sizeof err);
     if (!rc)
         rc = assay_params_from_json(decl_json, &decl, err, sizeof err);
     for (size_t i = 0; !rc && i < assay_jobspec_jobs(spec); i++) {
@@ -350,9 +355,10 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
         return;
     }
     json_t *cmd = json_pack(
-        "{s:s, s:{s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, s:o}", "op",
-        "submit", "spec", "id", spec->id, "action", spec->action, "version",
-        spec->version, "labels", spec->labels, "selector", spec->selector,
+        "{s:s, s:{s:s, s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, s:o}",
+        "op", "submit", "spec", "id", spec->id, "action", spec->action,
+        "version", spec->version, "resolved", resolved, "labels",
+        spec->labels, "selector", spec->selector,
         "timeout_ms",
         (json_int_t)(spec->timeout_ms ? spec->timeout_ms
                                       : self->conf->default_timeout_ms),
@@ -877,12 +883,12 @@ static const char *s_choose(assay_leader *self, const assay_job *j,
     const char *action;
     const char *version = "";
     assay_semver_range *range = NULL;
-    const char *want = s_str(spec, "version");
+    char want[80];
+    snprintf(want, sizeof want, "=%s", s_str(spec, "resolved"));
     if (s_split(s_str(spec, "action"), name, sizeof name, &action) &&
         s_labels_match(json_object_get(spec, "selector"),
                        json_object_get(rec->info, "labels")) &&
-        (!want || !*want ||
-         !assay_semver_range_parse(want, &range, NULL, 0))) {
+        !assay_semver_range_parse(want, &range, NULL, 0)) {
         assay_semver v;
         const json_t *p = s_pick(json_object_get(rec->info, "catalog"), name,
                                  action, range, &v);

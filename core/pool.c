@@ -549,22 +549,35 @@ int assay_pool_new(const assay_pool_config *cfg, assay_pool **out, char *err,
     return 0;
 }
 
+/* Closing an executor's socket asks it to exit (module fini() runs); a
+ * job still running is not waited for beyond this. */
+#define SHUTDOWN_GRACE_MS 1000
+
 void assay_pool_destroy(assay_pool **self_p)
 {
     if (!self_p || !*self_p)
         return;
     assay_pool *self = *self_p;
+    for (int i = 0; i < self->cfg.executors; i++)
+        if (self->execs[i].alive) {
+            close(self->execs[i].sock);
+            close(self->execs[i].out);
+        }
+    int64_t deadline = assay_now_ms() + SHUTDOWN_GRACE_MS;
     for (int i = 0; i < self->cfg.executors; i++) {
         s_exec *e = &self->execs[i];
         if (!e->alive)
             continue;
-        /* Closing the socket asks for an orderly exit; a job still
-         * running is not waited for. */
-        close(e->sock);
-        close(e->out);
-        kill(-e->pid, SIGKILL);
-        while (waitpid(e->pid, NULL, 0) < 0 && errno == EINTR)
-            ;
+        while (waitpid(e->pid, NULL, WNOHANG) == 0) {
+            if (assay_now_ms() >= deadline) {
+                kill(-e->pid, SIGKILL);
+                while (waitpid(e->pid, NULL, 0) < 0 && errno == EINTR)
+                    ;
+                break;
+            }
+            poll(NULL, 0, 5);
+        }
+        kill(-e->pid, SIGKILL); /* whatever it left in its group */
         s_job *j;
         while ((j = s_pop(&e->jobs)))
             s_job_free(j);

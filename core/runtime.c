@@ -15,6 +15,8 @@
 #include "monitor.h"
 #include "params.h"
 
+#define SAMPLE_MS 100
+
 /* A dispatched attempt, from dispatch until the leader acknowledges it. */
 typedef struct s_attempt {
     struct assay_runtime *rt;
@@ -41,6 +43,8 @@ struct assay_runtime {
     int hb_timer;
     uint32_t credit;
     const char *why;
+    assay_monitor_sample sample;
+    int64_t sampled_ms;
     int64_t mem_available_mb;
 };
 
@@ -88,21 +92,21 @@ static uint64_t s_limit(assay_runtime *self)
     size_t busy = assay_pool_outstanding(assay_runner_pool(self->runner));
     uint32_t free_slots = busy < self->slots ? (uint32_t)(self->slots - busy)
                                              : 0;
-    uint32_t credit = free_slots;
-    if (self->monitor) {
-        assay_monitor_sample s;
+    /* /proc is read at most every SAMPLE_MS: results can come by the
+     * thousand per second, and each one carries a fresh limit. */
+    int64_t now = assay_now_ms();
+    if (now - self->sampled_ms >= SAMPLE_MS) {
         char err[ASSAY_ERRMSG_SIZE];
-        if (assay_monitor_sample_now(self->monitor, &s, err, sizeof err) ==
-            0) {
-            credit = assay_monitor_credit(self->monitor, &s, free_slots,
-                                          &self->why);
-            self->mem_available_mb = (int64_t)(s.mem_available >> 20);
-        } else {
+        if (assay_monitor_sample_now(self->monitor, &self->sample, err,
+                                     sizeof err) == 0)
+            self->sampled_ms = now;
+        else
             assay_warn("resource monitor: %s", err);
-        }
+        self->mem_available_mb = (int64_t)(self->sample.mem_available >> 20);
     }
-    self->credit = credit;
-    return self->received + credit;
+    self->credit = assay_monitor_credit(self->monitor, &self->sample,
+                                        free_slots, &self->why);
+    return self->received + self->credit;
 }
 
 static json_t *s_running(const assay_runtime *self)

@@ -413,14 +413,21 @@ static int s_watch(const assay_ctl_opts *o)
             fputc('\n', stdout);
             json_decref(line);
         } else {
-            const json_t *res = json_object_get(m.body, "result");
-            printf("%-16s %-28s %s %s\n", m.proto,
-                   json_string_value(json_object_get(m.body, "id")),
-                   res ? json_string_value(json_object_get(res, "status"))
-                       : "",
-                   json_string_value(json_object_get(m.body, "reason"))
-                       ? json_string_value(json_object_get(m.body, "reason"))
-                       : "");
+            const json_t *b = m.body, *res = json_object_get(b, "result");
+            const char *reason = json_string_value(json_object_get(b, "reason"));
+            printf("%-16s %-28s", m.proto,
+                   json_string_value(json_object_get(b, "id")));
+            if (!strcmp(m.proto, "job.running"))
+                printf(" on %s, attempt %lld",
+                       json_string_value(json_object_get(b, "runtime")),
+                       (long long)json_integer_value(
+                           json_object_get(b, "attempt")));
+            else if (res)
+                printf(" %s", json_string_value(json_object_get(res,
+                                                                "status")));
+            if (reason)
+                printf(" (%s)", reason);
+            fputc('\n', stdout);
         }
         fflush(stdout);
         assay_link_msg_fini(&m);

@@ -138,17 +138,15 @@ static int spawn(pid_t *pid, char **args, char **envp, const char *cwd,
     sigemptyset(&none);
     sigfillset(&all);
     /* The signal mask and ignored signals are inherited across exec; the
-     * executor's must not leak into the provider. The own process group
-     * lets a timeout reach the provider's children too. */
+     * executor's must not leak into the provider. The provider stays in
+     * the executor's process group, so that when the pool kills the
+     * executor (timeout, cancel) the provider and its children die too. */
     rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
-                                             POSIX_SPAWN_SETSIGDEF |
-                                             POSIX_SPAWN_SETPGROUP);
+                                             POSIX_SPAWN_SETSIGDEF);
     if (!rc)
         rc = posix_spawnattr_setsigmask(&attr, &none);
     if (!rc)
         rc = posix_spawnattr_setsigdefault(&attr, &all);
-    if (!rc)
-        rc = posix_spawnattr_setpgroup(&attr, 0);
     /* dup2 before opening fd 0, in case a pipe end got fd 0 because the
      * executor runs with its standard descriptors closed. */
     if (!rc)
@@ -233,7 +231,7 @@ static int supervise(pid_t pid, stream *s, size_t limit, int64_t timeout_ms,
         if (now >= deadline) {
             if (exited || *timed_out)
                 break;
-            kill(-pid, SIGTERM);
+            kill(pid, SIGTERM);
             *timed_out = true;
             deadline = now + KILL_GRACE_MS;
             continue;
@@ -276,7 +274,7 @@ static int supervise(pid_t pid, stream *s, size_t limit, int64_t timeout_ms,
         }
     }
     if (!exited) {
-        kill(-pid, SIGKILL);
+        kill(pid, SIGKILL);
         while (waitpid(pid, wstatus, 0) < 0 && errno == EINTR)
             ;
     }
@@ -540,11 +538,12 @@ static int exec_run(assay_ctx *ctx, const assay_strlist *argv,
     int table[EXIT_CODES];
     if (!build_exit_map(ctx, exit_codes, table))
         return ASSAY_ERROR;
-    /* Stop the provider before the job's own deadline stops this action,
-     * which would leave the provider running unsupervised. */
+    /* Stop the provider a little before the job's own deadline, so that
+     * this action reports "provider timed out" instead of the pool
+     * killing the whole executor. */
     int64_t left = assay_host->remaining_ms(ctx);
     if (left > 0 && left < timeout_ms)
-        timeout_ms = left;
+        timeout_ms = left * 9 / 10;
 
     const char *prog = argv->items[0];
     stream s[2] = {{.fd = -1}, {.fd = -1}};

@@ -26,8 +26,10 @@ cluster_node *cluster_bg(cluster *c, const char *id, const char *fmt, ...)
 {
     cr_assert_lt(c->n, CLUSTER_MAX_NODES);
     cluster_node *n = &c->nodes[c->n++];
+    char log[sizeof n->log];
+    snprintf(log, sizeof log, "%s/%s.log", c->dir, id);
     snprintf(n->id, sizeof n->id, "%s", id);
-    snprintf(n->log, sizeof n->log, "%s/%s.log", c->dir, id);
+    memcpy(n->log, log, sizeof log);
     char *body, *cmd;
     va_list ap;
     va_start(ap, fmt);
@@ -47,7 +49,8 @@ static cluster_node *s_spawn(cluster *c, const char *id, const char *args)
     return cluster_bg(c, id,
                       "%sassayd --node-id %s --plugins-dir %s "
                       "--set heartbeat_ms=100 --set heartbeat_misses=3 "
-                      "--set kill_grace_ms=200 %s",
+                      "--set kill_grace_ms=200 --set max_cpu_percent=100 "
+                      "%s",
                       HARNESS_BIN, id, HARNESS_PLUGINS, args);
 }
 

@@ -25,8 +25,9 @@ typedef struct cluster {
     int n;
 } cluster;
 
-/* Starts a member (runs no jobs) with `extra` assayd arguments; fast
- * heartbeats (100 ms, 3 misses) so failure tests stay short. */
+/* Starts a member (runs no jobs) with `extra` assayd arguments. Every
+ * node gets fast heartbeats (100 ms, 3 misses) so failure tests stay
+ * short, and no CPU threshold: parallel suites keep the CPUs busy. */
 void cluster_start(cluster *c, const char *extra);
 /* Starts a runtime joining the member; waits until it is registered. */
 cluster_node *cluster_runtime(cluster *c, const char *id, const char *extra);

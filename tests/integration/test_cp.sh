@@ -1,0 +1,130 @@
+#!/bin/sh
+# tests/integration/test_cp.sh BUILD_DIR SOURCE_DIR
+#
+# examples/cp.py, the third-party control plane written from
+# docs/protocol.md, against a real member: a passing spec, a failing
+# check, an error reply, and MMI. Everything is bounded in time.
+set -u
+build=$1
+src=$2
+py=/usr/bin/python3
+cp="$src/examples/cp.py"
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+    if [ -n "$pid" ]; then
+        kill "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# Two free ports, picked by the kernel.
+ports=$("$py" -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+p1=${ports% *}
+p2=${ports#* }
+ep="tcp://127.0.0.1:$p1"
+ev="tcp://127.0.0.1:$p2"
+
+# The resource monitor's gates are off: a busy build machine must not hold
+# the jobs back (a runtime grants no credit while CPU is above the limit).
+"$build/bin/assayd" --plugins-dir "$build/plugins-out" --executors 2 \
+    --listen "$ep" --events "$ev" --node-id m1 \
+    --set max_cpu_percent=100 --set min_mem_free_percent=0 \
+    >"$tmp/assayd.log" 2>&1 &
+pid=$!
+i=0
+until grep -q "registered with" "$tmp/assayd.log"; do
+    i=$((i + 1))
+    if [ "$i" -gt 100 ] || ! kill -0 "$pid" 2>/dev/null; then
+        echo "FAIL: the member did not come up within 10 s:"
+        cat "$tmp/assayd.log"
+        exit 1
+    fi
+    sleep 0.1
+done
+
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok: $1"; }
+bad() {
+    failed=$((failed + 1))
+    echo "FAIL: $1"
+    sed 's/^/    /' "$tmp/out"
+}
+# run_cp ARGS...: runs cp.py; output (stdout and stderr) in $tmp/out, exit in $code
+run_cp() {
+    timeout 60 "$py" "$cp" --endpoint "$ep" --events "$ev" --timeout 30 \
+        "$@" >"$tmp/out" 2>&1
+    code=$?
+}
+
+cat >"$tmp/pass.json" <<'SPEC'
+{"id": "cp-pass", "action": "noop.pass", "targets": [{}, {}, {}, {}, {}]}
+SPEC
+run_cp "$tmp/pass.json"
+n=$(grep -c "^cp-pass-[0-4] completed pass" "$tmp/out")
+if [ "$code" = 0 ] && [ "$n" = 5 ]; then ok "5 jobs completed, pass"
+else bad "noop.pass: exit $code, $n completed lines (want 0, 5)"; fi
+
+# The same id again: the original jobs, marked duplicate.
+run_cp "$tmp/pass.json"
+if [ "$code" = 0 ] && grep -q "^spec cp-pass (duplicate)" "$tmp/out"
+then ok "resubmission is idempotent"
+else bad "resubmission: exit $code"; fi
+
+cat >"$tmp/fail.json" <<SPEC
+{"id": "cp-fail", "action": "file.exists",
+ "params": {"path": "$tmp/no/such/file"}}
+SPEC
+run_cp "$tmp/fail.json"
+if [ "$code" = 1 ] && grep -q "^cp-fail-0 completed fail" "$tmp/out"
+then ok "missing file: completed fail, exit 1"
+else bad "file.exists of a missing path: exit $code (want 1)"; fi
+
+cat >"$tmp/unknown.json" <<'SPEC'
+{"id": "cp-unknown", "action": "nope.nothing"}
+SPEC
+run_cp "$tmp/unknown.json"
+if [ "$code" = 2 ] && grep -q "no runtime offers nope.nothing" "$tmp/out" &&
+    grep -q "known actions:.*noop.pass" "$tmp/out" &&
+    grep -q "ASSAY_ENOENT" "$tmp/out"
+then ok "unknown action: error reply, exit 2"
+else bad "unknown action: exit $code (want 2 and the known actions)"; fi
+
+run_cp --check-service assay.submit
+if [ "$code" = 0 ] && [ "$(cat "$tmp/out")" = 200 ]; then ok "MMI assay.submit: 200"
+else bad "MMI assay.submit: exit $code"; fi
+
+run_cp --check-service nope
+if [ "$code" = 1 ] && [ "$(cat "$tmp/out")" = 404 ]; then ok "MMI nope: 404"
+else bad "MMI nope: exit $code"; fi
+
+# Nothing listening: a bounded timeout, exit 2.
+timeout 30 "$py" "$cp" --endpoint "tcp://127.0.0.1:1" --timeout 1 \
+    --check-service assay.submit >"$tmp/out" 2>&1
+code=$?
+if [ "$code" = 2 ] && grep -q "timed out" "$tmp/out"; then ok "no member: timeout, exit 2"
+else bad "no member: exit $code (want 2)"; fi
+
+# A clean stop: SIGTERM, exit 0, and no sanitizer report in the log.
+kill "$pid"
+wait "$pid"
+code=$?
+pid=
+if [ "$code" = 0 ] && ! grep -q "Sanitizer\|runtime error:" "$tmp/assayd.log"
+then ok "member stopped cleanly"
+else
+    failed=$((failed + 1))
+    echo "FAIL: member exit $code; its log:"
+    cat "$tmp/assayd.log"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
