@@ -53,6 +53,8 @@ void assay_index_destroy(assay_index **self_p)
 
 static s_slot *s_find(const assay_index *self, const char *key)
 {
+    if (!key)
+        return NULL;
     size_t mask = self->cap - 1;
     for (size_t i = s_hash(key) & mask;; i = (i + 1) & mask) {
         s_slot *s = &self->slots[i];

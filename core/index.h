@@ -12,6 +12,7 @@ assay_index *assay_index_new(void);
 void assay_index_destroy(assay_index **self_p);
 /* Inserts or replaces; 0 or ASSAY_ENOMEM. */
 int assay_index_put(assay_index *self, const char *key, void *value);
+/* NULL for an absent (or NULL) key. */
 void *assay_index_get(const assay_index *self, const char *key);
 /* Removes and returns the value (NULL if absent). */
 void *assay_index_remove(assay_index *self, const char *key);

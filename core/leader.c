@@ -68,6 +68,8 @@ struct assay_leader {
     json_t *results, *requeues; /* items waiting for the next commit */
     int tick;
     int64_t started_ms;
+    bool more;  /* the transport drain stopped at its bound */
+    bool dirty; /* queue or credit changed since the last plan */
 };
 
 /* ---- Replies and helpers ------------------------------------------------ */
@@ -689,14 +691,17 @@ static void s_registered(void *arg, int status, void *result)
     s_pending_free(p);
 }
 
+/* Queues a requeue of j's current attempt; `ack_to` (may be NULL) is the
+ * runtime whose lost-attempt report this answers. */
 static void s_requeue_item(assay_leader *self, assay_job *j,
-                           const char *reason)
+                           const char *reason, const char *ack_to)
 {
     j->lease_ms = 0;
-    json_array_append_new(self->requeues,
-                          json_pack("{s:s, s:I, s:s}", "job", j->id,
-                                    "attempt", (json_int_t)j->attempt,
-                                    "reason", reason));
+    json_t *it = json_pack("{s:s, s:I, s:s}", "job", j->id, "attempt",
+                           (json_int_t)j->attempt, "reason", reason);
+    if (ack_to)
+        json_object_set_new(it, "runtime", json_string(ack_to));
+    json_array_append_new(self->requeues, it);
 }
 
 static void s_on_register(assay_leader *self, const assay_link_msg *m)
@@ -737,7 +742,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
         json_array_foreach(running, i, x)
             held = held || (s_str(x, "job") && !strcmp(s_str(x, "job"), j->id));
         if (!held)
-            s_requeue_item(self, j, "runtime restarted");
+            s_requeue_item(self, j, "runtime restarted", NULL);
     }
     /* Registration changes what runtimes offer: plans start over. */
     s_choice_clear(self);
@@ -761,8 +766,11 @@ static void s_on_alive(assay_leader *self, s_rt *r, const json_t *b)
 {
     r->last_seen_ms = assay_now_ms();
     json_t *limit = json_object_get(b, "limit");
-    if (json_is_integer(limit) && json_integer_value(limit) >= 0)
-        r->limit = (uint64_t)json_integer_value(limit);
+    if (json_is_integer(limit) && json_integer_value(limit) >= 0) {
+        uint64_t l = (uint64_t)json_integer_value(limit);
+        self->dirty = self->dirty || l > r->limit;
+        r->limit = l;
+    }
     if (json_is_integer(json_object_get(b, "mem_available_mb")))
         r->mem_available_mb =
             json_integer_value(json_object_get(b, "mem_available_mb"));
@@ -796,8 +804,10 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
     }
     json_decref(ack);
     if (json_is_true(json_object_get(res, "retryable"))) {
-        s_requeue_item(self, j, s_str(res, "reason") ? s_str(res, "reason")
-                                                     : "attempt lost");
+        s_requeue_item(self, j,
+                       s_str(res, "reason") ? s_str(res, "reason")
+                                            : "attempt lost",
+                       r->id);
     } else {
         j->lease_ms = 0; /* recorded once: later copies are stale */
         json_t *clean = json_deep_copy(res);
@@ -844,12 +854,15 @@ static void s_on_transport(void *arg, int fd, short revents)
     assay_leader *self = arg;
     char err[ASSAY_ERRMSG_SIZE * 2];
     assay_link_msg m;
-    /* Bounded, so a flood cannot starve timers; the prepare hook polls
-     * again at once when more is waiting. */
+    /* Bounded, so a flood cannot starve timers; `more` makes the next
+     * poll return at once. */
+    self->more = true;
     for (int i = 0; i < 4096; i++) {
         int rc = assay_link_recv(self->link, &m, err, sizeof err);
-        if (rc == 0)
+        if (rc == 0) {
+            self->more = false;
             break;
+        }
         if (rc < 0) {
             if (!strcmp(m.proto, ASSAY_MDP_CLIENT) && m.route.len)
                 s_reply(self, &m.route, m.verb, s_error(rc, "%s", err));
@@ -921,6 +934,7 @@ static void s_dispatched(void *arg, int status, void *result)
                 j->dispatching = false;
             if (r && r->sent)
                 r->sent--;
+            self->dirty = true;
             continue;
         }
         j->lease_ms = assay_now_ms() + j->spec->timeout_ms +
@@ -941,6 +955,7 @@ static void s_dispatched(void *arg, int status, void *result)
 
 static void s_schedule(assay_leader *self)
 {
+    self->dirty = false;
     /* Runtimes that may take work now. */
     s_rt *ready[64];
     assay_runtime_rec *recs[64];
@@ -998,6 +1013,8 @@ static void s_schedule(assay_leader *self)
         json_decref(items);
         return;
     }
+    if (json_array_size(items) == MAX_DISPATCH_BATCH)
+        self->dirty = true; /* more may fit: plan again next turn */
     s_pending *p = s_pending_new(self, NULL, "dispatch",
                                  json_pack("{s:O}", "items", items));
     if (!p || s_commit(self, json_pack("{s:s, s:o}", "op", "dispatch",
@@ -1010,18 +1027,25 @@ static void s_schedule(assay_leader *self)
     }
 }
 
-static void s_results_committed(void *arg, int status, void *result)
+/* Acknowledges each reported result or lost attempt once its command is
+ * applied; one the state refused (cancelled meanwhile) is acked stale.
+ * Without an ack the runtime keeps the report and sends it again when it
+ * next registers; the lease covers the job meanwhile. */
+static void s_reports_committed(void *arg, int status, void *result)
 {
     s_pending *p = arg;
     assay_leader *self = p->leader;
+    json_t *applied = json_object_get(result, "applied");
     size_t i;
     json_t *it;
     json_array_foreach(json_object_get(p->data, "items"), i, it) {
         s_rt *r = assay_index_get(self->rts, s_str(it, "runtime"));
         if (!r || status)
-            continue; /* unacknowledged: the runtime sends it again */
+            continue;
         json_t *ack = json_pack("{s:O, s:O}", "job", json_object_get(it, "job"),
                                 "attempt", json_object_get(it, "attempt"));
+        if (!json_is_true(json_array_get(applied, i)))
+            json_object_set_new(ack, "stale", json_true());
         s_send_rt(self, r, "ack", ack);
         json_decref(ack);
     }
@@ -1029,42 +1053,45 @@ static void s_results_committed(void *arg, int status, void *result)
     s_pending_free(p);
 }
 
-/* Commits what the last messages and timers collected, in two commands. */
-static void s_flush(assay_leader *self)
+static void s_flush_one(assay_leader *self, json_t **pending, const char *op)
 {
-    if (json_array_size(self->results)) {
-        json_t *items = self->results;
-        self->results = json_array();
-        s_pending *p = s_pending_new(self, NULL, "result",
-                                     json_pack("{s:O}", "items", items));
-        if (!p || s_commit(self, json_pack("{s:s, s:o}", "op", "result",
-                                           "items", items),
-                           s_results_committed, p) != 0) {
-            assay_warn("cannot commit results");
-            if (p)
-                s_pending_free(p);
-        }
-    }
-    if (json_array_size(self->requeues)) {
-        json_t *items = self->requeues;
-        self->requeues = json_array();
-        s_commit(self, json_pack("{s:s, s:o}", "op", "requeue", "items",
-                                 items),
-                 s_ignore, NULL);
+    if (!json_array_size(*pending))
+        return;
+    json_t *items = *pending;
+    *pending = json_array();
+    s_pending *p = s_pending_new(self, NULL, op,
+                                 json_pack("{s:O}", "items", items));
+    if (!p || s_commit(self, json_pack("{s:s, s:o}", "op", op, "items",
+                                       items),
+                       s_reports_committed, p) != 0) {
+        assay_warn("cannot commit %s", op);
+        if (p)
+            s_pending_free(p);
     }
 }
 
+/* Commits what the last messages and timers collected, in two commands. */
+static void s_flush(assay_leader *self)
+{
+    s_flush_one(self, &self->results, "result");
+    s_flush_one(self, &self->requeues, "requeue");
+}
+
+/* Before every poll: drain the transport (ZMQ_FD is edge-triggered and
+ * sends made since the last drain can swallow its edge), commit what was
+ * collected, and plan dispatches if anything changed. */
 static int s_prepare(void *arg, struct pollfd *pfd, int max,
                      int64_t *deadline_ms)
 {
     (void)pfd;
     (void)max;
     assay_leader *self = arg;
+    s_on_transport(self, -1, 0);
     s_flush(self);
-    s_schedule(self);
-    /* The consensus module applies on its fd; after it, ZMQ_FD may hold
-     * back news of messages already queued, so always look again soon. */
-    (void)deadline_ms;
+    if (self->dirty)
+        s_schedule(self);
+    if (self->more || self->dirty)
+        *deadline_ms = 0;
     return 0;
 }
 
@@ -1072,7 +1099,6 @@ static void s_after_poll(void *arg, const struct pollfd *pfd, int n)
 {
     (void)pfd;
     (void)n;
-    /* Edge-triggered transport fd: drain whatever arrived meanwhile. */
     s_on_transport(arg, -1, 0);
 }
 
@@ -1148,8 +1174,9 @@ static void s_tick(void *arg)
             s_send_rt(self, r, "cancel", b);
             json_decref(b);
         }
-        s_requeue_item(self, j, "lease expired: no result within timeout + "
-                                "grace");
+        s_requeue_item(self, j,
+                       "lease expired: no result within timeout + grace",
+                       NULL);
     }
     /* Heartbeats: silent runtimes are dead; their jobs move at once. */
     size_t i;
@@ -1169,7 +1196,7 @@ static void s_tick(void *arg)
                  s_ignore, NULL);
         for (assay_job *j = assay_state_running(self->state); j; j = j->next)
             if (!strcmp(j->runtime, rec->id) && j->lease_ms)
-                s_requeue_item(self, j, "runtime dead");
+                s_requeue_item(self, j, "runtime dead", NULL);
         if (r)
             r->limit = r->sent; /* no credit until it speaks again */
         s_notify(self, "runtime.dead", rec->id);
@@ -1184,6 +1211,9 @@ static void s_tick(void *arg)
 static void s_on_event(void *arg, const char *topic, json_t *body)
 {
     assay_leader *self = arg;
+    /* New work, or a runtime back: worth planning again. */
+    if (!strcmp(topic, "job.queued") || !strcmp(topic, "runtime.alive"))
+        self->dirty = true;
     if (!self->cons || !self->cops->is_leader(self->cons))
         return;
     int rc = assay_link_publish(self->link, self->pub, topic, body);

@@ -40,11 +40,12 @@ struct assay_runtime {
     uint64_t received; /* dispatches received this session */
     uint64_t slots;    /* executors x depth */
     s_attempt *attempts;
-    int hb_timer;
+    int hb_timer, reg_timer;
     uint32_t credit;
     const char *why;
     assay_monitor_sample sample;
     int64_t sampled_ms;
+    bool more; /* the drain stopped at its bound */
     int64_t mem_available_mb;
 };
 
@@ -144,9 +145,11 @@ static void s_register(void *arg)
                      (json_int_t)self->slots, "memory_mb",
                      (json_int_t)self->mem_available_mb, "catalog", cat,
                      "running", s_running(self)));
-    /* Until "registered" arrives, ask again (the leader may be starting). */
-    assay_loop_add_timer(self->loop, self->conf->heartbeat_ms, 0, s_register,
-                         self);
+    /* Until "registered" arrives, ask again (the leader may be starting);
+     * one pending retry at a time. */
+    assay_loop_cancel_timer(self->loop, self->reg_timer);
+    self->reg_timer = assay_loop_add_timer(self->loop, self->conf->heartbeat_ms,
+                                           0, s_register, self);
 }
 
 static void s_send_result(assay_runtime *self, const s_attempt *a)
@@ -162,6 +165,20 @@ static void s_done(void *arg, json_t *result)
 {
     s_attempt *a = arg;
     json_object_del(result, "job");
+    /* A result the leader's message limit would refuse would cost this
+     * runtime its connection on every resend: report its size instead.
+     * (JSON text is an upper bound of the msgpack size.) */
+    size_t size = json_dumpb(result, NULL, 0, JSON_COMPACT);
+    size_t limit = (size_t)a->rt->conf->max_message_kb * 1024 * 9 / 10;
+    if (size > limit) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "result of %zu bytes exceeds the protocol limit (%zu)",
+                 size, limit);
+        json_decref(result);
+        result = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status", "error",
+                           "reason", why, "message", why, "findings", "data");
+    }
     a->result = result;
     s_send_result(a->rt, a);
 }
@@ -212,12 +229,12 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
     const char *version = json_string_value(json_object_get(b, "version"));
     json_int_t timeout = json_integer_value(json_object_get(b, "timeout_ms"));
     const json_t *params = json_object_get(b, "params");
+    self->received++; /* counted by the leader either way */
     if (!job || strlen(job) >= 96 || attempt < 1 || timeout < 1 ||
         !json_is_object(params)) {
         assay_warn("malformed dispatch dropped");
         return;
     }
-    self->received++;
     if (s_find(self, job, attempt))
         return; /* a duplicate of one we hold */
     s_attempt *older = s_find(self, job, -1);
@@ -261,10 +278,13 @@ static void s_on_message(void *arg, int fd, short revents)
     assay_runtime *self = arg;
     assay_link_msg m;
     char err[ASSAY_ERRMSG_SIZE];
+    self->more = true;
     for (int i = 0; i < 4096; i++) {
         int rc = assay_link_recv(self->link, &m, err, sizeof err);
-        if (rc == 0)
+        if (rc == 0) {
+            self->more = false;
             break;
+        }
         if (rc < 0 || strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
             assay_warn("dropped message from leader: %s",
                        rc < 0 ? err : "unknown protocol");
@@ -309,14 +329,17 @@ static void s_on_message(void *arg, int fd, short revents)
     }
 }
 
-/* After every loop turn: the transport fd is edge-triggered. */
+/* Before and after every poll: the transport fd is edge-triggered, and
+ * sends since the last drain can swallow its edge. */
 static int s_prepare(void *arg, struct pollfd *pfd, int max,
                      int64_t *deadline_ms)
 {
-    (void)arg;
     (void)pfd;
     (void)max;
-    (void)deadline_ms;
+    assay_runtime *self = arg;
+    s_on_message(self, -1, 0);
+    if (self->more)
+        *deadline_ms = 0;
     return 0;
 }
 
@@ -381,6 +404,7 @@ void assay_runtime_destroy(assay_runtime **self_p)
     if (self->link) {
         assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
         assay_loop_cancel_timer(self->loop, self->hb_timer);
+        assay_loop_cancel_timer(self->loop, self->reg_timer);
     }
     while (self->attempts)
         s_forget(self, self->attempts);

@@ -26,7 +26,7 @@ typedef struct cluster {
 } cluster;
 
 /* Starts a member (runs no jobs) with `extra` assayd arguments. Every
- * node gets fast heartbeats (100 ms, 3 misses) so failure tests stay
+ * node gets fast heartbeats (100 ms, 10 misses) so failure tests stay
  * short, and no CPU threshold: parallel suites keep the CPUs busy. */
 void cluster_start(cluster *c, const char *extra);
 /* Starts a runtime joining the member; waits until it is registered. */

@@ -1,0 +1,148 @@
+#!/usr/bin/python3
+"""cp.py - a minimal third-party control plane for Assay, written from
+docs/protocol.md alone. Needs only python3-zmq and python3-msgpack.
+
+  cp.py [--endpoint EP] [--events EP] [--timeout S] SPEC.json
+      submits the JobSpec, waits until every job has ended, prints one
+      line per job; exit 0 all passed, 1 a check did not pass, 2 error
+  cp.py [--endpoint EP] --check-service NAME
+      asks the member whether it offers service NAME (RFC 8 MMI)
+"""
+import argparse
+import json
+import sys
+import time
+
+import msgpack
+import zmq
+
+MDP_CLIENT = b"MDPC01"
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+class Failure(Exception):
+    """A protocol error, a timeout or an error reply: exit code 2."""
+
+
+class Client:
+    """One Majordomo (RFC 7) client on a DEALER socket: every request is
+    [""]["MDPC01"][service][body] and so is every reply."""
+
+    def __init__(self, ctx, endpoint, deadline):
+        self.sock = ctx.socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self.deadline = deadline
+
+    def raw(self, service, body):
+        self.sock.send_multipart([b"", MDP_CLIENT, service.encode(), body])
+        wait_ms = max(0, int((self.deadline - time.monotonic()) * 1000))
+        if not self.sock.poll(wait_ms):
+            raise Failure("%s: no reply (timed out)" % service)
+        frames = self.sock.recv_multipart()
+        if (len(frames) != 4 or frames[0] != b"" or frames[1] != MDP_CLIENT
+                or frames[2] != service.encode()):
+            raise Failure("%s: malformed reply %r" % (service, frames[:3]))
+        return frames[3]
+
+    def call(self, service, body):
+        """Sends a msgpack map, returns the reply map if ok is true."""
+        reply = msgpack.unpackb(self.raw(service, msgpack.packb(body)),
+                                raw=False)
+        if not isinstance(reply, dict):
+            raise Failure("%s: reply body is not a map" % service)
+        if reply.get("ok") is not True:
+            raise Failure("%s: %s (%s)" % (service, reply.get("message"),
+                                           reply.get("error")))
+        return reply
+
+
+def outcome(job):
+    """(line, passed) for a job in a terminal state."""
+    result = job.get("result") or {}
+    status = result.get("status", "-")
+    text = result.get("message") if job["state"] == "completed" \
+        else job.get("reason", "")
+    line = "%s %s %s %s" % (job["id"], job["state"], status, text or "")
+    return line.rstrip(), job["state"] == "completed" and status == "pass"
+
+
+def run(args):
+    deadline = time.monotonic() + args.timeout
+    ctx = zmq.Context()
+    try:
+        client = Client(ctx, args.endpoint, deadline)
+        if args.check_service:
+            code = client.raw("mmi.service", args.check_service.encode())
+            print(code.decode(errors="replace"))
+            return 0 if code == b"200" else 1
+
+        with open(args.spec, encoding="utf-8") as f:
+            spec = json.load(f)
+
+        # Subscribe before submitting, so no event of ours can be missed
+        # except through the subscription's start-up delay, which the
+        # polling below covers.
+        events = ctx.socket(zmq.SUB)
+        events.setsockopt(zmq.LINGER, 0)
+        events.setsockopt(zmq.SUBSCRIBE, b"job.")
+        events.connect(args.events)
+
+        reply = client.call("assay.submit", spec)
+        spec_id, wanted = reply["spec"], list(reply["jobs"])
+        print("spec %s%s: %s" % (spec_id, " (duplicate)" if
+                                 reply.get("duplicate") else "",
+                                 " ".join(wanted)))
+
+        final = {}  # job id -> job map in a terminal state
+        next_poll = 0.0
+        while len(final) < len(wanted):
+            now = time.monotonic()
+            if now >= deadline:
+                raise Failure("timed out: %d of %d jobs ended"
+                              % (len(final), len(wanted)))
+            if now >= next_poll:  # robust to missed events
+                r = client.call("assay.job", {"id": spec_id})
+                for job in r.get("jobs") or [r.get("job")]:
+                    if job and job["id"] in wanted and \
+                            job["state"] in TERMINAL:
+                        final[job["id"]] = job
+                next_poll = now + 0.5
+                continue
+            if events.poll(int((min(next_poll, deadline) - now) * 1000) + 1):
+                topic, body = events.recv_multipart()
+                job = msgpack.unpackb(body, raw=False)
+                if (topic.decode() in ("job." + s for s in TERMINAL)
+                        and job.get("id") in wanted):
+                    final[job["id"]] = job
+
+        passed = True
+        for jid in wanted:
+            line, ok = outcome(final[jid])
+            print(line)
+            passed = passed and ok
+        return 0 if passed else 1
+    finally:
+        ctx.destroy(linger=0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--endpoint", default="tcp://127.0.0.1:7400")
+    p.add_argument("--events", default="tcp://127.0.0.1:7401")
+    p.add_argument("--timeout", type=float, default=60.0,
+                   help="seconds for the whole run (default 60)")
+    p.add_argument("--check-service", metavar="NAME")
+    p.add_argument("spec", nargs="?", metavar="SPEC.json")
+    args = p.parse_args()
+    if not args.check_service and not args.spec:
+        p.error("SPEC.json or --check-service NAME is required")
+    try:
+        return run(args)
+    except (Failure, OSError, ValueError, KeyError, zmq.ZMQError) as e:
+        print("cp.py: %s" % e, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
