@@ -423,6 +423,12 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
                        const char *verb, const json_t *body)
 {
     const char *st = s_str(body, "state"), *spec = s_str(body, "spec");
+    if ((json_object_get(body, "state") && !st) ||
+        (json_object_get(body, "spec") && !spec)) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_ETYPE, "state and spec must be strings"));
+        return;
+    }
     const json_t *labels = json_object_get(body, "labels");
     json_int_t limit = json_integer_value(json_object_get(body, "limit"));
     int want = st ? assay_job_state_parse(st) : -1;
@@ -437,8 +443,10 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
                 s_error(ASSAY_ETYPE, "labels: expected object of strings"));
         return;
     }
-    if (limit <= 0 || limit > MAX_LIST)
+    if (limit <= 0)
         limit = 1000;
+    if (limit > MAX_LIST)
+        limit = MAX_LIST;
     json_t *jobs = json_array();
     json_int_t total = 0;
     for (assay_job *j = assay_state_jobs(self->state); j; j = j->all_next) {
@@ -594,6 +602,11 @@ static const struct {
 
 static void s_on_client(assay_leader *self, const assay_link_msg *m)
 {
+    if (!strncmp(m->verb, "mmi.", 4) && strcmp(m->verb, "mmi.service")) {
+        assay_link_send_text(self->link, self->server, &m->route,
+                             ASSAY_MDP_CLIENT, m->verb, "501");
+        return;
+    }
     if (!strcmp(m->verb, "mmi.service")) { /* RFC 8 */
         const char *code = "404";
         for (size_t i = 0; m->raw_body && i < NSERVICES; i++)

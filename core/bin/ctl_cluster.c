@@ -237,33 +237,64 @@ static int s_submit(s_client *c, char **args, int n)
     return code;
 }
 
+/* Calls `service` and prints the reply: as JSON with --json, else with
+ * `render`. Returns the exit code. */
+static int s_show(s_client *c, const char *service, json_t *body,
+                  void (*render)(const json_t *reply))
+{
+    int code = 0;
+    json_t *r = s_call(c, service, body, &code);
+    if (!r)
+        return code;
+    if (c->o->json)
+        s_dump(r);
+    else
+        render(r);
+    json_decref(r);
+    return 0;
+}
+
+static void s_render_job(const json_t *r)
+{
+    json_t *rows = json_array(), *jobs = json_object_get(r, "jobs");
+    size_t i;
+    json_t *j;
+    if (jobs)
+        json_array_foreach(jobs, i, j) json_array_append_new(rows, s_row(j));
+    else
+        json_array_append_new(rows, s_row(json_object_get(r, "job")));
+    assay_render_results(stdout, rows);
+    json_decref(rows);
+}
+
 static int s_job(s_client *c, char **args, int n)
 {
     if (n != 1) {
         fprintf(stderr, "assayctl: job needs one job or JobSpec id\n");
         return ASSAY_EXIT_USAGE;
     }
-    int code = 0;
-    json_t *r = s_call(c, "assay.job", json_pack("{s:s}", "id", args[0]),
-                       &code);
-    if (!r)
-        return code;
-    if (c->o->json) {
-        s_dump(r);
-    } else {
-        json_t *rows = json_array(), *jobs = json_object_get(r, "jobs");
-        size_t i;
-        json_t *j;
-        if (jobs)
-            json_array_foreach(jobs, i, j) json_array_append_new(rows,
-                                                                 s_row(j));
-        else
-            json_array_append_new(rows, s_row(json_object_get(r, "job")));
-        assay_render_results(stdout, rows);
-        json_decref(rows);
+    return s_show(c, "assay.job", json_pack("{s:s}", "id", args[0]),
+                  s_render_job);
+}
+
+static void s_render_jobs(const json_t *r)
+{
+    printf("%-28s %-18s %-10s %-3s %-16s %s\n", "JOB", "ACTION", "STATE",
+           "TRY", "RUNTIME", "REASON");
+    size_t i;
+    json_t *j;
+    json_array_foreach(json_object_get(r, "jobs"), i, j) {
+        const char *reason = json_string_value(json_object_get(j, "reason"));
+        printf("%-28s %-18s %-10s %-3lld %-16s %s\n",
+               json_string_value(json_object_get(j, "id")),
+               json_string_value(json_object_get(j, "action")),
+               json_string_value(json_object_get(j, "state")),
+               (long long)json_integer_value(json_object_get(j, "attempt")),
+               json_string_value(json_object_get(j, "runtime")),
+               reason ? reason : "");
     }
-    json_decref(r);
-    return 0;
+    printf("%lld jobs\n",
+           (long long)json_integer_value(json_object_get(r, "total")));
 }
 
 static int s_jobs(s_client *c)
@@ -273,34 +304,7 @@ static int s_jobs(s_client *c)
         json_object_set_new(q, "state", json_string(c->o->state));
     if (c->o->labels)
         json_object_set(q, "labels", c->o->labels);
-    int code = 0;
-    json_t *r = s_call(c, "assay.jobs", q, &code);
-    if (!r)
-        return code;
-    if (c->o->json) {
-        s_dump(r);
-    } else {
-        printf("%-28s %-18s %-10s %-3s %-16s %s\n", "JOB", "ACTION", "STATE",
-               "TRY", "RUNTIME", "REASON");
-        size_t i;
-        json_t *j;
-        json_array_foreach(json_object_get(r, "jobs"), i, j) {
-            const char *reason =
-                json_string_value(json_object_get(j, "reason"));
-            printf("%-28s %-18s %-10s %-3lld %-16s %s\n",
-                   json_string_value(json_object_get(j, "id")),
-                   json_string_value(json_object_get(j, "action")),
-                   json_string_value(json_object_get(j, "state")),
-                   (long long)json_integer_value(json_object_get(j,
-                                                                 "attempt")),
-                   json_string_value(json_object_get(j, "runtime")),
-                   reason ? reason : "");
-        }
-        printf("%lld jobs\n",
-               (long long)json_integer_value(json_object_get(r, "total")));
-    }
-    json_decref(r);
-    return 0;
+    return s_show(c, "assay.jobs", q, s_render_jobs);
 }
 
 static int s_cancel(s_client *c, char **args, int n)
@@ -333,58 +337,37 @@ static int s_cancel(s_client *c, char **args, int n)
     return code;
 }
 
-static int s_runtimes(s_client *c)
+static void s_render_runtimes(const json_t *r)
 {
-    int code = 0;
-    json_t *r = s_call(c, "assay.runtimes", json_object(), &code);
-    if (!r)
-        return code;
-    if (c->o->json) {
-        s_dump(r);
-    } else {
-        printf("%-20s %-6s %-8s %-7s %-6s %-10s %s\n", "RUNTIME", "ALIVE",
-               "HB(ms)", "RUNNING", "CREDIT", "SEEN(ms)", "WHY");
-        size_t i;
-        json_t *x;
-        json_array_foreach(json_object_get(r, "runtimes"), i, x) {
-            const char *why = json_string_value(json_object_get(x, "why"));
-            printf("%-20s %-6s %-8lld %-7lld %-6lld %-10lld %s\n",
-                   json_string_value(json_object_get(x, "id")),
-                   json_is_true(json_object_get(x, "alive")) ? "yes" : "no",
-                   (long long)json_integer_value(
-                       json_object_get(x, "heartbeat_ms")),
-                   (long long)json_integer_value(json_object_get(x,
-                                                                 "running")),
-                   (long long)json_integer_value(json_object_get(x, "credit")),
-                   (long long)json_integer_value(
-                       json_object_get(x, "last_seen_ms_ago")),
-                   why ? why : "");
-        }
+    printf("%-20s %-6s %-8s %-7s %-6s %-10s %s\n", "RUNTIME", "ALIVE",
+           "HB(ms)", "RUNNING", "CREDIT", "SEEN(ms)", "WHY");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r, "runtimes"), i, x) {
+        const char *why = json_string_value(json_object_get(x, "why"));
+        printf("%-20s %-6s %-8lld %-7lld %-6lld %-10lld %s\n",
+               json_string_value(json_object_get(x, "id")),
+               json_is_true(json_object_get(x, "alive")) ? "yes" : "no",
+               (long long)json_integer_value(
+                   json_object_get(x, "heartbeat_ms")),
+               (long long)json_integer_value(json_object_get(x, "running")),
+               (long long)json_integer_value(json_object_get(x, "credit")),
+               (long long)json_integer_value(
+                   json_object_get(x, "last_seen_ms_ago")),
+               why ? why : "");
     }
-    json_decref(r);
-    return 0;
 }
 
-static int s_plugins(s_client *c)
+static void s_render_plugins(const json_t *r)
 {
-    int code = 0;
-    json_t *r = s_call(c, "assay.plugins", json_object(), &code);
-    if (!r)
-        return code;
-    if (c->o->json) {
-        s_dump(r);
-    } else {
-        size_t i;
-        json_t *x;
-        json_array_foreach(json_object_get(r, "runtimes"), i, x) {
-            printf("== runtime %s%s\n",
-                   json_string_value(json_object_get(x, "runtime")),
-                   json_is_true(json_object_get(x, "alive")) ? "" : " (dead)");
-            assay_render_catalog(stdout, json_object_get(x, "catalog"));
-        }
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r, "runtimes"), i, x) {
+        printf("== runtime %s%s\n",
+               json_string_value(json_object_get(x, "runtime")),
+               json_is_true(json_object_get(x, "alive")) ? "" : " (dead)");
+        assay_render_catalog(stdout, json_object_get(x, "catalog"));
     }
-    json_decref(r);
-    return 0;
 }
 
 static int s_watch(const assay_ctl_opts *o)
@@ -465,9 +448,9 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
     else if (!strcmp(cmd, "cancel"))
         code = s_cancel(&c, args, nargs);
     else if (!strcmp(cmd, "runtimes"))
-        code = s_runtimes(&c);
+        code = s_show(&c, "assay.runtimes", json_object(), s_render_runtimes);
     else
-        code = s_plugins(&c);
+        code = s_show(&c, "assay.plugins", json_object(), s_render_plugins);
     assay_link_destroy(&c.link);
     return code;
 }
