@@ -68,6 +68,8 @@ struct assay_leader {
     json_t *results, *requeues; /* items waiting for the next commit */
     int tick;
     int64_t started_ms;
+    pid_t hooks[64]; /* notify_command processes not yet reaped */
+    int nhooks;
     bool more;  /* the transport drain stopped at its bound */
     bool dirty; /* queue or credit changed since the last plan */
 };
@@ -709,7 +711,7 @@ static void s_registered(void *arg, int status, void *result)
 static void s_requeue_item(assay_leader *self, assay_job *j,
                            const char *reason, const char *ack_to)
 {
-    j->lease_ms = 0;
+    j->reported = true;
     json_t *it = json_pack("{s:s, s:I, s:s}", "job", j->id, "attempt",
                            (json_int_t)j->attempt, "reason", reason);
     if (ack_to)
@@ -747,7 +749,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
      * (it restarted) are lost attempts. */
     const json_t *running = json_object_get(b, "running");
     for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
-        if (strcmp(j->runtime, id) || !j->lease_ms)
+        if (strcmp(j->runtime, id) || j->reported)
             continue;
         bool held = false;
         size_t i;
@@ -784,9 +786,26 @@ static void s_on_alive(assay_leader *self, s_rt *r, const json_t *b)
         self->dirty = self->dirty || l > r->limit;
         r->limit = l;
     }
-    if (json_is_integer(json_object_get(b, "mem_available_mb")))
-        r->mem_available_mb =
-            json_integer_value(json_object_get(b, "mem_available_mb"));
+    json_t *mem = json_object_get(b, "mem_available_mb");
+    if (json_is_integer(mem)) {
+        self->dirty = self->dirty || json_integer_value(mem) >
+                                         r->mem_available_mb;
+        r->mem_available_mb = json_integer_value(mem);
+    }
+    /* Jobs it reports holding keep their lease: one may wait behind
+     * others in an executor queue; silence is what the heartbeat rule
+     * catches. */
+    size_t i;
+    json_t *h;
+    int64_t now = assay_now_ms();
+    json_array_foreach(json_object_get(b, "running"), i, h) {
+        assay_job *j = assay_state_job(self->state, s_str(h, "job"));
+        if (j && j->state == ASSAY_JOB_RUNNING && !j->reported &&
+            j->attempt == json_integer_value(json_object_get(h, "attempt")) &&
+            !strcmp(j->runtime, r->id))
+            j->lease_ms = now + j->spec->timeout_ms +
+                          self->conf->lease_grace_ms;
+    }
     if (s_str(b, "why"))
         strlcpy(r->why, s_str(b, "why"), sizeof r->why);
     assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
@@ -805,7 +824,7 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
     json_t *ack = json_pack("{s:s, s:I}", "job", jid ? jid : "", "attempt",
                             attempt);
     if (!j || !json_is_object(res) || j->state != ASSAY_JOB_RUNNING ||
-        j->attempt != attempt || strcmp(j->runtime, r->id) || !j->lease_ms) {
+        j->attempt != attempt || strcmp(j->runtime, r->id) || j->reported) {
         /* Fencing: a late or foreign result changes nothing. */
         assay_info("ignored result for %.96s attempt %lld from %s (job %s)",
                    jid ? jid : "(none)", (long long)attempt, r->id,
@@ -822,7 +841,7 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
                                             : "attempt lost",
                        r->id);
     } else {
-        j->lease_ms = 0; /* recorded once: later copies are stale */
+        j->reported = true; /* recorded once: later copies are stale */
         json_t *clean = json_deep_copy(res);
         json_object_del(clean, "retryable");
         json_array_append_new(self->results,
@@ -1150,13 +1169,16 @@ static void s_notify(assay_leader *self, const char *topic, const char *id)
     free(env);
     close(in[0]);
     if (rc == 0) {
-        char body[512];
-        int len = snprintf(body, sizeof body,
-                           "{\"event\": \"%s\", \"runtime\": \"%s\", "
-                           "\"leader\": \"%s\"}\n",
-                           topic, id, self->id);
-        if (write(in[1], body, (size_t)len) < 0)
+        if (self->nhooks < (int)(sizeof self->hooks / sizeof *self->hooks))
+            self->hooks[self->nhooks++] = pid;
+        json_t *ev_json = json_pack("{s:s, s:s, s:s}", "event", topic,
+                                    "runtime", id, "leader", self->id);
+        char *body = json_dumps(ev_json, JSON_COMPACT);
+        json_decref(ev_json);
+        if (body && (write(in[1], body, strlen(body)) < 0 ||
+                     write(in[1], "\n", 1) < 0))
             assay_warn("notify_command: cannot write event: %m");
+        free(body);
         assay_info("notify_command started (pid %d) for %s %s", (int)pid,
                    topic, id);
     } else {
@@ -1171,6 +1193,8 @@ static void s_tick(void *arg)
     int64_t now = assay_now_ms();
     /* Leases: a job whose result is overdue goes back to the queue. */
     for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
+        if (j->reported)
+            continue; /* its requeue or result is being committed */
         if (!j->lease_ms) {
             /* Running before we led: a fresh lease from now. */
             if (!j->dispatching)
@@ -1208,15 +1232,19 @@ static void s_tick(void *arg)
                                  "id", rec->id, "alive", 0),
                  s_ignore, NULL);
         for (assay_job *j = assay_state_running(self->state); j; j = j->next)
-            if (!strcmp(j->runtime, rec->id) && j->lease_ms)
+            if (!strcmp(j->runtime, rec->id) && !j->reported)
                 s_requeue_item(self, j, "runtime dead", NULL);
         if (r)
             r->limit = r->sent; /* no credit until it speaks again */
         s_notify(self, "runtime.dead", rec->id);
     }
-    /* Reap finished notification hooks. */
-    while (waitpid(-1, NULL, WNOHANG) > 0)
-        ;
+    /* Reap finished notification hooks (only ours: the executor pool
+     * reaps its own children). */
+    for (int k = 0; k < self->nhooks;)
+        if (waitpid(self->hooks[k], NULL, WNOHANG) != 0)
+            self->hooks[k] = self->hooks[--self->nhooks];
+        else
+            k++;
 }
 
 /* ---- Events -------------------------------------------------------------- */

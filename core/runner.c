@@ -151,6 +151,12 @@ const assay_catalog *assay_runner_catalog(const assay_runner *self)
 
 assay_pool *assay_runner_pool(assay_runner *self) { return self->pool; }
 
+const json_t *assay_runner_plugin_config(const assay_runner *self,
+                                         const char *plugin)
+{
+    return json_object_get(self->plugin_config, plugin);
+}
+
 typedef struct {
     assay_runner *runner;
     json_t *results;  /* array, one slot per job */
@@ -180,8 +186,7 @@ static int s_submit(s_run *run, s_slot *slot)
         .plugin_path = run->plugin->path,
         .action = run->action->name,
         .params = json_array_get(run->params, slot->index),
-        .config = json_object_get(run->runner->plugin_config,
-                                  run->plugin->name),
+        .config = assay_runner_plugin_config(run->runner, run->plugin->name),
         .timeout_ms = run->timeout_ms,
     };
     return assay_pool_submit(run->runner->pool, &t, s_done, slot);

@@ -25,6 +25,9 @@ void assay_runner_destroy(assay_runner **self_p);
 
 const assay_catalog *assay_runner_catalog(const assay_runner *self);
 assay_pool *assay_runner_pool(assay_runner *self);
+/* The operator's config for one plugin ({key: "text"}), or NULL. */
+const json_t *assay_runner_plugin_config(const assay_runner *self,
+                                         const char *plugin);
 
 /* Runs every job of `spec` to its end; *results is a new array, in job
  * order, of {job, action, version, attempt, status, message, reason?,

@@ -127,9 +127,10 @@ static void s_heartbeat(void *arg)
         return;
     uint64_t limit = s_limit(self);
     s_send(self, "heartbeat",
-           json_pack("{s:I, s:I, s:s}", "limit", (json_int_t)limit,
+           json_pack("{s:I, s:I, s:s, s:o}", "limit", (json_int_t)limit,
                      "mem_available_mb", (json_int_t)self->mem_available_mb,
-                     "why", self->why ? self->why : ""));
+                     "why", self->why ? self->why : "", "running",
+                     s_running(self)));
 }
 
 static void s_register(void *arg)
@@ -265,7 +266,8 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
                     .plugin_path = p->path,
                     .action = action,
                     .params = params,
-                    .config = NULL,
+                    .config = assay_runner_plugin_config(self->runner,
+                                                         p->name),
                     .timeout_ms = timeout};
     if (assay_pool_submit(assay_runner_pool(self->runner), &t, s_done, a))
         assay_error("cannot queue %s", a->key);

@@ -364,6 +364,8 @@ static int s_dispatch(assay_state *self, const json_t *it)
     j->state = ASSAY_JOB_RUNNING;
     j->attempt++;
     j->dispatching = false;
+    j->reported = false;
+    j->lease_ms = 0;
     strlcpy(j->runtime, rt, sizeof j->runtime);
     strlcpy(j->version, s_str(it, "version") ? s_str(it, "version") : "",
             sizeof j->version);

@@ -10,11 +10,12 @@
  * returns ASSAY_ERANGE: that is the fencing of invariant 2.
  *
  * Commands ("v": 1 on all):
- *   {op:"submit", spec:{id, action, version, labels, selector, timeout_ms,
- *                       max_attempts, priority}, jobs:[{id, params}]}
+ *   {op:"submit", spec:{id, action, version, resolved, labels, selector,
+ *                       timeout_ms, max_attempts, priority, memory_mb},
+ *    jobs:[{id, params}]}
  *   {op:"dispatch", items:[{job, attempt, runtime, version}]}
- *   {op:"result", items:[{job, attempt, result}]}
- *   {op:"requeue", items:[{job, attempt, reason}]}
+ *   {op:"result", items:[{job, attempt, result, runtime}]}
+ *   {op:"requeue", items:[{job, attempt, reason, runtime?}]}
  *   {op:"cancel", jobs:[id]}
  *   {op:"runtime", id, heartbeat_ms, labels, capacity, catalog}
  *   {op:"runtime_state", id, alive} */
@@ -62,6 +63,7 @@ typedef struct assay_job {
     /* Leader bookkeeping, not replicated. */
     int64_t lease_ms;
     bool dispatching;
+    bool reported; /* a result or requeue for this attempt is committing */
     /* QUEUED: priority queue links; RUNNING: running list links. */
     struct assay_job *prev, *next;
     struct assay_job *all_next; /* every job, submission order */

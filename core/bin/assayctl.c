@@ -1,8 +1,8 @@
-/* assayctl - the command-line client.
- *
- * This version works on the local machine: `plugins --local` lists the
- * catalogue a daemon would load, `run --local` runs a JobSpec through the
- * same executors assayd uses (the plugin author's inner loop). */
+/* assayctl - the command-line client: cluster commands over the
+ * control-plane protocol (ctl_cluster.c), and `--local` commands that list
+ * this machine's plugins or run JobSpecs through the same executors assayd
+ * uses (the plugin author's inner loop). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +45,7 @@ static void s_usage(FILE *out)
           "tcp://127.0.0.1:7401)\n"
           "  --timeout-ms N             per request (5000)\n"
           "  --wait-ms N                bound for wait, submit --wait, watch\n"
+          "  --modules-dir DIR          where the transport module is\n"
           "  --json                     machine-readable output\n"
           "  --config FILE, --set KEY=VALUE, --plugins-dir DIR  (--local)\n"
           "  -v, --verbose              log at debug level\n"
@@ -175,6 +176,15 @@ static bool s_label(json_t *labels, const char *kv)
     return json_object_set_new(labels, key, json_string(eq + 1)) == 0;
 }
 
+/* A whole non-negative decimal number, or -1. */
+static long long s_number(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return errno || end == s || *end || v < 0 ? -1 : v;
+}
+
 static const char *s_env(const char *name, const char *dflt)
 {
     const char *v = getenv(name);
@@ -223,9 +233,23 @@ int main(int argc, char **argv)
         case 'w': co.wait = true; break;
         case 'S': co.state = optarg; break;
         case 'T': co.topic = optarg; break;
-        case 'n': co.count = atol(optarg); break;
-        case 't': co.timeout_ms = atoll(optarg); break;
-        case 'W': co.wait_ms = atoll(optarg); break;
+        case 'n':
+        case 't':
+        case 'W': {
+            long long v = s_number(optarg);
+            if (v < 0) {
+                fprintf(stderr, "assayctl: %s wants a number, got '%s'\n",
+                        argv[optind - 1], optarg);
+                goto out;
+            }
+            if (c == 'n')
+                co.count = (long)v;
+            else if (c == 't')
+                co.timeout_ms = v;
+            else
+                co.wait_ms = v;
+            break;
+        }
         case 'L':
             if (!co.labels)
                 co.labels = json_object();

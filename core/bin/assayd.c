@@ -1,9 +1,11 @@
 /* assayd - the Assay daemon.
  *
- * Loads its configuration (file, then flags), scans the plugins directory,
- * starts the executor pool and serves until SIGTERM/SIGINT. The cluster
- * (control-plane protocol, runtimes, consensus) is added on top of this
- * in later versions; `--check` validates config and plugins and exits. */
+ * Loads its configuration (file, then flags), scans the plugins directory
+ * and starts the executor pool. Without `join` it is a member: it binds the
+ * control-plane and event endpoints, keeps the replicated state and
+ * dispatches jobs (docs/architecture.md); unless it has 0 executors it also
+ * runs jobs, as a runtime of itself. With `join` it is a runtime of that
+ * member. `--check` validates config and plugins and exits. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -132,10 +134,13 @@ int main(int argc, char **argv)
                               : c == 'E' ? "events"
                               : c == 'N' ? "node_id"
                                          : "labels";
-            if (nsets == MAX_SETS ||
-                snprintf(flagbuf[nflag], sizeof flagbuf[nflag], "%s=%s", key,
+            if (nsets == MAX_SETS) {
+                fprintf(stderr, "assayd: too many overrides\n");
+                return ASSAY_EXIT_USAGE;
+            }
+            if (snprintf(flagbuf[nflag], sizeof flagbuf[nflag], "%s=%s", key,
                          optarg) >= (int)sizeof flagbuf[nflag]) {
-                fprintf(stderr, "assayd: --%s: value too long\n", key);
+                fprintf(stderr, "assayd: %s: value too long\n", argv[optind - 1]);
                 return ASSAY_EXIT_USAGE;
             }
             sets[nsets++] = flagbuf[nflag++];
@@ -148,8 +153,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "assayd: unexpected argument '%s'\n", argv[optind]);
         return ASSAY_EXIT_USAGE;
     }
-    if (strcmp(join, "join=") && nsets < MAX_SETS)
+    if (strcmp(join, "join=")) {
+        if (nsets == MAX_SETS) {
+            fprintf(stderr, "assayd: too many overrides\n");
+            return ASSAY_EXIT_USAGE;
+        }
         sets[nsets++] = join;
+    }
     assay_conf conf;
     if (assay_conf_init(&conf) != 0)
         return ASSAY_EXIT_UNAVAILABLE;
@@ -159,7 +169,23 @@ int main(int argc, char **argv)
     }
     assay_log_init("assayd", conf.log_level);
     char node[64];
+    char first[256] = "";
+    sscanf(conf.join, "%255s", first);
+    if (first[0] && conf.executors == 0) {
+        fprintf(stderr, "assayd: a runtime (join) with 0 executors would "
+                        "run nothing\n");
+        assay_conf_fini(&conf);
+        return ASSAY_EXIT_CONFIG;
+    }
     if (conf.node_id[0]) {
+        if (strspn(conf.node_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+                                 "QRSTUVWXYZ0123456789._-") !=
+            strlen(conf.node_id)) {
+            fprintf(stderr, "assayd: node_id '%s': use letters, digits, "
+                            "'.', '_' and '-'\n", conf.node_id);
+            assay_conf_fini(&conf);
+            return ASSAY_EXIT_CONFIG;
+        }
         strlcpy(node, conf.node_id, sizeof node);
     } else {
         char host[48] = "node";
@@ -204,9 +230,9 @@ int main(int argc, char **argv)
         assay_loop_add_source(loop, &src);
     }
     /* A node with nothing to join is a member; members run jobs too,
-     * through their own endpoint, exactly as remote runtimes do. */
-    char first[256] = "";
-    sscanf(conf.join, "%255s", first);
+     * through their own endpoint, exactly as remote runtimes do. With the
+     * single-member `none` consensus a runtime talks to the first `join`
+     * endpoint; the others matter once members can change leader. */
     if (!first[0] &&
         assay_leader_new(&conf, node, loop, &leader, err, sizeof err) != 0) {
         assay_error("%s", err);
@@ -217,7 +243,7 @@ int main(int argc, char **argv)
                                     loop, runner, &runtime, err,
                                     sizeof err) != 0) {
         assay_error("%s", err);
-        code = ASSAY_EXIT_CONFIG;
+        code = ASSAY_EXIT_UNAVAILABLE;
         goto out;
     }
     assay_info("ready");

@@ -112,9 +112,12 @@ static bool s_terminal(const char *state)
 static json_t *s_row(const json_t *job)
 {
     const json_t *res = json_object_get(job, "result");
+    /* Without a result the state stands in for the status (failed,
+     * cancelled, or still queued/running). */
     json_t *row = res ? json_deep_copy(res)
-                      : json_pack("{s:s, s:s, s:[], s:{}}", "status", "error",
-                                  "message", "", "findings", "data");
+                      : json_pack("{s:O, s:s, s:[], s:{}}", "status",
+                                  json_object_get(job, "state"), "message",
+                                  "", "findings", "data");
     const char *reason = json_string_value(json_object_get(job, "reason"));
     if (!res && reason)
         json_object_set_new(row, "reason", json_string(reason));
@@ -208,8 +211,11 @@ static int s_submit(s_client *c, char **args, int n)
     json_error_t je;
     json_t *spec = json_load_file(args[0], JSON_REJECT_DUPLICATES, &je);
     if (!spec) {
-        fprintf(stderr, "assayctl: %s:%d:%d: %s\n", args[0], je.line,
-                je.column, je.text);
+        if (je.line > 0)
+            fprintf(stderr, "assayctl: %s:%d:%d: %s\n", args[0], je.line,
+                    je.column, je.text);
+        else
+            fprintf(stderr, "assayctl: %s: %s\n", args[0], je.text);
         return ASSAY_EXIT_DATA;
     }
     int code = 0;
@@ -444,7 +450,10 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
     else if (!strcmp(cmd, "jobs"))
         code = s_jobs(&c);
     else if (!strcmp(cmd, "wait"))
-        code = nargs ? s_wait(&c, args, nargs) : ASSAY_EXIT_USAGE;
+        code = nargs ? s_wait(&c, args, nargs)
+                     : (fprintf(stderr, "assayctl: wait needs job or "
+                                        "JobSpec ids\n"),
+                        ASSAY_EXIT_USAGE);
     else if (!strcmp(cmd, "cancel"))
         code = s_cancel(&c, args, nargs);
     else if (!strcmp(cmd, "runtimes"))

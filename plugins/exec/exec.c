@@ -211,7 +211,8 @@ static int stream_read(stream *s, size_t limit)
 }
 
 /* Collects both streams until the provider exits, then reaps it. At the
- * deadline it sends SIGTERM to the group, and SIGKILL KILL_GRACE_MS later.
+ * deadline it sends SIGTERM to the provider, and SIGKILL KILL_GRACE_MS later
+ * (children it left behind die with the executor's process group).
  * Once the provider has exited only output already in the pipes is read:
  * a child it left behind may hold them open. Returns 0 with *wstatus set,
  * or an errno value; the child is reaped either way. */

@@ -227,7 +227,7 @@ Test(cluster, frozen_runtime_is_dead_then_back_and_its_results_fenced)
     for (int i = 0; i < 100 && access(hookfile, F_OK) != 0; i++)
         nanosleep(&(struct timespec){0, 50000000}, NULL);
     cr_assert_eq(harness_sh(&out, "cat %s; rm -f %s", hookfile, hookfile), 0);
-    cr_expect(strstr(out, "\"event\": \"runtime.dead\""), "%s", out);
+    cr_expect(strstr(out, "\"event\":\"runtime.dead\""), "%s", out);
     cr_expect(strstr(out, rt), "%s", out);
     free(out);
     json_t *jobs = cluster_wait(&c, "f", 60000);
