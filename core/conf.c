@@ -114,8 +114,10 @@ static const struct conf_key keys[] = {
         "milliseconds."),
     INT(max_message_kb, "1024", 1, 65536,
         "Largest protocol message accepted, in KiB."),
-    INT(max_cpu_percent, "95", 1, 100,
-        "A runtime grants no new work while CPU use is above this."),
+    INT(max_cpu_percent, "100", 1, 100,
+        "A runtime grants no new work while machine CPU use is above this; "
+        "100: no limit (its own jobs fill the CPUs under full load, so set "
+        "this on hosts shared with other work)."),
     INT(min_mem_free_percent, "5", 0, 99,
         "A runtime grants no new work while free memory is below this."),
     STRING(proc_root, "/proc",

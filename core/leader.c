@@ -1005,10 +1005,13 @@ static void s_schedule(assay_leader *self)
     }
     if (!n || !assay_state_queue_first(self->state))
         return;
+    uint64_t credit = 0;
+    for (int k = 0; k < n; k++)
+        credit += ready[k]->limit - ready[k]->sent;
     json_t *items = json_array();
     int scanned = 0;
     for (assay_job *j = assay_state_queue_first(self->state);
-         j && scanned < MAX_QUEUE_SCAN &&
+         j && credit && scanned < MAX_QUEUE_SCAN &&
          json_array_size(items) < MAX_DISPATCH_BATCH;
          j = assay_state_queue_next(self->state, j), scanned++) {
         if (j->dispatching)
@@ -1034,6 +1037,7 @@ static void s_schedule(assay_leader *self)
         if (best < 0)
             continue;
         ready[best]->sent++;
+        credit--;
         j->dispatching = true;
         json_array_append_new(items,
                               json_pack("{s:s, s:I, s:s, s:s}", "job", j->id,

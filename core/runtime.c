@@ -15,7 +15,10 @@
 #include "monitor.h"
 #include "params.h"
 
-#define SAMPLE_MS 100
+/* The monitor reads /proc at most this often: results can arrive by the
+ * thousand per second and each carries a fresh limit, and a CPU figure
+ * over fewer than 100 ticks of 10 ms is noise. */
+#define SAMPLE_MS 1000
 
 /* A dispatched attempt, from dispatch until the leader acknowledges it. */
 typedef struct s_attempt {
@@ -93,8 +96,6 @@ static uint64_t s_limit(assay_runtime *self)
     size_t busy = assay_pool_outstanding(assay_runner_pool(self->runner));
     uint32_t free_slots = busy < self->slots ? (uint32_t)(self->slots - busy)
                                              : 0;
-    /* /proc is read at most every SAMPLE_MS: results can come by the
-     * thousand per second, and each one carries a fresh limit. */
     int64_t now = assay_now_ms();
     if (now - self->sampled_ms >= SAMPLE_MS) {
         char err[ASSAY_ERRMSG_SIZE];

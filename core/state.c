@@ -216,7 +216,7 @@ const json_t *assay_state_runtime_ids(const assay_state *self)
 json_t *assay_job_json(const assay_job *j, bool with_result)
 {
     json_t *o = json_pack(
-        "{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s, s:O, s:I}", "id", j->id,
+        "{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s, s:O?, s:I}", "id", j->id,
         "spec", j->spec->id, "action", json_object_get(j->spec->spec, "action"),
         "state", assay_job_state_name(j->state), "attempt",
         (json_int_t)j->attempt, "max_attempts",
@@ -283,17 +283,32 @@ static int s_submit(assay_state *self, const json_t *cmd, json_t **result)
     }
     size_t i;
     json_t *jj;
+    assay_index *seen = assay_index_new();
+    if (!seen)
+        return ASSAY_ENOMEM;
+    int rc = 0;
     json_array_foreach(jobs, i, jj) {
         const char *jid = s_str(jj, "id");
         if (!jid || strlen(jid) >= sizeof((assay_job *)0)->id ||
-            assay_index_get(self->jobs, jid))
-            return ASSAY_EINVAL;
+            assay_index_get(self->jobs, jid) || assay_index_get(seen, jid) ||
+            assay_index_put(seen, jid, (void *)jj) != 0) {
+            rc = ASSAY_EINVAL;
+            break;
+        }
     }
+    assay_index_destroy(&seen);
+    if (rc)
+        return rc;
     assay_spec_rec *s = calloc(1, sizeof *s);
     if (!s)
         return ASSAY_ENOMEM;
     strlcpy(s->id, sid, sizeof s->id);
     s->spec = json_deep_copy(spec);
+    /* Fields the job view reads are always there, whatever the log said. */
+    static const char *objects[] = {"labels", "selector"};
+    for (size_t k = 0; k < 2; k++)
+        if (!json_is_object(json_object_get(s->spec, objects[k])))
+            json_object_set_new(s->spec, objects[k], json_object());
     s->jobs = json_array();
     s->timeout_ms = s_int(spec, "timeout_ms");
     s->max_attempts = s_int(spec, "max_attempts");
@@ -312,7 +327,9 @@ static int s_submit(assay_state *self, const json_t *cmd, json_t **result)
             return ASSAY_ENOMEM;
         strlcpy(j->id, s_str(jj, "id"), sizeof j->id);
         j->spec = s;
-        j->params = json_incref(json_object_get(jj, "params"));
+        json_t *params = json_object_get(jj, "params");
+        j->params = json_is_object(params) ? json_incref(params)
+                                           : json_object();
         j->state = ASSAY_JOB_QUEUED;
         j->seq = ++self->seq;
         assay_index_put(self->jobs, j->id, j);

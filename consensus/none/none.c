@@ -1,6 +1,8 @@
 /* consensus/none - the single-node, in-memory consensus module: an
- * in-memory log of commands, applied to the host's state machine and
- * compacted into FSM snapshots.
+ * in-memory queue of commands, applied to the host's state machine in
+ * order. Nothing is durable and nothing is ever restored, so applied
+ * commands are dropped at once and no snapshot is taken: a snapshot costs
+ * time in proportion to the whole state, which here would only add pauses.
  *
  * It is always the leader of a cluster of one, yet it behaves like the
  * asynchronous raft module so that the core drives both with the same code:
@@ -26,9 +28,6 @@
 /* Largest command accepted; commands are state-machine operations, and one
  * this large is a bug, not data. */
 #define NONE_MAX_CMD ((size_t)64 << 20)
-/* Log length past which the applied entries are replaced by a snapshot,
- * as raft does, so that the snapshot path runs in every test. */
-#define NONE_LOG_MAX 1024
 /* Commands applied per process() call, so that a burst of submissions
  * cannot starve the other fds of the core's event loop. */
 #define NONE_BATCH_MAX 65536
@@ -223,27 +222,12 @@ static int none_fd(assay_consensus *self)
     return self ? self->efd : ASSAY_EINVAL;
 }
 
-/* Replaces the applied entries by a snapshot of the state they built. The
- * state lives in the FSM and nothing here ever restores it (one node, in
- * memory), so the snapshot is freed at once; taking it keeps the host's
- * snapshot code on the path it takes under raft. On failure the entries
- * stay and the next process() tries again. */
+/* Drops the applied entries: this module never replays them. */
 static void compact(assay_consensus *self)
 {
-    void *buf = NULL;
-    size_t len = 0;
     size_t n = self->applied;
-    int rc;
-
-    rc = self->fsm.snapshot(self->fsm.data, &buf, &len);
-    if (rc < 0) {
-        assay_host->log(ASSAY_LOG_WARN,
-                        "consensus none: snapshot failed (%s), log kept at "
-                        "%zu entries",
-                        assay_host->strerror(rc), self->count);
+    if (!n)
         return;
-    }
-    assay_host->free(buf);
     for (size_t i = 0; i < n; i++)
         free(self->log[i].cmd);
     memmove(self->log, self->log + n, (self->count - n) * sizeof *self->log);
@@ -281,8 +265,7 @@ static int none_process(assay_consensus *self)
     }
     self->processing = false;
 
-    if (self->count > NONE_LOG_MAX && self->applied > 0)
-        compact(self);
+    compact(self);
     /* What the batch limit left over has had its signal drained above. */
     if (self->applied < self->count)
         return signal_fd(self);
