@@ -115,9 +115,9 @@ static assay_bytes s_str(const char *s)
     return (assay_bytes){(const uint8_t *)s, strlen(s)};
 }
 
-static int s_send(assay_link *self, int id, const assay_bytes *route,
-                  const char *proto, const char *verb,
-                  const assay_bytes *body)
+int assay_link_send_raw(assay_link *self, int id, const assay_bytes *route,
+                        const char *proto, const char *verb,
+                        const assay_bytes *body)
 {
     assay_bytes f[5];
     size_t n = 0;
@@ -136,14 +136,14 @@ int assay_link_send(assay_link *self, int id, const assay_bytes *route,
                     const char *proto, const char *verb, const json_t *body)
 {
     if (!body)
-        return s_send(self, id, route, proto, verb, NULL);
+        return assay_link_send_raw(self, id, route, proto, verb, NULL);
     char *buf;
     size_t len;
     int rc = assay_codec_encode(body, &buf, &len);
     if (rc)
         return rc;
     assay_bytes b = {(const uint8_t *)buf, len};
-    rc = s_send(self, id, route, proto, verb, &b);
+    rc = assay_link_send_raw(self, id, route, proto, verb, &b);
     free(buf);
     return rc;
 }
@@ -153,7 +153,7 @@ int assay_link_send_text(assay_link *self, int id, const assay_bytes *route,
                          const char *text)
 {
     assay_bytes b = s_str(text);
-    return s_send(self, id, route, proto, verb, &b);
+    return assay_link_send_raw(self, id, route, proto, verb, &b);
 }
 
 int assay_link_publish(assay_link *self, int id, const char *topic,

@@ -40,6 +40,11 @@ int assay_link_subscribe(assay_link *self, int id, const char *prefix);
  * non-NULL; body NULL = no body frame). */
 int assay_link_send(assay_link *self, int id, const assay_bytes *route,
                     const char *proto, const char *verb, const json_t *body);
+/* The same with a body frame already encoded (or NULL for none). */
+int assay_link_send_raw(assay_link *self, int id, const assay_bytes *route,
+                        const char *proto, const char *verb,
+                        const assay_bytes *body);
+
 /* The same with a plain-text body frame (RFC 8 MMI requests/replies). */
 int assay_link_send_text(assay_link *self, int id, const assay_bytes *route,
                          const char *proto, const char *verb,

@@ -8,6 +8,7 @@
 #include <bsd/string.h>
 
 #include "clock.h"
+#include "codec.h"
 #include "error.h"
 #include "index.h"
 #include "link.h"
@@ -154,33 +155,52 @@ static void s_register(void *arg)
                                            0, s_register, self);
 }
 
-static void s_send_result(assay_runtime *self, const s_attempt *a)
+static int s_encode_result(assay_runtime *self, const s_attempt *a,
+                           char **buf, size_t *len)
 {
-    uint64_t limit = s_limit(self);
-    s_send(self, "result",
-           json_pack("{s:s, s:I, s:O, s:I}", "job", a->job, "attempt",
-                     (json_int_t)a->attempt, "result", a->result, "limit",
-                     (json_int_t)limit));
+    json_t *body = json_pack("{s:s, s:s, s:I, s:O, s:I}", "id", self->id,
+                             "job", a->job, "attempt", (json_int_t)a->attempt,
+                             "result", a->result, "limit",
+                             (json_int_t)s_limit(self));
+    int rc = body ? assay_codec_encode(body, buf, len) : ASSAY_ENOMEM;
+    json_decref(body);
+    return rc;
+}
+
+static void s_send_result(assay_runtime *self, s_attempt *a)
+{
+    char *buf;
+    size_t len;
+    if (s_encode_result(self, a, &buf, &len) != 0)
+        return;
+    /* A result over the leader's message limit would cost this runtime
+     * its connection on every resend: report its size instead. */
+    size_t max = (size_t)self->conf->max_message_kb * 1024 - 1024;
+    if (len > max) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "result of %zu bytes exceeds the protocol limit (%zu)", len,
+                 max);
+        free(buf);
+        json_decref(a->result);
+        a->result = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status",
+                              "error", "reason", why, "message", why,
+                              "findings", "data");
+        if (s_encode_result(self, a, &buf, &len) != 0)
+            return;
+    }
+    assay_bytes b = {(const uint8_t *)buf, len};
+    int rc = assay_link_send_raw(self->link, self->dealer, NULL,
+                                 ASSAY_RUNTIME_PROTO, "result", &b);
+    if (rc)
+        assay_debug("send result: %s", assay_strerror(rc));
+    free(buf);
 }
 
 static void s_done(void *arg, json_t *result)
 {
     s_attempt *a = arg;
     json_object_del(result, "job");
-    /* A result the leader's message limit would refuse would cost this
-     * runtime its connection on every resend: report its size instead.
-     * (JSON text is an upper bound of the msgpack size.) */
-    size_t size = json_dumpb(result, NULL, 0, JSON_COMPACT);
-    size_t limit = (size_t)a->rt->conf->max_message_kb * 1024 * 9 / 10;
-    if (size > limit) {
-        char why[160];
-        snprintf(why, sizeof why,
-                 "result of %zu bytes exceeds the protocol limit (%zu)",
-                 size, limit);
-        json_decref(result);
-        result = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status", "error",
-                           "reason", why, "message", why, "findings", "data");
-    }
     a->result = result;
     s_send_result(a->rt, a);
 }
