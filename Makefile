@@ -52,6 +52,7 @@ fuzz: deps
 bench: build
 	$(BUILD)/bench/bench-pool
 	$(BUILD)/bench/bench-ffi
+	bench/run-e2e.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(TBUILD) $(FBUILD)
