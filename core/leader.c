@@ -50,6 +50,9 @@ typedef struct s_rt {
     uint64_t limit; /* the runtime's grant: may send while sent < limit */
     int64_t mem_available_mb;
     char why[128];  /* why it grants no credit, "" if it does */
+    /* Dispatches and acks collected this loop turn, sent as one message
+     * each before the next poll (docs/protocol.md). */
+    json_t *out_dispatch, *out_ack;
 } s_rt;
 
 struct assay_leader {
@@ -178,6 +181,25 @@ static void s_send_rt(assay_leader *self, const s_rt *r, const char *verb,
     if (rc)
         assay_debug("to runtime %s: %s: %s", r->id, verb,
                     assay_strerror(rc));
+}
+
+/* Adds an item to one of r's outboxes; s_flush_out sends them. */
+static void s_queue_rt(json_t **box, json_t *item)
+{
+    if (!*box)
+        *box = json_array();
+    json_array_append_new(*box, item);
+}
+
+static void s_flush_box(assay_leader *self, s_rt *r, json_t **box,
+                        const char *verb)
+{
+    if (!*box || !json_array_size(*box))
+        return;
+    json_t *b = json_pack("{s:O}", "jobs", *box);
+    s_send_rt(self, r, verb, b);
+    json_decref(b);
+    json_array_clear(*box);
 }
 
 /* ---- Catalogue: what the registered runtimes offer ---------------------- */
@@ -821,20 +843,17 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
     json_int_t attempt = json_integer_value(json_object_get(b, "attempt"));
     const json_t *res = json_object_get(b, "result");
     assay_job *j = assay_state_job(self->state, jid);
-    json_t *ack = json_pack("{s:s, s:I}", "job", jid ? jid : "", "attempt",
-                            attempt);
     if (!j || !json_is_object(res) || j->state != ASSAY_JOB_RUNNING ||
         j->attempt != attempt || strcmp(j->runtime, r->id) || j->reported) {
         /* Fencing: a late or foreign result changes nothing. */
         assay_info("ignored result for %.96s attempt %lld from %s (job %s)",
                    jid ? jid : "(none)", (long long)attempt, r->id,
                    j ? assay_job_state_name(j->state) : "unknown");
-        json_object_set_new(ack, "stale", json_true());
-        s_send_rt(self, r, "ack", ack);
-        json_decref(ack);
+        s_queue_rt(&r->out_ack,
+                   json_pack("{s:s, s:I, s:b}", "job", jid ? jid : "",
+                             "attempt", attempt, "stale", 1));
         return;
     }
-    json_decref(ack);
     if (json_is_true(json_object_get(res, "retryable"))) {
         s_requeue_item(self, j,
                        s_str(res, "reason") ? s_str(res, "reason")
@@ -873,7 +892,10 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
         s_on_alive(self, r, m->body);
     else if (!strcmp(m->verb, "result")) {
         s_on_alive(self, r, m->body);
-        s_on_result(self, r, m->body);
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(m->body, "results"), i, it)
+            s_on_result(self, r, it);
     } else
         assay_warn("runtime %s: unknown command '%s': dropped", r->id,
                    m->verb);
@@ -973,13 +995,12 @@ static void s_dispatched(void *arg, int status, void *result)
                       self->conf->lease_grace_ms;
         if (!r)
             continue; /* gone since: the lease takes the job back */
-        json_t *b = json_pack("{s:s, s:I, s:O, s:s, s:O, s:I}", "job", j->id,
-                              "attempt", (json_int_t)j->attempt, "action",
-                              json_object_get(j->spec->spec, "action"),
-                              "version", j->version, "params", j->params,
-                              "timeout_ms", (json_int_t)j->spec->timeout_ms);
-        s_send_rt(self, r, "dispatch", b);
-        json_decref(b);
+        s_queue_rt(&r->out_dispatch,
+                   json_pack("{s:s, s:I, s:O, s:s, s:O, s:I}", "job", j->id,
+                             "attempt", (json_int_t)j->attempt, "action",
+                             json_object_get(j->spec->spec, "action"),
+                             "version", j->version, "params", j->params,
+                             "timeout_ms", (json_int_t)j->spec->timeout_ms));
     }
     json_decref(result);
     s_pending_free(p);
@@ -1082,8 +1103,7 @@ static void s_reports_committed(void *arg, int status, void *result)
                                 "attempt", json_object_get(it, "attempt"));
         if (!json_is_true(json_array_get(applied, i)))
             json_object_set_new(ack, "stale", json_true());
-        s_send_rt(self, r, "ack", ack);
-        json_decref(ack);
+        s_queue_rt(&r->out_ack, ack);
     }
     json_decref(result);
     s_pending_free(p);
@@ -1126,6 +1146,15 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
     s_flush(self);
     if (self->dirty)
         s_schedule(self);
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        s_rt *r = assay_index_get(self->rts, json_string_value(id));
+        if (r) {
+            s_flush_box(self, r, &r->out_dispatch, "dispatch");
+            s_flush_box(self, r, &r->out_ack, "ack");
+        }
+    }
     if (self->more || self->dirty)
         *deadline_ms = 0;
     return 0;
@@ -1413,8 +1442,14 @@ void assay_leader_destroy(assay_leader **self_p)
     s_choice_clear(self);
     size_t i;
     json_t *id;
-    json_array_foreach(assay_state_runtime_ids(self->state), i, id)
-        free(assay_index_remove(self->rts, json_string_value(id)));
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        s_rt *r = assay_index_remove(self->rts, json_string_value(id));
+        if (r) {
+            json_decref(r->out_dispatch);
+            json_decref(r->out_ack);
+            free(r);
+        }
+    }
     assay_index_destroy(&self->rts);
     assay_state_destroy(&self->state);
     json_decref(self->choice_keys);

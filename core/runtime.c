@@ -28,6 +28,7 @@ typedef struct s_attempt {
     int64_t attempt;
     char key[128];  /* "job#attempt": the pool's job id */
     json_t *result; /* set when done, kept until acked */
+    bool unsent;    /* done, not yet reported */
     struct s_attempt *next;
 } s_attempt;
 
@@ -155,40 +156,27 @@ static void s_register(void *arg)
                                            0, s_register, self);
 }
 
-static int s_encode_result(assay_runtime *self, const s_attempt *a,
-                           char **buf, size_t *len)
+/* The result of one attempt, as an item of a "result" message. */
+static json_t *s_result_item(const s_attempt *a)
 {
-    json_t *body = json_pack("{s:s, s:s, s:I, s:O, s:I}", "id", self->id,
-                             "job", a->job, "attempt", (json_int_t)a->attempt,
-                             "result", a->result, "limit",
-                             (json_int_t)s_limit(self));
+    return json_pack("{s:s, s:I, s:O}", "job", a->job, "attempt",
+                     (json_int_t)a->attempt, "result", a->result);
+}
+
+/* Sends items (an array, consumed) as one "result" message, with the
+ * current credit limit. */
+static int s_send_results(assay_runtime *self, json_t *items, char **buf,
+                          size_t *len)
+{
+    json_t *body = json_pack("{s:s, s:o, s:I}", "id", self->id, "results",
+                             items, "limit", (json_int_t)s_limit(self));
     int rc = body ? assay_codec_encode(body, buf, len) : ASSAY_ENOMEM;
     json_decref(body);
     return rc;
 }
 
-static void s_send_result(assay_runtime *self, s_attempt *a)
+static void s_send_raw(assay_runtime *self, char *buf, size_t len)
 {
-    char *buf;
-    size_t len;
-    if (s_encode_result(self, a, &buf, &len) != 0)
-        return;
-    /* A result over the leader's message limit would cost this runtime
-     * its connection on every resend: report its size instead. */
-    size_t max = (size_t)self->conf->max_message_kb * 1024 - 1024;
-    if (len > max) {
-        char why[160];
-        snprintf(why, sizeof why,
-                 "result of %zu bytes exceeds the protocol limit (%zu)", len,
-                 max);
-        free(buf);
-        json_decref(a->result);
-        a->result = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status",
-                              "error", "reason", why, "message", why,
-                              "findings", "data");
-        if (s_encode_result(self, a, &buf, &len) != 0)
-            return;
-    }
     assay_bytes b = {(const uint8_t *)buf, len};
     int rc = assay_link_send_raw(self->link, self->dealer, NULL,
                                  ASSAY_RUNTIME_PROTO, "result", &b);
@@ -197,12 +185,64 @@ static void s_send_result(assay_runtime *self, s_attempt *a)
     free(buf);
 }
 
+/* Sends every finished attempt marked `unsent` (all unacknowledged ones
+ * when `all`), in one message when it fits the leader's message limit.
+ * A result that alone exceeds it would cost this runtime its connection
+ * on every resend: it is replaced by an error naming its size. */
+static void s_flush_results(assay_runtime *self, bool all)
+{
+    size_t max = (size_t)self->conf->max_message_kb * 1024 - 1024;
+    json_t *items = json_array();
+    for (s_attempt *a = self->attempts; a; a = a->next)
+        if (a->result && (all || a->unsent))
+            json_array_append_new(items, s_result_item(a));
+    if (!json_array_size(items)) {
+        json_decref(items);
+        return;
+    }
+    char *buf;
+    size_t len;
+    if (s_send_results(self, items, &buf, &len) == 0 && len <= max) {
+        s_send_raw(self, buf, len);
+    } else {
+        if (len > max)
+            free(buf);
+        for (s_attempt *a = self->attempts; a; a = a->next) {
+            if (!a->result || !(all || a->unsent))
+                continue;
+            json_t *one = json_array();
+            json_array_append_new(one, s_result_item(a));
+            if (s_send_results(self, one, &buf, &len) != 0)
+                continue;
+            if (len > max) {
+                free(buf);
+                char why[160];
+                snprintf(why, sizeof why,
+                         "result of %zu bytes exceeds the protocol limit "
+                         "(%zu)",
+                         len, max);
+                json_decref(a->result);
+                a->result = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status",
+                                      "error", "reason", why, "message", why,
+                                      "findings", "data");
+                one = json_array();
+                json_array_append_new(one, s_result_item(a));
+                if (s_send_results(self, one, &buf, &len) != 0)
+                    continue;
+            }
+            s_send_raw(self, buf, len);
+        }
+    }
+    for (s_attempt *a = self->attempts; a; a = a->next)
+        a->unsent = false;
+}
+
 static void s_done(void *arg, json_t *result)
 {
     s_attempt *a = arg;
     json_object_del(result, "job");
     a->result = result;
-    s_send_result(a->rt, a);
+    a->unsent = true; /* sent with the others before the next poll */
 }
 
 static s_attempt *s_find(assay_runtime *self, const char *job,
@@ -280,7 +320,7 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
         a->result = json_pack("{s:s, s:s, s:s, s:b, s:[], s:{}}", "status",
                               "error", "reason", why, "message", why,
                               "retryable", 1, "findings", "data");
-        s_send_result(self, a);
+        a->unsent = true;
         return;
     }
     assay_task t = {.job_id = a->key,
@@ -302,7 +342,7 @@ static void s_on_message(void *arg, int fd, short revents)
     assay_link_msg m;
     char err[ASSAY_ERRMSG_SIZE];
     self->more = true;
-    for (int i = 0; i < 4096; i++) {
+    for (int n = 0; n < 4096; n++) {
         int rc = assay_link_recv(self->link, &m, err, sizeof err);
         if (rc == 0) {
             self->more = false;
@@ -312,15 +352,22 @@ static void s_on_message(void *arg, int fd, short revents)
             assay_warn("dropped message from leader: %s",
                        rc < 0 ? err : "unknown protocol");
         } else if (!strcmp(m.verb, "dispatch")) {
-            s_on_dispatch(self, m.body);
+            size_t i;
+            json_t *it;
+            json_array_foreach(json_object_get(m.body, "jobs"), i, it)
+                s_on_dispatch(self, it);
         } else if (!strcmp(m.verb, "ack")) {
-            const char *job = json_string_value(json_object_get(m.body, "job"));
-            s_attempt *a = job ? s_find(self, job,
-                                        json_integer_value(json_object_get(
-                                            m.body, "attempt")))
-                               : NULL;
-            if (a && a->result)
-                s_forget(self, a);
+            size_t i;
+            json_t *it;
+            json_array_foreach(json_object_get(m.body, "jobs"), i, it) {
+                const char *job = json_string_value(json_object_get(it, "job"));
+                s_attempt *a = job ? s_find(self, job,
+                                            json_integer_value(json_object_get(
+                                                it, "attempt")))
+                                   : NULL;
+                if (a && a->result)
+                    s_forget(self, a);
+            }
         } else if (!strcmp(m.verb, "cancel")) {
             const char *job = json_string_value(json_object_get(m.body, "job"));
             s_attempt *a = job ? s_find(self, job,
@@ -335,9 +382,7 @@ static void s_on_message(void *arg, int fd, short revents)
                            json_string_value(json_object_get(m.body,
                                                              "leader")));
             self->registered = true;
-            for (s_attempt *a = self->attempts; a; a = a->next)
-                if (a->result) /* unacknowledged: tell the leader again */
-                    s_send_result(self, a);
+            s_flush_results(self, true); /* unacknowledged: tell again */
             s_heartbeat(self);
         } else if (!strcmp(m.verb, "reregister")) {
             if (self->registered)
@@ -361,6 +406,8 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
     (void)max;
     assay_runtime *self = arg;
     s_on_message(self, -1, 0);
+    if (self->registered)
+        s_flush_results(self, false);
     if (self->more)
         *deadline_ms = 0;
     return 0;

@@ -232,22 +232,27 @@ Test(wire, lying_runtime_changes_nothing)
     json_decref(ack);
     static const int attempts[] = {1, 99};
     for (size_t i = 0; i < 2; i++) {
-        json_t *res = json_pack("{s:s, s:s, s:i, s:{s:s, s:s, s:[], s:{}}}",
-                                "id", "impostor", "job", "real-0", "attempt",
-                                attempts[i], "result", "status", "fail",
-                                "message", "forged", "findings", "data");
+        json_t *res = json_pack(
+            "{s:s, s:[{s:s, s:i, s:{s:s, s:s, s:[], s:{}}}]}", "id",
+            "impostor", "results", "job", "real-0", "attempt", attempts[i],
+            "result", "status", "fail", "message", "forged", "findings",
+            "data");
         cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
                                      "result", res),
                      0);
         json_decref(res);
         ack = reply(10000, verb, sizeof verb);
         cr_expect_str_eq(verb, "ack");
-        cr_expect(json_is_true(json_object_get(ack, "stale")));
+        json_t *item = json_array_get(json_object_get(ack, "jobs"), 0);
+        cr_expect_str_eq(json_string_value(json_object_get(item, "job")),
+                         "real-0");
+        cr_expect(json_is_true(json_object_get(item, "stale")));
         json_decref(ack);
     }
     /* Results for jobs that do not exist, and garbage registrations. */
-    json_t *res = json_pack("{s:s, s:s, s:i, s:{}}", "id", "impostor", "job",
-                            "ghost-0", "attempt", 1, "result");
+    json_t *res = json_pack("{s:s, s:[{s:s, s:i, s:{}}]}", "id", "impostor",
+                            "results", "job", "ghost-0", "attempt", 1,
+                            "result");
     assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO, "result", res);
     json_decref(res);
     json_decref(reply(10000, verb, sizeof verb));
