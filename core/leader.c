@@ -861,11 +861,10 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
                        r->id);
     } else {
         j->reported = true; /* recorded once: later copies are stale */
-        json_t *clean = json_deep_copy(res);
-        json_object_del(clean, "retryable");
+        json_object_del((json_t *)res, "retryable"); /* the message's own */
         json_array_append_new(self->results,
-                              json_pack("{s:s, s:I, s:o, s:s}", "job", j->id,
-                                        "attempt", attempt, "result", clean,
+                              json_pack("{s:s, s:I, s:O, s:s}", "job", j->id,
+                                        "attempt", attempt, "result", res,
                                         "runtime", r->id));
     }
 }

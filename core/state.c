@@ -234,7 +234,15 @@ static void s_job_event(assay_state *self, const char *topic, assay_job *j)
 {
     if (!self->on_event)
         return;
-    json_t *body = assay_job_json(j, true);
+    /* Transitions on the way are frequent and small; the full record
+     * (labels, result) goes with the end states only. */
+    bool end = j->state != ASSAY_JOB_QUEUED && j->state != ASSAY_JOB_RUNNING;
+    json_t *body = end ? assay_job_json(j, true)
+                       : json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id",
+                                   j->id, "spec", j->spec->id, "state",
+                                   assay_job_state_name(j->state), "attempt",
+                                   (json_int_t)j->attempt, "runtime",
+                                   j->runtime, "version", j->version);
     self->on_event(self->arg, topic, body);
     json_decref(body);
 }
