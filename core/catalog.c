@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <bsd/string.h>
 
@@ -62,7 +63,8 @@ void assay_catalog_destroy(assay_catalog **self_p)
     *self_p = NULL;
 }
 
-static void s_refuse(assay_catalog *self, const char *path, const char *why)
+void assay_catalog_refuse(assay_catalog *self, const char *path,
+                          const char *why)
 {
     s_refused *r = calloc(1, sizeof *r);
     if (!r)
@@ -87,12 +89,21 @@ static const assay_plugin *s_find(const assay_catalog *self, const char *name,
 int assay_catalog_load(assay_catalog *self, const char *path,
                        const assay_plugin **out, char *err, size_t errlen)
 {
+    return assay_catalog_load_from(self, path, path, out, err, errlen);
+}
+
+int assay_catalog_load_from(assay_catalog *self, const char *path,
+                            const char *source, const assay_plugin **out,
+                            char *err, size_t errlen)
+{
     char why[ASSAY_ERRMSG_SIZE] = "";
     int rc = 0;
     assay_plugin *p = calloc(1, sizeof *p);
     if (!p)
         return ASSAY_ENOMEM;
-    if (strlcpy(p->path, path, sizeof p->path) >= sizeof p->path) {
+    p->loaded_at = (int64_t)time(NULL);
+    if (strlcpy(p->path, path, sizeof p->path) >= sizeof p->path ||
+        strlcpy(p->source, source, sizeof p->source) >= sizeof p->source) {
         rc = assay_errf(why, sizeof why, ASSAY_ETOOBIG, "path too long");
         goto refuse;
     }
@@ -106,8 +117,9 @@ int assay_catalog_load(assay_catalog *self, const char *path,
     const assay_plugin *dup = s_find(self, p->name, &p->semver);
     if (dup) {
         rc = assay_errf(why, sizeof why, ASSAY_EEXIST,
-                        "duplicate of %s %s already loaded from %s", p->name,
-                        p->version, dup->path);
+                        "duplicate of %s %s already loaded from %s (versions "
+                        "are immutable: bump the version)",
+                        p->name, p->version, dup->source);
         goto refuse;
     }
     assay_plugin **tail = &self->plugins;
@@ -115,20 +127,48 @@ int assay_catalog_load(assay_catalog *self, const char *path,
         tail = &(*tail)->next;
     *tail = p;
     self->count++;
-    assay_debug("loaded %s %s from %s", p->name, p->version, path);
+    assay_debug("loaded %s %s from %s", p->name, p->version, source);
     if (out)
         *out = p;
     return 0;
 refuse:
     p->initialized = false;
     s_plugin_free(p);
-    assay_errf(err, errlen, rc, "%s: %s", path, why);
+    assay_errf(err, errlen, rc, "%s: %s", source, why);
     {
         char line[ASSAY_ERRMSG_SIZE + PATH_MAX];
-        snprintf(line, sizeof line, "%s: %s", path, why);
-        s_refuse(self, path, line);
+        snprintf(line, sizeof line, "%s: %s", source, why);
+        assay_catalog_refuse(self, source, line);
     }
     return rc;
+}
+
+void assay_catalog_unload(assay_catalog *self, const assay_plugin *plugin)
+{
+    for (assay_plugin **pp = &self->plugins; *pp; pp = &(*pp)->next)
+        if (*pp == plugin) {
+            assay_plugin *p = *pp;
+            *pp = p->next;
+            self->count--;
+            s_plugin_free(p);
+            return;
+        }
+}
+
+void assay_catalog_forget(assay_catalog *self, const char *source)
+{
+    for (s_refused **rp = &self->refused; *rp;) {
+        s_refused *r = *rp;
+        if (strcmp(r->path, source)) {
+            rp = &r->next;
+            continue;
+        }
+        *rp = r->next;
+        free(r->path);
+        free(r->reason);
+        free(r);
+        self->refused_count--;
+    }
 }
 
 static int s_cmp_names(const void *a, const void *b)
@@ -299,13 +339,18 @@ json_t *assay_catalog_json(const assay_catalog *self)
                                    "help", a->help, "signature", sig, "params",
                                    s_params_json(a->params)));
         }
+        char when[32];
+        time_t t = (time_t)p->loaded_at;
+        struct tm tm;
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
         json_array_append_new(
             plugins,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name", p->name,
-                      "version", p->version, "license", p->module->license,
-                      "description", p->module->description, "path", p->path,
-                      "actions", actions, "config",
-                      s_params_json(p->module->config)));
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name",
+                      p->name, "version", p->version, "license",
+                      p->module->license, "description",
+                      p->module->description, "path", p->path, "source",
+                      p->source, "loaded_at", when, "actions", actions,
+                      "config", s_params_json(p->module->config)));
     }
     /* The refused list is kept newest first; report in load order. */
     for (const s_refused *r = self->refused; r; r = r->next)

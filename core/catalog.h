@@ -18,7 +18,9 @@
 #include "semver.h"
 
 typedef struct assay_plugin {
-    char path[PATH_MAX];
+    char path[PATH_MAX];   /* the file loaded (a private copy when watched) */
+    char source[PATH_MAX]; /* the file the operator installed */
+    int64_t loaded_at;     /* unix time */
     char name[64];
     char version[64];
     assay_semver semver;
@@ -45,6 +47,18 @@ int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
  * recorded in the refused list, and the file is unloaded. */
 int assay_catalog_load(assay_catalog *self, const char *path,
                        const assay_plugin **out, char *err, size_t errlen);
+/* The same, loading the bytes at `path` (a private copy) but naming the
+ * plugin, its refusals and duplicates by `source`. */
+int assay_catalog_load_from(assay_catalog *self, const char *path,
+                            const char *source, const assay_plugin **out,
+                            char *err, size_t errlen);
+/* Removes a loaded plugin (fini, dlclose). */
+void assay_catalog_unload(assay_catalog *self, const assay_plugin *plugin);
+/* Records (and logs) a refusal of `path` with a one-line reason. */
+void assay_catalog_refuse(assay_catalog *self, const char *path,
+                          const char *why);
+/* Drops the refusals recorded for `source` (the file changed or went). */
+void assay_catalog_forget(assay_catalog *self, const char *source);
 
 const assay_plugin *assay_catalog_first(const assay_catalog *self);
 const assay_plugin *assay_catalog_find_path(const assay_catalog *self,

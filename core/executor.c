@@ -84,6 +84,27 @@ static int s_lookup(s_executor *self, const char *path, const char *name,
     return 0;
 }
 
+/* Forgets a withdrawn plugin: its invokers, then the module itself. */
+static void s_unload(s_executor *self, const char *path)
+{
+    const assay_plugin *p =
+        path ? assay_catalog_find_path(self->catalog, path) : NULL;
+    if (!p)
+        return;
+    for (size_t i = 0; i < self->ncache;) {
+        bool mine = false;
+        for (const assay_action *a = p->module->actions; a->name; a++)
+            mine = mine || self->cache[i].action == a;
+        if (mine) {
+            assay_invoker_destroy(&self->cache[i].invoker);
+            self->cache[i] = self->cache[--self->ncache];
+        } else {
+            i++;
+        }
+    }
+    assay_catalog_unload(self->catalog, p);
+}
+
 static void s_set_cpu_limit(int64_t cpu_s)
 {
     if (cpu_s <= 0)
@@ -216,6 +237,13 @@ int assay_executor_main(const assay_executor_opts *opts)
         int got;
         while ((got = assay_frame_next(&in, ASSAY_FRAME_MAX, &job, err,
                                        sizeof err)) == 1) {
+            const char *t = json_string_value(json_object_get(job, "t"));
+            if (t && !strcmp(t, "unload")) {
+                s_unload(&self,
+                         json_string_value(json_object_get(job, "plugin")));
+                json_decref(job);
+                continue;
+            }
             json_t *res = s_run(&self, job);
             json_decref(job);
             int rc = res ? assay_frame_put(&out, res) : ASSAY_ENOMEM;

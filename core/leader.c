@@ -610,6 +610,28 @@ static void s_svc_plugins(assay_leader *self, const assay_bytes *route,
     s_reply(self, route, verb, s_ok(json_pack("{s:o}", "runtimes", list)));
 }
 
+/* Asks every connected runtime to rescan its plugins directory; the
+ * answers arrive as catalogue updates. */
+static void s_svc_rescan(assay_leader *self, const assay_bytes *route,
+                         const char *verb, const json_t *body)
+{
+    (void)body;
+    json_t *asked = json_array(), *empty = json_object();
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *rec =
+            assay_state_runtime(self->state, json_string_value(id));
+        s_rt *r = assay_index_get(self->rts, rec->id);
+        if (r && rec->alive) {
+            s_send_rt(self, r, "rescan", empty);
+            json_array_append(asked, id);
+        }
+    }
+    json_decref(empty);
+    s_reply(self, route, verb, s_ok(json_pack("{s:o}", "runtimes", asked)));
+}
+
 typedef void (*s_service_fn)(assay_leader *self, const assay_bytes *route,
                              const char *verb, const json_t *body);
 
@@ -620,6 +642,7 @@ static const struct {
     {"assay.submit", s_svc_submit},     {"assay.job", s_svc_job},
     {"assay.jobs", s_svc_jobs},         {"assay.cancel", s_svc_cancel},
     {"assay.runtimes", s_svc_runtimes}, {"assay.plugins", s_svc_plugins},
+    {"assay.rescan", s_svc_rescan},
 };
 
 #define NSERVICES (sizeof s_services / sizeof *s_services)
@@ -658,7 +681,7 @@ static void s_on_client(assay_leader *self, const assay_link_msg *m)
             s_error(ASSAY_ENOENT,
                     "unknown service '%.64s' (services: assay.submit, "
                     "assay.job, assay.jobs, assay.cancel, assay.runtimes, "
-                    "assay.plugins, mmi.service)",
+                    "assay.plugins, assay.rescan, mmi.service)",
                     m->verb));
 }
 
@@ -869,6 +892,26 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
     }
 }
 
+/* A runtime's plugins changed (hot loading): commit what it offers now;
+ * what may run where is then planned anew. */
+static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
+{
+    const json_t *cat = json_object_get(b, "catalog");
+    assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
+    if (!rec || !s_valid_catalog(cat)) {
+        assay_warn("runtime %s: catalogue update refused: bad shape", r->id);
+        return;
+    }
+    json_t *cmd = json_deep_copy(rec->info);
+    json_object_set(cmd, "catalog", (json_t *)cat);
+    json_object_set_new(cmd, "op", json_string("runtime"));
+    s_choice_clear(self);
+    self->choice = assay_index_new();
+    self->dirty = true;
+    s_commit(self, cmd, s_ignore, NULL);
+    assay_info("runtime %s: catalogue updated", r->id);
+}
+
 static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
 {
     if (!json_is_object(m->body)) {
@@ -889,6 +932,8 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
     }
     if (!strcmp(m->verb, "heartbeat"))
         s_on_alive(self, r, m->body);
+    else if (!strcmp(m->verb, "catalog"))
+        s_on_catalog(self, r, m->body);
     else if (!strcmp(m->verb, "result")) {
         s_on_alive(self, r, m->body);
         size_t i;
@@ -1005,6 +1050,26 @@ static void s_dispatched(void *arg, int status, void *result)
     s_pending_free(p);
 }
 
+/* Says why a job no runtime took is waiting, when no live runtime could
+ * take it even with credit (shown by assay.job / assay.jobs). */
+static void s_note_waiting(assay_leader *self, assay_job *j)
+{
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *rec =
+            assay_state_runtime(self->state, json_string_value(id));
+        if (rec->alive && *s_choose(self, j, rec)) {
+            j->waiting[0] = '\0'; /* only for credit: not worth a note */
+            return;
+        }
+    }
+    snprintf(j->waiting, sizeof j->waiting,
+             "no live runtime offers %s %s with the labels it selects",
+             s_str(j->spec->spec, "action"),
+             s_str(j->spec->spec, "resolved"));
+}
+
 static void s_schedule(assay_leader *self)
 {
     self->dirty = false;
@@ -1054,8 +1119,11 @@ static void s_schedule(assay_leader *self)
                 version = v;
             }
         }
-        if (best < 0)
+        if (best < 0) {
+            s_note_waiting(self, j);
             continue;
+        }
+        j->waiting[0] = '\0';
         ready[best]->sent++;
         credit--;
         j->dispatching = true;

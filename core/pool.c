@@ -665,3 +665,21 @@ size_t assay_pool_capacity(const assay_pool *self)
 {
     return (size_t)self->cfg.executors * (size_t)self->cfg.depth;
 }
+
+int assay_pool_unload(assay_pool *self, const char *plugin_path)
+{
+    json_t *frame = json_pack("{s:s, s:s}", "t", "unload", "plugin",
+                              plugin_path);
+    if (!frame)
+        return ASSAY_ENOMEM;
+    /* In each executor's stream after the jobs already sent to it, which
+     * still run on the old copy. No reply comes back for it. */
+    for (int i = 0; i < self->cfg.executors; i++) {
+        s_exec *e = &self->execs[i];
+        if (e->alive && !e->kill_at_ms &&
+            assay_frame_put(&e->tx, frame) == 0)
+            s_send(self, e);
+    }
+    json_decref(frame);
+    return 0;
+}

@@ -61,6 +61,10 @@ void assay_pool_dispatch(assay_pool *self, const struct pollfd *pfd, int n);
  * retryable. ASSAY_ENOENT if the pool does not hold it. */
 int assay_pool_cancel(assay_pool *self, const char *job_id);
 
+/* Tells every executor to unload a plugin it may have loaded (the file
+ * was withdrawn); jobs already queued to an executor run first. */
+int assay_pool_unload(assay_pool *self, const char *plugin_path);
+
 /* Jobs submitted whose callback has not run yet. */
 size_t assay_pool_outstanding(const assay_pool *self);
 

@@ -20,6 +20,7 @@
 
 struct assay_runner {
     assay_catalog *catalog;
+    assay_plugdir *plugdir;
     assay_pool *pool;
     json_t *plugin_config; /* {plugin: {key: "text"}} */
     int64_t default_timeout_ms;
@@ -88,8 +89,8 @@ static int s_check_plugin_config(const assay_catalog *cat, const json_t *cfg,
     return 0;
 }
 
-int assay_runner_new(const assay_conf *conf, assay_runner **out, char *err,
-                     size_t errlen)
+int assay_runner_new(const assay_conf *conf, bool watch,
+                     assay_runner **out, char *err, size_t errlen)
 {
     assay_runner *self = calloc(1, sizeof *self);
     if (!self || !(self->catalog = assay_catalog_new())) {
@@ -103,8 +104,8 @@ int assay_runner_new(const assay_conf *conf, assay_runner **out, char *err,
     int rc = conf->executors == 0
                  ? assay_errf(err, errlen, ASSAY_EINVAL,
                               "executors = 0: this node runs no jobs")
-                 : assay_catalog_scan(self->catalog, conf->plugins_dir, err,
-                                      errlen);
+                 : assay_plugdir_new(self->catalog, conf->plugins_dir, watch,
+                                     &self->plugdir, err, errlen);
     if (!rc)
         rc = s_check_plugin_config(self->catalog, self->plugin_config, err,
                                    errlen);
@@ -138,6 +139,7 @@ void assay_runner_destroy(assay_runner **self_p)
         return;
     assay_runner *self = *self_p;
     assay_pool_destroy(&self->pool);
+    assay_plugdir_destroy(&self->plugdir);
     assay_catalog_destroy(&self->catalog);
     json_decref(self->plugin_config);
     free(self);
@@ -150,6 +152,11 @@ const assay_catalog *assay_runner_catalog(const assay_runner *self)
 }
 
 assay_pool *assay_runner_pool(assay_runner *self) { return self->pool; }
+
+assay_plugdir *assay_runner_plugdir(assay_runner *self)
+{
+    return self->plugdir;
+}
 
 const json_t *assay_runner_plugin_config(const assay_runner *self,
                                          const char *plugin)

@@ -13,18 +13,21 @@
 #include "catalog.h"
 #include "conf.h"
 #include "jobspec.h"
+#include "plugdir.h"
 #include "pool.h"
 
 typedef struct assay_runner assay_runner;
 
 /* Scans conf->plugins_dir, checks plugin config against the declarations,
- * and starts the executors. */
-int assay_runner_new(const assay_conf *conf, assay_runner **out, char *err,
-                     size_t errlen);
+ * and starts the executors. With `watch` the directory stays watched
+ * (plugdir.h): the daemon's case. */
+int assay_runner_new(const assay_conf *conf, bool watch,
+                     assay_runner **out, char *err, size_t errlen);
 void assay_runner_destroy(assay_runner **self_p);
 
 const assay_catalog *assay_runner_catalog(const assay_runner *self);
 assay_pool *assay_runner_pool(assay_runner *self);
+assay_plugdir *assay_runner_plugdir(assay_runner *self);
 /* The operator's config for one plugin ({key: "text"}), or NULL. */
 const json_t *assay_runner_plugin_config(const assay_runner *self,
                                          const char *plugin);

@@ -384,6 +384,8 @@ static void s_on_message(void *arg, int fd, short revents)
             self->registered = true;
             s_flush_results(self, true); /* unacknowledged: tell again */
             s_heartbeat(self);
+        } else if (!strcmp(m.verb, "rescan")) {
+            assay_runtime_rescan(self);
         } else if (!strcmp(m.verb, "reregister")) {
             if (self->registered)
                 assay_warn("leader does not know us: registering again");
@@ -395,6 +397,42 @@ static void s_on_message(void *arg, int fd, short revents)
         }
         assay_link_msg_fini(&m);
     }
+}
+
+/* ---- Hot loading --------------------------------------------------------- */
+
+static void s_withdraw(void *arg, const char *path)
+{
+    assay_runtime *self = arg;
+    assay_pool_unload(assay_runner_pool(self->runner), path);
+}
+
+/* Tells the leader what this runtime offers now. */
+static void s_advertise(assay_runtime *self)
+{
+    if (!self->registered)
+        return; /* the next registration carries it */
+    s_send(self, "catalog",
+           json_pack("{s:o}", "catalog",
+                     assay_catalog_json(assay_runner_catalog(self->runner))));
+}
+
+static void s_on_plugdir(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    assay_runtime *self = arg;
+    if (assay_plugdir_process(assay_runner_plugdir(self->runner), s_withdraw,
+                              self))
+        s_advertise(self);
+}
+
+void assay_runtime_rescan(assay_runtime *self)
+{
+    assay_info("rescanning %s", self->conf->plugins_dir);
+    if (assay_plugdir_rescan(assay_runner_plugdir(self->runner), s_withdraw,
+                             self))
+        s_advertise(self);
 }
 
 /* Before and after every poll: the transport fd is edge-triggered, and
@@ -455,6 +493,9 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
     assay_loop_source src = {s_prepare, s_after, self};
     assay_loop_add_fd(loop, assay_link_fd(self->link), POLLIN, s_on_message,
                       self);
+    int pfd = assay_plugdir_fd(assay_runner_plugdir(runner));
+    if (pfd >= 0)
+        assay_loop_add_fd(loop, pfd, POLLIN, s_on_plugdir, self);
     assay_loop_add_source(loop, &src);
     self->hb_timer = assay_loop_add_timer(loop, conf->heartbeat_ms,
                                           conf->heartbeat_ms, s_heartbeat,
@@ -473,6 +514,8 @@ void assay_runtime_destroy(assay_runtime **self_p)
     assay_runtime *self = *self_p;
     if (self->link) {
         assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
+        assay_loop_remove_fd(self->loop, assay_plugdir_fd(assay_runner_plugdir(
+                                             self->runner)));
         assay_loop_cancel_timer(self->loop, self->hb_timer);
         assay_loop_cancel_timer(self->loop, self->reg_timer);
     }

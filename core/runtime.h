@@ -20,6 +20,10 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
                       size_t errlen);
 void assay_runtime_destroy(assay_runtime **self_p);
 
+/* Compares the plugins directory with the catalogue and advertises any
+ * change (SIGHUP, `assayctl plugins --rescan`). */
+void assay_runtime_rescan(assay_runtime *self);
+
 /* "k=v,k2=v2" -> {"k": "v", ...}; keys [a-z][a-z0-9_-]*. */
 int assay_labels_parse(const char *text, json_t **out, char *err,
                        size_t errlen);

@@ -225,6 +225,8 @@ json_t *assay_job_json(const assay_job *j, bool with_result)
         "priority", (json_int_t)j->spec->priority);
     if (o && j->reason[0])
         json_object_set_new(o, "reason", json_string(j->reason));
+    if (o && j->state == ASSAY_JOB_QUEUED && j->waiting[0])
+        json_object_set_new(o, "waiting", json_string(j->waiting));
     if (o && with_result && j->result)
         json_object_set(o, "result", j->result);
     return o;

@@ -64,6 +64,7 @@ typedef struct assay_job {
     int64_t lease_ms;
     bool dispatching;
     bool reported; /* a result or requeue for this attempt is committing */
+    char waiting[160]; /* QUEUED: why no runtime can take it, "" if any can */
     /* QUEUED: priority queue links; RUNNING: running list links. */
     struct assay_job *prev, *next;
     struct assay_job *all_next; /* every job, submission order */

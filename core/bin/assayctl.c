@@ -29,7 +29,8 @@ static void s_usage(FILE *out)
           "results\n"
           "  cancel ID...               cancel jobs or JobSpecs\n"
           "  runtimes                   runtimes, liveness and credit\n"
-          "  plugins                    every runtime's plugin catalogue\n"
+          "  plugins [--rescan]         every runtime's plugin catalogue (or\n"
+          "                             ask runtimes to rescan their plugins)\n"
           "  watch [--topic T] [--count N]  print events as they happen\n"
           "\n"
           "local commands (this machine, no cluster):\n"
@@ -120,7 +121,7 @@ static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
             code = ASSAY_EXIT_DATA;
         }
     if (code == ASSAY_EXIT_OK &&
-        assay_runner_new(conf, &runner, err, sizeof err) != 0) {
+        assay_runner_new(conf, false, &runner, err, sizeof err) != 0) {
         fprintf(stderr, "assayctl: %s\n", err);
         code = ASSAY_EXIT_UNAVAILABLE;
     }
@@ -203,6 +204,7 @@ int main(int argc, char **argv)
         {"events", required_argument, NULL, 'E'},
         {"modules-dir", required_argument, NULL, 'M'},
         {"wait", no_argument, NULL, 'w'},
+        {"rescan", no_argument, NULL, 'R'},
         {"state", required_argument, NULL, 'S'},
         {"label", required_argument, NULL, 'L'},
         {"topic", required_argument, NULL, 'T'},
@@ -231,6 +233,7 @@ int main(int argc, char **argv)
         case 'E': co.events = optarg; break;
         case 'M': co.modules_dir = optarg; break;
         case 'w': co.wait = true; break;
+        case 'R': co.rescan = true; break;
         case 'S': co.state = optarg; break;
         case 'T': co.topic = optarg; break;
         case 'n':

@@ -37,12 +37,25 @@ static void s_on_signal(int sig)
         return;
 }
 
+typedef struct {
+    assay_loop *loop;
+    assay_runtime *runtime;
+} s_daemon;
+
+/* SIGHUP rescans the plugins directory; SIGTERM and SIGINT stop. */
 static void s_on_sigpipe(void *arg, int fd, short revents)
 {
     (void)revents;
+    s_daemon *d = arg;
     char c;
-    if (read(fd, &c, 1) == 1)
-        assay_loop_stop(arg);
+    while (read(fd, &c, 1) == 1) {
+        if (c == SIGHUP) {
+            if (d->runtime)
+                assay_runtime_rescan(d->runtime);
+        } else {
+            assay_loop_stop(d->loop);
+        }
+    }
 }
 
 static int s_pool_prepare(void *arg, struct pollfd *pfd, int max,
@@ -200,7 +213,7 @@ int main(int argc, char **argv)
     int code = ASSAY_EXIT_OK;
     signal(SIGPIPE, SIG_IGN);
     if (conf.executors != 0 &&
-        assay_runner_new(&conf, &runner, err, sizeof err) != 0) {
+        assay_runner_new(&conf, true, &runner, err, sizeof err) != 0) {
         assay_error("%s", err);
         code = ASSAY_EXIT_UNAVAILABLE;
         goto out;
@@ -223,7 +236,9 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = s_on_signal};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    assay_loop_add_fd(loop, s_sigpipe[0], POLLIN, s_on_sigpipe, loop);
+    sigaction(SIGHUP, &sa, NULL);
+    s_daemon daemon = {.loop = loop};
+    assay_loop_add_fd(loop, s_sigpipe[0], POLLIN, s_on_sigpipe, &daemon);
     if (runner) {
         assay_loop_source src = {s_pool_prepare, s_pool_dispatch,
                                  assay_runner_pool(runner)};
@@ -246,6 +261,7 @@ int main(int argc, char **argv)
         code = ASSAY_EXIT_UNAVAILABLE;
         goto out;
     }
+    daemon.runtime = runtime;
     assay_info("ready");
     if (assay_loop_run(loop) != 0)
         code = ASSAY_EXIT_UNAVAILABLE;

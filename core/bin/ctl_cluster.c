@@ -376,6 +376,17 @@ static void s_render_plugins(const json_t *r)
     }
 }
 
+static void s_render_rescan(const json_t *r)
+{
+    size_t i;
+    json_t *x;
+    printf("rescan requested on:");
+    json_array_foreach(json_object_get(r, "runtimes"), i, x)
+        printf(" %s", json_string_value(x));
+    printf("\n(changes show in `assayctl plugins` once each runtime has "
+           "looked)\n");
+}
+
 static int s_watch(const assay_ctl_opts *o)
 {
     s_client c;
@@ -458,6 +469,8 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
         code = s_cancel(&c, args, nargs);
     else if (!strcmp(cmd, "runtimes"))
         code = s_show(&c, "assay.runtimes", json_object(), s_render_runtimes);
+    else if (o->rescan)
+        code = s_show(&c, "assay.rescan", json_object(), s_render_rescan);
     else
         code = s_show(&c, "assay.plugins", json_object(), s_render_plugins);
     assay_link_destroy(&c.link);

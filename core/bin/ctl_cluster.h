@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 typedef struct assay_ctl_opts {
-    bool json, wait;
+    bool json, wait, rescan;
     const char *endpoint;    /* --endpoint, $ASSAY_ENDPOINT, default */
     const char *events;      /* --events, $ASSAY_EVENTS, default */
     const char *modules_dir; /* where the transport module is */

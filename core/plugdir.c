@@ -1,0 +1,334 @@
+/* core/plugdir.c - the watched plugins directory (see plugdir.h). */
+#include "plugdir.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+#include <sodium.h>
+
+#include "error.h"
+#include "log.h"
+
+#define MAX_FILE ((off_t)256 << 20)
+
+/* One file of the directory that was loaded. */
+typedef struct s_file {
+    char source[PATH_MAX];
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    const assay_plugin *plugin;
+    struct s_file *next;
+} s_file;
+
+struct assay_plugdir {
+    assay_catalog *cat;
+    char dir[PATH_MAX];
+    char cache[PATH_MAX]; /* "" when not watching: load in place */
+    int ifd;
+    unsigned copies;
+    s_file *files;
+};
+
+static bool s_is_so(const char *name)
+{
+    size_t n = strlen(name);
+    return n > 3 && name[0] != '.' && !strcmp(name + n - 3, ".so");
+}
+
+/* Reads the whole file (bounded) and hashes it; optionally copies it. */
+static int s_read(const char *path, unsigned char *hash, const char *copy_to)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return ASSAY_ENOENT;
+    struct stat st;
+    int out = -1, rc = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE)
+        rc = ASSAY_EINVAL;
+    if (!rc && copy_to &&
+        (out = open(copy_to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0500)) <
+            0)
+        rc = ASSAY_EIO;
+    crypto_hash_sha256_state h;
+    crypto_hash_sha256_init(&h);
+    char buf[65536];
+    ssize_t n;
+    while (!rc && (n = read(fd, buf, sizeof buf)) != 0) {
+        if (n < 0) {
+            rc = errno == EINTR ? 0 : ASSAY_EIO;
+            continue;
+        }
+        crypto_hash_sha256_update(&h, (unsigned char *)buf, (size_t)n);
+        if (out >= 0 && write(out, buf, (size_t)n) != n)
+            rc = ASSAY_EIO;
+    }
+    crypto_hash_sha256_final(&h, hash);
+    close(fd);
+    if (out >= 0)
+        close(out);
+    return rc;
+}
+
+static s_file *s_tracked(assay_plugdir *self, const char *source)
+{
+    for (s_file *f = self->files; f; f = f->next)
+        if (!strcmp(f->source, source))
+            return f;
+    return NULL;
+}
+
+static void s_withdraw(assay_plugdir *self, s_file *f,
+                       assay_plugdir_withdraw_fn withdraw, void *arg)
+{
+    for (s_file **pp = &self->files; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    assay_info("withdrew %s %s (%s removed or replaced)", f->plugin->name,
+               f->plugin->version, f->source);
+    if (withdraw)
+        withdraw(arg, f->plugin->path);
+    assay_catalog_unload(self->cat, f->plugin);
+    free(f);
+}
+
+/* Loads or reloads one file of the directory; true if the catalogue
+ * changed. A file whose bytes did not change is left alone. */
+static bool s_add(assay_plugdir *self, const char *name,
+                  assay_plugdir_withdraw_fn withdraw, void *arg)
+{
+    char source[PATH_MAX + NAME_MAX + 2], copy[PATH_MAX + NAME_MAX + 16];
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    snprintf(source, sizeof source, "%s/%s", self->dir, name);
+    s_file *old = s_tracked(self, source);
+    const char *load = source;
+    if (self->cache[0]) {
+        snprintf(copy, sizeof copy, "%s/%u-%s", self->cache, ++self->copies,
+                 name);
+        load = copy;
+    }
+    if (s_read(source, hash, self->cache[0] ? copy : NULL) != 0) {
+        if (self->cache[0])
+            unlink(copy);
+        char why[PATH_MAX + 64];
+        snprintf(why, sizeof why, "%.4096s: cannot read it", source);
+        assay_catalog_forget(self->cat, source);
+        assay_catalog_refuse(self->cat, source, why);
+        return false;
+    }
+    if (old && !memcmp(old->hash, hash, sizeof hash)) {
+        if (self->cache[0])
+            unlink(copy);
+        return false; /* same bytes: nothing changed */
+    }
+    assay_catalog_forget(self->cat, source);
+    /* A changed file may hold a new version (withdraw the old one first,
+     * or the new one would be a duplicate of it) or the same version with
+     * other bytes, which is refused: the old one stays. */
+    bool changed = false;
+    const assay_plugin *p = NULL;
+    char err[ASSAY_ERRMSG_SIZE + 2 * PATH_MAX];
+    if (old) {
+        assay_catalog *probe = assay_catalog_new();
+        const assay_plugin *q = NULL;
+        if (probe && assay_catalog_load(probe, load, &q, NULL, 0) == 0 &&
+            !strcmp(q->name, old->plugin->name) &&
+            !strcmp(q->version, old->plugin->version)) {
+            assay_catalog_destroy(&probe);
+            snprintf(err, sizeof err,
+                     "%.4096s: %s %s changed in place (versions are immutable: "
+                     "bump the version); the loaded copy stays",
+                     source, old->plugin->name, old->plugin->version);
+            assay_catalog_refuse(self->cat, source, err);
+            if (self->cache[0])
+                unlink(copy);
+            return false;
+        }
+        assay_catalog_destroy(&probe);
+        s_withdraw(self, old, withdraw, arg);
+        changed = true;
+    }
+    if (assay_catalog_load_from(self->cat, load, source, &p, err,
+                                sizeof err) != 0) {
+        if (self->cache[0])
+            unlink(copy);
+        return changed;
+    }
+    s_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        assay_catalog_unload(self->cat, p);
+        return changed;
+    }
+    strlcpy(f->source, source, sizeof f->source);
+    memcpy(f->hash, hash, sizeof hash);
+    f->plugin = p;
+    f->next = self->files;
+    self->files = f;
+    assay_info("loaded %s %s from %s", p->name, p->version, source);
+    return true;
+}
+
+static bool s_remove(assay_plugdir *self, const char *name,
+                     assay_plugdir_withdraw_fn withdraw, void *arg)
+{
+    char source[PATH_MAX + NAME_MAX + 2];
+    snprintf(source, sizeof source, "%s/%s", self->dir, name);
+    assay_catalog_forget(self->cat, source);
+    s_file *f = s_tracked(self, source);
+    if (!f)
+        return false;
+    s_withdraw(self, f, withdraw, arg);
+    return true;
+}
+
+static int s_cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool assay_plugdir_rescan(assay_plugdir *self,
+                          assay_plugdir_withdraw_fn withdraw, void *arg)
+{
+    DIR *d = opendir(self->dir);
+    if (!d)
+        return false;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!s_is_so(e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **grown = reallocarray(names, cap, sizeof *names);
+            if (!grown)
+                break;
+            names = grown;
+        }
+        if ((names[n] = strdup(e->d_name)))
+            n++;
+    }
+    closedir(d);
+    qsort(names, n, sizeof *names, s_cmp_names);
+    bool changed = false;
+    /* Files gone since the last look are withdrawn first. */
+    for (s_file *f = self->files, *next; f; f = next) {
+        next = f->next;
+        if (access(f->source, F_OK) != 0) {
+            s_withdraw(self, f, withdraw, arg);
+            changed = true;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        changed = s_add(self, names[i], withdraw, arg) || changed;
+        free(names[i]);
+    }
+    free(names);
+    return changed;
+}
+
+int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
+                      assay_plugdir **out, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "plugins directory %s: %s", dir,
+                          errno ? strerror(errno) : "not a directory");
+    assay_plugdir *self = calloc(1, sizeof *self);
+    if (!self)
+        return ASSAY_ENOMEM;
+    self->cat = cat;
+    self->ifd = -1;
+    strlcpy(self->dir, dir, sizeof self->dir);
+    if (sodium_init() < 0) {
+        free(self);
+        return ASSAY_EIO;
+    }
+    if (watch) {
+        snprintf(self->cache, sizeof self->cache, "/tmp/assay-plugins-XXXXXX");
+        self->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (!mkdtemp(self->cache) || self->ifd < 0 ||
+            inotify_add_watch(self->ifd, dir,
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE |
+                                  IN_MOVED_FROM) < 0) {
+            int e = errno;
+            assay_plugdir_destroy(&self);
+            return assay_errf(err, errlen, ASSAY_EIO,
+                              "cannot watch plugins directory %s: %s", dir,
+                              strerror(e));
+        }
+    }
+    assay_plugdir_rescan(self, NULL, NULL);
+    *out = self;
+    return 0;
+}
+
+static int s_rm(const char *path, const struct stat *st, int flag,
+                struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void assay_plugdir_destroy(assay_plugdir **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_plugdir *self = *self_p;
+    while (self->files) {
+        s_file *next = self->files->next;
+        free(self->files);
+        self->files = next;
+    }
+    if (self->ifd >= 0)
+        close(self->ifd);
+    /* The copies stay mapped in whoever loaded them; only names go. */
+    if (self->cache[0] && strncmp(self->cache, "/tmp/assay-plugins-", 19) == 0)
+        nftw(self->cache, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+    free(self);
+    *self_p = NULL;
+}
+
+int assay_plugdir_fd(const assay_plugdir *self) { return self->ifd; }
+
+bool assay_plugdir_process(assay_plugdir *self,
+                           assay_plugdir_withdraw_fn withdraw, void *arg)
+{
+    char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool changed = false, overflow = false;
+    for (;;) {
+        ssize_t n = read(self->ifd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            p += sizeof *ev + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW)
+                overflow = true;
+            if (!ev->len || !s_is_so(ev->name))
+                continue;
+            if (ev->mask & (IN_CLOSE_WRITE | IN_MOVED_TO))
+                changed = s_add(self, ev->name, withdraw, arg) || changed;
+            else if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+                changed = s_remove(self, ev->name, withdraw, arg) || changed;
+        }
+    }
+    /* Events were lost: look at the whole directory instead. */
+    if (overflow)
+        changed = assay_plugdir_rescan(self, withdraw, arg) || changed;
+    return changed;
+}

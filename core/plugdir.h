@@ -1,0 +1,43 @@
+/* core/plugdir.h - a runtime's plugins directory, kept in step with the
+ * catalogue while the daemon runs: files dropped in are loaded, removed
+ * files withdrawn, changed files checked (docs/plugin-guide.md, "Hot
+ * loading").
+ *
+ * Only complete files count: inotify's IN_CLOSE_WRITE and IN_MOVED_TO (so
+ * `install` or `cp` + `mv` into place is the safe way to deploy). When
+ * watching, each accepted file is first copied into a private cache and
+ * loaded from there, so that executors always load the bytes that were
+ * validated, whatever happens to the original afterwards. A name+version
+ * is immutable: different bytes under a loaded name+version are refused. */
+#ifndef ASSAY_CORE_PLUGDIR_H
+#define ASSAY_CORE_PLUGDIR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "catalog.h"
+
+typedef struct assay_plugdir assay_plugdir;
+
+/* Called with the loaded path of each withdrawn plugin, before it is
+ * unloaded from the catalogue (executors drop their copies). */
+typedef void (*assay_plugdir_withdraw_fn)(void *arg, const char *path);
+
+/* Scans `dir` into `cat`. With `watch`, also sets up inotify and the
+ * private cache (removed by destroy). */
+int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
+                      assay_plugdir **out, char *err, size_t errlen);
+void assay_plugdir_destroy(assay_plugdir **self_p);
+
+/* The inotify fd (readable when something changed), or -1. */
+int assay_plugdir_fd(const assay_plugdir *self);
+
+/* Applies pending inotify events; true if the catalogue changed. */
+bool assay_plugdir_process(assay_plugdir *self,
+                           assay_plugdir_withdraw_fn withdraw, void *arg);
+/* Compares the directory with what is loaded (SIGHUP, `plugins
+ * --rescan`); true if the catalogue changed. */
+bool assay_plugdir_rescan(assay_plugdir *self,
+                          assay_plugdir_withdraw_fn withdraw, void *arg);
+
+#endif
