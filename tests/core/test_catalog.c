@@ -141,7 +141,7 @@ Test(catalog, resolve_errors_say_what_exists)
     cr_expect_eq(assay_catalog_resolve(cat, "typed.nope", NULL, &p, &a, err,
                                        sizeof err),
                  ASSAY_ENOENT);
-    cr_expect(strstr(err, "has no action 'nope' (actions: echo, greet)"),
+    cr_expect(strstr(err, "has no action 'nope' (actions: echo, greet, nap)"),
               "%s", err);
     assay_catalog_resolve(cat, "typed.echo", "^3", &p, &a, err, sizeof err);
     cr_expect(strstr(err, "no version of 'typed' matches '^3' (installed: "

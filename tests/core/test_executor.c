@@ -16,7 +16,7 @@ static void setup(void)
     harness_conf(&conf, HARNESS_FIXTURES "crashy");
     conf.output_limit_kb = 64;
     char err[512];
-    cr_assert_eq(assay_runner_new(&conf, &runner, err, sizeof err), 0, "%s",
+    cr_assert_eq(assay_runner_new(&conf, false, &runner, err, sizeof err), 0, "%s",
                  err);
 }
 
@@ -164,7 +164,7 @@ Test(executor, cpu_limit_kills_spinning_job)
     assay_runner_destroy(&runner);
     conf.job_cpu_seconds = 1;
     char err[512];
-    cr_assert_eq(assay_runner_new(&conf, &runner, err, sizeof err), 0);
+    cr_assert_eq(assay_runner_new(&conf, false, &runner, err, sizeof err), 0);
     expect_error("spin", NULL, "killed by SIGXCPU");
 }
 

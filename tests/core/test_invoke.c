@@ -102,7 +102,7 @@ Test(invoke, undeclared_or_mistyped_plugin_config_is_refused)
                                     sizeof err),
                      0, "%s", err);
         assay_runner *r;
-        cr_expect_neq(assay_runner_new(&c, &r, err, sizeof err), 0);
+        cr_expect_neq(assay_runner_new(&c, false, &r, err, sizeof err), 0);
         cr_expect(strstr(err, bad[i][0]), "%s", err);
         assay_conf_fini(&c);
     }

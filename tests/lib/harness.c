@@ -55,7 +55,7 @@ json_t *harness_run_conf(const assay_conf *c, const char *spec_json)
 {
     assay_runner *r;
     char err[512];
-    cr_assert_eq(assay_runner_new(c, &r, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(assay_runner_new(c, false, &r, err, sizeof err), 0, "%s", err);
     json_t *results = harness_run_on(r, spec_json);
     assay_runner_destroy(&r);
     return results;
