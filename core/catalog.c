@@ -155,8 +155,9 @@ void assay_catalog_unload(assay_catalog *self, const assay_plugin *plugin)
         }
 }
 
-void assay_catalog_forget(assay_catalog *self, const char *source)
+int assay_catalog_forget(assay_catalog *self, const char *source)
 {
+    int n = 0;
     for (s_refused **rp = &self->refused; *rp;) {
         s_refused *r = *rp;
         if (strcmp(r->path, source)) {
@@ -168,7 +169,9 @@ void assay_catalog_forget(assay_catalog *self, const char *source)
         free(r->reason);
         free(r);
         self->refused_count--;
+        n++;
     }
+    return n;
 }
 
 static int s_cmp_names(const void *a, const void *b)

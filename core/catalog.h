@@ -57,8 +57,9 @@ void assay_catalog_unload(assay_catalog *self, const assay_plugin *plugin);
 /* Records (and logs) a refusal of `path` with a one-line reason. */
 void assay_catalog_refuse(assay_catalog *self, const char *path,
                           const char *why);
-/* Drops the refusals recorded for `source` (the file changed or went). */
-void assay_catalog_forget(assay_catalog *self, const char *source);
+/* Drops the refusals recorded for `source` (the file changed or went);
+ * returns how many there were. */
+int assay_catalog_forget(assay_catalog *self, const char *source);
 
 const assay_plugin *assay_catalog_first(const assay_catalog *self);
 const assay_plugin *assay_catalog_find_path(const assay_catalog *self,

@@ -124,14 +124,25 @@ static bool s_add(assay_plugdir *self, const char *name,
         snprintf(why, sizeof why, "%.4096s: cannot read it", source);
         assay_catalog_forget(self->cat, source);
         assay_catalog_refuse(self->cat, source, why);
-        return false;
+        return true;
     }
     if (old && !memcmp(old->hash, hash, sizeof hash)) {
         if (self->cache[0])
             unlink(copy);
         return false; /* same bytes: nothing changed */
     }
+    for (s_file *f = self->files; !old && f; f = f->next)
+        if (!memcmp(f->hash, hash, sizeof hash)) {
+            /* A second copy of a loaded file is not a new version. */
+            if (self->cache[0])
+                unlink(copy);
+            assay_info("%s: same bytes as %s, already loaded", source,
+                       f->source);
+            return assay_catalog_forget(self->cat, source) > 0;
+        }
     assay_catalog_forget(self->cat, source);
+    /* From here on the catalogue changes: a load, a withdrawal or a
+     * refusal, each of which the leader hears about. */
     /* A changed file may hold a new version (withdraw the old one first,
      * or the new one would be a duplicate of it) or the same version with
      * other bytes, which is refused: the old one stays. */
@@ -152,7 +163,7 @@ static bool s_add(assay_plugdir *self, const char *name,
             assay_catalog_refuse(self->cat, source, err);
             if (self->cache[0])
                 unlink(copy);
-            return false;
+            return true;
         }
         assay_catalog_destroy(&probe);
         s_withdraw(self, old, withdraw, arg);
@@ -162,7 +173,7 @@ static bool s_add(assay_plugdir *self, const char *name,
                                 sizeof err) != 0) {
         if (self->cache[0])
             unlink(copy);
-        return changed;
+        return true; /* refused: that is news too */
     }
     s_file *f = calloc(1, sizeof *f);
     if (!f) {
@@ -183,10 +194,10 @@ static bool s_remove(assay_plugdir *self, const char *name,
 {
     char source[PATH_MAX + NAME_MAX + 2];
     snprintf(source, sizeof source, "%s/%s", self->dir, name);
-    assay_catalog_forget(self->cat, source);
+    bool had_refusals = assay_catalog_forget(self->cat, source) > 0;
     s_file *f = s_tracked(self, source);
     if (!f)
-        return false;
+        return had_refusals;
     s_withdraw(self, f, withdraw, arg);
     return true;
 }
