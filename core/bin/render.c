@@ -68,9 +68,13 @@ void assay_render_catalog(FILE *out, const json_t *catalog)
     size_t i, k;
     json_t *p, *a;
     json_array_foreach(json_object_get(catalog, "plugins"), i, p) {
-        fprintf(out, "%s %s  (%s)  %s\n    %s\n", s_str(p, "name"),
+        fprintf(out, "%s %s  (%s)  %s\n    %s", s_str(p, "name"),
                 s_str(p, "version"), s_str(p, "license"),
-                s_str(p, "description"), s_str(p, "path"));
+                s_str(p, "description"),
+                *s_str(p, "source") ? s_str(p, "source") : s_str(p, "path"));
+        if (*s_str(p, "loaded_at"))
+            fprintf(out, "  (loaded %s)", s_str(p, "loaded_at"));
+        fputc('\n', out);
         json_array_foreach(json_object_get(p, "actions"), k, a)
             fprintf(out, "    %s.%s(%s)\n        %s\n", s_str(p, "name"),
                     s_str(a, "name"), s_str(a, "signature"), s_str(a, "help"));
