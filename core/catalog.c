@@ -205,7 +205,8 @@ int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
             n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, s_cmp_names);
+    if (n)
+        qsort(names, n, sizeof *names, s_cmp_names);
     for (size_t i = 0; i < n; i++) {
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);

@@ -804,9 +804,6 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
         if (!held)
             s_requeue_item(self, j, "runtime restarted", NULL);
     }
-    /* Registration changes what runtimes offer: plans start over. */
-    s_choice_clear(self);
-    self->choice = assay_index_new();
     json_t *cmd = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O}", "op", "runtime",
                             "id", id, "heartbeat_ms", hb, "labels",
                             json_object_get(b, "labels"), "capacity",
@@ -905,9 +902,6 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
     json_t *cmd = json_deep_copy(rec->info);
     json_object_set(cmd, "catalog", (json_t *)cat);
     json_object_set_new(cmd, "op", json_string("runtime"));
-    s_choice_clear(self);
-    self->choice = assay_index_new();
-    self->dirty = true;
     s_commit(self, cmd, s_ignore, NULL);
     assay_info("runtime %s: catalogue updated", r->id);
 }
@@ -1352,9 +1346,15 @@ static void s_tick(void *arg)
 static void s_on_event(void *arg, const char *topic, json_t *body)
 {
     assay_leader *self = arg;
-    /* New work, or a runtime back: worth planning again. */
+    /* New work, or a runtime back: worth planning again. A runtime's
+     * (re)registration or catalogue update is applied here too, so what
+     * may run where is recomputed from the new state. */
     if (!strcmp(topic, "job.queued") || !strcmp(topic, "runtime.alive"))
         self->dirty = true;
+    if (!strcmp(topic, "runtime.alive")) {
+        s_choice_clear(self);
+        self->choice = assay_index_new();
+    }
     if (!self->cons || !self->cops->is_leader(self->cons))
         return;
     int rc = assay_link_publish(self->link, self->pub, topic, body);

@@ -29,7 +29,16 @@ typedef struct s_file {
     struct s_file *next;
 } s_file;
 
+/* Every name+version loaded since start, with its bytes: a version stays
+ * immutable even across a removal (`install` unlinks before writing). */
+typedef struct s_seen {
+    char key[130]; /* "name version" */
+    unsigned char hash[crypto_hash_sha256_BYTES];
+    struct s_seen *next;
+} s_seen;
+
 struct assay_plugdir {
+    s_seen *seen;
     assay_catalog *cat;
     char dir[PATH_MAX];
     char cache[PATH_MAX]; /* "" when not watching: load in place */
@@ -129,7 +138,9 @@ static bool s_add(assay_plugdir *self, const char *name,
     if (old && !memcmp(old->hash, hash, sizeof hash)) {
         if (self->cache[0])
             unlink(copy);
-        return false; /* same bytes: nothing changed */
+        /* Same bytes as loaded; a refusal of other bytes in between is
+         * over now. */
+        return assay_catalog_forget(self->cat, source) > 0;
     }
     for (s_file *f = self->files; !old && f; f = f->next)
         if (!memcmp(f->hash, hash, sizeof hash)) {
@@ -174,6 +185,26 @@ static bool s_add(assay_plugdir *self, const char *name,
         if (self->cache[0])
             unlink(copy);
         return true; /* refused: that is news too */
+    }
+    char key[sizeof((s_seen *)0)->key];
+    snprintf(key, sizeof key, "%s %s", p->name, p->version);
+    s_seen *seen = self->seen;
+    while (seen && strcmp(seen->key, key))
+        seen = seen->next;
+    if (seen && memcmp(seen->hash, hash, sizeof hash)) {
+        snprintf(err, sizeof err,
+                 "%.4096s: %s was loaded before with other bytes (versions "
+                 "are immutable: bump the version)",
+                 source, key);
+        assay_catalog_unload(self->cat, p);
+        assay_catalog_refuse(self->cat, source, err);
+        return true;
+    }
+    if (!seen && (seen = calloc(1, sizeof *seen))) {
+        strlcpy(seen->key, key, sizeof seen->key);
+        memcpy(seen->hash, hash, sizeof hash);
+        seen->next = self->seen;
+        self->seen = seen;
     }
     s_file *f = calloc(1, sizeof *f);
     if (!f) {
@@ -230,7 +261,8 @@ bool assay_plugdir_rescan(assay_plugdir *self,
             n++;
     }
     closedir(d);
-    qsort(names, n, sizeof *names, s_cmp_names);
+    if (n)
+        qsort(names, n, sizeof *names, s_cmp_names);
     bool changed = false;
     /* Files gone since the last look are withdrawn first. */
     for (s_file *f = self->files, *next; f; f = next) {
@@ -304,6 +336,11 @@ void assay_plugdir_destroy(assay_plugdir **self_p)
         s_file *next = self->files->next;
         free(self->files);
         self->files = next;
+    }
+    while (self->seen) {
+        s_seen *next = self->seen->next;
+        free(self->seen);
+        self->seen = next;
     }
     if (self->ifd >= 0)
         close(self->ifd);

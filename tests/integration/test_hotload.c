@@ -850,3 +850,29 @@ Test(hotload, queued_job_says_why_it_waits)
                                      "can take");
     json_decref(r);
 }
+
+/* A job waiting for a version that was withdrawn runs as soon as the same
+ * version is back: the planner must see the new catalogue, not a plan
+ * cached from the old one. rt1 (credit 1) is busy with a nap, so the job
+ * waits; rt2 has credit but no typed, so the planner keeps looking. */
+Test(hotload, waiting_job_runs_when_its_version_returns)
+{
+    start("--executors 1 --set jobs_per_executor=1",
+          VERSIONS "typed_1_4_1.so", "t.so");
+    cluster_runtime(&c, "rt2", "--executors 1");
+    cr_assert(wait_plugin("typed", "1.4.1", true, 5000));
+    json_decref(submit("n.json", "{\"id\": \"n\", \"action\": \"typed.nap\", "
+                                 "\"params\": {\"ms\": 3000}, "
+                                 "\"timeout_ms\": 30000}"));
+    cr_assert(wait_job_state("n-0", "running", 10000));
+    json_decref(submit("w.json", "{\"id\": \"w\", \"action\": \"typed.echo\", "
+                                 "\"version\": \"=1.4.1\", \"params\": "
+                                 "{\"s\": \"x\"}}"));
+    cr_assert_eq(unlink(in_dir("t.so")), 0);
+    cr_assert(wait_plugin("typed", "1.4.1", false, 5000));
+    drop(VERSIONS "typed_1_4_1.so", "t.so", NULL);
+    cr_assert(wait_plugin("typed", "1.4.1", true, 5000));
+    json_t *w = finish("w", 30000);
+    expect_ran(w, "1.4.1");
+    json_decref(w);
+}
