@@ -2,6 +2,7 @@
 #include "plugdir.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -18,6 +19,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "module.h"
 
 #define MAX_FILE ((off_t)256 << 20)
 
@@ -161,12 +163,16 @@ static bool s_add(assay_plugdir *self, const char *name,
     const assay_plugin *p = NULL;
     char err[ASSAY_ERRMSG_SIZE + 2 * PATH_MAX];
     if (old) {
-        assay_catalog *probe = assay_catalog_new();
-        const assay_plugin *q = NULL;
-        if (probe && assay_catalog_load(probe, load, &q, NULL, 0) == 0 &&
-            !strcmp(q->name, old->plugin->name) &&
-            !strcmp(q->version, old->plugin->version)) {
-            assay_catalog_destroy(&probe);
+        /* A quiet look at the new bytes: which name and version? */
+        void *dl = NULL;
+        const assay_module *m = NULL;
+        bool same = assay_module_open(load, ASSAY_KIND_ACTION, &dl, &m, NULL,
+                                      0) == 0 &&
+                    !strcmp(m->name, old->plugin->name) &&
+                    !strcmp(m->version, old->plugin->version);
+        if (dl)
+            dlclose(dl);
+        if (same) {
             snprintf(err, sizeof err,
                      "%.4096s: %s %s changed in place (versions are immutable: "
                      "bump the version); the loaded copy stays",
@@ -176,7 +182,6 @@ static bool s_add(assay_plugdir *self, const char *name,
                 unlink(copy);
             return true;
         }
-        assay_catalog_destroy(&probe);
         s_withdraw(self, old, withdraw, arg);
         changed = true;
     }
