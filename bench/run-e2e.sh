@@ -10,6 +10,8 @@
 #   E2E_JOBS=100000 E2E_PER_SPEC=100 E2E_WINDOW=8   throughput run
 #   E2E_LAT_JOBS=5000 E2E_RATE=1000                  latency run
 #   E2E_DEPTH=64                 jobs_per_executor on each runtime
+#   E2E_EXECUTORS=2              executors per runtime (assayd's default is
+#                                one per CPU: 2 here)
 #   E2E_RT_SET="--set k=v ..."   extra runtime options (e.g. max_cpu_percent)
 #   E2E_LEADER_SET="..."         extra member options
 #   E2E_PORT=<base>              control plane on base, events on base+1
@@ -103,7 +105,7 @@ trap 'exit 130' INT TERM
 # Starts the member and the two runtimes, and waits (15 s at most) until
 # both runtimes are registered and alive.
 start_cluster() {
-    echo "run-e2e: member on $cp (events $ev), 2 runtimes x 1 executor x" \
+    echo "run-e2e: member on $cp (events $ev), 2 runtimes x ${E2E_EXECUTORS:-2} executors x" \
          "depth $depth; $(nproc) CPUs"
     # shellcheck disable=SC2086  # wrapper and extra sets are word lists
     ${E2E_LEADER_WRAP:-} "$build/bin/assayd" \
@@ -114,7 +116,7 @@ start_cluster() {
     for rt in rt1 rt2; do
         # shellcheck disable=SC2086
         "$build/bin/assayd" --plugins-dir "$build/plugins-out" \
-            --join "$cp" --executors 1 --node-id "$rt" \
+            --join "$cp" --executors ${E2E_EXECUTORS:-2} --node-id "$rt" \
             --set jobs_per_executor="$depth" ${E2E_RT_SET:-} \
             >>"$logs/$rt.log" 2>&1 &
         pids="$pids $!"
