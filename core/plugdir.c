@@ -41,6 +41,8 @@ typedef struct s_seen {
 
 struct assay_plugdir {
     s_seen *seen;
+    assay_plugdir_accept_fn accept;
+    void *accept_arg;
     assay_catalog *cat;
     char dir[PATH_MAX];
     char cache[PATH_MAX]; /* "" when not watching: load in place */
@@ -205,6 +207,13 @@ static bool s_add(assay_plugdir *self, const char *name,
         assay_catalog_refuse(self->cat, source, err);
         return true;
     }
+    char why[ASSAY_ERRMSG_SIZE];
+    if (self->accept && self->accept(self->accept_arg, p, why, sizeof why)) {
+        snprintf(err, sizeof err, "%.4096s: %s", source, why);
+        assay_catalog_unload(self->cat, p);
+        assay_catalog_refuse(self->cat, source, err);
+        return true;
+    }
     if (!seen && (seen = calloc(1, sizeof *seen))) {
         strlcpy(seen->key, key, sizeof seen->key);
         memcpy(seen->hash, hash, sizeof hash);
@@ -357,6 +366,13 @@ void assay_plugdir_destroy(assay_plugdir **self_p)
 }
 
 int assay_plugdir_fd(const assay_plugdir *self) { return self->ifd; }
+
+void assay_plugdir_set_accept(assay_plugdir *self, assay_plugdir_accept_fn fn,
+                              void *arg)
+{
+    self->accept = fn;
+    self->accept_arg = arg;
+}
 
 bool assay_plugdir_process(assay_plugdir *self,
                            assay_plugdir_withdraw_fn withdraw, void *arg)

@@ -29,6 +29,13 @@ int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
                       assay_plugdir **out, char *err, size_t errlen);
 void assay_plugdir_destroy(assay_plugdir **self_p);
 
+/* Called for each file loaded after start-up; a non-zero return refuses
+ * the file with err as the reason (e.g. its operator config is wrong). */
+typedef int (*assay_plugdir_accept_fn)(void *arg, const assay_plugin *p,
+                                       char *err, size_t errlen);
+void assay_plugdir_set_accept(assay_plugdir *self, assay_plugdir_accept_fn fn,
+                              void *arg);
+
 /* The inotify fd (readable when something changed), or -1. */
 int assay_plugdir_fd(const assay_plugdir *self);
 

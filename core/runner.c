@@ -52,41 +52,56 @@ void assay_executor_path(const char *configured, char *buf, size_t len)
 
 /* Operator-set plugin config must name declared keys with values of the
  * declared type; checked against every loaded version of the plugin. */
+/* The operator's config for one plugin (`keys`: {key: "text"}) must name
+ * keys the plugin declares, with values of the declared type. */
+static int s_check_plugin(const assay_plugin *p, const json_t *keys,
+                          char *err, size_t errlen)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach((json_t *)keys, key, val) {
+        const assay_param *d = p->module->config;
+        while (d && d->name && strcmp(d->name, key))
+            d++;
+        if (!d || !d->name)
+            return assay_errf(err, errlen, ASSAY_ENOENT,
+                              "plugin.%s.%s: %s %s declares no such config "
+                              "key",
+                              p->name, key, p->name, p->version);
+        assay_param probe = *d;
+        probe.def = json_string_value(val);
+        json_t *parsed;
+        char why[ASSAY_ERRMSG_SIZE];
+        if (!probe.def ||
+            assay_params_default(&probe, &parsed, why, sizeof why))
+            return assay_errf(err, errlen, ASSAY_ETYPE,
+                              "plugin.%s.%s: expected %s", p->name, key,
+                              assay_type_name((int)d->type));
+        json_decref(parsed);
+    }
+    return 0;
+}
+
+/* Every loaded version is checked against its config (at start-up). */
 static int s_check_plugin_config(const assay_catalog *cat, const json_t *cfg,
                                  char *err, size_t errlen)
 {
-    const char *name;
-    json_t *keys;
-    json_object_foreach((json_t *)cfg, name, keys) {
-        const char *key;
-        json_t *val;
-        json_object_foreach(keys, key, val) {
-            for (const assay_plugin *p = assay_catalog_first(cat); p;
-                 p = p->next) {
-                if (strcmp(p->name, name))
-                    continue;
-                const assay_param *d = p->module->config;
-                while (d && d->name && strcmp(d->name, key))
-                    d++;
-                if (!d || !d->name)
-                    return assay_errf(err, errlen, ASSAY_ENOENT,
-                                      "plugin.%s.%s: %s %s declares no such "
-                                      "config key",
-                                      name, key, p->name, p->version);
-                assay_param probe = *d;
-                probe.def = json_string_value(val);
-                json_t *parsed;
-                char why[ASSAY_ERRMSG_SIZE];
-                if (!probe.def ||
-                    assay_params_default(&probe, &parsed, why, sizeof why))
-                    return assay_errf(err, errlen, ASSAY_ETYPE,
-                                      "plugin.%s.%s: expected %s", name, key,
-                                      assay_type_name((int)d->type));
-                json_decref(parsed);
-            }
-        }
+    for (const assay_plugin *p = assay_catalog_first(cat); p; p = p->next) {
+        int rc = s_check_plugin(p, json_object_get(cfg, p->name), err,
+                                errlen);
+        if (rc)
+            return rc;
     }
     return 0;
+}
+
+/* A version loaded later (hot loading) is refused if its config is bad. */
+static int s_accept(void *arg, const assay_plugin *p, char *err,
+                    size_t errlen)
+{
+    const assay_runner *self = arg;
+    return s_check_plugin(p, json_object_get(self->plugin_config, p->name),
+                          err, errlen);
 }
 
 int assay_runner_new(const assay_conf *conf, bool watch,
@@ -109,6 +124,8 @@ int assay_runner_new(const assay_conf *conf, bool watch,
     if (!rc)
         rc = s_check_plugin_config(self->catalog, self->plugin_config, err,
                                    errlen);
+    if (!rc)
+        assay_plugdir_set_accept(self->plugdir, s_accept, self);
     if (!rc) {
         char exe[PATH_MAX];
         assay_executor_path(conf->executor_path, exe, sizeof exe);

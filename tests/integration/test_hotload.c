@@ -876,3 +876,26 @@ Test(hotload, waiting_job_runs_when_its_version_returns)
     expect_ran(w, "1.4.1");
     json_decref(w);
 }
+
+/* Operator config is checked for a version loaded while running too: a
+ * key it does not declare refuses it; a declared one reaches its jobs. */
+Test(hotload, hot_loaded_plugin_config_is_checked)
+{
+    start("--executors 1 --set plugin.typed.nokey=1", NULL, NULL);
+    drop(VERSIONS "typed_1_2_0.so", "typed.so", NULL);
+    const char *why = wait_refused(in_dir("typed.so"), 5000);
+    cr_assert_not_null(why, "typed was not refused");
+    cr_expect(strstr(why, "plugin.typed.nokey") &&
+                  strstr(why, "declares no such config key"),
+              "reason: %s", why);
+    cr_expect(!wait_plugin("typed", "1.2.0", true, 500));
+    cluster_stop(&c);
+
+    start("--executors 1 --set plugin.typed.greeting=bonjour", NULL, NULL);
+    drop(VERSIONS "typed_1_2_0.so", "typed.so", NULL);
+    cr_assert(wait_plugin("typed", "1.2.0", true, 5000));
+    json_decref(submit("g.json", "{\"id\": \"g\", \"action\": \"typed.greet\"}"));
+    json_t *g = finish("g", 30000);
+    cr_expect_str_eq(message(g), "bonjour");
+    json_decref(g);
+}
