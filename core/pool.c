@@ -73,6 +73,7 @@ struct assay_pool {
     uint64_t next_seq;
     size_t outstanding;
     uint64_t spawned;
+    int next_exec; /* where the search for an executor starts */
     int spawn_failures;
     int delivered;
 };
@@ -232,8 +233,11 @@ static void s_dispatch(assay_pool *self)
 {
     while (self->pending.head) {
         s_exec *best = NULL;
-        for (int i = 0; i < self->cfg.executors; i++) {
-            s_exec *e = &self->execs[i];
+        /* Least loaded wins; ties go round the executors, so that at low
+         * load one slow or descheduled executor holds few jobs. */
+        for (int k = 0; k < self->cfg.executors; k++) {
+            s_exec *e = &self->execs[(self->next_exec + k) %
+                                     self->cfg.executors];
             if (!e->alive || e->kill_at_ms ||
                 e->jobs.count >= (size_t)self->cfg.depth)
                 continue;
@@ -242,6 +246,7 @@ static void s_dispatch(assay_pool *self)
         }
         if (!best)
             return;
+        self->next_exec = (int)(best - self->execs + 1) % self->cfg.executors;
         s_job *j = s_pop(&self->pending);
         if (assay_frame_put(&best->tx, j->frame) != 0) {
             s_fail(self, j, "job too large for the executor frame", NULL);
