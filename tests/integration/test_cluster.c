@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "cluster.h"
@@ -388,4 +389,36 @@ Test(cluster, version_pinning_across_runtimes)
                                          "\"version\": \"^3\", \"params\": "
                                          "{\"s\": \"x\"}}")));
     cr_expect_eq(code, 65);
+}
+
+/* A runtime killed and restarted under the same id before the leader
+ * declares it dead: its registration lists no running attempts, so the
+ * jobs the leader had on it are requeued at once ("runtime restarted")
+ * and finish; none is lost or recorded twice. */
+Test(cluster, restarted_runtime_gets_its_lost_jobs_requeued)
+{
+    cluster_start(&c, NULL);
+    cluster_node *r1 = cluster_runtime(&c, "rt1", NULL);
+    cluster_node *w = watch("job.completed");
+    json_decref(submit("x.json", "{\"id\": \"x\", \"action\": \"sleep.sleep\", "
+                                 "\"params\": {\"ms\": 500}, \"timeout_ms\": "
+                                 "60000, \"targets\": [{}, {}, {}, {}]}"));
+    cr_assert(cluster_until(&c, 10000, has_state, "running"));
+    kill(r1->pid, SIGKILL);
+    waitpid(r1->pid, NULL, 0);
+    r1->pid = 0;
+    /* Same id, at once: well inside heartbeat_ms x heartbeat_misses. */
+    cluster_runtime(&c, "rt1", NULL);
+    cr_expect(cluster_log_has(&c.nodes[0], "registered", 5000));
+    json_t *jobs = cluster_wait(&c, "x", 60000);
+    cr_expect_eq(expect_all(jobs, "completed"), 4);
+    size_t i;
+    json_t *j;
+    int again = 0;
+    json_array_foreach(jobs, i, j) {
+        cr_expect_eq(events_for(w, s_get(j, "id")), 1, "%s", s_get(j, "id"));
+        again += json_integer_value(json_object_get(j, "attempt")) > 1;
+    }
+    cr_expect_gt(again, 0, "no job was requeued after the restart");
+    json_decref(jobs);
 }
