@@ -20,6 +20,8 @@
  * thousand per second and each carries a fresh limit, and a CPU figure
  * over fewer than 100 ticks of 10 ms is noise. */
 #define SAMPLE_MS 1000
+/* Unanswered registrations before trying the next `join` endpoint. */
+#define JOIN_TRIES 3
 
 /* A dispatched attempt, from dispatch until the leader acknowledges it. */
 typedef struct s_attempt {
@@ -46,6 +48,8 @@ struct assay_runtime {
     uint64_t slots;    /* executors x depth */
     s_attempt *attempts;
     int hb_timer, reg_timer;
+    char endpoints[8][256]; /* members to try, in turn, until one answers */
+    int nendpoints, current, unanswered;
     uint32_t credit;
     const char *why;
     assay_monitor_sample sample;
@@ -136,6 +140,40 @@ static void s_heartbeat(void *arg)
                      s_running(self)));
 }
 
+static void s_on_message(void *arg, int fd, short revents);
+
+/* (Re)connects the link to endpoints[current]. */
+static int s_connect(assay_runtime *self, char *err, size_t errlen)
+{
+    if (self->link) {
+        assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
+        assay_link_destroy(&self->link);
+    }
+    int rc = assay_link_new(self->conf->modules_dir, self->conf->transport,
+                            NULL, (size_t)self->conf->max_message_kb * 1024,
+                            &self->link, err, errlen);
+    if (!rc && (self->dealer = assay_link_open(
+                    self->link, ASSAY_LINK_CLIENT,
+                    self->endpoints[self->current], err, errlen)) < 0)
+        rc = self->dealer;
+    if (!rc)
+        assay_loop_add_fd(self->loop, assay_link_fd(self->link), POLLIN,
+                          s_on_message, self);
+    return rc;
+}
+
+static void s_next_endpoint(assay_runtime *self)
+{
+    const char *was = self->endpoints[self->current];
+    self->current = (self->current + 1) % self->nendpoints;
+    self->unanswered = 1;
+    assay_warn("no answer from %s: trying %s", was,
+               self->endpoints[self->current]);
+    char err[ASSAY_ERRMSG_SIZE];
+    if (s_connect(self, err, sizeof err) != 0)
+        assay_error("%s", err);
+}
+
 static void s_register(void *arg)
 {
     assay_runtime *self = arg;
@@ -150,7 +188,10 @@ static void s_register(void *arg)
                      (json_int_t)self->mem_available_mb, "catalog", cat,
                      "running", s_running(self)));
     /* Until "registered" arrives, ask again (the leader may be starting);
-     * one pending retry at a time. */
+     * one pending retry at a time. After JOIN_TRIES unanswered asks, try
+     * the next `join` endpoint. */
+    if (++self->unanswered > JOIN_TRIES && self->nendpoints > 1)
+        s_next_endpoint(self);
     assay_loop_cancel_timer(self->loop, self->reg_timer);
     self->reg_timer = assay_loop_add_timer(self->loop, self->conf->heartbeat_ms,
                                            0, s_register, self);
@@ -382,6 +423,7 @@ static void s_on_message(void *arg, int fd, short revents)
                            json_string_value(json_object_get(m.body,
                                                              "leader")));
             self->registered = true;
+            self->unanswered = 0;
             s_flush_results(self, true); /* unacknowledged: tell again */
             s_heartbeat(self);
         } else if (!strcmp(m.verb, "rescan")) {
@@ -459,7 +501,7 @@ static void s_after(void *arg, const struct pollfd *pfd, int n)
 }
 
 int assay_runtime_new(const assay_conf *conf, const char *node_id,
-                      const char *endpoint, assay_loop *loop,
+                      const char *endpoints, assay_loop *loop,
                       assay_runner *runner, assay_runtime **out, char *err,
                       size_t errlen)
 {
@@ -479,20 +521,25 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
         .min_mem_free = (double)conf->min_mem_free_percent / 100.0};
     if (!rc)
         rc = assay_monitor_new(&mc, &self->monitor, err, errlen);
+    /* `endpoints`: one or more, space-separated. */
+    for (const char *p = endpoints; !rc && *p && self->nendpoints < 8;) {
+        size_t n = strcspn(p, " ");
+        if (n && n < sizeof self->endpoints[0])
+            memcpy(self->endpoints[self->nendpoints++], p, n);
+        else if (n)
+            rc = assay_errf(err, errlen, ASSAY_ETOOBIG,
+                            "join endpoint too long: %.64s...", p);
+        p += n + strspn(p + n, " ");
+    }
+    if (!rc && !self->nendpoints)
+        rc = assay_errf(err, errlen, ASSAY_EINVAL, "no endpoint to join");
     if (!rc)
-        rc = assay_link_new(conf->modules_dir, conf->transport, NULL,
-                            (size_t)conf->max_message_kb * 1024, &self->link,
-                            err, errlen);
-    if (!rc && (self->dealer = assay_link_open(self->link, ASSAY_LINK_CLIENT,
-                                               endpoint, err, errlen)) < 0)
-        rc = self->dealer;
+        rc = s_connect(self, err, errlen);
     if (rc) {
         assay_runtime_destroy(&self);
         return rc;
     }
     assay_loop_source src = {s_prepare, s_after, self};
-    assay_loop_add_fd(loop, assay_link_fd(self->link), POLLIN, s_on_message,
-                      self);
     int pfd = assay_plugdir_fd(assay_runner_plugdir(runner));
     if (pfd >= 0)
         assay_loop_add_fd(loop, pfd, POLLIN, s_on_plugdir, self);
@@ -502,7 +549,7 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
                                           self);
     s_limit(self); /* first sample: memory figure for registration */
     s_register(self);
-    assay_info("runtime %s joining %s", self->id, endpoint);
+    assay_info("runtime %s joining %s", self->id, self->endpoints[0]);
     *out = self;
     return 0;
 }

@@ -14,8 +14,10 @@
 
 typedef struct assay_runtime assay_runtime;
 
+/* `endpoints`: the members to join, space-separated; tried in turn until
+ * one answers the registration. */
 int assay_runtime_new(const assay_conf *conf, const char *node_id,
-                      const char *endpoint, assay_loop *loop,
+                      const char *endpoints, assay_loop *loop,
                       assay_runner *runner, assay_runtime **out, char *err,
                       size_t errlen);
 void assay_runtime_destroy(assay_runtime **self_p);

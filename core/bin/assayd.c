@@ -245,16 +245,16 @@ int main(int argc, char **argv)
         assay_loop_add_source(loop, &src);
     }
     /* A node with nothing to join is a member; members run jobs too,
-     * through their own endpoint, exactly as remote runtimes do. With the
-     * single-member `none` consensus a runtime talks to the first `join`
-     * endpoint; the others matter once members can change leader. */
+     * through their own endpoint, exactly as remote runtimes do. A runtime
+     * tries its `join` endpoints in turn until one answers. */
     if (!first[0] &&
         assay_leader_new(&conf, node, loop, &leader, err, sizeof err) != 0) {
         assay_error("%s", err);
         code = ASSAY_EXIT_UNAVAILABLE;
         goto out;
     }
-    if (runner && assay_runtime_new(&conf, node, first[0] ? first : conf.listen,
+    if (runner && assay_runtime_new(&conf, node, first[0] ? conf.join
+                                                          : conf.listen,
                                     loop, runner, &runtime, err,
                                     sizeof err) != 0) {
         assay_error("%s", err);

@@ -422,3 +422,21 @@ Test(cluster, restarted_runtime_gets_its_lost_jobs_requeued)
     cr_expect_gt(again, 0, "no job was requeued after the restart");
     json_decref(jobs);
 }
+
+/* --join is repeatable: a runtime whose first member does not answer
+ * tries the next one. */
+Test(cluster, runtime_tries_its_join_endpoints_in_turn)
+{
+    cluster_start(&c, NULL);
+    cluster_node *rt = cluster_bg(
+        &c, "rt1",
+        "%sassayd --node-id rt1 --plugins-dir %s --executors 1 "
+        "--set heartbeat_ms=100 --join tcp://127.0.0.1:%d --join %s",
+        HARNESS_BIN, HARNESS_PLUGINS, harness_port(), c.endpoint);
+    cr_assert(cluster_log_has(rt, "no answer from", 10000), "%s", rt->log);
+    cr_assert(cluster_log_has(rt, "registered with member", 10000));
+    json_decref(submit("j.json", "{\"id\": \"j\", \"action\": \"noop.pass\"}"));
+    json_t *jobs = cluster_wait(&c, "j", 20000);
+    cr_expect_eq(expect_all(jobs, "completed"), 1);
+    json_decref(jobs);
+}
