@@ -1355,11 +1355,18 @@ static void s_on_event(void *arg, const char *topic, json_t *body)
         s_choice_clear(self);
         self->choice = assay_index_new();
     }
-    if (!self->cons || !self->cops->is_leader(self->cons))
+    if (!body || !self->cons || !self->cops->is_leader(self->cons))
         return;
     int rc = assay_link_publish(self->link, self->pub, topic, body);
     if (rc)
         assay_debug("publish %s: %s", topic, assay_strerror(rc));
+}
+
+/* Event bodies are built only for topics some subscriber wants. */
+static bool s_wants(void *arg, const char *topic)
+{
+    assay_leader *self = arg;
+    return self->link && assay_link_wanted(self->link, self->pub, topic);
 }
 
 /* ---- Consensus ------------------------------------------------------------ */
@@ -1471,6 +1478,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
                        why);
     }
     if (!rc) {
+        assay_state_set_wants(self->state, s_wants);
         assay_loop_source src = {s_prepare, s_after_poll, self};
         assay_loop_add_fd(loop, assay_link_fd(self->link), POLLIN,
                           s_on_transport, self);

@@ -105,6 +105,16 @@ int assay_link_open(assay_link *self, int kind, const char *endpoint,
 
 int assay_link_fd(assay_link *self) { return self->ops->fd(self->t); }
 
+bool assay_link_wanted(assay_link *self, int id, const char *topic)
+{
+    /* Transports without the slot (or that cannot tell) publish always. */
+    if (self->ops->struct_size <
+            offsetof(assay_transport_ops, wanted) + sizeof self->ops->wanted ||
+        !self->ops->wanted)
+        return true;
+    return self->ops->wanted(self->t, id, topic) != 0;
+}
+
 int assay_link_subscribe(assay_link *self, int id, const char *prefix)
 {
     return self->ops->subscribe(self->t, id, prefix);

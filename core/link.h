@@ -10,6 +10,7 @@
 #ifndef ASSAY_CORE_LINK_H
 #define ASSAY_CORE_LINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <assay/transport.h>
@@ -35,6 +36,8 @@ int assay_link_open(assay_link *self, int kind, const char *endpoint,
                     char *err, size_t errlen);
 int assay_link_fd(assay_link *self);
 int assay_link_subscribe(assay_link *self, int id, const char *prefix);
+/* Whether anyone subscribes to `topic` on PUBLISH link `id` now. */
+bool assay_link_wanted(assay_link *self, int id, const char *topic);
 
 /* Sends [route][""][proto][verb][msgpack(body)] (route only when
  * non-NULL; body NULL = no body frame). */

@@ -27,6 +27,7 @@ struct assay_state {
     assay_spec_rec *specs_head, *specs_tail;
     uint64_t seq;
     assay_state_event_fn on_event;
+    assay_state_wants_fn wants;
     void *arg;
 };
 
@@ -232,10 +233,25 @@ json_t *assay_job_json(const assay_job *j, bool with_result)
     return o;
 }
 
+void assay_state_set_wants(assay_state *self, assay_state_wants_fn wants)
+{
+    self->wants = wants;
+}
+
+/* Whether to build an event body for `topic`: only when someone wants it. */
+static bool s_wanted(const assay_state *self, const char *topic)
+{
+    return !self->wants || self->wants(self->arg, topic);
+}
+
 static void s_job_event(assay_state *self, const char *topic, assay_job *j)
 {
     if (!self->on_event)
         return;
+    if (!s_wanted(self, topic)) {
+        self->on_event(self->arg, topic, NULL);
+        return;
+    }
     /* Transitions on the way are frequent and small; the full record
      * (labels, result) goes with the end states only. */
     bool end = j->state != ASSAY_JOB_QUEUED && j->state != ASSAY_JOB_RUNNING;
@@ -253,11 +269,13 @@ static void s_runtime_event(assay_state *self, assay_runtime_rec *r)
 {
     if (!self->on_event)
         return;
-    json_t *body = json_pack("{s:s, s:b, s:I}", "id", r->id, "alive",
-                             r->alive, "heartbeat_ms",
-                             (json_int_t)r->heartbeat_ms);
-    self->on_event(self->arg, r->alive ? "runtime.alive" : "runtime.dead",
-                   body);
+    const char *topic = r->alive ? "runtime.alive" : "runtime.dead";
+    json_t *body = s_wanted(self, topic)
+                       ? json_pack("{s:s, s:b, s:I}", "id", r->id, "alive",
+                                   r->alive, "heartbeat_ms",
+                                   (json_int_t)r->heartbeat_ms)
+                       : NULL;
+    self->on_event(self->arg, topic, body);
     json_decref(body);
 }
 

@@ -81,12 +81,16 @@ typedef struct assay_state assay_state;
 
 /* Called after each applied transition with topic (job.queued, job.running,
  * job.completed, job.failed, job.cancelled, runtime.alive, runtime.dead)
- * and a body owned by the state (valid during the call). */
+ * and a body owned by the state (valid during the call), or NULL when the
+ * wants filter said nobody listens to that topic. */
 typedef void (*assay_state_event_fn)(void *arg, const char *topic,
                                      json_t *body);
+/* Whether an event body for `topic` is worth building (same arg). */
+typedef bool (*assay_state_wants_fn)(void *arg, const char *topic);
 
 assay_state *assay_state_new(assay_state_event_fn on_event, void *arg);
 void assay_state_destroy(assay_state **self_p);
+void assay_state_set_wants(assay_state *self, assay_state_wants_fn wants);
 
 /* Applies one command; *result (may be NULL) gets a new object describing
  * what happened (e.g. submit: {spec, jobs, duplicate}). */

@@ -490,6 +490,42 @@ Test(zmq, publisher_fd_settles_after_subscriber_joins)
     ops->close(&pub);
 }
 
+/* Drains pub (as the core does) until wanted(topic) == want, bounded. */
+static bool wanted_becomes(assay_transport *pub, int link, const char *topic,
+                           int want)
+{
+    int64_t until = now_ms() + WAIT_MS;
+    for (;;) {
+        int l;
+        assay_frames m;
+        while (ops->recv(pub, &l, &m) == 0)
+            cr_assert_fail("a subscription surfaced as a message");
+        if (ops->wanted(pub, link, topic) == want)
+            return true;
+        if (!wait_fd(pub, until))
+            return false;
+    }
+}
+
+Test(zmq, publisher_knows_which_topics_are_wanted)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *pub = open_t(NULL, 0), *sub = open_t(NULL, 0);
+    int p = link_ok(pub, ASSAY_LINK_PUBLISH, ep);
+    cr_expect_eq(ops->wanted(pub, p, "job.completed"), 0);
+    int s = link_ok(sub, ASSAY_LINK_SUBSCRIBE, ep);
+    cr_assert_eq(ops->subscribe(sub, s, "job.completed"), 0);
+    cr_assert(wanted_becomes(pub, p, "job.completed", 1));
+    cr_expect_eq(ops->wanted(pub, p, "job.queued"), 0);
+    cr_expect_eq(ops->wanted(pub, p, "runtime.dead"), 0);
+    cr_expect_eq(ops->wanted(pub, 7, "x"), ASSAY_EINVAL); /* no such link */
+    /* The last subscriber gone: nobody wants it any more. */
+    ops->close(&sub);
+    cr_assert(wanted_becomes(pub, p, "job.completed", 0));
+    ops->close(&pub);
+}
+
 Test(zmq, security_config_is_refused)
 {
     assay_transport *t = (assay_transport *)&t; /* open() must clear it */

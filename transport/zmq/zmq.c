@@ -44,6 +44,10 @@ typedef struct zlink {
     void *sock;
     int kind; /* ASSAY_LINK_* */
     char *endpoint; /* for log lines */
+    /* PUBLISH links (an XPUB socket): the topic prefixes subscribers want
+     * now, as XPUB reports them (first subscribe, last unsubscribe). */
+    char **prefixes;
+    size_t nprefixes;
 } zlink;
 
 struct assay_transport {
@@ -122,6 +126,9 @@ static void s_close(assay_transport **self_p)
     for (int i = 0; i < self->nlinks; i++) {
         zmq_close(self->links[i].sock); /* ZMQ_LINGER is 0: nothing waits */
         free(self->links[i].endpoint);
+        for (size_t k = 0; k < self->links[i].nprefixes; k++)
+            free(self->links[i].prefixes[k]);
+        free(self->links[i].prefixes);
     }
     if (self->ctx)
         while (zmq_ctx_term(self->ctx) < 0 && errno == EINTR)
@@ -317,7 +324,8 @@ static int s_link(assay_transport *self, int kind, const char *endpoint)
     static const int types[] = {
         [ASSAY_LINK_SERVER] = ZMQ_ROUTER,
         [ASSAY_LINK_CLIENT] = ZMQ_DEALER,
-        [ASSAY_LINK_PUBLISH] = ZMQ_PUB,
+        /* XPUB: a PUB that also tells which topics are subscribed. */
+        [ASSAY_LINK_PUBLISH] = ZMQ_XPUB,
         [ASSAY_LINK_SUBSCRIBE] = ZMQ_SUB,
     };
     if (!self || !endpoint || kind < ASSAY_LINK_SERVER ||
@@ -485,6 +493,50 @@ static int read_message(assay_transport *self, int id)
     return DROPPED;
 }
 
+/* A subscription message on an XPUB link: 0x01 + prefix subscribes, 0x00 +
+ * prefix unsubscribes. Kept in the link's prefix set; never returned. */
+static void note_subscription(zlink *l, const assay_bytes *f)
+{
+    if (f->len < 1 || (f->data[0] != 0 && f->data[0] != 1))
+        return;
+    size_t n = f->len - 1;
+    const char *p = (const char *)f->data + 1;
+    for (size_t k = 0; k < l->nprefixes; k++) {
+        if (strlen(l->prefixes[k]) != n || memcmp(l->prefixes[k], p, n))
+            continue;
+        if (f->data[0] == 0) { /* last subscriber of it gone */
+            free(l->prefixes[k]);
+            l->prefixes[k] = l->prefixes[--l->nprefixes];
+        }
+        return;
+    }
+    if (f->data[0] == 0 || memchr(p, '\0', n))
+        return;
+    char **grown = realloc(l->prefixes, (l->nprefixes + 1) * sizeof *grown);
+    char *copy = malloc(n + 1);
+    if (!grown || !copy) {
+        free(copy);
+        if (grown)
+            l->prefixes = grown;
+        return;
+    }
+    memcpy(copy, p, n);
+    copy[n] = '\0';
+    l->prefixes = grown;
+    l->prefixes[l->nprefixes++] = copy;
+}
+
+static int s_wanted(assay_transport *self, int link, const char *topic)
+{
+    zlink *l = get_link(self, link);
+    if (!l || !topic || l->kind != ASSAY_LINK_PUBLISH)
+        return ASSAY_EINVAL;
+    for (size_t k = 0; k < l->nprefixes; k++)
+        if (!strncmp(topic, l->prefixes[k], strlen(l->prefixes[k])))
+            return 1;
+    return 0;
+}
+
 static int s_recv(assay_transport *self, int *link, assay_frames *msg)
 {
     if (!self || !link || !msg)
@@ -518,6 +570,11 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
         }
         if (rc < 0)
             return rc;
+        if (self->links[id].kind == ASSAY_LINK_PUBLISH) {
+            note_subscription(&self->links[id], &self->frames[0]);
+            release_parts(self);
+            continue; /* the same socket may hold more */
+        }
         self->next = (id + 1) % self->nlinks;
         *link = id;
         *msg = (assay_frames){self->frames, self->nparts};
@@ -538,6 +595,7 @@ static const assay_transport_ops ops = {
     .send = s_send,
     .recv = s_recv,
     .subscribe = s_subscribe,
+    .wanted = s_wanted,
 };
 
 static const assay_module desc = {

@@ -67,6 +67,10 @@ typedef struct assay_transport_ops {
     /* Receives only topics starting with `prefix` ("" = all) on a
      * SUBSCRIBE link; may be called several times. */
     int (*subscribe)(assay_transport *self, int link, const char *prefix);
+    /* On a PUBLISH link: 1 if some subscriber currently wants `topic`,
+     * 0 if none does (the core then need not build the message), negative
+     * on error. Optional: a NULL slot means "always". */
+    int (*wanted)(assay_transport *self, int link, const char *topic);
 } assay_transport_ops;
 
 #endif
