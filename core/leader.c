@@ -534,11 +534,12 @@ static void s_svc_cancel(assay_leader *self, const assay_bytes *route,
     json_t *id;
     json_array_foreach(ids, i, id) {
         const char *s = json_string_value(id);
+        /* A job id first, as assay.job does, then a JobSpec id. */
         assay_spec_rec *spec = assay_state_spec(self->state, s);
-        if (spec)
-            json_array_extend(jobs, spec->jobs);
-        else if (assay_state_job(self->state, s))
+        if (assay_state_job(self->state, s))
             json_array_append(jobs, id);
+        else if (spec)
+            json_array_extend(jobs, spec->jobs);
         else
             json_array_append_new(unknown, json_string(s ? s : "(not a "
                                                                 "string)"));
@@ -780,8 +781,11 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     s_rt *r = assay_index_get(self->rts, id);
     if (!r) {
         if (assay_index_size(self->rts) >= MAX_RUNTIMES ||
-            !(r = calloc(1, sizeof *r)))
+            !(r = calloc(1, sizeof *r))) {
+            assay_warn("refused registration from %s: %d runtimes already",
+                       id, MAX_RUNTIMES);
             return;
+        }
         strlcpy(r->id, id, sizeof r->id);
         assay_index_put(self->rts, id, r);
     }
@@ -1064,12 +1068,11 @@ static void s_note_waiting(assay_leader *self, assay_job *j)
              s_str(j->spec->spec, "resolved"));
 }
 
-static void s_schedule(assay_leader *self)
+/* Plans dispatches for the queued jobs over the runtimes that may take
+ * work now (`ready`, `recs`: arrays with room for every runtime). */
+static void s_plan(assay_leader *self, s_rt **ready,
+                   assay_runtime_rec **recs)
 {
-    self->dirty = false;
-    /* Runtimes that may take work now. */
-    s_rt *ready[64];
-    assay_runtime_rec *recs[64];
     int n = 0;
     size_t i;
     json_t *id;
@@ -1077,7 +1080,7 @@ static void s_schedule(assay_leader *self)
         assay_runtime_rec *rec =
             assay_state_runtime(self->state, json_string_value(id));
         s_rt *r = assay_index_get(self->rts, rec->id);
-        if (rec->alive && r && r->sent < r->limit && n < 64) {
+        if (rec->alive && r && r->sent < r->limit) {
             ready[n] = r;
             recs[n++] = rec;
         }
@@ -1143,6 +1146,20 @@ static void s_schedule(assay_leader *self)
             s_dispatched(p, ASSAY_EIO, NULL);
         }
     }
+}
+
+static void s_schedule(assay_leader *self)
+{
+    self->dirty = false;
+    size_t nrt = json_array_size(assay_state_runtime_ids(self->state));
+    s_rt **ready = calloc(nrt ? nrt : 1, sizeof *ready);
+    assay_runtime_rec **recs = calloc(nrt ? nrt : 1, sizeof *recs);
+    if (ready && recs)
+        s_plan(self, ready, recs);
+    else
+        self->dirty = true; /* try again next turn */
+    free(ready);
+    free(recs);
 }
 
 /* Acknowledges each reported result or lost attempt once its command is
