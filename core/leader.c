@@ -943,17 +943,16 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
                    m->verb);
 }
 
-static void s_on_transport(void *arg, int fd, short revents)
+/* Handles what arrived; returns how many messages there were. Bounded,
+ * so a flood cannot starve timers; `more` makes the next poll return at
+ * once. */
+static int s_drain(assay_leader *self)
 {
-    (void)fd;
-    (void)revents;
-    assay_leader *self = arg;
     char err[ASSAY_ERRMSG_SIZE * 2];
     assay_link_msg m;
-    /* Bounded, so a flood cannot starve timers; `more` makes the next
-     * poll return at once. */
+    int i;
     self->more = true;
-    for (int i = 0; i < 4096; i++) {
+    for (i = 0; i < 4096; i++) {
         int rc = assay_link_recv(self->link, &m, err, sizeof err);
         if (rc == 0) {
             self->more = false;
@@ -974,6 +973,14 @@ static void s_on_transport(void *arg, int fd, short revents)
         }
         assay_link_msg_fini(&m);
     }
+    return i;
+}
+
+static void s_on_transport(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    s_drain(arg);
 }
 
 /* ---- Dispatcher ---------------------------------------------------------- */
@@ -1211,16 +1218,15 @@ static void s_flush(assay_leader *self)
     s_flush_one(self, &self->requeues, "requeue");
 }
 
-/* Before every poll: drain the transport (ZMQ_FD is edge-triggered and
- * sends made since the last drain can swallow its edge), commit what was
- * collected, and plan dispatches if anything changed. */
+/* Before every poll: commit what was collected, plan dispatches if
+ * anything changed, send, then drain the transport (ZMQ_FD is
+ * edge-triggered and sends can swallow its edge). */
 static int s_prepare(void *arg, struct pollfd *pfd, int max,
                      int64_t *deadline_ms)
 {
     (void)pfd;
     (void)max;
     assay_leader *self = arg;
-    s_on_transport(self, -1, 0);
     s_flush(self);
     if (self->dirty)
         s_schedule(self);
@@ -1233,7 +1239,10 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
             s_flush_box(self, r, &r->out_ack, "ack");
         }
     }
-    if (self->more || self->dirty)
+    /* Last, after every send: a send on a ZeroMQ socket can take the
+     * wake-up of a message that arrived meanwhile, so what is waiting is
+     * read now, and if anything was, the loop comes straight back. */
+    if (s_drain(self) > 0 || self->more || self->dirty)
         *deadline_ms = 0;
     return 0;
 }

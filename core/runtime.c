@@ -375,15 +375,14 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
         assay_error("cannot queue %s", a->key);
 }
 
-static void s_on_message(void *arg, int fd, short revents)
+/* Handles what the leader sent; returns how many messages there were. */
+static int s_drain(assay_runtime *self)
 {
-    (void)fd;
-    (void)revents;
-    assay_runtime *self = arg;
     assay_link_msg m;
     char err[ASSAY_ERRMSG_SIZE];
+    int n;
     self->more = true;
-    for (int n = 0; n < 4096; n++) {
+    for (n = 0; n < 4096; n++) {
         int rc = assay_link_recv(self->link, &m, err, sizeof err);
         if (rc == 0) {
             self->more = false;
@@ -439,6 +438,14 @@ static void s_on_message(void *arg, int fd, short revents)
         }
         assay_link_msg_fini(&m);
     }
+    return n;
+}
+
+static void s_on_message(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    s_drain(arg);
 }
 
 /* ---- Hot loading --------------------------------------------------------- */
@@ -477,18 +484,20 @@ void assay_runtime_rescan(assay_runtime *self)
         s_advertise(self);
 }
 
-/* Before and after every poll: the transport fd is edge-triggered, and
- * sends since the last drain can swallow its edge. */
+/* Before every poll (and after it, s_after): the transport fd is
+ * edge-triggered, and sends since the last drain can swallow its edge. */
 static int s_prepare(void *arg, struct pollfd *pfd, int max,
                      int64_t *deadline_ms)
 {
     (void)pfd;
     (void)max;
     assay_runtime *self = arg;
-    s_on_message(self, -1, 0);
     if (self->registered)
         s_flush_results(self, false);
-    if (self->more)
+    /* Last, after every send: a send on a ZeroMQ socket can take the
+     * wake-up of a message that arrived meanwhile, so what is waiting is
+     * read now, and if anything was, the loop comes straight back. */
+    if (s_drain(self) > 0 || self->more)
         *deadline_ms = 0;
     return 0;
 }
