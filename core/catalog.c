@@ -1,7 +1,6 @@
 /* core/catalog.c - plugin loading, validation and resolution (see catalog.h). */
 #include "catalog.h"
 
-#include <dirent.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include "log.h"
 #include "module.h"
 #include "params.h"
+#include "plugdir.h"
 
 typedef struct s_refused {
     char *path;
@@ -174,47 +174,14 @@ int assay_catalog_forget(assay_catalog *self, const char *source)
     return n;
 }
 
-static int s_cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
                        size_t errlen)
 {
-    DIR *d = opendir(dir);
-    if (!d)
-        return assay_errf(err, errlen, ASSAY_ENOENT,
-                          "plugins directory %s: %m", dir);
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len < 4 || strcmp(e->d_name + len - 3, ".so"))
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char **grown = reallocarray(names, cap, sizeof *names);
-            if (!grown)
-                break;
-            names = grown;
-        }
-        names[n] = strdup(e->d_name);
-        if (names[n])
-            n++;
-    }
-    closedir(d);
-    if (n)
-        qsort(names, n, sizeof *names, s_cmp_names);
-    for (size_t i = 0; i < n; i++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        assay_catalog_load(self, path, NULL, NULL, 0);
-        free(names[i]);
-    }
-    free(names);
-    return 0;
+    /* One scan of a plugins directory, the same the daemon starts with. */
+    assay_plugdir *once = NULL;
+    int rc = assay_plugdir_new(self, dir, false, &once, err, errlen);
+    assay_plugdir_destroy(&once);
+    return rc;
 }
 
 const assay_plugin *assay_catalog_first(const assay_catalog *self)

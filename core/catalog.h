@@ -38,8 +38,9 @@ typedef struct assay_catalog assay_catalog;
 assay_catalog *assay_catalog_new(void);
 void assay_catalog_destroy(assay_catalog **self_p);
 
-/* Loads every *.so in `dir` (sorted by name). Returns 0, or an error if the
- * directory itself cannot be read; refused files are not errors. */
+/* Loads every *.so in `dir` (sorted by name; names starting with '.' are
+ * skipped), as plugdir.h does. Returns 0, or an error if the directory
+ * itself cannot be read; refused files are not errors. */
 int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
                        size_t errlen);
 
