@@ -290,7 +290,10 @@ static void s_render_jobs(const json_t *r)
     size_t i;
     json_t *j;
     json_array_foreach(json_object_get(r, "jobs"), i, j) {
-        const char *reason = json_string_value(json_object_get(j, "reason"));
+        /* A queued job's `waiting` says more than a stale reason. */
+        const char *reason = json_string_value(json_object_get(j, "waiting"));
+        if (!reason)
+            reason = json_string_value(json_object_get(j, "reason"));
         printf("%-28s %-18s %-10s %-3lld %-16s %s\n",
                json_string_value(json_object_get(j, "id")),
                json_string_value(json_object_get(j, "action")),
