@@ -222,21 +222,30 @@ static void s_list(char *buf, size_t len, const char *item)
     strlcat(buf, item, len);
 }
 
+bool assay_action_ref_split(const char *ref, char *plugin, size_t len,
+                            const char **action)
+{
+    const char *dot = ref ? strchr(ref, '.') : NULL;
+    if (!dot || dot == ref || (size_t)(dot - ref) > ASSAY_NAME_MAX ||
+        (size_t)(dot - ref) >= len || !dot[1])
+        return false;
+    memcpy(plugin, ref, (size_t)(dot - ref));
+    plugin[dot - ref] = '\0';
+    *action = dot + 1;
+    return true;
+}
+
 int assay_catalog_resolve(const assay_catalog *self, const char *ref,
                           const char *range, const assay_plugin **plugin,
                           const assay_action **action, char *err,
                           size_t errlen)
 {
-    const char *dot = ref ? strchr(ref, '.') : NULL;
-    if (!dot || dot == ref || (size_t)(dot - ref) > ASSAY_NAME_MAX ||
-        !dot[1])
+    char name[ASSAY_NAME_MAX + 1];
+    const char *aname;
+    if (!assay_action_ref_split(ref, name, sizeof name, &aname))
         return assay_errf(err, errlen, ASSAY_EINVAL,
                           "action '%.128s' is not of the form plugin.action",
                           ref ? ref : "");
-    char name[ASSAY_NAME_MAX + 1];
-    memcpy(name, ref, (size_t)(dot - ref));
-    name[dot - ref] = '\0';
-    const char *aname = dot + 1;
 
     assay_semver_range *r = NULL;
     if (range && *range) {

@@ -75,6 +75,12 @@ int assay_catalog_resolve(const assay_catalog *self, const char *ref,
                           const assay_action **action, char *err,
                           size_t errlen);
 
+/* Splits "plugin.action": the plugin name (at most ASSAY_NAME_MAX bytes)
+ * into `plugin`, the action into *action. False if `ref` is not of that
+ * form (or the name does not fit `len`). */
+bool assay_action_ref_split(const char *ref, char *plugin, size_t len,
+                            const char **action);
+
 /* Finds an action by name in a loaded plugin. */
 const assay_action *assay_plugin_action(const assay_plugin *p,
                                         const char *name);

@@ -232,19 +232,6 @@ static const json_t *s_pick(const json_t *catalog, const char *name,
     return found;
 }
 
-/* Splits "plugin.action"; false if malformed. */
-static bool s_split(const char *ref, char *plugin, size_t plen,
-                    const char **action)
-{
-    const char *dot = strchr(ref, '.');
-    if (!dot || dot == ref || (size_t)(dot - ref) >= plen || !dot[1])
-        return false;
-    memcpy(plugin, ref, (size_t)(dot - ref));
-    plugin[dot - ref] = '\0';
-    *action = dot + 1;
-    return true;
-}
-
 /* Finds the action declaration across every registered runtime: the
  * highest version that matches. Errors list what exists. */
 static int s_resolve(assay_leader *self, const assay_jobspec *spec,
@@ -253,7 +240,7 @@ static int s_resolve(assay_leader *self, const assay_jobspec *spec,
 {
     char name[64];
     const char *action;
-    if (!s_split(spec->action, name, sizeof name, &action))
+    if (!assay_action_ref_split(spec->action, name, sizeof name, &action))
         return assay_errf(err, errlen, ASSAY_EINVAL,
                           "action '%s' is not of the form plugin.action",
                           spec->action);
@@ -1001,7 +988,7 @@ static const char *s_choose(assay_leader *self, const assay_job *j,
     assay_semver_range *range = NULL;
     char want[80];
     snprintf(want, sizeof want, "=%s", s_str(spec, "resolved"));
-    if (s_split(s_str(spec, "action"), name, sizeof name, &action) &&
+    if (assay_action_ref_split(s_str(spec, "action"), name, sizeof name, &action) &&
         s_labels_match(json_object_get(spec, "selector"),
                        json_object_get(rec->info, "labels")) &&
         !assay_semver_range_parse(want, &range, NULL, 0)) {

@@ -310,16 +310,14 @@ static void s_forget(assay_runtime *self, s_attempt *gone)
 static const assay_plugin *s_plugin(assay_runtime *self, const char *ref,
                                     const char *version, const char **action)
 {
-    const char *dot = ref ? strchr(ref, '.') : NULL;
-    if (!dot || !version)
+    char name[ASSAY_NAME_MAX + 1];
+    if (!version || !assay_action_ref_split(ref, name, sizeof name, action))
         return NULL;
-    *action = dot + 1;
     for (const assay_plugin *p =
              assay_catalog_first(assay_runner_catalog(self->runner));
          p; p = p->next)
-        if (strlen(p->name) == (size_t)(dot - ref) &&
-            !strncmp(p->name, ref, (size_t)(dot - ref)) &&
-            !strcmp(p->version, version) && assay_plugin_action(p, dot + 1))
+        if (!strcmp(p->name, name) && !strcmp(p->version, version) &&
+            assay_plugin_action(p, *action))
             return p;
     return NULL;
 }
