@@ -55,6 +55,11 @@ static int s_validate_consensus(const assay_consensus_ops *c, char *err,
         !c->fd || !c->process)
         return assay_errf(err, errlen, ASSAY_EINVAL,
                           "consensus vtable has empty slots");
+    if (c->version >= 2 &&
+        (!OPS_COVER(c, member) || !c->status || !c->member))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "consensus vtable version %u has empty slots",
+                          c->version);
     return 0;
 }
 

@@ -41,6 +41,9 @@ typedef struct entry {
 
 struct assay_consensus {
     assay_fsm fsm;
+    void (*release)(void *data, void *result);
+    uint64_t id;
+    uint64_t applied_total; /* commands applied since open */
     char *address;   /* never NULL; "" when the config gave none */
     int efd;         /* eventfd: non-zero while commands are pending */
     entry *log;      /* [0, applied) applied, [applied, count) pending */
@@ -130,6 +133,10 @@ static int none_open(const assay_consensus_config *cfg, assay_consensus **out,
         return fail(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     self->efd = -1;
     self->fsm = cfg->fsm;
+    self->id = cfg->id;
+    if (cfg->struct_size >= offsetof(assay_consensus_config, release) +
+                                sizeof cfg->release)
+        self->release = cfg->release;
     self->address = strdup(cfg->address ? cfg->address : "");
     if (!self->address) {
         free_self(self);
@@ -260,8 +267,11 @@ static int none_process(assay_consensus *self)
         void *result = NULL;
         int rc = self->fsm.apply(self->fsm.data, e.cmd, e.len, &result);
 
+        self->applied_total++;
         if (e.cb)
             e.cb(e.arg, rc < 0 ? rc : 0, result);
+        else if (result && self->release)
+            self->release(self->fsm.data, result);
     }
     self->processing = false;
 
@@ -270,6 +280,46 @@ static int none_process(assay_consensus *self)
     if (self->applied < self->count)
         return signal_fd(self);
     return 0;
+}
+
+/* Always the leader of its one-member cluster; term 1 from the start. */
+static int none_status(assay_consensus *self, assay_consensus_status *out)
+{
+    if (!self || !out ||
+        out->struct_size < offsetof(assay_consensus_status, members))
+        return ASSAY_EINVAL;
+    uint32_t size = out->struct_size;
+    memset(out, 0, size);
+    out->struct_size = size;
+    out->id = self->id;
+    out->role = ASSAY_ROLE_LEADER;
+    out->term = 1;
+    out->commit_index = out->applied_index = self->applied_total;
+    out->last_index = self->applied_total + (self->count - self->applied);
+    out->leader_id = self->id;
+    snprintf(out->leader_address, sizeof out->leader_address, "%s",
+             self->address);
+    if (size >= offsetof(assay_consensus_status, members) +
+                    sizeof(assay_consensus_member)) {
+        out->n_members = 1;
+        out->members[0].id = self->id;
+        out->members[0].voter = 1;
+        snprintf(out->members[0].address, sizeof out->members[0].address,
+                 "%s", self->address);
+    }
+    return 0;
+}
+
+/* A cluster of one has nobody to add, remove or hand over to. */
+static int none_member(assay_consensus *self, int op, uint64_t id,
+                       const char *address, assay_commit_cb cb, void *arg)
+{
+    (void)op;
+    (void)id;
+    (void)address;
+    (void)cb;
+    (void)arg;
+    return self ? ASSAY_EUNSUPP : ASSAY_EINVAL;
 }
 
 static const assay_consensus_ops ops = {
@@ -282,6 +332,8 @@ static const assay_consensus_ops ops = {
     .leader = none_leader,
     .fd = none_fd,
     .process = none_process,
+    .status = none_status,
+    .member = none_member,
 };
 
 static const assay_module desc = {

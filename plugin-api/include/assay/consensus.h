@@ -6,13 +6,20 @@
  * `none` keeps the log in memory on one node; `raft` replicates it with
  * canonical raft. Commands and snapshots are opaque bytes to the module.
  *
+ * Threads: the host calls every op from one thread, and every callback
+ * (fsm, commit, member) runs inside process() on that thread, whatever
+ * threads the module runs internally.
+ *
  * Versioning follows transport.h: append-only, read up to `version`. */
 #ifndef ASSAY_CONSENSUS_H
 #define ASSAY_CONSENSUS_H
 
 #include "types.h"
 
-#define ASSAY_CONSENSUS_VERSION 1
+#define ASSAY_CONSENSUS_VERSION 2
+
+/* Most voting and standby members a status reports. */
+#define ASSAY_CONSENSUS_MAX_MEMBERS 16
 
 typedef struct assay_consensus assay_consensus; /* module-private instance */
 
@@ -33,7 +40,54 @@ typedef struct assay_consensus_config {
     const char *data_dir;     /* durable state; NULL for in-memory modules */
     const char *const *peers; /* "ID@ADDR" of the initial members, NULL-ended */
     assay_fsm fsm;
+
+    /* ---- appended in version 2 (read only when struct_size covers it) -- */
+    /* Frees an apply() result that no submit callback receives (commands
+     * applied on other members, or submitted without a callback). NULL:
+     * apply() never allocates results. */
+    void (*release)(void *data, void *result);
+    uint32_t election_ms;        /* election timeout; 0: module default */
+    uint32_t heartbeat_ms;       /* leader heartbeat; 0: module default */
+    uint32_t snapshot_threshold; /* log entries between snapshots; 0: default */
+    uint32_t snapshot_trailing;  /* entries kept after a snapshot; 0: default */
 } assay_consensus_config;
+
+/* Roles in assay_consensus_status. */
+enum {
+    ASSAY_ROLE_UNAVAILABLE = 0,
+    ASSAY_ROLE_FOLLOWER = 1,
+    ASSAY_ROLE_CANDIDATE = 2,
+    ASSAY_ROLE_LEADER = 3,
+};
+
+/* Membership operations for ops->member(). */
+enum {
+    ASSAY_MEMBER_ADD = 1,      /* add `id` at `address` as a voter */
+    ASSAY_MEMBER_REMOVE = 2,   /* remove `id` */
+    ASSAY_MEMBER_TRANSFER = 3, /* hand leadership to `id` (0: any voter) */
+};
+
+typedef struct assay_consensus_member {
+    uint64_t id;
+    char address[256];
+    int voter; /* 1: votes; 0: standby or catching up */
+} assay_consensus_member;
+
+/* A consistent picture of this member's view, filled by ops->status().
+ * The caller sets struct_size; the module fills what fits. */
+typedef struct assay_consensus_status {
+    uint32_t struct_size;
+    uint64_t id;   /* this member */
+    int role;      /* ASSAY_ROLE_* */
+    uint64_t term;
+    uint64_t commit_index;
+    uint64_t applied_index; /* applied to the host's fsm */
+    uint64_t last_index;    /* last entry in this member's log */
+    uint64_t leader_id;     /* 0: no leader known */
+    char leader_address[256];
+    uint32_t n_members;
+    assay_consensus_member members[ASSAY_CONSENSUS_MAX_MEMBERS];
+} assay_consensus_status;
 
 /* Called on the submitting node once the command is committed and applied
  * (status 0, result from fsm.apply) or has failed (negative ASSAY_E*, e.g.
@@ -48,7 +102,8 @@ typedef struct assay_consensus_ops {
     int (*open)(const assay_consensus_config *cfg, assay_consensus **out,
                 char *errbuf, size_t errlen);
     void (*close)(assay_consensus **self_p);
-    /* Replicates `cmd` (copied before return). ASSAY_EPERM if not leader. */
+    /* Replicates `cmd` (copied before return). ASSAY_ENOTLEADER if not
+     * leader. */
     int (*submit)(assay_consensus *self, const void *cmd, size_t len,
                   assay_commit_cb cb, void *arg);
     int (*is_leader)(assay_consensus *self);
@@ -57,6 +112,15 @@ typedef struct assay_consensus_ops {
     /* Pollable fd that turns readable when process() has work to do. */
     int (*fd)(assay_consensus *self);
     int (*process)(assay_consensus *self);
+
+    /* ---- version 2 --------------------------------------------------- */
+    /* Fills *out (struct_size set by the caller). */
+    int (*status)(assay_consensus *self, assay_consensus_status *out);
+    /* Starts a membership change (ASSAY_MEMBER_*); `cb` runs from
+     * process() when it is done (status 0) or failed. ASSAY_ENOTLEADER if
+     * not leader, ASSAY_EUNSUPP for a module with a fixed membership. */
+    int (*member)(assay_consensus *self, int op, uint64_t id,
+                  const char *address, assay_commit_cb cb, void *arg);
 } assay_consensus_ops;
 
 #endif

@@ -23,7 +23,8 @@
     X(UNSUPP, 14, "not supported")                                             \
     X(BUSY, 15, "resource busy")                                               \
     X(PERM, 16, "permission denied")                                           \
-    X(CANCELLED, 17, "cancelled")
+    X(CANCELLED, 17, "cancelled")                                              \
+    X(NOTLEADER, 18, "not the leader")
 
 enum {
 #define ASSAY_ERR_ENUM_(name, num, text) ASSAY_E##name = -(num),
