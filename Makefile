@@ -25,6 +25,8 @@ test: deps
 
 demo: build
 	@scripts/demo $(BUILD)
+	@echo
+	@scripts/demo-raft $(BUILD)
 
 install: build
 	cmake --install $(BUILD)

@@ -128,6 +128,30 @@ static const struct conf_key keys[] = {
     STRING(notify_command, "",
            "Shell command run when a runtime is marked dead (event in "
            "ASSAY_EVENT/ASSAY_RUNTIME and as JSON on stdin)."),
+    INT(member_id, "0", 0, 1000000,
+        "This member's consensus id (raft: its entry in members); 0: none."),
+    STRING(members, "",
+           "Initial voting members for raft, space-separated ID@HOST:PORT "
+           "(their raft addresses); a member not listed waits to be added."),
+    STRING(raft_address, "",
+           "HOST:PORT this member's raft binds; empty: its entry in members."),
+    STRING(data_dir, "",
+           "Directory of this member's durable state (raft log and "
+           "snapshots); required by raft."),
+    STRING(advertise, "",
+           "Endpoint clients and runtimes are redirected to when this member "
+           "leads; empty: listen."),
+    STRING(advertise_events, "",
+           "Events endpoint announced when this member leads; empty: events."),
+    INT(election_ms, "600", 50, 60000,
+        "Raft election timeout in milliseconds (randomised up to twice "
+        "this): how long followers wait for a silent leader."),
+    INT(raft_heartbeat_ms, "100", 10, 10000,
+        "Interval between the raft leader's heartbeats, in milliseconds."),
+    INT(snapshot_threshold, "8192", 16, 100000000,
+        "Raft log entries between snapshots of the state."),
+    INT(snapshot_trailing, "4096", 0, 100000000,
+        "Raft log entries kept after a snapshot, for slow followers."),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

@@ -50,6 +50,17 @@ typedef struct assay_conf {
     char proc_root[256];
     char cgroup_root[256];
     char notify_command[1024];
+    /* Raft members (docs/configuration.md#consensus). */
+    int64_t member_id;
+    char members[1024];
+    char raft_address[256];
+    char data_dir[4096];
+    char advertise[256];
+    char advertise_events[256];
+    int64_t election_ms;
+    int64_t raft_heartbeat_ms;
+    int64_t snapshot_threshold;
+    int64_t snapshot_trailing;
 } assay_conf;
 
 /* Fills in every default. Returns 0 or ASSAY_ENOMEM. */

@@ -39,6 +39,10 @@ extern char **environ;
 #define TICK_MS 50
 #define MAX_RUNTIMES 4096
 #define MAX_LIST 100000
+/* Heartbeat intervals a runtime gets, beyond heartbeat_misses, to register
+ * with a new leader: it notices silence after JOIN_TRIES + 1 intervals
+ * (core/runtime.c), then tries members JOIN_TRIES times each. */
+#define REJOIN_GRACE_BEATS 12
 
 /* A runtime as the leader sees it between heartbeats. */
 typedef struct s_rt {
@@ -53,6 +57,7 @@ typedef struct s_rt {
     /* Dispatches and acks collected this loop turn, sent as one message
      * each before the next poll (docs/protocol.md). */
     json_t *out_dispatch, *out_ack;
+    struct s_rt *next; /* every s_rt, to free them */
 } s_rt;
 
 struct assay_leader {
@@ -66,6 +71,7 @@ struct assay_leader {
     assay_consensus *cons;
     assay_state *state;
     assay_index *rts;        /* id -> s_rt */
+    s_rt *rt_list;
     assay_index *choice;     /* "spec\nruntime" -> version chosen or "" */
     json_t *choice_keys;     /* to free the cache's values */
     json_t *results, *requeues; /* items waiting for the next commit */
@@ -75,9 +81,28 @@ struct assay_leader {
     int nhooks;
     bool more;  /* the transport drain stopped at its bound */
     bool dirty; /* queue or credit changed since the last plan */
+    /* Leading: the consensus module says we lead AND our "leader" command
+     * is applied, so the state holds everything committed before us.
+     * Claiming: that command is in flight. */
+    bool leading, claiming;
+    char endpoint[256], events_ep[256]; /* announced when leading */
 };
 
 /* ---- Replies and helpers ------------------------------------------------ */
+
+static void s_choice_clear(assay_leader *self);
+
+static void s_forget_runtimes(assay_leader *self)
+{
+    for (s_rt *r = self->rt_list, *next; r; r = next) {
+        next = r->next;
+        assay_index_remove(self->rts, r->id);
+        json_decref(r->out_dispatch);
+        json_decref(r->out_ack);
+        free(r);
+    }
+    self->rt_list = NULL;
+}
 
 static const char *s_str(const json_t *o, const char *k)
 {
@@ -620,6 +645,215 @@ static void s_svc_rescan(assay_leader *self, const assay_bytes *route,
     s_reply(self, route, verb, s_ok(json_pack("{s:o}", "runtimes", asked)));
 }
 
+/* ---- Cluster: membership, redirects, taking the lead -------------------- */
+
+static int s_status(assay_leader *self, assay_consensus_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->struct_size = sizeof *st;
+    return self->cops->version >= 2 ? self->cops->status(self->cons, st)
+                                    : ASSAY_EUNSUPP;
+}
+
+/* The "leader" record of the member the consensus module says leads, or
+ * NULL while none is known or it has not announced itself yet. */
+static const json_t *s_known_leader(assay_leader *self)
+{
+    const json_t *l = assay_state_leader(self->state);
+    assay_consensus_status st;
+    if (!l || s_status(self, &st) || !st.leader_id ||
+        st.leader_id != (uint64_t)json_integer_value(
+                            json_object_get(l, "member")) ||
+        !strcmp(s_str(l, "id"), self->id))
+        return NULL;
+    return l;
+}
+
+/* Control-plane requests that need the leader, on a member that does not
+ * lead: ASSAY_ENOTLEADER, with the leader's endpoints when known. */
+static void s_not_leader(assay_leader *self, const assay_bytes *route,
+                         const char *verb)
+{
+    const json_t *l = s_known_leader(self);
+    json_t *e;
+    if (l) {
+        e = s_error(ASSAY_ENOTLEADER, "member %s does not lead: %s does, at %s",
+                    self->id, s_str(l, "id"), s_str(l, "endpoint"));
+        json_object_set_new(e, "leader", json_string(s_str(l, "endpoint")));
+        json_object_set_new(e, "events", json_string(s_str(l, "events")));
+    } else {
+        e = s_error(ASSAY_ENOTLEADER,
+                    "member %s does not lead and no leader is known yet: "
+                    "retry shortly",
+                    self->id);
+    }
+    s_reply(self, route, verb, e);
+}
+
+static const char *s_role_name(int role)
+{
+    switch (role) {
+    case ASSAY_ROLE_FOLLOWER: return "follower";
+    case ASSAY_ROLE_CANDIDATE: return "candidate";
+    case ASSAY_ROLE_LEADER: return "leader";
+    default: return "unavailable";
+    }
+}
+
+static json_t *s_cluster_json(assay_leader *self)
+{
+    assay_consensus_status st;
+    int rc = s_status(self, &st);
+    if (rc)
+        return s_error(rc, "consensus module %s reports no status",
+                       self->conf->consensus);
+    const json_t *l = assay_state_leader(self->state);
+    json_t *members = json_array();
+    for (uint32_t i = 0; i < st.n_members && i < ASSAY_CONSENSUS_MAX_MEMBERS;
+         i++)
+        json_array_append_new(
+            members,
+            json_pack("{s:I, s:s, s:b, s:b}", "id", (json_int_t)st.members[i].id,
+                      "address", st.members[i].address, "voter",
+                      st.members[i].voter, "leader",
+                      st.members[i].id == st.leader_id));
+    json_t *o = json_pack(
+        "{s:s, s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:o}",
+        "member", self->id, "member_id", (json_int_t)st.id, "consensus",
+        self->conf->consensus, "role", s_role_name(st.role), "serving",
+        self->leading && st.role == ASSAY_ROLE_LEADER, "term", (json_int_t)st.term, "commit_index",
+        (json_int_t)st.commit_index, "applied_index",
+        (json_int_t)st.applied_index, "last_index", (json_int_t)st.last_index,
+        "leader_id", (json_int_t)st.leader_id, "leader_address",
+        st.leader_address, "members", members);
+    if (l && (uint64_t)json_integer_value(json_object_get(l, "member")) ==
+                 st.leader_id)
+        json_object_set(o, "leader", (json_t *)l);
+    return s_ok(o);
+}
+
+static void s_member_done(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_bytes route = s_route(p);
+    (void)result;
+    if (status)
+        s_reply(p->leader, &route, p->verb,
+                s_error(status, "cluster %s: %s", s_str(p->data, "op"),
+                        assay_strerror(status)));
+    else
+        s_reply(p->leader, &route, p->verb, s_cluster_json(p->leader));
+    s_pending_free(p);
+}
+
+/* assay.cluster: {op: "status"} on any member; {op: "add", id, address},
+ * {op: "remove", id} and {op: "transfer", id} on the leader. */
+static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
+                          const char *verb, const json_t *body)
+{
+    const char *op = s_str(body, "op") ? s_str(body, "op") : "status";
+    static const char *const ops[] = {"status", "add", "remove", "transfer"};
+    int kind = -1;
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(op, ops[i]))
+            kind = i;
+    if (kind < 0) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_EINVAL,
+                        "unknown cluster op '%.32s' (status, add, remove, "
+                        "transfer)",
+                        op));
+        return;
+    }
+    if (kind == 0) {
+        s_reply(self, route, verb, s_cluster_json(self));
+        return;
+    }
+    if (!self->leading) {
+        s_not_leader(self, route, verb);
+        return;
+    }
+    if (self->cops->version < 2) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_EUNSUPP, "consensus module %s has no "
+                                       "membership changes",
+                        self->conf->consensus));
+        return;
+    }
+    const json_t *idv = json_object_get(body, "id");
+    const char *addr = s_str(body, "address");
+    if (!json_is_integer(idv) || json_integer_value(idv) < 0 ||
+        (kind != 3 && json_integer_value(idv) == 0) ||
+        (kind == 1 && (!addr || !*addr || strlen(addr) > 255))) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_EINVAL,
+                        "cluster %s: needs a member id (a positive integer)%s",
+                        op, kind == 1 ? " and an address HOST:PORT" : ""));
+        return;
+    }
+    static const int codes[] = {0, ASSAY_MEMBER_ADD, ASSAY_MEMBER_REMOVE,
+                                ASSAY_MEMBER_TRANSFER};
+    s_pending *p = s_pending_new(self, route, verb,
+                                 json_pack("{s:s}", "op", op));
+    int rc = p ? self->cops->member(self->cons, codes[kind],
+                                    (uint64_t)json_integer_value(idv), addr,
+                                    s_member_done, p)
+               : ASSAY_ENOMEM;
+    if (rc) {
+        s_reply(self, route, verb,
+                s_error(rc, "cluster %s: %s", op, assay_strerror(rc)));
+        if (p)
+            s_pending_free(p);
+    }
+}
+
+static void s_claimed(void *arg, int status, void *result)
+{
+    assay_leader *self = arg;
+    json_decref(result);
+    self->claiming = false;
+    if (status) {
+        assay_warn("member %s: taking the lead failed: %s", self->id,
+                   assay_strerror(status));
+        return;
+    }
+    if (!self->cops->is_leader(self->cons))
+        return;
+    /* Runtimes register again with us; jobs running before get fresh
+     * leases at the next tick, and heartbeats are counted from now. */
+    assay_state_reset_marks(self->state);
+    s_forget_runtimes(self);
+    s_choice_clear(self);
+    self->choice = assay_index_new();
+    self->started_ms = assay_now_ms();
+    self->leading = true;
+    self->dirty = true;
+    assay_info("member %s leads: control plane on %s", self->id,
+               self->endpoint);
+}
+
+/* Follows the consensus module's view each loop turn: a new leader first
+ * commits its "leader" command (announcing its endpoints) and serves only
+ * once that is applied; a member that lost the lead drops what it kept. */
+static void s_role(assay_leader *self)
+{
+    bool lead = self->cops->is_leader(self->cons);
+    if (lead && !self->leading && !self->claiming) {
+        json_t *cmd = json_pack("{s:s, s:s, s:s, s:s, s:I}", "op", "leader",
+                                "id", self->id, "endpoint", self->endpoint,
+                                "events", self->events_ep, "member",
+                                (json_int_t)self->conf->member_id);
+        self->claiming = s_commit(self, cmd, s_claimed, self) == 0;
+    } else if (!lead && self->leading) {
+        self->leading = false;
+        assay_state_reset_marks(self->state);
+        s_forget_runtimes(self);
+        json_array_clear(self->results);
+        json_array_clear(self->requeues);
+        assay_warn("member %s no longer leads", self->id);
+    }
+}
+
 typedef void (*s_service_fn)(assay_leader *self, const assay_bytes *route,
                              const char *verb, const json_t *body);
 
@@ -630,7 +864,7 @@ static const struct {
     {"assay.submit", s_svc_submit},     {"assay.job", s_svc_job},
     {"assay.jobs", s_svc_jobs},         {"assay.cancel", s_svc_cancel},
     {"assay.runtimes", s_svc_runtimes}, {"assay.plugins", s_svc_plugins},
-    {"assay.rescan", s_svc_rescan},
+    {"assay.rescan", s_svc_rescan},     {"assay.cluster", s_svc_cluster},
 };
 
 #define NSERVICES (sizeof s_services / sizeof *s_services)
@@ -662,14 +896,17 @@ static void s_on_client(assay_leader *self, const assay_link_msg *m)
                             m->verb));
             return;
         }
-        s_services[i].fn(self, &m->route, m->verb, m->body);
+        if (!self->leading && s_services[i].fn != s_svc_cluster)
+            s_not_leader(self, &m->route, m->verb);
+        else
+            s_services[i].fn(self, &m->route, m->verb, m->body);
         return;
     }
     s_reply(self, &m->route, m->verb,
             s_error(ASSAY_ENOENT,
                     "unknown service '%.64s' (services: assay.submit, "
                     "assay.job, assay.jobs, assay.cancel, assay.runtimes, "
-                    "assay.plugins, assay.rescan, mmi.service)",
+                    "assay.plugins, assay.rescan, assay.cluster, mmi.service)",
                     m->verb));
 }
 
@@ -775,6 +1012,8 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
         }
         strlcpy(r->id, id, sizeof r->id);
         assay_index_put(self->rts, id, r);
+        r->next = self->rt_list;
+        self->rt_list = r;
     }
     memcpy(r->route, m->route.data, m->route.len);
     r->route_len = m->route.len;
@@ -803,8 +1042,11 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
                             "catalog", json_object_get(b, "catalog"));
     s_pending *p = s_pending_new(self, &m->route, "register",
                                  json_pack("{s:s}", "id", id));
-    if (!p || s_commit(self, cmd, s_registered, p) != 0)
+    if (!p || s_commit(self, cmd, s_registered, p) != 0) {
         assay_warn("cannot commit registration of %s", id);
+        if (p)
+            s_pending_free(p);
+    }
     assay_info("runtime %s registered (heartbeat %lld ms)", id,
                (long long)hb);
 }
@@ -903,6 +1145,18 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
         assay_warn("runtime message %s without a map body: dropped", m->verb);
         return;
     }
+    if (!self->leading) {
+        /* Sent to the leader we were, or to any member it joined: point
+         * it at the leader; while none is known it tries its next one. */
+        const json_t *l = s_known_leader(self);
+        if (l) {
+            json_t *b = json_pack("{s:s}", "leader", s_str(l, "endpoint"));
+            assay_link_send(self->link, self->server, &m->route,
+                            ASSAY_RUNTIME_PROTO, "redirect", b);
+            json_decref(b);
+        }
+        return;
+    }
     if (!strcmp(m->verb, "register")) {
         s_on_register(self, m);
         return;
@@ -915,8 +1169,11 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
                         ASSAY_RUNTIME_PROTO, "reregister", NULL);
         return;
     }
-    if (!strcmp(m->verb, "heartbeat"))
+    if (!strcmp(m->verb, "heartbeat")) {
         s_on_alive(self, r, m->body);
+        /* Lets the runtime tell a silent (dead, cut-off) leader apart. */
+        s_send_rt(self, r, "pulse", NULL);
+    }
     else if (!strcmp(m->verb, "catalog"))
         s_on_catalog(self, r, m->body);
     else if (!strcmp(m->verb, "result")) {
@@ -1214,14 +1471,12 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
     (void)pfd;
     (void)max;
     assay_leader *self = arg;
-    s_flush(self);
-    if (self->dirty)
-        s_schedule(self);
-    size_t i;
-    json_t *id;
-    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
-        s_rt *r = assay_index_get(self->rts, json_string_value(id));
-        if (r) {
+    s_role(self);
+    if (self->leading) {
+        s_flush(self);
+        if (self->dirty)
+            s_schedule(self);
+        for (s_rt *r = self->rt_list; r; r = r->next) {
             s_flush_box(self, r, &r->out_dispatch, "dispatch");
             s_flush_box(self, r, &r->out_ack, "ack");
         }
@@ -1229,7 +1484,7 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
     /* Last, after every send: a send on a ZeroMQ socket can take the
      * wake-up of a message that arrived meanwhile, so what is waiting is
      * read now, and if anything was, the loop comes straight back. */
-    if (s_drain(self) > 0 || self->more || self->dirty)
+    if (s_drain(self) > 0 || self->more || (self->leading && self->dirty))
         *deadline_ms = 0;
     return 0;
 }
@@ -1294,10 +1549,24 @@ static void s_notify(assay_leader *self, const char *topic, const char *id)
     close(in[1]);
 }
 
+/* Reaps finished notification hooks (only ours: the executor pool reaps
+ * its own children). */
+static void s_reap_hooks(assay_leader *self)
+{
+    for (int k = 0; k < self->nhooks;)
+        if (waitpid(self->hooks[k], NULL, WNOHANG) != 0)
+            self->hooks[k] = self->hooks[--self->nhooks];
+        else
+            k++;
+}
+
 static void s_tick(void *arg)
 {
     assay_leader *self = arg;
     int64_t now = assay_now_ms();
+    s_reap_hooks(self);
+    if (!self->leading)
+        return;
     /* Leases: a job whose result is overdue goes back to the queue. */
     for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
         if (j->reported)
@@ -1329,7 +1598,11 @@ static void s_tick(void *arg)
         assay_runtime_rec *rec =
             assay_state_runtime(self->state, json_string_value(id));
         s_rt *r = assay_index_get(self->rts, rec->id);
-        int64_t seen = r ? r->last_seen_ms : self->started_ms;
+        /* One not yet back since we took the lead gets longer: it must
+         * notice the old leader's silence and find us first. */
+        int64_t seen = r ? r->last_seen_ms
+                         : self->started_ms +
+                               rec->heartbeat_ms * REJOIN_GRACE_BEATS;
         if (!rec->alive ||
             now - seen <= rec->heartbeat_ms * self->conf->heartbeat_misses)
             continue;
@@ -1345,13 +1618,6 @@ static void s_tick(void *arg)
             r->limit = r->sent; /* no credit until it speaks again */
         s_notify(self, "runtime.dead", rec->id);
     }
-    /* Reap finished notification hooks (only ours: the executor pool
-     * reaps its own children). */
-    for (int k = 0; k < self->nhooks;)
-        if (waitpid(self->hooks[k], NULL, WNOHANG) != 0)
-            self->hooks[k] = self->hooks[--self->nhooks];
-        else
-            k++;
 }
 
 /* ---- Events -------------------------------------------------------------- */
@@ -1368,7 +1634,7 @@ static void s_on_event(void *arg, const char *topic, json_t *body)
         s_choice_clear(self);
         self->choice = assay_index_new();
     }
-    if (!body || !self->cons || !self->cops->is_leader(self->cons))
+    if (!body || !self->leading)
         return;
     int rc = assay_link_publish(self->link, self->pub, topic, body);
     if (rc)
@@ -1415,16 +1681,34 @@ static int s_fsm_snapshot(void *data, void **buf, size_t *len)
     return 0;
 }
 
+/* A snapshot that does not load leaves this member's state unknown: it
+ * must not serve or vote on, so it stops here, loudly. */
 static int s_fsm_restore(void *data, const void *buf, size_t len)
 {
     assay_leader *self = data;
     json_t *dump;
-    int rc = assay_codec_decode(buf, len, &dump, NULL, 0);
-    if (rc)
-        return rc;
-    rc = assay_state_load(self->state, dump);
-    json_decref(dump);
-    return rc;
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = assay_codec_decode(buf, len, &dump, err, sizeof err);
+    if (!rc) {
+        rc = assay_state_load(self->state, dump);
+        snprintf(err, sizeof err, "%s", assay_strerror(rc));
+        json_decref(dump);
+    }
+    if (rc) {
+        assay_error("member %s: snapshot of %zu bytes does not restore: %s; "
+                    "stopping (move its data_dir %s aside to rejoin empty)",
+                    self->id, len, err, self->conf->data_dir);
+        exit(1);
+    }
+    s_choice_clear(self);
+    self->choice = assay_index_new();
+    return 0;
+}
+
+static void s_fsm_release(void *data, void *result)
+{
+    (void)data;
+    json_decref(result);
 }
 
 static void s_on_consensus(void *arg, int fd, short revents)
@@ -1437,6 +1721,30 @@ static void s_on_consensus(void *arg, int fd, short revents)
 
 /* ---- Lifecycle ------------------------------------------------------------ */
 
+/* The endpoint others reach us at: `advertise`, else what we bind with a
+ * wildcard host replaced by this host's name. */
+static void s_advertised(const char *advertise, const char *bind, char *out,
+                         size_t cap)
+{
+    if (*advertise) {
+        strlcpy(out, advertise, cap);
+        return;
+    }
+    const char *host = strstr(bind, "://");
+    host = host ? host + 3 : bind;
+    const char *port = strrchr(host, ':');
+    size_t hl = port ? (size_t)(port - host) : strlen(host);
+    if ((hl == 1 && *host == '*') || (hl == 7 && !strncmp(host, "0.0.0.0", 7))) {
+        char name[HOST_NAME_MAX + 1] = "localhost";
+        gethostname(name, sizeof name);
+        name[HOST_NAME_MAX] = '\0';
+        snprintf(out, cap, "%.*s%s%s", (int)(host - bind), bind, name,
+                 port ? port : "");
+    } else {
+        strlcpy(out, bind, cap);
+    }
+}
+
 int assay_leader_new(const assay_conf *conf, const char *node_id,
                      assay_loop *loop, assay_leader **out, char *err,
                      size_t errlen)
@@ -1448,6 +1756,10 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     self->loop = loop;
     self->started_ms = assay_now_ms();
     strlcpy(self->id, node_id, sizeof self->id);
+    s_advertised(conf->advertise, conf->listen, self->endpoint,
+                 sizeof self->endpoint);
+    s_advertised(conf->advertise_events, conf->events, self->events_ep,
+                 sizeof self->events_ep);
     self->results = json_array();
     self->requeues = json_array();
     self->rts = assay_index_new();
@@ -1480,10 +1792,30 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     }
     if (!rc) {
         self->cops = m->consensus;
+        char members[sizeof conf->members];
+        const char *peers[ASSAY_CONSENSUS_MAX_MEMBERS + 1] = {0};
+        int n = 0;
+        strlcpy(members, conf->members, sizeof members);
+        for (char *save, *t = strtok_r(members, " \t,", &save); t;
+             t = strtok_r(NULL, " \t,", &save))
+            if (n < ASSAY_CONSENSUS_MAX_MEMBERS)
+                peers[n++] = t;
         assay_consensus_config cc = {
             .struct_size = sizeof cc,
-            .address = conf->listen,
+            .id = (uint64_t)conf->member_id,
+            /* raft: its entry in members unless set; `none` reports
+             * the control-plane endpoint as its address. */
+            .address = conf->raft_address[0] ? conf->raft_address
+                       : strcmp(conf->consensus, "none") ? NULL
+                                                         : conf->listen,
+            .data_dir = conf->data_dir[0] ? conf->data_dir : NULL,
+            .peers = peers,
             .fsm = {self, s_fsm_apply, s_fsm_snapshot, s_fsm_restore},
+            .release = s_fsm_release,
+            .election_ms = (uint32_t)conf->election_ms,
+            .heartbeat_ms = (uint32_t)conf->raft_heartbeat_ms,
+            .snapshot_threshold = (uint32_t)conf->snapshot_threshold,
+            .snapshot_trailing = (uint32_t)conf->snapshot_trailing,
         };
         rc = self->cops->open(&cc, &self->cons, why, sizeof why);
         if (rc)
@@ -1528,16 +1860,7 @@ void assay_leader_destroy(assay_leader **self_p)
         dlclose(self->cdl);
     assay_link_destroy(&self->link);
     s_choice_clear(self);
-    size_t i;
-    json_t *id;
-    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
-        s_rt *r = assay_index_remove(self->rts, json_string_value(id));
-        if (r) {
-            json_decref(r->out_dispatch);
-            json_decref(r->out_ack);
-            free(r);
-        }
-    }
+    s_forget_runtimes(self);
     assay_index_destroy(&self->rts);
     assay_state_destroy(&self->state);
     json_decref(self->choice_keys);

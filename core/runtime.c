@@ -50,6 +50,8 @@ struct assay_runtime {
     int hb_timer, reg_timer;
     char endpoints[8][256]; /* members to try, in turn, until one answers */
     int nendpoints, current, unanswered;
+    int64_t heard_ms;       /* when the leader last sent anything */
+    char redirect[256];     /* leader endpoint a member pointed us to */
     uint32_t credit;
     const char *why;
     assay_monitor_sample sample;
@@ -127,11 +129,31 @@ static json_t *s_running(const assay_runtime *self)
     return list;
 }
 
+static void s_register(void *arg);
+
+/* The leader we registered with is gone or no longer leads: register
+ * again, which moves on to the next member if this one stays silent. */
+static void s_rejoin(assay_runtime *self, const char *why)
+{
+    assay_warn("%s: registering again", why);
+    self->registered = false;
+    self->received = 0; /* a new session: the leader counts from zero */
+    self->unanswered = 0;
+    s_register(self);
+}
+
 static void s_heartbeat(void *arg)
 {
     assay_runtime *self = arg;
     if (!self->registered)
         return;
+    /* The leader answers every heartbeat; silence over a few intervals
+     * means it died or was cut off from us. */
+    if (assay_now_ms() - self->heard_ms >
+        self->conf->heartbeat_ms * (JOIN_TRIES + 1)) {
+        s_rejoin(self, "leader silent");
+        return;
+    }
     uint64_t limit = s_limit(self);
     s_send(self, "heartbeat",
            json_pack("{s:I, s:I, s:s, s:o}", "limit", (json_int_t)limit,
@@ -386,9 +408,20 @@ static int s_drain(assay_runtime *self)
             self->more = false;
             break;
         }
+        self->heard_ms = assay_now_ms();
         if (rc < 0 || strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
             assay_warn("dropped message from leader: %s",
                        rc < 0 ? err : "unknown protocol");
+        } else if (!strcmp(m.verb, "pulse")) {
+            /* heard_ms is all it carries */
+        } else if (!strcmp(m.verb, "redirect")) {
+            /* Handled after the drain, which reconnects the link. */
+            const char *ep = json_string_value(json_object_get(m.body,
+                                                               "leader"));
+            if (ep && *ep && strlen(ep) < sizeof self->redirect)
+                strlcpy(self->redirect, ep, sizeof self->redirect);
+            assay_link_msg_fini(&m);
+            break;
         } else if (!strcmp(m.verb, "dispatch")) {
             size_t i;
             json_t *it;
@@ -421,6 +454,7 @@ static int s_drain(assay_runtime *self)
                                                              "leader")));
             self->registered = true;
             self->unanswered = 0;
+            self->heard_ms = assay_now_ms();
             s_flush_results(self, true); /* unacknowledged: tell again */
             s_heartbeat(self);
         } else if (!strcmp(m.verb, "rescan")) {
@@ -439,11 +473,40 @@ static int s_drain(assay_runtime *self)
     return n;
 }
 
+/* Connects to the leader a member named, adding it to the endpoints. */
+static void s_follow_redirect(assay_runtime *self)
+{
+    char ep[256];
+    strlcpy(ep, self->redirect, sizeof ep);
+    self->redirect[0] = '\0';
+    int i = 0;
+    while (i < self->nendpoints && strcmp(self->endpoints[i], ep))
+        i++;
+    if (i == self->nendpoints) {
+        if (self->nendpoints < 8)
+            self->nendpoints++;
+        else
+            i = self->current; /* full: the member that redirected us */
+        strlcpy(self->endpoints[i], ep, sizeof self->endpoints[i]);
+    }
+    if (i != self->current || self->registered) {
+        assay_info("redirected to the leader at %s", ep);
+        self->current = i;
+        char err[ASSAY_ERRMSG_SIZE];
+        if (s_connect(self, err, sizeof err) != 0)
+            assay_error("%s", err);
+    }
+    s_rejoin(self, "redirected");
+}
+
 static void s_on_message(void *arg, int fd, short revents)
 {
     (void)fd;
     (void)revents;
-    s_drain(arg);
+    assay_runtime *self = arg;
+    s_drain(self);
+    if (self->redirect[0])
+        s_follow_redirect(self);
 }
 
 /* ---- Hot loading --------------------------------------------------------- */
@@ -497,6 +560,8 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
      * read now, and if anything was, the loop comes straight back. */
     if (s_drain(self) > 0 || self->more)
         *deadline_ms = 0;
+    if (self->redirect[0])
+        s_follow_redirect(self);
     return 0;
 }
 

@@ -26,6 +26,7 @@ struct assay_state {
     assay_job *all_head, *all_tail;
     assay_spec_rec *specs_head, *specs_tail;
     uint64_t seq;
+    json_t *leader; /* the last "leader" command, NULL before one */
     assay_state_event_fn on_event;
     assay_state_wants_fn wants;
     void *arg;
@@ -82,6 +83,8 @@ static void s_clear(assay_state *self)
     }
     self->all_head = self->all_tail = NULL;
     self->specs_head = self->specs_tail = NULL;
+    json_decref(self->leader);
+    self->leader = NULL;
     size_t i;
     json_t *id;
     json_array_foreach(self->runtime_ids, i, id) {
@@ -506,6 +509,36 @@ static int s_runtime(assay_state *self, const json_t *cmd)
     return 0;
 }
 
+/* A member took the lead: where clients and runtimes should now go. */
+static int s_leader(assay_state *self, const json_t *cmd)
+{
+    const char *id = s_str(cmd, "id"), *ep = s_str(cmd, "endpoint"),
+               *ev = s_str(cmd, "events");
+    if (!id || !*id || strlen(id) > 63 || !ep || !*ep || strlen(ep) > 255 ||
+        !ev || strlen(ev) > 255 || s_int(cmd, "member") < 0)
+        return ASSAY_EINVAL;
+    json_decref(self->leader);
+    self->leader = json_pack("{s:s, s:s, s:s, s:I}", "id", id, "endpoint", ep,
+                             "events", ev, "member",
+                             (json_int_t)s_int(cmd, "member"));
+    return self->leader ? 0 : ASSAY_ENOMEM;
+}
+
+void assay_state_reset_marks(assay_state *self)
+{
+    for (assay_job *j = self->all_head; j; j = j->all_next) {
+        j->lease_ms = 0;
+        j->dispatching = false;
+        j->reported = false;
+        j->waiting[0] = '\0';
+    }
+}
+
+const json_t *assay_state_leader(const assay_state *self)
+{
+    return self->leader;
+}
+
 static int s_runtime_state(assay_state *self, const json_t *cmd)
 {
     assay_runtime_rec *r = assay_state_runtime(self, s_str(cmd, "id"));
@@ -540,6 +573,8 @@ int assay_state_apply(assay_state *self, const json_t *cmd, json_t **result)
         return s_runtime(self, cmd);
     if (!strcmp(op, "runtime_state"))
         return s_runtime_state(self, cmd);
+    if (!strcmp(op, "leader"))
+        return s_leader(self, cmd);
     return ASSAY_EINVAL;
 }
 
@@ -552,6 +587,7 @@ json_t *assay_state_dump(const assay_state *self)
         json_array_append(specs, s->spec);
     for (const assay_job *j = self->all_head; j; j = j->all_next) {
         json_t *o = assay_job_json(j, true);
+        json_object_del(o, "waiting"); /* the leader's note, not state */
         json_object_set(o, "params", j->params);
         json_array_append_new(jobs, o);
     }
@@ -564,8 +600,11 @@ json_t *assay_state_dump(const assay_state *self)
         json_object_set_new(o, "alive", json_boolean(r->alive));
         json_array_append_new(rts, o);
     }
-    return json_pack("{s:i, s:o, s:o, s:o}", "v", ASSAY_STATE_VERSION,
-                     "specs", specs, "jobs", jobs, "runtimes", rts);
+    json_t *dump = json_pack("{s:i, s:o, s:o, s:o}", "v", ASSAY_STATE_VERSION,
+                             "specs", specs, "jobs", jobs, "runtimes", rts);
+    if (dump && self->leader)
+        json_object_set(dump, "leader", self->leader);
+    return dump;
 }
 
 int assay_state_load(assay_state *self, const json_t *dump)
@@ -629,6 +668,14 @@ int assay_state_load(assay_state *self, const json_t *dump)
         assay_runtime_rec *rec = assay_state_runtime(self, s_str(r, "id"));
         if (rec)
             rec->alive = json_is_true(json_object_get(r, "alive"));
+        json_decref(cmd);
+    }
+    json_t *lead = json_object_get(dump, "leader");
+    if (lead && !rc) {
+        json_t *cmd = json_deep_copy(lead);
+        json_object_set_new(cmd, "op", json_string("leader"));
+        json_object_set_new(cmd, "v", json_integer(ASSAY_STATE_VERSION));
+        rc = s_leader(self, cmd);
         json_decref(cmd);
     }
     self->on_event = ev;

@@ -18,7 +18,10 @@
  *   {op:"requeue", items:[{job, attempt, reason, runtime?}]}
  *   {op:"cancel", jobs:[id]}
  *   {op:"runtime", id, heartbeat_ms, labels, capacity, catalog}
- *   {op:"runtime_state", id, alive} */
+ *   {op:"runtime_state", id, alive}
+ *   {op:"leader", id, endpoint, events, member}: a member took the lead;
+ *     committed by each new leader before it acts, so it is also the
+ *     barrier after which its state is complete. */
 #ifndef ASSAY_CORE_STATE_H
 #define ASSAY_CORE_STATE_H
 
@@ -110,6 +113,12 @@ assay_job *assay_state_queue_next(const assay_state *self,
                                   const assay_job *job);
 assay_job *assay_state_running(const assay_state *self);
 assay_job *assay_state_jobs(const assay_state *self);
+/* Clears every job's leader bookkeeping (lease, dispatching, reported,
+ * waiting): a member starting or ceasing to lead trusts none of it. */
+void assay_state_reset_marks(assay_state *self);
+/* The last "leader" command applied: {id, endpoint, events, member}, or
+ * NULL. */
+const json_t *assay_state_leader(const assay_state *self);
 /* Runtimes in registration order (json array of ids). */
 const json_t *assay_state_runtime_ids(const assay_state *self);
 

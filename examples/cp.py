@@ -2,9 +2,11 @@
 """cp.py - a minimal third-party control plane for Assay, written from
 docs/protocol.md alone. Needs only python3-zmq and python3-msgpack.
 
-  cp.py [--endpoint EP] [--events EP] [--timeout S] SPEC.json
+  cp.py [--endpoint EP[,EP...]] [--events EP] [--timeout S] SPEC.json
       submits the JobSpec, waits until every job has ended, prints one
-      line per job; exit 0 all passed, 1 a check did not pass, 2 error
+      line per job; exit 0 all passed, 1 a check did not pass, 2 error.
+      With several members it follows "not the leader" redirects and
+      tries the next member when one stays silent (a leader change).
   cp.py [--endpoint EP] --check-service NAME
       asks the member whether it offers service NAME (RFC 8 MMI)
 """
@@ -12,6 +14,7 @@ import argparse
 import json
 import sys
 import time
+import uuid
 
 import msgpack
 import zmq
@@ -24,21 +27,38 @@ class Failure(Exception):
     """A protocol error, a timeout or an error reply: exit code 2."""
 
 
+NOT_LEADER = "ASSAY_ENOTLEADER"
+
+
 class Client:
     """One Majordomo (RFC 7) client on a DEALER socket: every request is
-    [""]["MDPC01"][service][body] and so is every reply."""
+    [""]["MDPC01"][service][body] and so is every reply. `endpoints` are
+    the cluster's members; requests go to one at a time."""
 
-    def __init__(self, ctx, endpoint, deadline):
-        self.sock = ctx.socket(zmq.DEALER)
+    def __init__(self, ctx, endpoints, deadline, on_leader=None):
+        self.ctx, self.endpoints, self.deadline = ctx, endpoints, deadline
+        self.on_leader = on_leader  # called with a redirect's reply
+        self.current, self.sock = 0, None
+        self.switch(0)
+
+    def switch(self, i):
+        """Talks to endpoints[i] on a fresh socket (no stale replies)."""
+        if self.sock is not None:
+            self.sock.close(linger=0)
+        self.current = i
+        self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(endpoint)
-        self.deadline = deadline
+        self.sock.connect(self.endpoints[i])
 
-    def raw(self, service, body):
+    def next_member(self):
+        self.switch((self.current + 1) % len(self.endpoints))
+
+    def raw(self, service, body, wait_s=None):
         self.sock.send_multipart([b"", MDP_CLIENT, service.encode(), body])
-        wait_ms = max(0, int((self.deadline - time.monotonic()) * 1000))
+        left = self.deadline - time.monotonic()
+        wait_ms = max(0, int(min(left, wait_s or left) * 1000))
         if not self.sock.poll(wait_ms):
-            raise Failure("%s: no reply (timed out)" % service)
+            raise TimeoutError("%s: no reply (timed out)" % service)
         frames = self.sock.recv_multipart()
         if (len(frames) != 4 or frames[0] != b"" or frames[1] != MDP_CLIENT
                 or frames[2] != service.encode()):
@@ -46,15 +66,39 @@ class Client:
         return frames[3]
 
     def call(self, service, body):
-        """Sends a msgpack map, returns the reply map if ok is true."""
-        reply = msgpack.unpackb(self.raw(service, msgpack.packb(body)),
-                                raw=False)
-        if not isinstance(reply, dict):
-            raise Failure("%s: reply body is not a map" % service)
-        if reply.get("ok") is not True:
-            raise Failure("%s: %s (%s)" % (service, reply.get("message"),
-                                           reply.get("error")))
-        return reply
+        """Sends a msgpack map, returns the reply map if ok is true.
+        Follows redirects to the leader; a silent member gets a second
+        before the next one is asked."""
+        while True:
+            if time.monotonic() >= self.deadline:
+                raise Failure("%s: no leader answered (timed out)" % service)
+            try:
+                wait = 1.0 if len(self.endpoints) > 1 else None
+                raw = self.raw(service, msgpack.packb(body), wait)
+            except TimeoutError as e:
+                if len(self.endpoints) == 1:
+                    raise Failure(str(e))
+                self.next_member()
+                continue
+            reply = msgpack.unpackb(raw, raw=False)
+            if not isinstance(reply, dict):
+                raise Failure("%s: reply body is not a map" % service)
+            if reply.get("error") == NOT_LEADER:
+                leader = reply.get("leader")
+                if leader and leader != self.endpoints[self.current]:
+                    if leader not in self.endpoints:
+                        self.endpoints.append(leader)
+                    if self.on_leader:
+                        self.on_leader(reply)
+                    self.switch(self.endpoints.index(leader))
+                else:  # an election is under way
+                    time.sleep(0.1)
+                    self.next_member()
+                continue
+            if reply.get("ok") is not True:
+                raise Failure("%s: %s (%s)" % (service, reply.get("message"),
+                                               reply.get("error")))
+            return reply
 
 
 def outcome(job):
@@ -71,7 +115,20 @@ def run(args):
     deadline = time.monotonic() + args.timeout
     ctx = zmq.Context()
     try:
-        client = Client(ctx, args.endpoint, deadline)
+        events = ctx.socket(zmq.SUB)
+        events.setsockopt(zmq.LINGER, 0)
+        events.setsockopt(zmq.SUBSCRIBE, b"job.")
+        events.connect(args.events)
+        # Only the leader publishes; a SUB socket may listen to several.
+        heard = {args.events}
+
+        def on_leader(reply):
+            ev = reply.get("events")
+            if ev and ev not in heard:
+                heard.add(ev)
+                events.connect(ev)
+
+        client = Client(ctx, args.endpoint.split(","), deadline, on_leader)
         if args.check_service:
             code = client.raw("mmi.service", args.check_service.encode())
             print(code.decode(errors="replace"))
@@ -80,14 +137,11 @@ def run(args):
         with open(args.spec, encoding="utf-8") as f:
             spec = json.load(f)
 
-        # Subscribe before submitting, so no event of ours can be missed
-        # except through the subscription's start-up delay, which the
-        # polling below covers.
-        events = ctx.socket(zmq.SUB)
-        events.setsockopt(zmq.LINGER, 0)
-        events.setsockopt(zmq.SUBSCRIBE, b"job.")
-        events.connect(args.events)
-
+        # Subscribed above, before submitting, so no event of ours can be
+        # missed except through the subscription's start-up delay (or a
+        # leader change), which the polling below covers. An id chosen
+        # here makes a retried submission return the original jobs.
+        spec.setdefault("id", uuid.uuid4().hex)
         reply = client.call("assay.submit", spec)
         spec_id, wanted = reply["spec"], list(reply["jobs"])
         print("spec %s%s: %s" % (spec_id, " (duplicate)" if

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "cli.h"
@@ -16,10 +17,19 @@
 
 #define WAIT_POLL_MS 20
 
+/* Redirects and endpoint switches one request may take before giving up
+ * (besides its --timeout-ms). */
+#define MAX_HOPS 32
+#define MAX_ENDPOINTS 8
+/* Pause before asking again when no member knows a leader (an election). */
+#define NO_LEADER_PAUSE_MS 100
+
 typedef struct {
     assay_link *link;
     int dealer;
     const assay_ctl_opts *o;
+    char endpoints[MAX_ENDPOINTS][256]; /* members, from --endpoint */
+    int nendpoints, current;
 } s_client;
 
 static int s_open(s_client *c, const assay_ctl_opts *o, int kind,
@@ -27,6 +37,7 @@ static int s_open(s_client *c, const assay_ctl_opts *o, int kind,
 {
     char err[ASSAY_ERRMSG_SIZE * 2];
     c->o = o;
+    c->link = NULL;
     if (assay_link_new(o->modules_dir, "zmq", NULL, 64u << 20, &c->link, err,
                        sizeof err) != 0 ||
         (c->dealer = assay_link_open(c->link, kind, endpoint, err,
@@ -59,17 +70,106 @@ static int s_next(s_client *c, assay_link_msg *m, int64_t timeout_ms)
     }
 }
 
+/* A control-plane client of the members in --endpoint (space- or
+ * comma-separated): requests go to one; the others are tried in turn. */
+static int s_open_client(s_client *c, const assay_ctl_opts *o)
+{
+    char list[MAX_ENDPOINTS * 256], *save;
+    c->nendpoints = c->current = 0;
+    snprintf(list, sizeof list, "%s", o->endpoint);
+    for (char *t = strtok_r(list, " ,", &save);
+         t && c->nendpoints < MAX_ENDPOINTS; t = strtok_r(NULL, " ,", &save))
+        snprintf(c->endpoints[c->nendpoints++], sizeof c->endpoints[0], "%s",
+                 t);
+    if (!c->nendpoints) {
+        fprintf(stderr, "assayctl: no endpoint given\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    return s_open(c, o, ASSAY_LINK_CLIENT, c->endpoints[0]);
+}
+
+/* Talks to endpoint i from now on (a fresh socket, so no late reply from
+ * the old one can be taken for an answer). */
+static int s_switch(s_client *c, int i)
+{
+    assay_link_destroy(&c->link);
+    c->current = i;
+    return s_open(c, c->o, ASSAY_LINK_CLIENT, c->endpoints[i]);
+}
+
+/* The member a not-leader reply names, added to the endpoints if new. */
+static int s_redirected(s_client *c, const char *leader)
+{
+    int i = 0;
+    while (i < c->nendpoints && strcmp(c->endpoints[i], leader))
+        i++;
+    if (i == c->nendpoints) {
+        if (c->nendpoints < MAX_ENDPOINTS)
+            c->nendpoints++;
+        else
+            i = c->current;
+        snprintf(c->endpoints[i], sizeof c->endpoints[0], "%s", leader);
+    }
+    return s_switch(c, i);
+}
+
+/* Sends one request and follows redirects to the leader, trying the other
+ * members when one stays silent, within --timeout-ms in all. Returns the
+ * final reply (ok or an error other than "not the leader"). */
+static int s_request(s_client *c, const char *service, const json_t *body,
+                     assay_link_msg *m)
+{
+    int64_t deadline = assay_now_ms() + c->o->timeout_ms;
+    int rc = ASSAY_ETIMEOUT;
+    for (int hop = 0; hop < MAX_HOPS; hop++) {
+        int64_t left = deadline - assay_now_ms();
+        if (left <= 0)
+            return ASSAY_ETIMEOUT;
+        /* With other members to try, a silent one gets a share. */
+        int64_t wait = c->nendpoints > 1 && left > 1000 ? 1000 : left;
+        rc = assay_link_send(c->link, c->dealer, NULL, ASSAY_MDP_CLIENT,
+                             service, body);
+        if (!rc)
+            rc = s_next(c, m, wait);
+        if (rc == ASSAY_ETIMEOUT && c->nendpoints > 1) {
+            if (s_switch(c, (c->current + 1) % c->nendpoints))
+                return ASSAY_EIO;
+            continue;
+        }
+        if (rc)
+            return rc;
+        if (json_integer_value(json_object_get(m->body, "code")) !=
+            ASSAY_ENOTLEADER)
+            return 0;
+        const char *leader = json_string_value(json_object_get(m->body,
+                                                               "leader"));
+        char to[256] = "";
+        if (leader && *leader && strlen(leader) < sizeof to)
+            snprintf(to, sizeof to, "%s", leader);
+        assay_link_msg_fini(m);
+        if (to[0] && strcmp(to, c->endpoints[c->current])) {
+            if (s_redirected(c, to))
+                return ASSAY_EIO;
+            continue;
+        }
+        /* An election is under way: wait a little, then ask another. */
+        struct timespec ts = {0, NO_LEADER_PAUSE_MS * 1000000L};
+        nanosleep(&ts, NULL);
+        if (c->nendpoints > 1 &&
+            s_switch(c, (c->current + 1) % c->nendpoints))
+            return ASSAY_EIO;
+    }
+    return rc ? rc : ASSAY_ETIMEOUT;
+}
+
 /* One request/reply. Returns the reply body (caller decrefs) or NULL after
  * printing why; *code gets the exit code for that failure. */
 static json_t *s_call(s_client *c, const char *service, json_t *body,
                       int *code)
 {
-    int rc = assay_link_send(c->link, c->dealer, NULL, ASSAY_MDP_CLIENT,
-                             service, body);
-    json_decref(body);
     assay_link_msg m;
-    if (!rc)
-        rc = s_next(c, &m, c->o->timeout_ms);
+    int rc = s_request(c, service, body, &m);
+    json_decref(body);
     if (rc) {
         fprintf(stderr, "assayctl: %s: no answer from %s: %s\n", service,
                 c->o->endpoint, assay_strerror(rc));
@@ -217,6 +317,17 @@ static int s_submit(s_client *c, char **args, int n)
         else
             fprintf(stderr, "assayctl: %s: %s\n", args[0], je.text);
         return ASSAY_EXIT_DATA;
+    }
+    /* An id chosen here makes a retry after a lost reply (a leader
+     * change) return the original jobs instead of submitting twice. */
+    if (json_is_object(spec) && !json_object_get(spec, "id")) {
+        unsigned char rnd[12];
+        char hex[sizeof rnd * 2 + 1];
+        if (getrandom(rnd, sizeof rnd, 0) == (ssize_t)sizeof rnd) {
+            for (size_t i = 0; i < sizeof rnd; i++)
+                snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+            json_object_set_new(spec, "id", json_string(hex));
+        }
     }
     int code = 0;
     json_t *r = s_call(c, "assay.submit", spec, &code);
@@ -367,6 +478,64 @@ static void s_render_runtimes(const json_t *r)
     }
 }
 
+static void s_render_cluster(const json_t *r)
+{
+    const json_t *l = json_object_get(r, "leader");
+    printf("asked member %s (id %lld, %s): %s%s\n",
+           json_string_value(json_object_get(r, "member")),
+           (long long)json_integer_value(json_object_get(r, "member_id")),
+           json_string_value(json_object_get(r, "consensus")),
+           json_string_value(json_object_get(r, "role")),
+           json_is_true(json_object_get(r, "serving")) ? ", serving" : "");
+    printf("term %lld, commit index %lld, applied %lld, last %lld\n",
+           (long long)json_integer_value(json_object_get(r, "term")),
+           (long long)json_integer_value(json_object_get(r, "commit_index")),
+           (long long)json_integer_value(json_object_get(r, "applied_index")),
+           (long long)json_integer_value(json_object_get(r, "last_index")));
+    if (l)
+        printf("leader: %s (id %lld) at %s, events %s\n",
+               json_string_value(json_object_get(l, "id")),
+               (long long)json_integer_value(json_object_get(l, "member")),
+               json_string_value(json_object_get(l, "endpoint")),
+               json_string_value(json_object_get(l, "events")));
+    else
+        printf("leader: none known\n");
+    printf("%-6s %-24s %-6s %s\n", "ID", "RAFT ADDRESS", "VOTER", "ROLE");
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r, "members"), i, x)
+        printf("%-6lld %-24s %-6s %s\n",
+               (long long)json_integer_value(json_object_get(x, "id")),
+               json_string_value(json_object_get(x, "address")),
+               json_is_true(json_object_get(x, "voter")) ? "yes" : "no",
+               json_is_true(json_object_get(x, "leader")) ? "leader" : "");
+}
+
+/* cluster [status | add ID ADDR | remove ID | transfer [ID]] */
+static int s_cluster(s_client *c, char **args, int n)
+{
+    const char *op = n ? args[0] : "status";
+    int want = !strcmp(op, "status")     ? 1
+               : !strcmp(op, "add")      ? 3
+               : !strcmp(op, "remove")   ? 2
+               : !strcmp(op, "transfer") ? -1
+                                         : 0;
+    char *end = NULL;
+    long long id = n >= 2 ? strtoll(args[1], &end, 10) : 0;
+    if (!want || (want > 1 && n != want) || (want == 1 && n > 1) ||
+        (want < 0 && n > 2) ||
+        (n >= 2 && (!*args[1] || *end || id <= 0))) {
+        fprintf(stderr, "assayctl: usage: cluster [status | add ID HOST:PORT "
+                        "| remove ID | transfer [ID]] (ID a positive "
+                        "integer)\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    json_t *body = json_pack("{s:s, s:I}", "op", op, "id", (json_int_t)id);
+    if (n == 3)
+        json_object_set_new(body, "address", json_string(args[2]));
+    return s_show(c, "assay.cluster", body, s_render_cluster);
+}
+
 static void s_render_plugins(const json_t *r)
 {
     size_t i;
@@ -444,8 +613,9 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
 {
     if (!strcmp(cmd, "watch"))
         return s_watch(o);
-    static const char *known[] = {"submit", "job",      "jobs",   "wait",
-                                  "cancel", "runtimes", "plugins"};
+    static const char *known[] = {"submit",  "job",      "jobs",
+                                  "wait",    "cancel",   "runtimes",
+                                  "plugins", "cluster"};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         ok = ok || !strcmp(cmd, known[i]);
@@ -454,7 +624,7 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
         return ASSAY_EXIT_USAGE;
     }
     s_client c;
-    int code = s_open(&c, o, ASSAY_LINK_CLIENT, o->endpoint);
+    int code = s_open_client(&c, o);
     if (code)
         return code;
     if (!strcmp(cmd, "submit"))
@@ -470,6 +640,8 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
                         ASSAY_EXIT_USAGE);
     else if (!strcmp(cmd, "cancel"))
         code = s_cancel(&c, args, nargs);
+    else if (!strcmp(cmd, "cluster"))
+        code = s_cluster(&c, args, nargs);
     else if (!strcmp(cmd, "runtimes"))
         code = s_show(&c, "assay.runtimes", json_object(), s_render_runtimes);
     else if (o->rescan)

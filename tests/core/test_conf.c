@@ -170,7 +170,10 @@ Test(conf, shipped_file_documents_every_default)
         "labels",            "heartbeat_ms",       "heartbeat_misses",
         "lease_grace_ms",    "max_message_kb",     "max_cpu_percent",
         "min_mem_free_percent", "proc_root",       "cgroup_root",
-        "notify_command",
+        "notify_command",    "member_id",          "members",
+        "raft_address",      "data_dir",           "advertise",
+        "advertise_events",  "election_ms",        "raft_heartbeat_ms",
+        "snapshot_threshold", "snapshot_trailing",
     };
     FILE *in = fopen(ASSAY_SOURCE_DIR "/conf/assayd.conf", "r");
     char *text = NULL, *line = NULL, err[ASSAY_ERRMSG_SIZE] = "";

@@ -17,42 +17,174 @@
 
 extern char **environ;
 
+/* Every node: fast heartbeats (100 ms, 10 misses) so failure tests stay
+ * short, and no CPU threshold: parallel suites keep the CPUs busy. */
+#define S_FLAGS                                                                \
+    "--set heartbeat_ms=100 --set heartbeat_misses=10 "                        \
+    "--set kill_grace_ms=200 --set max_cpu_percent=100 "
+
+
 static void s_sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
+/* Runs `body` in node n; a restarted node appends to its log. */
+static void s_run(cluster_node *n, const char *body, bool append)
+{
+    char *cmd;
+    cr_assert_neq(asprintf(&cmd, "exec %s %s%s 2>&1", body,
+                           append ? ">>" : ">", n->log),
+                  -1);
+    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+    cr_assert_eq(posix_spawn(&n->pid, "/bin/sh", NULL, NULL, argv, environ),
+                 0);
+    free(cmd);
+}
+
 cluster_node *cluster_bg(cluster *c, const char *id, const char *fmt, ...)
 {
-    cr_assert_lt(c->n, CLUSTER_MAX_NODES);
+    cr_assert_lt(c->n, CLUSTER_MAX_NODES + CLUSTER_MAX_MEMBERS);
     cluster_node *n = &c->nodes[c->n++];
     char log[sizeof n->log];
     snprintf(log, sizeof log, "%s/%s.log", c->dir, id);
     snprintf(n->id, sizeof n->id, "%s", id);
     memcpy(n->log, log, sizeof log);
-    char *body, *cmd;
+    char *body;
     va_list ap;
     va_start(ap, fmt);
     cr_assert_neq(vasprintf(&body, fmt, ap), -1);
     va_end(ap);
-    cr_assert_neq(asprintf(&cmd, "exec %s >%s 2>&1", body, n->log), -1);
-    char *argv[] = {"/bin/sh", "-c", cmd, NULL};
-    cr_assert_eq(posix_spawn(&n->pid, "/bin/sh", NULL, NULL, argv, environ),
-                 0);
+    s_run(n, body, false);
     free(body);
-    free(cmd);
     return n;
 }
 
 static cluster_node *s_spawn(cluster *c, const char *id, const char *args)
 {
-    return cluster_bg(c, id,
-                      "%sassayd --node-id %s --plugins-dir %s "
-                      "--set heartbeat_ms=100 --set heartbeat_misses=10 "
-                      "--set kill_grace_ms=200 --set max_cpu_percent=100 "
-                      "%s",
+    return cluster_bg(c, id, "%sassayd --node-id %s --plugins-dir %s " S_FLAGS
+                             "%s",
                       HARNESS_BIN, id, HARNESS_PLUGINS, args);
+}
+
+static void s_member_args(cluster *c, int id, const char *members,
+                          const char *extra)
+{
+    char args[sizeof c->member_args[id]]; /* not into c: it is read too */
+    snprintf(args, sizeof args,
+             "%sassayd --node-id m%d --plugins-dir %s " S_FLAGS
+             "--executors 0 --listen %s --events tcp://127.0.0.1:%d "
+             "--set consensus=raft --set member_id=%d --set members='%s' "
+             "--set raft_address=%s --set data_dir=%s/m%d %s",
+             HARNESS_BIN, id, HARNESS_PLUGINS, c->member_ep[id],
+             harness_port(), id, members, c->member_raft[id], c->dir, id,
+             extra ? extra : "");
+    memcpy(c->member_args[id], args, sizeof args);
+}
+
+void cluster_start_raft(cluster *c, int n, const char *extra)
+{
+    memset(c, 0, sizeof *c);
+    cr_assert(n >= 1 && n <= CLUSTER_MAX_MEMBERS);
+    char *d = harness_tmpdir();
+    snprintf(c->dir, sizeof c->dir, "%s", d);
+    free(d);
+    char members[512] = "";
+    for (int i = 1; i <= CLUSTER_MAX_MEMBERS; i++) {
+        snprintf(c->member_ep[i], sizeof c->member_ep[i],
+                 "tcp://127.0.0.1:%d", harness_port());
+        snprintf(c->member_raft[i], sizeof c->member_raft[i],
+                 "127.0.0.1:%d", harness_port());
+    }
+    for (int i = 1; i <= n; i++) {
+        size_t l = strlen(members);
+        snprintf(members + l, sizeof members - l, "%s%d@%s", i > 1 ? " " : "",
+                 i, c->member_raft[i]);
+        l = strlen(c->endpoint);
+        snprintf(c->endpoint + l, sizeof c->endpoint - l, "%s%s",
+                 i > 1 ? "," : "", c->member_ep[i]);
+        l = strlen(c->join);
+        snprintf(c->join + l, sizeof c->join - l, "%s%s", i > 1 ? " " : "",
+                 c->member_ep[i]);
+    }
+    snprintf(c->events, sizeof c->events, "tcp://127.0.0.1:%d",
+             harness_port());
+    for (int i = 1; i <= n; i++) {
+        s_member_args(c, i, members, extra);
+        c->member_node[i] = c->n;
+        char id[16];
+        snprintf(id, sizeof id, "m%d", i);
+        cluster_bg(c, id, "%s", c->member_args[i]);
+    }
+    c->members = n;
+    cr_assert(cluster_leader(c, 20000), "no member came to lead");
+}
+
+cluster_node *cluster_member_extra(cluster *c, int id)
+{
+    cr_assert(id > c->members && id <= CLUSTER_MAX_MEMBERS);
+    s_member_args(c, id, "", NULL);
+    c->member_node[id] = c->n;
+    char name[16];
+    snprintf(name, sizeof name, "m%d", id);
+    return cluster_bg(c, name, "%s", c->member_args[id]);
+}
+
+void cluster_member_kill(cluster *c, int id, int sig)
+{
+    cluster_node *n = &c->nodes[c->member_node[id]];
+    cr_assert_gt(n->pid, 0, "member %d is not running", id);
+    kill(n->pid, sig);
+    if (sig == SIGKILL) {
+        waitpid(n->pid, NULL, 0);
+        n->pid = 0;
+    }
+}
+
+void cluster_member_restart(cluster *c, int id)
+{
+    cluster_node *n = &c->nodes[c->member_node[id]];
+    cr_assert_eq(n->pid, 0, "member %d is still running", id);
+    s_run(n, c->member_args[id], true);
+}
+
+json_t *cluster_ctl_member(cluster *c, int id, int *code, const char *fmt,
+                           ...)
+{
+    char *args, *out;
+    va_list ap;
+    va_start(ap, fmt);
+    cr_assert_neq(vasprintf(&args, fmt, ap), -1);
+    va_end(ap);
+    int rc = harness_sh(&out, "%sassayctl --endpoint %s --json "
+                              "--timeout-ms 2000 %s 2>>%s/ctl.err",
+                        HARNESS_BIN, c->member_ep[id], args, c->dir);
+    free(args);
+    if (code)
+        *code = rc;
+    json_t *j = json_loads(out, JSON_DECODE_ANY, NULL);
+    free(out);
+    return j;
+}
+
+int cluster_leader(cluster *c, int timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    for (;;) {
+        for (int i = 1; i <= CLUSTER_MAX_MEMBERS; i++) {
+            if (!c->member_args[i][0] || c->nodes[c->member_node[i]].pid <= 0)
+                continue;
+            json_t *r = cluster_ctl_member(c, i, NULL, "cluster");
+            bool leads = json_is_true(json_object_get(r, "serving"));
+            json_decref(r);
+            if (leads)
+                return i;
+        }
+        if (assay_now_ms() >= deadline)
+            return 0;
+        s_sleep_ms(100);
+    }
 }
 
 void cluster_start(cluster *c, const char *extra)
@@ -65,6 +197,7 @@ void cluster_start(cluster *c, const char *extra)
              harness_port());
     snprintf(c->events, sizeof c->events, "tcp://127.0.0.1:%d",
              harness_port());
+    snprintf(c->join, sizeof c->join, "%s", c->endpoint);
     char args[1024];
     snprintf(args, sizeof args, "--executors 0 --listen %s --events %s %s",
              c->endpoint, c->events, extra ? extra : "");
@@ -75,7 +208,7 @@ void cluster_start(cluster *c, const char *extra)
 cluster_node *cluster_runtime(cluster *c, const char *id, const char *extra)
 {
     char args[1024];
-    snprintf(args, sizeof args, "--join %s %s", c->endpoint,
+    snprintf(args, sizeof args, "--join '%s' %s", c->join,
              extra ? extra : "--executors 1");
     cluster_node *n = s_spawn(c, id, args);
     cr_assert(cluster_log_has(n, "registered with", 10000),

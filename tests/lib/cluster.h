@@ -17,19 +17,44 @@ typedef struct cluster_node {
     char log[256];
 } cluster_node;
 
+#define CLUSTER_MAX_MEMBERS 5
+
 typedef struct cluster {
     char dir[128];      /* temp dir for logs and files */
-    char endpoint[64];  /* member's control plane */
-    char events[64];    /* member's event stream */
-    cluster_node nodes[CLUSTER_MAX_NODES];
+    char endpoint[256]; /* members' control planes, comma-separated */
+    char events[64];    /* first member's event stream */
+    char join[256];     /* what runtimes join: members, space-separated */
+    cluster_node nodes[CLUSTER_MAX_NODES + CLUSTER_MAX_MEMBERS];
     int n;
+    /* Raft members (cluster_start_raft): node index, endpoints, args. */
+    int members;
+    int member_node[CLUSTER_MAX_MEMBERS + 1];
+    char member_ep[CLUSTER_MAX_MEMBERS + 1][64];
+    char member_raft[CLUSTER_MAX_MEMBERS + 1][64];
+    char member_args[CLUSTER_MAX_MEMBERS + 1][1024];
 } cluster;
 
 /* Starts a member (runs no jobs) with `extra` assayd arguments. Every
  * node gets fast heartbeats (100 ms, 10 misses) so failure tests stay
  * short, and no CPU threshold: parallel suites keep the CPUs busy. */
 void cluster_start(cluster *c, const char *extra);
-/* Starts a runtime joining the member; waits until it is registered. */
+/* Starts `n` raft members (ids 1..n, data under DIR/mID), waits until one
+ * leads, and points c->endpoint and c->join at all of them. */
+void cluster_start_raft(cluster *c, int n, const char *extra);
+/* Starts member `id` (1-based) again after a kill, same data and ports. */
+void cluster_member_restart(cluster *c, int id);
+/* Starts member `id` not in the initial members (for `cluster add`). */
+cluster_node *cluster_member_extra(cluster *c, int id);
+/* kill(2)s member `id`; SIGKILL also reaps it. */
+void cluster_member_kill(cluster *c, int id, int sig);
+/* The id of the member that leads and serves, polling until one does
+ * (bounded by timeout_ms); 0 if none did. */
+int cluster_leader(cluster *c, int timeout_ms);
+/* Runs assayctl against one member's endpoint only (no failover). */
+json_t *cluster_ctl_member(cluster *c, int id, int *code, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
+/* Starts a runtime joining the member(s); waits until it is registered. */
 cluster_node *cluster_runtime(cluster *c, const char *id, const char *extra);
 /* Runs a shell command in the background (output to DIR/ID.log); it is
  * stopped with the cluster. */
