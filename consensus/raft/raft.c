@@ -783,9 +783,27 @@ static void start_member(assay_consensus *self)
     m->change.data = m;
     m->transfer.data = m;
     switch (m->op) {
-    case ASSAY_MEMBER_ADD:
-        rv = raft_add(r, &m->change, m->id, m->address, on_member_added);
+    case ASSAY_MEMBER_ADD: {
+        /* Retrying an add whose catch-up failed (the new member was not
+         * up yet) finds it a spare: only the promotion is left to do. A
+         * voter at that address is already added. */
+        const struct raft_server *known = NULL;
+        for (unsigned i = 0; i < r->configuration.n; i++)
+            if (r->configuration.servers[i].id == m->id)
+                known = &r->configuration.servers[i];
+        if (!known)
+            rv = raft_add(r, &m->change, m->id, m->address, on_member_added);
+        else if (strcmp(known->address, m->address))
+            rv = RAFT_DUPLICATEID;
+        else if (known->role != RAFT_VOTER)
+            rv = raft_assign(r, &m->change, m->id, RAFT_VOTER,
+                             on_member_changed);
+        else {
+            push_member_done(self, 0);
+            return;
+        }
         break;
+    }
     case ASSAY_MEMBER_REMOVE:
         rv = raft_remove(r, &m->change, m->id, on_member_changed);
         break;

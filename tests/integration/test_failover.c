@@ -210,7 +210,7 @@ Test(failover, membership_change_and_leadership_transfer)
     json_decref(r);
     cr_assert_eq(cluster_leader(&c, 10000), to);
 
-    cluster_member_extra(&c, 4);
+    cr_assert(cluster_log_has(cluster_member_extra(&c, 4), "ready", 10000));
     /* Right after a leader change raft may still be committing the new
      * term's configuration: the add is refused (busy) until then. */
     r = NULL;
@@ -222,7 +222,10 @@ Test(failover, membership_change_and_leadership_transfer)
         if (code)
             usleep(100 * 1000);
     }
-    cr_assert_eq(code, 0, "add failed");
+    char *why = NULL;
+    harness_sh(&why, "cat %s/ctl.err", c.dir);
+    cr_assert_eq(code, 0, "add failed: %s", why);
+    free(why);
     size_t voters = 0, i;
     json_t *m;
     json_array_foreach(json_object_get(r, "members"), i, m)
