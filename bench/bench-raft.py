@@ -8,6 +8,10 @@ and acknowledged submissions are measured alone, then:
       durable submission throughput: N one-job JobSpecs, at most W awaiting
       their reply; acked JobSpecs/s = N / (first send -> last ack). An ack
       means the JobSpec is committed on a majority (fsync'd raft log).
+  bench-raft.py BUILD e2e [--jobs N] [--members 3]
+      end-to-end noop jobs/s through the raft cluster: two runtimes (2
+      executors, 64 jobs each queued) run the jobs; bench/bench-e2e
+      submits to the leader and counts job.completed events.
   bench-raft.py BUILD failover [--kills K] [--members 3]
       a closed loop of submissions through every member while the leader
       is killed (kill -9) K times and restarted; failover time = kill ->
@@ -70,17 +74,22 @@ class Cluster:
              "--set", "log_level=warn"],
             stdout=log, stderr=subprocess.STDOUT)
 
-    def start_all(self):
+    def start_all(self, working=0):
+        """Members, then `working` runtimes that run jobs, or one that
+        offers noop but grants no credit."""
         for i in self.cp:
             self.start(i)
         join = " ".join(self.cp.values())
-        log = open(os.path.join(self.tmp, "runtime.log"), "a")
-        self.procs["rt"] = subprocess.Popen(
-            [os.path.join(self.build, "bin/assayd"), "--node-id", "rt",
-             "--executors", "1", "--set", "min_mem_free_percent=99",
-             "--plugins-dir",
-             os.path.join(self.build, "plugins-out"), "--join", join],
-            stdout=log, stderr=subprocess.STDOUT)
+        opts = ["--executors", "1", "--set", "min_mem_free_percent=99"]
+        if working:
+            opts = ["--executors", "2", "--set", "jobs_per_executor=64"]
+        for k in range(max(working, 1)):
+            log = open(os.path.join(self.tmp, "runtime%d.log" % k), "a")
+            self.procs["rt%d" % k] = subprocess.Popen(
+                [os.path.join(self.build, "bin/assayd"), "--node-id",
+                 "rt%d" % k, "--set", "log_level=warn", "--plugins-dir",
+                 os.path.join(self.build, "plugins-out"), "--join", join]
+                + opts, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, i):
         self.procs[i].send_signal(signal.SIGKILL)
@@ -200,6 +209,16 @@ def leader_of(ctx, cluster):
     return None
 
 
+def bench_e2e(ctx, cluster, args):
+    c = wait_ready(ctx, cluster)
+    lead = leader_of(ctx, cluster)
+    cmd = [os.path.join(cluster.build, "bench/bench-e2e"), "--endpoint",
+           cluster.cp[lead], "--events", cluster.ev[lead], "--jobs",
+           str(args.jobs)] + (["--json"] if args.json else [])
+    del c
+    return subprocess.call(cmd)
+
+
 def bench_failover(ctx, cluster, args):
     c = wait_ready(ctx, cluster)
     acked, times, unacked = [], [], 0
@@ -255,7 +274,8 @@ def bench_failover(ctx, cluster, args):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("build")
-    p.add_argument("mode", choices=("submit", "failover"))
+    p.add_argument("mode", choices=("submit", "e2e", "failover"))
+    p.add_argument("--jobs", type=int, default=100000)
     p.add_argument("--members", type=int, default=3)
     p.add_argument("--specs", type=int, default=100000)
     p.add_argument("--window", type=int, default=512)
@@ -271,9 +291,11 @@ def main():
     cluster = Cluster(build, args.members, tmp)
     ctx = zmq.Context()
     try:
-        cluster.start_all()
+        cluster.start_all(2 if args.mode == "e2e" else 0)
         if args.mode == "submit":
             return bench_submit(ctx, cluster, args)
+        if args.mode == "e2e":
+            return bench_e2e(ctx, cluster, args)
         return bench_failover(ctx, cluster, args)
     finally:
         ctx.destroy(linger=0)
