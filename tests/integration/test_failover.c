@@ -292,3 +292,29 @@ Test(failover, bad_raft_config_is_refused)
     free(out);
     free(d);
 }
+
+/* examples/cp.py, given a follower first, is redirected to the leader and
+ * sees its JobSpec through. */
+Test(failover, control_plane_example_follows_redirect)
+{
+    char *out;
+    if (harness_sh(&out, "/usr/bin/python3 -c 'import zmq, msgpack'") != 0) {
+        free(out);
+        cr_skip_test("/usr/bin/python3 lacks zmq or msgpack");
+    }
+    free(out);
+    cluster c;
+    cluster_start_raft(&c, 3, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    int lead = cluster_leader(&c, 10000), other = lead % 3 + 1;
+    int rc = harness_sh(
+        &out,
+        "timeout 60 /usr/bin/python3 %s/examples/cp.py --endpoint %s,%s "
+        "--timeout 30 %s 2>&1",
+        ASSAY_SOURCE_DIR, c.member_ep[other], c.member_ep[lead],
+        cluster_spec(&c, "cp.json", NOOP_SPEC("cp-raft", "{},{}")));
+    cr_expect_eq(rc, 0, "cp.py failed: %s", out);
+    cr_expect(strstr(out, "cp-raft-1 completed pass"), "%s", out);
+    free(out);
+    cluster_stop(&c);
+}
