@@ -1309,14 +1309,17 @@ static void s_note_waiting(assay_leader *self, assay_job *j)
         assay_runtime_rec *rec =
             assay_state_runtime(self->state, json_string_value(id));
         if (rec->alive && *s_choose(self, j, rec)) {
-            j->waiting[0] = '\0'; /* only for credit: not worth a note */
+            /* only for credit: not worth a note */
+            assay_job_note(&j->waiting, NULL);
             return;
         }
     }
-    snprintf(j->waiting, sizeof j->waiting,
+    char note[160];
+    snprintf(note, sizeof note,
              "no live runtime offers %s %s with the labels it selects",
              s_str(j->spec->spec, "action"),
              s_str(j->spec->spec, "resolved"));
+    assay_job_note(&j->waiting, note);
 }
 
 /* Plans dispatches for the queued jobs over the runtimes that may take
@@ -1371,7 +1374,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
             s_note_waiting(self, j);
             continue;
         }
-        j->waiting[0] = '\0';
+        assay_job_note(&j->waiting, NULL);
         ready[best]->sent++;
         credit--;
         j->dispatching = true;

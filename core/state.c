@@ -35,6 +35,18 @@ struct assay_state {
 static const char *s_state_names[] = {"queued", "running", "completed",
                                       "failed", "cancelled"};
 
+/* Notes are capped like the fixed buffers they replaced. */
+#define NOTE_MAX 255
+
+void assay_job_note(char **field, const char *text)
+{
+    if (*field && text && !strncmp(*field, text, NOTE_MAX) &&
+        strlen(*field) == strnlen(text, NOTE_MAX))
+        return; /* unchanged: the planner notes the same reason often */
+    free(*field);
+    *field = text && *text ? strndup(text, NOTE_MAX) : NULL;
+}
+
 const char *assay_job_state_name(assay_job_state s)
 {
     return (unsigned)s < 5 ? s_state_names[s] : "unknown";
@@ -72,6 +84,8 @@ static void s_clear(assay_state *self)
         assay_index_remove(self->jobs, j->id);
         json_decref(j->params);
         json_decref(j->result);
+        free(j->reason);
+        free(j->waiting);
         free(j);
     }
     for (assay_spec_rec *s = self->specs_head, *next; s; s = next) {
@@ -227,9 +241,9 @@ json_t *assay_job_json(const assay_job *j, bool with_result)
         (json_int_t)j->spec->max_attempts, "runtime", j->runtime, "version",
         j->version, "labels", json_object_get(j->spec->spec, "labels"),
         "priority", (json_int_t)j->spec->priority);
-    if (o && j->reason[0])
+    if (o && j->reason)
         json_object_set_new(o, "reason", json_string(j->reason));
-    if (o && j->state == ASSAY_JOB_QUEUED && j->waiting[0])
+    if (o && j->state == ASSAY_JOB_QUEUED && j->waiting)
         json_object_set_new(o, "waiting", json_string(j->waiting));
     if (o && with_result && j->result)
         json_object_set(o, "result", j->result);
@@ -417,7 +431,7 @@ static int s_dispatch(assay_state *self, const json_t *it)
     strlcpy(j->runtime, rt, sizeof j->runtime);
     strlcpy(j->version, s_str(it, "version") ? s_str(it, "version") : "",
             sizeof j->version);
-    j->reason[0] = '\0';
+    assay_job_note(&j->reason, NULL);
     s_append(&self->running, j);
     s_job_event(self, "job.running", j);
     return 0;
@@ -445,8 +459,8 @@ static int s_requeue(assay_state *self, const json_t *it)
         s_int(it, "attempt") != j->attempt)
         return ASSAY_ERANGE;
     s_leave(self, j);
-    strlcpy(j->reason, s_str(it, "reason") ? s_str(it, "reason") : "lost",
-            sizeof j->reason);
+    assay_job_note(&j->reason,
+                   s_str(it, "reason") ? s_str(it, "reason") : "lost");
     if (j->attempt >= j->spec->max_attempts) {
         j->state = ASSAY_JOB_FAILED;
         s_job_event(self, "job.failed", j);
@@ -475,7 +489,7 @@ static int s_cancel(assay_state *self, const json_t *cmd, json_t **result)
                             json_string(assay_job_state_name(j->state)));
         s_leave(self, j);
         j->state = ASSAY_JOB_CANCELLED;
-        strlcpy(j->reason, "cancelled", sizeof j->reason);
+        assay_job_note(&j->reason, "cancelled");
         s_job_event(self, "job.cancelled", j);
     }
     if (result)
@@ -530,7 +544,7 @@ void assay_state_reset_marks(assay_state *self)
         j->lease_ms = 0;
         j->dispatching = false;
         j->reported = false;
-        j->waiting[0] = '\0';
+        assay_job_note(&j->waiting, NULL);
     }
 }
 
@@ -651,8 +665,7 @@ int assay_state_load(assay_state *self, const json_t *dump)
                 sizeof job->runtime);
         strlcpy(job->version, s_str(j, "version") ? s_str(j, "version") : "",
                 sizeof job->version);
-        strlcpy(job->reason, s_str(j, "reason") ? s_str(j, "reason") : "",
-                sizeof job->reason);
+        assay_job_note(&job->reason, s_str(j, "reason"));
         job->result = json_incref(json_object_get(j, "result"));
         if (st == ASSAY_JOB_QUEUED)
             s_enqueue(self, job);

@@ -61,13 +61,13 @@ typedef struct assay_job {
     char runtime[64]; /* where the latest attempt runs or ran */
     char version[64]; /* plugin version of the latest attempt */
     json_t *result;   /* COMPLETED: the result */
-    char reason[256]; /* FAILED / CANCELLED / requeue reason */
+    char *reason;     /* FAILED / CANCELLED / requeue reason, or NULL */
     uint64_t seq;     /* submission order */
     /* Leader bookkeeping, not replicated. */
     int64_t lease_ms;
     bool dispatching;
     bool reported; /* a result or requeue for this attempt is committing */
-    char waiting[160]; /* QUEUED: why no runtime can take it, "" if any can */
+    char *waiting; /* QUEUED: why no runtime can take it, NULL if any can */
     /* QUEUED: priority queue links; RUNNING: running list links. */
     struct assay_job *prev, *next;
     struct assay_job *all_next; /* every job, submission order */
@@ -121,6 +121,11 @@ void assay_state_reset_marks(assay_state *self);
 const json_t *assay_state_leader(const assay_state *self);
 /* Runtimes in registration order (json array of ids). */
 const json_t *assay_state_runtime_ids(const assay_state *self);
+
+/* Sets a job's reason or waiting note (NULL or "" clears it). Notes live
+ * on the heap: most jobs never have one, and a million queued jobs must
+ * not carry room for them (docs/benchmarks.md, memory per queued job). */
+void assay_job_note(char **field, const char *text);
 
 const char *assay_job_state_name(assay_job_state s);
 int assay_job_state_parse(const char *name);
