@@ -30,6 +30,30 @@ static void s_sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* Every process started, so that a test stopped by a failed assertion
+ * (which skips its cluster_stop) still leaves none running: Criterion's
+ * worker exits normally after a failure, and exit handlers run. */
+static pid_t s_started[256];
+static int s_nstarted;
+
+static void s_kill_leftovers(void)
+{
+    for (int i = 0; i < s_nstarted; i++)
+        if (s_started[i] > 0 && waitpid(s_started[i], NULL, WNOHANG) == 0) {
+            kill(s_started[i], SIGCONT);
+            kill(s_started[i], SIGKILL);
+            waitpid(s_started[i], NULL, 0);
+        }
+}
+
+static void s_track(pid_t pid)
+{
+    if (!s_nstarted)
+        atexit(s_kill_leftovers);
+    if (s_nstarted < (int)(sizeof s_started / sizeof *s_started))
+        s_started[s_nstarted++] = pid;
+}
+
 /* Runs `body` in node n; a restarted node appends to its log. */
 static void s_run(cluster_node *n, const char *body, bool append)
 {
@@ -40,6 +64,7 @@ static void s_run(cluster_node *n, const char *body, bool append)
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     cr_assert_eq(posix_spawn(&n->pid, "/bin/sh", NULL, NULL, argv, environ),
                  0);
+    s_track(n->pid);
     free(cmd);
 }
 
