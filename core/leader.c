@@ -57,7 +57,9 @@ typedef struct s_rt {
     /* Dispatches and acks collected this loop turn, sent as one message
      * each before the next poll (docs/protocol.md). */
     json_t *out_dispatch, *out_ack;
-    struct s_rt *next; /* every s_rt, to free them */
+    struct s_rt *next;     /* every s_rt, to free them */
+    struct s_rt *out_next; /* runtimes with something in an outbox */
+    bool out_listed;
 } s_rt;
 
 struct assay_leader {
@@ -72,6 +74,7 @@ struct assay_leader {
     assay_state *state;
     assay_index *rts;        /* id -> s_rt */
     s_rt *rt_list;
+    s_rt *out_list; /* flushed before the next poll, then emptied */
     assay_index *choice;     /* "spec\nruntime" -> version chosen or "" */
     json_t *choice_keys;     /* to free the cache's values */
     json_t *results, *requeues; /* items waiting for the next commit */
@@ -102,6 +105,7 @@ static void s_forget_runtimes(assay_leader *self)
         free(r);
     }
     self->rt_list = NULL;
+    self->out_list = NULL;
 }
 
 static const char *s_str(const json_t *o, const char *k)
@@ -208,12 +212,21 @@ static void s_send_rt(assay_leader *self, const s_rt *r, const char *verb,
                     assay_strerror(rc));
 }
 
-/* Adds an item to one of r's outboxes; s_flush_out sends them. */
-static void s_queue_rt(json_t **box, json_t *item)
+/* Adds an item to one of r's outboxes; s_prepare sends them. Only
+ * runtimes with something to send are visited there: with a thousand
+ * runtimes, walking all of them every loop turn was a fifth of the idle
+ * leader's CPU. */
+static void s_queue_rt(assay_leader *self, s_rt *r, json_t **box,
+                       json_t *item)
 {
     if (!*box)
         *box = json_array();
     json_array_append_new(*box, item);
+    if (!r->out_listed) {
+        r->out_listed = true;
+        r->out_next = self->out_list;
+        self->out_list = r;
+    }
 }
 
 static void s_flush_box(assay_leader *self, s_rt *r, json_t **box,
@@ -1102,7 +1115,7 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
         assay_info("ignored result for %.96s attempt %lld from %s (job %s)",
                    jid ? jid : "(none)", (long long)attempt, r->id,
                    j ? assay_job_state_name(j->state) : "unknown");
-        s_queue_rt(&r->out_ack,
+        s_queue_rt(self, r, &r->out_ack,
                    json_pack("{s:s, s:I, s:b}", "job", jid ? jid : "",
                              "attempt", attempt, "stale", 1));
         return;
@@ -1288,7 +1301,7 @@ static void s_dispatched(void *arg, int status, void *result)
                       self->conf->lease_grace_ms;
         if (!r)
             continue; /* gone since: the lease takes the job back */
-        s_queue_rt(&r->out_dispatch,
+        s_queue_rt(self, r, &r->out_dispatch,
                    json_pack("{s:s, s:I, s:O, s:s, s:O, s:I}", "job", j->id,
                              "attempt", (json_int_t)j->attempt, "action",
                              json_object_get(j->spec->spec, "action"),
@@ -1345,22 +1358,32 @@ static void s_plan(assay_leader *self, s_rt **ready,
     for (int k = 0; k < n; k++)
         credit += ready[k]->limit - ready[k]->sent;
     json_t *items = json_array();
+    /* What each ready runtime would run the current JobSpec's jobs with:
+     * queued jobs come in runs of one JobSpec, so this is asked once per
+     * run rather than once per job and runtime. */
+    const char **vers = calloc((size_t)n, sizeof *vers);
+    const assay_spec_rec *vers_for = NULL;
     int scanned = 0;
     for (assay_job *j = assay_state_queue_first(self->state);
-         j && credit && scanned < MAX_QUEUE_SCAN &&
+         vers && j && credit && scanned < MAX_QUEUE_SCAN &&
          json_array_size(items) < MAX_DISPATCH_BATCH;
          j = assay_state_queue_next(self->state, j), scanned++) {
         if (j->dispatching)
             continue;
+        if (j->spec != vers_for) {
+            for (int k = 0; k < n; k++)
+                vers[k] = s_choose(self, j, recs[k]);
+            vers_for = j->spec;
+        }
         int best = -1;
         const char *version = NULL;
+        int64_t mem = json_integer_value(
+            json_object_get(j->spec->spec, "memory_mb"));
         for (int k = 0; k < n; k++) {
             s_rt *r = ready[k];
-            int64_t mem = json_integer_value(
-                json_object_get(j->spec->spec, "memory_mb"));
             if (r->sent >= r->limit || (mem && r->mem_available_mb < mem))
                 continue;
-            const char *v = s_choose(self, j, recs[k]);
+            const char *v = vers[k];
             if (!*v)
                 continue;
             /* Most credit left wins: spreads work across runtimes. */
@@ -1384,6 +1407,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
                                         "runtime", ready[best]->id, "version",
                                         version));
     }
+    free(vers);
     if (!json_array_size(items)) {
         json_decref(items);
         return;
@@ -1435,7 +1459,7 @@ static void s_reports_committed(void *arg, int status, void *result)
                                 "attempt", json_object_get(it, "attempt"));
         if (!json_is_true(json_array_get(applied, i)))
             json_object_set_new(ack, "stale", json_true());
-        s_queue_rt(&r->out_ack, ack);
+        s_queue_rt(self, r, &r->out_ack, ack);
     }
     json_decref(result);
     s_pending_free(p);
@@ -1479,10 +1503,12 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
         s_flush(self);
         if (self->dirty)
             s_schedule(self);
-        for (s_rt *r = self->rt_list; r; r = r->next) {
+        for (s_rt *r = self->out_list; r; r = r->out_next) {
             s_flush_box(self, r, &r->out_dispatch, "dispatch");
             s_flush_box(self, r, &r->out_ack, "ack");
+            r->out_listed = false;
         }
+        self->out_list = NULL;
     }
     /* Last, after every send: a send on a ZeroMQ socket can take the
      * wake-up of a message that arrived meanwhile, so what is waiting is
