@@ -31,7 +31,7 @@ typedef struct s_attempt {
     char key[128];  /* "job#attempt": the pool's job id */
     json_t *result; /* set when done, kept until acked */
     bool unsent;    /* done, not yet reported */
-    struct s_attempt *next;
+    struct s_attempt *prev, *next;
 } s_attempt;
 
 struct assay_runtime {
@@ -47,6 +47,11 @@ struct assay_runtime {
     uint64_t received; /* dispatches received this session */
     uint64_t slots;    /* executors x depth */
     s_attempt *attempts;
+    /* Lookups per dispatch and ack: by "job#attempt", and a job's latest
+     * attempt. With a hundred attempts outstanding, scanning the list was
+     * most of a busy runtime's string compares. */
+    assay_index *by_key, *by_job;
+    size_t unsent; /* attempts done and not yet reported */
     int hb_timer, reg_timer;
     char endpoints[8][256]; /* members to try, in turn, until one answers */
     int nendpoints, current, unanswered;
@@ -254,6 +259,8 @@ static void s_send_raw(assay_runtime *self, char *buf, size_t len)
  * on every resend: it is replaced by an error naming its size. */
 static void s_flush_results(assay_runtime *self, bool all)
 {
+    if (!all && !self->unsent)
+        return; /* the common case, every loop turn */
     size_t max = (size_t)self->conf->max_message_kb * 1024 - 1024;
     json_t *items = json_array();
     for (s_attempt *a = self->attempts; a; a = a->next)
@@ -298,6 +305,7 @@ static void s_flush_results(assay_runtime *self, bool all)
     }
     for (s_attempt *a = self->attempts; a; a = a->next)
         a->unsent = false;
+    self->unsent = 0;
 }
 
 static void s_done(void *arg, json_t *result)
@@ -305,27 +313,38 @@ static void s_done(void *arg, json_t *result)
     s_attempt *a = arg;
     json_object_del(result, "job");
     a->result = result;
-    a->unsent = true; /* sent with the others before the next poll */
+    if (!a->unsent) { /* sent with the others before the next poll */
+        a->unsent = true;
+        a->rt->unsent++;
+    }
 }
 
+/* Attempt `attempt` of `job`, or with attempt < 0 its latest one. */
 static s_attempt *s_find(assay_runtime *self, const char *job,
                          int64_t attempt)
 {
-    for (s_attempt *a = self->attempts; a; a = a->next)
-        if (!strcmp(a->job, job) && (attempt < 0 || a->attempt == attempt))
-            return a;
-    return NULL;
+    if (attempt < 0)
+        return assay_index_get(self->by_job, job);
+    char key[sizeof ((s_attempt *)0)->key];
+    snprintf(key, sizeof key, "%s#%lld", job, (long long)attempt);
+    return assay_index_get(self->by_key, key);
 }
 
 static void s_forget(assay_runtime *self, s_attempt *gone)
 {
-    for (s_attempt **pp = &self->attempts; *pp; pp = &(*pp)->next)
-        if (*pp == gone) {
-            *pp = gone->next;
-            json_decref(gone->result);
-            free(gone);
-            return;
-        }
+    if (gone->prev)
+        gone->prev->next = gone->next;
+    else
+        self->attempts = gone->next;
+    if (gone->next)
+        gone->next->prev = gone->prev;
+    assay_index_remove(self->by_key, gone->key);
+    if (assay_index_get(self->by_job, gone->job) == gone)
+        assay_index_remove(self->by_job, gone->job);
+    if (gone->unsent)
+        self->unsent--;
+    json_decref(gone->result);
+    free(gone);
 }
 
 /* Finds the loaded plugin for "plugin.action" at exactly `version`. */
@@ -370,7 +389,15 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
     strlcpy(a->job, job, sizeof a->job);
     a->attempt = attempt;
     snprintf(a->key, sizeof a->key, "%s#%lld", job, (long long)attempt);
+    if (assay_index_put(self->by_key, a->key, a) ||
+        assay_index_put(self->by_job, a->job, a)) {
+        assay_index_remove(self->by_key, a->key);
+        free(a);
+        return;
+    }
     a->next = self->attempts;
+    if (a->next)
+        a->next->prev = a;
     self->attempts = a;
     const char *action = NULL;
     const assay_plugin *p = s_plugin(self, ref, version, &action);
@@ -382,6 +409,7 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
                               "error", "reason", why, "message", why,
                               "retryable", 1, "findings", "data");
         a->unsent = true;
+        self->unsent++;
         return;
     }
     assay_task t = {.job_id = a->key,
@@ -585,7 +613,11 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
     self->runner = runner;
     strlcpy(self->id, node_id, sizeof self->id);
     self->slots = assay_pool_capacity(assay_runner_pool(runner));
-    int rc = assay_labels_parse(conf->labels, &self->labels, err, errlen);
+    self->by_key = assay_index_new();
+    self->by_job = assay_index_new();
+    int rc = self->by_key && self->by_job
+                 ? assay_labels_parse(conf->labels, &self->labels, err, errlen)
+                 : ASSAY_ENOMEM;
     assay_monitor_config mc = {
         .proc_root = conf->proc_root,
         .cgroup_root = conf->cgroup_root[0] ? conf->cgroup_root : NULL,
@@ -640,6 +672,8 @@ void assay_runtime_destroy(assay_runtime **self_p)
     }
     while (self->attempts)
         s_forget(self, self->attempts);
+    assay_index_destroy(&self->by_key);
+    assay_index_destroy(&self->by_job);
     assay_link_destroy(&self->link);
     assay_monitor_destroy(&self->monitor);
     json_decref(self->labels);
