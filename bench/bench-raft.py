@@ -10,8 +10,10 @@ and acknowledged submissions are measured alone, then:
       means the JobSpec is committed on a majority (fsync'd raft log).
   bench-raft.py BUILD e2e [--jobs N] [--members 3]
       end-to-end noop jobs/s through the raft cluster: two runtimes (2
-      executors, 64 jobs each queued) run the jobs; bench/bench-e2e
-      submits to the leader and counts job.completed events.
+      executors, 64 jobs each queued) run the jobs; `assay-bench run
+      --endpoint LEADER --events ITS_EVENTS` (build/bin/assay-bench)
+      submits to the leader and counts job.completed events; with --json
+      its one JSON object (mode, jobs_per_s, latency_ms, ok, ...).
   bench-raft.py BUILD failover [--kills K] [--members 3]
       a closed loop of submissions through every member while the leader
       is killed (kill -9) K times and restarted; failover time = kill ->
@@ -144,16 +146,17 @@ class Client:
         return None
 
 
-def wait_ready(ctx, cluster, timeout=30):
-    """Until a leader serves and the runtime offers noop."""
+def wait_ready(ctx, cluster, timeout=30, runtimes=1):
+    """Until a leader serves and `runtimes` live runtimes offer noop."""
     c = Client(ctx, cluster.cp.values())
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         r = c.call("assay.plugins", {}, deadline)
-        if r and r.get("ok") and any(
-                p.get("name") == "noop"
-                for rt in r.get("runtimes", [])
-                for p in (rt.get("catalog") or {}).get("plugins", [])):
+        if r and r.get("ok") and sum(
+                rt.get("alive", True) and
+                any(p.get("name") == "noop"
+                    for p in (rt.get("catalog") or {}).get("plugins", []))
+                for rt in r.get("runtimes", [])) >= runtimes:
             return c
         time.sleep(0.1)
     raise SystemExit("bench-raft: cluster did not come up (logs in %s)"
@@ -209,14 +212,25 @@ def leader_of(ctx, cluster):
     return None
 
 
+def assay_bench_run(cluster, lead, extra):
+    """`assay-bench run` against the cluster's leader `lead`; its exit
+    status (0: every job completed, no submit refused)."""
+    return subprocess.call(
+        [os.path.join(cluster.build, "bin/assay-bench"), "run", "--endpoint",
+         cluster.cp[lead], "--events", cluster.ev[lead]] + extra)
+
+
 def bench_e2e(ctx, cluster, args):
-    c = wait_ready(ctx, cluster)
+    wait_ready(ctx, cluster, runtimes=2)
     lead = leader_of(ctx, cluster)
-    cmd = [os.path.join(cluster.build, "bench/bench-e2e"), "--endpoint",
-           cluster.cp[lead], "--events", cluster.ev[lead], "--jobs",
-           str(args.jobs)] + (["--json"] if args.json else [])
-    del c
-    return subprocess.call(cmd)
+    if lead is None:
+        print("bench-raft: no leader", file=sys.stderr)
+        return 1
+    return assay_bench_run(
+        cluster, lead,
+        ["--jobs", str(args.jobs),
+         "--timeout", str(max(1, int(args.timeout)))]
+        + (["--json"] if args.json else []))
 
 
 def bench_failover(ctx, cluster, args):

@@ -1,10 +1,11 @@
 #!/bin/sh
 # bench/run-e2e.sh [BUILD] - the cluster end-to-end benchmark
 # (docs/benchmarks.md, "Cluster end to end"): starts one member that runs
-# no jobs and two runtimes with one executor each on loopback, waits until
-# both runtimes are registered, runs bench-e2e in throughput mode; then
-# does the same on a fresh cluster for latency mode; stops everything it
-# started, also on error or interrupt.
+# no jobs and two runtimes (E2E_EXECUTORS executors each) on loopback,
+# waits until both runtimes are registered, runs `assay-bench run
+# --endpoint --events` against it in throughput mode; then does the same on
+# a fresh cluster for latency mode (--rate); stops everything it started,
+# also on error or interrupt.
 #
 # Environment (all optional):
 #   E2E_JOBS=100000 E2E_PER_SPEC=100 E2E_WINDOW=8   throughput run
@@ -15,17 +16,21 @@
 #   E2E_RT_SET="--set k=v ..."   extra runtime options (e.g. max_cpu_percent)
 #   E2E_LEADER_SET="..."         extra member options
 #   E2E_PORT=<base>              control plane on base, events on base+1
-#   E2E_JSON=1                   bench-e2e --json
+#   E2E_JSON=1                   assay-bench run --json (one JSON object a run)
+#   E2E_TIMEOUT=120              assay-bench run --timeout, seconds per run
 #   E2E_LEADER_WRAP="perf record -g -o /tmp/leader.data"  run the member
 #                                under a profiler (stopped with SIGINT; each
 #                                of the two clusters writes the same file)
 #   E2E_KEEP=1                   keep the logs directory
 # Exit status: 0 when both runs completed every job; non-zero when either
-# bench-e2e run did not, or the cluster did not come up.
+# assay-bench run did not, or the cluster did not come up.
+# (bench-e2e, the predecessor of `assay-bench run`, took --prefix tput|lat;
+# assay-bench names its JobSpecs after its pid and start time, and each run
+# gets a fresh cluster anyway.)
 set -eu
 build=${1:-build}
 case $build in /*) ;; *) build=$(pwd)/$build ;; esac
-for f in bin/assayd bin/assayctl bench/bench-e2e plugins-out/assay-action_noop.so; do
+for f in bin/assayd bin/assayctl bin/assay-bench plugins-out/assay-action_noop.so; do
     if [ ! -e "$build/$f" ]; then
         echo "run-e2e: $build/$f missing (make build first)" >&2
         exit 1
@@ -40,6 +45,7 @@ rate=${E2E_RATE:-1000}
 depth=${E2E_DEPTH:-64}
 json=
 [ "${E2E_JSON:-0}" = 1 ] && json=--json
+timeout=${E2E_TIMEOUT:-120}
 
 # Two free loopback ports unless told: the kernel picks, we release them.
 if [ -n "${E2E_PORT:-}" ]; then
@@ -144,14 +150,15 @@ code=0
 start_cluster
 echo "run-e2e: throughput: $jobs noop jobs as $(((jobs + per_spec - 1) / per_spec))" \
      "JobSpecs of $per_spec, $window submits in flight"
-"$build/bench/bench-e2e" --endpoint "$cp" --events "$ev" --jobs "$jobs" \
-    --per-spec "$per_spec" --window "$window" --prefix tput $json || code=$?
+"$build/bin/assay-bench" run --endpoint "$cp" --events "$ev" --jobs "$jobs" \
+    --per-spec "$per_spec" --window "$window" --timeout "$timeout" $json ||
+    code=$?
 stop_cluster
 
 start_cluster
 echo "run-e2e: latency: $lat_jobs one-job JobSpecs offered at $rate/s" \
      "(open loop)"
-"$build/bench/bench-e2e" --endpoint "$cp" --events "$ev" --jobs "$lat_jobs" \
-    --rate "$rate" --prefix lat $json || code=$?
+"$build/bin/assay-bench" run --endpoint "$cp" --events "$ev" \
+    --jobs "$lat_jobs" --rate "$rate" --timeout "$timeout" $json || code=$?
 stop_cluster
 exit "$code"

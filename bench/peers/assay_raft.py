@@ -1,14 +1,16 @@
 #!/usr/bin/python3
-"""bench/peers/assay_raft.py BUILD [bench-e2e options...] - runs bench-e2e
-against a durable Assay cluster started exactly as `bench/bench-raft.py
-BUILD e2e` starts it (its Cluster: raft members with their log under a
-temporary data_dir, fsync'd by raft's libuv I/O, plus two runtimes with 2
-executors and 64 jobs each), for the measurements bench-raft.py's e2e mode
-does not offer: the open-loop latency mode (--rate) and one job per JobSpec
-(--per-spec 1). Used by bench/compare.
+"""bench/peers/assay_raft.py BUILD [assay-bench run options...] - runs
+`assay-bench run` against a durable Assay cluster started exactly as
+`bench/bench-raft.py BUILD e2e` starts it (its Cluster: raft members with
+their log under a temporary data_dir, fsync'd by raft's libuv I/O, plus two
+runtimes with 2 executors and 64 jobs each), for the measurements
+bench-raft.py's e2e mode does not offer: the open-loop latency mode
+(--rate) and one job per JobSpec (--per-spec 1). Used by bench/compare.
 
   --members M   raft members (default 1)
-  everything else is passed to bench-e2e (add --json for a JSON line)
+  everything else is passed to `BUILD/bin/assay-bench run --endpoint
+  LEADER --events ITS_EVENTS` (add --json for its one JSON object:
+  mode, jobs_per_s, latency_ms.p50/p99 in ms, rate, ok, ...)
 
 Imports bench/bench-raft.py (needs python3-zmq, python3-msgpack); stops
 everything it started and removes the data directory.
@@ -16,7 +18,6 @@ everything it started and removes the data directory.
 import importlib.util
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -45,14 +46,12 @@ def main():
     ctx = zmq.Context()
     try:
         cluster.start_all(2)
-        br.wait_ready(ctx, cluster)
+        br.wait_ready(ctx, cluster, runtimes=2)
         lead = br.leader_of(ctx, cluster)
         if lead is None:
             print("assay_raft: no leader", file=sys.stderr)
             return 1
-        return subprocess.call(
-            [os.path.join(build, "bench/bench-e2e"), "--endpoint",
-             cluster.cp[lead], "--events", cluster.ev[lead]] + rest)
+        return br.assay_bench_run(cluster, lead, rest)
     finally:
         ctx.destroy(linger=0)
         cluster.stop()

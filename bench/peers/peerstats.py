@@ -2,13 +2,14 @@
 # pacing, percentiles and the one JSON line. Drivers adapted from
 # /work/shared/peers (see each driver's first line).
 #
-# Two phases per run, as bench/bench-e2e measures Assay:
+# Two phases per run, as `assay-bench run` (bench/assay_bench.c) measures
+# Assay:
 #   throughput: N no-op jobs submitted one per request as fast as the
 #     client goes; jobs/s = completed / (first submit -> last completion);
 #   latency: PEER_LAT_JOBS jobs offered open loop at PEER_RATE/s (job i is
 #     sent at t0 + i/rate whatever the server does); latency = completion
 #     time - *scheduled* send time (no coordinated omission), percentiles
-#     by nearest rank as bench-e2e's. A system whose throughput phase
+#     by nearest rank as assay-bench's. A system whose throughput phase
 #     reached less than 1.5 x PEER_RATE would only measure its own backlog
 #     there (a figure that grows with PEER_LAT_JOBS): it is offered half its
 #     measured throughput instead, for as many seconds (lat_plan), and the
@@ -53,7 +54,7 @@ def lat_plan(jobs_per_s):
 
 
 def pct(sorted_v, p):
-    """Nearest rank, as bench-e2e's s_pct_us."""
+    """Nearest rank, as assay-bench's s_pct_ms."""
     n = len(sorted_v)
     if not n:
         return None
