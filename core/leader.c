@@ -75,7 +75,7 @@ struct assay_leader {
     assay_index *rts;        /* id -> s_rt */
     s_rt *rt_list;
     s_rt *out_list; /* flushed before the next poll, then emptied */
-    assay_index *choice;     /* "spec\nruntime" -> version chosen or "" */
+    assay_index *choice;     /* JobSpec id -> s_choices */
     json_t *choice_keys;     /* to free the cache's values */
     json_t *results, *requeues; /* items waiting for the next commit */
     int tick;
@@ -925,12 +925,25 @@ static void s_on_client(assay_leader *self, const assay_link_msg *m)
 
 /* ---- Runtimes ------------------------------------------------------------ */
 
+/* Per JobSpec, the version each runtime (by its registration position)
+ * would run the JobSpec's jobs with: NULL not asked yet, "" cannot. The
+ * versions point into the runtimes' catalogues, which change only with a
+ * runtime.alive event, and that clears the cache. */
+typedef struct {
+    size_t n;
+    const char **v;
+} s_choices;
+
 static void s_choice_clear(assay_leader *self)
 {
     size_t i;
     json_t *k;
-    json_array_foreach(self->choice_keys, i, k)
-        free(assay_index_remove(self->choice, json_string_value(k)));
+    json_array_foreach(self->choice_keys, i, k) {
+        s_choices *c = assay_index_remove(self->choice, json_string_value(k));
+        if (c)
+            free(c->v);
+        free(c);
+    }
     json_array_clear(self->choice_keys);
     assay_index_destroy(&self->choice);
 }
@@ -1242,15 +1255,10 @@ static void s_on_transport(void *arg, int fd, short revents)
 
 /* ---- Dispatcher ---------------------------------------------------------- */
 
-/* The plugin version runtime r would run job j with, "" if it cannot. */
-static const char *s_choose(assay_leader *self, const assay_job *j,
-                            const assay_runtime_rec *rec)
+/* The plugin version runtime rec would run job j with, "" if it cannot. */
+static const char *s_choose_now(const assay_job *j,
+                                const assay_runtime_rec *rec)
 {
-    char key[192];
-    snprintf(key, sizeof key, "%s\n%s", j->spec->id, rec->id);
-    const char *cached = assay_index_get(self->choice, key);
-    if (cached)
-        return cached;
     const json_t *spec = j->spec->spec;
     char name[64];
     const char *action;
@@ -1269,14 +1277,35 @@ static const char *s_choose(assay_leader *self, const assay_job *j,
             version = s_str(p, "version");
     }
     assay_semver_range_destroy(&range);
-    char *copy = strdup(version);
-    if (copy && assay_index_put(self->choice, key, copy) != 0) {
-        free(copy);
-        copy = NULL;
+    return version ? version : "";
+}
+
+/* s_choose_now, remembered per JobSpec and runtime (s_choices). */
+static const char *s_choose(assay_leader *self, const assay_job *j,
+                            const assay_runtime_rec *rec)
+{
+    s_choices *c = assay_index_get(self->choice, j->spec->id);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c || assay_index_put(self->choice, j->spec->id, c) != 0) {
+            free(c);
+            return s_choose_now(j, rec);
+        }
+        json_array_append_new(self->choice_keys, json_string(j->spec->id));
     }
-    if (copy)
-        json_array_append_new(self->choice_keys, json_string(key));
-    return copy ? copy : "";
+    if (rec->pos >= c->n) {
+        size_t n = json_array_size(assay_state_runtime_ids(self->state));
+        n = n > rec->pos ? n : rec->pos + 1;
+        const char **v = reallocarray(c->v, n, sizeof *v);
+        if (!v)
+            return s_choose_now(j, rec);
+        memset(v + c->n, 0, (n - c->n) * sizeof *v);
+        c->v = v;
+        c->n = n;
+    }
+    if (!c->v[rec->pos])
+        c->v[rec->pos] = s_choose_now(j, rec);
+    return c->v[rec->pos];
 }
 
 static void s_dispatched(void *arg, int status, void *result)

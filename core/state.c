@@ -511,6 +511,7 @@ static int s_runtime(assay_state *self, const json_t *cmd)
             return ASSAY_ENOMEM;
         strlcpy(r->id, id, sizeof r->id);
         assay_index_put(self->runtimes, id, r);
+        r->pos = json_array_size(self->runtime_ids);
         json_array_append_new(self->runtime_ids, json_string(id));
     }
     json_decref(r->info);

@@ -78,6 +78,7 @@ typedef struct assay_runtime_rec {
     json_t *info; /* {id, heartbeat_ms, labels, capacity, catalog} */
     int64_t heartbeat_ms;
     bool alive;
+    size_t pos; /* its index in assay_state_runtime_ids (never changes) */
 } assay_runtime_rec;
 
 typedef struct assay_state assay_state;
