@@ -270,6 +270,34 @@ static const json_t *s_pick(const json_t *catalog, const char *name,
     return found;
 }
 
+/* "plugin.action, ..." over every registered runtime, for refusals only:
+ * building it on every submission cost a walk of every catalogue. */
+static void s_known_actions(assay_leader *self, char *known, size_t cap)
+{
+    known[0] = '\0';
+    size_t i, k, m;
+    json_t *id, *pp, *aa;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *r =
+            assay_state_runtime(self->state, json_string_value(id));
+        json_array_foreach(
+            json_object_get(json_object_get(r->info, "catalog"), "plugins"), k,
+            pp) {
+            json_array_foreach(json_object_get(pp, "actions"), m, aa) {
+                char one[160];
+                snprintf(one, sizeof one, "%s.%s", s_str(pp, "name"),
+                         s_str(aa, "name"));
+                if (!strstr(known, one) &&
+                    strlen(known) + strlen(one) + 3 < cap) {
+                    if (known[0])
+                        strlcat(known, ", ", cap);
+                    strlcat(known, one, cap);
+                }
+            }
+        }
+    }
+}
+
 /* Finds the action declaration across every registered runtime: the
  * highest version that matches. Errors list what exists. */
 static int s_resolve(assay_leader *self, const assay_jobspec *spec,
@@ -290,42 +318,28 @@ static int s_resolve(assay_leader *self, const assay_jobspec *spec,
                           spec->version, why);
     const json_t *best_p = NULL;
     assay_semver best = {0};
-    char known[512] = "";
     size_t i;
     json_t *id;
     json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
         assay_runtime_rec *r =
             assay_state_runtime(self->state, json_string_value(id));
-        const json_t *cat = json_object_get(r->info, "catalog");
         assay_semver v;
-        const json_t *p = s_pick(cat, name, action, range, &v);
+        const json_t *p = s_pick(json_object_get(r->info, "catalog"), name,
+                                 action, range, &v);
         if (p && (!best_p || assay_semver_cmp(&v, &best) > 0)) {
             best_p = p;
             best = v;
         }
-        size_t k;
-        json_t *pp, *aa;
-        json_array_foreach(json_object_get(cat, "plugins"), k, pp) {
-            size_t m;
-            json_array_foreach(json_object_get(pp, "actions"), m, aa) {
-                char one[160];
-                snprintf(one, sizeof one, "%s.%s", s_str(pp, "name"),
-                         s_str(aa, "name"));
-                if (!strstr(known, one) &&
-                    strlen(known) + strlen(one) + 3 < sizeof known) {
-                    if (known[0])
-                        strlcat(known, ", ", sizeof known);
-                    strlcat(known, one, sizeof known);
-                }
-            }
-        }
     }
     assay_semver_range_destroy(&range);
-    if (!best_p)
+    if (!best_p) {
+        char known[512];
+        s_known_actions(self, known, sizeof known);
         return assay_errf(err, errlen, ASSAY_ENOENT,
                           "no runtime offers %s%s%s (known actions: %s)",
                           spec->action, spec->version[0] ? " " : "",
                           spec->version, known[0] ? known : "none");
+    }
     size_t k;
     json_t *a;
     json_array_foreach(json_object_get(best_p, "actions"), k, a)
