@@ -47,7 +47,7 @@ static void s_usage(FILE *out)
           "options:\n"
           "  --endpoint EP[,EP...]      members to talk to ($ASSAY_ENDPOINT, "
           "tcp://127.0.0.1:7400)\n"
-          "  --events EP                event stream ($ASSAY_EVENTS, "
+          "  --events EP[,EP...]        event streams ($ASSAY_EVENTS, "
           "tcp://127.0.0.1:7401)\n"
           "  --timeout-ms N             per request (5000)\n"
           "  --wait-ms N                bound for wait, submit --wait, watch\n"

@@ -561,11 +561,32 @@ static void s_render_rescan(const json_t *r)
 
 static int s_watch(const assay_ctl_opts *o)
 {
+    /* Only the leader publishes: subscribed to every member's stream,
+     * watch follows a leader change by itself. */
+    char list[MAX_ENDPOINTS * 256], *save;
+    snprintf(list, sizeof list, "%s", o->events);
+    char *ep = strtok_r(list, " ,", &save);
+    if (!ep) {
+        fprintf(stderr, "assayctl: no events endpoint given\n");
+        return ASSAY_EXIT_USAGE;
+    }
     s_client c;
-    int code = s_open(&c, o, ASSAY_LINK_SUBSCRIBE, o->events);
+    int code = s_open(&c, o, ASSAY_LINK_SUBSCRIBE, ep);
     if (code)
         return code;
     assay_link_subscribe(c.link, c.dealer, o->topic ? o->topic : "");
+    for (int n = 1; (ep = strtok_r(NULL, " ,", &save)) && n < MAX_ENDPOINTS;
+         n++) {
+        char err[ASSAY_ERRMSG_SIZE * 2];
+        int sub = assay_link_open(c.link, ASSAY_LINK_SUBSCRIBE, ep, err,
+                                  sizeof err);
+        if (sub < 0) {
+            fprintf(stderr, "assayctl: %s\n", err);
+            assay_link_destroy(&c.link);
+            return ASSAY_EXIT_UNAVAILABLE;
+        }
+        assay_link_subscribe(c.link, sub, o->topic ? o->topic : "");
+    }
     int64_t deadline = o->wait_ms > 0 ? assay_now_ms() + o->wait_ms
                                       : INT64_MAX;
     long seen = 0;

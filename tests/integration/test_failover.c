@@ -318,3 +318,40 @@ Test(failover, control_plane_example_follows_redirect)
     free(out);
     cluster_stop(&c);
 }
+
+/* assayctl watch given every member's events endpoint keeps showing
+ * events after the leader is killed: only the leader publishes. */
+Test(failover, watch_follows_the_leader)
+{
+    cluster c;
+    cluster_start_raft(&c, 3, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    char evs[256];
+    snprintf(evs, sizeof evs, "%s,%s,%s", c.member_ev[1], c.member_ev[2],
+             c.member_ev[3]);
+    cluster_node *w = cluster_bg(&c, "watch",
+                                 "%sassayctl --events %s --json watch "
+                                 "--topic job.completed --wait-ms 60000",
+                                 HARNESS_BIN, evs);
+    /* Until the subscription is live, a submission's events are missed;
+     * bounded: each probe is a fresh JobSpec. */
+    bool live = false;
+    for (int i = 0; i < 50 && !live; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "probe%d", i);
+        cr_assert(s_submit(&c, id, 1));
+        size_t n;
+        cr_assert(s_spec_done(&c, id, &n));
+        char want[40];
+        snprintf(want, sizeof want, "\"%s-0\"", id);
+        live = cluster_log_has(w, want, 500);
+    }
+    cr_assert(live, "watch saw no event");
+    cluster_member_kill(&c, cluster_leader(&c, 10000), SIGKILL);
+    cr_assert(s_submit(&c, "after-kill", 1));
+    size_t n;
+    cr_assert(s_spec_done(&c, "after-kill", &n));
+    cr_assert(cluster_log_has(w, "\"after-kill-0\"", 20000),
+              "watch missed the new leader's events");
+    cluster_stop(&c);
+}

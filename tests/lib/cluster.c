@@ -99,11 +99,11 @@ static void s_member_args(cluster *c, int id, const char *members,
     char args[sizeof c->member_args[id]]; /* not into c: it is read too */
     snprintf(args, sizeof args,
              "%sassayd --node-id m%d --plugins-dir %s " S_FLAGS
-             "--executors 0 --listen %s --events tcp://127.0.0.1:%d "
+             "--executors 0 --listen %s --events %s "
              "--set consensus=raft --set member_id=%d --set members='%s' "
              "--set raft_address=%s --set data_dir=%s/m%d %s",
              HARNESS_BIN, id, HARNESS_PLUGINS, c->member_ep[id],
-             harness_port(), id, members, c->member_raft[id], c->dir, id,
+             c->member_ev[id], id, members, c->member_raft[id], c->dir, id,
              extra ? extra : "");
     memcpy(c->member_args[id], args, sizeof args);
 }
@@ -121,6 +121,8 @@ void cluster_start_raft(cluster *c, int n, const char *extra)
                  "tcp://127.0.0.1:%d", harness_port());
         snprintf(c->member_raft[i], sizeof c->member_raft[i],
                  "127.0.0.1:%d", harness_port());
+        snprintf(c->member_ev[i], sizeof c->member_ev[i],
+                 "tcp://127.0.0.1:%d", harness_port());
     }
     for (int i = 1; i <= n; i++) {
         size_t l = strlen(members);

@@ -31,6 +31,7 @@ typedef struct cluster {
     int member_node[CLUSTER_MAX_MEMBERS + 1];
     char member_ep[CLUSTER_MAX_MEMBERS + 1][64];
     char member_raft[CLUSTER_MAX_MEMBERS + 1][64];
+    char member_ev[CLUSTER_MAX_MEMBERS + 1][64];
     char member_args[CLUSTER_MAX_MEMBERS + 1][1024];
 } cluster;
 
