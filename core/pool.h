@@ -43,8 +43,13 @@ int assay_pool_new(const assay_pool_config *cfg, assay_pool **out, char *err,
 /* Stops every executor (jobs still queued get no callback). */
 void assay_pool_destroy(assay_pool **self_p);
 
+/* Queues a job. It reaches an executor at assay_pool_flush() or at the
+ * next prepare/dispatch/poll, together with the others queued meanwhile:
+ * one write per executor, not one per job. */
 int assay_pool_submit(assay_pool *self, const assay_task *task,
                       assay_pool_done_fn cb, void *arg);
+/* Sends the jobs submitted so far to executors with room, now. */
+void assay_pool_flush(assay_pool *self);
 
 /* Waits up to timeout_ms for progress; returns results delivered. */
 int assay_pool_poll(assay_pool *self, int timeout_ms);

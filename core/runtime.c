@@ -455,6 +455,7 @@ static int s_drain(assay_runtime *self)
             json_t *it;
             json_array_foreach(json_object_get(m.body, "jobs"), i, it)
                 s_on_dispatch(self, it);
+            assay_pool_flush(assay_runner_pool(self->runner));
         } else if (!strcmp(m.verb, "ack")) {
             size_t i;
             json_t *it;
