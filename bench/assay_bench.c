@@ -62,7 +62,6 @@
  * for failover, nothing was lost); 1 otherwise; 2 on a usage error. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -87,6 +86,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "dir.h"
 #include "error.h"
 #include "link.h"
 
@@ -483,16 +483,6 @@ static void s_show_logs(s_bench *b, bool tails)
             free(lines[k]);
         fclose(f);
     }
-}
-
-static int s_rm(const char *path, const struct stat *st, int flag,
-                struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
 }
 
 /* utime + stime of `pid` in seconds, or NAN. */
@@ -2640,7 +2630,7 @@ int main(int argc, char **argv)
     if (o->keep)
         s_note("logs and data kept in %s", b->tmp);
     else
-        nftw(b->tmp, s_rm, 16, FTW_DEPTH | FTW_PHYS);
+        assay_dir_remove(b->tmp);
     for (int i = 0; i < b->nprocs; i++)
         for (int k = 0; k < MAX_ARGS && b->procs[i].argv[k]; k++)
             free(b->procs[i].argv[k]);

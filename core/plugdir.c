@@ -5,7 +5,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <bsd/string.h>
 #include <sodium.h>
 
+#include "dir.h"
 #include "error.h"
 #include "log.h"
 #include "module.h"
@@ -331,16 +331,6 @@ int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
     return 0;
 }
 
-static int s_rm(const char *path, const struct stat *st, int flag,
-                struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 void assay_plugdir_destroy(assay_plugdir **self_p)
 {
     if (!self_p || !*self_p)
@@ -360,7 +350,7 @@ void assay_plugdir_destroy(assay_plugdir **self_p)
         close(self->ifd);
     /* The copies stay mapped in whoever loaded them; only names go. */
     if (self->cache[0] && strncmp(self->cache, "/tmp/assay-plugins-", 19) == 0)
-        nftw(self->cache, s_rm, 8, FTW_DEPTH | FTW_PHYS);
+        assay_dir_remove(self->cache);
     free(self);
     *self_p = NULL;
 }

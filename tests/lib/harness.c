@@ -2,7 +2,6 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 
 #include <bsd/string.h>
 
+#include "dir.h"
 #include "jobspec.h"
 
 void harness_conf(assay_conf *c, const char *plugins_dir)
@@ -80,20 +80,10 @@ const char *harness_field(const json_t *results, size_t i, const char *key)
 static char **s_dirs;
 static size_t s_ndirs;
 
-static int s_rm(const char *path, const struct stat *st, int flag,
-                struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void s_cleanup(void)
 {
     for (size_t i = 0; i < s_ndirs; i++) {
-        nftw(s_dirs[i], s_rm, 16, FTW_DEPTH | FTW_PHYS);
+        assay_dir_remove(s_dirs[i]);
         free(s_dirs[i]);
     }
     free(s_dirs);
