@@ -93,22 +93,6 @@ static int s_plugins(assay_conf *conf, const s_opts *o)
     return ASSAY_EXIT_OK;
 }
 
-/* Exit code for a set of results: the worst status wins. */
-static int s_exit_code(const json_t *results)
-{
-    int code = ASSAY_EXIT_OK;
-    size_t i;
-    json_t *r;
-    json_array_foreach(results, i, r) {
-        const char *s = json_string_value(json_object_get(r, "status"));
-        if (s && !strcmp(s, "error"))
-            code = ASSAY_EXIT_ERROR;
-        else if (s && !strcmp(s, "fail") && code == ASSAY_EXIT_OK)
-            code = ASSAY_EXIT_FAIL;
-    }
-    return code;
-}
-
 /* Runs each SPEC file in order; every file is parsed before any runs, so
  * one malformed file means nothing runs. */
 static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
@@ -152,7 +136,7 @@ static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
         json_decref(results);
     }
     if (code == ASSAY_EXIT_OK) {
-        code = s_exit_code(all);
+        code = assay_cli_exit_code(all);
         if (o->json) {
             json_t *doc = json_pack("{s:O}", "results", all);
             json_dumpf(doc, stdout, JSON_INDENT(2));

@@ -1,4 +1,4 @@
-/* core/bin/cli.c - configuration loading shared by the programs. */
+/* core/bin/cli.c - shared by the programs: config loading, exit codes. */
 #include "cli.h"
 
 #include <stdio.h>
@@ -30,4 +30,19 @@ int assay_cli_conf(assay_conf *conf, const char *path, char **sets,
         }
     }
     return 0;
+}
+
+int assay_cli_exit_code(const json_t *results)
+{
+    int code = ASSAY_EXIT_OK;
+    size_t i;
+    json_t *r;
+    json_array_foreach(results, i, r) {
+        const char *s = json_string_value(json_object_get(r, "status"));
+        if (!s || !strcmp(s, "error"))
+            code = ASSAY_EXIT_ERROR;
+        else if (!strcmp(s, "fail") && code == ASSAY_EXIT_OK)
+            code = ASSAY_EXIT_FAIL;
+    }
+    return code;
 }

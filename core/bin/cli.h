@@ -22,4 +22,8 @@ enum {
 int assay_cli_conf(assay_conf *conf, const char *path, char **sets,
                    int nsets, const char *program);
 
+/* Exit code for an array of results ({status, ...}): the worst wins; a
+ * result without a status counts as an error. */
+int assay_cli_exit_code(const json_t *results);
+
 #endif

@@ -232,21 +232,6 @@ static json_t *s_row(const json_t *job)
     return row;
 }
 
-static int s_exit_for(const json_t *rows)
-{
-    int code = ASSAY_EXIT_OK;
-    size_t i;
-    json_t *r;
-    json_array_foreach(rows, i, r) {
-        const char *s = json_string_value(json_object_get(r, "status"));
-        if (!s || !strcmp(s, "error"))
-            code = ASSAY_EXIT_ERROR;
-        else if (!strcmp(s, "fail") && code == ASSAY_EXIT_OK)
-            code = ASSAY_EXIT_FAIL;
-    }
-    return code;
-}
-
 /* Polls until every job of every id (job or JobSpec) has ended, then
  * prints them; bounded by --wait-ms when given. */
 static int s_wait(s_client *c, char **ids, int n)
@@ -287,7 +272,7 @@ static int s_wait(s_client *c, char **ids, int n)
                 s_dump(rows);
             else
                 assay_render_results(stdout, rows);
-            code = s_exit_for(rows);
+            code = assay_cli_exit_code(rows);
             json_decref(rows);
             return code;
         }
