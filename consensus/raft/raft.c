@@ -821,18 +821,25 @@ static void close_handle(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
-static void on_raft_closed(struct raft *r)
+/* Closes raft's I/O and transport (those opened) and our handles, so
+ * that the loop runs dry. */
+static void close_io(assay_consensus *self)
 {
-    assay_consensus *self = r->data;
-
-    raft_uv_close(&self->io);
-    raft_uv_tcp_close(&self->transport);
+    if (self->io_ok)
+        raft_uv_close(&self->io);
+    if (self->transport_ok)
+        raft_uv_tcp_close(&self->transport);
     self->io_ok = self->transport_ok = false;
     if (self->handles_ok) {
         close_handle((uv_handle_t *)&self->wake);
         close_handle((uv_handle_t *)&self->prepare);
         close_handle((uv_handle_t *)&self->check);
     }
+}
+
+static void on_raft_closed(struct raft *r)
+{
+    close_io(r->data);
 }
 
 static void start_close(assay_consensus *self)
@@ -957,16 +964,7 @@ static void stop_unthreaded(assay_consensus *self)
         raft_close(&self->raft, on_raft_closed);
         self->raft_ok = false;
     } else {
-        if (self->io_ok)
-            raft_uv_close(&self->io);
-        if (self->transport_ok)
-            raft_uv_tcp_close(&self->transport);
-        self->io_ok = self->transport_ok = false;
-        if (self->handles_ok) {
-            close_handle((uv_handle_t *)&self->wake);
-            close_handle((uv_handle_t *)&self->prepare);
-            close_handle((uv_handle_t *)&self->check);
-        }
+        close_io(self);
     }
     if (self->loop_ok)
         finish_loop(self);

@@ -232,10 +232,6 @@ static int configure(assay_transport *self, void *sock, int kind,
                  zmq_strerror(errno));
             rc = ASSAY_EIO;
         }
-        if (!rc)
-            rc = SET_INT(sock, ZMQ_SNDHWM, HWM, endpoint);
-        if (!rc)
-            rc = SET_INT(sock, ZMQ_RCVHWM, HWM, endpoint);
         break;
     }
     case ASSAY_LINK_CLIENT:
@@ -251,20 +247,15 @@ static int configure(assay_transport *self, void *sock, int kind,
                  self->identity, zmq_strerror(errno));
             rc = ASSAY_EIO;
         }
-        if (!rc)
-            rc = SET_INT(sock, ZMQ_SNDHWM, HWM, endpoint);
-        if (!rc)
-            rc = SET_INT(sock, ZMQ_RCVHWM, HWM, endpoint);
         break;
-    case ASSAY_LINK_PUBLISH:
-        if (!rc)
-            rc = SET_INT(sock, ZMQ_SNDHWM, HWM, endpoint);
-        break;
-    default: /* ASSAY_LINK_SUBSCRIBE: nothing arrives until subscribe() */
-        if (!rc)
-            rc = SET_INT(sock, ZMQ_RCVHWM, HWM, endpoint);
+    default: /* PUBLISH; SUBSCRIBE: nothing arrives until subscribe() */
         break;
     }
+    /* Each direction a link uses is bounded. */
+    if (!rc && kind != ASSAY_LINK_SUBSCRIBE)
+        rc = SET_INT(sock, ZMQ_SNDHWM, HWM, endpoint);
+    if (!rc && kind != ASSAY_LINK_PUBLISH)
+        rc = SET_INT(sock, ZMQ_RCVHWM, HWM, endpoint);
     /* Connecting links retry quickly after a leader restart, backing off
      * to one second. */
     if (!rc && (kind == ASSAY_LINK_CLIENT || kind == ASSAY_LINK_SUBSCRIBE))
