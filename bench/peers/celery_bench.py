@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import redis
 
@@ -25,18 +24,7 @@ r1 = redis.Redis(host="127.0.0.1", port=port, db=1)
 import ctasks  # noqa: E402
 
 
-def times(kind, n):
-    v = [0.0] * n
-    for e in r1.lrange("done:" + kind, 0, -1):
-        i, t = e.split()
-        v[int(i)] = float(t)
-    return v
-
-
-def wait_count(kind, n, secs):
-    return ps.wait_until(lambda: r1.llen("done:" + kind) >= n,
-                         time.monotonic() + secs)
-
+times, wait_count = ps.redis_done_lists(r1)
 
 wk = subprocess.Popen(
     ["/usr/bin/python3", "-m", "celery", "-A", "ctasks", "worker", "-P", pool,
@@ -46,31 +34,8 @@ wk = subprocess.Popen(
     stderr=subprocess.STDOUT, start_new_session=True)
 rc = 1
 try:
-    for i in range(W):
-        ctasks.noop.delay(i, "W")
-    if not wait_count("W", W, 60):
-        raise SystemExit("celery_bench: worker did not serve the warm-up in 60 s")
-    time.sleep(0.2)
-
-    t0 = time.monotonic()
-    for i in range(N):
-        ctasks.noop.delay(i, "T")
-    tsub = time.monotonic() - t0
-    wait_count("T", N, 300)
-    v = times("T", N)
-    done = N - v.count(0.0)
-    last = max(v)
-
-    rate, L = ps.lat_plan(done / (last - t0) if done == N else 0)
-    sched = done_l = None
-    lag = lsecs = 0.0
-    if L > 0:
-        l0, lag, lsecs = ps.pace(L, rate, lambda i: ctasks.noop.delay(i, "L"))
-        wait_count("L", L, 120)
-        sched = [l0 + i / rate for i in range(L)]
-        done_l = times("L", L)
-    rc = ps.result(N, done, t0, last, tsub, sched, done_l, lag, lsecs,
-                   extra={"workers": W}, lat_rate=rate)
+    rc = ps.measure("celery_bench", N, W, ctasks.noop.delay, times,
+                    wait_count)
 finally:
     wk.terminate()
     try:

@@ -133,3 +133,52 @@ def result(n, done, t0, t_last, t_submit, lat_sched=None, lat_done=None,
                 out["lat_completed"], len(lat_sched)))
     print(json.dumps(out), flush=True)
     return 0 if ok else 1
+
+
+def redis_done_lists(conn):
+    """times(kind, n) and wait_count(kind, n, secs) over the Redis lists
+    done:KIND to which the no-op tasks append "i completion_time"."""
+    def times(kind, n):
+        v = [0.0] * n
+        for e in conn.lrange("done:" + kind, 0, -1):
+            i, t = e.split()
+            v[int(i)] = float(t)
+        return v
+
+    def wait_count(kind, n, secs):
+        return wait_until(lambda: conn.llen("done:" + kind) >= n,
+                          time.monotonic() + secs)
+    return times, wait_count
+
+
+def measure(name, n, workers, submit, times, wait_count):
+    """Warm-up (one job per worker), the throughput phase, then the latency
+    phase, for a driver whose submit(i, kind) enqueues job i of phase kind
+    ("W", "T", "L") and whose completions times()/wait_count() read back.
+    Returns result()'s exit code."""
+    for i in range(workers):
+        submit(i, "W")
+    if not wait_count("W", workers, 60):
+        raise SystemExit("%s: workers did not serve the warm-up in 60 s"
+                         % name)
+    time.sleep(0.2)
+
+    t0 = time.monotonic()
+    for i in range(n):
+        submit(i, "T")
+    tsub = time.monotonic() - t0
+    wait_count("T", n, 300)
+    v = times("T", n)
+    done = n - v.count(0.0)
+    last = max(v)
+
+    rate, lat_n = lat_plan(done / (last - t0) if done == n else 0)
+    sched = done_l = None
+    lag = lsecs = 0.0
+    if lat_n > 0:
+        l0, lag, lsecs = pace(lat_n, rate, lambda i: submit(i, "L"))
+        wait_count("L", lat_n, 120)
+        sched = [l0 + i / rate for i in range(lat_n)]
+        done_l = times("L", lat_n)
+    return result(n, done, t0, last, tsub, sched, done_l, lag, lsecs,
+                  extra={"workers": workers}, lat_rate=rate)

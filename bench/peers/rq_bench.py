@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 from redis import Redis
 from rq import Queue
@@ -24,16 +23,7 @@ q = Queue("bench", connection=r)
 import rqtasks  # noqa: E402
 
 
-def times(kind, n):
-    v = [0.0] * n
-    for e in r.lrange("done:" + kind, 0, -1):
-        i, t = e.split()
-        v[int(i)] = float(t)
-    return v
-
-
-def wait_count(kind, n, secs):
-    return ps.wait_until(lambda: r.llen("done:" + kind) >= n, time.monotonic() + secs)
+times, wait_count = ps.redis_done_lists(r)
 
 
 def enqueue(i, kind):
@@ -47,31 +37,7 @@ ws = [subprocess.Popen(["/usr/bin/python3", "-m", "rq.cli", "worker", "-q", "-w"
                        start_new_session=True) for _ in range(W)]
 rc = 1
 try:
-    for i in range(W):
-        enqueue(i, "W")
-    if not wait_count("W", W, 60):
-        raise SystemExit("rq_bench: workers did not serve the warm-up in 60 s")
-    time.sleep(0.2)
-
-    t0 = time.monotonic()
-    for i in range(N):
-        enqueue(i, "T")
-    tsub = time.monotonic() - t0
-    wait_count("T", N, 300)
-    v = times("T", N)
-    done = N - v.count(0.0)
-    last = max(v)
-
-    rate, L = ps.lat_plan(done / (last - t0) if done == N else 0)
-    sched = done_l = None
-    lag = lsecs = 0.0
-    if L > 0:
-        l0, lag, lsecs = ps.pace(L, rate, lambda i: enqueue(i, "L"))
-        wait_count("L", L, 120)
-        sched = [l0 + i / rate for i in range(L)]
-        done_l = times("L", L)
-    rc = ps.result(N, done, t0, last, tsub, sched, done_l, lag, lsecs,
-                   extra={"workers": W}, lat_rate=rate)
+    rc = ps.measure("rq_bench", N, W, enqueue, times, wait_count)
 finally:
     for w in ws:
         w.terminate()
