@@ -10,6 +10,7 @@
 
 #include <assay.h>
 
+#include "harness.h"
 #include "host.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
@@ -17,41 +18,14 @@
 /* The host table with alloc/free counted, so a snapshot buffer the module
  * leaks, or frees with something other than host->free, shows. */
 static assay_host_api host;
-static long host_live;
-
-static void *counting_alloc(size_t size)
-{
-    void *p = assay_host_table()->alloc(size);
-
-    if (p)
-        host_live++;
-    return p;
-}
-
-static void counting_free(void *p)
-{
-    if (p)
-        host_live--;
-    assay_host_table()->free(p);
-}
-
 static void *handle;
 static const assay_module *mod;
 static const assay_consensus_ops *ops;
 
 static void load(void)
 {
-    assay_module_entry_fn entry;
-
-    host = *assay_host_table();
-    host.alloc = counting_alloc;
-    host.free = counting_free;
-    handle = dlopen(NONE_MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
-    cr_assert_not_null(handle, "dlopen: %s", dlerror());
-    *(void **)&entry = dlsym(handle, ASSAY_MODULE_ENTRY);
-    cr_assert_not_null(entry, "dlsym: %s", dlerror());
-    mod = entry(&host);
-    cr_assert_not_null(mod);
+    host = harness_counting_host();
+    mod = harness_module_load(NONE_MODULE_PATH, &host, &handle);
     ops = mod->consensus;
     cr_assert_not_null(ops);
 }
@@ -434,6 +408,6 @@ Test(none, batch_limit_leaves_the_rest_for_the_next_call)
     cr_expect_eq(c.count, 70000);
     cr_expect(!readable(ops->fd(self), 0));
     ops->close(&self);
-    cr_expect_eq(host_live, 0, "snapshot buffers leaked");
+    cr_expect_eq(harness_host_live(), 0, "snapshot buffers leaked");
 }
 

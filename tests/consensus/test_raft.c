@@ -23,44 +23,16 @@
 /* The host table with alloc/free counted, so that a snapshot buffer the
  * module leaks, or frees with something other than host->free, shows. */
 static assay_host_api host;
-static long host_live;
-
-static void *counting_alloc(size_t size)
-{
-    void *p = assay_host_table()->alloc(size);
-
-    if (p)
-        __atomic_add_fetch(&host_live, 1, __ATOMIC_RELAXED);
-    return p;
-}
-
-/* The raft thread frees snapshot buffers, hence the atomic counter. */
-static void counting_free(void *p)
-{
-    if (p)
-        __atomic_sub_fetch(&host_live, 1, __ATOMIC_RELAXED);
-    assay_host_table()->free(p);
-}
-
 static void *handle;
 static const assay_module *mod;
 static const assay_consensus_ops *ops;
 
 static void load(void)
 {
-    assay_module_entry_fn entry;
-
     /* As assayd does: raft's TCP transport may write to a closed peer. */
     signal(SIGPIPE, SIG_IGN);
-    host = *assay_host_table();
-    host.alloc = counting_alloc;
-    host.free = counting_free;
-    handle = dlopen(RAFT_MODULE_PATH, RTLD_NOW | RTLD_LOCAL);
-    cr_assert_not_null(handle, "dlopen: %s", dlerror());
-    *(void **)&entry = dlsym(handle, ASSAY_MODULE_ENTRY);
-    cr_assert_not_null(entry, "dlsym: %s", dlerror());
-    mod = entry(&host);
-    cr_assert_not_null(mod);
+    host = harness_counting_host();
+    mod = harness_module_load(RAFT_MODULE_PATH, &host, &handle);
     ops = mod->consensus;
     cr_assert_not_null(ops);
 }
@@ -251,7 +223,7 @@ static void teardown(void)
         free(nodes[i].dir);
         nodes[i].dir = NULL;
     }
-    cr_expect_eq(__atomic_load_n(&host_live, __ATOMIC_RELAXED), 0,
+    cr_expect_eq(harness_host_live(), 0,
                  "snapshot buffers not freed with host->free");
 }
 

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <bsd/string.h>
 
 #include "dir.h"
+#include "host.h"
 #include "jobspec.h"
 
 void harness_conf(assay_conf *c, const char *plugins_dir)
@@ -147,4 +149,49 @@ int harness_port(void)
               getsockname(fd, (struct sockaddr *)&a, &len) == 0);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+const assay_module *harness_module_load(const char *path,
+                                        const assay_host_api *host,
+                                        void **handle)
+{
+    assay_module_entry_fn entry;
+    *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(*handle, "dlopen: %s", dlerror());
+    *(void **)&entry = dlsym(*handle, ASSAY_MODULE_ENTRY);
+    cr_assert_not_null(entry, "dlsym: %s", dlerror());
+    const assay_module *mod = entry(host);
+    cr_assert_not_null(mod, "%s: entry returned no module", path);
+    return mod;
+}
+
+static long s_host_live;
+
+static void *s_counting_alloc(size_t size)
+{
+    void *p = assay_host_table()->alloc(size);
+    if (p)
+        __atomic_add_fetch(&s_host_live, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+/* Modules may free on threads of their own (raft), hence atomics. */
+static void s_counting_free(void *p)
+{
+    if (p)
+        __atomic_sub_fetch(&s_host_live, 1, __ATOMIC_RELAXED);
+    assay_host_table()->free(p);
+}
+
+assay_host_api harness_counting_host(void)
+{
+    assay_host_api host = *assay_host_table();
+    host.alloc = s_counting_alloc;
+    host.free = s_counting_free;
+    return host;
+}
+
+long harness_host_live(void)
+{
+    return __atomic_load_n(&s_host_live, __ATOMIC_RELAXED);
 }

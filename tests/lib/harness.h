@@ -4,6 +4,8 @@
 #define ASSAY_HARNESS_H
 
 #include <assay/error.h>
+#include <assay/host.h>
+#include <assay/module.h>
 #include <jansson.h>
 
 #include "conf.h"
@@ -35,6 +37,17 @@ char *harness_write(const char *dir, const char *name, const char *text);
 
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int harness_port(void);
+
+/* Loads the module at `path` (dlopen + its entry) with `host`, which must
+ * outlive it; asserts each step. *handle is for dlclose. */
+const assay_module *harness_module_load(const char *path,
+                                        const assay_host_api *host,
+                                        void **handle);
+/* The host table with alloc/free counted (thread-safe), for modules that
+ * must free every buffer the host gave them. */
+assay_host_api harness_counting_host(void);
+/* Host buffers allocated through that table and not freed yet. */
+long harness_host_live(void);
 
 /* Runs a shell command, captures stdout+stderr into *out (caller frees);
  * returns the exit status (or -1). */
