@@ -7,20 +7,17 @@
  * a hang reaches; nothing asserts on timing. Ports come from the kernel:
  * bind port 0, read it back, close, use it. */
 #include <criterion/criterion.h>
-#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <assay/error.h>
 
+#include "harness.h"
 #include "host.h"
 #include "module.h"
 
@@ -83,15 +80,7 @@ static int64_t now_ms(void)
 /* "tcp://127.0.0.1:<port>" with a port the kernel just had free. */
 static void free_endpoint(char *buf, size_t size)
 {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    cr_assert_geq(s, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    snprintf(buf, size, "tcp://127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+    snprintf(buf, size, "tcp://127.0.0.1:%d", harness_port());
 }
 
 static assay_transport *open_t(const char *identity, size_t max_message)
