@@ -1,5 +1,8 @@
 /* core/index.c - open-addressing hash map with linear probing and
- * tombstones, FNV-1a hashed (see index.h). */
+ * tombstones, FNV-1a hashed (see index.h). Each slot keeps its key's
+ * hash, so a probe compares strings only when the hashes agree: with
+ * a million jobs, strcmp on every probed slot was a tenth of the
+ * leader's time. */
 #include "index.h"
 
 #include <stdint.h>
@@ -13,6 +16,7 @@
 typedef struct {
     char *key; /* NULL = empty, TOMBSTONE = deleted */
     void *value;
+    uint64_t hash;
 } s_slot;
 
 struct assay_index {
@@ -51,18 +55,22 @@ void assay_index_destroy(assay_index **self_p)
     *self_p = NULL;
 }
 
-static s_slot *s_find(const assay_index *self, const char *key)
+static s_slot *s_find(const assay_index *self, const char *key,
+                      uint64_t hash)
 {
-    if (!key)
-        return NULL;
     size_t mask = self->cap - 1;
-    for (size_t i = s_hash(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
         s_slot *s = &self->slots[i];
         if (!s->key)
             return NULL;
-        if (s->key != TOMBSTONE && !strcmp(s->key, key))
+        if (s->hash == hash && s->key != TOMBSTONE && !strcmp(s->key, key))
             return s;
     }
+}
+
+static s_slot *s_lookup(const assay_index *self, const char *key)
+{
+    return key ? s_find(self, key, s_hash(key)) : NULL;
 }
 
 static int s_grow(assay_index *self)
@@ -78,7 +86,7 @@ static int s_grow(assay_index *self)
     for (size_t i = 0; i < oldcap; i++) {
         if (!old[i].key || old[i].key == TOMBSTONE)
             continue;
-        size_t j = s_hash(old[i].key) & (cap - 1);
+        size_t j = old[i].hash & (cap - 1);
         while (slots[j].key)
             j = (j + 1) & (cap - 1);
         slots[j] = old[i];
@@ -89,7 +97,10 @@ static int s_grow(assay_index *self)
 
 int assay_index_put(assay_index *self, const char *key, void *value)
 {
-    s_slot *s = s_find(self, key);
+    if (!key)
+        return ASSAY_EINVAL;
+    uint64_t hash = s_hash(key);
+    s_slot *s = s_find(self, key, hash);
     if (s) {
         s->value = value;
         return 0;
@@ -99,25 +110,25 @@ int assay_index_put(assay_index *self, const char *key, void *value)
     char *k = strdup(key);
     if (!k)
         return ASSAY_ENOMEM;
-    size_t mask = self->cap - 1, i = s_hash(key) & mask;
+    size_t mask = self->cap - 1, i = hash & mask;
     while (self->slots[i].key && self->slots[i].key != TOMBSTONE)
         i = (i + 1) & mask;
     if (!self->slots[i].key)
         self->used++;
-    self->slots[i] = (s_slot){k, value};
+    self->slots[i] = (s_slot){k, value, hash};
     self->size++;
     return 0;
 }
 
 void *assay_index_get(const assay_index *self, const char *key)
 {
-    s_slot *s = s_find(self, key);
+    s_slot *s = s_lookup(self, key);
     return s ? s->value : NULL;
 }
 
 void *assay_index_remove(assay_index *self, const char *key)
 {
-    s_slot *s = s_find(self, key);
+    s_slot *s = s_lookup(self, key);
     if (!s)
         return NULL;
     void *v = s->value;
