@@ -1114,6 +1114,18 @@ static void s_rt_ack(s_bench *b, s_srt *r, const char *job, int64_t attempt)
         }
 }
 
+static void s_rt_acks(s_bench *b, s_srt *r, const json_t *items)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        const char *job = json_string_value(json_object_get(it, "job"));
+        if (job)
+            s_rt_ack(b, r, job,
+                     json_integer_value(json_object_get(it, "attempt")));
+    }
+}
+
 static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
                          int64_t now)
 {
@@ -1129,6 +1141,7 @@ static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
     } else if (!strcmp(v, "dispatch")) {
         size_t i;
         json_t *it;
+        s_rt_acks(b, r, json_object_get(m->body, "acks"));
         json_array_foreach(json_object_get(m->body, "jobs"), i, it) {
             r->received++; /* counted by the leader either way */
             b->sim_dispatched++;
@@ -1146,14 +1159,7 @@ static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
                           strcmp(version, "1.0.0"));
         }
     } else if (!strcmp(v, "ack")) {
-        size_t i;
-        json_t *it;
-        json_array_foreach(json_object_get(m->body, "jobs"), i, it) {
-            const char *job = json_string_value(json_object_get(it, "job"));
-            if (job)
-                s_rt_ack(b, r, job,
-                         json_integer_value(json_object_get(it, "attempt")));
-        }
+        s_rt_acks(b, r, json_object_get(m->body, "jobs"));
     } else if (!strcmp(v, "registered")) {
         if (!r->registered)
             b->sim_sessions++;

@@ -61,6 +61,9 @@ typedef struct s_sent {
  * ones skipped were lost (leadership changed before they committed). */
 #define SENT_LOOKAHEAD 8
 
+/* Acks waiting for a dispatch to ride on are sent alone at this many. */
+#define ACK_BATCH 256
+
 /* A runtime as the leader sees it between heartbeats. */
 typedef struct s_rt {
     char id[64];
@@ -71,8 +74,8 @@ typedef struct s_rt {
     uint64_t limit; /* the runtime's grant: may send while sent < limit */
     int64_t mem_available_mb;
     char why[128];  /* why it grants no credit, "" if it does */
-    /* Dispatches and acks collected this loop turn, sent as one message
-     * each before the next poll (docs/protocol.md). */
+    /* Dispatches collected this loop turn, sent as one message before the
+     * next poll, with the acks collected so far (docs/protocol.md). */
     json_t *out_dispatch, *out_ack;
     struct s_rt *next;     /* every s_rt, to free them */
     struct s_rt *out_next; /* runtimes with something in an outbox */
@@ -298,15 +301,26 @@ static void s_queue_rt(assay_leader *self, s_rt *r, json_t **box,
     }
 }
 
-static void s_flush_box(assay_leader *self, s_rt *r, json_t **box,
-                        const char *verb)
+/* Sends r's outboxes: dispatches, with the acks collected so far riding
+ * along. Acks alone wait for the tick (`force`) unless ACK_BATCH piled
+ * up: an ack only lets the runtime forget a result, and a message of its
+ * own per job was one in six of the messages a job costs at low rates. */
+static void s_flush_rt(assay_leader *self, s_rt *r, bool force)
 {
-    if (!*box || !json_array_size(*box))
+    size_t nd = r->out_dispatch ? json_array_size(r->out_dispatch) : 0;
+    size_t na = r->out_ack ? json_array_size(r->out_ack) : 0;
+    if (!nd && (!na || (!force && na < ACK_BATCH)))
         return;
-    json_t *b = json_pack("{s:O}", "jobs", *box);
-    s_send_rt(self, r, verb, b);
+    json_t *b = nd ? json_pack("{s:O}", "jobs", r->out_dispatch)
+                   : json_pack("{s:O}", "jobs", r->out_ack);
+    if (nd && na)
+        json_object_set(b, "acks", r->out_ack);
+    s_send_rt(self, r, nd ? "dispatch" : "ack", b);
     json_decref(b);
-    json_array_clear(*box);
+    if (nd)
+        json_array_clear(r->out_dispatch);
+    if (na)
+        json_array_clear(r->out_ack);
 }
 
 /* ---- Catalogue: what the registered runtimes offer ---------------------- */
@@ -1617,8 +1631,7 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
         if (self->dirty)
             s_schedule(self);
         for (s_rt *r = self->out_list; r; r = r->out_next) {
-            s_flush_box(self, r, &r->out_dispatch, "dispatch");
-            s_flush_box(self, r, &r->out_ack, "ack");
+            s_flush_rt(self, r, false);
             r->out_listed = false;
         }
         self->out_list = NULL;
@@ -1709,6 +1722,8 @@ static void s_tick(void *arg)
     s_reap_hooks(self);
     if (!self->leading)
         return;
+    for (s_rt *r = self->rt_list; r; r = r->next)
+        s_flush_rt(self, r, true);
     /* Leases: a job whose result is overdue goes back to the queue. */
     for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
         if (j->reported)

@@ -423,6 +423,22 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
         assay_error("cannot queue %s", a->key);
 }
 
+/* Forgets the results the leader acknowledged: [{"job", "attempt"}...]. */
+static void s_on_acks(assay_runtime *self, const json_t *items)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        const char *job = json_string_value(json_object_get(it, "job"));
+        s_attempt *a = job ? s_find(self, job,
+                                    json_integer_value(
+                                        json_object_get(it, "attempt")))
+                           : NULL;
+        if (a && a->result)
+            s_forget(self, a);
+    }
+}
+
 /* Handles what the leader sent; returns how many messages there were. */
 static int s_drain(assay_runtime *self)
 {
@@ -453,21 +469,12 @@ static int s_drain(assay_runtime *self)
         } else if (!strcmp(m.verb, "dispatch")) {
             size_t i;
             json_t *it;
+            s_on_acks(self, json_object_get(m.body, "acks"));
             json_array_foreach(json_object_get(m.body, "jobs"), i, it)
                 s_on_dispatch(self, it);
             assay_pool_flush(assay_runner_pool(self->runner));
         } else if (!strcmp(m.verb, "ack")) {
-            size_t i;
-            json_t *it;
-            json_array_foreach(json_object_get(m.body, "jobs"), i, it) {
-                const char *job = json_string_value(json_object_get(it, "job"));
-                s_attempt *a = job ? s_find(self, job,
-                                            json_integer_value(json_object_get(
-                                                it, "attempt")))
-                                   : NULL;
-                if (a && a->result)
-                    s_forget(self, a);
-            }
+            s_on_acks(self, json_object_get(m.body, "jobs"));
         } else if (!strcmp(m.verb, "cancel")) {
             const char *job = json_string_value(json_object_get(m.body, "job"));
             s_attempt *a = job ? s_find(self, job,
