@@ -104,6 +104,7 @@ struct assay_leader {
     int nhooks;
     bool more;  /* the transport drain stopped at its bound */
     bool dirty; /* queue or credit changed since the last plan */
+    bool committed; /* submitted to consensus since s_prepare looked */
     /* Leading: the consensus module says we lead AND our "leader" command
      * is applied, so the state holds everything committed before us.
      * Claiming: that command is in flight. */
@@ -248,6 +249,7 @@ static int s_commit(assay_leader *self, json_t *cmd, assay_commit_cb cb,
         return rc;
     }
     rc = self->cops->submit(self->cons, buf, len, cb, arg);
+    self->committed = self->committed || rc == 0;
     s_sent *e = !rc && self->nsent < MAX_SENT ? malloc(sizeof *e) : NULL;
     if (!e) {
         json_decref(cmd);
@@ -1626,10 +1628,21 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
     (void)max;
     assay_leader *self = arg;
     s_role(self);
-    if (self->leading) {
+    /* Commit, apply, plan, apply: a submit becomes a dispatch in one loop
+     * turn where the consensus module applies at once (none), instead of
+     * one turn per command through its fd, each turn with its syscalls.
+     * Bounded: a module that applies later (raft) ends it at once. */
+    for (int k = 0; k < 3 && self->leading; k++) {
         s_flush(self);
         if (self->dirty)
             s_schedule(self);
+        if (!self->committed)
+            break;
+        self->committed = false;
+        self->cops->process(self->cons);
+        s_role(self);
+    }
+    if (self->leading) {
         for (s_rt *r = self->out_list; r; r = r->out_next) {
             s_flush_rt(self, r, false);
             r->out_listed = false;
@@ -1642,13 +1655,6 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
     if (s_drain(self) > 0 || self->more || (self->leading && self->dirty))
         *deadline_ms = 0;
     return 0;
-}
-
-static void s_after_poll(void *arg, const struct pollfd *pfd, int n)
-{
-    (void)pfd;
-    (void)n;
-    s_on_transport(arg, -1, 0);
 }
 
 /* ---- Timers: leases, heartbeats, the notification hook ------------------- */
@@ -1981,7 +1987,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     }
     if (!rc) {
         assay_state_set_wants(self->state, s_wants);
-        assay_loop_source src = {s_prepare, s_after_poll, self};
+        assay_loop_source src = {s_prepare, NULL, self};
         assay_loop_add_fd(loop, assay_link_fd(self->link), POLLIN,
                           s_on_transport, self);
         assay_loop_add_fd(loop, self->cops->fd(self->cons), POLLIN,

@@ -163,7 +163,9 @@ int assay_loop_once(assay_loop *self, int timeout_ms)
             watch[i].fn(watch[i].arg, pfd[i].fd, pfd[i].revents);
     int off = nw;
     for (int s = 0; s < self->nsources; s++) {
-        self->sources[s].dispatch(self->sources[s].arg, pfd + off, counts[s]);
+        if (self->sources[s].dispatch)
+            self->sources[s].dispatch(self->sources[s].arg, pfd + off,
+                                      counts[s]);
         off += counts[s];
     }
     s_run_timers(self);

@@ -14,7 +14,8 @@ typedef void (*assay_loop_fd_fn)(void *arg, int fd, short revents);
 typedef void (*assay_loop_timer_fn)(void *arg);
 
 /* A source fills up to `max` pollfds and may lower *deadline_ms (monotonic
- * ms; INT64_MAX = none); after poll it gets its pollfds back. */
+ * ms; INT64_MAX = none); after poll it gets its pollfds back (dispatch
+ * may be NULL). */
 typedef struct assay_loop_source {
     int (*prepare)(void *arg, struct pollfd *pfd, int max,
                    int64_t *deadline_ms);

@@ -581,8 +581,8 @@ void assay_runtime_rescan(assay_runtime *self)
         s_advertise(self);
 }
 
-/* Before every poll (and after it, s_after): the transport fd is
- * edge-triggered, and sends since the last drain can swallow its edge. */
+/* Before every poll: the transport fd is edge-triggered, and sends since
+ * the last drain can swallow its edge, so every poll follows a drain. */
 static int s_prepare(void *arg, struct pollfd *pfd, int max,
                      int64_t *deadline_ms)
 {
@@ -596,17 +596,13 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
      * read now, and if anything was, the loop comes straight back. */
     if (s_drain(self) > 0 || self->more)
         *deadline_ms = 0;
-    if (self->redirect[0])
-        s_follow_redirect(self);
+    if (self->redirect[0]) {
+        s_follow_redirect(self); /* sends: drained on the next turn */
+        *deadline_ms = 0;
+    }
     return 0;
 }
 
-static void s_after(void *arg, const struct pollfd *pfd, int n)
-{
-    (void)pfd;
-    (void)n;
-    s_on_message(arg, -1, 0);
-}
 
 int assay_runtime_new(const assay_conf *conf, const char *node_id,
                       const char *endpoints, assay_loop *loop,
@@ -651,7 +647,7 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
         assay_runtime_destroy(&self);
         return rc;
     }
-    assay_loop_source src = {s_prepare, s_after, self};
+    assay_loop_source src = {s_prepare, NULL, self};
     int pfd = assay_plugdir_fd(assay_runner_plugdir(runner));
     if (pfd >= 0)
         assay_loop_add_fd(loop, pfd, POLLIN, s_on_plugdir, self);
