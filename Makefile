@@ -55,6 +55,7 @@ bench: build
 	$(BUILD)/bench/bench-pool
 	$(BUILD)/bench/bench-ffi
 	bench/run-e2e.sh $(BUILD)
+	bench/latency-floor.sh $(BUILD) 3
 
 clean:
 	rm -rf $(BUILD) $(TBUILD) $(FBUILD)

@@ -1,0 +1,37 @@
+#!/bin/sh
+# bench/latency-floor.sh [BUILD] [ROUNDS] - Assay's submit->completed latency
+# at a fixed offered rate next to the machine's floor for the same hops
+# (bench-floor: bare libzmq, no job logic), alternating, ROUNDS times
+# (default 5), so both see the same machine (docs/benchmarks.md).
+#
+# Environment (optional): LAT_RATE=1000 LAT_JOBS=5000 LAT_RUNTIMES=2
+# Prints one line per run: round, what, p50, p90, p99, max (ms).
+set -eu
+build=${1:-build}
+rounds=${2:-5}
+rate=${LAT_RATE:-1000}
+jobs=${LAT_JOBS:-5000}
+runtimes=${LAT_RUNTIMES:-2}
+floor="$build/bench/bench-floor"
+bench="$build/bin/assay-bench"
+for f in "$floor" "$bench"; do
+    [ -x "$f" ] || { echo "latency-floor: $f not built (make build)" >&2; exit 2; }
+done
+py=/usr/bin/python3
+printf '%-5s %-22s %8s %8s %8s %8s\n' round what p50_ms p90_ms p99_ms max_ms
+r=1
+while [ "$r" -le "$rounds" ]; do
+    "$floor" --rate "$rate" --jobs "$jobs" --json | $py -c '
+import json, sys
+d = json.load(sys.stdin)
+print("%-5s %-22s %8.2f %8.2f %8.2f %8.2f" % (sys.argv[1], "floor (bare libzmq)",
+      d["p50_ms"], d["p90_ms"], d["p99_ms"], d["max_ms"]))' "$r"
+    "$bench" run --rate "$rate" --jobs "$jobs" --runtimes "$runtimes" --json \
+        2>/dev/null | $py -c '
+import json, sys
+d = json.load(sys.stdin)
+l = d["latency_ms"]
+print("%-5s %-22s %8.2f %8.2f %8.2f %8.2f" % (sys.argv[1], "assay (%s runtimes)" % sys.argv[2],
+      l["p50"], l["p90"], l["p99"], l["max"]))' "$r" "$runtimes"
+    r=$((r + 1))
+done
