@@ -303,24 +303,52 @@ static void s_queue_rt(assay_leader *self, s_rt *r, json_t **box,
     }
 }
 
+/* The most acks one message carries: an ack is at most ~128 bytes
+ * encoded (a job id of up to 96 characters and an attempt), and every
+ * message must stay inside max_message_kb. */
+static size_t s_ack_chunk(const assay_leader *self)
+{
+    size_t room = (size_t)self->conf->max_message_kb * 1024;
+    return room > 2048 ? (room - 1024) / 128 : 8;
+}
+
+/* Sends acks[from, from + n) as one "ack" message. */
+static void s_send_acks(assay_leader *self, s_rt *r, size_t from, size_t n)
+{
+    json_t *part = json_array();
+    for (size_t k = from; k < from + n; k++)
+        json_array_append(part, json_array_get(r->out_ack, k));
+    json_t *b = json_pack("{s:o}", "jobs", part);
+    s_send_rt(self, r, "ack", b);
+    json_decref(b);
+}
+
 /* Sends r's outboxes: dispatches, with the acks collected so far riding
  * along. Acks alone wait for the tick (`force`) unless ACK_BATCH piled
  * up: an ack only lets the runtime forget a result, and a message of its
- * own per job was one in six of the messages a job costs at low rates. */
+ * own per job was one in six of the messages a job costs at low rates.
+ * More acks than one message holds go first, on their own, in parts. */
 static void s_flush_rt(assay_leader *self, s_rt *r, bool force)
 {
     size_t nd = r->out_dispatch ? json_array_size(r->out_dispatch) : 0;
     size_t na = r->out_ack ? json_array_size(r->out_ack) : 0;
     if (!nd && (!na || (!force && na < ACK_BATCH)))
         return;
-    json_t *b = nd ? json_pack("{s:O}", "jobs", r->out_dispatch)
-                   : json_pack("{s:O}", "jobs", r->out_ack);
-    if (nd && na)
+    size_t chunk = s_ack_chunk(self);
+    if (na && (!nd || na > chunk)) {
+        for (size_t i = 0; i < na; i += chunk)
+            s_send_acks(self, r, i, na - i < chunk ? na - i : chunk);
+        json_array_clear(r->out_ack);
+        na = 0;
+    }
+    if (!nd)
+        return;
+    json_t *b = json_pack("{s:O}", "jobs", r->out_dispatch);
+    if (na)
         json_object_set(b, "acks", r->out_ack);
-    s_send_rt(self, r, nd ? "dispatch" : "ack", b);
+    s_send_rt(self, r, "dispatch", b);
     json_decref(b);
-    if (nd)
-        json_array_clear(r->out_dispatch);
+    json_array_clear(r->out_dispatch);
     if (na)
         json_array_clear(r->out_ack);
 }

@@ -207,6 +207,22 @@ Test(wire, oversized_message_is_dropped_and_member_goes_on)
     expect_no_jobs();
 }
 
+/* Registers the raw client link as a runtime "impostor" with no plugins. */
+static void register_impostor(void)
+{
+    json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", "impostor",
+                            "heartbeat_ms", 1000, "labels", "catalog",
+                            "plugins");
+    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+                                 "register", reg),
+                 0);
+    json_decref(reg);
+    char verb[64] = "";
+    json_t *ack = reply(10000, verb, sizeof verb);
+    cr_assert_str_eq(verb, "registered");
+    json_decref(ack);
+}
+
 Test(wire, lying_runtime_changes_nothing)
 {
     /* A real job completes first, then an impostor reports on it. */
@@ -219,17 +235,9 @@ Test(wire, lying_runtime_changes_nothing)
     json_t *before = json_deep_copy(json_object_get(r, "job"));
     json_decref(r);
 
-    json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", "impostor",
-                            "heartbeat_ms", 1000, "labels", "catalog",
-                            "plugins");
-    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
-                                 "register", reg),
-                 0);
-    json_decref(reg);
+    register_impostor();
     char verb[64] = "";
-    json_t *ack = reply(10000, verb, sizeof verb);
-    cr_assert_str_eq(verb, "registered");
-    json_decref(ack);
+    json_t *ack;
     static const int attempts[] = {1, 99};
     for (size_t i = 0; i < 2; i++) {
         json_t *res = json_pack(
@@ -268,4 +276,53 @@ Test(wire, lying_runtime_changes_nothing)
               "the job changed");
     json_decref(r);
     json_decref(before);
+}
+
+/* Acks wait to ride on a dispatch; alone, they must still fit the message
+ * cap (64 KiB here: at most (65536 - 1024) / 128 = 504 per message), so
+ * 600 stale results come back acknowledged in parts, each exactly once. */
+Test(wire, many_acks_are_sent_in_parts)
+{
+    register_impostor();
+    enum { N = 600, PER_MESSAGE = (65536 - 1024) / 128 };
+    json_t *items = json_array();
+    for (int i = 0; i < N; i++) {
+        char job[32];
+        snprintf(job, sizeof job, "ghost-%d", i);
+        json_array_append_new(items, json_pack("{s:s, s:i, s:{}}", "job", job,
+                                               "attempt", 1, "result"));
+    }
+    json_t *res = json_pack("{s:s, s:o}", "id", "impostor", "results", items);
+    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+                                 "result", res),
+                 0);
+    json_decref(res);
+    static bool seen[N];
+    int acked = 0, messages = 0;
+    while (acked < N && messages < N) {
+        char verb[64] = "";
+        json_t *ack = reply(10000, verb, sizeof verb);
+        cr_assert_not_null(ack, "only %d of %d results acknowledged", acked,
+                           N);
+        cr_assert_str_eq(verb, "ack");
+        json_t *jobs = json_object_get(ack, "jobs");
+        cr_expect_leq(json_array_size(jobs), PER_MESSAGE);
+        size_t i;
+        json_t *it;
+        json_array_foreach(jobs, i, it) {
+            int k = -1;
+            const char *job = json_string_value(json_object_get(it, "job"));
+            cr_assert(job && sscanf(job, "ghost-%d", &k) == 1 && k >= 0 &&
+                          k < N,
+                      "ack for %s", job ? job : "(none)");
+            cr_expect_not(seen[k], "%s acknowledged twice", job);
+            cr_expect(json_is_true(json_object_get(it, "stale")));
+            seen[k] = true;
+            acked++;
+        }
+        messages++;
+        json_decref(ack);
+    }
+    cr_expect_eq(acked, N);
+    cr_expect_geq(messages, 2);
 }
