@@ -11,6 +11,8 @@
  * its own and how much is the machine's (docs/benchmarks.md).
  *
  * usage: bench-floor [--rate R] [--jobs N] [--json] */
+#define _GNU_SOURCE /* ppoll */
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -208,6 +210,11 @@ int main(int argc, char **argv)
                zmq_recv(d, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
             ;
     }
+    struct pollfd pfd[2] = {{-1, POLLIN, 0}, {-1, POLLIN, 0}};
+    size_t fdlen = sizeof pfd[0].fd;
+    if (zmq_getsockopt(sub, ZMQ_FD, &pfd[0].fd, &fdlen) ||
+        zmq_getsockopt(d, ZMQ_FD, &pfd[1].fd, &fdlen))
+        s_die("ZMQ_FD");
     int64_t *lat = calloc((size_t)jobs, sizeof *lat);
     long sent = 0, got = 0;
     int64_t t0 = s_now_us() + 1000, deadline = t0 + jobs * 1000000 / rate +
@@ -220,20 +227,31 @@ int main(int argc, char **argv)
             sent++;
             continue;
         }
-        zmq_pollitem_t it[2] = {{sub, 0, ZMQ_POLLIN, 0}, {d, 0, ZMQ_POLLIN, 0}};
-        long wait = sent < jobs ? (long)((due - now) / 1000) : 100;
-        zmq_poll(it, 2, wait);
+        /* Drain (which re-arms ZMQ_FD), then sleep in ppoll until the next
+         * send is due, to the microsecond, as assay-bench does: a client
+         * that spun instead would lower the floor below what assay-bench
+         * can see. */
         while (zmq_recv(d, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
             ; /* submit replies */
         char topic[32];
+        int drained = 0;
         while (zmq_recv(sub, topic, sizeof topic, ZMQ_DONTWAIT) >= 0) {
             int64_t v;
+            drained = 1;
             if (zmq_recv(sub, buf, sizeof buf, 0) >= (int)sizeof v) {
                 memcpy(&v, buf, sizeof v);
                 if (v >= 0 && got < jobs)
                     lat[got++] = s_now_us() - v;
             }
         }
+        if (drained)
+            continue;
+        now = s_now_us();
+        int64_t left = sent < jobs ? due - now : 100000;
+        if (left <= 0)
+            continue;
+        struct timespec ts = {left / 1000000, (left % 1000000) * 1000};
+        ppoll(pfd, 2, &ts, NULL);
     }
     kill(leader, SIGKILL);
     kill(runtime, SIGKILL);
