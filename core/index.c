@@ -140,3 +140,12 @@ void *assay_index_remove(assay_index *self, const char *key)
 }
 
 size_t assay_index_size(const assay_index *self) { return self->size; }
+
+void assay_index_each(const assay_index *self,
+                      void (*fn)(const char *key, void *value, void *arg),
+                      void *arg)
+{
+    for (size_t i = 0; self && i < self->cap; i++)
+        if (self->slots[i].key && self->slots[i].key != TOMBSTONE)
+            fn(self->slots[i].key, self->slots[i].value, arg);
+}

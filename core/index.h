@@ -17,5 +17,10 @@ void *assay_index_get(const assay_index *self, const char *key);
 /* Removes and returns the value (NULL if absent). */
 void *assay_index_remove(assay_index *self, const char *key);
 size_t assay_index_size(const assay_index *self);
+/* Calls fn for every entry, in no particular order; fn must not change
+ * the map. */
+void assay_index_each(const assay_index *self,
+                      void (*fn)(const char *key, void *value, void *arg),
+                      void *arg);
 
 #endif

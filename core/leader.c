@@ -95,8 +95,8 @@ struct assay_leader {
     assay_index *rts;        /* id -> s_rt */
     s_rt *rt_list;
     s_rt *out_list; /* flushed before the next poll, then emptied */
-    assay_index *choice;     /* JobSpec id -> s_choices */
-    json_t *choice_keys;     /* to free the cache's values */
+    assay_index *choice;     /* offer class -> s_choices (s_offers_reset) */
+    assay_index *resolved;   /* "action\nrange" -> s_resolved */
     json_t *results, *requeues; /* items waiting for the next commit */
     int tick;
     int64_t started_ms;
@@ -116,7 +116,6 @@ struct assay_leader {
 
 /* ---- Replies and helpers ------------------------------------------------ */
 
-static void s_choice_clear(assay_leader *self);
 
 static void s_forget_runtimes(assay_leader *self)
 {
@@ -355,6 +354,58 @@ static void s_flush_rt(assay_leader *self, s_rt *r, bool force)
 
 /* ---- Catalogue: what the registered runtimes offer ---------------------- */
 
+/* What the runtimes offer, remembered until a catalogue may have changed
+ * (every runtime.alive, taking the lead, restoring a snapshot): per offer
+ * class (action, resolved version, selector) the version each runtime
+ * would run its jobs with (s_choices, by the runtime's registration
+ * position), and per action and version range what a submit resolves to
+ * (s_resolved). Both were worked out again for every JobSpec over every
+ * runtime's catalogue: with 1,000 runtimes, one-job JobSpecs went through
+ * at 600 a second. */
+typedef struct {
+    size_t n;
+    const char **v; /* into the runtimes' catalogues; "" = cannot */
+} s_choices;
+
+typedef struct {
+    char *version;
+    json_t *decl; /* the action's params declaration */
+} s_resolved;
+
+static void s_free_choices(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    s_choices *c = value;
+    free(c->v);
+    free(c);
+}
+
+static void s_free_resolved(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    s_resolved *r = value;
+    free(r->version);
+    json_decref(r->decl);
+    free(r);
+}
+
+/* Forgets what was remembered; with `renew`, starts remembering anew
+ * (without memory to, lookups are worked out every time). */
+static void s_offers_reset(assay_leader *self, bool renew)
+{
+    assay_index_each(self->choice, s_free_choices, NULL);
+    assay_index_destroy(&self->choice);
+    assay_index_each(self->resolved, s_free_resolved, NULL);
+    assay_index_destroy(&self->resolved);
+    if (renew) {
+        self->choice = assay_index_new();
+        self->resolved = assay_index_new();
+    }
+}
+
+
 /* Highest version of plugin `name` in `catalog` that matches `range` and
  * has `action`; returns the plugin object or NULL. */
 static const json_t *s_pick(const json_t *catalog, const char *name,
@@ -462,6 +513,33 @@ static int s_resolve(assay_leader *self, const assay_jobspec *spec,
     return 0;
 }
 
+/* s_resolve, remembered per action and version range until a catalogue
+ * may have changed (s_offers_reset). *decl and *version stay valid until
+ * then. Refusals are not remembered: they list what exists now. */
+static int s_resolve_cached(assay_leader *self, const assay_jobspec *spec,
+                            const json_t **decl, const char **version,
+                            char *err, size_t errlen)
+{
+    char key[sizeof spec->action + sizeof spec->version + 1];
+    snprintf(key, sizeof key, "%s\n%s", spec->action, spec->version);
+    s_resolved *r = self->resolved ? assay_index_get(self->resolved, key)
+                                   : NULL;
+    if (!r) {
+        int rc = s_resolve(self, spec, decl, version, err, errlen);
+        if (rc || !self->resolved || !(r = calloc(1, sizeof *r)))
+            return rc;
+        r->version = strdup(*version);
+        r->decl = json_incref((json_t *)*decl);
+        if (!r->version || assay_index_put(self->resolved, key, r) != 0) {
+            s_free_resolved(key, r, NULL);
+            return 0; /* resolved, just not remembered */
+        }
+    }
+    *decl = r->decl;
+    *version = r->version;
+    return 0;
+}
+
 /* ---- Control-plane services --------------------------------------------- */
 
 static void s_submitted(void *arg, int status, void *result)
@@ -502,7 +580,7 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
     json_t *jobs = json_array();
     /* The version is fixed here, cluster-wide: the params were checked
      * against its declaration, so only runtimes with it may run them. */
-    rc = s_resolve(self, spec, &decl_json, &resolved, err, sizeof err);
+    rc = s_resolve_cached(self, spec, &decl_json, &resolved, err, sizeof err);
     if (!rc)
         rc = assay_params_from_json(decl_json, &decl, err, sizeof err);
     for (size_t i = 0; !rc && i < assay_jobspec_jobs(spec); i++) {
@@ -963,8 +1041,7 @@ static void s_claimed(void *arg, int status, void *result)
      * leases at the next tick, and heartbeats are counted from now. */
     assay_state_reset_marks(self->state);
     s_forget_runtimes(self);
-    s_choice_clear(self);
-    self->choice = assay_index_new();
+    s_offers_reset(self, true);
     self->started_ms = assay_now_ms();
     self->leading = true;
     self->dirty = true;
@@ -1057,26 +1134,6 @@ static void s_on_client(assay_leader *self, const assay_link_msg *m)
  * would run the JobSpec's jobs with: NULL not asked yet, "" cannot. The
  * versions point into the runtimes' catalogues, which change only with a
  * runtime.alive event, and that clears the cache. */
-typedef struct {
-    size_t n;
-    const char **v;
-} s_choices;
-
-static void s_choice_clear(assay_leader *self)
-{
-    size_t i;
-    json_t *k;
-    json_array_foreach(self->choice_keys, i, k) {
-        s_choices *c = assay_index_remove(self->choice, json_string_value(k));
-        if (c)
-            free(c->v);
-        free(c);
-    }
-    json_array_clear(self->choice_keys);
-    assay_index_destroy(&self->choice);
-}
-
-
 static bool s_valid_id(const char *s)
 {
     if (!s || !*s || strlen(s) > 63)
@@ -1408,19 +1465,54 @@ static const char *s_choose_now(const assay_job *j,
     return version ? version : "";
 }
 
-/* s_choose_now, remembered per JobSpec and runtime (s_choices). */
-static const char *s_choose(assay_leader *self, const assay_job *j,
-                            const assay_runtime_rec *rec)
+/* The offer class of j's JobSpec: the jobs of JobSpecs alike in action,
+ * resolved version and selector can run on the same runtimes, with the
+ * same version. Written into buf when it fits (no selector, usually),
+ * else into a heap string the caller frees: compare the result to buf. */
+static char *s_class_key(const assay_job *j, char *buf, size_t cap)
 {
-    s_choices *c = assay_index_get(self->choice, j->spec->id);
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        if (!c || assay_index_put(self->choice, j->spec->id, c) != 0) {
-            free(c);
-            return s_choose_now(j, rec);
-        }
-        json_array_append_new(self->choice_keys, json_string(j->spec->id));
+    const json_t *spec = j->spec->spec;
+    const json_t *sel = json_object_get(spec, "selector");
+    char *dump = json_object_size(sel)
+                     ? json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS)
+                     : NULL;
+    const char *a = s_str(spec, "action"), *v = s_str(spec, "resolved");
+    a = a ? a : "";
+    v = v ? v : "";
+    size_t len = strlen(a) + strlen(v) + (dump ? strlen(dump) : 0) + 3;
+    char *key = len <= cap ? buf : malloc(len);
+    if (key)
+        snprintf(key, len, "%s\n%s\n%s", a, v, dump ? dump : "");
+    free(dump);
+    return key;
+}
+
+/* The remembered choices for j's offer class, made empty on first use;
+ * NULL when they cannot be remembered. */
+static s_choices *s_choices_for(assay_leader *self, const assay_job *j)
+{
+    if (!self->choice)
+        return NULL;
+    char buf[256];
+    char *key = s_class_key(j, buf, sizeof buf);
+    s_choices *c = key ? assay_index_get(self->choice, key) : NULL;
+    if (key && !c && (c = calloc(1, sizeof *c)) &&
+        assay_index_put(self->choice, key, c) != 0) {
+        free(c);
+        c = NULL;
     }
+    if (key != buf)
+        free(key);
+    return c;
+}
+
+/* s_choose_now, worked out once per offer class and runtime (c may be
+ * NULL: then every time). */
+static const char *s_choose(assay_leader *self, s_choices *c,
+                            const assay_job *j, const assay_runtime_rec *rec)
+{
+    if (!c)
+        return s_choose_now(j, rec);
     if (rec->pos >= c->n) {
         size_t n = json_array_size(assay_state_runtime_ids(self->state));
         n = n > rec->pos ? n : rec->pos + 1;
@@ -1475,10 +1567,11 @@ static void s_note_waiting(assay_leader *self, assay_job *j)
 {
     size_t i;
     json_t *id;
+    s_choices *c = s_choices_for(self, j);
     json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
         assay_runtime_rec *rec =
             assay_state_runtime(self->state, json_string_value(id));
-        if (rec->alive && *s_choose(self, j, rec)) {
+        if (rec->alive && *s_choose(self, c, j, rec)) {
             /* only for credit: not worth a note */
             assay_job_note(&j->waiting, NULL);
             return;
@@ -1515,22 +1608,20 @@ static void s_plan(assay_leader *self, s_rt **ready,
     for (int k = 0; k < n; k++)
         credit += ready[k]->limit - ready[k]->sent;
     json_t *items = json_array();
-    /* What each ready runtime would run the current JobSpec's jobs with:
-     * queued jobs come in runs of one JobSpec, so this is asked once per
-     * run rather than once per job and runtime. */
-    const char **vers = calloc((size_t)n, sizeof *vers);
-    const assay_spec_rec *vers_for = NULL;
+    /* Queued jobs come in runs of one JobSpec: its offer class is looked
+     * up once per run. */
+    s_choices *choices = NULL;
+    const assay_spec_rec *choices_for = NULL;
     int scanned = 0;
     for (assay_job *j = assay_state_queue_first(self->state);
-         vers && j && credit && scanned < MAX_QUEUE_SCAN &&
+         j && credit && scanned < MAX_QUEUE_SCAN &&
          json_array_size(items) < MAX_DISPATCH_BATCH;
          j = assay_state_queue_next(self->state, j), scanned++) {
         if (j->dispatching)
             continue;
-        if (j->spec != vers_for) {
-            for (int k = 0; k < n; k++)
-                vers[k] = s_choose(self, j, recs[k]);
-            vers_for = j->spec;
+        if (j->spec != choices_for) {
+            choices = s_choices_for(self, j);
+            choices_for = j->spec;
         }
         int best = -1;
         const char *version = NULL;
@@ -1540,7 +1631,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
             s_rt *r = ready[k];
             if (r->sent >= r->limit || (mem && r->mem_available_mb < mem))
                 continue;
-            const char *v = vers[k];
+            const char *v = s_choose(self, choices, j, recs[k]);
             if (!*v)
                 continue;
             /* Most credit left wins: spreads work across runtimes. */
@@ -1564,7 +1655,6 @@ static void s_plan(assay_leader *self, s_rt **ready,
                                         "runtime", ready[best]->id, "version",
                                         version));
     }
-    free(vers);
     if (!json_array_size(items)) {
         json_decref(items);
         return;
@@ -1821,10 +1911,8 @@ static void s_on_event(void *arg, const char *topic, json_t *body)
      * may run where is recomputed from the new state. */
     if (!strcmp(topic, "job.queued") || !strcmp(topic, "runtime.alive"))
         self->dirty = true;
-    if (!strcmp(topic, "runtime.alive")) {
-        s_choice_clear(self);
-        self->choice = assay_index_new();
-    }
+    if (!strcmp(topic, "runtime.alive"))
+        s_offers_reset(self, true);
     if (!body || !self->leading)
         return;
     int rc = assay_link_publish(self->link, self->pub, topic, body);
@@ -1891,8 +1979,7 @@ static int s_fsm_restore(void *data, const void *buf, size_t len)
                     self->id, len, err, self->conf->data_dir);
         exit(1);
     }
-    s_choice_clear(self);
-    self->choice = assay_index_new();
+    s_offers_reset(self, true);
     return 0;
 }
 
@@ -1954,12 +2041,11 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     self->results = json_array();
     self->requeues = json_array();
     self->rts = assay_index_new();
-    self->choice = assay_index_new();
-    self->choice_keys = json_array();
+    s_offers_reset(self, true);
     self->state = assay_state_new(s_on_event, self);
     int rc = 0;
     if (!self->results || !self->requeues || !self->rts || !self->choice ||
-        !self->state)
+        !self->resolved || !self->state)
         rc = ASSAY_ENOMEM;
     if (!rc)
         rc = assay_link_new(conf->modules_dir, conf->transport, NULL,
@@ -2051,11 +2137,10 @@ void assay_leader_destroy(assay_leader **self_p)
     if (self->cdl)
         dlclose(self->cdl);
     assay_link_destroy(&self->link);
-    s_choice_clear(self);
+    s_offers_reset(self, false);
     s_forget_runtimes(self);
     assay_index_destroy(&self->rts);
     assay_state_destroy(&self->state);
-    json_decref(self->choice_keys);
     json_decref(self->results);
     json_decref(self->requeues);
     free(self);
