@@ -1561,21 +1561,28 @@ static void s_dispatched(void *arg, int status, void *result)
     s_pending_free(p);
 }
 
-/* Says why a job no runtime took is waiting, when no live runtime could
- * take it even with credit (shown by assay.job / assay.jobs). */
-static void s_note_waiting(assay_leader *self, assay_job *j)
+/* Whether some live runtime offers what j's offer class (c) needs. */
+static bool s_any_live(assay_leader *self, s_choices *c, const assay_job *j)
 {
     size_t i;
     json_t *id;
-    s_choices *c = s_choices_for(self, j);
     json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
         assay_runtime_rec *rec =
             assay_state_runtime(self->state, json_string_value(id));
-        if (rec->alive && *s_choose(self, c, j, rec)) {
-            /* only for credit: not worth a note */
-            assay_job_note(&j->waiting, NULL);
-            return;
-        }
+        if (rec->alive && *s_choose(self, c, j, rec))
+            return true;
+    }
+    return false;
+}
+
+/* Says why a job no runtime took is waiting, when no live runtime could
+ * take it even with credit (shown by assay.job / assay.jobs); waiting
+ * only for credit is not worth a note. */
+static void s_note_waiting(assay_job *j, bool any_live)
+{
+    if (any_live) {
+        assay_job_note(&j->waiting, NULL);
+        return;
     }
     char note[160];
     snprintf(note, sizeof note,
@@ -1612,6 +1619,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
      * up once per run. */
     s_choices *choices = NULL;
     const assay_spec_rec *choices_for = NULL;
+    int any_live = -1; /* for choices_for, once asked: every runtime */
     int scanned = 0;
     for (assay_job *j = assay_state_queue_first(self->state);
          j && credit && scanned < MAX_QUEUE_SCAN &&
@@ -1622,6 +1630,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
         if (j->spec != choices_for) {
             choices = s_choices_for(self, j);
             choices_for = j->spec;
+            any_live = -1;
         }
         int best = -1;
         const char *version = NULL;
@@ -1642,7 +1651,9 @@ static void s_plan(assay_leader *self, s_rt **ready,
             }
         }
         if (best < 0) {
-            s_note_waiting(self, j);
+            if (any_live < 0)
+                any_live = s_any_live(self, choices, j);
+            s_note_waiting(j, any_live);
             continue;
         }
         assay_job_note(&j->waiting, NULL);
