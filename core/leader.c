@@ -77,6 +77,7 @@ typedef struct s_rt {
     /* Dispatches collected this loop turn, sent as one message before the
      * next poll, with the acks collected so far (docs/protocol.md). */
     json_t *out_dispatch, *out_ack;
+    assay_runtime_rec *rec; /* its registry entry once known (s_rt_rec) */
     struct s_rt *next;     /* every s_rt, to free them */
     struct s_rt *out_next; /* runtimes with something in an outbox */
     bool out_listed;
@@ -283,6 +284,15 @@ static void s_send_rt(assay_leader *self, const s_rt *r, const char *verb,
     if (rc)
         assay_debug("to runtime %s: %s: %s", r->id, verb,
                     assay_strerror(rc));
+}
+
+/* r's registry entry, looked up once: entries live until the state is
+ * cleared, when a snapshot is restored (s_fsm_restore forgets them). */
+static assay_runtime_rec *s_rt_rec(assay_leader *self, s_rt *r)
+{
+    if (!r->rec)
+        r->rec = assay_state_runtime(self->state, r->id);
+    return r->rec;
 }
 
 /* Adds an item to one of r's outboxes; s_prepare sends them. Only
@@ -1597,19 +1607,20 @@ static void s_note_waiting(assay_job *j, bool any_live)
 static void s_plan(assay_leader *self, s_rt **ready,
                    assay_runtime_rec **recs)
 {
+    /* Credit changes with every result: most plans find nothing queued,
+     * and with 1,000 runtimes, looking at them all first was the cost. */
+    if (!assay_state_queue_first(self->state))
+        return;
     int n = 0;
-    size_t i;
-    json_t *id;
-    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
-        assay_runtime_rec *rec =
-            assay_state_runtime(self->state, json_string_value(id));
-        s_rt *r = assay_index_get(self->rts, rec->id);
-        if (rec->alive && r && r->sent < r->limit) {
+    for (s_rt *r = self->rt_list; r; r = r->next) {
+        assay_runtime_rec *rec = r->sent < r->limit ? s_rt_rec(self, r)
+                                                    : NULL;
+        if (rec && rec->alive) {
             ready[n] = r;
             recs[n++] = rec;
         }
     }
-    if (!n || !assay_state_queue_first(self->state))
+    if (!n)
         return;
     uint64_t credit = 0;
     for (int k = 0; k < n; k++)
@@ -1991,6 +2002,8 @@ static int s_fsm_restore(void *data, const void *buf, size_t len)
         exit(1);
     }
     s_offers_reset(self, true);
+    for (s_rt *r = self->rt_list; r; r = r->next)
+        r->rec = NULL; /* freed with the old state */
     return 0;
 }
 
