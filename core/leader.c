@@ -814,10 +814,9 @@ static void s_svc_runtimes(assay_leader *self, const assay_bytes *route,
             "heartbeat_ms", (json_int_t)r->heartbeat_ms, "labels",
             json_object_get(r->info, "labels"), "capacity",
             json_object_get(r->info, "capacity"));
-        int running = 0;
-        for (assay_job *j = assay_state_running(self->state); j; j = j->next)
-            running += !strcmp(j->runtime, r->id);
-        json_object_set_new(o, "running", json_integer(running));
+        size_t running;
+        assay_state_running_on(self->state, r->id, &running);
+        json_object_set_new(o, "running", json_integer((json_int_t)running));
         if (live) {
             json_object_set_new(o, "last_seen_ms_ago",
                                 json_integer(now - live->last_seen_ms));
@@ -1244,8 +1243,9 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     /* Jobs the state has running there that the runtime no longer holds
      * (it restarted) are lost attempts. */
     const json_t *running = json_object_get(b, "running");
-    for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
-        if (strcmp(j->runtime, id) || j->reported)
+    for (assay_job *j = assay_state_running_on(self->state, id, NULL); j;
+         j = j->rt_next) {
+        if (j->reported)
             continue;
         bool held = false;
         size_t i;
@@ -1914,8 +1914,9 @@ static void s_tick(void *arg)
         s_commit(self, json_pack("{s:s, s:s, s:b}", "op", "runtime_state",
                                  "id", rec->id, "alive", 0),
                  s_ignore, NULL);
-        for (assay_job *j = assay_state_running(self->state); j; j = j->next)
-            if (!strcmp(j->runtime, rec->id) && !j->reported)
+        for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL);
+             j; j = j->rt_next)
+            if (!j->reported)
                 s_requeue_item(self, j, "runtime dead", NULL);
         if (r)
             r->limit = r->sent; /* no credit until it speaks again */

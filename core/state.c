@@ -17,8 +17,25 @@ typedef struct {
     assay_job *head, *tail;
 } s_list;
 
+/* A runtime's running jobs: registrations, deaths and assay.runtimes ask
+ * for them, and walking every running job for each of 1,000 runtimes
+ * was quadratic. Keyed by the job's runtime string, which need not be
+ * registered (a restored snapshot lists jobs before runtimes). */
+typedef struct {
+    assay_job *head;
+    size_t count;
+} s_rt_list;
+
+static void s_free_rt_list(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
 struct assay_state {
     assay_index *jobs, *specs, *runtimes;
+    assay_index *running_on; /* runtime id -> s_rt_list */
     json_t *runtime_ids;
     s_list queue[NPRIO]; /* by priority - PRIO_MIN */
     int top;             /* highest non-empty bucket, or -1 */
@@ -68,11 +85,13 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->jobs = assay_index_new();
     self->specs = assay_index_new();
     self->runtimes = assay_index_new();
+    self->running_on = assay_index_new();
     self->runtime_ids = json_array();
     self->top = -1;
     self->on_event = on_event;
     self->arg = arg;
-    if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids)
+    if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
+        !self->running_on)
         assay_state_destroy(&self);
     return self;
 }
@@ -113,6 +132,9 @@ static void s_clear(assay_state *self)
     memset(self->queue, 0, sizeof self->queue);
     self->top = -1;
     self->running = (s_list){0};
+    assay_index_each(self->running_on, s_free_rt_list, NULL);
+    assay_index_destroy(&self->running_on);
+    self->running_on = assay_index_new();
 }
 
 void assay_state_destroy(assay_state **self_p)
@@ -120,8 +142,11 @@ void assay_state_destroy(assay_state **self_p)
     if (!self_p || !*self_p)
         return;
     assay_state *self = *self_p;
-    if (self->jobs && self->specs && self->runtimes && self->runtime_ids)
+    if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
+        self->running_on)
         s_clear(self);
+    assay_index_each(self->running_on, s_free_rt_list, NULL);
+    assay_index_destroy(&self->running_on);
     assay_index_destroy(&self->jobs);
     assay_index_destroy(&self->specs);
     assay_index_destroy(&self->runtimes);
@@ -156,6 +181,59 @@ static void s_unlink(s_list *l, assay_job *j)
     j->prev = j->next = NULL;
 }
 
+/* Puts running job j on its runtime's list; false without memory. */
+static bool s_rt_link(assay_state *self, assay_job *j)
+{
+    if (!self->running_on)
+        return false;
+    s_rt_list *l = assay_index_get(self->running_on, j->runtime);
+    if (!l) {
+        if (!(l = calloc(1, sizeof *l)) ||
+            assay_index_put(self->running_on, j->runtime, l) != 0) {
+            free(l);
+            return false;
+        }
+    }
+    j->rt_prev = NULL;
+    j->rt_next = l->head;
+    if (l->head)
+        l->head->rt_prev = j;
+    l->head = j;
+    l->count++;
+    return true;
+}
+
+static void s_rt_unlink(assay_state *self, assay_job *j)
+{
+    s_rt_list *l = self->running_on
+                       ? assay_index_get(self->running_on, j->runtime)
+                       : NULL;
+    if (!l)
+        return;
+    if (j->rt_prev)
+        j->rt_prev->rt_next = j->rt_next;
+    else if (l->head == j)
+        l->head = j->rt_next;
+    else
+        return; /* never linked (out of memory when it started) */
+    if (j->rt_next)
+        j->rt_next->rt_prev = j->rt_prev;
+    j->rt_prev = j->rt_next = NULL;
+    if (!--l->count)
+        free(assay_index_remove(self->running_on, j->runtime));
+}
+
+assay_job *assay_state_running_on(const assay_state *self, const char *id,
+                                  size_t *count)
+{
+    s_rt_list *l = id && self->running_on
+                       ? assay_index_get(self->running_on, id)
+                       : NULL;
+    if (count)
+        *count = l ? l->count : 0;
+    return l ? l->head : NULL;
+}
+
 static int s_bucket(const assay_job *j)
 {
     return (int)(j->spec->priority - PRIO_MIN);
@@ -181,8 +259,10 @@ static void s_leave(assay_state *self, assay_job *j)
 {
     if (j->state == ASSAY_JOB_QUEUED)
         s_dequeue(self, j);
-    else if (j->state == ASSAY_JOB_RUNNING)
+    else if (j->state == ASSAY_JOB_RUNNING) {
         s_unlink(&self->running, j);
+        s_rt_unlink(self, j);
+    }
 }
 
 assay_job *assay_state_queue_first(const assay_state *self)
@@ -433,6 +513,8 @@ static int s_dispatch(assay_state *self, const json_t *it)
             sizeof j->version);
     assay_job_note(&j->reason, NULL);
     s_append(&self->running, j);
+    if (!s_rt_link(self, j))
+        assay_warn("out of memory indexing %s on runtime %s", j->id, rt);
     s_job_event(self, "job.running", j);
     return 0;
 }
@@ -670,8 +752,11 @@ int assay_state_load(assay_state *self, const json_t *dump)
         job->result = json_incref(json_object_get(j, "result"));
         if (st == ASSAY_JOB_QUEUED)
             s_enqueue(self, job);
-        else if (st == ASSAY_JOB_RUNNING)
+        else if (st == ASSAY_JOB_RUNNING) {
             s_append(&self->running, job);
+            if (!s_rt_link(self, job))
+                rc = ASSAY_ENOMEM;
+        }
     }
     json_t *r;
     json_array_foreach(json_object_get(dump, "runtimes"), i, r) {

@@ -70,6 +70,8 @@ typedef struct assay_job {
     char *waiting; /* QUEUED: why no runtime can take it, NULL if any can */
     /* QUEUED: priority queue links; RUNNING: running list links. */
     struct assay_job *prev, *next;
+    /* RUNNING: the list of its runtime (assay_state_running_on). */
+    struct assay_job *rt_prev, *rt_next;
     struct assay_job *all_next; /* every job, submission order */
 } assay_job;
 
@@ -113,6 +115,10 @@ assay_job *assay_state_queue_first(const assay_state *self);
 assay_job *assay_state_queue_next(const assay_state *self,
                                   const assay_job *job);
 assay_job *assay_state_running(const assay_state *self);
+/* The running jobs whose latest attempt is on runtime `id`, linked by
+ * rt_next (NULL if none), and in *count how many. */
+assay_job *assay_state_running_on(const assay_state *self, const char *id,
+                                  size_t *count);
 assay_job *assay_state_jobs(const assay_state *self);
 /* Clears every job's leader bookkeeping (lease, dispatching, reported,
  * waiting): a member starting or ceasing to lead trusts none of it. */

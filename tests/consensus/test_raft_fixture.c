@@ -608,6 +608,13 @@ Test(raft_fixture, replicated_lifecycle)
         cr_assert_not_null(r);
         cr_expect_str_eq(r->id, "batch-1");
         cr_expect_null(r->next);
+        /* ... and so does each runtime's own list. */
+        size_t n;
+        cr_expect_eq(assay_state_running_on(c->m[i].state, "rt-a", &n), r);
+        cr_expect_eq(n, 1);
+        cr_expect_null(r->rt_next);
+        cr_expect_null(assay_state_running_on(c->m[i].state, "rt-b", &n));
+        cr_expect_eq(n, 0);
         cr_expect_eq(c->m[i].refused, 0);
         cr_expect_eq(c->m[i].applies, c->m[0].applies);
         cr_expect_eq(c->m[i].completed, 1);
@@ -950,6 +957,19 @@ Test(raft_fixture, snapshot_round_trip)
     solo_apply(&b, cmd_dispatch("batch-4", 1, "rt-a"));
     cr_expect_eq(assay_state_job(b.m.state, "batch-4")->state,
                  ASSAY_JOB_RUNNING);
+    size_t on;
+    const assay_job *r = assay_state_running_on(b.m.state, "rt-a", &on);
+    cr_expect(r && !strcmp(r->id, "batch-4") && on == 1);
+
+    /* Restored with a job running, a member knows where it runs. */
+    cr_assert_eq(fsm_snapshot(&b.fsm, &bufs, &n), 0);
+    cr_assert_eq(fsm_restore(&a.fsm, &bufs[0]), 0);
+    raft_free(bufs);
+    r = assay_state_running_on(a.m.state, "rt-a", &on);
+    cr_expect(r && !strcmp(r->id, "batch-4") && on == 1);
+    cr_expect_null(r ? r->rt_next : NULL);
+    cr_expect_null(assay_state_running_on(a.m.state, "rt-b", &on));
+    cr_expect_eq(on, 0);
 
     /* A dump from another state version is refused, the state untouched. */
     json_t *before = assay_state_dump(b.m.state);
