@@ -1242,19 +1242,17 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     r->limit = 0;
     /* Jobs the state has running there that the runtime no longer holds
      * (it restarted) are lost attempts. */
-    const json_t *running = json_object_get(b, "running");
+    assay_index *held = assay_index_new();
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(b, "running"), i, x)
+        if (held && s_str(x, "job"))
+            assay_index_put(held, s_str(x, "job"), held);
     for (assay_job *j = assay_state_running_on(self->state, id, NULL); j;
-         j = j->rt_next) {
-        if (j->reported)
-            continue;
-        bool held = false;
-        size_t i;
-        json_t *x;
-        json_array_foreach(running, i, x)
-            held = held || (s_str(x, "job") && !strcmp(s_str(x, "job"), j->id));
-        if (!held)
+         j = j->rt_next)
+        if (held && !j->reported && !assay_index_get(held, j->id))
             s_requeue_item(self, j, "runtime restarted", NULL);
-    }
+    assay_index_destroy(&held);
     json_t *cmd = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O}", "op", "runtime",
                             "id", id, "heartbeat_ms", hb, "labels",
                             json_object_get(b, "labels"), "capacity",
