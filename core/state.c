@@ -408,15 +408,18 @@ static int s_submit(assay_state *self, const json_t *cmd, json_t **result)
     }
     size_t i;
     json_t *jj;
-    assay_index *seen = assay_index_new();
-    if (!seen)
+    /* Ids repeated within the command are looked for only when it has
+     * several jobs: most JobSpecs of one job paid for an index here. */
+    assay_index *seen = json_array_size(jobs) > 1 ? assay_index_new() : NULL;
+    if (json_array_size(jobs) > 1 && !seen)
         return ASSAY_ENOMEM;
     int rc = 0;
     json_array_foreach(jobs, i, jj) {
         const char *jid = s_str(jj, "id");
         if (!jid || strlen(jid) >= sizeof((assay_job *)0)->id ||
-            assay_index_get(self->jobs, jid) || assay_index_get(seen, jid) ||
-            assay_index_put(seen, jid, (void *)jj) != 0) {
+            assay_index_get(self->jobs, jid) ||
+            (seen && (assay_index_get(seen, jid) ||
+                      assay_index_put(seen, jid, (void *)jj) != 0))) {
             rc = ASSAY_EINVAL;
             break;
         }
