@@ -69,9 +69,12 @@ static json_t *reply(int timeout_ms, char *verb, size_t verblen)
         if (rc == 1) {
             if (verb)
                 snprintf(verb, verblen, "%s", m.verb);
-            json_t *b = m.body ? json_incref(m.body)
-                               : json_stringn((const char *)m.raw_body->data,
-                                              m.raw_body->len);
+            /* pulse and reregister have no body frame */
+            json_t *b = m.body       ? json_incref(m.body)
+                        : m.raw_body ? json_stringn(
+                                           (const char *)m.raw_body->data,
+                                           m.raw_body->len)
+                                     : json_object();
             assay_link_msg_fini(&m);
             return b;
         }
@@ -325,4 +328,89 @@ Test(wire, many_acks_are_sent_in_parts)
     }
     cr_expect_eq(acked, N);
     cr_expect_geq(messages, 2);
+}
+
+/* Waits (bounded) for a message with verb `want`, counting on the way
+ * every acknowledgement of `job` (in an "ack", or in a dispatch's
+ * "acks"); returns its body or NULL. */
+static json_t *await_verb(const char *want, const char *job, int *acks)
+{
+    int64_t deadline = assay_now_ms() + 10000;
+    while (assay_now_ms() < deadline) {
+        char verb[64] = "";
+        json_t *b = reply(1000, verb, sizeof verb);
+        if (!b)
+            continue;
+        const char *key = !strcmp(verb, "ack")        ? "jobs"
+                          : !strcmp(verb, "dispatch") ? "acks"
+                                                      : NULL;
+        size_t i;
+        json_t *it;
+        json_array_foreach(key ? json_object_get(b, key) : NULL, i, it)
+            if (!strcmp(json_string_value(json_object_get(it, "job")), job)) {
+                cr_expect_not(json_is_true(json_object_get(it, "stale")));
+                (*acks)++;
+            }
+        if (!strcmp(verb, want))
+            return b;
+        json_decref(b);
+    }
+    return NULL;
+}
+
+/* A result is acknowledged once: riding on the next dispatch to its
+ * runtime, or alone at the leader's tick (docs/protocol.md). */
+Test(wire, result_acknowledged_once_on_a_dispatch_or_alone)
+{
+    json_t *reg = json_pack(
+        "{s:s, s:i, s:{s:s}, s:{s:[{s:s, s:s, s:[{s:s}]}]}}", "id", "fake",
+        "heartbeat_ms", 1000, "labels", "who", "fake", "catalog", "plugins",
+        "name", "noop", "version", "1.0.0", "actions", "name", "pass");
+    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+                                 "register", reg),
+                 0);
+    json_decref(reg);
+    int acks = 0;
+    json_decref(await_verb("registered", "a-0", &acks));
+    json_t *hb = json_pack("{s:s, s:i}", "id", "fake", "limit", 2);
+    assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO, "heartbeat", hb);
+    json_decref(hb);
+
+    static const char *const specs[] = {"a", "b"};
+    json_t *d[2];
+    for (int k = 0; k < 2; k++) {
+        json_t *spec = json_pack("{s:s, s:s, s:{s:s}}", "id", specs[k],
+                                 "action", "noop.pass", "selector", "who",
+                                 "fake");
+        assay_link_send(link_, dealer, NULL, ASSAY_MDP_CLIENT, "assay.submit",
+                        spec);
+        json_decref(spec);
+        d[k] = await_verb("dispatch", "a-0", &acks);
+        cr_assert_not_null(d[k], "no dispatch of %s-0", specs[k]);
+        json_t *item = json_array_get(json_object_get(d[k], "jobs"), 0);
+        cr_assert_str_eq(json_string_value(json_object_get(item, "job")),
+                         k ? "b-0" : "a-0");
+        if (k == 0) { /* a-0 ends; its ack may ride on b-0's dispatch */
+            json_t *res = json_pack(
+                "{s:s, s:i, s:[{s:s, s:i, s:{s:s, s:s, s:[], s:{}}}]}", "id",
+                "fake", "limit", 2, "results", "job", "a-0", "attempt", 1,
+                "result", "status", "pass", "message", "ok", "findings",
+                "data");
+            assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+                            "result", res);
+            json_decref(res);
+        }
+    }
+    /* Alone, it comes at the next tick (50 ms): give it a second. */
+    int64_t until = assay_now_ms() + 1000;
+    while (!acks && assay_now_ms() < until)
+        json_decref(await_verb("ack", "a-0", &acks));
+    cr_expect_eq(acks, 1, "a-0 acknowledged %d times", acks);
+    json_decref(d[0]);
+    json_decref(d[1]);
+    json_t *r = call("assay.job", json_pack("{s:s}", "id", "a-0"));
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(r, "job"), "state")),
+                     "completed");
+    json_decref(r);
 }
