@@ -117,7 +117,6 @@ struct assay_leader {
 
 /* ---- Replies and helpers ------------------------------------------------ */
 
-
 static void s_forget_runtimes(assay_leader *self)
 {
     for (s_rt *r = self->rt_list, *next; r; r = next) {
@@ -374,7 +373,7 @@ static void s_flush_rt(assay_leader *self, s_rt *r, bool force)
  * at 600 a second. */
 typedef struct {
     size_t n;
-    const char **v; /* into the runtimes' catalogues; "" = cannot */
+    const char **v; /* into the catalogues; NULL not asked, "" cannot */
 } s_choices;
 
 typedef struct {
@@ -414,7 +413,6 @@ static void s_offers_reset(assay_leader *self, bool renew)
         self->resolved = assay_index_new();
     }
 }
-
 
 /* Highest version of plugin `name` in `catalog` that matches `range` and
  * has `action`; returns the plugin object or NULL. */
@@ -1139,10 +1137,6 @@ static void s_on_client(assay_leader *self, const assay_link_msg *m)
 
 /* ---- Runtimes ------------------------------------------------------------ */
 
-/* Per JobSpec, the version each runtime (by its registration position)
- * would run the JobSpec's jobs with: NULL not asked yet, "" cannot. The
- * versions point into the runtimes' catalogues, which change only with a
- * runtime.alive event, and that clears the cache. */
 static bool s_valid_id(const char *s)
 {
     if (!s || !*s || strlen(s) > 63)
