@@ -932,10 +932,10 @@ static void s_rt_register(s_bench *b, s_srt *r, int64_t now)
                                         "attempt",
                                         (json_int_t)r->held[i].attempt));
     json_t *body = json_pack(
-        "{s:s, s:I, s:{}, s:{s:I, s:I}, s:O, s:o}", "id", r->id,
+        "{s:s, s:I, s:{}, s:{s:I, s:I}, s:O, s:o, s:b}", "id", r->id,
         "heartbeat_ms", (json_int_t)b->o.heartbeat_ms, "labels", "capacity",
         "slots", (json_int_t)b->slots, "memory_mb", (json_int_t)1024,
-        "catalog", b->catalog, "running", running);
+        "catalog", b->catalog, "running", running, "acks_in_dispatch", 1);
     s_group *g = &b->groups[r->group];
     if (body && g->link)
         assay_link_send(g->link, r->link, NULL, ASSAY_RUNTIME_PROTO,

@@ -78,6 +78,7 @@ typedef struct s_rt {
      * next poll, with the acks collected so far (docs/protocol.md). */
     json_t *out_dispatch, *out_ack;
     assay_runtime_rec *rec; /* its registry entry once known (s_rt_rec) */
+    bool acks_ride; /* it takes acks inside dispatches (acks_in_dispatch) */
     struct s_rt *next;     /* every s_rt, to free them */
     struct s_rt *out_next; /* runtimes with something in an outbox */
     bool out_listed;
@@ -332,18 +333,20 @@ static void s_send_acks(assay_leader *self, s_rt *r, size_t from, size_t n)
 }
 
 /* Sends r's outboxes: dispatches, with the acks collected so far riding
- * along. Acks alone wait for the tick (`force`) unless ACK_BATCH piled
- * up: an ack only lets the runtime forget a result, and a message of its
- * own per job was one in six of the messages a job costs at low rates.
- * More acks than one message holds go first, on their own, in parts. */
+ * along when the runtime said it takes them there. Acks alone wait for
+ * the tick (`force`) unless ACK_BATCH piled up: an ack only lets the
+ * runtime forget a result, and a message of its own per job was one in
+ * six of the messages a job costs at low rates. More acks than one
+ * message holds go first, on their own, in parts; so do all acks to a
+ * runtime that did not say it takes them in dispatches, at once. */
 static void s_flush_rt(assay_leader *self, s_rt *r, bool force)
 {
     size_t nd = r->out_dispatch ? json_array_size(r->out_dispatch) : 0;
     size_t na = r->out_ack ? json_array_size(r->out_ack) : 0;
-    if (!nd && (!na || (!force && na < ACK_BATCH)))
+    if (!nd && (!na || (!force && na < ACK_BATCH && r->acks_ride)))
         return;
     size_t chunk = s_ack_chunk(self);
-    if (na && (!nd || na > chunk)) {
+    if (na && (!nd || na > chunk || !r->acks_ride)) {
         for (size_t i = 0; i < na; i += chunk)
             s_send_acks(self, r, i, na - i < chunk ? na - i : chunk);
         json_array_clear(r->out_ack);
@@ -1234,6 +1237,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     r->last_seen_ms = assay_now_ms();
     r->sent = 0; /* a new session: the runtime counts from zero too */
     r->limit = 0;
+    r->acks_ride = json_is_true(json_object_get(b, "acks_in_dispatch"));
     /* Jobs the state has running there that the runtime no longer holds
      * (it restarted) are lost attempts. */
     assay_index *held = assay_index_new();

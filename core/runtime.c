@@ -208,12 +208,12 @@ static void s_register(void *arg)
         return;
     json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
     s_send(self, "register",
-           json_pack("{s:I, s:O, s:{s:I, s:I}, s:o, s:o}", "heartbeat_ms",
-                     (json_int_t)self->conf->heartbeat_ms, "labels",
-                     self->labels, "capacity", "slots",
+           json_pack("{s:I, s:O, s:{s:I, s:I}, s:o, s:o, s:b}",
+                     "heartbeat_ms", (json_int_t)self->conf->heartbeat_ms,
+                     "labels", self->labels, "capacity", "slots",
                      (json_int_t)self->slots, "memory_mb",
                      (json_int_t)self->mem_available_mb, "catalog", cat,
-                     "running", s_running(self)));
+                     "running", s_running(self), "acks_in_dispatch", 1));
     /* Until "registered" arrives, ask again (the leader may be starting);
      * one pending retry at a time. After JOIN_TRIES unanswered asks, try
      * the next `join` endpoint. */

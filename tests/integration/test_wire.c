@@ -358,14 +358,17 @@ static json_t *await_verb(const char *want, const char *job, int *acks)
     return NULL;
 }
 
-/* A result is acknowledged once: riding on the next dispatch to its
- * runtime, or alone at the leader's tick (docs/protocol.md). */
+/* A result is acknowledged once: riding on the next dispatch to a
+ * runtime that registered with acks_in_dispatch, or alone at the
+ * leader's tick (docs/protocol.md). Runtimes that did not say so get
+ * them alone at once (lying_runtime_changes_nothing). */
 Test(wire, result_acknowledged_once_on_a_dispatch_or_alone)
 {
     json_t *reg = json_pack(
-        "{s:s, s:i, s:{s:s}, s:{s:[{s:s, s:s, s:[{s:s}]}]}}", "id", "fake",
-        "heartbeat_ms", 1000, "labels", "who", "fake", "catalog", "plugins",
-        "name", "noop", "version", "1.0.0", "actions", "name", "pass");
+        "{s:s, s:i, s:{s:s}, s:{s:[{s:s, s:s, s:[{s:s}]}]}, s:b}", "id",
+        "fake", "heartbeat_ms", 1000, "labels", "who", "fake", "catalog",
+        "plugins", "name", "noop", "version", "1.0.0", "actions", "name",
+        "pass", "acks_in_dispatch", 1);
     cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
                                  "register", reg),
                  0);
