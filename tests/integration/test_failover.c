@@ -35,6 +35,13 @@ static bool s_submit(cluster *c, const char *id, int jobs)
                             cluster_spec(c, name, json));
     bool ok = code == 0 && json_array_size(json_object_get(r, "jobs")) ==
                                (size_t)jobs;
+    if (!ok) {
+        char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
+        fprintf(stderr, "submit %s: assayctl exit %d: %s\n", id, code,
+                text ? text : "(no JSON)");
+        free(text);
+        cluster_print_logs(c, 30);
+    }
     json_decref(r);
     return ok;
 }

@@ -270,6 +270,27 @@ void cluster_stop(cluster *c)
     }
 }
 
+void cluster_print_logs(const cluster *c, int lines)
+{
+    enum { KEEP = 64 };
+    if (lines > KEEP)
+        lines = KEEP;
+    for (int i = 0; i < c->n; i++) {
+        FILE *f = fopen(c->nodes[i].log, "r");
+        if (!f)
+            continue;
+        static char ring[KEEP][512];
+        int n = 0;
+        while (fgets(ring[n % KEEP], sizeof ring[0], f))
+            n++;
+        fclose(f);
+        fprintf(stderr, "---- %s (%s), last lines:\n", c->nodes[i].id,
+                c->nodes[i].log);
+        for (int k = n > lines ? n - lines : 0; k < n; k++)
+            fputs(ring[k % KEEP], stderr);
+    }
+}
+
 bool cluster_log_has(const cluster_node *n, const char *needle,
                      int timeout_ms)
 {

@@ -64,6 +64,9 @@ cluster_node *cluster_bg(cluster *c, const char *id, const char *fmt, ...)
 /* Stops every process still running: SIGTERM, then SIGKILL after 5 s. */
 void cluster_stop(cluster *c);
 
+/* Copies the last `lines` lines of every node's log to stderr, so that a
+ * failure's report shows what the daemons said. */
+void cluster_print_logs(const cluster *c, int lines);
 /* Waits (bounded, timeout_ms) until `needle` shows up in node's log. */
 bool cluster_log_has(const cluster_node *n, const char *needle,
                      int timeout_ms);
