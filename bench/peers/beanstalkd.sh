@@ -5,14 +5,7 @@
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-MODE=${1:-memory}
-N=${2:-20000}
-case $MODE in
-memory) PEER_DURABILITY=memory ;;
-fsync) PEER_DURABILITY="fsync each write" ;;
-*) echo "usage: $0 memory|fsync [N]" >&2; exit 2 ;;
-esac
-peer_init "beanstalkd-$MODE"
+peer_args beanstalkd "${1:-}" "${2:-}" memory memory fsync "fsync each write"
 need_pkgs beanstalkd
 port=$(free_port)
 args=(-l 127.0.0.1 -p "$port")

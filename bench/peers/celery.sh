@@ -7,14 +7,11 @@
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-MODE=${1:-memory}
-N=${2:-20000}
-case $MODE in
-memory) PEER_DURABILITY=memory; export ACKSLATE=0 ;;
-fsync) PEER_DURABILITY="fsync each write"; export ACKSLATE=1 ;;
-*) echo "usage: $0 memory|fsync [N]" >&2; exit 2 ;;
-esac
-peer_init "celery-$MODE"
+peer_args celery "${1:-}" "${2:-}" memory memory fsync "fsync each write"
+# fsync mode acknowledges a task only once it has run (task_acks_late).
+ACKSLATE=0
+if [ "$MODE" = fsync ]; then ACKSLATE=1; fi
+export ACKSLATE
 need_pkgs python3-celery python3-redis redis-server
 start_redis "$MODE" || { json_line celery "$PEER_DURABILITY" "$N" "" "redis-server did not start"; exit 1; }
 ver=$("$PY" -c 'import celery; print(celery.__version__)')

@@ -9,14 +9,8 @@
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-MODE=${1:-memory}
-N=${2:-20000}
-case $MODE in
-memory) PEER_DURABILITY=memory ;;
-sqlite) PEER_DURABILITY="sqlite queue (synchronous=FULL, commit per job)" ;;
-*) echo "usage: $0 memory|sqlite [N]" >&2; exit 2 ;;
-esac
-peer_init "gearmand-$MODE"
+peer_args gearmand "${1:-}" "${2:-}" memory memory \
+    sqlite "sqlite queue (synchronous=FULL, commit per job)"
 need_pkgs gearman-job-server libgearman-dev gcc
 gcc -O2 -o "$peer_work/gm_bench" "$PEERS_DIR/gm_bench.c" -lgearman >&2 || {
     json_line gearmand "$PEER_DURABILITY" "$N" "" "gm_bench.c did not compile"; exit 1; }

@@ -150,6 +150,22 @@ peer_cleanup() {
 }
 
 # peer_init NAME: work directory, cleanup on exit or interrupt.
+# peer_args SYSTEM MODE N MODE_A DURABILITY_A MODE_B DURABILITY_B: a
+# script's two arguments (MODE, default MODE_A; N, default 20000). Sets
+# MODE, N and PEER_DURABILITY, or prints the usage and exits 2; then
+# peer_init SYSTEM-MODE.
+peer_args() {
+    local system=$1 a=$4 da=$5 b=$6 db=$7
+    MODE=${2:-$a}
+    N=${3:-20000}
+    case $MODE in
+    "$a") PEER_DURABILITY=$da ;;
+    "$b") PEER_DURABILITY=$db ;;
+    *) echo "usage: $0 $a|$b [N]" >&2; exit 2 ;;
+    esac
+    peer_init "$system-$MODE"
+}
+
 peer_init() {
     PEER_NAME=$1
     peer_work=$(mktemp -d "/tmp/assay-peer-$1.XXXXXX")

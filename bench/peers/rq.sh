@@ -6,14 +6,7 @@
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
-MODE=${1:-memory}
-N=${2:-20000}
-case $MODE in
-memory) PEER_DURABILITY=memory ;;
-fsync) PEER_DURABILITY="fsync each write" ;;
-*) echo "usage: $0 memory|fsync [N]" >&2; exit 2 ;;
-esac
-peer_init "rq-$MODE"
+peer_args rq "${1:-}" "${2:-}" memory memory fsync "fsync each write"
 need_pkgs python3-rq python3-redis redis-server
 start_redis "$MODE" || { json_line rq "$PEER_DURABILITY" "$N" "" "redis-server did not start"; exit 1; }
 ver=$("$PY" -c 'import rq; print(rq.__version__)')
