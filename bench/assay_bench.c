@@ -89,6 +89,7 @@
 #include "dir.h"
 #include "error.h"
 #include "link.h"
+#include "log.h"
 
 #define DEFAULT_TIMEOUT_S 300
 #define GROUP_LINKS 16 /* transport/zmq MAX_LINKS: links per instance */
@@ -457,30 +458,19 @@ static void s_show_logs(s_bench *b, bool tails)
         FILE *f = fopen(b->procs[i].log, "r");
         if (!f)
             continue;
-        char *lines[15] = {0}, line[1024];
-        long n = 0;
+        char line[1024];
         bool san = false;
-        while (fgets(line, sizeof line, f)) {
-            san = san || strstr(line, "Sanitizer") ||
-                  strstr(line, "runtime error:");
-            free(lines[n % 15]);
-            lines[n % 15] = strdup(line);
-            n++;
-        }
+        while (!san && fgets(line, sizeof line, f))
+            san = strstr(line, "Sanitizer") || strstr(line, "runtime error:");
         if (san) {
             rewind(f);
             fprintf(stderr, "--- %s: sanitizer report\n", b->procs[i].name);
             long k = 0;
             while (fgets(line, sizeof line, f) && k++ < 400)
                 fputs(line, stderr);
-        } else if (tails && n) {
-            fprintf(stderr, "--- %s (last lines of %s)\n", b->procs[i].name,
-                    b->procs[i].log);
-            for (long k = n > 15 ? n - 15 : 0; k < n; k++)
-                fputs(lines[k % 15], stderr);
+        } else if (tails) {
+            assay_log_tail(b->procs[i].log, b->procs[i].name, 15, stderr);
         }
-        for (int k = 0; k < 15; k++)
-            free(lines[k]);
         fclose(f);
     }
 }

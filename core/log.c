@@ -6,6 +6,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,4 +46,31 @@ void assay_logf(int level, const char *fmt, ...)
             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
             tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, s_program,
             (int)getpid(), names[level], msg);
+}
+
+void assay_log_tail(const char *path, const char *name, int lines,
+                    FILE *out)
+{
+    enum { KEEP = 64 };
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (lines > KEEP)
+        lines = KEEP;
+    char *ring[KEEP] = {0}, line[1024];
+    long n = 0;
+    while (fgets(line, sizeof line, f)) {
+        free(ring[n % KEEP]);
+        ring[n % KEEP] = strdup(line);
+        n++;
+    }
+    fclose(f);
+    if (n && lines > 0) {
+        fprintf(out, "--- %s (last lines of %s)\n", name, path);
+        for (long k = n > lines ? n - lines : 0; k < n; k++)
+            if (ring[k % KEEP])
+                fputs(ring[k % KEEP], out);
+    }
+    for (int k = 0; k < KEEP; k++)
+        free(ring[k]);
 }

@@ -2,12 +2,19 @@
 #ifndef ASSAY_CORE_LOG_H
 #define ASSAY_CORE_LOG_H
 
+#include <stdio.h>
+
 #include <assay/host.h>
 
 void assay_log_init(const char *program, int level);
 void assay_log_set_level(int level);
 int assay_log_level(void);
 void assay_logf(int level, const char *fmt, ...) ASSAY_PRINTF(2, 3);
+/* Copies the last `lines` lines (at most 64) of the log file at `path` to
+ * `out`, under a header naming `name`: what a daemon said, for the tools
+ * and tests that started it. Nothing when the file cannot be read. */
+void assay_log_tail(const char *path, const char *name, int lines,
+                    FILE *out);
 
 #define assay_error(...) assay_logf(ASSAY_LOG_ERROR, __VA_ARGS__)
 #define assay_warn(...) assay_logf(ASSAY_LOG_WARN, __VA_ARGS__)

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "harness.h"
+#include "log.h"
 
 extern char **environ;
 
@@ -272,23 +273,8 @@ void cluster_stop(cluster *c)
 
 void cluster_print_logs(const cluster *c, int lines)
 {
-    enum { KEEP = 64 };
-    if (lines > KEEP)
-        lines = KEEP;
-    for (int i = 0; i < c->n; i++) {
-        FILE *f = fopen(c->nodes[i].log, "r");
-        if (!f)
-            continue;
-        static char ring[KEEP][512];
-        int n = 0;
-        while (fgets(ring[n % KEEP], sizeof ring[0], f))
-            n++;
-        fclose(f);
-        fprintf(stderr, "---- %s (%s), last lines:\n", c->nodes[i].id,
-                c->nodes[i].log);
-        for (int k = n > lines ? n - lines : 0; k < n; k++)
-            fputs(ring[k % KEEP], stderr);
-    }
+    for (int i = 0; i < c->n; i++)
+        assay_log_tail(c->nodes[i].log, c->nodes[i].id, lines, stderr);
 }
 
 bool cluster_log_has(const cluster_node *n, const char *needle,
