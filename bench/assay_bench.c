@@ -86,6 +86,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
+#include "clock.h"
 #include "dir.h"
 #include "error.h"
 #include "link.h"
@@ -113,13 +114,6 @@ static void s_on_signal(int sig)
 {
     (void)sig;
     s_interrupted = 1;
-}
-
-static int64_t s_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void s_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -257,7 +251,7 @@ static s_bench B;
 
 static bool s_stopping(const s_bench *b)
 {
-    return s_interrupted || b->fatal[0] || s_now_us() >= b->deadline;
+    return s_interrupted || b->fatal[0] || assay_now_us() >= b->deadline;
 }
 
 static void s_error(s_bench *b, const char *fmt, ...)
@@ -405,7 +399,7 @@ static void s_stop_all(s_bench *b)
     for (int i = 0; i < b->nprocs; i++)
         if (b->procs[i].pid > 0)
             kill(b->procs[i].pid, SIGTERM);
-    int64_t until = s_now_us() + STOP_GRACE_US;
+    int64_t until = assay_now_us() + STOP_GRACE_US;
     for (;;) {
         int left = 0;
         for (int i = 0; i < b->nprocs; i++) {
@@ -421,7 +415,7 @@ static void s_stop_all(s_bench *b)
         }
         if (!left)
             return;
-        if (s_now_us() >= until)
+        if (assay_now_us() >= until)
             break;
         usleep(20000);
     }
@@ -861,7 +855,7 @@ static void s_cp_drain(s_bench *b)
             s_note("dropped a malformed message: %s", err);
             continue;
         }
-        s_cp_message(b, &m, s_now_us());
+        s_cp_message(b, &m, assay_now_us());
         assay_link_msg_fini(&m);
     }
     b->cp.dirty = true; /* bound reached: more may wait */
@@ -1194,7 +1188,7 @@ static int s_group_connect(s_bench *b, s_group *g)
         s_fmt(b->fatal, sizeof b->fatal, "simulated runtimes: %s", err);
         return -1;
     }
-    int64_t now = s_now_us();
+    int64_t now = assay_now_us();
     for (int k = 0; k < g->n; k++) {
         s_srt *r = &b->rts[g->rt[k]];
         int id = assay_link_open(g->link, ASSAY_LINK_CLIENT, b->eps[r->ep],
@@ -1231,7 +1225,7 @@ static void s_group_drain(s_bench *b, s_group *g)
             s_note("simulated runtime: dropped a malformed message: %s", err);
             continue;
         }
-        s_rt_message(b, g, &m, s_now_us());
+        s_rt_message(b, g, &m, assay_now_us());
         assay_link_msg_fini(&m);
     }
     if (n == DRAIN_BOUND)
@@ -1272,7 +1266,7 @@ static int s_sim_start(s_bench *b, long n, int ep, long slots)
     b->groups = calloc((size_t)b->ngroups, sizeof *b->groups);
     if (!b->catalog || !b->rts || !b->groups)
         return -1;
-    int64_t now = s_now_us(), hb = (int64_t)b->o.heartbeat_ms * 1000;
+    int64_t now = assay_now_us(), hb = (int64_t)b->o.heartbeat_ms * 1000;
     for (int i = 0; i < b->nrts; i++) {
         s_srt *r = &b->rts[i];
         snprintf(r->id, sizeof r->id, "%s%d", b->rt_prefix, i + 1);
@@ -1397,7 +1391,7 @@ static void s_progress(s_bench *b, int64_t now)
 static void s_process(s_bench *b)
 {
     for (int pass = 0; pass < 64; pass++) {
-        s_sim_timers(b, s_now_us());
+        s_sim_timers(b, assay_now_us());
         bool any = false;
         if (b->cp.link && b->cp.dirty) {
             any = true;
@@ -1416,7 +1410,7 @@ static void s_process(s_bench *b)
         if (!any)
             break;
     }
-    s_progress(b, s_now_us());
+    s_progress(b, assay_now_us());
 }
 
 /* One turn: process, wait for input at most until `until` (or a timer),
@@ -1424,7 +1418,7 @@ static void s_process(s_bench *b)
 static void s_pump(s_bench *b, int64_t until)
 {
     s_process(b);
-    int64_t now = s_now_us(), wake = until;
+    int64_t now = assay_now_us(), wake = until;
     if (b->nrts && b->sim_next_us < wake)
         wake = b->sim_next_us;
     if (b->progress_next < wake)
@@ -1458,8 +1452,8 @@ static void s_pump(s_bench *b, int64_t until)
 /* Pumps for `us` microseconds (or until stopping). */
 static void s_sleep(s_bench *b, int64_t us)
 {
-    int64_t until = s_now_us() + us;
-    while (s_now_us() < until && !s_stopping(b))
+    int64_t until = assay_now_us() + us;
+    while (assay_now_us() < until && !s_stopping(b))
         s_pump(b, until);
 }
 
@@ -1473,11 +1467,11 @@ static json_t *s_call(s_bench *b, const char *service, const json_t *body,
     json_decref(b->reply);
     b->reply = NULL;
     snprintf(b->await, sizeof b->await, "%s", service);
-    int64_t until = s_now_us() + wait_us;
+    int64_t until = assay_now_us() + wait_us;
     if (until > b->deadline)
         until = b->deadline;
     if (s_cp_send(b, service, body) == 0)
-        while (!b->reply && s_now_us() < until && !s_interrupted &&
+        while (!b->reply && assay_now_us() < until && !s_interrupted &&
                !b->fatal[0])
             s_pump(b, until);
     b->await[0] = '\0';
@@ -1501,7 +1495,7 @@ static json_t *s_call_leader(s_bench *b, const char *service,
                              const json_t *body, int64_t wait_us,
                              int64_t until)
 {
-    while (s_now_us() < until && !s_stopping(b)) {
+    while (assay_now_us() < until && !s_stopping(b)) {
         if (!b->cp.link && s_cp_open(b, b->leader >= 0 ? b->leader : 0, NULL))
             return NULL;
         json_t *r = s_call(b, service, body, wait_us);
@@ -1535,7 +1529,7 @@ static int s_find_leader(s_bench *b, int64_t until)
 {
     json_t *q = json_pack("{s:s}", "op", "status");
     int found = -1;
-    while (found < 0 && s_now_us() < until && !s_stopping(b)) {
+    while (found < 0 && assay_now_us() < until && !s_stopping(b)) {
         for (int i = 0; i < b->neps && found < 0; i++) {
             if (b->own && i < b->consensus_members &&
                 b->procs[b->member_proc[i]].pid <= 0)
@@ -1597,8 +1591,8 @@ static long s_runtimes_alive(s_bench *b, long *dead)
 static int s_wait_runtimes(s_bench *b, long want)
 {
     b->phase = "waiting for the runtimes";
-    int64_t until = s_now_us() + 60 * SEC + want * 20000;
-    while (s_now_us() < until && !s_stopping(b)) {
+    int64_t until = assay_now_us() + 60 * SEC + want * 20000;
+    while (assay_now_us() < until && !s_stopping(b)) {
         long alive = s_runtimes_alive(b, NULL);
         if (alive >= want)
             return 0;
@@ -1618,7 +1612,7 @@ static int s_warmup(s_bench *b)
     b->phase = "warming up";
     int64_t next = 0;
     while (!b->warm && !s_stopping(b)) {
-        int64_t now = s_now_us();
+        int64_t now = assay_now_us();
         if (now >= next) {
             /* A fresh id each time: a duplicate publishes nothing. */
             char id[96];
@@ -1636,7 +1630,7 @@ static void s_submit_spec(s_bench *b, long i)
     char id[96];
     snprintf(id, sizeof id, "%s-%ld", b->prefix, i);
     int rc = s_submit(b, id, s_spec_jobs(b, i));
-    int64_t now = s_now_us();
+    int64_t now = assay_now_us();
     if (rc) {
         b->submit_errors++;
         b->replied++;
@@ -1652,7 +1646,7 @@ static void s_submit_spec(s_bench *b, long i)
 static bool s_jobs_pending(s_bench *b, int64_t *quiet_since, long *seen)
 {
     long progress = b->replied + s_ended(b);
-    int64_t now = s_now_us();
+    int64_t now = assay_now_us();
     if (progress != *seen) {
         *seen = progress;
         *quiet_since = now;
@@ -1665,26 +1659,26 @@ static bool s_jobs_pending(s_bench *b, int64_t *quiet_since, long *seen)
 static void s_throughput(s_bench *b)
 {
     long next = 0, seen = -1;
-    int64_t quiet = s_now_us();
-    b->first_send_us = s_now_us();
+    int64_t quiet = assay_now_us();
+    b->first_send_us = assay_now_us();
     while (!s_stopping(b) && s_jobs_pending(b, &quiet, &seen)) {
         while (next < b->nspecs && b->sent - b->replied < b->o.window &&
                (!b->o.backlog ||
                 next * b->per_spec - s_ended(b) < b->o.backlog))
             s_submit_spec(b, next++);
-        s_pump(b, s_now_us() + 100000);
+        s_pump(b, assay_now_us() + 100000);
     }
 }
 
 static void s_latency(s_bench *b)
 {
     long next = 0, seen = -1;
-    int64_t quiet = s_now_us();
+    int64_t quiet = assay_now_us();
     double step = 1e6 / b->o.rate;
-    b->t0_us = s_now_us() + 1000;
+    b->t0_us = assay_now_us() + 1000;
     b->first_send_us = b->t0_us;
     while (!s_stopping(b) && s_jobs_pending(b, &quiet, &seen)) {
-        int64_t now = s_now_us();
+        int64_t now = assay_now_us();
         while (next < b->nspecs &&
                b->t0_us + (int64_t)((double)next * step) <= now) {
             int64_t sched = b->t0_us + (int64_t)((double)next * step);
@@ -1730,7 +1724,7 @@ static void s_reconcile(s_bench *b)
                     s_parse_id(b,
                                json_string_value(json_object_get(job, "id")),
                                &si, &kk))
-                    s_mark_done(b, si, kk, st, job, s_now_us(), false);
+                    s_mark_done(b, si, kk, st, job, assay_now_us(), false);
             }
             json_decref(r);
         }
@@ -1766,13 +1760,13 @@ static void s_cpu_start(s_bench *b, s_cpu *c)
 {
     c->pid = s_leader_pid(b);
     c->cpu0 = c->pid > 0 ? s_cpu_s(c->pid) : NAN;
-    c->t0 = s_now_us();
+    c->t0 = assay_now_us();
 }
 
 static void s_cpu_stop(s_cpu *c)
 {
     c->cpu1 = c->pid > 0 ? s_cpu_s(c->pid) : NAN;
-    c->t1 = s_now_us();
+    c->t1 = assay_now_us();
 }
 
 static json_t *s_leader_json(const s_cpu *c)
@@ -1828,7 +1822,7 @@ static int s_setup_run(s_bench *b)
             return -1;
     }
     b->phase = "finding the leader";
-    if (s_find_leader(b, s_now_us() + 30 * SEC) < 0) {
+    if (s_find_leader(b, assay_now_us() + 30 * SEC) < 0) {
         if (!b->fatal[0])
             s_fmt(b->fatal, sizeof b->fatal,
                      "no member leads within 30 s");
@@ -1864,10 +1858,10 @@ static int s_idle(s_bench *b)
     uint64_t hb0 = b->sim_heartbeats, pulses0 = b->sim_pulses;
     long dead0 = b->dead_events;
     s_cpu_start(b, &c);
-    int64_t until = s_now_us() + (int64_t)(b->o.idle_s * 1e6);
+    int64_t until = assay_now_us() + (int64_t)(b->o.idle_s * 1e6);
     if (until > b->deadline)
         until = b->deadline;
-    while (s_now_us() < until && !s_stopping(b))
+    while (assay_now_us() < until && !s_stopping(b))
         s_pump(b, until);
     s_cpu_stop(&c);
     b->measuring = false;
@@ -2073,7 +2067,7 @@ static int s_cmd_memory(s_bench *b)
 {
     b->phase = "starting the cluster";
     b->o.runtimes = 1;
-    if (s_start_cluster(b, 1) || s_find_leader(b, s_now_us() + 30 * SEC) < 0 ||
+    if (s_start_cluster(b, 1) || s_find_leader(b, assay_now_us() + 30 * SEC) < 0 ||
         s_cp_open(b, b->leader, NULL) || s_sim_start(b, 1, b->leader, 0) ||
         s_wait_runtimes(b, 1))
         return 1;
@@ -2095,14 +2089,14 @@ static int s_cmd_memory(s_bench *b)
     b->phase = "submitting jobs that stay queued";
     b->measuring = true;
     long next = 0;
-    int64_t t0 = s_now_us();
+    int64_t t0 = assay_now_us();
     b->first_send_us = t0;
     while (b->replied < b->nspecs && !s_stopping(b)) {
         while (next < b->nspecs && b->sent - b->replied < b->o.window)
             s_submit_spec(b, next++);
-        s_pump(b, s_now_us() + 100000);
+        s_pump(b, assay_now_us() + 100000);
     }
-    int64_t t1 = s_now_us();
+    int64_t t1 = assay_now_us();
     b->measuring = false;
     s_sleep(b, SEC);
     long after = s_status_kb(pid, "VmRSS"), hwm = s_status_kb(pid, "VmHWM");
@@ -2190,7 +2184,7 @@ static bool s_submit_one(s_bench *b, json_t *acked, long *n, int64_t wait_us,
 static int s_cmd_failover(s_bench *b)
 {
     b->phase = "starting 3 raft members";
-    if (s_start_cluster(b, 3) || s_find_leader(b, s_now_us() + 30 * SEC) < 0)
+    if (s_start_cluster(b, 3) || s_find_leader(b, assay_now_us() + 30 * SEC) < 0)
         return 1;
     if (s_cp_open(b, b->leader, NULL))
         return 1;
@@ -2209,9 +2203,9 @@ static int s_cmd_failover(s_bench *b)
         snprintf(phase, sizeof phase, "failover %d of %d", k + 1, b->o.kills);
         b->phase = phase;
         for (long m = 0; m < b->o.jobs_per_kill && !s_stopping(b); m++)
-            if (!s_submit_one(b, acked, &n, SEC, s_now_us() + 30 * SEC))
+            if (!s_submit_one(b, acked, &n, SEC, assay_now_us() + 30 * SEC))
                 unacked++;
-        int victim = s_find_leader(b, s_now_us() + 10 * SEC);
+        int victim = s_find_leader(b, assay_now_us() + 10 * SEC);
         if (victim < 0 || victim >= 3) {
             if (!b->fatal[0])
                 s_fmt(b->fatal, sizeof b->fatal,
@@ -2222,10 +2216,10 @@ static int s_cmd_failover(s_bench *b)
          * as a client that knew the old leader would. */
         s_cp_open(b, victim, NULL);
         s_proc *p = &b->procs[b->member_proc[victim]];
-        int64_t t_kill = s_now_us();
+        int64_t t_kill = assay_now_us();
         s_kill9(p);
         bool got = false;
-        while (!got && !s_stopping(b) && s_now_us() - t_kill < 30 * SEC) {
+        while (!got && !s_stopping(b) && assay_now_us() - t_kill < 30 * SEC) {
             got = s_submit_one(b, acked, &n, 200000, t_kill + 30 * SEC);
             unacked += !got;
         }
@@ -2236,7 +2230,7 @@ static int s_cmd_failover(s_bench *b)
                          k + 1);
             break;
         }
-        times[done_kills++] = (double)(s_now_us() - t_kill) / 1e6;
+        times[done_kills++] = (double)(assay_now_us() - t_kill) / 1e6;
         s_note("kill %d: %s, failover %.3f s", k + 1, p->name,
                times[done_kills - 1]);
         if (s_start_member(b, victim))
@@ -2248,7 +2242,7 @@ static int s_cmd_failover(s_bench *b)
     size_t nacked = json_array_size(acked);
     uint8_t *ok_spec = calloc(nacked ? nacked : 1, 1);
     long completed = 0, failed = 0, missing = 0;
-    int64_t until = s_now_us() + 90 * SEC;
+    int64_t until = assay_now_us() + 90 * SEC;
     if (until > b->deadline)
         until = b->deadline;
     for (;;) {
@@ -2281,7 +2275,7 @@ static int s_cmd_failover(s_bench *b)
             json_decref(r);
             left += !ok_spec[i];
         }
-        if (!left || s_now_us() >= until || s_interrupted)
+        if (!left || assay_now_us() >= until || s_interrupted)
             break;
         s_sleep(b, 500000);
     }
@@ -2564,7 +2558,7 @@ int main(int argc, char **argv)
     }
     b->leader = -1;
     b->cp.dealer = b->cp.sub = -1;
-    b->t_start = s_now_us();
+    b->t_start = assay_now_us();
     b->deadline = b->t_start + (int64_t)o->timeout_s * SEC;
     b->progress_next = b->t_start + SEC;
     snprintf(b->prefix, sizeof b->prefix, "ab%dx%ld", (int)getpid(),

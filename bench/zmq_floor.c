@@ -24,14 +24,9 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#define PAYLOAD 160 /* about a noop dispatch's size */
+#include "clock.h" /* header only: bench-floor links no Assay code */
 
-static int64_t s_now_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
+#define PAYLOAD 160 /* about a noop dispatch's size */
 
 static void s_die(const char *what)
 {
@@ -217,10 +212,10 @@ int main(int argc, char **argv)
         s_die("ZMQ_FD");
     int64_t *lat = calloc((size_t)jobs, sizeof *lat);
     long sent = 0, got = 0;
-    int64_t t0 = s_now_us() + 1000, deadline = t0 + jobs * 1000000 / rate +
+    int64_t t0 = assay_now_us() + 1000, deadline = t0 + jobs * 1000000 / rate +
                                                30000000;
-    while (warm && got < jobs && s_now_us() < deadline) {
-        int64_t now = s_now_us(), due = t0 + sent * 1000000 / rate;
+    while (warm && got < jobs && assay_now_us() < deadline) {
+        int64_t now = assay_now_us(), due = t0 + sent * 1000000 / rate;
         if (sent < jobs && now >= due) {
             memcpy(buf, &due, sizeof due);
             zmq_send(d, buf, sizeof buf, 0);
@@ -241,12 +236,12 @@ int main(int argc, char **argv)
             if (zmq_recv(sub, buf, sizeof buf, 0) >= (int)sizeof v) {
                 memcpy(&v, buf, sizeof v);
                 if (v >= 0 && got < jobs)
-                    lat[got++] = s_now_us() - v;
+                    lat[got++] = assay_now_us() - v;
             }
         }
         if (drained)
             continue;
-        now = s_now_us();
+        now = assay_now_us();
         int64_t left = sent < jobs ? due - now : 100000;
         if (left <= 0)
             continue;
