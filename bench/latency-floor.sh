@@ -17,21 +17,22 @@ bench="$build/bin/assay-bench"
 for f in "$floor" "$bench"; do
     [ -x "$f" ] || { echo "latency-floor: $f not built (make build)" >&2; exit 2; }
 done
-py=/usr/bin/python3
+# row ROUND WHAT: one table row from the JSON report on stdin (bench-floor's
+# p50_ms.., or assay-bench's latency_ms.p50..).
+row() {
+    /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+l = d.get("latency_ms") or {k: d[k + "_ms"] for k in ("p50", "p90", "p99", "max")}
+print("%-5s %-22s %8.2f %8.2f %8.2f %8.2f" % (sys.argv[1], sys.argv[2],
+      l["p50"], l["p90"], l["p99"], l["max"]))' "$1" "$2"
+}
 printf '%-5s %-22s %8s %8s %8s %8s\n' round what p50_ms p90_ms p99_ms max_ms
 r=1
 while [ "$r" -le "$rounds" ]; do
-    "$floor" --rate "$rate" --jobs "$jobs" --json | $py -c '
-import json, sys
-d = json.load(sys.stdin)
-print("%-5s %-22s %8.2f %8.2f %8.2f %8.2f" % (sys.argv[1], "floor (bare libzmq)",
-      d["p50_ms"], d["p90_ms"], d["p99_ms"], d["max_ms"]))' "$r"
+    "$floor" --rate "$rate" --jobs "$jobs" --json |
+        row "$r" "floor (bare libzmq)"
     "$bench" run --rate "$rate" --jobs "$jobs" --runtimes "$runtimes" --json \
-        2>/dev/null | $py -c '
-import json, sys
-d = json.load(sys.stdin)
-l = d["latency_ms"]
-print("%-5s %-22s %8.2f %8.2f %8.2f %8.2f" % (sys.argv[1], "assay (%s runtimes)" % sys.argv[2],
-      l["p50"], l["p90"], l["p99"], l["max"]))' "$r" "$runtimes"
+        2>/dev/null | row "$r" "assay ($runtimes runtimes)"
     r=$((r + 1))
 done
