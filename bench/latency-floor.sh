@@ -14,6 +14,12 @@ jobs=${LAT_JOBS:-5000}
 runtimes=${LAT_RUNTIMES:-2}
 floor="$build/bench/bench-floor"
 bench="$build/bin/assay-bench"
+for v in "ROUNDS=$rounds" "LAT_RATE=$rate" "LAT_JOBS=$jobs" \
+    "LAT_RUNTIMES=$runtimes"; do
+    case ${v#*=} in
+    '' | *[!0-9]* | 0) echo "latency-floor: $v: a positive whole number" >&2; exit 2 ;;
+    esac
+done
 for f in "$floor" "$bench"; do
     [ -x "$f" ] || { echo "latency-floor: $f not built (make build)" >&2; exit 2; }
 done

@@ -12,6 +12,7 @@
  *
  * usage: bench-floor [--rate R] [--jobs N] [--json] */
 #define _GNU_SOURCE /* ppoll */
+#include <errno.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -146,15 +147,33 @@ static int s_cmp(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* A whole decimal number within [lo, hi] from `text`, or an error naming
+ * the option and the text; 0 or 2 (the exit code). */
+static int s_number(const char *opt, const char *text, long lo, long hi,
+                    long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "bench-floor: %s '%s': a number from %ld to %ld\n",
+                opt, text, lo, hi);
+        return 2;
+    }
+    *out = v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     long rate = 1000, jobs = 5000;
     int json = 0;
     for (int i = 1; i < argc; i++) {
+        int bad = 0;
         if (!strcmp(argv[i], "--rate") && i + 1 < argc)
-            rate = strtol(argv[++i], NULL, 10);
+            bad = s_number("--rate", argv[++i], 1, 1000000, &rate);
         else if (!strcmp(argv[i], "--jobs") && i + 1 < argc)
-            jobs = strtol(argv[++i], NULL, 10);
+            bad = s_number("--jobs", argv[++i], 100, 10000000, &jobs);
         else if (!strcmp(argv[i], "--json"))
             json = 1;
         else {
@@ -162,11 +181,8 @@ int main(int argc, char **argv)
                             "[--json]\n");
             return 2;
         }
-    }
-    if (rate < 1 || rate > 1000000 || jobs < 100 || jobs > 10000000) {
-        fprintf(stderr, "bench-floor: --rate 1..1000000, --jobs "
-                        "100..10000000\n");
-        return 2;
+        if (bad)
+            return bad;
     }
     char eps[3][256]; /* front, back, pub */
     int pv[2];
