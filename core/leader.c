@@ -1211,12 +1211,15 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     const json_t *b = m->body;
     const char *id = s_str(b, "id");
     json_int_t hb = json_integer_value(json_object_get(b, "heartbeat_ms"));
+    const json_t *ride = json_object_get(b, "acks_in_dispatch");
     if (!s_valid_id(id) || hb < 10 || hb > 600000 ||
         !json_is_object(json_object_get(b, "labels")) ||
         !s_valid_catalog(json_object_get(b, "catalog")) ||
+        (ride && !json_is_boolean(ride)) ||
         m->route.len > sizeof((s_rt *)0)->route) {
         assay_warn("refused registration from %.64s: bad id, heartbeat_ms, "
-                   "labels or catalog", id ? id : "(no id)");
+                   "labels, catalog or acks_in_dispatch",
+                   id ? id : "(no id)");
         return;
     }
     s_rt *r = assay_index_get(self->rts, id);
@@ -1237,7 +1240,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     r->last_seen_ms = assay_now_ms();
     r->sent = 0; /* a new session: the runtime counts from zero too */
     r->limit = 0;
-    r->acks_ride = json_is_true(json_object_get(b, "acks_in_dispatch"));
+    r->acks_ride = json_is_true(ride);
     /* Jobs the state has running there that the runtime no longer holds
      * (it restarted) are lost attempts. */
     assay_index *held = assay_index_new();

@@ -417,3 +417,25 @@ Test(wire, result_acknowledged_once_on_a_dispatch_or_alone)
                      "completed");
     json_decref(r);
 }
+
+/* acks_in_dispatch, when present, must be a bool: anything else and the
+ * registration is refused with a log line, like any other bad field. */
+Test(wire, registration_with_a_non_bool_acks_in_dispatch_is_refused)
+{
+    json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}, s:s}", "id",
+                            "stringy", "heartbeat_ms", 1000, "labels",
+                            "catalog", "plugins", "acks_in_dispatch", "yes");
+    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+                                 "register", reg),
+                 0);
+    json_decref(reg);
+    cr_expect(cluster_log_has(&c.nodes[0],
+                              "refused registration from stringy", 5000));
+    json_t *r = call("assay.runtimes", json_object());
+    size_t i;
+    json_t *rt;
+    json_array_foreach(json_object_get(r, "runtimes"), i, rt)
+        cr_expect_str_neq(json_string_value(json_object_get(rt, "id")),
+                          "stringy");
+    json_decref(r);
+}
