@@ -20,10 +20,7 @@
 #include <assay/host.h>
 
 #include "error.h"
-
-#ifndef ASSAY_PLUGIN_DIR
-#define ASSAY_PLUGIN_DIR "/usr/local/lib/assay/plugins"
-#endif
+#include "prefix.h"
 
 /* log_level stores the index into log_levels[]. */
 _Static_assert(ASSAY_LOG_ERROR == 0 && ASSAY_LOG_WARN == 1 &&
@@ -62,8 +59,9 @@ struct conf_key {
 #define ENUM(f, dflt, vals, text) KEY(f, CONF_ENUM, dflt, 0, 0, vals, text)
 
 static const struct conf_key keys[] = {
-    STRING(plugins_dir, ASSAY_PLUGIN_DIR,
-           "Directory searched for action plugins."),
+    STRING(plugins_dir, "",
+           "Directory searched for action plugins; empty: the stock "
+           "plugins of this install (lib/assay/plugins beside its bin/)."),
     STRING(executor_path, "",
            "assay-executor program; empty: the one beside the running "
            "binary, else the installed one."),
@@ -758,6 +756,8 @@ int assay_conf_init(assay_conf *c)
         if (rc < 0)
             return rc; /* a broken default: caught by the tests */
     }
+    assay_prefix_path(ASSAY_PART_PLUGINS, c->plugins_dir,
+                      sizeof c->plugins_dir);
     c->plugin = json_object();
     return c->plugin ? 0 : ASSAY_ENOMEM;
 }

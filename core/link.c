@@ -2,7 +2,6 @@
 #include "link.h"
 
 #include <dlfcn.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,10 +13,7 @@
 #include "codec.h"
 #include "error.h"
 #include "module.h"
-
-#ifndef ASSAY_MODULE_DIR
-#define ASSAY_MODULE_DIR "/usr/local/lib/assay/modules"
-#endif
+#include "prefix.h"
 
 struct assay_link {
     void *dl;
@@ -29,24 +25,12 @@ struct assay_link {
 void assay_module_path(const char *dir, const char *kind, const char *name,
                        char *buf, size_t len)
 {
-    if (dir && *dir) {
-        snprintf(buf, len, "%s/assay-%s_%s.so", dir, kind, name);
-        return;
+    char found[PATH_MAX];
+    if (!dir || !*dir) {
+        assay_prefix_path(ASSAY_PART_MODULES, found, sizeof found);
+        dir = found;
     }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        const char *bin = dirname(self);
-        static const char *rel[] = {"../modules-out", "../lib/assay/modules"};
-        for (size_t i = 0; i < 2; i++) {
-            snprintf(buf, len, "%s/%s/assay-%s_%s.so", bin, rel[i], kind,
-                     name);
-            if (access(buf, R_OK) == 0)
-                return;
-        }
-    }
-    snprintf(buf, len, "%s/assay-%s_%s.so", ASSAY_MODULE_DIR, kind, name);
+    snprintf(buf, len, "%s/assay-%s_%s.so", dir, kind, name);
 }
 
 int assay_link_new(const char *modules_dir, const char *transport,

@@ -21,8 +21,8 @@
 
 typedef struct assay_link assay_link;
 
-/* Finds a module file: `dir` if set, else the build tree's modules-out or
- * lib/assay/modules next to the running binary, else the install's. */
+/* Names a module file in `dir`, or when it is empty in the running
+ * binary's own modules directory (prefix.h). */
 void assay_module_path(const char *dir, const char *kind, const char *name,
                        char *buf, size_t len);
 

@@ -1,7 +1,6 @@
 /* core/runner.c - local JobSpec execution (see runner.h). */
 #include "runner.h"
 
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,11 +11,8 @@
 
 #include "error.h"
 #include "params.h"
+#include "prefix.h"
 
-#ifndef ASSAY_LIBEXEC_DIR
-#define ASSAY_LIBEXEC_DIR "/usr/local/libexec/assay"
-#define ASSAY_LIBEXEC_REL "../libexec/assay"
-#endif
 
 struct assay_runner {
     assay_catalog *catalog;
@@ -29,25 +25,10 @@ struct assay_runner {
 
 void assay_executor_path(const char *configured, char *buf, size_t len)
 {
-    if (configured && *configured) {
+    if (configured && *configured)
         strlcpy(buf, configured, len);
-        return;
-    }
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        const char *dir = dirname(self);
-        /* The build tree keeps it beside the binary; an install moved to
-         * another prefix keeps it at the same place relative to bin/. */
-        snprintf(buf, len, "%s/assay-executor", dir);
-        if (access(buf, X_OK) == 0)
-            return;
-        snprintf(buf, len, "%s/%s/assay-executor", dir, ASSAY_LIBEXEC_REL);
-        if (access(buf, X_OK) == 0)
-            return;
-    }
-    snprintf(buf, len, "%s/assay-executor", ASSAY_LIBEXEC_DIR);
+    else
+        assay_prefix_path(ASSAY_PART_EXECUTOR, buf, len);
 }
 
 /* Operator-set plugin config must name declared keys with values of the

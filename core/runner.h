@@ -39,8 +39,8 @@ const json_t *assay_runner_plugin_config(const assay_runner *self,
 int assay_runner_run(assay_runner *self, const assay_jobspec *spec,
                      json_t **results, char *err, size_t errlen);
 
-/* Where assay-executor lives: the configured path, else beside the
- * running binary, else the install's libexec directory. */
+/* Where assay-executor lives: the configured path, else the running
+ * binary's own (prefix.h). */
 void assay_executor_path(const char *configured, char *buf, size_t len);
 
 #endif

@@ -1,0 +1,16 @@
+# Installs the shipped assayd.conf without overwriting the one an operator
+# edited: when a different file is there, the shipped one goes beside it as
+# assayd.conf.new. Runs at install time (install(CODE) in CMakeLists.txt
+# sets ASSAY_CONF_SRC and ASSAY_CONF_DIR, the latter relative to the
+# prefix given to `cmake --install`).
+set(_dir "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/${ASSAY_CONF_DIR}")
+set(_as assayd.conf)
+if(EXISTS "${_dir}/assayd.conf")
+    file(READ "${_dir}/assayd.conf" _old)
+    file(READ "${ASSAY_CONF_SRC}" _shipped)
+    if(NOT _old STREQUAL _shipped)
+        message(STATUS "Kept: ${_dir}/assayd.conf (the shipped one is assayd.conf.new)")
+        set(_as assayd.conf.new)
+    endif()
+endif()
+file(INSTALL "${ASSAY_CONF_SRC}" DESTINATION "${_dir}" RENAME ${_as})
