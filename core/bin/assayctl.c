@@ -53,7 +53,9 @@ static void s_usage(FILE *out)
           "  --wait-ms N                bound for wait, submit --wait, watch\n"
           "  --modules-dir DIR          where the transport module is\n"
           "  --json                     machine-readable output\n"
-          "  --config FILE, --set KEY=VALUE, --plugins-dir DIR  (--local)\n"
+          "  --config FILE, --no-config, --set KEY=VALUE, --plugins-dir DIR\n"
+          "                             (--local; default config: the "
+          "installed assayd.conf)\n"
           "  -v, --verbose              log at debug level\n"
           "  -h, --help                 this text\n"
           "\n"
@@ -89,8 +91,24 @@ static int s_plugins(assay_conf *conf, const s_opts *o)
     else
         assay_render_catalog(stdout, j);
     json_decref(j);
+    /* A plugin author's check: any refused file fails it, and an empty
+     * directory is not a silent success. */
+    size_t loaded = assay_catalog_count(cat),
+           refused = assay_catalog_refused_count(cat);
+    int code = ASSAY_EXIT_OK;
+    if (refused) {
+        fprintf(stderr, "assayctl: %zu of %zu plugin files in %s were "
+                        "refused (reasons above)\n",
+                refused, loaded + refused, conf->plugins_dir);
+        code = ASSAY_EXIT_DATA;
+    } else if (!loaded) {
+        fprintf(stderr, "assayctl: no plugins in %s: copy plugin .so files "
+                        "there, or point --plugins-dir at the directory "
+                        "that holds them\n", conf->plugins_dir);
+        code = ASSAY_EXIT_UNAVAILABLE;
+    }
     assay_catalog_destroy(&cat);
-    return ASSAY_EXIT_OK;
+    return code;
 }
 
 /* Runs each SPEC file in order; every file is parsed before any runs, so
@@ -187,6 +205,7 @@ int main(int argc, char **argv)
         {"local", no_argument, NULL, 'l'},
         {"json", no_argument, NULL, 'j'},
         {"config", required_argument, NULL, 'c'},
+        {"no-config", no_argument, NULL, 'C'},
         {"set", required_argument, NULL, 's'},
         {"plugins-dir", required_argument, NULL, 'p'},
         {"endpoint", required_argument, NULL, 'e'},
@@ -216,6 +235,7 @@ int main(int argc, char **argv)
         case 'l': o.local = true; break;
         case 'j': o.json = co.json = true; break;
         case 'c': o.config = optarg; break;
+        case 'C': o.config = ""; break;
         case 'v': level = ASSAY_LOG_DEBUG; break;
         case 'h': s_usage(stdout); code = ASSAY_EXIT_OK; goto out;
         case 'e': co.endpoint = optarg; break;
@@ -300,7 +320,9 @@ int main(int argc, char **argv)
         goto out;
     }
     code = ASSAY_EXIT_CONFIG;
-    if (assay_cli_conf(&conf, o.config, o.sets, o.nsets, "assayctl") == 0)
+    char conf_file[4096];
+    if (assay_cli_conf(&conf, o.config, o.sets, o.nsets, "assayctl",
+                       conf_file, sizeof conf_file) == 0)
         code = is_run ? s_run(&conf, &o, argv + optind, argc - optind)
                       : s_plugins(&conf, &o);
     assay_conf_fini(&conf);

@@ -23,6 +23,7 @@
 #include "runtime.h"
 #include "error.h"
 #include "log.h"
+#include "prefix.h"
 #include "runner.h"
 
 /* Signals reach the loop through a pipe, so handlers do no real work. */
@@ -71,8 +72,16 @@ static void s_pool_dispatch(void *arg, const struct pollfd *pfd, int n)
 
 static void s_usage(FILE *out)
 {
-    fputs("usage: assayd [OPTIONS]\n"
-          "  --config FILE        configuration file (see --help-config)\n"
+    char installed[4096];
+    int rc = assay_prefix_path(ASSAY_PART_CONFIG, installed,
+                               sizeof installed);
+    if (rc)
+        strlcat(installed, " (not there now)", sizeof installed);
+    fprintf(out, "usage: assayd [OPTIONS]\n"
+          "  --config FILE        configuration file (see --help-config);\n"
+          "                       default: the installed one, if any:\n"
+          "                       %s\n"
+          "  --no-config          read no configuration file\n"
           "  --set KEY=VALUE      override a config key (repeatable)\n"
           "  --plugins-dir DIR    same as --set plugins_dir=DIR\n"
           "  --executors N        same as --set executors=N (0: run no jobs)\n"
@@ -86,13 +95,14 @@ static void s_usage(FILE *out)
           "help\n"
           "  --version            print the version\n"
           "  -h, --help           this text\n",
-          out);
+          installed);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
+        {"no-config", no_argument, NULL, 'C'},
         {"set", required_argument, NULL, 's'},
         {"plugins-dir", required_argument, NULL, 'p'},
         {"executors", required_argument, NULL, 'e'},
@@ -115,6 +125,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
+        case 'C': config = ""; break;
         case 'k': check = true; break;
         case 'H': assay_conf_help(stdout); return ASSAY_EXIT_OK;
         case 'V': puts("assayd " ASSAY_VERSION_STRING); return ASSAY_EXIT_OK;
@@ -176,11 +187,15 @@ int main(int argc, char **argv)
     assay_conf conf;
     if (assay_conf_init(&conf) != 0)
         return ASSAY_EXIT_UNAVAILABLE;
-    if (assay_cli_conf(&conf, config, sets, nsets, "assayd") != 0) {
+    char conf_file[4096];
+    if (assay_cli_conf(&conf, config, sets, nsets, "assayd", conf_file,
+                       sizeof conf_file) != 0) {
         assay_conf_fini(&conf);
         return ASSAY_EXIT_CONFIG;
     }
     assay_log_init("assayd", conf.log_level);
+    if (conf_file[0])
+        assay_info("configuration: %s", conf_file);
     char node[64];
     char first[256] = "";
     sscanf(conf.join, "%255s", first);
@@ -226,8 +241,19 @@ int main(int argc, char **argv)
                    assay_catalog_count(cat), assay_catalog_refused_count(cat),
                    conf.plugins_dir);
     }
-    if (check)
+    if (check) {
+        printf("assayd: configuration OK (%s)", conf_file[0] ? conf_file
+                                                           : "no file");
+        if (runner)
+            printf("; %zu plugins loaded, %zu refused, from %s; executors "
+                   "start\n",
+                   assay_catalog_count(assay_runner_catalog(runner)),
+                   assay_catalog_refused_count(assay_runner_catalog(runner)),
+                   conf.plugins_dir);
+        else
+            printf("; runs no jobs (executors = 0): plugins not checked\n");
         goto out;
+    }
     loop = assay_loop_new();
     if (!loop || pipe2(s_sigpipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         code = ASSAY_EXIT_UNAVAILABLE;

@@ -3,6 +3,8 @@
 #ifndef ASSAY_CLI_H
 #define ASSAY_CLI_H
 
+#include <stddef.h>
+
 #include "conf.h"
 
 /* sysexits(3) values, documented in README.md and docs/cli.md. */
@@ -17,13 +19,17 @@ enum {
     ASSAY_EXIT_CONFIG = 78,
 };
 
-/* Loads `path` (NULL = defaults only) into conf, then applies each
- * "key=value" override; prints the error and returns non-zero on failure. */
+/* Loads `path` into conf, then applies each "key=value" override; prints
+ * the error and returns non-zero on failure. A NULL path means the
+ * installed assayd.conf (prefix.h) when it exists, "" means no file. The
+ * file read, or "" for none, is written to `used`. */
 int assay_cli_conf(assay_conf *conf, const char *path, char **sets,
-                   int nsets, const char *program);
+                   int nsets, const char *program, char *used,
+                   size_t usedlen);
 
-/* Exit code for an array of results ({status, ...}): the worst wins; a
- * result without a status counts as an error. */
+/* Exit code for an array of results ({status, ...}): the worst wins;
+ * "pass" is 0, "fail" 1, and any other status (error, failed, cancelled)
+ * or none is 2. */
 int assay_cli_exit_code(const json_t *results);
 
 #endif

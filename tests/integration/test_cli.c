@@ -46,7 +46,7 @@ Test(cli, usage_errors_exit_64)
            HARNESS_BIN "assayctl --local frob");
     expect(64, "unknown command 'run'", HARNESS_BIN "assayctl run x.json");
     expect(64, "needs a SPEC.json", CTL " run");
-    expect(0, "usage: assayctl", HARNESS_BIN "assayctl --help");
+    expect(0, "78 bad config\n", HARNESS_BIN "assayctl --help");
 }
 
 Test(cli, exit_code_follows_the_worst_status)
@@ -134,10 +134,31 @@ Test(cli, json_output_parses)
 Test(cli, plugins_lists_catalogue_and_refusals)
 {
     expect(0, "noop.pass()", CTL " plugins");
-    expect(0, "refused:", HARNESS_BIN "assayctl plugins --local "
-                          "--plugins-dir " HARNESS_FIXTURES "broken");
+    /* A refused file fails a plugin author's check (65) and says so. */
+    expect(65, "refused:", HARNESS_BIN "assayctl plugins --local "
+                           "--plugins-dir " HARNESS_FIXTURES "broken");
+    expect(65, "plugin files in " HARNESS_FIXTURES "broken were refused",
+           HARNESS_BIN "assayctl plugins --local --plugins-dir "
+           HARNESS_FIXTURES "broken");
     expect(69, "/nonexistent/dir", HARNESS_BIN "assayctl plugins --local "
                                    "--plugins-dir /nonexistent/dir");
+    /* An empty directory is not a silent success. */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             HARNESS_BIN "assayctl plugins --local --plugins-dir %s", dir);
+    expect(69, "no plugins in", cmd);
+}
+
+Test(cli, check_confirms_what_it_checked)
+{
+    char cmd[1024], *conf = spec("c.conf", "executors = 1;\n");
+    snprintf(cmd, sizeof cmd,
+             D " --check --config %s --plugins-dir " HARNESS_PLUGINS, conf);
+    expect(0, "configuration OK (", cmd);
+    expect(0, "plugins loaded, 0 refused, from " HARNESS_PLUGINS, cmd);
+    expect(0, "configuration OK (no file); runs no jobs",
+           D " --check --no-config --executors 0");
+    free(conf);
 }
 
 /* ---- assayd ----------------------------------------------------------- */

@@ -266,6 +266,10 @@ Test(cluster, job_past_its_timeout_is_retried_then_failed)
     cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
     cr_expect(strstr(s_get(j, "reason"), "timeout"), "%s", s_get(j, "reason"));
     json_decref(jobs);
+    /* A CI gate built on assayctl sees it: failed is an error (2). */
+    int code;
+    json_decref(cluster_ctl(&c, &code, "wait t"));
+    cr_expect_eq(code, 2, "wait on a failed job exited %d", code);
 }
 
 Test(cluster, runtime_short_of_memory_gets_no_work)
@@ -312,6 +316,8 @@ Test(cluster, cancel_queued_and_running)
     json_t *jobs = cluster_wait(&c, "q", 5000);
     expect_all(jobs, "cancelled");
     json_decref(jobs);
+    json_decref(cluster_ctl(&c, &code, "wait q"));
+    cr_expect_eq(code, 2, "wait on a cancelled job exited %d", code);
 
     json_decref(submit("r.json", "{\"id\": \"r\", \"action\": \"sleep.sleep\", "
                                  "\"params\": {\"ms\": 60000}, "
