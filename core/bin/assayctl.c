@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "ctl_cluster.h"
 #include "error.h"
+#include "flagspec.h"
 #include "jobspec.h"
 #include "log.h"
 #include "render.h"
@@ -43,6 +44,8 @@ static void s_usage(FILE *out)
           "files\n"
           "  run --local SPEC.json...   run JobSpecs here (all are checked "
           "before any runs)\n"
+          "  run --local --action PLUGIN.ACTION[@RANGE] [--param K=V]...\n"
+          "      [--target K=V[,K=V]...]...  run one action, no JSON file\n"
           "\n"
           "options:\n"
           "  --endpoint EP[,EP...]      members to talk to ($ASSAY_ENDPOINT, "
@@ -71,6 +74,8 @@ typedef struct {
     const char *config;
     char *sets[64];
     int nsets;
+    assay_flagspec flags; /* run --local --action ... */
+    char *params[64], *targets[1024];
 } s_opts;
 
 static int s_plugins(assay_conf *conf, const s_opts *o)
@@ -111,18 +116,20 @@ static int s_plugins(assay_conf *conf, const s_opts *o)
     return code;
 }
 
-/* Runs each SPEC file in order; every file is parsed before any runs, so
- * one malformed file means nothing runs. */
-static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
+/* Runs each SPEC file in order, then the JobSpec written with flags (if
+ * any); every one is parsed and resolved before any runs, so one bad
+ * input means nothing runs. */
+static int s_run(assay_conf *conf, const s_opts *o, char **paths, int nfiles)
 {
     char err[ASSAY_ERRMSG_SIZE * 2];
+    int n = nfiles + (o->flags.action != NULL);
     assay_jobspec **specs = calloc((size_t)n, sizeof *specs);
     json_t *all = json_array();
     assay_runner *runner = NULL;
     int code = ASSAY_EXIT_OK;
     if (!specs || !all)
         code = ASSAY_EXIT_UNAVAILABLE;
-    for (int i = 0; i < n && code == ASSAY_EXIT_OK; i++)
+    for (int i = 0; i < nfiles && code == ASSAY_EXIT_OK; i++)
         if (assay_jobspec_load(paths[i], &specs[i], err, sizeof err) != 0) {
             fprintf(stderr, "assayctl: %s\n", err);
             code = ASSAY_EXIT_DATA;
@@ -132,13 +139,24 @@ static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
         fprintf(stderr, "assayctl: %s\n", err);
         code = ASSAY_EXIT_UNAVAILABLE;
     }
+    if (code == ASSAY_EXIT_OK && o->flags.action) {
+        json_t *j = NULL;
+        if (assay_flagspec_json(&o->flags, assay_runner_catalog(runner), &j,
+                                err, sizeof err) != 0 ||
+            assay_jobspec_parse(j, &specs[nfiles], err, sizeof err) != 0) {
+            fprintf(stderr, "assayctl: %s\n", err);
+            code = ASSAY_EXIT_DATA;
+        }
+        json_decref(j);
+    }
     for (int i = 0; i < n && code == ASSAY_EXIT_OK; i++) {
         const assay_plugin *p;
         const assay_action *a;
         json_t *params = NULL;
         if (assay_jobspec_resolve(specs[i], assay_runner_catalog(runner), &p,
                                   &a, &params, err, sizeof err) != 0) {
-            fprintf(stderr, "assayctl: %s: %s\n", paths[i], err);
+            fprintf(stderr, "assayctl: %s: %s\n",
+                    i < nfiles ? paths[i] : o->flags.action, err);
             code = ASSAY_EXIT_DATA;
         }
         json_decref(params);
@@ -146,7 +164,8 @@ static int s_run(assay_conf *conf, const s_opts *o, char **paths, int n)
     for (int i = 0; i < n && code == ASSAY_EXIT_OK; i++) {
         json_t *results;
         if (assay_runner_run(runner, specs[i], &results, err, sizeof err)) {
-            fprintf(stderr, "assayctl: %s: %s\n", paths[i], err);
+            fprintf(stderr, "assayctl: %s: %s\n",
+                    i < nfiles ? paths[i] : o->flags.action, err);
             code = ASSAY_EXIT_DATA;
             break;
         }
@@ -219,10 +238,15 @@ int main(int argc, char **argv)
         {"count", required_argument, NULL, 'n'},
         {"timeout-ms", required_argument, NULL, 't'},
         {"wait-ms", required_argument, NULL, 'W'},
+        {"action", required_argument, NULL, 'a'},
+        {"param", required_argument, NULL, 'P'},
+        {"target", required_argument, NULL, 'G'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     s_opts o = {0};
+    o.flags.params = o.params;
+    o.flags.targets = o.targets;
     assay_ctl_opts co = {
         .endpoint = s_env("ASSAY_ENDPOINT", "tcp://127.0.0.1:7400"),
         .events = s_env("ASSAY_EVENTS", "tcp://127.0.0.1:7401"),
@@ -235,6 +259,20 @@ int main(int argc, char **argv)
         case 'l': o.local = true; break;
         case 'j': o.json = co.json = true; break;
         case 'c': o.config = optarg; break;
+        case 'a': o.flags.action = optarg; break;
+        case 'P':
+        case 'G': {
+            bool param = c == 'P';
+            int *n = param ? &o.flags.nparams : &o.flags.ntargets;
+            int max = param ? 64 : 1024;
+            if (*n == max) {
+                fprintf(stderr, "assayctl: more than %d %s\n", max,
+                        param ? "--param" : "--target");
+                goto out;
+            }
+            (param ? o.params : o.targets)[(*n)++] = optarg;
+            break;
+        }
         case 'C': o.config = ""; break;
         case 'v': level = ASSAY_LOG_DEBUG; break;
         case 'h': s_usage(stdout); code = ASSAY_EXIT_OK; goto out;
@@ -306,8 +344,17 @@ int main(int argc, char **argv)
                         "'%s'\n", cmd);
         goto out;
     }
-    if (is_run && optind == argc) {
-        fprintf(stderr, "assayctl: run --local needs a SPEC.json\n");
+    if (is_run && optind == argc && !o.flags.action) {
+        fprintf(stderr, "assayctl: run --local needs a SPEC.json or "
+                        "--action\n");
+        goto out;
+    }
+    if ((o.flags.nparams || o.flags.ntargets) && !o.flags.action) {
+        fprintf(stderr, "assayctl: --param and --target need --action\n");
+        goto out;
+    }
+    if (o.flags.action && !is_run) {
+        fprintf(stderr, "assayctl: --action is for run --local\n");
         goto out;
     }
     if (is_plugins && optind != argc) {

@@ -76,7 +76,8 @@ Test(cli, bad_specs_exit_65_naming_the_problem)
         {"[1]", "JobSpec must be a JSON object"},
         {"{\"action\": \"noop.pass\", \"colour\": 1}", "unknown field 'colour'"},
         {"{\"action\": \"nope.x\"}",
-         "unknown plugin 'nope' (installed: exec, file, noop, sleep)"},
+         "unknown plugin 'nope' in " HARNESS_PLUGINS
+         " (installed: exec, file, noop, sleep)"},
         {"{\"action\": \"file.frob\"}", "has no action 'frob' (actions: exists"},
         {"{\"action\": \"file.mode\", \"params\": {\"path\": \"/\"}}",
          "missing required param 'mode'"},
@@ -147,6 +148,30 @@ Test(cli, plugins_lists_catalogue_and_refusals)
     snprintf(cmd, sizeof cmd,
              HARNESS_BIN "assayctl plugins --local --plugins-dir %s", dir);
     expect(69, "no plugins in", cmd);
+}
+
+Test(cli, inline_run_takes_action_params_and_targets_as_flags)
+{
+    /* Values are read as the declared type: mode is an int64. */
+    expect(1, "2 jobs: 1 passed, 1 failed, 0 errors",
+           CTL " run --action file.mode --param mode=420"
+               " --target path=/etc/passwd"
+               " --target '{\"path\": \"/etc/shadow\"}'");
+    expect(0, "1 jobs: 1 passed", CTL " run --action noop.pass");
+    expect(0, "inline-0", CTL " run --action file.exists@^1"
+                          " --param path=/etc/passwd --param follow=false");
+    /* Bad flags name the flag, the value and the declared type. */
+    expect(65, "--param mode=rw: not a valid int64",
+           CTL " run --action file.mode --param mode=rw "
+               "--target path=/etc/passwd");
+    expect(65, "--action nope.x: unknown plugin 'nope'",
+           CTL " run --action nope.x");
+    expect(65, "--target wants KEY=VALUE, got 'path'",
+           CTL " run --action file.exists --target path");
+    expect(65, "unknown param 'colour'",
+           CTL " run --action noop.pass --param colour=red");
+    expect(64, "--param and --target need --action",
+           CTL " run --param x=1 spec.json");
 }
 
 Test(cli, check_confirms_what_it_checked)
