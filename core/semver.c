@@ -439,3 +439,50 @@ void assay_semver_range_destroy(assay_semver_range **r)
         *r = NULL;
     }
 }
+
+#define LIST_CUT ", ..."
+
+void assay_semver_list_add(char *list, size_t len, const char *version)
+{
+    assay_semver v, w;
+    char *at = list;
+
+    if (assay_semver_parse(version, &v) != 0)
+        return;
+    /* Find the first listed version above `version`; "..." counts as
+     * above everything so that it stays last. */
+    while (*at) {
+        size_t n = strcspn(at, ",");
+        char one[ASSAY_SEMVER_MAX_LEN + 1] = "";
+
+        if (n < sizeof one) {
+            memcpy(one, at, n);
+            one[n] = '\0';
+        }
+        if (assay_semver_parse(one, &w) != 0)
+            break;
+        int c = assay_semver_cmp(&v, &w);
+        if (c == 0)
+            return;
+        if (c < 0)
+            break;
+        at += n;
+        at += *at ? 2 : 0;
+    }
+    size_t used = strlen(list), vn = strlen(version);
+    /* Room is kept for the cut marker, so that it always fits. */
+    if (used + vn + 2 + sizeof LIST_CUT > len) {
+        if (used < 3 || strcmp(list + used - 3, "..."))
+            strlcat(list, used ? LIST_CUT : LIST_CUT + 2, len);
+        return;
+    }
+    if (!*at) {
+        if (used)
+            strlcat(list, ", ", len);
+        strlcat(list, version, len);
+        return;
+    }
+    memmove(at + vn + 2, at, strlen(at) + 1);
+    memcpy(at, version, vn);
+    memcpy(at + vn, ", ", 2);
+}

@@ -65,4 +65,12 @@ bool assay_semver_range_match(const assay_semver_range *r,
 
 void assay_semver_range_destroy(assay_semver_range **r);
 
+/* Adds `version` to `list`, a ", "-separated list of versions for a message
+ * that says what exists ("installed: 1.2.0, 1.4.1"). The list stays in
+ * ascending precedence with each version once, whatever order the versions
+ * are found in (load order, or many runtimes offering the same one). A
+ * string that is not a version is ignored; a version that does not fit in
+ * `len` is left out and the list ends in ", ..." (len >= 6). */
+void assay_semver_list_add(char *list, size_t len, const char *version);
+
 #endif

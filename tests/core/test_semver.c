@@ -331,3 +331,34 @@ Test(semver, range_destroy_null)
     assay_semver_range_destroy(NULL);
     cr_expect_null(r);
 }
+
+/* Adds each of `versions` in turn to a list of `len` bytes. */
+static void list_of(char *list, size_t len, const char *const *versions)
+{
+    list[0] = '\0';
+    for (size_t i = 0; versions[i]; i++)
+        assay_semver_list_add(list, len, versions[i]);
+}
+
+Test(semver, list_is_sorted_by_precedence_without_repeats)
+{
+    char list[128];
+
+    /* found in load order, and once per runtime that offers it */
+    list_of(list, sizeof list,
+            L("10.0.0", "1.4.1", "2.0.0", "1.2.0", "1.4.1", "2.0.0-rc.1",
+              "1.2.0+build.7", "not-a-version"));
+    cr_expect_str_eq(list, "1.2.0, 1.4.1, 2.0.0-rc.1, 2.0.0, 10.0.0");
+}
+
+Test(semver, list_that_is_full_says_so)
+{
+    char list[20];
+
+    /* "1.0.0, 2.0.0" (12 bytes) leaves no room for ", 3.0.0" and ", ..." */
+    list_of(list, sizeof list, L("2.0.0", "1.0.0", "3.0.0", "4.0.0"));
+    cr_expect_str_eq(list, "1.0.0, 2.0.0, ...");
+    /* whichever end the version left out sorts to */
+    list_of(list, sizeof list, L("9.0.0", "8.0.0", "1.0.0"));
+    cr_expect_str_eq(list, "8.0.0, 9.0.0, ...");
+}
