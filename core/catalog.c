@@ -26,6 +26,7 @@ struct assay_catalog {
     size_t count;
     s_refused *refused;
     size_t refused_count;
+    char dirs[PATH_MAX]; /* ", "-separated, for refusals; "" if none */
 };
 
 assay_catalog *assay_catalog_new(void)
@@ -75,6 +76,34 @@ void assay_catalog_refuse(assay_catalog *self, const char *path,
     self->refused = r;
     self->refused_count++;
     assay_warn("refused %s", why);
+}
+
+/* True if `item` is one of the ", "-separated items of `list`. */
+static bool s_listed(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && !memcmp(p, item, n))
+            return true;
+        p += k;
+        p += *p ? 2 : 0;
+    }
+    return false;
+}
+
+/* Appends `item` to a ", "-separated list. */
+static void s_list(char *buf, size_t len, const char *item)
+{
+    if (buf[0])
+        strlcat(buf, ", ", len);
+    strlcat(buf, item, len);
+}
+
+void assay_catalog_add_dir(assay_catalog *self, const char *dir)
+{
+    if (!s_listed(self->dirs, dir))
+        s_list(self->dirs, sizeof self->dirs, dir);
 }
 
 static const assay_plugin *s_find(const assay_catalog *self, const char *name,
@@ -214,14 +243,6 @@ const assay_action *assay_plugin_action(const assay_plugin *p,
     return NULL;
 }
 
-/* Comma-separated list of names/versions for error messages. */
-static void s_list(char *buf, size_t len, const char *item)
-{
-    if (buf[0])
-        strlcat(buf, ", ", len);
-    strlcat(buf, item, len);
-}
-
 bool assay_action_ref_split(const char *ref, char *plugin, size_t len,
                             const char **action)
 {
@@ -259,11 +280,11 @@ int assay_catalog_resolve(const assay_catalog *self, const char *ref,
     char installed[512] = "", versions[512] = "";
     for (const assay_plugin *p = self->plugins; p; p = p->next) {
         if (strcmp(p->name, name)) {
-            if (!strstr(installed, p->name))
+            if (!s_listed(installed, p->name))
                 s_list(installed, sizeof installed, p->name);
             continue;
         }
-        s_list(versions, sizeof versions, p->version);
+        assay_semver_list_add(versions, sizeof versions, p->version);
         if (r && !assay_semver_range_match(r, &p->semver))
             continue;
         if (!best || assay_semver_cmp(&p->semver, &best->semver) > 0)
@@ -272,8 +293,9 @@ int assay_catalog_resolve(const assay_catalog *self, const char *ref,
     assay_semver_range_destroy(&r);
     if (!versions[0])
         return assay_errf(err, errlen, ASSAY_ENOENT,
-                          "unknown plugin '%s' (installed: %s)", name,
-                          installed[0] ? installed : "none");
+                          "unknown plugin '%s' (installed: %s)%s%s", name,
+                          installed[0] ? installed : "none",
+                          self->dirs[0] ? " in " : "", self->dirs);
     if (!best)
         return assay_errf(err, errlen, ASSAY_ENOENT,
                           "no version of '%s' matches '%s' (installed: %s)",

@@ -44,6 +44,11 @@ void assay_catalog_destroy(assay_catalog **self_p);
 int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
                        size_t errlen);
 
+/* Records that the catalogue holds what `dir` offers, so that a refusal
+ * to resolve names the directories searched (plugdir.c calls it for each
+ * directory it scans). Each directory is named once. */
+void assay_catalog_add_dir(assay_catalog *self, const char *dir);
+
 /* Loads one file. On refusal the reason (naming the file) is in err, is
  * recorded in the refused list, and the file is unloaded. */
 int assay_catalog_load(assay_catalog *self, const char *path,
@@ -69,7 +74,9 @@ size_t assay_catalog_count(const assay_catalog *self);
 size_t assay_catalog_refused_count(const assay_catalog *self);
 
 /* Resolves `ref` ("plugin.action") and an optional semver range (NULL or
- * "" = highest installed). */
+ * "" = highest installed). Refusals say what exists: the plugins installed
+ * and the directories searched, or every installed version of the plugin
+ * in ascending order, or the plugin's actions. */
 int assay_catalog_resolve(const assay_catalog *self, const char *ref,
                           const char *range, const assay_plugin **plugin,
                           const assay_action **action, char *err,

@@ -298,10 +298,14 @@ int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
                       assay_plugdir **out, char *err, size_t errlen)
 {
     struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    int bad = stat(dir, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (bad)
         return assay_errf(err, errlen, ASSAY_ENOENT,
-                          "plugins directory %s: %s", dir,
-                          errno ? strerror(errno) : "not a directory");
+                          "plugins directory %s: %s (%spoint --plugins-dir / "
+                          "plugins_dir at the directory that holds your "
+                          "plugins)",
+                          dir, strerror(bad),
+                          bad == ENOENT ? "create it, or " : "");
     assay_plugdir *self = calloc(1, sizeof *self);
     if (!self)
         return ASSAY_ENOMEM;
@@ -326,6 +330,7 @@ int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
                               strerror(e));
         }
     }
+    assay_catalog_add_dir(cat, dir);
     assay_plugdir_rescan(self, NULL, NULL);
     *out = self;
     return 0;
