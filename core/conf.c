@@ -558,15 +558,40 @@ static size_t oversized_int(const char **p)
     return over ? (size_t)(s - start) : 0;
 }
 
+/* Brackets open at once that the pre-scan tracks. The schema nests two
+ * deep (plugin = { name = { key = value; }; };), so deeper text is refused
+ * here rather than tracked without bound. */
+#define MAX_NESTING 64
+
+static char closer_of(char open)
+{
+    return open == '{' ? '}' : open == '[' ? ']' : ')';
+}
+
+static char opener_of(char close)
+{
+    return close == '}' ? '{' : close == ']' ? '[' : '(';
+}
+
 /* Checks libconfig does not make, on the raw text before parsing:
  * - libconfig 1.5 silently wraps integer literals that overflow its int
  *   (4294967297 reads as 1), which would turn a typo into a valid value;
  * - @include would pull in files that escape the size limit and, in 1.5,
- *   report errors without their file name, so it is refused. */
+ *   report errors without their file name, so it is refused;
+ * - an unterminated string, comment or bracket is reported where it
+ *   starts, with what is missing: libconfig reports it where it gave up
+ *   (often the end of the file), and an unterminated comment silently
+ *   drops the rest of the file. A string therefore ends on the line it
+ *   starts on (adjacent strings are joined: "a" "b"). */
 static int check_text(const char *text, const char *path, char *err,
                       size_t errlen)
 {
     struct origin at = {path, 1};
+    struct {
+        char ch;
+        unsigned line;
+    } open[MAX_NESTING];
+    size_t depth = 0;
     const char *p = text;
 
     while (*p) {
@@ -574,18 +599,45 @@ static int check_text(const char *text, const char *path, char *err,
             at.line++;
             p++;
         } else if (*p == '"') {
-            for (p++; *p && *p != '"'; p++) {
-                if (*p == '\\' && p[1])
+            for (p++; *p != '"'; p++) {
+                if (*p == '\0' || *p == '\n')
+                    return fail(err, errlen, ASSAY_EPARSE, &at,
+                                "unterminated string (a '\"' is missing)");
+                if (*p == '\\' && p[1] && p[1] != '\n')
                     p++;
-                at.line += *p == '\n';
             }
-            p += *p != '\0';
+            p++;
         } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
             p += strcspn(p, "\n");
         } else if (p[0] == '/' && p[1] == '*') {
-            for (p += 2; *p && !(p[0] == '*' && p[1] == '/'); p++)
+            struct origin from = at;
+
+            for (p += 2; !(p[0] == '*' && p[1] == '/'); p++) {
+                if (*p == '\0')
+                    return fail(err, errlen, ASSAY_EPARSE, &from,
+                                "unterminated comment (a '*/' is missing)");
                 at.line += *p == '\n';
-            p += *p ? 2 : 0;
+            }
+            p += 2;
+        } else if (*p == '{' || *p == '[' || *p == '(') {
+            if (depth == MAX_NESTING)
+                return fail(err, errlen, ASSAY_ETOOBIG, &at,
+                            "nested deeper than %d levels", MAX_NESTING);
+            open[depth].ch = *p++;
+            open[depth++].line = at.line;
+        } else if (*p == '}' || *p == ']' || *p == ')') {
+            if (!depth)
+                return fail(err, errlen, ASSAY_EPARSE, &at,
+                            "'%c' closes nothing (no '%c' is open)", *p,
+                            opener_of(*p));
+            depth--;
+            if (*p != closer_of(open[depth].ch))
+                return fail(err, errlen, ASSAY_EPARSE, &at,
+                            "'%c' cannot close the '%c' of line %u (a '%c' "
+                            "is missing)",
+                            *p, open[depth].ch, open[depth].line,
+                            closer_of(open[depth].ch));
+            p++;
         } else if (*p == '@') {
             return fail(err, errlen, ASSAY_EUNSUPP, &at,
                         "@include is not supported");
@@ -605,6 +657,12 @@ static int check_text(const char *text, const char *path, char *err,
             p++;
         }
     }
+    if (depth) {
+        at.line = open[depth - 1].line;
+        return fail(err, errlen, ASSAY_EPARSE, &at,
+                    "'%c' is never closed (a '%c' is missing)",
+                    open[depth - 1].ch, closer_of(open[depth - 1].ch));
+    }
     return 0;
 }
 
@@ -617,9 +675,12 @@ static int parse(config_t *cfg, const char *path, const char *text, char *err,
     if (rc < 0 || config_read_string(cfg, text) == CONFIG_TRUE)
         return rc;
     at.line = (unsigned)config_error_line(cfg);
-    /* libconfig's most common text is "syntax error" itself */
+    /* libconfig's most common text is "syntax error" itself, which says
+     * nothing of what it wanted */
     if (strcmp(config_error_text(cfg), "syntax error") == 0)
-        return fail(err, errlen, ASSAY_EPARSE, &at, "syntax error");
+        return fail(err, errlen, ASSAY_EPARSE, &at,
+                    "syntax error (expected settings of the form "
+                    "name = value;)");
     return fail(err, errlen, ASSAY_EPARSE, &at, "syntax error: %s",
                 config_error_text(cfg));
 }

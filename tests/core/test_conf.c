@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bsd/string.h>
+
 #include <assay/error.h>
 #include <assay/host.h>
 
@@ -313,11 +315,63 @@ Test(conf, error_include)
 Test(conf, error_syntax)
 {
     expect_load_error("executors = 2;\nlog_level = ;\n", ASSAY_EPARSE, 2,
-                      "syntax error");
+                      "syntax error (expected settings of the form "
+                      "name = value;)");
     expect_load_error("executors = 2;\n\nexecutors = 3;\n", ASSAY_EPARSE, 3,
                       "syntax error: duplicate setting name");
-    /* libconfig reports an unterminated string where the file ends */
-    expect_load_error("log_level = \"info\n", ASSAY_EPARSE, 2, "syntax error");
+}
+
+/* libconfig reports these where it gave up, often the end of the file
+ * (an unclosed string on line 1 came out as line 3), or not at all (an
+ * unclosed comment dropped the rest of the file). */
+Test(conf, error_names_the_line_where_the_problem_starts)
+{
+    expect_load_error("log_level = \"info;\nexecutors = 2;\n"
+                      "plugins_dir = \"/x\";\n",
+                      ASSAY_EPARSE, 1, "unterminated string (a '\"' is missing)");
+    expect_load_error("executors = 2;\nlog_level = \"info\n", ASSAY_EPARSE, 2,
+                      "unterminated string (a '\"' is missing)");
+    expect_load_error("plugins_dir = \"/x\\\n\";\n", ASSAY_EPARSE, 1,
+                      "unterminated string");
+    expect_load_error("executors = 2;\n/* executors = 3;\nlog_level = 1;\n",
+                      ASSAY_EPARSE, 2,
+                      "unterminated comment (a '*/' is missing)");
+    expect_load_error("plugin = {\n  file = {\n    max = 1;\n  };\n"
+                      "executors = 2;\n",
+                      ASSAY_EPARSE, 1, "'{' is never closed (a '}' is missing)");
+    expect_load_error("plugin = {\n  file = {\n    max = 1;\n  ];\n};\n",
+                      ASSAY_EPARSE, 4,
+                      "']' cannot close the '{' of line 2 (a '}' is missing)");
+    expect_load_error("executors = 2;\n};\n", ASSAY_EPARSE, 2,
+                      "'}' closes nothing (no '{' is open)");
+    /* brackets, quotes and comment marks inside strings and comments are
+     * text */
+    expect_load_error("plugins_dir = \"{[( /* #\";\n# \" {\n/* \" ( */\n"
+                      "// [\nfoo = 1;\n",
+                      ASSAY_EINVAL, 5, "unknown key 'foo'");
+}
+
+/* Lists of `depth` nested lists: "a = ((...));" */
+static const char *nested(char *text, size_t len, int depth)
+{
+    strlcpy(text, "a = ", len);
+    for (int i = 0; i < depth; i++)
+        strlcat(text, "(", len);
+    for (int i = 0; i < depth; i++)
+        strlcat(text, ")", len);
+    strlcat(text, ";\n", len);
+    return text;
+}
+
+Test(conf, nesting_limit)
+{
+    char text[256];
+
+    /* 64 levels get past the pre-scan to the schema */
+    expect_load_error(nested(text, sizeof text, 64), ASSAY_EINVAL, 1,
+                      "unknown key 'a'");
+    expect_load_error(nested(text, sizeof text, 65), ASSAY_ETOOBIG, 1,
+                      "nested deeper than 64 levels");
 }
 
 Test(conf, error_unknown_key)
