@@ -237,6 +237,45 @@ void assay_jobspec_job_id(const assay_jobspec *self, size_t i, char *buf,
     snprintf(buf, len, "%s-%zu", self->id, i);
 }
 
+int assay_jobspec_check_params(const assay_jobspec *self,
+                               const assay_param *decl, json_t **params,
+                               char *err, size_t errlen)
+{
+    json_t *all = json_array();
+    if (!all)
+        return ASSAY_ENOMEM;
+    for (size_t i = 0; i < assay_jobspec_jobs(self); i++) {
+        const json_t *target =
+            self->targets ? json_array_get(self->targets, i) : NULL;
+        json_t *merged = json_copy(self->params), *norm;
+        if (!merged) {
+            json_decref(all);
+            return ASSAY_ENOMEM;
+        }
+        if (target)
+            json_object_update(merged, (json_t *)target);
+        char why[ASSAY_ERRMSG_SIZE], where[32] = "";
+        const char *bad;
+        int rc = assay_params_check_key(decl, merged, &norm, &bad, why,
+                                        sizeof why);
+        /* A value at fault came from the target if it has that key, else
+         * from params; a missing param is the target's to give. */
+        if (rc && target && (!bad || json_object_get(target, bad)))
+            snprintf(where, sizeof where, "targets[%zu]: ", i);
+        else if (rc && bad)
+            strlcpy(where, "params: ", sizeof where);
+        json_decref(merged);
+        if (rc) {
+            json_decref(all);
+            return assay_errf(err, errlen, rc, "%s: %s%s", self->action,
+                              where, why);
+        }
+        json_array_append_new(all, norm);
+    }
+    *params = all;
+    return 0;
+}
+
 int assay_jobspec_resolve(const assay_jobspec *self,
                           const assay_catalog *catalog,
                           const assay_plugin **plugin,
@@ -247,26 +286,6 @@ int assay_jobspec_resolve(const assay_jobspec *self,
                                    plugin, action, err, errlen);
     if (rc)
         return rc;
-    json_t *all = json_array();
-    if (!all)
-        return ASSAY_ENOMEM;
-    for (size_t i = 0; i < assay_jobspec_jobs(self); i++) {
-        json_t *merged = json_copy(self->params), *norm;
-        if (self->targets)
-            json_object_update(merged, json_array_get(self->targets, i));
-        char why[ASSAY_ERRMSG_SIZE];
-        rc = assay_params_check((*action)->params, merged, &norm, why,
-                                sizeof why);
-        json_decref(merged);
-        if (rc) {
-            json_decref(all);
-            if (self->targets)
-                return assay_errf(err, errlen, rc, "%s: targets[%zu]: %s",
-                                  self->action, i, why);
-            return assay_errf(err, errlen, rc, "%s: %s", self->action, why);
-        }
-        json_array_append_new(all, norm);
-    }
-    *params = all;
-    return 0;
+    return assay_jobspec_check_params(self, (*action)->params, params, err,
+                                      errlen);
 }

@@ -47,8 +47,17 @@ size_t assay_jobspec_jobs(const assay_jobspec *self);
 void assay_jobspec_job_id(const assay_jobspec *self, size_t i, char *buf,
                           size_t len);
 
-/* Resolves the action and type-checks every job's merged params; on
- * success *params is a new array of normalized param objects, one per job. */
+/* Type-checks every job's params (the JobSpec's params with the job's
+ * target merged over them) against `decl`; on success *params is a new
+ * array of normalized param objects, one per job. A refusal names the
+ * action and where the value at fault was given: "file.mode: params: param
+ * 'mode': ..." or "file.mode: targets[1]: param 'mode': ...", and a missing
+ * required param the target that lacks it. */
+int assay_jobspec_check_params(const assay_jobspec *self,
+                               const assay_param *decl, json_t **params,
+                               char *err, size_t errlen);
+
+/* Resolves the action in `catalog`, then checks params as above. */
 int assay_jobspec_resolve(const assay_jobspec *self,
                           const assay_catalog *catalog,
                           const assay_plugin **plugin,

@@ -194,6 +194,15 @@ int assay_params_validate_decl(const assay_param *decl, char *err,
 int assay_params_check(const assay_param *decl, const json_t *given,
                        json_t **out, char *err, size_t errlen)
 {
+    const char *bad;
+    return assay_params_check_key(decl, given, out, &bad, err, errlen);
+}
+
+int assay_params_check_key(const assay_param *decl, const json_t *given,
+                           json_t **out, const char **bad, char *err,
+                           size_t errlen)
+{
+    *bad = NULL;
     if (given && !json_is_object(given))
         return assay_errf(err, errlen, ASSAY_ETYPE,
                           "params must be an object, got %s",
@@ -211,6 +220,7 @@ int assay_params_check(const assay_param *decl, const json_t *given,
                     strlcat(names, ", ", sizeof names);
                 strlcat(names, decl[i].name, sizeof names);
             }
+            *bad = key;
             return assay_errf(err, errlen, ASSAY_ENOENT,
                               "unknown param '%.64s' (declared: %s)", key,
                               names[0] ? names : "none");
@@ -228,6 +238,7 @@ int assay_params_check(const assay_param *decl, const json_t *given,
             const char *why;
             if (!s_type_ok((int)p->type, gv, &why)) {
                 json_decref(norm);
+                *bad = p->name;
                 return assay_errf(err, errlen, ASSAY_ETYPE,
                                   "param '%s': expected %s, got %s%s%s",
                                   p->name, assay_type_name((int)p->type),

@@ -34,6 +34,13 @@ int assay_params_default(const assay_param *p, json_t **out, char *err,
  * value (given or default). Errors name the param. */
 int assay_params_check(const assay_param *decl, const json_t *given,
                        json_t **out, char *err, size_t errlen);
+/* The same; on refusal *bad names the given param whose value was at
+ * fault (unknown or mistyped; it lives as long as `decl` and `given`), or
+ * is NULL when a required param was missing, so that a caller that merged
+ * `given` from several objects can name the one that held the value. */
+int assay_params_check_key(const assay_param *decl, const json_t *given,
+                           json_t **out, const char **bad, char *err,
+                           size_t errlen);
 
 /* Builds a declaration array from its JSON form (as assay_catalog_json
  * writes it: [{name, type, required, default, help}]), validated; the

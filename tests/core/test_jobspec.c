@@ -1,6 +1,7 @@
 /* tests/core/test_jobspec.c - JobSpec parsing (every field's shape and
- * bounds), job expansion and loading from a file. Resolution against a
- * catalogue is covered by the runner suites. */
+ * bounds), job expansion, checking each job's params against a declaration
+ * and loading from a file. Resolution against a catalogue is covered by
+ * the runner suites. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -315,6 +316,86 @@ Test(jobspec, label_limits)
     expect_bad(with("labels", labels(1, 256)), ASSAY_EINVAL,
                "labels 'l0': key must match [a-z][a-z0-9_-]* and value be a "
                "string of at most 255 bytes");
+}
+
+/* Params: where a refused value was given */
+
+static const assay_param mode_decl[] = {
+    {"path", ASSAY_TYPE_STRING, ASSAY_PARAM_REQUIRED, NULL, ""},
+    {"mode", ASSAY_TYPE_INT64, 0, "420", ""},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+/* Checks the params of `spec` against mode_decl; expects `code` and, on
+ * refusal, exactly the message `want`. */
+static void expect_params(const char *spec, int code, const char *want)
+{
+    char err[ASSAY_ERRMSG_SIZE] = "";
+    assay_jobspec *s = parse_ok(json(spec));
+    json_t *params = NULL;
+
+    cr_expect_eq(assay_jobspec_check_params(s, mode_decl, &params, err,
+                                            sizeof err),
+                 code, "%s: '%s'", spec, err);
+    if (code)
+        cr_expect_str_eq(err, want, "%s", spec);
+    else
+        cr_expect_eq(json_array_size(params), assay_jobspec_jobs(s));
+    json_decref(params);
+    assay_jobspec_destroy(&s);
+}
+
+Test(jobspec, bad_param_names_where_it_was_given)
+{
+    /* in params, used by every target: not targets[0]'s fault */
+    expect_params("{\"action\": \"file.mode\", \"params\": {\"mode\": "
+                  "\"644\"}, \"targets\": [{\"path\": \"/a\"}, "
+                  "{\"path\": \"/b\"}]}",
+                  ASSAY_ETYPE,
+                  "file.mode: params: param 'mode': expected int64, got "
+                  "string");
+    /* in one target, over a good base value */
+    expect_params("{\"action\": \"file.mode\", \"params\": {\"mode\": "
+                  "420}, \"targets\": [{\"path\": \"/a\"}, {\"path\": "
+                  "\"/b\", \"mode\": \"644\"}]}",
+                  ASSAY_ETYPE,
+                  "file.mode: targets[1]: param 'mode': expected int64, got "
+                  "string");
+    /* a target that overrides a bad base value is fine; the next is not */
+    expect_params("{\"action\": \"file.mode\", \"params\": {\"mode\": "
+                  "\"644\"}, \"targets\": [{\"path\": \"/a\", \"mode\": "
+                  "1}, {\"path\": \"/b\"}]}",
+                  ASSAY_ETYPE,
+                  "file.mode: params: param 'mode': expected int64, got "
+                  "string");
+    expect_params("{\"action\": \"file.mode\", \"params\": {\"pth\": "
+                  "\"/a\"}, \"targets\": [{\"path\": \"/a\"}]}",
+                  ASSAY_ENOENT,
+                  "file.mode: params: unknown param 'pth' (declared: path, "
+                  "mode)");
+    expect_params("{\"action\": \"file.mode\", \"targets\": [{\"path\": "
+                  "\"/a\"}, {\"pth\": \"/b\"}]}",
+                  ASSAY_ENOENT,
+                  "file.mode: targets[1]: unknown param 'pth' (declared: "
+                  "path, mode)");
+    /* missing from both: the target that lacks it */
+    expect_params("{\"action\": \"file.mode\", \"targets\": [{\"path\": "
+                  "\"/a\"}, {\"mode\": 1}]}",
+                  ASSAY_EINVAL,
+                  "file.mode: targets[1]: missing required param 'path' "
+                  "(string)");
+    /* without targets, params is the only place */
+    expect_params("{\"action\": \"file.mode\", \"params\": {\"path\": "
+                  "\"/a\", \"mode\": true}}",
+                  ASSAY_ETYPE,
+                  "file.mode: params: param 'mode': expected int64, got "
+                  "boolean");
+    expect_params("{\"action\": \"file.mode\"}", ASSAY_EINVAL,
+                  "file.mode: missing required param 'path' (string)");
+    expect_params("{\"action\": \"file.mode\", \"params\": {\"mode\": "
+                  "1}, \"targets\": [{\"path\": \"/a\"}, {\"path\": "
+                  "\"/b\", \"mode\": 2}]}",
+                  0, NULL);
 }
 
 /* Files */
