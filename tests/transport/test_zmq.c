@@ -515,6 +515,95 @@ Test(zmq, publisher_knows_which_topics_are_wanted)
     ops->close(&pub);
 }
 
+/* Runs pub's loop (recv until EBUSY, as the core does) until sub has a
+ * message; fails the test after WAIT_MS. */
+static void pump_until_message(assay_transport *pub, assay_transport *sub,
+                               int *link, assay_frames *msg)
+{
+    int64_t until = now_ms() + WAIT_MS;
+    for (;;) {
+        int l;
+        assay_frames m;
+        while (ops->recv(pub, &l, &m) == 0)
+            cr_assert_fail("a subscription surfaced as a message");
+        int rc = ops->recv(sub, link, msg);
+        if (rc == 0)
+            return;
+        cr_assert_eq(rc, ASSAY_EBUSY, "recv: %d\n%s", rc, logged);
+        int64_t left = until - now_ms();
+        cr_assert_gt(left, 0, "no message within %d ms", WAIT_MS);
+        struct pollfd p[2] = {{.fd = ops->fd(pub), .events = POLLIN},
+                              {.fd = ops->fd(sub), .events = POLLIN}};
+        cr_assert_geq(poll(p, 2, (int)left), 0, "poll: %s", strerror(errno));
+    }
+}
+
+Test(zmq, subscriber_is_welcomed_after_its_subscriptions_arrived)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *pub = open_t(NULL, 0), *sub = open_t(NULL, 0),
+                    *other = open_t(NULL, 0);
+    int p = link_ok(pub, ASSAY_LINK_PUBLISH, ep);
+    int s = link_ok(sub, ASSAY_LINK_SUBSCRIBE, ep);
+    /* The documented order: what you want first, the welcome last. */
+    cr_assert_eq(ops->subscribe(sub, s, "job."), 0);
+    cr_assert_eq(ops->subscribe(sub, s, "assay.welcome.7f3a"), 0);
+    int link;
+    assay_frames msg;
+    pump_until_message(pub, sub, &link, &msg);
+    cr_assert_eq(link, s);
+    cr_assert_eq(msg.count, 2);
+    cr_expect(frame_is(&msg.frames[0], "assay.welcome.7f3a"));
+    /* The body is an empty msgpack map. */
+    cr_expect(msg.frames[1].len == 1 && msg.frames[1].data[0] == 0x80);
+    /* Welcomed means known: the publisher builds job events from now on,
+     * and the subscriber gets them, with no sync topic. */
+    cr_expect_eq(ops->wanted(pub, p, "job.queued"), 1);
+    cr_assert_eq(SEND(pub, p, "job.queued", "j1"), 0);
+    next_msg(sub, &link, &msg);
+    cr_expect(frame_is(&msg.frames[0], "job.queued"));
+
+    /* A second subscriber to the same welcome topic is welcomed too
+     * (repeated subscriptions are reported), and so is the first again:
+     * a token of your own keeps welcomes to yourself. */
+    int o = link_ok(other, ASSAY_LINK_SUBSCRIBE, ep);
+    cr_assert_eq(ops->subscribe(other, o, "assay.welcome.7f3a"), 0);
+    pump_until_message(pub, other, &link, &msg);
+    cr_expect(frame_is(&msg.frames[0], "assay.welcome.7f3a"));
+    next_msg(sub, &link, &msg);
+    cr_expect(frame_is(&msg.frames[0], "assay.welcome.7f3a"));
+    ops->close(&other);
+    ops->close(&sub);
+    ops->close(&pub);
+}
+
+Test(zmq, subscriber_of_other_topics_never_sees_a_welcome)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *pub = open_t(NULL, 0), *old = open_t(NULL, 0),
+                    *sub = open_t(NULL, 0);
+    int p = link_ok(pub, ASSAY_LINK_PUBLISH, ep);
+    /* An older client: job events only. */
+    int j = link_ok(old, ASSAY_LINK_SUBSCRIBE, ep);
+    cr_assert_eq(ops->subscribe(old, j, "job."), 0);
+    cr_assert(wanted_becomes(pub, p, "job.x", 1));
+    /* A newer client is welcomed meanwhile... */
+    int s = link_ok(sub, ASSAY_LINK_SUBSCRIBE, ep);
+    cr_assert_eq(ops->subscribe(sub, s, "assay.welcome.b"), 0);
+    int link;
+    assay_frames msg;
+    pump_until_message(pub, sub, &link, &msg);
+    /* ...and the older one's first message is the next job event. */
+    cr_assert_eq(SEND(pub, p, "job.x", "1"), 0);
+    next_msg(old, &link, &msg);
+    cr_expect(frame_is(&msg.frames[0], "job.x"));
+    ops->close(&sub);
+    ops->close(&old);
+    ops->close(&pub);
+}
+
 Test(zmq, security_config_is_refused)
 {
     assay_transport *t = (assay_transport *)&t; /* open() must clear it */

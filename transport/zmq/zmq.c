@@ -1,7 +1,17 @@
 /* transport/zmq/zmq.c - the ZeroMQ transport module ("zmq"): SERVER links
- * are ROUTER sockets, CLIENT links DEALER, PUBLISH links PUB and SUBSCRIBE
+ * are ROUTER sockets, CLIENT links DEALER, PUBLISH links XPUB and SUBSCRIBE
  * links SUB, all in one zmq context per instance. The core never links
  * libzmq; it reaches all of this through the assay_transport_ops vtable.
+ *
+ * Welcome. A PUBLISH link answers every subscription to a topic that
+ * starts with "assay.welcome" by publishing [that topic][{}] once
+ * (docs/protocol.md#knowing-a-subscription-is-live). It is sent only after
+ * every subscription message that reached this side with it has been
+ * read, so a subscriber that receives its welcome knows that what it
+ * subscribed to before is known here, and wanted() says so. libzmq's own
+ * ZMQ_XPUB_WELCOME_MSG cannot promise that: it goes out when the
+ * connection is attached, before its subscriptions are read, as one frame
+ * (events are two), and to everyone who connects.
  *
  * Event loop contract. fd() is an epoll fd watching every socket's ZMQ_FD.
  * ZMQ_FD is edge-like: it signals that the socket's state may have changed,
@@ -39,6 +49,10 @@
 #define RECONNECT_IVL_MS 100
 #define RECONNECT_IVL_MAX_MS 1000
 #define MAX_ROUTING_ID 255 /* zmq's limit on a routing id */
+#define WELCOME_PREFIX "assay.welcome"
+#define WELCOME_MAX 255 /* longest welcome topic answered, in bytes */
+/* The welcome's body: an empty msgpack map. */
+static const uint8_t welcome_body[] = {0x80};
 
 typedef struct zlink {
     void *sock;
@@ -248,7 +262,13 @@ static int configure(assay_transport *self, void *sock, int kind,
             rc = ASSAY_EIO;
         }
         break;
-    default: /* PUBLISH; SUBSCRIBE: nothing arrives until subscribe() */
+    case ASSAY_LINK_PUBLISH:
+        /* Every subscription message, repeats included: a second
+         * subscriber to the same welcome topic is welcomed too. */
+        if (!rc)
+            rc = SET_INT(sock, ZMQ_XPUB_VERBOSE, 1, endpoint);
+        break;
+    default: /* SUBSCRIBE: nothing arrives until subscribe() */
         break;
     }
     /* Each direction a link uses is bounded. */
@@ -528,16 +548,102 @@ static int s_wanted(assay_transport *self, int link, const char *topic)
     return 0;
 }
 
+/* The welcome topic a subscription message asks for, copied, or NULL. */
+static char *welcome_topic(const assay_bytes *f)
+{
+    if (f->len < 1 || f->data[0] != 1)
+        return NULL;
+    size_t n = f->len - 1, plen = strlen(WELCOME_PREFIX);
+    if (n < plen || n > WELCOME_MAX ||
+        memcmp(f->data + 1, WELCOME_PREFIX, plen) ||
+        memchr(f->data + 1, '\0', n))
+        return NULL;
+    return strndup((const char *)f->data + 1, n);
+}
+
+/* Reads every subscription message waiting on PUBLISH link `id` into its
+ * prefix set; then answers the welcome subscriptions among them. Only
+ * then: the subscriptions a subscriber sent with its welcome topic must
+ * be known before it is welcomed. */
+static int drain_subscriptions(assay_transport *self, int id)
+{
+    zlink *l = &self->links[id];
+    char **welcome = NULL;
+    size_t nwelcome = 0;
+    int rc = 0;
+    for (;;) {
+        int events;
+        size_t len = sizeof events;
+        if (zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &len) < 0) {
+            if (errno == EINTR)
+                continue;
+            zlog(ASSAY_LOG_ERROR, "%s: ZMQ_EVENTS: %s", l->endpoint,
+                 zmq_strerror(errno));
+            rc = ASSAY_EIO;
+            break;
+        }
+        if (!(events & ZMQ_POLLIN))
+            break;
+        rc = read_message(self, id);
+        if (rc == DROPPED)
+            continue;
+        if (rc) {
+            rc = rc == ASSAY_EBUSY ? 0 : rc;
+            break;
+        }
+        note_subscription(l, &self->frames[0]);
+        char *topic = self->nparts == 1 ? welcome_topic(&self->frames[0])
+                                        : NULL;
+        char **grown = topic ? realloc(welcome, (nwelcome + 1) *
+                                                    sizeof *welcome)
+                             : NULL;
+        if (grown) {
+            welcome = grown;
+            welcome[nwelcome++] = topic;
+        } else {
+            free(topic);
+        }
+        release_parts(self);
+    }
+    for (size_t k = 0; k < nwelcome; k++) {
+        assay_bytes f[2] = {{(const uint8_t *)welcome[k], strlen(welcome[k])},
+                            {welcome_body, sizeof welcome_body}};
+        assay_frames msg = {f, 2};
+        int sent = s_send(self, id, &msg);
+        if (sent)
+            zlog(ASSAY_LOG_WARN, "%s: welcome '%s' not sent (code %d)",
+                 l->endpoint, welcome[k], sent);
+        free(welcome[k]);
+    }
+    free(welcome);
+    return rc;
+}
+
 static int s_recv(assay_transport *self, int *link, assay_frames *msg)
 {
     if (!self || !link || !msg)
         return ASSAY_EINVAL;
     release_parts(self);
     *msg = (assay_frames){NULL, 0};
-    /* Every socket is asked for ZMQ_EVENTS before EBUSY: that is what
-     * re-arms its ZMQ_FD (see the header comment). */
+    /* Subscriptions first, before any message another link returns: a
+     * subscriber welcomed before it sent a request (on another
+     * connection) must have its subscriptions honoured for the events
+     * that request causes. */
+    for (int id = 0; id < self->nlinks; id++) {
+        if (self->links[id].kind != ASSAY_LINK_PUBLISH)
+            continue;
+        int rc = drain_subscriptions(self, id);
+        if (rc)
+            return rc;
+    }
+    /* Every other socket is asked for ZMQ_EVENTS before EBUSY: that is
+     * what re-arms its ZMQ_FD (see the header comment). */
     for (int tried = 0; tried < self->nlinks;) {
         int id = (self->next + tried) % self->nlinks;
+        if (self->links[id].kind == ASSAY_LINK_PUBLISH) {
+            tried++;
+            continue;
+        }
         int events;
         size_t len = sizeof events;
         if (zmq_getsockopt(self->links[id].sock, ZMQ_EVENTS, &events,
@@ -561,11 +667,6 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
         }
         if (rc < 0)
             return rc;
-        if (self->links[id].kind == ASSAY_LINK_PUBLISH) {
-            note_subscription(&self->links[id], &self->frames[0]);
-            release_parts(self);
-            continue; /* the same socket may hold more */
-        }
         self->next = (id + 1) % self->nlinks;
         *link = id;
         *msg = (assay_frames){self->frames, self->nparts};
