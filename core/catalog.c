@@ -293,9 +293,9 @@ int assay_catalog_resolve(const assay_catalog *self, const char *ref,
     assay_semver_range_destroy(&r);
     if (!versions[0])
         return assay_errf(err, errlen, ASSAY_ENOENT,
-                          "unknown plugin '%s' (installed: %s)%s%s", name,
-                          installed[0] ? installed : "none",
-                          self->dirs[0] ? " in " : "", self->dirs);
+                          "unknown plugin '%s'%s%s (installed: %s)", name,
+                          self->dirs[0] ? " in " : "", self->dirs,
+                          installed[0] ? installed : "none");
     if (!best)
         return assay_errf(err, errlen, ASSAY_ENOENT,
                           "no version of '%s' matches '%s' (installed: %s)",

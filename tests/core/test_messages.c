@@ -63,14 +63,14 @@ Test(messages, unknown_plugin_names_the_directory_searched)
     char want[PATH_MAX + ASSAY_ERRMSG_SIZE];
     scan(HARNESS_FIXTURES "typed");
     expect_refusal("sshd.option", NULL,
-                   "unknown plugin 'sshd' (installed: typed) in "
-                   HARNESS_FIXTURES "typed");
+                   "unknown plugin 'sshd' in " HARNESS_FIXTURES
+                   "typed (installed: typed)");
     /* an empty directory is the commonest way to have nothing installed */
     assay_catalog_destroy(&cat);
     cat = assay_catalog_new();
     scan(tmp);
     snprintf(want, sizeof want,
-             "unknown plugin 'sshd' (installed: none) in %s", tmp);
+             "unknown plugin 'sshd' in %s (installed: none)", tmp);
     expect_refusal("sshd.option", NULL, want);
 }
 
@@ -80,8 +80,9 @@ Test(messages, unknown_plugin_names_every_directory_once)
     scan(HARNESS_FIXTURES "crashy");
     scan(HARNESS_FIXTURES "typed");
     expect_refusal("sshd.option", NULL,
-                   "unknown plugin 'sshd' (installed: typed, crashy) in "
-                   HARNESS_FIXTURES "typed, " HARNESS_FIXTURES "crashy");
+                   "unknown plugin 'sshd' in " HARNESS_FIXTURES
+                   "typed, " HARNESS_FIXTURES
+                   "crashy (installed: typed, crashy)");
 }
 
 Test(messages, unmatched_version_lists_every_installed_version_in_order)
