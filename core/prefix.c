@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #define ASSAY_REL_MODULES "../lib/assay/modules"
 #define ASSAY_REL_PLUGINS "../lib/assay/plugins"
 #define ASSAY_REL_SYSCONF "../etc/assay"
+#define ASSAY_REL_TEMPLATE "../share/assay/plugin-template"
 #endif
 
 static const struct {
@@ -26,18 +28,15 @@ static const struct {
     [ASSAY_PART_MODULES] = {"../modules-out", ASSAY_REL_MODULES},
     [ASSAY_PART_PLUGINS] = {"../plugins-out", ASSAY_REL_PLUGINS},
     [ASSAY_PART_CONFIG] = {NULL, ASSAY_REL_SYSCONF "/assayd.conf"},
+    [ASSAY_PART_TEMPLATE] = {"../plugin-template", ASSAY_REL_TEMPLATE},
 };
 
-int assay_prefix_path(assay_part part, char *buf, size_t len)
+int assay_prefix_path_at(const char *bindir, assay_part part, char *buf,
+                         size_t len)
 {
     char bin[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 1);
-    if (n <= 0) {
-        snprintf(buf, len, "%s", parts[part].install);
-        return ASSAY_ENOENT;
-    }
-    bin[n] = '\0';
-    *strrchr(bin, '/') = '\0';
+    if (!realpath(bindir, bin))
+        snprintf(bin, sizeof bin, "%s", bindir);
     if (parts[part].build) {
         snprintf(buf, len, "%s/%s", bin, parts[part].build);
         if (access(buf, F_OK) == 0)
@@ -54,4 +53,17 @@ int assay_prefix_path(assay_part part, char *buf, size_t len)
     }
     snprintf(buf, len, "%s/%s", bin, rel);
     return access(buf, F_OK) == 0 ? 0 : ASSAY_ENOENT;
+}
+
+int assay_prefix_path(assay_part part, char *buf, size_t len)
+{
+    char bin[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 1);
+    if (n <= 0) {
+        snprintf(buf, len, "%s", parts[part].install);
+        return ASSAY_ENOENT;
+    }
+    bin[n] = '\0';
+    *strrchr(bin, '/') = '\0';
+    return assay_prefix_path_at(bin, part, buf, len);
 }

@@ -15,6 +15,7 @@ typedef enum {
     ASSAY_PART_MODULES,  /* transport and consensus modules */
     ASSAY_PART_PLUGINS,  /* the stock action plugins */
     ASSAY_PART_CONFIG,   /* the installed assayd.conf */
+    ASSAY_PART_TEMPLATE, /* the plugin scaffold `assayctl plugin new` copies */
 } assay_part;
 
 /* Writes the path of `part` to buf: the build tree's when the running
@@ -22,5 +23,8 @@ typedef enum {
  * to the binary). Returns 0 when the path exists, else ASSAY_ENOENT with
  * buf still naming the install's place (for the error message). */
 int assay_prefix_path(assay_part part, char *buf, size_t len);
+/* The same for a program or library whose bin/ is `bindir`. */
+int assay_prefix_path_at(const char *bindir, assay_part part, char *buf,
+                         size_t len);
 
 #endif

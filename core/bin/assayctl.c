@@ -15,6 +15,7 @@
 #include "jobspec.h"
 #include "log.h"
 #include "render.h"
+#include "scaffold.h"
 #include "runner.h"
 
 static void s_usage(FILE *out)
@@ -44,6 +45,8 @@ static void s_usage(FILE *out)
           "files\n"
           "  run --local SPEC.json...   run JobSpecs here (all are checked "
           "before any runs)\n"
+          "  plugin new NAME [--dir DIR] a new plugin project (source, test, "
+          "CMake)\n"
           "  run --local --action PLUGIN.ACTION[@RANGE] [--param K=V]...\n"
           "      [--target K=V[,K=V]...]...  run one action, no JSON file\n"
           "\n"
@@ -75,6 +78,7 @@ typedef struct {
     char *sets[64];
     int nsets;
     assay_flagspec flags; /* run --local --action ... */
+    const char *dir;      /* plugin new --dir */
     char *params[64], *targets[1024];
 } s_opts;
 
@@ -191,6 +195,31 @@ static int s_run(assay_conf *conf, const s_opts *o, char **paths, int nfiles)
     return code;
 }
 
+/* plugin new NAME [--dir DIR]: a plugin project to start from. */
+static int s_plugin_new(char **args, int n, const char *dir)
+{
+    if (n != 2 || strcmp(args[0], "new")) {
+        fprintf(stderr, "assayctl: usage: plugin new NAME [--dir DIR]\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    if (!dir)
+        dir = args[1];
+    if (assay_scaffold(args[1], dir, err, sizeof err) != 0) {
+        fprintf(stderr, "assayctl: %s\n", err);
+        return ASSAY_EXIT_DATA;
+    }
+    printf("wrote %s/%s.c, %s/test_%s.c and %s/CMakeLists.txt\n"
+           "next:\n"
+           "  cmake -S %s -B %s/build && cmake --build %s/build && "
+           "ctest --test-dir %s/build\n"
+           "  assayctl run --local --plugins-dir %s/build --action "
+           "%s.contains --param text=... --target path=...\n",
+           dir, args[1], dir, args[1], dir, dir, dir, dir, dir, dir,
+           args[1]);
+    return ASSAY_EXIT_OK;
+}
+
 /* "k=v" appended to an object; false if malformed. */
 static bool s_label(json_t *labels, const char *kv)
 {
@@ -239,6 +268,7 @@ int main(int argc, char **argv)
         {"timeout-ms", required_argument, NULL, 't'},
         {"wait-ms", required_argument, NULL, 'W'},
         {"action", required_argument, NULL, 'a'},
+        {"dir", required_argument, NULL, 'D'},
         {"param", required_argument, NULL, 'P'},
         {"target", required_argument, NULL, 'G'},
         {"verbose", no_argument, NULL, 'v'},
@@ -260,6 +290,7 @@ int main(int argc, char **argv)
         case 'j': o.json = co.json = true; break;
         case 'c': o.config = optarg; break;
         case 'a': o.flags.action = optarg; break;
+        case 'D': o.dir = optarg; break;
         case 'P':
         case 'G': {
             bool param = c == 'P';
@@ -332,6 +363,10 @@ int main(int argc, char **argv)
     const char *cmd = argv[optind++];
     if (co.timeout_ms <= 0) {
         fprintf(stderr, "assayctl: --timeout-ms must be positive\n");
+        goto out;
+    }
+    if (!strcmp(cmd, "plugin")) {
+        code = s_plugin_new(argv + optind, argc - optind, o.dir);
         goto out;
     }
     if (!o.local) {
