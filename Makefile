@@ -23,7 +23,15 @@ test: deps
 	cmake --build $(TBUILD) -j$(JOBS)
 	cd $(TBUILD) && ctest --output-on-failure -j$(JOBS) --timeout 300
 
-demo: build
+# The build's chatter (apt, cmake, make) goes to a log; the screen shows
+# the demo itself.
+demo:
+	@mkdir -p $(BUILD)
+	@echo "demo: installing missing packages and building in $(BUILD)/ (log: $(BUILD)/demo-build.log)"
+	@$(MAKE) --no-print-directory build >$(BUILD)/demo-build.log 2>&1 || { \
+	    echo "demo: the build failed; the end of $(BUILD)/demo-build.log:"; \
+	    tail -n 30 $(BUILD)/demo-build.log; exit 1; }
+	@echo "demo: built"
 	@scripts/demo $(BUILD)
 	@echo
 	@scripts/demo-raft $(BUILD)
