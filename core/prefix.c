@@ -38,9 +38,13 @@ int assay_prefix_path_at(const char *bindir, assay_part part, char *buf,
     if (!realpath(bindir, bin))
         snprintf(bin, sizeof bin, "%s", bindir);
     if (parts[part].build) {
-        snprintf(buf, len, "%s/%s", bin, parts[part].build);
-        if (access(buf, F_OK) == 0)
+        char rel[PATH_MAX], found[PATH_MAX];
+        if (snprintf(rel, sizeof rel, "%s/%s", bin, parts[part].build) <
+                (int)sizeof rel &&
+            realpath(rel, found)) {
+            snprintf(buf, len, "%s", found);
             return 0;
+        }
     }
     /* Tidier in messages than bin/../lib: drop the leading "../"s. */
     const char *rel = parts[part].install;

@@ -114,7 +114,7 @@ static void expect_load_error(const char *text, int code, unsigned line,
  * from the build tree's bin/, whose stock plugins are in plugins-out/. */
 static void expect_defaults(const assay_conf *c)
 {
-    cr_expect_str_eq(c->plugins_dir, HARNESS_BUILD_DIR "/bin/../plugins-out");
+    cr_expect_str_eq(c->plugins_dir, HARNESS_BUILD_DIR "/plugins-out");
     cr_expect_str_empty(c->executor_path);
     cr_expect_eq(c->executors, -1);
     cr_expect_eq(c->jobs_per_executor, 16);
