@@ -64,7 +64,7 @@ static const struct conf_key keys[] = {
            "plugins of this install (lib/assay/plugins beside its bin/)."),
     STRING(executor_path, "",
            "assay-executor program; empty: the one beside the running "
-           "binary, else the installed one."),
+           "binary, else this install's libexec/assay/assay-executor."),
     INT(executors, "-1", -1, 256,
         "Executor processes running jobs; -1: one per CPU; 0: none (a "
         "member that runs no jobs)."),
