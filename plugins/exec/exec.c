@@ -610,26 +610,23 @@ out:
     return status;
 }
 
-static const assay_param run_params[] = {
-    {.name = "argv", .type = ASSAY_TYPE_STRLIST,
-     .flags = ASSAY_PARAM_REQUIRED,
-     .help = "provider path and its arguments (no shell, no PATH search)"},
-    {.name = "env", .type = ASSAY_TYPE_MAP,
-     .help = "the provider's entire environment (empty when absent)"},
-    {.name = "cwd", .type = ASSAY_TYPE_STRING,
-     .help = "working directory of the provider"},
-    {.name = "timeout_ms", .type = ASSAY_TYPE_INT64, .def = "10000",
-     .help = "SIGTERM after this, SIGKILL 500 ms later; result error"},
-    {.name = "exit_codes", .type = ASSAY_TYPE_MAP,
-     .help = "exit code -> pass/fail/error, over 0:pass 1:fail else:error"},
-    {.name = "max_output", .type = ASSAY_TYPE_INT64, .def = "65536",
-     .help = "bytes of stdout and of stderr kept (excess counted)"},
-    {0},
-};
-
 static const assay_action actions[] = {
-    {.name = "run", .help = "runs a provider binary and maps its outcome",
-     .params = run_params, .fn = ASSAY_FN(exec_run)},
+    ASSAY_ACTION(
+        exec_run, "run", "runs a provider binary and maps its outcome",
+        ASSAY_ARG(const assay_strlist *, "argv", ASSAY_PARAM_REQUIRED, NULL,
+                  "provider path and its arguments (no shell, no PATH "
+                  "search)"),
+        ASSAY_ARG(const assay_map *, "env", 0, NULL,
+                  "the provider's entire environment (empty when absent)"),
+        ASSAY_ARG(const char *, "cwd", 0, NULL,
+                  "working directory of the provider"),
+        ASSAY_ARG(int64_t, "timeout_ms", 0, "10000",
+                  "SIGTERM after this, SIGKILL 500 ms later; result error"),
+        ASSAY_ARG(const assay_map *, "exit_codes", 0, NULL,
+                  "exit code -> pass/fail/error, over 0:pass 1:fail "
+                  "else:error"),
+        ASSAY_ARG(int64_t, "max_output", 0, "65536",
+                  "bytes of stdout and of stderr kept (excess counted)")),
     {0},
 };
 

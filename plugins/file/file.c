@@ -429,73 +429,43 @@ static int file_max_age(assay_ctx *ctx, const char *path, int64_t seconds)
 
 /* ---- descriptor ------------------------------------------------------- */
 
-#define PATH_PARAM                                                             \
-    {.name = "path", .type = ASSAY_TYPE_STRING,                                \
-     .flags = ASSAY_PARAM_REQUIRED, .help = "path to inspect"}
-
-static const assay_param exists_params[] = {
-    PATH_PARAM,
-    {.name = "follow", .type = ASSAY_TYPE_BOOL, .def = "true",
-     .help = "follow a final symlink (false: the link itself counts)"},
-    {0},
-};
-
-static const assay_param mode_params[] = {
-    PATH_PARAM,
-    {.name = "mode", .type = ASSAY_TYPE_INT64, .flags = ASSAY_PARAM_REQUIRED,
-     .help = "expected permission bits (st_mode & 07777)"},
-    {0},
-};
-
-static const assay_param owner_params[] = {
-    PATH_PARAM,
-    {.name = "user", .type = ASSAY_TYPE_STRING,
-     .help = "expected owner, name or numeric uid"},
-    {.name = "group", .type = ASSAY_TYPE_STRING,
-     .help = "expected group, name or numeric gid"},
-    {0},
-};
-
-static const assay_param sha256_params[] = {
-    PATH_PARAM,
-    {.name = "expected", .type = ASSAY_TYPE_STRING,
-     .flags = ASSAY_PARAM_REQUIRED, .help = "expected SHA-256, hex"},
-    {0},
-};
-
-static const assay_param contains_params[] = {
-    PATH_PARAM,
-    {.name = "pattern", .type = ASSAY_TYPE_STRING,
-     .flags = ASSAY_PARAM_REQUIRED,
-     .help = "POSIX extended regex matched against each line"},
-    {.name = "present", .type = ASSAY_TYPE_BOOL, .def = "true",
-     .help = "whether a matching line must exist (false: must not)"},
-    {0},
-};
-
-static const assay_param max_age_params[] = {
-    PATH_PARAM,
-    {.name = "seconds", .type = ASSAY_TYPE_INT64,
-     .flags = ASSAY_PARAM_REQUIRED,
-     .help = "largest allowed time since last modification"},
-    {0},
-};
+#define PATH_ARG                                                               \
+    ASSAY_ARG(const char *, "path", ASSAY_PARAM_REQUIRED, NULL,                \
+              "path to inspect")
 
 static const assay_action actions[] = {
-    {.name = "exists", .help = "passes if the path exists",
-     .params = exists_params, .fn = ASSAY_FN(file_exists)},
-    {.name = "mode", .help = "passes if the permission bits equal mode",
-     .params = mode_params, .fn = ASSAY_FN(file_mode)},
-    {.name = "owner", .help = "passes if the file has the given user/group",
-     .params = owner_params, .fn = ASSAY_FN(file_owner)},
-    {.name = "sha256", .help = "passes if the content has the given SHA-256",
-     .params = sha256_params, .fn = ASSAY_FN(file_sha256)},
-    {.name = "contains",
-     .help = "passes if a line matching pattern exists (or not, present=false)",
-     .params = contains_params, .fn = ASSAY_FN(file_contains)},
-    {.name = "max_age",
-     .help = "passes if the file was modified at most seconds ago",
-     .params = max_age_params, .fn = ASSAY_FN(file_max_age)},
+    ASSAY_ACTION(file_exists, "exists", "passes if the path exists", PATH_ARG,
+                 ASSAY_ARG(bool, "follow", 0, "true",
+                           "follow a final symlink (false: the link itself "
+                           "counts)")),
+    ASSAY_ACTION(file_mode, "mode", "passes if the permission bits equal mode",
+                 PATH_ARG,
+                 ASSAY_ARG(int64_t, "mode", ASSAY_PARAM_REQUIRED, NULL,
+                           "expected permission bits (st_mode & 07777)")),
+    ASSAY_ACTION(file_owner, "owner",
+                 "passes if the file has the given user/group", PATH_ARG,
+                 ASSAY_ARG(const char *, "user", 0, NULL,
+                           "expected owner, name or numeric uid"),
+                 ASSAY_ARG(const char *, "group", 0, NULL,
+                           "expected group, name or numeric gid")),
+    ASSAY_ACTION(file_sha256, "sha256",
+                 "passes if the content has the given SHA-256", PATH_ARG,
+                 ASSAY_ARG(const char *, "expected", ASSAY_PARAM_REQUIRED, NULL,
+                           "expected SHA-256, hex")),
+    ASSAY_ACTION(file_contains, "contains",
+                 "passes if a line matching pattern exists (or not, "
+                 "present=false)",
+                 PATH_ARG,
+                 ASSAY_ARG(const char *, "pattern", ASSAY_PARAM_REQUIRED, NULL,
+                           "POSIX extended regex matched against each line"),
+                 ASSAY_ARG(bool, "present", 0, "true",
+                           "whether a matching line must exist (false: must "
+                           "not)")),
+    ASSAY_ACTION(file_max_age, "max_age",
+                 "passes if the file was modified at most seconds ago",
+                 PATH_ARG,
+                 ASSAY_ARG(int64_t, "seconds", ASSAY_PARAM_REQUIRED, NULL,
+                           "largest allowed time since last modification")),
     {0},
 };
 

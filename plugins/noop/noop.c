@@ -10,7 +10,7 @@ static int noop_pass(assay_ctx *ctx)
 }
 
 static const assay_action actions[] = {
-    {.name = "pass", .help = "always passes", .fn = ASSAY_FN(noop_pass)},
+    ASSAY_ACTION(noop_pass, "pass", "always passes"),
     {0},
 };
 

@@ -35,15 +35,10 @@ static int sleep_sleep(assay_ctx *ctx, int64_t ms)
     return ASSAY_PASS;
 }
 
-static const assay_param sleep_params[] = {
-    {.name = "ms", .type = ASSAY_TYPE_INT64, .flags = ASSAY_PARAM_REQUIRED,
-     .help = "milliseconds to sleep"},
-    {0},
-};
-
 static const assay_action actions[] = {
-    {.name = "sleep", .help = "sleeps ms milliseconds, then passes",
-     .params = sleep_params, .fn = ASSAY_FN(sleep_sleep)},
+    ASSAY_ACTION(sleep_sleep, "sleep", "sleeps ms milliseconds, then passes",
+                 ASSAY_ARG(int64_t, "ms", ASSAY_PARAM_REQUIRED, NULL,
+                           "milliseconds to sleep")),
     {0},
 };
 

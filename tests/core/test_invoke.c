@@ -1,19 +1,44 @@
 /* tests/core/test_invoke.c - libffi marshalling end to end: every param
- * type reaches the plain C action intact, defaults fill gaps, plugin
- * config reaches host->config, and bad params are refused before any
- * executor runs anything. */
+ * type reaches the plain C action intact, whether the action was declared
+ * by hand (ABI 1.0, typed.c) or with ASSAY_ACTION (declared.c); defaults
+ * fill gaps, plugin config reaches host->config, and bad params are
+ * refused before any executor runs anything. */
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "catalog.h"
 #include "harness.h"
 
-static json_t *run_typed(const char *spec)
+static json_t *run_in(const char *fixture, const char *spec)
 {
     assay_conf c;
-    harness_conf(&c, HARNESS_FIXTURES "typed");
+    harness_conf(&c, fixture);
     json_t *r = harness_run_conf(&c, spec);
     assay_conf_fini(&c);
     return r;
+}
+
+static json_t *run_typed(const char *spec)
+{
+    return run_in(HARNESS_FIXTURES "typed", spec);
+}
+
+/* The catalogue entry of the first action of the plugin in `dir`. */
+static json_t *first_action(const char *dir)
+{
+    assay_catalog *cat = assay_catalog_new();
+    char err[512];
+    cr_assert_eq(assay_catalog_scan(cat, dir, err, sizeof err), 0, "%s", err);
+    json_t *j = assay_catalog_json(cat);
+    json_t *a = json_array_get(
+        json_object_get(json_array_get(json_object_get(j, "plugins"), 0),
+                        "actions"),
+        0);
+    json_incref(a);
+    json_decref(j);
+    assay_catalog_destroy(&cat);
+    cr_assert_not_null(a, "no action in %s", dir);
+    return a;
 }
 
 static const char *data(json_t *r, const char *key)
@@ -42,6 +67,40 @@ Test(invoke, every_type_is_marshalled)
     cr_expect_str_eq(data(r, "map"), "2");
     cr_expect_str_eq(data(r, "k2"), "v2");
     json_decref(r);
+}
+
+/* The C types in ASSAY_ARG become the same declaration typed.c spells by
+ * hand, and the same values arrive. */
+Test(invoke, macro_declared_action_matches_the_hand_written_one)
+{
+    json_t *by_hand = first_action(HARNESS_FIXTURES "typed");
+    json_t *by_macro = first_action(HARNESS_FIXTURES "declared");
+    cr_expect_str_eq(
+        json_string_value(json_object_get(by_macro, "signature")),
+        json_string_value(json_object_get(by_hand, "signature")));
+    cr_expect(json_equal(json_object_get(by_macro, "params"),
+                         json_object_get(by_hand, "params")));
+    json_decref(by_hand);
+    json_decref(by_macro);
+
+    static const char *params =
+        "\"params\": {\"s\": \"hi\", \"i\": -9000000000, \"d\": 2.25, "
+        "\"b\": true, \"by\": \"AQID\", \"l\": [\"a\", \"b\", \"c\"], "
+        "\"m\": {\"k1\": \"v1\", \"k2\": \"v2\"}}}";
+    char spec[512];
+    snprintf(spec, sizeof spec, "{\"action\": \"typed.echo\", %s", params);
+    json_t *hand = run_typed(spec);
+    snprintf(spec, sizeof spec, "{\"action\": \"declared.echo\", %s",
+             params);
+    json_t *macro = run_in(HARNESS_FIXTURES "declared", spec);
+    cr_assert_not_null(hand);
+    cr_assert_not_null(macro);
+    cr_expect_str_eq(harness_field(macro, 0, "status"), "pass");
+    cr_expect(json_equal(json_object_get(json_array_get(macro, 0), "data"),
+                         json_object_get(json_array_get(hand, 0), "data")));
+    cr_expect_str_eq(data(macro, "i"), "-9000000000");
+    json_decref(hand);
+    json_decref(macro);
 }
 
 Test(invoke, defaults_and_absent_pointers)

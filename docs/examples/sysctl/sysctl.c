@@ -34,6 +34,8 @@ static int sysctl_equals(assay_ctx *ctx, const char *key, const char *expected)
         assay_message(ctx, "invalid sysctl key '%s'", key);
         return ASSAY_ERROR;
     }
+    /* Shown by `assayctl run --local -v` as "sysctl.equals: reading ..." */
+    assay_log(ASSAY_LOG_DEBUG, "reading %s", path);
     FILE *f = fopen(path, "r");
     if (!f) {
         assay_message(ctx, "cannot read %s: %s", path, strerror(errno));
@@ -53,19 +55,15 @@ static int sysctl_equals(assay_ctx *ctx, const char *key, const char *expected)
     return ok ? ASSAY_PASS : ASSAY_FAIL;
 }
 
-static const assay_param equals_params[] = {
-    {.name = "key", .type = ASSAY_TYPE_STRING, .flags = ASSAY_PARAM_REQUIRED,
-     .help = "dotted sysctl name, e.g. net.ipv4.ip_forward"},
-    {.name = "expected", .type = ASSAY_TYPE_STRING,
-     .flags = ASSAY_PARAM_REQUIRED, .help = "required value"},
-    {0},
-};
-
+/* Each param by the C type the function takes, in the function's order:
+ * the compiler refuses a declaration that does not match the function. */
 static const assay_action actions[] = {
-    {.name = "equals",
-     .help = "passes if the kernel parameter has the expected value",
-     .params = equals_params,
-     .fn = ASSAY_FN(sysctl_equals)},
+    ASSAY_ACTION(sysctl_equals, "equals",
+                 "passes if the kernel parameter has the expected value",
+                 ASSAY_ARG(const char *, "key", ASSAY_PARAM_REQUIRED, NULL,
+                           "dotted sysctl name, e.g. net.ipv4.ip_forward"),
+                 ASSAY_ARG(const char *, "expected", ASSAY_PARAM_REQUIRED,
+                           NULL, "required value")),
     {0},
 };
 
