@@ -66,9 +66,11 @@ static int s_lookup(s_executor *self, const char *path, const char *name,
     if (!mp->initialized) {
         mp->initialized = true;
         char why[ASSAY_ERRMSG_SIZE] = "";
+        const char *prev = assay_host_label(mp->name);
         mp->init_rc = mp->module->init
                           ? mp->module->init(&mp->state, why, sizeof why)
                           : 0;
+        assay_host_label(prev);
         if (mp->init_rc)
             return assay_errf(err, errlen, ASSAY_EINVAL, "%s init failed: %s",
                               mp->name, why);
@@ -102,7 +104,9 @@ static void s_unload(s_executor *self, const char *path)
             i++;
         }
     }
+    const char *prev = assay_host_label(p->name); /* its fini() may log */
     assay_catalog_unload(self->catalog, p);
+    assay_host_label(prev);
 }
 
 static void s_set_cpu_limit(int64_t cpu_s)
@@ -161,7 +165,11 @@ static json_t *s_run(s_executor *self, const json_t *job)
                                      p->module->config,
                                      assay_now_ms() + timeout, p->state))) {
         s_set_cpu_limit(json_integer_value(json_object_get(job, "cpu_s")));
+        char label[2 * ASSAY_NAME_MAX + 2]; /* plugin.action */
+        snprintf(label, sizeof label, "%s.%s", p->name, a->name);
+        const char *prev = assay_host_label(label);
         rc = assay_invoker_call(inv, &ctx, params, &ret, err, sizeof err);
+        assay_host_label(prev);
         fflush(stdout);
         fflush(stderr);
     }

@@ -1,9 +1,16 @@
 /* core/host.c - the assay_host_api table and the job context behind it.
  *
  * The table is a single static const object: modules keep a pointer to it
- * for the life of the process. Everything a module passes in is copied. */
+ * for the life of the process. Everything a module passes in is copied.
+ *
+ * The table's `log` entry cannot tell which module called it (the ABI
+ * gives it no context), so the core names the module it is about to call
+ * in a thread-local label (assay_host_label); a module's own threads, and
+ * calls the core did not label, are named after the shared object the call
+ * came from. */
 #include "host.h"
 
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,14 +20,61 @@
 #include "error.h"
 #include "log.h"
 
+static _Thread_local const char *s_label;
+static _Thread_local int s_lines; /* logged under s_label so far */
+
+const char *assay_host_label(const char *label)
+{
+    const char *prev = s_label;
+    s_label = label;
+    s_lines = 0;
+    return prev;
+}
+
+/* Modules written when every line was labelled "plugin:" name themselves
+ * ("zmq: cannot bind ..."); the label already does, so that is dropped. */
+static const char *s_unprefixed(const char *msg, const char *label)
+{
+    const char *word = strrchr(label, ' ');
+    word = word ? word + 1 : label;
+    size_t n = strlen(word);
+    return !strncmp(msg, word, n) && msg[n] == ':' && msg[n + 1] == ' '
+               ? msg + n + 2
+               : msg;
+}
+
+/* The file name of the shared object that holds `addr`. */
+static const char *s_object_name(const void *addr)
+{
+    Dl_info dl;
+    if (!dladdr(addr, &dl) || !dl.dli_fname)
+        return "module";
+    const char *slash = strrchr(dl.dli_fname, '/');
+    return slash ? slash + 1 : dl.dli_fname;
+}
+
 static void s_log(int level, const char *fmt, ...)
 {
+    if (level > assay_log_level() || !fmt)
+        return;
+    const char *label = s_label;
+    if (!label) {
+        label = s_object_name(__builtin_return_address(0));
+    } else if (s_lines > ASSAY_MAX_LOG_LINES) {
+        return;
+    } else if (++s_lines > ASSAY_MAX_LOG_LINES) {
+        assay_logf(ASSAY_LOG_WARN,
+                   "%s: more than %d log lines in one call; the rest are "
+                   "dropped",
+                   label, ASSAY_MAX_LOG_LINES);
+        return;
+    }
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    assay_logf(level, "plugin: %s", msg);
+    assay_logf(level, "%s: %s", label, s_unprefixed(msg, label));
 }
 
 static void *s_alloc(size_t size) { return calloc(1, size ? size : 1); }

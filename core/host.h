@@ -13,6 +13,9 @@
 #define ASSAY_MAX_FINDINGS 1024
 #define ASSAY_MAX_DATA_KEYS 256
 #define ASSAY_MAX_TEXT 65536
+/* Lines a module may log through host->log in one labelled call (one job,
+ * one transport op): a plugin stuck in a logging loop fills no disk. */
+#define ASSAY_MAX_LOG_LINES 1000
 
 struct assay_ctx {
     json_t *result;             /* message, findings, data being built */
@@ -23,6 +26,13 @@ struct assay_ctx {
 };
 
 const assay_host_api *assay_host_table(void);
+
+/* Names the module this thread is about to call ("sysctl.equals",
+ * "transport zmq"; NULL: none), so that host->log labels the lines it logs
+ * meanwhile with it and not with "plugin". Returns the label it replaces,
+ * for the caller to put back when the call returns. `label` must stay
+ * valid until then. Each call restarts the ASSAY_MAX_LOG_LINES count. */
+const char *assay_host_label(const char *label);
 
 /* Prepares ctx for one call: result = {"findings": [], "data": {}}. */
 int assay_ctx_init(assay_ctx *ctx, const json_t *config,

@@ -12,6 +12,7 @@
 
 #include "codec.h"
 #include "error.h"
+#include "host.h"
 #include "module.h"
 #include "prefix.h"
 
@@ -20,7 +21,18 @@ struct assay_link {
     const assay_transport_ops *ops;
     assay_transport *t;
     int kinds[32];
+    char label[80]; /* "transport NAME", for what the module logs */
 };
+
+/* Calls transport op `op` (they all return int) with the host's log label
+ * naming the module, so its lines read "transport zmq: ...". */
+#define S_OP(self, op, ...)                                                    \
+    __extension__({                                                            \
+        const char *prev_ = assay_host_label((self)->label);                   \
+        int rc_ = (self)->ops->op(__VA_ARGS__);                                \
+        assay_host_label(prev_);                                               \
+        rc_;                                                                   \
+    })
 
 void assay_module_path(const char *dir, const char *kind, const char *name,
                        char *buf, size_t len)
@@ -50,10 +62,11 @@ int assay_link_new(const char *modules_dir, const char *transport,
         return assay_errf(err, errlen, rc, "transport %s: %s", path, why);
     }
     self->ops = m->transport;
+    snprintf(self->label, sizeof self->label, "transport %s", m->name);
     assay_transport_config cfg = {.struct_size = sizeof cfg,
                                   .identity = identity,
                                   .max_message = max_message};
-    rc = self->ops->open(&cfg, &self->t, why, sizeof why);
+    rc = S_OP(self, open, &cfg, &self->t, why, sizeof why);
     if (rc) {
         dlclose(self->dl);
         free(self);
@@ -69,7 +82,9 @@ void assay_link_destroy(assay_link **self_p)
     if (!self_p || !*self_p)
         return;
     assay_link *self = *self_p;
+    const char *prev = assay_host_label(self->label);
     self->ops->close(&self->t);
+    assay_host_label(prev);
     dlclose(self->dl);
     free(self);
     *self_p = NULL;
@@ -78,7 +93,7 @@ void assay_link_destroy(assay_link **self_p)
 int assay_link_open(assay_link *self, int kind, const char *endpoint,
                     char *err, size_t errlen)
 {
-    int id = self->ops->link(self->t, kind, endpoint);
+    int id = S_OP(self, link, self->t, kind, endpoint);
     if (id < 0)
         return assay_errf(err, errlen, id, "%s: %s", endpoint,
                           assay_strerror(id));
@@ -87,7 +102,7 @@ int assay_link_open(assay_link *self, int kind, const char *endpoint,
     return id;
 }
 
-int assay_link_fd(assay_link *self) { return self->ops->fd(self->t); }
+int assay_link_fd(assay_link *self) { return S_OP(self, fd, self->t); }
 
 bool assay_link_wanted(assay_link *self, int id, const char *topic)
 {
@@ -96,12 +111,12 @@ bool assay_link_wanted(assay_link *self, int id, const char *topic)
             offsetof(assay_transport_ops, wanted) + sizeof self->ops->wanted ||
         !self->ops->wanted)
         return true;
-    return self->ops->wanted(self->t, id, topic) != 0;
+    return S_OP(self, wanted, self->t, id, topic) != 0;
 }
 
 int assay_link_subscribe(assay_link *self, int id, const char *prefix)
 {
-    return self->ops->subscribe(self->t, id, prefix);
+    return S_OP(self, subscribe, self->t, id, prefix);
 }
 
 static assay_bytes s_str(const char *s)
@@ -123,7 +138,7 @@ int assay_link_send_raw(assay_link *self, int id, const assay_bytes *route,
     if (body)
         f[n++] = *body;
     assay_frames msg = {f, n};
-    return self->ops->send(self->t, id, &msg);
+    return S_OP(self, send, self->t, id, &msg);
 }
 
 int assay_link_send(assay_link *self, int id, const assay_bytes *route,
@@ -160,7 +175,7 @@ int assay_link_publish(assay_link *self, int id, const char *topic,
         return rc;
     assay_bytes f[2] = {s_str(topic), {(const uint8_t *)buf, len}};
     assay_frames msg = {f, 2};
-    rc = self->ops->send(self->t, id, &msg);
+    rc = S_OP(self, send, self->t, id, &msg);
     free(buf);
     return rc;
 }
@@ -182,7 +197,7 @@ int assay_link_recv(assay_link *self, assay_link_msg *msg, char *err,
     memset(msg, 0, sizeof *msg);
     assay_frames fr;
     int id;
-    int rc = self->ops->recv(self->t, &id, &fr);
+    int rc = S_OP(self, recv, self->t, &id, &fr);
     if (rc == ASSAY_EBUSY)
         return 0;
     if (rc)

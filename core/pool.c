@@ -147,8 +147,14 @@ static int s_spawn(assay_pool *self, s_exec *e)
     }
     char mem[32];
     snprintf(mem, sizeof mem, "%lld", (long long)self->cfg.memory_mb);
+    /* The executor logs at our level into our log (fd 4), not into its
+     * stderr, which is the running job's captured output. */
     char *argv[] = {self->executor_path, "--fd", "3", "--memory-mb", mem,
-                    NULL};
+                    "--log-level", (char *)assay_log_level_name(
+                                       assay_log_level()),
+                    "--log-fd", "4", NULL};
+    /* Above 4, so that the dup2s onto 1..3 cannot overwrite it. */
+    int log_fd = fcntl(assay_log_fd(), F_DUPFD_CLOEXEC, 5);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
@@ -156,6 +162,10 @@ static int s_spawn(assay_pool *self, s_exec *e)
     posix_spawn_file_actions_adddup2(&fa, op[1], 1);
     posix_spawn_file_actions_adddup2(&fa, op[1], 2);
     posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+    if (log_fd >= 0)
+        posix_spawn_file_actions_adddup2(&fa, log_fd, 4);
+    else /* we have no log: neither has the executor */
+        posix_spawn_file_actions_addopen(&fa, 4, "/dev/null", O_WRONLY, 0);
     posix_spawnattr_init(&attr);
     /* Own process group: a timeout kill reaches the providers too. */
     posix_spawnattr_setpgroup(&attr, 0);
@@ -179,6 +189,8 @@ static int s_spawn(assay_pool *self, s_exec *e)
     posix_spawnattr_destroy(&attr);
     close(sv[1]);
     close(op[1]);
+    if (log_fd >= 0)
+        close(log_fd);
     if (rc != 0) {
         close(sv[0]);
         close(op[0]);

@@ -1,6 +1,8 @@
 /* core/pool.h - the daemon side of the executors: a pool of pre-spawned
  * assay-executor processes, the jobs queued to them, their deadlines, output
- * limits and replacement when one dies.
+ * limits and replacement when one dies. Executors log at this process's
+ * level (assay_log_level) into its log (assay_log_fd), what plugins log
+ * included; their stdout and stderr are the running job's output.
  *
  * Single-threaded and loop-agnostic: assay_pool_poll() does the I/O and the
  * timers; a later event loop can drive the same work through its fds. */

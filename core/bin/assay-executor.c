@@ -27,17 +27,26 @@ const char *__ubsan_default_options(void)
 int main(int argc, char **argv)
 {
     assay_executor_opts opts = {.fd = -1};
+    int level = ASSAY_LOG_WARN, log_fd = 2;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--fd"))
             opts.fd = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--memory-mb"))
             opts.memory_mb = atoll(argv[i + 1]);
+        else if (!strcmp(argv[i], "--log-level"))
+            level = assay_log_level_parse(argv[i + 1]);
+        else if (!strcmp(argv[i], "--log-fd"))
+            log_fd = atoi(argv[i + 1]);
     }
-    if (opts.fd < 0) {
+    if (opts.fd < 0 || level < 0) {
         fprintf(stderr, "assay-executor: started by assayd, not by hand "
-                        "(usage: assay-executor --fd N [--memory-mb M])\n");
+                        "(usage: assay-executor --fd N [--memory-mb M] "
+                        "[--log-level error|warn|info|debug] [--log-fd N])\n");
         return 64;
     }
-    assay_log_init("assay-executor", ASSAY_LOG_WARN);
+    /* The daemon's level and log: its stderr (fd 2 here) is the running
+     * job's captured output, which is no place for log lines. */
+    assay_log_init("assay-executor", level);
+    assay_log_set_fd(log_fd);
     return assay_executor_main(&opts);
 }
