@@ -6,6 +6,7 @@
 
 #include "catalog.h"
 #include "harness.h"
+#include "module.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 
@@ -62,6 +63,7 @@ Test(catalog, refuses_each_defect_with_its_reason)
         {"badparam.so", "param 'x': invalid type 99"},
         {"optnodefault.so", "param 'n': optional int64 needs a default"},
         {"baddefault.so", "default 'twelve' is not a valid int64"},
+        {"several.so", "action 'ok': param 'x': invalid type 99"},
         {"transport.so", "(a transport module) is not an action plugin"},
         {"dup_b.so", "duplicate of dupe 1.0.0 already loaded from"},
         {"notelf.so", "cannot load"},
@@ -77,6 +79,55 @@ Test(catalog, refuses_each_defect_with_its_reason)
     cr_expect_eq(assay_catalog_refused_count(cat),
                  sizeof cases / sizeof *cases);
     json_decref(j);
+}
+
+Test(catalog, every_declaration_problem_is_reported_at_once)
+{
+    scan(HARNESS_FIXTURES "broken");
+    json_t *j = assay_catalog_json(cat);
+    const char *why = reason_for(j, "several.so");
+    static const char *const problems[] = {
+        "action 'ok': param 'x': invalid type 99",
+        "action 'ok': param 'n': optional int64 needs a default",
+        "action 'ok' declared twice",
+        "action 'nohelp' has no help text",
+    };
+    for (size_t i = 0; i < sizeof problems / sizeof *problems; i++)
+        cr_expect(strstr(why, problems[i]), "'%s' lacks '%s'", why,
+                  problems[i]);
+    json_decref(j);
+}
+
+/* More problems than one message holds: those that fit, whole, then how
+ * many more there are, within the buffer. */
+Test(catalog, too_many_problems_are_counted_not_cut)
+{
+    static assay_action actions[41];
+    static char names[40][8];
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof names[i], "a%d", i);
+        actions[i] = (assay_action){.name = names[i], .fn = NULL};
+    }
+    const assay_module m = {.abi_major = ASSAY_ABI_MAJOR,
+                            .abi_minor = ASSAY_ABI_MINOR,
+                            .struct_size = sizeof m,
+                            .kind = ASSAY_KIND_ACTION,
+                            .name = "many", .version = "1.0.0",
+                            .license = "MIT", .description = "d",
+                            .actions = actions};
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_module_validate(&m, ASSAY_KIND_ACTION, err, sizeof err),
+                 ASSAY_EINVAL);
+    cr_expect(strstr(err, "action 'a0' has no function; action 'a0' has no "
+                          "help text; action 'a1' has no function"),
+              "%s", err);
+    cr_expect_lt(strlen(err), sizeof err - 1, "%s", err);
+    /* The count follows the last whole problem. */
+    const char *more = strstr(err, " (and ");
+    cr_assert_not_null(more, "%s", err);
+    cr_expect(!strncmp(more - 8, "function", 8) ||
+                  !strncmp(more - 9, "help text", 9),
+              "%s", err);
 }
 
 Test(catalog, refused_files_do_not_stop_the_others)
