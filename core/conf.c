@@ -46,6 +46,9 @@ struct conf_key {
     const char *help;
     size_t off;  /* offsetof(assay_conf, field) */
     size_t size; /* sizeof the field: CONF_STRING's capacity */
+    /* CONF_STRING: what an empty value means, found when it is set (the
+     * text stays "" in the table, where no machine's path belongs). */
+    void (*if_empty)(char *buf, size_t len);
 };
 
 #define KEY(f, t, dflt, lo, hi, vals, text)                                    \
@@ -55,13 +58,24 @@ struct conf_key {
         .size = sizeof(((assay_conf *)0)->f)                                   \
     }
 #define STRING(f, dflt, text) KEY(f, CONF_STRING, dflt, 0, 0, NULL, text)
+#define FOUND(f, fn, text)                                                     \
+    {                                                                          \
+        .name = #f, .type = CONF_STRING, .def = "", .help = text,             \
+        .off = offsetof(assay_conf, f),                                        \
+        .size = sizeof(((assay_conf *)0)->f), .if_empty = fn                   \
+    }
+
+static void s_stock_plugins(char *buf, size_t len)
+{
+    assay_prefix_path(ASSAY_PART_PLUGINS, buf, len);
+}
 #define INT(f, dflt, lo, hi, text) KEY(f, CONF_INT, dflt, lo, hi, NULL, text)
 #define ENUM(f, dflt, vals, text) KEY(f, CONF_ENUM, dflt, 0, 0, vals, text)
 
 static const struct conf_key keys[] = {
-    STRING(plugins_dir, "",
-           "Directory searched for action plugins; empty: the stock "
-           "plugins of this install (lib/assay/plugins beside its bin/)."),
+    FOUND(plugins_dir, s_stock_plugins,
+          "Directory searched for action plugins; empty: the stock "
+          "plugins of this install (lib/assay/plugins beside its bin/)."),
     STRING(executor_path, "",
            "assay-executor program; empty: the one beside the running "
            "binary, else this install's libexec/assay/assay-executor."),
@@ -229,6 +243,8 @@ static int apply_text(assay_conf *c, const struct conf_key *k, const char *text,
                         "%zu",
                         k->name, len, k->size - 1);
         memcpy((char *)c + k->off, text, len + 1);
+        if (!len && k->if_empty)
+            k->if_empty((char *)c + k->off, k->size);
         return 0;
     case CONF_INT: {
         char *end;
@@ -817,8 +833,6 @@ int assay_conf_init(assay_conf *c)
         if (rc < 0)
             return rc; /* a broken default: caught by the tests */
     }
-    assay_prefix_path(ASSAY_PART_PLUGINS, c->plugins_dir,
-                      sizeof c->plugins_dir);
     c->plugin = json_object();
     return c->plugin ? 0 : ASSAY_ENOMEM;
 }
