@@ -3,15 +3,16 @@
  * links SUB, all in one zmq context per instance. The core never links
  * libzmq; it reaches all of this through the assay_transport_ops vtable.
  *
- * Welcome. A PUBLISH link answers every subscription to a topic that
- * starts with "assay.welcome" by publishing [that topic][{}] once
+ * Welcome. A PUBLISH link answers every subscription to the topic
+ * "assay.welcome" by publishing [assay.welcome][{}]
  * (docs/protocol.md#knowing-a-subscription-is-live). It is sent only after
- * every subscription message that reached this side with it has been
- * read, so a subscriber that receives its welcome knows that what it
- * subscribed to before is known here, and wanted() says so. libzmq's own
- * ZMQ_XPUB_WELCOME_MSG cannot promise that: it goes out when the
- * connection is attached, before its subscriptions are read, as one frame
- * (events are two), and to everyone who connects.
+ * every subscription message waiting here has been read, and libzmq only
+ * delivers it to subscribers whose subscription to it it has read, in
+ * order after their others: so a subscriber that receives it knows that
+ * what it subscribed to before is known here, and wanted() says so before
+ * the core reads its next request. libzmq's own ZMQ_XPUB_WELCOME_MSG
+ * cannot promise that: it goes out when the connection is attached,
+ * before its subscriptions are read, and as one frame (events are two).
  *
  * Event loop contract. fd() is an epoll fd watching every socket's ZMQ_FD.
  * ZMQ_FD is edge-like: it signals that the socket's state may have changed,
@@ -49,8 +50,7 @@
 #define RECONNECT_IVL_MS 100
 #define RECONNECT_IVL_MAX_MS 1000
 #define MAX_ROUTING_ID 255 /* zmq's limit on a routing id */
-#define WELCOME_PREFIX "assay.welcome"
-#define WELCOME_MAX 255 /* longest welcome topic answered, in bytes */
+#define WELCOME_TOPIC "assay.welcome"
 /* The welcome's body: an empty msgpack map. */
 static const uint8_t welcome_body[] = {0x80};
 
@@ -548,28 +548,23 @@ static int s_wanted(assay_transport *self, int link, const char *topic)
     return 0;
 }
 
-/* The welcome topic a subscription message asks for, copied, or NULL. */
-static char *welcome_topic(const assay_bytes *f)
+/* Whether a subscription message subscribes to the welcome topic. */
+static bool asks_welcome(const assay_bytes *f)
 {
-    if (f->len < 1 || f->data[0] != 1)
-        return NULL;
-    size_t n = f->len - 1, plen = strlen(WELCOME_PREFIX);
-    if (n < plen || n > WELCOME_MAX ||
-        memcmp(f->data + 1, WELCOME_PREFIX, plen) ||
-        memchr(f->data + 1, '\0', n))
-        return NULL;
-    return strndup((const char *)f->data + 1, n);
+    size_t n = strlen(WELCOME_TOPIC);
+    return f->len == n + 1 && f->data[0] == 1 &&
+           !memcmp(f->data + 1, WELCOME_TOPIC, n);
 }
 
 /* Reads every subscription message waiting on PUBLISH link `id` into its
- * prefix set; then answers the welcome subscriptions among them. Only
- * then: the subscriptions a subscriber sent with its welcome topic must
- * be known before it is welcomed. */
+ * prefix set; then, if any of them asked for the welcome, publishes it
+ * once (it reaches every one of them). Only then: the subscriptions a
+ * subscriber sent before its welcome one must be known when it is
+ * welcomed. */
 static int drain_subscriptions(assay_transport *self, int id)
 {
     zlink *l = &self->links[id];
-    char **welcome = NULL;
-    size_t nwelcome = 0;
+    bool welcome = false;
     int rc = 0;
     for (;;) {
         int events;
@@ -592,30 +587,19 @@ static int drain_subscriptions(assay_transport *self, int id)
             break;
         }
         note_subscription(l, &self->frames[0]);
-        char *topic = self->nparts == 1 ? welcome_topic(&self->frames[0])
-                                        : NULL;
-        char **grown = topic ? realloc(welcome, (nwelcome + 1) *
-                                                    sizeof *welcome)
-                             : NULL;
-        if (grown) {
-            welcome = grown;
-            welcome[nwelcome++] = topic;
-        } else {
-            free(topic);
-        }
+        welcome = welcome || (self->nparts == 1 &&
+                              asks_welcome(&self->frames[0]));
         release_parts(self);
     }
-    for (size_t k = 0; k < nwelcome; k++) {
-        assay_bytes f[2] = {{(const uint8_t *)welcome[k], strlen(welcome[k])},
+    if (welcome) {
+        assay_bytes f[2] = {{(const uint8_t *)WELCOME_TOPIC,
+                             strlen(WELCOME_TOPIC)},
                             {welcome_body, sizeof welcome_body}};
-        assay_frames msg = {f, 2};
-        int sent = s_send(self, id, &msg);
+        int sent = s_send(self, id, &(assay_frames){f, 2});
         if (sent)
-            zlog(ASSAY_LOG_WARN, "%s: welcome '%s' not sent (code %d)",
-                 l->endpoint, welcome[k], sent);
-        free(welcome[k]);
+            zlog(ASSAY_LOG_WARN, "%s: welcome not sent (code %d)",
+                 l->endpoint, sent);
     }
-    free(welcome);
     return rc;
 }
 
