@@ -2047,6 +2047,25 @@ static void s_advertised(const char *advertise, const char *bind, char *out,
     }
 }
 
+/* Binds the member's `listen` or `events` socket. The error names the
+ * option and its value, and for a port in use (another member on it,
+ * most often) says what to do. */
+static int s_bind(assay_leader *self, int kind, const char *option,
+                  const char *endpoint, char *err, size_t errlen)
+{
+    char why[ASSAY_ERRMSG_SIZE];
+    int id = assay_link_open(self->link, kind, endpoint, why, sizeof why);
+    if (id == ASSAY_EBUSY)
+        return assay_errf(err, errlen, id,
+                          "%s %s: address already in use; another assayd "
+                          "may be running — stop it or choose another port "
+                          "with --%s",
+                          option, endpoint, option);
+    if (id < 0)
+        return assay_errf(err, errlen, id, "%s %s", option, why);
+    return id;
+}
+
 int assay_leader_new(const assay_conf *conf, const char *node_id,
                      assay_loop *loop, assay_leader **out, char *err,
                      size_t errlen)
@@ -2075,11 +2094,11 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
         rc = assay_link_new(conf->modules_dir, conf->transport, NULL,
                             (size_t)conf->max_message_kb * 1024, &self->link,
                             err, errlen);
-    if (!rc && (self->server = assay_link_open(self->link, ASSAY_LINK_SERVER,
-                                               conf->listen, err, errlen)) < 0)
+    if (!rc && (self->server = s_bind(self, ASSAY_LINK_SERVER, "listen",
+                                      conf->listen, err, errlen)) < 0)
         rc = self->server;
-    if (!rc && (self->pub = assay_link_open(self->link, ASSAY_LINK_PUBLISH,
-                                            conf->events, err, errlen)) < 0)
+    if (!rc && (self->pub = s_bind(self, ASSAY_LINK_PUBLISH, "events",
+                                   conf->events, err, errlen)) < 0)
         rc = self->pub;
     char path[PATH_MAX], why[ASSAY_ERRMSG_SIZE];
     const assay_module *m = NULL;
