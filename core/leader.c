@@ -114,6 +114,11 @@ struct assay_leader {
     s_sent *sent_head, *sent_tail;
     size_t nsent;
     char endpoint[256], events_ep[256]; /* announced when leading */
+    /* While a registration or catalogue update is applied: its runtime
+     * and the catalogue it had before (NULL: none), for runtime.plugins. */
+    bool cat_armed;
+    char cat_id[64];
+    json_t *cat_before;
 };
 
 /* ---- Replies and helpers ------------------------------------------------ */
@@ -1925,6 +1930,90 @@ static void s_tick(void *arg)
 
 /* ---- Events -------------------------------------------------------------- */
 
+/* Event bodies are built only for topics some subscriber wants. */
+static bool s_wants(void *arg, const char *topic)
+{
+    assay_leader *self = arg;
+    return self->link && assay_link_wanted(self->link, self->pub, topic);
+}
+
+/* Before a "runtime" command (a registration or catalogue update) is
+ * applied: keeps the runtime's catalogue as it is, so that the change can
+ * be published once the command has replaced it. */
+static void s_catalog_arm(assay_leader *self, const json_t *cmd)
+{
+    const char *id = s_str(cmd, "id"), *op = s_str(cmd, "op");
+    if (!self->leading || !id || !op || strcmp(op, "runtime") ||
+        !s_wants(self, "runtime.plugins"))
+        return;
+    assay_runtime_rec *rec = assay_state_runtime(self->state, id);
+    self->cat_armed = true;
+    strlcpy(self->cat_id, id, sizeof self->cat_id);
+    self->cat_before = rec ? json_incref(json_object_get(rec->info, "catalog"))
+                           : NULL;
+}
+
+static void s_catalog_disarm(assay_leader *self)
+{
+    self->cat_armed = false;
+    json_decref(self->cat_before);
+    self->cat_before = NULL;
+}
+
+/* The entries of `list` in `now` that `before` lacks; plugins compare by
+ * name and version, other entries (refusals) as a whole. */
+static json_t *s_catalog_new_entries(const json_t *now, const json_t *before,
+                                     const char *list)
+{
+    json_t *out = json_array();
+    size_t i, k;
+    json_t *a, *b;
+    bool plugins = !strcmp(list, "plugins");
+    json_array_foreach(json_object_get(now, list), i, a) {
+        bool known = false;
+        json_array_foreach(json_object_get(before, list), k, b) {
+            known = plugins ? s_str(a, "name") && s_str(b, "name") &&
+                                  s_str(a, "version") && s_str(b, "version") &&
+                                  !strcmp(s_str(a, "name"), s_str(b, "name")) &&
+                                  !strcmp(s_str(a, "version"),
+                                          s_str(b, "version"))
+                            : json_equal(a, b);
+            if (known)
+                break;
+        }
+        if (known)
+            continue;
+        json_array_append_new(
+            out, plugins ? json_pack("{s:O?, s:O?}", "name",
+                                     json_object_get(a, "name"), "version",
+                                     json_object_get(a, "version"))
+                         : json_deep_copy(a));
+    }
+    return out;
+}
+
+/* Publishes runtime.plugins for the armed runtime when its catalogue
+ * changed: plugins added and removed, and files newly refused. */
+static void s_catalog_publish(assay_leader *self)
+{
+    assay_runtime_rec *rec = assay_state_runtime(self->state, self->cat_id);
+    const json_t *now = rec ? json_object_get(rec->info, "catalog") : NULL;
+    json_t *body = json_pack(
+        "{s:s, s:o, s:o, s:o}", "id", self->cat_id, "added",
+        s_catalog_new_entries(now, self->cat_before, "plugins"), "removed",
+        s_catalog_new_entries(self->cat_before, now, "plugins"), "refused",
+        s_catalog_new_entries(now, self->cat_before, "refused"));
+    if (body && (json_array_size(json_object_get(body, "added")) ||
+                 json_array_size(json_object_get(body, "removed")) ||
+                 json_array_size(json_object_get(body, "refused")))) {
+        int rc = assay_link_publish(self->link, self->pub, "runtime.plugins",
+                                    body);
+        if (rc)
+            assay_debug("publish runtime.plugins: %s", assay_strerror(rc));
+    }
+    json_decref(body);
+}
+
 static void s_on_event(void *arg, const char *topic, json_t *body)
 {
     assay_leader *self = arg;
@@ -1935,18 +2024,16 @@ static void s_on_event(void *arg, const char *topic, json_t *body)
         self->dirty = true;
     if (!strcmp(topic, "runtime.alive"))
         s_offers_reset(self, true);
-    if (!body || !self->leading)
-        return;
-    int rc = assay_link_publish(self->link, self->pub, topic, body);
-    if (rc)
-        assay_debug("publish %s: %s", topic, assay_strerror(rc));
-}
-
-/* Event bodies are built only for topics some subscriber wants. */
-static bool s_wants(void *arg, const char *topic)
-{
-    assay_leader *self = arg;
-    return self->link && assay_link_wanted(self->link, self->pub, topic);
+    if (body && self->leading) {
+        int rc = assay_link_publish(self->link, self->pub, topic, body);
+        if (rc)
+            assay_debug("publish %s: %s", topic, assay_strerror(rc));
+    }
+    /* What changed follows the runtime.alive that says it registered. */
+    if (!strcmp(topic, "runtime.alive") && self->cat_armed) {
+        s_catalog_publish(self);
+        s_catalog_disarm(self);
+    }
 }
 
 /* ---- Consensus ------------------------------------------------------------ */
@@ -1962,7 +2049,9 @@ static int s_fsm_apply(void *data, const void *cmd, size_t len, void **result)
         return rc;
     }
     json_t *res = NULL;
+    s_catalog_arm(self, j);
     rc = assay_state_apply(self->state, j, &res);
+    s_catalog_disarm(self); /* when the command published nothing */
     json_decref(j);
     *result = res;
     return rc;

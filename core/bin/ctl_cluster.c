@@ -23,6 +23,10 @@
 #define MAX_ENDPOINTS 8
 /* Pause before asking again when no member knows a leader (an election). */
 #define NO_LEADER_PAUSE_MS 100
+/* Subscribed to last on each event stream: the member's welcome on it
+ * says the subscriptions before it are live
+ * (docs/protocol.md#knowing-a-subscription-is-live). */
+#define WELCOME_TOPIC "assay.welcome"
 
 typedef struct {
     assay_link *link;
@@ -381,18 +385,21 @@ static int s_job(s_client *c, char **args, int n)
 
 static void s_render_jobs(const json_t *r)
 {
-    printf("%-28s %-18s %-10s %-3s %-16s %s\n", "JOB", "ACTION", "STATE",
+    const json_t *jobs = json_object_get(r, "jobs");
+    int aw = assay_render_width(jobs, "action", 18, ASSAY_RENDER_ACTION_MAX);
+    printf("%-28s %-*s %-10s %-3s %-16s %s\n", "JOB", aw, "ACTION", "STATE",
            "TRY", "RUNTIME", "REASON");
     size_t i;
     json_t *j;
-    json_array_foreach(json_object_get(r, "jobs"), i, j) {
+    json_array_foreach(jobs, i, j) {
         /* A queued job's `waiting` says more than a stale reason. */
         const char *reason = json_string_value(json_object_get(j, "waiting"));
         if (!reason)
             reason = json_string_value(json_object_get(j, "reason"));
-        printf("%-28s %-18s %-10s %-3lld %-16s %s\n",
-               json_string_value(json_object_get(j, "id")),
-               json_string_value(json_object_get(j, "action")),
+        printf("%-28s ", json_string_value(json_object_get(j, "id")));
+        assay_render_cell(stdout,
+                          json_string_value(json_object_get(j, "action")), aw);
+        printf(" %-10s %-3lld %-16s %s\n",
                json_string_value(json_object_get(j, "state")),
                (long long)json_integer_value(json_object_get(j, "attempt")),
                json_string_value(json_object_get(j, "runtime")),
@@ -549,28 +556,34 @@ static int s_watch(const assay_ctl_opts *o)
     /* Only the leader publishes: subscribed to every member's stream,
      * watch follows a leader change by itself. */
     char list[MAX_ENDPOINTS * 256], *save;
+    bool live[MAX_ENDPOINTS] = {false};
+    const char *eps[MAX_ENDPOINTS];
+    int neps = 0;
     snprintf(list, sizeof list, "%s", o->events);
-    char *ep = strtok_r(list, " ,", &save);
-    if (!ep) {
+    for (char *t = strtok_r(list, " ,", &save); t && neps < MAX_ENDPOINTS;
+         t = strtok_r(NULL, " ,", &save))
+        eps[neps++] = t;
+    if (!neps) {
         fprintf(stderr, "assayctl: no events endpoint given\n");
         return ASSAY_EXIT_USAGE;
     }
     s_client c;
-    int code = s_open(&c, o, ASSAY_LINK_SUBSCRIBE, ep);
+    int code = s_open(&c, o, ASSAY_LINK_SUBSCRIBE, eps[0]);
     if (code)
         return code;
-    assay_link_subscribe(c.link, c.dealer, o->topic ? o->topic : "");
-    for (int n = 1; (ep = strtok_r(NULL, " ,", &save)) && n < MAX_ENDPOINTS;
-         n++) {
+    /* Link i (ids count up from 0) is eps[i]. */
+    for (int i = 0; i < neps; i++) {
         char err[ASSAY_ERRMSG_SIZE * 2];
-        int sub = assay_link_open(c.link, ASSAY_LINK_SUBSCRIBE, ep, err,
-                                  sizeof err);
+        int sub = i ? assay_link_open(c.link, ASSAY_LINK_SUBSCRIBE, eps[i],
+                                      err, sizeof err)
+                    : c.dealer;
         if (sub < 0) {
             fprintf(stderr, "assayctl: %s\n", err);
             assay_link_destroy(&c.link);
             return ASSAY_EXIT_UNAVAILABLE;
         }
         assay_link_subscribe(c.link, sub, o->topic ? o->topic : "");
+        assay_link_subscribe(c.link, sub, WELCOME_TOPIC);
     }
     int64_t deadline = o->wait_ms > 0 ? assay_now_ms() + o->wait_ms
                                       : INT64_MAX;
@@ -583,6 +596,18 @@ static int s_watch(const assay_ctl_opts *o)
                 break;
             continue;
         }
+        /* Welcomes are not events. The first on a stream says it is live
+         * (on stderr, for scripts that wait for it); the rest answer other
+         * clients' subscriptions. */
+        if (!strcmp(m.proto, WELCOME_TOPIC)) {
+            if (m.id >= 0 && m.id < neps && !live[m.id]) {
+                live[m.id] = true;
+                fprintf(stderr, "assayctl: watch: subscribed at %s\n",
+                        eps[m.id]);
+            }
+            assay_link_msg_fini(&m);
+            continue;
+        }
         seen++;
         if (o->json) {
             json_t *line = json_pack("{s:s, s:O}", "topic", m.proto, "body",
@@ -591,21 +616,7 @@ static int s_watch(const assay_ctl_opts *o)
             fputc('\n', stdout);
             json_decref(line);
         } else {
-            const json_t *b = m.body, *res = json_object_get(b, "result");
-            const char *reason = json_string_value(json_object_get(b, "reason"));
-            printf("%-16s %-28s", m.proto,
-                   json_string_value(json_object_get(b, "id")));
-            if (!strcmp(m.proto, "job.running"))
-                printf(" on %s, attempt %lld",
-                       json_string_value(json_object_get(b, "runtime")),
-                       (long long)json_integer_value(
-                           json_object_get(b, "attempt")));
-            else if (res)
-                printf(" %s", json_string_value(json_object_get(res,
-                                                                "status")));
-            if (reason)
-                printf(" (%s)", reason);
-            fputc('\n', stdout);
+            assay_render_event(stdout, m.proto, m.body);
         }
         fflush(stdout);
         assay_link_msg_fini(&m);

@@ -19,11 +19,32 @@ static void s_clip(FILE *out, const char *s, size_t width)
         fputs("...", out);
 }
 
+int assay_render_width(const json_t *rows, const char *key, int min, int max)
+{
+    size_t i, width = (size_t)min;
+    json_t *r;
+    json_array_foreach(rows, i, r) {
+        size_t n = strlen(s_str(r, key));
+        width = n > width ? n : width;
+    }
+    return width > (size_t)max ? max : (int)width;
+}
+
+void assay_render_cell(FILE *out, const char *s, int width)
+{
+    size_t n = strlen(s);
+    if (n <= (size_t)width || width < 4)
+        fprintf(out, "%-*s", width, s);
+    else
+        fprintf(out, "%.*s...", width - 3, s);
+}
+
 void assay_render_results(FILE *out, const json_t *results)
 {
     size_t i, counts[3] = {0, 0, 0};
     json_t *r;
-    fprintf(out, "%-24s %-16s %-8s %-6s %-3s %9s  %s\n", "JOB", "ACTION",
+    int aw = assay_render_width(results, "action", 16, ASSAY_RENDER_ACTION_MAX);
+    fprintf(out, "%-24s %-*s %-8s %-6s %-3s %9s  %s\n", "JOB", aw, "ACTION",
             "VERSION", "STATUS", "TRY", "TIME", "MESSAGE");
     json_array_foreach(results, i, r) {
         double ms = (double)json_integer_value(
@@ -32,8 +53,9 @@ void assay_render_results(FILE *out, const json_t *results)
         counts[!strcmp(status, "pass") ? 0 : !strcmp(status, "fail") ? 1 : 2]++;
         const char *msg = s_str(r, "message");
         const char *reason = s_str(r, "reason");
-        fprintf(out, "%-24s %-16s %-8s %-6s %-3lld %7.1fms  ", s_str(r, "job"),
-                s_str(r, "action"), s_str(r, "version"), status,
+        fprintf(out, "%-24s ", s_str(r, "job"));
+        assay_render_cell(out, s_str(r, "action"), aw);
+        fprintf(out, " %-8s %-6s %-3lld %7.1fms  ", s_str(r, "version"), status,
                 (long long)json_integer_value(json_object_get(r, "attempt")),
                 ms);
         s_clip(out, *msg ? msg : reason, 100);
@@ -84,4 +106,37 @@ void assay_render_catalog(FILE *out, const json_t *catalog)
         fprintf(out, "\nrefused:\n");
     json_array_foreach(refused, i, p)
         fprintf(out, "    %s\n", s_str(p, "reason"));
+}
+
+/* "+name version" for each plugin of `list`, with `sign`. */
+static void s_plugins(FILE *out, const json_t *list, char sign)
+{
+    size_t i;
+    json_t *p;
+    json_array_foreach(list, i, p)
+        fprintf(out, " %c%s %s", sign, s_str(p, "name"), s_str(p, "version"));
+}
+
+void assay_render_event(FILE *out, const char *topic, const json_t *body)
+{
+    const json_t *res = json_object_get(body, "result");
+    const char *reason = json_string_value(json_object_get(body, "reason"));
+    fprintf(out, "%-16s %-28s", topic, s_str(body, "id"));
+    if (!strcmp(topic, "job.running")) {
+        fprintf(out, " on %s, attempt %lld", s_str(body, "runtime"),
+                (long long)json_integer_value(json_object_get(body,
+                                                              "attempt")));
+    } else if (!strcmp(topic, "runtime.plugins")) {
+        size_t i;
+        json_t *f;
+        s_plugins(out, json_object_get(body, "added"), '+');
+        s_plugins(out, json_object_get(body, "removed"), '-');
+        json_array_foreach(json_object_get(body, "refused"), i, f)
+            fprintf(out, " [refused: %s]", s_str(f, "reason"));
+    } else if (res) {
+        fprintf(out, " %s", s_str(res, "status"));
+    }
+    if (reason)
+        fprintf(out, " (%s)", reason);
+    fputc('\n', out);
 }
