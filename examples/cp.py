@@ -2,11 +2,14 @@
 """cp.py - a minimal third-party control plane for Assay, written from
 docs/protocol.md alone. Needs only python3-zmq and python3-msgpack.
 
-  cp.py [--endpoint EP[,EP...]] [--events EP] [--timeout S] SPEC.json
+  cp.py [--endpoint EP[,EP...]] [--events EP] [--timeout S] [--poll S]
+        SPEC.json
       submits the JobSpec, waits until every job has ended, prints one
       line per job; exit 0 all passed, 1 a check did not pass, 2 error.
       With several members it follows "not the leader" redirects and
       tries the next member when one stays silent (a leader change).
+      It submits once the member's welcome says its subscription is
+      live, and polls every --poll seconds (0.5; 0: events only).
   cp.py [--endpoint EP] --check-service NAME
       asks the member whether it offers service NAME (RFC 8 MMI)
 """
@@ -21,6 +24,8 @@ import zmq
 
 MDP_CLIENT = b"MDPC01"
 TERMINAL = ("completed", "failed", "cancelled")
+WELCOME = b"assay.welcome"
+WELCOME_WAIT_S = 2.0  # a member older than the welcome never sends one
 
 
 class Failure(Exception):
@@ -111,6 +116,22 @@ def outcome(job):
     return line.rstrip(), job["state"] == "completed" and status == "pass"
 
 
+def wait_welcome(events, deadline):
+    """Waits, bounded, for the member's [assay.welcome][{}]: it comes once
+    the subscriptions set before it have reached the member, so no event
+    caused from then on is lost. Job events that come first are kept."""
+    early = []
+    until = min(deadline, time.monotonic() + WELCOME_WAIT_S)
+    while True:
+        left = until - time.monotonic()
+        if left <= 0 or not events.poll(int(left * 1000) + 1):
+            return early
+        frames = events.recv_multipart()
+        if frames[0] == WELCOME:
+            return early
+        early.append(frames)
+
+
 def run(args):
     deadline = time.monotonic() + args.timeout
     ctx = zmq.Context()
@@ -119,6 +140,8 @@ def run(args):
         events.setsockopt(zmq.LINGER, 0)
         events.setsockopt(zmq.SUBSCRIBE, b"job.")
         events.connect(args.events)
+        # Last, so that the welcome follows the job. subscription.
+        events.setsockopt(zmq.SUBSCRIBE, WELCOME)
         # Only the leader publishes; a SUB socket may listen to several.
         heard = {args.events}
 
@@ -137,10 +160,11 @@ def run(args):
         with open(args.spec, encoding="utf-8") as f:
             spec = json.load(f)
 
-        # Subscribed above, before submitting, so no event of ours can be
-        # missed except through the subscription's start-up delay (or a
-        # leader change), which the polling below covers. An id chosen
-        # here makes a retried submission return the original jobs.
+        # Welcomed before submitting, so no event of ours can be missed
+        # except through a leader change (or a member without welcomes),
+        # which the polling below covers. An id chosen here makes a
+        # retried submission return the original jobs.
+        pending = wait_welcome(events, deadline)
         spec.setdefault("id", uuid.uuid4().hex)
         reply = client.call("assay.submit", spec)
         spec_id, wanted = reply["spec"], list(reply["jobs"])
@@ -149,7 +173,8 @@ def run(args):
                                  " ".join(wanted)))
 
         final = {}  # job id -> job map in a terminal state
-        next_poll = 0.0
+        # --poll 0: events only; otherwise the first poll comes at once.
+        next_poll = 0.0 if args.poll > 0 else float("inf")
         while len(final) < len(wanted):
             now = time.monotonic()
             if now >= deadline:
@@ -161,13 +186,20 @@ def run(args):
                     if job and job["id"] in wanted and \
                             job["state"] in TERMINAL:
                         final[job["id"]] = job
-                next_poll = now + 0.5
+                next_poll = now + args.poll
                 continue
-            if events.poll(int((min(next_poll, deadline) - now) * 1000) + 1):
-                topic, body = events.recv_multipart()
-                job = msgpack.unpackb(body, raw=False)
-                if (topic.decode() in ("job." + s for s in TERMINAL)
-                        and job.get("id") in wanted):
+            if pending:
+                frames = pending.pop(0)
+            elif events.poll(int((min(next_poll, deadline) - now) * 1000)
+                             + 1):
+                frames = events.recv_multipart()
+            else:
+                continue
+            # Other clients' welcomes come too; only job events count.
+            if (len(frames) == 2 and frames[0].decode(errors="replace") in
+                    ("job." + s for s in TERMINAL)):
+                job = msgpack.unpackb(frames[1], raw=False)
+                if job.get("id") in wanted:
                     final[job["id"]] = job
 
         passed = True
@@ -186,6 +218,9 @@ def main():
     p.add_argument("--events", default="tcp://127.0.0.1:7401")
     p.add_argument("--timeout", type=float, default=60.0,
                    help="seconds for the whole run (default 60)")
+    p.add_argument("--poll", type=float, default=0.5,
+                   help="seconds between assay.job polls (default 0.5; "
+                        "0: rely on events alone)")
     p.add_argument("--check-service", metavar="NAME")
     p.add_argument("spec", nargs="?", metavar="SPEC.json")
     args = p.parse_args()

@@ -2,8 +2,9 @@
 # tests/integration/test_cp.sh BUILD_DIR SOURCE_DIR
 #
 # examples/cp.py, the third-party control plane written from
-# docs/protocol.md, against a real member: a passing spec, a failing
-# check, an error reply, and MMI. Everything is bounded in time.
+# docs/protocol.md, against a real member: a passing spec, events alone
+# after the welcome, a failing check, an error reply, and MMI. Everything
+# is bounded in time.
 set -u
 build=$1
 src=$2
@@ -86,6 +87,21 @@ run_cp "$tmp/pass.json"
 if [ "$code" = 0 ] && grep -q "^spec cp-pass (duplicate)" "$tmp/out"
 then ok "resubmission is idempotent"
 else bad "resubmission: exit $code"; fi
+
+# cp.py submits once the member has welcomed its subscription, so events
+# alone must bring every job's end: no polling, a fresh subscriber each
+# run, no warm-up.
+i=0
+while [ "$i" -lt 5 ]; do
+    printf '{"id": "cp-ev%d", "action": "noop.pass", "targets": [{}, {}, {}]}\n' \
+        "$i" >"$tmp/ev.json"
+    run_cp --poll 0 "$tmp/ev.json"
+    n=$(grep -c "^cp-ev$i-[0-2] completed pass" "$tmp/out")
+    if [ "$code" != 0 ] || [ "$n" != 3 ]; then break; fi
+    i=$((i + 1))
+done
+if [ "$i" = 5 ]; then ok "welcomed subscriber: events alone, 5 runs"
+else bad "--poll 0, run $i: exit $code, $n completed lines (want 0, 3)"; fi
 
 cat >"$tmp/fail.json" <<SPEC
 {"id": "cp-fail", "action": "file.exists",
