@@ -593,39 +593,30 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
     const json_t *decl_json = NULL;
     const char *resolved = NULL;
     assay_param *decl = NULL;
-    json_t *jobs = json_array();
+    json_t *norms = NULL;
     /* The version is fixed here, cluster-wide: the params were checked
-     * against its declaration, so only runtimes with it may run them. */
+     * against its declaration, so only runtimes with it may run them. The
+     * check is the local runner's, so a refusal names the same place. */
     rc = s_resolve_cached(self, spec, &decl_json, &resolved, err, sizeof err);
     if (!rc)
         rc = assay_params_from_json(decl_json, &decl, err, sizeof err);
-    for (size_t i = 0; !rc && i < assay_jobspec_jobs(spec); i++) {
-        json_t *merged = json_copy(spec->params), *norm;
-        if (spec->targets)
-            json_object_update(merged, json_array_get(spec->targets, i));
-        char why[ASSAY_ERRMSG_SIZE];
-        rc = assay_params_check(decl, merged, &norm, why, sizeof why);
-        json_decref(merged);
-        if (rc) {
-            if (spec->targets)
-                snprintf(err, sizeof err, "%s: targets[%zu]: %s",
-                         spec->action, i, why);
-            else
-                snprintf(err, sizeof err, "%s: %s", spec->action, why);
-            break;
-        }
-        char id[ASSAY_ID_MAX + 32];
-        assay_jobspec_job_id(spec, i, id, sizeof id);
-        json_array_append_new(jobs, json_pack("{s:s, s:o}", "id", id,
-                                              "params", norm));
-    }
+    if (!rc)
+        rc = assay_jobspec_check_params(spec, decl, &norms, err, sizeof err);
     free(decl);
     if (rc) {
         s_reply(self, route, verb, s_error(rc, "%s", err));
-        json_decref(jobs);
         assay_jobspec_destroy(&spec);
         return;
     }
+    json_t *jobs = json_array(), *norm;
+    size_t i;
+    json_array_foreach(norms, i, norm) {
+        char id[ASSAY_ID_MAX + 32];
+        assay_jobspec_job_id(spec, i, id, sizeof id);
+        json_array_append_new(jobs, json_pack("{s:s, s:O}", "id", id,
+                                              "params", norm));
+    }
+    json_decref(norms);
     json_t *cmd = json_pack(
         "{s:s, s:{s:s, s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, s:o}",
         "op", "submit", "spec", "id", spec->id, "action", spec->action,

@@ -188,6 +188,28 @@ Test(wire, bad_jobspecs_are_refused_and_change_nothing)
     expect_no_jobs();
 }
 
+/* The member checks params as `run --local` does: a bad value is blamed
+ * on where it was given, the JobSpec's params or one target, not on the
+ * first job it reached. */
+Test(wire, param_errors_name_where_the_value_was)
+{
+    expect_error(call("assay.submit",
+                      json_pack("{s:s, s:{s:s, s:s}, s:[{}, {}]}", "action",
+                                "file.mode", "params", "path", "/", "mode",
+                                "rw", "targets")),
+                 "ASSAY_ETYPE",
+                 "file.mode: params: param 'mode': expected int64, got "
+                 "string");
+    expect_error(call("assay.submit",
+                      json_pack("{s:s, s:{s:s, s:i}, s:[{}, {s:s}]}",
+                                "action", "file.mode", "params", "path", "/",
+                                "mode", 420, "targets", "mode", "rw")),
+                 "ASSAY_ETYPE",
+                 "file.mode: targets[1]: param 'mode': expected int64, got "
+                 "string");
+    expect_no_jobs();
+}
+
 Test(wire, oversized_message_is_dropped_and_member_goes_on)
 {
     json_t *big = json_pack("{s:s, s:{s:s}}", "action", "noop.pass",
