@@ -450,32 +450,93 @@ static const json_t *s_pick(const json_t *catalog, const char *name,
     return found;
 }
 
-/* "plugin.action, ..." over every registered runtime, for refusals only:
- * building it on every submission cost a walk of every catalogue. */
-static void s_known_actions(assay_leader *self, char *known, size_t cap)
+/* Bytes of each list in a refusal: three lists and the names around them
+ * fit the submit reply's 2 * ASSAY_ERRMSG_SIZE. */
+#define REFUSAL_LIST (ASSAY_ERRMSG_SIZE / 2)
+#define LIST_CUT ", ..."
+
+/* Adds `item` to `list`, a ", "-separated list for a refusal that says
+ * what exists, unless it is there already. Like assay_semver_list_add,
+ * an item that does not fit is left out and the list ends in ", ...":
+ * with thousands of runtimes, what is named must stay one line. */
+static void s_list_add(char *list, size_t len, const char *item)
 {
-    known[0] = '\0';
+    size_t used = strlen(list), n = strlen(item);
+    if (used >= 3 && !strcmp(list + used - 3, "..."))
+        return;
+    for (const char *p = list; *p;) {
+        size_t k = strcspn(p, ",");
+        if (k == n && !memcmp(p, item, n))
+            return;
+        p += k;
+        p += *p ? 2 : 0;
+    }
+    if (used + n + 2 + sizeof LIST_CUT > len) {
+        strlcat(list, used ? LIST_CUT : LIST_CUT + 2, len);
+        return;
+    }
+    if (used)
+        strlcat(list, ", ", len);
+    strlcat(list, item, len);
+}
+
+/* Why no registered runtime offers `spec`, worked out for refusals only
+ * (a walk of every catalogue): no runtime has the plugin, none has a
+ * version in the range, or the versions in it lack the action. Each says
+ * which runtimes were asked and what they have. */
+static int s_unresolved(assay_leader *self, const assay_jobspec *spec,
+                        const char *name, const char *action,
+                        const assay_semver_range *range, char *err,
+                        size_t errlen)
+{
+    char asked[REFUSAL_LIST] = "", plugins[REFUSAL_LIST] = "",
+         versions[REFUSAL_LIST] = "", actions[REFUSAL_LIST] = "";
+    bool matched = false;
+    const json_t *ids = assay_state_runtime_ids(self->state);
     size_t i, k, m;
-    json_t *id, *pp, *aa;
-    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+    json_t *id, *p, *a;
+    json_array_foreach(ids, i, id) {
         assay_runtime_rec *r =
             assay_state_runtime(self->state, json_string_value(id));
+        s_list_add(asked, sizeof asked, r->id);
         json_array_foreach(
             json_object_get(json_object_get(r->info, "catalog"), "plugins"), k,
-            pp) {
-            json_array_foreach(json_object_get(pp, "actions"), m, aa) {
-                char one[160];
-                snprintf(one, sizeof one, "%s.%s", s_str(pp, "name"),
-                         s_str(aa, "name"));
-                if (!strstr(known, one) &&
-                    strlen(known) + strlen(one) + 3 < cap) {
-                    if (known[0])
-                        strlcat(known, ", ", cap);
-                    strlcat(known, one, cap);
-                }
+            p) {
+            const char *pn = s_str(p, "name"), *pv = s_str(p, "version");
+            assay_semver v;
+            if (!pn || !pv)
+                continue;
+            if (strcmp(pn, name)) {
+                s_list_add(plugins, sizeof plugins, pn);
+                continue;
             }
+            assay_semver_list_add(versions, sizeof versions, pv);
+            if (assay_semver_parse(pv, &v) ||
+                (range && !assay_semver_range_match(range, &v)))
+                continue;
+            matched = true;
+            json_array_foreach(json_object_get(p, "actions"), m, a)
+                if (s_str(a, "name"))
+                    s_list_add(actions, sizeof actions, s_str(a, "name"));
         }
     }
+    const char *many = json_array_size(ids) == 1 ? "" : "s";
+    if (!versions[0])
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "no runtime offers plugin '%s' (asked: %s; known "
+                          "plugins: %s)",
+                          name, asked[0] ? asked : "none",
+                          plugins[0] ? plugins : "none");
+    if (!matched)
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "no version of '%s' matches '%s' on runtime%s %s "
+                          "(offered: %s)",
+                          name, spec->version, many, asked, versions);
+    return assay_errf(err, errlen, ASSAY_ENOENT,
+                      "plugin '%s'%s%s has no action '%.64s' on runtime%s %s "
+                      "(actions: %s)",
+                      name, spec->version[0] ? " " : "", spec->version, action,
+                      many, asked, actions);
 }
 
 /* Finds the action declaration across every registered runtime: the
@@ -511,15 +572,12 @@ static int s_resolve(assay_leader *self, const assay_jobspec *spec,
             best = v;
         }
     }
-    assay_semver_range_destroy(&range);
     if (!best_p) {
-        char known[512];
-        s_known_actions(self, known, sizeof known);
-        return assay_errf(err, errlen, ASSAY_ENOENT,
-                          "no runtime offers %s%s%s (known actions: %s)",
-                          spec->action, spec->version[0] ? " " : "",
-                          spec->version, known[0] ? known : "none");
+        int rc = s_unresolved(self, spec, name, action, range, err, errlen);
+        assay_semver_range_destroy(&range);
+        return rc;
     }
+    assay_semver_range_destroy(&range);
     size_t k;
     json_t *a;
     json_array_foreach(json_object_get(best_p, "actions"), k, a)

@@ -39,6 +39,20 @@ static json_t *submit(const char *name, const char *json)
     return r;
 }
 
+/* Submitting `json` is refused (exit 65) with `message` in the error. */
+static void expect_refused(const char *name, const char *json,
+                           const char *message)
+{
+    int code;
+    json_decref(cluster_ctl(&c, &code, "submit %s",
+                            cluster_spec(&c, name, json)));
+    cr_expect_eq(code, 65, "submit %s exited %d", name, code);
+    char *err;
+    harness_sh(&err, "cat %s/ctl.err", c.dir);
+    cr_expect(strstr(err, message), "%s lacks '%s'", err, message);
+    free(err);
+}
+
 /* Every job ended in `state`; returns how many. */
 static size_t expect_all(const json_t *jobs, const char *state)
 {
@@ -388,13 +402,19 @@ Test(cluster, version_pinning_across_runtimes)
     json_array_foreach(jobs, i, j) cr_expect_str_eq(s_get(j, "version"),
                                                     "2.0.0");
     json_decref(jobs);
-    int code;
-    json_decref(cluster_ctl(&c, &code, "submit %s",
-                            cluster_spec(&c, "p3.json",
-                                         "{\"action\": \"typed.echo\", "
-                                         "\"version\": \"^3\", \"params\": "
-                                         "{\"s\": \"x\"}}")));
-    cr_expect_eq(code, 65);
+    /* A refusal names the runtimes asked and what they have. */
+    expect_refused("p3.json",
+                   "{\"action\": \"typed.echo\", \"version\": \"^3\", "
+                   "\"params\": {\"s\": \"x\"}}",
+                   "no version of 'typed' matches '^3' on runtimes old, new "
+                   "(offered: 1.2.0, 2.0.0)");
+    expect_refused("p4.json", "{\"action\": \"nope.x\"}",
+                   "no runtime offers plugin 'nope' (asked: old, new; known "
+                   "plugins: typed)");
+    expect_refused("p5.json",
+                   "{\"action\": \"typed.nope\", \"version\": \"^1\"}",
+                   "plugin 'typed' ^1 has no action 'nope' on runtimes old, "
+                   "new (actions: echo, greet, nap");
 }
 
 /* A runtime killed and restarted under the same id before the leader

@@ -170,7 +170,13 @@ Test(wire, bad_jobspecs_are_refused_and_change_nothing)
                  "ASSAY_ETYPE", "timeout_ms");
     expect_error(call("assay.submit", json_pack("{s:s}", "action", "nope.x")),
                  "ASSAY_ENOENT",
-                 "no runtime offers nope.x (known actions: exec.run");
+                 "no runtime offers plugin 'nope' (asked: rt1; known plugins: "
+                 "exec, file, noop, sleep)");
+    expect_error(call("assay.submit", json_pack("{s:s}", "action",
+                                                "file.nope")),
+                 "ASSAY_ENOENT",
+                 "plugin 'file' has no action 'nope' on runtime rt1 "
+                 "(actions: exists, mode");
     expect_error(call("assay.submit",
                       json_pack("{s:s, s:{s:s}}", "action", "file.mode",
                                 "params", "path", "/")),
@@ -186,6 +192,25 @@ Test(wire, bad_jobspecs_are_refused_and_change_nothing)
     expect_error(call("assay.cancel", json_pack("{s:s}", "ids", "x")),
                  "ASSAY_EINVAL", "ids");
     expect_no_jobs();
+}
+
+/* Thousands of runtimes must not make a refusal longer than a line: a
+ * list that is full ends in ", ..." (here two 60-byte ids after rt1 pass
+ * the 128 bytes a list may take). */
+Test(wire, refusal_lists_stop_at_their_bound)
+{
+    char a[61], b[61], needle[256];
+    memset(a, 'a', 60);
+    memset(b, 'b', 60);
+    a[60] = b[60] = '\0';
+    cluster_runtime(&c, a, NULL);
+    cluster_runtime(&c, b, NULL);
+    snprintf(needle, sizeof needle,
+             "no runtime offers plugin 'nope' (asked: rt1, %s, ...; known "
+             "plugins: exec, file, noop, sleep)",
+             a);
+    expect_error(call("assay.submit", json_pack("{s:s}", "action", "nope.x")),
+                 "ASSAY_ENOENT", needle);
 }
 
 /* The member checks params as `run --local` does: a bad value is blamed
