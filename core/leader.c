@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "error.h"
+#include "host.h"
 #include "index.h"
 #include "jobspec.h"
 #include "link.h"
@@ -93,6 +94,7 @@ struct assay_leader {
     void *cdl;
     const assay_consensus_ops *cops;
     assay_consensus *cons;
+    char clabel[80]; /* "consensus NAME", for what the module logs */
     assay_state *state;
     assay_index *rts;        /* id -> s_rt */
     s_rt *rt_list;
@@ -120,6 +122,17 @@ struct assay_leader {
     char cat_id[64];
     json_t *cat_before;
 };
+
+/* Calls consensus op `op` (all but close return int) with the host's log
+ * label naming the module, so its lines read "consensus raft: ...", as
+ * core/link.c does for transports. */
+#define S_COP(self, op, ...)                                                   \
+    __extension__({                                                            \
+        const char *prev_ = assay_host_label((self)->clabel);                  \
+        int rc_ = (self)->cops->op(__VA_ARGS__);                               \
+        assay_host_label(prev_);                                               \
+        rc_;                                                                   \
+    })
 
 /* ---- Replies and helpers ------------------------------------------------ */
 
@@ -253,7 +266,7 @@ static int s_commit(assay_leader *self, json_t *cmd, assay_commit_cb cb,
         json_decref(cmd);
         return rc;
     }
-    rc = self->cops->submit(self->cons, buf, len, cb, arg);
+    rc = S_COP(self, submit, self->cons, buf, len, cb, arg);
     self->committed = self->committed || rc == 0;
     s_sent *e = !rc && self->nsent < MAX_SENT ? malloc(sizeof *e) : NULL;
     if (!e) {
@@ -933,7 +946,7 @@ static int s_status(assay_leader *self, assay_consensus_status *st)
 {
     memset(st, 0, sizeof *st);
     st->struct_size = sizeof *st;
-    return self->cops->version >= 2 ? self->cops->status(self->cons, st)
+    return self->cops->version >= 2 ? S_COP(self, status, self->cons, st)
                                     : ASSAY_EUNSUPP;
 }
 
@@ -1077,9 +1090,9 @@ static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
                                 ASSAY_MEMBER_TRANSFER};
     s_pending *p = s_pending_new(self, route, verb,
                                  json_pack("{s:s}", "op", op));
-    int rc = p ? self->cops->member(self->cons, codes[kind],
-                                    (uint64_t)json_integer_value(idv), addr,
-                                    s_member_done, p)
+    int rc = p ? S_COP(self, member, self->cons, codes[kind],
+                       (uint64_t)json_integer_value(idv), addr, s_member_done,
+                       p)
                : ASSAY_ENOMEM;
     if (rc) {
         s_reply(self, route, verb,
@@ -1099,7 +1112,7 @@ static void s_claimed(void *arg, int status, void *result)
                    assay_strerror(status));
         return;
     }
-    if (!self->cops->is_leader(self->cons))
+    if (!S_COP(self, is_leader, self->cons))
         return;
     /* Runtimes register again with us; jobs running before get fresh
      * leases at the next tick, and heartbeats are counted from now. */
@@ -1118,7 +1131,7 @@ static void s_claimed(void *arg, int status, void *result)
  * once that is applied; a member that lost the lead drops what it kept. */
 static void s_role(assay_leader *self)
 {
-    bool lead = self->cops->is_leader(self->cons);
+    bool lead = S_COP(self, is_leader, self->cons);
     if (lead && !self->leading && !self->claiming) {
         json_t *cmd = json_pack("{s:s, s:s, s:s, s:s, s:I}", "op", "leader",
                                 "id", self->id, "endpoint", self->endpoint,
@@ -1832,7 +1845,7 @@ static int s_prepare(void *arg, struct pollfd *pfd, int max,
         if (!self->committed)
             break;
         self->committed = false;
-        self->cops->process(self->cons);
+        S_COP(self, process, self->cons);
         s_role(self);
     }
     if (self->leading) {
@@ -2156,7 +2169,7 @@ static void s_on_consensus(void *arg, int fd, short revents)
     (void)fd;
     (void)revents;
     assay_leader *self = arg;
-    self->cops->process(self->cons);
+    S_COP(self, process, self->cons);
 }
 
 /* ---- Lifecycle ------------------------------------------------------------ */
@@ -2250,6 +2263,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     }
     if (!rc) {
         self->cops = m->consensus;
+        snprintf(self->clabel, sizeof self->clabel, "consensus %s", m->name);
         char members[sizeof conf->members];
         const char *peers[ASSAY_CONSENSUS_MAX_MEMBERS + 1] = {0};
         int n = 0;
@@ -2275,7 +2289,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
             .snapshot_threshold = (uint32_t)conf->snapshot_threshold,
             .snapshot_trailing = (uint32_t)conf->snapshot_trailing,
         };
-        rc = self->cops->open(&cc, &self->cons, why, sizeof why);
+        rc = S_COP(self, open, &cc, &self->cons, why, sizeof why);
         if (rc)
             assay_errf(err, errlen, rc, "consensus %s: %s", conf->consensus,
                        why);
@@ -2285,7 +2299,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
         assay_loop_source src = {s_prepare, NULL, self};
         assay_loop_add_fd(loop, assay_link_fd(self->link), POLLIN,
                           s_on_transport, self);
-        assay_loop_add_fd(loop, self->cops->fd(self->cons), POLLIN,
+        assay_loop_add_fd(loop, S_COP(self, fd, self->cons), POLLIN,
                           s_on_consensus, self);
         assay_loop_add_source(loop, &src);
         self->tick = assay_loop_add_timer(loop, TICK_MS, TICK_MS, s_tick,
@@ -2311,8 +2325,10 @@ void assay_leader_destroy(assay_leader **self_p)
         assay_loop_cancel_timer(self->loop, self->tick);
     }
     if (self->cons) {
-        assay_loop_remove_fd(self->loop, self->cops->fd(self->cons));
+        assay_loop_remove_fd(self->loop, S_COP(self, fd, self->cons));
+        const char *prev = assay_host_label(self->clabel); /* close logs too */
         self->cops->close(&self->cons);
+        assay_host_label(prev);
     }
     s_sent_clear(self);
     if (self->cdl)
