@@ -14,6 +14,7 @@
 #include "module.h"
 #include "params.h"
 #include "plugdir.h"
+#include "textlist.h"
 
 typedef struct s_refused {
     char *path;
@@ -78,32 +79,9 @@ void assay_catalog_refuse(assay_catalog *self, const char *path,
     assay_warn("refused %s", why);
 }
 
-/* True if `item` is one of the ", "-separated items of `list`. */
-static bool s_listed(const char *list, const char *item)
-{
-    size_t n = strlen(item);
-    for (const char *p = list; *p;) {
-        size_t k = strcspn(p, ",");
-        if (k == n && !memcmp(p, item, n))
-            return true;
-        p += k;
-        p += *p ? 2 : 0;
-    }
-    return false;
-}
-
-/* Appends `item` to a ", "-separated list. */
-static void s_list(char *buf, size_t len, const char *item)
-{
-    if (buf[0])
-        strlcat(buf, ", ", len);
-    strlcat(buf, item, len);
-}
-
 void assay_catalog_add_dir(assay_catalog *self, const char *dir)
 {
-    if (!s_listed(self->dirs, dir))
-        s_list(self->dirs, sizeof self->dirs, dir);
+    assay_textlist_add(self->dirs, sizeof self->dirs, dir);
 }
 
 static const assay_plugin *s_find(const assay_catalog *self, const char *name,
@@ -280,8 +258,7 @@ int assay_catalog_resolve(const assay_catalog *self, const char *ref,
     char installed[512] = "", versions[512] = "";
     for (const assay_plugin *p = self->plugins; p; p = p->next) {
         if (strcmp(p->name, name)) {
-            if (!s_listed(installed, p->name))
-                s_list(installed, sizeof installed, p->name);
+            assay_textlist_add(installed, sizeof installed, p->name);
             continue;
         }
         assay_semver_list_add(versions, sizeof versions, p->version);
@@ -304,7 +281,7 @@ int assay_catalog_resolve(const assay_catalog *self, const char *ref,
     if (!a) {
         char names[512] = "";
         for (const assay_action *x = best->module->actions; x->name; x++)
-            s_list(names, sizeof names, x->name);
+            assay_textlist_add(names, sizeof names, x->name);
         return assay_errf(err, errlen, ASSAY_ENOENT,
                           "plugin '%s' %s has no action '%.64s' (actions: %s)",
                           name, best->version, aname, names);

@@ -34,6 +34,16 @@ const assay_host_api *assay_host_table(void);
  * valid until then. Each call restarts the ASSAY_MAX_LOG_LINES count. */
 const char *assay_host_label(const char *label);
 
+/* The int `call` into a module, made with `label` set (and the previous
+ * label put back): what the module logs meanwhile is labelled. */
+#define ASSAY_HOST_LABELLED(label, call)                                       \
+    __extension__({                                                            \
+        const char *prev_ = assay_host_label(label);                           \
+        int rc_ = (call);                                                      \
+        assay_host_label(prev_);                                               \
+        rc_;                                                                   \
+    })
+
 /* Prepares ctx for one call: result = {"findings": [], "data": {}}. */
 int assay_ctx_init(assay_ctx *ctx, const json_t *config,
                    const assay_param *config_decl, int64_t deadline_ms,

@@ -32,6 +32,7 @@
 #include "params.h"
 #include "semver.h"
 #include "state.h"
+#include "textlist.h"
 
 extern char **environ;
 
@@ -127,12 +128,7 @@ struct assay_leader {
  * label naming the module, so its lines read "consensus raft: ...", as
  * core/link.c does for transports. */
 #define S_COP(self, op, ...)                                                   \
-    __extension__({                                                            \
-        const char *prev_ = assay_host_label((self)->clabel);                  \
-        int rc_ = (self)->cops->op(__VA_ARGS__);                               \
-        assay_host_label(prev_);                                               \
-        rc_;                                                                   \
-    })
+    ASSAY_HOST_LABELLED((self)->clabel, (self)->cops->op(__VA_ARGS__))
 
 /* ---- Replies and helpers ------------------------------------------------ */
 
@@ -466,32 +462,6 @@ static const json_t *s_pick(const json_t *catalog, const char *name,
 /* Bytes of each list in a refusal: three lists and the names around them
  * fit the submit reply's 2 * ASSAY_ERRMSG_SIZE. */
 #define REFUSAL_LIST (ASSAY_ERRMSG_SIZE / 2)
-#define LIST_CUT ", ..."
-
-/* Adds `item` to `list`, a ", "-separated list for a refusal that says
- * what exists, unless it is there already. Like assay_semver_list_add,
- * an item that does not fit is left out and the list ends in ", ...":
- * with thousands of runtimes, what is named must stay one line. */
-static void s_list_add(char *list, size_t len, const char *item)
-{
-    size_t used = strlen(list), n = strlen(item);
-    if (used >= 3 && !strcmp(list + used - 3, "..."))
-        return;
-    for (const char *p = list; *p;) {
-        size_t k = strcspn(p, ",");
-        if (k == n && !memcmp(p, item, n))
-            return;
-        p += k;
-        p += *p ? 2 : 0;
-    }
-    if (used + n + 2 + sizeof LIST_CUT > len) {
-        strlcat(list, used ? LIST_CUT : LIST_CUT + 2, len);
-        return;
-    }
-    if (used)
-        strlcat(list, ", ", len);
-    strlcat(list, item, len);
-}
 
 /* Why no registered runtime offers `spec`, worked out for refusals only
  * (a walk of every catalogue): no runtime has the plugin, none has a
@@ -511,7 +481,7 @@ static int s_unresolved(assay_leader *self, const assay_jobspec *spec,
     json_array_foreach(ids, i, id) {
         assay_runtime_rec *r =
             assay_state_runtime(self->state, json_string_value(id));
-        s_list_add(asked, sizeof asked, r->id);
+        assay_textlist_add(asked, sizeof asked, r->id);
         json_array_foreach(
             json_object_get(json_object_get(r->info, "catalog"), "plugins"), k,
             p) {
@@ -520,7 +490,7 @@ static int s_unresolved(assay_leader *self, const assay_jobspec *spec,
             if (!pn || !pv)
                 continue;
             if (strcmp(pn, name)) {
-                s_list_add(plugins, sizeof plugins, pn);
+                assay_textlist_add(plugins, sizeof plugins, pn);
                 continue;
             }
             assay_semver_list_add(versions, sizeof versions, pv);
@@ -530,7 +500,7 @@ static int s_unresolved(assay_leader *self, const assay_jobspec *spec,
             matched = true;
             json_array_foreach(json_object_get(p, "actions"), m, a)
                 if (s_str(a, "name"))
-                    s_list_add(actions, sizeof actions, s_str(a, "name"));
+                    assay_textlist_add(actions, sizeof actions, s_str(a, "name"));
         }
     }
     const char *many = json_array_size(ids) == 1 ? "" : "s";

@@ -27,12 +27,7 @@ struct assay_link {
 /* Calls transport op `op` (they all return int) with the host's log label
  * naming the module, so its lines read "transport zmq: ...". */
 #define S_OP(self, op, ...)                                                    \
-    __extension__({                                                            \
-        const char *prev_ = assay_host_label((self)->label);                   \
-        int rc_ = (self)->ops->op(__VA_ARGS__);                                \
-        assay_host_label(prev_);                                               \
-        rc_;                                                                   \
-    })
+    ASSAY_HOST_LABELLED((self)->label, (self)->ops->op(__VA_ARGS__))
 
 void assay_module_path(const char *dir, const char *kind, const char *name,
                        char *buf, size_t len)

@@ -11,6 +11,7 @@
 #include <bsd/string.h>
 
 #include "error.h"
+#include "textlist.h"
 
 struct bound {
     bool set;
@@ -440,8 +441,6 @@ void assay_semver_range_destroy(assay_semver_range **r)
     }
 }
 
-#define LIST_CUT ", ..."
-
 void assay_semver_list_add(char *list, size_t len, const char *version)
 {
     assay_semver v, w;
@@ -469,20 +468,5 @@ void assay_semver_list_add(char *list, size_t len, const char *version)
         at += n;
         at += *at ? 2 : 0;
     }
-    size_t used = strlen(list), vn = strlen(version);
-    /* Room is kept for the cut marker, so that it always fits. */
-    if (used + vn + 2 + sizeof LIST_CUT > len) {
-        if (used < 3 || strcmp(list + used - 3, "..."))
-            strlcat(list, used ? LIST_CUT : LIST_CUT + 2, len);
-        return;
-    }
-    if (!*at) {
-        if (used)
-            strlcat(list, ", ", len);
-        strlcat(list, version, len);
-        return;
-    }
-    memmove(at + vn + 2, at, strlen(at) + 1);
-    memcpy(at, version, vn);
-    memcpy(at + vn, ", ", 2);
+    assay_textlist_insert(list, len, at, version);
 }
