@@ -116,11 +116,11 @@ cat >"$tmp/unknown.json" <<'SPEC'
 {"id": "cp-unknown", "action": "nope.nothing"}
 SPEC
 run_cp "$tmp/unknown.json"
-if [ "$code" = 2 ] && grep -q "no runtime offers nope.nothing" "$tmp/out" &&
-    grep -q "known actions:.*noop.pass" "$tmp/out" &&
+if [ "$code" = 2 ] && grep -q "no runtime offers plugin 'nope' (asked: " "$tmp/out" &&
+    grep -q "known plugins:.*noop" "$tmp/out" &&
     grep -q "ASSAY_ENOENT" "$tmp/out"
-then ok "unknown action: error reply, exit 2"
-else bad "unknown action: exit $code (want 2 and the known actions)"; fi
+then ok "unknown plugin: error reply, exit 2"
+else bad "unknown plugin: exit $code (want 2, the runtimes asked and the known plugins)"; fi
 
 run_cp --check-service assay.submit
 if [ "$code" = 0 ] && [ "$(cat "$tmp/out")" = 200 ]; then ok "MMI assay.submit: 200"
