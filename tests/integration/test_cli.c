@@ -186,6 +186,16 @@ Test(cli, check_confirms_what_it_checked)
     free(conf);
 }
 
+Test(cli, help_names_the_config_read_by_default)
+{
+    /* A build tree has no installed config: --help says where it would be
+     * and that it is not there, so no file is read. */
+    expect(0, HARNESS_BUILD_DIR "/etc/assay/assayd.conf (not there now)",
+           D " --help");
+    expect(0, "configuration OK (no file)",
+           D " --check --executors 0");
+}
+
 /* ---- assayd ----------------------------------------------------------- */
 
 Test(cli, help_config_lists_every_key)
