@@ -2,8 +2,12 @@
 # edited: when a different file is there, the shipped one goes beside it as
 # assayd.conf.new. Runs at install time (install(CODE) in CMakeLists.txt
 # sets ASSAY_CONF_SRC and ASSAY_CONF_DIR, the latter relative to the
-# prefix given to `cmake --install`).
-set(_dir "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/${ASSAY_CONF_DIR}")
+# prefix given to `cmake --install`, unless a packager made it absolute).
+if(IS_ABSOLUTE "${ASSAY_CONF_DIR}")
+    set(_dir "$ENV{DESTDIR}${ASSAY_CONF_DIR}")
+else()
+    set(_dir "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/${ASSAY_CONF_DIR}")
+endif()
 set(_as assayd.conf)
 if(EXISTS "${_dir}/assayd.conf")
     file(READ "${_dir}/assayd.conf" _old)

@@ -785,6 +785,22 @@ static const char *shown_default(const struct conf_key *k)
     return k->def[0] ? k->def : "\"\"";
 }
 
+int assay_conf_set_kv(assay_conf *c, const char *kv, char *err,
+                      size_t errlen)
+{
+    const char *eq = strchr(kv, '=');
+    char key[128];
+    if (!eq || eq == kv)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "want KEY=VALUE, got '%.200s'", kv);
+    if ((size_t)(eq - kv) >= sizeof key)
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "key '%.64s...': no such key (too long)", kv);
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = '\0';
+    return assay_conf_set(c, key, eq + 1, err, errlen);
+}
+
 void assay_conf_help(FILE *out)
 {
     static const char plugin_key[] = "plugin.NAME.KEY";

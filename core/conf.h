@@ -19,9 +19,10 @@
 #define ASSAY_CONF_MAX_BYTES (1024 * 1024)
 
 typedef struct assay_conf {
-    char plugins_dir[4096];    /* action plugin directory */
-    char executor_path[4096];  /* "" = assay-executor beside the running
-                                  binary, else in ASSAY_LIBEXEC_DIR */
+    char plugins_dir[4096];    /* action plugin directory; set empty, it
+                                  is the install's own (prefix.h) */
+    char executor_path[4096];  /* "" = the running binary's own
+                                  (prefix.h) */
     int64_t executors;         /* -1 = one per CPU, 0 = none */
     int64_t jobs_per_executor; /* jobs queued to one executor at once */
     int64_t default_timeout_ms;
@@ -85,6 +86,10 @@ int assay_conf_set(assay_conf *c, const char *key, const char *value, char *err,
                    size_t errlen);
 
 /* Writes the table of keys: name, type, default, allowed values, help. */
+/* The same for "KEY=VALUE" text (`--set`, assay_test_new's settings);
+ * text without '=' or with an empty key is refused naming it. */
+int assay_conf_set_kv(assay_conf *c, const char *kv, char *err,
+                      size_t errlen);
 void assay_conf_help(FILE *out);
 
 /* The text value of plugin.PLUGIN.KEY, owned by c; NULL when unset. */

@@ -46,8 +46,13 @@ int assay_prefix_path_at(const char *bindir, assay_part part, char *buf,
             return 0;
         }
     }
-    /* Tidier in messages than bin/../lib: drop the leading "../"s. */
+    /* A packager's absolute place (SYSCONFDIR=/etc) is where it says. */
     const char *rel = parts[part].install;
+    if (rel[0] == '/') {
+        snprintf(buf, len, "%s", rel);
+        return access(buf, F_OK) == 0 ? 0 : ASSAY_ENOENT;
+    }
+    /* Tidier in messages than bin/../lib: drop the leading "../"s. */
     while (strncmp(rel, "../", 3) == 0) {
         char *slash = strrchr(bin, '/');
         if (!slash || slash == bin)

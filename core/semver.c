@@ -466,7 +466,8 @@ void assay_semver_list_add(char *list, size_t len, const char *version)
         if (c < 0)
             break;
         at += n;
-        at += *at ? 2 : 0;
+        at += *at == ',';
+        at += *at == ' ';
     }
     assay_textlist_insert(list, len, at, version);
 }

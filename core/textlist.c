@@ -15,7 +15,8 @@ bool assay_textlist_has(const char *list, const char *item)
         if (k == n && !memcmp(p, item, n))
             return true;
         p += k;
-        p += *p ? 2 : 0;
+        p += *p == ',';
+        p += *p == ' ';
     }
     return false;
 }

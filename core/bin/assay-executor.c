@@ -1,5 +1,6 @@
 /* assay-executor - runs actions for assayd/assayctl in a separate process.
  * Started by the executor pool only; see core/executor.h. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,5 +49,10 @@ int main(int argc, char **argv)
      * job's captured output, which is no place for log lines. */
     assay_log_init("assay-executor", level);
     assay_log_set_fd(log_fd);
+    /* Not for what a job starts: a plugin's system() or popen() must not
+     * hold the protocol socket or write into the daemon's log. */
+    fcntl(opts.fd, F_SETFD, FD_CLOEXEC);
+    if (log_fd > 2)
+        fcntl(log_fd, F_SETFD, FD_CLOEXEC);
     return assay_executor_main(&opts);
 }

@@ -205,9 +205,13 @@ static int s_plugin_new(char **args, int n, const char *dir)
     char err[ASSAY_ERRMSG_SIZE * 2];
     if (!dir)
         dir = args[1];
-    if (assay_scaffold(args[1], dir, err, sizeof err) != 0) {
+    int rc = assay_scaffold(args[1], dir, err, sizeof err);
+    if (rc) {
         fprintf(stderr, "assayctl: %s\n", err);
-        return ASSAY_EXIT_DATA;
+        /* The user's input, or this machine's install or disk. */
+        return rc == ASSAY_EINVAL || rc == ASSAY_EEXIST
+                   ? ASSAY_EXIT_DATA
+                   : ASSAY_EXIT_UNAVAILABLE;
     }
     printf("wrote %s/%s.c, %s/test_%s.c and %s/CMakeLists.txt\n"
            "next:\n"
@@ -365,7 +369,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "assayctl: --timeout-ms must be positive\n");
         goto out;
     }
-    if (!strcmp(cmd, "plugin")) {
+    bool is_plugins = !strcmp(cmd, "plugins"), is_run = !strcmp(cmd, "run"),
+         is_new = !strcmp(cmd, "plugin");
+    /* These change what runs: ignoring them elsewhere would mislead. */
+    if ((o.flags.action || o.flags.nparams || o.flags.ntargets) &&
+        !(is_run && o.local)) {
+        fprintf(stderr, "assayctl: --action, --param and --target are for "
+                        "run --local\n");
+        goto out;
+    }
+    if (o.dir && !is_new) {
+        fprintf(stderr, "assayctl: --dir is for plugin new\n");
+        goto out;
+    }
+    if (is_new) {
         code = s_plugin_new(argv + optind, argc - optind, o.dir);
         goto out;
     }
@@ -373,7 +390,6 @@ int main(int argc, char **argv)
         code = assay_ctl_cluster(cmd, argv + optind, argc - optind, &co);
         goto out;
     }
-    bool is_plugins = !strcmp(cmd, "plugins"), is_run = !strcmp(cmd, "run");
     if (!is_plugins && !is_run) {
         fprintf(stderr, "assayctl: --local supports plugins and run, not "
                         "'%s'\n", cmd);
@@ -386,10 +402,6 @@ int main(int argc, char **argv)
     }
     if ((o.flags.nparams || o.flags.ntargets) && !o.flags.action) {
         fprintf(stderr, "assayctl: --param and --target need --action\n");
-        goto out;
-    }
-    if (o.flags.action && !is_run) {
-        fprintf(stderr, "assayctl: --action is for run --local\n");
         goto out;
     }
     if (is_plugins && optind != argc) {

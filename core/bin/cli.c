@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <assay/error.h>
 
@@ -13,9 +14,12 @@ int assay_cli_conf(assay_conf *conf, const char *path, char **sets,
                    size_t usedlen)
 {
     char err[ASSAY_ERRMSG_SIZE * 2], installed[4096];
-    /* Like most daemons: the installed file when there is one. */
+    /* Like most daemons: the installed file when there is one. One this
+     * user may not read (an operator's 0600 file) is not theirs to use:
+     * skipped, as if absent, so that `assayctl --local` still works. */
     if (!path && assay_prefix_path(ASSAY_PART_CONFIG, installed,
-                                   sizeof installed) == 0)
+                                   sizeof installed) == 0 &&
+        access(installed, R_OK) == 0)
         path = installed;
     if (path && !*path)
         path = NULL; /* --no-config */
@@ -25,16 +29,7 @@ int assay_cli_conf(assay_conf *conf, const char *path, char **sets,
         return -1;
     }
     for (int i = 0; i < nsets; i++) {
-        char key[128];
-        const char *eq = strchr(sets[i], '=');
-        if (!eq || (size_t)(eq - sets[i]) >= sizeof key) {
-            fprintf(stderr, "%s: --set wants KEY=VALUE, got '%s'\n", program,
-                    sets[i]);
-            return -1;
-        }
-        memcpy(key, sets[i], (size_t)(eq - sets[i]));
-        key[eq - sets[i]] = '\0';
-        if (assay_conf_set(conf, key, eq + 1, err, sizeof err) != 0) {
+        if (assay_conf_set_kv(conf, sets[i], err, sizeof err) != 0) {
             fprintf(stderr, "%s: --set %s: %s\n", program, sets[i], err);
             return -1;
         }

@@ -28,11 +28,15 @@ static json_t *s_value(const assay_param *decl, const char *key,
                    flag, key, text, assay_type_name((int)d->type));
         return NULL;
     }
-    return json_string(text);
+    json_t *v = json_string(text);
+    if (!v)
+        assay_errf(err, errlen, ASSAY_EINVAL, "%s %s: value is not valid "
+                                              "UTF-8", flag, key);
+    return v;
 }
 
 /* Adds "K=V" (one pair, V may hold commas when `one`) or "K=V,K=V" to
- * obj. */
+ * obj; a key given twice is refused, as in a JSON JobSpec. */
 static int s_pairs(json_t *obj, const assay_param *decl, const char *arg,
                    const char *flag, int one, char *err, size_t errlen)
 {
@@ -49,12 +53,20 @@ static int s_pairs(json_t *obj, const assay_param *decl, const char *arg,
         char *eq = strchr(kv, '=');
         if (!eq || eq == kv)
             return assay_errf(err, errlen, ASSAY_EINVAL,
-                              "%s wants KEY=VALUE, got '%s'", flag, arg);
+                              "%s wants KEY=VALUE, got '%s'%s", flag, arg,
+                              one ? ""
+                                  : " (a value with commas: give the target "
+                                    "as a JSON object)");
         *eq = '\0';
+        if (json_object_get(obj, kv))
+            return assay_errf(err, errlen, ASSAY_EEXIST,
+                              "%s %s: given twice", flag, kv);
         json_t *v = s_value(decl, kv, eq + 1, flag, err, errlen);
         if (!v)
             return ASSAY_ETYPE;
-        json_object_set_new(obj, kv, v);
+        if (json_object_set_new(obj, kv, v) != 0)
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "%s %s: key is not valid UTF-8", flag, kv);
         kv = next;
     }
     return 0;
@@ -82,6 +94,9 @@ int assay_flagspec_json(const assay_flagspec *f, const assay_catalog *cat,
                           why);
     json_t *spec = json_pack("{s:s, s:s, s:{}}", "id", "inline", "action",
                              ref, "params");
+    if (!spec)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "--action %s: not valid UTF-8", f->action);
     if (at)
         json_object_set_new(spec, "version", json_string(at + 1));
     json_t *params = json_object_get(spec, "params");

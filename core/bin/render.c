@@ -32,6 +32,8 @@ int assay_render_width(const json_t *rows, const char *key, int min, int max)
 
 void assay_render_cell(FILE *out, const char *s, int width)
 {
+    if (!s)
+        s = ""; /* a field missing from a member's reply */
     size_t n = strlen(s);
     if (n <= (size_t)width || width < 4)
         fprintf(out, "%-*s", width, s);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "params.h"
@@ -58,9 +59,12 @@ static int s_copy(const char *from, const char *to, const char *name,
         fputs(name, out);
     }
     free(text);
-    return fclose(out) == 0 ? 0
-                            : assay_errf(err, errlen, ASSAY_EIO, "%s: %s", to,
-                                         strerror(errno));
+    if (fclose(out) == 0)
+        return 0;
+    int rc = assay_errf(err, errlen, ASSAY_EIO, "%s: %s", to,
+                        strerror(errno));
+    unlink(to); /* ours, and incomplete */
+    return rc;
 }
 
 static bool s_empty_dir(const char *dir)
@@ -91,24 +95,38 @@ int assay_scaffold(const char *name, const char *dir, char *err,
                           "plugin template %s: not installed (reinstall "
                           "Assay)",
                           tdir);
-    if (mkdir(dir, 0755) != 0 && !(errno == EEXIST && s_empty_dir(dir)))
+    bool made = mkdir(dir, 0755) == 0;
+    if (!made && errno != EEXIST)
+        return assay_errf(err, errlen, ASSAY_EIO, "%s: %s; nothing written",
+                          dir, strerror(errno));
+    if (!made && !s_empty_dir(dir))
         return assay_errf(err, errlen, ASSAY_EEXIST,
-                          "%s: %s; nothing written (choose a new or empty "
-                          "directory with --dir)",
-                          dir,
-                          errno == EEXIST ? "exists and is not empty"
-                                          : strerror(errno));
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char from[PATH_MAX], to[PATH_MAX], base[128];
+                          "%s: exists and is not empty; nothing written "
+                          "(choose a new or empty directory with --dir)",
+                          dir);
+    char written[sizeof files / sizeof *files][PATH_MAX];
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < sizeof files / sizeof *files; i++) {
+        char from[PATH_MAX], base[128];
         snprintf(base, sizeof base, files[i].to, name);
         if (snprintf(from, sizeof from, "%s/%s", tdir, files[i].from) >=
                 (int)sizeof from ||
-            snprintf(to, sizeof to, "%s/%s", dir, base) >= (int)sizeof to)
-            return assay_errf(err, errlen, ASSAY_ETOOBIG,
-                              "%s: path too long", dir);
-        int rc = s_copy(from, to, name, err, errlen);
-        if (rc)
-            return rc;
+            snprintf(written[n], sizeof written[n], "%s/%s", dir, base) >=
+                (int)sizeof written[n])
+            rc = assay_errf(err, errlen, ASSAY_ETOOBIG, "%s: path too long",
+                            dir);
+        else
+            rc = s_copy(from, written[n], name, err, errlen);
+        n += !rc;
     }
-    return 0;
+    /* All or nothing: a half-written project would only block the next
+     * try ("not empty"). */
+    if (rc) {
+        while (n)
+            unlink(written[--n]);
+        if (made)
+            rmdir(dir);
+    }
+    return rc;
 }

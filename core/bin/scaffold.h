@@ -7,7 +7,9 @@
 #include <stddef.h>
 
 /* Writes the project into `dir` (created; refused when it exists and is
- * not empty: nothing is overwritten). */
+ * not empty: nothing is overwritten), all or nothing. ASSAY_EINVAL: a bad
+ * name; ASSAY_EEXIST: `dir` is not empty; ASSAY_ENOENT: no template
+ * installed; others: the file system. */
 int assay_scaffold(const char *name, const char *dir, char *err,
                    size_t errlen);
 

@@ -121,18 +121,8 @@ assay_test *assay_test_new(const char *path, const char *const *settings,
         rc = assay_conf_set(&conf, "executor_path", exe, why, sizeof why);
     if (!rc)
         rc = assay_conf_set(&conf, "executors", "1", why, sizeof why);
-    for (size_t i = 0; !rc && settings && settings[i]; i++) {
-        char key[128];
-        const char *eq = strchr(settings[i], '=');
-        if (!eq || (size_t)(eq - settings[i]) >= sizeof key) {
-            rc = assay_errf(why, sizeof why, ASSAY_EINVAL,
-                            "setting '%s': want KEY=VALUE", settings[i]);
-            break;
-        }
-        memcpy(key, settings[i], (size_t)(eq - settings[i]));
-        key[eq - settings[i]] = '\0';
-        rc = assay_conf_set(&conf, key, eq + 1, why, sizeof why);
-    }
+    for (size_t i = 0; !rc && settings && settings[i]; i++)
+        rc = assay_conf_set_kv(&conf, settings[i], why, sizeof why);
     if (rc) {
         assay_errf(err, errlen, rc, "%s", why);
         goto fail;
@@ -167,6 +157,11 @@ void assay_test_destroy(assay_test **self_p)
 assay_test_result *assay_test_run(assay_test *self, const char *jobspec_json,
                                   char *err, size_t errlen)
 {
+    if (!self) {
+        assay_errf(err, errlen, ASSAY_EINVAL,
+                   "no plugin: assay_test_new failed or was not called");
+        return NULL;
+    }
     json_error_t jerr;
     json_t *j = json_loads(jobspec_json ? jobspec_json : "",
                            JSON_REJECT_DUPLICATES, &jerr);
@@ -189,11 +184,15 @@ assay_test_result *assay_test_run(assay_test *self, const char *jobspec_json,
     if (r) {
         r->results = results;
         r->texts = json_array();
-        r->json = json_dumps(doc, JSON_INDENT(2));
+        r->json = doc ? json_dumps(doc, JSON_INDENT(2)) : NULL;
     } else {
         json_decref(results);
     }
     json_decref(doc);
+    if (!r || !r->texts || !r->json) {
+        assay_test_result_destroy(&r);
+        assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
+    }
     return r;
 }
 
@@ -227,10 +226,12 @@ static const char *s_text(const assay_test_result *r, const json_t *v)
     if (!v || json_is_string(v))
         return json_string_value(v);
     char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    json_t *kept = json_string(s ? s : "");
+    json_t *kept = s ? json_string(s) : NULL;
     free(s);
-    json_array_append_new(r->texts, kept);
-    return json_string_value(kept);
+    /* The array holds its own reference: kept lives as long as r. */
+    int rc = kept ? json_array_append(r->texts, kept) : -1;
+    json_decref(kept);
+    return rc == 0 ? json_string_value(kept) : NULL;
 }
 
 size_t assay_test_jobs(const assay_test_result *r)

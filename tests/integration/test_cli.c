@@ -172,6 +172,35 @@ Test(cli, inline_run_takes_action_params_and_targets_as_flags)
            CTL " run --action noop.pass --param colour=red");
     expect(64, "--param and --target need --action",
            CTL " run --param x=1 spec.json");
+    /* Elsewhere they would be ignored, so they are refused. */
+    expect(64, "--action, --param and --target are for run --local",
+           HARNESS_BIN "assayctl submit x.json --param a=1");
+    expect(64, "--dir is for plugin new", CTL " run x.json --dir /tmp");
+    expect(65, "--param mode: given twice",
+           CTL " run --action file.mode --param mode=420 --param mode=384"
+               " --target path=/etc/passwd");
+    expect(65, "(a value with commas: give the target as a JSON object)",
+           CTL " run --action file.exists --target 'path=/a,b'");
+    expect(65, "--param path: value is not valid UTF-8",
+           CTL " run --action noop.pass --param path=$(printf '\\377')");
+}
+
+Test(cli, plugin_new_refuses_bad_names_and_never_overwrites)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, HARNESS_BIN "assayctl plugin new 'Bad Name' "
+                              "--dir %s/bad", dir);
+    expect(65, "plugin name 'Bad Name': use a lowercase letter", cmd);
+    snprintf(cmd, sizeof cmd, "test ! -e %s/bad", dir);
+    expect(0, "", cmd);
+    snprintf(cmd, sizeof cmd, HARNESS_BIN "assayctl plugin new ok --dir %s",
+             dir); /* not empty: it holds this suite's files */
+    char *f = spec("keep.txt", "mine\n");
+    expect(65, "exists and is not empty; nothing written", cmd);
+    snprintf(cmd, sizeof cmd, "cat %s", f);
+    expect(0, "mine", cmd);
+    expect(64, "usage: plugin new NAME", HARNESS_BIN "assayctl plugin new");
+    free(f);
 }
 
 Test(cli, check_confirms_what_it_checked)
