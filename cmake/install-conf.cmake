@@ -4,10 +4,12 @@
 # sets ASSAY_CONF_SRC and ASSAY_CONF_DIR, the latter relative to the
 # prefix given to `cmake --install`, unless a packager made it absolute).
 if(IS_ABSOLUTE "${ASSAY_CONF_DIR}")
-    set(_dir "$ENV{DESTDIR}${ASSAY_CONF_DIR}")
+    set(_dest "${ASSAY_CONF_DIR}")
 else()
-    set(_dir "$ENV{DESTDIR}${CMAKE_INSTALL_PREFIX}/${ASSAY_CONF_DIR}")
+    set(_dest "${CMAKE_INSTALL_PREFIX}/${ASSAY_CONF_DIR}")
 endif()
+# file(INSTALL) adds DESTDIR itself; the check of what is there must too.
+set(_dir "$ENV{DESTDIR}${_dest}")
 set(_as assayd.conf)
 if(EXISTS "${_dir}/assayd.conf")
     file(READ "${_dir}/assayd.conf" _old)
@@ -17,4 +19,4 @@ if(EXISTS "${_dir}/assayd.conf")
         set(_as assayd.conf.new)
     endif()
 endif()
-file(INSTALL "${ASSAY_CONF_SRC}" DESTINATION "${_dir}" RENAME ${_as})
+file(INSTALL "${ASSAY_CONF_SRC}" DESTINATION "${_dest}" RENAME ${_as})

@@ -32,6 +32,13 @@ grep -q 'edited by the operator' "$conf" || fail "a reinstall overwrote assayd.c
 [ -f "$conf.new" ] || fail "the shipped config was not put beside it as assayd.conf.new"
 grep -q "Kept: $conf" "$tmp/install2.log" || fail "the reinstall did not say it kept assayd.conf"
 
+# A staged install (packagers' DESTDIR) writes only under the stage.
+DESTDIR="$tmp/stage" cmake --install "$build" --prefix /opt/assay >"$tmp/stage.log"
+[ -f "$tmp/stage/opt/assay/etc/assay/assayd.conf" ] || fail "DESTDIR: no assayd.conf under the stage"
+[ -x "$tmp/stage/opt/assay/bin/assayd" ] || fail "DESTDIR: no assayd under the stage"
+[ ! -e /opt/assay ] || fail "DESTDIR: /opt/assay was written"
+rm -rf "$tmp/stage"
+
 # ---- the install moved elsewhere works on its own ----
 mv "$tmp/p1" "$tmp/p2"
 p=$tmp/p2
