@@ -317,7 +317,11 @@ int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
         return ASSAY_EIO;
     }
     if (watch) {
-        snprintf(self->cache, sizeof self->cache, "/tmp/assay-plugins-XXXXXX");
+        /* Named by pid, so that what a killed daemon left is swept by the
+         * next one instead of piling up in /tmp. */
+        assay_dir_sweep("/tmp", "assay-plugins-");
+        snprintf(self->cache, sizeof self->cache,
+                 "/tmp/assay-plugins-%d-XXXXXX", (int)getpid());
         self->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (!mkdtemp(self->cache) || self->ifd < 0 ||
             inotify_add_watch(self->ifd, dir,
