@@ -1,12 +1,20 @@
 /* tests/integration/test_wire.c - hostile and malformed input on the wire:
  * every case gets a clear error reply or is dropped with a log line, and
  * changes nothing; the member keeps serving. A raw client (assay_link) is
- * used so that frames can be wrong in every way. */
+ * used so that frames can be wrong in every way.
+ *
+ * The leader's guarantees to runtimes are proven here too, with fake
+ * runtimes speaking the runtime protocol over real ZeroMQ, so that the
+ * test decides every attempt, grant and memory figure: fencing of an old
+ * attempt while the next one runs (invariant 2), credit, priority-then-
+ * FIFO dispatch order and resources.memory_mb. */
 #include <criterion/criterion.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <bsd/string.h>
 
 #include "clock.h"
 #include "cluster.h"
@@ -113,6 +121,281 @@ static void expect_no_jobs(void)
     json_t *r = call("assay.jobs", json_object());
     cr_expect_eq(json_integer_value(json_object_get(r, "total")), 0);
     json_decref(r);
+}
+
+/* A runtime of the test's own, on its own DEALER, so that the test decides
+ * every credit grant, memory figure and result, and sees every message
+ * the leader sends it. It offers plugin "fake" 1.0.0 (action "run"), which
+ * the real runtime rt1 does not have, so every job of a "fake.run"
+ * JobSpec can only go to fake runtimes. It heartbeats only when told to:
+ * its heartbeat_ms is long enough that the leader never declares it dead
+ * during a test. */
+typedef struct fake {
+    char id[32];
+    assay_link *link;
+    int dealer;
+    json_t *dispatched; /* every dispatch item received, in order */
+    json_t *acks;       /* every ack item received, in order */
+    json_t *cancels;    /* every cancel body received, in order */
+    int dispatches;     /* dispatch messages received */
+    int pulses;
+    bool registered;
+} fake;
+
+/* Reads one message for f (bounded by timeout_ms) and records it; false
+ * if none came. */
+static bool fake_pump(fake *f, int timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    for (;;) {
+        assay_link_msg m;
+        char err[512];
+        int rc = assay_link_recv(f->link, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "%s: malformed message: %s", f->id, err);
+        if (rc == 1) {
+            size_t i;
+            json_t *it;
+            if (!strcmp(m.verb, "dispatch")) {
+                f->dispatches++;
+                json_array_foreach(json_object_get(m.body, "jobs"), i, it)
+                    json_array_append(f->dispatched, it);
+            } else if (!strcmp(m.verb, "ack")) {
+                json_array_foreach(json_object_get(m.body, "jobs"), i, it)
+                    json_array_append(f->acks, it);
+            } else if (!strcmp(m.verb, "cancel")) {
+                json_array_append(f->cancels, m.body);
+            } else if (!strcmp(m.verb, "pulse")) {
+                f->pulses++;
+            } else if (!strcmp(m.verb, "registered")) {
+                f->registered = true;
+            } else {
+                cr_expect(false, "%s: unexpected %s", f->id, m.verb);
+            }
+            assay_link_msg_fini(&m);
+            return true;
+        }
+        int64_t left = deadline - assay_now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {assay_link_fd(f->link), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+/* Pumps f until *count reaches want, at most 10 s. */
+static void fake_until(fake *f, const int *count, int want, const char *what)
+{
+    int64_t deadline = assay_now_ms() + 10000;
+    while (*count < want && assay_now_ms() < deadline)
+        fake_pump(f, 500);
+    cr_assert_geq(*count, want, "%s: %d %s, waited for %d", f->id, *count,
+                  what, want);
+}
+
+/* Pumps f until it has received `want` dispatch items (or acks), at most
+ * 10 s; asserts they came. */
+static void fake_until_items(fake *f, json_t *list, size_t want,
+                             const char *what)
+{
+    int64_t deadline = assay_now_ms() + 10000;
+    while (json_array_size(list) < want && assay_now_ms() < deadline)
+        fake_pump(f, 500);
+    cr_assert_geq(json_array_size(list), want, "%s: %zu %s, waited for %zu",
+                  f->id, json_array_size(list), what, want);
+}
+
+static void fake_send(fake *f, const char *verb, json_t *body)
+{
+    json_object_set_new(body, "id", json_string(f->id));
+    cr_assert_eq(assay_link_send(f->link, f->dealer, NULL,
+                                 ASSAY_RUNTIME_PROTO, verb, body),
+                 0);
+    json_decref(body);
+}
+
+/* Registers a fake runtime `id` and waits for "registered". */
+static void fake_start(fake *f, const char *id)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->id, sizeof f->id, "%s", id);
+    f->dispatched = json_array();
+    f->acks = json_array();
+    f->cancels = json_array();
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &f->link, err,
+                                sizeof err),
+                 0, "%s", err);
+    f->dealer = assay_link_open(f->link, ASSAY_LINK_CLIENT, c.endpoint, err,
+                                sizeof err);
+    cr_assert_geq(f->dealer, 0, "%s", err);
+    fake_send(f, "register",
+              json_pack("{s:i, s:{}, s:{s:[{s:s, s:s, s:[{s:s}]}]}}",
+                        "heartbeat_ms", 60000, "labels", "catalog",
+                        "plugins", "name", "fake", "version", "1.0.0",
+                        "actions", "name", "run"));
+    int64_t deadline = assay_now_ms() + 10000;
+    while (!f->registered && assay_now_ms() < deadline)
+        fake_pump(f, 500);
+    cr_assert(f->registered, "%s: no registered", id);
+}
+
+static void fake_stop(fake *f)
+{
+    assay_link_destroy(&f->link);
+    json_decref(f->dispatched);
+    json_decref(f->acks);
+    json_decref(f->cancels);
+    f->dispatched = f->acks = f->cancels = NULL;
+}
+
+/* Grants credit up to `limit` dispatches in this session (and reports
+ * mem_available_mb when mem >= 0); returns once the leader has handled
+ * it, as its pulse shows. */
+static void fake_grant(fake *f, int limit, int mem)
+{
+    json_t *hb = json_pack("{s:i}", "limit", limit);
+    if (mem >= 0)
+        json_object_set_new(hb, "mem_available_mb", json_integer(mem));
+    int pulses = f->pulses;
+    fake_send(f, "heartbeat", hb);
+    fake_until(f, &f->pulses, pulses + 1, "pulses");
+}
+
+/* Reports attempt `attempt` of `job`: a final result with `message`, or
+ * with retryable a lost attempt (reason "crash"). */
+static void fake_result(fake *f, const char *job, int attempt,
+                        const char *message, bool retryable)
+{
+    json_t *res = retryable
+                      ? json_pack("{s:s, s:s, s:s, s:b}", "status", "error",
+                                  "message", message, "reason", "crash",
+                                  "retryable", 1)
+                      : json_pack("{s:s, s:s, s:[], s:{}}", "status", "pass",
+                                  "message", message, "findings", "data");
+    fake_send(f, "result",
+              json_pack("{s:[{s:s, s:i, s:o}]}", "results", "job", job,
+                        "attempt", attempt, "result", res));
+}
+
+/* Field `key` of dispatch/ack item i of list, "" if absent. */
+static const char *item_str(const json_t *list, size_t i, const char *key)
+{
+    const char *s =
+        json_string_value(json_object_get(json_array_get(list, i), key));
+    return s ? s : "";
+}
+
+static json_int_t item_int(const json_t *list, size_t i, const char *key)
+{
+    return json_integer_value(json_object_get(json_array_get(list, i), key));
+}
+
+/* Submits a JobSpec given as JSON text; asserts it was accepted. */
+static void submit(const char *spec)
+{
+    json_error_t e;
+    json_t *body = json_loads(spec, 0, &e);
+    cr_assert_not_null(body, "bad test JobSpec: %s", e.text);
+    json_t *r = call("assay.submit", body);
+    cr_assert(json_is_true(json_object_get(r, "ok")), "submit %s: %s", spec,
+              json_string_value(json_object_get(r, "message")));
+    json_decref(r);
+}
+
+/* The job record of `id` (caller decrefs). */
+static json_t *job(const char *id)
+{
+    json_t *r = call("assay.job", json_pack("{s:s}", "id", id));
+    json_t *j = json_incref(json_object_get(r, "job"));
+    json_decref(r);
+    cr_assert_not_null(j, "no job %s", id);
+    return j;
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+/* A credit of a runtime as assay.runtimes shows it (-1: not listed). */
+static json_int_t credit_of(const char *id)
+{
+    json_t *r = call("assay.runtimes", json_object());
+    json_int_t credit = -1;
+    size_t i;
+    json_t *rt;
+    json_array_foreach(json_object_get(r, "runtimes"), i, rt)
+        if (!strcmp(jstr(rt, "id"), id))
+            credit = json_integer_value(json_object_get(rt, "credit"));
+    json_decref(r);
+    return credit;
+}
+
+/* An event subscriber to job. events, live (welcomed) when it returns. */
+static assay_link *subscribe_jobs(void)
+{
+    assay_link *l = NULL;
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &l, err,
+                                sizeof err),
+                 0, "%s", err);
+    int sub = assay_link_open(l, ASSAY_LINK_SUBSCRIBE, c.events, err,
+                              sizeof err);
+    cr_assert_geq(sub, 0, "%s", err);
+    cr_assert_eq(assay_link_subscribe(l, sub, "job."), 0);
+    cr_assert_eq(assay_link_subscribe(l, sub, "assay.welcome"), 0);
+    int64_t deadline = assay_now_ms() + 10000;
+    for (;;) {
+        assay_link_msg m;
+        int rc = assay_link_recv(l, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "malformed event: %s", err);
+        if (rc == 1) {
+            bool welcome = !strcmp(m.proto, "assay.welcome");
+            assay_link_msg_fini(&m);
+            if (welcome)
+                return l;
+            continue;
+        }
+        int64_t left = deadline - assay_now_ms();
+        cr_assert_gt(left, 0, "no welcome on %s", c.events);
+        struct pollfd p = {assay_link_fd(l), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+/* Collects the events of job `id` from l, in order, as "topic:attempt"
+ * strings joined by spaces, until its first event of topic `last` (at
+ * most 10 s); the body of that last event is returned in *last_body. */
+static void job_events(assay_link *l, const char *id, const char *last,
+                       char *out, size_t outlen, json_t **last_body)
+{
+    out[0] = '\0';
+    *last_body = NULL;
+    int64_t deadline = assay_now_ms() + 10000;
+    char err[512];
+    while (!*last_body) {
+        assay_link_msg m;
+        int rc = assay_link_recv(l, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "malformed event: %s", err);
+        if (rc == 0) {
+            int64_t left = deadline - assay_now_ms();
+            cr_assert_gt(left, 0, "no %s for %s; saw: %s", last, id, out);
+            struct pollfd p = {assay_link_fd(l), POLLIN, 0};
+            poll(&p, 1, (int)left);
+            continue;
+        }
+        if (!strcmp(jstr(m.body, "id"), id)) {
+            char one[64];
+            snprintf(one, sizeof one, "%s%s:%lld", out[0] ? " " : "", m.proto,
+                     (long long)json_integer_value(
+                         json_object_get(m.body, "attempt")));
+            strlcat(out, one, outlen);
+            if (!strcmp(m.proto, last))
+                *last_body = json_incref(m.body);
+        }
+        assay_link_msg_fini(&m);
+    }
 }
 
 /* ---- Tests ------------------------------------------------------------ */
@@ -485,4 +768,259 @@ Test(wire, registration_with_a_non_bool_acks_in_dispatch_is_refused)
         cr_expect_str_neq(json_string_value(json_object_get(rt, "id")),
                           "stringy");
     json_decref(r);
+}
+
+/* Invariant 2 at the leader: attempt 1 of f-0 is reported lost, attempt 2
+ * goes to the same runtime, and then a result for attempt 1 arrives (a
+ * late copy). Only the leader's attempt comparison (core/leader.c,
+ * s_on_result) refuses it: the job, the runtime and the session are all
+ * the current ones. It is acknowledged stale at once and changes nothing;
+ * the result of attempt 2 is then recorded, once. */
+Test(wire, late_result_of_a_lost_attempt_is_fenced_while_the_retry_runs)
+{
+    assay_link *events = subscribe_jobs();
+    fake f;
+    fake_start(&f, "fence");
+    fake_grant(&f, 2, -1);
+    submit("{\"id\": \"f\", \"action\": \"fake.run\", \"max_attempts\": 3}");
+    fake_until_items(&f, f.dispatched, 1, "dispatch items");
+    cr_assert_str_eq(item_str(f.dispatched, 0, "job"), "f-0");
+    cr_assert_eq(item_int(f.dispatched, 0, "attempt"), 1);
+
+    fake_result(&f, "f-0", 1, "crashed", true); /* attempt 1 is lost */
+    fake_until_items(&f, f.dispatched, 2, "dispatch items");
+    cr_assert_str_eq(item_str(f.dispatched, 1, "job"), "f-0");
+    cr_assert_eq(item_int(f.dispatched, 1, "attempt"), 2);
+    fake_until_items(&f, f.acks, 1, "acks");
+    cr_expect_eq(item_int(f.acks, 0, "attempt"), 1);
+    cr_expect_not(json_is_true(json_object_get(json_array_get(f.acks, 0),
+                                               "stale")));
+
+    fake_result(&f, "f-0", 1, "late", false); /* attempt 1 again, too late */
+    fake_until_items(&f, f.acks, 2, "acks");
+    cr_expect_str_eq(item_str(f.acks, 1, "job"), "f-0");
+    cr_expect_eq(item_int(f.acks, 1, "attempt"), 1);
+    cr_expect(json_is_true(json_object_get(json_array_get(f.acks, 1),
+                                           "stale")),
+              "the result of attempt 1 was not refused");
+    cr_expect(cluster_log_has(&c.nodes[0],
+                              "ignored result for f-0 attempt 1 from fence "
+                              "(job running)",
+                              5000),
+              "the leader did not refuse the result of attempt 1 itself");
+    json_t *j = job("f-0");
+    cr_expect_str_eq(jstr(j, "state"), "running");
+    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
+    cr_expect_null(json_object_get(j, "result"));
+    json_decref(j);
+
+    fake_result(&f, "f-0", 2, "attempt 2", false);
+    fake_until_items(&f, f.acks, 3, "acks");
+    cr_expect_eq(item_int(f.acks, 2, "attempt"), 2);
+    cr_expect_not(json_is_true(json_object_get(json_array_get(f.acks, 2),
+                                               "stale")),
+                  "the result of attempt 2 was refused");
+    char seen[512];
+    json_t *done;
+    job_events(events, "f-0", "job.completed", seen, sizeof seen, &done);
+    cr_expect_str_eq(seen,
+                     "job.queued:0 job.running:1 job.queued:1 "
+                     "job.running:2 job.completed:2");
+    cr_expect_str_eq(jstr(json_object_get(done, "result"), "message"),
+                     "attempt 2");
+    json_decref(done);
+    j = job("f-0");
+    cr_expect_str_eq(jstr(j, "state"), "completed");
+    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
+    cr_expect_str_eq(jstr(json_object_get(j, "result"), "message"),
+                     "attempt 2");
+    json_decref(j);
+    cr_expect_eq(json_array_size(f.dispatched), 2);
+    fake_stop(&f);
+    assay_link_destroy(&events);
+}
+
+/* The same after a lease expiry, the way a slow runtime meets it: the
+ * leader gives attempt 1 up (cancel), dispatches attempt 2 to the same
+ * runtime, and the result of attempt 1 that comes after is refused. The
+ * lease is timeout_ms (1) + lease_grace_ms (5000): attempt 2's is renewed
+ * by a heartbeat listing it, as a real runtime's heartbeats do. */
+Test(wire, result_after_lease_expiry_is_fenced_while_the_retry_runs)
+{
+    assay_link *events = subscribe_jobs();
+    fake f;
+    fake_start(&f, "slow");
+    fake_grant(&f, 2, -1);
+    submit("{\"id\": \"l\", \"action\": \"fake.run\", \"max_attempts\": 2, "
+           "\"timeout_ms\": 1}");
+    fake_until_items(&f, f.dispatched, 1, "dispatch items");
+    cr_assert_eq(item_int(f.dispatched, 0, "attempt"), 1);
+    /* No answer: the lease of attempt 1 expires. */
+    fake_until_items(&f, f.cancels, 1, "cancels");
+    cr_expect_str_eq(item_str(f.cancels, 0, "job"), "l-0");
+    cr_expect_eq(item_int(f.cancels, 0, "attempt"), 1);
+    fake_until_items(&f, f.dispatched, 2, "dispatch items");
+    cr_assert_str_eq(item_str(f.dispatched, 1, "job"), "l-0");
+    cr_assert_eq(item_int(f.dispatched, 1, "attempt"), 2);
+    int pulses = f.pulses;
+    fake_send(&f, "heartbeat",
+              json_pack("{s:i, s:[{s:s, s:i}]}", "limit", 2, "running", "job",
+                        "l-0", "attempt", 2));
+    fake_until(&f, &f.pulses, pulses + 1, "pulses");
+
+    fake_result(&f, "l-0", 1, "late", false);
+    fake_until_items(&f, f.acks, 1, "acks");
+    cr_expect_eq(item_int(f.acks, 0, "attempt"), 1);
+    cr_expect(json_is_true(json_object_get(json_array_get(f.acks, 0),
+                                           "stale")),
+              "the result of attempt 1 was not refused");
+    cr_expect(cluster_log_has(&c.nodes[0],
+                              "ignored result for l-0 attempt 1 from slow "
+                              "(job running)",
+                              5000));
+    json_t *j = job("l-0");
+    cr_expect_str_eq(jstr(j, "state"), "running");
+    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
+    json_decref(j);
+
+    fake_result(&f, "l-0", 2, "attempt 2", false);
+    fake_until_items(&f, f.acks, 2, "acks");
+    cr_expect_eq(item_int(f.acks, 1, "attempt"), 2);
+    cr_expect_not(json_is_true(json_object_get(json_array_get(f.acks, 1),
+                                               "stale")),
+                  "the result of attempt 2 was refused");
+    char seen[512];
+    json_t *done;
+    job_events(events, "l-0", "job.completed", seen, sizeof seen, &done);
+    cr_expect_str_eq(seen,
+                     "job.queued:0 job.running:1 job.queued:1 "
+                     "job.running:2 job.completed:2");
+    cr_expect_str_eq(jstr(json_object_get(done, "result"), "message"),
+                     "attempt 2");
+    json_decref(done);
+    fake_stop(&f);
+    assay_link_destroy(&events);
+}
+
+/* Credit (docs/protocol.md#credit): a runtime that granted 3 receives 3
+ * of 10 queued jobs, and its credit shows 0; one more grant brings
+ * exactly one more (a plan sends all it picked for a runtime in one
+ * message, so a plan that ignored what it had sent would show here as
+ * several); results with a grant of 10 bring the rest, each job once. */
+Test(wire, runtime_never_receives_more_jobs_than_its_credit)
+{
+    fake f;
+    fake_start(&f, "credit");
+    fake_grant(&f, 3, -1);
+    submit("{\"id\": \"k\", \"action\": \"fake.run\", \"targets\": [{}, {}, "
+           "{}, {}, {}, {}, {}, {}, {}, {}]}");
+    fake_until_items(&f, f.dispatched, 3, "dispatch items");
+    cr_expect_eq(credit_of("credit"), 0);
+    fake_grant(&f, 4, -1);
+    fake_until_items(&f, f.dispatched, 4, "dispatch items");
+    cr_expect_eq(json_array_size(f.dispatched), 4,
+                 "%zu jobs sent on a credit of 4",
+                 json_array_size(f.dispatched));
+    cr_expect_eq(credit_of("credit"), 0);
+    json_t *jobs = call("assay.jobs", json_pack("{s:s, s:s}", "spec", "k",
+                                                "state", "running"));
+    cr_expect_eq(json_integer_value(json_object_get(jobs, "total")), 4);
+    json_decref(jobs);
+
+    /* Results for the four, carrying a grant of 10 in this session. */
+    json_t *items = json_array();
+    for (size_t i = 0; i < 4; i++)
+        json_array_append_new(
+            items, json_pack("{s:s, s:I, s:{s:s, s:s, s:[], s:{}}}", "job",
+                             item_str(f.dispatched, i, "job"), "attempt",
+                             item_int(f.dispatched, i, "attempt"), "result",
+                             "status", "pass", "message", "ok", "findings",
+                             "data"));
+    fake_send(&f, "result",
+              json_pack("{s:i, s:o}", "limit", 10, "results", items));
+    fake_until_items(&f, f.dispatched, 10, "dispatch items");
+    fake_until_items(&f, f.acks, 4, "acks");
+    cr_expect_eq(credit_of("credit"), 0);
+    cr_expect_eq(json_array_size(f.dispatched), 10);
+    bool seen[10] = {false};
+    for (size_t i = 0; i < json_array_size(f.dispatched); i++) {
+        int k = -1;
+        const char *id = item_str(f.dispatched, i, "job");
+        cr_assert(sscanf(id, "k-%d", &k) == 1 && k >= 0 && k < 10, "%s", id);
+        cr_expect_not(seen[k], "%s dispatched twice", id);
+        cr_expect_eq(item_int(f.dispatched, i, "attempt"), 1);
+        cr_expect_str_eq(item_str(f.dispatched, i, "action"), "fake.run");
+        cr_expect_str_eq(item_str(f.dispatched, i, "version"), "1.0.0");
+        seen[k] = true;
+    }
+    fake_stop(&f);
+}
+
+/* Highest priority first, first-in first-out within one: jobs of five
+ * JobSpecs submitted in a mixed order come out, one grant at a time, in
+ * (priority, submission) order. */
+Test(wire, dispatch_follows_priority_then_submission_order)
+{
+    fake f;
+    fake_start(&f, "order");
+    submit("{\"id\": \"low\", \"action\": \"fake.run\", \"targets\": [{}, "
+           "{}]}");
+    submit("{\"id\": \"high\", \"action\": \"fake.run\", \"priority\": 10, "
+           "\"targets\": [{}, {}]}");
+    submit("{\"id\": \"neg\", \"action\": \"fake.run\", \"priority\": -5}");
+    submit("{\"id\": \"mid\", \"action\": \"fake.run\", \"priority\": 5}");
+    submit("{\"id\": \"low2\", \"action\": \"fake.run\"}");
+    submit("{\"id\": \"high2\", \"action\": \"fake.run\", \"priority\": 10}");
+    static const char *const want[] = {"high-0", "high-1", "high2-0", "mid-0",
+                                       "low-0",  "low-1",  "low2-0",  "neg-0"};
+    enum { N = sizeof want / sizeof *want };
+    for (int k = 0; k < N; k++) {
+        fake_grant(&f, k + 1, -1);
+        fake_until_items(&f, f.dispatched, (size_t)k + 1, "dispatch items");
+        cr_expect_eq(json_array_size(f.dispatched), (size_t)k + 1);
+    }
+    for (int k = 0; k < N; k++)
+        cr_expect_str_eq(item_str(f.dispatched, (size_t)k, "job"), want[k],
+                         "dispatch %d", k);
+    fake_stop(&f);
+}
+
+/* resources.memory_mb filters runtimes by their last mem_available_mb:
+ * "small" (100 MB, the most credit) gets none of the 500 MB jobs, which
+ * all go to "big" (1000 MB); a 5000 MB job fits nowhere and stays queued
+ * without holding back the job submitted after it, which goes to small. */
+Test(wire, memory_requirement_keeps_jobs_off_runtimes_short_of_it)
+{
+    fake small, big;
+    fake_start(&small, "small");
+    fake_start(&big, "big");
+    fake_grant(&small, 10, 100);
+    fake_grant(&big, 4, 1000);
+    submit("{\"id\": \"heavy\", \"action\": \"fake.run\", \"resources\": "
+           "{\"memory_mb\": 500}, \"targets\": [{}, {}, {}, {}]}");
+    submit("{\"id\": \"huge\", \"action\": \"fake.run\", \"resources\": "
+           "{\"memory_mb\": 5000}}");
+    submit("{\"id\": \"light\", \"action\": \"fake.run\"}");
+    fake_until_items(&big, big.dispatched, 4, "dispatch items");
+    fake_until_items(&small, small.dispatched, 1, "dispatch items");
+    for (size_t i = 0; i < 4; i++)
+        cr_expect(!strncmp(item_str(big.dispatched, i, "job"), "heavy-", 6),
+                  "big got %s", item_str(big.dispatched, i, "job"));
+    cr_expect_str_eq(item_str(small.dispatched, 0, "job"), "light-0");
+    json_t *r = call("assay.job", json_pack("{s:s}", "id", "heavy"));
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_object_get(r, "jobs"), i, it) {
+        cr_expect_str_eq(jstr(it, "state"), "running", "%s", jstr(it, "id"));
+        cr_expect_str_eq(jstr(it, "runtime"), "big", "%s", jstr(it, "id"));
+    }
+    json_decref(r);
+    json_t *j = job("huge-0");
+    cr_expect_str_eq(jstr(j, "state"), "queued");
+    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 0);
+    json_decref(j);
+    cr_expect_eq(json_array_size(big.dispatched), 4);
+    cr_expect_eq(json_array_size(small.dispatched), 1);
+    fake_stop(&small);
+    fake_stop(&big);
 }
