@@ -622,6 +622,74 @@ Test(raft_fixture, replicated_lifecycle)
     cluster_free(c);
 }
 
+/* Invariant 2 in the state machine alone: a job whose first attempt was
+ * given up (lease expired) runs again, attempt 2, on another runtime; the
+ * first attempt's result and loss arrive late. The job is still running,
+ * so only the attempt comparison can refuse them (core/state.c s_result
+ * and s_requeue): every other check (job known, running, result an object)
+ * lets them through. */
+Test(raft_fixture, stale_attempt_of_a_running_job_is_fenced)
+{
+    cluster *c = cluster_new(3, 0, 0);
+
+    raft_fixture_elect(&c->f, 0);
+    claim(c);
+    commit(c, cmd_runtime("rt-a", 1000, "a"));
+    commit(c, cmd_runtime("rt-b", 1000, "a"));
+    commit(c, cmd_submit("fence", 1, 0, 3));
+    cr_assert(applied(commit(c, cmd_dispatch("fence-0", 1, "rt-a")), 0));
+    cr_assert(applied(commit(c, cmd_requeue("fence-0", 1, "lease expired")),
+                      0));
+    cr_assert(applied(commit(c, cmd_dispatch("fence-0", 2, "rt-b")), 0));
+
+    /* Attempt 1's result, then its loss: both committed, neither applied,
+     * on any member; the job still runs attempt 2 on rt-b, no result. */
+    cr_expect(!applied(commit(c, cmd_result("fence-0", 1, "rt-a", 1)), 0),
+              "a result for attempt 1 applied while attempt 2 runs");
+    cr_expect(!applied(commit(c, cmd_requeue("fence-0", 1, "runtime dead")),
+                       0),
+              "a loss of attempt 1 applied while attempt 2 runs");
+    /* Nor does an attempt that was never dispatched. */
+    cr_expect(!applied(commit(c, cmd_result("fence-0", 3, "rt-b", 3)), 0),
+              "a result for attempt 3 applied while attempt 2 runs");
+    expect_same(c);
+    for (unsigned i = 0; i < c->n; i++) {
+        json_t *d = assay_state_dump(c->m[i].state);
+        expect_job(d, "fence-0", "running", 2);
+        cr_expect_str_eq(job_str(d, "fence-0", "runtime"), "rt-b",
+                         "member %u", i);
+        cr_expect_null(json_object_get(dump_job(d, "fence-0"), "result"),
+                       "member %u recorded a stale result", i);
+        json_decref(d);
+        const assay_job *j = assay_state_job(c->m[i].state, "fence-0");
+        cr_assert_not_null(j);
+        cr_expect_eq(j->state, ASSAY_JOB_RUNNING, "member %u", i);
+        cr_expect_eq(j->attempt, 2, "member %u", i);
+        cr_expect_eq(assay_state_running(c->m[i].state), j, "member %u", i);
+        cr_expect_null(assay_state_queue_first(c->m[i].state));
+        cr_expect_eq(c->m[i].completed, 0, "member %u", i);
+        cr_expect_eq(c->m[i].refused, 0, "member %u", i);
+    }
+
+    /* Attempt 2's own result is recorded. */
+    cr_expect(applied(commit(c, cmd_result("fence-0", 2, "rt-b", 2)), 0));
+    expect_same(c);
+    for (unsigned i = 0; i < c->n; i++) {
+        json_t *d = assay_state_dump(c->m[i].state);
+        expect_job(d, "fence-0", "completed", 2);
+        json_t *want = J("{'ok':true, 'value':2}");
+        cr_expect(json_equal(json_object_get(dump_job(d, "fence-0"),
+                                             "result"),
+                             want),
+                  "member %u", i);
+        json_decref(want);
+        json_decref(d);
+        cr_expect_eq(c->m[i].completed, 1, "member %u", i);
+        cr_expect_null(assay_state_running(c->m[i].state));
+    }
+    cluster_free(c);
+}
+
 /* ---- 2. Leader changes ---------------------------------------------------- */
 
 /* The shared prologue: runtime, JobSpec, two dispatches, one result. */
