@@ -4,10 +4,14 @@
  * fill gaps, plugin config reaches host->config, and bad params are
  * refused before any executor runs anything. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "catalog.h"
 #include "harness.h"
+#include "jobspec.h"
 
 static json_t *run_in(const char *fixture, const char *spec)
 {
@@ -117,18 +121,117 @@ Test(invoke, defaults_and_absent_pointers)
     json_decref(r);
 }
 
+/* Runs spec_json in `fixture` expecting a refusal: returns the message
+ * (static), after asserting that no results came back. */
+static const char *refusal(const char *fixture, const char *spec_json)
+{
+    static char err[512];
+    json_error_t je;
+    json_t *j = json_loads(spec_json, 0, &je);
+    cr_assert_not_null(j, "bad test JSON: %s", je.text);
+    assay_jobspec *spec;
+    err[0] = '\0';
+    int rc = assay_jobspec_parse(j, &spec, err, sizeof err);
+    json_decref(j);
+    if (rc == 0) {
+        assay_conf c;
+        harness_conf(&c, fixture);
+        assay_runner *r;
+        char rerr[512];
+        cr_assert_eq(assay_runner_new(&c, false, &r, rerr, sizeof rerr), 0,
+                     "%s", rerr);
+        json_t *results = NULL;
+        rc = assay_runner_run(r, spec, &results, err, sizeof err);
+        cr_expect_null(results, "results for %s", spec_json);
+        json_decref(results);
+        assay_runner_destroy(&r);
+        assay_jobspec_destroy(&spec);
+        assay_conf_fini(&c);
+    }
+    cr_expect_neq(rc, 0, "accepted: %s", spec_json);
+    return err;
+}
+
 Test(invoke, bad_params_are_refused_before_running)
 {
-    static const char *bad[] = {
-        "{\"action\": \"typed.echo\", \"params\": {}}",
-        "{\"action\": \"typed.echo\", \"params\": {\"s\": 1}}",
-        "{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\", \"zz\": 1}}",
-        "{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\", \"i\": 1.5}}",
-        "{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\"}, "
-        "\"targets\": [{\"b\": \"yes\"}]}",
+    /* Each refusal names the param at fault. */
+    static const char *bad[][2] = {
+        {"{\"action\": \"typed.echo\", \"params\": {}}", "'s'"},
+        {"{\"action\": \"typed.echo\", \"params\": {\"s\": 1}}", "'s'"},
+        {"{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\", \"zz\": "
+         "1}}",
+         "'zz'"},
+        {"{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\", \"i\": "
+         "1.5}}",
+         "'i'"},
+        {"{\"action\": \"typed.echo\", \"params\": {\"s\": \"x\"}, "
+         "\"targets\": [{\"b\": \"yes\"}]}",
+         "'b'"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-        cr_expect_null(run_typed(bad[i]), "accepted: %s", bad[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        const char *err = refusal(HARNESS_FIXTURES "typed", bad[i][0]);
+        cr_expect(strstr(err, "param") && strstr(err, bad[i][1]),
+                  "refusal of %s does not name param %s: '%s'", bad[i][0],
+                  bad[i][1], err);
+    }
+}
+
+/* Nothing runs: crashy.mark appends to the file named by its `path` param,
+ * and after every refusal that file still does not exist, though each spec
+ * names it; the same action with good params does write it. A JobSpec
+ * whose second target is bad runs not even its first. */
+Test(invoke, refused_params_run_nothing)
+{
+    char *dir = harness_tmpdir();
+    char marker[512];
+    snprintf(marker, sizeof marker, "%s/ran", dir);
+    char bad[5][1024];
+    static const char *why[] = {"'n'", "'zz'", "'flag'", "'flag'", "'path'"};
+    snprintf(bad[0], sizeof bad[0],
+             "{\"action\": \"crashy.mark\", \"params\": {\"path\": \"%s\", "
+             "\"n\": 1.5}}",
+             marker);
+    snprintf(bad[1], sizeof bad[1],
+             "{\"action\": \"crashy.mark\", \"params\": {\"path\": \"%s\", "
+             "\"zz\": 1}}",
+             marker);
+    snprintf(bad[2], sizeof bad[2],
+             "{\"action\": \"crashy.mark\", \"params\": {\"path\": \"%s\", "
+             "\"flag\": \"yes\"}}",
+             marker);
+    snprintf(bad[3], sizeof bad[3],
+             "{\"action\": \"crashy.mark\", \"params\": {\"path\": \"%s\"}, "
+             "\"targets\": [{}, {\"n\": 2}, {\"flag\": 1}]}",
+             marker);
+    snprintf(bad[4], sizeof bad[4],
+             "{\"action\": \"crashy.mark\", \"params\": {\"n\": 3}, "
+             "\"targets\": [{\"path\": \"%s\"}, {}]}",
+             marker);
+    for (size_t i = 0; i < 5; i++) {
+        const char *err = refusal(HARNESS_FIXTURES "crashy", bad[i]);
+        cr_expect(strstr(err, "param") && strstr(err, why[i]),
+                  "refusal of %s does not name param %s: '%s'", bad[i],
+                  why[i], err);
+        cr_expect_neq(access(marker, F_OK), 0, "%s ran: %s exists",
+                      bad[i], marker);
+    }
+
+    /* The control: good params run and leave the mark. */
+    char good[1024];
+    snprintf(good, sizeof good,
+             "{\"action\": \"crashy.mark\", \"params\": {\"path\": \"%s\", "
+             "\"n\": 7, \"flag\": true}}",
+             marker);
+    json_t *r = run_in(HARNESS_FIXTURES "crashy", good);
+    cr_assert_not_null(r);
+    cr_expect_str_eq(harness_field(r, 0, "status"), "pass", "%s",
+                     harness_field(r, 0, "message"));
+    json_decref(r);
+    char *out = NULL;
+    cr_expect_eq(harness_sh(&out, "cat '%s'", marker), 0);
+    cr_expect_str_eq(out, "ran n=7 flag=1\n");
+    free(out);
+    free(dir);
 }
 
 Test(invoke, plugin_config_reaches_the_action)
