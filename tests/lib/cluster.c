@@ -18,11 +18,11 @@
 
 extern char **environ;
 
-/* Every node: fast heartbeats (100 ms, 10 misses) so failure tests stay
- * short, and no CPU threshold: parallel suites keep the CPUs busy. */
-#define S_FLAGS                                                                \
-    "--set heartbeat_ms=100 --set heartbeat_misses=10 "                        \
-    "--set kill_grace_ms=200 --set max_cpu_percent=100 "
+#define S_FLAGS CLUSTER_NODE_FLAGS " "
+
+/* Tries at starting daemons whose port was taken meanwhile (harness_port
+ * hands out a port that was free, then closes it). */
+#define S_BIND_TRIES 4
 
 
 static void s_sleep_ms(int ms)
@@ -55,12 +55,15 @@ static void s_track(pid_t pid)
         s_started[s_nstarted++] = pid;
 }
 
-/* Runs `body` in node n; a restarted node appends to its log. */
-static void s_run(cluster_node *n, const char *body, bool append)
+/* Runs `body` in node n, with CLUSTER_DIR (the cluster's directory) in
+ * its environment; a restarted node appends to its log. */
+static void s_run(const cluster *c, cluster_node *n, const char *body,
+                  bool append)
 {
     char *cmd;
-    cr_assert_neq(asprintf(&cmd, "exec %s %s%s 2>&1", body,
-                           append ? ">>" : ">", n->log),
+    cr_assert_neq(asprintf(&cmd, "CLUSTER_DIR='%s'; export CLUSTER_DIR; "
+                                 "exec %s %s%s 2>&1",
+                           c->dir, body, append ? ">>" : ">", n->log),
                   -1);
     char *argv[] = {"/bin/sh", "-c", cmd, NULL};
     cr_assert_eq(posix_spawn(&n->pid, "/bin/sh", NULL, NULL, argv, environ),
@@ -82,7 +85,7 @@ cluster_node *cluster_bg(cluster *c, const char *id, const char *fmt, ...)
     va_start(ap, fmt);
     cr_assert_neq(vasprintf(&body, fmt, ap), -1);
     va_end(ap);
-    s_run(n, body, false);
+    s_run(c, n, body, false);
     free(body);
     return n;
 }
@@ -93,6 +96,59 @@ static cluster_node *s_spawn(cluster *c, const char *id, const char *args)
                              "%s",
                       HARNESS_BIN, id, HARNESS_PLUGINS, args);
 }
+
+/* How a node's start ended: up (its log says so), still starting at the
+ * deadline, exited because a port it was given was taken meanwhile (exit
+ * 69, EX_UNAVAILABLE, and the bind failure in its log), or exited. */
+typedef enum { S_UP, S_SLOW, S_PORT_TAKEN, S_EXITED } s_start;
+
+static bool s_log_now(const cluster_node *n, const char *needle)
+{
+    return cluster_log_has(n, needle, 0);
+}
+
+/* Waits (bounded) until node n logs `needle` or exits; an exited node is
+ * reaped (pid 0). */
+static s_start s_wait_up(cluster_node *n, const char *needle, int timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    for (;;) {
+        int st;
+        if (n->pid > 0 && waitpid(n->pid, &st, WNOHANG) == n->pid) {
+            n->pid = 0;
+            /* The member's sockets say "address already in use"; the raft
+             * module's says only "raft_start on HOST:PORT: I/O error". */
+            bool taken = WIFEXITED(st) && WEXITSTATUS(st) == 69 &&
+                         (s_log_now(n, "already in use") ||
+                          s_log_now(n, "raft_start on"));
+            return taken ? S_PORT_TAKEN : S_EXITED;
+        }
+        if (s_log_now(n, needle))
+            return S_UP;
+        if (assay_now_ms() >= deadline)
+            return S_SLOW;
+        s_sleep_ms(20);
+    }
+}
+
+/* SIGKILLs and reaps node n if it runs. */
+static void s_kill_node(cluster_node *n)
+{
+    if (n->pid > 0) {
+        kill(n->pid, SIGCONT);
+        kill(n->pid, SIGKILL);
+        waitpid(n->pid, NULL, 0);
+    }
+    n->pid = 0;
+}
+
+static const char *s_start_name(s_start s)
+{
+    return s == S_SLOW ? "still starting" : s == S_EXITED ? "exited" : "?";
+}
+
+/* What a daemon logs once it serves ("ready" alone is also in "already"). */
+#define S_READY "info: ready"
 
 static void s_member_args(cluster *c, int id, const char *members,
                           const char *extra)
@@ -109,22 +165,24 @@ static void s_member_args(cluster *c, int id, const char *members,
     memcpy(c->member_args[id], args, sizeof args);
 }
 
-void cluster_start_raft(cluster *c, int n, const char *extra)
+/* Picks fresh ports for member slot i (1-based). */
+static void s_member_ports(cluster *c, int i)
 {
-    memset(c, 0, sizeof *c);
-    cr_assert(n >= 1 && n <= CLUSTER_MAX_MEMBERS);
-    char *d = harness_tmpdir();
-    snprintf(c->dir, sizeof c->dir, "%s", d);
-    free(d);
+    snprintf(c->member_ep[i], sizeof c->member_ep[i], "tcp://127.0.0.1:%d",
+             harness_port());
+    snprintf(c->member_raft[i], sizeof c->member_raft[i], "127.0.0.1:%d",
+             harness_port());
+    snprintf(c->member_ev[i], sizeof c->member_ev[i], "tcp://127.0.0.1:%d",
+             harness_port());
+}
+
+/* One try at starting n raft members on fresh ports; S_UP once each one
+ * logged that it serves (not yet that one leads). */
+static s_start s_start_raft_once(cluster *c, int n, const char *extra)
+{
     char members[512] = "";
-    for (int i = 1; i <= CLUSTER_MAX_MEMBERS; i++) {
-        snprintf(c->member_ep[i], sizeof c->member_ep[i],
-                 "tcp://127.0.0.1:%d", harness_port());
-        snprintf(c->member_raft[i], sizeof c->member_raft[i],
-                 "127.0.0.1:%d", harness_port());
-        snprintf(c->member_ev[i], sizeof c->member_ev[i],
-                 "tcp://127.0.0.1:%d", harness_port());
-    }
+    for (int i = 1; i <= CLUSTER_MAX_MEMBERS; i++)
+        s_member_ports(c, i);
     for (int i = 1; i <= n; i++) {
         size_t l = strlen(members);
         snprintf(members + l, sizeof members - l, "%s%d@%s", i > 1 ? " " : "",
@@ -145,6 +203,48 @@ void cluster_start_raft(cluster *c, int n, const char *extra)
         snprintf(id, sizeof id, "m%d", i);
         cluster_bg(c, id, "%s", c->member_args[i]);
     }
+    s_start worst = S_UP;
+    for (int i = 1; i <= n; i++) {
+        s_start s = s_wait_up(&c->nodes[c->member_node[i]], S_READY, 10000);
+        if (s == S_PORT_TAKEN && worst == S_UP)
+            worst = s;
+        else if (s != S_UP && s != S_PORT_TAKEN)
+            worst = s;
+    }
+    return worst;
+}
+
+void cluster_start_raft(cluster *c, int n, const char *extra)
+{
+    memset(c, 0, sizeof *c);
+    cr_assert(n >= 1 && n <= CLUSTER_MAX_MEMBERS);
+    char *d = harness_tmpdir();
+    char dir[sizeof c->dir];
+    snprintf(dir, sizeof dir, "%s", d);
+    free(d);
+    for (int try = 1;; try++) {
+        memset(c, 0, sizeof *c);
+        memcpy(c->dir, dir, sizeof dir);
+        s_start s = s_start_raft_once(c, n, extra);
+        if (s == S_UP)
+            break;
+        if (s != S_PORT_TAKEN || try == S_BIND_TRIES) {
+            cluster_print_logs(c, 20);
+            cr_assert_fail("raft members did not start (%s, try %d)",
+                           s == S_PORT_TAKEN ? "ports taken"
+                                             : s_start_name(s),
+                           try);
+        }
+        fprintf(stderr, "cluster: a member's port was taken; every member "
+                        "again on fresh ports (try %d)\n", try + 1);
+        for (int i = 0; i < c->n; i++)
+            s_kill_node(&c->nodes[i]);
+        /* The next try starts afresh: no member's data survives. */
+        char *out;
+        harness_sh(&out, "rm -rf %s/m1 %s/m2 %s/m3 %s/m4 %s/m5", dir, dir,
+                   dir, dir, dir);
+        free(out);
+    }
     c->members = n;
     cr_assert(cluster_leader(c, 20000), "no member came to lead");
 }
@@ -152,11 +252,27 @@ void cluster_start_raft(cluster *c, int n, const char *extra)
 cluster_node *cluster_member_extra(cluster *c, int id)
 {
     cr_assert(id > c->members && id <= CLUSTER_MAX_MEMBERS);
-    s_member_args(c, id, "", NULL);
-    c->member_node[id] = c->n;
-    char name[16];
-    snprintf(name, sizeof name, "m%d", id);
-    return cluster_bg(c, name, "%s", c->member_args[id]);
+    for (int try = 1;; try++) {
+        s_member_args(c, id, "", NULL);
+        c->member_node[id] = c->n;
+        char name[16];
+        snprintf(name, sizeof name, "m%d", id);
+        cluster_node *n = cluster_bg(c, name, "%s", c->member_args[id]);
+        s_start s = s_wait_up(n, S_READY, 10000);
+        if (s == S_UP)
+            return n;
+        if (s != S_PORT_TAKEN || try == S_BIND_TRIES) {
+            cluster_print_logs(c, 20);
+            cr_assert_fail("member %d did not start (%s, try %d)", id,
+                           s == S_PORT_TAKEN ? "ports taken"
+                                             : s_start_name(s),
+                           try);
+        }
+        fprintf(stderr, "cluster: member %d: a port was taken; again on "
+                        "fresh ports (try %d)\n", id, try + 1);
+        c->n--; /* its slot: n is the last node started */
+        s_member_ports(c, id);
+    }
 }
 
 void cluster_member_kill(cluster *c, int id, int sig)
@@ -174,7 +290,7 @@ void cluster_member_restart(cluster *c, int id)
 {
     cluster_node *n = &c->nodes[c->member_node[id]];
     cr_assert_eq(n->pid, 0, "member %d is still running", id);
-    s_run(n, c->member_args[id], true);
+    s_run(c, n, c->member_args[id], true);
 }
 
 json_t *cluster_ctl_member(cluster *c, int id, int *code, const char *fmt,
@@ -221,16 +337,30 @@ void cluster_start(cluster *c, const char *extra)
     char *d = harness_tmpdir();
     snprintf(c->dir, sizeof c->dir, "%s", d);
     free(d);
-    snprintf(c->endpoint, sizeof c->endpoint, "tcp://127.0.0.1:%d",
-             harness_port());
-    snprintf(c->events, sizeof c->events, "tcp://127.0.0.1:%d",
-             harness_port());
-    snprintf(c->join, sizeof c->join, "%s", c->endpoint);
-    char args[1024];
-    snprintf(args, sizeof args, "--executors 0 --listen %s --events %s %s",
-             c->endpoint, c->events, extra ? extra : "");
-    cluster_node *m = s_spawn(c, "member", args);
-    cr_assert(cluster_log_has(m, "ready", 10000), "member did not start");
+    for (int try = 1;; try++) {
+        snprintf(c->endpoint, sizeof c->endpoint, "tcp://127.0.0.1:%d",
+                 harness_port());
+        snprintf(c->events, sizeof c->events, "tcp://127.0.0.1:%d",
+                 harness_port());
+        snprintf(c->join, sizeof c->join, "%s", c->endpoint);
+        char args[1024];
+        snprintf(args, sizeof args, "--executors 0 --listen %s --events %s %s",
+                 c->endpoint, c->events, extra ? extra : "");
+        cluster_node *m = s_spawn(c, "member", args);
+        s_start s = s_wait_up(m, S_READY, 10000);
+        if (s == S_UP)
+            return;
+        if (s != S_PORT_TAKEN || try == S_BIND_TRIES) {
+            cluster_print_logs(c, 20);
+            cr_assert_fail("member did not start (%s, try %d)",
+                           s == S_PORT_TAKEN ? "ports taken"
+                                             : s_start_name(s),
+                           try);
+        }
+        fprintf(stderr, "cluster: the member's port was taken; again on "
+                        "fresh ports (try %d)\n", try + 1);
+        c->n--; /* its slot: the member is the only node */
+    }
 }
 
 cluster_node *cluster_runtime(cluster *c, const char *id, const char *extra)
@@ -239,9 +369,25 @@ cluster_node *cluster_runtime(cluster *c, const char *id, const char *extra)
     snprintf(args, sizeof args, "--join '%s' %s", c->join,
              extra ? extra : "--executors 1");
     cluster_node *n = s_spawn(c, id, args);
-    cr_assert(cluster_log_has(n, "registered with", 10000),
-              "runtime %s did not register", id);
+    s_start s = s_wait_up(n, "registered with", 10000);
+    if (s != S_UP)
+        cluster_print_logs(c, 20);
+    cr_assert(s == S_UP, "runtime %s did not register (%s)", id,
+              s_start_name(s));
     return n;
+}
+
+int cluster_log_count(const cluster_node *n, const char *needle)
+{
+    FILE *f = fopen(n->log, "r");
+    if (!f)
+        return 0;
+    char line[4096];
+    int count = 0;
+    while (fgets(line, sizeof line, f))
+        count += strstr(line, needle) != NULL;
+    fclose(f);
+    return count;
 }
 
 void cluster_stop(cluster *c)

@@ -11,6 +11,17 @@
 
 #define CLUSTER_MAX_NODES 8
 
+/* What every node started here gets: fast heartbeats (100 ms, 10 misses)
+ * and a short kill grace so failure tests stay short, and the resource
+ * monitor's gates off (no CPU threshold, no memory floor, no cgroup): a
+ * busy test machine must hold no work back, and a test depends on what it
+ * sets, not on the host. A test about a gate sets its own values after
+ * these (a later --set wins); one starting a daemon itself uses them too. */
+#define CLUSTER_NODE_FLAGS                                                     \
+    "--set heartbeat_ms=100 --set heartbeat_misses=10 "                        \
+    "--set kill_grace_ms=200 --set max_cpu_percent=100 "                       \
+    "--set min_mem_free_percent=0 --set cgroup_root="
+
 typedef struct cluster_node {
     pid_t pid;
     char id[32];
@@ -35,16 +46,22 @@ typedef struct cluster {
     char member_args[CLUSTER_MAX_MEMBERS + 1][1024];
 } cluster;
 
-/* Starts a member (runs no jobs) with `extra` assayd arguments. Every
- * node gets fast heartbeats (100 ms, 10 misses) so failure tests stay
- * short, and no CPU threshold: parallel suites keep the CPUs busy. */
+/* Starts a member (runs no jobs) with `extra` assayd arguments after
+ * CLUSTER_NODE_FLAGS; waits (bounded) until it serves. Every process
+ * started here has CLUSTER_DIR (c->dir) in its environment, so that a
+ * command it runs (notify_command) can write into the test's directory.
+ * A port taken between harness_port() and the bind (the daemon exits 69,
+ * "address already in use") is retried on fresh ports, a few times. */
 void cluster_start(cluster *c, const char *extra);
 /* Starts `n` raft members (ids 1..n, data under DIR/mID), waits until one
- * leads, and points c->endpoint and c->join at all of them. */
+ * leads, and points c->endpoint and c->join at all of them. A port taken
+ * meanwhile starts them all again on fresh ports, a few times. */
 void cluster_start_raft(cluster *c, int n, const char *extra);
 /* Starts member `id` (1-based) again after a kill, same data and ports. */
 void cluster_member_restart(cluster *c, int id);
-/* Starts member `id` not in the initial members (for `cluster add`). */
+/* Starts member `id` not in the initial members (for `cluster add`) and
+ * waits (bounded) until it serves; c->member_raft[id] is its address,
+ * fresh ones if a port was taken meanwhile. */
 cluster_node *cluster_member_extra(cluster *c, int id);
 /* kill(2)s member `id`; SIGKILL also reaps it. */
 void cluster_member_kill(cluster *c, int id, int sig);
@@ -55,7 +72,8 @@ int cluster_leader(cluster *c, int timeout_ms);
 json_t *cluster_ctl_member(cluster *c, int id, int *code, const char *fmt,
                            ...) __attribute__((format(printf, 4, 5)));
 
-/* Starts a runtime joining the member(s); waits until it is registered. */
+/* Starts a runtime joining the member(s); waits until it is registered
+ * (bounded, 10 s; fails at once if it exits). */
 cluster_node *cluster_runtime(cluster *c, const char *id, const char *extra);
 /* Runs a shell command in the background (output to DIR/ID.log); it is
  * stopped with the cluster. */
@@ -70,6 +88,9 @@ void cluster_print_logs(const cluster *c, int lines);
 /* Waits (bounded, timeout_ms) until `needle` shows up in node's log. */
 bool cluster_log_has(const cluster_node *n, const char *needle,
                      int timeout_ms);
+
+/* How many lines of node's log hold `needle` now (0 if no log). */
+int cluster_log_count(const cluster_node *n, const char *needle);
 
 /* Runs `assayctl --endpoint E --events E --json ARGS`; returns the parsed
  * stdout (caller decrefs; NULL if not JSON) and the exit code in *code. */

@@ -3,11 +3,13 @@
 
 #include <criterion/criterion.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -15,6 +17,7 @@
 
 #include <bsd/string.h>
 
+#include "clock.h"
 #include "dir.h"
 #include "host.h"
 #include "jobspec.h"
@@ -149,6 +152,27 @@ int harness_port(void)
               getsockname(fd, (struct sockaddr *)&a, &len) == 0);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+void harness_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+bool harness_until(int timeout_ms, bool (*pred)(void *arg), void *arg)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    for (;;) {
+        /* The last try starts after the deadline has passed. */
+        bool last = assay_now_ms() >= deadline;
+        if (pred(arg))
+            return true;
+        if (last)
+            return false;
+        harness_sleep_ms(20);
+    }
 }
 
 const assay_module *harness_module_load(const char *path,

@@ -7,6 +7,7 @@
 #include <assay/host.h>
 #include <assay/module.h>
 #include <jansson.h>
+#include <stdbool.h>
 
 #include "conf.h"
 #include "runner.h"
@@ -35,8 +36,18 @@ char *harness_tmpdir(void);
 /* Writes text to dir/name; returns the malloc'd path. */
 char *harness_write(const char *dir, const char *name, const char *text);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago. */
+/* A TCP port on 127.0.0.1 that was free a moment ago: another process
+ * may take it before it is used, so a caller that binds it retries on a
+ * fresh port (as cluster.c's start functions do). */
 int harness_port(void);
+
+/* Polls `pred(arg)` until it holds or timeout_ms passes, sleeping a few
+ * milliseconds between tries (so a bound is a time, never a number of
+ * calls that a fast machine runs through at once). The last try starts
+ * after the deadline; true if pred held. */
+bool harness_until(int timeout_ms, bool (*pred)(void *arg), void *arg);
+/* Sleeps ms milliseconds. */
+void harness_sleep_ms(int ms);
 
 /* Loads the module at `path` (dlopen + its entry) with `host`, which must
  * outlive it; asserts each step. *handle is for dlclose. */
