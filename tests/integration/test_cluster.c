@@ -111,6 +111,87 @@ static bool has_state(const json_t *jobs, void *arg)
     return false;
 }
 
+/* Some job is running on runtime `arg` (for cluster_until). */
+static bool runs_on(const json_t *jobs, void *arg)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j) if (!strcmp(s_get(j, "state"), "running") &&
+                                       !strcmp(s_get(j, "runtime"), arg))
+        return true;
+    return false;
+}
+
+/* Runtime `id` as `assayctl runtimes` lists it (caller decrefs); NULL if
+ * it is not listed. */
+static json_t *runtime_rec(const char *id)
+{
+    json_t *r = cluster_ctl(&c, NULL, "runtimes"), *out = NULL;
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r, "runtimes"), i, x)
+        if (!out && !strcmp(s_get(x, "id"), id))
+            out = json_incref(x);
+    json_decref(r);
+    return out;
+}
+
+/* Runtime `arg` is listed alive (for harness_until). */
+static bool runtime_alive(void *arg)
+{
+    json_t *x = runtime_rec(arg);
+    bool alive = json_is_true(json_object_get(x, "alive"));
+    json_decref(x);
+    return alive;
+}
+
+/* Runtime `arg` says it grants no work for lack of memory. */
+static bool runtime_short_of_memory(void *arg)
+{
+    json_t *x = runtime_rec(arg);
+    bool why = strstr(s_get(x, "why"), "memory") != NULL;
+    json_decref(x);
+    return why;
+}
+
+/* File `arg` holds a whole line (a hook's event, written and closed). */
+static bool file_has_line(void *arg)
+{
+    FILE *f = fopen(arg, "r");
+    char line[4096];
+    bool whole = f && fgets(line, sizeof line, f) && strchr(line, '\n');
+    if (f)
+        fclose(f);
+    return whole;
+}
+
+typedef struct {
+    const cluster_node *node;
+    const char *needle;
+    int count;
+} log_count;
+
+/* At least a->count lines of a node's log hold a->needle. */
+static bool log_count_reached(void *arg)
+{
+    const log_count *a = arg;
+    return cluster_log_count(a->node, a->needle) >= a->count;
+}
+
+/* Submits a one-job noop JobSpec `id` and waits until its job.completed
+ * reaches watch log w: events are published in order, so every event
+ * published before the submission is in w's log by then. */
+static void watch_barrier(const cluster_node *w, const char *id)
+{
+    char name[64], json[160], want[96];
+    snprintf(name, sizeof name, "%s.json", id);
+    snprintf(json, sizeof json, "{\"id\": \"%s\", \"action\": "
+                                "\"noop.pass\"}", id);
+    json_decref(submit(name, json));
+    snprintf(want, sizeof want, "\"id\":\"%s-0\"", id);
+    cr_assert(cluster_log_has(w, want, 20000), "watch never saw %s", want);
+}
+
 /* A runtime whose resource monitor sees a starved machine: 1% memory. */
 static const char *starved_proc(void)
 {
@@ -179,17 +260,7 @@ Test(cluster, killed_runtime_jobs_finish_elsewhere)
                        "\"targets\": [{}, {}, {}, {}, {}, {}, {}, {}, {}, "
                        "{}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}]}"));
     /* Kill rt1 while it holds running jobs. */
-    bool running_on_rt1 = false;
-    for (int i = 0; i < 200 && !running_on_rt1; i++) {
-        json_t *r = cluster_ctl(&c, NULL, "jobs --state running");
-        size_t k;
-        json_t *j;
-        json_array_foreach(json_object_get(r, "jobs"), k, j)
-            running_on_rt1 = running_on_rt1 || !strcmp(s_get(j, "runtime"),
-                                                       "rt1");
-        json_decref(r);
-    }
-    cr_assert(running_on_rt1, "rt1 never ran a job");
+    cr_assert(cluster_until(&c, 20000, runs_on, "rt1"), "rt1 never ran a job");
     kill(r1->pid, SIGKILL);
     json_t *jobs = cluster_wait(&c, "s", 60000);
     cr_expect_eq(expect_all(jobs, "completed"), 20);
@@ -207,63 +278,98 @@ Test(cluster, killed_runtime_jobs_finish_elsewhere)
 
 Test(cluster, frozen_runtime_is_dead_then_back_and_its_results_fenced)
 {
-    char hook[512];
-    snprintf(hook, sizeof hook,
-             "--set 'notify_command=cat > %s/hook-$ASSAY_RUNTIME.json'",
-             "/tmp");
-    /* The hook writes into the cluster dir; its path is known only after
-     * start, so use a fixed prefix in /tmp keyed by a unique id. */
-    char rt[32];
-    snprintf(rt, sizeof rt, "frz%d", (int)getpid());
-    cluster_start(&c, hook);
+    /* The hook writes into the cluster's directory (CLUSTER_DIR, set for
+     * every process the cluster starts), removed with it. */
+    const char *rt = "frz";
+    cluster_start(&c, "--set 'notify_command=cat > "
+                      "\"$CLUSTER_DIR/hook-$ASSAY_RUNTIME.json\"'");
     cluster_node *r1 = cluster_runtime(&c, rt, NULL);
     cluster_runtime(&c, "rt2", NULL);
+    cluster_node *w = watch("job.completed");
+    /* Jobs long enough that the one frz runs is still running when it is
+     * frozen: its executor (not frozen) finishes it meanwhile, and frz
+     * sends that result, now stale, once it is back. */
     json_decref(submit("f.json",
                        "{\"id\": \"f\", \"action\": \"sleep.sleep\", "
-                       "\"params\": {\"ms\": 300}, \"timeout_ms\": 20000, "
+                       "\"params\": {\"ms\": 1000}, \"timeout_ms\": 20000, "
                        "\"targets\": [{}, {}, {}, {}, {}, {}, {}, {}]}"));
-    bool busy = false;
-    for (int i = 0; i < 200 && !busy; i++) {
-        json_t *r = cluster_ctl(&c, NULL, "jobs --state running");
-        size_t k;
-        json_t *j;
-        json_array_foreach(json_object_get(r, "jobs"), k, j)
-            busy = busy || !strcmp(s_get(j, "runtime"), rt);
-        json_decref(r);
-    }
-    cr_assert(busy);
+    cr_assert(cluster_until(&c, 20000, runs_on, (void *)rt),
+              "%s never ran a job", rt);
     kill(r1->pid, SIGSTOP);
     /* Dead within heartbeat_ms x misses (+ scheduling slack). */
     char msg[64];
     snprintf(msg, sizeof msg, "runtime %s missed", rt);
-    cr_assert(cluster_log_has(&c.nodes[0], msg, 5000));
+    cr_assert(cluster_log_has(&c.nodes[0], msg, 10000));
     char hookfile[256], *out;
-    snprintf(hookfile, sizeof hookfile, "/tmp/hook-%s.json", rt);
-    for (int i = 0; i < 100 && access(hookfile, F_OK) != 0; i++)
-        nanosleep(&(struct timespec){0, 50000000}, NULL);
-    cr_assert_eq(harness_sh(&out, "cat %s; rm -f %s", hookfile, hookfile), 0);
+    snprintf(hookfile, sizeof hookfile, "%s/hook-%s.json", c.dir, rt);
+    cr_assert(harness_until(10000, file_has_line, hookfile),
+              "the hook wrote no event to %s", hookfile);
+    cr_assert_eq(harness_sh(&out, "cat %s", hookfile), 0);
     cr_expect(strstr(out, "\"event\":\"runtime.dead\""), "%s", out);
     cr_expect(strstr(out, rt), "%s", out);
     free(out);
-    json_t *jobs = cluster_wait(&c, "f", 60000);
-    cr_expect_eq(expect_all(jobs, "completed"), 8);
-    json_decref(jobs);
+    json_t *before = cluster_wait(&c, "f", 60000);
+    cr_assert_eq(expect_all(before, "completed"), 8);
+
     /* Back: alive again, and what it finished meanwhile is stale. */
     kill(r1->pid, SIGCONT);
     snprintf(msg, sizeof msg, "from %s (job completed)", rt);
-    cr_expect(cluster_log_has(&c.nodes[0], msg, 10000),
+    cr_assert(cluster_log_has(&c.nodes[0], msg, 10000),
               "stale results were not fenced");
-    bool alive = false;
-    for (int i = 0; i < 100 && !alive; i++) {
-        json_t *r = cluster_ctl(&c, NULL, "runtimes");
-        size_t k;
-        json_t *x;
-        json_array_foreach(json_object_get(r, "runtimes"), k, x)
-            alive = alive || (!strcmp(s_get(x, "id"), rt) &&
-                              json_is_true(json_object_get(x, "alive")));
-        json_decref(r);
+    cr_expect(harness_until(10000, runtime_alive, (void *)rt),
+              "runtime did not come back");
+    /* Every stale result named a job that another attempt finished on
+     * rt2. */
+    FILE *f = fopen(c.nodes[0].log, "r");
+    cr_assert_not_null(f);
+    char line[4096];
+    int fenced = 0;
+    while (fgets(line, sizeof line, f)) {
+        char job[64];
+        long long attempt;
+        const char *at = strstr(line, "ignored result for ");
+        if (!at || !strstr(line, msg) ||
+            sscanf(at, "ignored result for %63s attempt %lld", job,
+                   &attempt) != 2)
+            continue;
+        fenced++;
+        size_t i;
+        json_t *j;
+        bool seen = false;
+        json_array_foreach(before, i, j) if (!strcmp(s_get(j, "id"), job))
+        {
+            seen = true;
+            cr_expect_gt(json_integer_value(json_object_get(j, "attempt")),
+                         attempt, "%s: its stale attempt %lld is the last",
+                         job, attempt);
+            cr_expect_str_eq(s_get(j, "runtime"), "rt2", "%s", job);
+        }
+        cr_expect(seen, "fenced a result for %s, not a job of f", job);
     }
-    cr_expect(alive, "runtime did not come back");
+    fclose(f);
+    cr_expect_gt(fenced, 0);
+    /* The stale results changed nothing: each job's record (state,
+     * attempt, runtime, result) is what it was before frz came back... */
+    json_t *after = cluster_wait(&c, "f", 10000);
+    cr_assert_eq(json_array_size(after), 8);
+    size_t i;
+    json_t *j;
+    json_array_foreach(before, i, j) {
+        json_t *a = NULL, *x;
+        size_t k;
+        json_array_foreach(after, k, x) if (!strcmp(s_get(x, "id"),
+                                                    s_get(j, "id"))) a = x;
+        cr_expect(a && json_equal(a, j), "%s changed after the fencing",
+                  s_get(j, "id"));
+    }
+    /* ...and each was recorded once: every event published before a
+     * later job's has reached the watch. */
+    watch_barrier(w, "after-fence");
+    json_array_foreach(before, i, j)
+        cr_expect_eq(events_for(w, s_get(j, "id")), 1, "%s recorded %d times",
+                     s_get(j, "id"), events_for(w, s_get(j, "id")));
+    json_decref(before);
+    json_decref(after);
 }
 
 Test(cluster, job_past_its_timeout_is_retried_then_failed)
@@ -295,16 +401,11 @@ Test(cluster, runtime_short_of_memory_gets_no_work)
              "--set min_mem_free_percent=5",
              starved_proc());
     cluster_runtime(&c, "starved", extra);
-    json_t *r = cluster_ctl(&c, NULL, "runtimes");
-    json_t *x = json_array_get(json_object_get(r, "runtimes"), 0);
-    for (int i = 0; i < 100 && !strstr(s_get(x, "why"), "memory"); i++) {
-        json_decref(r);
-        r = cluster_ctl(&c, NULL, "runtimes");
-        x = json_array_get(json_object_get(r, "runtimes"), 0);
-    }
+    cr_expect(harness_until(10000, runtime_short_of_memory, "starved"));
+    json_t *x = runtime_rec("starved");
     cr_expect_eq(json_integer_value(json_object_get(x, "credit")), 0);
     cr_expect(strstr(s_get(x, "why"), "memory"), "why: %s", s_get(x, "why"));
-    json_decref(r);
+    json_decref(x);
     json_decref(submit("m.json", "{\"id\": \"m\", \"action\": \"noop.pass\"}"));
     cr_assert(cluster_until(&c, 2000, has_state, "queued"));
     /* A healthy runtime takes it: it was waiting for credit. */
@@ -430,12 +531,17 @@ Test(cluster, restarted_runtime_gets_its_lost_jobs_requeued)
                                  "\"params\": {\"ms\": 500}, \"timeout_ms\": "
                                  "60000, \"targets\": [{}, {}, {}, {}]}"));
     cr_assert(cluster_until(&c, 10000, has_state, "running"));
+    /* The member logs each registration: one more after the restart. */
+    log_count regs = {&c.nodes[0], "runtime rt1 registered", 0};
+    regs.count = cluster_log_count(regs.node, regs.needle) + 1;
+    cr_assert_geq(regs.count, 2, "the member never logged rt1's registration");
     kill(r1->pid, SIGKILL);
     waitpid(r1->pid, NULL, 0);
     r1->pid = 0;
     /* Same id, at once: well inside heartbeat_ms x heartbeat_misses. */
     cluster_runtime(&c, "rt1", NULL);
-    cr_expect(cluster_log_has(&c.nodes[0], "registered", 5000));
+    cr_expect(harness_until(10000, log_count_reached, &regs),
+              "the member did not log rt1 registering again");
     json_t *jobs = cluster_wait(&c, "x", 60000);
     cr_expect_eq(expect_all(jobs, "completed"), 4);
     size_t i;
@@ -457,7 +563,7 @@ Test(cluster, runtime_tries_its_join_endpoints_in_turn)
     cluster_node *rt = cluster_bg(
         &c, "rt1",
         "%sassayd --node-id rt1 --plugins-dir %s --executors 1 "
-        "--set heartbeat_ms=100 --join tcp://127.0.0.1:%d --join %s",
+        CLUSTER_NODE_FLAGS " --join tcp://127.0.0.1:%d --join %s",
         HARNESS_BIN, HARNESS_PLUGINS, harness_port(), c.endpoint);
     cr_assert(cluster_log_has(rt, "no answer from", 10000), "%s", rt->log);
     cr_assert(cluster_log_has(rt, "registered with member", 10000));
