@@ -1,0 +1,581 @@
+/* tests/integration/test_events.c - every transition on the event stream
+ * (invariant 5): a subscriber, live once welcomed
+ * (docs/protocol.md#knowing-a-subscription-is-live), sees job.queued,
+ * job.running, job.completed, job.failed and job.cancelled for each job,
+ * in the order the job went through them and with the bodies
+ * docs/protocol.md#event-stream gives, and runtime.alive and runtime.dead
+ * for runtimes. Real runtimes run real plugins; a fake runtime (the
+ * runtime protocol spoken by the test over real ZeroMQ) is one that stops
+ * heartbeating exactly when the test says.
+ *
+ * Every wait is bounded in time; every process is stopped (cluster_stop). */
+#include <criterion/criterion.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+
+#include "clock.h"
+#include "cluster.h"
+#include "harness.h"
+#include "link.h"
+
+#define WAIT_MS 15000
+/* Runtimes here must get work on a busy machine: no memory gate either. */
+#define RT_ARGS "--executors 1 --set min_mem_free_percent=0"
+
+/* ---- Fixture ---------------------------------------------------------- */
+
+static cluster c;
+static assay_link *client; /* DEALER to the member's control plane */
+static int dealer;
+static assay_link *sub;    /* SUB to the member's events */
+static json_t *seen;       /* every event received: [{topic, body}] */
+
+static void setup(void)
+{
+    cluster_start(&c, NULL);
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &client, err,
+                                sizeof err),
+                 0, "%s", err);
+    dealer = assay_link_open(client, ASSAY_LINK_CLIENT, c.endpoint, err,
+                             sizeof err);
+    cr_assert_geq(dealer, 0, "%s", err);
+    seen = json_array();
+}
+
+static void teardown(void)
+{
+    assay_link_destroy(&sub);
+    assay_link_destroy(&client);
+    json_decref(seen);
+    seen = NULL;
+    cluster_stop(&c);
+}
+
+TestSuite(events, .init = setup, .fini = teardown, .timeout = 120);
+
+/* ---- Helpers ---------------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+static json_int_t jint(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* Sends a control-plane request and waits (bounded) for its reply. */
+static json_t *call(const char *service, json_t *body)
+{
+    cr_assert_eq(assay_link_send(client, dealer, NULL, ASSAY_MDP_CLIENT,
+                                 service, body),
+                 0);
+    json_decref(body);
+    int64_t deadline = assay_now_ms() + 10000;
+    char err[512];
+    for (;;) {
+        assay_link_msg m;
+        int rc = assay_link_recv(client, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "malformed reply: %s", err);
+        if (rc == 1) {
+            json_t *b = json_incref(m.body);
+            assay_link_msg_fini(&m);
+            cr_assert_not_null(b, "%s: reply without a body", service);
+            return b;
+        }
+        int64_t left = deadline - assay_now_ms();
+        cr_assert_gt(left, 0, "no reply to %s", service);
+        struct pollfd p = {assay_link_fd(client), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+/* Submits a JobSpec given as JSON text; asserts it was accepted. */
+static void submit(const char *spec)
+{
+    json_error_t e;
+    json_t *body = json_loads(spec, 0, &e);
+    cr_assert_not_null(body, "bad test JobSpec: %s", e.text);
+    json_t *r = call("assay.submit", body);
+    cr_assert(json_is_true(json_object_get(r, "ok")), "submit %s: %s", spec,
+              jstr(r, "message"));
+    json_decref(r);
+}
+
+/* The job record of `id` as assay.job gives it (caller decrefs). */
+static json_t *job(const char *id)
+{
+    json_t *r = call("assay.job", json_pack("{s:s}", "id", id));
+    json_t *j = json_incref(json_object_get(r, "job"));
+    json_decref(r);
+    cr_assert_not_null(j, "no job %s", id);
+    return j;
+}
+
+/* Subscribes to job. and runtime. events, then to assay.welcome last, and
+ * waits for the welcome: from then on every event reaches `sub`. */
+static void subscribe(void)
+{
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &sub, err,
+                                sizeof err),
+                 0, "%s", err);
+    int id = assay_link_open(sub, ASSAY_LINK_SUBSCRIBE, c.events, err,
+                             sizeof err);
+    cr_assert_geq(id, 0, "%s", err);
+    cr_assert_eq(assay_link_subscribe(sub, id, "job."), 0);
+    cr_assert_eq(assay_link_subscribe(sub, id, "runtime."), 0);
+    cr_assert_eq(assay_link_subscribe(sub, id, "assay.welcome"), 0);
+    int64_t deadline = assay_now_ms() + 10000;
+    for (;;) {
+        assay_link_msg m;
+        int rc = assay_link_recv(sub, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "malformed event: %s", err);
+        if (rc == 1) {
+            bool welcome = !strcmp(m.proto, "assay.welcome");
+            assay_link_msg_fini(&m);
+            if (welcome)
+                return;
+            continue;
+        }
+        int64_t left = deadline - assay_now_ms();
+        cr_assert_gt(left, 0, "no welcome on %s", c.events);
+        struct pollfd p = {assay_link_fd(sub), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+/* Records the events waiting on `sub`, waiting up to timeout_ms for the
+ * first; returns how many were recorded. Welcomes are skipped. */
+static int pump(int timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    int n = 0;
+    char err[512];
+    for (;;) {
+        assay_link_msg m;
+        int rc = assay_link_recv(sub, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "malformed event: %s", err);
+        if (rc == 1) {
+            if (strcmp(m.proto, "assay.welcome"))
+                json_array_append_new(
+                    seen, json_pack("{s:s, s:O}", "topic", m.proto, "body",
+                                    m.body ? m.body : json_null()));
+            assay_link_msg_fini(&m);
+            n++;
+            continue;
+        }
+        int64_t left = deadline - assay_now_ms();
+        if (n || left <= 0)
+            return n;
+        struct pollfd p = {assay_link_fd(sub), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+/* The body of the first recorded event `topic` about `id`, or NULL. */
+static json_t *recorded(const char *topic, const char *id)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(seen, i, e)
+        if (!strcmp(jstr(e, "topic"), topic) &&
+            !strcmp(jstr(json_object_get(e, "body"), "id"), id))
+            return json_object_get(e, "body");
+    return NULL;
+}
+
+/* Waits (bounded, WAIT_MS) for event `topic` about `id`; returns its body
+ * (borrowed from `seen`). */
+static json_t *await(const char *topic, const char *id)
+{
+    int64_t deadline = assay_now_ms() + WAIT_MS;
+    json_t *b;
+    while (!(b = recorded(topic, id)) && assay_now_ms() < deadline)
+        pump(500);
+    cr_assert_not_null(b, "no %s for %s", topic, id);
+    return b;
+}
+
+/* The events about `id` so far, in order: "topic:attempt" for jobs, the
+ * topic alone for runtimes, joined by spaces (static buffer). */
+static const char *trace(const char *id)
+{
+    static char out[1024];
+    out[0] = '\0';
+    size_t i;
+    json_t *e;
+    json_array_foreach(seen, i, e) {
+        const json_t *b = json_object_get(e, "body");
+        /* runtime.plugins says what a runtime offers, not a transition */
+        if (strcmp(jstr(b, "id"), id) ||
+            !strcmp(jstr(e, "topic"), "runtime.plugins"))
+            continue;
+        char one[64];
+        if (!strncmp(jstr(e, "topic"), "job.", 4))
+            snprintf(one, sizeof one, "%s%s:%lld", out[0] ? " " : "",
+                     jstr(e, "topic"), (long long)jint(b, "attempt"));
+        else
+            snprintf(one, sizeof one, "%s%s", out[0] ? " " : "",
+                     jstr(e, "topic"));
+        strlcat(out, one, sizeof out);
+    }
+    return out;
+}
+
+/* A job's short view (job.queued, job.running): exactly these six
+ * fields, with these values. */
+static void expect_short(const json_t *b, const char *id, const char *spec,
+                         const char *state, json_int_t attempt,
+                         const char *runtime, const char *version)
+{
+    cr_expect_eq(json_object_size(b), 6, "%s %s: %zu fields", id, state,
+                 json_object_size(b));
+    cr_expect_str_eq(jstr(b, "id"), id);
+    cr_expect_str_eq(jstr(b, "spec"), spec, "%s", id);
+    cr_expect_str_eq(jstr(b, "state"), state, "%s", id);
+    cr_expect_eq(jint(b, "attempt"), attempt, "%s %s", id, state);
+    cr_expect_str_eq(jstr(b, "runtime"), runtime, "%s %s", id, state);
+    cr_expect_str_eq(jstr(b, "version"), version, "%s %s", id, state);
+}
+
+/* A runtime event's body: exactly {id, alive, heartbeat_ms}. */
+static void expect_runtime_body(const json_t *b, const char *id, bool alive,
+                                json_int_t heartbeat_ms)
+{
+    cr_expect_eq(json_object_size(b), 3, "%s: %zu fields", id,
+                 json_object_size(b));
+    cr_expect_str_eq(jstr(b, "id"), id);
+    cr_expect(json_is_boolean(json_object_get(b, "alive")) &&
+                  json_is_true(json_object_get(b, "alive")) == alive,
+              "%s: alive is not %d", id, alive);
+    cr_expect_eq(jint(b, "heartbeat_ms"), heartbeat_ms, "%s", id);
+}
+
+/* The n-th recorded event `topic` about `id` (0-based), or NULL. */
+static json_t *nth(const char *topic, const char *id, int n)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(seen, i, e)
+        if (!strcmp(jstr(e, "topic"), topic) &&
+            !strcmp(jstr(json_object_get(e, "body"), "id"), id) && !n--)
+            return json_object_get(e, "body");
+    return NULL;
+}
+
+/* The resolved plugin version of JobSpec `spec`. */
+static char *resolved(const char *spec)
+{
+    json_t *r = call("assay.job", json_pack("{s:s}", "id", spec));
+    char *v = strdup(jstr(json_object_get(r, "spec"), "resolved"));
+    json_decref(r);
+    cr_assert(*v, "JobSpec %s has no resolved version", spec);
+    return v;
+}
+
+/* A job ended: the terminal event carries the full record, the same one
+ * assay.job answers with (and no second terminal event follows, which
+ * the callers show by what they wait for afterwards). */
+static void expect_record_is_final(const json_t *b, const char *id)
+{
+    json_t *j = job(id);
+    if (!json_equal(b, j)) {
+        char *x = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
+        char *y = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        cr_expect(false, "%s: event %s, assay.job %s", id, x, y);
+        free(x);
+        free(y);
+    }
+    json_decref(j);
+}
+
+/* A fake runtime "ghost" offering fake 1.0.0 (action "run") on its own
+ * DEALER, registered with heartbeat_ms GHOST_HB: with the cluster's 10
+ * misses the leader declares it dead after 3 s of silence, which its
+ * heartbeats while it must live stay far from. */
+#define GHOST_HB 300
+typedef struct fake {
+    assay_link *link;
+    int dealer;
+    json_t *dispatched; /* dispatch items received */
+    bool registered;
+    int pulses;
+} fake;
+
+static void fake_send(fake *f, const char *verb, json_t *body)
+{
+    json_object_set_new(body, "id", json_string("ghost"));
+    cr_assert_eq(assay_link_send(f->link, f->dealer, NULL,
+                                 ASSAY_RUNTIME_PROTO, verb, body),
+                 0);
+    json_decref(body);
+}
+
+/* Reads what came for f within timeout_ms (at most one message). */
+static void fake_pump(fake *f, int timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    char err[512];
+    for (;;) {
+        assay_link_msg m;
+        int rc = assay_link_recv(f->link, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "ghost: malformed message: %s", err);
+        if (rc == 1) {
+            size_t i;
+            json_t *it;
+            if (!strcmp(m.verb, "dispatch"))
+                json_array_foreach(json_object_get(m.body, "jobs"), i, it)
+                    json_array_append(f->dispatched, it);
+            f->registered = f->registered || !strcmp(m.verb, "registered");
+            f->pulses += !strcmp(m.verb, "pulse");
+            assay_link_msg_fini(&m);
+            return;
+        }
+        int64_t left = deadline - assay_now_ms();
+        if (left <= 0)
+            return;
+        struct pollfd p = {assay_link_fd(f->link), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+/* A heartbeat granting `limit`; returns once its pulse came back. */
+static void fake_heartbeat(fake *f, int limit)
+{
+    int pulses = f->pulses;
+    fake_send(f, "heartbeat", json_pack("{s:i}", "limit", limit));
+    int64_t deadline = assay_now_ms() + 10000;
+    while (f->pulses == pulses && assay_now_ms() < deadline)
+        fake_pump(f, 100);
+    cr_assert_gt(f->pulses, pulses, "ghost: no pulse");
+}
+
+static void fake_start(fake *f)
+{
+    memset(f, 0, sizeof *f);
+    f->dispatched = json_array();
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &f->link, err,
+                                sizeof err),
+                 0, "%s", err);
+    f->dealer = assay_link_open(f->link, ASSAY_LINK_CLIENT, c.endpoint, err,
+                                sizeof err);
+    cr_assert_geq(f->dealer, 0, "%s", err);
+    fake_send(f, "register",
+              json_pack("{s:i, s:{}, s:{s:[{s:s, s:s, s:[{s:s}]}]}}",
+                        "heartbeat_ms", GHOST_HB, "labels", "catalog", "plugins",
+                        "name", "fake", "version", "1.0.0", "actions", "name",
+                        "run"));
+    int64_t deadline = assay_now_ms() + 10000;
+    while (!f->registered && assay_now_ms() < deadline)
+        fake_pump(f, 100);
+    cr_assert(f->registered, "ghost: no registered");
+}
+
+static void fake_stop(fake *f)
+{
+    assay_link_destroy(&f->link);
+    json_decref(f->dispatched);
+    f->dispatched = NULL;
+}
+
+/* ---- Tests ------------------------------------------------------------ */
+
+/* A runtime's registration is runtime.alive; two jobs that pass go
+ * queued -> running -> completed, each once, with the short view on the
+ * way and the full record, result included, at the end. */
+Test(events, passing_jobs_go_queued_running_completed)
+{
+    subscribe();
+    cluster_runtime(&c, "rt1", RT_ARGS);
+    expect_runtime_body(await("runtime.alive", "rt1"), "rt1", true, 100);
+    submit("{\"id\": \"ok\", \"action\": \"noop.pass\", \"labels\": "
+           "{\"team\": \"qa\"}, \"targets\": [{}, {}]}");
+    char *v = resolved("ok");
+    static const char *const jobs[] = {"ok-0", "ok-1"};
+    for (int k = 0; k < 2; k++) {
+        json_t *done = await("job.completed", jobs[k]);
+        cr_expect_str_eq(trace(jobs[k]),
+                         "job.queued:0 job.running:1 job.completed:1");
+        expect_short(nth("job.queued", jobs[k], 0), jobs[k], "ok", "queued",
+                     0, "", "");
+        expect_short(nth("job.running", jobs[k], 0), jobs[k], "ok",
+                     "running", 1, "rt1", v);
+        cr_expect_str_eq(jstr(done, "state"), "completed");
+        cr_expect_str_eq(jstr(done, "action"), "noop.pass");
+        cr_expect_str_eq(jstr(done, "runtime"), "rt1");
+        cr_expect_str_eq(jstr(done, "version"), v);
+        cr_expect_eq(jint(done, "attempt"), 1);
+        cr_expect_str_eq(jstr(json_object_get(done, "labels"), "team"), "qa");
+        cr_expect_str_eq(jstr(json_object_get(done, "result"), "status"),
+                         "pass");
+        expect_record_is_final(done, jobs[k]);
+    }
+    free(v);
+    /* Nothing more about them: a later job's events come, theirs do not. */
+    submit("{\"id\": \"later\", \"action\": \"noop.pass\"}");
+    await("job.completed", "later-0");
+    for (int k = 0; k < 2; k++)
+        cr_expect_str_eq(trace(jobs[k]),
+                         "job.queued:0 job.running:1 job.completed:1");
+    cr_expect_str_eq(trace("rt1"), "runtime.alive");
+}
+
+/* A job past its timeout loses attempt 1 (queued again, attempt 1 in its
+ * short view), runs attempt 2, loses it too and with max_attempts 2 ends
+ * job.failed, whose record says why and carries no result. */
+Test(events, job_past_its_timeout_is_queued_again_then_failed)
+{
+    subscribe();
+    cluster_runtime(&c, "rt1", RT_ARGS);
+    submit("{\"id\": \"slow\", \"action\": \"sleep.sleep\", \"params\": "
+           "{\"ms\": 60000}, \"timeout_ms\": 300, \"max_attempts\": 2}");
+    char *v = resolved("slow");
+    json_t *failed = await("job.failed", "slow-0");
+    cr_expect_str_eq(trace("slow-0"), "job.queued:0 job.running:1 "
+                                      "job.queued:1 job.running:2 "
+                                      "job.failed:2");
+    expect_short(nth("job.queued", "slow-0", 0), "slow-0", "slow", "queued",
+                 0, "", "");
+    expect_short(nth("job.running", "slow-0", 0), "slow-0", "slow",
+                 "running", 1, "rt1", v);
+    expect_short(nth("job.queued", "slow-0", 1), "slow-0", "slow", "queued",
+                 1, "rt1", v);
+    expect_short(nth("job.running", "slow-0", 1), "slow-0", "slow",
+                 "running", 2, "rt1", v);
+    cr_expect_str_eq(jstr(failed, "state"), "failed");
+    cr_expect_eq(jint(failed, "attempt"), 2);
+    cr_expect_eq(jint(failed, "max_attempts"), 2);
+    cr_expect(strstr(jstr(failed, "reason"), "timeout"), "reason: %s",
+              jstr(failed, "reason"));
+    cr_expect_null(json_object_get(failed, "result"));
+    expect_record_is_final(failed, "slow-0");
+    free(v);
+    submit("{\"id\": \"later\", \"action\": \"noop.pass\"}");
+    await("job.completed", "later-0");
+    cr_expect_str_eq(trace("slow-0"), "job.queued:0 job.running:1 "
+                                      "job.queued:1 job.running:2 "
+                                      "job.failed:2");
+}
+
+/* Cancel of a running job and of a queued one (no runtime has the label
+ * it selects): each gets job.cancelled with reason "cancelled", and the
+ * running attempt's result, which the runtime still sends once its
+ * executor is killed, is refused: no job.completed follows. */
+Test(events, cancelled_jobs_running_or_queued)
+{
+    subscribe();
+    cluster_runtime(&c, "rt1", RT_ARGS);
+    submit("{\"id\": \"long\", \"action\": \"sleep.sleep\", \"params\": "
+           "{\"ms\": 60000}, \"timeout_ms\": 120000}");
+    submit("{\"id\": \"stuck\", \"action\": \"noop.pass\", \"selector\": "
+           "{\"zone\": \"nowhere\"}}");
+    await("job.running", "long-0");
+    await("job.queued", "stuck-0");
+    json_t *r = call("assay.cancel", json_pack("{s:[s, s]}", "ids", "long",
+                                               "stuck-0"));
+    cr_expect_eq(json_array_size(json_object_get(r, "cancelled")), 2);
+    json_decref(r);
+    json_t *a = await("job.cancelled", "long-0");
+    json_t *b = await("job.cancelled", "stuck-0");
+    cr_expect_str_eq(jstr(a, "state"), "cancelled");
+    cr_expect_str_eq(jstr(a, "reason"), "cancelled");
+    cr_expect_str_eq(jstr(a, "runtime"), "rt1");
+    cr_expect_eq(jint(a, "attempt"), 1);
+    cr_expect_str_eq(jstr(b, "state"), "cancelled");
+    cr_expect_str_eq(jstr(b, "reason"), "cancelled");
+    cr_expect_eq(jint(b, "attempt"), 0);
+    expect_record_is_final(a, "long-0");
+    expect_record_is_final(b, "stuck-0");
+    /* The killed attempt's result reaches the leader and is ignored. */
+    cr_expect(cluster_log_has(&c.nodes[0],
+                              "ignored result for long-0 attempt 1 from rt1 "
+                              "(job cancelled)",
+                              WAIT_MS));
+    submit("{\"id\": \"later\", \"action\": \"noop.pass\"}");
+    await("job.completed", "later-0");
+    cr_expect_str_eq(trace("long-0"),
+                     "job.queued:0 job.running:1 job.cancelled:1");
+    cr_expect_str_eq(trace("stuck-0"), "job.queued:0 job.cancelled:0");
+}
+
+/* A runtime that stops heartbeating is runtime.dead, and the job it ran
+ * (max_attempts 1) job.failed with reason "runtime dead"; when it speaks
+ * again it is runtime.alive again. */
+Test(events, silent_runtime_is_dead_then_alive_again)
+{
+    subscribe();
+    fake f;
+    fake_start(&f);
+    expect_runtime_body(await("runtime.alive", "ghost"), "ghost", true,
+                        GHOST_HB);
+    fake_heartbeat(&f, 1);
+    submit("{\"id\": \"g\", \"action\": \"fake.run\", \"max_attempts\": 1}");
+    /* Heartbeats go on until the job is dispatched... */
+    int64_t deadline = assay_now_ms() + WAIT_MS;
+    while (!json_array_size(f.dispatched) && assay_now_ms() < deadline)
+        fake_heartbeat(&f, 1);
+    cr_assert_eq(json_array_size(f.dispatched), 1, "ghost got no job");
+    await("job.running", "g-0");
+    /* ...then stop: silence is death. */
+    expect_runtime_body(await("runtime.dead", "ghost"), "ghost", false,
+                        GHOST_HB);
+    json_t *failed = await("job.failed", "g-0");
+    cr_expect_str_eq(jstr(failed, "reason"), "runtime dead");
+    cr_expect_str_eq(jstr(failed, "runtime"), "ghost");
+    cr_expect_eq(jint(failed, "attempt"), 1);
+    expect_record_is_final(failed, "g-0");
+    cr_expect_str_eq(trace("g-0"), "job.queued:0 job.running:1 job.failed:1");
+    fake_heartbeat(&f, 1);
+    json_t *back = nth("runtime.alive", "ghost", 1);
+    deadline = assay_now_ms() + WAIT_MS;
+    while (!back && assay_now_ms() < deadline) {
+        pump(500);
+        back = nth("runtime.alive", "ghost", 1);
+    }
+    cr_assert_not_null(back, "ghost was not alive again");
+    expect_runtime_body(back, "ghost", true, GHOST_HB);
+    cr_expect_str_eq(trace("ghost"),
+                     "runtime.alive runtime.dead runtime.alive");
+    fake_stop(&f);
+}
+
+/* A runtime killed with SIGKILL while it runs a job is runtime.dead; its
+ * job is queued again and completes on another runtime, attempt 2. */
+Test(events, killed_runtime_is_dead_and_its_job_runs_elsewhere)
+{
+    subscribe();
+    cluster_node *doomed = cluster_runtime(&c, "doomed", RT_ARGS);
+    submit("{\"id\": \"moved\", \"action\": \"sleep.sleep\", \"params\": "
+           "{\"ms\": 500}, \"timeout_ms\": 60000}");
+    await("job.running", "moved-0");
+    cr_assert_eq(kill(doomed->pid, SIGKILL), 0);
+    expect_runtime_body(await("runtime.dead", "doomed"), "doomed", false,
+                        100);
+    json_t *requeued = nth("job.queued", "moved-0", 1);
+    int64_t deadline = assay_now_ms() + WAIT_MS;
+    while (!requeued && assay_now_ms() < deadline) {
+        pump(500);
+        requeued = nth("job.queued", "moved-0", 1);
+    }
+    cr_assert_not_null(requeued, "moved-0 was not queued again");
+    cr_expect_str_eq(jstr(requeued, "runtime"), "doomed");
+    cr_expect_eq(jint(requeued, "attempt"), 1);
+    cluster_runtime(&c, "rescue", RT_ARGS);
+    json_t *done = await("job.completed", "moved-0");
+    cr_expect_str_eq(jstr(done, "runtime"), "rescue");
+    cr_expect_eq(jint(done, "attempt"), 2);
+    cr_expect_str_eq(trace("moved-0"), "job.queued:0 job.running:1 "
+                                       "job.queued:1 job.running:2 "
+                                       "job.completed:2");
+    cr_expect_str_eq(trace("doomed"), "runtime.alive runtime.dead");
+}
