@@ -24,8 +24,6 @@
 #include "link.h"
 
 #define WAIT_MS 15000
-/* Runtimes here must get work on a busy machine: no memory gate either. */
-#define RT_ARGS "--executors 1 --set min_mem_free_percent=0"
 
 /* ---- Fixture ---------------------------------------------------------- */
 
@@ -396,7 +394,7 @@ static void fake_stop(fake *f)
 Test(events, passing_jobs_go_queued_running_completed)
 {
     subscribe();
-    cluster_runtime(&c, "rt1", RT_ARGS);
+    cluster_runtime(&c, "rt1", NULL);
     expect_runtime_body(await("runtime.alive", "rt1"), "rt1", true, 100);
     submit("{\"id\": \"ok\", \"action\": \"noop.pass\", \"labels\": "
            "{\"team\": \"qa\"}, \"targets\": [{}, {}]}");
@@ -436,7 +434,7 @@ Test(events, passing_jobs_go_queued_running_completed)
 Test(events, job_past_its_timeout_is_queued_again_then_failed)
 {
     subscribe();
-    cluster_runtime(&c, "rt1", RT_ARGS);
+    cluster_runtime(&c, "rt1", NULL);
     submit("{\"id\": \"slow\", \"action\": \"sleep.sleep\", \"params\": "
            "{\"ms\": 60000}, \"timeout_ms\": 300, \"max_attempts\": 2}");
     char *v = resolved("slow");
@@ -474,7 +472,7 @@ Test(events, job_past_its_timeout_is_queued_again_then_failed)
 Test(events, cancelled_jobs_running_or_queued)
 {
     subscribe();
-    cluster_runtime(&c, "rt1", RT_ARGS);
+    cluster_runtime(&c, "rt1", NULL);
     submit("{\"id\": \"long\", \"action\": \"sleep.sleep\", \"params\": "
            "{\"ms\": 60000}, \"timeout_ms\": 120000}");
     submit("{\"id\": \"stuck\", \"action\": \"noop.pass\", \"selector\": "
@@ -554,7 +552,7 @@ Test(events, silent_runtime_is_dead_then_alive_again)
 Test(events, killed_runtime_is_dead_and_its_job_runs_elsewhere)
 {
     subscribe();
-    cluster_node *doomed = cluster_runtime(&c, "doomed", RT_ARGS);
+    cluster_node *doomed = cluster_runtime(&c, "doomed", NULL);
     submit("{\"id\": \"moved\", \"action\": \"sleep.sleep\", \"params\": "
            "{\"ms\": 500}, \"timeout_ms\": 60000}");
     await("job.running", "moved-0");
@@ -570,7 +568,7 @@ Test(events, killed_runtime_is_dead_and_its_job_runs_elsewhere)
     cr_assert_not_null(requeued, "moved-0 was not queued again");
     cr_expect_str_eq(jstr(requeued, "runtime"), "doomed");
     cr_expect_eq(jint(requeued, "attempt"), 1);
-    cluster_runtime(&c, "rescue", RT_ARGS);
+    cluster_runtime(&c, "rescue", NULL);
     json_t *done = await("job.completed", "moved-0");
     cr_expect_str_eq(jstr(done, "runtime"), "rescue");
     cr_expect_eq(jint(done, "attempt"), 2);

@@ -318,7 +318,7 @@ static const char *jstr(const json_t *o, const char *key)
     return s ? s : "";
 }
 
-/* A credit of a runtime as assay.runtimes shows it (-1: not listed). */
+/* The credit of runtime id as assay.runtimes shows it (-1: not listed). */
 static json_int_t credit_of(const char *id)
 {
     json_t *r = call("assay.runtimes", json_object());
