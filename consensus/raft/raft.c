@@ -68,6 +68,7 @@
 #include <assay.h>
 
 #include <errno.h>
+#include <netdb.h>
 #include <limits.h>
 #include <pthread.h>
 #include <raft.h>
@@ -80,6 +81,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1048,6 +1050,34 @@ static const char *raft_reason(assay_consensus *self, int rv)
     return raft_strerror(rv);
 }
 
+/* Why raft could not listen on HOST:PORT, when libraft says only "I/O
+ * error": a bind of our own on the same address names the cause. */
+static const char *bind_reason(const char *address)
+{
+    char host[256];
+    const char *colon = strrchr(address, ':');
+    if (!colon || (size_t)(colon - address) >= sizeof host)
+        return NULL;
+    memcpy(host, address, (size_t)(colon - address));
+    host[colon - address] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE},
+                    *ai = NULL;
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai)
+        return NULL;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0;
+    if (fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+        e = errno;
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return e == EADDRINUSE ? "address already in use; another member may "
+                             "be running: stop it or change raft_address"
+           : e             ? strerror(e)
+                           : NULL;
+}
+
 /* mkdir -p with mode 0700 for what it creates. */
 static int make_dirs(const char *path, char *errbuf, size_t errlen)
 {
@@ -1358,8 +1388,9 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     uv_check_start(&self->check, on_check);
     rv = raft_start(&self->raft);
     if (rv != 0) {
+        const char *why = bind_reason(address);
         rc = fail(errbuf, errlen, map_raft(rv), "raft_start on %s: %s", address,
-                  raft_reason(self, rv));
+                  why ? why : raft_reason(self, rv));
         goto err_mask;
     }
     self->raft_started = true;
