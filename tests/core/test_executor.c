@@ -113,8 +113,10 @@ static void pool_submit(assay_pool *pool, pooled *p, const char *id,
 }
 
 /* Polls until every job of `jobs` had its callback, or WAIT_MS passed;
- * asserts the former. */
-static void pool_drain(assay_pool *pool, pooled *jobs, size_t n)
+ * asserts the former. On failure the pool is destroyed first, which
+ * SIGKILLs its executors: a stuck one must not outlive the test (it would
+ * hold ctest's output pipe open until ctest's own timeout). */
+static void pool_drain(assay_pool **pool, pooled *jobs, size_t n)
 {
     int64_t deadline = assay_now_ms() + WAIT_MS;
     for (;;) {
@@ -124,12 +126,17 @@ static void pool_drain(assay_pool *pool, pooled *jobs, size_t n)
         if (done == n)
             break;
         int64_t left = deadline - assay_now_ms();
-        cr_assert_gt(left, 0, "%zu of %zu jobs had no result after %d ms",
-                     n - done, n, WAIT_MS);
-        cr_assert_geq(assay_pool_poll(pool, left < 1000 ? (int)left : 1000),
+        if (left <= 0) {
+            assay_pool_destroy(pool);
+            for (size_t i = 0; i < n; i++)
+                json_decref(jobs[i].result);
+            cr_assert_fail("%zu of %zu jobs had no result after %d ms",
+                           n - done, n, WAIT_MS);
+        }
+        cr_assert_geq(assay_pool_poll(*pool, left < 1000 ? (int)left : 1000),
                       0);
     }
-    cr_expect_eq(assay_pool_outstanding(pool), 0);
+    cr_expect_eq(assay_pool_outstanding(*pool), 0);
 }
 
 static const char *pooled_field(const pooled *p, const char *key)
@@ -169,7 +176,7 @@ static void expect_timeout_kill(const char *action, int64_t timeout_ms,
     pool_submit(pool, &jobs[0], "stuck", action, NULL, timeout_ms);
     pool_submit(pool, &jobs[1], "behind", "print", "after the kill",
                 WAIT_MS);
-    pool_drain(pool, jobs, 2);
+    pool_drain(&pool, jobs, 2);
 
     const pooled *stuck = &jobs[0], *behind = &jobs[1];
     cr_expect_eq(stuck->calls, 1);
@@ -311,7 +318,7 @@ Test(executor, crash_does_not_disturb_jobs_queued_behind_it)
             pool_submit(pool, &jobs[i], id, "print", text, WAIT_MS);
     }
     assay_pool_flush(pool);
-    pool_drain(pool, jobs, 16);
+    pool_drain(&pool, jobs, 16);
 
     for (size_t i = 0, k = 0; i < 16; i++) {
         const pooled *p = &jobs[i];
