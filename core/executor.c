@@ -1,11 +1,15 @@
 /* core/executor.c - the executor process's job loop (see executor.h). */
 #include "executor.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "catalog.h"
 #include "clock.h"
@@ -224,11 +228,45 @@ static void s_set_memory_limit(int64_t mb)
                    (long long)mb);
 }
 
+/* Ends job seq's output: what it left in stdio, then its mark (see
+ * executor.h) into the pipe, in one write of fewer than PIPE_BUF bytes, so
+ * that nothing a job's children write can land inside it. */
+static int s_end_output(int fd, const unsigned char *token, json_int_t seq)
+{
+    fflush(stdout);
+    fflush(stderr);
+    unsigned char mark[ASSAY_EXECUTOR_MARK];
+    memcpy(mark, token, ASSAY_EXECUTOR_TOKEN);
+    for (int i = 0; i < 8; i++)
+        mark[ASSAY_EXECUTOR_TOKEN + i] = (unsigned char)((uint64_t)seq >>
+                                                         (56 - 8 * i));
+    for (;;) {
+        ssize_t n = write(fd, mark, sizeof mark);
+        if (n == (ssize_t)sizeof mark)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) { /* a plugin made the pipe
+                                          non-blocking: wait for room */
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            poll(&p, 1, -1);
+            continue;
+        }
+        return ASSAY_EIO; /* a short write cannot happen below PIPE_BUF */
+    }
+}
+
 int assay_executor_main(const assay_executor_opts *opts)
 {
-    s_executor self = {.catalog = assay_catalog_new()};
-    if (!self.catalog)
+    /* Our own descriptor of the output pipe, for the marks. */
+    int mark_fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    if (mark_fd < 0)
         return 1;
+    s_executor self = {.catalog = assay_catalog_new()};
+    if (!self.catalog) {
+        close(mark_fd);
+        return 1;
+    }
     s_set_memory_limit(opts->memory_mb);
     assay_buf in = {0}, out = {0};
     int code = 0;
@@ -252,9 +290,14 @@ int assay_executor_main(const assay_executor_opts *opts)
                 json_decref(job);
                 continue;
             }
+            json_int_t seq = json_integer_value(json_object_get(job, "seq"));
             json_t *res = s_run(&self, job);
             json_decref(job);
-            int rc = res ? assay_frame_put(&out, res) : ASSAY_ENOMEM;
+            /* Its output ends before its result: when the pool reads the
+             * result, the pipe already holds the mark. */
+            int rc = s_end_output(mark_fd, opts->token, seq);
+            if (!rc)
+                rc = res ? assay_frame_put(&out, res) : ASSAY_ENOMEM;
             if (rc == ASSAY_ETOOBIG) {
                 json_t *small = json_pack(
                     "{s:s, s:O, s:s, s:s, s:s, s:[], s:{}}", "t", "result",
@@ -289,5 +332,6 @@ done:
     assay_catalog_destroy(&self.catalog);
     assay_buf_fini(&in);
     assay_buf_fini(&out);
+    close(mark_fd);
     return code;
 }

@@ -2,10 +2,20 @@
  *
  * Each executor runs its queued jobs strictly in order and answers each
  * before starting the next, so the job at the head of its queue is the one
- * running: its deadline runs from the previous answer, and its output is
- * what the executor's stdout/stderr pipe carries. When an executor dies the
- * head job pays with an error result; the jobs behind it never started and
- * go back to the front of the pending queue. */
+ * running: its deadline runs from the previous answer. When an executor dies
+ * the head job pays with an error result; the jobs behind it never started
+ * and go back to the front of the pending queue.
+ *
+ * Output: the executor's stdout/stderr pipe is one byte stream shared by all
+ * the jobs it runs, and with pipelining it may already carry the next job's
+ * output when a result arrives. So after each job, and before its result
+ * frame, the executor writes an end-of-output mark into the pipe: the
+ * executor's random token (OUT_TOKEN bytes, from --output-mark at spawn)
+ * then the job's seq (8 bytes, big-endian). Bytes before a job's mark are
+ * that job's; the pipe is cut at marks, never at reads. Since the mark goes
+ * into the pipe before the result goes into the socket, a drained pipe holds
+ * the mark of every result read: a result whose mark is missing after that
+ * is a protocol error. */
 #include "pool.h"
 
 #include <errno.h>
@@ -17,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +36,7 @@
 
 #include "clock.h"
 #include "error.h"
+#include "executor.h"
 #include "frame.h"
 #include "log.h"
 
@@ -35,6 +47,9 @@ extern char **environ;
 /* An executor that dies this many times in a row without finishing a
  * job is broken (bad binary, failing start-up): stop respawning. */
 #define MAX_SPAWN_FAILURES 5
+/* The end-of-output mark (executor.h). */
+#define OUT_TOKEN ASSAY_EXECUTOR_TOKEN
+#define OUT_MARK ASSAY_EXECUTOR_MARK
 
 typedef struct s_job {
     uint64_t seq;
@@ -43,6 +58,10 @@ typedef struct s_job {
     int64_t timeout_ms;
     assay_pool_done_fn cb;
     void *arg;
+    char *output;      /* its captured output, up to the limit */
+    size_t output_len;
+    bool marked;       /* its end-of-output mark was read: output complete */
+    bool over_limit;   /* it wrote more than the output limit */
     bool cancelled;
     struct s_job *next;
 } s_job;
@@ -57,9 +76,11 @@ typedef struct {
     int sock, out;     /* protocol socket, output pipe; -1 = closed */
     assay_buf rx, tx;
     s_queue jobs;      /* head = running */
+    s_job *writer;     /* first job not marked: the pipe carries its output */
     int64_t head_start_ms;
-    char *output;      /* head job's captured output */
-    size_t output_len;
+    unsigned char token[OUT_TOKEN];  /* its end-of-output mark's token */
+    unsigned char carry[OUT_MARK];   /* what may be a mark cut by a read */
+    size_t carry_len;
     int64_t kill_at_ms; /* SIGKILL deadline once SIGTERM went out; 0 = none */
     char reason[ASSAY_ERRMSG_SIZE]; /* why we are killing it */
     bool alive;
@@ -103,6 +124,7 @@ static s_job *s_pop(s_queue *q)
 
 static void s_job_free(s_job *j)
 {
+    free(j->output);
     json_decref(j->frame);
     free(j->job_id);
     free(j);
@@ -145,6 +167,17 @@ static int s_spawn(assay_pool *self, s_exec *e)
         close(sv[1]);
         return ASSAY_EIO;
     }
+    unsigned char token[OUT_TOKEN];
+    if (getrandom(token, sizeof token, 0) != (ssize_t)sizeof token) {
+        close(sv[0]);
+        close(sv[1]);
+        close(op[0]);
+        close(op[1]);
+        return ASSAY_EIO;
+    }
+    char mark[2 * OUT_TOKEN + 1];
+    for (size_t i = 0; i < OUT_TOKEN; i++)
+        snprintf(mark + 2 * i, 3, "%02x", token[i]);
     char mem[32];
     snprintf(mem, sizeof mem, "%lld", (long long)self->cfg.memory_mb);
     /* The executor logs at our level into our log (fd 4), not into its
@@ -152,7 +185,7 @@ static int s_spawn(assay_pool *self, s_exec *e)
     char *argv[] = {self->executor_path, "--fd", "3", "--memory-mb", mem,
                     "--log-level", (char *)assay_log_level_name(
                                        assay_log_level()),
-                    "--log-fd", "4", NULL};
+                    "--log-fd", "4", "--output-mark", mark, NULL};
     /* Above 4, so that the dup2s onto 1..3 cannot overwrite it. */
     int log_fd = fcntl(assay_log_fd(), F_DUPFD_CLOEXEC, 5);
     posix_spawn_file_actions_t fa;
@@ -204,6 +237,7 @@ static int s_spawn(assay_pool *self, s_exec *e)
     e->pid = pid;
     e->sock = sv[0];
     e->out = op[0];
+    memcpy(e->token, token, sizeof token);
     e->alive = true;
     self->spawned++;
     return 0;
@@ -221,16 +255,23 @@ static void s_kill(assay_pool *self, s_exec *e, const char *reason)
         kill(-e->pid, SIGKILL);
 }
 
-static void s_kill(assay_pool *self, s_exec *e, const char *reason);
+static void s_kill_over_limit(assay_pool *self, s_exec *e)
+{
+    char why[ASSAY_ERRMSG_SIZE];
+    snprintf(why, sizeof why, "output limit exceeded (%zu bytes)",
+             self->cfg.output_limit);
+    s_kill(self, e, why);
+}
 
+/* The head job is the one running now; it may have written already (its
+ * output went to it from the previous job's mark on). */
 static void s_head_started(assay_pool *self, s_exec *e)
 {
     if (e->jobs.head->cancelled)
         s_kill(self, e, "cancelled");
+    else if (e->jobs.head->over_limit)
+        s_kill_over_limit(self, e);
     e->head_start_ms = assay_now_ms();
-    free(e->output);
-    e->output = NULL;
-    e->output_len = 0;
 }
 
 static int s_send(assay_pool *self, s_exec *e)
@@ -269,6 +310,8 @@ static void s_dispatch(assay_pool *self)
             continue;
         }
         s_push_back(&best->jobs, j);
+        if (!best->writer) /* every job before it has ended its output */
+            best->writer = j;
         if (best->jobs.count == 1)
             s_head_started(self, best);
         touched[best - self->execs] = true;
@@ -278,49 +321,118 @@ static void s_dispatch(assay_pool *self)
             s_send(self, &self->execs[k]);
 }
 
-/* Appends executor output to the head job's capture; enforces the limit. */
+/* Appends n bytes of output to the job writing now; enforces its limit.
+ * A job over the limit is killed once it is the head: before that, the
+ * job ahead of it has ended and its result is on the way. */
+static void s_capture(assay_pool *self, s_exec *e, const char *p, size_t n)
+{
+    s_job *w = e->writer;
+    if (!n || !w || w->over_limit || e->kill_at_ms)
+        return; /* output outside any job, or of a dying executor: drop */
+    size_t room = self->cfg.output_limit - w->output_len;
+    size_t take = n < room ? n : room;
+    if (take) {
+        char *grown = realloc(w->output, w->output_len + take + 1);
+        if (grown) {
+            memcpy(grown + w->output_len, p, take);
+            w->output_len += take;
+            grown[w->output_len] = '\0';
+            w->output = grown;
+        }
+    }
+    if (n > room) {
+        w->over_limit = true;
+        if (w == e->jobs.head)
+            s_kill_over_limit(self, e);
+    }
+}
+
+/* The length of the longest end of p[0..n) that begins the token. */
+static size_t s_token_start(const s_exec *e, const char *p, size_t n)
+{
+    for (size_t k = n < OUT_TOKEN - 1 ? n : OUT_TOKEN - 1; k > 0; k--)
+        if (!memcmp(p + n - k, e->token, k))
+            return k;
+    return 0;
+}
+
+/* Splits output at end-of-output marks: bytes go to the job writing, a
+ * mark ends that job's output and passes the pipe to the next job. What
+ * may be the beginning of a mark waits in carry for the next read. */
+static void s_split(assay_pool *self, s_exec *e, const char *p, size_t n)
+{
+    const char *end = p + n;
+    while (p < end && !e->kill_at_ms) {
+        const char *m = memmem(p, (size_t)(end - p), e->token, OUT_TOKEN);
+        if (!m) {
+            size_t keep = s_token_start(e, p, (size_t)(end - p));
+            s_capture(self, e, p, (size_t)(end - p) - keep);
+            memcpy(e->carry, end - keep, keep);
+            e->carry_len = keep;
+            return;
+        }
+        s_capture(self, e, p, (size_t)(m - p));
+        if (end - m < OUT_MARK) {
+            memcpy(e->carry, m, (size_t)(end - m));
+            e->carry_len = (size_t)(end - m);
+            return;
+        }
+        uint64_t seq = 0;
+        for (int i = 0; i < 8; i++)
+            seq = seq << 8 | (unsigned char)m[OUT_TOKEN + i];
+        s_job *w = e->writer;
+        if (!w || w->seq != seq) {
+            char why[ASSAY_ERRMSG_SIZE];
+            snprintf(why, sizeof why,
+                     "executor protocol error: output mark of job %llu, "
+                     "expected %llu", (unsigned long long)seq,
+                     (unsigned long long)(w ? w->seq : 0));
+            s_kill(self, e, why);
+            return;
+        }
+        w->marked = true;
+        e->writer = w->next;
+        p = m + OUT_MARK;
+    }
+    e->carry_len = 0;
+}
+
+/* Reads what the output pipe holds and attributes it (see s_split). */
 static void s_read_output(assay_pool *self, s_exec *e)
 {
-    char buf[16384];
+    char buf[OUT_MARK + 16384];
     for (;;) {
-        ssize_t n = read(e->out, buf, sizeof buf);
+        size_t carried = e->carry_len;
+        memcpy(buf, e->carry, carried);
+        ssize_t n = read(e->out, buf + carried, sizeof buf - OUT_MARK);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return;
-        if (!e->jobs.head || e->kill_at_ms)
-            continue; /* output outside any job: drop */
-        size_t room = self->cfg.output_limit - e->output_len;
-        size_t take = (size_t)n < room ? (size_t)n : room;
-        if (take) {
-            char *grown = realloc(e->output, e->output_len + take + 1);
-            if (grown) {
-                memcpy(grown + e->output_len, buf, take);
-                e->output_len += take;
-                grown[e->output_len] = '\0';
-                e->output = grown;
-            }
-        }
-        if ((size_t)n > room) {
-            char why[ASSAY_ERRMSG_SIZE];
-            snprintf(why, sizeof why, "output limit exceeded (%zu bytes)",
-                     self->cfg.output_limit);
-            s_kill(self, e, why);
-        }
+        e->carry_len = 0;
+        s_split(self, e, buf, carried + (size_t)n);
     }
 }
 
-/* The head job's captured output as a JSON string (NULL if none). */
-static json_t *s_output(s_exec *e)
+/* Output the pipe left cut short (the executor died): the writer's. */
+static void s_flush_carry(assay_pool *self, s_exec *e)
 {
-    if (!e->output_len)
+    size_t n = e->carry_len;
+    e->carry_len = 0;
+    s_capture(self, e, (const char *)e->carry, n);
+}
+
+/* A job's captured output as a JSON string (NULL if none). */
+static json_t *s_output(s_job *j)
+{
+    if (!j->output_len)
         return NULL;
-    json_t *o = json_stringn(e->output, e->output_len);
+    json_t *o = json_stringn(j->output, j->output_len);
     if (!o) { /* not UTF-8: keep it printable */
-        for (size_t i = 0; i < e->output_len; i++)
-            if ((unsigned char)e->output[i] >= 0x80)
-                e->output[i] = '?';
-        o = json_stringn(e->output, e->output_len);
+        for (size_t i = 0; i < j->output_len; i++)
+            if ((unsigned char)j->output[i] >= 0x80)
+                j->output[i] = '?';
+        o = json_stringn(j->output, j->output_len);
     }
     return o;
 }
@@ -338,14 +450,21 @@ static void s_on_result(assay_pool *self, s_exec *e, json_t *msg)
         s_kill(self, e, "executor protocol error: unexpected result frame");
         return;
     }
-    s_read_output(self, e); /* the pipe already holds all of this job's */
-    if (e->kill_at_ms) { /* output limit hit just now: the kill wins */
+    if (!j->marked) /* its mark is in the pipe, ahead of this result */
+        s_read_output(self, e);
+    if (e->kill_at_ms) { /* a kill decided while reading wins */
         json_decref(msg);
         return;
     }
+    if (!j->marked) {
+        json_decref(msg);
+        s_kill(self, e, "executor protocol error: result before the end of "
+                        "its output");
+        return;
+    }
     s_pop(&e->jobs);
-    if (e->output_len)
-        json_object_set_new(msg, "output", s_output(e));
+    if (j->output_len)
+        json_object_set_new(msg, "output", s_output(j));
     self->spawn_failures = 0;
     s_deliver(self, j, msg);
     if (e->jobs.head)
@@ -404,6 +523,7 @@ static void s_reap(assay_pool *self, s_exec *e)
     while (waitpid(e->pid, &status, 0) < 0 && errno == EINTR)
         ;
     s_read_output(self, e);
+    s_flush_carry(self, e);
     if (e->out >= 0)
         close(e->out);
     char reason[ASSAY_ERRMSG_SIZE];
@@ -413,7 +533,17 @@ static void s_reap(assay_pool *self, s_exec *e)
         s_reason_from_status(status, reason, sizeof reason);
     assay_warn("executor %d ended: %s", (int)e->pid, reason);
     s_job *head = s_pop(&e->jobs);
-    json_t *output = head ? s_output(e) : NULL;
+    /* The head's output is what was read before its mark, or before the
+     * executor died if it never wrote one. */
+    json_t *output = head ? s_output(head) : NULL;
+    /* The jobs behind it start again from nothing (a job that ran after a
+     * marked head was not reported; it will run again). */
+    for (s_job *j = e->jobs.head; j; j = j->next) {
+        free(j->output);
+        j->output = NULL;
+        j->output_len = 0;
+        j->marked = j->over_limit = false;
+    }
     /* Unstarted jobs keep their order ahead of everything pending. */
     if (e->jobs.head) {
         e->jobs.tail->next = self->pending.head;
@@ -422,7 +552,6 @@ static void s_reap(assay_pool *self, s_exec *e)
         self->pending.head = e->jobs.head;
         self->pending.count += e->jobs.count;
     }
-    free(e->output);
     assay_buf_fini(&e->rx);
     assay_buf_fini(&e->tx);
     memset(e, 0, sizeof *e);
@@ -605,7 +734,6 @@ void assay_pool_destroy(assay_pool **self_p)
         s_job *j;
         while ((j = s_pop(&e->jobs)))
             s_job_free(j);
-        free(e->output);
         assay_buf_fini(&e->rx);
         assay_buf_fini(&e->tx);
     }

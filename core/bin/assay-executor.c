@@ -1,6 +1,8 @@
 /* assay-executor - runs actions for assayd/assayctl in a separate process.
  * Started by the executor pool only; see core/executor.h. */
+#include <ctype.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,10 +27,31 @@ const char *__ubsan_default_options(void)
     return "handle_segv=0:handle_sigbus=0:handle_sigfpe=0";
 }
 
+/* Exactly 2 * n hex digits into n bytes. */
+static bool s_hex(const char *s, unsigned char *out, size_t n)
+{
+    if (strlen(s) != 2 * n)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char c = s[2 * i + (size_t)k];
+            if (!isxdigit((unsigned char)c))
+                return false;
+            v = v << 4 | (unsigned)(isdigit((unsigned char)c)
+                                        ? c - '0'
+                                        : tolower((unsigned char)c) - 'a' + 10);
+        }
+        out[i] = (unsigned char)v;
+    }
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     assay_executor_opts opts = {.fd = -1};
     int level = ASSAY_LOG_WARN, log_fd = 2;
+    bool marked = false;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--fd"))
             opts.fd = atoi(argv[i + 1]);
@@ -38,11 +61,14 @@ int main(int argc, char **argv)
             level = assay_log_level_parse(argv[i + 1]);
         else if (!strcmp(argv[i], "--log-fd"))
             log_fd = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--output-mark"))
+            marked = s_hex(argv[i + 1], opts.token, sizeof opts.token);
     }
-    if (opts.fd < 0 || level < 0) {
+    if (opts.fd < 0 || level < 0 || !marked) {
         fprintf(stderr, "assay-executor: started by assayd, not by hand "
-                        "(usage: assay-executor --fd N [--memory-mb M] "
-                        "[--log-level error|warn|info|debug] [--log-fd N])\n");
+                        "(usage: assay-executor --fd N --output-mark HEX "
+                        "[--memory-mb M] [--log-level error|warn|info|debug] "
+                        "[--log-fd N])\n");
         return 64;
     }
     /* The daemon's level and log: its stderr (fd 2 here) is the running

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "harness.h"
@@ -82,6 +83,13 @@ typedef struct pooled {
     int calls;      /* callbacks received: exactly one is right */
     json_t *result; /* the first one */
     int64_t end_ms; /* when it arrived */
+    char want[64];  /* the output it must have, if `wanted` */
+    size_t want_len;
+    bool wanted;
+    /* Runs inside the pool's callback, before it returns: the pool does
+     * nothing else meanwhile, while its executors go on. */
+    void (*then)(struct pooled *p);
+    void *then_arg;
 } pooled;
 
 static void on_pooled(void *arg, json_t *result)
@@ -90,9 +98,29 @@ static void on_pooled(void *arg, json_t *result)
     if (p->calls++ == 0) {
         p->result = result;
         p->end_ms = assay_now_ms();
+        if (p->then)
+            p->then(p);
     } else {
         json_decref(result);
     }
+}
+
+/* Submits crashy.<action> as job `id` with `params` (a reference is
+ * taken) or none. */
+static void pool_submit_params(assay_pool *pool, pooled *p, const char *id,
+                               const char *action, json_t *params,
+                               int64_t timeout_ms)
+{
+    snprintf(p->id, sizeof p->id, "%s", id);
+    p->action = action;
+    assay_task t = {.job_id = p->id,
+                    .plugin_path = CRASHY_SO,
+                    .action = action,
+                    .params = params ? params : json_object(),
+                    .timeout_ms = timeout_ms};
+    cr_assert_eq(assay_pool_submit(pool, &t, on_pooled, p), 0, "%s", id);
+    if (!params)
+        json_decref((json_t *)t.params);
 }
 
 /* Submits crashy.<action> as job `id` (print gets `text` as its text). */
@@ -145,20 +173,76 @@ static const char *pooled_field(const pooled *p, const char *key)
     return s ? s : "";
 }
 
-/* A pool of one executor holding up to `depth` jobs, the test's own (kill
- * grace: conf's 200 ms). With one executor, every job submitted together
- * is queued behind the ones before it, on the same process. */
-static assay_pool *one_executor_pool(int depth)
+/* A pool of `executors` holding up to `depth` jobs each, the test's own
+ * (kill grace: conf's 200 ms), with an output limit of `limit` bytes. */
+static assay_pool *pool_of(int executors, int depth, size_t limit)
 {
     assay_pool_config cfg = {.executor_path = conf.executor_path,
-                             .executors = 1,
+                             .executors = executors,
                              .depth = depth,
                              .kill_grace_ms = conf.kill_grace_ms,
-                             .output_limit = 64 << 10};
+                             .output_limit = limit};
     assay_pool *pool;
     char err[512];
     cr_assert_eq(assay_pool_new(&cfg, &pool, err, sizeof err), 0, "%s", err);
     return pool;
+}
+
+/* With one executor, every job submitted together is queued behind the
+ * ones before it, on the same process. */
+static assay_pool *one_executor_pool(int depth)
+{
+    return pool_of(1, depth, 64 << 10);
+}
+
+static bool exists(void *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* A `then`: holds the pool until the file then_arg exists. Queue a
+ * crashy.mark of that file behind the other jobs on the same executor, and
+ * the executor has run them all (and written all their output) before the
+ * pool reads a single result after this one. */
+static void hold_until_marked(pooled *p)
+{
+    cr_assert(harness_until(WAIT_MS, exists, p->then_arg),
+              "%s: no %s after %d ms", p->id, (char *)p->then_arg, WAIT_MS);
+}
+
+/* Checks each job's output is exactly the one it was given in want. */
+static void expect_own_output(const pooled *p)
+{
+    json_t *o = json_object_get(p->result, "output");
+    const char *got = o ? json_string_value(o) : "";
+    size_t len = o ? json_string_length(o) : 0;
+    cr_expect(len == p->want_len && !memcmp(got, p->want, len),
+              "%s: output '%.*s' (%zu bytes), not its own '%.*s' (%zu)",
+              p->id, (int)(len < 200 ? len : 200), got, len,
+              (int)p->want_len, p->want, p->want_len);
+}
+
+/* Its output is n bytes, all c. */
+static void expect_filled(const pooled *p, size_t n, char c)
+{
+    json_t *o = json_object_get(p->result, "output");
+    const char *got = o ? json_string_value(o) : "";
+    size_t len = o ? json_string_length(o) : 0;
+    size_t same = 0;
+    while (same < len && got[same] == c)
+        same++;
+    cr_expect(len == n && same == n,
+              "%s: %zu bytes of output, %zu of them '%c' (want %zu)", p->id,
+              len, same, c, n);
+}
+
+/* crashy.fill's: n bytes, each the first byte of text. */
+static json_t *fill_params(size_t n, const char *text)
+{
+    json_t *params = json_pack("{s:I, s:s}", "n", (json_int_t)n, "text",
+                               text);
+    cr_assert_not_null(params, "%s", text);
+    return params;
 }
 
 /* crashy.<action> overruns its timeout_ms with crashy.print queued behind
@@ -294,10 +378,7 @@ Test(executor, crash_does_not_disturb_jobs_queued_behind_it)
     /* 16 jobs queued at once on one executor, every third one crashing in
      * its own way: each crash costs its own job only; the jobs pipelined
      * behind it never started, go back to the pool, run on the
-     * replacement, and each passes exactly once. (One executor: with two,
-     * the pool can hand requeued jobs to the other one while it is dying,
-     * and then reports "executor stopped reading its socket" instead of
-     * the signal; see the report on issue 20.) */
+     * replacement, and each passes exactly once, with its own output. */
     static const struct {
         const char *action, *reason;
     } crash[] = {{"segv", "killed by SIGSEGV"},
@@ -330,26 +411,16 @@ Test(executor, crash_does_not_disturb_jobs_queued_behind_it)
                              p->id, p->action);
             cr_expect_str_eq(pooled_field(p, "reason"), reason, "%s (%s)",
                              p->id, p->action);
+            cr_expect_null(json_object_get(p->result, "output"), "%s",
+                           p->id);
         } else {
             cr_expect_str_eq(pooled_field(p, "status"), "pass", "%s: %s",
                              p->id, pooled_field(p, "reason"));
-            /* Its output reached the caller once, and not with a job that
-             * crashed. (Not necessarily with its own result: the pool
-             * drains the whole pipe when a result arrives, so a job that
-             * ran after it on the same executor may already have added
-             * its own; see the report on issue 20.) */
+            /* Its output is its own, whatever ran behind it on the same
+             * executor before its result was read. */
             char line[32];
             snprintf(line, sizeof line, "output of job %zu\n", i);
-            size_t seen = 0;
-            for (size_t o = 0; o < 16; o++) {
-                const char *out = pooled_field(&jobs[o], "output");
-                for (const char *at = out; (at = strstr(at, line)); at++) {
-                    seen++;
-                    cr_expect(o % 3 != 1, "%s's output went to %s", p->id,
-                              jobs[o].id);
-                }
-            }
-            cr_expect_eq(seen, 1, "%s's output seen %zu times", p->id, seen);
+            cr_expect_str_eq(pooled_field(p, "output"), line, "%s", p->id);
         }
     }
     for (size_t i = 0; i < 16; i++)
@@ -357,6 +428,142 @@ Test(executor, crash_does_not_disturb_jobs_queued_behind_it)
     /* One replacement per crash, no more. */
     cr_expect_eq(assay_pool_spawned(pool), 1 + crashes);
     assay_pool_destroy(&pool);
+}
+
+/* Each result's output in a batch on one executor: jobs i % 4 == 1 or 3
+ * write without stdio or a final newline, two jobs write about 16 KiB in
+ * one write (the pool reads 16 KiB at a time: marks fall across reads). */
+#define PIPELINED 48
+#define PIPELINED_ROUNDS 12
+
+Test(executor, pipelined_jobs_each_get_their_own_output)
+{
+    /* One executor, a batch of jobs queued on it in one flush, so it runs
+     * the next jobs while the pool reads a result. In even rounds the pool
+     * is held at the first result until the executor has run the whole
+     * batch (hold_until_marked): every later result then meets a pipe
+     * holding the output of every job behind it. Odd rounds run as they
+     * come. Each job must get exactly its own output. */
+    char *dir = harness_tmpdir();
+    assay_pool *pool = one_executor_pool(64);
+    for (int r = 0; r < PIPELINED_ROUNDS; r++) {
+        pooled jobs[PIPELINED + 1] = {0};
+        char path[512];
+        snprintf(path, sizeof path, "%s/batch-%d", dir, r);
+        for (size_t i = 0; i < PIPELINED; i++) {
+            pooled *p = &jobs[i];
+            char id[32], text[48];
+            snprintf(id, sizeof id, "r%d-job-%zu", r, i);
+            if (i == 10 || i == 30) {
+                p->want_len = 16384 - 40 + (size_t)r * 7 + (i == 30 ? 5 : 0);
+                p->want[0] = (char)('a' + i % 26);
+                json_t *params = fill_params(p->want_len, p->want);
+                pool_submit_params(pool, p, id, "fill", params, WAIT_MS);
+                json_decref(params);
+                continue;
+            }
+            bool raw = i % 2;
+            snprintf(text, sizeof text, "output of %s", id);
+            snprintf(p->want, sizeof p->want, "%s%s", text, raw ? "" : "\n");
+            p->want_len = strlen(p->want);
+            p->wanted = true;
+            pool_submit(pool, p, id, raw ? "write" : "print", text, WAIT_MS);
+        }
+        if (r % 2 == 0) {
+            jobs[0].then = hold_until_marked;
+            jobs[0].then_arg = path;
+        }
+        json_t *params = json_pack("{s:s}", "path", path);
+        pool_submit_params(pool, &jobs[PIPELINED], "mark", "mark", params,
+                           WAIT_MS);
+        json_decref(params);
+        assay_pool_flush(pool);
+        pool_drain(&pool, jobs, PIPELINED + 1);
+
+        for (size_t i = 0; i <= PIPELINED; i++) {
+            const pooled *p = &jobs[i];
+            cr_expect_eq(p->calls, 1, "%s: %d results", p->id, p->calls);
+            cr_expect_str_eq(pooled_field(p, "status"), "pass", "%s: %s",
+                             p->id, pooled_field(p, "reason"));
+            if (i == PIPELINED)
+                cr_expect_null(json_object_get(p->result, "output"));
+            else if (p->wanted)
+                expect_own_output(p);
+            else
+                expect_filled(p, p->want_len, p->want[0]);
+        }
+        for (size_t i = 0; i <= PIPELINED; i++)
+            json_decref(jobs[i].result);
+    }
+    /* Nothing was killed on the way. */
+    cr_expect_eq(assay_pool_spawned(pool), 1);
+    assay_pool_destroy(&pool);
+    free(dir);
+}
+
+Test(executor, output_limit_is_per_job)
+{
+    /* A 16 KiB limit and one executor that runs the whole batch before
+     * the pool reads the second result (hold_until_marked): the pipe then
+     * holds 12000 + 12000 + 20000 bytes of three jobs. The two of 12000
+     * are within the limit and pass; the one of 20000 alone is over it,
+     * ends with the limit as its reason and its first 16 KiB, and the jobs
+     * queued behind it run again on the replacement, with their own
+     * output. Output that is not UTF-8 is kept printable ('?'). */
+    char *dir = harness_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/batch", dir);
+    assay_pool *pool = pool_of(1, 16, 16 << 10);
+    pooled jobs[7] = {0};
+    static const struct {
+        const char *id;
+        size_t n;
+        const char *c;
+    } fills[] = {{"twelve-a", 12000, "a"},
+                 {"twelve-b", 12000, "b"},
+                 {"twenty-c", 20000, "c"},
+                 {"binary", 100, "\xc3\xa9"}};
+    pool_submit(pool, &jobs[0], "first", "print", "first", WAIT_MS);
+    jobs[0].then = hold_until_marked;
+    jobs[0].then_arg = path;
+    for (size_t i = 0; i < 4; i++) {
+        json_t *params = fill_params(fills[i].n, fills[i].c);
+        pool_submit_params(pool, &jobs[1 + i], fills[i].id, "fill", params,
+                           WAIT_MS);
+        json_decref(params);
+    }
+    pool_submit(pool, &jobs[5], "after", "print", "after", WAIT_MS);
+    json_t *params = json_pack("{s:s}", "path", path);
+    pool_submit_params(pool, &jobs[6], "mark", "mark", params, WAIT_MS);
+    json_decref(params);
+    assay_pool_flush(pool);
+    pool_drain(&pool, jobs, 7);
+
+    for (size_t i = 0; i < 7; i++)
+        cr_expect_eq(jobs[i].calls, 1, "%s: %d results", jobs[i].id,
+                     jobs[i].calls);
+    cr_expect_str_eq(pooled_field(&jobs[0], "status"), "pass");
+    cr_expect_str_eq(pooled_field(&jobs[0], "output"), "first\n");
+    for (size_t i = 1; i <= 2; i++) {
+        cr_expect_str_eq(pooled_field(&jobs[i], "status"), "pass", "%s: %s",
+                         jobs[i].id, pooled_field(&jobs[i], "reason"));
+        expect_filled(&jobs[i], 12000, fills[i - 1].c[0]);
+    }
+    cr_expect_str_eq(pooled_field(&jobs[3], "status"), "error");
+    cr_expect_str_eq(pooled_field(&jobs[3], "reason"),
+                     "output limit exceeded (16384 bytes)");
+    expect_filled(&jobs[3], 16 << 10, 'c');
+    cr_expect_str_eq(pooled_field(&jobs[4], "status"), "pass", "%s",
+                     pooled_field(&jobs[4], "reason"));
+    expect_filled(&jobs[4], 100, '?');
+    cr_expect_str_eq(pooled_field(&jobs[5], "status"), "pass");
+    cr_expect_str_eq(pooled_field(&jobs[5], "output"), "after\n");
+    cr_expect_str_eq(pooled_field(&jobs[6], "status"), "pass");
+    cr_expect_eq(assay_pool_spawned(pool), 2);
+    for (size_t i = 0; i < 7; i++)
+        json_decref(jobs[i].result);
+    assay_pool_destroy(&pool);
+    free(dir);
 }
 
 Test(executor, cpu_limit_kills_spinning_job)
