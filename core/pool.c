@@ -50,6 +50,9 @@ extern char **environ;
 /* The end-of-output mark (executor.h). */
 #define OUT_TOKEN ASSAY_EXECUTOR_TOKEN
 #define OUT_MARK ASSAY_EXECUTOR_MARK
+/* Why a write to an executor failed: a symptom, which a death of the
+ * executor's own (a signal we did not send, an exit) explains better. */
+#define STOPPED_READING "executor stopped reading its socket"
 
 typedef struct s_job {
     uint64_t seq;
@@ -83,6 +86,7 @@ typedef struct {
     size_t carry_len;
     int64_t kill_at_ms; /* SIGKILL deadline once SIGTERM went out; 0 = none */
     char reason[ASSAY_ERRMSG_SIZE]; /* why we are killing it */
+    bool symptom;      /* reason is STOPPED_READING: its death may say more */
     bool alive;
 } s_exec;
 
@@ -249,6 +253,7 @@ static void s_kill(assay_pool *self, s_exec *e, const char *reason)
     if (e->kill_at_ms)
         return;
     strlcpy(e->reason, reason, sizeof e->reason);
+    e->symptom = !strcmp(reason, STOPPED_READING);
     kill(-e->pid, SIGTERM);
     e->kill_at_ms = assay_now_ms() + self->cfg.kill_grace_ms;
     if (self->cfg.kill_grace_ms == 0)
@@ -278,7 +283,7 @@ static int s_send(assay_pool *self, s_exec *e)
 {
     int rc = assay_frame_flush(e->sock, &e->tx);
     if (rc == ASSAY_EIO)
-        s_kill(self, e, "executor stopped reading its socket");
+        s_kill(self, e, STOPPED_READING);
     return rc;
 }
 
@@ -527,7 +532,12 @@ static void s_reap(assay_pool *self, s_exec *e)
     if (e->out >= 0)
         close(e->out);
     char reason[ASSAY_ERRMSG_SIZE];
-    if (e->reason[0])
+    /* A failed write is how we learned of a death, not its cause: unless
+     * the process died of our own SIGTERM or SIGKILL (it had closed its
+     * socket but lived on), the wait status says what happened. */
+    bool ours = WIFSIGNALED(status) && (WTERMSIG(status) == SIGTERM ||
+                                        WTERMSIG(status) == SIGKILL);
+    if (e->reason[0] && (!e->symptom || ours))
         strlcpy(reason, e->reason, sizeof reason);
     else
         s_reason_from_status(status, reason, sizeof reason);

@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -378,7 +379,9 @@ Test(executor, crash_does_not_disturb_jobs_queued_behind_it)
     /* 16 jobs queued at once on one executor, every third one crashing in
      * its own way: each crash costs its own job only; the jobs pipelined
      * behind it never started, go back to the pool, run on the
-     * replacement, and each passes exactly once, with its own output. */
+     * replacement, and each passes exactly once, with its own output. (A
+     * crash with two executors: crash_reason_survives_a_write_to_the_dying_
+     * executor.) */
     static const struct {
         const char *action, *reason;
     } crash[] = {{"segv", "killed by SIGSEGV"},
@@ -563,6 +566,110 @@ Test(executor, output_limit_is_per_job)
     for (size_t i = 0; i < 7; i++)
         json_decref(jobs[i].result);
     assay_pool_destroy(&pool);
+    free(dir);
+}
+
+/* The executor processes of this test that have died and not been reaped:
+ * a zombie (waitid WNOWAIT leaves it to the pool's waitpid). */
+static bool child_died(void *arg)
+{
+    (void)arg;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+           si.si_pid != 0;
+}
+
+typedef struct dying {
+    assay_pool *pool;
+    const char *other; /* the file the other executor's job waits for */
+    pooled *extra;     /* 4 jobs submitted from the callback */
+    int round;
+} dying;
+
+/* A `then` for the first crash: the other executor dies too (its job
+ * aborts once `other` exists), and before the pool has seen it, jobs come
+ * in as a runner's retries would: the pool sends some of them to the dead
+ * executor (least loaded: the replacement gets one, then they share). */
+static void kill_other_then_submit(pooled *p)
+{
+    dying *d = p->then_arg;
+    FILE *f = fopen(d->other, "w");
+    cr_assert_not_null(f, "%s", d->other);
+    fclose(f);
+    cr_assert(harness_until(WAIT_MS, child_died, NULL),
+              "the other executor is still alive after %d ms", WAIT_MS);
+    for (int i = 0; i < 4; i++) {
+        char id[32], text[48];
+        snprintf(id, sizeof id, "r%d-extra-%d", d->round, i);
+        snprintf(text, sizeof text, "output of %s", id);
+        if (i == 0)
+            pool_submit(d->pool, &d->extra[i], id, "exit", NULL, WAIT_MS);
+        else
+            pool_submit(d->pool, &d->extra[i], id, "print", text, WAIT_MS);
+    }
+}
+
+Test(executor, crash_reason_survives_a_write_to_the_dying_executor)
+{
+    /* Two executors, each running crashy.abort_when of its own file. The
+     * test creates the first file: that executor aborts. Inside its crash
+     * callback, the second executor aborts too, and is a zombie before the
+     * pool's next write; new jobs are submitted, some of which the pool
+     * sends to the dead executor, whose socket then refuses the write.
+     * That write failure is how the pool learns of the death, not its
+     * cause: both crashes must say "killed by SIGABRT". The jobs sent to
+     * the dead executor go back to the pool and run elsewhere, each once,
+     * with its own output. */
+    char *dir = harness_tmpdir();
+    for (int r = 0; r < 3; r++) {
+        assay_pool *pool = pool_of(2, 16, 64 << 10);
+        char first[512], second[512];
+        snprintf(first, sizeof first, "%s/first-%d", dir, r);
+        snprintf(second, sizeof second, "%s/second-%d", dir, r);
+        pooled jobs[6] = {0}; /* 2 holds, then the 4 extra */
+        dying d = {.pool = pool, .other = second, .extra = &jobs[2],
+                   .round = r};
+        json_t *params = json_pack("{s:s}", "path", first);
+        pool_submit_params(pool, &jobs[0], "first", "abort_when", params,
+                           WAIT_MS);
+        json_decref(params);
+        params = json_pack("{s:s}", "path", second);
+        pool_submit_params(pool, &jobs[1], "second", "abort_when", params,
+                           WAIT_MS);
+        json_decref(params);
+        jobs[0].then = kill_other_then_submit;
+        jobs[0].then_arg = &d;
+        /* One job each: the second goes to the executor with fewer. */
+        assay_pool_flush(pool);
+        free(harness_write(dir, strrchr(first, '/') + 1, ""));
+        pool_drain(&pool, jobs, 6);
+
+        for (size_t i = 0; i < 6; i++)
+            cr_expect_eq(jobs[i].calls, 1, "round %d: %s: %d results", r,
+                         jobs[i].id, jobs[i].calls);
+        for (size_t i = 0; i < 2; i++) {
+            cr_expect_str_eq(pooled_field(&jobs[i], "status"), "error");
+            cr_expect_str_eq(pooled_field(&jobs[i], "reason"),
+                             "killed by SIGABRT", "round %d: %s", r,
+                             jobs[i].id);
+        }
+        cr_expect_str_eq(pooled_field(&jobs[2], "reason"),
+                         "executor exited with status 3", "round %d", r);
+        for (size_t i = 3; i < 6; i++) {
+            char want[64];
+            snprintf(want, sizeof want, "output of %s\n", jobs[i].id);
+            cr_expect_str_eq(pooled_field(&jobs[i], "status"), "pass",
+                             "round %d: %s: %s", r, jobs[i].id,
+                             pooled_field(&jobs[i], "reason"));
+            cr_expect_str_eq(pooled_field(&jobs[i], "output"), want);
+        }
+        /* One replacement per death: two aborts and one exit. */
+        cr_expect_eq(assay_pool_spawned(pool), 2 + 3, "round %d", r);
+        for (size_t i = 0; i < 6; i++)
+            json_decref(jobs[i].result);
+        assay_pool_destroy(&pool);
+    }
     free(dir);
 }
 
