@@ -6,7 +6,7 @@ TBUILD  ?= build-test
 FBUILD  ?= build-fuzz
 PREFIX  ?= /usr/local
 
-.PHONY: all deps build test demo install fuzz bench clean
+.PHONY: all deps build test demo install fuzz bench mutants clean
 
 all: build
 
@@ -59,6 +59,11 @@ fuzz: deps
 	        $(FBUILD)/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
 
+# Removes each guard line of tests/mutants/mutants.list in turn, rebuilds
+# and runs the suites that must notice (not part of `make test`).
+mutants: deps
+	tests/mutants/run.sh $(CURDIR)/build-mutants
+
 bench: build
 	$(BUILD)/bench/bench-pool
 	$(BUILD)/bench/bench-ffi
@@ -66,4 +71,4 @@ bench: build
 	bench/latency-floor.sh $(BUILD) 3
 
 clean:
-	rm -rf $(BUILD) $(TBUILD) $(FBUILD)
+	rm -rf $(BUILD) $(TBUILD) $(FBUILD) build-mutants
