@@ -1066,7 +1066,12 @@ static const char *bind_reason(const char *address)
                     *ai = NULL;
     if (getaddrinfo(host, colon + 1, &hints, &ai) != 0 || !ai)
         return NULL;
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), e = 0,
+        on = 1;
+    /* As libuv binds: connections of a killed member in TIME_WAIT do not
+     * count, only a listener does. */
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
         e = errno;
     if (fd >= 0)

@@ -165,15 +165,16 @@ static void s_member_args(cluster *c, int id, const char *members,
     memcpy(c->member_args[id], args, sizeof args);
 }
 
-/* Picks fresh ports for member slot i (1-based). */
+/* Picks fresh ports for member slot i (1-based): kept ones, since a
+ * restarted member binds them again. */
 static void s_member_ports(cluster *c, int i)
 {
     snprintf(c->member_ep[i], sizeof c->member_ep[i], "tcp://127.0.0.1:%d",
-             harness_port());
+             harness_port_kept());
     snprintf(c->member_raft[i], sizeof c->member_raft[i], "127.0.0.1:%d",
-             harness_port());
+             harness_port_kept());
     snprintf(c->member_ev[i], sizeof c->member_ev[i], "tcp://127.0.0.1:%d",
-             harness_port());
+             harness_port_kept());
 }
 
 /* One try at starting n raft members on fresh ports; S_UP once each one

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 
 #include <bsd/string.h>
@@ -152,6 +153,27 @@ int harness_port(void)
               getsockname(fd, (struct sockaddr *)&a, &len) == 0);
     close(fd);
     return ntohs(a.sin_port);
+}
+
+int harness_port_kept(void)
+{
+    /* 20000..31999: under Linux's default ip_local_port_range (32768-). */
+    for (int tries = 0; tries < 200; tries++) {
+        unsigned r;
+        cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
+        int port = 20000 + (int)(r % 12000);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        cr_assert(fd >= 0);
+        bool free_now = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (free_now)
+            return port;
+    }
+    cr_assert_fail("no free port in 20000..31999 after 200 tries");
+    return -1;
 }
 
 void harness_sleep_ms(int ms)

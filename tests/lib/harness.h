@@ -40,6 +40,11 @@ char *harness_write(const char *dir, const char *name, const char *text);
  * may take it before it is used, so a caller that binds it retries on a
  * fresh port (as cluster.c's start functions do). */
 int harness_port(void);
+/* A free TCP port on 127.0.0.1 below the kernel's ephemeral range, for
+ * what a test binds again after a restart (raft members): no other
+ * process's bind to port 0 or outgoing connection can take it meanwhile,
+ * as happens to a harness_port() port once its daemon is killed. */
+int harness_port_kept(void);
 
 /* Polls `pred(arg)` until it holds or timeout_ms passes, sleeping a few
  * milliseconds between tries (so a bound is a time, never a number of
