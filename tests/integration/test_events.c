@@ -118,37 +118,11 @@ static json_t *job(const char *id)
     return j;
 }
 
-/* Subscribes to job. and runtime. events, then to assay.welcome last, and
- * waits for the welcome: from then on every event reaches `sub`. */
+/* Subscribes to job. and runtime. events, live when it returns. */
 static void subscribe(void)
 {
-    char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &sub, err,
-                                sizeof err),
-                 0, "%s", err);
-    int id = assay_link_open(sub, ASSAY_LINK_SUBSCRIBE, c.events, err,
-                             sizeof err);
-    cr_assert_geq(id, 0, "%s", err);
-    cr_assert_eq(assay_link_subscribe(sub, id, "job."), 0);
-    cr_assert_eq(assay_link_subscribe(sub, id, "runtime."), 0);
-    cr_assert_eq(assay_link_subscribe(sub, id, "assay.welcome"), 0);
-    int64_t deadline = assay_now_ms() + 10000;
-    for (;;) {
-        assay_link_msg m;
-        int rc = assay_link_recv(sub, &m, err, sizeof err);
-        cr_assert_geq(rc, 0, "malformed event: %s", err);
-        if (rc == 1) {
-            bool welcome = !strcmp(m.proto, "assay.welcome");
-            assay_link_msg_fini(&m);
-            if (welcome)
-                return;
-            continue;
-        }
-        int64_t left = deadline - assay_now_ms();
-        cr_assert_gt(left, 0, "no welcome on %s", c.events);
-        struct pollfd p = {assay_link_fd(sub), POLLIN, 0};
-        poll(&p, 1, (int)left);
-    }
+    static const char *const topics[] = {"job.", "runtime.", NULL};
+    sub = cluster_subscribe(c.events, topics);
 }
 
 /* Records the events waiting on `sub`, waiting up to timeout_ms for the

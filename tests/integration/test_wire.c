@@ -335,33 +335,8 @@ static json_int_t credit_of(const char *id)
 /* An event subscriber to job. events, live (welcomed) when it returns. */
 static assay_link *subscribe_jobs(void)
 {
-    assay_link *l = NULL;
-    char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &l, err,
-                                sizeof err),
-                 0, "%s", err);
-    int sub = assay_link_open(l, ASSAY_LINK_SUBSCRIBE, c.events, err,
-                              sizeof err);
-    cr_assert_geq(sub, 0, "%s", err);
-    cr_assert_eq(assay_link_subscribe(l, sub, "job."), 0);
-    cr_assert_eq(assay_link_subscribe(l, sub, "assay.welcome"), 0);
-    int64_t deadline = assay_now_ms() + 10000;
-    for (;;) {
-        assay_link_msg m;
-        int rc = assay_link_recv(l, &m, err, sizeof err);
-        cr_assert_geq(rc, 0, "malformed event: %s", err);
-        if (rc == 1) {
-            bool welcome = !strcmp(m.proto, "assay.welcome");
-            assay_link_msg_fini(&m);
-            if (welcome)
-                return l;
-            continue;
-        }
-        int64_t left = deadline - assay_now_ms();
-        cr_assert_gt(left, 0, "no welcome on %s", c.events);
-        struct pollfd p = {assay_link_fd(l), POLLIN, 0};
-        poll(&p, 1, (int)left);
-    }
+    static const char *const topics[] = {"job.", NULL};
+    return cluster_subscribe(c.events, topics);
 }
 
 /* Collects the events of job `id` from l, in order, as "topic:attempt"

@@ -2,6 +2,7 @@
 #include "cluster.h"
 
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -516,4 +517,35 @@ const char *cluster_spec(cluster *c, const char *name, const char *json)
     snprintf(path, sizeof path, "%s", p);
     free(p);
     return path;
+}
+
+assay_link *cluster_subscribe(const char *events, const char *const *topics)
+{
+    assay_link *l = NULL;
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &l, err,
+                                sizeof err),
+                 0, "%s", err);
+    int id = assay_link_open(l, ASSAY_LINK_SUBSCRIBE, events, err, sizeof err);
+    cr_assert_geq(id, 0, "%s", err);
+    for (size_t i = 0; topics[i]; i++)
+        cr_assert_eq(assay_link_subscribe(l, id, topics[i]), 0);
+    cr_assert_eq(assay_link_subscribe(l, id, "assay.welcome"), 0);
+    int64_t deadline = assay_now_ms() + 10000;
+    for (;;) {
+        assay_link_msg m;
+        int rc = assay_link_recv(l, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "malformed event: %s", err);
+        if (rc == 1) {
+            bool welcome = !strcmp(m.proto, "assay.welcome");
+            assay_link_msg_fini(&m);
+            if (welcome)
+                return l;
+            continue;
+        }
+        int64_t left = deadline - assay_now_ms();
+        cr_assert_gt(left, 0, "no welcome on %s", events);
+        struct pollfd p = {assay_link_fd(l), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
 }

@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include "link.h"
+
 #define CLUSTER_MAX_NODES 8
 
 /* What every node started here gets: fast heartbeats (100 ms, 10 misses)
@@ -107,5 +109,12 @@ bool cluster_until(cluster *c, int timeout_ms,
 
 /* Writes a JobSpec file under c->dir and returns its path (static). */
 const char *cluster_spec(cluster *c, const char *name, const char *json);
+
+/* A subscriber to the events endpoint `events` for `topics` (NULL-
+ * terminated), subscribed to assay.welcome last and live when it returns:
+ * the member's welcome arrived, so every later event of those topics
+ * reaches it (protocol.md). Bounded: 10 s. Destroy with
+ * assay_link_destroy(). */
+assay_link *cluster_subscribe(const char *events, const char *const *topics);
 
 #endif
