@@ -771,6 +771,56 @@ Test(wire, registration_with_a_non_bool_acks_in_dispatch_is_refused)
     json_decref(r);
 }
 
+/* After a result for attempt 1 of `jid` was sent while attempt 2 runs on
+ * runtime `rt`: it is acknowledged as stale, refused by the leader itself
+ * and changes nothing; then attempt 2's result is recorded, once, and the
+ * job's events were exactly queued, running 1, queued, running 2,
+ * completed 2. */
+static void expect_fenced_then_recorded(fake *f, assay_link *events,
+                                        const char *jid, const char *rt)
+{
+    size_t n = json_array_size(f->acks);
+    fake_until_items(f, f->acks, n + 1, "acks");
+    cr_expect_str_eq(item_str(f->acks, n, "job"), jid);
+    cr_expect_eq(item_int(f->acks, n, "attempt"), 1);
+    cr_expect(json_is_true(json_object_get(json_array_get(f->acks, n),
+                                           "stale")),
+              "the result of attempt 1 was not refused");
+    char line[160];
+    snprintf(line, sizeof line,
+             "ignored result for %s attempt 1 from %s (job running)", jid,
+             rt);
+    cr_expect(cluster_log_has(&c.nodes[0], line, 5000),
+              "the leader did not refuse the result of attempt 1 itself");
+    json_t *j = job(jid);
+    cr_expect_str_eq(jstr(j, "state"), "running");
+    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
+    cr_expect_null(json_object_get(j, "result"));
+    json_decref(j);
+
+    fake_result(f, jid, 2, "attempt 2", false);
+    fake_until_items(f, f->acks, n + 2, "acks");
+    cr_expect_eq(item_int(f->acks, n + 1, "attempt"), 2);
+    cr_expect_not(json_is_true(json_object_get(json_array_get(f->acks, n + 1),
+                                               "stale")),
+                  "the result of attempt 2 was refused");
+    char seen[512];
+    json_t *done;
+    job_events(events, jid, "job.completed", seen, sizeof seen, &done);
+    cr_expect_str_eq(seen,
+                     "job.queued:0 job.running:1 job.queued:1 "
+                     "job.running:2 job.completed:2");
+    cr_expect_str_eq(jstr(json_object_get(done, "result"), "message"),
+                     "attempt 2");
+    json_decref(done);
+    j = job(jid);
+    cr_expect_str_eq(jstr(j, "state"), "completed");
+    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
+    cr_expect_str_eq(jstr(json_object_get(j, "result"), "message"),
+                     "attempt 2");
+    json_decref(j);
+}
+
 /* Invariant 2 at the leader: attempt 1 of f-0 is reported lost, attempt 2
  * goes to the same runtime, and then a result for attempt 1 arrives (a
  * late copy). Only the leader's attempt comparison (core/leader.c,
@@ -798,44 +848,7 @@ Test(wire, late_result_of_a_lost_attempt_is_fenced_while_the_retry_runs)
                                                "stale")));
 
     fake_result(&f, "f-0", 1, "late", false); /* attempt 1 again, too late */
-    fake_until_items(&f, f.acks, 2, "acks");
-    cr_expect_str_eq(item_str(f.acks, 1, "job"), "f-0");
-    cr_expect_eq(item_int(f.acks, 1, "attempt"), 1);
-    cr_expect(json_is_true(json_object_get(json_array_get(f.acks, 1),
-                                           "stale")),
-              "the result of attempt 1 was not refused");
-    cr_expect(cluster_log_has(&c.nodes[0],
-                              "ignored result for f-0 attempt 1 from fence "
-                              "(job running)",
-                              5000),
-              "the leader did not refuse the result of attempt 1 itself");
-    json_t *j = job("f-0");
-    cr_expect_str_eq(jstr(j, "state"), "running");
-    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
-    cr_expect_null(json_object_get(j, "result"));
-    json_decref(j);
-
-    fake_result(&f, "f-0", 2, "attempt 2", false);
-    fake_until_items(&f, f.acks, 3, "acks");
-    cr_expect_eq(item_int(f.acks, 2, "attempt"), 2);
-    cr_expect_not(json_is_true(json_object_get(json_array_get(f.acks, 2),
-                                               "stale")),
-                  "the result of attempt 2 was refused");
-    char seen[512];
-    json_t *done;
-    job_events(events, "f-0", "job.completed", seen, sizeof seen, &done);
-    cr_expect_str_eq(seen,
-                     "job.queued:0 job.running:1 job.queued:1 "
-                     "job.running:2 job.completed:2");
-    cr_expect_str_eq(jstr(json_object_get(done, "result"), "message"),
-                     "attempt 2");
-    json_decref(done);
-    j = job("f-0");
-    cr_expect_str_eq(jstr(j, "state"), "completed");
-    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
-    cr_expect_str_eq(jstr(json_object_get(j, "result"), "message"),
-                     "attempt 2");
-    json_decref(j);
+    expect_fenced_then_recorded(&f, events, "f-0", "fence");
     cr_expect_eq(json_array_size(f.dispatched), 2);
     fake_stop(&f);
     assay_link_destroy(&events);
@@ -870,35 +883,7 @@ Test(wire, result_after_lease_expiry_is_fenced_while_the_retry_runs)
     fake_until(&f, &f.pulses, pulses + 1, "pulses");
 
     fake_result(&f, "l-0", 1, "late", false);
-    fake_until_items(&f, f.acks, 1, "acks");
-    cr_expect_eq(item_int(f.acks, 0, "attempt"), 1);
-    cr_expect(json_is_true(json_object_get(json_array_get(f.acks, 0),
-                                           "stale")),
-              "the result of attempt 1 was not refused");
-    cr_expect(cluster_log_has(&c.nodes[0],
-                              "ignored result for l-0 attempt 1 from slow "
-                              "(job running)",
-                              5000));
-    json_t *j = job("l-0");
-    cr_expect_str_eq(jstr(j, "state"), "running");
-    cr_expect_eq(json_integer_value(json_object_get(j, "attempt")), 2);
-    json_decref(j);
-
-    fake_result(&f, "l-0", 2, "attempt 2", false);
-    fake_until_items(&f, f.acks, 2, "acks");
-    cr_expect_eq(item_int(f.acks, 1, "attempt"), 2);
-    cr_expect_not(json_is_true(json_object_get(json_array_get(f.acks, 1),
-                                               "stale")),
-                  "the result of attempt 2 was refused");
-    char seen[512];
-    json_t *done;
-    job_events(events, "l-0", "job.completed", seen, sizeof seen, &done);
-    cr_expect_str_eq(seen,
-                     "job.queued:0 job.running:1 job.queued:1 "
-                     "job.running:2 job.completed:2");
-    cr_expect_str_eq(jstr(json_object_get(done, "result"), "message"),
-                     "attempt 2");
-    json_decref(done);
+    expect_fenced_then_recorded(&f, events, "l-0", "slow");
     fake_stop(&f);
     assay_link_destroy(&events);
 }
