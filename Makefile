@@ -67,6 +67,7 @@ mutants: deps
 bench: build
 	$(BUILD)/bench/bench-pool
 	$(BUILD)/bench/bench-ffi
+	$(BUILD)/bench/bench-restore 200000
 	bench/run-e2e.sh $(BUILD)
 	bench/latency-floor.sh $(BUILD) 3
 

@@ -718,25 +718,34 @@ int assay_state_load(assay_state *self, const json_t *dump)
     size_t i;
     json_t *spec;
     json_t *jobs = json_object_get(dump, "jobs");
+    /* Each JobSpec's jobs, in dump order, gathered in one pass: restore is
+     * linear (a scan of every job per JobSpec took minutes at 200,000). */
+    json_t *by_spec = json_object(), *j;
+    json_array_foreach(jobs, i, j) {
+        const char *sid = s_str(j, "spec");
+        json_t *list = json_object_get(by_spec, sid ? sid : "");
+        if (!list) {
+            list = json_array();
+            json_object_set_new(by_spec, sid ? sid : "", list);
+        }
+        json_array_append_new(list,
+                              json_pack("{s:s, s:O}", "id", s_str(j, "id"),
+                                        "params",
+                                        json_object_get(j, "params")));
+    }
     json_array_foreach(json_object_get(dump, "specs"), i, spec) {
-        json_t *list = json_array();
-        size_t k;
-        json_t *j;
-        json_array_foreach(jobs, k, j)
-            if (!strcmp(s_str(j, "spec") ? s_str(j, "spec") : "",
-                        s_str(spec, "id") ? s_str(spec, "id") : ""))
-                json_array_append_new(
-                    list, json_pack("{s:s, s:O}", "id", s_str(j, "id"),
-                                    "params", json_object_get(j, "params")));
+        const char *sid = s_str(spec, "id");
+        json_t *list = json_object_get(by_spec, sid ? sid : "");
         json_t *cmd = json_pack("{s:i, s:s, s:O, s:o}", "v",
                                 ASSAY_STATE_VERSION, "op", "submit", "spec",
-                                spec, "jobs", list);
+                                spec, "jobs",
+                                list ? json_incref(list) : json_array());
         if (!rc)
             rc = s_submit(self, cmd, NULL);
         json_decref(cmd);
     }
+    json_decref(by_spec);
     /* Submission left every job queued; put each where the dump had it. */
-    json_t *j;
     json_array_foreach(jobs, i, j) {
         assay_job *job = assay_state_job(self, s_str(j, "id"));
         int st = assay_job_state_parse(s_str(j, "state"));
