@@ -1201,3 +1201,117 @@ Test(raft_fixture, malformed_entries)
     solo_apply(&s, cmd_dispatch("batch-4", 1, "rt-a"));
     member_fini(&s.m);
 }
+
+/* ---- 6. Formats every later version must read ----------------------------- */
+
+/* tests/fixtures/state/v1/ holds what state version 1 wrote from
+ * cmd_every(): log.bin, its log entries as s_commit proposes them (each
+ * a 4-byte big-endian length, then the entry), and snapshot.bin, the
+ * snapshot s_fsm_snapshot made after them. A later version must replay
+ * the log and load the snapshot to one and the same state, with the jobs
+ * where version 1 left them. Add a directory per format change; never
+ * rewrite an old one. ASSAY_WRITE_STATE_FIXTURE=DIR writes this version's
+ * files into DIR. */
+#define STATE_FIXTURE ASSAY_SOURCE_DIR "/tests/fixtures/state/v1"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "%s: missing", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    cr_assert_geq(n, 0);
+    rewind(f);
+    char *buf = malloc((size_t)n + 1);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void write_state_fixture(const char *dir)
+{
+    char path[4096];
+    solo a;
+    member_init(&a.m, &a.fsm);
+    snprintf(path, sizeof path, "%s/log.bin", dir);
+    FILE *log = fopen(path, "wb");
+    cr_assert_not_null(log, "%s", path);
+    for (int k = 0; k < n_every; k++) {
+        char *enc;
+        size_t len;
+        json_t *cmd = cmd_every(k);
+        encode(json_incref(cmd), &enc, &len); /* both take a reference */
+        unsigned char be[4] = {(unsigned char)(len >> 24),
+                               (unsigned char)(len >> 16),
+                               (unsigned char)(len >> 8), (unsigned char)len};
+        cr_assert_eq(fwrite(be, 1, 4, log), 4);
+        cr_assert_eq(fwrite(enc, 1, len, log), len);
+        free(enc);
+        solo_apply(&a, cmd);
+    }
+    fclose(log);
+    struct raft_buffer *bufs;
+    unsigned n;
+    cr_assert_eq(fsm_snapshot(&a.fsm, &bufs, &n), 0);
+    snprintf(path, sizeof path, "%s/snapshot.bin", dir);
+    FILE *snap = fopen(path, "wb");
+    cr_assert_not_null(snap, "%s", path);
+    cr_assert_eq(fwrite(bufs[0].base, 1, bufs[0].len, snap), bufs[0].len);
+    fclose(snap);
+    raft_free(bufs[0].base);
+    raft_free(bufs);
+    member_fini(&a.m);
+}
+
+Test(raft_fixture, version_1_log_and_snapshot_still_load)
+{
+    const char *out = getenv("ASSAY_WRITE_STATE_FIXTURE");
+    if (out && *out) {
+        write_state_fixture(out);
+        return;
+    }
+    solo a, b;
+    member_init(&a.m, &a.fsm);
+    member_init(&b.m, &b.fsm);
+    size_t len, off = 0;
+    unsigned entries = 0;
+    char *log = slurp(STATE_FIXTURE "/log.bin", &len);
+    while (off < len) {
+        cr_assert_leq(off + 4, len, "log.bin: a truncated length");
+        const unsigned char *p = (const unsigned char *)log + off;
+        size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+                   (size_t)p[2] << 8 | p[3];
+        cr_assert_leq(off + 4 + n, len, "log.bin: a truncated entry");
+        struct raft_buffer buf = {(void *)(p + 4), n};
+        void *res;
+        int rc = fsm_apply(&a.fsm, &buf, &res);
+        cr_assert_eq(rc, 0, "log.bin entry %u: %s", entries,
+                     assay_strerror(rc));
+        off += 4 + n;
+        entries++;
+    }
+    free(log);
+    cr_expect_eq(entries, (unsigned)n_every);
+
+    char *snap = slurp(STATE_FIXTURE "/snapshot.bin", &len);
+    struct raft_buffer buf = {raft_malloc(len), len};
+    memcpy(buf.base, snap, len);
+    free(snap);
+    cr_assert_eq(fsm_restore(&b.fsm, &buf), 0, "snapshot.bin does not load");
+
+    json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
+    char *ta = jtext(da), *tb = jtext(db);
+    cr_expect(json_equal(da, db), "\n  replayed: %s\n  restored: %s", ta, tb);
+    free(ta);
+    free(tb);
+    /* Where version 1 left the jobs, in both. */
+    expect_every(da);
+    expect_every(db);
+    expect_job(db, "batch-1", "running", 1);
+    cr_expect_str_eq(dump_leader(db), "node-0");
+    json_decref(da);
+    json_decref(db);
+    member_fini(&a.m);
+    member_fini(&b.m);
+}
