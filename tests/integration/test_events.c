@@ -28,28 +28,21 @@
 /* ---- Fixture ---------------------------------------------------------- */
 
 static cluster c;
-static assay_link *client; /* DEALER to the member's control plane */
-static int dealer;
+static cluster_cp cp;      /* to the member's control plane */
 static assay_link *sub;    /* SUB to the member's events */
 static json_t *seen;       /* every event received: [{topic, body}] */
 
 static void setup(void)
 {
     cluster_start(&c, NULL);
-    char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &client, err,
-                                sizeof err),
-                 0, "%s", err);
-    dealer = assay_link_open(client, ASSAY_LINK_CLIENT, c.endpoint, err,
-                             sizeof err);
-    cr_assert_geq(dealer, 0, "%s", err);
+    cluster_cp_open(&cp, c.endpoint);
     seen = json_array();
 }
 
 static void teardown(void)
 {
     assay_link_destroy(&sub);
-    assay_link_destroy(&client);
+    cluster_cp_close(&cp);
     json_decref(seen);
     seen = NULL;
     cluster_stop(&c);
@@ -70,53 +63,14 @@ static json_int_t jint(const json_t *o, const char *key)
     return json_integer_value(json_object_get(o, key));
 }
 
-/* Sends a control-plane request and waits (bounded) for its reply. */
 static json_t *call(const char *service, json_t *body)
 {
-    cr_assert_eq(assay_link_send(client, dealer, NULL, ASSAY_MDP_CLIENT,
-                                 service, body),
-                 0);
-    json_decref(body);
-    int64_t deadline = assay_now_ms() + 10000;
-    char err[512];
-    for (;;) {
-        assay_link_msg m;
-        int rc = assay_link_recv(client, &m, err, sizeof err);
-        cr_assert_geq(rc, 0, "malformed reply: %s", err);
-        if (rc == 1) {
-            json_t *b = json_incref(m.body);
-            assay_link_msg_fini(&m);
-            cr_assert_not_null(b, "%s: reply without a body", service);
-            return b;
-        }
-        int64_t left = deadline - assay_now_ms();
-        cr_assert_gt(left, 0, "no reply to %s", service);
-        struct pollfd p = {assay_link_fd(client), POLLIN, 0};
-        poll(&p, 1, (int)left);
-    }
+    return cluster_cp_call(&cp, service, body);
 }
 
-/* Submits a JobSpec given as JSON text; asserts it was accepted. */
-static void submit(const char *spec)
-{
-    json_error_t e;
-    json_t *body = json_loads(spec, 0, &e);
-    cr_assert_not_null(body, "bad test JobSpec: %s", e.text);
-    json_t *r = call("assay.submit", body);
-    cr_assert(json_is_true(json_object_get(r, "ok")), "submit %s: %s", spec,
-              jstr(r, "message"));
-    json_decref(r);
-}
+static void submit(const char *spec) { cluster_cp_submit(&cp, spec); }
 
-/* The job record of `id` as assay.job gives it (caller decrefs). */
-static json_t *job(const char *id)
-{
-    json_t *r = call("assay.job", json_pack("{s:s}", "id", id));
-    json_t *j = json_incref(json_object_get(r, "job"));
-    json_decref(r);
-    cr_assert_not_null(j, "no job %s", id);
-    return j;
-}
+static json_t *job(const char *id) { return cluster_cp_job(&cp, id); }
 
 /* Subscribes to job. and runtime. events, live when it returns. */
 static void subscribe(void)

@@ -96,13 +96,8 @@ static json_t *reply(int timeout_ms, char *verb, size_t verblen)
 
 static json_t *call(const char *service, json_t *body)
 {
-    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_MDP_CLIENT,
-                                 service, body),
-                 0);
-    json_decref(body);
-    json_t *r = reply(10000, NULL, 0);
-    cr_assert_not_null(r, "no reply to %s", service);
-    return r;
+    cluster_cp cp = {link_, dealer};
+    return cluster_cp_call(&cp, service, body);
 }
 
 static void expect_error(json_t *r, const char *code, const char *needle)
@@ -293,23 +288,15 @@ static json_int_t item_int(const json_t *list, size_t i, const char *key)
 /* Submits a JobSpec given as JSON text; asserts it was accepted. */
 static void submit(const char *spec)
 {
-    json_error_t e;
-    json_t *body = json_loads(spec, 0, &e);
-    cr_assert_not_null(body, "bad test JobSpec: %s", e.text);
-    json_t *r = call("assay.submit", body);
-    cr_assert(json_is_true(json_object_get(r, "ok")), "submit %s: %s", spec,
-              json_string_value(json_object_get(r, "message")));
-    json_decref(r);
+    cluster_cp cp = {link_, dealer};
+    cluster_cp_submit(&cp, spec);
 }
 
 /* The job record of `id` (caller decrefs). */
 static json_t *job(const char *id)
 {
-    json_t *r = call("assay.job", json_pack("{s:s}", "id", id));
-    json_t *j = json_incref(json_object_get(r, "job"));
-    json_decref(r);
-    cr_assert_not_null(j, "no job %s", id);
-    return j;
+    cluster_cp cp = {link_, dealer};
+    return cluster_cp_job(&cp, id);
 }
 
 static const char *jstr(const json_t *o, const char *key)

@@ -549,3 +549,62 @@ assay_link *cluster_subscribe(const char *events, const char *const *topics)
         poll(&p, 1, (int)left);
     }
 }
+
+void cluster_cp_open(cluster_cp *cp, const char *endpoint)
+{
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &cp->link, err,
+                                sizeof err),
+                 0, "%s", err);
+    cp->id = assay_link_open(cp->link, ASSAY_LINK_CLIENT, endpoint, err,
+                             sizeof err);
+    cr_assert_geq(cp->id, 0, "%s", err);
+}
+
+void cluster_cp_close(cluster_cp *cp) { assay_link_destroy(&cp->link); }
+
+json_t *cluster_cp_call(cluster_cp *cp, const char *service, json_t *body)
+{
+    cr_assert_eq(assay_link_send(cp->link, cp->id, NULL, ASSAY_MDP_CLIENT,
+                                 service, body),
+                 0);
+    json_decref(body);
+    int64_t deadline = assay_now_ms() + 10000;
+    char err[512];
+    for (;;) {
+        assay_link_msg m;
+        int rc = assay_link_recv(cp->link, &m, err, sizeof err);
+        cr_assert_geq(rc, 0, "malformed reply: %s", err);
+        if (rc == 1) {
+            json_t *b = json_incref(m.body);
+            assay_link_msg_fini(&m);
+            cr_assert_not_null(b, "%s: reply without a body", service);
+            return b;
+        }
+        int64_t left = deadline - assay_now_ms();
+        cr_assert_gt(left, 0, "no reply to %s", service);
+        struct pollfd p = {assay_link_fd(cp->link), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+void cluster_cp_submit(cluster_cp *cp, const char *spec)
+{
+    json_error_t e;
+    json_t *body = json_loads(spec, 0, &e);
+    cr_assert_not_null(body, "bad test JobSpec: %s", e.text);
+    json_t *r = cluster_cp_call(cp, "assay.submit", body);
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    cr_assert(json_is_true(json_object_get(r, "ok")), "submit %s: %s", spec,
+              msg ? msg : "");
+    json_decref(r);
+}
+
+json_t *cluster_cp_job(cluster_cp *cp, const char *id)
+{
+    json_t *r = cluster_cp_call(cp, "assay.job", json_pack("{s:s}", "id", id));
+    json_t *j = json_incref(json_object_get(r, "job"));
+    json_decref(r);
+    cr_assert_not_null(j, "no job %s", id);
+    return j;
+}

@@ -117,4 +117,22 @@ const char *cluster_spec(cluster *c, const char *name, const char *json);
  * assay_link_destroy(). */
 assay_link *cluster_subscribe(const char *events, const char *const *topics);
 
+/* A raw control-plane client of a member over the transport module (not
+ * assayctl): what a third-party control plane would send. */
+typedef struct cluster_cp {
+    assay_link *link;
+    int id; /* its CLIENT link */
+} cluster_cp;
+
+/* Connects to `endpoint`; cluster_cp_close() releases it. */
+void cluster_cp_open(cluster_cp *cp, const char *endpoint);
+void cluster_cp_close(cluster_cp *cp);
+/* Sends a request (takes `body`) and returns the next reply's body
+ * (caller decrefs), waiting at most 10 s. */
+json_t *cluster_cp_call(cluster_cp *cp, const char *service, json_t *body);
+/* Submits a JobSpec given as JSON text; asserts it was accepted. */
+void cluster_cp_submit(cluster_cp *cp, const char *spec);
+/* The job record of `id` as assay.job gives it (caller decrefs). */
+json_t *cluster_cp_job(cluster_cp *cp, const char *id);
+
 #endif
