@@ -24,12 +24,12 @@ int main(int argc, char **argv)
         json_t *cmd = json_pack(
             "{s:i, s:s, s:{s:s, s:s, s:s, s:{}, s:{}, s:i, s:i, s:i}, "
             "s:[{s:s, s:{}}]}",
-            "v", ASSAY_STATE_VERSION, "op", "submit", "spec", "id", id,
+            "v", 1, "op", "submit", "spec", "id", id,
             "action", "noop.pass", "resolved", "1.0.0", "labels", "selector",
             "timeout_ms", 1000, "max_attempts", 1, "priority", 0, "jobs",
             "id", jid, "params");
         json_t *r = NULL;
-        if (assay_state_apply(s, cmd, &r) != 0) {
+        if (assay_state_apply(s, cmd, &r, NULL, 0) != 0) {
             fprintf(stderr, "bench-restore: submit %d refused\n", i);
             return 1;
         }
@@ -40,7 +40,7 @@ int main(int argc, char **argv)
     json_t *dump = assay_state_dump(s);
     int64_t t1 = assay_now_us();
     assay_state *back = assay_state_new(NULL, NULL);
-    int rc = assay_state_load(back, dump);
+    int rc = assay_state_load(back, dump, NULL, 0);
     int64_t t2 = assay_now_us();
     printf("bench-restore: %d JobSpecs of one job: dump %.3f s, restore "
            "%.3f s%s\n",

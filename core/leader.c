@@ -31,6 +31,8 @@
 #include "module.h"
 #include "params.h"
 #include "semver.h"
+#include "command.h"
+#include "fsm.h"
 #include "state.h"
 #include "textlist.h"
 
@@ -254,7 +256,8 @@ static json_t *s_sent_take(assay_leader *self, const void *buf, size_t len)
 static int s_commit(assay_leader *self, json_t *cmd, assay_commit_cb cb,
                     void *arg)
 {
-    json_object_set_new(cmd, "v", json_integer(ASSAY_STATE_VERSION));
+    if (!cmd)
+        return ASSAY_ENOMEM;
     char *buf;
     size_t len;
     int rc = assay_codec_encode(cmd, &buf, &len);
@@ -654,23 +657,24 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
     json_array_foreach(norms, i, norm) {
         char id[ASSAY_ID_MAX + 32];
         assay_jobspec_job_id(spec, i, id, sizeof id);
-        json_array_append_new(jobs, json_pack("{s:s, s:O}", "id", id,
-                                              "params", norm));
+        json_array_append_new(jobs, assay_cmd_job(id, norm));
     }
     json_decref(norms);
-    json_t *cmd = json_pack(
-        "{s:s, s:{s:s, s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, s:o}",
-        "op", "submit", "spec", "id", spec->id, "action", spec->action,
-        "version", spec->version, "resolved", resolved, "labels",
-        spec->labels, "selector", spec->selector,
-        "timeout_ms",
-        (json_int_t)(spec->timeout_ms ? spec->timeout_ms
-                                      : self->conf->default_timeout_ms),
-        "max_attempts",
-        (json_int_t)(spec->max_attempts ? spec->max_attempts
-                                        : self->conf->max_attempts),
-        "priority", (json_int_t)spec->priority, "memory_mb",
-        (json_int_t)spec->memory_mb, "jobs", jobs);
+    json_t *cmd = assay_cmd_submit(
+        &(assay_cmd_spec){
+            .id = spec->id,
+            .action = spec->action,
+            .version = spec->version,
+            .resolved = resolved,
+            .labels = spec->labels,
+            .selector = spec->selector,
+            .timeout_ms = spec->timeout_ms ? spec->timeout_ms
+                                           : self->conf->default_timeout_ms,
+            .max_attempts = spec->max_attempts ? spec->max_attempts
+                                               : self->conf->max_attempts,
+            .priority = spec->priority,
+            .memory_mb = spec->memory_mb},
+        jobs);
     assay_jobspec_destroy(&spec);
     s_pending *p = s_pending_new(self, route, verb, NULL);
     rc = p ? s_commit(self, cmd, s_submitted, p) : ASSAY_ENOMEM;
@@ -824,8 +828,7 @@ static void s_svc_cancel(assay_leader *self, const assay_bytes *route,
     }
     s_pending *p = s_pending_new(self, route, verb,
                                  json_pack("{s:o}", "unknown", unknown));
-    int rc = p ? s_commit(self, json_pack("{s:s, s:o}", "op", "cancel",
-                                          "jobs", jobs),
+    int rc = p ? s_commit(self, assay_cmd_cancel(jobs, assay_now_ms()),
                           s_cancelled, p)
                : ASSAY_ENOMEM;
     if (rc) {
@@ -1103,10 +1106,10 @@ static void s_role(assay_leader *self)
 {
     bool lead = S_COP(self, is_leader, self->cons);
     if (lead && !self->leading && !self->claiming) {
-        json_t *cmd = json_pack("{s:s, s:s, s:s, s:s, s:I}", "op", "leader",
-                                "id", self->id, "endpoint", self->endpoint,
-                                "events", self->events_ep, "member",
-                                (json_int_t)self->conf->member_id);
+        json_t *cmd = assay_cmd_leader(self->id, self->endpoint,
+                                       self->events_ep,
+                                       self->conf->member_id,
+                                       ASSAY_STATE_LEVEL);
         self->claiming = s_commit(self, cmd, s_claimed, self) == 0;
     } else if (!lead && self->leading) {
         self->leading = false;
@@ -1236,11 +1239,9 @@ static void s_requeue_item(assay_leader *self, assay_job *j,
                            const char *reason, const char *ack_to)
 {
     j->reported = true;
-    json_t *it = json_pack("{s:s, s:I, s:s}", "job", j->id, "attempt",
-                           (json_int_t)j->attempt, "reason", reason);
-    if (ack_to)
-        json_object_set_new(it, "runtime", json_string(ack_to));
-    json_array_append_new(self->requeues, it);
+    json_array_append_new(self->requeues,
+                          assay_cmd_requeue_item(j->id, j->attempt, reason,
+                                                 ack_to, assay_now_ms()));
 }
 
 static void s_on_register(assay_leader *self, const assay_link_msg *m)
@@ -1291,12 +1292,9 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
         if (held && !j->reported && !assay_index_get(held, j->id))
             s_requeue_item(self, j, "runtime restarted", NULL);
     assay_index_destroy(&held);
-    json_t *cmd = json_pack("{s:s, s:s, s:I, s:O, s:O, s:O}", "op", "runtime",
-                            "id", id, "heartbeat_ms", hb, "labels",
-                            json_object_get(b, "labels"), "capacity",
-                            json_object_get(b, "capacity") ?
-                                json_object_get(b, "capacity") : json_null(),
-                            "catalog", json_object_get(b, "catalog"));
+    json_t *cmd = assay_cmd_runtime(id, hb, json_object_get(b, "labels"),
+                                    json_object_get(b, "capacity"),
+                                    json_object_get(b, "catalog"));
     s_pending *p = s_pending_new(self, &m->route, "register",
                                  json_pack("{s:s}", "id", id));
     if (!p || s_commit(self, cmd, s_registered, p) != 0) {
@@ -1342,8 +1340,7 @@ static void s_on_alive(assay_leader *self, s_rt *r, const json_t *b)
         strlcpy(r->why, s_str(b, "why"), sizeof r->why);
     assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
     if (rec && !rec->alive)
-        s_commit(self, json_pack("{s:s, s:s, s:b}", "op", "runtime_state",
-                                 "id", r->id, "alive", 1),
+        s_commit(self, assay_cmd_runtime_state(r->id, true),
                  s_ignore, NULL);
 }
 
@@ -1373,9 +1370,8 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
         j->reported = true; /* recorded once: later copies are stale */
         json_object_del((json_t *)res, "retryable"); /* the message's own */
         json_array_append_new(self->results,
-                              json_pack("{s:s, s:I, s:O, s:s}", "job", j->id,
-                                        "attempt", attempt, "result", res,
-                                        "runtime", r->id));
+                              assay_cmd_result_item(j->id, attempt, res,
+                                                    r->id, assay_now_ms()));
     }
 }
 
@@ -1389,10 +1385,12 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
         assay_warn("runtime %s: catalogue update refused: bad shape", r->id);
         return;
     }
-    json_t *cmd = json_deep_copy(rec->info);
-    json_object_set(cmd, "catalog", (json_t *)cat);
-    json_object_set_new(cmd, "op", json_string("runtime"));
-    s_commit(self, cmd, s_ignore, NULL);
+    s_commit(self,
+             assay_cmd_runtime(rec->id, rec->heartbeat_ms,
+                               json_object_get(rec->info, "labels"),
+                               json_object_get(rec->info, "capacity"),
+                               cat),
+             s_ignore, NULL);
     assay_info("runtime %s: catalogue updated", r->id);
 }
 
@@ -1659,6 +1657,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
     if (!n)
         return;
     uint64_t credit = 0;
+    int64_t now = assay_now_ms();
     for (int k = 0; k < n; k++)
         credit += ready[k]->limit - ready[k]->sent;
     json_t *items = json_array();
@@ -1707,11 +1706,9 @@ static void s_plan(assay_leader *self, s_rt **ready,
         ready[best]->sent++;
         credit--;
         j->dispatching = true;
-        json_array_append_new(items,
-                              json_pack("{s:s, s:I, s:s, s:s}", "job", j->id,
-                                        "attempt", (json_int_t)j->attempt + 1,
-                                        "runtime", ready[best]->id, "version",
-                                        version));
+        json_array_append_new(
+            items, assay_cmd_dispatch_item(j->id, j->attempt + 1,
+                                           ready[best]->id, version, now));
     }
     if (!json_array_size(items)) {
         json_decref(items);
@@ -1721,8 +1718,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
         self->dirty = true; /* more may fit: plan again next turn */
     s_pending *p = s_pending_new(self, NULL, "dispatch",
                                  json_pack("{s:O}", "items", items));
-    if (!p || s_commit(self, json_pack("{s:s, s:o}", "op", "dispatch",
-                                       "items", items),
+    if (!p || s_commit(self, assay_cmd_batch("dispatch", items),
                        s_dispatched, p) != 0) {
         assay_warn("cannot commit dispatches");
         if (p) {
@@ -1778,8 +1774,7 @@ static void s_flush_one(assay_leader *self, json_t **pending, const char *op)
     *pending = json_array();
     s_pending *p = s_pending_new(self, NULL, op,
                                  json_pack("{s:O}", "items", items));
-    if (!p || s_commit(self, json_pack("{s:s, s:o}", "op", op, "items",
-                                       items),
+    if (!p || s_commit(self, assay_cmd_batch(op, items),
                        s_reports_committed, p) != 0) {
         assay_warn("cannot commit %s", op);
         if (p)
@@ -1947,8 +1942,7 @@ static void s_tick(void *arg)
             continue;
         assay_warn("runtime %s missed %lld heartbeats: marking it dead",
                    rec->id, (long long)self->conf->heartbeat_misses);
-        s_commit(self, json_pack("{s:s, s:s, s:b}", "op", "runtime_state",
-                                 "id", rec->id, "alive", 0),
+        s_commit(self, assay_cmd_runtime_state(rec->id, false),
                  s_ignore, NULL);
         for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL);
              j; j = j->rt_next)
@@ -2070,58 +2064,51 @@ static void s_on_event(void *arg, const char *topic, json_t *body)
 
 /* ---- Consensus ------------------------------------------------------------ */
 
+/* An entry this member cannot read (a newer op or version) or a snapshot
+ * that does not load leaves its state unknown: it must not serve or vote
+ * on, so it stops here, loudly. */
+static void s_fsm_stop(assay_leader *self, const char *what, const char *why)
+{
+    assay_error("member %s: %s: %s; stopping (upgrade this member, or move "
+                "its data_dir %s aside to rejoin empty)",
+                self->id, what, why, self->conf->data_dir);
+    exit(1);
+}
+
 static int s_fsm_apply(void *data, const void *cmd, size_t len, void **result)
 {
     assay_leader *self = data;
     json_t *j = s_sent_take(self, cmd, len);
     char err[ASSAY_ERRMSG_SIZE];
-    int rc = j ? 0 : assay_codec_decode(cmd, len, &j, err, sizeof err);
-    if (rc) {
-        assay_error("log entry cannot be decoded: %s", err);
-        return rc;
-    }
     json_t *res = NULL;
+    /* Only a leader publishes catalogue changes, and needs to look. */
+    if (!j && self->leading && assay_codec_decode(cmd, len, &j, NULL, 0))
+        j = NULL;
     s_catalog_arm(self, j);
-    rc = assay_state_apply(self->state, j, &res);
+    int rc = assay_fsm_apply(self->state, cmd, len, j, &res, err, sizeof err);
     s_catalog_disarm(self); /* when the command published nothing */
-    json_decref(j);
+    if (rc == ASSAY_EUNSUPP)
+        s_fsm_stop(self, "a committed command it cannot read", err);
+    if (rc && *err)
+        assay_warn("log entry refused: %s", err);
     *result = res;
     return rc;
 }
 
+/* The module frees the buffer with host->free, which is free(). */
 static int s_fsm_snapshot(void *data, void **buf, size_t *len)
 {
     assay_leader *self = data;
-    json_t *dump = assay_state_dump(self->state);
-    char *enc;
-    int rc = assay_codec_encode(dump, &enc, len);
-    json_decref(dump);
-    if (rc)
-        return rc;
-    /* The module frees it with host->free, which is free(). */
-    *buf = enc;
-    return 0;
+    return assay_fsm_snapshot(self->state, (char **)buf, len);
 }
 
-/* A snapshot that does not load leaves this member's state unknown: it
- * must not serve or vote on, so it stops here, loudly. */
 static int s_fsm_restore(void *data, const void *buf, size_t len)
 {
     assay_leader *self = data;
-    json_t *dump;
     char err[ASSAY_ERRMSG_SIZE];
-    int rc = assay_codec_decode(buf, len, &dump, err, sizeof err);
-    if (!rc) {
-        rc = assay_state_load(self->state, dump);
-        snprintf(err, sizeof err, "%s", assay_strerror(rc));
-        json_decref(dump);
-    }
-    if (rc) {
-        assay_error("member %s: snapshot of %zu bytes does not restore: %s; "
-                    "stopping (move its data_dir %s aside to rejoin empty)",
-                    self->id, len, err, self->conf->data_dir);
-        exit(1);
-    }
+    int rc = assay_fsm_restore(self->state, buf, len, err, sizeof err);
+    if (rc)
+        s_fsm_stop(self, "a snapshot that does not restore", err);
     s_offers_reset(self, true);
     for (s_rt *r = self->rt_list; r; r = r->next)
         r->rec = NULL; /* freed with the old state */

@@ -22,6 +22,7 @@
 
 #include "codec.h"
 #include "error.h"
+#include "fsm.h"
 #include "state.h"
 
 /* Bound of every step_until, in simulated ms: a few election timeouts
@@ -56,23 +57,21 @@ static void on_event(void *arg, const char *topic, json_t *body)
         m->completed++;
 }
 
-/* As s_fsm_apply: decode, apply, pass the state's error on. Canonical raft
- * takes an apply error as fatal to the member (see malformed_entries), so
- * every command proposed through raft below is one the state accepts,
- * fenced batch items included (those apply with "applied": false). */
+/* The member's own adapter (core/state/fsm.c), under raft_fsm. Canonical
+ * raft takes an apply error as fatal to the member (see
+ * malformed_entries), so every command proposed through raft below is
+ * one the state accepts, fenced batch items included (those apply with
+ * "applied": false). */
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
                      void **result)
 {
     member *m = fsm->data;
-    json_t *cmd = NULL, *res = NULL;
+    json_t *res = NULL;
     char err[ASSAY_ERRMSG_SIZE];
-    int rc = assay_codec_decode(buf->base, buf->len, &cmd, err, sizeof err);
+    int rc = assay_fsm_apply(m->state, buf->base, buf->len, NULL, &res, err,
+                             sizeof err);
 
     *result = NULL;
-    if (!rc) {
-        rc = assay_state_apply(m->state, cmd, &res);
-        json_decref(cmd);
-    }
     if (rc) {
         json_decref(res);
         m->refused++;
@@ -86,17 +85,15 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     return 0;
 }
 
-/* As s_fsm_snapshot, except that raft frees the buffers with raft_free. */
+/* Raft frees the buffers with raft_free: the member's bytes are copied. */
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                         unsigned *n_bufs)
 {
     member *m = fsm->data;
-    json_t *dump = assay_state_dump(m->state);
     char *enc;
     size_t len;
-    int rc = assay_codec_encode(dump, &enc, &len);
+    int rc = assay_fsm_snapshot(m->state, &enc, &len);
 
-    json_decref(dump);
     if (rc)
         return rc;
     *bufs = raft_malloc(sizeof **bufs);
@@ -116,17 +113,14 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     return 0;
 }
 
-/* As s_fsm_restore; the buffer is ours to free once restored. */
+/* The buffer is ours to free once restored. */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
     member *m = fsm->data;
-    json_t *dump;
-    int rc = assay_codec_decode(buf->base, buf->len, &dump, NULL, 0);
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = assay_fsm_restore(m->state, buf->base, buf->len, err,
+                               sizeof err);
 
-    if (rc)
-        return rc;
-    rc = assay_state_load(m->state, dump);
-    json_decref(dump);
     if (rc)
         return rc;
     raft_free(buf->base);
@@ -237,7 +231,10 @@ static json_t *cmd_leader(unsigned i)
 /* The bytes of a log entry: what s_commit proposes. Takes cmd. */
 static void encode(json_t *cmd, char **buf, size_t *len)
 {
-    json_object_set_new(cmd, "v", json_integer(ASSAY_STATE_VERSION));
+    json_object_set_new(
+        cmd, "v",
+        json_integer(assay_state_op_version(
+            json_string_value(json_object_get(cmd, "op")))));
     cr_assert_eq(assay_codec_encode(cmd, buf, len), 0);
     json_decref(cmd);
 }
@@ -1204,15 +1201,35 @@ Test(raft_fixture, malformed_entries)
 
 /* ---- 6. Formats every later version must read ----------------------------- */
 
-/* tests/fixtures/state/v1/ holds what state version 1 wrote from
- * cmd_every(): log.bin, its log entries as s_commit proposes them (each
- * a 4-byte big-endian length, then the entry), and snapshot.bin, the
- * snapshot s_fsm_snapshot made after them. A later version must replay
- * the log and load the snapshot to one and the same state, with the jobs
- * where version 1 left them. Add a directory per format change; never
- * rewrite an old one. ASSAY_WRITE_STATE_FIXTURE=DIR writes this version's
- * files into DIR. */
-#define STATE_FIXTURE ASSAY_SOURCE_DIR "/tests/fixtures/state/v1"
+/* tests/fixtures/state/vN/ holds what state format N wrote from
+ * fixture_cmd(N, ...): log.bin, its log entries as s_commit proposes them
+ * (each a 4-byte big-endian length, then the entry), and snapshot.bin,
+ * the snapshot s_fsm_snapshot made after them. Every later version must
+ * replay each log and load each snapshot to one and the same state, with
+ * the jobs where version N left them. Add a directory per format change;
+ * never rewrite an old one. ASSAY_WRITE_STATE_FIXTURE=DIR writes this
+ * version's files into DIR. */
+#define STATE_FIXTURES ASSAY_SOURCE_DIR "/tests/fixtures/state"
+
+/* Format 1 logged cmd_every(); format 2 goes on to raise the feature
+ * level, run batch-4 with clocks in the log and expire batch-2. */
+static int fixture_len(int version) { return n_every + (version >= 2) * 4; }
+
+static json_t *fixture_cmd(int version, int k)
+{
+    (void)version;
+    switch (k - n_every) {
+    case 0: return J("{'op':'level', 'level':2, 'at':1000}");
+    case 1:
+        return J("{'op':'dispatch', 'items':[{'job':'batch-4', 'attempt':1, "
+                 "'runtime':'rt-a', 'version':'1.2.0', 'at':2000}]}");
+    case 2:
+        return J("{'op':'requeue', 'items':[{'job':'batch-4', 'attempt':1, "
+                 "'reason':'exit 3', 'at':2500}]}");
+    case 3: return J("{'op':'expire', 'jobs':['batch-2', 'nope']}");
+    default: return cmd_every(k);
+    }
+}
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -1237,10 +1254,10 @@ static void write_state_fixture(const char *dir)
     snprintf(path, sizeof path, "%s/log.bin", dir);
     FILE *log = fopen(path, "wb");
     cr_assert_not_null(log, "%s", path);
-    for (int k = 0; k < n_every; k++) {
+    for (int k = 0; k < fixture_len(ASSAY_STATE_VERSION); k++) {
         char *enc;
         size_t len;
-        json_t *cmd = cmd_every(k);
+        json_t *cmd = fixture_cmd(ASSAY_STATE_VERSION, k);
         encode(json_incref(cmd), &enc, &len); /* both take a reference */
         unsigned char be[4] = {(unsigned char)(len >> 24),
                                (unsigned char)(len >> 16),
@@ -1264,6 +1281,57 @@ static void write_state_fixture(const char *dir)
     member_fini(&a.m);
 }
 
+/* Format 1 kept no attempt history: a replay of its log has some. */
+static void drop_history(json_t *dump)
+{
+    size_t i;
+    json_t *j;
+    json_array_foreach(json_object_get(dump, "jobs"), i, j)
+        json_object_del(j, "attempts");
+}
+
+/* Replays vN/log.bin into a and loads vN/snapshot.bin into b. */
+static void load_fixture(int version, solo *a, solo *b)
+{
+    char path[256];
+    size_t len, off = 0;
+    int entries = 0;
+    member_init(&a->m, &a->fsm);
+    member_init(&b->m, &b->fsm);
+    snprintf(path, sizeof path, STATE_FIXTURES "/v%d/log.bin", version);
+    char *log = slurp(path, &len);
+    while (off < len) {
+        cr_assert_leq(off + 4, len, "%s: a truncated length", path);
+        const unsigned char *p = (const unsigned char *)log + off;
+        size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
+                   (size_t)p[2] << 8 | p[3];
+        cr_assert_leq(off + 4 + n, len, "%s: a truncated entry", path);
+        struct raft_buffer buf = {(void *)(p + 4), n};
+        void *res;
+        int rc = fsm_apply(&a->fsm, &buf, &res);
+        cr_assert_eq(rc, 0, "%s entry %d: %s", path, entries,
+                     assay_strerror(rc));
+        off += 4 + n;
+        entries++;
+    }
+    free(log);
+    cr_expect_eq(entries, fixture_len(version));
+    snprintf(path, sizeof path, STATE_FIXTURES "/v%d/snapshot.bin", version);
+    char *snap = slurp(path, &len);
+    struct raft_buffer buf = {raft_malloc(len), len};
+    memcpy(buf.base, snap, len);
+    free(snap);
+    cr_assert_eq(fsm_restore(&b->fsm, &buf), 0, "%s does not load", path);
+}
+
+static void expect_same_dumps(json_t *da, json_t *db)
+{
+    char *ta = jtext(da), *tb = jtext(db);
+    cr_expect(json_equal(da, db), "\n  replayed: %s\n  restored: %s", ta, tb);
+    free(ta);
+    free(tb);
+}
+
 Test(raft_fixture, version_1_log_and_snapshot_still_load)
 {
     const char *out = getenv("ASSAY_WRITE_STATE_FIXTURE");
@@ -1272,44 +1340,47 @@ Test(raft_fixture, version_1_log_and_snapshot_still_load)
         return;
     }
     solo a, b;
-    member_init(&a.m, &a.fsm);
-    member_init(&b.m, &b.fsm);
-    size_t len, off = 0;
-    unsigned entries = 0;
-    char *log = slurp(STATE_FIXTURE "/log.bin", &len);
-    while (off < len) {
-        cr_assert_leq(off + 4, len, "log.bin: a truncated length");
-        const unsigned char *p = (const unsigned char *)log + off;
-        size_t n = (size_t)p[0] << 24 | (size_t)p[1] << 16 |
-                   (size_t)p[2] << 8 | p[3];
-        cr_assert_leq(off + 4 + n, len, "log.bin: a truncated entry");
-        struct raft_buffer buf = {(void *)(p + 4), n};
-        void *res;
-        int rc = fsm_apply(&a.fsm, &buf, &res);
-        cr_assert_eq(rc, 0, "log.bin entry %u: %s", entries,
-                     assay_strerror(rc));
-        off += 4 + n;
-        entries++;
-    }
-    free(log);
-    cr_expect_eq(entries, (unsigned)n_every);
-
-    char *snap = slurp(STATE_FIXTURE "/snapshot.bin", &len);
-    struct raft_buffer buf = {raft_malloc(len), len};
-    memcpy(buf.base, snap, len);
-    free(snap);
-    cr_assert_eq(fsm_restore(&b.fsm, &buf), 0, "snapshot.bin does not load");
-
+    load_fixture(1, &a, &b);
     json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
-    char *ta = jtext(da), *tb = jtext(db);
-    cr_expect(json_equal(da, db), "\n  replayed: %s\n  restored: %s", ta, tb);
-    free(ta);
-    free(tb);
-    /* Where version 1 left the jobs, in both. */
+    drop_history(da);
+    drop_history(db);
+    expect_same_dumps(da, db);
+    /* Where version 1 left the jobs, in both; a log from before feature
+     * levels is at level 1. */
     expect_every(da);
     expect_every(db);
     expect_job(db, "batch-1", "running", 1);
     cr_expect_str_eq(dump_leader(db), "node-0");
+    cr_expect_eq(assay_state_level(a.m.state), 1);
+    cr_expect_eq(assay_state_level(b.m.state), 1);
+    json_decref(da);
+    json_decref(db);
+    member_fini(&a.m);
+    member_fini(&b.m);
+}
+
+Test(raft_fixture, version_2_log_and_snapshot_still_load)
+{
+    solo a, b;
+    load_fixture(2, &a, &b);
+    json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
+    expect_same_dumps(da, db);
+    /* batch-2 expired, the rest where version 1 left them, and batch-4's
+     * history (one attempt, with its clock) came through the snapshot. */
+    cr_expect_null(dump_job(db, "batch-2"));
+    cr_expect_null(assay_state_job(b.m.state, "batch-2"));
+    expect_job(db, "batch-0", "completed", 1);
+    expect_job(db, "batch-4", "queued", 1);
+    const assay_job *j = assay_state_job(b.m.state, "batch-4");
+    cr_assert_not_null(j);
+    cr_assert_eq(j->n_attempts, 1);
+    cr_expect_eq(j->attempts[0].start_ms, 2000);
+    cr_expect_eq(j->attempts[0].end_ms, 2500);
+    cr_expect_str_eq(j->attempts[0].runtime, "rt-a");
+    cr_expect_str_eq(j->attempts[0].reason, "exit 3");
+    cr_expect_eq(assay_state_level(b.m.state), 2);
+    /* Jobs that ended before clocks count from the upgrade. */
+    cr_expect_eq(assay_state_job(b.m.state, "batch-0")->ended_ms, 1000);
     json_decref(da);
     json_decref(db);
     member_fini(&a.m);

@@ -1,0 +1,583 @@
+/* core/state/state.c - the state's records, lists, queries and events
+ * (see state.h); ops are in apply.c, snapshots in snapshot.c. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+
+#include "error.h"
+#include "log.h"
+
+/* A runtime's running jobs: registrations, deaths and assay.runtimes ask
+ * for them, and walking every running job for each of 1,000 runtimes
+ * was quadratic. Keyed by the job's runtime string, which need not be
+ * registered (a restored snapshot lists jobs before runtimes). */
+typedef struct {
+    assay_job *head;
+    size_t count;
+} s_rt_list;
+
+static void s_free_rt_list(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
+static const char *s_state_names[] = {"queued", "running", "completed",
+                                      "failed", "cancelled"};
+
+/* Notes are capped like the fixed buffers they replaced. */
+#define NOTE_MAX 255
+
+void assay_job_note(char **field, const char *text)
+{
+    if (*field && text && !strncmp(*field, text, NOTE_MAX) &&
+        strlen(*field) == strnlen(text, NOTE_MAX))
+        return; /* unchanged: the planner notes the same reason often */
+    free(*field);
+    *field = text && *text ? strndup(text, NOTE_MAX) : NULL;
+}
+
+const char *assay_job_state_name(assay_job_state s)
+{
+    return (unsigned)s < 5 ? s_state_names[s] : "unknown";
+}
+
+int assay_job_state_parse(const char *name)
+{
+    for (int i = 0; name && i < 5; i++)
+        if (!strcasecmp(name, s_state_names[i]))
+            return i;
+    return ASSAY_EINVAL;
+}
+
+const char *st_str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+int64_t st_int(const json_t *o, const char *k)
+{
+    return json_integer_value(json_object_get(o, k));
+}
+
+assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
+{
+    assay_state *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->jobs = assay_index_new();
+    self->specs = assay_index_new();
+    self->runtimes = assay_index_new();
+    self->running_on = assay_index_new();
+    self->runtime_ids = json_array();
+    self->top = -1;
+    self->on_event = on_event;
+    self->arg = arg;
+    if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
+        !self->running_on)
+        assay_state_destroy(&self);
+    return self;
+}
+
+static void s_free_job(assay_job *j)
+{
+    for (uint8_t i = 0; i < j->n_attempts; i++) {
+        free(j->attempts[i].runtime);
+        free(j->attempts[i].reason);
+    }
+    free(j->attempts);
+    json_decref(j->params);
+    json_decref(j->result);
+    free(j->reason);
+    free(j->waiting);
+    free(j);
+}
+
+static void s_free_spec(assay_spec_rec *s)
+{
+    json_decref(s->spec);
+    json_decref(s->jobs);
+    free(s);
+}
+
+void st_clear(assay_state *self)
+{
+    for (assay_job *j = self->all_head, *next; j; j = next) {
+        next = j->all_next;
+        assay_index_remove(self->jobs, j->id);
+        s_free_job(j);
+    }
+    for (assay_spec_rec *s = self->specs_head, *next; s; s = next) {
+        next = s->next;
+        assay_index_remove(self->specs, s->id);
+        s_free_spec(s);
+    }
+    self->all_head = self->all_tail = NULL;
+    self->specs_head = self->specs_tail = NULL;
+    self->n_jobs = self->n_specs = self->n_done = 0;
+    self->level = 0;
+    json_decref(self->leader);
+    self->leader = NULL;
+    size_t i;
+    json_t *id;
+    json_array_foreach(self->runtime_ids, i, id) {
+        assay_runtime_rec *r =
+            assay_index_remove(self->runtimes, json_string_value(id));
+        if (r) {
+            json_decref(r->info);
+            free(r);
+        }
+    }
+    json_array_clear(self->runtime_ids);
+    memset(self->queue, 0, sizeof self->queue);
+    self->top = -1;
+    self->running = self->done = (st_list){0};
+    assay_index_each(self->running_on, s_free_rt_list, NULL);
+    assay_index_destroy(&self->running_on);
+    self->running_on = assay_index_new();
+}
+
+void assay_state_destroy(assay_state **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_state *self = *self_p;
+    if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
+        self->running_on)
+        st_clear(self);
+    assay_index_each(self->running_on, s_free_rt_list, NULL);
+    assay_index_destroy(&self->running_on);
+    assay_index_destroy(&self->jobs);
+    assay_index_destroy(&self->specs);
+    assay_index_destroy(&self->runtimes);
+    json_decref(self->runtime_ids);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- Lists ------------------------------------------------------------- */
+
+void st_list_append(st_list *l, assay_job *j)
+{
+    j->next = NULL;
+    j->prev = l->tail;
+    if (l->tail)
+        l->tail->next = j;
+    else
+        l->head = j;
+    l->tail = j;
+}
+
+void st_list_unlink(st_list *l, assay_job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        l->head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        l->tail = j->prev;
+    j->prev = j->next = NULL;
+}
+
+bool st_rt_link(assay_state *self, assay_job *j)
+{
+    if (!self->running_on)
+        return false;
+    s_rt_list *l = assay_index_get(self->running_on, j->runtime);
+    if (!l) {
+        if (!(l = calloc(1, sizeof *l)) ||
+            assay_index_put(self->running_on, j->runtime, l) != 0) {
+            free(l);
+            return false;
+        }
+    }
+    j->rt_prev = NULL;
+    j->rt_next = l->head;
+    if (l->head)
+        l->head->rt_prev = j;
+    l->head = j;
+    l->count++;
+    return true;
+}
+
+static void s_rt_unlink(assay_state *self, assay_job *j)
+{
+    s_rt_list *l = self->running_on
+                       ? assay_index_get(self->running_on, j->runtime)
+                       : NULL;
+    if (!l)
+        return;
+    if (j->rt_prev)
+        j->rt_prev->rt_next = j->rt_next;
+    else if (l->head == j)
+        l->head = j->rt_next;
+    else
+        return; /* never linked (out of memory when it started) */
+    if (j->rt_next)
+        j->rt_next->rt_prev = j->rt_prev;
+    j->rt_prev = j->rt_next = NULL;
+    if (!--l->count)
+        free(assay_index_remove(self->running_on, j->runtime));
+}
+
+assay_job *assay_state_running_on(const assay_state *self, const char *id,
+                                  size_t *count)
+{
+    s_rt_list *l = id && self->running_on
+                       ? assay_index_get(self->running_on, id)
+                       : NULL;
+    if (count)
+        *count = l ? l->count : 0;
+    return l ? l->head : NULL;
+}
+
+static int s_bucket(const assay_job *j)
+{
+    return (int)(j->spec->priority - ST_PRIO_MIN);
+}
+
+void st_enqueue(assay_state *self, assay_job *j)
+{
+    int b = s_bucket(j);
+    st_list_append(&self->queue[b], j);
+    if (b > self->top)
+        self->top = b;
+}
+
+static void s_dequeue(assay_state *self, assay_job *j)
+{
+    st_list_unlink(&self->queue[s_bucket(j)], j);
+    while (self->top >= 0 && !self->queue[self->top].head)
+        self->top--;
+}
+
+static bool s_terminal(assay_job_state st)
+{
+    return st != ASSAY_JOB_QUEUED && st != ASSAY_JOB_RUNNING;
+}
+
+void st_leave(assay_state *self, assay_job *j)
+{
+    if (j->state == ASSAY_JOB_QUEUED)
+        s_dequeue(self, j);
+    else if (j->state == ASSAY_JOB_RUNNING) {
+        st_list_unlink(&self->running, j);
+        s_rt_unlink(self, j);
+    } else {
+        st_list_unlink(&self->done, j);
+        self->n_done--;
+    }
+}
+
+void st_finish(assay_state *self, assay_job *j, assay_job_state st,
+               int64_t at)
+{
+    j->state = st;
+    j->ended_ms = at;
+    st_list_append(&self->done, j);
+    self->n_done++;
+}
+
+bool st_place(assay_state *self, assay_job *j)
+{
+    if (j->state == ASSAY_JOB_QUEUED)
+        st_enqueue(self, j);
+    else if (j->state == ASSAY_JOB_RUNNING) {
+        st_list_append(&self->running, j);
+        return st_rt_link(self, j);
+    } else {
+        st_list_append(&self->done, j);
+        self->n_done++;
+    }
+    return true;
+}
+
+void st_add_spec(assay_state *self, assay_spec_rec *s)
+{
+    assay_index_put(self->specs, s->id, s);
+    s->prev = self->specs_tail;
+    s->next = NULL;
+    if (self->specs_tail)
+        self->specs_tail->next = s;
+    else
+        self->specs_head = s;
+    self->specs_tail = s;
+    self->n_specs++;
+}
+
+void st_add_job(assay_state *self, assay_job *j)
+{
+    assay_index_put(self->jobs, j->id, j);
+    j->all_prev = self->all_tail;
+    j->all_next = NULL;
+    if (self->all_tail)
+        self->all_tail->all_next = j;
+    else
+        self->all_head = j;
+    self->all_tail = j;
+    j->spec->live++;
+    self->n_jobs++;
+}
+
+void st_forget(assay_state *self, assay_job *j)
+{
+    st_leave(self, j);
+    assay_index_remove(self->jobs, j->id);
+    if (j->all_prev)
+        j->all_prev->all_next = j->all_next;
+    else
+        self->all_head = j->all_next;
+    if (j->all_next)
+        j->all_next->all_prev = j->all_prev;
+    else
+        self->all_tail = j->all_prev;
+    self->n_jobs--;
+    assay_spec_rec *s = j->spec;
+    s_free_job(j);
+    if (--s->live)
+        return;
+    assay_index_remove(self->specs, s->id);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        self->specs_head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        self->specs_tail = s->prev;
+    self->n_specs--;
+    s_free_spec(s);
+}
+
+/* ---- Attempts ------------------------------------------------------------ */
+
+bool st_attempt_begin(assay_job *j, int64_t at, const char *runtime)
+{
+    if (j->n_attempts == ASSAY_ATTEMPTS_MAX) { /* keep the latest */
+        free(j->attempts[0].runtime);
+        free(j->attempts[0].reason);
+        memmove(j->attempts, j->attempts + 1,
+                (ASSAY_ATTEMPTS_MAX - 1) * sizeof *j->attempts);
+        j->n_attempts--;
+    }
+    assay_attempt *a = realloc(j->attempts,
+                               (j->n_attempts + 1u) * sizeof *a);
+    if (!a)
+        return false;
+    j->attempts = a;
+    a[j->n_attempts++] = (assay_attempt){.start_ms = at,
+                                         .runtime = strdup(runtime),
+                                         .outcome = ASSAY_JOB_RUNNING};
+    return true;
+}
+
+void st_attempt_end(assay_job *j, int64_t at, assay_job_state outcome,
+                    const char *reason)
+{
+    if (!j->n_attempts)
+        return;
+    assay_attempt *a = &j->attempts[j->n_attempts - 1];
+    if (a->outcome != ASSAY_JOB_RUNNING)
+        return;
+    a->end_ms = at;
+    a->outcome = outcome;
+    assay_job_note(&a->reason, reason);
+}
+
+/* ---- Queries ------------------------------------------------------------- */
+
+assay_job *assay_state_queue_first(const assay_state *self)
+{
+    return self->top >= 0 ? self->queue[self->top].head : NULL;
+}
+
+assay_job *assay_state_queue_next(const assay_state *self,
+                                  const assay_job *job)
+{
+    if (job->next)
+        return job->next;
+    for (int b = s_bucket(job) - 1; b >= 0; b--)
+        if (self->queue[b].head)
+            return self->queue[b].head;
+    return NULL;
+}
+
+assay_job *assay_state_running(const assay_state *self)
+{
+    return self->running.head;
+}
+
+assay_job *assay_state_done(const assay_state *self, size_t *count)
+{
+    if (count)
+        *count = self->n_done;
+    return self->done.head;
+}
+
+assay_job *assay_state_jobs(const assay_state *self) { return self->all_head; }
+
+size_t assay_state_job_count(const assay_state *self) { return self->n_jobs; }
+
+size_t assay_state_spec_count(const assay_state *self)
+{
+    return self->n_specs;
+}
+
+int64_t assay_state_level(const assay_state *self)
+{
+    return self->level ? self->level : 1;
+}
+
+assay_job *assay_state_job(const assay_state *self, const char *id)
+{
+    return id ? assay_index_get(self->jobs, id) : NULL;
+}
+
+assay_spec_rec *assay_state_spec(const assay_state *self, const char *id)
+{
+    return id ? assay_index_get(self->specs, id) : NULL;
+}
+
+assay_runtime_rec *assay_state_runtime(const assay_state *self,
+                                       const char *id)
+{
+    return id ? assay_index_get(self->runtimes, id) : NULL;
+}
+
+const json_t *assay_state_runtime_ids(const assay_state *self)
+{
+    return self->runtime_ids;
+}
+
+const json_t *assay_state_leader(const assay_state *self)
+{
+    return self->leader;
+}
+
+void assay_state_reset_marks(assay_state *self)
+{
+    for (assay_job *j = self->all_head; j; j = j->all_next) {
+        j->lease_ms = 0;
+        j->dispatching = false;
+        j->reported = false;
+        assay_job_note(&j->waiting, NULL);
+    }
+}
+
+/* ---- Events ------------------------------------------------------------ */
+
+json_t *st_attempts_json(const assay_job *j)
+{
+    json_t *a = json_array();
+    for (uint8_t i = 0; i < j->n_attempts; i++) {
+        const assay_attempt *at = &j->attempts[i];
+        json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "runtime",
+                              at->runtime ? at->runtime : "", "start_ms",
+                              (json_int_t)at->start_ms, "end_ms",
+                              (json_int_t)at->end_ms, "outcome",
+                              at->outcome == ASSAY_JOB_QUEUED
+                                  ? "requeued"
+                                  : assay_job_state_name(at->outcome));
+        if (o && at->reason)
+            json_object_set_new(o, "reason", json_string(at->reason));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+bool st_attempts_load(assay_job *j, const json_t *list)
+{
+    if (!list)
+        return true;
+    size_t n = json_array_size(list);
+    if (!json_is_array(list) || n > ASSAY_ATTEMPTS_MAX)
+        return false;
+    size_t i;
+    json_t *o;
+    json_array_foreach(list, i, o) {
+        const char *out = st_str(o, "outcome");
+        int st = out && !strcmp(out, "requeued") ? (int)ASSAY_JOB_QUEUED
+                                                 : assay_job_state_parse(out);
+        if (st < 0 || !st_str(o, "runtime") ||
+            !st_attempt_begin(j, st_int(o, "start_ms"), st_str(o, "runtime")))
+            return false;
+        if (st != ASSAY_JOB_RUNNING)
+            st_attempt_end(j, st_int(o, "end_ms"), st, st_str(o, "reason"));
+    }
+    return true;
+}
+
+json_t *assay_job_json(const assay_job *j, bool with_result)
+{
+    json_t *o = json_pack(
+        "{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s, s:O?, s:I}", "id", j->id,
+        "spec", j->spec->id, "action", json_object_get(j->spec->spec, "action"),
+        "state", assay_job_state_name(j->state), "attempt",
+        (json_int_t)j->attempt, "max_attempts",
+        (json_int_t)j->spec->max_attempts, "runtime", j->runtime, "version",
+        j->version, "labels", json_object_get(j->spec->spec, "labels"),
+        "priority", (json_int_t)j->spec->priority);
+    if (o && j->reason)
+        json_object_set_new(o, "reason", json_string(j->reason));
+    if (o && j->state == ASSAY_JOB_QUEUED && j->waiting)
+        json_object_set_new(o, "waiting", json_string(j->waiting));
+    if (o && with_result && j->result)
+        json_object_set(o, "result", j->result);
+    if (o && with_result && s_terminal(j->state)) {
+        json_object_set_new(o, "ended_ms", json_integer(j->ended_ms));
+        json_object_set_new(o, "attempts", st_attempts_json(j));
+    }
+    return o;
+}
+
+void assay_state_set_wants(assay_state *self, assay_state_wants_fn wants)
+{
+    self->wants = wants;
+}
+
+/* Whether to build an event body for `topic`: only when someone wants it. */
+static bool s_wanted(const assay_state *self, const char *topic)
+{
+    return !self->wants || self->wants(self->arg, topic);
+}
+
+void st_job_event(assay_state *self, const char *topic, assay_job *j)
+{
+    if (!self->on_event)
+        return;
+    if (!s_wanted(self, topic)) {
+        self->on_event(self->arg, topic, NULL);
+        return;
+    }
+    /* Transitions on the way are frequent and small; the full record
+     * (labels, result, attempts) goes with the end states only. */
+    json_t *body = s_terminal(j->state)
+                       ? assay_job_json(j, true)
+                       : json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id",
+                                   j->id, "spec", j->spec->id, "state",
+                                   assay_job_state_name(j->state), "attempt",
+                                   (json_int_t)j->attempt, "runtime",
+                                   j->runtime, "version", j->version);
+    self->on_event(self->arg, topic, body);
+    json_decref(body);
+}
+
+void st_runtime_event(assay_state *self, assay_runtime_rec *r)
+{
+    if (!self->on_event)
+        return;
+    const char *topic = r->alive ? "runtime.alive" : "runtime.dead";
+    json_t *body = s_wanted(self, topic)
+                       ? json_pack("{s:s, s:b, s:I}", "id", r->id, "alive",
+                                   r->alive, "heartbeat_ms",
+                                   (json_int_t)r->heartbeat_ms)
+                       : NULL;
+    self->on_event(self->arg, topic, body);
+    json_decref(body);
+}

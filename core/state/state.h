@@ -1,0 +1,212 @@
+/* core/state/state.h - the replicated state machine: JobSpecs, Jobs and
+ * their transitions, the runtime registry (with each runtime's heartbeat
+ * interval: the configuration store of seed 002), retention.
+ *
+ * Every change is a command (msgpack in the log, built by command.h,
+ * decoded and applied through the op table in apply.c) applied in log
+ * order on every member, so any member can take over. Only the leader's
+ * bookkeeping (leases, credit, last heartbeat) lives outside. Applying a
+ * command that does not fit the current state (a result for an old
+ * attempt, a dispatch of a job no longer queued) changes nothing and
+ * returns ASSAY_ERANGE: that is the fencing of invariant 2.
+ *
+ * Versions (docs/architecture.md#state-format-and-upgrades): every command
+ * carries its op's encoding version "v" and every snapshot the format
+ * version; a member reads every version up to the ones it was built with
+ * and refuses a newer one with ASSAY_EUNSUPP, naming it. The cluster's
+ * feature level (assay_state_level) says which ops the leader may emit:
+ * an op new at level N is only committed once the level is N, raised by
+ * the "level" op (assayctl cluster upgrade) when every member reads it.
+ *
+ * Commands (fields; "at" is the leader's clock in ms, 0 when absent):
+ *   submit  {spec:{id, action, version, resolved, labels, selector,
+ *                  timeout_ms, max_attempts, priority, memory_mb},
+ *            jobs:[{id, params}], at?}
+ *   dispatch {items:[{job, attempt, runtime, version, at?}]}
+ *   result   {items:[{job, attempt, result, runtime, at?}]}
+ *   requeue  {items:[{job, attempt, reason, runtime?, at?}]}
+ *   cancel   {jobs:[id], at?}
+ *   runtime  {id, heartbeat_ms, labels, capacity, catalog}
+ *   runtime_state {id, alive}
+ *   leader   {id, endpoint, events, member, level?}: a member took the
+ *     lead; committed by each new leader before it acts, so it is also the
+ *     barrier after which its state is complete. The first one a state
+ *     applies sets its feature level from "level" (a new cluster starts at
+ *     its first leader's level; a log without it stays at level 1).
+ *   expire  {jobs:[id]} (level 2): forgets terminal jobs, and a JobSpec
+ *     with its last job (retention.c chooses them).
+ *   level   {level} (level 2): raises the feature level. */
+#ifndef ASSAY_CORE_STATE_H
+#define ASSAY_CORE_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "index.h"
+
+/* Snapshot format this build writes (it reads 1 up to this). */
+#define ASSAY_STATE_VERSION 2
+/* Highest feature level this build speaks. */
+#define ASSAY_STATE_LEVEL 2
+/* The feature level that brought retention (the "expire" op). */
+#define ASSAY_LEVEL_RETENTION 2
+/* Attempts a job's history keeps (JobSpecs allow at most 100). */
+#define ASSAY_ATTEMPTS_MAX 100
+
+typedef enum {
+    ASSAY_JOB_QUEUED = 0,
+    ASSAY_JOB_RUNNING,
+    ASSAY_JOB_COMPLETED,
+    ASSAY_JOB_FAILED,
+    ASSAY_JOB_CANCELLED,
+} assay_job_state;
+
+typedef struct assay_spec_rec {
+    char id[65];
+    json_t *spec;  /* {id, action, version, labels, selector, timeout_ms,
+                      max_attempts, priority} */
+    json_t *jobs;  /* array of job ids */
+    int64_t timeout_ms, max_attempts, priority;
+    size_t live; /* its jobs not yet expired */
+    struct assay_spec_rec *prev, *next; /* submission order */
+} assay_spec_rec;
+
+/* One attempt of a job, as the log recorded it. */
+typedef struct assay_attempt {
+    int64_t start_ms, end_ms; /* leader's clock; 0: unknown (or running) */
+    char *runtime;
+    char *reason; /* why it ended, if not with a result; or NULL */
+    uint8_t outcome; /* assay_job_state it ended in; RUNNING: not ended,
+                        QUEUED: handed back for another attempt */
+} assay_attempt;
+
+typedef struct assay_job {
+    char id[96];
+    assay_spec_rec *spec;
+    json_t *params;
+    assay_job_state state;
+    int64_t attempt;  /* attempt of the latest dispatch; 0 = never */
+    char runtime[64]; /* where the latest attempt runs or ran */
+    char version[64]; /* plugin version of the latest attempt */
+    json_t *result;   /* COMPLETED: the result */
+    char *reason;     /* FAILED / CANCELLED / requeue reason, or NULL */
+    uint64_t seq;     /* submission order */
+    int64_t ended_ms; /* terminal: when (leader's clock; 0 unknown) */
+    assay_attempt *attempts; /* history, oldest first */
+    uint8_t n_attempts;
+    /* Leader bookkeeping, not replicated. */
+    int64_t lease_ms;
+    bool dispatching;
+    bool reported; /* a result or requeue for this attempt is committing */
+    char *waiting; /* QUEUED: why no runtime can take it, NULL if any can */
+    /* QUEUED: priority queue links; RUNNING: running list links;
+     * terminal: the retention list (oldest end first). */
+    struct assay_job *prev, *next;
+    /* RUNNING: the list of its runtime (assay_state_running_on). */
+    struct assay_job *rt_prev, *rt_next;
+    struct assay_job *all_prev, *all_next; /* every job, submission order */
+} assay_job;
+
+typedef struct assay_runtime_rec {
+    char id[64];
+    json_t *info; /* {id, heartbeat_ms, labels, capacity, catalog} */
+    int64_t heartbeat_ms;
+    bool alive;
+    size_t pos; /* its index in assay_state_runtime_ids (never changes) */
+} assay_runtime_rec;
+
+typedef struct assay_state assay_state;
+
+/* Called after each applied transition with topic (job.queued, job.running,
+ * job.completed, job.failed, job.cancelled, runtime.alive, runtime.dead)
+ * and a body owned by the state (valid during the call), or NULL when the
+ * wants filter said nobody listens to that topic. */
+typedef void (*assay_state_event_fn)(void *arg, const char *topic,
+                                     json_t *body);
+/* Whether an event body for `topic` is worth building (same arg). */
+typedef bool (*assay_state_wants_fn)(void *arg, const char *topic);
+
+assay_state *assay_state_new(assay_state_event_fn on_event, void *arg);
+void assay_state_destroy(assay_state **self_p);
+void assay_state_set_wants(assay_state *self, assay_state_wants_fn wants);
+
+/* Applies one command; *result (may be NULL) gets a new object describing
+ * what happened (e.g. submit: {spec, jobs, duplicate}). A refusal says
+ * why in err (may be NULL), naming the op and field or version. */
+int assay_state_apply(assay_state *self, const json_t *cmd, json_t **result,
+                      char *err, size_t errlen);
+
+/* The newest encoding version of `op` this build reads and writes, or
+ * ASSAY_ENOENT for an op it does not know (command.c stamps commands). */
+int assay_state_op_version(const char *op);
+
+/* Whole state as one JSON value, and back (snapshots; snapshot.c). A
+ * dump of any earlier format version loads. */
+json_t *assay_state_dump(const assay_state *self);
+int assay_state_load(assay_state *self, const json_t *dump, char *err,
+                     size_t errlen);
+
+/* The cluster's feature level: 1 for a log written before levels. */
+int64_t assay_state_level(const assay_state *self);
+/* Jobs and JobSpecs held (retention keeps these bounded). */
+size_t assay_state_job_count(const assay_state *self);
+size_t assay_state_spec_count(const assay_state *self);
+/* Terminal jobs, oldest end first (linked by next), and how many. */
+assay_job *assay_state_done(const assay_state *self, size_t *count);
+
+assay_job *assay_state_job(const assay_state *self, const char *id);
+assay_spec_rec *assay_state_spec(const assay_state *self, const char *id);
+assay_runtime_rec *assay_state_runtime(const assay_state *self,
+                                       const char *id);
+/* Queued jobs, highest priority first, FIFO within a priority. */
+assay_job *assay_state_queue_first(const assay_state *self);
+assay_job *assay_state_queue_next(const assay_state *self,
+                                  const assay_job *job);
+assay_job *assay_state_running(const assay_state *self);
+/* The running jobs whose latest attempt is on runtime `id`, linked by
+ * rt_next (NULL if none), and in *count how many. */
+assay_job *assay_state_running_on(const assay_state *self, const char *id,
+                                  size_t *count);
+assay_job *assay_state_jobs(const assay_state *self);
+/* Clears every job's leader bookkeeping (lease, dispatching, reported,
+ * waiting): a member starting or ceasing to lead trusts none of it. */
+void assay_state_reset_marks(assay_state *self);
+/* The last "leader" command applied: {id, endpoint, events, member}, or
+ * NULL. */
+const json_t *assay_state_leader(const assay_state *self);
+/* Runtimes in registration order (json array of ids). */
+const json_t *assay_state_runtime_ids(const assay_state *self);
+
+/* Retention (retention.c): which terminal jobs fall out. A job goes when
+ * more than `keep_jobs` terminal jobs are held (0: no bound by count) or
+ * it ended more than `keep_ms` before `now_ms` (0: no bound by age),
+ * unless `hold` (may be NULL) says a consumer still needs it. */
+typedef struct assay_retention {
+    int64_t keep_jobs;
+    int64_t keep_ms;
+    bool (*hold)(void *arg, const assay_job *job);
+    void *arg;
+} assay_retention;
+
+/* Appends to `ids` (a JSON array) the ids of at most `max` jobs that fall
+ * out now, oldest end first; returns how many. Looks at no more than a
+ * few times `max` jobs, so a long run of held jobs cannot stall a turn. */
+size_t assay_state_expirable(const assay_state *self,
+                             const assay_retention *policy, int64_t now_ms,
+                             json_t *ids, size_t max);
+
+/* Sets a job's reason or waiting note (NULL or "" clears it). Notes live
+ * on the heap: most jobs never have one, and a million queued jobs must
+ * not carry room for them (docs/benchmarks.md, memory per queued job). */
+void assay_job_note(char **field, const char *text);
+
+const char *assay_job_state_name(assay_job_state s);
+int assay_job_state_parse(const char *name);
+/* {id, spec, action, state, attempt, max_attempts, runtime, version,
+ *  labels, priority, reason?, result?} */
+json_t *assay_job_json(const assay_job *job, bool with_result);
+
+#endif
