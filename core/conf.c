@@ -124,6 +124,12 @@ static const struct conf_key keys[] = {
     INT(lease_grace_ms, "5000", 0, 3600000,
         "Time past a job's timeout before the leader takes it back, in "
         "milliseconds."),
+    INT(retain_jobs, "100000", 0, 100000000,
+        "Finished jobs a member keeps (with their results and attempt "
+        "history) before the oldest are forgotten; 0: no bound by count."),
+    INT(retain_seconds, "604800", 0, 3153600000,
+        "Seconds a finished job is kept after it ended; 0: no bound by "
+        "age."),
     INT(max_message_kb, "1024", 1, 65536,
         "Largest protocol message accepted, in KiB."),
     INT(max_cpu_percent, "100", 1, 100,
@@ -164,6 +170,10 @@ static const struct conf_key keys[] = {
         "Raft log entries between snapshots of the state."),
     INT(snapshot_trailing, "4096", 0, 100000000,
         "Raft log entries kept after a snapshot, for slow followers."),
+    INT(feature_level, "0", 0, 1000,
+        "Highest state feature level this member speaks, and the one a new "
+        "cluster it leads starts at; 0: all its build speaks. Set it to the "
+        "older release's level to start a cluster older members can join."),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

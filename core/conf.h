@@ -45,6 +45,8 @@ typedef struct assay_conf {
     int64_t heartbeat_ms;
     int64_t heartbeat_misses;
     int64_t lease_grace_ms;
+    int64_t retain_jobs;    /* finished jobs kept; 0: no bound by count */
+    int64_t retain_seconds; /* age of a finished job kept; 0: no bound */
     int64_t max_message_kb;
     int64_t max_cpu_percent;
     int64_t min_mem_free_percent;
@@ -62,6 +64,7 @@ typedef struct assay_conf {
     int64_t raft_heartbeat_ms;
     int64_t snapshot_threshold;
     int64_t snapshot_trailing;
+    int64_t feature_level; /* 0: all this build speaks */
 } assay_conf;
 
 /* Fills in every default. Returns 0 or ASSAY_ENOMEM. */

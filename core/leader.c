@@ -39,6 +39,8 @@
 extern char **environ;
 
 #define MAX_DISPATCH_BATCH 4096
+/* Jobs one "expire" forgets: at a tick every TICK_MS, 80,000 a second. */
+#define MAX_EXPIRE_BATCH 4096
 #define MAX_QUEUE_SCAN 20000
 #define TICK_MS 50
 #define MAX_RUNTIMES 4096
@@ -116,6 +118,7 @@ struct assay_leader {
      * is applied, so the state holds everything committed before us.
      * Claiming: that command is in flight. */
     bool leading, claiming;
+    bool expiring; /* an "expire" is being committed */
     s_sent *sent_head, *sent_tail;
     size_t nsent;
     char endpoint[256], events_ep[256]; /* announced when leading */
@@ -699,11 +702,13 @@ static void s_svc_job(assay_leader *self, const assay_bytes *route,
         json_t *jobs = json_array();
         size_t i;
         json_t *jid;
-        json_array_foreach(s->jobs, i, jid)
-            json_array_append_new(
-                jobs, assay_job_json(assay_state_job(
-                                         self->state, json_string_value(jid)),
-                                     true));
+        json_array_foreach(s->jobs, i, jid) {
+            /* Retention may have forgotten some of a JobSpec's jobs. */
+            const assay_job *sj =
+                assay_state_job(self->state, json_string_value(jid));
+            if (sj)
+                json_array_append_new(jobs, assay_job_json(sj, true));
+        }
         s_reply(self, route, verb,
                 s_ok(json_pack("{s:O, s:o}", "spec", s->spec, "jobs", jobs)));
     } else {
@@ -968,6 +973,14 @@ static const char *s_role_name(int role)
     }
 }
 
+/* The feature level this member speaks: its build's, or less when
+ * feature_level holds it back (a cluster older members may join). */
+static int64_t s_speaks(const assay_leader *self)
+{
+    int64_t cap = self->conf->feature_level;
+    return cap > 0 && cap < ASSAY_STATE_LEVEL ? cap : ASSAY_STATE_LEVEL;
+}
+
 static json_t *s_cluster_json(assay_leader *self)
 {
     assay_consensus_status st;
@@ -994,6 +1007,10 @@ static json_t *s_cluster_json(assay_leader *self)
         (json_int_t)st.applied_index, "last_index", (json_int_t)st.last_index,
         "leader_id", (json_int_t)st.leader_id, "leader_address",
         st.leader_address, "members", members);
+    /* What a rolling upgrade needs to know (docs/operations.md). */
+    json_object_set_new(o, "level",
+                        json_integer(assay_state_level(self->state)));
+    json_object_set_new(o, "speaks", json_integer(s_speaks(self)));
     if (l && (uint64_t)json_integer_value(json_object_get(l, "member")) ==
                  st.leader_id)
         json_object_set(o, "leader", (json_t *)l);
@@ -1014,22 +1031,58 @@ static void s_member_done(void *arg, int status, void *result)
     s_pending_free(p);
 }
 
+/* {op: "upgrade", level}: raises the cluster's feature level, once the
+ * caller (assayctl cluster upgrade) has seen every member speak it. */
+static void s_upgrade(assay_leader *self, const assay_bytes *route,
+                      const char *verb, const json_t *body)
+{
+    const json_t *lv = json_object_get(body, "level");
+    json_int_t level = json_integer_value(lv);
+    if (!json_is_integer(lv) || level < 1 || level > s_speaks(self)) {
+        s_reply(self, route, verb,
+                s_error(json_is_integer(lv) && level > s_speaks(self)
+                            ? ASSAY_EUNSUPP
+                            : ASSAY_EINVAL,
+                        "cluster upgrade: level must be an integer from 1 "
+                        "to %lld (what the leader speaks)",
+                        (long long)s_speaks(self)));
+        return;
+    }
+    if (level <= assay_state_level(self->state)) {
+        s_reply(self, route, verb, s_cluster_json(self));
+        return;
+    }
+    s_pending *p = s_pending_new(self, route, verb,
+                                 json_pack("{s:s}", "op", "upgrade"));
+    int rc = p ? s_commit(self, assay_cmd_level(level, assay_now_ms()),
+                          s_member_done, p)
+               : ASSAY_ENOMEM;
+    if (rc) {
+        s_reply(self, route, verb,
+                s_error(rc, "cluster upgrade: %s", assay_strerror(rc)));
+        if (p)
+            s_pending_free(p);
+    }
+}
+
 /* assay.cluster: {op: "status"} on any member; {op: "add", id, address},
- * {op: "remove", id} and {op: "transfer", id} on the leader. */
+ * {op: "remove", id}, {op: "transfer", id} and {op: "upgrade", level} on
+ * the leader. */
 static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
                           const char *verb, const json_t *body)
 {
     const char *op = s_str(body, "op") ? s_str(body, "op") : "status";
-    static const char *const ops[] = {"status", "add", "remove", "transfer"};
+    static const char *const ops[] = {"status", "add", "remove", "transfer",
+                                      "upgrade"};
     int kind = -1;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (!strcmp(op, ops[i]))
             kind = i;
     if (kind < 0) {
         s_reply(self, route, verb,
                 s_error(ASSAY_EINVAL,
                         "unknown cluster op '%.32s' (status, add, remove, "
-                        "transfer)",
+                        "transfer, upgrade)",
                         op));
         return;
     }
@@ -1039,6 +1092,10 @@ static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
     }
     if (!self->leading) {
         s_not_leader(self, route, verb);
+        return;
+    }
+    if (kind == 4) {
+        s_upgrade(self, route, verb, body);
         return;
     }
     if (self->cops->version < 2) {
@@ -1109,7 +1166,7 @@ static void s_role(assay_leader *self)
         json_t *cmd = assay_cmd_leader(self->id, self->endpoint,
                                        self->events_ep,
                                        self->conf->member_id,
-                                       ASSAY_STATE_LEVEL);
+                                       s_speaks(self));
         self->claiming = s_commit(self, cmd, s_claimed, self) == 0;
     } else if (!lead && self->leading) {
         self->leading = false;
@@ -1892,6 +1949,34 @@ static void s_reap_hooks(assay_leader *self)
             k++;
 }
 
+static void s_expired(void *arg, int status, void *result)
+{
+    assay_leader *self = arg;
+    self->expiring = false;
+    if (status)
+        assay_warn("expiring finished jobs: %s", assay_strerror(status));
+    json_decref(result);
+}
+
+/* Retention: what fell out of retain_jobs / retain_seconds is forgotten
+ * by a replicated "expire", one bounded batch in flight at a time. */
+static void s_expire(assay_leader *self, int64_t now)
+{
+    if (self->expiring ||
+        assay_state_level(self->state) < ASSAY_LEVEL_RETENTION)
+        return;
+    assay_retention policy = {.keep_jobs = self->conf->retain_jobs,
+                              .keep_ms = self->conf->retain_seconds * 1000};
+    json_t *ids = json_array();
+    if (!ids || !assay_state_expirable(self->state, &policy, now, ids,
+                                       MAX_EXPIRE_BATCH)) {
+        json_decref(ids);
+        return;
+    }
+    self->expiring =
+        s_commit(self, assay_cmd_expire(ids), s_expired, self) == 0;
+}
+
 static void s_tick(void *arg)
 {
     assay_leader *self = arg;
@@ -1899,6 +1984,7 @@ static void s_tick(void *arg)
     s_reap_hooks(self);
     if (!self->leading)
         return;
+    s_expire(self, now);
     for (s_rt *r = self->rt_list; r; r = r->next)
         s_flush_rt(self, r, true);
     /* Leases: a job whose result is overdue goes back to the queue. */

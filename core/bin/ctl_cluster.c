@@ -484,6 +484,9 @@ static void s_render_cluster(const json_t *r)
            (long long)json_integer_value(json_object_get(r, "commit_index")),
            (long long)json_integer_value(json_object_get(r, "applied_index")),
            (long long)json_integer_value(json_object_get(r, "last_index")));
+    printf("feature level %lld (this member speaks up to %lld)\n",
+           (long long)json_integer_value(json_object_get(r, "level")),
+           (long long)json_integer_value(json_object_get(r, "speaks")));
     if (l)
         printf("leader: %s (id %lld) at %s, events %s\n",
                json_string_value(json_object_get(l, "id")),
@@ -503,9 +506,88 @@ static void s_render_cluster(const json_t *r)
                json_is_true(json_object_get(x, "leader")) ? "leader" : "");
 }
 
-/* cluster [status | add ID ADDR | remove ID | transfer [ID]] */
+/* Asks the member at endpoint i alone for its status (no redirects, no
+ * other members tried). NULL after printing why. */
+static json_t *s_member_status(s_client *c, int i, int *code)
+{
+    s_client one = {.o = c->o, .nendpoints = 1};
+    snprintf(one.endpoints[0], sizeof one.endpoints[0], "%s",
+             c->endpoints[i]);
+    if ((*code = s_open(&one, c->o, ASSAY_LINK_CLIENT, one.endpoints[0])))
+        return NULL;
+    json_t *r = s_call(&one, "assay.cluster",
+                       json_pack("{s:s}", "op", "status"), code);
+    assay_link_destroy(&one.link);
+    return r;
+}
+
+/* cluster upgrade [LEVEL]: every member of the raft configuration must
+ * answer at one of the --endpoint members and speak LEVEL (default: the
+ * highest all speak) before the leader is asked to raise it: a member that
+ * cannot read what the new level brings would stop. */
+static int s_upgrade(s_client *c, const char *want)
+{
+    char *end = NULL;
+    long long level = want ? strtoll(want, &end, 10) : 0;
+    if (want && (!*want || *end || level < 1)) {
+        fprintf(stderr, "assayctl: usage: cluster upgrade [LEVEL] (a "
+                        "positive integer)\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    json_t *members = NULL, *speaks = json_object();
+    int code = 0;
+    long long all = INT64_MAX;
+    for (int i = 0; i < c->nendpoints && !code; i++) {
+        json_t *r = s_member_status(c, i, &code);
+        if (!r)
+            break;
+        char id[32];
+        snprintf(id, sizeof id, "%lld",
+                 (long long)json_integer_value(json_object_get(r, "member_id")));
+        json_object_set(speaks, id, json_object_get(r, "speaks"));
+        if (!members)
+            members = json_incref(json_object_get(r, "members"));
+        json_decref(r);
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(code ? NULL : members, i, m) {
+        char id[32];
+        snprintf(id, sizeof id, "%lld",
+                 (long long)json_integer_value(json_object_get(m, "id")));
+        json_t *sp = json_object_get(speaks, id);
+        if (!sp) {
+            fprintf(stderr,
+                    "assayctl: cluster upgrade: member %s (%s) was not "
+                    "asked: give every member's endpoint with --endpoint\n",
+                    id, json_string_value(json_object_get(m, "address")));
+            code = ASSAY_EXIT_USAGE;
+        } else if (json_integer_value(sp) < all)
+            all = json_integer_value(sp);
+        if (sp && want && json_integer_value(sp) < level) {
+            fprintf(stderr,
+                    "assayctl: cluster upgrade: member %s speaks up to "
+                    "level %lld, not %lld: upgrade its binary first\n",
+                    id, (long long)json_integer_value(sp), level);
+            code = ASSAY_EXIT_UNAVAILABLE;
+        }
+    }
+    json_decref(members);
+    json_decref(speaks);
+    if (code)
+        return code;
+    return s_show(c, "assay.cluster",
+                  json_pack("{s:s, s:I}", "op", "upgrade", "level",
+                            (json_int_t)(want ? level : all)),
+                  s_render_cluster);
+}
+
+/* cluster [status | add ID ADDR | remove ID | transfer [ID] |
+ *          upgrade [LEVEL]] */
 static int s_cluster(s_client *c, char **args, int n)
 {
+    if (n && !strcmp(args[0], "upgrade") && n <= 2)
+        return s_upgrade(c, n == 2 ? args[1] : NULL);
     const char *op = n ? args[0] : "status";
     int want = !strcmp(op, "status")     ? 1
                : !strcmp(op, "add")      ? 3
@@ -518,8 +600,8 @@ static int s_cluster(s_client *c, char **args, int n)
         (want < 0 && n > 2) ||
         (n >= 2 && (!*args[1] || *end || id <= 0))) {
         fprintf(stderr, "assayctl: usage: cluster [status | add ID HOST:PORT "
-                        "| remove ID | transfer [ID]] (ID a positive "
-                        "integer)\n");
+                        "| remove ID | transfer [ID] | upgrade [LEVEL]] (ID "
+                        "a positive integer)\n");
         return ASSAY_EXIT_USAGE;
     }
     json_t *body = json_pack("{s:s, s:I}", "op", op, "id", (json_int_t)id);

@@ -166,12 +166,13 @@ Test(conf, shipped_file_documents_every_default)
         "transport",         "consensus",          "node_id",
         "listen",            "events",             "join",
         "labels",            "heartbeat_ms",       "heartbeat_misses",
-        "lease_grace_ms",    "max_message_kb",     "max_cpu_percent",
+        "lease_grace_ms",    "retain_jobs",        "retain_seconds",
+        "max_message_kb",     "max_cpu_percent",
         "min_mem_free_percent", "proc_root",       "cgroup_root",
         "notify_command",    "member_id",          "members",
         "raft_address",      "data_dir",           "advertise",
         "advertise_events",  "election_ms",        "raft_heartbeat_ms",
-        "snapshot_threshold", "snapshot_trailing",
+        "snapshot_threshold", "snapshot_trailing", "feature_level",
     };
     FILE *in = fopen(ASSAY_SOURCE_DIR "/conf/assayd.conf", "r");
     char *text = NULL, *line = NULL, err[ASSAY_ERRMSG_SIZE] = "";

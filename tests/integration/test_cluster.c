@@ -572,3 +572,54 @@ Test(cluster, runtime_tries_its_join_endpoints_in_turn)
     cr_expect_eq(expect_all(jobs, "completed"), 1);
     json_decref(jobs);
 }
+
+/* The list holds at most *arg jobs (for cluster_until). */
+static bool at_most(const json_t *jobs, void *arg)
+{
+    return json_array_size(jobs) <= *(size_t *)arg;
+}
+
+/* Retention (retain_jobs): once more jobs have finished than a member
+ * keeps, the oldest are forgotten, a JobSpec with its last job, and the
+ * ones kept carry their attempt history. */
+Test(cluster, retention_forgets_the_oldest_finished_jobs)
+{
+    cluster_start(&c, "--set retain_jobs=5");
+    cluster_runtime(&c, "rt1", NULL);
+    json_decref(submit("old.json", "{\"id\": \"old\", \"action\": "
+                                   "\"noop.pass\", \"targets\": [{}, {}, {}]}"));
+    json_t *jobs = cluster_wait(&c, "old", 30000);
+    cr_assert_eq(expect_all(jobs, "completed"), 3);
+    json_decref(jobs);
+    json_decref(submit("new.json", "{\"id\": \"new\", \"action\": "
+                                   "\"noop.pass\", \"targets\": [{}, {}, {}, "
+                                   "{}, {}]}"));
+    jobs = cluster_wait(&c, "new", 30000);
+    cr_assert_eq(expect_all(jobs, "completed"), 5);
+    json_decref(jobs);
+    size_t keep = 5;
+    cr_assert(cluster_until(&c, 10000, at_most, &keep),
+              "more than retain_jobs finished jobs kept");
+    int code;
+    json_decref(cluster_ctl(&c, &code, "job old-0"));
+    cr_expect_eq(code, 65, "an expired job is still known (exit %d)", code);
+    json_decref(cluster_ctl(&c, &code, "job old"));
+    cr_expect_eq(code, 65, "an expired JobSpec is still known (exit %d)",
+                 code);
+    json_t *r = cluster_ctl(&c, &code, "job new-4");
+    cr_assert_eq(code, 0);
+    json_t *att = json_object_get(json_object_get(r, "job"), "attempts");
+    cr_assert_eq(json_array_size(att), 1, "attempt history: %zu entries",
+                 json_array_size(att));
+    json_t *a = json_array_get(att, 0);
+    cr_expect_str_eq(s_get(a, "runtime"), "rt1");
+    cr_expect_str_eq(s_get(a, "outcome"), "completed");
+    json_int_t start = json_integer_value(json_object_get(a, "start_ms"));
+    cr_expect_gt(start, 0);
+    cr_expect_geq(json_integer_value(json_object_get(a, "end_ms")), start);
+    json_decref(r);
+    /* A forgotten JobSpec id is free again. */
+    r = submit("old.json", "{\"id\": \"old\", \"action\": \"noop.pass\"}");
+    cr_expect(!json_is_true(json_object_get(r, "duplicate")));
+    json_decref(r);
+}

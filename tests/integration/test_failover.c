@@ -449,3 +449,86 @@ Test(failover, watch_follows_the_leader)
               "watch missed the new leader's events");
     cluster_stop(&c);
 }
+
+/* Every member reports feature level `level`. */
+static bool s_all_at_level(cluster *c, long long level)
+{
+    for (int id = 1; id <= c->members; id++)
+        if (s_status_int(c, id, "level") != level)
+            return false;
+    return true;
+}
+
+typedef struct {
+    cluster *c;
+    size_t most;
+} s_bound;
+
+static bool s_jobs_at_most(void *arg)
+{
+    s_bound *b = arg;
+    return s_all_jobs(b->c) <= b->most;
+}
+
+/* A rolling upgrade (docs/operations.md#rolling-upgrade). The members
+ * start speaking only level 1, as the previous release did
+ * (feature_level=1), so the cluster starts at level 1. Each is killed and
+ * started again speaking level 2 while JobSpecs keep coming in; `cluster
+ * upgrade` is refused while any member speaks less, and once all speak it
+ * the level rises on every member. Only then does retention forget jobs
+ * (level 1 has no "expire"), and nothing acknowledged was lost. */
+Test(failover, rolling_upgrade_under_load, .timeout = 300)
+{
+    cluster c;
+    cluster_start_raft(&c, 3, "--set feature_level=1 --set retain_jobs=4");
+    cluster_runtime(&c, "rt1", NULL);
+    cr_expect(s_all_at_level(&c, 1));
+    int code, specs = 0;
+    char ids[16][32];
+    /* Nothing to raise while every member speaks 1; 2 is refused. */
+    json_decref(cluster_ctl(&c, &code, "cluster upgrade"));
+    cr_expect_eq(code, 0, "upgrade to what all speak: exit %d", code);
+    json_decref(cluster_ctl(&c, &code, "cluster upgrade 2"));
+    cr_expect_eq(code, 69, "upgrade with every member at level 1: exit %d",
+                 code);
+    cr_expect(s_all_at_level(&c, 1));
+    for (int id = 1; id <= 3; id++) {
+        snprintf(ids[specs], sizeof ids[0], "before-m%d", id);
+        cr_assert(s_submit(&c, ids[specs++], 3));
+        cluster_member_kill(&c, id, SIGKILL);
+        snprintf(ids[specs], sizeof ids[0], "while-m%d-down", id);
+        cr_assert(s_submit(&c, ids[specs++], 3));
+        /* The new build: the same member, speaking level 2. */
+        char *cap = strstr(c.member_args[id], "feature_level=1");
+        cr_assert_not_null(cap);
+        cap[strlen("feature_level=")] = '0';
+        cluster_member_restart(&c, id);
+        int lead = cluster_leader(&c, 20000);
+        cr_assert(lead);
+        s_applied a = {&c, id, s_status_int(&c, lead, "applied_index")};
+        cr_assert(harness_until(20000, s_has_applied, &a),
+                  "member %d did not catch up", id);
+        if (id < 3) {
+            json_decref(cluster_ctl(&c, &code, "cluster upgrade 2"));
+            cr_expect_eq(code, 69, "upgrade with a member at level 1: exit %d",
+                         code);
+        }
+    }
+    /* Level 1 forgets nothing: every acknowledged job is there, done. */
+    for (int i = 0; i < specs; i++) {
+        size_t n;
+        cr_expect(s_spec_done(&c, ids[i], &n), "%s not completed", ids[i]);
+        cr_expect_eq(n, 3, "%s: %zu jobs", ids[i], n);
+    }
+    cr_expect_eq(s_all_jobs(&c), (size_t)specs * 3);
+    json_t *r = cluster_ctl(&c, &code, "cluster upgrade");
+    cr_assert_eq(code, 0, "upgrade once every member speaks 2: exit %d",
+                 code);
+    json_decref(r);
+    cr_expect(s_all_at_level(&c, 2) ||
+              (harness_sleep_ms(500), s_all_at_level(&c, 2)));
+    s_bound b = {&c, 4};
+    cr_expect(harness_until(20000, s_jobs_at_most, &b),
+              "retention did not start after the upgrade");
+    cluster_stop(&c);
+}
