@@ -477,7 +477,7 @@ static bool s_jobs_at_most(void *arg)
  * upgrade` is refused while any member speaks less, and once all speak it
  * the level rises on every member. Only then does retention forget jobs
  * (level 1 has no "expire"), and nothing acknowledged was lost. */
-Test(failover, rolling_upgrade_under_load, .timeout = 300)
+Test(failover, rolling_upgrade_under_load)
 {
     cluster c;
     cluster_start_raft(&c, 3, "--set feature_level=1 --set retain_jobs=4");
