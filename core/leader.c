@@ -33,6 +33,7 @@
 #include "semver.h"
 #include "command.h"
 #include "fsm.h"
+#include "snapshotter.h"
 #include "state.h"
 #include "textlist.h"
 
@@ -119,6 +120,7 @@ struct assay_leader {
      * Claiming: that command is in flight. */
     bool leading, claiming;
     bool expiring; /* an "expire" is being committed */
+    assay_snapshotter *snap;
     s_sent *sent_head, *sent_tail;
     size_t nsent;
     char endpoint[256], events_ep[256]; /* announced when leading */
@@ -2173,6 +2175,7 @@ static int s_fsm_apply(void *data, const void *cmd, size_t len, void **result)
     s_catalog_arm(self, j);
     int rc = assay_fsm_apply(self->state, cmd, len, j, &res, err, sizeof err);
     s_catalog_disarm(self); /* when the command published nothing */
+    assay_snapshotter_applied(self->snap, cmd, len);
     if (rc == ASSAY_EUNSUPP)
         s_fsm_stop(self, "a committed command it cannot read", err);
     if (rc && *err)
@@ -2181,17 +2184,25 @@ static int s_fsm_apply(void *data, const void *cmd, size_t len, void **result)
     return rc;
 }
 
-/* The module frees the buffer with host->free, which is free(). */
+/* Made by a forked child (core/state/snapshotter.h): the loop forks and
+ * goes on; the module asks again until it is ready. */
 static int s_fsm_snapshot(void *data, void **buf, size_t *len)
 {
     assay_leader *self = data;
-    return assay_fsm_snapshot(self->state, (char **)buf, len);
+    return assay_snapshotter_take(self->snap, self->state, buf, len);
+}
+
+static void s_fsm_snapshot_free(void *data, void *buf, size_t len)
+{
+    (void)data;
+    assay_snapshot_free(buf, len);
 }
 
 static int s_fsm_restore(void *data, const void *buf, size_t len)
 {
     assay_leader *self = data;
     char err[ASSAY_ERRMSG_SIZE];
+    assay_snapshotter_reset(self->snap);
     int rc = assay_fsm_restore(self->state, buf, len, err, sizeof err);
     if (rc)
         s_fsm_stop(self, "a snapshot that does not restore", err);
@@ -2280,9 +2291,10 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     self->rts = assay_index_new();
     s_offers_reset(self, true);
     self->state = assay_state_new(s_on_event, self);
+    self->snap = assay_snapshotter_new();
     int rc = 0;
     if (!self->results || !self->requeues || !self->rts || !self->choice ||
-        !self->resolved || !self->state)
+        !self->resolved || !self->state || !self->snap)
         rc = ASSAY_ENOMEM;
     if (!rc)
         rc = assay_link_new(conf->modules_dir, conf->transport, NULL,
@@ -2327,6 +2339,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
             .peers = peers,
             .fsm = {self, s_fsm_apply, s_fsm_snapshot, s_fsm_restore},
             .release = s_fsm_release,
+            .snapshot_free = s_fsm_snapshot_free,
             .election_ms = (uint32_t)conf->election_ms,
             .heartbeat_ms = (uint32_t)conf->raft_heartbeat_ms,
             .snapshot_threshold = (uint32_t)conf->snapshot_threshold,
@@ -2381,6 +2394,7 @@ void assay_leader_destroy(assay_leader **self_p)
     s_forget_runtimes(self);
     assay_index_destroy(&self->rts);
     assay_state_destroy(&self->state);
+    assay_snapshotter_destroy(&self->snap);
     json_decref(self->results);
     json_decref(self->requeues);
     free(self);

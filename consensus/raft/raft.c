@@ -152,7 +152,7 @@ typedef struct qop {
     bool done;
     bool abandoned;
     int snap_rc;
-    void *snap_buf; /* host->alloc'd */
+    void *snap_buf; /* released with snap_free() */
     size_t snap_len;
 } qop;
 
@@ -175,6 +175,7 @@ struct assay_consensus {
     /* ---- immutable after open() ---- */
     assay_fsm fsm;
     void (*release)(void *data, void *result);
+    void (*snap_free)(void *data, void *buf, size_t len);
     uint64_t id;
     char *address;
     uint64_t origin;
@@ -266,6 +267,16 @@ static void host_free(void *p)
         assay_host->free(p);
     else
         free(p);
+}
+
+/* The host's snapshot buffer goes back the way the host asked. */
+static void snap_free(assay_consensus *self, qop *o)
+{
+    if (o->snap_buf && self->snap_free)
+        self->snap_free(self->fsm.data, o->snap_buf, o->snap_len);
+    else
+        host_free(o->snap_buf);
+    o->snap_buf = NULL;
 }
 
 /* Raft's codes in ours; anything about storage or the network is EIO. */
@@ -537,9 +548,12 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
         rc = ASSAY_ENOMEM;
     if (rc < 0) {
         raft_free(out);
-        host_free(o->snap_buf);
+        snap_free(self, o);
         free(o);
-        /* Raft retries after every entry: say it once per failing streak. */
+        /* Raft retries after every entry: say it once per failing streak;
+         * "being made" (the host encodes it elsewhere) is no failure. */
+        if (rc == ASSAY_EBUSY)
+            return RAFT_BUSY;
         if (!self->snap_failing)
             fprintf(stderr,
                     "raft: snapshot of the state machine failed: %s; the "
@@ -551,7 +565,7 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
     self->snap_failing = false;
     memcpy(out->base, o->snap_buf, o->snap_len);
     out->len = o->snap_len;
-    host_free(o->snap_buf);
+    snap_free(self, o);
     free(o);
     *bufs = out;
     *n_bufs = 1;
@@ -942,13 +956,13 @@ static void cancel_waiters(waiter *w, uint32_t n)
             w[i].cb(w[i].arg, ASSAY_ECANCELLED, NULL);
 }
 
-static void free_op(qop *o)
+static void free_op(assay_consensus *self, qop *o)
 {
     if (o->kind == OP_RESTORE)
         raft_free(o->buf);
     else
         free(o->buf);
-    host_free(o->snap_buf);
+    snap_free(self, o);
     free(o->w);
     free(o);
 }
@@ -1008,7 +1022,7 @@ static void free_self(assay_consensus *self)
                 if (self->member_cb)
                     self->member_cb(self->member_arg, o->status, NULL);
             }
-            free_op(o);
+            free_op(self, o);
         }
         while (self->in_head) {
             pending *p = self->in_head;
@@ -1277,6 +1291,7 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     self->efd = -1;
     self->fsm = cfg->fsm;
     self->release = CFG_HAS(cfg, release) ? cfg->release : NULL;
+    self->snap_free = CFG_HAS(cfg, snapshot_free) ? cfg->snapshot_free : NULL;
     self->id = cfg->id;
     self->origin = random_origin();
     self->seen_role = -1;
@@ -1592,7 +1607,7 @@ static void handle_snapshot(assay_consensus *self, qop *o)
     pthread_mutex_lock(&self->out_mu);
     if (o->abandoned) {
         pthread_mutex_unlock(&self->out_mu);
-        free_op(o);
+        free_op(self, o);
         return;
     }
     pthread_mutex_unlock(&self->out_mu);
@@ -1673,7 +1688,7 @@ static int mod_process(assay_consensus *self)
             break;
         }
         if (o)
-            free_op(o);
+            free_op(self, o);
         if (++nops >= PROCESS_MAX_OPS || cmds >= PROCESS_MAX_CMDS) {
             pthread_mutex_lock(&self->out_mu);
             more = self->out_head != NULL;

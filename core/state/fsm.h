@@ -21,7 +21,20 @@ int assay_fsm_apply(assay_state *st, const void *buf, size_t len,
 /* The whole state, encoded into a malloc'd buffer (*buf; caller frees). */
 int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len);
 
-/* Replaces the state with a snapshot's. */
+/* A snapshot made off the loop (snapshotter.h) is a container: the state
+ * as a forked child encoded it, then the commands applied since the fork,
+ * which restore replays on top. All integers little-endian:
+ *
+ *     8 bytes "ASSAYSNP"   u32 container version (1)   u32 reserved, 0
+ *     u64 base length      base: a plain snapshot (assay_fsm_snapshot)
+ *     u32 count            count x { u32 len, len bytes: a log entry }
+ *
+ * A plain snapshot (what assay_fsm_snapshot writes) starts with a msgpack
+ * map, never with "A". */
+#define ASSAY_SNAPSHOT_MAGIC "ASSAYSNP"
+#define ASSAY_SNAPSHOT_HEADER 24
+
+/* Replaces the state with a snapshot's (plain or container). */
 int assay_fsm_restore(assay_state *st, const void *buf, size_t len,
                       char *err, size_t errlen);
 

@@ -16,7 +16,7 @@
 
 #include "types.h"
 
-#define ASSAY_CONSENSUS_VERSION 2
+#define ASSAY_CONSENSUS_VERSION 3
 
 /* Most voting and standby members a status reports. */
 #define ASSAY_CONSENSUS_MAX_MEMBERS 16
@@ -28,7 +28,10 @@ typedef struct assay_fsm {
     /* Applies one committed command; `result` (may be NULL) is handed to
      * the submit callback on the node that submitted it. */
     int (*apply)(void *data, const void *cmd, size_t len, void **result);
-    /* Serialises the whole state; the buffer comes from host->alloc. */
+    /* Serialises the whole state; the buffer comes from host->alloc, or
+     * is released with snapshot_free when the config has one. May return
+     * ASSAY_EBUSY: one is being made, ask again later (after more applied
+     * commands); the module keeps its log meanwhile. */
     int (*snapshot)(void *data, void **buf, size_t *len);
     int (*restore)(void *data, const void *buf, size_t len);
 } assay_fsm;
@@ -50,6 +53,12 @@ typedef struct assay_consensus_config {
     uint32_t heartbeat_ms;       /* leader heartbeat; 0: module default */
     uint32_t snapshot_threshold; /* log entries between snapshots; 0: default */
     uint32_t snapshot_trailing;  /* entries kept after a snapshot; 0: default */
+
+    /* ---- appended in version 3 ------------------------------------------ */
+    /* Releases a buffer fsm.snapshot returned, on any thread of the
+     * module's (the host may map it rather than allocate it). NULL:
+     * host->free. */
+    void (*snapshot_free)(void *data, void *buf, size_t len);
 } assay_consensus_config;
 
 /* Roles in assay_consensus_status. */

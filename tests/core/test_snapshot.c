@@ -1,0 +1,240 @@
+/* tests/core/test_snapshot.c - snapshots made off the loop
+ * (core/state/snapshotter.c) and their container (core/state/fsm.c): a
+ * snapshot made by a forked child while commands keep being applied must
+ * restore to the same state as a stop-the-world dump taken when it is
+ * handed over; a damaged container is refused, naming what is wrong. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "codec.h"
+#include "error.h"
+#include "fsm.h"
+#include "snapshotter.h"
+#include "state.h"
+
+static json_t *J(const char *text)
+{
+    json_error_t je;
+    json_t *v = json_loads(text, 0, &je);
+    cr_assert_not_null(v, "bad test JSON %s: %s", text, je.text);
+    return v;
+}
+
+/* Applies a command as the member does: log bytes through the adapter,
+ * then told to the snapshotter. */
+static void apply(assay_state *st, assay_snapshotter *sn, json_t *cmd)
+{
+    char *enc, err[ASSAY_ERRMSG_SIZE];
+    size_t len;
+    json_t *res = NULL;
+    cr_assert_eq(assay_codec_encode(cmd, &enc, &len), 0);
+    json_decref(cmd);
+    int rc = assay_fsm_apply(st, enc, len, NULL, &res, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+    if (sn)
+        assay_snapshotter_applied(sn, enc, len);
+    json_decref(res);
+    free(enc);
+}
+
+static void submit(assay_state *st, assay_snapshotter *sn, const char *spec,
+                   int jobs)
+{
+    char text[256];
+    snprintf(text, sizeof text,
+             "{\"v\":1, \"op\":\"submit\", \"spec\":{\"id\":\"%s\", "
+             "\"action\":\"noop.pass\", \"resolved\":\"1.0.0\", "
+             "\"timeout_ms\":1000, \"max_attempts\":2, \"priority\":0}, "
+             "\"jobs\":[]}",
+             spec);
+    json_t *cmd = J(text);
+    for (int i = 0; i < jobs; i++) {
+        char id[96];
+        snprintf(id, sizeof id, "%s-%d", spec, i);
+        json_array_append_new(json_object_get(cmd, "jobs"),
+                              json_pack("{s:s, s:{s:i}}", "id", id, "params",
+                                        "n", i));
+    }
+    apply(st, sn, cmd);
+}
+
+static void job_cmd(assay_state *st, assay_snapshotter *sn, const char *op,
+                    const char *job, int attempt, int64_t at)
+{
+    json_t *it = json_pack("{s:s, s:i, s:s, s:s, s:I}", "job", job,
+                           "attempt", attempt, "runtime", "rt-a", "version",
+                           "1.0.0", "at", (json_int_t)at);
+    if (!strcmp(op, "result"))
+        json_object_set_new(it, "result", json_pack("{s:s}", "status",
+                                                    "pass"));
+    apply(st, sn, json_pack("{s:i, s:s, s:[o]}", "v", 1, "op", op, "items",
+                            it));
+}
+
+/* A base state: a runtime, a level-2 cluster, 300 jobs, some run. */
+static void base(assay_state *st)
+{
+    apply(st, NULL,
+          J("{\"v\":1, \"op\":\"leader\", \"id\":\"m1\", \"endpoint\":"
+            "\"tcp://a:1\", \"events\":\"tcp://a:2\", \"member\":1, "
+            "\"level\":2}"));
+    apply(st, NULL,
+          J("{\"v\":1, \"op\":\"runtime\", \"id\":\"rt-a\", "
+            "\"heartbeat_ms\":100, \"labels\":{}, \"capacity\":null, "
+            "\"catalog\":{\"plugins\":[]}}"));
+    for (int s = 0; s < 3; s++) {
+        char id[16];
+        snprintf(id, sizeof id, "s%d", s);
+        submit(st, NULL, id, 100);
+    }
+    for (int i = 0; i < 50; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s0-%d", i);
+        job_cmd(st, NULL, "dispatch", id, 1, 1000 + i);
+        job_cmd(st, NULL, "result", id, 1, 2000 + i);
+    }
+}
+
+/* Asks until the snapshot is ready, at most 10 s. */
+static int take(assay_snapshotter *sn, assay_state *st, void **buf,
+                size_t *len)
+{
+    int rc = ASSAY_EBUSY;
+    for (int i = 0; i < 1000 && rc == ASSAY_EBUSY; i++) {
+        rc = assay_snapshotter_take(sn, st, buf, len);
+        if (rc == ASSAY_EBUSY)
+            nanosleep(&(struct timespec){0, 10000000L}, NULL);
+    }
+    return rc;
+}
+
+static void expect_same(const assay_state *a, const assay_state *b)
+{
+    json_t *da = assay_state_dump(a), *db = assay_state_dump(b);
+    char *ta = json_dumps(da, JSON_SORT_KEYS | JSON_COMPACT),
+         *tb = json_dumps(db, JSON_SORT_KEYS | JSON_COMPACT);
+    cr_expect(json_equal(da, db), "\n  live:     %.2000s\n  restored: %.2000s",
+              ta, tb);
+    free(ta);
+    free(tb);
+    json_decref(da);
+    json_decref(db);
+}
+
+Test(snapshot, made_while_commands_apply_restores_as_a_stop_the_world_dump)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    assay_snapshotter *sn = assay_snapshotter_new();
+    base(st);
+    void *buf;
+    size_t len;
+    /* The first ask forks the child and comes back at once. */
+    cr_assert_eq(assay_snapshotter_take(sn, st, &buf, &len), ASSAY_EBUSY);
+    /* Meanwhile the member goes on: every kind of change. */
+    submit(st, sn, "late", 20);
+    for (int i = 50; i < 80; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "s0-%d", i);
+        job_cmd(st, sn, "dispatch", id, 1, 3000 + i);
+        if (i % 2)
+            job_cmd(st, sn, "result", id, 1, 4000 + i);
+        else
+            job_cmd(st, sn, "requeue", id, 1, 4000 + i);
+    }
+    apply(st, sn, J("{\"v\":1, \"op\":\"cancel\", \"jobs\":[\"s1-0\", "
+                    "\"s1-1\", \"late-3\"], \"at\":5000}"));
+    apply(st, sn, J("{\"v\":1, \"op\":\"expire\", \"jobs\":[\"s0-0\", "
+                    "\"s0-1\", \"s0-2\"]}"));
+    apply(st, sn, J("{\"v\":1, \"op\":\"runtime_state\", \"id\":\"rt-a\", "
+                    "\"alive\":false}"));
+    cr_assert_eq(take(sn, st, &buf, &len), 0);
+    cr_expect(len > ASSAY_SNAPSHOT_HEADER &&
+              !memcmp(buf, ASSAY_SNAPSHOT_MAGIC, 8));
+    assay_state *back = assay_state_new(NULL, NULL);
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_fsm_restore(back, buf, len, err, sizeof err), 0, "%s",
+                 err);
+    expect_same(st, back);
+    cr_expect_null(assay_state_job(back, "s0-1"));
+    cr_expect_eq(assay_state_job(back, "late-3")->state, ASSAY_JOB_CANCELLED);
+    assay_snapshot_free(buf, len);
+
+    /* The next one starts afresh: nothing of the last tail is in it. */
+    cr_assert_eq(take(sn, st, &buf, &len), 0);
+    assay_state *again = assay_state_new(NULL, NULL);
+    cr_assert_eq(assay_fsm_restore(again, buf, len, err, sizeof err), 0,
+                 "%s", err);
+    expect_same(st, again);
+    assay_snapshot_free(buf, len);
+    assay_state_destroy(&again);
+    assay_state_destroy(&back);
+    assay_snapshotter_destroy(&sn);
+    assay_state_destroy(&st);
+}
+
+/* A restore meanwhile makes what was being made stale: reset drops it,
+ * and the next ask forks anew. */
+Test(snapshot, reset_drops_a_snapshot_being_made)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    assay_snapshotter *sn = assay_snapshotter_new();
+    base(st);
+    void *buf;
+    size_t len;
+    cr_assert_eq(assay_snapshotter_take(sn, st, &buf, &len), ASSAY_EBUSY);
+    assay_snapshotter_reset(sn);
+    cr_assert_eq(assay_snapshotter_take(sn, st, &buf, &len), ASSAY_EBUSY);
+    cr_assert_eq(take(sn, st, &buf, &len), 0);
+    assay_state *back = assay_state_new(NULL, NULL);
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_fsm_restore(back, buf, len, err, sizeof err), 0, "%s",
+                 err);
+    expect_same(st, back);
+    assay_snapshot_free(buf, len);
+    assay_state_destroy(&back);
+    assay_snapshotter_destroy(&sn); /* with no child: nothing to reap */
+    assay_state_destroy(&st);
+}
+
+/* A damaged container changes nothing it cannot finish, and says why. */
+Test(snapshot, damaged_container_is_refused)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    assay_snapshotter *sn = assay_snapshotter_new();
+    base(st);
+    void *buf;
+    size_t len;
+    cr_assert_eq(assay_snapshotter_take(sn, st, &buf, &len), ASSAY_EBUSY);
+    job_cmd(st, sn, "dispatch", "s2-0", 1, 9000);
+    cr_assert_eq(take(sn, st, &buf, &len), 0);
+    unsigned char *copy = malloc(len + 1);
+    char err[ASSAY_ERRMSG_SIZE];
+    assay_state *back = assay_state_new(NULL, NULL);
+    memcpy(copy, buf, len);
+    /* Cut anywhere in the tail. */
+    cr_expect_eq(assay_fsm_restore(back, copy, len - 1, err, sizeof err),
+                 ASSAY_EPARSE);
+    cr_expect(strstr(err, "truncated"), "%s", err);
+    /* A byte too many. */
+    copy[len] = 0;
+    cr_expect_eq(assay_fsm_restore(back, copy, len + 1, err, sizeof err),
+                 ASSAY_EPARSE);
+    cr_expect(strstr(err, "past its end"), "%s", err);
+    /* A newer container version. */
+    copy[8] = 2;
+    cr_expect_eq(assay_fsm_restore(back, copy, len, err, sizeof err),
+                 ASSAY_EUNSUPP);
+    cr_expect(strstr(err, "version"), "%s", err);
+    copy[8] = 1;
+    /* A base length past the end. */
+    copy[23] = 0x7f;
+    cr_expect_eq(assay_fsm_restore(back, copy, len, err, sizeof err),
+                 ASSAY_EPARSE);
+    free(copy);
+    assay_snapshot_free(buf, len);
+    assay_state_destroy(&back);
+    assay_snapshotter_destroy(&sn);
+    assay_state_destroy(&st);
+}
