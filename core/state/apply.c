@@ -37,11 +37,9 @@ static int s_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
     return rc;
 }
 
-static int s_submit(assay_state *self, const json_t *cmd, json_t **result,
-                    char *err, size_t errlen)
+int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
+              json_t **result, char *err, size_t errlen)
 {
-    const json_t *spec = json_object_get(cmd, "spec");
-    const json_t *jobs = json_object_get(cmd, "jobs");
     const char *sid = st_str(spec, "id");
     if (!sid || strlen(sid) > 64 || !json_is_array(jobs) ||
         !json_array_size(jobs) || !st_str(spec, "action"))
@@ -121,6 +119,13 @@ static int s_submit(assay_state *self, const json_t *cmd, json_t **result,
         *result = json_pack("{s:s, s:O, s:b}", "spec", sid, "jobs", s->jobs,
                             "duplicate", 0);
     return 0;
+}
+
+static int s_submit(assay_state *self, const json_t *cmd, json_t **result,
+                    char *err, size_t errlen)
+{
+    return st_submit(self, json_object_get(cmd, "spec"),
+                     json_object_get(cmd, "jobs"), result, err, errlen);
 }
 
 /* Each item of a batch is fenced on its own; the result lists which

@@ -47,6 +47,11 @@ void st_finish(assay_state *self, assay_job *j, assay_job_state st,
 /* Puts j where its state says it belongs (after restore). */
 bool st_place(assay_state *self, assay_job *j);
 
+/* The submit op: a JobSpec and its jobs [{id, params}], all queued (a
+ * JobSpec already held changes nothing). Snapshots load through it. */
+int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
+              json_t **result, char *err, size_t errlen);
+
 /* Appends a new spec / job to the submission-order lists and indexes. */
 void st_add_spec(assay_state *self, assay_spec_rec *s);
 void st_add_job(assay_state *self, assay_job *j);

@@ -1,10 +1,13 @@
 /* core/state/snapshot.c - the whole state as one value, and back.
  *
- * Format version 2 (version 1 still loads; tests/fixtures/state/ holds one
- * of each): {v, level, specs:[spec], jobs:[{id, spec, state, attempt,
- * runtime, version, reason?, result?, params, ended_ms?, attempts?}],
- * runtimes:[{id, heartbeat_ms, labels, capacity, catalog, alive}],
- * leader?}. Jobs are in submission order; restore is linear in them. */
+ * Format 2: {v: 2, level, specs: [{spec, jobs: [job]}], runtimes, leader?}
+ * where each JobSpec carries its jobs in submission order and a job is
+ * {id, params, state, attempt, runtime?, version?, reason?, result?,
+ * ended_ms?, attempts?}; runtimes are [{id, heartbeat_ms, labels,
+ * capacity, catalog, alive}]. Format 1 (still loaded) listed the jobs
+ * apart, each with its JobSpec's id and fields copied, and had no level
+ * or attempt history. tests/fixtures/state/ holds one of each. Restore is
+ * linear in the jobs. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -15,18 +18,39 @@
 
 #include "error.h"
 
+static json_t *s_job_dump(const assay_job *j)
+{
+    json_t *o = json_pack("{s:s, s:O, s:s, s:I}", "id", j->id, "params",
+                          j->params, "state", assay_job_state_name(j->state),
+                          "attempt", (json_int_t)j->attempt);
+    if (!o)
+        return NULL;
+    if (*j->runtime)
+        json_object_set_new(o, "runtime", json_string(j->runtime));
+    if (*j->version)
+        json_object_set_new(o, "version", json_string(j->version));
+    if (j->reason)
+        json_object_set_new(o, "reason", json_string(j->reason));
+    if (j->result)
+        json_object_set(o, "result", j->result);
+    if (j->ended_ms)
+        json_object_set_new(o, "ended_ms", json_integer(j->ended_ms));
+    if (j->n_attempts)
+        json_object_set_new(o, "attempts", st_attempts_json(j));
+    return o;
+}
+
 json_t *assay_state_dump(const assay_state *self)
 {
-    json_t *specs = json_array(), *jobs = json_array(), *rts = json_array();
-    for (const assay_spec_rec *s = self->specs_head; s; s = s->next)
-        json_array_append(specs, s->spec);
-    for (const assay_job *j = self->all_head; j; j = j->all_next) {
-        json_t *o = assay_job_json(j, true);
-        json_object_del(o, "waiting"); /* the leader's note, not state */
-        json_object_set(o, "params", j->params);
-        if (j->n_attempts && !json_object_get(o, "attempts"))
-            json_object_set_new(o, "attempts", st_attempts_json(j));
-        json_array_append_new(jobs, o);
+    json_t *specs = json_array(), *rts = json_array();
+    /* A JobSpec's jobs are one run of the submission-order list. */
+    const assay_job *j = self->all_head;
+    for (const assay_spec_rec *s = self->specs_head; s; s = s->next) {
+        json_t *jobs = json_array();
+        for (; j && j->spec == s; j = j->all_next)
+            json_array_append_new(jobs, s_job_dump(j));
+        json_array_append_new(specs, json_pack("{s:O, s:o}", "spec", s->spec,
+                                               "jobs", jobs));
     }
     size_t i;
     json_t *id;
@@ -37,10 +61,10 @@ json_t *assay_state_dump(const assay_state *self)
         json_object_set_new(o, "alive", json_boolean(r->alive));
         json_array_append_new(rts, o);
     }
-    json_t *dump = json_pack("{s:i, s:I, s:o, s:o, s:o}", "v",
+    json_t *dump = json_pack("{s:i, s:I, s:o, s:o}", "v",
                              ASSAY_STATE_VERSION, "level",
-                             (json_int_t)self->level, "specs", specs, "jobs",
-                             jobs, "runtimes", rts);
+                             (json_int_t)self->level, "specs", specs,
+                             "runtimes", rts);
     if (dump && self->leader)
         json_object_set(dump, "leader", self->leader);
     return dump;
@@ -63,47 +87,102 @@ static int s_by_end(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* Puts each job where the dump had it (submission left all queued). */
-static int s_place_jobs(assay_state *self, const json_t *jobs, char *err,
-                        size_t errlen)
+typedef struct {
+    assay_job **done; /* terminal jobs, placed last in end order */
+    size_t n;
+} s_done;
+
+/* Puts the job the dump record `rec` describes where the dump had it
+ * (submission left it queued). */
+static int s_place(assay_state *self, const json_t *rec, s_done *done,
+                   char *err, size_t errlen)
 {
-    size_t i, nd = 0;
-    json_t *j;
-    assay_job **done = calloc(json_array_size(jobs) + 1, sizeof *done);
-    if (!done)
+    assay_job *job = assay_state_job(self, st_str(rec, "id"));
+    int st = assay_job_state_parse(st_str(rec, "state"));
+    if (!job || st < 0 ||
+        !st_attempts_load(job, json_object_get(rec, "attempts")))
+        return s_fail(err, errlen, ASSAY_EINVAL,
+                      "a job without its JobSpec, a known state or "
+                      "well-formed attempts");
+    st_leave(self, job);
+    job->state = st;
+    job->attempt = st_int(rec, "attempt");
+    job->ended_ms = st_int(rec, "ended_ms");
+    strlcpy(job->runtime, st_str(rec, "runtime") ? st_str(rec, "runtime") : "",
+            sizeof job->runtime);
+    strlcpy(job->version, st_str(rec, "version") ? st_str(rec, "version") : "",
+            sizeof job->version);
+    assay_job_note(&job->reason, st_str(rec, "reason"));
+    json_decref(job->result);
+    job->result = json_incref(json_object_get(rec, "result"));
+    if (st == ASSAY_JOB_QUEUED || st == ASSAY_JOB_RUNNING)
+        return st_place(self, job) ? 0 : ASSAY_ENOMEM;
+    done->done[done->n++] = job;
+    return 0;
+}
+
+/* Format 1: jobs apart from their JobSpecs, gathered in one pass. */
+static int s_load_v1(assay_state *self, const json_t *dump, s_done *done,
+                     char *err, size_t errlen)
+{
+    size_t i;
+    json_t *spec, *j;
+    json_t *jobs = json_object_get(dump, "jobs");
+    json_t *by_spec = json_object();
+    if (!by_spec)
         return ASSAY_ENOMEM;
-    int rc = 0;
     json_array_foreach(jobs, i, j) {
-        assay_job *job = assay_state_job(self, st_str(j, "id"));
-        int st = assay_job_state_parse(st_str(j, "state"));
-        if (!job || st < 0 || !st_attempts_load(job, json_object_get(j,
-                                                                 "attempts"))) {
-            rc = s_fail(err, errlen, ASSAY_EINVAL,
-                        "a job without its JobSpec, a known state or "
-                        "well-formed attempts");
-            break;
+        const char *sid = st_str(j, "spec");
+        json_t *list = json_object_get(by_spec, sid ? sid : "");
+        if (!list) {
+            list = json_array();
+            json_object_set_new(by_spec, sid ? sid : "", list);
         }
-        st_leave(self, job);
-        job->state = st;
-        job->attempt = st_int(j, "attempt");
-        job->ended_ms = st_int(j, "ended_ms");
-        strlcpy(job->runtime, st_str(j, "runtime") ? st_str(j, "runtime") : "",
-                sizeof job->runtime);
-        strlcpy(job->version, st_str(j, "version") ? st_str(j, "version") : "",
-                sizeof job->version);
-        assay_job_note(&job->reason, st_str(j, "reason"));
-        job->result = json_incref(json_object_get(j, "result"));
-        if (st == ASSAY_JOB_QUEUED || st == ASSAY_JOB_RUNNING) {
-            if (!st_place(self, job))
-                rc = ASSAY_ENOMEM;
-        } else
-            done[nd++] = job;
+        json_array_append(list, j);
     }
-    qsort(done, nd, sizeof *done, s_by_end);
-    for (size_t k = 0; k < nd; k++)
-        st_place(self, done[k]);
-    free(done);
+    int rc = 0;
+    json_array_foreach(json_object_get(dump, "specs"), i, spec) {
+        const char *sid = st_str(spec, "id");
+        json_t *list = json_object_get(by_spec, sid ? sid : "");
+        if (!rc)
+            rc = st_submit(self, spec, list, NULL, err, errlen);
+    }
+    json_decref(by_spec);
+    if (!rc && assay_state_job_count(self) != json_array_size(jobs))
+        rc = s_fail(err, errlen, ASSAY_EINVAL, "a job without its JobSpec");
+    json_array_foreach(jobs, i, j)
+        if (!rc)
+            rc = s_place(self, j, done, err, errlen);
     return rc;
+}
+
+static int s_load_v2(assay_state *self, const json_t *dump, s_done *done,
+                     char *err, size_t errlen)
+{
+    size_t i, k;
+    json_t *entry, *j;
+    int rc = 0;
+    json_array_foreach(json_object_get(dump, "specs"), i, entry) {
+        const json_t *jobs = json_object_get(entry, "jobs");
+        if (!rc)
+            rc = st_submit(self, json_object_get(entry, "spec"), jobs, NULL,
+                           err, errlen);
+        json_array_foreach(jobs, k, j)
+            if (!rc)
+                rc = s_place(self, j, done, err, errlen);
+    }
+    return rc;
+}
+
+static size_t s_count_jobs(const json_t *dump, int64_t v)
+{
+    if (v < 2)
+        return json_array_size(json_object_get(dump, "jobs"));
+    size_t n = 0, i;
+    json_t *entry;
+    json_array_foreach(json_object_get(dump, "specs"), i, entry)
+        n += json_array_size(json_object_get(entry, "jobs"));
+    return n;
 }
 
 int assay_state_load(assay_state *self, const json_t *dump, char *err,
@@ -120,44 +199,23 @@ int assay_state_load(assay_state *self, const json_t *dump, char *err,
                      (long long)v, ASSAY_STATE_VERSION);
         return ASSAY_EUNSUPP;
     }
+    int64_t level = st_int(dump, "level");
+    if (level < 0 || level > ASSAY_STATE_LEVEL)
+        return s_fail(err, errlen, ASSAY_EUNSUPP,
+                      "feature level above what this member speaks");
+    s_done done = {calloc(s_count_jobs(dump, v) + 1, sizeof(assay_job *)), 0};
+    if (!done.done)
+        return ASSAY_ENOMEM;
     assay_state_event_fn ev = self->on_event;
     self->on_event = NULL; /* restoring is not news */
     st_clear(self);
-    int rc = 0;
+    int rc = v < 2 ? s_load_v1(self, dump, &done, err, errlen)
+                   : s_load_v2(self, dump, &done, err, errlen);
+    qsort(done.done, done.n, sizeof *done.done, s_by_end);
+    for (size_t k = 0; k < done.n; k++)
+        st_place(self, done.done[k]);
+    free(done.done);
     size_t i;
-    json_t *spec;
-    json_t *jobs = json_object_get(dump, "jobs");
-    /* Each JobSpec's jobs, in dump order, gathered in one pass: restore is
-     * linear (a scan of every job per JobSpec took minutes at 200,000). */
-    json_t *by_spec = json_object(), *j;
-    json_array_foreach(jobs, i, j) {
-        const char *sid = st_str(j, "spec");
-        json_t *list = json_object_get(by_spec, sid ? sid : "");
-        if (!list) {
-            list = json_array();
-            json_object_set_new(by_spec, sid ? sid : "", list);
-        }
-        json_array_append_new(list,
-                              json_pack("{s:s?, s:O?}", "id", st_str(j, "id"),
-                                        "params",
-                                        json_object_get(j, "params")));
-    }
-    json_array_foreach(json_object_get(dump, "specs"), i, spec) {
-        const char *sid = st_str(spec, "id");
-        json_t *list = json_object_get(by_spec, sid ? sid : "");
-        json_t *cmd = json_pack("{s:i, s:s, s:O, s:o}", "v", 1, "op",
-                                "submit", "spec", spec, "jobs",
-                                list ? json_incref(list) : json_array());
-        if (!rc)
-            rc = assay_state_apply(self, cmd, NULL, err, errlen);
-        json_decref(cmd);
-    }
-    json_decref(by_spec);
-    if (!rc && assay_state_job_count(self) != json_array_size(jobs))
-        rc = s_fail(err, errlen, ASSAY_EINVAL,
-                    "a job without its JobSpec");
-    if (!rc)
-        rc = s_place_jobs(self, jobs, err, errlen);
     json_t *r;
     json_array_foreach(json_object_get(dump, "runtimes"), i, r) {
         json_t *cmd = json_deep_copy(r);
@@ -179,10 +237,6 @@ int assay_state_load(assay_state *self, const json_t *dump, char *err,
         json_decref(cmd);
     }
     /* Format 1 had no levels: a state that had a leader was at level 1. */
-    int64_t level = st_int(dump, "level");
-    if (level < 0 || level > ASSAY_STATE_LEVEL)
-        rc = rc ? rc : s_fail(err, errlen, ASSAY_EUNSUPP,
-                              "feature level above what this member speaks");
     self->level = level ? level : self->leader ? 1 : 0;
     self->on_event = ev;
     return rc;

@@ -466,26 +466,58 @@ static void expect_same(cluster *c)
     json_decref(ref);
 }
 
+/* Calls fn on every job record of a dump (format 2: under its JobSpec). */
+static void each_job(const json_t *dump, void (*fn)(json_t *job, void *arg),
+                     void *arg)
+{
+    size_t i, k;
+    json_t *entry, *j;
+
+    json_array_foreach(json_object_get(dump, "specs"), i, entry)
+        json_array_foreach(json_object_get(entry, "jobs"), k, j) fn(j, arg);
+}
+
+typedef struct {
+    const char *id;
+    json_t *found;
+    size_t count;
+} job_find;
+
+static void find_job(json_t *j, void *arg)
+{
+    job_find *f = arg;
+
+    if (!strcmp(json_string_value(json_object_get(j, "id")), f->id)) {
+        f->found = j;
+        f->count++;
+    }
+}
+
 /* The record of job `id` in a dump, NULL if absent. */
 static json_t *dump_job(const json_t *dump, const char *id)
 {
-    size_t i;
-    json_t *j;
+    job_find f = {id, NULL, 0};
 
-    json_array_foreach(json_object_get(dump, "jobs"), i, j)
-        if (!strcmp(json_string_value(json_object_get(j, "id")), id))
-            return j;
-    return NULL;
+    each_job(dump, find_job, &f);
+    return f.found;
 }
 
+/* How many records of JobSpec or job `id` a dump holds. */
 static size_t dump_count(const json_t *dump, const char *what,
                          const char *id)
 {
     size_t i, n = 0;
     json_t *x;
 
+    if (!strcmp(what, "jobs")) {
+        job_find f = {id, NULL, 0};
+        each_job(dump, find_job, &f);
+        return f.count;
+    }
     json_array_foreach(json_object_get(dump, what), i, x)
-        n += !strcmp(json_string_value(json_object_get(x, "id")), id);
+        n += !strcmp(json_string_value(json_object_get(
+                         json_object_get(x, "spec"), "id")),
+                     id);
     return n;
 }
 
@@ -1282,12 +1314,15 @@ static void write_state_fixture(const char *dir)
 }
 
 /* Format 1 kept no attempt history: a replay of its log has some. */
+static void drop_attempts(json_t *j, void *arg)
+{
+    (void)arg;
+    json_object_del(j, "attempts");
+}
+
 static void drop_history(json_t *dump)
 {
-    size_t i;
-    json_t *j;
-    json_array_foreach(json_object_get(dump, "jobs"), i, j)
-        json_object_del(j, "attempts");
+    each_job(dump, drop_attempts, NULL);
 }
 
 /* Replays vN/log.bin into a and loads vN/snapshot.bin into b. */
