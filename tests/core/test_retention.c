@@ -1,0 +1,199 @@
+/* tests/core/test_retention.c - retention (core/state/retention.c and the
+ * "expire" op): a member that has run 1,000,000 jobs holds only what
+ * retention keeps; by age it goes by the log's clock, oldest end first;
+ * a hold keeps what a consumer still needs; below feature level 2 expire
+ * is refused. Records are counted, not memory. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+#include "error.h"
+#include "fsm.h"
+#include "state.h"
+
+/* Applies a command as log bytes through the member's adapter. */
+static int apply(assay_state *st, json_t *cmd, char *err, size_t errlen)
+{
+    char *enc;
+    size_t len;
+    json_t *res = NULL;
+    cr_assert_eq(assay_codec_encode(cmd, &enc, &len), 0);
+    json_decref(cmd);
+    int rc = assay_fsm_apply(st, enc, len, NULL, &res, err, errlen);
+    json_decref(res);
+    free(enc);
+    return rc;
+}
+
+static void ok(assay_state *st, json_t *cmd)
+{
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = apply(st, cmd, err, sizeof err);
+    cr_assert_eq(rc, 0, "%s", err);
+}
+
+static assay_state *level2(void)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i}", "v", 1, "op",
+                     "leader", "id", "m1", "endpoint", "tcp://a:1", "events",
+                     "tcp://a:2", "member", 1, "level", 2));
+    return st;
+}
+
+/* JobSpec `sid` of n jobs, all run to a result ending at `at`. */
+static void run_spec(assay_state *st, const char *sid, int n, int64_t at)
+{
+    json_t *jobs = json_array(), *disp = json_array(), *res = json_array();
+    for (int i = 0; i < n; i++) {
+        char jid[64];
+        snprintf(jid, sizeof jid, "%s-%d", sid, i);
+        json_array_append_new(jobs, json_pack("{s:s, s:{}}", "id", jid,
+                                              "params"));
+        json_array_append_new(disp, json_pack("{s:s, s:i, s:s, s:s, s:I}",
+                                              "job", jid, "attempt", 1,
+                                              "runtime", "rt", "version",
+                                              "1.0.0", "at",
+                                              (json_int_t)at - 1));
+        json_array_append_new(res, json_pack("{s:s, s:i, s:{}, s:s, s:I}",
+                                             "job", jid, "attempt", 1,
+                                             "result", "runtime", "rt", "at",
+                                             (json_int_t)at));
+    }
+    ok(st, json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, s:o}",
+                     "v", 1, "op", "submit", "spec", "id", sid, "action",
+                     "noop.pass", "resolved", "1.0.0", "timeout_ms", 1000,
+                     "max_attempts", 1, "priority", 0, "jobs", jobs));
+    ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "dispatch", "items",
+                     disp));
+    ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "result", "items",
+                     res));
+}
+
+/* What the leader does every tick: expire what falls out, in batches. */
+static size_t expire_all(assay_state *st, const assay_retention *p,
+                         int64_t now)
+{
+    size_t total = 0;
+    for (int round = 0; round < 1000; round++) {
+        json_t *ids = json_array();
+        size_t n = assay_state_expirable(st, p, now, ids, 4096);
+        if (!n) {
+            json_decref(ids);
+            break;
+        }
+        ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "expire", "jobs",
+                         ids));
+        total += n;
+    }
+    return total;
+}
+
+Test(retention, a_million_jobs_run_only_the_retained_are_held,
+     .timeout = 600)
+{
+    assay_state *st = level2();
+    assay_retention p = {.keep_jobs = 10000};
+    size_t expired = 0;
+    for (int s = 0; s < 1000; s++) {
+        char sid[32];
+        snprintf(sid, sizeof sid, "s%d", s);
+        run_spec(st, sid, 1000, 1000 + s);
+        expired += expire_all(st, &p, 0);
+        cr_assert_leq(assay_state_job_count(st), 10000, "after %d", s);
+        cr_assert_leq(assay_state_spec_count(st), 10, "after %d", s);
+    }
+    cr_expect_eq(expired, 1000000 - 10000);
+    size_t done;
+    const assay_job *oldest = assay_state_done(st, &done);
+    cr_expect_eq(done, 10000);
+    /* The newest are kept: the last ten JobSpecs, whole. */
+    cr_expect_str_eq(oldest->id, "s990-0");
+    cr_expect_not_null(assay_state_spec(st, "s999"));
+    cr_expect_null(assay_state_spec(st, "s989"));
+    assay_state_destroy(&st);
+}
+
+static bool hold_b1(void *arg, const assay_job *j)
+{
+    (void)arg;
+    return !strcmp(j->id, "b-1");
+}
+
+Test(retention, by_age_oldest_end_first_and_held_jobs_stay)
+{
+    assay_state *st = level2();
+    run_spec(st, "a", 3, 1000);
+    run_spec(st, "b", 3, 2000);
+    run_spec(st, "c", 3, 3000);
+    /* Only what ended more than 1500 ms before 2600 goes: a's jobs. */
+    assay_retention p = {.keep_ms = 1500};
+    cr_expect_eq(expire_all(st, &p, 2600), 3);
+    cr_expect_null(assay_state_spec(st, "a"));
+    cr_expect_not_null(assay_state_job(st, "b-0"));
+    /* A consumer holding b-1: the others of b go, b-1 and b stay. */
+    p.hold = hold_b1;
+    cr_expect_eq(expire_all(st, &p, 4000), 2);
+    cr_expect_not_null(assay_state_job(st, "b-1"));
+    cr_expect_null(assay_state_job(st, "b-0"));
+    cr_expect_not_null(assay_state_spec(st, "b"));
+    cr_expect_eq(assay_state_job_count(st), 4);
+    /* Queued and running jobs never go, whatever the ids asked. */
+    ok(st, json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
+                     "s:[{s:s, s:{}}]}",
+                     "v", 1, "op", "submit", "spec", "id", "q", "action",
+                     "noop.pass", "resolved", "1.0.0", "timeout_ms", 1000,
+                     "max_attempts", 1, "priority", 0, "jobs", "id", "q-0",
+                     "params"));
+    ok(st, json_pack("{s:i, s:s, s:[s, s, i]}", "v", 1, "op", "expire",
+                     "jobs", "q-0", "nope", 7));
+    cr_expect_not_null(assay_state_job(st, "q-0"));
+    assay_state_destroy(&st);
+}
+
+Test(retention, expire_is_refused_below_level_2)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    /* A log from before levels: its first leader says none. */
+    ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i}", "v", 1, "op",
+                     "leader", "id", "m1", "endpoint", "tcp://a:1", "events",
+                     "tcp://a:2", "member", 1));
+    cr_expect_eq(assay_state_level(st), 1);
+    run_spec(st, "a", 2, 1000);
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = apply(st,
+                   json_pack("{s:i, s:s, s:[s]}", "v", 1, "op", "expire",
+                             "jobs", "a-0"),
+                   err, sizeof err);
+    cr_expect_eq(rc, ASSAY_EUNSUPP);
+    cr_expect(strstr(err, "feature level 2"), "%s", err);
+    cr_expect_not_null(assay_state_job(st, "a-0"));
+    /* Raised, it applies; jobs that ended without a clock count from
+     * the upgrade. */
+    ok(st, json_pack("{s:i, s:s, s:i, s:i}", "v", 1, "op", "level", "level",
+                     2, "at", 5000));
+    ok(st, json_pack("{s:i, s:s, s:[s]}", "v", 1, "op", "expire", "jobs",
+                     "a-0"));
+    cr_expect_null(assay_state_job(st, "a-0"));
+    /* Levels never fall, and one above this build is refused. */
+    cr_expect_eq(apply(st,
+                       json_pack("{s:i, s:s, s:i}", "v", 1, "op", "level",
+                                 "level", 1),
+                       err, sizeof err),
+                 ASSAY_ERANGE);
+    cr_expect_eq(apply(st,
+                       json_pack("{s:i, s:s, s:i}", "v", 1, "op", "level",
+                                 "level", ASSAY_STATE_LEVEL + 1),
+                       err, sizeof err),
+                 ASSAY_EUNSUPP);
+    cr_expect(strstr(err, "upgrade"), "%s", err);
+    /* A newer encoding of a known op names its version. */
+    cr_expect_eq(apply(st,
+                       json_pack("{s:i, s:s, s:[]}", "v", 7, "op", "cancel",
+                                 "jobs"),
+                       err, sizeof err),
+                 ASSAY_EUNSUPP);
+    cr_expect(strstr(err, "version 7"), "%s", err);
+    assay_state_destroy(&st);
+}
