@@ -68,6 +68,7 @@ bench: build
 	$(BUILD)/bench/bench-pool
 	$(BUILD)/bench/bench-ffi
 	$(BUILD)/bench/bench-restore 200000
+	$(BUILD)/bench/bench-snapshot 1000000
 	bench/run-e2e.sh $(BUILD)
 	bench/latency-floor.sh $(BUILD) 3
 

@@ -148,6 +148,8 @@ typedef struct {
     double rate, idle_s, settle_s;
     int members, heartbeat_ms, timeout_s, kills, executors, depth;
     const char *endpoint, *events, *action, *params;
+    const char *member_sets[8]; /* --member-set KEY=VALUE, in order */
+    int n_member_sets;
 } s_opts;
 
 typedef struct {
@@ -556,6 +558,10 @@ static int s_start_cluster(s_bench *b, int members)
         s_arg(p, "%s", b->evs[i]);
         s_arg(p, "--set");
         s_arg(p, "log_level=warn");
+        for (int k = 0; k < b->o.n_member_sets; k++) {
+            s_arg(p, "--set");
+            s_arg(p, "%s", b->o.member_sets[k]);
+        }
         if (members > 1) {
             s_arg(p, "--set");
             s_arg(p, "consensus=raft");
@@ -2380,6 +2386,8 @@ static void s_usage(FILE *out)
         "  --settle S          failover: seconds after a restart (default 1)\n"
         "  --queued N          memory: jobs to leave queued\n"
         "  --timeout S         give up after S seconds (default 300)\n"
+        "  --member-set K=V    a setting for the members it starts (up to\n"
+        "                      8; e.g. retain_jobs=100000)\n"
         "  --keep              keep the temporary directory (logs, data)\n"
         "  --json              one JSON object on stdout\n"
         "\n"
@@ -2424,6 +2432,7 @@ static int s_parse(s_opts *o, int argc, char **argv)
         {"settle", required_argument, NULL, 'T'},
         {"queued", required_argument, NULL, 'q'},
         {"timeout", required_argument, NULL, 't'},
+        {"member-set", required_argument, NULL, 'X'},
         {"keep", no_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -2466,6 +2475,10 @@ static int s_parse(s_opts *o, int argc, char **argv)
                   good = *end == '\0' && o->settle_s >= 0 &&
                          o->settle_s < 3600; break;
         case 'q': good = s_num(optarg, 1, 100000000, &o->queued); break;
+        case 'X': good = strchr(optarg, '=') && o->n_member_sets < 8;
+                  if (good)
+                      o->member_sets[o->n_member_sets++] = optarg;
+                  break;
         case 't': good = s_num(optarg, 1, 86400, &v); o->timeout_s = (int)v;
                   break;
         case 'p': o->keep = true; break;

@@ -13,6 +13,8 @@
  *    pays copy-on-write faults), and the final ask (the container
  *    mapped): the loop's share; and the child's wall time;
  *  - restore of the container into an empty state.
+ * Like assayd, it runs with its heap in transparent huge pages; set
+ * GLIBC_TUNABLES=glibc.malloc.hugetlb=0 to see 4 KiB pages.
  * Usage: bench-snapshot [N] (default 1000000). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,7 @@
 #include "codec.h"
 #include "error.h"
 #include "fsm.h"
+#include "hugepages.h"
 #include "snapshotter.h"
 #include "state.h"
 
@@ -63,6 +66,7 @@ static void s_apply(assay_state *st, const char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
+    assay_hugepages_exec(argv); /* as assayd does */
     long n = argc > 1 ? atol(argv[1]) : 1000000;
     if (n < PER_SPEC) {
         fprintf(stderr, "usage: bench-snapshot [N >= %d]\n", PER_SPEC);

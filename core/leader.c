@@ -699,7 +699,9 @@ static void s_svc_job(assay_leader *self, const assay_bytes *route,
     assay_spec_rec *s = assay_state_spec(self->state, id);
     if (j) {
         s_reply(self, route, verb,
-                s_ok(json_pack("{s:o}", "job", assay_job_json(j, true))));
+                s_ok(json_pack("{s:o}", "job",
+                               assay_job_json(j, ASSAY_JOB_RESULT |
+                                                     ASSAY_JOB_HISTORY))));
     } else if (s) {
         json_t *jobs = json_array();
         size_t i;
@@ -709,7 +711,9 @@ static void s_svc_job(assay_leader *self, const assay_bytes *route,
             const assay_job *sj =
                 assay_state_job(self->state, json_string_value(jid));
             if (sj)
-                json_array_append_new(jobs, assay_job_json(sj, true));
+                json_array_append_new(
+                    jobs, assay_job_json(sj, ASSAY_JOB_RESULT |
+                                                 ASSAY_JOB_HISTORY));
         }
         s_reply(self, route, verb,
                 s_ok(json_pack("{s:O, s:o}", "spec", s->spec, "jobs", jobs)));
@@ -770,7 +774,7 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
                                                        "labels"))))
             continue;
         if (total++ < limit)
-            json_array_append_new(jobs, assay_job_json(j, false));
+            json_array_append_new(jobs, assay_job_json(j, 0));
     }
     s_reply(self, route, verb,
             s_ok(json_pack("{s:o, s:I}", "jobs", jobs, "total", total)));

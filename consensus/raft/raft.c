@@ -18,7 +18,9 @@
  *    and blocks the raft thread (out_cv) until process() reaches it, so the
  *    state matches exactly what raft has applied (the host's buffer is
  *    copied into raft's memory: raft_fsm version 1, raft frees it on every
- *    path). FAIL carries commands
+ *    path; then released with the host's snapshot_free, if any). The host
+ *    may answer ASSAY_EBUSY (a snapshot being made elsewhere): raft asks
+ *    again after a later entry. FAIL carries commands
  *    that will never be applied here, MEMBER_DONE the end of a membership
  *    change, MARK an applied index reached without a command (barrier or
  *    configuration entries, snapshot restore);
@@ -508,7 +510,8 @@ static int rfsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
  * of the op stream, then copies it into raft_malloc'd memory: with version
  * 1 raft frees the snapshot itself on every path, failures included.
  * Every failure returns RAFT_BUSY, which raft treats as transient (it
- * retries after the next applied entry) rather than as an apply error. */
+ * retries after the next applied entry) rather than as an apply error;
+ * the host's ASSAY_EBUSY ("being made") is not logged as one. */
 static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
                          unsigned *n_bufs)
 {

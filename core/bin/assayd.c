@@ -22,6 +22,7 @@
 #include "loop.h"
 #include "runtime.h"
 #include "error.h"
+#include "hugepages.h"
 #include "log.h"
 #include "prefix.h"
 #include "runner.h"
@@ -98,32 +99,8 @@ static void s_usage(FILE *out)
           installed);
 }
 
-/* A member's snapshots fork it (core/state/snapshotter.h), and fork()
- * copies the page tables of the whole heap: 35 ms for a 1,000,000-job
- * state in 4 KiB pages, 1.4 ms in transparent huge pages
- * (docs/benchmarks.md). glibc backs malloc with huge pages only when told
- * before the program starts, so assayd starts itself again, once, with
- * GLIBC_TUNABLES=glibc.malloc.hugetlb=1, unless the environment already
- * sets glibc.malloc.hugetlb (then that value stands). */
-static void s_huge_pages(char **argv)
-{
-    const char *t = getenv("GLIBC_TUNABLES");
-    if (t && strstr(t, "glibc.malloc.hugetlb"))
-        return;
-    char v[4096];
-    if (snprintf(v, sizeof v, "%s%sglibc.malloc.hugetlb=1", t ? t : "",
-                 t && *t ? ":" : "") >= (int)sizeof v ||
-        setenv("GLIBC_TUNABLES", v, 1) != 0)
-        return;
-    execv("/proc/self/exe", argv);
-    unsetenv("GLIBC_TUNABLES"); /* no re-exec: go on as we are */
-    if (t)
-        setenv("GLIBC_TUNABLES", t, 1);
-}
-
 int main(int argc, char **argv)
 {
-    s_huge_pages(argv);
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"no-config", no_argument, NULL, 'C'},
@@ -244,6 +221,9 @@ int main(int argc, char **argv)
         gethostname(host, sizeof host - 1);
         snprintf(node, sizeof node, "%s-%d", host, (int)getpid());
     }
+    /* Only raft members snapshot, by forking (core/hugepages.h). */
+    if (!first[0] && !check && !strcmp(conf.consensus, "raft"))
+        assay_hugepages_exec(argv);
     char err[ASSAY_ERRMSG_SIZE * 2];
     assay_runner *runner = NULL;
     assay_loop *loop = NULL;

@@ -513,7 +513,7 @@ bool st_attempts_load(assay_job *j, const json_t *list)
     return true;
 }
 
-json_t *assay_job_json(const assay_job *j, bool with_result)
+json_t *assay_job_json(const assay_job *j, unsigned what)
 {
     json_t *o = json_pack(
         "{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s, s:O?, s:I}", "id", j->id,
@@ -527,9 +527,9 @@ json_t *assay_job_json(const assay_job *j, bool with_result)
         json_object_set_new(o, "reason", json_string(j->reason));
     if (o && j->state == ASSAY_JOB_QUEUED && j->waiting)
         json_object_set_new(o, "waiting", json_string(j->waiting));
-    if (o && with_result && j->result)
+    if (o && (what & ASSAY_JOB_RESULT) && j->result)
         json_object_set(o, "result", j->result);
-    if (o && with_result && s_terminal(j->state)) {
+    if (o && (what & ASSAY_JOB_HISTORY) && s_terminal(j->state)) {
         json_object_set_new(o, "ended_ms", json_integer(j->ended_ms));
         json_object_set_new(o, "attempts", st_attempts_json(j));
     }
@@ -556,9 +556,11 @@ void st_job_event(assay_state *self, const char *topic, assay_job *j)
         return;
     }
     /* Transitions on the way are frequent and small; the full record
-     * (labels, result, attempts) goes with the end states only. */
+     * (labels, result) goes with the end states only. The attempt history
+     * stays out: building it for every completion cost a quarter of a
+     * member's throughput (docs/benchmarks.md); assay.job shows it. */
     json_t *body = s_terminal(j->state)
-                       ? assay_job_json(j, true)
+                       ? assay_job_json(j, ASSAY_JOB_RESULT)
                        : json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id",
                                    j->id, "spec", j->spec->id, "state",
                                    assay_job_state_name(j->state), "attempt",

@@ -205,8 +205,13 @@ void assay_job_note(char **field, const char *text);
 
 const char *assay_job_state_name(assay_job_state s);
 int assay_job_state_parse(const char *name);
+/* What a job view holds beyond the record (assay_job_json's `what`). */
+enum {
+    ASSAY_JOB_RESULT = 1,  /* result, if any */
+    ASSAY_JOB_HISTORY = 2, /* finished: ended_ms and attempts */
+};
 /* {id, spec, action, state, attempt, max_attempts, runtime, version,
- *  labels, priority, reason?, result?} */
-json_t *assay_job_json(const assay_job *job, bool with_result);
+ *  labels, priority, reason?, waiting?, result?, ended_ms?, attempts?} */
+json_t *assay_job_json(const assay_job *job, unsigned what);
 
 #endif
