@@ -839,7 +839,7 @@ static void s_svc_cancel(assay_leader *self, const assay_bytes *route,
     }
     s_pending *p = s_pending_new(self, route, verb,
                                  json_pack("{s:o}", "unknown", unknown));
-    int rc = p ? s_commit(self, assay_cmd_cancel(jobs, assay_now_ms()),
+    int rc = p ? s_commit(self, assay_cmd_cancel(jobs, assay_wall_ms()),
                           s_cancelled, p)
                : ASSAY_ENOMEM;
     if (rc) {
@@ -1060,7 +1060,7 @@ static void s_upgrade(assay_leader *self, const assay_bytes *route,
     }
     s_pending *p = s_pending_new(self, route, verb,
                                  json_pack("{s:s}", "op", "upgrade"));
-    int rc = p ? s_commit(self, assay_cmd_level(level, assay_now_ms()),
+    int rc = p ? s_commit(self, assay_cmd_level(level, assay_wall_ms()),
                           s_member_done, p)
                : ASSAY_ENOMEM;
     if (rc) {
@@ -1304,7 +1304,7 @@ static void s_requeue_item(assay_leader *self, assay_job *j,
     j->reported = true;
     json_array_append_new(self->requeues,
                           assay_cmd_requeue_item(j->id, j->attempt, reason,
-                                                 ack_to, assay_now_ms()));
+                                                 ack_to, assay_wall_ms()));
 }
 
 static void s_on_register(assay_leader *self, const assay_link_msg *m)
@@ -1434,7 +1434,7 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
         json_object_del((json_t *)res, "retryable"); /* the message's own */
         json_array_append_new(self->results,
                               assay_cmd_result_item(j->id, attempt, res,
-                                                    r->id, assay_now_ms()));
+                                                    r->id, assay_wall_ms()));
     }
 }
 
@@ -1720,7 +1720,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
     if (!n)
         return;
     uint64_t credit = 0;
-    int64_t now = assay_now_ms();
+    int64_t now = assay_wall_ms(); /* recorded: the wall clock */
     for (int k = 0; k < n; k++)
         credit += ready[k]->limit - ready[k]->sent;
     json_t *items = json_array();
@@ -1990,7 +1990,7 @@ static void s_tick(void *arg)
     s_reap_hooks(self);
     if (!self->leading)
         return;
-    s_expire(self, now);
+    s_expire(self, assay_wall_ms());
     for (s_rt *r = self->rt_list; r; r = r->next)
         s_flush_rt(self, r, true);
     /* Leases: a job whose result is overdue goes back to the queue. */

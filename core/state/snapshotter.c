@@ -108,9 +108,14 @@ static bool s_write_all(int fd, const char *p, size_t n)
 /* In the child: encode the frozen state after the header's room, exit. */
 static void s_child(const assay_state *st, int fd)
 {
-    /* A member killed meanwhile takes its child along: the child holds
-     * the member's listening sockets, which a restart binds again. */
+    /* A member killed meanwhile takes its child along: its encoding
+     * would go to nobody. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* It keeps none of the member's other fds either: a pipe or socket the
+     * member closes (an executor told to go) must see its end now. */
+    if (fd > 3)
+        close_range(3, (unsigned)fd - 1, 0);
+    close_range((unsigned)fd + 1, ~0u, 0);
     char *buf;
     size_t len;
     int ok = lseek(fd, ASSAY_SNAPSHOT_HEADER, SEEK_SET) ==

@@ -209,11 +209,27 @@ static char *resolved(const char *spec)
 }
 
 /* A job ended: the terminal event carries the full record, the same one
- * assay.job answers with (and no second terminal event follows, which
- * the callers show by what they wait for afterwards). */
+ * assay.job answers with less the attempt history (and no second
+ * terminal event follows, which the callers show by what they wait for
+ * afterwards). assay.job has the history: an attempt per dispatch, ended
+ * (on the wall clock) when the job ended. */
 static void expect_record_is_final(const json_t *b, const char *id)
 {
     json_t *j = job(id);
+    json_t *att = json_object_get(j, "attempts");
+    json_int_t ended = json_integer_value(json_object_get(j, "ended_ms"));
+    cr_expect_eq(json_array_size(att),
+                 (size_t)json_integer_value(json_object_get(j, "attempt")),
+                 "%s: attempt history", id);
+    cr_expect_gt(ended, 1600000000000, "%s: ended_ms %lld is no wall time",
+                 id, (long long)ended);
+    if (json_array_size(att))
+        cr_expect_eq(json_integer_value(json_object_get(
+                         json_array_get(att, json_array_size(att) - 1),
+                         "end_ms")),
+                     ended, "%s: the last attempt ends with the job", id);
+    json_object_del(j, "attempts");
+    json_object_del(j, "ended_ms");
     if (!json_equal(b, j)) {
         char *x = json_dumps(b, JSON_COMPACT | JSON_SORT_KEYS);
         char *y = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
