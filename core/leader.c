@@ -634,8 +634,8 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
     assay_spec_rec *old = assay_state_spec(self->state, spec->id);
     if (old) { /* a retried submission: answer with the original ids */
         s_reply(self, route, verb,
-                s_ok(json_pack("{s:s, s:O, s:b}", "spec", old->id, "jobs",
-                               old->jobs, "duplicate", 1)));
+                s_ok(json_pack("{s:s, s:o, s:b}", "spec", old->id, "jobs",
+                               assay_spec_job_ids(old), "duplicate", 1)));
         assay_jobspec_destroy(&spec);
         return;
     }
@@ -704,17 +704,10 @@ static void s_svc_job(assay_leader *self, const assay_bytes *route,
                                                      ASSAY_JOB_HISTORY))));
     } else if (s) {
         json_t *jobs = json_array();
-        size_t i;
-        json_t *jid;
-        json_array_foreach(s->jobs, i, jid) {
-            /* Retention may have forgotten some of a JobSpec's jobs. */
-            const assay_job *sj =
-                assay_state_job(self->state, json_string_value(jid));
-            if (sj)
-                json_array_append_new(
-                    jobs, assay_job_json(sj, ASSAY_JOB_RESULT |
-                                                 ASSAY_JOB_HISTORY));
-        }
+        for (const assay_job *sj = assay_spec_jobs(s); sj;
+             sj = assay_spec_next(sj))
+            json_array_append_new(
+                jobs, assay_job_json(sj, ASSAY_JOB_RESULT | ASSAY_JOB_HISTORY));
         s_reply(self, route, verb,
                 s_ok(json_pack("{s:O, s:o}", "spec", s->spec, "jobs", jobs)));
     } else {
@@ -832,7 +825,9 @@ static void s_svc_cancel(assay_leader *self, const assay_bytes *route,
         if (assay_state_job(self->state, s))
             json_array_append(jobs, id);
         else if (spec)
-            json_array_extend(jobs, spec->jobs);
+            for (const assay_job *sj = assay_spec_jobs(spec); sj;
+                 sj = assay_spec_next(sj))
+                json_array_append_new(jobs, json_string(sj->id));
         else
             json_array_append_new(unknown, json_string(s ? s : "(not a "
                                                                 "string)"));

@@ -54,8 +54,8 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
     assay_spec_rec *old = assay_index_get(self->specs, sid);
     if (old) { /* idempotent: the first submission stands */
         if (result)
-            *result = json_pack("{s:s, s:O, s:b}", "spec", sid, "jobs",
-                                old->jobs, "duplicate", 1);
+            *result = json_pack("{s:s, s:o, s:b}", "spec", sid, "jobs",
+                                assay_spec_job_ids(old), "duplicate", 1);
         return 0;
     }
     size_t i;
@@ -68,7 +68,7 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
     int rc = 0;
     json_array_foreach(jobs, i, jj) {
         const char *jid = st_str(jj, "id");
-        if (!jid || strlen(jid) >= sizeof((assay_job *)0)->id ||
+        if (!jid || strlen(jid) > ASSAY_JOB_ID_MAX ||
             assay_index_get(self->jobs, jid) ||
             (seen && (assay_index_get(seen, jid) ||
                       assay_index_put(seen, jid, (void *)jj) != 0))) {
@@ -92,7 +92,6 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
     for (size_t k = 0; k < 2; k++)
         if (!json_is_object(json_object_get(s->spec, objects[k])))
             json_object_set_new(s->spec, objects[k], json_object());
-    s->jobs = json_array();
     s->timeout_ms = st_int(spec, "timeout_ms");
     s->max_attempts = st_int(spec, "max_attempts");
     s->priority = prio;
@@ -100,24 +99,18 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
         s->max_attempts = 1;
     st_add_spec(self, s);
     json_array_foreach(jobs, i, jj) {
-        assay_job *j = calloc(1, sizeof *j);
+        json_t *params = json_object_get(jj, "params");
+        assay_job *j = st_job_new(self, s, st_str(jj, "id"),
+                                  json_is_object(params) ? params : NULL);
         if (!j)
             return ASSAY_ENOMEM;
-        strlcpy(j->id, st_str(jj, "id"), sizeof j->id);
-        j->spec = s;
-        json_t *params = json_object_get(jj, "params");
-        j->params = json_is_object(params) ? json_incref(params)
-                                           : json_object();
-        j->state = ASSAY_JOB_QUEUED;
-        j->seq = ++self->seq;
         st_add_job(self, j);
-        json_array_append_new(s->jobs, json_string(j->id));
         st_enqueue(self, j);
         st_job_event(self, "job.queued", j);
     }
     if (result)
-        *result = json_pack("{s:s, s:O, s:b}", "spec", sid, "jobs", s->jobs,
-                            "duplicate", 0);
+        *result = json_pack("{s:s, s:o, s:b}", "spec", sid, "jobs",
+                            assay_spec_job_ids(s), "duplicate", 0);
     return 0;
 }
 
@@ -164,11 +157,12 @@ static int s_dispatch_item(assay_state *self, const json_t *it)
     j->dispatching = false;
     j->reported = false;
     j->lease_ms = 0;
-    strlcpy(j->runtime, rt, sizeof j->runtime);
-    strlcpy(j->version, st_str(it, "version") ? st_str(it, "version") : "",
-            sizeof j->version);
+    const char *irt = st_intern(self, rt),
+               *iv = st_intern(self, st_str(it, "version"));
+    j->runtime = irt ? irt : "";
+    j->version = iv ? iv : "";
     assay_job_note(&j->reason, NULL);
-    if (!st_attempt_begin(j, st_int(it, "at"), rt))
+    if (!st_attempt_begin(self, j, st_int(it, "at"), rt))
         assay_warn("out of memory recording attempt %lld of %s",
                    (long long)j->attempt, j->id);
     st_list_append(&self->running, j);

@@ -27,6 +27,8 @@ struct assay_state {
     assay_spec_rec *specs_head, *specs_tail;
     uint64_t seq;
     int64_t level;  /* feature level; 0 until the first leader says */
+    assay_index *strings; /* interned runtime ids and versions */
+    json_t *no_params;    /* the one {} every job without params shares */
     json_t *leader; /* the last "leader" command, NULL before one */
     assay_state_event_fn on_event;
     assay_state_wants_fn wants;
@@ -60,15 +62,23 @@ void st_forget(assay_state *self, assay_job *j);
 /* Frees everything and starts empty (keeps the callbacks). */
 void st_clear(assay_state *self);
 
+/* The state's one copy of s ("" for NULL or ""), valid until the state
+ * is cleared; NULL without memory. */
+const char *st_intern(assay_state *self, const char *s);
+/* A new queued job of s with params (borrowed; NULL or {}: none). */
+assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
+                      json_t *params);
+
 /* Appends an attempt (a dispatch), or ends the latest one. */
-bool st_attempt_begin(assay_job *j, int64_t at, const char *runtime);
+bool st_attempt_begin(assay_state *self, assay_job *j, int64_t at,
+                      const char *runtime);
 void st_attempt_end(assay_job *j, int64_t at, assay_job_state outcome,
                     const char *reason);
 
 /* A job's attempts as JSON ([{runtime, start_ms, end_ms, outcome,
  * reason?}]), and back (a snapshot's; false if malformed). */
 json_t *st_attempts_json(const assay_job *j);
-bool st_attempts_load(assay_job *j, const json_t *list);
+bool st_attempts_load(assay_state *self, assay_job *j, const json_t *list);
 
 void st_job_event(assay_state *self, const char *topic, assay_job *j);
 void st_runtime_event(assay_state *self, assay_runtime_rec *r);

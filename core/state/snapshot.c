@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bsd/string.h>
 
 #include "error.h"
 
@@ -100,7 +99,7 @@ static int s_place(assay_state *self, const json_t *rec, s_done *done,
     assay_job *job = assay_state_job(self, st_str(rec, "id"));
     int st = assay_job_state_parse(st_str(rec, "state"));
     if (!job || st < 0 ||
-        !st_attempts_load(job, json_object_get(rec, "attempts")))
+        !st_attempts_load(self, job, json_object_get(rec, "attempts")))
         return s_fail(err, errlen, ASSAY_EINVAL,
                       "a job without its JobSpec, a known state or "
                       "well-formed attempts");
@@ -108,10 +107,12 @@ static int s_place(assay_state *self, const json_t *rec, s_done *done,
     job->state = st;
     job->attempt = st_int(rec, "attempt");
     job->ended_ms = st_int(rec, "ended_ms");
-    strlcpy(job->runtime, st_str(rec, "runtime") ? st_str(rec, "runtime") : "",
-            sizeof job->runtime);
-    strlcpy(job->version, st_str(rec, "version") ? st_str(rec, "version") : "",
-            sizeof job->version);
+    const char *rt = st_intern(self, st_str(rec, "runtime")),
+               *v = st_intern(self, st_str(rec, "version"));
+    if (!rt || !v)
+        return ASSAY_ENOMEM;
+    job->runtime = rt;
+    job->version = v;
     assay_job_note(&job->reason, st_str(rec, "reason"));
     json_decref(job->result);
     job->result = json_incref(json_object_get(rec, "result"));

@@ -74,21 +74,57 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->runtimes = assay_index_new();
     self->running_on = assay_index_new();
     self->runtime_ids = json_array();
+    self->strings = assay_index_new();
+    self->no_params = json_object();
     self->top = -1;
     self->on_event = on_event;
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
-        !self->running_on)
+        !self->running_on || !self->strings || !self->no_params)
         assay_state_destroy(&self);
     return self;
 }
 
+static void s_free_string(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
+const char *st_intern(assay_state *self, const char *s)
+{
+    if (!s || !*s)
+        return "";
+    char *v = assay_index_get(self->strings, s);
+    if (!v && (v = strdup(s)) && assay_index_put(self->strings, s, v) != 0) {
+        free(v);
+        v = NULL;
+    }
+    return v;
+}
+
+assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
+                      json_t *params)
+{
+    size_t n = strnlen(id, ASSAY_JOB_ID_MAX + 1);
+    assay_job *j = n <= ASSAY_JOB_ID_MAX ? calloc(1, sizeof *j + n + 1) : NULL;
+    if (!j)
+        return NULL;
+    memcpy(j->id, id, n);
+    j->spec = s;
+    j->params = json_incref(json_object_size(params) ? params
+                                                     : self->no_params);
+    j->runtime = j->version = "";
+    j->state = ASSAY_JOB_QUEUED;
+    j->seq = ++self->seq;
+    return j;
+}
+
 static void s_free_job(assay_job *j)
 {
-    for (uint8_t i = 0; i < j->n_attempts; i++) {
-        free(j->attempts[i].runtime);
+    for (uint8_t i = 0; i < j->n_attempts; i++)
         free(j->attempts[i].reason);
-    }
     free(j->attempts);
     json_decref(j->params);
     json_decref(j->result);
@@ -100,7 +136,6 @@ static void s_free_job(assay_job *j)
 static void s_free_spec(assay_spec_rec *s)
 {
     json_decref(s->spec);
-    json_decref(s->jobs);
     free(s);
 }
 
@@ -133,6 +168,10 @@ void st_clear(assay_state *self)
         }
     }
     json_array_clear(self->runtime_ids);
+    /* Every job went, and what they interned with them. */
+    assay_index_each(self->strings, s_free_string, NULL);
+    assay_index_destroy(&self->strings);
+    self->strings = assay_index_new();
     memset(self->queue, 0, sizeof self->queue);
     self->top = -1;
     self->running = self->done = (st_list){0};
@@ -147,8 +186,11 @@ void assay_state_destroy(assay_state **self_p)
         return;
     assay_state *self = *self_p;
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
-        self->running_on)
+        self->running_on && self->strings)
         st_clear(self);
+    assay_index_each(self->strings, s_free_string, NULL);
+    assay_index_destroy(&self->strings);
+    json_decref(self->no_params);
     assay_index_each(self->running_on, s_free_rt_list, NULL);
     assay_index_destroy(&self->running_on);
     assay_index_destroy(&self->jobs);
@@ -321,12 +363,31 @@ void st_add_job(assay_state *self, assay_job *j)
     else
         self->all_head = j;
     self->all_tail = j;
+    if (!j->spec->first)
+        j->spec->first = j;
     j->spec->live++;
     self->n_jobs++;
 }
 
+assay_job *assay_spec_jobs(const assay_spec_rec *s) { return s->first; }
+
+assay_job *assay_spec_next(const assay_job *j)
+{
+    return j->all_next && j->all_next->spec == j->spec ? j->all_next : NULL;
+}
+
+json_t *assay_spec_job_ids(const assay_spec_rec *s)
+{
+    json_t *ids = json_array();
+    for (const assay_job *j = s->first; ids && j; j = assay_spec_next(j))
+        json_array_append_new(ids, json_string(j->id));
+    return ids;
+}
+
 void st_forget(assay_state *self, assay_job *j)
 {
+    if (j->spec->first == j)
+        j->spec->first = assay_spec_next(j);
     st_leave(self, j);
     assay_index_remove(self->jobs, j->id);
     if (j->all_prev)
@@ -357,10 +418,13 @@ void st_forget(assay_state *self, assay_job *j)
 
 /* ---- Attempts ------------------------------------------------------------ */
 
-bool st_attempt_begin(assay_job *j, int64_t at, const char *runtime)
+bool st_attempt_begin(assay_state *self, assay_job *j, int64_t at,
+                      const char *runtime)
 {
+    const char *rt = st_intern(self, runtime);
+    if (!rt)
+        return false;
     if (j->n_attempts == ASSAY_ATTEMPTS_MAX) { /* keep the latest */
-        free(j->attempts[0].runtime);
         free(j->attempts[0].reason);
         memmove(j->attempts, j->attempts + 1,
                 (ASSAY_ATTEMPTS_MAX - 1) * sizeof *j->attempts);
@@ -371,9 +435,8 @@ bool st_attempt_begin(assay_job *j, int64_t at, const char *runtime)
     if (!a)
         return false;
     j->attempts = a;
-    a[j->n_attempts++] = (assay_attempt){.start_ms = at,
-                                         .runtime = strdup(runtime),
-                                         .outcome = ASSAY_JOB_RUNNING};
+    a[j->n_attempts++] = (assay_attempt){
+        .start_ms = at, .runtime = rt, .outcome = ASSAY_JOB_RUNNING};
     return true;
 }
 
@@ -491,7 +554,7 @@ json_t *st_attempts_json(const assay_job *j)
     return a;
 }
 
-bool st_attempts_load(assay_job *j, const json_t *list)
+bool st_attempts_load(assay_state *self, assay_job *j, const json_t *list)
 {
     if (!list)
         return true;
@@ -505,7 +568,8 @@ bool st_attempts_load(assay_job *j, const json_t *list)
         int st = out && !strcmp(out, "requeued") ? (int)ASSAY_JOB_QUEUED
                                                  : assay_job_state_parse(out);
         if (st < 0 || !st_str(o, "runtime") ||
-            !st_attempt_begin(j, st_int(o, "start_ms"), st_str(o, "runtime")))
+            !st_attempt_begin(self, j, st_int(o, "start_ms"),
+                              st_str(o, "runtime")))
             return false;
         if (st != ASSAY_JOB_RUNNING)
             st_attempt_end(j, st_int(o, "end_ms"), st, st_str(o, "reason"));

@@ -64,11 +64,18 @@ typedef enum {
     ASSAY_JOB_CANCELLED,
 } assay_job_state;
 
+/* Longest job id, in bytes. */
+#define ASSAY_JOB_ID_MAX 95
+
+typedef struct assay_job assay_job;
+
 typedef struct assay_spec_rec {
     char id[65];
     json_t *spec;  /* {id, action, version, labels, selector, timeout_ms,
                       max_attempts, priority} */
-    json_t *jobs;  /* array of job ids */
+    /* Its first job not yet expired: its jobs are one run of the
+     * submission-order list (assay_spec_jobs walks them). */
+    assay_job *first;
     int64_t timeout_ms, max_attempts, priority;
     size_t live; /* its jobs not yet expired */
     struct assay_spec_rec *prev, *next; /* submission order */
@@ -76,21 +83,23 @@ typedef struct assay_spec_rec {
 
 /* One attempt of a job, as the log recorded it. */
 typedef struct assay_attempt {
-    int64_t start_ms, end_ms; /* leader's clock; 0: unknown (or running) */
-    char *runtime;
+    int64_t start_ms, end_ms; /* wall clock, ms; 0: unknown (or running) */
+    const char *runtime; /* interned by the state */
     char *reason; /* why it ended, if not with a result; or NULL */
     uint8_t outcome; /* assay_job_state it ended in; RUNNING: not ended,
                         QUEUED: handed back for another attempt */
 } assay_attempt;
 
-typedef struct assay_job {
-    char id[96];
+/* A job. Strings a million queued jobs would repeat are interned by the
+ * state (runtime, version) and the id is sized to fit: the record is
+ * what memory per queued job is made of (docs/benchmarks.md). */
+struct assay_job {
     assay_spec_rec *spec;
     json_t *params;
     assay_job_state state;
     int64_t attempt;  /* attempt of the latest dispatch; 0 = never */
-    char runtime[64]; /* where the latest attempt runs or ran */
-    char version[64]; /* plugin version of the latest attempt */
+    const char *runtime; /* where the latest attempt runs or ran; "" */
+    const char *version; /* plugin version of the latest attempt; "" */
     json_t *result;   /* COMPLETED: the result */
     char *reason;     /* FAILED / CANCELLED / requeue reason, or NULL */
     uint64_t seq;     /* submission order */
@@ -108,7 +117,8 @@ typedef struct assay_job {
     /* RUNNING: the list of its runtime (assay_state_running_on). */
     struct assay_job *rt_prev, *rt_next;
     struct assay_job *all_prev, *all_next; /* every job, submission order */
-} assay_job;
+    char id[]; /* at most ASSAY_JOB_ID_MAX bytes */
+};
 
 typedef struct assay_runtime_rec {
     char id[64];
@@ -179,6 +189,13 @@ void assay_state_reset_marks(assay_state *self);
 const json_t *assay_state_leader(const assay_state *self);
 /* Runtimes in registration order (json array of ids). */
 const json_t *assay_state_runtime_ids(const assay_state *self);
+
+/* The jobs of JobSpec s still held, in order: for (j = assay_spec_jobs(s);
+ * j; j = assay_spec_next(j)). */
+assay_job *assay_spec_jobs(const assay_spec_rec *s);
+assay_job *assay_spec_next(const assay_job *j);
+/* Their ids as a JSON array (new). */
+json_t *assay_spec_job_ids(const assay_spec_rec *s);
 
 /* Retention (retention.c): which terminal jobs fall out. A job goes when
  * more than `keep_jobs` terminal jobs are held (0: no bound by count) or
