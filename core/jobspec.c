@@ -72,7 +72,7 @@ int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
     static const char *known[] = {
         "id",       "action",       "version",  "params",   "targets",
         "timeout_ms", "labels",     "max_attempts", "priority", "selector",
-        "resources"};
+        "resources", "retain_seconds"};
     if (!json_is_object(j))
         return assay_errf(err, errlen, ASSAY_ETYPE,
                           "JobSpec must be a JSON object");
@@ -181,7 +181,9 @@ int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
         (rc = s_int_field(j, "max_attempts", 1, 100, &s->max_attempts, err,
                           errlen)) ||
         (rc = s_int_field(j, "priority", -1000, 1000, &s->priority, err,
-                          errlen)))
+                          errlen)) ||
+        (rc = s_int_field(j, "retain_seconds", 0, ASSAY_RETAIN_SECONDS_MAX,
+                          &s->retain_seconds, err, errlen)))
         goto fail;
     *out = s;
     return 0;

@@ -19,6 +19,8 @@
 #define ASSAY_ID_MAX 64
 #define ASSAY_MAX_TARGETS 10000
 #define ASSAY_JOBSPEC_FILE_MAX (1u << 20)
+/* retain_seconds at most: a century. */
+#define ASSAY_RETAIN_SECONDS_MAX 3153600000LL
 
 typedef struct assay_jobspec {
     char id[ASSAY_ID_MAX + 1]; /* client-given or generated */
@@ -32,6 +34,8 @@ typedef struct assay_jobspec {
     int64_t timeout_ms;        /* 0 = daemon default */
     int64_t max_attempts;      /* 0 = daemon default */
     int64_t priority;          /* higher runs first */
+    int64_t retain_seconds;    /* finished jobs kept this long; 0 = member's
+                                  retain_jobs / retain_seconds */
 } assay_jobspec;
 
 int assay_jobspec_parse(const json_t *json, assay_jobspec **out, char *err,

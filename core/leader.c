@@ -678,7 +678,8 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
             .max_attempts = spec->max_attempts ? spec->max_attempts
                                                : self->conf->max_attempts,
             .priority = spec->priority,
-            .memory_mb = spec->memory_mb},
+            .memory_mb = spec->memory_mb,
+            .retain_seconds = spec->retain_seconds},
         jobs);
     assay_jobspec_destroy(&spec);
     s_pending *p = s_pending_new(self, route, verb, NULL);

@@ -95,6 +95,9 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
     s->timeout_ms = st_int(spec, "timeout_ms");
     s->max_attempts = st_int(spec, "max_attempts");
     s->priority = prio;
+    /* Bounded as JobSpecs are (a century); 0 or absent: the member's. */
+    int64_t keep = st_int(spec, "retain_seconds");
+    s->retain_ms = keep > 0 && keep <= 3153600000LL ? keep * 1000 : 0;
     if (s->max_attempts < 1)
         s->max_attempts = 1;
     st_add_spec(self, s);

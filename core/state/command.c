@@ -18,9 +18,7 @@ static json_t *s_cmd(const char *op, json_t *cmd)
 
 json_t *assay_cmd_submit(const assay_cmd_spec *s, json_t *jobs)
 {
-    return s_cmd(
-        "submit",
-        json_pack("{s:{s:s, s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, "
+    json_t *cmd = json_pack("{s:{s:s, s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, "
                   "s:o}",
                   "spec", "id", s->id, "action", s->action, "version",
                   s->version, "resolved", s->resolved, "labels", s->labels,
@@ -28,7 +26,15 @@ json_t *assay_cmd_submit(const assay_cmd_spec *s, json_t *jobs)
                   (json_int_t)s->timeout_ms, "max_attempts",
                   (json_int_t)s->max_attempts, "priority",
                   (json_int_t)s->priority, "memory_mb",
-                  (json_int_t)s->memory_mb, "jobs", jobs));
+                  (json_int_t)s->memory_mb, "jobs", jobs);
+    /* Absent unless set: a member of level 1 never sees the field. */
+    if (cmd && s->retain_seconds > 0 &&
+        json_object_set_new(json_object_get(cmd, "spec"), "retain_seconds",
+                            json_integer(s->retain_seconds))) {
+        json_decref(cmd);
+        cmd = NULL;
+    }
+    return s_cmd("submit", cmd);
 }
 
 json_t *assay_cmd_job(const char *id, const json_t *params)

@@ -16,6 +16,7 @@ typedef struct assay_cmd_spec {
     const char *id, *action, *version, *resolved;
     const json_t *labels, *selector;
     int64_t timeout_ms, max_attempts, priority, memory_mb;
+    int64_t retain_seconds; /* 0: not in the command (the member's) */
 } assay_cmd_spec;
 
 /* jobs (taken): [assay_cmd_job(...)] */

@@ -23,6 +23,10 @@ struct assay_state {
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;
+    /* Terminal jobs of JobSpecs with their own retain_ms, a min-heap by
+     * when each falls out (ended_ms + retain_ms): not on `done`. */
+    assay_job **heap;
+    size_t heap_len, heap_cap;
     assay_job *all_head, *all_tail;
     assay_spec_rec *specs_head, *specs_tail;
     uint64_t seq;
@@ -46,6 +50,9 @@ bool st_rt_link(assay_state *self, assay_job *j);
 /* Sets j terminal (state `st`, ended at `at`) on the retention list. */
 void st_finish(assay_state *self, assay_job *j, assay_job_state st,
                int64_t at);
+/* When a finished job of a JobSpec with its own retention falls out. */
+int64_t st_expiry(const assay_job *j);
+
 /* Puts j where its state says it belongs (after restore). */
 bool st_place(assay_state *self, assay_job *j);
 

@@ -175,6 +175,7 @@ void st_clear(assay_state *self)
     memset(self->queue, 0, sizeof self->queue);
     self->top = -1;
     self->running = self->done = (st_list){0};
+    self->heap_len = 0;
     assay_index_each(self->running_on, s_free_rt_list, NULL);
     assay_index_destroy(&self->running_on);
     self->running_on = assay_index_new();
@@ -191,6 +192,7 @@ void assay_state_destroy(assay_state **self_p)
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);
     json_decref(self->no_params);
+    free(self->heap);
     assay_index_each(self->running_on, s_free_rt_list, NULL);
     assay_index_destroy(&self->running_on);
     assay_index_destroy(&self->jobs);
@@ -304,6 +306,87 @@ static bool s_terminal(assay_job_state st)
     return st != ASSAY_JOB_QUEUED && st != ASSAY_JOB_RUNNING;
 }
 
+/* ---- The expiry heap ------------------------------------------------------ */
+
+int64_t st_expiry(const assay_job *j)
+{
+    return j->ended_ms + j->spec->retain_ms;
+}
+
+static void s_heap_set(assay_state *self, size_t i, assay_job *j)
+{
+    self->heap[i] = j;
+    j->heap_pos = (uint32_t)i;
+}
+
+static void s_heap_up(assay_state *self, size_t i)
+{
+    assay_job *j = self->heap[i];
+    while (i > 0 && st_expiry(self->heap[(i - 1) / 2]) > st_expiry(j)) {
+        s_heap_set(self, i, self->heap[(i - 1) / 2]);
+        i = (i - 1) / 2;
+    }
+    s_heap_set(self, i, j);
+}
+
+static void s_heap_down(assay_state *self, size_t i)
+{
+    assay_job *j = self->heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= self->heap_len)
+            break;
+        if (c + 1 < self->heap_len &&
+            st_expiry(self->heap[c + 1]) < st_expiry(self->heap[c]))
+            c++;
+        if (st_expiry(self->heap[c]) >= st_expiry(j))
+            break;
+        s_heap_set(self, i, self->heap[c]);
+        i = c;
+    }
+    s_heap_set(self, i, j);
+}
+
+static bool s_heap_push(assay_state *self, assay_job *j)
+{
+    if (self->heap_len == self->heap_cap) {
+        size_t cap = self->heap_cap ? self->heap_cap * 2 : 64;
+        assay_job **h = cap <= UINT32_MAX ? realloc(self->heap,
+                                                    cap * sizeof *h)
+                                          : NULL;
+        if (!h)
+            return false;
+        self->heap = h;
+        self->heap_cap = cap;
+    }
+    self->heap[self->heap_len] = j;
+    s_heap_up(self, self->heap_len++);
+    return true;
+}
+
+static void s_heap_remove(assay_state *self, assay_job *j)
+{
+    size_t i = j->heap_pos;
+    if (i >= self->heap_len || self->heap[i] != j)
+        return; /* never pushed (out of memory when it ended) */
+    assay_job *last = self->heap[--self->heap_len];
+    if (last == j)
+        return;
+    s_heap_set(self, i, last);
+    s_heap_up(self, i);
+    s_heap_down(self, last->heap_pos);
+}
+
+/* Terminal: on the heap with its JobSpec's own retention, else on the
+ * retention list. Out of memory for the heap: on the list. */
+static void s_done_add(assay_state *self, assay_job *j)
+{
+    if (j->spec->retain_ms > 0 && s_heap_push(self, j))
+        return;
+    st_list_append(&self->done, j);
+    self->n_done++;
+}
+
 void st_leave(assay_state *self, assay_job *j)
 {
     if (j->state == ASSAY_JOB_QUEUED)
@@ -311,6 +394,9 @@ void st_leave(assay_state *self, assay_job *j)
     else if (j->state == ASSAY_JOB_RUNNING) {
         st_list_unlink(&self->running, j);
         s_rt_unlink(self, j);
+    } else if (j->spec->retain_ms > 0 && j->heap_pos < self->heap_len &&
+               self->heap[j->heap_pos] == j) {
+        s_heap_remove(self, j);
     } else {
         st_list_unlink(&self->done, j);
         self->n_done--;
@@ -322,8 +408,7 @@ void st_finish(assay_state *self, assay_job *j, assay_job_state st,
 {
     j->state = st;
     j->ended_ms = at;
-    st_list_append(&self->done, j);
-    self->n_done++;
+    s_done_add(self, j);
 }
 
 bool st_place(assay_state *self, assay_job *j)
@@ -333,10 +418,8 @@ bool st_place(assay_state *self, assay_job *j)
     else if (j->state == ASSAY_JOB_RUNNING) {
         st_list_append(&self->running, j);
         return st_rt_link(self, j);
-    } else {
-        st_list_append(&self->done, j);
-        self->n_done++;
-    }
+    } else
+        s_done_add(self, j);
     return true;
 }
 

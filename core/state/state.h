@@ -20,7 +20,8 @@
  *
  * Commands (fields; "at" is the leader's clock in ms, 0 when absent):
  *   submit  {spec:{id, action, version, resolved, labels, selector,
- *                  timeout_ms, max_attempts, priority, memory_mb},
+ *                  timeout_ms, max_attempts, priority, memory_mb,
+ *                  retain_seconds?},
  *            jobs:[{id, params}], at?}
  *   dispatch {items:[{job, attempt, runtime, version, at?}]}
  *   result   {items:[{job, attempt, result, runtime, at?}]}
@@ -77,6 +78,7 @@ typedef struct assay_spec_rec {
      * submission-order list (assay_spec_jobs walks them). */
     assay_job *first;
     int64_t timeout_ms, max_attempts, priority;
+    int64_t retain_ms; /* its own retention by age; 0: the member's */
     size_t live; /* its jobs not yet expired */
     struct assay_spec_rec *prev, *next; /* submission order */
 } assay_spec_rec;
@@ -106,6 +108,8 @@ struct assay_job {
     int64_t ended_ms; /* terminal: when (leader's clock; 0 unknown) */
     assay_attempt *attempts; /* history, oldest first */
     uint8_t n_attempts;
+    uint32_t heap_pos; /* finished, of a JobSpec with retain_ms: where in
+                          the state's expiry heap */
     /* Leader bookkeeping, not replicated. */
     int64_t lease_ms;
     bool dispatching;
@@ -200,7 +204,9 @@ json_t *assay_spec_job_ids(const assay_spec_rec *s);
 /* Retention (retention.c): which terminal jobs fall out. A job goes when
  * more than `keep_jobs` terminal jobs are held (0: no bound by count) or
  * it ended more than `keep_ms` before `now_ms` (0: no bound by age),
- * unless `hold` (may be NULL) says a consumer still needs it. */
+ * unless `hold` (may be NULL) says a consumer still needs it. A job of a
+ * JobSpec with its own retain_seconds goes by that age alone, and does
+ * not count towards keep_jobs. */
 typedef struct assay_retention {
     int64_t keep_jobs;
     int64_t keep_ms;

@@ -119,7 +119,7 @@ Test(jobspec, every_field)
              "\"selector\": {\"zone\": \"eu-1\"}, "
              "\"resources\": {\"memory_mb\": 1048576}, "
              "\"timeout_ms\": 86400000, \"max_attempts\": 100, "
-             "\"priority\": -1000}"));
+             "\"priority\": -1000, \"retain_seconds\": 3153600000}"));
     json_t *params = json("{\"path\": \"/etc\"}");
     json_t *labels = json("{\"team\": \"sec\", \"run-id\": \"\"}");
     char id[ASSAY_ID_MAX + 16];
@@ -135,6 +135,7 @@ Test(jobspec, every_field)
     cr_expect_eq(s->timeout_ms, 86400000);
     cr_expect_eq(s->max_attempts, 100);
     cr_expect_eq(s->priority, -1000);
+    cr_expect_eq(s->retain_seconds, 3153600000LL);
     cr_expect_eq(assay_jobspec_jobs(s), 3);
     assay_jobspec_job_id(s, 2, id, sizeof id);
     cr_expect_str_eq(id, "Nightly_scan.2024-01-2");
@@ -233,6 +234,12 @@ static const struct bad bads[] = {
      "field 'priority': expected integer"},
     {"{\"action\": \"a.b\", \"priority\": -9223372036854775808}", ASSAY_ERANGE,
      "field 'priority'"},
+    {"{\"action\": \"a.b\", \"retain_seconds\": -1}", ASSAY_ERANGE,
+     "field 'retain_seconds': -1 out of range 0..3153600000"},
+    {"{\"action\": \"a.b\", \"retain_seconds\": 3153600001}", ASSAY_ERANGE,
+     "field 'retain_seconds': 3153600001"},
+    {"{\"action\": \"a.b\", \"retain_seconds\": \"7d\"}", ASSAY_ETYPE,
+     "field 'retain_seconds': expected integer"},
 };
 
 Test(jobspec, bad_fields)

@@ -42,8 +42,10 @@ static assay_state *level2(void)
     return st;
 }
 
-/* JobSpec `sid` of n jobs, all run to a result ending at `at`. */
-static void run_spec(assay_state *st, const char *sid, int n, int64_t at)
+/* JobSpec `sid` of n jobs, all run to a result ending at `at`; its own
+ * retain_seconds unless 0. */
+static void run_spec_kept(assay_state *st, const char *sid, int n,
+                          int64_t at, int retain_seconds)
 {
     json_t *jobs = json_array(), *disp = json_array(), *res = json_array();
     for (int i = 0; i < n; i++) {
@@ -61,14 +63,25 @@ static void run_spec(assay_state *st, const char *sid, int n, int64_t at)
                                              "result", "runtime", "rt", "at",
                                              (json_int_t)at));
     }
-    ok(st, json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, s:o}",
-                     "v", 1, "op", "submit", "spec", "id", sid, "action",
-                     "noop.pass", "resolved", "1.0.0", "timeout_ms", 1000,
-                     "max_attempts", 1, "priority", 0, "jobs", jobs));
+    json_t *sub = json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
+                            "s:o}",
+                            "v", 1, "op", "submit", "spec", "id", sid,
+                            "action", "noop.pass", "resolved", "1.0.0",
+                            "timeout_ms", 1000, "max_attempts", 1,
+                            "priority", 0, "jobs", jobs);
+    if (retain_seconds)
+        json_object_set_new(json_object_get(sub, "spec"), "retain_seconds",
+                            json_integer(retain_seconds));
+    ok(st, sub);
     ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "dispatch", "items",
                      disp));
     ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "result", "items",
                      res));
+}
+
+static void run_spec(assay_state *st, const char *sid, int n, int64_t at)
+{
+    run_spec_kept(st, sid, n, at, 0);
 }
 
 /* What the leader does every tick: expire what falls out, in batches. */
@@ -195,5 +208,47 @@ Test(retention, expire_is_refused_below_level_2)
                        err, sizeof err),
                  ASSAY_EUNSUPP);
     cr_expect(strstr(err, "version 7"), "%s", err);
+    assay_state_destroy(&st);
+}
+
+/* A JobSpec's own retain_seconds: its jobs go by that age alone, outside
+ * the count bound, oldest due first, and the same after a snapshot. */
+Test(retention, a_jobspec_keeps_its_own_jobs_its_own_time)
+{
+    assay_state *st = level2();
+    run_spec_kept(st, "audit", 3, 1000, 60);   /* due at 61,000 */
+    run_spec_kept(st, "brief", 2, 2000, 5);    /* due at 7,000 */
+    run_spec(st, "a", 4, 3000);
+    run_spec(st, "b", 4, 4000);
+    /* Count bound 4: a goes, b stays; the JobSpecs with their own time
+     * are not counted, and not due yet. */
+    assay_retention p = {.keep_jobs = 4, .keep_ms = 1000000};
+    cr_expect_eq(expire_all(st, &p, 5000), 4);
+    cr_expect_null(assay_state_spec(st, "a"));
+    cr_expect_eq(assay_state_job_count(st), 9);
+    /* A snapshot restores them where they were. */
+    char *snap, err[ASSAY_ERRMSG_SIZE];
+    size_t len;
+    cr_assert_eq(assay_fsm_snapshot(st, &snap, &len), 0);
+    assay_state *back = assay_state_new(NULL, NULL);
+    cr_assert_eq(assay_fsm_restore(back, snap, len, err, sizeof err), 0,
+                 "%s", err);
+    free(snap);
+    assay_state *both[] = {st, back};
+    for (int k = 0; k < 2; k++) {
+        json_t *ids = json_array();
+        cr_expect_eq(assay_state_expirable(both[k], &p, 8000, ids, 10), 2);
+        cr_expect_str_eq(json_string_value(json_array_get(ids, 0)),
+                         "brief-0");
+        json_decref(ids);
+        cr_expect_eq(expire_all(both[k], &p, 8000), 2);
+        cr_expect_null(assay_state_spec(both[k], "brief"));
+        cr_expect_not_null(assay_state_job(both[k], "audit-2"));
+        cr_expect_eq(expire_all(both[k], &p, 61001), 3);
+        cr_expect_null(assay_state_spec(both[k], "audit"));
+        cr_expect_not_null(assay_state_spec(both[k], "b"));
+        cr_expect_eq(assay_state_job_count(both[k]), 4);
+    }
+    assay_state_destroy(&back);
     assay_state_destroy(&st);
 }
