@@ -3,7 +3,6 @@
  * it, and how it changes the state (see state.h for the fields). */
 #include "internal.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,32 +22,18 @@ typedef struct {
     s_apply_fn apply;
 } s_op;
 
-static int s_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int s_fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
-
 int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
               json_t **result, char *err, size_t errlen)
 {
     const char *sid = st_str(spec, "id");
     if (!sid || strlen(sid) > 64 || !json_is_array(jobs) ||
         !json_array_size(jobs) || !st_str(spec, "action"))
-        return s_fail(err, errlen, ASSAY_EINVAL,
+        return assay_errf(err, errlen, ASSAY_EINVAL,
                       "submit: needs spec.id (at most 64 bytes), "
                       "spec.action and a non-empty jobs array");
     int64_t prio = st_int(spec, "priority");
     if (prio < ST_PRIO_MIN || prio > ST_PRIO_MAX)
-        return s_fail(err, errlen, ASSAY_ERANGE,
+        return assay_errf(err, errlen, ASSAY_ERANGE,
                       "submit: priority %lld outside %d..%d",
                       (long long)prio, ST_PRIO_MIN, ST_PRIO_MAX);
     assay_spec_rec *old = assay_index_get(self->specs, sid);
@@ -72,7 +57,7 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
             assay_index_get(self->jobs, jid) ||
             (seen && (assay_index_get(seen, jid) ||
                       assay_index_put(seen, jid, (void *)jj) != 0))) {
-            rc = s_fail(err, errlen, ASSAY_EINVAL,
+            rc = assay_errf(err, errlen, ASSAY_EINVAL,
                         "submit: job %zu has no id, a too long one or one "
                         "already held",
                         i);
@@ -133,7 +118,7 @@ static int s_batch(assay_state *self, const json_t *cmd, s_item_fn fn,
 {
     const json_t *items = json_object_get(cmd, "items");
     if (!json_is_array(items))
-        return s_fail(err, errlen, ASSAY_EINVAL, "%s: items must be an array",
+        return assay_errf(err, errlen, ASSAY_EINVAL, "%s: items must be an array",
                       st_str(cmd, "op"));
     json_t *applied = json_array();
     size_t i;
@@ -238,7 +223,7 @@ static int s_cancel(assay_state *self, const json_t *cmd, json_t **result,
 {
     const json_t *ids = json_object_get(cmd, "jobs");
     if (!json_is_array(ids))
-        return s_fail(err, errlen, ASSAY_EINVAL,
+        return assay_errf(err, errlen, ASSAY_EINVAL,
                       "cancel: jobs must be an array");
     int64_t at = st_int(cmd, "at");
     json_t *was = json_object();
@@ -272,7 +257,7 @@ static int s_runtime(assay_state *self, const json_t *cmd, json_t **result,
     const char *id = st_str(cmd, "id");
     int64_t hb = st_int(cmd, "heartbeat_ms");
     if (!id || !*id || strlen(id) > 63 || hb < 1)
-        return s_fail(err, errlen, ASSAY_EINVAL,
+        return assay_errf(err, errlen, ASSAY_EINVAL,
                       "runtime: needs an id of 1 to 63 bytes and "
                       "heartbeat_ms >= 1");
     assay_runtime_rec *r = assay_index_get(self->runtimes, id);
@@ -302,7 +287,7 @@ static int s_runtime_state(assay_state *self, const json_t *cmd,
     assay_runtime_rec *r = assay_state_runtime(self, st_str(cmd, "id"));
     json_t *alive = json_object_get(cmd, "alive");
     if (!r || !json_is_boolean(alive))
-        return s_fail(err, errlen, ASSAY_EINVAL,
+        return assay_errf(err, errlen, ASSAY_EINVAL,
                       "runtime_state: needs a registered id and a boolean "
                       "alive");
     if (r->alive == json_is_true(alive))
@@ -322,11 +307,11 @@ static int s_leader(assay_state *self, const json_t *cmd, json_t **result,
     int64_t level = st_int(cmd, "level");
     if (!id || !*id || strlen(id) > 63 || !ep || !*ep || strlen(ep) > 255 ||
         !ev || strlen(ev) > 255 || st_int(cmd, "member") < 0 || level < 0)
-        return s_fail(err, errlen, ASSAY_EINVAL,
+        return assay_errf(err, errlen, ASSAY_EINVAL,
                       "leader: needs id (1 to 63 bytes), endpoint and "
                       "events (at most 255 bytes), member >= 0, level >= 0");
     if (level > ASSAY_STATE_LEVEL)
-        return s_fail(err, errlen, ASSAY_EUNSUPP,
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
                       "leader: feature level %lld is above what this member "
                       "speaks (%d): upgrade it",
                       (long long)level, ASSAY_STATE_LEVEL);
@@ -349,7 +334,7 @@ static int s_expire(assay_state *self, const json_t *cmd, json_t **result,
 {
     const json_t *ids = json_object_get(cmd, "jobs");
     if (!json_is_array(ids))
-        return s_fail(err, errlen, ASSAY_EINVAL,
+        return assay_errf(err, errlen, ASSAY_EINVAL,
                       "expire: jobs must be an array");
     json_int_t n = 0;
     size_t i;
@@ -375,12 +360,12 @@ static int s_level(assay_state *self, const json_t *cmd, json_t **result,
     (void)result;
     int64_t level = st_int(cmd, "level");
     if (level < assay_state_level(self))
-        return s_fail(err, errlen, ASSAY_ERANGE,
+        return assay_errf(err, errlen, ASSAY_ERANGE,
                       "level: %lld is below the cluster's %lld (levels "
                       "only rise)",
                       (long long)level, (long long)assay_state_level(self));
     if (level > ASSAY_STATE_LEVEL)
-        return s_fail(err, errlen, ASSAY_EUNSUPP,
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
                       "level: %lld is above what this member speaks (%d): "
                       "upgrade this member",
                       (long long)level, ASSAY_STATE_LEVEL);
@@ -424,25 +409,25 @@ int assay_state_apply(assay_state *self, const json_t *cmd, json_t **result,
     const char *op = st_str(cmd, "op");
     json_t *v = json_object_get(cmd, "v");
     if (!op || !json_is_integer(v) || json_integer_value(v) < 1)
-        return s_fail(err, errlen, ASSAY_EINVAL,
+        return assay_errf(err, errlen, ASSAY_EINVAL,
                       "command without a string op and a version v >= 1");
     const s_op *o = NULL;
     for (size_t i = 0; !o && i < sizeof s_ops / sizeof *s_ops; i++)
         if (!strcmp(op, s_ops[i].name))
             o = &s_ops[i];
     if (!o)
-        return s_fail(err, errlen, ASSAY_EUNSUPP,
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
                       "op '%.32s' is unknown to this member (state format "
                       "%d, level %d): upgrade it",
                       op, ASSAY_STATE_VERSION, ASSAY_STATE_LEVEL);
     if (json_integer_value(v) > o->version)
-        return s_fail(err, errlen, ASSAY_EUNSUPP,
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
                       "op '%s' version %lld is newer than this member "
                       "reads (up to %lld): upgrade it",
                       op, (long long)json_integer_value(v),
                       (long long)o->version);
     if (o->level > assay_state_level(self))
-        return s_fail(err, errlen, ASSAY_EUNSUPP,
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
                       "op '%s' needs feature level %lld; the cluster is at "
                       "%lld (assayctl cluster upgrade raises it)",
                       op, (long long)o->level,

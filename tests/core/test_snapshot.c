@@ -110,6 +110,20 @@ static int take(assay_snapshotter *sn, assay_state *st, void **buf,
     return rc;
 }
 
+static void expect_same(const assay_state *a, const assay_state *b);
+
+/* The snapshot restores, into a fresh state, to the same state as st. */
+static void expect_restores_as(const assay_state *st, const void *buf,
+                               size_t len)
+{
+    assay_state *back = assay_state_new(NULL, NULL);
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_fsm_restore(back, buf, len, err, sizeof err), 0, "%s",
+                 err);
+    expect_same(st, back);
+    assay_state_destroy(&back);
+}
+
 static void expect_same(const assay_state *a, const assay_state *b)
 {
     json_t *da = assay_state_dump(a), *db = assay_state_dump(b);
@@ -163,12 +177,8 @@ Test(snapshot, made_while_commands_apply_restores_as_a_stop_the_world_dump)
 
     /* The next one starts afresh: nothing of the last tail is in it. */
     cr_assert_eq(take(sn, st, &buf, &len), 0);
-    assay_state *again = assay_state_new(NULL, NULL);
-    cr_assert_eq(assay_fsm_restore(again, buf, len, err, sizeof err), 0,
-                 "%s", err);
-    expect_same(st, again);
+    expect_restores_as(st, buf, len);
     assay_snapshot_free(buf, len);
-    assay_state_destroy(&again);
     assay_state_destroy(&back);
     assay_snapshotter_destroy(&sn);
     assay_state_destroy(&st);
@@ -187,13 +197,8 @@ Test(snapshot, reset_drops_a_snapshot_being_made)
     assay_snapshotter_reset(sn);
     cr_assert_eq(assay_snapshotter_take(sn, st, &buf, &len), ASSAY_EBUSY);
     cr_assert_eq(take(sn, st, &buf, &len), 0);
-    assay_state *back = assay_state_new(NULL, NULL);
-    char err[ASSAY_ERRMSG_SIZE];
-    cr_assert_eq(assay_fsm_restore(back, buf, len, err, sizeof err), 0, "%s",
-                 err);
-    expect_same(st, back);
+    expect_restores_as(st, buf, len);
     assay_snapshot_free(buf, len);
-    assay_state_destroy(&back);
     assay_snapshotter_destroy(&sn); /* with no child: nothing to reap */
     assay_state_destroy(&st);
 }
