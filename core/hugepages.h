@@ -17,7 +17,8 @@
 /* Starts this program again, once, with those three tunables added to
  * GLIBC_TUNABLES, unless the environment already sets
  * glibc.malloc.hugetlb (then the environment stands as it is). Returns
- * only if it did not (or could not) exec. */
+ * only if it did not (or could not) exec. In the program started again,
+ * call it as early: it puts GLIBC_TUNABLES back as it was, for children. */
 void assay_hugepages_exec(char **argv);
 
 #endif

@@ -1403,6 +1403,31 @@ static void s_on_alive(assay_leader *self, s_rt *r, const json_t *b)
                  s_ignore, NULL);
 }
 
+/* Levels of nesting in v (a scalar is 1); the decoder bounds it. */
+static int s_depth(const json_t *v)
+{
+    int d = 0;
+    size_t i;
+    const char *k;
+    json_t *x;
+    if (json_is_object(v))
+        json_object_foreach((json_t *)v, k, x) {
+            int c = s_depth(x);
+            d = c > d ? c : d;
+        }
+    else if (json_is_array(v))
+        json_array_foreach(v, i, x) {
+            int c = s_depth(x);
+            d = c > d ? c : d;
+        }
+    return d + 1;
+}
+
+/* A result sits deeper in a snapshot ({specs:[{jobs:[{result}]}]}) than
+ * in the message that brought it; nested beyond this it could not be
+ * decoded from the snapshot again. */
+#define RESULT_MAX_DEPTH (ASSAY_CODEC_MAX_DEPTH - 8)
+
 static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
 {
     const char *jid = s_str(b, "job");
@@ -1428,9 +1453,22 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
     } else {
         j->reported = true; /* recorded once: later copies are stale */
         json_object_del((json_t *)res, "retryable"); /* the message's own */
+        json_t *deep = NULL;
+        if (s_depth(res) > RESULT_MAX_DEPTH) {
+            assay_warn("runtime %s: result of %s nested deeper than %d "
+                       "levels: recorded as an error",
+                       r->id, j->id, RESULT_MAX_DEPTH);
+            deep = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status",
+                             "error", "reason", "result too deep", "message",
+                             "the runtime's result was nested deeper than "
+                             "the member keeps",
+                             "findings", "data");
+        }
         json_array_append_new(self->results,
-                              assay_cmd_result_item(j->id, attempt, res,
-                                                    r->id, assay_wall_ms()));
+                              assay_cmd_result_item(j->id, attempt,
+                                                    deep ? deep : res, r->id,
+                                                    assay_wall_ms()));
+        json_decref(deep);
     }
 }
 
@@ -2185,17 +2223,28 @@ static int s_fsm_apply(void *data, const void *cmd, size_t len, void **result)
 }
 
 /* Made by a forked child (core/state/snapshotter.h): the loop forks and
- * goes on; the module asks again until it is ready. */
+ * goes on; the module asks again until it is ready. Not while the cluster
+ * is at level 1 (a member of the previous release may have to install
+ * it, and reads neither format 2 nor the container), nor for a module
+ * that predates ABI 3 (it would free() the mapping, and take EBUSY for a
+ * failure): then on the loop, in the format level 1 reads. */
 static int s_fsm_snapshot(void *data, void **buf, size_t *len)
 {
     assay_leader *self = data;
+    if (assay_state_level(self->state) < ASSAY_LEVEL_RETENTION ||
+        self->cops->version < 3)
+        return assay_fsm_snapshot(self->state, (char **)buf, len);
     return assay_snapshotter_take(self->snap, self->state, buf, len);
 }
 
+/* Either kind: a mapping from the snapshotter, or malloc'd. */
 static void s_fsm_snapshot_free(void *data, void *buf, size_t len)
 {
     (void)data;
-    assay_snapshot_free(buf, len);
+    if (len >= ASSAY_SNAPSHOT_HEADER && !memcmp(buf, ASSAY_SNAPSHOT_MAGIC, 8))
+        assay_snapshot_free(buf, len);
+    else
+        free(buf);
 }
 
 static int s_fsm_restore(void *data, const void *buf, size_t len)

@@ -310,7 +310,10 @@ static int s_leader(assay_state *self, const json_t *cmd, json_t **result,
         return assay_errf(err, errlen, ASSAY_EINVAL,
                       "leader: needs id (1 to 63 bytes), endpoint and "
                       "events (at most 255 bytes), member >= 0, level >= 0");
-    if (level > ASSAY_STATE_LEVEL)
+    /* The level is read only when it sets a new state's: a later leader
+     * of the next release may speak more than this member does. */
+    bool first = !self->leader && !self->level;
+    if (first && level > ASSAY_STATE_LEVEL)
         return assay_errf(err, errlen, ASSAY_EUNSUPP,
                       "leader: feature level %lld is above what this member "
                       "speaks (%d): upgrade it",
@@ -322,7 +325,7 @@ static int s_leader(assay_state *self, const json_t *cmd, json_t **result,
         return ASSAY_ENOMEM;
     /* The first leader of a state sets where its level starts: its own
      * (a new cluster), or 1 (a log from before levels). */
-    if (!self->leader && !self->level)
+    if (first)
         self->level = level ? level : 1;
     json_decref(self->leader);
     self->leader = l;

@@ -28,7 +28,11 @@ int assay_fsm_apply(assay_state *st, const void *buf, size_t len,
 
 int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len)
 {
-    json_t *dump = assay_state_dump(st);
+    /* Until every member speaks level 2, one of the previous release may
+     * have to install it: the format it reads. */
+    json_t *dump = assay_state_dump_format(
+        st, assay_state_level(st) < ASSAY_LEVEL_RETENTION ? 1
+                                                          : ASSAY_STATE_VERSION);
     if (!dump)
         return ASSAY_ENOMEM;
     int rc = assay_codec_encode(dump, buf, len);
@@ -101,8 +105,9 @@ static int s_restore_container(assay_state *st, const unsigned char *p,
         json_t *res = NULL;
         rc = assay_fsm_apply(st, q + 4, n, NULL, &res, err, errlen);
         json_decref(res);
-        if (rc != ASSAY_EUNSUPP && rc != ASSAY_EPARSE)
-            rc = 0; /* refused live too: it changed nothing then */
+        if (rc != ASSAY_EUNSUPP)
+            rc = 0; /* refused live too (a member stops only on a newer
+                       version, s_fsm_apply): it changed nothing then */
         q += 4 + n;
     }
     st->on_event = ev;

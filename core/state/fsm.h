@@ -18,7 +18,8 @@ int assay_fsm_apply(assay_state *st, const void *buf, size_t len,
                     json_t *decoded, json_t **result, char *err,
                     size_t errlen);
 
-/* The whole state, encoded into a malloc'd buffer (*buf; caller frees). */
+/* The whole state, encoded into a malloc'd buffer (*buf; caller frees):
+ * format 1 while the cluster is at level 1, else this build's. */
 int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len);
 
 /* A snapshot made off the loop (snapshotter.h) is a container: the state

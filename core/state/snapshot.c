@@ -4,10 +4,11 @@
  * where each JobSpec carries its jobs in submission order and a job is
  * {id, params, state, attempt, runtime?, version?, reason?, result?,
  * ended_ms?, attempts?}; runtimes are [{id, heartbeat_ms, labels,
- * capacity, catalog, alive}]. Format 1 (still loaded) listed the jobs
- * apart, each with its JobSpec's id and fields copied, and had no level
- * or attempt history. tests/fixtures/state/ holds one of each. Restore is
- * linear in the jobs. */
+ * capacity, catalog, alive}]. Format 1 (still loaded, and still written
+ * while the cluster is at level 1) lists the jobs apart, each with its
+ * JobSpec's id and fields copied; the previous release wrote it without
+ * level, ended_ms and attempts. tests/fixtures/state/ holds one of each.
+ * Restore is linear in the jobs. */
 #include "internal.h"
 
 #include <stdio.h>
@@ -39,17 +40,45 @@ static json_t *s_job_dump(const assay_job *j)
     return o;
 }
 
-json_t *assay_state_dump(const assay_state *self)
+/* Format 1, for a cluster still at level 1: what the previous release
+ * reads (its members may have to install it). The attempt history, the
+ * end time and the level go in fields it ignores, so nothing is lost
+ * between members of this release either. */
+static json_t *s_specs_v1(const assay_state *self, json_t **jobs)
 {
-    json_t *specs = json_array(), *rts = json_array();
-    /* A JobSpec's jobs are one run of the submission-order list. */
-    const assay_job *j = self->all_head;
-    for (const assay_spec_rec *s = self->specs_head; s; s = s->next) {
-        json_t *jobs = json_array();
-        for (; j && j->spec == s; j = j->all_next)
-            json_array_append_new(jobs, s_job_dump(j));
-        json_array_append_new(specs, json_pack("{s:O, s:o}", "spec", s->spec,
-                                               "jobs", jobs));
+    json_t *specs = json_array();
+    *jobs = json_array();
+    for (const assay_spec_rec *s = self->specs_head; s; s = s->next)
+        json_array_append(specs, s->spec);
+    for (const assay_job *j = self->all_head; j; j = j->all_next) {
+        json_t *o = assay_job_json(j, ASSAY_JOB_RESULT);
+        json_object_del(o, "waiting"); /* the leader's note, not state */
+        json_object_set(o, "params", j->params);
+        if (j->ended_ms)
+            json_object_set_new(o, "ended_ms", json_integer(j->ended_ms));
+        if (j->n_attempts)
+            json_object_set_new(o, "attempts", st_attempts_json(j));
+        json_array_append_new(*jobs, o);
+    }
+    return specs;
+}
+
+json_t *assay_state_dump_format(const assay_state *self, int version)
+{
+    json_t *specs, *jobs = NULL, *rts = json_array();
+    if (version < 2)
+        specs = s_specs_v1(self, &jobs);
+    else {
+        specs = json_array();
+        /* A JobSpec's jobs are one run of the submission-order list. */
+        const assay_job *j = self->all_head;
+        for (const assay_spec_rec *s = self->specs_head; s; s = s->next) {
+            json_t *list = json_array();
+            for (; j && j->spec == s; j = j->all_next)
+                json_array_append_new(list, s_job_dump(j));
+            json_array_append_new(specs, json_pack("{s:O, s:o}", "spec",
+                                                   s->spec, "jobs", list));
+        }
     }
     size_t i;
     json_t *id;
@@ -60,13 +89,22 @@ json_t *assay_state_dump(const assay_state *self)
         json_object_set_new(o, "alive", json_boolean(r->alive));
         json_array_append_new(rts, o);
     }
-    json_t *dump = json_pack("{s:i, s:I, s:o, s:o}", "v",
-                             ASSAY_STATE_VERSION, "level",
-                             (json_int_t)self->level, "specs", specs,
-                             "runtimes", rts);
+    json_t *dump = version < 2
+                       ? json_pack("{s:i, s:I, s:o, s:o, s:o}", "v", 1,
+                                   "level", (json_int_t)self->level, "specs",
+                                   specs, "jobs", jobs, "runtimes", rts)
+                       : json_pack("{s:i, s:I, s:o, s:o}", "v",
+                                   ASSAY_STATE_VERSION, "level",
+                                   (json_int_t)self->level, "specs", specs,
+                                   "runtimes", rts);
     if (dump && self->leader)
         json_object_set(dump, "leader", self->leader);
     return dump;
+}
+
+json_t *assay_state_dump(const assay_state *self)
+{
+    return assay_state_dump_format(self, ASSAY_STATE_VERSION);
 }
 
 static int s_fail(char *err, size_t errlen, int rc, const char *what)
@@ -165,6 +203,10 @@ static int s_load_v2(assay_state *self, const json_t *dump, s_done *done,
     int rc = 0;
     json_array_foreach(json_object_get(dump, "specs"), i, entry) {
         const json_t *jobs = json_object_get(entry, "jobs");
+        /* Each JobSpec once: a second entry would place its jobs again. */
+        if (!rc && assay_state_spec(self, st_str(json_object_get(entry, "spec"),
+                                                 "id")))
+            rc = s_fail(err, errlen, ASSAY_EINVAL, "a JobSpec listed twice");
         if (!rc)
             rc = st_submit(self, json_object_get(entry, "spec"), jobs, NULL,
                            err, errlen);

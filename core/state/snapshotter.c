@@ -13,12 +13,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "error.h"
 #include "fsm.h"
 #include "log.h"
 
+/* A child still encoding after this long is stuck (stopped, or on a lock
+ * another thread held at the fork): killed, and the next ask tries again.
+ * Commands kept for the tail beyond this many bytes: the same. */
+#define CHILD_MAX_MS (10 * 60 * 1000)
+#define TAIL_MAX ((size_t)512 << 20)
+
 struct assay_snapshotter {
     pid_t child;   /* encoding, or 0 */
+    int64_t started_ms;
     int fd;        /* its memfd, or -1 */
     char *tail;    /* commands applied since the fork: {u32 len, bytes} */
     size_t tail_len, tail_cap;
@@ -69,6 +77,13 @@ int assay_snapshotter_applied(assay_snapshotter *self, const void *cmd,
 {
     if (self->child <= 0 || len > UINT32_MAX)
         return 0;
+    if (self->tail_len + len + 4 > TAIL_MAX) {
+        assay_warn("snapshot: %zu bytes of commands since the fork; made "
+                   "again",
+                   self->tail_len);
+        assay_snapshotter_reset(self);
+        return 0;
+    }
     if (self->tail_cap - self->tail_len < len + 4) {
         size_t cap = self->tail_cap ? self->tail_cap : 4096;
         while (cap - self->tail_len < len + 4)
@@ -106,11 +121,13 @@ static bool s_write_all(int fd, const char *p, size_t n)
 }
 
 /* In the child: encode the frozen state after the header's room, exit. */
-static void s_child(const assay_state *st, int fd)
+static void s_child(const assay_state *st, int fd, pid_t parent)
 {
     /* A member killed meanwhile takes its child along: its encoding
-     * would go to nobody. */
+     * would go to nobody (also if it died before the prctl). */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(1);
     /* It keeps none of the member's other fds either: a pipe or socket the
      * member closes (an executor told to go) must see its end now. */
     if (fd > 3)
@@ -132,15 +149,16 @@ static int s_fork(assay_snapshotter *self, const assay_state *st)
     self->fd = memfd_create("assay-snapshot", MFD_CLOEXEC);
     if (self->fd < 0)
         return ASSAY_EIO;
-    pid_t pid = fork();
+    pid_t parent = getpid(), pid = fork();
     if (pid == 0)
-        s_child(st, self->fd);
+        s_child(st, self->fd, parent);
     if (pid < 0) {
         close(self->fd);
         self->fd = -1;
         return ASSAY_EIO;
     }
     self->child = pid;
+    self->started_ms = assay_now_ms();
     self->tail_len = 0;
     self->tail_count = 0;
     return ASSAY_EBUSY;
@@ -184,13 +202,19 @@ int assay_snapshotter_take(assay_snapshotter *self, const assay_state *st,
         return s_fork(self, st);
     int status;
     pid_t w = waitpid(self->child, &status, WNOHANG);
+    if (w == 0 && assay_now_ms() - self->started_ms > CHILD_MAX_MS) {
+        assay_warn("snapshot: the encoding child ran %d s; killed, trying "
+                   "again",
+                   CHILD_MAX_MS / 1000);
+        assay_snapshotter_reset(self);
+        return ASSAY_EIO;
+    }
     if (w == 0 || (w < 0 && errno == EINTR))
         return ASSAY_EBUSY;
     if (w < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         assay_warn("snapshot: the encoding child failed (%s); trying again",
                    w < 0 ? "lost" : "exit status");
-        if (w > 0)
-            self->child = 0;
+        self->child = 0; /* reaped, or not ours to kill any more */
         assay_snapshotter_reset(self);
         return ASSAY_EIO;
     }

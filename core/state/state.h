@@ -160,6 +160,9 @@ int assay_state_op_version(const char *op);
 /* Whole state as one JSON value, and back (snapshots; snapshot.c). A
  * dump of any earlier format version loads. */
 json_t *assay_state_dump(const assay_state *self);
+/* The same in format `version` (1: what the previous release reads, no
+ * attempt history or level; 2: this one's). */
+json_t *assay_state_dump_format(const assay_state *self, int version);
 int assay_state_load(assay_state *self, const json_t *dump, char *err,
                      size_t errlen);
 

@@ -243,3 +243,36 @@ Test(snapshot, damaged_container_is_refused)
     assay_snapshotter_destroy(&sn);
     assay_state_destroy(&st);
 }
+
+/* A cluster still at level 1 may have members of the previous release,
+ * which read format 1 only: its snapshots are format 1 (no container),
+ * with the history in fields that release ignores, and lose nothing. */
+Test(snapshot, at_level_1_the_previous_release_s_format)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    apply(st, NULL,
+          J("{\"v\":1, \"op\":\"leader\", \"id\":\"m1\", \"endpoint\":"
+            "\"tcp://a:1\", \"events\":\"tcp://a:2\", \"member\":1}"));
+    apply(st, NULL,
+          J("{\"v\":1, \"op\":\"runtime\", \"id\":\"rt-a\", "
+            "\"heartbeat_ms\":100, \"labels\":{}, \"capacity\":null, "
+            "\"catalog\":{\"plugins\":[]}}"));
+    submit(st, NULL, "s", 3);
+    job_cmd(st, NULL, "dispatch", "s-0", 1, 1000);
+    job_cmd(st, NULL, "requeue", "s-0", 1, 1100);
+    job_cmd(st, NULL, "dispatch", "s-1", 1, 1200);
+    job_cmd(st, NULL, "result", "s-1", 1, 1300);
+    cr_assert_eq(assay_state_level(st), 1);
+    char *buf;
+    size_t len;
+    cr_assert_eq(assay_fsm_snapshot(st, &buf, &len), 0);
+    json_t *dump;
+    cr_assert_eq(assay_codec_decode(buf, len, &dump, NULL, 0), 0);
+    cr_expect_eq(json_integer_value(json_object_get(dump, "v")), 1);
+    cr_expect_eq(json_array_size(json_object_get(dump, "jobs")), 3,
+                 "format 1 lists the jobs apart");
+    json_decref(dump);
+    expect_restores_as(st, buf, len);
+    free(buf);
+    assay_state_destroy(&st);
+}

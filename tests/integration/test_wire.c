@@ -997,3 +997,31 @@ Test(wire, memory_requirement_keeps_jobs_off_runtimes_short_of_it)
     fake_stop(&small);
     fake_stop(&big);
 }
+
+/* A result nested deeper than a snapshot could hold it (a result sits five
+ * levels down there) is recorded as an error, not as sent: one such
+ * result must not make every later snapshot undecodable. */
+Test(wire, result_nested_too_deep_is_recorded_as_an_error)
+{
+    fake f;
+    fake_start(&f, "deep");
+    fake_grant(&f, 1, -1);
+    submit("{\"id\": \"deep\", \"action\": \"fake.run\"}");
+    fake_until_items(&f, f.dispatched, 1, "dispatch items");
+    json_t *data = json_object();
+    for (int i = 0; i < 27; i++)
+        data = json_pack("{s:o}", "x", data);
+    fake_send(&f, "result",
+              json_pack("{s:[{s:s, s:i, s:{s:s, s:s, s:[], s:o}}]}",
+                        "results", "job", "deep-0", "attempt", 1, "result",
+                        "status", "pass", "message", "deep", "findings",
+                        "data", data));
+    fake_until_items(&f, f.acks, 1, "acks");
+    json_t *j = job("deep-0");
+    const json_t *res = json_object_get(j, "result");
+    cr_expect_str_eq(jstr(j, "state"), "completed");
+    cr_expect_str_eq(jstr(res, "status"), "error");
+    cr_expect_str_eq(jstr(res, "reason"), "result too deep");
+    json_decref(j);
+    fake_stop(&f);
+}
