@@ -347,6 +347,14 @@ Test(failover, bad_cluster_requests_are_refused)
     r = cluster_ctl(&c, &code, "cluster remove 42");
     cr_assert_neq(code, 0, "removing an unknown member succeeded");
     json_decref(r);
+    r = cluster_ctl(&c, &code, "cluster upgrade two");
+    cr_assert_eq(code, 64, "a level that is no number accepted");
+    json_decref(r);
+    /* Only one member's endpoint given: the others were not asked. */
+    r = cluster_ctl_member(&c, 1, &code, "cluster upgrade 2");
+    cr_assert_eq(code, 64, "upgrade without asking every member: exit %d",
+                 code);
+    json_decref(r);
     r = cluster_ctl(&c, NULL, "cluster");
     cr_assert_eq(json_array_size(json_object_get(r, "members")), 3);
     json_decref(r);

@@ -1025,3 +1025,28 @@ Test(wire, result_nested_too_deep_is_recorded_as_an_error)
     json_decref(j);
     fake_stop(&f);
 }
+
+/* assay.cluster upgrade: a level that is not an integer from 1, or above
+ * what the leader speaks, is refused naming the range; one the cluster is
+ * already at changes nothing and answers with the status. (A new cluster
+ * of this build starts at the level it speaks.) */
+Test(wire, bad_cluster_upgrades_are_refused)
+{
+    expect_error(call("assay.cluster", json_pack("{s:s}", "op", "upgrade")),
+                 "ASSAY_EINVAL", "level must be an integer from 1");
+    expect_error(call("assay.cluster",
+                      json_pack("{s:s, s:s}", "op", "upgrade", "level", "2")),
+                 "ASSAY_EINVAL", "level must be an integer from 1");
+    expect_error(call("assay.cluster",
+                      json_pack("{s:s, s:i}", "op", "upgrade", "level", 0)),
+                 "ASSAY_EINVAL", "level must be an integer from 1");
+    expect_error(call("assay.cluster",
+                      json_pack("{s:s, s:i}", "op", "upgrade", "level", 99)),
+                 "ASSAY_EUNSUPP", "what the leader speaks");
+    json_t *r = call("assay.cluster",
+                     json_pack("{s:s, s:i}", "op", "upgrade", "level", 1));
+    cr_expect(json_is_true(json_object_get(r, "ok")));
+    cr_expect_eq(json_integer_value(json_object_get(r, "level")),
+                 json_integer_value(json_object_get(r, "speaks")));
+    json_decref(r);
+}
