@@ -107,13 +107,6 @@ json_t *assay_state_dump(const assay_state *self)
     return assay_state_dump_format(self, ASSAY_STATE_VERSION);
 }
 
-static int s_fail(char *err, size_t errlen, int rc, const char *what)
-{
-    if (err && errlen)
-        snprintf(err, errlen, "snapshot: %s", what);
-    return rc;
-}
-
 /* Terminal jobs go on the retention list oldest end first, as they were
  * appended while live (ties: submission order). */
 static int s_by_end(const void *a, const void *b)
@@ -138,9 +131,9 @@ static int s_place(assay_state *self, const json_t *rec, s_done *done,
     int st = assay_job_state_parse(st_str(rec, "state"));
     if (!job || st < 0 ||
         !st_attempts_load(self, job, json_object_get(rec, "attempts")))
-        return s_fail(err, errlen, ASSAY_EINVAL,
-                      "a job without its JobSpec, a known state or "
-                      "well-formed attempts");
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "snapshot: a job without its JobSpec, a known "
+                          "state or well-formed attempts");
     st_leave(self, job);
     job->state = st;
     job->attempt = st_int(rec, "attempt");
@@ -188,7 +181,8 @@ static int s_load_v1(assay_state *self, const json_t *dump, s_done *done,
     }
     json_decref(by_spec);
     if (!rc && assay_state_job_count(self) != json_array_size(jobs))
-        rc = s_fail(err, errlen, ASSAY_EINVAL, "a job without its JobSpec");
+        rc = assay_errf(err, errlen, ASSAY_EINVAL,
+                        "snapshot: a job without its JobSpec");
     json_array_foreach(jobs, i, j)
         if (!rc)
             rc = s_place(self, j, done, err, errlen);
@@ -206,7 +200,8 @@ static int s_load_v2(assay_state *self, const json_t *dump, s_done *done,
         /* Each JobSpec once: a second entry would place its jobs again. */
         if (!rc && assay_state_spec(self, st_str(json_object_get(entry, "spec"),
                                                  "id")))
-            rc = s_fail(err, errlen, ASSAY_EINVAL, "a JobSpec listed twice");
+            rc = assay_errf(err, errlen, ASSAY_EINVAL,
+                            "snapshot: a JobSpec listed twice");
         if (!rc)
             rc = st_submit(self, json_object_get(entry, "spec"), jobs, NULL,
                            err, errlen);
@@ -233,19 +228,18 @@ int assay_state_load(assay_state *self, const json_t *dump, char *err,
 {
     int64_t v = st_int(dump, "v");
     if (v < 1)
-        return s_fail(err, errlen, ASSAY_EINVAL, "no format version");
-    if (v > ASSAY_STATE_VERSION) {
-        if (err && errlen)
-            snprintf(err, errlen,
-                     "snapshot: format version %lld is newer than this "
-                     "member reads (up to %d): upgrade it",
-                     (long long)v, ASSAY_STATE_VERSION);
-        return ASSAY_EUNSUPP;
-    }
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "snapshot: no format version");
+    if (v > ASSAY_STATE_VERSION)
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
+                          "snapshot: format version %lld is newer than this "
+                          "member reads (up to %d): upgrade it",
+                          (long long)v, ASSAY_STATE_VERSION);
     int64_t level = st_int(dump, "level");
     if (level < 0 || level > ASSAY_STATE_LEVEL)
-        return s_fail(err, errlen, ASSAY_EUNSUPP,
-                      "feature level above what this member speaks");
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
+                          "snapshot: feature level above what this member "
+                          "speaks");
     s_done done = {calloc(s_count_jobs(dump, v) + 1, sizeof(assay_job *)), 0};
     if (!done.done)
         return ASSAY_ENOMEM;
