@@ -1,5 +1,5 @@
 /* bench/bench_restore.c - time to dump and to restore the replicated
- * state (core/state.c) holding N one-job JobSpecs, the shape that made
+ * state (core/state/) holding N one-job JobSpecs, the shape that made
  * restore quadratic. Usage: bench-restore [N] (default 20000). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,7 +7,8 @@
 #include <jansson.h>
 
 #include "clock.h"
-#include "state.h"
+#include "codec.h"
+#include "fsm.h"
 
 int main(int argc, char **argv)
 {
@@ -29,23 +30,30 @@ int main(int argc, char **argv)
             "timeout_ms", 1000, "max_attempts", 1, "priority", 0, "jobs",
             "id", jid, "params");
         json_t *r = NULL;
-        if (assay_state_apply(s, cmd, &r, NULL, 0) != 0) {
+        char *enc = NULL;
+        size_t len = 0;
+        if (assay_codec_encode(cmd, &enc, &len) != 0 ||
+            assay_fsm_apply(s, enc, len, &r, NULL, 0) != 0) {
             fprintf(stderr, "bench-restore: submit %d refused\n", i);
             return 1;
         }
+        free(enc);
         json_decref(r);
         json_decref(cmd);
     }
     int64_t t0 = assay_now_us();
-    json_t *dump = assay_state_dump(s);
+    char *dump = NULL;
+    size_t len = 0;
+    int rc = assay_fsm_snapshot(s, &dump, &len);
     int64_t t1 = assay_now_us();
     assay_state *back = assay_state_new(NULL, NULL);
-    int rc = assay_state_load(back, dump, NULL, 0);
+    if (!rc)
+        rc = assay_fsm_restore(back, dump, len, NULL, 0);
     int64_t t2 = assay_now_us();
     printf("bench-restore: %d JobSpecs of one job: dump %.3f s, restore "
            "%.3f s%s\n",
            n, (t1 - t0) / 1e6, (t2 - t1) / 1e6, rc ? " (refused)" : "");
-    json_decref(dump);
+    free(dump);
     assay_state_destroy(&s);
     assay_state_destroy(&back);
     return rc ? 1 : 0;

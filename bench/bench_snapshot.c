@@ -57,7 +57,7 @@ static void s_apply(assay_state *st, const char *buf, size_t len)
 {
     json_t *res = NULL;
     char err[ASSAY_ERRMSG_SIZE];
-    if (assay_fsm_apply(st, buf, len, NULL, &res, err, sizeof err) != 0) {
+    if (assay_fsm_apply(st, buf, len, &res, err, sizeof err) != 0) {
         fprintf(stderr, "bench-snapshot: refused: %s\n", err);
         exit(1);
     }

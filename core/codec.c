@@ -7,7 +7,9 @@
  * a buffer of their own size. */
 #include "codec.h"
 
+#include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,111 +75,181 @@ static const char *s_str(const msgpack_object_str *s)
     return s->size ? s->ptr : "";
 }
 
-static int s_to_json(const msgpack_object *o, int depth, json_t **out,
-                     char *err, size_t errlen)
+/* UTF-8 as jansson takes it: no overlong forms, no surrogates, nothing
+ * above U+10FFFF. */
+static bool s_utf8(const unsigned char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t k;
+        uint32_t cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            k = 1, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            k = 2, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            k = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (n - i - 1 < k)
+            return false;
+        for (size_t m = 1; m <= k; m++) {
+            if ((p[i + m] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[i + m] & 0x3f);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+            cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += k + 1;
+    }
+    return true;
+}
+
+/* Everything a value must be to become JSON, checked without building
+ * it: what the decoders accept, and a state's records may hold. */
+static int s_check(const msgpack_object *o, int depth, char *err,
+                   size_t errlen)
 {
     if (depth > ASSAY_CODEC_MAX_DEPTH)
         return assay_errf(err, errlen, ASSAY_ETOOBIG,
                           "value nested deeper than %d levels",
                           ASSAY_CODEC_MAX_DEPTH);
-    json_t *j = NULL;
     switch (o->type) {
     case MSGPACK_OBJECT_NIL:
-        j = json_null();
-        break;
     case MSGPACK_OBJECT_BOOLEAN:
-        j = json_boolean(o->via.boolean);
-        break;
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+    case MSGPACK_OBJECT_BIN:
+        return 0;
     case MSGPACK_OBJECT_POSITIVE_INTEGER:
         if (o->via.u64 > INT64_MAX)
             return assay_errf(err, errlen, ASSAY_ERANGE,
                               "integer %llu does not fit int64",
                               (unsigned long long)o->via.u64);
-        j = json_integer((json_int_t)o->via.u64);
-        break;
-    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-        j = json_integer((json_int_t)o->via.i64);
-        break;
+        return 0;
     case MSGPACK_OBJECT_FLOAT32:
     case MSGPACK_OBJECT_FLOAT64:
-        j = json_real(o->via.f64);
-        break;
+        if (!isfinite(o->via.f64))
+            return assay_errf(err, errlen, ASSAY_EPARSE,
+                              "invalid value (not a finite number)");
+        return 0;
     case MSGPACK_OBJECT_STR:
         if (memchr(s_str(&o->via.str), '\0', o->via.str.size))
             return assay_errf(err, errlen, ASSAY_EPARSE,
                               "string contains a NUL byte");
-        j = json_stringn(s_str(&o->via.str), o->via.str.size);
-        if (!j)
+        if (!s_utf8((const unsigned char *)s_str(&o->via.str),
+                    o->via.str.size))
             return assay_errf(err, errlen, ASSAY_EPARSE,
                               "string is not valid UTF-8");
-        break;
+        return 0;
+    case MSGPACK_OBJECT_ARRAY:
+        for (uint32_t i = 0; i < o->via.array.size; i++) {
+            int rc = s_check(&o->via.array.ptr[i], depth + 1, err, errlen);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    case MSGPACK_OBJECT_MAP:
+        for (uint32_t i = 0; i < o->via.map.size; i++) {
+            const msgpack_object_kv *kv = &o->via.map.ptr[i];
+            if (kv->key.type != MSGPACK_OBJECT_STR ||
+                kv->key.via.str.size > 255 ||
+                memchr(s_str(&kv->key.via.str), '\0', kv->key.via.str.size))
+                return assay_errf(err, errlen, ASSAY_EPARSE,
+                                  "map key is not a short string");
+            if (!s_utf8((const unsigned char *)s_str(&kv->key.via.str),
+                        kv->key.via.str.size))
+                return assay_errf(err, errlen, ASSAY_EPARSE,
+                                  "map key is not valid UTF-8");
+            int rc = s_check(&kv->val, depth + 1, err, errlen);
+            if (rc)
+                return rc;
+        }
+        return 0;
+    default:
+        return assay_errf(err, errlen, ASSAY_EPARSE,
+                          "unsupported msgpack type %d", (int)o->type);
+    }
+}
+
+int assay_codec_check(const msgpack_object *o, char *err, size_t errlen)
+{
+    return s_check(o, 0, err, errlen);
+}
+
+/* Builds the JSON of a value s_check accepted: only memory can fail. */
+static json_t *s_build(const msgpack_object *o)
+{
+    switch (o->type) {
+    case MSGPACK_OBJECT_NIL:
+        return json_null();
+    case MSGPACK_OBJECT_BOOLEAN:
+        return json_boolean(o->via.boolean);
+    case MSGPACK_OBJECT_POSITIVE_INTEGER:
+        return json_integer((json_int_t)o->via.u64);
+    case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+        return json_integer((json_int_t)o->via.i64);
+    case MSGPACK_OBJECT_FLOAT32:
+    case MSGPACK_OBJECT_FLOAT64:
+        return json_real(o->via.f64);
+    case MSGPACK_OBJECT_STR:
+        return json_stringn_nocheck(s_str(&o->via.str), o->via.str.size);
     case MSGPACK_OBJECT_BIN: {
         size_t n = sodium_base64_ENCODED_LEN(o->via.bin.size,
                                              sodium_base64_VARIANT_ORIGINAL);
         char *b64 = malloc(n);
         if (!b64)
-            return ASSAY_ENOMEM;
+            return NULL;
         sodium_bin2base64(b64, n, (const unsigned char *)o->via.bin.ptr,
                           o->via.bin.size, sodium_base64_VARIANT_ORIGINAL);
-        j = json_string(b64);
+        json_t *j = json_string_nocheck(b64);
         free(b64);
-        break;
+        return j;
     }
-    case MSGPACK_OBJECT_ARRAY:
-        j = json_array();
+    case MSGPACK_OBJECT_ARRAY: {
+        json_t *j = json_array();
         for (uint32_t i = 0; j && i < o->via.array.size; i++) {
-            json_t *item;
-            int rc = s_to_json(&o->via.array.ptr[i], depth + 1, &item, err,
-                               errlen);
-            if (rc) {
+            json_t *item = s_build(&o->via.array.ptr[i]);
+            if (!item || json_array_append_new(j, item)) {
                 json_decref(j);
-                return rc;
+                return NULL;
             }
-            json_array_append_new(j, item);
         }
-        break;
-    case MSGPACK_OBJECT_MAP:
-        j = json_object();
+        return j;
+    }
+    case MSGPACK_OBJECT_MAP: {
+        json_t *j = json_object();
         for (uint32_t i = 0; j && i < o->via.map.size; i++) {
             const msgpack_object_kv *kv = &o->via.map.ptr[i];
-            if (kv->key.type != MSGPACK_OBJECT_STR || kv->key.via.str.size > 255 ||
-                memchr(s_str(&kv->key.via.str), '\0', kv->key.via.str.size)) {
+            json_t *item = s_build(&kv->val);
+            if (!item || json_object_setn_new_nocheck(
+                             j, s_str(&kv->key.via.str), kv->key.via.str.size,
+                             item)) {
                 json_decref(j);
-                return assay_errf(err, errlen, ASSAY_EPARSE,
-                                  "map key is not a short string");
-            }
-            char key[256];
-            memcpy(key, s_str(&kv->key.via.str), kv->key.via.str.size);
-            key[kv->key.via.str.size] = '\0';
-            json_t *item;
-            int rc = s_to_json(&kv->val, depth + 1, &item, err, errlen);
-            if (rc) {
-                json_decref(j);
-                return rc;
-            }
-            /* jansson refuses keys that are not UTF-8 (and takes item) */
-            if (json_object_set_new(j, key, item)) {
-                json_decref(j);
-                return assay_errf(err, errlen, ASSAY_EPARSE,
-                                  "map key is not valid UTF-8");
+                return NULL;
             }
         }
-        break;
-    default:
-        return assay_errf(err, errlen, ASSAY_EPARSE,
-                          "unsupported msgpack type %d", (int)o->type);
+        return j;
     }
-    if (!j)
-        return assay_errf(err, errlen, ASSAY_EPARSE,
-                          "invalid value (not a finite number?)");
-    *out = j;
-    return 0;
+    default:
+        return NULL;
+    }
 }
 
 int assay_codec_to_json(const msgpack_object *obj, json_t **out, char *err,
                         size_t errlen)
 {
-    return s_to_json(obj, 0, out, err, errlen);
+    int rc = s_check(obj, 0, err, errlen);
+    if (rc)
+        return rc;
+    if (!(*out = s_build(obj)))
+        return assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
+    return 0;
 }
 
 static uint64_t s_be(const uint8_t *p, int n)
@@ -302,7 +374,7 @@ static s_scratch *s_scratch_get(void)
     s_scratch *s = pthread_getspecific(s_key);
     if (!s && (s = calloc(1, sizeof *s))) {
         msgpack_sbuffer_init(&s->sb);
-        s->zone = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
+        s->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
         if (!s->zone || pthread_setspecific(s_key, s) != 0) {
             s_scratch_free(s);
             s = NULL;
@@ -311,25 +383,32 @@ static s_scratch *s_scratch_get(void)
     return s;
 }
 
-int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,
-                       size_t errlen)
+int assay_codec_unpack(const void *buf, size_t len, msgpack_zone *zone,
+                       msgpack_object *out, char *err, size_t errlen)
 {
     int rc = s_precheck(buf, len, err, errlen);
     if (rc)
         return rc;
+    size_t off = 0;
+    msgpack_unpack_return r = msgpack_unpack(buf, len, &off, zone, out);
+    if (r != MSGPACK_UNPACK_SUCCESS && r != MSGPACK_UNPACK_EXTRA_BYTES)
+        return assay_errf(err, errlen, ASSAY_EPARSE, "malformed msgpack");
+    if (off != len)
+        return assay_errf(err, errlen, ASSAY_EPARSE,
+                          "%zu trailing bytes after msgpack value", len - off);
+    return s_check(out, 0, err, errlen);
+}
+
+int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,
+                       size_t errlen)
+{
     s_scratch *s = s_scratch_get();
     if (!s)
         return assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
     msgpack_object obj;
-    size_t off = 0;
-    msgpack_unpack_return r = msgpack_unpack(buf, len, &off, s->zone, &obj);
-    if (r != MSGPACK_UNPACK_SUCCESS && r != MSGPACK_UNPACK_EXTRA_BYTES)
-        rc = assay_errf(err, errlen, ASSAY_EPARSE, "malformed msgpack");
-    else if (off != len)
-        rc = assay_errf(err, errlen, ASSAY_EPARSE,
-                        "%zu trailing bytes after msgpack value", len - off);
-    else
-        rc = s_to_json(&obj, 0, out, err, errlen);
+    int rc = assay_codec_unpack(buf, len, s->zone, &obj, err, errlen);
+    if (!rc && !(*out = s_build(&obj)))
+        rc = assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
     msgpack_zone_clear(s->zone);
     return rc;
 }

@@ -15,12 +15,30 @@
 
 #define ASSAY_CODEC_MAX_DEPTH 32
 
+/* Chunk size of a zone kept to decode message after message: clearing a
+ * zone keeps its first chunk, so whatever fits decodes without a malloc
+ * (msgpack-c's 8 KiB default made a batch of results allocate on every
+ * decode). */
+#define ASSAY_CODEC_ZONE_CHUNK (256 * 1024)
+
 /* Appends `value` to the packer. Returns 0 or ASSAY_EINVAL. */
 int assay_codec_pack(msgpack_packer *pk, const json_t *value);
 
 /* Converts a msgpack object into a new JSON value (*out, caller decrefs). */
 int assay_codec_to_json(const msgpack_object *obj, json_t **out, char *err,
                         size_t errlen);
+
+/* Whether a decoded value is one the decoders accept: nesting, map keys
+ * (strings of at most 255 bytes), strings (UTF-8 without NUL), integers
+ * (int64) and numbers (finite). */
+int assay_codec_check(const msgpack_object *obj, char *err, size_t errlen);
+
+/* Decodes exactly one msgpack value occupying all of buf[0..len) into
+ * *out, whose parts live in `zone` until it is cleared, and checks it as
+ * assay_codec_check does: what assay_codec_decode accepts, without a
+ * JSON tree. */
+int assay_codec_unpack(const void *buf, size_t len, msgpack_zone *zone,
+                       msgpack_object *out, char *err, size_t errlen);
 
 /* Decodes exactly one msgpack value occupying all of buf[0..len). */
 int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,

@@ -51,23 +51,6 @@ extern char **environ;
  * (core/runtime.c), then tries members JOIN_TRIES times each. */
 #define REJOIN_GRACE_BEATS 12
 
-/* A command this member submitted and has not seen applied yet, kept
- * with its encoding: when the module applies the same bytes here, the
- * command need not be decoded again (decoding was a fifth of a busy
- * leader's time). Own commands apply in the order they were submitted. */
-typedef struct s_sent {
-    json_t *cmd;
-    char *buf;
-    size_t len;
-    struct s_sent *next;
-} s_sent;
-
-/* Submitted commands remembered at most; past it, applying decodes. */
-#define MAX_SENT 65536
-/* How far past the oldest remembered command a match is looked for: the
- * ones skipped were lost (leadership changed before they committed). */
-#define SENT_LOOKAHEAD 8
-
 /* Acks waiting for a dispatch to ride on are sent alone at this many. */
 #define ACK_BATCH 256
 
@@ -121,8 +104,6 @@ struct assay_leader {
     bool leading, claiming;
     bool expiring; /* an "expire" is being committed */
     assay_snapshotter *snap;
-    s_sent *sent_head, *sent_tail;
-    size_t nsent;
     char endpoint[256], events_ep[256]; /* announced when leading */
     /* While a registration or catalogue update is applied: its runtime
      * and the catalogue it had before (NULL: none), for runtime.plugins. */
@@ -221,43 +202,6 @@ static assay_bytes s_route(const s_pending *p)
     return (assay_bytes){p->route, p->route_len};
 }
 
-static void s_sent_pop(assay_leader *self, bool keep_cmd)
-{
-    s_sent *h = self->sent_head;
-    self->sent_head = h->next;
-    if (!self->sent_head)
-        self->sent_tail = NULL;
-    self->nsent--;
-    if (!keep_cmd)
-        json_decref(h->cmd);
-    free(h->buf);
-    free(h);
-}
-
-static void s_sent_clear(assay_leader *self)
-{
-    while (self->sent_head)
-        s_sent_pop(self, false);
-}
-
-/* The command whose encoding is `buf`, if this member submitted it: the
- * caller owns the reference. NULL: decode it. */
-static json_t *s_sent_take(assay_leader *self, const void *buf, size_t len)
-{
-    int k = 0;
-    for (s_sent *e = self->sent_head; e && k < SENT_LOOKAHEAD;
-         e = e->next, k++) {
-        if (e->len != len || memcmp(e->buf, buf, len))
-            continue;
-        while (k--)
-            s_sent_pop(self, false);
-        json_t *cmd = self->sent_head->cmd;
-        s_sent_pop(self, true);
-        return cmd;
-    }
-    return NULL;
-}
-
 static int s_commit(assay_leader *self, json_t *cmd, assay_commit_cb cb,
                     void *arg)
 {
@@ -266,26 +210,13 @@ static int s_commit(assay_leader *self, json_t *cmd, assay_commit_cb cb,
     char *buf;
     size_t len;
     int rc = assay_codec_encode(cmd, &buf, &len);
-    if (rc) {
-        json_decref(cmd);
+    json_decref(cmd);
+    if (rc)
         return rc;
-    }
     rc = S_COP(self, submit, self->cons, buf, len, cb, arg);
     self->committed = self->committed || rc == 0;
-    s_sent *e = !rc && self->nsent < MAX_SENT ? malloc(sizeof *e) : NULL;
-    if (!e) {
-        json_decref(cmd);
-        free(buf);
-        return rc;
-    }
-    *e = (s_sent){cmd, buf, len, NULL};
-    if (self->sent_tail)
-        self->sent_tail->next = e;
-    else
-        self->sent_head = e;
-    self->sent_tail = e;
-    self->nsent++;
-    return 0;
+    free(buf);
+    return rc;
 }
 
 /* Fire-and-forget commits: the result is only freed. */
@@ -1176,7 +1107,6 @@ static void s_role(assay_leader *self)
         s_forget_runtimes(self);
         json_array_clear(self->results);
         json_array_clear(self->requeues);
-        s_sent_clear(self);
         assay_warn("member %s no longer leads", self->id);
     }
 }
@@ -1692,10 +1622,11 @@ static void s_dispatched(void *arg, int status, void *result)
         if (!r)
             continue; /* gone since: the lease takes the job back */
         s_queue_rt(self, r, &r->out_dispatch,
-                   json_pack("{s:s, s:I, s:O, s:s, s:O, s:I}", "job", j->id,
+                   json_pack("{s:s, s:I, s:O, s:s, s:o, s:I}", "job", j->id,
                              "attempt", (json_int_t)j->attempt, "action",
                              json_object_get(j->spec->spec, "action"),
-                             "version", j->version, "params", j->params,
+                             "version", j->version, "params",
+                             assay_job_params(j),
                              "timeout_ms", (json_int_t)j->spec->timeout_ms));
     }
     json_decref(result);
@@ -2092,17 +2023,24 @@ static bool s_wants(void *arg, const char *topic)
 /* Before a "runtime" command (a registration or catalogue update) is
  * applied: keeps the runtime's catalogue as it is, so that the change can
  * be published once the command has replaced it. */
-static void s_catalog_arm(assay_leader *self, const json_t *cmd)
+static void s_catalog_arm(assay_leader *self, const void *cmd, size_t len)
 {
-    const char *id = s_str(cmd, "id"), *op = s_str(cmd, "op");
-    if (!self->leading || !id || !op || strcmp(op, "runtime") ||
-        !s_wants(self, "runtime.plugins"))
+    char op[16];
+    json_t *j = NULL;
+    /* Decoded only for a registration someone listens for. */
+    if (!self->leading || !s_wants(self, "runtime.plugins") ||
+        !assay_fsm_op(self->state, cmd, len, op, sizeof op) ||
+        strcmp(op, "runtime") || assay_codec_decode(cmd, len, &j, NULL, 0))
         return;
+    const char *id = s_str(j, "id");
     assay_runtime_rec *rec = assay_state_runtime(self->state, id);
-    self->cat_armed = true;
-    strlcpy(self->cat_id, id, sizeof self->cat_id);
-    self->cat_before = rec ? json_incref(json_object_get(rec->info, "catalog"))
-                           : NULL;
+    if (id) {
+        self->cat_armed = true;
+        strlcpy(self->cat_id, id, sizeof self->cat_id);
+        self->cat_before =
+            rec ? json_incref(json_object_get(rec->info, "catalog")) : NULL;
+    }
+    json_decref(j);
 }
 
 static void s_catalog_disarm(assay_leader *self)
@@ -2166,7 +2104,8 @@ static void s_catalog_publish(assay_leader *self)
     json_decref(body);
 }
 
-static void s_on_event(void *arg, const char *topic, json_t *body)
+static void s_on_event(void *arg, const char *topic, const void *body,
+                       size_t len)
 {
     assay_leader *self = arg;
     /* New work, or a runtime back: worth planning again. A runtime's
@@ -2177,7 +2116,8 @@ static void s_on_event(void *arg, const char *topic, json_t *body)
     if (!strcmp(topic, "runtime.alive"))
         s_offers_reset(self, true);
     if (body && self->leading) {
-        int rc = assay_link_publish(self->link, self->pub, topic, body);
+        int rc = assay_link_publish_raw(self->link, self->pub, topic,
+                                        &(assay_bytes){body, len});
         if (rc)
             assay_debug("publish %s: %s", topic, assay_strerror(rc));
     }
@@ -2204,14 +2144,10 @@ static void s_fsm_stop(assay_leader *self, const char *what, const char *why)
 static int s_fsm_apply(void *data, const void *cmd, size_t len, void **result)
 {
     assay_leader *self = data;
-    json_t *j = s_sent_take(self, cmd, len);
     char err[ASSAY_ERRMSG_SIZE];
     json_t *res = NULL;
-    /* Only a leader publishes catalogue changes, and needs to look. */
-    if (!j && self->leading && assay_codec_decode(cmd, len, &j, NULL, 0))
-        j = NULL;
-    s_catalog_arm(self, j);
-    int rc = assay_fsm_apply(self->state, cmd, len, j, &res, err, sizeof err);
+    s_catalog_arm(self, cmd, len);
+    int rc = assay_fsm_apply(self->state, cmd, len, &res, err, sizeof err);
     s_catalog_disarm(self); /* when the command published nothing */
     assay_snapshotter_applied(self->snap, cmd, len);
     if (rc == ASSAY_EUNSUPP)
@@ -2435,7 +2371,6 @@ void assay_leader_destroy(assay_leader **self_p)
         self->cops->close(&self->cons);
         assay_host_label(prev);
     }
-    s_sent_clear(self);
     if (self->cdl)
         dlclose(self->cdl);
     assay_link_destroy(&self->link);

@@ -160,6 +160,14 @@ int assay_link_send_text(assay_link *self, int id, const assay_bytes *route,
     return assay_link_send_raw(self, id, route, proto, verb, &b);
 }
 
+int assay_link_publish_raw(assay_link *self, int id, const char *topic,
+                           const assay_bytes *body)
+{
+    assay_bytes f[2] = {s_str(topic), *body};
+    assay_frames msg = {f, 2};
+    return S_OP(self, send, self->t, id, &msg);
+}
+
 int assay_link_publish(assay_link *self, int id, const char *topic,
                        const json_t *body)
 {
@@ -168,9 +176,8 @@ int assay_link_publish(assay_link *self, int id, const char *topic,
     int rc = assay_codec_encode(body, &buf, &len);
     if (rc)
         return rc;
-    assay_bytes f[2] = {s_str(topic), {(const uint8_t *)buf, len}};
-    assay_frames msg = {f, 2};
-    rc = S_OP(self, send, self->t, id, &msg);
+    rc = assay_link_publish_raw(self, id, topic,
+                                &(assay_bytes){(const uint8_t *)buf, len});
     free(buf);
     return rc;
 }

@@ -56,6 +56,9 @@ int assay_link_send_text(assay_link *self, int id, const assay_bytes *route,
 /* Publishes [topic][msgpack(body)] on a PUBLISH link. */
 int assay_link_publish(assay_link *self, int id, const char *topic,
                        const json_t *body);
+/* The same with a body already encoded (msgpack). */
+int assay_link_publish_raw(assay_link *self, int id, const char *topic,
+                           const assay_bytes *body);
 
 /* A received message, decoded. */
 typedef struct assay_link_msg {

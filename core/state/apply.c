@@ -12,7 +12,7 @@
 #include "error.h"
 #include "log.h"
 
-typedef int (*s_apply_fn)(assay_state *self, const json_t *cmd,
+typedef int (*s_apply_fn)(assay_state *self, const msgpack_object *cmd,
                           json_t **result, char *err, size_t errlen);
 
 typedef struct {
@@ -22,12 +22,17 @@ typedef struct {
     s_apply_fn apply;
 } s_op;
 
-int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
-              json_t **result, char *err, size_t errlen)
+/* The id at `key` of a record, or NULL (absent, or longer than a job id
+ * can be: then no job has it). */
+#define ST_ID(obj, key, buf) st_text((obj), (key), (buf), sizeof(buf), false)
+
+int st_submit(assay_state *self, const msgpack_object *spec,
+              const msgpack_object *jobs, json_t **result, char *err,
+              size_t errlen)
 {
-    const char *sid = st_str(spec, "id");
-    if (!sid || strlen(sid) > 64 || !json_is_array(jobs) ||
-        !json_array_size(jobs) || !st_str(spec, "action"))
+    char sid[65], action[256];
+    if (!ST_ID(spec, "id", sid) || !st_is(jobs, MSGPACK_OBJECT_ARRAY) ||
+        !jobs->via.array.size || !ST_ID(spec, "action", action))
         return assay_errf(err, errlen, ASSAY_EINVAL,
                       "submit: needs spec.id (at most 64 bytes), "
                       "spec.action and a non-empty jobs array");
@@ -43,35 +48,33 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
                                 assay_spec_job_ids(old), "duplicate", 1);
         return 0;
     }
-    size_t i;
-    json_t *jj;
+    uint32_t n = jobs->via.array.size;
     /* Ids repeated within the command are looked for only when it has
      * several jobs: most JobSpecs of one job paid for an index here. */
-    assay_index *seen = json_array_size(jobs) > 1 ? assay_index_new() : NULL;
-    if (json_array_size(jobs) > 1 && !seen)
+    assay_index *seen = n > 1 ? assay_index_new() : NULL;
+    if (n > 1 && !seen)
         return ASSAY_ENOMEM;
     int rc = 0;
-    json_array_foreach(jobs, i, jj) {
-        const char *jid = st_str(jj, "id");
-        if (!jid || strlen(jid) > ASSAY_JOB_ID_MAX ||
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        char jid[ASSAY_JOB_ID_MAX + 1];
+        if (!ST_ID(&jobs->via.array.ptr[i], "id", jid) ||
             assay_index_get(self->jobs, jid) ||
             (seen && (assay_index_get(seen, jid) ||
-                      assay_index_put(seen, jid, (void *)jj) != 0))) {
+                      assay_index_put(seen, jid, (void *)seen) != 0)))
             rc = assay_errf(err, errlen, ASSAY_EINVAL,
-                        "submit: job %zu has no id, a too long one or one "
-                        "already held",
-                        i);
-            break;
-        }
+                            "submit: job %u has no id, a too long one or one "
+                            "already held",
+                            i);
     }
     assay_index_destroy(&seen);
     if (rc)
         return rc;
     assay_spec_rec *s = calloc(1, sizeof *s);
-    if (!s)
+    if (!s || !(s->spec = st_json(spec))) {
+        free(s);
         return ASSAY_ENOMEM;
+    }
     strlcpy(s->id, sid, sizeof s->id);
-    s->spec = json_deep_copy(spec);
     /* Fields the job view reads are always there, whatever the log said. */
     static const char *objects[] = {"labels", "selector"};
     for (size_t k = 0; k < 2; k++)
@@ -86,10 +89,12 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
     if (s->max_attempts < 1)
         s->max_attempts = 1;
     st_add_spec(self, s);
-    json_array_foreach(jobs, i, jj) {
-        json_t *params = json_object_get(jj, "params");
-        assay_job *j = st_job_new(self, s, st_str(jj, "id"),
-                                  json_is_object(params) ? params : NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        const msgpack_object *jo = &jobs->via.array.ptr[i],
+                             *p = st_get(jo, "params");
+        char jid[ASSAY_JOB_ID_MAX + 1];
+        assay_job *j = st_job_new(self, s, ST_ID(jo, "id", jid),
+                                  st_is(p, MSGPACK_OBJECT_MAP) ? p : NULL);
         if (!j)
             return ASSAY_ENOMEM;
         st_add_job(self, j);
@@ -102,41 +107,48 @@ int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
     return 0;
 }
 
-static int s_submit(assay_state *self, const json_t *cmd, json_t **result,
-                    char *err, size_t errlen)
+static int s_submit(assay_state *self, const msgpack_object *cmd,
+                    json_t **result, char *err, size_t errlen)
 {
-    return st_submit(self, json_object_get(cmd, "spec"),
-                     json_object_get(cmd, "jobs"), result, err, errlen);
+    return st_submit(self, st_get(cmd, "spec"), st_get(cmd, "jobs"), result,
+                     err, errlen);
 }
 
 /* Each item of a batch is fenced on its own; the result lists which
  * items applied ("applied": [bool...]). */
-typedef int (*s_item_fn)(assay_state *self, const json_t *item);
+typedef int (*s_item_fn)(assay_state *self, const msgpack_object *item);
 
-static int s_batch(assay_state *self, const json_t *cmd, s_item_fn fn,
-                   json_t **result, char *err, size_t errlen)
+static int s_batch(assay_state *self, const msgpack_object *cmd,
+                   const char *op, s_item_fn fn, json_t **result, char *err,
+                   size_t errlen)
 {
-    const json_t *items = json_object_get(cmd, "items");
-    if (!json_is_array(items))
-        return assay_errf(err, errlen, ASSAY_EINVAL, "%s: items must be an array",
-                      st_str(cmd, "op"));
-    json_t *applied = json_array();
-    size_t i;
-    json_t *it;
-    json_array_foreach(items, i, it)
-        json_array_append_new(applied, json_boolean(fn(self, it) == 0));
+    const msgpack_object *items = st_get(cmd, "items");
+    if (!st_is(items, MSGPACK_OBJECT_ARRAY))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "%s: items must be an array", op);
+    json_t *applied = result ? json_array() : NULL;
+    for (uint32_t i = 0; i < items->via.array.size; i++) {
+        bool ok = fn(self, &items->via.array.ptr[i]) == 0;
+        if (applied)
+            json_array_append_new(applied, json_boolean(ok));
+    }
     if (result)
         *result = json_pack("{s:o}", "applied", applied);
-    else
-        json_decref(applied);
     return 0;
 }
 
-static int s_dispatch_item(assay_state *self, const json_t *it)
+/* The job an item names, or NULL. */
+static assay_job *s_item_job(assay_state *self, const msgpack_object *it)
 {
-    assay_job *j = assay_state_job(self, st_str(it, "job"));
-    const char *rt = st_str(it, "runtime");
-    if (!j || !rt || j->state != ASSAY_JOB_QUEUED ||
+    char id[ASSAY_JOB_ID_MAX + 1];
+    return assay_state_job(self, ST_ID(it, "job", id));
+}
+
+static int s_dispatch_item(assay_state *self, const msgpack_object *it)
+{
+    assay_job *j = s_item_job(self, it);
+    char rt[256], ver[256];
+    if (!j || !ST_ID(it, "runtime", rt) || j->state != ASSAY_JOB_QUEUED ||
         st_int(it, "attempt") != j->attempt + 1)
         return ASSAY_ERANGE;
     st_leave(self, j);
@@ -146,7 +158,7 @@ static int s_dispatch_item(assay_state *self, const json_t *it)
     j->reported = false;
     j->lease_ms = 0;
     const char *irt = st_intern(self, rt),
-               *iv = st_intern(self, st_str(it, "version"));
+               *iv = st_intern(self, ST_ID(it, "version", ver));
     j->runtime = irt ? irt : "";
     j->version = iv ? iv : "";
     assay_job_note(&j->reason, NULL);
@@ -160,31 +172,35 @@ static int s_dispatch_item(assay_state *self, const json_t *it)
     return 0;
 }
 
-static int s_result_item(assay_state *self, const json_t *it)
+static int s_result_item(assay_state *self, const msgpack_object *it)
 {
-    assay_job *j = assay_state_job(self, st_str(it, "job"));
-    json_t *res = json_object_get(it, "result");
-    if (!j || j->state != ASSAY_JOB_RUNNING || !json_is_object(res) ||
+    assay_job *j = s_item_job(self, it);
+    const msgpack_object *res = st_get(it, "result");
+    if (!j || j->state != ASSAY_JOB_RUNNING ||
+        !st_is(res, MSGPACK_OBJECT_MAP) ||
         st_int(it, "attempt") != j->attempt)
         return ASSAY_ERANGE;
+    if (!st_job_result(self, j, res))
+        return ASSAY_ENOMEM;
     st_leave(self, j);
     int64_t at = st_int(it, "at");
     st_attempt_end(j, at, ASSAY_JOB_COMPLETED, NULL);
     st_finish(self, j, ASSAY_JOB_COMPLETED, at);
-    json_decref(j->result);
-    j->result = json_incref(res);
     st_job_event(self, "job.completed", j);
     return 0;
 }
 
-static int s_requeue_item(assay_state *self, const json_t *it)
+static int s_requeue_item(assay_state *self, const msgpack_object *it)
 {
-    assay_job *j = assay_state_job(self, st_str(it, "job"));
+    assay_job *j = s_item_job(self, it);
     if (!j || j->state != ASSAY_JOB_RUNNING ||
         st_int(it, "attempt") != j->attempt)
         return ASSAY_ERANGE;
     st_leave(self, j);
-    const char *why = st_str(it, "reason") ? st_str(it, "reason") : "lost";
+    char buf[1024];
+    const char *why = st_text(it, "reason", buf, sizeof buf, true);
+    if (!why)
+        why = "lost";
     int64_t at = st_int(it, "at");
     assay_job_note(&j->reason, why);
     if (j->attempt >= j->spec->max_attempts) {
@@ -200,42 +216,65 @@ static int s_requeue_item(assay_state *self, const json_t *it)
     return 0;
 }
 
-static int s_dispatch(assay_state *self, const json_t *cmd, json_t **result,
-                      char *err, size_t errlen)
+static int s_dispatch(assay_state *self, const msgpack_object *cmd,
+                      json_t **result, char *err, size_t errlen)
 {
-    return s_batch(self, cmd, s_dispatch_item, result, err, errlen);
+    return s_batch(self, cmd, "dispatch", s_dispatch_item, result, err,
+                   errlen);
 }
 
-static int s_result(assay_state *self, const json_t *cmd, json_t **result,
-                    char *err, size_t errlen)
+static int s_result(assay_state *self, const msgpack_object *cmd,
+                    json_t **result, char *err, size_t errlen)
 {
-    return s_batch(self, cmd, s_result_item, result, err, errlen);
+    return s_batch(self, cmd, "result", s_result_item, result, err, errlen);
 }
 
-static int s_requeue(assay_state *self, const json_t *cmd, json_t **result,
-                     char *err, size_t errlen)
+static int s_requeue(assay_state *self, const msgpack_object *cmd,
+                     json_t **result, char *err, size_t errlen)
 {
-    return s_batch(self, cmd, s_requeue_item, result, err, errlen);
+    return s_batch(self, cmd, "requeue", s_requeue_item, result, err, errlen);
 }
 
-static int s_cancel(assay_state *self, const json_t *cmd, json_t **result,
-                    char *err, size_t errlen)
+/* The jobs a cancel or expire names: an array (of ids). */
+static const msgpack_object *s_ids(const msgpack_object *cmd,
+                                   const char *op, char *err, size_t errlen)
 {
-    const json_t *ids = json_object_get(cmd, "jobs");
-    if (!json_is_array(ids))
-        return assay_errf(err, errlen, ASSAY_EINVAL,
-                      "cancel: jobs must be an array");
+    const msgpack_object *ids = st_get(cmd, "jobs");
+    if (!st_is(ids, MSGPACK_OBJECT_ARRAY))
+        assay_errf(err, errlen, ASSAY_EINVAL, "%s: jobs must be an array",
+                   op);
+    return st_is(ids, MSGPACK_OBJECT_ARRAY) ? ids : NULL;
+}
+
+/* The job the id at ids[i] names, or NULL. */
+static assay_job *s_listed(assay_state *self, const msgpack_object *ids,
+                           uint32_t i)
+{
+    const msgpack_object *o = &ids->via.array.ptr[i];
+    char id[ASSAY_JOB_ID_MAX + 1];
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= sizeof id)
+        return NULL;
+    memcpy(id, o->via.str.ptr, o->via.str.size);
+    id[o->via.str.size] = '\0';
+    return assay_state_job(self, id);
+}
+
+static int s_cancel(assay_state *self, const msgpack_object *cmd,
+                    json_t **result, char *err, size_t errlen)
+{
+    const msgpack_object *ids = s_ids(cmd, "cancel", err, errlen);
+    if (!ids)
+        return ASSAY_EINVAL;
     int64_t at = st_int(cmd, "at");
-    json_t *was = json_object();
-    size_t i;
-    json_t *id;
-    json_array_foreach(ids, i, id) {
-        assay_job *j = assay_state_job(self, json_string_value(id));
+    json_t *was = result ? json_object() : NULL;
+    for (uint32_t i = 0; i < ids->via.array.size; i++) {
+        assay_job *j = s_listed(self, ids, i);
         if (!j || (j->state != ASSAY_JOB_QUEUED &&
                    j->state != ASSAY_JOB_RUNNING))
             continue;
-        json_object_set_new(was, j->id,
-                            json_string(assay_job_state_name(j->state)));
+        if (was)
+            json_object_set_new(was, j->id,
+                                json_string(assay_job_state_name(j->state)));
         if (j->state == ASSAY_JOB_RUNNING)
             st_attempt_end(j, at, ASSAY_JOB_CANCELLED, "cancelled");
         st_leave(self, j);
@@ -245,68 +284,77 @@ static int s_cancel(assay_state *self, const json_t *cmd, json_t **result,
     }
     if (result)
         *result = json_pack("{s:o}", "was", was);
-    else
-        json_decref(was);
     return 0;
 }
 
-static int s_runtime(assay_state *self, const json_t *cmd, json_t **result,
-                     char *err, size_t errlen)
+int st_runtime_put(assay_state *self, const msgpack_object *rec, char *err,
+                   size_t errlen)
 {
-    (void)result;
-    const char *id = st_str(cmd, "id");
-    int64_t hb = st_int(cmd, "heartbeat_ms");
-    if (!id || !*id || strlen(id) > 63 || hb < 1)
+    char id[64];
+    int64_t hb = st_int(rec, "heartbeat_ms");
+    if (!ST_ID(rec, "id", id) || !*id || hb < 1)
         return assay_errf(err, errlen, ASSAY_EINVAL,
                       "runtime: needs an id of 1 to 63 bytes and "
                       "heartbeat_ms >= 1");
+    json_t *info = st_json(rec);
+    if (!info)
+        return ASSAY_ENOMEM;
+    json_object_del(info, "op");
+    json_object_del(info, "v");
+    json_object_del(info, "alive"); /* a snapshot's, not the info */
     assay_runtime_rec *r = assay_index_get(self->runtimes, id);
     if (!r) {
-        if (!(r = calloc(1, sizeof *r)))
+        if (!(r = calloc(1, sizeof *r))) {
+            json_decref(info);
             return ASSAY_ENOMEM;
+        }
         strlcpy(r->id, id, sizeof r->id);
         assay_index_put(self->runtimes, id, r);
         r->pos = json_array_size(self->runtime_ids);
         json_array_append_new(self->runtime_ids, json_string(id));
     }
     json_decref(r->info);
-    r->info = json_deep_copy(cmd);
-    json_object_del(r->info, "op");
-    json_object_del(r->info, "v");
-    json_object_del(r->info, "alive"); /* a snapshot's, not the info */
+    r->info = info;
     r->heartbeat_ms = hb;
     r->alive = true;
     st_runtime_event(self, r);
     return 0;
 }
 
-static int s_runtime_state(assay_state *self, const json_t *cmd,
+static int s_runtime(assay_state *self, const msgpack_object *cmd,
+                     json_t **result, char *err, size_t errlen)
+{
+    (void)result;
+    return st_runtime_put(self, cmd, err, errlen);
+}
+
+static int s_runtime_state(assay_state *self, const msgpack_object *cmd,
                            json_t **result, char *err, size_t errlen)
 {
     (void)result;
-    assay_runtime_rec *r = assay_state_runtime(self, st_str(cmd, "id"));
-    json_t *alive = json_object_get(cmd, "alive");
-    if (!r || !json_is_boolean(alive))
+    char id[64];
+    assay_runtime_rec *r = assay_state_runtime(self, ST_ID(cmd, "id", id));
+    const msgpack_object *alive = st_get(cmd, "alive");
+    if (!r || !st_is(alive, MSGPACK_OBJECT_BOOLEAN))
         return assay_errf(err, errlen, ASSAY_EINVAL,
                       "runtime_state: needs a registered id and a boolean "
                       "alive");
-    if (r->alive == json_is_true(alive))
+    if (r->alive == alive->via.boolean)
         return ASSAY_ERANGE;
-    r->alive = json_is_true(alive);
+    r->alive = alive->via.boolean;
     st_runtime_event(self, r);
     return 0;
 }
 
 /* A member took the lead: where clients and runtimes should now go. */
-static int s_leader(assay_state *self, const json_t *cmd, json_t **result,
-                    char *err, size_t errlen)
+int st_leader_set(assay_state *self, const msgpack_object *cmd, char *err,
+                  size_t errlen)
 {
-    (void)result;
-    const char *id = st_str(cmd, "id"), *ep = st_str(cmd, "endpoint"),
-               *ev = st_str(cmd, "events");
+    char id[64], ep[256], ev[256];
     int64_t level = st_int(cmd, "level");
-    if (!id || !*id || strlen(id) > 63 || !ep || !*ep || strlen(ep) > 255 ||
-        !ev || strlen(ev) > 255 || st_int(cmd, "member") < 0 || level < 0)
+    if (!ST_ID(cmd, "id", id) || !*id || !ST_ID(cmd, "endpoint", ep) ||
+        !*ep || !ST_ID(cmd, "events", ev) || st_int(cmd, "member") < 0 ||
+        level < 0)
         return assay_errf(err, errlen, ASSAY_EINVAL,
                       "leader: needs id (1 to 63 bytes), endpoint and "
                       "events (at most 255 bytes), member >= 0, level >= 0");
@@ -332,18 +380,22 @@ static int s_leader(assay_state *self, const json_t *cmd, json_t **result,
     return 0;
 }
 
-static int s_expire(assay_state *self, const json_t *cmd, json_t **result,
-                    char *err, size_t errlen)
+static int s_leader(assay_state *self, const msgpack_object *cmd,
+                    json_t **result, char *err, size_t errlen)
 {
-    const json_t *ids = json_object_get(cmd, "jobs");
-    if (!json_is_array(ids))
-        return assay_errf(err, errlen, ASSAY_EINVAL,
-                      "expire: jobs must be an array");
+    (void)result;
+    return st_leader_set(self, cmd, err, errlen);
+}
+
+static int s_expire(assay_state *self, const msgpack_object *cmd,
+                    json_t **result, char *err, size_t errlen)
+{
+    const msgpack_object *ids = s_ids(cmd, "expire", err, errlen);
+    if (!ids)
+        return ASSAY_EINVAL;
     json_int_t n = 0;
-    size_t i;
-    json_t *id;
-    json_array_foreach(ids, i, id) {
-        assay_job *j = assay_state_job(self, json_string_value(id));
+    for (uint32_t i = 0; i < ids->via.array.size; i++) {
+        assay_job *j = s_listed(self, ids, i);
         if (!j || j->state == ASSAY_JOB_QUEUED ||
             j->state == ASSAY_JOB_RUNNING)
             continue; /* gone already, or not finished: kept */
@@ -357,8 +409,8 @@ static int s_expire(assay_state *self, const json_t *cmd, json_t **result,
 
 /* Jobs that ended before there were clocks in the log are taken to have
  * ended now, so that retention by age starts counting for them. */
-static int s_level(assay_state *self, const json_t *cmd, json_t **result,
-                   char *err, size_t errlen)
+static int s_level(assay_state *self, const msgpack_object *cmd,
+                   json_t **result, char *err, size_t errlen)
 {
     (void)result;
     int64_t level = st_int(cmd, "level");
@@ -402,16 +454,17 @@ int assay_state_op_version(const char *op)
     return ASSAY_ENOENT;
 }
 
-int assay_state_apply(assay_state *self, const json_t *cmd, json_t **result,
-                      char *err, size_t errlen)
+int assay_state_apply(assay_state *self, const msgpack_object *cmd,
+                      json_t **result, char *err, size_t errlen)
 {
     if (result)
         *result = NULL;
     if (err && errlen)
         *err = '\0';
-    const char *op = st_str(cmd, "op");
-    json_t *v = json_object_get(cmd, "v");
-    if (!op || !json_is_integer(v) || json_integer_value(v) < 1)
+    char op[33];
+    const msgpack_object *v = st_get(cmd, "v");
+    if (!st_text(cmd, "op", op, sizeof op, true) ||
+        !st_is(v, MSGPACK_OBJECT_POSITIVE_INTEGER) || v->via.u64 < 1)
         return assay_errf(err, errlen, ASSAY_EINVAL,
                       "command without a string op and a version v >= 1");
     const s_op *o = NULL;
@@ -423,11 +476,11 @@ int assay_state_apply(assay_state *self, const json_t *cmd, json_t **result,
                       "op '%.32s' is unknown to this member (state format "
                       "%d, level %d): upgrade it",
                       op, ASSAY_STATE_VERSION, ASSAY_STATE_LEVEL);
-    if (json_integer_value(v) > o->version)
+    if (v->via.u64 > (uint64_t)o->version)
         return assay_errf(err, errlen, ASSAY_EUNSUPP,
-                      "op '%s' version %lld is newer than this member "
+                      "op '%s' version %llu is newer than this member "
                       "reads (up to %lld): upgrade it",
-                      op, (long long)json_integer_value(v),
+                      op, (unsigned long long)v->via.u64,
                       (long long)o->version);
     if (o->level > assay_state_level(self))
         return assay_errf(err, errlen, ASSAY_EUNSUPP,

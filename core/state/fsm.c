@@ -10,48 +10,72 @@
 #include "error.h"
 
 int assay_fsm_apply(assay_state *st, const void *buf, size_t len,
-                    json_t *decoded, json_t **result, char *err,
-                    size_t errlen)
+                    json_t **result, char *err, size_t errlen)
 {
-    json_t *cmd = decoded;
     char why[ASSAY_ERRMSG_SIZE];
+    msgpack_object cmd;
     *result = NULL;
-    if (!cmd && assay_codec_decode(buf, len, &cmd, why, sizeof why) != 0) {
-        snprintf(err, errlen, "log entry of %zu bytes does not decode: %s",
-                 len, why);
-        return ASSAY_EPARSE;
-    }
-    int rc = assay_state_apply(st, cmd, result, err, errlen);
-    json_decref(cmd);
+    int rc = assay_codec_unpack(buf, len, st->zone, &cmd, why, sizeof why);
+    if (rc)
+        rc = assay_errf(err, errlen, ASSAY_EPARSE,
+                        "log entry of %zu bytes does not decode: %s", len,
+                        why);
+    else
+        rc = assay_state_apply(st, &cmd, result, err, errlen);
+    msgpack_zone_clear(st->zone);
     return rc;
+}
+
+const char *assay_fsm_op(assay_state *st, const void *buf, size_t len,
+                         char *op, size_t size)
+{
+    msgpack_object cmd;
+    const char *name =
+        assay_codec_unpack(buf, len, st->zone, &cmd, NULL, 0) == 0
+            ? st_text(&cmd, "op", op, size, false)
+            : NULL;
+    msgpack_zone_clear(st->zone);
+    return name;
 }
 
 int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len)
 {
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     /* Until every member speaks level 2, one of the previous release may
      * have to install it: the format it reads. */
-    json_t *dump = assay_state_dump_format(
-        st, assay_state_level(st) < ASSAY_LEVEL_RETENTION ? 1
-                                                          : ASSAY_STATE_VERSION);
-    if (!dump)
-        return ASSAY_ENOMEM;
-    int rc = assay_codec_encode(dump, buf, len);
-    json_decref(dump);
-    return rc;
+    int rc = assay_state_pack(
+        st,
+        assay_state_level(st) < ASSAY_LEVEL_RETENTION ? 1
+                                                      : ASSAY_STATE_VERSION,
+        &pk);
+    if (rc || !sb.data) {
+        msgpack_sbuffer_destroy(&sb);
+        return rc ? rc : ASSAY_ENOMEM;
+    }
+    *len = sb.size;
+    *buf = msgpack_sbuffer_release(&sb);
+    return 0;
 }
 
 static int s_restore_plain(assay_state *st, const void *buf, size_t len,
                            char *err, size_t errlen)
 {
-    json_t *dump;
     char why[ASSAY_ERRMSG_SIZE];
-    if (assay_codec_decode(buf, len, &dump, why, sizeof why) != 0) {
-        snprintf(err, errlen, "snapshot of %zu bytes does not decode: %s",
-                 len, why);
-        return ASSAY_EPARSE;
-    }
-    int rc = assay_state_load(st, dump, err, errlen);
-    json_decref(dump);
+    msgpack_zone *zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
+    if (!zone)
+        return ASSAY_ENOMEM;
+    msgpack_object dump;
+    int rc = assay_codec_unpack(buf, len, zone, &dump, why, sizeof why);
+    if (rc)
+        rc = assay_errf(err, errlen, ASSAY_EPARSE,
+                        "snapshot of %zu bytes does not decode: %s", len,
+                        why);
+    else
+        rc = assay_state_unpack(st, &dump, err, errlen);
+    msgpack_zone_free(zone);
     return rc;
 }
 
@@ -103,7 +127,7 @@ static int s_restore_container(assay_state *st, const unsigned char *p,
     for (uint64_t i = 0; !rc && i < count; i++) {
         size_t n = s_le(q, 4);
         json_t *res = NULL;
-        rc = assay_fsm_apply(st, q + 4, n, NULL, &res, err, errlen);
+        rc = assay_fsm_apply(st, q + 4, n, &res, err, errlen);
         json_decref(res);
         if (rc != ASSAY_EUNSUPP)
             rc = 0; /* refused live too (a member stops only on a newer

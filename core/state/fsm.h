@@ -11,12 +11,14 @@
 
 #include "state.h"
 
-/* Applies one log entry. `decoded` (taken, may be NULL) is the same
- * command already decoded (the leader keeps what it sent), which saves
- * decoding buf. err says why an entry was refused, naming it. */
+/* Applies one log entry, decoded straight into the state's records (no
+ * JSON tree). err says why an entry was refused, naming it. */
 int assay_fsm_apply(assay_state *st, const void *buf, size_t len,
-                    json_t *decoded, json_t **result, char *err,
-                    size_t errlen);
+                    json_t **result, char *err, size_t errlen);
+
+/* The op of a log entry, copied into op (NULL if it has none). */
+const char *assay_fsm_op(assay_state *st, const void *buf, size_t len,
+                         char *op, size_t size);
 
 /* The whole state, encoded into a malloc'd buffer (*buf; caller frees):
  * format 1 while the cluster is at level 1, else this build's. */

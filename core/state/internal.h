@@ -4,6 +4,8 @@
 #ifndef ASSAY_CORE_STATE_INTERNAL_H
 #define ASSAY_CORE_STATE_INTERNAL_H
 
+#include <msgpack.h>
+
 #include "state.h"
 
 #define ST_PRIO_MIN (-1000)
@@ -32,7 +34,10 @@ struct assay_state {
     uint64_t seq;
     int64_t level;  /* feature level; 0 until the first leader says */
     assay_index *strings; /* interned runtime ids and versions */
-    json_t *no_params;    /* the one {} every job without params shares */
+    msgpack_zone *zone;   /* the command being applied is decoded here */
+    /* Values packed before they are kept, and event bodies: used and
+     * done with within one call. */
+    msgpack_sbuffer scratch;
     json_t *leader; /* the last "leader" command, NULL before one */
     assay_state_event_fn on_event;
     assay_state_wants_fn wants;
@@ -56,10 +61,18 @@ int64_t st_expiry(const assay_job *j);
 /* Puts j where its state says it belongs (after restore). */
 bool st_place(assay_state *self, assay_job *j);
 
-/* The submit op: a JobSpec and its jobs [{id, params}], all queued (a
- * JobSpec already held changes nothing). Snapshots load through it. */
-int st_submit(assay_state *self, const json_t *spec, const json_t *jobs,
-              json_t **result, char *err, size_t errlen);
+/* The submit op: a JobSpec and its jobs (an array of maps {id, params}),
+ * all queued (a JobSpec already held changes nothing). Snapshots load
+ * through it. */
+int st_submit(assay_state *self, const msgpack_object *spec,
+              const msgpack_object *jobs, json_t **result, char *err,
+              size_t errlen);
+/* The runtime and leader ops' records, as commands and snapshots hold
+ * them. */
+int st_runtime_put(assay_state *self, const msgpack_object *rec, char *err,
+                   size_t errlen);
+int st_leader_set(assay_state *self, const msgpack_object *rec, char *err,
+                  size_t errlen);
 
 /* Appends a new spec / job to the submission-order lists and indexes. */
 void st_add_spec(assay_state *self, assay_spec_rec *s);
@@ -72,9 +85,26 @@ void st_clear(assay_state *self);
 /* The state's one copy of s ("" for NULL or ""), valid until the state
  * is cleared; NULL without memory. */
 const char *st_intern(assay_state *self, const char *s);
-/* A new queued job of s with params (borrowed; NULL or {}: none). */
+/* A new queued job of s with params (a map, or NULL: {}), kept as
+ * msgpack in the record's own allocation. */
 assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
-                      json_t *params);
+                      const msgpack_object *params);
+/* Sets a completed job's result (a map), kept as msgpack. */
+bool st_job_result(assay_state *self, assay_job *j,
+                   const msgpack_object *result);
+/* Appends bytes that already are msgpack (a kept value) to pk. */
+void st_pack_raw(msgpack_packer *pk, const void *bytes, size_t len);
+/* A string, and map entries with a string key (a NULL or unpackable
+ * JSON value packs as nil). */
+void st_pack_str(msgpack_packer *pk, const char *s);
+void st_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
+void st_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v);
+void st_pack_kv_json(msgpack_packer *pk, const char *k, const json_t *v);
+/* A job as events and assay_job_json show it (without waiting note and
+ * history; its result if `result`): a map with `extra` more entries, for
+ * the caller to append. */
+void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
+                      size_t extra);
 
 /* Appends an attempt (a dispatch), or ends the latest one. */
 bool st_attempt_begin(assay_state *self, assay_job *j, int64_t at,
@@ -82,16 +112,27 @@ bool st_attempt_begin(assay_state *self, assay_job *j, int64_t at,
 void st_attempt_end(assay_job *j, int64_t at, assay_job_state outcome,
                     const char *reason);
 
-/* A job's attempts as JSON ([{runtime, start_ms, end_ms, outcome,
- * reason?}]), and back (a snapshot's; false if malformed). */
-json_t *st_attempts_json(const assay_job *j);
-bool st_attempts_load(assay_state *self, assay_job *j, const json_t *list);
+/* A job's attempts ([{runtime, start_ms, end_ms, outcome, reason?}]),
+ * packed, and back (a snapshot's; false if malformed). */
+void st_attempts_pack(msgpack_packer *pk, const assay_job *j);
+bool st_attempts_load(assay_state *self, assay_job *j,
+                      const msgpack_object *list);
 
 void st_job_event(assay_state *self, const char *topic, assay_job *j);
 void st_runtime_event(assay_state *self, assay_runtime_rec *r);
 
-/* Field readers for decoded commands. */
-const char *st_str(const json_t *o, const char *k);
-int64_t st_int(const json_t *o, const char *k);
+/* Field readers for decoded commands and snapshots (maps; of a key
+ * repeated, the last, as decoding into JSON kept). NULL / 0 when absent
+ * or of another type. */
+const msgpack_object *st_get(const msgpack_object *map, const char *key);
+int64_t st_int(const msgpack_object *map, const char *key);
+/* The string at key, copied into buf with its NUL: NULL when absent, not
+ * a string, or longer than size - 1 bytes (cut to fit instead when
+ * `cut`). */
+const char *st_text(const msgpack_object *map, const char *key, char *buf,
+                    size_t size, bool cut);
+bool st_is(const msgpack_object *o, msgpack_object_type type);
+/* o as JSON (new), or NULL. */
+json_t *st_json(const msgpack_object *o);
 
 #endif

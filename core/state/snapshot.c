@@ -15,90 +15,115 @@
 #include <stdlib.h>
 #include <string.h>
 
-
+#include "codec.h"
 #include "error.h"
 
-static json_t *s_job_dump(const assay_job *j)
+/* What both formats add to a job's record beyond its fields. */
+static void s_job_tail(msgpack_packer *pk, const assay_job *j)
 {
-    json_t *o = json_pack("{s:s, s:O, s:s, s:I}", "id", j->id, "params",
-                          j->params, "state", assay_job_state_name(j->state),
-                          "attempt", (json_int_t)j->attempt);
-    if (!o)
-        return NULL;
-    if (*j->runtime)
-        json_object_set_new(o, "runtime", json_string(j->runtime));
-    if (*j->version)
-        json_object_set_new(o, "version", json_string(j->version));
-    if (j->reason)
-        json_object_set_new(o, "reason", json_string(j->reason));
-    if (j->result)
-        json_object_set(o, "result", j->result);
+    st_pack_str(pk, "params");
+    st_pack_raw(pk, j->params, j->params_len);
     if (j->ended_ms)
-        json_object_set_new(o, "ended_ms", json_integer(j->ended_ms));
-    if (j->n_attempts)
-        json_object_set_new(o, "attempts", st_attempts_json(j));
-    return o;
-}
-
-/* Format 1, for a cluster still at level 1: what the previous release
- * reads (its members may have to install it). The attempt history, the
- * end time and the level go in fields it ignores, so nothing is lost
- * between members of this release either. */
-static json_t *s_specs_v1(const assay_state *self, json_t **jobs)
-{
-    json_t *specs = json_array();
-    *jobs = json_array();
-    for (const assay_spec_rec *s = self->specs_head; s; s = s->next)
-        json_array_append(specs, s->spec);
-    for (const assay_job *j = self->all_head; j; j = j->all_next) {
-        json_t *o = assay_job_json(j, ASSAY_JOB_RESULT);
-        json_object_del(o, "waiting"); /* the leader's note, not state */
-        json_object_set(o, "params", j->params);
-        if (j->ended_ms)
-            json_object_set_new(o, "ended_ms", json_integer(j->ended_ms));
-        if (j->n_attempts)
-            json_object_set_new(o, "attempts", st_attempts_json(j));
-        json_array_append_new(*jobs, o);
+        st_pack_kv_int(pk, "ended_ms", j->ended_ms);
+    if (j->n_attempts) {
+        st_pack_str(pk, "attempts");
+        st_attempts_pack(pk, j);
     }
-    return specs;
 }
 
-json_t *assay_state_dump_format(const assay_state *self, int version)
+/* A job's record. Format 2: {id, params, state, attempt, runtime?,
+ * version?, reason?, result?, ended_ms?, attempts?}. Format 1: the job as
+ * events show it, with params, ended_ms? and attempts?. */
+static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version)
 {
-    json_t *specs, *jobs = NULL, *rts = json_array();
-    if (version < 2)
-        specs = s_specs_v1(self, &jobs);
-    else {
-        specs = json_array();
-        /* A JobSpec's jobs are one run of the submission-order list. */
-        const assay_job *j = self->all_head;
-        for (const assay_spec_rec *s = self->specs_head; s; s = s->next) {
-            json_t *list = json_array();
-            for (; j && j->spec == s; j = j->all_next)
-                json_array_append_new(list, s_job_dump(j));
-            json_array_append_new(specs, json_pack("{s:O, s:o}", "spec",
-                                                   s->spec, "jobs", list));
+    size_t tail = 1 + !!j->ended_ms + !!j->n_attempts;
+    if (version < 2) {
+        st_job_view_pack(pk, j, true, tail);
+        s_job_tail(pk, j);
+        return;
+    }
+    msgpack_pack_map(pk, 3 + !!*j->runtime + !!*j->version + !!j->reason +
+                             !!j->result + tail);
+    st_pack_kv_str(pk, "id", j->id);
+    st_pack_kv_str(pk, "state", assay_job_state_name(j->state));
+    st_pack_kv_int(pk, "attempt", j->attempt);
+    if (*j->runtime)
+        st_pack_kv_str(pk, "runtime", j->runtime);
+    if (*j->version)
+        st_pack_kv_str(pk, "version", j->version);
+    if (j->reason)
+        st_pack_kv_str(pk, "reason", j->reason);
+    if (j->result) {
+        st_pack_str(pk, "result");
+        st_pack_raw(pk, j->result, j->result_len);
+    }
+    s_job_tail(pk, j);
+}
+
+int assay_state_pack(const assay_state *self, int version,
+                     msgpack_packer *pk)
+{
+    bool v1 = version < 2;
+    msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader);
+    st_pack_kv_int(pk, "v", v1 ? 1 : ASSAY_STATE_VERSION);
+    st_pack_kv_int(pk, "level", self->level);
+    st_pack_str(pk, "specs");
+    msgpack_pack_array(pk, self->n_specs);
+    /* Format 2: each JobSpec with its jobs, one run of the
+     * submission-order list; format 1: the JobSpecs, then every job. */
+    const assay_job *j = self->all_head;
+    for (const assay_spec_rec *s = self->specs_head; s; s = s->next) {
+        if (v1) {
+            assay_codec_pack(pk, s->spec);
+            continue;
         }
+        msgpack_pack_map(pk, 2);
+        st_pack_kv_json(pk, "spec", s->spec);
+        st_pack_str(pk, "jobs");
+        msgpack_pack_array(pk, s->live);
+        for (; j && j->spec == s; j = j->all_next)
+            s_job_pack(pk, j, version);
     }
+    if (v1) {
+        st_pack_str(pk, "jobs");
+        msgpack_pack_array(pk, self->n_jobs);
+        for (j = self->all_head; j; j = j->all_next)
+            s_job_pack(pk, j, version);
+    }
+    st_pack_str(pk, "runtimes");
+    msgpack_pack_array(pk, json_array_size(self->runtime_ids));
     size_t i;
     json_t *id;
     json_array_foreach(self->runtime_ids, i, id) {
         assay_runtime_rec *r = assay_index_get(self->runtimes,
                                                json_string_value(id));
-        json_t *o = json_deep_copy(r->info);
-        json_object_set_new(o, "alive", json_boolean(r->alive));
-        json_array_append_new(rts, o);
+        const char *k;
+        json_t *v;
+        msgpack_pack_map(pk, json_object_size(r->info) + 1);
+        json_object_foreach(r->info, k, v)
+            st_pack_kv_json(pk, k, v);
+        st_pack_str(pk, "alive");
+        if (r->alive)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
     }
-    json_t *dump = version < 2
-                       ? json_pack("{s:i, s:I, s:o, s:o, s:o}", "v", 1,
-                                   "level", (json_int_t)self->level, "specs",
-                                   specs, "jobs", jobs, "runtimes", rts)
-                       : json_pack("{s:i, s:I, s:o, s:o}", "v",
-                                   ASSAY_STATE_VERSION, "level",
-                                   (json_int_t)self->level, "specs", specs,
-                                   "runtimes", rts);
-    if (dump && self->leader)
-        json_object_set(dump, "leader", self->leader);
+    if (self->leader)
+        st_pack_kv_json(pk, "leader", self->leader);
+    return 0;
+}
+
+json_t *assay_state_dump_format(const assay_state *self, int version)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    json_t *dump = NULL;
+    if (assay_state_pack(self, version, &pk) == 0 &&
+        assay_codec_decode(sb.data, sb.size, &dump, NULL, 0) != 0)
+        dump = NULL;
+    msgpack_sbuffer_destroy(&sb);
     return dump;
 }
 
@@ -124,13 +149,17 @@ typedef struct {
 
 /* Puts the job the dump record `rec` describes where the dump had it
  * (submission left it queued). */
-static int s_place(assay_state *self, const json_t *rec, s_done *done,
-                   char *err, size_t errlen)
+static int s_place(assay_state *self, const msgpack_object *rec,
+                   s_done *done, char *err, size_t errlen)
 {
-    assay_job *job = assay_state_job(self, st_str(rec, "id"));
-    int st = assay_job_state_parse(st_str(rec, "state"));
+    char id[ASSAY_JOB_ID_MAX + 1], state[16], rt[256], ver[256], why[1024];
+    assay_job *job = assay_state_job(self, st_text(rec, "id", id, sizeof id,
+                                                   false));
+    int st = assay_job_state_parse(st_text(rec, "state", state, sizeof state,
+                                           false));
+    const msgpack_object *res = st_get(rec, "result");
     if (!job || st < 0 ||
-        !st_attempts_load(self, job, json_object_get(rec, "attempts")))
+        !st_attempts_load(self, job, st_get(rec, "attempts")))
         return assay_errf(err, errlen, ASSAY_EINVAL,
                           "snapshot: a job without its JobSpec, a known "
                           "state or well-formed attempts");
@@ -138,93 +167,134 @@ static int s_place(assay_state *self, const json_t *rec, s_done *done,
     job->state = st;
     job->attempt = st_int(rec, "attempt");
     job->ended_ms = st_int(rec, "ended_ms");
-    const char *rt = st_intern(self, st_str(rec, "runtime")),
-               *v = st_intern(self, st_str(rec, "version"));
-    if (!rt || !v)
+    const char *irt = st_intern(self, st_text(rec, "runtime", rt, sizeof rt,
+                                              false)),
+               *iv = st_intern(self, st_text(rec, "version", ver, sizeof ver,
+                                             false));
+    if (!irt || !iv)
         return ASSAY_ENOMEM;
-    job->runtime = rt;
-    job->version = v;
-    assay_job_note(&job->reason, st_str(rec, "reason"));
-    json_decref(job->result);
-    job->result = json_incref(json_object_get(rec, "result"));
+    job->runtime = irt;
+    job->version = iv;
+    assay_job_note(&job->reason,
+                   st_text(rec, "reason", why, sizeof why, true));
+    if (st_is(res, MSGPACK_OBJECT_MAP) && !st_job_result(self, job, res))
+        return ASSAY_ENOMEM;
     if (st == ASSAY_JOB_QUEUED || st == ASSAY_JOB_RUNNING)
         return st_place(self, job) ? 0 : ASSAY_ENOMEM;
     done->done[done->n++] = job;
     return 0;
 }
 
-/* Format 1: jobs apart from their JobSpecs, gathered in one pass. */
-static int s_load_v1(assay_state *self, const json_t *dump, s_done *done,
-                     char *err, size_t errlen)
+static uint32_t s_len(const msgpack_object *list)
 {
-    size_t i;
-    json_t *spec, *j;
-    json_t *jobs = json_object_get(dump, "jobs");
-    json_t *by_spec = json_object();
+    return st_is(list, MSGPACK_OBJECT_ARRAY) ? list->via.array.size : 0;
+}
+
+/* A JobSpec's jobs in a format 1 dump, gathered. */
+typedef struct {
+    msgpack_object list; /* an array of the job records */
+    uint32_t cap;
+} s_group;
+
+static void s_free_group(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    s_group *g = value;
+    free(g->list.via.array.ptr);
+    free(g);
+}
+
+/* Format 1: jobs apart from their JobSpecs, gathered in one pass. */
+static int s_load_v1(assay_state *self, const msgpack_object *dump,
+                     s_done *done, char *err, size_t errlen)
+{
+    const msgpack_object *jobs = st_get(dump, "jobs"),
+                         *specs = st_get(dump, "specs");
+    assay_index *by_spec = assay_index_new();
     if (!by_spec)
         return ASSAY_ENOMEM;
-    json_array_foreach(jobs, i, j) {
-        const char *sid = st_str(j, "spec");
-        json_t *list = json_object_get(by_spec, sid ? sid : "");
-        if (!list) {
-            list = json_array();
-            json_object_set_new(by_spec, sid ? sid : "", list);
-        }
-        json_array_append(list, j);
-    }
     int rc = 0;
-    json_array_foreach(json_object_get(dump, "specs"), i, spec) {
-        const char *sid = st_str(spec, "id");
-        json_t *list = json_object_get(by_spec, sid ? sid : "");
-        if (!rc)
-            rc = st_submit(self, spec, list, NULL, err, errlen);
+    for (uint32_t i = 0; i < s_len(jobs) && !rc; i++) {
+        const msgpack_object *j = &jobs->via.array.ptr[i];
+        char sid[65];
+        if (!st_text(j, "spec", sid, sizeof sid, false))
+            continue; /* its JobSpec is not held: counted below */
+        s_group *g = assay_index_get(by_spec, sid);
+        if (!g && (!(g = calloc(1, sizeof *g)) ||
+                   assay_index_put(by_spec, sid, g) != 0)) {
+            free(g);
+            rc = ASSAY_ENOMEM;
+            break;
+        }
+        g->list.type = MSGPACK_OBJECT_ARRAY;
+        if (g->list.via.array.size == g->cap) {
+            uint32_t cap = g->cap ? 2 * g->cap : 4;
+            msgpack_object *p = realloc(g->list.via.array.ptr,
+                                        cap * sizeof *p);
+            if (!p) {
+                rc = ASSAY_ENOMEM;
+                break;
+            }
+            g->list.via.array.ptr = p;
+            g->cap = cap;
+        }
+        g->list.via.array.ptr[g->list.via.array.size++] = *j;
     }
-    json_decref(by_spec);
-    if (!rc && assay_state_job_count(self) != json_array_size(jobs))
+    for (uint32_t i = 0; i < s_len(specs) && !rc; i++) {
+        const msgpack_object *spec = &specs->via.array.ptr[i];
+        char sid[65];
+        s_group *g = st_text(spec, "id", sid, sizeof sid, false)
+                         ? assay_index_get(by_spec, sid)
+                         : NULL;
+        rc = st_submit(self, spec, g ? &g->list : NULL, NULL, err, errlen);
+    }
+    assay_index_each(by_spec, s_free_group, NULL);
+    assay_index_destroy(&by_spec);
+    if (!rc && assay_state_job_count(self) != s_len(jobs))
         rc = assay_errf(err, errlen, ASSAY_EINVAL,
                         "snapshot: a job without its JobSpec");
-    json_array_foreach(jobs, i, j)
-        if (!rc)
-            rc = s_place(self, j, done, err, errlen);
+    for (uint32_t i = 0; i < s_len(jobs) && !rc; i++)
+        rc = s_place(self, &jobs->via.array.ptr[i], done, err, errlen);
     return rc;
 }
 
-static int s_load_v2(assay_state *self, const json_t *dump, s_done *done,
-                     char *err, size_t errlen)
+static int s_load_v2(assay_state *self, const msgpack_object *dump,
+                     s_done *done, char *err, size_t errlen)
 {
-    size_t i, k;
-    json_t *entry, *j;
+    const msgpack_object *specs = st_get(dump, "specs");
     int rc = 0;
-    json_array_foreach(json_object_get(dump, "specs"), i, entry) {
-        const json_t *jobs = json_object_get(entry, "jobs");
+    for (uint32_t i = 0; i < s_len(specs) && !rc; i++) {
+        const msgpack_object *entry = &specs->via.array.ptr[i],
+                             *spec = st_get(entry, "spec"),
+                             *jobs = st_get(entry, "jobs");
+        char sid[65];
         /* Each JobSpec once: a second entry would place its jobs again. */
-        if (!rc && assay_state_spec(self, st_str(json_object_get(entry, "spec"),
-                                                 "id")))
+        if (st_text(spec, "id", sid, sizeof sid, false) &&
+            assay_state_spec(self, sid))
             rc = assay_errf(err, errlen, ASSAY_EINVAL,
                             "snapshot: a JobSpec listed twice");
         if (!rc)
-            rc = st_submit(self, json_object_get(entry, "spec"), jobs, NULL,
-                           err, errlen);
-        json_array_foreach(jobs, k, j)
-            if (!rc)
-                rc = s_place(self, j, done, err, errlen);
+            rc = st_submit(self, spec, jobs, NULL, err, errlen);
+        for (uint32_t k = 0; k < s_len(jobs) && !rc; k++)
+            rc = s_place(self, &jobs->via.array.ptr[k], done, err, errlen);
     }
     return rc;
 }
 
-static size_t s_count_jobs(const json_t *dump, int64_t v)
+static size_t s_count_jobs(const msgpack_object *dump, int64_t v)
 {
     if (v < 2)
-        return json_array_size(json_object_get(dump, "jobs"));
-    size_t n = 0, i;
-    json_t *entry;
-    json_array_foreach(json_object_get(dump, "specs"), i, entry)
-        n += json_array_size(json_object_get(entry, "jobs"));
+        return s_len(st_get(dump, "jobs"));
+    const msgpack_object *specs = st_get(dump, "specs");
+    size_t n = 0;
+    for (uint32_t i = 0; i < s_len(specs); i++)
+        n += s_len(st_get(&specs->via.array.ptr[i], "jobs"));
     return n;
 }
 
-int assay_state_load(assay_state *self, const json_t *dump, char *err,
-                     size_t errlen)
+int assay_state_unpack(assay_state *self, const msgpack_object *dump,
+                       char *err, size_t errlen)
 {
     int64_t v = st_int(dump, "v");
     if (v < 1)
@@ -252,29 +322,45 @@ int assay_state_load(assay_state *self, const json_t *dump, char *err,
     for (size_t k = 0; k < done.n; k++)
         st_place(self, done.done[k]);
     free(done.done);
-    size_t i;
-    json_t *r;
-    json_array_foreach(json_object_get(dump, "runtimes"), i, r) {
-        json_t *cmd = json_deep_copy(r);
-        json_object_set_new(cmd, "op", json_string("runtime"));
-        json_object_set_new(cmd, "v", json_integer(1));
-        if (!rc)
-            rc = assay_state_apply(self, cmd, NULL, err, errlen);
-        assay_runtime_rec *rec = assay_state_runtime(self, st_str(r, "id"));
+    const msgpack_object *rts = st_get(dump, "runtimes");
+    for (uint32_t i = 0; i < s_len(rts) && !rc; i++) {
+        const msgpack_object *r = &rts->via.array.ptr[i],
+                             *alive = st_get(r, "alive");
+        char id[64];
+        rc = st_runtime_put(self, r, err, errlen);
+        assay_runtime_rec *rec =
+            rc ? NULL
+               : assay_state_runtime(self,
+                                     st_text(r, "id", id, sizeof id, false));
         if (rec)
-            rec->alive = json_is_true(json_object_get(r, "alive"));
-        json_decref(cmd);
+            rec->alive = st_is(alive, MSGPACK_OBJECT_BOOLEAN) &&
+                         alive->via.boolean;
     }
-    json_t *lead = json_object_get(dump, "leader");
-    if (lead && !rc) {
-        json_t *cmd = json_deep_copy(lead);
-        json_object_set_new(cmd, "op", json_string("leader"));
-        json_object_set_new(cmd, "v", json_integer(1));
-        rc = assay_state_apply(self, cmd, NULL, err, errlen);
-        json_decref(cmd);
-    }
+    const msgpack_object *lead = st_get(dump, "leader");
+    if (lead && !rc)
+        rc = st_leader_set(self, lead, err, errlen);
     /* Format 1 had no levels: a state that had a leader was at level 1. */
     self->level = level ? level : self->leader ? 1 : 0;
     self->on_event = ev;
+    return rc;
+}
+
+int assay_state_load(assay_state *self, const json_t *dump, char *err,
+                     size_t errlen)
+{
+    char *buf;
+    size_t len;
+    int rc = assay_codec_encode(dump, &buf, &len);
+    if (rc)
+        return rc;
+    msgpack_zone *zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
+    msgpack_object obj;
+    rc = zone ? assay_codec_unpack(buf, len, zone, &obj, err, errlen)
+              : ASSAY_ENOMEM;
+    if (!rc)
+        rc = assay_state_unpack(self, &obj, err, errlen);
+    if (zone)
+        msgpack_zone_free(zone);
+    free(buf);
     return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <bsd/string.h>
 
+#include "codec.h"
 #include "error.h"
 #include "log.h"
 
@@ -54,14 +55,72 @@ int assay_job_state_parse(const char *name)
     return ASSAY_EINVAL;
 }
 
-const char *st_str(const json_t *o, const char *k)
+const msgpack_object *st_get(const msgpack_object *map, const char *key)
 {
-    return json_string_value(json_object_get(o, k));
+    if (!map || map->type != MSGPACK_OBJECT_MAP)
+        return NULL;
+    size_t n = strlen(key);
+    const msgpack_object *found = NULL;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object *k = &map->via.map.ptr[i].key;
+        if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+            !memcmp(k->via.str.ptr, key, n))
+            found = &map->via.map.ptr[i].val;
+    }
+    return found;
 }
 
-int64_t st_int(const json_t *o, const char *k)
+bool st_is(const msgpack_object *o, msgpack_object_type type)
 {
-    return json_integer_value(json_object_get(o, k));
+    return o && o->type == type;
+}
+
+int64_t st_int(const msgpack_object *map, const char *key)
+{
+    const msgpack_object *v = st_get(map, key);
+    if (st_is(v, MSGPACK_OBJECT_POSITIVE_INTEGER))
+        return v->via.u64 <= INT64_MAX ? (int64_t)v->via.u64 : 0;
+    return st_is(v, MSGPACK_OBJECT_NEGATIVE_INTEGER) ? v->via.i64 : 0;
+}
+
+const char *st_text(const msgpack_object *map, const char *key, char *buf,
+                    size_t size, bool cut)
+{
+    const msgpack_object *v = st_get(map, key);
+    if (!st_is(v, MSGPACK_OBJECT_STR) || !size ||
+        (v->via.str.size >= size && !cut))
+        return NULL;
+    size_t n = v->via.str.size < size ? v->via.str.size : size - 1;
+    if (n)
+        memcpy(buf, v->via.str.ptr, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+json_t *st_json(const msgpack_object *o)
+{
+    json_t *j = NULL;
+    return o && assay_codec_to_json(o, &j, NULL, 0) == 0 ? j : NULL;
+}
+
+void st_pack_raw(msgpack_packer *pk, const void *bytes, size_t len)
+{
+    /* msgpack-c's body writers append bytes as they are. */
+    msgpack_pack_bin_body(pk, bytes, len);
+}
+
+/* Packs o into the state's scratch buffer. */
+static const msgpack_sbuffer *s_packed(assay_state *self,
+                                       const msgpack_object *o)
+{
+    msgpack_sbuffer_clear(&self->scratch);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &self->scratch, msgpack_sbuffer_write);
+    if (o)
+        msgpack_pack_object(&pk, *o);
+    else
+        msgpack_pack_map(&pk, 0);
+    return &self->scratch;
 }
 
 assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
@@ -75,12 +134,13 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->running_on = assay_index_new();
     self->runtime_ids = json_array();
     self->strings = assay_index_new();
-    self->no_params = json_object();
+    self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
+    msgpack_sbuffer_init(&self->scratch);
     self->top = -1;
     self->on_event = on_event;
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
-        !self->running_on || !self->strings || !self->no_params)
+        !self->running_on || !self->strings || !self->zone)
         assay_state_destroy(&self);
     return self;
 }
@@ -105,20 +165,39 @@ const char *st_intern(assay_state *self, const char *s)
 }
 
 assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
-                      json_t *params)
+                      const msgpack_object *params)
 {
     size_t n = strnlen(id, ASSAY_JOB_ID_MAX + 1);
-    assay_job *j = n <= ASSAY_JOB_ID_MAX ? calloc(1, sizeof *j + n + 1) : NULL;
+    const msgpack_sbuffer *p = s_packed(self, params);
+    assay_job *j = n <= ASSAY_JOB_ID_MAX && p->size <= UINT32_MAX
+                       ? calloc(1, sizeof *j + n + 1 + p->size)
+                       : NULL;
     if (!j)
         return NULL;
     memcpy(j->id, id, n);
+    unsigned char *bytes = (unsigned char *)j->id + n + 1;
+    memcpy(bytes, p->data, p->size);
+    j->params = bytes;
+    j->params_len = (uint32_t)p->size;
     j->spec = s;
-    j->params = json_incref(json_object_size(params) ? params
-                                                     : self->no_params);
     j->runtime = j->version = "";
     j->state = ASSAY_JOB_QUEUED;
     j->seq = ++self->seq;
     return j;
+}
+
+bool st_job_result(assay_state *self, assay_job *j,
+                   const msgpack_object *result)
+{
+    const msgpack_sbuffer *p = s_packed(self, result);
+    unsigned char *copy = p->size <= UINT32_MAX ? malloc(p->size) : NULL;
+    if (!copy)
+        return false;
+    memcpy(copy, p->data, p->size);
+    free(j->result);
+    j->result = copy;
+    j->result_len = (uint32_t)p->size;
+    return true;
 }
 
 static void s_free_job(assay_job *j)
@@ -126,8 +205,7 @@ static void s_free_job(assay_job *j)
     for (uint8_t i = 0; i < j->n_attempts; i++)
         free(j->attempts[i].reason);
     free(j->attempts);
-    json_decref(j->params);
-    json_decref(j->result);
+    free(j->result);
     free(j->reason);
     free(j->waiting);
     free(j);
@@ -191,7 +269,9 @@ void assay_state_destroy(assay_state **self_p)
         st_clear(self);
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);
-    json_decref(self->no_params);
+    if (self->zone)
+        msgpack_zone_free(self->zone);
+    msgpack_sbuffer_destroy(&self->scratch);
     free(self->heap);
     assay_index_each(self->running_on, s_free_rt_list, NULL);
     assay_index_destroy(&self->running_on);
@@ -618,68 +698,115 @@ void assay_state_reset_marks(assay_state *self)
 
 /* ---- Events ------------------------------------------------------------ */
 
-json_t *st_attempts_json(const assay_job *j)
+static const char *s_outcome(const assay_attempt *at)
 {
-    json_t *a = json_array();
-    for (uint8_t i = 0; i < j->n_attempts; i++) {
-        const assay_attempt *at = &j->attempts[i];
-        json_t *o = json_pack("{s:s, s:I, s:I, s:s}", "runtime",
-                              at->runtime ? at->runtime : "", "start_ms",
-                              (json_int_t)at->start_ms, "end_ms",
-                              (json_int_t)at->end_ms, "outcome",
-                              at->outcome == ASSAY_JOB_QUEUED
-                                  ? "requeued"
-                                  : assay_job_state_name(at->outcome));
-        if (o && at->reason)
-            json_object_set_new(o, "reason", json_string(at->reason));
-        json_array_append_new(a, o);
-    }
-    return a;
+    return at->outcome == ASSAY_JOB_QUEUED ? "requeued"
+                                           : assay_job_state_name(at->outcome);
 }
 
-bool st_attempts_load(assay_state *self, assay_job *j, const json_t *list)
+void st_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void st_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    st_pack_str(pk, k);
+    st_pack_str(pk, v);
+}
+
+void st_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+    st_pack_str(pk, k);
+    msgpack_pack_int64(pk, v);
+}
+
+void st_pack_kv_json(msgpack_packer *pk, const char *k, const json_t *v)
+{
+    st_pack_str(pk, k);
+    if (!v || assay_codec_pack(pk, v) != 0)
+        msgpack_pack_nil(pk);
+}
+
+void st_attempts_pack(msgpack_packer *pk, const assay_job *j)
+{
+    msgpack_pack_array(pk, j->n_attempts);
+    for (uint8_t i = 0; i < j->n_attempts; i++) {
+        const assay_attempt *at = &j->attempts[i];
+        msgpack_pack_map(pk, at->reason ? 5 : 4);
+        st_pack_str(pk, "runtime");
+        st_pack_str(pk, at->runtime ? at->runtime : "");
+        st_pack_str(pk, "start_ms");
+        msgpack_pack_int64(pk, at->start_ms);
+        st_pack_str(pk, "end_ms");
+        msgpack_pack_int64(pk, at->end_ms);
+        st_pack_str(pk, "outcome");
+        st_pack_str(pk, s_outcome(at));
+        if (at->reason) {
+            st_pack_str(pk, "reason");
+            st_pack_str(pk, at->reason);
+        }
+    }
+}
+
+bool st_attempts_load(assay_state *self, assay_job *j,
+                      const msgpack_object *list)
 {
     if (!list)
         return true;
-    size_t n = json_array_size(list);
-    if (!json_is_array(list) || n > ASSAY_ATTEMPTS_MAX)
+    if (!st_is(list, MSGPACK_OBJECT_ARRAY) ||
+        list->via.array.size > ASSAY_ATTEMPTS_MAX)
         return false;
-    size_t i;
-    json_t *o;
-    json_array_foreach(list, i, o) {
-        const char *out = st_str(o, "outcome");
-        int st = out && !strcmp(out, "requeued") ? (int)ASSAY_JOB_QUEUED
-                                                 : assay_job_state_parse(out);
-        if (st < 0 || !st_str(o, "runtime") ||
-            !st_attempt_begin(self, j, st_int(o, "start_ms"),
-                              st_str(o, "runtime")))
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *o = &list->via.array.ptr[i];
+        char out[16], rt[256], why[1024];
+        const char *name = st_text(o, "outcome", out, sizeof out, false);
+        int st = name && !strcmp(name, "requeued")
+                     ? (int)ASSAY_JOB_QUEUED
+                     : assay_job_state_parse(name);
+        if (st < 0 || !st_text(o, "runtime", rt, sizeof rt, false) ||
+            !st_attempt_begin(self, j, st_int(o, "start_ms"), rt))
             return false;
         if (st != ASSAY_JOB_RUNNING)
-            st_attempt_end(j, st_int(o, "end_ms"), st, st_str(o, "reason"));
+            st_attempt_end(j, st_int(o, "end_ms"), st,
+                           st_text(o, "reason", why, sizeof why, true));
     }
     return true;
 }
 
+/* A kept value as JSON (new). */
+static json_t *s_value_json(const unsigned char *bytes, size_t len)
+{
+    json_t *v = NULL;
+    return assay_codec_decode(bytes, len, &v, NULL, 0) == 0 ? v : NULL;
+}
+
+json_t *assay_job_params(const assay_job *j)
+{
+    return s_value_json(j->params, j->params_len);
+}
+
 json_t *assay_job_json(const assay_job *j, unsigned what)
 {
-    json_t *o = json_pack(
-        "{s:s, s:s, s:O, s:s, s:I, s:I, s:s, s:s, s:O?, s:I}", "id", j->id,
-        "spec", j->spec->id, "action", json_object_get(j->spec->spec, "action"),
-        "state", assay_job_state_name(j->state), "attempt",
-        (json_int_t)j->attempt, "max_attempts",
-        (json_int_t)j->spec->max_attempts, "runtime", j->runtime, "version",
-        j->version, "labels", json_object_get(j->spec->spec, "labels"),
-        "priority", (json_int_t)j->spec->priority);
-    if (o && j->reason)
-        json_object_set_new(o, "reason", json_string(j->reason));
-    if (o && j->state == ASSAY_JOB_QUEUED && j->waiting)
-        json_object_set_new(o, "waiting", json_string(j->waiting));
-    if (o && (what & ASSAY_JOB_RESULT) && j->result)
-        json_object_set(o, "result", j->result);
-    if (o && (what & ASSAY_JOB_HISTORY) && s_terminal(j->state)) {
-        json_object_set_new(o, "ended_ms", json_integer(j->ended_ms));
-        json_object_set_new(o, "attempts", st_attempts_json(j));
+    bool waiting = j->state == ASSAY_JOB_QUEUED && j->waiting,
+         history = (what & ASSAY_JOB_HISTORY) && s_terminal(j->state);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    st_job_view_pack(&pk, j, what & ASSAY_JOB_RESULT,
+                     waiting + 2 * history);
+    if (waiting)
+        st_pack_kv_str(&pk, "waiting", j->waiting);
+    if (history) {
+        st_pack_kv_int(&pk, "ended_ms", j->ended_ms);
+        st_pack_str(&pk, "attempts");
+        st_attempts_pack(&pk, j);
     }
+    json_t *o = s_value_json((const unsigned char *)sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
     return o;
 }
 
@@ -694,27 +821,64 @@ static bool s_wanted(const assay_state *self, const char *topic)
     return !self->wants || self->wants(self->arg, topic);
 }
 
+void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
+                      size_t extra)
+{
+    const json_t *spec = j->spec->spec;
+    result = result && j->result;
+    msgpack_pack_map(pk, 10 + !!j->reason + result + extra);
+    st_pack_kv_str(pk, "id", j->id);
+    st_pack_kv_str(pk, "spec", j->spec->id);
+    st_pack_kv_json(pk, "action", json_object_get(spec, "action"));
+    st_pack_kv_str(pk, "state", assay_job_state_name(j->state));
+    st_pack_kv_int(pk, "attempt", j->attempt);
+    st_pack_kv_int(pk, "max_attempts", j->spec->max_attempts);
+    st_pack_kv_str(pk, "runtime", j->runtime);
+    st_pack_kv_str(pk, "version", j->version);
+    st_pack_kv_json(pk, "labels", json_object_get(spec, "labels"));
+    st_pack_kv_int(pk, "priority", j->spec->priority);
+    if (j->reason)
+        st_pack_kv_str(pk, "reason", j->reason);
+    if (result) {
+        st_pack_str(pk, "result");
+        st_pack_raw(pk, j->result, j->result_len);
+    }
+}
+
+/* A new packer over the state's scratch buffer, emptied. */
+static void s_scratch_packer(assay_state *self, msgpack_packer *pk)
+{
+    msgpack_sbuffer_clear(&self->scratch);
+    msgpack_packer_init(pk, &self->scratch, msgpack_sbuffer_write);
+}
+
 void st_job_event(assay_state *self, const char *topic, assay_job *j)
 {
     if (!self->on_event)
         return;
     if (!s_wanted(self, topic)) {
-        self->on_event(self->arg, topic, NULL);
+        self->on_event(self->arg, topic, NULL, 0);
         return;
     }
     /* Transitions on the way are frequent and small; the full record
      * (labels, result) goes with the end states only. The attempt history
      * stays out: building it for every completion cost a quarter of a
-     * member's throughput (docs/benchmarks.md); assay.job shows it. */
-    json_t *body = s_terminal(j->state)
-                       ? assay_job_json(j, ASSAY_JOB_RESULT)
-                       : json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "id",
-                                   j->id, "spec", j->spec->id, "state",
-                                   assay_job_state_name(j->state), "attempt",
-                                   (json_int_t)j->attempt, "runtime",
-                                   j->runtime, "version", j->version);
-    self->on_event(self->arg, topic, body);
-    json_decref(body);
+     * member's throughput (docs/benchmarks.md); assay.job shows it.
+     * Packed straight from the record: no JSON tree per event. */
+    msgpack_packer pk;
+    s_scratch_packer(self, &pk);
+    if (s_terminal(j->state)) {
+        st_job_view_pack(&pk, j, true, 0);
+    } else {
+        msgpack_pack_map(&pk, 6);
+        st_pack_kv_str(&pk, "id", j->id);
+        st_pack_kv_str(&pk, "spec", j->spec->id);
+        st_pack_kv_str(&pk, "state", assay_job_state_name(j->state));
+        st_pack_kv_int(&pk, "attempt", j->attempt);
+        st_pack_kv_str(&pk, "runtime", j->runtime);
+        st_pack_kv_str(&pk, "version", j->version);
+    }
+    self->on_event(self->arg, topic, self->scratch.data, self->scratch.size);
 }
 
 void st_runtime_event(assay_state *self, assay_runtime_rec *r)
@@ -722,11 +886,19 @@ void st_runtime_event(assay_state *self, assay_runtime_rec *r)
     if (!self->on_event)
         return;
     const char *topic = r->alive ? "runtime.alive" : "runtime.dead";
-    json_t *body = s_wanted(self, topic)
-                       ? json_pack("{s:s, s:b, s:I}", "id", r->id, "alive",
-                                   r->alive, "heartbeat_ms",
-                                   (json_int_t)r->heartbeat_ms)
-                       : NULL;
-    self->on_event(self->arg, topic, body);
-    json_decref(body);
+    if (!s_wanted(self, topic)) {
+        self->on_event(self->arg, topic, NULL, 0);
+        return;
+    }
+    msgpack_packer pk;
+    s_scratch_packer(self, &pk);
+    msgpack_pack_map(&pk, 3);
+    st_pack_kv_str(&pk, "id", r->id);
+    st_pack_str(&pk, "alive");
+    if (r->alive)
+        msgpack_pack_true(&pk);
+    else
+        msgpack_pack_false(&pk);
+    st_pack_kv_int(&pk, "heartbeat_ms", r->heartbeat_ms);
+    self->on_event(self->arg, topic, self->scratch.data, self->scratch.size);
 }

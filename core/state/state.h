@@ -45,6 +45,7 @@
 #include <stdint.h>
 
 #include <jansson.h>
+#include <msgpack.h>
 
 #include "index.h"
 
@@ -97,12 +98,16 @@ typedef struct assay_attempt {
  * what memory per queued job is made of (docs/benchmarks.md). */
 struct assay_job {
     assay_spec_rec *spec;
-    json_t *params;
+    /* Values are kept as the msgpack the log held: one allocation each
+     * (the params inside the record's own), not a tree of JSON nodes a
+     * heap of retained jobs fragments into (docs/benchmarks.md). */
+    const unsigned char *params; /* a map */
+    unsigned char *result; /* COMPLETED: the result (a map), else NULL */
+    uint32_t params_len, result_len;
     assay_job_state state;
     int64_t attempt;  /* attempt of the latest dispatch; 0 = never */
     const char *runtime; /* where the latest attempt runs or ran; "" */
     const char *version; /* plugin version of the latest attempt; "" */
-    json_t *result;   /* COMPLETED: the result */
     char *reason;     /* FAILED / CANCELLED / requeue reason, or NULL */
     uint64_t seq;     /* submission order */
     int64_t ended_ms; /* terminal: when (leader's clock; 0 unknown) */
@@ -136,10 +141,10 @@ typedef struct assay_state assay_state;
 
 /* Called after each applied transition with topic (job.queued, job.running,
  * job.completed, job.failed, job.cancelled, runtime.alive, runtime.dead)
- * and a body owned by the state (valid during the call), or NULL when the
- * wants filter said nobody listens to that topic. */
+ * and a body (msgpack, owned by the state, valid during the call), or
+ * NULL when the wants filter said nobody listens to that topic. */
 typedef void (*assay_state_event_fn)(void *arg, const char *topic,
-                                     json_t *body);
+                                     const void *body, size_t len);
 /* Whether an event body for `topic` is worth building (same arg). */
 typedef bool (*assay_state_wants_fn)(void *arg, const char *topic);
 
@@ -150,18 +155,23 @@ void assay_state_set_wants(assay_state *self, assay_state_wants_fn wants);
 /* Applies one command; *result (may be NULL) gets a new object describing
  * what happened (e.g. submit: {spec, jobs, duplicate}). A refusal says
  * why in err (may be NULL), naming the op and field or version. */
-int assay_state_apply(assay_state *self, const json_t *cmd, json_t **result,
-                      char *err, size_t errlen);
+int assay_state_apply(assay_state *self, const msgpack_object *cmd,
+                      json_t **result, char *err, size_t errlen);
 
 /* The newest encoding version of `op` this build reads and writes, or
  * ASSAY_ENOENT for an op it does not know (command.c stamps commands). */
 int assay_state_op_version(const char *op);
 
-/* Whole state as one JSON value, and back (snapshots; snapshot.c). A
- * dump of any earlier format version loads. */
+/* Whole state as one msgpack value, and back (snapshots; snapshot.c),
+ * in format `version` (1: what the previous release reads, no attempt
+ * history or level; 2: this one's). A dump of any earlier format version
+ * loads. */
+int assay_state_pack(const assay_state *self, int version,
+                     msgpack_packer *pk);
+int assay_state_unpack(assay_state *self, const msgpack_object *dump,
+                       char *err, size_t errlen);
+/* The same as JSON (tests and tools compare states with it). */
 json_t *assay_state_dump(const assay_state *self);
-/* The same in format `version` (1: what the previous release reads, no
- * attempt history or level; 2: this one's). */
 json_t *assay_state_dump_format(const assay_state *self, int version);
 int assay_state_load(assay_state *self, const json_t *dump, char *err,
                      size_t errlen);
@@ -239,5 +249,7 @@ enum {
 /* {id, spec, action, state, attempt, max_attempts, runtime, version,
  *  labels, priority, reason?, waiting?, result?, ended_ms?, attempts?} */
 json_t *assay_job_json(const assay_job *job, unsigned what);
+/* A job's params as JSON (new; NULL without memory). */
+json_t *assay_job_params(const assay_job *job);
 
 #endif

@@ -48,11 +48,13 @@ typedef struct member {
     unsigned completed; /* job.completed events */
 } member;
 
-static void on_event(void *arg, const char *topic, json_t *body)
+static void on_event(void *arg, const char *topic, const void *body,
+                     size_t len)
 {
     member *m = arg;
 
     (void)body;
+    (void)len;
     if (!strcmp(topic, "job.completed"))
         m->completed++;
 }
@@ -68,7 +70,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     member *m = fsm->data;
     json_t *res = NULL;
     char err[ASSAY_ERRMSG_SIZE];
-    int rc = assay_fsm_apply(m->state, buf->base, buf->len, NULL, &res, err,
+    int rc = assay_fsm_apply(m->state, buf->base, buf->len, &res, err,
                              sizeof err);
 
     *result = NULL;

@@ -165,6 +165,9 @@ static const struct hostile hostiles[] = {
     {"NUL in string", B("\xa3z\0y"), ASSAY_EPARSE, "NUL"},
     {"invalid UTF-8", B("\xa2\xc3\x28"), ASSAY_EPARSE, "UTF-8"},
     {"lone surrogate", B("\xa3\xed\xa0\x80"), ASSAY_EPARSE, "UTF-8"},
+    {"overlong UTF-8", B("\xa3\xe0\x80\xaf"), ASSAY_EPARSE, "UTF-8"},
+    {"above U+10FFFF", B("\xa4\xf4\x90\x80\x80"), ASSAY_EPARSE, "UTF-8"},
+    {"truncated UTF-8", B("\xa2\xe2\x82"), ASSAY_EPARSE, "UTF-8"},
     {"invalid UTF-8 key", B("\x81\xa1\xff\xc0"), ASSAY_EPARSE, "UTF-8"},
     {"uint64 over INT64_MAX", B("\xcf\x80\x00\x00\x00\x00\x00\x00\x00"),
      ASSAY_ERANGE, "9223372036854775808 does not fit int64"},
@@ -187,6 +190,34 @@ Test(codec, hostile_refused)
         cr_expect_not_null(strstr(err, h->why), "%s: '%s' lacks '%s'", h->what,
                            err, h->why);
         json_decref(v);
+        /* Decoding without a JSON tree (the state's) refuses the same. */
+        msgpack_zone *zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
+        msgpack_object o;
+        cr_expect_eq(assay_codec_unpack(h->bytes, h->len, zone, &o, err,
+                                        sizeof err),
+                     h->code, "%s: unpack: '%s'", h->what, err);
+        msgpack_zone_free(zone);
+    }
+}
+
+/* Every valid code point in every encoding length round-trips. */
+Test(codec, utf8_accepted)
+{
+    static const char *const texts[] = {"a", "\xc2\x80", "\xdf\xbf",
+                                        "\xe0\xa0\x80", "\xef\xbf\xbf",
+                                        "\xf0\x90\x80\x80",
+                                        "\xf4\x8f\xbf\xbf"};
+    for (size_t i = 0; i < sizeof texts / sizeof *texts; i++) {
+        json_t *in = json_string(texts[i]), *out = NULL;
+        char *buf;
+        size_t len;
+        cr_assert_not_null(in);
+        cr_assert_eq(assay_codec_encode(in, &buf, &len), 0);
+        cr_expect_eq(assay_codec_decode(buf, len, &out, NULL, 0), 0, "%zu", i);
+        cr_expect(json_equal(in, out), "%zu", i);
+        free(buf);
+        json_decref(in);
+        json_decref(out);
     }
 }
 

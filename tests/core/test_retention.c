@@ -20,7 +20,7 @@ static int apply(assay_state *st, json_t *cmd, char *err, size_t errlen)
     json_t *res = NULL;
     cr_assert_eq(assay_codec_encode(cmd, &enc, &len), 0);
     json_decref(cmd);
-    int rc = assay_fsm_apply(st, enc, len, NULL, &res, err, errlen);
+    int rc = assay_fsm_apply(st, enc, len, &res, err, errlen);
     json_decref(res);
     free(enc);
     return rc;

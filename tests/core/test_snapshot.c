@@ -31,7 +31,7 @@ static void apply(assay_state *st, assay_snapshotter *sn, json_t *cmd)
     json_t *res = NULL;
     cr_assert_eq(assay_codec_encode(cmd, &enc, &len), 0);
     json_decref(cmd);
-    int rc = assay_fsm_apply(st, enc, len, NULL, &res, err, sizeof err);
+    int rc = assay_fsm_apply(st, enc, len, &res, err, sizeof err);
     cr_assert_eq(rc, 0, "%s", err);
     if (sn)
         assay_snapshotter_applied(sn, enc, len);

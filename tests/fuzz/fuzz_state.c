@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t elen;
         if (assay_codec_encode(cmd, &enc, &elen) != 0)
             abort();
-        int rc = assay_fsm_apply(st, enc, elen, NULL, &result, err,
+        int rc = assay_fsm_apply(st, enc, elen, &result, err,
                                  sizeof err);
         free(enc);
         if (rc == ASSAY_EUNSUPP && !*err)
