@@ -74,6 +74,22 @@ typedef struct s_rt {
     bool out_listed;
 } s_rt;
 
+/* An entry of a batch command: the job and attempt it is about, and the
+ * runtime to answer once it is applied ("": none). */
+typedef struct {
+    char job[ASSAY_JOB_ID_MAX + 1];
+    char runtime[64];
+    int64_t attempt;
+} s_item;
+
+/* A dispatch, result or requeue batch being gathered: its command's
+ * entries, and what each is about. */
+typedef struct {
+    assay_cmd_list *list;
+    s_item *items;
+    size_t n, cap;
+} s_batch;
+
 struct assay_leader {
     const assay_conf *conf;
     char id[64];
@@ -90,7 +106,7 @@ struct assay_leader {
     s_rt *out_list; /* flushed before the next poll, then emptied */
     assay_index *choice;     /* offer class -> s_choices (s_offers_reset) */
     assay_index *resolved;   /* "action\nrange" -> s_resolved */
-    json_t *results, *requeues; /* items waiting for the next commit */
+    s_batch results, requeues; /* waiting for the next commit */
     int tick;
     int64_t started_ms;
     pid_t hooks[64]; /* notify_command processes not yet reaped */
@@ -174,6 +190,7 @@ typedef struct {
     size_t route_len;
     char verb[64];
     json_t *data;
+    s_batch batch; /* a batch command's entries */
 } s_pending;
 
 static s_pending *s_pending_new(assay_leader *self, const assay_bytes *route,
@@ -191,9 +208,39 @@ static s_pending *s_pending_new(assay_leader *self, const assay_bytes *route,
     return p;
 }
 
+static void s_batch_clear(s_batch *b)
+{
+    assay_cmd_list_destroy(&b->list);
+    free(b->items);
+    *b = (s_batch){0};
+}
+
+/* Room for one more entry of b, which the caller then appends to
+ * b->list: the entry's item, or NULL without memory. */
+static s_item *s_batch_add(s_batch *b, const char *job, int64_t attempt,
+                           const char *runtime)
+{
+    if (!b->list && !(b->list = assay_cmd_list_new()))
+        return NULL;
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? 2 * b->cap : 64;
+        s_item *items = realloc(b->items, cap * sizeof *items);
+        if (!items)
+            return NULL;
+        b->items = items;
+        b->cap = cap;
+    }
+    s_item *it = &b->items[b->n++];
+    strlcpy(it->job, job, sizeof it->job);
+    strlcpy(it->runtime, runtime ? runtime : "", sizeof it->runtime);
+    it->attempt = attempt;
+    return it;
+}
+
 static void s_pending_free(s_pending *p)
 {
     json_decref(p->data);
+    s_batch_clear(&p->batch);
     free(p);
 }
 
@@ -202,20 +249,15 @@ static assay_bytes s_route(const s_pending *p)
     return (assay_bytes){p->route, p->route_len};
 }
 
-static int s_commit(assay_leader *self, json_t *cmd, assay_commit_cb cb,
+static int s_commit(assay_leader *self, assay_cmd *cmd, assay_commit_cb cb,
                     void *arg)
 {
     if (!cmd)
         return ASSAY_ENOMEM;
-    char *buf;
-    size_t len;
-    int rc = assay_codec_encode(cmd, &buf, &len);
-    json_decref(cmd);
-    if (rc)
-        return rc;
-    rc = S_COP(self, submit, self->cons, buf, len, cb, arg);
+    int rc = S_COP(self, submit, self->cons, assay_cmd_data(cmd),
+                   assay_cmd_size(cmd), cb, arg);
     self->committed = self->committed || rc == 0;
-    free(buf);
+    assay_cmd_destroy(&cmd);
     return rc;
 }
 
@@ -588,15 +630,17 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
         assay_jobspec_destroy(&spec);
         return;
     }
-    json_t *jobs = json_array(), *norm;
+    assay_cmd_list *jobs = assay_cmd_list_new();
+    json_t *norm;
     size_t i;
     json_array_foreach(norms, i, norm) {
         char id[ASSAY_ID_MAX + 32];
         assay_jobspec_job_id(spec, i, id, sizeof id);
-        json_array_append_new(jobs, assay_cmd_job(id, norm));
+        if (jobs)
+            assay_cmd_list_job(jobs, id, norm);
     }
     json_decref(norms);
-    json_t *cmd = assay_cmd_submit(
+    assay_cmd *cmd = assay_cmd_submit(
         &(assay_cmd_spec){
             .id = spec->id,
             .action = spec->action,
@@ -611,7 +655,7 @@ static void s_svc_submit(assay_leader *self, const assay_bytes *route,
             .priority = spec->priority,
             .memory_mb = spec->memory_mb,
             .retain_seconds = spec->retain_seconds},
-        jobs);
+        &jobs);
     assay_jobspec_destroy(&spec);
     s_pending *p = s_pending_new(self, route, verb, NULL);
     rc = p ? s_commit(self, cmd, s_submitted, p) : ASSAY_ENOMEM;
@@ -769,6 +813,7 @@ static void s_svc_cancel(assay_leader *self, const assay_bytes *route,
     int rc = p ? s_commit(self, assay_cmd_cancel(jobs, assay_wall_ms()),
                           s_cancelled, p)
                : ASSAY_ENOMEM;
+    json_decref(jobs);
     if (rc) {
         s_reply(self, route, verb, s_error(rc, "cannot commit"));
         if (p)
@@ -1096,17 +1141,17 @@ static void s_role(assay_leader *self)
 {
     bool lead = S_COP(self, is_leader, self->cons);
     if (lead && !self->leading && !self->claiming) {
-        json_t *cmd = assay_cmd_leader(self->id, self->endpoint,
-                                       self->events_ep,
-                                       self->conf->member_id,
-                                       s_speaks(self));
+        assay_cmd *cmd = assay_cmd_leader(self->id, self->endpoint,
+                                          self->events_ep,
+                                          self->conf->member_id,
+                                          s_speaks(self));
         self->claiming = s_commit(self, cmd, s_claimed, self) == 0;
     } else if (!lead && self->leading) {
         self->leading = false;
         assay_state_reset_marks(self->state);
         s_forget_runtimes(self);
-        json_array_clear(self->results);
-        json_array_clear(self->requeues);
+        s_batch_clear(&self->results);
+        s_batch_clear(&self->requeues);
         assay_warn("member %s no longer leads", self->id);
     }
 }
@@ -1228,9 +1273,10 @@ static void s_requeue_item(assay_leader *self, assay_job *j,
                            const char *reason, const char *ack_to)
 {
     j->reported = true;
-    json_array_append_new(self->requeues,
-                          assay_cmd_requeue_item(j->id, j->attempt, reason,
-                                                 ack_to, assay_wall_ms()));
+    if (!s_batch_add(&self->requeues, j->id, j->attempt, ack_to) ||
+        assay_cmd_list_requeue(self->requeues.list, j->id, j->attempt,
+                               reason, ack_to, assay_wall_ms()))
+        assay_warn("out of memory queueing the requeue of %s", j->id);
 }
 
 static void s_on_register(assay_leader *self, const assay_link_msg *m)
@@ -1281,7 +1327,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
         if (held && !j->reported && !assay_index_get(held, j->id))
             s_requeue_item(self, j, "runtime restarted", NULL);
     assay_index_destroy(&held);
-    json_t *cmd = assay_cmd_runtime(id, hb, json_object_get(b, "labels"),
+    assay_cmd *cmd = assay_cmd_runtime(id, hb, json_object_get(b, "labels"),
                                     json_object_get(b, "capacity"),
                                     json_object_get(b, "catalog"));
     s_pending *p = s_pending_new(self, &m->route, "register",
@@ -1394,10 +1440,10 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
                              "the member keeps",
                              "findings", "data");
         }
-        json_array_append_new(self->results,
-                              assay_cmd_result_item(j->id, attempt,
-                                                    deep ? deep : res, r->id,
-                                                    assay_wall_ms()));
+        if (!s_batch_add(&self->results, j->id, attempt, r->id) ||
+            assay_cmd_list_result(self->results.list, j->id, attempt,
+                                  deep ? deep : res, r->id, assay_wall_ms()))
+            assay_warn("out of memory queueing the result of %s", j->id);
         json_decref(deep);
     }
 }
@@ -1604,11 +1650,10 @@ static void s_dispatched(void *arg, int status, void *result)
     s_pending *p = arg;
     assay_leader *self = p->leader;
     json_t *applied = json_object_get(result, "applied");
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(p->data, "items"), i, it) {
-        assay_job *j = assay_state_job(self->state, s_str(it, "job"));
-        s_rt *r = assay_index_get(self->rts, s_str(it, "runtime"));
+    for (size_t i = 0; i < p->batch.n; i++) {
+        const s_item *it = &p->batch.items[i];
+        assay_job *j = assay_state_job(self->state, it->job);
+        s_rt *r = assay_index_get(self->rts, it->runtime);
         if (status || !json_is_true(json_array_get(applied, i))) {
             if (j)
                 j->dispatching = false;
@@ -1688,7 +1733,11 @@ static void s_plan(assay_leader *self, s_rt **ready,
     int64_t now = assay_wall_ms(); /* recorded: the wall clock */
     for (int k = 0; k < n; k++)
         credit += ready[k]->limit - ready[k]->sent;
-    json_t *items = json_array();
+    s_pending *p = s_pending_new(self, NULL, "dispatch", NULL);
+    if (!p) {
+        self->dirty = true; /* try again next turn */
+        return;
+    }
     /* Queued jobs come in runs of one JobSpec: its offer class is looked
      * up once per run. */
     s_choices *choices = NULL;
@@ -1697,7 +1746,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
     int scanned = 0;
     for (assay_job *j = assay_state_queue_first(self->state);
          j && credit && scanned < MAX_QUEUE_SCAN &&
-         json_array_size(items) < MAX_DISPATCH_BATCH;
+         p->batch.n < MAX_DISPATCH_BATCH;
          j = assay_state_queue_next(self->state, j), scanned++) {
         if (j->dispatching)
             continue;
@@ -1734,24 +1783,28 @@ static void s_plan(assay_leader *self, s_rt **ready,
         ready[best]->sent++;
         credit--;
         j->dispatching = true;
-        json_array_append_new(
-            items, assay_cmd_dispatch_item(j->id, j->attempt + 1,
-                                           ready[best]->id, version, now));
+        if (!s_batch_add(&p->batch, j->id, j->attempt + 1,
+                         ready[best]->id)) {
+            j->dispatching = false;
+            ready[best]->sent--;
+            break;
+        }
+        /* Without memory the command is refused, and s_dispatched
+         * hands the whole batch back. */
+        if (assay_cmd_list_dispatch(p->batch.list, j->id, j->attempt + 1,
+                                    ready[best]->id, version, now))
+            break;
     }
-    if (!json_array_size(items)) {
-        json_decref(items);
+    if (!p->batch.n) {
+        s_pending_free(p);
         return;
     }
-    if (json_array_size(items) == MAX_DISPATCH_BATCH)
+    if (p->batch.n == MAX_DISPATCH_BATCH)
         self->dirty = true; /* more may fit: plan again next turn */
-    s_pending *p = s_pending_new(self, NULL, "dispatch",
-                                 json_pack("{s:O}", "items", items));
-    if (!p || s_commit(self, assay_cmd_batch("dispatch", items),
-                       s_dispatched, p) != 0) {
+    if (s_commit(self, assay_cmd_batch("dispatch", &p->batch.list),
+                 s_dispatched, p) != 0) {
         assay_warn("cannot commit dispatches");
-        if (p) {
-            s_dispatched(p, ASSAY_EIO, NULL);
-        }
+        s_dispatched(p, ASSAY_EIO, NULL);
     }
 }
 
@@ -1778,14 +1831,14 @@ static void s_reports_committed(void *arg, int status, void *result)
     s_pending *p = arg;
     assay_leader *self = p->leader;
     json_t *applied = json_object_get(result, "applied");
-    size_t i;
-    json_t *it;
-    json_array_foreach(json_object_get(p->data, "items"), i, it) {
-        s_rt *r = assay_index_get(self->rts, s_str(it, "runtime"));
+    for (size_t i = 0; i < p->batch.n; i++) {
+        const s_item *it = &p->batch.items[i];
+        s_rt *r = *it->runtime ? assay_index_get(self->rts, it->runtime)
+                               : NULL;
         if (!r || status)
             continue;
-        json_t *ack = json_pack("{s:O, s:O}", "job", json_object_get(it, "job"),
-                                "attempt", json_object_get(it, "attempt"));
+        json_t *ack = json_pack("{s:s, s:I}", "job", it->job, "attempt",
+                                (json_int_t)it->attempt);
         if (!json_is_true(json_array_get(applied, i)))
             json_object_set_new(ack, "stale", json_true());
         s_queue_rt(self, r, &r->out_ack, ack);
@@ -1794,19 +1847,22 @@ static void s_reports_committed(void *arg, int status, void *result)
     s_pending_free(p);
 }
 
-static void s_flush_one(assay_leader *self, json_t **pending, const char *op)
+static void s_flush_one(assay_leader *self, s_batch *batch, const char *op)
 {
-    if (!json_array_size(*pending))
+    if (!batch->n)
         return;
-    json_t *items = *pending;
-    *pending = json_array();
-    s_pending *p = s_pending_new(self, NULL, op,
-                                 json_pack("{s:O}", "items", items));
-    if (!p || s_commit(self, assay_cmd_batch(op, items),
-                       s_reports_committed, p) != 0) {
+    s_pending *p = s_pending_new(self, NULL, op, NULL);
+    if (!p) {
         assay_warn("cannot commit %s", op);
-        if (p)
-            s_pending_free(p);
+        s_batch_clear(batch);
+        return;
+    }
+    p->batch = *batch;
+    *batch = (s_batch){0};
+    if (s_commit(self, assay_cmd_batch(op, &p->batch.list),
+                 s_reports_committed, p) != 0) {
+        assay_warn("cannot commit %s", op);
+        s_pending_free(p);
     }
 }
 
@@ -1946,6 +2002,7 @@ static void s_expire(assay_leader *self, int64_t now)
     }
     self->expiring =
         s_commit(self, assay_cmd_expire(ids), s_expired, self) == 0;
+    json_decref(ids);
 }
 
 static void s_tick(void *arg)
@@ -2271,14 +2328,12 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
                  sizeof self->endpoint);
     s_advertised(conf->advertise_events, conf->events, self->events_ep,
                  sizeof self->events_ep);
-    self->results = json_array();
-    self->requeues = json_array();
     self->rts = assay_index_new();
     s_offers_reset(self, true);
     self->state = assay_state_new(s_on_event, self);
     self->snap = assay_snapshotter_new();
     int rc = 0;
-    if (!self->results || !self->requeues || !self->rts || !self->choice ||
+    if (!self->rts || !self->choice ||
         !self->resolved || !self->state || !self->snap)
         rc = ASSAY_ENOMEM;
     if (!rc)
@@ -2379,8 +2434,8 @@ void assay_leader_destroy(assay_leader **self_p)
     assay_index_destroy(&self->rts);
     assay_state_destroy(&self->state);
     assay_snapshotter_destroy(&self->snap);
-    json_decref(self->results);
-    json_decref(self->requeues);
+    s_batch_clear(&self->results);
+    s_batch_clear(&self->requeues);
     free(self);
     *self_p = NULL;
 }

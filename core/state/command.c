@@ -1,119 +1,290 @@
 /* core/state/command.c - the state's commands, built (see command.h). */
 #include "command.h"
 
-#include "state.h"
+#include <stdlib.h>
+#include <string.h>
 
-/* Stamps cmd (taken) with its op and the version this build writes. */
-static json_t *s_cmd(const char *op, json_t *cmd)
+#include "codec.h"
+#include "error.h"
+#include "internal.h"
+
+/* msgpack bytes being written; a failed write (no memory) is remembered,
+ * since msgpack-c's packers do not report it. */
+typedef struct {
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    bool failed;
+} s_buf;
+
+static int s_write(void *data, const char *buf, size_t len)
 {
-    if (cmd &&
-        (json_object_set_new(cmd, "op", json_string(op)) ||
-         json_object_set_new(cmd, "v",
-                             json_integer(assay_state_op_version(op))))) {
-        json_decref(cmd);
+    s_buf *b = data;
+    if (!b->failed && msgpack_sbuffer_write(&b->sb, buf, len) != 0)
+        b->failed = true;
+    return b->failed ? -1 : 0;
+}
+
+static void s_buf_init(s_buf *b)
+{
+    msgpack_sbuffer_init(&b->sb);
+    msgpack_packer_init(&b->pk, b, s_write);
+    b->failed = false;
+}
+
+struct assay_cmd {
+    s_buf b;
+};
+
+struct assay_cmd_list {
+    s_buf b;
+    size_t count;
+};
+
+const void *assay_cmd_data(const assay_cmd *self) { return self->b.sb.data; }
+
+size_t assay_cmd_size(const assay_cmd *self) { return self->b.sb.size; }
+
+void assay_cmd_destroy(assay_cmd **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    msgpack_sbuffer_destroy(&(*self_p)->b.sb);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+assay_cmd_list *assay_cmd_list_new(void)
+{
+    assay_cmd_list *self = calloc(1, sizeof *self);
+    if (self)
+        s_buf_init(&self->b);
+    return self;
+}
+
+void assay_cmd_list_destroy(assay_cmd_list **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    msgpack_sbuffer_destroy(&(*self_p)->b.sb);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+size_t assay_cmd_list_count(const assay_cmd_list *self)
+{
+    return self->count;
+}
+
+/* Ends an entry of the list. */
+static int s_added(assay_cmd_list *self)
+{
+    self->count++;
+    return self->b.failed ? ASSAY_ENOMEM : 0;
+}
+
+int assay_cmd_list_job(assay_cmd_list *self, const char *id,
+                       const json_t *params)
+{
+    msgpack_packer *pk = &self->b.pk;
+    msgpack_pack_map(pk, 2);
+    st_pack_kv_str(pk, "id", id);
+    st_pack_kv_json(pk, "params", params);
+    return s_added(self);
+}
+
+int assay_cmd_list_dispatch(assay_cmd_list *self, const char *job,
+                            int64_t attempt, const char *runtime,
+                            const char *version, int64_t at)
+{
+    msgpack_packer *pk = &self->b.pk;
+    msgpack_pack_map(pk, 5);
+    st_pack_kv_str(pk, "job", job);
+    st_pack_kv_int(pk, "attempt", attempt);
+    st_pack_kv_str(pk, "runtime", runtime);
+    st_pack_kv_str(pk, "version", version);
+    st_pack_kv_int(pk, "at", at);
+    return s_added(self);
+}
+
+int assay_cmd_list_result(assay_cmd_list *self, const char *job,
+                          int64_t attempt, const json_t *result,
+                          const char *runtime, int64_t at)
+{
+    msgpack_packer *pk = &self->b.pk;
+    msgpack_pack_map(pk, 5);
+    st_pack_kv_str(pk, "job", job);
+    st_pack_kv_int(pk, "attempt", attempt);
+    st_pack_kv_json(pk, "result", result);
+    st_pack_kv_str(pk, "runtime", runtime);
+    st_pack_kv_int(pk, "at", at);
+    return s_added(self);
+}
+
+int assay_cmd_list_requeue(assay_cmd_list *self, const char *job,
+                           int64_t attempt, const char *reason,
+                           const char *runtime, int64_t at)
+{
+    msgpack_packer *pk = &self->b.pk;
+    msgpack_pack_map(pk, 4 + !!runtime);
+    st_pack_kv_str(pk, "job", job);
+    st_pack_kv_int(pk, "attempt", attempt);
+    st_pack_kv_str(pk, "reason", reason);
+    if (runtime)
+        st_pack_kv_str(pk, "runtime", runtime);
+    st_pack_kv_int(pk, "at", at);
+    return s_added(self);
+}
+
+/* A new command: a map of `fields` entries after op and v, which the
+ * caller packs into the returned packer. */
+static assay_cmd *s_cmd(const char *op, size_t fields, msgpack_packer **pk)
+{
+    assay_cmd *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    s_buf_init(&self->b);
+    *pk = &self->b.pk;
+    msgpack_pack_map(*pk, fields + 2);
+    st_pack_kv_str(*pk, "op", op);
+    st_pack_kv_int(*pk, "v", assay_state_op_version(op));
+    return self;
+}
+
+/* The command, or NULL if packing it ran out of memory. */
+static assay_cmd *s_done(assay_cmd *self)
+{
+    if (self && self->b.failed)
+        assay_cmd_destroy(&self);
+    return self;
+}
+
+/* Packs a list (taken) as an array under key k. */
+static void s_list(assay_cmd *self, const char *k, assay_cmd_list **list_p)
+{
+    assay_cmd_list *list = list_p ? *list_p : NULL;
+    if (!list || list->b.failed) {
+        self->b.failed = true;
+    } else {
+        st_pack_str(&self->b.pk, k);
+        msgpack_pack_array(&self->b.pk, list->count);
+        st_pack_raw(&self->b.pk, list->b.sb.data, list->b.sb.size);
+    }
+    assay_cmd_list_destroy(list_p);
+}
+
+assay_cmd *assay_cmd_submit(const assay_cmd_spec *s, assay_cmd_list **jobs)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("submit", 2, &pk);
+    if (!self) {
+        assay_cmd_list_destroy(jobs);
         return NULL;
     }
-    return cmd;
+    /* retain_seconds is absent unless set: a member of level 1 never
+     * sees the field. */
+    st_pack_str(pk, "spec");
+    msgpack_pack_map(pk, 10 + (s->retain_seconds > 0));
+    st_pack_kv_str(pk, "id", s->id);
+    st_pack_kv_str(pk, "action", s->action);
+    st_pack_kv_str(pk, "version", s->version);
+    st_pack_kv_str(pk, "resolved", s->resolved);
+    st_pack_kv_json(pk, "labels", s->labels);
+    st_pack_kv_json(pk, "selector", s->selector);
+    st_pack_kv_int(pk, "timeout_ms", s->timeout_ms);
+    st_pack_kv_int(pk, "max_attempts", s->max_attempts);
+    st_pack_kv_int(pk, "priority", s->priority);
+    st_pack_kv_int(pk, "memory_mb", s->memory_mb);
+    if (s->retain_seconds > 0)
+        st_pack_kv_int(pk, "retain_seconds", s->retain_seconds);
+    s_list(self, "jobs", jobs);
+    return s_done(self);
 }
 
-json_t *assay_cmd_submit(const assay_cmd_spec *s, json_t *jobs)
+assay_cmd *assay_cmd_batch(const char *op, assay_cmd_list **items)
 {
-    json_t *cmd = json_pack("{s:{s:s, s:s, s:s, s:s, s:O, s:O, s:I, s:I, s:I, s:I}, "
-                  "s:o}",
-                  "spec", "id", s->id, "action", s->action, "version",
-                  s->version, "resolved", s->resolved, "labels", s->labels,
-                  "selector", s->selector, "timeout_ms",
-                  (json_int_t)s->timeout_ms, "max_attempts",
-                  (json_int_t)s->max_attempts, "priority",
-                  (json_int_t)s->priority, "memory_mb",
-                  (json_int_t)s->memory_mb, "jobs", jobs);
-    /* Absent unless set: a member of level 1 never sees the field. */
-    if (cmd && s->retain_seconds > 0 &&
-        json_object_set_new(json_object_get(cmd, "spec"), "retain_seconds",
-                            json_integer(s->retain_seconds))) {
-        json_decref(cmd);
-        cmd = NULL;
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd(op, 1, &pk);
+    if (self)
+        s_list(self, "items", items);
+    else
+        assay_cmd_list_destroy(items);
+    return s_done(self);
+}
+
+assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("cancel", 2, &pk);
+    if (self) {
+        st_pack_kv_json(pk, "jobs", jobs);
+        st_pack_kv_int(pk, "at", at);
     }
-    return s_cmd("submit", cmd);
+    return s_done(self);
 }
 
-json_t *assay_cmd_job(const char *id, const json_t *params)
+assay_cmd *assay_cmd_expire(const json_t *jobs)
 {
-    return json_pack("{s:s, s:O}", "id", id, "params", params);
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("expire", 1, &pk);
+    if (self)
+        st_pack_kv_json(pk, "jobs", jobs);
+    return s_done(self);
 }
 
-json_t *assay_cmd_batch(const char *op, json_t *items)
+assay_cmd *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
+                             const json_t *labels, const json_t *capacity,
+                             const json_t *catalog)
 {
-    return s_cmd(op, json_pack("{s:o}", "items", items));
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("runtime", 5, &pk);
+    if (self) {
+        st_pack_kv_str(pk, "id", id);
+        st_pack_kv_int(pk, "heartbeat_ms", heartbeat_ms);
+        st_pack_kv_json(pk, "labels", labels);
+        st_pack_kv_json(pk, "capacity", capacity); /* NULL: nil */
+        st_pack_kv_json(pk, "catalog", catalog);
+    }
+    return s_done(self);
 }
 
-json_t *assay_cmd_dispatch_item(const char *job, int64_t attempt,
-                                const char *runtime, const char *version,
-                                int64_t at)
+assay_cmd *assay_cmd_runtime_state(const char *id, bool alive)
 {
-    return json_pack("{s:s, s:I, s:s, s:s, s:I}", "job", job, "attempt",
-                     (json_int_t)attempt, "runtime", runtime, "version",
-                     version, "at", (json_int_t)at);
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("runtime_state", 2, &pk);
+    if (self) {
+        st_pack_kv_str(pk, "id", id);
+        st_pack_str(pk, "alive");
+        if (alive)
+            msgpack_pack_true(pk);
+        else
+            msgpack_pack_false(pk);
+    }
+    return s_done(self);
 }
 
-json_t *assay_cmd_result_item(const char *job, int64_t attempt,
-                              const json_t *result, const char *runtime,
-                              int64_t at)
+assay_cmd *assay_cmd_leader(const char *id, const char *endpoint,
+                            const char *events, int64_t member,
+                            int64_t level)
 {
-    return json_pack("{s:s, s:I, s:O, s:s, s:I}", "job", job, "attempt",
-                     (json_int_t)attempt, "result", result, "runtime",
-                     runtime, "at", (json_int_t)at);
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("leader", 5, &pk);
+    if (self) {
+        st_pack_kv_str(pk, "id", id);
+        st_pack_kv_str(pk, "endpoint", endpoint);
+        st_pack_kv_str(pk, "events", events);
+        st_pack_kv_int(pk, "member", member);
+        st_pack_kv_int(pk, "level", level);
+    }
+    return s_done(self);
 }
 
-json_t *assay_cmd_requeue_item(const char *job, int64_t attempt,
-                               const char *reason, const char *runtime,
-                               int64_t at)
+assay_cmd *assay_cmd_level(int64_t level, int64_t at)
 {
-    return json_pack("{s:s, s:I, s:s, s:s?, s:I}", "job", job, "attempt",
-                     (json_int_t)attempt, "reason", reason, "runtime",
-                     runtime, "at", (json_int_t)at);
-}
-
-json_t *assay_cmd_cancel(json_t *jobs, int64_t at)
-{
-    return s_cmd("cancel",
-                 json_pack("{s:o, s:I}", "jobs", jobs, "at", (json_int_t)at));
-}
-
-json_t *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
-                          const json_t *labels, const json_t *capacity,
-                          const json_t *catalog)
-{
-    return s_cmd("runtime",
-                 json_pack("{s:s, s:I, s:O, s:O, s:O}", "id", id,
-                           "heartbeat_ms", (json_int_t)heartbeat_ms, "labels",
-                           labels, "capacity",
-                           capacity ? capacity : json_null(), "catalog",
-                           catalog));
-}
-
-json_t *assay_cmd_runtime_state(const char *id, bool alive)
-{
-    return s_cmd("runtime_state",
-                 json_pack("{s:s, s:b}", "id", id, "alive", alive));
-}
-
-json_t *assay_cmd_leader(const char *id, const char *endpoint,
-                         const char *events, int64_t member, int64_t level)
-{
-    return s_cmd("leader", json_pack("{s:s, s:s, s:s, s:I, s:I}", "id", id,
-                                     "endpoint", endpoint, "events", events,
-                                     "member", (json_int_t)member, "level",
-                                     (json_int_t)level));
-}
-
-json_t *assay_cmd_expire(json_t *jobs)
-{
-    return s_cmd("expire", json_pack("{s:o}", "jobs", jobs));
-}
-
-json_t *assay_cmd_level(int64_t level, int64_t at)
-{
-    return s_cmd("level", json_pack("{s:I, s:I}", "level", (json_int_t)level,
-                                     "at", (json_int_t)at));
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("level", 2, &pk);
+    if (self) {
+        st_pack_kv_int(pk, "level", level);
+        st_pack_kv_int(pk, "at", at);
+    }
+    return s_done(self);
 }

@@ -1,16 +1,46 @@
 /* core/state/command.h - typed constructors of the state's commands: the
  * one place that knows their fields (state.h lists them) and stamps each
- * with its op and encoding version. Every function returns a new command
- * (NULL without memory); arguments documented "taken" are consumed even
- * on failure. Items are built one by one and gathered with
- * assay_cmd_batch. */
+ * with its op and encoding version. A command is built straight into
+ * the msgpack the log holds (no JSON tree per job); constructors return
+ * a new command, or NULL without memory.
+ *
+ * Commands that carry one entry per job (submit's jobs, the dispatch,
+ * result and requeue batches) gather them in a list first; the
+ * constructor takes the list (it is destroyed, even on failure). */
 #ifndef ASSAY_CORE_STATE_COMMAND_H
 #define ASSAY_CORE_STATE_COMMAND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
+
+typedef struct assay_cmd assay_cmd;
+typedef struct assay_cmd_list assay_cmd_list;
+
+/* The encoded command, valid until it is destroyed. */
+const void *assay_cmd_data(const assay_cmd *self);
+size_t assay_cmd_size(const assay_cmd *self);
+void assay_cmd_destroy(assay_cmd **self_p);
+
+assay_cmd_list *assay_cmd_list_new(void);
+void assay_cmd_list_destroy(assay_cmd_list **self_p);
+size_t assay_cmd_list_count(const assay_cmd_list *self);
+/* Each appends one entry: 0, or ASSAY_ENOMEM (the list is then refused
+ * by the constructor it goes to). */
+int assay_cmd_list_job(assay_cmd_list *self, const char *id,
+                       const json_t *params);
+int assay_cmd_list_dispatch(assay_cmd_list *self, const char *job,
+                            int64_t attempt, const char *runtime,
+                            const char *version, int64_t at);
+int assay_cmd_list_result(assay_cmd_list *self, const char *job,
+                          int64_t attempt, const json_t *result,
+                          const char *runtime, int64_t at);
+/* runtime (may be NULL): the runtime whose report this answers. */
+int assay_cmd_list_requeue(assay_cmd_list *self, const char *job,
+                           int64_t attempt, const char *reason,
+                           const char *runtime, int64_t at);
 
 typedef struct assay_cmd_spec {
     const char *id, *action, *version, *resolved;
@@ -19,31 +49,21 @@ typedef struct assay_cmd_spec {
     int64_t retain_seconds; /* 0: not in the command (the member's) */
 } assay_cmd_spec;
 
-/* jobs (taken): [assay_cmd_job(...)] */
-json_t *assay_cmd_submit(const assay_cmd_spec *spec, json_t *jobs);
-json_t *assay_cmd_job(const char *id, const json_t *params);
-
-/* op is "dispatch", "result" or "requeue"; items (taken) built below. */
-json_t *assay_cmd_batch(const char *op, json_t *items);
-json_t *assay_cmd_dispatch_item(const char *job, int64_t attempt,
-                                const char *runtime, const char *version,
-                                int64_t at);
-json_t *assay_cmd_result_item(const char *job, int64_t attempt,
-                              const json_t *result, const char *runtime,
-                              int64_t at);
-/* runtime (may be NULL): the runtime whose report this answers. */
-json_t *assay_cmd_requeue_item(const char *job, int64_t attempt,
-                               const char *reason, const char *runtime,
-                               int64_t at);
-
-json_t *assay_cmd_cancel(json_t *jobs, int64_t at); /* jobs taken */
-json_t *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
-                          const json_t *labels, const json_t *capacity,
-                          const json_t *catalog);
-json_t *assay_cmd_runtime_state(const char *id, bool alive);
-json_t *assay_cmd_leader(const char *id, const char *endpoint,
-                         const char *events, int64_t member, int64_t level);
-json_t *assay_cmd_expire(json_t *jobs); /* jobs taken */
-json_t *assay_cmd_level(int64_t level, int64_t at);
+/* jobs: assay_cmd_list_job entries. */
+assay_cmd *assay_cmd_submit(const assay_cmd_spec *spec,
+                            assay_cmd_list **jobs);
+/* op is "dispatch", "result" or "requeue", with entries of that kind. */
+assay_cmd *assay_cmd_batch(const char *op, assay_cmd_list **items);
+/* jobs: a JSON array of job ids. */
+assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at);
+assay_cmd *assay_cmd_expire(const json_t *jobs);
+assay_cmd *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
+                             const json_t *labels, const json_t *capacity,
+                             const json_t *catalog);
+assay_cmd *assay_cmd_runtime_state(const char *id, bool alive);
+assay_cmd *assay_cmd_leader(const char *id, const char *endpoint,
+                            const char *events, int64_t member,
+                            int64_t level);
+assay_cmd *assay_cmd_level(int64_t level, int64_t at);
 
 #endif

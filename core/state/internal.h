@@ -94,8 +94,8 @@ bool st_job_result(assay_state *self, assay_job *j,
                    const msgpack_object *result);
 /* Appends bytes that already are msgpack (a kept value) to pk. */
 void st_pack_raw(msgpack_packer *pk, const void *bytes, size_t len);
-/* A string, and map entries with a string key (a NULL or unpackable
- * JSON value packs as nil). */
+/* A string, and map entries with a string key (a NULL string or JSON
+ * value, or one that cannot be packed, packs as nil). */
 void st_pack_str(msgpack_packer *pk, const char *s);
 void st_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
 void st_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v);

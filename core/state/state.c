@@ -706,6 +706,10 @@ static const char *s_outcome(const assay_attempt *at)
 
 void st_pack_str(msgpack_packer *pk, const char *s)
 {
+    if (!s) {
+        msgpack_pack_nil(pk);
+        return;
+    }
     size_t n = strlen(s);
     msgpack_pack_str(pk, n);
     msgpack_pack_str_body(pk, s, n);
