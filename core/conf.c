@@ -167,7 +167,8 @@ static const struct conf_key keys[] = {
     INT(raft_heartbeat_ms, "100", 10, 10000,
         "Interval between the raft leader's heartbeats, in milliseconds."),
     INT(snapshot_threshold, "8192", 16, 100000000,
-        "Raft log entries between snapshots of the state."),
+        "Raft log entries between snapshots of the state (member N "
+        "waits (N mod 4)/4 of it more: members do not snapshot at once)."),
     INT(snapshot_trailing, "4096", 0, 100000000,
         "Raft log entries kept after a snapshot, for slow followers."),
     INT(feature_level, "0", 0, 1000,
