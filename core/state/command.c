@@ -92,14 +92,23 @@ int assay_cmd_list_job(assay_cmd_list *self, const char *id,
     return s_added(self);
 }
 
+/* Starts a batch entry about job's attempt: a map of `fields` entries,
+ * job and attempt first. */
+static msgpack_packer *s_item(assay_cmd_list *self, size_t fields,
+                              const char *job, int64_t attempt)
+{
+    msgpack_packer *pk = &self->b.pk;
+    msgpack_pack_map(pk, fields);
+    st_pack_kv_str(pk, "job", job);
+    st_pack_kv_int(pk, "attempt", attempt);
+    return pk;
+}
+
 int assay_cmd_list_dispatch(assay_cmd_list *self, const char *job,
                             int64_t attempt, const char *runtime,
                             const char *version, int64_t at)
 {
-    msgpack_packer *pk = &self->b.pk;
-    msgpack_pack_map(pk, 5);
-    st_pack_kv_str(pk, "job", job);
-    st_pack_kv_int(pk, "attempt", attempt);
+    msgpack_packer *pk = s_item(self, 5, job, attempt);
     st_pack_kv_str(pk, "runtime", runtime);
     st_pack_kv_str(pk, "version", version);
     st_pack_kv_int(pk, "at", at);
@@ -110,10 +119,7 @@ int assay_cmd_list_result(assay_cmd_list *self, const char *job,
                           int64_t attempt, const json_t *result,
                           const char *runtime, int64_t at)
 {
-    msgpack_packer *pk = &self->b.pk;
-    msgpack_pack_map(pk, 5);
-    st_pack_kv_str(pk, "job", job);
-    st_pack_kv_int(pk, "attempt", attempt);
+    msgpack_packer *pk = s_item(self, 5, job, attempt);
     st_pack_kv_json(pk, "result", result);
     st_pack_kv_str(pk, "runtime", runtime);
     st_pack_kv_int(pk, "at", at);
@@ -124,10 +130,7 @@ int assay_cmd_list_requeue(assay_cmd_list *self, const char *job,
                            int64_t attempt, const char *reason,
                            const char *runtime, int64_t at)
 {
-    msgpack_packer *pk = &self->b.pk;
-    msgpack_pack_map(pk, 4 + !!runtime);
-    st_pack_kv_str(pk, "job", job);
-    st_pack_kv_int(pk, "attempt", attempt);
+    msgpack_packer *pk = s_item(self, 4 + !!runtime, job, attempt);
     st_pack_kv_str(pk, "reason", reason);
     if (runtime)
         st_pack_kv_str(pk, "runtime", runtime);
