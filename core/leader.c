@@ -685,7 +685,8 @@ static void s_svc_job(assay_leader *self, const assay_bytes *route,
             json_array_append_new(
                 jobs, assay_job_json(sj, ASSAY_JOB_RESULT | ASSAY_JOB_HISTORY));
         s_reply(self, route, verb,
-                s_ok(json_pack("{s:O, s:o}", "spec", s->spec, "jobs", jobs)));
+                s_ok(json_pack("{s:o, s:o}", "spec", assay_spec_json(s),
+                               "jobs", jobs)));
     } else {
         s_reply(self, route, verb,
                 s_error(ASSAY_ENOENT, "no job or JobSpec '%.96s'",
@@ -738,9 +739,7 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
     for (assay_job *j = assay_state_jobs(self->state); j; j = j->all_next) {
         if ((want >= 0 && (int)j->state != want) ||
             (spec && strcmp(spec, j->spec->id)) ||
-            (labels && !s_labels_match(labels,
-                                       json_object_get(j->spec->spec,
-                                                       "labels"))))
+            (labels && !s_labels_match(labels, j->spec->labels)))
             continue;
         if (total++ < limit)
             json_array_append_new(jobs, assay_job_json(j, 0));
@@ -1561,16 +1560,15 @@ static void s_on_transport(void *arg, int fd, short revents)
 static const char *s_choose_now(const assay_job *j,
                                 const assay_runtime_rec *rec)
 {
-    const json_t *spec = j->spec->spec;
+    const assay_spec_rec *spec = j->spec;
     char name[64];
     const char *action;
     const char *version = "";
     assay_semver_range *range = NULL;
     char want[80];
-    snprintf(want, sizeof want, "=%s", s_str(spec, "resolved"));
-    if (assay_action_ref_split(s_str(spec, "action"), name, sizeof name, &action) &&
-        s_labels_match(json_object_get(spec, "selector"),
-                       json_object_get(rec->info, "labels")) &&
+    snprintf(want, sizeof want, "=%s", spec->resolved);
+    if (assay_action_ref_split(spec->action, name, sizeof name, &action) &&
+        s_labels_match(spec->selector, json_object_get(rec->info, "labels")) &&
         !assay_semver_range_parse(want, &range, NULL, 0)) {
         assay_semver v;
         const json_t *p = s_pick(json_object_get(rec->info, "catalog"), name,
@@ -1588,14 +1586,11 @@ static const char *s_choose_now(const assay_job *j,
  * else into a heap string the caller frees: compare the result to buf. */
 static char *s_class_key(const assay_job *j, char *buf, size_t cap)
 {
-    const json_t *spec = j->spec->spec;
-    const json_t *sel = json_object_get(spec, "selector");
+    const json_t *sel = j->spec->selector;
     char *dump = json_object_size(sel)
                      ? json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS)
                      : NULL;
-    const char *a = s_str(spec, "action"), *v = s_str(spec, "resolved");
-    a = a ? a : "";
-    v = v ? v : "";
+    const char *a = j->spec->action, *v = j->spec->resolved;
     size_t len = strlen(a) + strlen(v) + (dump ? strlen(dump) : 0) + 3;
     char *key = len <= cap ? buf : malloc(len);
     if (key)
@@ -1667,9 +1662,9 @@ static void s_dispatched(void *arg, int status, void *result)
         if (!r)
             continue; /* gone since: the lease takes the job back */
         s_queue_rt(self, r, &r->out_dispatch,
-                   json_pack("{s:s, s:I, s:O, s:s, s:o, s:I}", "job", j->id,
+                   json_pack("{s:s, s:I, s:s, s:s, s:o, s:I}", "job", j->id,
                              "attempt", (json_int_t)j->attempt, "action",
-                             json_object_get(j->spec->spec, "action"),
+                             j->spec->action,
                              "version", j->version, "params",
                              assay_job_params(j),
                              "timeout_ms", (json_int_t)j->spec->timeout_ms));
@@ -1704,8 +1699,7 @@ static void s_note_waiting(assay_job *j, bool any_live)
     char note[160];
     snprintf(note, sizeof note,
              "no live runtime offers %s %s with the labels it selects",
-             s_str(j->spec->spec, "action"),
-             s_str(j->spec->spec, "resolved"));
+             j->spec->action, j->spec->resolved);
     assay_job_note(&j->waiting, note);
 }
 
@@ -1757,8 +1751,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
         }
         int best = -1;
         const char *version = NULL;
-        int64_t mem = json_integer_value(
-            json_object_get(j->spec->spec, "memory_mb"));
+        int64_t mem = j->spec->memory_mb;
         for (int k = 0; k < n; k++) {
             s_rt *r = ready[k];
             if (r->sent >= r->limit || (mem && r->mem_available_mb < mem))

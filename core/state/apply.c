@@ -70,19 +70,37 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     if (rc)
         return rc;
     assay_spec_rec *s = calloc(1, sizeof *s);
-    if (!s || !(s->spec = st_json(spec))) {
+    if (!s)
+        return ASSAY_ENOMEM;
+    char text[256];
+    strlcpy(s->id, sid, sizeof s->id);
+    s->action = st_intern(self, action);
+    s->version = st_intern(self, st_text(spec, "version", text, sizeof text,
+                                         false));
+    s->resolved = st_intern(self, st_text(spec, "resolved", text,
+                                          sizeof text, false));
+    /* Objects the planner and the job view read are always there,
+     * whatever the log said; most JobSpecs share one empty one. */
+    const msgpack_object *labels = st_get(spec, "labels"),
+                         *selector = st_get(spec, "selector");
+    s->labels = st_is(labels, MSGPACK_OBJECT_MAP) && labels->via.map.size
+                    ? st_json(labels)
+                    : json_incref(self->empty);
+    s->selector = st_is(selector, MSGPACK_OBJECT_MAP) &&
+                          selector->via.map.size
+                      ? st_json(selector)
+                      : json_incref(self->empty);
+    if (!s->action || !s->version || !s->resolved || !s->labels ||
+        !s->selector) {
+        json_decref(s->labels);
+        json_decref(s->selector);
         free(s);
         return ASSAY_ENOMEM;
     }
-    strlcpy(s->id, sid, sizeof s->id);
-    /* Fields the job view reads are always there, whatever the log said. */
-    static const char *objects[] = {"labels", "selector"};
-    for (size_t k = 0; k < 2; k++)
-        if (!json_is_object(json_object_get(s->spec, objects[k])))
-            json_object_set_new(s->spec, objects[k], json_object());
     s->timeout_ms = st_int(spec, "timeout_ms");
     s->max_attempts = st_int(spec, "max_attempts");
     s->priority = prio;
+    s->memory_mb = st_int(spec, "memory_mb");
     /* Bounded as JobSpecs are (a century); 0 or absent: the member's. */
     int64_t keep = st_int(spec, "retain_seconds");
     s->retain_ms = keep > 0 && keep <= 3153600000LL ? keep * 1000 : 0;

@@ -35,6 +35,7 @@ struct assay_state {
     int64_t level;  /* feature level; 0 until the first leader says */
     assay_index *strings; /* interned runtime ids and versions */
     msgpack_zone *zone;   /* the command being applied is decoded here */
+    json_t *empty;        /* the {} JobSpecs without labels share */
     /* Values packed before they are kept, and event bodies: used and
      * done with within one call. */
     msgpack_sbuffer scratch;
@@ -100,6 +101,8 @@ void st_pack_str(msgpack_packer *pk, const char *s);
 void st_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
 void st_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v);
 void st_pack_kv_json(msgpack_packer *pk, const char *k, const json_t *v);
+/* A JobSpec's fields as a map (assay_spec_json's). */
+void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s);
 /* A job as events and assay_job_json show it (without waiting note and
  * history; its result if `result`): a map with `extra` more entries, for
  * the caller to append. */

@@ -74,11 +74,12 @@ int assay_state_pack(const assay_state *self, int version,
     const assay_job *j = self->all_head;
     for (const assay_spec_rec *s = self->specs_head; s; s = s->next) {
         if (v1) {
-            assay_codec_pack(pk, s->spec);
+            st_spec_pack(pk, s);
             continue;
         }
         msgpack_pack_map(pk, 2);
-        st_pack_kv_json(pk, "spec", s->spec);
+        st_pack_str(pk, "spec");
+        st_spec_pack(pk, s);
         st_pack_str(pk, "jobs");
         msgpack_pack_array(pk, s->live);
         for (; j && j->spec == s; j = j->all_next)

@@ -135,12 +135,13 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->runtime_ids = json_array();
     self->strings = assay_index_new();
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
+    self->empty = json_object();
     msgpack_sbuffer_init(&self->scratch);
     self->top = -1;
     self->on_event = on_event;
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
-        !self->running_on || !self->strings || !self->zone)
+        !self->running_on || !self->strings || !self->zone || !self->empty)
         assay_state_destroy(&self);
     return self;
 }
@@ -213,7 +214,8 @@ static void s_free_job(assay_job *j)
 
 static void s_free_spec(assay_spec_rec *s)
 {
-    json_decref(s->spec);
+    json_decref(s->labels);
+    json_decref(s->selector);
     free(s);
 }
 
@@ -271,6 +273,7 @@ void assay_state_destroy(assay_state **self_p)
     assay_index_destroy(&self->strings);
     if (self->zone)
         msgpack_zone_free(self->zone);
+    json_decref(self->empty);
     msgpack_sbuffer_destroy(&self->scratch);
     free(self->heap);
     assay_index_each(self->running_on, s_free_rt_list, NULL);
@@ -787,6 +790,14 @@ static json_t *s_value_json(const unsigned char *bytes, size_t len)
     return assay_codec_decode(bytes, len, &v, NULL, 0) == 0 ? v : NULL;
 }
 
+/* What a packer over sb holds, as JSON (new); sb is destroyed. */
+static json_t *s_packed_json(msgpack_sbuffer *sb)
+{
+    json_t *o = s_value_json((const unsigned char *)sb->data, sb->size);
+    msgpack_sbuffer_destroy(sb);
+    return o;
+}
+
 json_t *assay_job_params(const assay_job *j)
 {
     return s_value_json(j->params, j->params_len);
@@ -809,9 +820,7 @@ json_t *assay_job_json(const assay_job *j, unsigned what)
         st_pack_str(&pk, "attempts");
         st_attempts_pack(&pk, j);
     }
-    json_t *o = s_value_json((const unsigned char *)sb.data, sb.size);
-    msgpack_sbuffer_destroy(&sb);
-    return o;
+    return s_packed_json(&sb);
 }
 
 void assay_state_set_wants(assay_state *self, assay_state_wants_fn wants)
@@ -825,21 +834,47 @@ static bool s_wanted(const assay_state *self, const char *topic)
     return !self->wants || self->wants(self->arg, topic);
 }
 
+void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s)
+{
+    msgpack_pack_map(pk, 10 + (s->retain_ms > 0));
+    st_pack_kv_str(pk, "id", s->id);
+    st_pack_kv_str(pk, "action", s->action);
+    st_pack_kv_str(pk, "version", s->version);
+    st_pack_kv_str(pk, "resolved", s->resolved);
+    st_pack_kv_json(pk, "labels", s->labels);
+    st_pack_kv_json(pk, "selector", s->selector);
+    st_pack_kv_int(pk, "timeout_ms", s->timeout_ms);
+    st_pack_kv_int(pk, "max_attempts", s->max_attempts);
+    st_pack_kv_int(pk, "priority", s->priority);
+    st_pack_kv_int(pk, "memory_mb", s->memory_mb);
+    if (s->retain_ms > 0)
+        st_pack_kv_int(pk, "retain_seconds", s->retain_ms / 1000);
+}
+
+json_t *assay_spec_json(const assay_spec_rec *s)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    st_spec_pack(&pk, s);
+    return s_packed_json(&sb);
+}
+
 void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
                       size_t extra)
 {
-    const json_t *spec = j->spec->spec;
     result = result && j->result;
     msgpack_pack_map(pk, 10 + !!j->reason + result + extra);
     st_pack_kv_str(pk, "id", j->id);
     st_pack_kv_str(pk, "spec", j->spec->id);
-    st_pack_kv_json(pk, "action", json_object_get(spec, "action"));
+    st_pack_kv_str(pk, "action", j->spec->action);
     st_pack_kv_str(pk, "state", assay_job_state_name(j->state));
     st_pack_kv_int(pk, "attempt", j->attempt);
     st_pack_kv_int(pk, "max_attempts", j->spec->max_attempts);
     st_pack_kv_str(pk, "runtime", j->runtime);
     st_pack_kv_str(pk, "version", j->version);
-    st_pack_kv_json(pk, "labels", json_object_get(spec, "labels"));
+    st_pack_kv_json(pk, "labels", j->spec->labels);
     st_pack_kv_int(pk, "priority", j->spec->priority);
     if (j->reason)
         st_pack_kv_str(pk, "reason", j->reason);

@@ -73,12 +73,13 @@ typedef struct assay_job assay_job;
 
 typedef struct assay_spec_rec {
     char id[65];
-    json_t *spec;  /* {id, action, version, labels, selector, timeout_ms,
-                      max_attempts, priority} */
+    /* Interned by the state: many JobSpecs share them. */
+    const char *action, *version, *resolved;
+    json_t *labels, *selector; /* objects; the empty ones shared */
     /* Its first job not yet expired: its jobs are one run of the
      * submission-order list (assay_spec_jobs walks them). */
     assay_job *first;
-    int64_t timeout_ms, max_attempts, priority;
+    int64_t timeout_ms, max_attempts, priority, memory_mb;
     int64_t retain_ms; /* its own retention by age; 0: the member's */
     size_t live; /* its jobs not yet expired */
     struct assay_spec_rec *prev, *next; /* submission order */
@@ -213,6 +214,10 @@ assay_job *assay_spec_jobs(const assay_spec_rec *s);
 assay_job *assay_spec_next(const assay_job *j);
 /* Their ids as a JSON array (new). */
 json_t *assay_spec_job_ids(const assay_spec_rec *s);
+/* The JobSpec as submitted (new): {id, action, version, resolved, labels,
+ * selector, timeout_ms, max_attempts, priority, memory_mb,
+ * retain_seconds?}. */
+json_t *assay_spec_json(const assay_spec_rec *s);
 
 /* Retention (retention.c): which terminal jobs fall out. A job goes when
  * more than `keep_jobs` terminal jobs are held (0: no bound by count) or
