@@ -2,7 +2,8 @@
  * (core/state/snapshotter.c) and their container (core/state/fsm.c): a
  * snapshot made by a forked child while commands keep being applied must
  * restore to the same state as a stop-the-world dump taken when it is
- * handed over; a damaged container is refused, naming what is wrong. */
+ * handed over; a damaged container is refused, naming what is wrong; the
+ * typed records keep every field through both snapshot formats. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -275,4 +276,84 @@ Test(snapshot, at_level_1_the_previous_release_s_format)
     expect_restores_as(st, buf, len);
     free(buf);
     assay_state_destroy(&st);
+}
+
+/* Records are typed at apply (C fields, params and results kept as
+ * msgpack): what was submitted and reported is what views show, before
+ * and after a snapshot, in both formats. */
+Test(snapshot, typed_records_keep_what_the_log_said)
+{
+    static const char *spec_text =
+        "{\"id\":\"t\", \"action\":\"demo.check\", \"version\":\"^1\", "
+        "\"resolved\":\"1.2.0\", \"labels\":{\"team\":\"sec\"}, "
+        "\"selector\":{\"os\":\"linux\"}, \"timeout_ms\":1500, "
+        "\"max_attempts\":3, \"priority\":7, \"memory_mb\":64, "
+        "\"retain_seconds\":3600}";
+    static const char *params_text =
+        "{\"path\":\"/etc/\\u00e9\", \"n\":-5, \"ratio\":0.25, "
+        "\"deep\":{\"list\":[1, \"two\", null, true]}}";
+    static const char *result_text =
+        "{\"status\":\"fail\", \"findings\":[{\"id\":\"f1\"}], "
+        "\"data\":{\"k\":\"v\"}}";
+    for (int level = 1; level <= 2; level++) {
+        assay_state *st = assay_state_new(NULL, NULL);
+        char lead[256];
+        snprintf(lead, sizeof lead,
+                 "{\"v\":1, \"op\":\"leader\", \"id\":\"m1\", \"endpoint\":"
+                 "\"tcp://a:1\", \"events\":\"tcp://a:2\", \"member\":1, "
+                 "\"level\":%d}",
+                 level);
+        apply(st, NULL, J(lead));
+        json_t *cmd = json_pack("{s:i, s:s, s:o, s:[{s:s, s:o}]}", "v", 1,
+                                "op", "submit", "spec", J(spec_text), "jobs",
+                                "id", "t-0", "params", J(params_text));
+        apply(st, NULL, cmd);
+        job_cmd(st, NULL, "dispatch", "t-0", 1, 1000);
+        apply(st, NULL,
+              json_pack("{s:i, s:s, s:[{s:s, s:i, s:o, s:s, s:I}]}", "v", 1,
+                        "op", "result", "items", "job", "t-0", "attempt", 1,
+                        "result", J(result_text), "runtime", "rt-a", "at",
+                        (json_int_t)2000));
+        char *buf;
+        size_t len;
+        cr_assert_eq(assay_fsm_snapshot(st, &buf, &len), 0);
+        assay_state *back = assay_state_new(NULL, NULL);
+        char err[ASSAY_ERRMSG_SIZE] = "";
+        cr_assert_eq(assay_fsm_restore(back, buf, len, err, sizeof err), 0,
+                     "%s", err);
+        free(buf);
+        assay_state *states[] = {st, back};
+        for (int k = 0; k < 2; k++) {
+            const assay_job *j = assay_state_job(states[k], "t-0");
+            cr_assert_not_null(j);
+            json_t *spec = assay_spec_json(j->spec);
+            json_t *want_spec = J(spec_text);
+            json_t *params = assay_job_params(j);
+            json_t *want_params = J(params_text);
+            json_t *view =
+                assay_job_json(j, ASSAY_JOB_RESULT | ASSAY_JOB_HISTORY);
+            json_t *want_result = J(result_text);
+            cr_expect(json_equal(spec, want_spec), "level %d, %s: spec",
+                      level, k ? "restored" : "applied");
+            cr_expect(json_equal(params, want_params), "params");
+            cr_expect(json_equal(json_object_get(view, "result"),
+                                 want_result),
+                      "result");
+            cr_expect_str_eq(json_string_value(json_object_get(view,
+                                                               "action")),
+                             "demo.check");
+            cr_expect_eq(json_array_size(json_object_get(view, "attempts")),
+                         1);
+            cr_expect_eq(j->spec->memory_mb, 64);
+            cr_expect_eq(j->spec->retain_ms, 3600000);
+            json_decref(spec);
+            json_decref(want_spec);
+            json_decref(params);
+            json_decref(want_params);
+            json_decref(view);
+            json_decref(want_result);
+        }
+        assay_state_destroy(&back);
+        assay_state_destroy(&st);
+    }
 }
