@@ -68,6 +68,43 @@ int assay_codec_pack(msgpack_packer *pk, const json_t *v)
     return ASSAY_EINVAL;
 }
 
+void assay_codec_pack_raw(msgpack_packer *pk, const void *bytes, size_t len)
+{
+    /* msgpack-c's body writers append bytes as they are. */
+    msgpack_pack_bin_body(pk, bytes, len);
+}
+
+void assay_codec_pack_str(msgpack_packer *pk, const char *s)
+{
+    if (!s) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+void assay_codec_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
+{
+    assay_codec_pack_str(pk, k);
+    assay_codec_pack_str(pk, v);
+}
+
+void assay_codec_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
+{
+    assay_codec_pack_str(pk, k);
+    msgpack_pack_int64(pk, v);
+}
+
+void assay_codec_pack_kv_json(msgpack_packer *pk, const char *k,
+                              const json_t *v)
+{
+    assay_codec_pack_str(pk, k);
+    if (!v || assay_codec_pack(pk, v) != 0)
+        msgpack_pack_nil(pk);
+}
+
 /* A msgpack string's bytes: msgpack-c leaves ptr NULL when the string is
  * empty, which memchr, memcpy and jansson must not be given. */
 static const char *s_str(const msgpack_object_str *s)

@@ -24,6 +24,17 @@
 /* Appends `value` to the packer. Returns 0 or ASSAY_EINVAL. */
 int assay_codec_pack(msgpack_packer *pk, const json_t *value);
 
+/* Appends bytes that already are msgpack (a value kept encoded). */
+void assay_codec_pack_raw(msgpack_packer *pk, const void *bytes, size_t len);
+/* A string (NULL: nil), and map entries with a string key (a NULL JSON
+ * value, or one that cannot be packed, packs as nil). */
+void assay_codec_pack_str(msgpack_packer *pk, const char *s);
+void assay_codec_pack_kv_str(msgpack_packer *pk, const char *k,
+                             const char *v);
+void assay_codec_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v);
+void assay_codec_pack_kv_json(msgpack_packer *pk, const char *k,
+                              const json_t *v);
+
 /* Converts a msgpack object into a new JSON value (*out, caller decrefs). */
 int assay_codec_to_json(const msgpack_object *obj, json_t **out, char *err,
                         size_t errlen);

@@ -55,6 +55,14 @@ extern char **environ;
 #define ACK_BATCH 256
 
 /* A runtime as the leader sees it between heartbeats. */
+/* An ack owed to a runtime: its report of job's attempt is recorded, or
+ * was stale. */
+typedef struct s_ack {
+    char job[ASSAY_JOB_ID_MAX + 1];
+    int64_t attempt;
+    bool stale;
+} s_ack;
+
 typedef struct s_rt {
     char id[64];
     uint8_t route[256];
@@ -64,9 +72,13 @@ typedef struct s_rt {
     uint64_t limit; /* the runtime's grant: may send while sent < limit */
     int64_t mem_available_mb;
     char why[128];  /* why it grants no credit, "" if it does */
-    /* Dispatches collected this loop turn, sent as one message before the
-     * next poll, with the acks collected so far (docs/protocol.md). */
-    json_t *out_dispatch, *out_ack;
+    /* Dispatches collected this loop turn (their entries of the message's
+     * "jobs" list, packed), sent as one message before the next poll, with
+     * the acks collected so far (docs/protocol.md). */
+    msgpack_sbuffer out_jobs;
+    size_t n_jobs;
+    struct s_ack *acks;
+    size_t n_acks, cap_acks;
     assay_runtime_rec *rec; /* its registry entry once known (s_rt_rec) */
     bool acks_ride; /* it takes acks inside dispatches (acks_in_dispatch) */
     struct s_rt *next;     /* every s_rt, to free them */
@@ -141,8 +153,8 @@ static void s_forget_runtimes(assay_leader *self)
     for (s_rt *r = self->rt_list, *next; r; r = next) {
         next = r->next;
         assay_index_remove(self->rts, r->id);
-        json_decref(r->out_dispatch);
-        json_decref(r->out_ack);
+        msgpack_sbuffer_destroy(&r->out_jobs);
+        free(r->acks);
         free(r);
     }
     self->rt_list = NULL;
@@ -270,15 +282,30 @@ static void s_ignore(void *arg, int status, void *result)
     json_decref(result);
 }
 
-static void s_send_rt(assay_leader *self, const s_rt *r, const char *verb,
-                      const json_t *body)
+/* Sends r a message whose body is already msgpack (NULL: none). */
+static void s_send_rt_raw(assay_leader *self, const s_rt *r,
+                          const char *verb, const assay_bytes *body)
 {
     assay_bytes route = {r->route, r->route_len};
-    int rc = assay_link_send(self->link, self->server, &route,
-                             ASSAY_RUNTIME_PROTO, verb, body);
+    int rc = assay_link_send_raw(self->link, self->server, &route,
+                                 ASSAY_RUNTIME_PROTO, verb, body);
     if (rc)
         assay_debug("to runtime %s: %s: %s", r->id, verb,
                     assay_strerror(rc));
+}
+
+static void s_send_rt(assay_leader *self, const s_rt *r, const char *verb,
+                      const json_t *body)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (body && assay_codec_encode(body, &buf, &len) != 0) {
+        assay_debug("to runtime %s: %s: cannot encode", r->id, verb);
+        return;
+    }
+    s_send_rt_raw(self, r, verb,
+                  body ? &(assay_bytes){(const uint8_t *)buf, len} : NULL);
+    free(buf);
 }
 
 /* r's registry entry, looked up once: entries live until the state is
@@ -290,21 +317,82 @@ static assay_runtime_rec *s_rt_rec(assay_leader *self, s_rt *r)
     return r->rec;
 }
 
-/* Adds an item to one of r's outboxes; s_prepare sends them. Only
- * runtimes with something to send are visited there: with a thousand
- * runtimes, walking all of them every loop turn was a fifth of the idle
- * leader's CPU. */
-static void s_queue_rt(assay_leader *self, s_rt *r, json_t **box,
-                       json_t *item)
+/* Puts r on the list of runtimes with something to send; s_prepare sends
+ * it. Only those are visited there: with a thousand runtimes, walking
+ * all of them every loop turn was a fifth of the idle leader's CPU. */
+static void s_out_list(assay_leader *self, s_rt *r)
 {
-    if (!*box)
-        *box = json_array();
-    json_array_append_new(*box, item);
     if (!r->out_listed) {
         r->out_listed = true;
         r->out_next = self->out_list;
         self->out_list = r;
     }
+}
+
+static void s_queue_ack(assay_leader *self, s_rt *r, const char *job,
+                        int64_t attempt, bool stale)
+{
+    if (r->n_acks == r->cap_acks) {
+        size_t cap = r->cap_acks ? 2 * r->cap_acks : 64;
+        s_ack *a = realloc(r->acks, cap * sizeof *a);
+        if (!a) {
+            /* Unacked, the runtime reports again when it re-registers. */
+            assay_warn("out of memory acking %.96s", job);
+            return;
+        }
+        r->acks = a;
+        r->cap_acks = cap;
+    }
+    s_ack *a = &r->acks[r->n_acks++];
+    strlcpy(a->job, job, sizeof a->job);
+    a->attempt = attempt;
+    a->stale = stale;
+    s_out_list(self, r);
+}
+
+/* The dispatch of j's current attempt, packed straight from its record
+ * (its params as the log held them): {job, attempt, action, version,
+ * params, timeout_ms}. */
+static void s_queue_dispatch(assay_leader *self, s_rt *r, const assay_job *j)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &r->out_jobs, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 6);
+    assay_codec_pack_kv_str(&pk, "job", j->id);
+    assay_codec_pack_kv_int(&pk, "attempt", j->attempt);
+    assay_codec_pack_kv_str(&pk, "action", j->spec->action);
+    assay_codec_pack_kv_str(&pk, "version", j->version);
+    assay_codec_pack_str(&pk, "params");
+    assay_codec_pack_raw(&pk, j->params, j->params_len);
+    assay_codec_pack_kv_int(&pk, "timeout_ms", j->spec->timeout_ms);
+    r->n_jobs++;
+    s_out_list(self, r);
+}
+
+/* Packs acks[from, from + n) of r as an array. */
+static void s_pack_acks(msgpack_packer *pk, const s_rt *r, size_t from,
+                        size_t n)
+{
+    msgpack_pack_array(pk, n);
+    for (size_t k = from; k < from + n; k++) {
+        const s_ack *a = &r->acks[k];
+        msgpack_pack_map(pk, 2 + a->stale);
+        assay_codec_pack_kv_str(pk, "job", a->job);
+        assay_codec_pack_kv_int(pk, "attempt", a->attempt);
+        if (a->stale) {
+            assay_codec_pack_str(pk, "stale");
+            msgpack_pack_true(pk);
+        }
+    }
+}
+
+/* Sends r a message whose body a packer wrote into sb, and frees it. */
+static void s_send_rt_packed(assay_leader *self, const s_rt *r,
+                             const char *verb, msgpack_sbuffer *sb)
+{
+    s_send_rt_raw(self, r, verb,
+                  &(assay_bytes){(const uint8_t *)sb->data, sb->size});
+    msgpack_sbuffer_destroy(sb);
 }
 
 /* The most acks one message carries: an ack is at most ~128 bytes
@@ -319,12 +407,14 @@ static size_t s_ack_chunk(const assay_leader *self)
 /* Sends acks[from, from + n) as one "ack" message. */
 static void s_send_acks(assay_leader *self, s_rt *r, size_t from, size_t n)
 {
-    json_t *part = json_array();
-    for (size_t k = from; k < from + n; k++)
-        json_array_append(part, json_array_get(r->out_ack, k));
-    json_t *b = json_pack("{s:o}", "jobs", part);
-    s_send_rt(self, r, "ack", b);
-    json_decref(b);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 1);
+    assay_codec_pack_str(&pk, "jobs");
+    s_pack_acks(&pk, r, from, n);
+    s_send_rt_packed(self, r, "ack", &sb);
 }
 
 /* Sends r's outboxes: dispatches, with the acks collected so far riding
@@ -336,27 +426,33 @@ static void s_send_acks(assay_leader *self, s_rt *r, size_t from, size_t n)
  * runtime that did not say it takes them in dispatches, at once. */
 static void s_flush_rt(assay_leader *self, s_rt *r, bool force)
 {
-    size_t nd = r->out_dispatch ? json_array_size(r->out_dispatch) : 0;
-    size_t na = r->out_ack ? json_array_size(r->out_ack) : 0;
+    size_t nd = r->n_jobs, na = r->n_acks;
     if (!nd && (!na || (!force && na < ACK_BATCH && r->acks_ride)))
         return;
     size_t chunk = s_ack_chunk(self);
     if (na && (!nd || na > chunk || !r->acks_ride)) {
         for (size_t i = 0; i < na; i += chunk)
             s_send_acks(self, r, i, na - i < chunk ? na - i : chunk);
-        json_array_clear(r->out_ack);
-        na = 0;
+        r->n_acks = na = 0;
     }
     if (!nd)
         return;
-    json_t *b = json_pack("{s:O}", "jobs", r->out_dispatch);
-    if (na)
-        json_object_set(b, "acks", r->out_ack);
-    s_send_rt(self, r, "dispatch", b);
-    json_decref(b);
-    json_array_clear(r->out_dispatch);
-    if (na)
-        json_array_clear(r->out_ack);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, na ? 2 : 1);
+    assay_codec_pack_str(&pk, "jobs");
+    msgpack_pack_array(&pk, nd);
+    assay_codec_pack_raw(&pk, r->out_jobs.data, r->out_jobs.size);
+    if (na) {
+        assay_codec_pack_str(&pk, "acks");
+        s_pack_acks(&pk, r, 0, na);
+    }
+    s_send_rt_packed(self, r, "dispatch", &sb);
+    msgpack_sbuffer_clear(&r->out_jobs);
+    r->n_jobs = 0;
+    r->n_acks = 0;
 }
 
 /* ---- Catalogue: what the registered runtimes offer ---------------------- */
@@ -1415,9 +1511,7 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
         assay_info("ignored result for %.96s attempt %lld from %s (job %s)",
                    jid ? jid : "(none)", (long long)attempt, r->id,
                    j ? assay_job_state_name(j->state) : "unknown");
-        s_queue_rt(self, r, &r->out_ack,
-                   json_pack("{s:s, s:I, s:b}", "job", jid ? jid : "",
-                             "attempt", attempt, "stale", 1));
+        s_queue_ack(self, r, jid ? jid : "", attempt, true);
         return;
     }
     if (json_is_true(json_object_get(res, "retryable"))) {
@@ -1661,13 +1755,7 @@ static void s_dispatched(void *arg, int status, void *result)
                       self->conf->lease_grace_ms;
         if (!r)
             continue; /* gone since: the lease takes the job back */
-        s_queue_rt(self, r, &r->out_dispatch,
-                   json_pack("{s:s, s:I, s:s, s:s, s:o, s:I}", "job", j->id,
-                             "attempt", (json_int_t)j->attempt, "action",
-                             j->spec->action,
-                             "version", j->version, "params",
-                             assay_job_params(j),
-                             "timeout_ms", (json_int_t)j->spec->timeout_ms));
+        s_queue_dispatch(self, r, j);
     }
     json_decref(result);
     s_pending_free(p);
@@ -1830,11 +1918,8 @@ static void s_reports_committed(void *arg, int status, void *result)
                                : NULL;
         if (!r || status)
             continue;
-        json_t *ack = json_pack("{s:s, s:I}", "job", it->job, "attempt",
-                                (json_int_t)it->attempt);
-        if (!json_is_true(json_array_get(applied, i)))
-            json_object_set_new(ack, "stale", json_true());
-        s_queue_rt(self, r, &r->out_ack, ack);
+        s_queue_ack(self, r, it->job, it->attempt,
+                    !json_is_true(json_array_get(applied, i)));
     }
     json_decref(result);
     s_pending_free(p);

@@ -87,8 +87,8 @@ int assay_cmd_list_job(assay_cmd_list *self, const char *id,
 {
     msgpack_packer *pk = &self->b.pk;
     msgpack_pack_map(pk, 2);
-    st_pack_kv_str(pk, "id", id);
-    st_pack_kv_json(pk, "params", params);
+    assay_codec_pack_kv_str(pk, "id", id);
+    assay_codec_pack_kv_json(pk, "params", params);
     return s_added(self);
 }
 
@@ -99,8 +99,8 @@ static msgpack_packer *s_item(assay_cmd_list *self, size_t fields,
 {
     msgpack_packer *pk = &self->b.pk;
     msgpack_pack_map(pk, fields);
-    st_pack_kv_str(pk, "job", job);
-    st_pack_kv_int(pk, "attempt", attempt);
+    assay_codec_pack_kv_str(pk, "job", job);
+    assay_codec_pack_kv_int(pk, "attempt", attempt);
     return pk;
 }
 
@@ -109,9 +109,9 @@ int assay_cmd_list_dispatch(assay_cmd_list *self, const char *job,
                             const char *version, int64_t at)
 {
     msgpack_packer *pk = s_item(self, 5, job, attempt);
-    st_pack_kv_str(pk, "runtime", runtime);
-    st_pack_kv_str(pk, "version", version);
-    st_pack_kv_int(pk, "at", at);
+    assay_codec_pack_kv_str(pk, "runtime", runtime);
+    assay_codec_pack_kv_str(pk, "version", version);
+    assay_codec_pack_kv_int(pk, "at", at);
     return s_added(self);
 }
 
@@ -120,9 +120,9 @@ int assay_cmd_list_result(assay_cmd_list *self, const char *job,
                           const char *runtime, int64_t at)
 {
     msgpack_packer *pk = s_item(self, 5, job, attempt);
-    st_pack_kv_json(pk, "result", result);
-    st_pack_kv_str(pk, "runtime", runtime);
-    st_pack_kv_int(pk, "at", at);
+    assay_codec_pack_kv_json(pk, "result", result);
+    assay_codec_pack_kv_str(pk, "runtime", runtime);
+    assay_codec_pack_kv_int(pk, "at", at);
     return s_added(self);
 }
 
@@ -131,10 +131,10 @@ int assay_cmd_list_requeue(assay_cmd_list *self, const char *job,
                            const char *runtime, int64_t at)
 {
     msgpack_packer *pk = s_item(self, 4 + !!runtime, job, attempt);
-    st_pack_kv_str(pk, "reason", reason);
+    assay_codec_pack_kv_str(pk, "reason", reason);
     if (runtime)
-        st_pack_kv_str(pk, "runtime", runtime);
-    st_pack_kv_int(pk, "at", at);
+        assay_codec_pack_kv_str(pk, "runtime", runtime);
+    assay_codec_pack_kv_int(pk, "at", at);
     return s_added(self);
 }
 
@@ -148,8 +148,8 @@ static assay_cmd *s_cmd(const char *op, size_t fields, msgpack_packer **pk)
     s_buf_init(&self->b);
     *pk = &self->b.pk;
     msgpack_pack_map(*pk, fields + 2);
-    st_pack_kv_str(*pk, "op", op);
-    st_pack_kv_int(*pk, "v", assay_state_op_version(op));
+    assay_codec_pack_kv_str(*pk, "op", op);
+    assay_codec_pack_kv_int(*pk, "v", assay_state_op_version(op));
     return self;
 }
 
@@ -168,9 +168,9 @@ static void s_list(assay_cmd *self, const char *k, assay_cmd_list **list_p)
     if (!list || list->b.failed) {
         self->b.failed = true;
     } else {
-        st_pack_str(&self->b.pk, k);
+        assay_codec_pack_str(&self->b.pk, k);
         msgpack_pack_array(&self->b.pk, list->count);
-        st_pack_raw(&self->b.pk, list->b.sb.data, list->b.sb.size);
+        assay_codec_pack_raw(&self->b.pk, list->b.sb.data, list->b.sb.size);
     }
     assay_cmd_list_destroy(list_p);
 }
@@ -185,20 +185,20 @@ assay_cmd *assay_cmd_submit(const assay_cmd_spec *s, assay_cmd_list **jobs)
     }
     /* retain_seconds is absent unless set: a member of level 1 never
      * sees the field. */
-    st_pack_str(pk, "spec");
+    assay_codec_pack_str(pk, "spec");
     msgpack_pack_map(pk, 10 + (s->retain_seconds > 0));
-    st_pack_kv_str(pk, "id", s->id);
-    st_pack_kv_str(pk, "action", s->action);
-    st_pack_kv_str(pk, "version", s->version);
-    st_pack_kv_str(pk, "resolved", s->resolved);
-    st_pack_kv_json(pk, "labels", s->labels);
-    st_pack_kv_json(pk, "selector", s->selector);
-    st_pack_kv_int(pk, "timeout_ms", s->timeout_ms);
-    st_pack_kv_int(pk, "max_attempts", s->max_attempts);
-    st_pack_kv_int(pk, "priority", s->priority);
-    st_pack_kv_int(pk, "memory_mb", s->memory_mb);
+    assay_codec_pack_kv_str(pk, "id", s->id);
+    assay_codec_pack_kv_str(pk, "action", s->action);
+    assay_codec_pack_kv_str(pk, "version", s->version);
+    assay_codec_pack_kv_str(pk, "resolved", s->resolved);
+    assay_codec_pack_kv_json(pk, "labels", s->labels);
+    assay_codec_pack_kv_json(pk, "selector", s->selector);
+    assay_codec_pack_kv_int(pk, "timeout_ms", s->timeout_ms);
+    assay_codec_pack_kv_int(pk, "max_attempts", s->max_attempts);
+    assay_codec_pack_kv_int(pk, "priority", s->priority);
+    assay_codec_pack_kv_int(pk, "memory_mb", s->memory_mb);
     if (s->retain_seconds > 0)
-        st_pack_kv_int(pk, "retain_seconds", s->retain_seconds);
+        assay_codec_pack_kv_int(pk, "retain_seconds", s->retain_seconds);
     s_list(self, "jobs", jobs);
     return s_done(self);
 }
@@ -219,8 +219,8 @@ assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at)
     msgpack_packer *pk;
     assay_cmd *self = s_cmd("cancel", 2, &pk);
     if (self) {
-        st_pack_kv_json(pk, "jobs", jobs);
-        st_pack_kv_int(pk, "at", at);
+        assay_codec_pack_kv_json(pk, "jobs", jobs);
+        assay_codec_pack_kv_int(pk, "at", at);
     }
     return s_done(self);
 }
@@ -230,7 +230,7 @@ assay_cmd *assay_cmd_expire(const json_t *jobs)
     msgpack_packer *pk;
     assay_cmd *self = s_cmd("expire", 1, &pk);
     if (self)
-        st_pack_kv_json(pk, "jobs", jobs);
+        assay_codec_pack_kv_json(pk, "jobs", jobs);
     return s_done(self);
 }
 
@@ -241,11 +241,11 @@ assay_cmd *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
     msgpack_packer *pk;
     assay_cmd *self = s_cmd("runtime", 5, &pk);
     if (self) {
-        st_pack_kv_str(pk, "id", id);
-        st_pack_kv_int(pk, "heartbeat_ms", heartbeat_ms);
-        st_pack_kv_json(pk, "labels", labels);
-        st_pack_kv_json(pk, "capacity", capacity); /* NULL: nil */
-        st_pack_kv_json(pk, "catalog", catalog);
+        assay_codec_pack_kv_str(pk, "id", id);
+        assay_codec_pack_kv_int(pk, "heartbeat_ms", heartbeat_ms);
+        assay_codec_pack_kv_json(pk, "labels", labels);
+        assay_codec_pack_kv_json(pk, "capacity", capacity); /* NULL: nil */
+        assay_codec_pack_kv_json(pk, "catalog", catalog);
     }
     return s_done(self);
 }
@@ -255,8 +255,8 @@ assay_cmd *assay_cmd_runtime_state(const char *id, bool alive)
     msgpack_packer *pk;
     assay_cmd *self = s_cmd("runtime_state", 2, &pk);
     if (self) {
-        st_pack_kv_str(pk, "id", id);
-        st_pack_str(pk, "alive");
+        assay_codec_pack_kv_str(pk, "id", id);
+        assay_codec_pack_str(pk, "alive");
         if (alive)
             msgpack_pack_true(pk);
         else
@@ -272,11 +272,11 @@ assay_cmd *assay_cmd_leader(const char *id, const char *endpoint,
     msgpack_packer *pk;
     assay_cmd *self = s_cmd("leader", 5, &pk);
     if (self) {
-        st_pack_kv_str(pk, "id", id);
-        st_pack_kv_str(pk, "endpoint", endpoint);
-        st_pack_kv_str(pk, "events", events);
-        st_pack_kv_int(pk, "member", member);
-        st_pack_kv_int(pk, "level", level);
+        assay_codec_pack_kv_str(pk, "id", id);
+        assay_codec_pack_kv_str(pk, "endpoint", endpoint);
+        assay_codec_pack_kv_str(pk, "events", events);
+        assay_codec_pack_kv_int(pk, "member", member);
+        assay_codec_pack_kv_int(pk, "level", level);
     }
     return s_done(self);
 }
@@ -286,8 +286,8 @@ assay_cmd *assay_cmd_level(int64_t level, int64_t at)
     msgpack_packer *pk;
     assay_cmd *self = s_cmd("level", 2, &pk);
     if (self) {
-        st_pack_kv_int(pk, "level", level);
-        st_pack_kv_int(pk, "at", at);
+        assay_codec_pack_kv_int(pk, "level", level);
+        assay_codec_pack_kv_int(pk, "at", at);
     }
     return s_done(self);
 }

@@ -93,14 +93,6 @@ assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
 /* Sets a completed job's result (a map), kept as msgpack. */
 bool st_job_result(assay_state *self, assay_job *j,
                    const msgpack_object *result);
-/* Appends bytes that already are msgpack (a kept value) to pk. */
-void st_pack_raw(msgpack_packer *pk, const void *bytes, size_t len);
-/* A string, and map entries with a string key (a NULL string or JSON
- * value, or one that cannot be packed, packs as nil). */
-void st_pack_str(msgpack_packer *pk, const char *s);
-void st_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
-void st_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v);
-void st_pack_kv_json(msgpack_packer *pk, const char *k, const json_t *v);
 /* A JobSpec's fields as a map (assay_spec_json's). */
 void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s);
 /* A job as events and assay_job_json show it (without waiting note and

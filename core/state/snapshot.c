@@ -21,12 +21,12 @@
 /* What both formats add to a job's record beyond its fields. */
 static void s_job_tail(msgpack_packer *pk, const assay_job *j)
 {
-    st_pack_str(pk, "params");
-    st_pack_raw(pk, j->params, j->params_len);
+    assay_codec_pack_str(pk, "params");
+    assay_codec_pack_raw(pk, j->params, j->params_len);
     if (j->ended_ms)
-        st_pack_kv_int(pk, "ended_ms", j->ended_ms);
+        assay_codec_pack_kv_int(pk, "ended_ms", j->ended_ms);
     if (j->n_attempts) {
-        st_pack_str(pk, "attempts");
+        assay_codec_pack_str(pk, "attempts");
         st_attempts_pack(pk, j);
     }
 }
@@ -44,18 +44,18 @@ static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version)
     }
     msgpack_pack_map(pk, 3 + !!*j->runtime + !!*j->version + !!j->reason +
                              !!j->result + tail);
-    st_pack_kv_str(pk, "id", j->id);
-    st_pack_kv_str(pk, "state", assay_job_state_name(j->state));
-    st_pack_kv_int(pk, "attempt", j->attempt);
+    assay_codec_pack_kv_str(pk, "id", j->id);
+    assay_codec_pack_kv_str(pk, "state", assay_job_state_name(j->state));
+    assay_codec_pack_kv_int(pk, "attempt", j->attempt);
     if (*j->runtime)
-        st_pack_kv_str(pk, "runtime", j->runtime);
+        assay_codec_pack_kv_str(pk, "runtime", j->runtime);
     if (*j->version)
-        st_pack_kv_str(pk, "version", j->version);
+        assay_codec_pack_kv_str(pk, "version", j->version);
     if (j->reason)
-        st_pack_kv_str(pk, "reason", j->reason);
+        assay_codec_pack_kv_str(pk, "reason", j->reason);
     if (j->result) {
-        st_pack_str(pk, "result");
-        st_pack_raw(pk, j->result, j->result_len);
+        assay_codec_pack_str(pk, "result");
+        assay_codec_pack_raw(pk, j->result, j->result_len);
     }
     s_job_tail(pk, j);
 }
@@ -65,9 +65,9 @@ int assay_state_pack(const assay_state *self, int version,
 {
     bool v1 = version < 2;
     msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader);
-    st_pack_kv_int(pk, "v", v1 ? 1 : ASSAY_STATE_VERSION);
-    st_pack_kv_int(pk, "level", self->level);
-    st_pack_str(pk, "specs");
+    assay_codec_pack_kv_int(pk, "v", v1 ? 1 : ASSAY_STATE_VERSION);
+    assay_codec_pack_kv_int(pk, "level", self->level);
+    assay_codec_pack_str(pk, "specs");
     msgpack_pack_array(pk, self->n_specs);
     /* Format 2: each JobSpec with its jobs, one run of the
      * submission-order list; format 1: the JobSpecs, then every job. */
@@ -78,20 +78,20 @@ int assay_state_pack(const assay_state *self, int version,
             continue;
         }
         msgpack_pack_map(pk, 2);
-        st_pack_str(pk, "spec");
+        assay_codec_pack_str(pk, "spec");
         st_spec_pack(pk, s);
-        st_pack_str(pk, "jobs");
+        assay_codec_pack_str(pk, "jobs");
         msgpack_pack_array(pk, s->live);
         for (; j && j->spec == s; j = j->all_next)
             s_job_pack(pk, j, version);
     }
     if (v1) {
-        st_pack_str(pk, "jobs");
+        assay_codec_pack_str(pk, "jobs");
         msgpack_pack_array(pk, self->n_jobs);
         for (j = self->all_head; j; j = j->all_next)
             s_job_pack(pk, j, version);
     }
-    st_pack_str(pk, "runtimes");
+    assay_codec_pack_str(pk, "runtimes");
     msgpack_pack_array(pk, json_array_size(self->runtime_ids));
     size_t i;
     json_t *id;
@@ -102,15 +102,15 @@ int assay_state_pack(const assay_state *self, int version,
         json_t *v;
         msgpack_pack_map(pk, json_object_size(r->info) + 1);
         json_object_foreach(r->info, k, v)
-            st_pack_kv_json(pk, k, v);
-        st_pack_str(pk, "alive");
+            assay_codec_pack_kv_json(pk, k, v);
+        assay_codec_pack_str(pk, "alive");
         if (r->alive)
             msgpack_pack_true(pk);
         else
             msgpack_pack_false(pk);
     }
     if (self->leader)
-        st_pack_kv_json(pk, "leader", self->leader);
+        assay_codec_pack_kv_json(pk, "leader", self->leader);
     return 0;
 }
 

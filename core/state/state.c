@@ -103,12 +103,6 @@ json_t *st_json(const msgpack_object *o)
     return o && assay_codec_to_json(o, &j, NULL, 0) == 0 ? j : NULL;
 }
 
-void st_pack_raw(msgpack_packer *pk, const void *bytes, size_t len)
-{
-    /* msgpack-c's body writers append bytes as they are. */
-    msgpack_pack_bin_body(pk, bytes, len);
-}
-
 /* Packs o into the state's scratch buffer. */
 static const msgpack_sbuffer *s_packed(assay_state *self,
                                        const msgpack_object *o)
@@ -707,53 +701,23 @@ static const char *s_outcome(const assay_attempt *at)
                                            : assay_job_state_name(at->outcome);
 }
 
-void st_pack_str(msgpack_packer *pk, const char *s)
-{
-    if (!s) {
-        msgpack_pack_nil(pk);
-        return;
-    }
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-void st_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
-{
-    st_pack_str(pk, k);
-    st_pack_str(pk, v);
-}
-
-void st_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
-{
-    st_pack_str(pk, k);
-    msgpack_pack_int64(pk, v);
-}
-
-void st_pack_kv_json(msgpack_packer *pk, const char *k, const json_t *v)
-{
-    st_pack_str(pk, k);
-    if (!v || assay_codec_pack(pk, v) != 0)
-        msgpack_pack_nil(pk);
-}
-
 void st_attempts_pack(msgpack_packer *pk, const assay_job *j)
 {
     msgpack_pack_array(pk, j->n_attempts);
     for (uint8_t i = 0; i < j->n_attempts; i++) {
         const assay_attempt *at = &j->attempts[i];
         msgpack_pack_map(pk, at->reason ? 5 : 4);
-        st_pack_str(pk, "runtime");
-        st_pack_str(pk, at->runtime ? at->runtime : "");
-        st_pack_str(pk, "start_ms");
+        assay_codec_pack_str(pk, "runtime");
+        assay_codec_pack_str(pk, at->runtime ? at->runtime : "");
+        assay_codec_pack_str(pk, "start_ms");
         msgpack_pack_int64(pk, at->start_ms);
-        st_pack_str(pk, "end_ms");
+        assay_codec_pack_str(pk, "end_ms");
         msgpack_pack_int64(pk, at->end_ms);
-        st_pack_str(pk, "outcome");
-        st_pack_str(pk, s_outcome(at));
+        assay_codec_pack_str(pk, "outcome");
+        assay_codec_pack_str(pk, s_outcome(at));
         if (at->reason) {
-            st_pack_str(pk, "reason");
-            st_pack_str(pk, at->reason);
+            assay_codec_pack_str(pk, "reason");
+            assay_codec_pack_str(pk, at->reason);
         }
     }
 }
@@ -814,10 +778,10 @@ json_t *assay_job_json(const assay_job *j, unsigned what)
     st_job_view_pack(&pk, j, what & ASSAY_JOB_RESULT,
                      waiting + 2 * history);
     if (waiting)
-        st_pack_kv_str(&pk, "waiting", j->waiting);
+        assay_codec_pack_kv_str(&pk, "waiting", j->waiting);
     if (history) {
-        st_pack_kv_int(&pk, "ended_ms", j->ended_ms);
-        st_pack_str(&pk, "attempts");
+        assay_codec_pack_kv_int(&pk, "ended_ms", j->ended_ms);
+        assay_codec_pack_str(&pk, "attempts");
         st_attempts_pack(&pk, j);
     }
     return s_packed_json(&sb);
@@ -837,18 +801,18 @@ static bool s_wanted(const assay_state *self, const char *topic)
 void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s)
 {
     msgpack_pack_map(pk, 10 + (s->retain_ms > 0));
-    st_pack_kv_str(pk, "id", s->id);
-    st_pack_kv_str(pk, "action", s->action);
-    st_pack_kv_str(pk, "version", s->version);
-    st_pack_kv_str(pk, "resolved", s->resolved);
-    st_pack_kv_json(pk, "labels", s->labels);
-    st_pack_kv_json(pk, "selector", s->selector);
-    st_pack_kv_int(pk, "timeout_ms", s->timeout_ms);
-    st_pack_kv_int(pk, "max_attempts", s->max_attempts);
-    st_pack_kv_int(pk, "priority", s->priority);
-    st_pack_kv_int(pk, "memory_mb", s->memory_mb);
+    assay_codec_pack_kv_str(pk, "id", s->id);
+    assay_codec_pack_kv_str(pk, "action", s->action);
+    assay_codec_pack_kv_str(pk, "version", s->version);
+    assay_codec_pack_kv_str(pk, "resolved", s->resolved);
+    assay_codec_pack_kv_json(pk, "labels", s->labels);
+    assay_codec_pack_kv_json(pk, "selector", s->selector);
+    assay_codec_pack_kv_int(pk, "timeout_ms", s->timeout_ms);
+    assay_codec_pack_kv_int(pk, "max_attempts", s->max_attempts);
+    assay_codec_pack_kv_int(pk, "priority", s->priority);
+    assay_codec_pack_kv_int(pk, "memory_mb", s->memory_mb);
     if (s->retain_ms > 0)
-        st_pack_kv_int(pk, "retain_seconds", s->retain_ms / 1000);
+        assay_codec_pack_kv_int(pk, "retain_seconds", s->retain_ms / 1000);
 }
 
 json_t *assay_spec_json(const assay_spec_rec *s)
@@ -866,21 +830,21 @@ void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
 {
     result = result && j->result;
     msgpack_pack_map(pk, 10 + !!j->reason + result + extra);
-    st_pack_kv_str(pk, "id", j->id);
-    st_pack_kv_str(pk, "spec", j->spec->id);
-    st_pack_kv_str(pk, "action", j->spec->action);
-    st_pack_kv_str(pk, "state", assay_job_state_name(j->state));
-    st_pack_kv_int(pk, "attempt", j->attempt);
-    st_pack_kv_int(pk, "max_attempts", j->spec->max_attempts);
-    st_pack_kv_str(pk, "runtime", j->runtime);
-    st_pack_kv_str(pk, "version", j->version);
-    st_pack_kv_json(pk, "labels", j->spec->labels);
-    st_pack_kv_int(pk, "priority", j->spec->priority);
+    assay_codec_pack_kv_str(pk, "id", j->id);
+    assay_codec_pack_kv_str(pk, "spec", j->spec->id);
+    assay_codec_pack_kv_str(pk, "action", j->spec->action);
+    assay_codec_pack_kv_str(pk, "state", assay_job_state_name(j->state));
+    assay_codec_pack_kv_int(pk, "attempt", j->attempt);
+    assay_codec_pack_kv_int(pk, "max_attempts", j->spec->max_attempts);
+    assay_codec_pack_kv_str(pk, "runtime", j->runtime);
+    assay_codec_pack_kv_str(pk, "version", j->version);
+    assay_codec_pack_kv_json(pk, "labels", j->spec->labels);
+    assay_codec_pack_kv_int(pk, "priority", j->spec->priority);
     if (j->reason)
-        st_pack_kv_str(pk, "reason", j->reason);
+        assay_codec_pack_kv_str(pk, "reason", j->reason);
     if (result) {
-        st_pack_str(pk, "result");
-        st_pack_raw(pk, j->result, j->result_len);
+        assay_codec_pack_str(pk, "result");
+        assay_codec_pack_raw(pk, j->result, j->result_len);
     }
 }
 
@@ -910,12 +874,12 @@ void st_job_event(assay_state *self, const char *topic, assay_job *j)
         st_job_view_pack(&pk, j, true, 0);
     } else {
         msgpack_pack_map(&pk, 6);
-        st_pack_kv_str(&pk, "id", j->id);
-        st_pack_kv_str(&pk, "spec", j->spec->id);
-        st_pack_kv_str(&pk, "state", assay_job_state_name(j->state));
-        st_pack_kv_int(&pk, "attempt", j->attempt);
-        st_pack_kv_str(&pk, "runtime", j->runtime);
-        st_pack_kv_str(&pk, "version", j->version);
+        assay_codec_pack_kv_str(&pk, "id", j->id);
+        assay_codec_pack_kv_str(&pk, "spec", j->spec->id);
+        assay_codec_pack_kv_str(&pk, "state", assay_job_state_name(j->state));
+        assay_codec_pack_kv_int(&pk, "attempt", j->attempt);
+        assay_codec_pack_kv_str(&pk, "runtime", j->runtime);
+        assay_codec_pack_kv_str(&pk, "version", j->version);
     }
     self->on_event(self->arg, topic, self->scratch.data, self->scratch.size);
 }
@@ -932,12 +896,12 @@ void st_runtime_event(assay_state *self, assay_runtime_rec *r)
     msgpack_packer pk;
     s_scratch_packer(self, &pk);
     msgpack_pack_map(&pk, 3);
-    st_pack_kv_str(&pk, "id", r->id);
-    st_pack_str(&pk, "alive");
+    assay_codec_pack_kv_str(&pk, "id", r->id);
+    assay_codec_pack_str(&pk, "alive");
     if (r->alive)
         msgpack_pack_true(&pk);
     else
         msgpack_pack_false(&pk);
-    st_pack_kv_int(&pk, "heartbeat_ms", r->heartbeat_ms);
+    assay_codec_pack_kv_int(&pk, "heartbeat_ms", r->heartbeat_ms);
     self->on_event(self->arg, topic, self->scratch.data, self->scratch.size);
 }
