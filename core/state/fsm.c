@@ -93,12 +93,13 @@ static int s_restore_container(assay_state *st, const unsigned char *p,
                                size_t len, char *err, size_t errlen)
 {
     uint64_t base = s_le(p + 16, 8);
-    if (s_le(p + 8, 4) != 1 || base > len - ASSAY_SNAPSHOT_HEADER ||
+    bool known = s_le(p + 8, 4) == ASSAY_SNAPSHOT_CONTAINER;
+    if (!known || base > len - ASSAY_SNAPSHOT_HEADER ||
         len - ASSAY_SNAPSHOT_HEADER - base < 4) {
         snprintf(err, errlen, "snapshot container of %zu bytes: %s", len,
-                 s_le(p + 8, 4) != 1 ? "unknown container version"
+                 !known ? "unknown container version"
                                      : "truncated");
-        return s_le(p + 8, 4) != 1 ? ASSAY_EUNSUPP : ASSAY_EPARSE;
+        return !known ? ASSAY_EUNSUPP : ASSAY_EPARSE;
     }
     const unsigned char *q = p + ASSAY_SNAPSHOT_HEADER + base,
                         *end = p + len;

@@ -36,6 +36,8 @@ int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len);
  * map, never with "A". */
 #define ASSAY_SNAPSHOT_MAGIC "ASSAYSNP"
 #define ASSAY_SNAPSHOT_HEADER 24
+/* The container version snapshotter.c writes and fsm.c reads. */
+#define ASSAY_SNAPSHOT_CONTAINER 1
 
 /* Replaces the state with a snapshot's (plain or container). */
 int assay_fsm_restore(assay_state *st, const void *buf, size_t len,

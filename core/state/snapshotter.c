@@ -172,7 +172,7 @@ static int s_finish(assay_snapshotter *self, void **buf, size_t *len)
     int rc = ASSAY_EIO;
     if (fstat(self->fd, &sb) == 0 && sb.st_size > ASSAY_SNAPSHOT_HEADER) {
         memcpy(head, ASSAY_SNAPSHOT_MAGIC, 8);
-        s_put_le(head + 8, 1, 4);
+        s_put_le(head + 8, ASSAY_SNAPSHOT_CONTAINER, 4);
         s_put_le(head + 16, (uint64_t)sb.st_size - ASSAY_SNAPSHOT_HEADER, 8);
         s_put_le(count, self->tail_count, 4);
         size_t total = (size_t)sb.st_size + 4 + self->tail_len;
