@@ -175,17 +175,10 @@ static void s_list(assay_cmd *self, const char *k, assay_cmd_list **list_p)
     assay_cmd_list_destroy(list_p);
 }
 
-assay_cmd *assay_cmd_submit(const assay_cmd_spec *s, assay_cmd_list **jobs)
+void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
 {
-    msgpack_packer *pk;
-    assay_cmd *self = s_cmd("submit", 2, &pk);
-    if (!self) {
-        assay_cmd_list_destroy(jobs);
-        return NULL;
-    }
     /* retain_seconds is absent unless set: a member of level 1 never
      * sees the field. */
-    assay_codec_pack_str(pk, "spec");
     msgpack_pack_map(pk, 10 + (s->retain_seconds > 0));
     assay_codec_pack_kv_str(pk, "id", s->id);
     assay_codec_pack_kv_str(pk, "action", s->action);
@@ -199,6 +192,18 @@ assay_cmd *assay_cmd_submit(const assay_cmd_spec *s, assay_cmd_list **jobs)
     assay_codec_pack_kv_int(pk, "memory_mb", s->memory_mb);
     if (s->retain_seconds > 0)
         assay_codec_pack_kv_int(pk, "retain_seconds", s->retain_seconds);
+}
+
+assay_cmd *assay_cmd_submit(const assay_cmd_spec *s, assay_cmd_list **jobs)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("submit", 2, &pk);
+    if (!self) {
+        assay_cmd_list_destroy(jobs);
+        return NULL;
+    }
+    assay_codec_pack_str(pk, "spec");
+    st_spec_fields_pack(pk, s);
     s_list(self, "jobs", jobs);
     return s_done(self);
 }

@@ -6,6 +6,7 @@
 
 #include <msgpack.h>
 
+#include "command.h"
 #include "state.h"
 
 #define ST_PRIO_MIN (-1000)
@@ -93,8 +94,10 @@ assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
 /* Sets a completed job's result (a map), kept as msgpack. */
 bool st_job_result(assay_state *self, assay_job *j,
                    const msgpack_object *result);
-/* A JobSpec's fields as a map (assay_spec_json's). */
+/* A JobSpec's fields as a map (assay_spec_json's), and the same from a
+ * submit's (command.c: one encoding for the log and the views). */
 void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s);
+void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s);
 /* A job as events and assay_job_json show it (without waiting note and
  * history; its result if `result`): a map with `extra` more entries, for
  * the caller to append. */

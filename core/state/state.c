@@ -800,19 +800,18 @@ static bool s_wanted(const assay_state *self, const char *topic)
 
 void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s)
 {
-    msgpack_pack_map(pk, 10 + (s->retain_ms > 0));
-    assay_codec_pack_kv_str(pk, "id", s->id);
-    assay_codec_pack_kv_str(pk, "action", s->action);
-    assay_codec_pack_kv_str(pk, "version", s->version);
-    assay_codec_pack_kv_str(pk, "resolved", s->resolved);
-    assay_codec_pack_kv_json(pk, "labels", s->labels);
-    assay_codec_pack_kv_json(pk, "selector", s->selector);
-    assay_codec_pack_kv_int(pk, "timeout_ms", s->timeout_ms);
-    assay_codec_pack_kv_int(pk, "max_attempts", s->max_attempts);
-    assay_codec_pack_kv_int(pk, "priority", s->priority);
-    assay_codec_pack_kv_int(pk, "memory_mb", s->memory_mb);
-    if (s->retain_ms > 0)
-        assay_codec_pack_kv_int(pk, "retain_seconds", s->retain_ms / 1000);
+    st_spec_fields_pack(pk, &(assay_cmd_spec){
+                                .id = s->id,
+                                .action = s->action,
+                                .version = s->version,
+                                .resolved = s->resolved,
+                                .labels = s->labels,
+                                .selector = s->selector,
+                                .timeout_ms = s->timeout_ms,
+                                .max_attempts = s->max_attempts,
+                                .priority = s->priority,
+                                .memory_mb = s->memory_mb,
+                                .retain_seconds = s->retain_ms / 1000});
 }
 
 json_t *assay_spec_json(const assay_spec_rec *s)
