@@ -10,21 +10,8 @@
 #include <sodium.h>
 
 #include "error.h"
+#include "ident.h"
 #include "params.h"
-
-static bool s_id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > ASSAY_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.'))
-            return false;
-    }
-    return true;
-}
 
 static int s_int_field(const json_t *j, const char *key, int64_t min,
                        int64_t max, int64_t *out, char *err, size_t errlen)
@@ -93,7 +80,7 @@ int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
     const char *str;
     if ((v = json_object_get(j, "id"))) {
         str = json_string_value(v);
-        if (!str || !s_id_valid(str)) {
+        if (!str || !assay_ident_valid(str, ASSAY_ID_MAX)) {
             rc = assay_errf(err, errlen, ASSAY_EINVAL,
                             "field 'id': want 1-%d of [A-Za-z0-9._-]",
                             ASSAY_ID_MAX);

@@ -24,6 +24,7 @@
 #include "codec.h"
 #include "error.h"
 #include "host.h"
+#include "ident.h"
 #include "index.h"
 #include "jobspec.h"
 #include "link.h"
@@ -1309,18 +1310,6 @@ static void s_on_client(assay_leader *self, const assay_link_msg *m)
 
 /* ---- Runtimes ------------------------------------------------------------ */
 
-static bool s_valid_id(const char *s)
-{
-    if (!s || !*s || strlen(s) > 63)
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' ||
-              *s == '.'))
-            return false;
-    return true;
-}
-
 /* The catalogue a runtime advertises must have the shape the planner and
  * type checker read; anything else is refused at registration. */
 static bool s_valid_catalog(const json_t *cat)
@@ -1380,7 +1369,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     const char *id = s_str(b, "id");
     json_int_t hb = json_integer_value(json_object_get(b, "heartbeat_ms"));
     const json_t *ride = json_object_get(b, "acks_in_dispatch");
-    if (!s_valid_id(id) || hb < 10 || hb > 600000 ||
+    if (!assay_ident_node_valid(id, 63) || hb < 10 || hb > 600000 ||
         !json_is_object(json_object_get(b, "labels")) ||
         !s_valid_catalog(json_object_get(b, "catalog")) ||
         (ride && !json_is_boolean(ride)) ||

@@ -24,6 +24,7 @@
 #include "runtime.h"
 #include "error.h"
 #include "hugepages.h"
+#include "ident.h"
 #include "log.h"
 #include "prefix.h"
 #include "runner.h"
@@ -208,11 +209,11 @@ int main(int argc, char **argv)
         return ASSAY_EXIT_CONFIG;
     }
     if (conf.node_id[0]) {
-        if (strspn(conf.node_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-                                 "QRSTUVWXYZ0123456789._-") !=
-            strlen(conf.node_id)) {
-            fprintf(stderr, "assayd: node_id '%s': use letters, digits, "
-                            "'.', '_' and '-'\n", conf.node_id);
+        if (!assay_ident_node_valid(conf.node_id, 63)) {
+            fprintf(stderr, "assayd: node_id '%s': use 1 to 63 letters, "
+                            "digits, '.', '_' and '-', starting with a "
+                            "letter or digit\n",
+                    conf.node_id);
             assay_conf_fini(&conf);
             return ASSAY_EXIT_CONFIG;
         }

@@ -252,6 +252,20 @@ Test(cli, bad_config_exits_78_naming_file_line_key)
     free(conf);
 }
 
+/* A node's id names it in every runtime table and notify_command's
+ * environment: one that reads as an option or a path is refused. */
+Test(cli, node_ids_that_read_as_paths_or_options_exit_78)
+{
+    expect(78, "node_id '-rf': use 1 to 63 letters",
+           D " --check --no-config --executors 0 --set node_id=-rf");
+    expect(78, "node_id '..': use 1 to 63 letters",
+           D " --check --no-config --executors 0 --set node_id=..");
+    expect(78, "node_id 'a/b'",
+           D " --check --no-config --executors 0 --set node_id=a/b");
+    expect(0, "configuration OK",
+           D " --check --no-config --executors 0 --set node_id=rt-1.a_b");
+}
+
 Test(cli, check_validates_default_config_and_plugins)
 {
     expect(0, "4 plugins loaded, 0 refused",

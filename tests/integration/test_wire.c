@@ -758,6 +758,35 @@ Test(wire, registration_with_a_non_bool_acks_in_dispatch_is_refused)
     json_decref(r);
 }
 
+/* A runtime id reaches log lines, file names and notify_command's
+ * environment (ASSAY_RUNTIME): one that reads as a path or an option is
+ * refused at registration, naming it, and never registered. */
+Test(wire, runtime_ids_that_read_as_paths_or_options_are_refused)
+{
+    static const char *const ids[] = {"-rf", "..", ".", "_x"};
+    for (size_t k = 0; k < sizeof ids / sizeof *ids; k++) {
+        json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", ids[k],
+                                "heartbeat_ms", 1000, "labels", "catalog",
+                                "plugins");
+        cr_assert_eq(assay_link_send(link_, dealer, NULL,
+                                     ASSAY_RUNTIME_PROTO, "register", reg),
+                     0);
+        json_decref(reg);
+        char line[64];
+        snprintf(line, sizeof line, "refused registration from %s: bad id",
+                 ids[k]);
+        cr_expect(cluster_log_has(&c.nodes[0], line, 5000), "%s", ids[k]);
+    }
+    json_t *r = call("assay.runtimes", json_object());
+    size_t i;
+    json_t *rt;
+    json_array_foreach(json_object_get(r, "runtimes"), i, rt)
+        for (size_t k = 0; k < sizeof ids / sizeof *ids; k++)
+            cr_expect_str_neq(json_string_value(json_object_get(rt, "id")),
+                              ids[k]);
+    json_decref(r);
+}
+
 /* After a result for attempt 1 of `jid` was sent while attempt 2 runs on
  * runtime `rt`: it is acknowledged as stale, refused by the leader itself
  * and changes nothing; then attempt 2's result is recorded, once, and the
