@@ -67,6 +67,8 @@ static int s_read(const char *path, unsigned char *hash, const char *copy_to)
     int out = -1, rc = 0;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE)
         rc = ASSAY_EINVAL;
+    else if (st.st_mode & S_IWOTH)
+        rc = ASSAY_EPERM; /* anyone could change the code we would run */
     if (!rc && copy_to &&
         (out = open(copy_to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0500)) <
             0)
@@ -130,11 +132,14 @@ static bool s_add(assay_plugdir *self, const char *name,
                  name);
         load = copy;
     }
-    if (s_read(source, hash, self->cache[0] ? copy : NULL) != 0) {
+    int rc = s_read(source, hash, self->cache[0] ? copy : NULL);
+    if (rc) {
         if (self->cache[0])
             unlink(copy);
-        char why[PATH_MAX + 64];
-        snprintf(why, sizeof why, "%.4096s: cannot read it", source);
+        char why[PATH_MAX + 96];
+        snprintf(why, sizeof why, "%.4096s: %s", source,
+                 rc == ASSAY_EPERM ? "writable by every user (chmod o-w it)"
+                                   : "cannot read it");
         assay_catalog_forget(self->cat, source);
         assay_catalog_refuse(self->cat, source, why);
         return true;
@@ -306,6 +311,12 @@ int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
                           "plugins)",
                           dir, strerror(bad),
                           bad == ENOENT ? "create it, or " : "");
+    if (st.st_mode & S_IWOTH)
+        return assay_errf(err, errlen, ASSAY_EPERM,
+                          "plugins directory %s is writable by every user: "
+                          "anyone could put code there that this daemon "
+                          "would load (chmod o-w %s)",
+                          dir, dir);
     assay_plugdir *self = calloc(1, sizeof *self);
     if (!self)
         return ASSAY_ENOMEM;

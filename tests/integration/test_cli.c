@@ -266,6 +266,26 @@ Test(cli, node_ids_that_read_as_paths_or_options_exit_78)
            D " --check --no-config --executors 0 --set node_id=rt-1.a_b");
 }
 
+/* Plugins run as the daemon: a plugins directory or plugin file that
+ * every user may write is refused, naming it and the fix. */
+Test(cli, world_writable_plugins_are_refused)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/open && chmod 0777 %s/open && " D
+             " --check --no-config --executors 1 --plugins-dir %s/open",
+             dir, dir, dir);
+    expect(69, "is writable by every user", cmd);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s/mine && cp " HARNESS_PLUGINS
+             "/assay-action_noop.so %s/mine/ && chmod 0666 "
+             "%s/mine/assay-action_noop.so && " HARNESS_BIN
+             "assayctl plugins --local --plugins-dir %s/mine",
+             dir, dir, dir, dir);
+    expect(65, "assay-action_noop.so: writable by every user (chmod o-w it)",
+           cmd);
+}
+
 Test(cli, check_validates_default_config_and_plugins)
 {
     expect(0, "4 plugins loaded, 0 refused",
