@@ -2072,6 +2072,18 @@ static void s_expire(assay_leader *self, int64_t now)
     json_decref(ids);
 }
 
+/* A runtime's death is announced (notify_command) once the log records
+ * it: a leader deposed while it was stopped judges every runtime silent,
+ * but its verdict never commits, and is never announced. */
+static void s_dead_committed(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    if (!status)
+        s_notify(p->leader, "runtime.dead", s_str(p->data, "id"));
+    json_decref(result);
+    s_pending_free(p);
+}
+
 static void s_tick(void *arg)
 {
     assay_leader *self = arg;
@@ -2123,15 +2135,20 @@ static void s_tick(void *arg)
             continue;
         assay_warn("runtime %s missed %lld heartbeats: marking it dead",
                    rec->id, (long long)self->conf->heartbeat_misses);
-        s_commit(self, assay_cmd_runtime_state(rec->id, false),
-                 s_ignore, NULL);
+        s_pending *p = s_pending_new(self, NULL, "runtime_state",
+                                     json_pack("{s:s}", "id", rec->id));
+        if (!p || s_commit(self, assay_cmd_runtime_state(rec->id, false),
+                           s_dead_committed, p) != 0) {
+            assay_warn("cannot commit the death of runtime %s", rec->id);
+            if (p)
+                s_pending_free(p);
+        }
         for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL);
              j; j = j->rt_next)
             if (!j->reported)
                 s_requeue_item(self, j, "runtime dead", NULL);
         if (r)
             r->limit = r->sent; /* no credit until it speaks again */
-        s_notify(self, "runtime.dead", rec->id);
     }
 }
 

@@ -204,17 +204,34 @@ Test(failover, leader_killed_ten_times_loses_nothing, .timeout = 400)
 
 /* Guarantee 3: a leader cut off by SIGSTOP is replaced; when it returns
  * it follows, and requests sent to it are redirected. */
+/* The stopped leader also finds every runtime silent when it resumes,
+ * before it hears of the new term (the others are stopped meanwhile, so
+ * that it surely does): its verdict never commits, so it runs no
+ * notify_command (each member's hook writes a file named by the member's
+ * pid, its parent). */
 Test(failover, stopped_leader_is_replaced_and_steps_down)
 {
     cluster c;
-    cluster_start_raft(&c, 3, NULL);
+    cluster_start_raft(&c, 3,
+                       "--set 'notify_command=cat > "
+                       "\"$CLUSTER_DIR/dead-by-$PPID.json\"'");
     cluster_runtime(&c, "rt1", NULL);
     int old = cluster_leader(&c, 10000);
     cluster_member_kill(&c, old, SIGSTOP);
     cr_assert(s_submit(&c, "while-stopped", 2));
     int lead = cluster_leader(&c, 20000);
     cr_assert(lead && lead != old);
+    /* Longer than heartbeat_ms x heartbeat_misses (1 s): on its clock
+     * rt1 has been silent too long. */
+    usleep(1500 * 1000);
+    for (int i = 1; i <= 3; i++)
+        if (i != old)
+            cluster_member_kill(&c, i, SIGSTOP);
     cluster_member_kill(&c, old, SIGCONT);
+    usleep(1000 * 1000); /* its ticks run, and find rt1 silent */
+    for (int i = 1; i <= 3; i++)
+        if (i != old)
+            cluster_member_kill(&c, i, SIGCONT);
     s_member m = {&c, old};
     cr_assert(harness_until(20000, s_follows, &m),
               "old leader did not step down");
@@ -227,6 +244,11 @@ Test(failover, stopped_leader_is_replaced_and_steps_down)
     size_t n;
     cr_assert(s_spec_done(&c, "while-stopped", &n));
     cr_assert(s_spec_done(&c, "after-return", &n));
+    char hook[512];
+    snprintf(hook, sizeof hook, "%s/dead-by-%d.json", c.dir,
+             (int)c.nodes[c.member_node[old]].pid);
+    cr_expect_neq(access(hook, F_OK), 0,
+                  "the deposed leader announced a runtime's death");
     cluster_stop(&c);
 }
 
