@@ -1399,17 +1399,22 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     r->limit = 0;
     r->acks_ride = json_is_true(ride);
     /* Jobs the state has running there that the runtime no longer holds
-     * (it restarted) are lost attempts. */
+     * at their current attempt (it restarted, or it is not the session
+     * that ran them) are lost attempts. */
     assay_index *held = assay_index_new();
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(b, "running"), i, x)
         if (held && s_str(x, "job"))
-            assay_index_put(held, s_str(x, "job"), held);
+            assay_index_put(held, s_str(x, "job"), x);
     for (assay_job *j = assay_state_running_on(self->state, id, NULL); j;
-         j = j->rt_next)
-        if (held && !j->reported && !assay_index_get(held, j->id))
+         j = j->rt_next) {
+        const json_t *h = held ? assay_index_get(held, j->id) : NULL;
+        if (held && !j->reported &&
+            (!h || json_integer_value(json_object_get(h, "attempt")) !=
+                       j->attempt))
             s_requeue_item(self, j, "runtime restarted", NULL);
+    }
     assay_index_destroy(&held);
     assay_cmd *cmd = assay_cmd_runtime(id, hb, json_object_get(b, "labels"),
                                     json_object_get(b, "capacity"),

@@ -787,6 +787,50 @@ Test(wire, runtime_ids_that_read_as_paths_or_options_are_refused)
     json_decref(r);
 }
 
+/* A registration under an id the state has jobs running on lists the
+ * attempts it still holds: a job it lists at another attempt than the
+ * one running there is a lost attempt, requeued at once (not left
+ * running until its lease expires), and its next attempt dispatched. */
+Test(wire, reregistration_keeps_only_the_attempts_it_holds)
+{
+    fake f;
+    fake_start(&f, "again");
+    fake_grant(&f, 1, -1);
+    submit("{\"id\": \"g\", \"action\": \"fake.run\", "
+           "\"max_attempts\": 3, \"timeout_ms\": 600000}");
+    fake_until_items(&f, f.dispatched, 1, "dispatch items");
+    cr_assert_eq(item_int(f.dispatched, 0, "attempt"), 1);
+    f.registered = false;
+    fake_send(&f, "register",
+              json_pack("{s:i, s:{}, s:{s:[{s:s, s:s, s:[{s:s}]}]}, "
+                        "s:[{s:s, s:i}]}",
+                        "heartbeat_ms", 60000, "labels", "catalog",
+                        "plugins", "name", "fake", "version", "1.0.0",
+                        "actions", "name", "run", "running", "job", "g-0",
+                        "attempt", 7));
+    int64_t deadline = assay_now_ms() + 10000;
+    while (!f.registered && assay_now_ms() < deadline)
+        fake_pump(&f, 500);
+    cr_assert(f.registered);
+    /* No credit since it registered: the requeued job waits, queued. */
+    json_t *j = NULL;
+    for (int k = 0; k < 50; k++) {
+        json_decref(j);
+        j = job("g-0");
+        if (!strcmp(jstr(j, "state"), "queued"))
+            break;
+        poll(NULL, 0, 100);
+    }
+    cr_expect_str_eq(jstr(j, "state"), "queued");
+    cr_expect_str_eq(jstr(j, "reason"), "runtime restarted");
+    json_decref(j);
+    fake_grant(&f, 1, -1);
+    fake_until_items(&f, f.dispatched, 2, "dispatch items");
+    cr_expect_str_eq(item_str(f.dispatched, 1, "job"), "g-0");
+    cr_expect_eq(item_int(f.dispatched, 1, "attempt"), 2);
+    fake_stop(&f);
+}
+
 /* After a result for attempt 1 of `jid` was sent while attempt 2 runs on
  * runtime `rt`: it is acknowledged as stale, refused by the leader itself
  * and changes nothing; then attempt 2's result is recorded, once, and the
