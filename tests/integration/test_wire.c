@@ -208,6 +208,24 @@ static void fake_send(fake *f, const char *verb, json_t *body)
     json_decref(body);
 }
 
+/* Sends f's registration, listing `running` (taken; NULL: none) as the
+ * attempts it holds, and waits for "registered". */
+static void fake_register(fake *f, json_t *running)
+{
+    json_t *reg = json_pack("{s:i, s:{}, s:{s:[{s:s, s:s, s:[{s:s}]}]}}",
+                            "heartbeat_ms", 60000, "labels", "catalog",
+                            "plugins", "name", "fake", "version", "1.0.0",
+                            "actions", "name", "run");
+    if (running)
+        json_object_set_new(reg, "running", running);
+    f->registered = false;
+    fake_send(f, "register", reg);
+    int64_t deadline = assay_now_ms() + 10000;
+    while (!f->registered && assay_now_ms() < deadline)
+        fake_pump(f, 500);
+    cr_assert(f->registered, "%s: no registered", f->id);
+}
+
 /* Registers a fake runtime `id` and waits for "registered". */
 static void fake_start(fake *f, const char *id)
 {
@@ -223,15 +241,7 @@ static void fake_start(fake *f, const char *id)
     f->dealer = assay_link_open(f->link, ASSAY_LINK_CLIENT, c.endpoint, err,
                                 sizeof err);
     cr_assert_geq(f->dealer, 0, "%s", err);
-    fake_send(f, "register",
-              json_pack("{s:i, s:{}, s:{s:[{s:s, s:s, s:[{s:s}]}]}}",
-                        "heartbeat_ms", 60000, "labels", "catalog",
-                        "plugins", "name", "fake", "version", "1.0.0",
-                        "actions", "name", "run"));
-    int64_t deadline = assay_now_ms() + 10000;
-    while (!f->registered && assay_now_ms() < deadline)
-        fake_pump(f, 500);
-    cr_assert(f->registered, "%s: no registered", id);
+    fake_register(f, NULL);
 }
 
 static void fake_stop(fake *f)
@@ -800,18 +810,7 @@ Test(wire, reregistration_keeps_only_the_attempts_it_holds)
            "\"max_attempts\": 3, \"timeout_ms\": 600000}");
     fake_until_items(&f, f.dispatched, 1, "dispatch items");
     cr_assert_eq(item_int(f.dispatched, 0, "attempt"), 1);
-    f.registered = false;
-    fake_send(&f, "register",
-              json_pack("{s:i, s:{}, s:{s:[{s:s, s:s, s:[{s:s}]}]}, "
-                        "s:[{s:s, s:i}]}",
-                        "heartbeat_ms", 60000, "labels", "catalog",
-                        "plugins", "name", "fake", "version", "1.0.0",
-                        "actions", "name", "run", "running", "job", "g-0",
-                        "attempt", 7));
-    int64_t deadline = assay_now_ms() + 10000;
-    while (!f.registered && assay_now_ms() < deadline)
-        fake_pump(&f, 500);
-    cr_assert(f.registered);
+    fake_register(&f, json_pack("[{s:s, s:i}]", "job", "g-0", "attempt", 7));
     /* No credit since it registered: the requeued job waits, queued. */
     json_t *j = NULL;
     for (int k = 0; k < 50; k++) {
