@@ -80,8 +80,13 @@ int assay_state_pack(const assay_state *self, int version,
         msgpack_pack_map(pk, 2);
         assay_codec_pack_str(pk, "spec");
         st_spec_pack(pk, s);
+        /* Counted, not taken from s->live: a header that disagreed with
+         * the entries after it would make the snapshot unreadable. */
+        size_t n = 0;
+        for (const assay_job *k = j; k && k->spec == s; k = k->all_next)
+            n++;
         assay_codec_pack_str(pk, "jobs");
-        msgpack_pack_array(pk, s->live);
+        msgpack_pack_array(pk, n);
         for (; j && j->spec == s; j = j->all_next)
             s_job_pack(pk, j, version);
     }
