@@ -228,18 +228,18 @@ static void s_batch_clear(s_batch *b)
     *b = (s_batch){0};
 }
 
-/* Room for one more entry of b, which the caller then appends to
- * b->list: the entry's item, or NULL without memory. */
-static s_item *s_batch_add(s_batch *b, const char *job, int64_t attempt,
-                           const char *runtime)
+/* Notes one more entry of b, which the caller then appends to b->list;
+ * false without memory. */
+static bool s_batch_add(s_batch *b, const char *job, int64_t attempt,
+                        const char *runtime)
 {
     if (!b->list && !(b->list = assay_cmd_list_new()))
-        return NULL;
+        return false;
     if (b->n == b->cap) {
         size_t cap = b->cap ? 2 * b->cap : 64;
         s_item *items = realloc(b->items, cap * sizeof *items);
         if (!items)
-            return NULL;
+            return false;
         b->items = items;
         b->cap = cap;
     }
@@ -247,7 +247,7 @@ static s_item *s_batch_add(s_batch *b, const char *job, int64_t attempt,
     strlcpy(it->job, job, sizeof it->job);
     strlcpy(it->runtime, runtime ? runtime : "", sizeof it->runtime);
     it->attempt = attempt;
-    return it;
+    return true;
 }
 
 static void s_pending_free(s_pending *p)

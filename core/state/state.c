@@ -33,13 +33,26 @@ static const char *s_state_names[] = {"queued", "running", "completed",
 /* Notes are capped like the fixed buffers they replaced. */
 #define NOTE_MAX 255
 
+/* The length of s cut to at most max bytes without splitting a UTF-8
+ * character: views and events decode what a record holds, and refuse
+ * invalid UTF-8. */
+static size_t s_utf8_cut(const char *s, size_t max)
+{
+    size_t n = strnlen(s, max + 1);
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return max;
+}
+
 void assay_job_note(char **field, const char *text)
 {
-    if (*field && text && !strncmp(*field, text, NOTE_MAX) &&
-        strlen(*field) == strnlen(text, NOTE_MAX))
+    size_t n = text ? s_utf8_cut(text, NOTE_MAX) : 0;
+    if (*field && text && strlen(*field) == n && !strncmp(*field, text, n))
         return; /* unchanged: the planner notes the same reason often */
     free(*field);
-    *field = text && *text ? strndup(text, NOTE_MAX) : NULL;
+    *field = n ? strndup(text, n) : NULL;
 }
 
 const char *assay_job_state_name(assay_job_state s)
@@ -91,6 +104,9 @@ const char *st_text(const msgpack_object *map, const char *key, char *buf,
         (v->via.str.size >= size && !cut))
         return NULL;
     size_t n = v->via.str.size < size ? v->via.str.size : size - 1;
+    while (n < v->via.str.size && n > 0 &&
+           ((unsigned char)v->via.str.ptr[n] & 0xc0) == 0x80)
+        n--; /* cut between characters */
     if (n)
         memcpy(buf, v->via.str.ptr, n);
     buf[n] = '\0';

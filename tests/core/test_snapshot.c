@@ -357,3 +357,27 @@ Test(snapshot, typed_records_keep_what_the_log_said)
         assay_state_destroy(&st);
     }
 }
+
+/* A reason longer than a note holds is cut between characters: the job's
+ * view (decoded from what the record packs) stays valid UTF-8. */
+Test(snapshot, long_reasons_are_cut_between_characters)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    submit(st, NULL, "u", 1);
+    job_cmd(st, NULL, "dispatch", "u-0", 1, 1000);
+    char reason[601] = "";
+    for (int i = 0; i < 200; i++)
+        strcat(reason, "\xc3\xa9"); /* é: 2 bytes, 255 falls inside one */
+    apply(st, NULL,
+          json_pack("{s:i, s:s, s:[{s:s, s:i, s:s, s:I}]}", "v", 1, "op",
+                    "requeue", "items", "job", "u-0", "attempt", 1, "reason",
+                    reason, "at", (json_int_t)1100));
+    json_t *view = assay_job_json(assay_state_job(st, "u-0"), 0);
+    cr_assert_not_null(view, "the view of a job with a long reason");
+    const char *r = json_string_value(json_object_get(view, "reason"));
+    cr_assert_not_null(r);
+    cr_expect_eq(strlen(r), 254);
+    cr_expect_eq(strncmp(r, reason, 254), 0);
+    json_decref(view);
+    assay_state_destroy(&st);
+}
