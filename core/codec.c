@@ -214,11 +214,6 @@ static int s_check(const msgpack_object *o, int depth, char *err,
     }
 }
 
-int assay_codec_check(const msgpack_object *o, char *err, size_t errlen)
-{
-    return s_check(o, 0, err, errlen);
-}
-
 /* Builds the JSON of a value s_check accepted: only memory can fail. */
 static json_t *s_build(const msgpack_object *o)
 {

@@ -39,15 +39,11 @@ void assay_codec_pack_kv_json(msgpack_packer *pk, const char *k,
 int assay_codec_to_json(const msgpack_object *obj, json_t **out, char *err,
                         size_t errlen);
 
-/* Whether a decoded value is one the decoders accept: nesting, map keys
- * (strings of at most 255 bytes), strings (UTF-8 without NUL), integers
- * (int64) and numbers (finite). */
-int assay_codec_check(const msgpack_object *obj, char *err, size_t errlen);
-
 /* Decodes exactly one msgpack value occupying all of buf[0..len) into
  * *out, whose parts live in `zone` until it is cleared, and checks it as
- * assay_codec_check does: what assay_codec_decode accepts, without a
- * JSON tree. */
+ * assay_codec_decode does (nesting, map keys of at most 255 bytes,
+ * strings in UTF-8 without NUL, int64 integers, finite numbers): what
+ * assay_codec_decode accepts, without a JSON tree. */
 int assay_codec_unpack(const void *buf, size_t len, msgpack_zone *zone,
                        msgpack_object *out, char *err, size_t errlen);
 

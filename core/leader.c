@@ -283,13 +283,9 @@ static void s_ignore(void *arg, int status, void *result)
     json_decref(result);
 }
 
-/* Sends r a message whose body is already msgpack (NULL: none). */
-static void s_send_rt_raw(assay_leader *self, const s_rt *r,
-                          const char *verb, const assay_bytes *body)
+/* Says (at debug level) that a message to r could not be sent. */
+static void s_send_rt_failed(const s_rt *r, const char *verb, int rc)
 {
-    assay_bytes route = {r->route, r->route_len};
-    int rc = assay_link_send_raw(self->link, self->server, &route,
-                                 ASSAY_RUNTIME_PROTO, verb, body);
     if (rc)
         assay_debug("to runtime %s: %s: %s", r->id, verb,
                     assay_strerror(rc));
@@ -298,15 +294,10 @@ static void s_send_rt_raw(assay_leader *self, const s_rt *r,
 static void s_send_rt(assay_leader *self, const s_rt *r, const char *verb,
                       const json_t *body)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    if (body && assay_codec_encode(body, &buf, &len) != 0) {
-        assay_debug("to runtime %s: %s: cannot encode", r->id, verb);
-        return;
-    }
-    s_send_rt_raw(self, r, verb,
-                  body ? &(assay_bytes){(const uint8_t *)buf, len} : NULL);
-    free(buf);
+    assay_bytes route = {r->route, r->route_len};
+    s_send_rt_failed(r, verb,
+                     assay_link_send(self->link, self->server, &route,
+                                     ASSAY_RUNTIME_PROTO, verb, body));
 }
 
 /* r's registry entry, looked up once: entries live until the state is
@@ -391,8 +382,11 @@ static void s_pack_acks(msgpack_packer *pk, const s_rt *r, size_t from,
 static void s_send_rt_packed(assay_leader *self, const s_rt *r,
                              const char *verb, msgpack_sbuffer *sb)
 {
-    s_send_rt_raw(self, r, verb,
-                  &(assay_bytes){(const uint8_t *)sb->data, sb->size});
+    assay_bytes route = {r->route, r->route_len},
+                body = {(const uint8_t *)sb->data, sb->size};
+    s_send_rt_failed(r, verb,
+                     assay_link_send_raw(self->link, self->server, &route,
+                                         ASSAY_RUNTIME_PROTO, verb, &body));
     msgpack_sbuffer_destroy(sb);
 }
 

@@ -33,14 +33,13 @@ static const char *s_state_names[] = {"queued", "running", "completed",
 /* Notes are capped like the fixed buffers they replaced. */
 #define NOTE_MAX 255
 
-/* The length of s cut to at most max bytes without splitting a UTF-8
+/* How much of s[0..len) fits in max bytes without splitting a UTF-8
  * character: views and events decode what a record holds, and refuse
  * invalid UTF-8. */
-static size_t s_utf8_cut(const char *s, size_t max)
+static size_t s_utf8_cut(const char *s, size_t len, size_t max)
 {
-    size_t n = strnlen(s, max + 1);
-    if (n <= max)
-        return n;
+    if (len <= max)
+        return len;
     while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
         max--;
     return max;
@@ -48,7 +47,8 @@ static size_t s_utf8_cut(const char *s, size_t max)
 
 void assay_job_note(char **field, const char *text)
 {
-    size_t n = text ? s_utf8_cut(text, NOTE_MAX) : 0;
+    size_t n = text ? s_utf8_cut(text, strnlen(text, NOTE_MAX + 1), NOTE_MAX)
+                    : 0;
     if (*field && text && strlen(*field) == n && !strncmp(*field, text, n))
         return; /* unchanged: the planner notes the same reason often */
     free(*field);
@@ -103,10 +103,7 @@ const char *st_text(const msgpack_object *map, const char *key, char *buf,
     if (!st_is(v, MSGPACK_OBJECT_STR) || !size ||
         (v->via.str.size >= size && !cut))
         return NULL;
-    size_t n = v->via.str.size < size ? v->via.str.size : size - 1;
-    while (n < v->via.str.size && n > 0 &&
-           ((unsigned char)v->via.str.ptr[n] & 0xc0) == 0x80)
-        n--; /* cut between characters */
+    size_t n = s_utf8_cut(v->via.str.ptr, v->via.str.size, size - 1);
     if (n)
         memcpy(buf, v->via.str.ptr, n);
     buf[n] = '\0';
@@ -776,11 +773,6 @@ static json_t *s_packed_json(msgpack_sbuffer *sb)
     json_t *o = s_value_json((const unsigned char *)sb->data, sb->size);
     msgpack_sbuffer_destroy(sb);
     return o;
-}
-
-json_t *assay_job_params(const assay_job *j)
-{
-    return s_value_json(j->params, j->params_len);
 }
 
 json_t *assay_job_json(const assay_job *j, unsigned what)

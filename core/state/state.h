@@ -254,7 +254,5 @@ enum {
 /* {id, spec, action, state, attempt, max_attempts, runtime, version,
  *  labels, priority, reason?, waiting?, result?, ended_ms?, attempts?} */
 json_t *assay_job_json(const assay_job *job, unsigned what);
-/* A job's params as JSON (new; NULL without memory). */
-json_t *assay_job_params(const assay_job *job);
 
 #endif
