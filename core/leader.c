@@ -1134,23 +1134,23 @@ static void s_upgrade(assay_leader *self, const assay_bytes *route,
 }
 
 /* assay.cluster: {op: "status"} on any member; {op: "add", id, address},
- * {op: "remove", id}, {op: "transfer", id} and {op: "upgrade", level} on
- * the leader. */
+ * {op: "remove", id}, {op: "transfer", id}, {op: "upgrade", level} and
+ * {op: "demote", id} on the leader. */
 static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
                           const char *verb, const json_t *body)
 {
     const char *op = s_str(body, "op") ? s_str(body, "op") : "status";
-    static const char *const ops[] = {"status", "add", "remove", "transfer",
-                                      "upgrade"};
+    static const char *const ops[] = {"status",   "add",     "remove",
+                                      "transfer", "upgrade", "demote"};
     int kind = -1;
-    for (int i = 0; i < 5; i++)
+    for (int i = 0; i < 6; i++)
         if (!strcmp(op, ops[i]))
             kind = i;
     if (kind < 0) {
         s_reply(self, route, verb,
                 s_error(ASSAY_EINVAL,
                         "unknown cluster op '%.32s' (status, add, remove, "
-                        "transfer, upgrade)",
+                        "transfer, upgrade, demote)",
                         op));
         return;
     }
@@ -1184,8 +1184,20 @@ static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
                         op, kind == 1 ? " and an address HOST:PORT" : ""));
         return;
     }
-    static const int codes[] = {0, ASSAY_MEMBER_ADD, ASSAY_MEMBER_REMOVE,
-                                ASSAY_MEMBER_TRANSFER};
+    if (kind == 5 && json_integer_value(idv) == self->conf->member_id) {
+        s_reply(self, route, verb,
+                s_error(ASSAY_EINVAL,
+                        "cluster demote: member %lld leads: hand the lead "
+                        "on first (assayctl cluster transfer)",
+                        (long long)json_integer_value(idv)));
+        return;
+    }
+    static const int codes[] = {0,
+                                ASSAY_MEMBER_ADD,
+                                ASSAY_MEMBER_REMOVE,
+                                ASSAY_MEMBER_TRANSFER,
+                                0,
+                                ASSAY_MEMBER_DEMOTE};
     s_pending *p = s_pending_new(self, route, verb,
                                  json_pack("{s:s}", "op", op));
     int rc = p ? S_COP(self, member, self->cons, codes[kind],
@@ -2275,8 +2287,9 @@ static void s_on_event(void *arg, const char *topic, const void *body,
  * on, so it stops here, loudly. */
 static void s_fsm_stop(assay_leader *self, const char *what, const char *why)
 {
-    assay_error("member %s: %s: %s; stopping (upgrade this member, or move "
-                "its data_dir %s aside to rejoin empty)",
+    assay_error("member %s: %s: %s; stopping (upgrade this member, or "
+                "recover its data_dir %s from the other members as "
+                "docs/operations.md#recovering-a-member says)",
                 self->id, what, why, self->conf->data_dir);
     exit(1);
 }
@@ -2429,7 +2442,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     if (!rc && (self->pub = s_bind(self, ASSAY_LINK_PUBLISH, "events",
                                    conf->events, err, errlen)) < 0)
         rc = self->pub;
-    char path[PATH_MAX], why[ASSAY_ERRMSG_SIZE];
+    char path[PATH_MAX], why[ASSAY_ERRMSG_SIZE * 3];
     const assay_module *m = NULL;
     if (!rc) {
         assay_module_path(conf->modules_dir, "consensus", conf->consensus,

@@ -90,6 +90,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "storage.h"
+
 /* Largest command accepted, as in `none`: a command is a state-machine
  * operation, and one this large is a bug, not data. */
 #define MAX_CMD ((size_t)64 << 20)
@@ -111,6 +113,13 @@
 #define DEFAULT_SNAPSHOT_TRAILING 4096
 
 #define ADDR_MAX 256 /* assay_consensus_member.address */
+
+/* What a member says when its data_dir lost what it had: never start on
+ * it, and point at the one recovery that keeps acknowledged commands. */
+#define DAMAGED_FMT                                                            \
+    "the log in %s is damaged (%s); this member will not start on a log "    \
+    "that lost entries: recover it from the other members as "               \
+    "docs/operations.md#recovering-a-member says"
 
 typedef struct waiter {
     assay_commit_cb cb;
@@ -317,6 +326,10 @@ static int map_raft(int rv)
         return ASSAY_EPERM;
     case RAFT_TOOMANY:
         return ASSAY_ERANGE;
+    case RAFT_NOSPACE:
+        return ASSAY_ENOSPC;
+    case RAFT_CORRUPT:
+        return ASSAY_ECORRUPT;
     default:
         return ASSAY_EIO;
     }
@@ -792,6 +805,15 @@ static void on_transferred(struct raft_transfer *req)
     push_member_done(m->self, status);
 }
 
+static const struct raft_server *config_find(const struct raft *r,
+                                             raft_id id)
+{
+    for (unsigned i = 0; i < r->configuration.n; i++)
+        if (r->configuration.servers[i].id == id)
+            return &r->configuration.servers[i];
+    return NULL;
+}
+
 static void start_member(assay_consensus *self)
 {
     member_req *m = &self->active;
@@ -806,10 +828,7 @@ static void start_member(assay_consensus *self)
         /* Retrying an add whose catch-up failed (the new member was not
          * up yet) finds it a spare: only the promotion is left to do. A
          * voter at that address is already added. */
-        const struct raft_server *known = NULL;
-        for (unsigned i = 0; i < r->configuration.n; i++)
-            if (r->configuration.servers[i].id == m->id)
-                known = &r->configuration.servers[i];
+        const struct raft_server *known = config_find(r, m->id);
         if (!known)
             rv = raft_add(r, &m->change, m->id, m->address, on_member_added);
         else if (strcmp(known->address, m->address))
@@ -826,6 +845,17 @@ static void start_member(assay_consensus *self)
     case ASSAY_MEMBER_REMOVE:
         rv = raft_remove(r, &m->change, m->id, on_member_changed);
         break;
+    case ASSAY_MEMBER_DEMOTE: {
+        const struct raft_server *known = config_find(r, m->id);
+        if (known && known->role == RAFT_STANDBY) {
+            push_member_done(self, 0);
+            return;
+        }
+        rv = known ? raft_assign(r, &m->change, m->id, RAFT_STANDBY,
+                                 on_member_changed)
+                   : RAFT_NOTFOUND;
+        break;
+    }
     default:
         rv = raft_transfer(r, &m->transfer, m->id, on_transferred);
         break;
@@ -1360,6 +1390,10 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
         goto err_mask;
     }
     self->io_ok = true;
+    /* libraft would set a damaged closed segment aside and start on what
+     * is left: committed entries gone without a word. A torn write at the
+     * end of the open segment (a crash) is still truncated, as it must. */
+    raft_uv_set_auto_recovery(&self->io, false);
 
     self->rfsm.version = 1;
     self->rfsm.data = self;
@@ -1407,9 +1441,21 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     free(peers);
     peers = NULL;
 
+    {
+        char why[512];
+        if ((rc = storage_snapshot_check(cfg->data_dir, why, sizeof why))) {
+            fail(errbuf, errlen, rc, DAMAGED_FMT, cfg->data_dir, why);
+            goto err_mask;
+        }
+    }
     uv_prepare_start(&self->prepare, on_prepare);
     uv_check_start(&self->check, on_check);
     rv = raft_start(&self->raft);
+    if (rv == RAFT_CORRUPT) {
+        rc = fail(errbuf, errlen, ASSAY_ECORRUPT, DAMAGED_FMT, cfg->data_dir,
+                  raft_reason(self, rv));
+        goto err_mask;
+    }
     if (rv != 0) {
         const char *why = bind_reason(address);
         rc = fail(errbuf, errlen, map_raft(rv), "raft_start on %s: %s", address,
@@ -1745,6 +1791,10 @@ static int mod_member(assay_consensus *self, int op, uint64_t id,
         break;
     case ASSAY_MEMBER_REMOVE:
         if (!id)
+            return ASSAY_EINVAL;
+        break;
+    case ASSAY_MEMBER_DEMOTE:
+        if (!id || id == self->id) /* the leader hands the lead on first */
             return ASSAY_EINVAL;
         break;
     case ASSAY_MEMBER_TRANSFER:

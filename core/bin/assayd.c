@@ -233,7 +233,7 @@ int main(int argc, char **argv)
      * against 36,000 without them, docs/benchmarks.md). */
     if (!first[0])
         mallopt(M_MXFAST, 0);
-    char err[ASSAY_ERRMSG_SIZE * 2];
+    char err[ASSAY_ERRMSG_SIZE * 4];
     assay_runner *runner = NULL;
     assay_loop *loop = NULL;
     assay_leader *leader = NULL;

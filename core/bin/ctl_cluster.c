@@ -582,7 +582,7 @@ static int s_upgrade(s_client *c, const char *want)
                   s_render_cluster);
 }
 
-/* cluster [status | add ID ADDR | remove ID | transfer [ID] |
+/* cluster [status | add ID ADDR | remove ID | demote ID | transfer [ID] |
  *          upgrade [LEVEL]] */
 static int s_cluster(s_client *c, char **args, int n)
 {
@@ -592,6 +592,7 @@ static int s_cluster(s_client *c, char **args, int n)
     int want = !strcmp(op, "status")     ? 1
                : !strcmp(op, "add")      ? 3
                : !strcmp(op, "remove")   ? 2
+               : !strcmp(op, "demote")   ? 2
                : !strcmp(op, "transfer") ? -1
                                          : 0;
     char *end = NULL;
@@ -600,8 +601,8 @@ static int s_cluster(s_client *c, char **args, int n)
         (want < 0 && n > 2) ||
         (n >= 2 && (!*args[1] || *end || id <= 0))) {
         fprintf(stderr, "assayctl: usage: cluster [status | add ID HOST:PORT "
-                        "| remove ID | transfer [ID] | upgrade [LEVEL]] (ID "
-                        "a positive integer)\n");
+                        "| remove ID | demote ID | transfer [ID] | upgrade "
+                        "[LEVEL]] (ID a positive integer)\n");
         return ASSAY_EXIT_USAGE;
     }
     json_t *body = json_pack("{s:s, s:I}", "op", op, "id", (json_int_t)id);

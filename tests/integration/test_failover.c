@@ -17,36 +17,6 @@
     "{\"id\": \"" id "\", \"action\": \"noop.pass\", \"targets\": ["         \
     n "]}"
 
-/* Submits JobSpec `id` with `jobs` noop jobs through any member (assayctl
- * follows redirects and retries other members); true once acknowledged. */
-static bool s_submit(cluster *c, const char *id, int jobs)
-{
-    char body[1024] = "";
-    for (int i = 0; i < jobs; i++) {
-        size_t l = strlen(body);
-        snprintf(body + l, sizeof body - l, "%s{}", i ? "," : "");
-    }
-    char json[1200], name[96];
-    snprintf(json, sizeof json,
-             "{\"id\": \"%s\", \"action\": \"noop.pass\", \"targets\": [%s]}",
-             id, body);
-    snprintf(name, sizeof name, "%s.json", id);
-    int code;
-    json_t *r = cluster_ctl(c, &code, "--timeout-ms 15000 submit %s",
-                            cluster_spec(c, name, json));
-    bool ok = code == 0 && json_array_size(json_object_get(r, "jobs")) ==
-                               (size_t)jobs;
-    if (!ok) {
-        char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
-        fprintf(stderr, "submit %s: assayctl exit %d: %s\n", id, code,
-                text ? text : "(no JSON)");
-        free(text);
-        cluster_print_logs(c, 30);
-    }
-    json_decref(r);
-    return ok;
-}
-
 /* Every job of JobSpec `id` completed; *n gets how many jobs it has. */
 static bool s_spec_done(cluster *c, const char *id, size_t *n)
 {
@@ -79,45 +49,6 @@ static bool s_follows(void *arg)
 }
 
 /* A member's `cluster` status field `key` (an integer), -1 if none. */
-static long long s_status_int(cluster *c, int id, const char *key)
-{
-    json_t *st = cluster_ctl_member(c, id, NULL, "cluster");
-    json_t *v = json_object_get(st, key);
-    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
-    json_decref(st);
-    return n;
-}
-
-typedef struct {
-    cluster *c;
-    int id;
-    long long index;
-} s_applied;
-
-/* Member a->id has applied the log up to a->index at least. */
-static bool s_has_applied(void *arg)
-{
-    s_applied *a = arg;
-    return s_status_int(a->c, a->id, "applied_index") >= a->index;
-}
-
-typedef struct {
-    cluster *c;
-    const char *args;
-    int code;
-    json_t *reply;
-} s_ctl;
-
-/* Runs a->args through any member; true once it exits 0 (a->reply, the
- * last reply, caller decrefs). */
-static bool s_ctl_ok(void *arg)
-{
-    s_ctl *a = arg;
-    json_decref(a->reply);
-    a->reply = cluster_ctl(a->c, &a->code, "%s", a->args);
-    return a->code == 0;
-}
-
 static size_t s_all_jobs(cluster *c)
 {
     json_t *r = cluster_ctl(c, NULL, "--timeout-ms 15000 jobs");
@@ -175,7 +106,7 @@ Test(failover, leader_killed_ten_times_loses_nothing, .timeout = 400)
         cr_assert(lead, "round %d: no leader", round);
         for (int k = 0; k < 2; k++) {
             snprintf(ids[acked], sizeof ids[acked], "r%d-%d", round, k);
-            cr_assert(s_submit(&c, ids[acked], 3), "%s not acknowledged",
+            cr_assert(cluster_submit(&c, ids[acked], 3), "%s not acknowledged",
                       ids[acked]);
             per_spec[acked] = 3;
             acked++;
@@ -184,7 +115,7 @@ Test(failover, leader_killed_ten_times_loses_nothing, .timeout = 400)
         cluster_member_kill(&c, lead, SIGKILL);
         /* Submitted while the members elect a new leader. */
         snprintf(ids[acked], sizeof ids[acked], "r%d-during", round);
-        cr_assert(s_submit(&c, ids[acked], 2), "%s not acknowledged",
+        cr_assert(cluster_submit(&c, ids[acked], 2), "%s not acknowledged",
                   ids[acked]);
         per_spec[acked] = 2;
         acked++;
@@ -220,7 +151,7 @@ Test(failover, stopped_leader_is_replaced_and_steps_down)
     cluster_runtime(&c, "rt1", NULL);
     int old = cluster_leader(&c, 10000);
     cluster_member_kill(&c, old, SIGSTOP);
-    cr_assert(s_submit(&c, "while-stopped", 2));
+    cr_assert(cluster_submit(&c, "while-stopped", 2));
     int lead = cluster_leader(&c, 20000);
     cr_assert(lead && lead != old);
     /* Longer than heartbeat_ms x heartbeat_misses (1 s): on its clock
@@ -254,7 +185,7 @@ Test(failover, whole_cluster_restart_resumes_everything)
     cluster c;
     cluster_start_raft(&c, 3, NULL);
     cluster_runtime(&c, "rt1", NULL);
-    cr_assert(s_submit(&c, "before", 4));
+    cr_assert(cluster_submit(&c, "before", 4));
     int code;
     json_t *r = cluster_ctl(
         &c, &code, "submit %s",
@@ -268,7 +199,7 @@ Test(failover, whole_cluster_restart_resumes_everything)
     for (int i = 1; i <= 3; i++)
         cluster_member_restart(&c, i);
     cr_assert(cluster_leader(&c, 20000), "no leader after the restart");
-    cr_assert(s_submit(&c, "after", 2));
+    cr_assert(cluster_submit(&c, "after", 2));
     size_t n;
     cr_assert(s_spec_done(&c, "before", &n));
     cr_assert_eq(n, 4);
@@ -290,12 +221,12 @@ Test(failover, membership_change_and_leadership_transfer)
     cr_assert_eq(cluster_leader(&c, 10000), to);
 
     /* A JobSpec the new member can only know from the replicated log. */
-    cr_assert(s_submit(&c, "before-add", 2));
+    cr_assert(cluster_submit(&c, "before-add", 2));
     size_t n;
     cr_assert(s_spec_done(&c, "before-add", &n));
     cr_assert_eq(n, 2);
-    s_applied upto = {&c, to, s_status_int(&c, to, "commit_index")};
-    cr_assert_gt(upto.index, 0);
+    long long upto = cluster_status_int(&c, to, "commit_index");
+    cr_assert_gt(upto, 0);
 
     cluster_member_extra(&c, 4); /* serving when it returns */
     /* Right after a leader change raft may still be committing the new
@@ -303,13 +234,11 @@ Test(failover, membership_change_and_leadership_transfer)
     char add[128];
     snprintf(add, sizeof add, "--timeout-ms 15000 cluster add 4 %s",
              c.member_raft[4]);
-    s_ctl op = {&c, add, -1, NULL};
-    bool added = harness_until(30000, s_ctl_ok, &op);
+    r = cluster_ctl_until(&c, 30000, &code, "%s", add);
     char *why = NULL;
     harness_sh(&why, "cat %s/ctl.err", c.dir);
-    cr_assert(added, "add failed (exit %d): %s", op.code, why);
+    cr_assert_eq(code, 0, "add failed (exit %d): %s", code, why);
     free(why);
-    r = op.reply;
     size_t voters = 0, i;
     json_t *m;
     json_array_foreach(json_object_get(r, "members"), i, m)
@@ -319,13 +248,12 @@ Test(failover, membership_change_and_leadership_transfer)
     /* The new member holds the replicated state: it applied the log past
      * the JobSpec, and once it leads it answers for that JobSpec from its
      * own state (asked alone: a member that leads is not redirected). */
-    upto.id = 4;
-    cr_assert(harness_until(20000, s_has_applied, &upto),
+    cr_assert(cluster_applied_until(&c, 4, upto, 20000),
               "member 4 did not apply the log up to %lld (applied %lld)",
-              upto.index, s_status_int(&c, 4, "applied_index"));
-    op = (s_ctl){&c, "--timeout-ms 15000 cluster transfer 4", -1, NULL};
-    cr_assert(harness_until(30000, s_ctl_ok, &op), "transfer to 4 failed");
-    json_decref(op.reply);
+              upto, cluster_status_int(&c, 4, "applied_index"));
+    json_decref(cluster_ctl_until(&c, 30000, &code,
+                                  "--timeout-ms 15000 cluster transfer 4"));
+    cr_assert_eq(code, 0, "transfer to 4 failed");
     cr_assert_eq(cluster_leader(&c, 10000), 4);
     r = cluster_ctl_member(&c, 4, &code, "job before-add");
     cr_assert_eq(code, 0, "member 4 does not know JobSpec before-add");
@@ -337,16 +265,15 @@ Test(failover, membership_change_and_leadership_transfer)
     /* Hand the lead back before member 4 leaves. */
     char back[64];
     snprintf(back, sizeof back, "--timeout-ms 15000 cluster transfer %d", to);
-    op = (s_ctl){&c, back, -1, NULL};
-    cr_assert(harness_until(30000, s_ctl_ok, &op), "transfer back failed");
-    json_decref(op.reply);
+    json_decref(cluster_ctl_until(&c, 30000, &code, "%s", back));
+    cr_assert_eq(code, 0, "transfer back failed");
     cr_assert_eq(cluster_leader(&c, 10000), to);
 
     r = cluster_ctl(&c, &code, "cluster remove 4");
     cr_assert_eq(code, 0, "remove failed");
     cr_assert_eq(json_array_size(json_object_get(r, "members")), 3);
     json_decref(r);
-    cr_assert(s_submit(&c, "after-changes", 1));
+    cr_assert(cluster_submit(&c, "after-changes", 1));
     cluster_stop(&c);
 }
 
@@ -459,7 +386,7 @@ Test(failover, watch_follows_the_leader)
     for (int i = 0; i < 50 && !live; i++) {
         char id[32];
         snprintf(id, sizeof id, "probe%d", i);
-        cr_assert(s_submit(&c, id, 1));
+        cr_assert(cluster_submit(&c, id, 1));
         size_t n;
         cr_assert(s_spec_done(&c, id, &n));
         char want[40];
@@ -468,7 +395,7 @@ Test(failover, watch_follows_the_leader)
     }
     cr_assert(live, "watch saw no event");
     cluster_member_kill(&c, cluster_leader(&c, 10000), SIGKILL);
-    cr_assert(s_submit(&c, "after-kill", 1));
+    cr_assert(cluster_submit(&c, "after-kill", 1));
     size_t n;
     cr_assert(s_spec_done(&c, "after-kill", &n));
     cr_assert(cluster_log_has(w, "\"after-kill-0\"", 20000),
@@ -480,7 +407,7 @@ Test(failover, watch_follows_the_leader)
 static bool s_all_at_level(cluster *c, long long level)
 {
     for (int id = 1; id <= c->members; id++)
-        if (s_status_int(c, id, "level") != level)
+        if (cluster_status_int(c, id, "level") != level)
             return false;
     return true;
 }
@@ -525,10 +452,10 @@ Test(failover, rolling_upgrade_under_load)
     cr_expect(s_all_at_level(&c, 1));
     for (int id = 1; id <= 3; id++) {
         snprintf(ids[specs], sizeof ids[0], "before-m%d", id);
-        cr_assert(s_submit(&c, ids[specs++], 3));
+        cr_assert(cluster_submit(&c, ids[specs++], 3));
         cluster_member_kill(&c, id, SIGKILL);
         snprintf(ids[specs], sizeof ids[0], "while-m%d-down", id);
-        cr_assert(s_submit(&c, ids[specs++], 3));
+        cr_assert(cluster_submit(&c, ids[specs++], 3));
         /* The new build: the same member, speaking level 2. */
         char *cap = strstr(c.member_args[id], "feature_level=1");
         cr_assert_not_null(cap);
@@ -536,8 +463,9 @@ Test(failover, rolling_upgrade_under_load)
         cluster_member_restart(&c, id);
         int lead = cluster_leader(&c, 20000);
         cr_assert(lead);
-        s_applied a = {&c, id, s_status_int(&c, lead, "applied_index")};
-        cr_assert(harness_until(20000, s_has_applied, &a),
+        cr_assert(cluster_applied_until(
+                      &c, id, cluster_status_int(&c, lead, "applied_index"),
+                      20000),
                   "member %d did not catch up", id);
         if (id < 3) {
             json_decref(cluster_ctl(&c, &code, "cluster upgrade 2"));

@@ -288,6 +288,21 @@ void cluster_member_kill(cluster *c, int id, int sig)
     }
 }
 
+int cluster_member_wait(cluster *c, int id, int timeout_ms)
+{
+    cluster_node *n = &c->nodes[c->member_node[id]];
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    int st;
+    cr_assert_gt(n->pid, 0, "member %d is not running", id);
+    while (waitpid(n->pid, &st, WNOHANG) != n->pid) {
+        if (assay_now_ms() >= deadline)
+            return -1;
+        s_sleep_ms(20);
+    }
+    n->pid = 0;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 void cluster_member_restart(cluster *c, int id)
 {
     cluster_node *n = &c->nodes[c->member_node[id]];
@@ -469,6 +484,76 @@ static bool s_terminal(const json_t *job)
     const char *s = json_string_value(json_object_get(job, "state"));
     return s && (!strcmp(s, "completed") || !strcmp(s, "failed") ||
                  !strcmp(s, "cancelled"));
+}
+
+json_t *cluster_ctl_until(cluster *c, int timeout_ms, int *code,
+                          const char *fmt, ...)
+{
+    char *args;
+    va_list ap;
+    va_start(ap, fmt);
+    cr_assert_neq(vasprintf(&args, fmt, ap), -1);
+    va_end(ap);
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    json_t *r = NULL;
+    for (;;) {
+        json_decref(r);
+        r = cluster_ctl(c, code, "%s", args);
+        if (*code == 0 || assay_now_ms() >= deadline)
+            break;
+        s_sleep_ms(200);
+    }
+    free(args);
+    return r;
+}
+
+long long cluster_status_int(cluster *c, int id, const char *key)
+{
+    json_t *st = cluster_ctl_member(c, id, NULL, "cluster");
+    json_t *v = json_object_get(st, key);
+    long long n = json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+    json_decref(st);
+    return n;
+}
+
+bool cluster_applied_until(cluster *c, int id, long long index,
+                           int timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    while (cluster_status_int(c, id, "applied_index") < index) {
+        if (assay_now_ms() >= deadline)
+            return false;
+        s_sleep_ms(100);
+    }
+    return true;
+}
+
+bool cluster_submit(cluster *c, const char *id, int jobs)
+{
+    char body[1024] = "";
+    for (int i = 0; i < jobs; i++) {
+        size_t l = strlen(body);
+        snprintf(body + l, sizeof body - l, "%s{}", i ? "," : "");
+    }
+    char json[1200], name[96];
+    snprintf(json, sizeof json,
+             "{\"id\": \"%s\", \"action\": \"noop.pass\", \"targets\": [%s]}",
+             id, body);
+    snprintf(name, sizeof name, "%s.json", id);
+    int code;
+    json_t *r = cluster_ctl(c, &code, "--timeout-ms 15000 submit %s",
+                            cluster_spec(c, name, json));
+    bool ok = code == 0 && json_array_size(json_object_get(r, "jobs")) ==
+                               (size_t)jobs;
+    if (!ok) {
+        char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
+        fprintf(stderr, "submit %s: assayctl exit %d: %s\n", id, code,
+                text ? text : "(no JSON)");
+        free(text);
+        cluster_print_logs(c, 30);
+    }
+    json_decref(r);
+    return ok;
 }
 
 json_t *cluster_wait(cluster *c, const char *id, int timeout_ms)

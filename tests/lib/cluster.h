@@ -65,6 +65,9 @@ void cluster_member_restart(cluster *c, int id);
  * waits (bounded) until it serves; c->member_raft[id] is its address,
  * fresh ones if a port was taken meanwhile. */
 cluster_node *cluster_member_extra(cluster *c, int id);
+/* Waits (bounded) until member `id` exits and reaps it: its exit status
+ * (128 + N for a signal N), or -1 if it still runs at the deadline. */
+int cluster_member_wait(cluster *c, int id, int timeout_ms);
 /* kill(2)s member `id`; SIGKILL also reaps it. */
 void cluster_member_kill(cluster *c, int id, int sig);
 /* The id of the member that leads and serves, polling until one does
@@ -98,6 +101,22 @@ int cluster_log_count(const cluster_node *n, const char *needle);
  * stdout (caller decrefs; NULL if not JSON) and the exit code in *code. */
 json_t *cluster_ctl(cluster *c, int *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Runs `assayctl ARGS` through any member until it exits 0 or timeout_ms
+ * passes (a membership change is refused while another settles); returns
+ * the last reply (caller decrefs) and its exit code in *code. */
+json_t *cluster_ctl_until(cluster *c, int timeout_ms, int *code,
+                          const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Integer `key` of member `id`'s `cluster` status; -1 if absent. */
+long long cluster_status_int(cluster *c, int id, const char *key);
+/* Polls (bounded) until member `id` has applied the log up to `index`. */
+bool cluster_applied_until(cluster *c, int id, long long index,
+                           int timeout_ms);
+/* Submits JobSpec `id` with `jobs` noop jobs through any member (assayctl
+ * follows redirects and retries other members); true once acknowledged,
+ * else it says why on stderr, with the members' logs. */
+bool cluster_submit(cluster *c, const char *id, int jobs);
 
 /* Polls `job ID` until every job is in a terminal state or timeout_ms
  * passes; returns the job list (array) either way. */

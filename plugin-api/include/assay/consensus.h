@@ -74,6 +74,10 @@ enum {
     ASSAY_MEMBER_ADD = 1,      /* add `id` at `address` as a voter */
     ASSAY_MEMBER_REMOVE = 2,   /* remove `id` */
     ASSAY_MEMBER_TRANSFER = 3, /* hand leadership to `id` (0: any voter) */
+    /* Make voter `id` a standby: it keeps receiving the log but neither
+     * votes nor counts for a majority; ADD at its address promotes it
+     * again once caught up. How a member whose data was lost rejoins. */
+    ASSAY_MEMBER_DEMOTE = 4,
 };
 
 typedef struct assay_consensus_member {

@@ -24,7 +24,9 @@
     X(BUSY, 15, "resource busy")                                               \
     X(PERM, 16, "permission denied")                                           \
     X(CANCELLED, 17, "cancelled")                                              \
-    X(NOTLEADER, 18, "not the leader")
+    X(NOTLEADER, 18, "not the leader")                                         \
+    X(NOSPC, 19, "no space left on storage")                                   \
+    X(CORRUPT, 20, "stored data is damaged")
 
 enum {
 #define ASSAY_ERR_ENUM_(name, num, text) ASSAY_E##name = -(num),
