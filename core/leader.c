@@ -131,6 +131,10 @@ struct assay_leader {
      * is applied, so the state holds everything committed before us.
      * Claiming: that command is in flight. */
     bool leading, claiming;
+    /* A claim that failed is retried a second later, and said once per
+     * cause: a member that cannot write must not spin or flood its log. */
+    int64_t claim_at;
+    int claim_failed;
     bool expiring; /* an "expire" is being committed */
     assay_snapshotter *snap;
     char endpoint[256], events_ep[256]; /* announced when leading */
@@ -1079,6 +1083,12 @@ static json_t *s_cluster_json(assay_leader *self)
     json_object_set_new(o, "level",
                         json_integer(assay_state_level(self->state)));
     json_object_set_new(o, "speaks", json_integer(s_speaks(self)));
+    if (st.storage_need)
+        json_object_set_new(
+            o, "storage",
+            json_pack("{s:I, s:I, s:b}", "free", (json_int_t)st.storage_free,
+                      "reserve", (json_int_t)st.storage_need, "short",
+                      st.storage_short != 0));
     if (l && (uint64_t)json_integer_value(json_object_get(l, "member")) ==
                  st.leader_id)
         json_object_set(o, "leader", (json_t *)l);
@@ -1212,16 +1222,28 @@ static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
     }
 }
 
+#define S_CLAIM_RETRY_MS 1000
+
+static void s_claim_failed(assay_leader *self, int status)
+{
+    self->claim_at = assay_now_ms() + S_CLAIM_RETRY_MS;
+    if (status != self->claim_failed)
+        assay_warn("member %s: taking the lead failed: %s%s", self->id,
+                   assay_strerror(status),
+                   status == ASSAY_ECANCELLED ? "" : " (retried every second)");
+    self->claim_failed = status;
+}
+
 static void s_claimed(void *arg, int status, void *result)
 {
     assay_leader *self = arg;
     json_decref(result);
     self->claiming = false;
     if (status) {
-        assay_warn("member %s: taking the lead failed: %s", self->id,
-                   assay_strerror(status));
+        s_claim_failed(self, status);
         return;
     }
+    self->claim_failed = 0;
     if (!S_COP(self, is_leader, self->cons))
         return;
     /* Runtimes register again with us; jobs running before get fresh
@@ -1242,12 +1264,16 @@ static void s_claimed(void *arg, int status, void *result)
 static void s_role(assay_leader *self)
 {
     bool lead = S_COP(self, is_leader, self->cons);
-    if (lead && !self->leading && !self->claiming) {
+    if (lead && !self->leading && !self->claiming &&
+        assay_now_ms() >= self->claim_at) {
         assay_cmd *cmd = assay_cmd_leader(self->id, self->endpoint,
                                           self->events_ep,
                                           self->conf->member_id,
                                           s_speaks(self));
-        self->claiming = s_commit(self, cmd, s_claimed, self) == 0;
+        int rc = s_commit(self, cmd, s_claimed, self);
+        self->claiming = rc == 0;
+        if (rc)
+            s_claim_failed(self, rc);
     } else if (!lead && self->leading) {
         self->leading = false;
         assay_state_reset_marks(self->state);
@@ -1427,10 +1453,22 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
                                     json_object_get(b, "catalog"));
     s_pending *p = s_pending_new(self, &m->route, "register",
                                  json_pack("{s:s}", "id", id));
-    if (!p || s_commit(self, cmd, s_registered, p) != 0) {
-        assay_warn("cannot commit registration of %s", id);
+    int rc = ASSAY_ENOMEM;
+    if (p)
+        rc = s_commit(self, cmd, s_registered, p);
+    else
+        assay_cmd_destroy(&cmd);
+    if (rc) {
+        /* A member short of space said so once; the runtime retries. */
+        if (rc == ASSAY_ENOSPC)
+            assay_debug("cannot commit registration of %s: %s", id,
+                        assay_strerror(rc));
+        else
+            assay_warn("cannot commit registration of %s: %s", id,
+                       assay_strerror(rc));
         if (p)
             s_pending_free(p);
+        return;
     }
     assay_info("runtime %s registered (heartbeat %lld ms)", id,
                (long long)hb);

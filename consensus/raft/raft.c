@@ -114,12 +114,24 @@
 
 #define ADDR_MAX 256 /* assay_consensus_member.address */
 
+/* Log segment size, set rather than left to libraft's default: the free
+ * space a member keeps in reserve is counted in segments (storage.h). */
+#define SEGMENT_SIZE ((size_t)8 << 20)
+/* How often the raft thread looks at data_dir's free space. */
+#define SPACE_CHECK_MS 1000
+/* The election timeout of a member short of space: it does not stand. */
+#define SHORT_ELECTION_MS (24u * 3600u * 1000u)
+
 /* What a member says when its data_dir lost what it had: never start on
  * it, and point at the one recovery that keeps acknowledged commands. */
 #define DAMAGED_FMT                                                            \
     "the log in %s is damaged (%s); this member will not start on a log "    \
     "that lost entries: recover it from the other members as "               \
     "docs/operations.md#recovering-a-member says"
+/* What a member short of space says: path, free, reserve, the cause. */
+#define SHORT_FMT                                                              \
+    "data_dir %s has %.1f MiB free, raft keeps %.1f MiB in reserve to "       \
+    "write its log (ENOSPC, no space left on storage)"
 
 typedef struct waiter {
     assay_commit_cb cb;
@@ -191,6 +203,8 @@ struct assay_consensus {
     char *address;
     uint64_t origin;
     int efd;
+    char *data_dir;
+    uint32_t election_ms;
 
     /* ---- raft thread (and open()/close() while it is not running) ---- */
     uv_loop_t loop;
@@ -219,6 +233,11 @@ struct assay_consensus {
     int seen_role;
     uint64_t seen_leader;
     member_req active; /* valid while active.op != 0 */
+    uv_timer_t space_timer;
+    uint64_t snap_bytes; /* the latest snapshot's size, for the reserve */
+    bool space_slow;     /* election timeout raised: short of space */
+    struct raft_transfer space_xfer;
+    bool space_xfer_busy;
 
     /* ---- inbox ---- */
     pthread_mutex_t in_mu;
@@ -237,12 +256,20 @@ struct assay_consensus {
     pthread_mutex_t st_mu;
     assay_consensus_status st;
     atomic_int role;
+    /* data_dir's free space at the last check, and the reserve; short
+     * once free fell below need (until it is a segment above again). */
+    _Atomic uint64_t space_free, space_need;
+    atomic_bool space_short;
+    /* Why raft's last write of our entries failed (io.errmsg), if it did. */
+    char write_err[RAFT_ERRMSG_BUF_SIZE];
 
     bool mu_ok;
 
     /* ---- host thread only ---- */
     bool processing;
     bool closing;
+    bool space_said; /* what process() last logged: short or not */
+    bool write_said; /* a failed write was logged; cleared by a success */
     int failed; /* sticky error after a failed restore */
     uint64_t applied;
     bool member_busy;
@@ -512,6 +539,7 @@ static int rfsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
     if (!o)
         return RAFT_NOMEM;
     /* On success the buffer is ours (raft frees it only on failure). */
+    self->snap_bytes = buf->len;
     o->kind = OP_RESTORE;
     o->buf = buf->base;
     o->len = buf->len;
@@ -579,6 +607,7 @@ static int rfsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[],
         return RAFT_BUSY;
     }
     self->snap_failing = false;
+    self->snap_bytes = o->snap_len;
     memcpy(out->base, o->snap_buf, o->snap_len);
     out->len = o->snap_len;
     snap_free(self, o);
@@ -686,6 +715,13 @@ static void on_applied(struct raft_apply *req, int status, void *result)
         if (status == 0)
             fprintf(stderr, "raft: entry %llu applied unrecognised\n",
                     req->index);
+        if (status == RAFT_IOERR || status == RAFT_NOSPACE) {
+            pthread_mutex_lock(&self->st_mu);
+            snprintf(self->write_err, sizeof self->write_err, "%s",
+                     *self->io.errmsg ? self->io.errmsg
+                                      : raft_errmsg(&self->raft));
+            pthread_mutex_unlock(&self->st_mu);
+        }
         push_fail(self, b->w, b->n,
                   status == 0          ? 0
                   : self->raft_closing ? ASSAY_ECANCELLED
@@ -864,6 +900,52 @@ static void start_member(assay_consensus *self)
         push_member_done(self, map_raft(rv));
 }
 
+/* ---- Free space ---------------------------------------------------------
+ * libraft 0.15 does not survive a full disk (it spins, leads without
+ * committing, crashes, or stays failed after space returns), so a member
+ * never lets it get there: below the reserve (storage_need) it is short
+ * of space. A short member hands the lead on, does not stand for
+ * election (its timeout is raised), and its submit() says ASSAY_ENOSPC;
+ * it still follows, writing into the reserve. A segment's worth above
+ * the reserve again, it is a member like the others. */
+
+static void on_space_transferred(struct raft_transfer *req)
+{
+    ((assay_consensus *)req->data)->space_xfer_busy = false;
+}
+
+static void space_check(assay_consensus *self)
+{
+    struct raft *r = &self->raft;
+    uint64_t free_b, need = storage_need(SEGMENT_SIZE, self->snap_bytes);
+    bool was = atomic_load(&self->space_short), now, slow;
+
+    if (self->raft_closing || storage_free(self->data_dir, &free_b) != 0)
+        return;
+    now = free_b < need + (was ? SEGMENT_SIZE : 0);
+    atomic_store(&self->space_free, free_b);
+    atomic_store(&self->space_need, need);
+    if (now != was) {
+        atomic_store(&self->space_short, now);
+        signal_fd(self);
+    }
+    /* With no other voter the transfer fails: the member keeps the lead
+     * and refuses commands instead. */
+    if (now && raft_state(r) == RAFT_LEADER && !self->space_xfer_busy) {
+        self->space_xfer.data = self;
+        self->space_xfer_busy =
+            raft_transfer(r, &self->space_xfer, 0, on_space_transferred) == 0;
+    }
+    slow = now && raft_state(r) != RAFT_LEADER;
+    if (slow != self->space_slow) {
+        raft_set_election_timeout(r, slow ? SHORT_ELECTION_MS
+                                          : self->election_ms);
+        self->space_slow = slow;
+    }
+}
+
+static void on_space_timer(uv_timer_t *t) { space_check(t->data); }
+
 static void close_handle(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
@@ -883,6 +965,7 @@ static void close_io(assay_consensus *self)
         close_handle((uv_handle_t *)&self->wake);
         close_handle((uv_handle_t *)&self->prepare);
         close_handle((uv_handle_t *)&self->check);
+        close_handle((uv_handle_t *)&self->space_timer);
     }
 }
 
@@ -1082,6 +1165,7 @@ static void free_self(assay_consensus *self)
     if (self->efd >= 0)
         close(self->efd);
     free(self->address);
+    free(self->data_dir);
     free(self);
 }
 
@@ -1330,7 +1414,9 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     self->seen_role = -1;
     atomic_init(&self->role, RAFT_UNAVAILABLE);
     self->address = strdup(address);
-    if (!self->address) {
+    self->data_dir = strdup(cfg->data_dir);
+    self->election_ms = election_ms;
+    if (!self->address || !self->data_dir) {
         rc = fail(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
         goto err;
     }
@@ -1371,7 +1457,9 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     uv_async_init(&self->loop, &self->wake, on_wake);
     uv_prepare_init(&self->loop, &self->prepare);
     uv_check_init(&self->loop, &self->check);
+    uv_timer_init(&self->loop, &self->space_timer);
     self->wake.data = self->prepare.data = self->check.data = self;
+    self->space_timer.data = self;
     self->handles_ok = true;
 
     rv = raft_uv_tcp_init(&self->transport, &self->loop);
@@ -1394,6 +1482,7 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
      * is left: committed entries gone without a word. A torn write at the
      * end of the open segment (a crash) is still truncated, as it must. */
     raft_uv_set_auto_recovery(&self->io, false);
+    raft_uv_set_segment_size(&self->io, SEGMENT_SIZE);
 
     self->rfsm.version = 1;
     self->rfsm.data = self;
@@ -1443,8 +1532,17 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
 
     {
         char why[512];
-        if ((rc = storage_snapshot_check(cfg->data_dir, why, sizeof why))) {
+        uint64_t free_b;
+        if ((rc = storage_snapshot_check(cfg->data_dir, &self->snap_bytes, why,
+                                         sizeof why))) {
             fail(errbuf, errlen, rc, DAMAGED_FMT, cfg->data_dir, why);
+            goto err_mask;
+        }
+        uint64_t need = storage_need(SEGMENT_SIZE, self->snap_bytes);
+        if (storage_free(cfg->data_dir, &free_b) == 0 && free_b < need) {
+            rc = fail(errbuf, errlen, ASSAY_ENOSPC,
+                      SHORT_FMT "; free space there and start it again",
+                      cfg->data_dir, free_b / 1048576.0, need / 1048576.0);
             goto err_mask;
         }
     }
@@ -1463,6 +1561,8 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
         goto err_mask;
     }
     self->raft_started = true;
+    uv_timer_start(&self->space_timer, on_space_timer, SPACE_CHECK_MS,
+                   SPACE_CHECK_MS);
     refresh(self);
 
     self->running = true;
@@ -1527,6 +1627,8 @@ static int mod_submit(assay_consensus *self, const void *cmd, size_t len,
         return self->failed;
     if (atomic_load(&self->role) != RAFT_LEADER)
         return ASSAY_ENOTLEADER;
+    if (atomic_load(&self->space_short))
+        return ASSAY_ENOSPC;
     p = malloc(sizeof *p + len);
     if (!p)
         return ASSAY_ENOMEM;
@@ -1681,6 +1783,24 @@ static void handle_snapshot(assay_consensus *self, qop *o)
     pthread_mutex_unlock(&self->out_mu);
 }
 
+/* Says once per streak that raft could not write our entries: where, and
+ * why. The commands' callbacks carry the code to the clients. */
+static void write_failed(assay_consensus *self, int status)
+{
+    char why[RAFT_ERRMSG_BUF_SIZE];
+
+    pthread_mutex_lock(&self->st_mu);
+    memcpy(why, self->write_err, sizeof why);
+    pthread_mutex_unlock(&self->st_mu);
+    self->write_said = true;
+    if (assay_host && assay_host->log)
+        assay_host->log(ASSAY_LOG_ERROR,
+                        "writing the log in %s failed: %s (%s); commands "
+                        "are refused until a write succeeds",
+                        self->data_dir, *why ? why : "no detail",
+                        errstr(status));
+}
+
 static int mod_process(assay_consensus *self)
 {
     uint64_t ignored;
@@ -1697,12 +1817,36 @@ static int mod_process(assay_consensus *self)
         return ASSAY_EIO;
 
     self->processing = true;
+    if (atomic_load(&self->space_short) != self->space_said) {
+        self->space_said = !self->space_said;
+        if (!assay_host || !assay_host->log)
+            ;
+        else if (self->space_said)
+            assay_host->log(ASSAY_LOG_ERROR,
+                            SHORT_FMT "; this member hands the lead on, does "
+                                      "not stand for election and refuses "
+                                      "commands until space is freed",
+                            self->data_dir,
+                            atomic_load(&self->space_free) / 1048576.0,
+                            atomic_load(&self->space_need) / 1048576.0);
+        else
+            assay_host->log(ASSAY_LOG_INFO,
+                            "data_dir %s has %.1f MiB free again: this member "
+                            "stands for election and takes commands",
+                            self->data_dir,
+                            atomic_load(&self->space_free) / 1048576.0);
+    }
     while ((o = pop(self))) {
         switch (o->kind) {
         case OP_APPLY:
+            if (o->w)
+                self->write_said = false; /* our entry was written */
             cmds += handle_apply(self, o);
             break;
         case OP_FAIL:
+            if ((o->status == ASSAY_EIO || o->status == ASSAY_ENOSPC) &&
+                !self->write_said)
+                write_failed(self, o->status);
             for (uint32_t i = 0; i < o->n; i++)
                 if (o->w[i].cb)
                     o->w[i].cb(o->w[i].arg, o->status, NULL);
@@ -1763,6 +1907,9 @@ static int mod_status(assay_consensus *self, assay_consensus_status *out)
     pthread_mutex_unlock(&self->st_mu);
     st.id = self->id;
     st.applied_index = self->applied;
+    st.storage_free = atomic_load(&self->space_free);
+    st.storage_need = atomic_load(&self->space_need);
+    st.storage_short = atomic_load(&self->space_short);
     /* The copy is refreshed once per loop turn; what the host applied is
      * committed even if the copy has not caught up yet. */
     if (st.commit_index < st.applied_index)

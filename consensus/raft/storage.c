@@ -85,7 +85,8 @@ static bool snap_after(const uint64_t a[3], const uint64_t b[3])
     return false;
 }
 
-int storage_snapshot_check(const char *dir, char *why, size_t len)
+int storage_snapshot_check(const char *dir, uint64_t *size, char *why,
+                           size_t len)
 {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -95,6 +96,7 @@ int storage_snapshot_check(const char *dir, char *why, size_t len)
     struct stat st;
     int n, fd, rc = 0;
 
+    *size = 0;
     if (!d)
         return 0; /* raft reports an unreadable data_dir itself */
     while ((e = readdir(d))) {
@@ -115,9 +117,26 @@ int storage_snapshot_check(const char *dir, char *why, size_t len)
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0; /* a missing data file: raft ignores the metadata */
-    if (fstat(fd, &st) == 0 && read_at(fd, magic, 4, 0) &&
-        le32(magic) == LZ4_MAGIC)
-        rc = lz4_frame_check(fd, (uint64_t)st.st_size, name, why, len);
+    if (fstat(fd, &st) == 0) {
+        *size = (uint64_t)st.st_size;
+        if (read_at(fd, magic, 4, 0) && le32(magic) == LZ4_MAGIC)
+            rc = lz4_frame_check(fd, *size, name, why, len);
+    }
     close(fd);
     return rc;
+}
+
+int storage_free(const char *dir, uint64_t *out)
+{
+    struct statvfs vfs;
+
+    if (statvfs(dir, &vfs) != 0)
+        return ASSAY_EIO;
+    *out = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    return 0;
+}
+
+uint64_t storage_need(uint64_t segment, uint64_t snapshot)
+{
+    return 3 * segment + 2 * snapshot + ((uint64_t)1 << 20);
 }

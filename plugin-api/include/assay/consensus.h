@@ -100,6 +100,12 @@ typedef struct assay_consensus_status {
     char leader_address[256];
     uint32_t n_members;
     assay_consensus_member members[ASSAY_CONSENSUS_MAX_MEMBERS];
+    /* Appended: the data_dir's free bytes at the last check, the reserve
+     * below which the member stands aside (0, 0: not known), and whether
+     * it does (1: short of space; it ends a segment above the reserve). */
+    uint64_t storage_free;
+    uint64_t storage_need;
+    uint32_t storage_short;
 } assay_consensus_status;
 
 /* Called on the submitting node once the command is committed and applied
