@@ -121,6 +121,9 @@ static const struct conf_key keys[] = {
         "Interval between this runtime's heartbeats, in milliseconds."),
     INT(heartbeat_misses, "5", 1, 1000,
         "Intervals a runtime may miss before the leader marks it dead."),
+    INT(max_runtimes, "4096", 1, 65536,
+        "Runtime sessions a leader holds at once; registrations beyond "
+        "are refused (logged and counted)."),
     INT(lease_grace_ms, "5000", 0, 3600000,
         "Time past a job's timeout before the leader takes it back, in "
         "milliseconds."),

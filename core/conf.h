@@ -44,6 +44,7 @@ typedef struct assay_conf {
     char labels[1024];
     int64_t heartbeat_ms;
     int64_t heartbeat_misses;
+    int64_t max_runtimes; /* runtime sessions a leader holds at once */
     int64_t lease_grace_ms;
     int64_t retain_jobs;    /* finished jobs kept; 0: no bound by count */
     int64_t retain_seconds; /* age of a finished job kept; 0: no bound */

@@ -45,7 +45,8 @@ extern char **environ;
 #define MAX_EXPIRE_BATCH 4096
 #define MAX_QUEUE_SCAN 20000
 #define TICK_MS 50
-#define MAX_RUNTIMES 4096
+/* Refused registrations are logged at most this often. */
+#define REFUSAL_LOG_MS 10000
 #define MAX_LIST 100000
 /* Heartbeat intervals a runtime gets, beyond heartbeat_misses, to register
  * with a new leader: it notices silence after JOIN_TRIES + 1 intervals
@@ -69,6 +70,7 @@ typedef struct s_rt {
     uint8_t route[256];
     size_t route_len;
     int64_t last_seen_ms;
+    int64_t heartbeat_ms; /* as registered */
     uint64_t sent;  /* dispatches sent in this session */
     uint64_t limit; /* the runtime's grant: may send while sent < limit */
     int64_t mem_available_mb;
@@ -131,6 +133,9 @@ struct assay_leader {
      * is applied, so the state holds everything committed before us.
      * Claiming: that command is in flight. */
     bool leading, claiming;
+    /* Registrations refused (max_runtimes), and what was logged of them. */
+    uint64_t refused, refused_said;
+    int64_t refused_logged_ms;
     /* A claim that failed is retried a second later, and said once per
      * cause: a member that cannot write must not spin or flood its log. */
     int64_t claim_at;
@@ -153,17 +158,56 @@ struct assay_leader {
 
 /* ---- Replies and helpers ------------------------------------------------ */
 
+static void s_rt_free(assay_leader *self, s_rt *r)
+{
+    assay_index_remove(self->rts, r->id);
+    msgpack_sbuffer_destroy(&r->out_jobs);
+    free(r->acks);
+    free(r);
+}
+
 static void s_forget_runtimes(assay_leader *self)
 {
     for (s_rt *r = self->rt_list, *next; r; r = next) {
         next = r->next;
-        assay_index_remove(self->rts, r->id);
-        msgpack_sbuffer_destroy(&r->out_jobs);
-        free(r->acks);
-        free(r);
+        s_rt_free(self, r);
     }
     self->rt_list = NULL;
     self->out_list = NULL;
+}
+
+/* Drops the sessions of runtimes silent for twice their allowance (marked
+ * dead by then): a flood of registrations that never heartbeat cannot
+ * fill the table. A runtime that comes back registers again. */
+static void s_expire_sessions(assay_leader *self, int64_t now)
+{
+    for (s_rt **pp = &self->rt_list, *r; (r = *pp);) {
+        if (r->out_listed ||
+            now - r->last_seen_ms <=
+                2 * r->heartbeat_ms * self->conf->heartbeat_misses) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        assay_debug("runtime %s: session dropped after %lld ms of silence",
+                    r->id, (long long)(now - r->last_seen_ms));
+        s_rt_free(self, r);
+    }
+}
+
+/* Says that a registration was refused, at most every REFUSAL_LOG_MS. */
+static void s_refused(assay_leader *self, const char *id)
+{
+    int64_t now = assay_now_ms();
+    self->refused++;
+    if (now - self->refused_logged_ms < REFUSAL_LOG_MS)
+        return;
+    assay_warn("refused registration from %s: max_runtimes (%lld) sessions "
+               "held (%llu refused since the last such line)",
+               id, (long long)self->conf->max_runtimes,
+               (unsigned long long)(self->refused - self->refused_said));
+    self->refused_logged_ms = now;
+    self->refused_said = self->refused;
 }
 
 static const char *s_str(const json_t *o, const char *k)
@@ -947,7 +991,9 @@ static void s_svc_runtimes(assay_leader *self, const assay_bytes *route,
         }
         json_array_append_new(list, o);
     }
-    s_reply(self, route, verb, s_ok(json_pack("{s:o}", "runtimes", list)));
+    s_reply(self, route, verb,
+            s_ok(json_pack("{s:o, s:I}", "runtimes", list,
+                           "refused_registrations", (json_int_t)self->refused)));
 }
 
 static void s_svc_plugins(assay_leader *self, const assay_bytes *route,
@@ -1413,10 +1459,12 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     }
     s_rt *r = assay_index_get(self->rts, id);
     if (!r) {
-        if (assay_index_size(self->rts) >= MAX_RUNTIMES ||
-            !(r = calloc(1, sizeof *r))) {
-            assay_warn("refused registration from %s: %d runtimes already",
-                       id, MAX_RUNTIMES);
+        if (assay_index_size(self->rts) >= (size_t)self->conf->max_runtimes) {
+            s_refused(self, id);
+            return;
+        }
+        if (!(r = calloc(1, sizeof *r))) {
+            assay_warn("refused registration from %s: out of memory", id);
             return;
         }
         strlcpy(r->id, id, sizeof r->id);
@@ -1427,6 +1475,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     memcpy(r->route, m->route.data, m->route.len);
     r->route_len = m->route.len;
     r->last_seen_ms = assay_now_ms();
+    r->heartbeat_ms = hb;
     r->sent = 0; /* a new session: the runtime counts from zero too */
     r->limit = 0;
     r->acks_ride = json_is_true(ride);
@@ -2199,6 +2248,7 @@ static void s_tick(void *arg)
         if (r)
             r->limit = r->sent; /* no credit until it speaks again */
     }
+    s_expire_sessions(self, now);
 }
 
 /* ---- Events -------------------------------------------------------------- */

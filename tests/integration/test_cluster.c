@@ -624,3 +624,65 @@ Test(cluster, retention_forgets_the_oldest_finished_jobs)
     cr_expect(!json_is_true(json_object_get(r, "duplicate")));
     json_decref(r);
 }
+
+/* How many runtimes `assay.runtimes` lists, and refused registrations. */
+static size_t s_runtimes(json_int_t *refused)
+{
+    int code;
+    json_t *r = cluster_ctl(&c, &code, "runtimes");
+    size_t n = json_array_size(json_object_get(r, "runtimes"));
+    if (refused)
+        *refused = json_integer_value(
+            json_object_get(r, "refused_registrations"));
+    json_decref(r);
+    return n;
+}
+
+static bool s_three_listed(void *arg)
+{
+    (void)arg;
+    return s_runtimes(NULL) >= 3;
+}
+
+/* Registrations that never heartbeat (max_runtimes of them) hold the
+ * leader's sessions only until they are silent twice their allowance: a
+ * real runtime is refused meanwhile (logged, counted), then gets in and
+ * runs jobs, without a leader change. */
+Test(cluster, silent_registrations_expire_and_cannot_keep_runtimes_out)
+{
+    cluster_start(&c, "--set max_runtimes=3 --set heartbeat_misses=2");
+    assay_link *link = NULL;
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &link, err,
+                                sizeof err),
+                 0, "%s", err);
+    int d = assay_link_open(link, ASSAY_LINK_CLIENT, c.endpoint, err,
+                            sizeof err);
+    cr_assert_geq(d, 0, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "ghost%d", i);
+        json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", id,
+                                "heartbeat_ms", 1000, "labels", "catalog",
+                                "plugins");
+        cr_assert_eq(assay_link_send(link, d, NULL, ASSAY_RUNTIME_PROTO,
+                                     "register", reg),
+                     0);
+        json_decref(reg);
+    }
+    cr_assert(harness_until(10000, s_three_listed, NULL));
+    cluster_runtime(&c, "rt1", NULL); /* waits until it is registered */
+    cr_assert(cluster_log_has(&c.nodes[0],
+                              "refused registration from rt1: max_runtimes "
+                              "(3) sessions held",
+                              0),
+              "rt1 was not refused while the ghosts held the sessions");
+    json_int_t refused = 0;
+    s_runtimes(&refused);
+    cr_assert_geq(refused, 1);
+    json_decref(submit("j.json", "{\"id\": \"j\", \"action\": \"noop.pass\"}"));
+    json_t *jobs = cluster_wait(&c, "j", 20000);
+    cr_expect_eq(expect_all(jobs, "completed"), 1);
+    json_decref(jobs);
+    assay_link_destroy(&link);
+}
