@@ -48,6 +48,10 @@ extern char **environ;
 /* Refused registrations are logged at most this often. */
 #define REFUSAL_LOG_MS 10000
 #define MAX_LIST 100000
+/* assay.jobs: jobs in a page, and jobs looked at to fill one, so that no
+ * request holds the loop for long whatever the state holds. */
+#define JOBS_PAGE 1000
+#define JOBS_SCAN 100000
 /* Heartbeat intervals a runtime gets, beyond heartbeat_misses, to register
  * with a new leader: it notices silence after JOIN_TRIES + 1 intervals
  * (core/runtime.c), then tries members JOIN_TRIES times each. */
@@ -845,14 +849,29 @@ static bool s_labels_match(const json_t *want, const json_t *have)
     return true;
 }
 
+/* Does j match the assay.jobs filters (state < 0 and NULLs: any)? */
+static bool s_jobs_match(const assay_job *j, int state, const char *spec,
+                         const json_t *labels)
+{
+    return (state < 0 || (int)j->state == state) &&
+           (!spec || !strcmp(spec, j->spec->id)) &&
+           (!labels || s_labels_match(labels, j->spec->labels));
+}
+
+/* assay.jobs: one bounded page in submission order, from the start or
+ * after the job named by `after` (the `next` of the previous page). A
+ * JobSpec filter walks that JobSpec's jobs only; `total` is given when it
+ * costs no walk of every job (not with labels). */
 static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
                        const char *verb, const json_t *body)
 {
-    const char *st = s_str(body, "state"), *spec = s_str(body, "spec");
+    const char *st = s_str(body, "state"), *spec = s_str(body, "spec"),
+               *after = s_str(body, "after");
     if ((json_object_get(body, "state") && !st) ||
-        (json_object_get(body, "spec") && !spec)) {
+        (json_object_get(body, "spec") && !spec) ||
+        (json_object_get(body, "after") && !after)) {
         s_reply(self, route, verb,
-                s_error(ASSAY_ETYPE, "state and spec must be strings"));
+                s_error(ASSAY_ETYPE, "state, spec and after must be strings"));
         return;
     }
     const json_t *labels = json_object_get(body, "labels");
@@ -869,22 +888,49 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
                 s_error(ASSAY_ETYPE, "labels: expected object of strings"));
         return;
     }
-    if (limit <= 0)
-        limit = 1000;
-    if (limit > MAX_LIST)
-        limit = MAX_LIST;
-    json_t *jobs = json_array();
-    json_int_t total = 0;
-    for (assay_job *j = assay_state_jobs(self->state); j; j = j->all_next) {
-        if ((want >= 0 && (int)j->state != want) ||
-            (spec && strcmp(spec, j->spec->id)) ||
-            (labels && !s_labels_match(labels, j->spec->labels)))
-            continue;
-        if (total++ < limit)
-            json_array_append_new(jobs, assay_job_json(j, 0));
+    if (limit <= 0 || limit > JOBS_PAGE)
+        limit = JOBS_PAGE;
+    const assay_spec_rec *s = spec ? assay_state_spec(self->state, spec) : NULL;
+    const assay_job *j = spec ? (s ? assay_spec_jobs(s) : NULL)
+                              : assay_state_jobs(self->state);
+    if (after) {
+        const assay_job *a = assay_state_job(self->state, after);
+        if (!a) {
+            s_reply(self, route, verb,
+                    s_error(ASSAY_ENOENT,
+                            "after: job '%.96s' is not held (forgotten by "
+                            "retention?): list again from the start",
+                            after));
+            return;
+        }
+        j = spec ? assay_spec_next(a) : a->all_next;
     }
-    s_reply(self, route, verb,
-            s_ok(json_pack("{s:o, s:I}", "jobs", jobs, "total", total)));
+    json_t *jobs = json_array();
+    const assay_job *last = NULL;
+    for (size_t scanned = 0;
+         j && (json_int_t)json_array_size(jobs) < limit && scanned < JOBS_SCAN;
+         last = j, j = spec ? assay_spec_next(j) : j->all_next, scanned++)
+        if (s_jobs_match(j, want, spec, labels))
+            json_array_append_new(jobs, assay_job_json(j, 0));
+    json_t *o = json_pack("{s:o}", "jobs", jobs);
+    if (j && last)
+        json_object_set_new(o, "next", json_string(last->id));
+    if (s) {
+        json_int_t total = 0;
+        for (const assay_job *k = assay_spec_jobs(s); k; k = assay_spec_next(k))
+            total += s_jobs_match(k, want, NULL, labels);
+        json_object_set_new(o, "total", json_integer(total));
+    } else if (spec) {
+        json_object_set_new(o, "total", json_integer(0));
+    } else if (!labels) {
+        json_object_set_new(
+            o, "total",
+            json_integer((json_int_t)(want < 0
+                                          ? assay_state_job_count(self->state)
+                                          : assay_state_count(self->state,
+                                                              want))));
+    }
+    s_reply(self, route, verb, s_ok(o));
 }
 
 static void s_cancelled(void *arg, int status, void *result)

@@ -405,18 +405,45 @@ static void s_render_jobs(const json_t *r)
                json_string_value(json_object_get(j, "runtime")),
                reason ? reason : "");
     }
-    printf("%lld jobs\n",
-           (long long)json_integer_value(json_object_get(r, "total")));
+    printf("%zu jobs\n", json_array_size(jobs));
 }
 
+/* Every matching job: assay.jobs answers in bounded pages, followed here
+ * through their `next` cursors and shown as one list (--json: one reply,
+ * `next` dropped). */
 static int s_jobs(s_client *c)
 {
-    json_t *q = json_object();
-    if (c->o->state)
-        json_object_set_new(q, "state", json_string(c->o->state));
-    if (c->o->labels)
-        json_object_set(q, "labels", c->o->labels);
-    return s_show(c, "assay.jobs", q, s_render_jobs);
+    json_t *all = json_array(), *r = NULL;
+    char cursor[128] = "";
+    for (;;) {
+        json_t *q = json_object();
+        if (c->o->state)
+            json_object_set_new(q, "state", json_string(c->o->state));
+        if (c->o->labels)
+            json_object_set(q, "labels", c->o->labels);
+        if (*cursor)
+            json_object_set_new(q, "after", json_string(cursor));
+        int code = 0;
+        json_decref(r);
+        if (!(r = s_call(c, "assay.jobs", q, &code))) {
+            json_decref(all);
+            return code;
+        }
+        json_array_extend(all, json_object_get(r, "jobs"));
+        const char *next = json_string_value(json_object_get(r, "next"));
+        if (!next || !*next || strlen(next) >= sizeof cursor ||
+            !strcmp(next, cursor)) /* no progress: a broken server */
+            break;
+        snprintf(cursor, sizeof cursor, "%s", next);
+    }
+    json_object_set_new(r, "jobs", all);
+    json_object_del(r, "next");
+    if (c->o->json)
+        s_dump(r);
+    else
+        s_render_jobs(r);
+    json_decref(r);
+    return 0;
 }
 
 static int s_cancel(s_client *c, char **args, int n)

@@ -183,8 +183,7 @@ static int s_dispatch_item(assay_state *self, const msgpack_object *it)
     if (!st_attempt_begin(self, j, st_int(it, "at"), rt))
         assay_warn("out of memory recording attempt %lld of %s",
                    (long long)j->attempt, j->id);
-    st_list_append(&self->running, j);
-    if (!st_rt_link(self, j))
+    if (!st_run(self, j))
         assay_warn("out of memory indexing %s on runtime %s", j->id, rt);
     st_job_event(self, "job.running", j);
     return 0;

@@ -26,6 +26,7 @@ struct assay_state {
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;
+    size_t n_state[ASSAY_JOB_CANCELLED + 1]; /* jobs in each state */
     /* Terminal jobs of JobSpecs with their own retain_ms, a min-heap by
      * when each falls out (ended_ms + retain_ms): not on `done`. */
     assay_job **heap;
@@ -54,6 +55,8 @@ void st_enqueue(assay_state *self, assay_job *j);
 void st_leave(assay_state *self, assay_job *j);
 /* Puts running job j on its runtime's list; false without memory. */
 bool st_rt_link(assay_state *self, assay_job *j);
+/* Puts j, now running, on the running list and its runtime's. */
+bool st_run(assay_state *self, assay_job *j);
 /* Sets j terminal (state `st`, ended at `at`) on the retention list. */
 void st_finish(assay_state *self, assay_job *j, assay_job_state st,
                int64_t at);

@@ -241,6 +241,7 @@ void st_clear(assay_state *self)
     self->all_head = self->all_tail = NULL;
     self->specs_head = self->specs_tail = NULL;
     self->n_jobs = self->n_specs = self->n_done = 0;
+    memset(self->n_state, 0, sizeof self->n_state);
     self->level = 0;
     json_decref(self->leader);
     self->leader = NULL;
@@ -379,6 +380,7 @@ static int s_bucket(const assay_job *j)
 void st_enqueue(assay_state *self, assay_job *j)
 {
     int b = s_bucket(j);
+    self->n_state[ASSAY_JOB_QUEUED]++;
     st_list_append(&self->queue[b], j);
     if (b > self->top)
         self->top = b;
@@ -471,6 +473,7 @@ static void s_heap_remove(assay_state *self, assay_job *j)
  * retention list. Out of memory for the heap: on the list. */
 static void s_done_add(assay_state *self, assay_job *j)
 {
+    self->n_state[j->state]++;
     if (j->spec->retain_ms > 0 && s_heap_push(self, j))
         return;
     st_list_append(&self->done, j);
@@ -479,6 +482,7 @@ static void s_done_add(assay_state *self, assay_job *j)
 
 void st_leave(assay_state *self, assay_job *j)
 {
+    self->n_state[j->state]--;
     if (j->state == ASSAY_JOB_QUEUED)
         s_dequeue(self, j);
     else if (j->state == ASSAY_JOB_RUNNING) {
@@ -505,12 +509,23 @@ bool st_place(assay_state *self, assay_job *j)
 {
     if (j->state == ASSAY_JOB_QUEUED)
         st_enqueue(self, j);
-    else if (j->state == ASSAY_JOB_RUNNING) {
-        st_list_append(&self->running, j);
-        return st_rt_link(self, j);
-    } else
+    else if (j->state == ASSAY_JOB_RUNNING)
+        return st_run(self, j);
+    else
         s_done_add(self, j);
     return true;
+}
+
+bool st_run(assay_state *self, assay_job *j)
+{
+    st_list_append(&self->running, j);
+    self->n_state[ASSAY_JOB_RUNNING]++;
+    return st_rt_link(self, j);
+}
+
+size_t assay_state_count(const assay_state *self, assay_job_state st)
+{
+    return (unsigned)st <= ASSAY_JOB_CANCELLED ? self->n_state[st] : 0;
 }
 
 void st_add_spec(assay_state *self, assay_spec_rec *s)

@@ -181,6 +181,8 @@ int assay_state_load(assay_state *self, const json_t *dump, char *err,
 int64_t assay_state_level(const assay_state *self);
 /* Jobs and JobSpecs held (retention keeps these bounded). */
 size_t assay_state_job_count(const assay_state *self);
+/* Jobs held in state `st`. */
+size_t assay_state_count(const assay_state *self, assay_job_state st);
 size_t assay_state_spec_count(const assay_state *self);
 /* Terminal jobs, oldest end first (linked by next), and how many. */
 assay_job *assay_state_done(const assay_state *self, size_t *count);

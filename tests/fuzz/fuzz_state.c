@@ -11,7 +11,8 @@
  * job as it was before the command. Commands go through the member's own
  * bytes-level adapter (core/state/fsm.c), snapshots too; ops of a level
  * or version the state does not speak must be refused with a reason, and
- * "expire" may name any ids. */
+ * "expire" may name any ids. The per-state job counts must match the jobs
+ * held after every command and after a restore. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,17 @@ static bool s_fenced_op(const json_t *cmd, assay_job_state *need,
         return true;
     }
     return false;
+}
+
+/* The per-state counts (assay.jobs totals) agree with the jobs held. */
+static void s_check_counts(const assay_state *st)
+{
+    size_t n[ASSAY_JOB_CANCELLED + 1] = {0};
+    for (const assay_job *j = assay_state_jobs(st); j; j = j->all_next)
+        n[j->state]++;
+    for (int k = 0; k <= ASSAY_JOB_CANCELLED; k++)
+        if (assay_state_count(st, (assay_job_state)k) != n[k])
+            abort();
 }
 
 static before *s_before(const assay_state *st, const json_t *items)
@@ -133,6 +145,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* a refused command changed the state */
         if (fenced && rc == 0)
             s_check_fencing(st, cmd, result, b, need, step);
+        s_check_counts(st);
         free(b);
         json_decref(prior);
         json_decref(after);
@@ -150,6 +163,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *again = assay_state_dump(copy);
     if (!json_equal(dump, again))
         abort();
+    s_check_counts(copy);
     json_decref(dump);
     json_decref(again);
     assay_state_destroy(&copy);

@@ -1122,3 +1122,62 @@ Test(wire, bad_cluster_upgrades_are_refused)
                  json_integer_value(json_object_get(r, "speaks")));
     json_decref(r);
 }
+
+/* assay.jobs answers in bounded pages: at most 1000 jobs (a larger limit
+ * too), with a `next` cursor while more may match; following the cursors
+ * lists every job once, in submission order. A cursor that names no job
+ * held is refused. */
+Test(wire, jobs_come_in_bounded_pages_with_a_cursor)
+{
+    fake f;
+    fake_start(&f, "pages"); /* offers fake.run; grants no credit */
+    enum { N = 2500 };
+    size_t cap = 64 + 3 * N;
+    char *spec = malloc(cap);
+    cr_assert_not_null(spec);
+    size_t l = (size_t)snprintf(spec, cap, "{\"id\": \"pg\", \"action\": "
+                                          "\"fake.run\", \"targets\": [");
+    for (int i = 0; i < N; i++)
+        l += (size_t)snprintf(spec + l, cap - l, "%s{}", i ? "," : "");
+    snprintf(spec + l, cap - l, "]}");
+    submit(spec);
+    free(spec);
+
+    json_t *r = call("assay.jobs", json_pack("{s:i}", "limit", 100000));
+    cr_expect_eq(json_array_size(json_object_get(r, "jobs")), 1000);
+    cr_expect_eq(json_integer_value(json_object_get(r, "total")), N);
+    cr_expect(json_is_string(json_object_get(r, "next")));
+    json_decref(r);
+
+    char after[128] = "";
+    int seen = 0, pages = 0;
+    for (; pages < 10; pages++) {
+        json_t *q = json_pack("{s:s, s:s, s:i}", "spec", "pg", "state",
+                              "queued", "limit", 1000);
+        if (*after)
+            json_object_set_new(q, "after", json_string(after));
+        r = call("assay.jobs", q);
+        cr_expect_eq(json_integer_value(json_object_get(r, "total")), N);
+        size_t i;
+        json_t *j;
+        json_array_foreach(json_object_get(r, "jobs"), i, j) {
+            char want[32];
+            snprintf(want, sizeof want, "pg-%d", seen++);
+            cr_expect_str_eq(json_string_value(json_object_get(j, "id")),
+                             want);
+        }
+        const char *next = json_string_value(json_object_get(r, "next"));
+        snprintf(after, sizeof after, "%s", next ? next : "");
+        json_decref(r);
+        if (!*after)
+            break;
+    }
+    cr_expect_eq(seen, N);
+    cr_expect_eq(pages, 2, "%d pages after the first", pages);
+
+    expect_error(call("assay.jobs", json_pack("{s:s}", "after", "nope-0")),
+                 "ASSAY_ENOENT", "after: job 'nope-0' is not held");
+    expect_error(call("assay.jobs", json_pack("{s:i}", "after", 3)),
+                 "ASSAY_ETYPE", "after must be strings");
+    fake_stop(&f);
+}
