@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,8 @@ extern char **environ;
 /* An executor that dies this many times in a row without finishing a
  * job is broken (bad binary, failing start-up): stop respawning. */
 #define MAX_SPAWN_FAILURES 5
+/* pollfds per executor: protocol socket, output pipe, pidfd. */
+#define POOL_FDS 3
 /* The end-of-output mark (executor.h). */
 #define OUT_TOKEN ASSAY_EXECUTOR_TOKEN
 #define OUT_MARK ASSAY_EXECUTOR_MARK
@@ -77,6 +80,9 @@ typedef struct {
 typedef struct {
     pid_t pid;
     int sock, out;     /* protocol socket, output pipe; -1 = closed */
+    /* Readable once the process has ended: its death is known by its pid,
+     * not by EOF on its socket, which a grandchild may hold open. */
+    int pidfd;
     assay_buf rx, tx;
     s_queue jobs;      /* head = running */
     s_job *writer;     /* first job not marked: the pipe carries its output */
@@ -241,6 +247,7 @@ static int s_spawn(assay_pool *self, s_exec *e)
     e->pid = pid;
     e->sock = sv[0];
     e->out = op[0];
+    e->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     memcpy(e->token, token, sizeof token);
     e->alive = true;
     self->spawned++;
@@ -531,6 +538,8 @@ static void s_reap(assay_pool *self, s_exec *e)
     s_flush_carry(self, e);
     if (e->out >= 0)
         close(e->out);
+    if (e->pidfd >= 0)
+        close(e->pidfd);
     char reason[ASSAY_ERRMSG_SIZE];
     /* A failed write is how we learned of a death, not its cause: unless
      * the process died of our own SIGTERM or SIGKILL (it had closed its
@@ -565,7 +574,7 @@ static void s_reap(assay_pool *self, s_exec *e)
     assay_buf_fini(&e->rx);
     assay_buf_fini(&e->tx);
     memset(e, 0, sizeof *e);
-    e->sock = e->out = -1;
+    e->sock = e->out = e->pidfd = -1;
     if (head) {
         self->spawn_failures = 0;
         s_fail(self, head, reason, output);
@@ -626,7 +635,7 @@ int assay_pool_prepare(assay_pool *self, struct pollfd *pfd, int max,
     if (next < *deadline_ms)
         *deadline_ms = next;
     int n = 0;
-    for (int i = 0; i < self->cfg.executors && n + 2 <= max; i++) {
+    for (int i = 0; i < self->cfg.executors && n + POOL_FDS <= max; i++) {
         s_exec *e = &self->execs[i];
         pfd[n] = (struct pollfd){.fd = e->alive ? e->sock : -1,
                                  .events = POLLIN};
@@ -634,23 +643,42 @@ int assay_pool_prepare(assay_pool *self, struct pollfd *pfd, int max,
             pfd[n].events |= POLLOUT;
         pfd[n + 1] = (struct pollfd){.fd = e->alive ? e->out : -1,
                                      .events = POLLIN};
-        n += 2;
+        pfd[n + 2] = (struct pollfd){.fd = e->alive ? e->pidfd : -1,
+                                     .events = POLLIN};
+        n += POOL_FDS;
     }
     return n;
 }
 
+/* e's process has ended (its pidfd says so): what it wrote before is
+ * read, and the socket closed whoever else holds it, so that it is reaped
+ * now, with its wait status as the reason. */
+static void s_ended(assay_pool *self, s_exec *e)
+{
+    if (e->sock < 0)
+        return;
+    s_read_socket(self, e);
+    if (e->sock >= 0) {
+        close(e->sock);
+        e->sock = -1;
+    }
+}
+
 void assay_pool_dispatch(assay_pool *self, const struct pollfd *pfd, int n)
 {
-    for (int i = 0; i < self->cfg.executors && 2 * i + 1 < n; i++) {
+    for (int i = 0; i < self->cfg.executors && POOL_FDS * i + 2 < n; i++) {
         s_exec *e = &self->execs[i];
-        if (!e->alive || pfd[2 * i].fd != e->sock)
+        const struct pollfd *p = pfd + POOL_FDS * i;
+        if (!e->alive || p[0].fd != e->sock)
             continue; /* replaced since prepare: its fds are new */
-        if (pfd[2 * i + 1].revents)
+        if (p[1].revents)
             s_read_output(self, e);
-        if (pfd[2 * i].revents & POLLOUT)
+        if (p[0].revents & POLLOUT)
             s_send(self, e);
-        if (pfd[2 * i].revents & (POLLIN | POLLHUP | POLLERR))
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
             s_read_socket(self, e);
+        if (p[2].revents)
+            s_ended(self, e);
         if (e->sock < 0)
             s_reap(self, e);
     }
@@ -662,8 +690,9 @@ int assay_pool_poll(assay_pool *self, int timeout_ms)
 {
     self->delivered = 0;
     int64_t deadline = INT64_MAX;
-    struct pollfd pfd[2 * self->cfg.executors];
-    int n = assay_pool_prepare(self, pfd, 2 * self->cfg.executors, &deadline);
+    struct pollfd pfd[POOL_FDS * self->cfg.executors];
+    int n = assay_pool_prepare(self, pfd, POOL_FDS * self->cfg.executors,
+                               &deadline);
     if (deadline != INT64_MAX) {
         int64_t wait = deadline - assay_now_ms();
         if (wait < 0)
@@ -725,6 +754,8 @@ void assay_pool_destroy(assay_pool **self_p)
         if (self->execs[i].alive) {
             close(self->execs[i].sock);
             close(self->execs[i].out);
+            if (self->execs[i].pidfd >= 0)
+                close(self->execs[i].pidfd);
         }
     int64_t deadline = assay_now_ms() + SHUTDOWN_GRACE_MS;
     for (int i = 0; i < self->cfg.executors; i++) {

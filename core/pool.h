@@ -57,7 +57,7 @@ void assay_pool_flush(assay_pool *self);
 int assay_pool_poll(assay_pool *self, int timeout_ms);
 
 /* The same work split for an outside loop (loop.h's source interface):
- * prepare fills pollfds (2 per executor) and lowers *deadline_ms; dispatch
+ * prepare fills pollfds (3 per executor) and lowers *deadline_ms; dispatch
  * takes the polled fds back, does the I/O and fires due timers. */
 int assay_pool_prepare(assay_pool *self, struct pollfd *pfd, int max,
                        int64_t *deadline_ms);

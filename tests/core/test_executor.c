@@ -708,3 +708,54 @@ Test(executor, memory_limit_refuses_allocation)
                      harness_field(r, 0, "message"));
     json_decref(r);
 }
+
+/* Reads the pid a crashy orphan/detached child wrote to `path`. */
+static pid_t s_child_pid(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int pid = 0;
+    cr_assert_not_null(f, "%s: no pid", path);
+    cr_assert_eq(fscanf(f, "%d", &pid), 1);
+    fclose(f);
+    return (pid_t)pid;
+}
+
+static bool s_gone(void *arg)
+{
+    return kill(*(pid_t *)arg, 0) != 0;
+}
+
+/* An executor that crashes while a child of its own still holds its
+ * protocol socket is known dead by its pid: the crash is reported as
+ * such (not as a timeout), its slot takes the next job, and the child,
+ * left in the executor's process group, is killed with it. */
+Test(executor, crash_with_a_child_holding_the_socket_is_seen_at_once)
+{
+    char *dir = harness_tmpdir(), path[256], extra[384];
+    snprintf(path, sizeof path, "%s/orphan.pid", dir);
+    snprintf(extra, sizeof extra,
+             "\"timeout_ms\": 60000, \"params\": {\"path\": \"%s\"}", path);
+    expect_error("orphan", extra, "killed by SIGSEGV");
+    pid_t child = s_child_pid(path);
+    cr_expect(harness_until(5000, s_gone, &child),
+              "the executor's child %d outlived it", (int)child);
+    expect_alive();
+    free(dir);
+}
+
+/* A child that left the executor's process group (setsid) outlives it,
+ * holding the socket: the crash is still reported at once and the slot
+ * freed. */
+Test(executor, crash_with_a_detached_child_frees_the_slot)
+{
+    char *dir = harness_tmpdir(), path[256], extra[384];
+    snprintf(path, sizeof path, "%s/detached.pid", dir);
+    snprintf(extra, sizeof extra,
+             "\"timeout_ms\": 60000, \"params\": {\"path\": \"%s\"}", path);
+    expect_error("detached", extra, "killed by SIGSEGV");
+    pid_t child = s_child_pid(path);
+    expect_alive();
+    expect_alive(); /* both slots, the crashed one included */
+    kill(child, SIGKILL);
+    free(dir);
+}
