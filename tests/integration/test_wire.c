@@ -8,11 +8,15 @@
  * test decides every attempt, grant and memory figure: fencing of an old
  * attempt while the next one runs (invariant 2), credit, priority-then-
  * FIFO dispatch order and resources.memory_mb. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <bsd/string.h>
 
@@ -1180,4 +1184,77 @@ Test(wire, jobs_come_in_bounded_pages_with_a_cursor)
     expect_error(call("assay.jobs", json_pack("{s:i}", "after", 3)),
                  "ASSAY_ETYPE", "after must be strings");
     fake_stop(&f);
+}
+
+/* A raw ZMTP 3.0 peer (NULL mechanism) of `type` ("SUB", "DEALER") on
+ * the member's tcp://127.0.0.1:PORT endpoint `ep`, past the handshake. */
+static int s_zmtp_connect(const char *ep, const char *type)
+{
+    int port = 0;
+    cr_assert_eq(sscanf(ep, "tcp://127.0.0.1:%d", &port), 1, "%s", ep);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    unsigned char greet[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0,
+                               'N', 'U', 'L', 'L'};
+    cr_assert_eq(write(fd, greet, sizeof greet), (ssize_t)sizeof greet);
+    unsigned char ready[64];
+    size_t tl = strlen(type), n = 0;
+    ready[n++] = 0x04; /* command, short */
+    ready[n++] = (unsigned char)(6 + 1 + 11 + 4 + tl);
+    memcpy(ready + n, "\x05READY", 6);
+    n += 6;
+    ready[n++] = 11;
+    memcpy(ready + n, "Socket-Type", 11);
+    n += 11;
+    ready[n++] = 0;
+    ready[n++] = 0;
+    ready[n++] = 0;
+    ready[n++] = (unsigned char)tl;
+    memcpy(ready + n, type, tl);
+    n += tl;
+    cr_assert_eq(write(fd, ready, n), (ssize_t)n);
+    return fd;
+}
+
+/* Reads and discards until the member closes the connection (true), or
+ * timeout_ms passes (false). */
+static bool s_closed_by_peer(int fd, int timeout_ms)
+{
+    int64_t deadline = assay_now_ms() + timeout_ms;
+    char buf[4096];
+    for (;;) {
+        int64_t left = deadline - assay_now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t got = read(fd, buf, sizeof buf);
+        if (got <= 0)
+            return true;
+    }
+}
+
+/* A frame declared larger than max_message_kb is refused as soon as its
+ * header arrives, on the events socket too (a subscriber's subscription
+ * is a frame the member reads): the connection is dropped before any of
+ * it is buffered, and the member goes on serving. */
+Test(wire, oversized_frames_drop_the_connection_on_every_socket)
+{
+    const char *eps[] = {c.events, c.endpoint};
+    const char *types[] = {"SUB", "DEALER"};
+    for (int k = 0; k < 2; k++) {
+        int fd = s_zmtp_connect(eps[k], types[k]);
+        unsigned char hdr[9] = {0x02, 0, 0, 0, 0, 0x40, 0, 0, 0}; /* 1 GiB */
+        cr_assert_eq(write(fd, hdr, sizeof hdr), (ssize_t)sizeof hdr);
+        static char chunk[64 << 10];
+        (void)!write(fd, chunk, sizeof chunk);
+        cr_expect(s_closed_by_peer(fd, 5000),
+                  "%s: a 1 GiB frame was not refused", eps[k]);
+        close(fd);
+    }
+    expect_no_jobs(); /* still serving */
 }
