@@ -330,8 +330,10 @@ int st_runtime_put(assay_state *self, const msgpack_object *rec, char *err,
         r->pos = json_array_size(self->runtime_ids);
         json_array_append_new(self->runtime_ids, json_string(id));
     }
+    st_catalog_drop(self, r);
     json_decref(r->info);
     r->info = info;
+    st_catalog_share(self, r);
     r->heartbeat_ms = hb;
     r->alive = true;
     st_runtime_event(self, r);

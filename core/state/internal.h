@@ -36,6 +36,7 @@ struct assay_state {
     uint64_t seq;
     int64_t level;  /* feature level; 0 until the first leader says */
     assay_index *strings; /* interned runtime ids and versions */
+    assay_index *catalogs; /* hash -> st_shared: catalogues held once */
     msgpack_zone *zone;   /* the command being applied is decoded here */
     json_t *empty;        /* the {} JobSpecs without labels share */
     /* Values packed before they are kept, and event bodies: used and
@@ -90,6 +91,11 @@ void st_clear(assay_state *self);
 /* The state's one copy of s ("" for NULL or ""), valid until the state
  * is cleared; NULL without memory. */
 const char *st_intern(assay_state *self, const char *s);
+/* Identical catalogues are held once (a fleet runs the same plugins): r's
+ * info gets the shared copy of its catalogue; st_catalog_drop() before
+ * r's info is replaced or freed. */
+void st_catalog_share(assay_state *self, assay_runtime_rec *r);
+void st_catalog_drop(assay_state *self, assay_runtime_rec *r);
 /* A new queued job of s with params (a map, or NULL: {}), kept as
  * msgpack in the record's own allocation. */
 assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,

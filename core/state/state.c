@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <bsd/string.h>
+#include <sodium.h>
 
 #include "codec.h"
 #include "error.h"
@@ -141,6 +142,7 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->running_on = assay_index_new();
     self->runtime_ids = json_array();
     self->strings = assay_index_new();
+    self->catalogs = assay_index_new();
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
     self->empty = json_object();
     msgpack_sbuffer_init(&self->scratch);
@@ -148,7 +150,8 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->on_event = on_event;
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
-        !self->running_on || !self->strings || !self->zone || !self->empty)
+        !self->running_on || !self->strings || !self->catalogs ||
+        !self->zone || !self->empty)
         assay_state_destroy(&self);
     return self;
 }
@@ -170,6 +173,51 @@ const char *st_intern(assay_state *self, const char *s)
         v = NULL;
     }
     return v;
+}
+
+/* A catalogue held once, and how many runtime records use it. */
+typedef struct st_shared {
+    json_t *catalog;
+    size_t users;
+} st_shared;
+
+void st_catalog_share(assay_state *self, assay_runtime_rec *r)
+{
+    json_t *cat = json_object_get(r->info, "catalog");
+    unsigned char h[16];
+    char *text = cat ? json_dumps(cat, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    r->catalog_key[0] = '\0';
+    if (!text)
+        return; /* none, or no memory: r keeps its own */
+    crypto_generichash(h, sizeof h, (const unsigned char *)text, strlen(text),
+                       NULL, 0);
+    free(text);
+    sodium_bin2hex(r->catalog_key, sizeof r->catalog_key, h, sizeof h);
+    st_shared *s = assay_index_get(self->catalogs, r->catalog_key);
+    if (s) {
+        json_object_set(r->info, "catalog", s->catalog);
+    } else if (!(s = calloc(1, sizeof *s)) ||
+               assay_index_put(self->catalogs, r->catalog_key, s) != 0) {
+        free(s);
+        r->catalog_key[0] = '\0';
+        return;
+    } else {
+        s->catalog = json_incref(cat);
+    }
+    s->users++;
+}
+
+void st_catalog_drop(assay_state *self, assay_runtime_rec *r)
+{
+    st_shared *s = r->catalog_key[0]
+                       ? assay_index_get(self->catalogs, r->catalog_key)
+                       : NULL;
+    if (s && --s->users == 0) {
+        assay_index_remove(self->catalogs, r->catalog_key);
+        json_decref(s->catalog);
+        free(s);
+    }
+    r->catalog_key[0] = '\0';
 }
 
 assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
@@ -251,6 +299,7 @@ void st_clear(assay_state *self)
         assay_runtime_rec *r =
             assay_index_remove(self->runtimes, json_string_value(id));
         if (r) {
+            st_catalog_drop(self, r);
             json_decref(r->info);
             free(r);
         }
@@ -275,7 +324,7 @@ void assay_state_destroy(assay_state **self_p)
         return;
     assay_state *self = *self_p;
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
-        self->running_on && self->strings)
+        self->running_on && self->strings && self->catalogs)
         st_clear(self);
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);
@@ -286,6 +335,7 @@ void assay_state_destroy(assay_state **self_p)
     free(self->heap);
     assay_index_each(self->running_on, s_free_rt_list, NULL);
     assay_index_destroy(&self->running_on);
+    assay_index_destroy(&self->catalogs); /* emptied by st_clear */
     assay_index_destroy(&self->jobs);
     assay_index_destroy(&self->specs);
     assay_index_destroy(&self->runtimes);

@@ -133,6 +133,7 @@ struct assay_job {
 typedef struct assay_runtime_rec {
     char id[64];
     json_t *info; /* {id, heartbeat_ms, labels, capacity, catalog} */
+    char catalog_key[33]; /* its catalogue's in the shared set ("": none) */
     int64_t heartbeat_ms;
     bool alive;
     size_t pos; /* its index in assay_state_runtime_ids (never changes) */

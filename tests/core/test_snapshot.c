@@ -390,3 +390,54 @@ Test(snapshot, long_reasons_are_cut_between_characters)
     json_decref(view);
     assay_state_destroy(&st);
 }
+
+static void s_runtime(assay_state *st, const char *id, const char *plugin)
+{
+    char text[512];
+    snprintf(text, sizeof text,
+             "{\"v\":1, \"op\":\"runtime\", \"id\":\"%s\", "
+             "\"heartbeat_ms\":100, \"labels\":{}, \"capacity\":null, "
+             "\"catalog\":{\"plugins\":[{\"name\":\"%s\", \"version\":"
+             "\"1.0.0\", \"actions\":[]}]}}",
+             id, plugin);
+    apply(st, NULL, J(text));
+}
+
+static const json_t *s_catalog(const assay_state *st, const char *id)
+{
+    return json_object_get(assay_state_runtime(st, id)->info, "catalog");
+}
+
+/* Runtimes that advertise the same plugins share one catalogue in every
+ * member's memory, through registrations, updates and a restore, and a
+ * runtime that changes its plugins gets a catalogue of its own. */
+Test(snapshot, identical_catalogues_are_held_once)
+{
+    assay_state *st = assay_state_new(NULL, NULL);
+    s_runtime(st, "rt-a", "file");
+    s_runtime(st, "rt-b", "file");
+    s_runtime(st, "rt-c", "exec");
+    cr_expect_eq(s_catalog(st, "rt-a"), s_catalog(st, "rt-b"));
+    cr_expect_neq(s_catalog(st, "rt-a"), s_catalog(st, "rt-c"));
+    s_runtime(st, "rt-b", "exec"); /* its plugins changed */
+    cr_expect_eq(s_catalog(st, "rt-b"), s_catalog(st, "rt-c"));
+    cr_expect_neq(s_catalog(st, "rt-a"), s_catalog(st, "rt-b"));
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(s_catalog(st, "rt-a"),
+                                                        "plugins"),
+                                        0),
+                         "name")),
+                     "file");
+
+    char *buf, err[ASSAY_ERRMSG_SIZE];
+    size_t len;
+    cr_assert_eq(assay_fsm_snapshot(st, &buf, &len), 0);
+    assay_state *copy = assay_state_new(NULL, NULL);
+    cr_assert_eq(assay_fsm_restore(copy, buf, len, err, sizeof err), 0, "%s",
+                 err);
+    free(buf);
+    cr_expect_eq(s_catalog(copy, "rt-b"), s_catalog(copy, "rt-c"));
+    cr_expect_neq(s_catalog(copy, "rt-a"), s_catalog(copy, "rt-b"));
+    assay_state_destroy(&copy);
+    assay_state_destroy(&st);
+}

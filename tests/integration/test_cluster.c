@@ -686,3 +686,68 @@ Test(cluster, silent_registrations_expire_and_cannot_keep_runtimes_out)
     json_decref(jobs);
     assay_link_destroy(&link);
 }
+
+/* Sends a registration for `id` with `labels`, `capacity` and `catalog`
+ * (all taken) on link d of `link`. */
+static void s_register_raw(assay_link *link, int d, const char *id,
+                           json_t *labels, json_t *capacity, json_t *catalog)
+{
+    json_t *reg = json_pack("{s:s, s:i, s:o, s:o, s:o}", "id", id,
+                            "heartbeat_ms", 1000, "labels", labels,
+                            "capacity", capacity, "catalog", catalog);
+    cr_assert_eq(assay_link_send(link, d, NULL, ASSAY_RUNTIME_PROTO,
+                                 "register", reg),
+                 0);
+    json_decref(reg);
+}
+
+/* What a runtime makes every member hold is bounded at the door: labels,
+ * capacity and catalogue over their caps are refused, each naming the
+ * part, and nothing is registered. */
+Test(cluster, oversized_registrations_are_refused_naming_the_part)
+{
+    cluster_start(&c, NULL);
+    assay_link *link = NULL;
+    char err[512];
+    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 4u << 20, &link, err,
+                                sizeof err),
+                 0, "%s", err);
+    int d = assay_link_open(link, ASSAY_LINK_CLIENT, c.endpoint, err,
+                            sizeof err);
+    cr_assert_geq(d, 0, "%s", err);
+    json_t *many = json_object(), *long_value = json_object();
+    for (int i = 0; i < 65; i++) {
+        char k[16];
+        snprintf(k, sizeof k, "k%d", i);
+        json_object_set_new(many, k, json_string("v"));
+    }
+    char value[300];
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    json_object_set_new(long_value, "k", json_string(value));
+    char *doc = malloc(200000);
+    cr_assert_not_null(doc);
+    memset(doc, 'd', 199999);
+    doc[199999] = '\0';
+    json_t *big = json_pack("{s:[{s:s, s:s, s:[{s:s, s:s}]}]}", "plugins",
+                            "name", "p", "version", "1.0.0", "actions",
+                            "name", "a", "doc", doc);
+    free(doc);
+    s_register_raw(link, d, "many-labels", many, json_null(),
+                   json_pack("{s:[]}", "plugins"));
+    s_register_raw(link, d, "long-label", long_value, json_null(),
+                   json_pack("{s:[]}", "plugins"));
+    s_register_raw(link, d, "odd-capacity", json_object(),
+                   json_string("lots"), json_pack("{s:[]}", "plugins"));
+    s_register_raw(link, d, "big-catalog", json_object(), json_null(), big);
+    const char *lines[] = {
+        "refused registration from many-labels: labels: more than 64",
+        "refused registration from long-label: labels: a key not of",
+        "refused registration from odd-capacity: capacity: not a map",
+        "refused registration from big-catalog: catalog: over 128 KiB"};
+    for (size_t i = 0; i < 4; i++)
+        cr_expect(cluster_log_has(&c.nodes[0], lines[i], 5000), "%s",
+                  lines[i]);
+    cr_expect_eq(s_runtimes(NULL), 0);
+    assay_link_destroy(&link);
+}

@@ -260,15 +260,18 @@ static int configure(assay_transport *self, void *sock, int kind,
     default: /* SUBSCRIBE: nothing arrives until subscribe() */
         break;
     }
-    /* Peers are untrusted, on every kind of link (an XPUB reads its
-     * subscribers' subscriptions): a frame larger than max_message is
-     * refused by libzmq's decoder before it is buffered, and the
-     * connection dropped (the peer reconnects). Multi-frame messages whose
-     * sum is too large are dropped by recv() instead. libzmq 4.3 bounds
-     * neither the frames of a message that never ends nor their number
-     * (docs/architecture.md, Known risks). */
+    /* Peers are untrusted, on every link a member binds (an XPUB reads
+     * its subscribers' subscriptions) and every one it connects: a frame
+     * larger than max_message is refused by libzmq's decoder before it is
+     * buffered, and the connection dropped (the peer reconnects). A
+     * subscriber keeps its connection and drops the publication in recv()
+     * instead, so that one oversized event does not cost it the ones that
+     * follow. Multi-frame messages whose sum is too large are dropped by
+     * recv() too. libzmq 4.3 bounds neither the frames of a message that
+     * never ends nor their number (docs/architecture.md, Known risks). */
     int64_t max = (int64_t)self->max_message;
-    if (!rc && zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max)) {
+    if (!rc && kind != ASSAY_LINK_SUBSCRIBE &&
+        zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &max, sizeof max)) {
         zlog(ASSAY_LOG_ERROR, "%s: setting ZMQ_MAXMSGSIZE: %s", endpoint,
              zmq_strerror(errno));
         rc = ASSAY_EIO;
