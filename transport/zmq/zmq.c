@@ -42,6 +42,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "prefixset.h"
+
 #define MAX_LINKS 16
 #define MAX_FRAMES 16                  /* per message, routing id included */
 #define DEFAULT_MAX_MESSAGE (1u << 20) /* bytes, when the config says 0 */
@@ -60,8 +62,7 @@ typedef struct zlink {
     char *endpoint; /* for log lines */
     /* PUBLISH links (an XPUB socket): the topic prefixes subscribers want
      * now, as XPUB reports them (first subscribe, last unsubscribe). */
-    char **prefixes;
-    size_t nprefixes;
+    prefixset prefixes;
 } zlink;
 
 struct assay_transport {
@@ -77,6 +78,7 @@ struct assay_transport {
     assay_bytes frames[MAX_FRAMES];
     size_t nparts;
     uint64_t dropped; /* oversized or over-fragmented messages discarded */
+    bool prefixes_full_said; /* the prefix-set bound was logged */
 };
 
 /* Whether the caller's config struct (of its struct_size) has `field`. */
@@ -140,9 +142,7 @@ static void s_close(assay_transport **self_p)
     for (int i = 0; i < self->nlinks; i++) {
         zmq_close(self->links[i].sock); /* ZMQ_LINGER is 0: nothing waits */
         free(self->links[i].endpoint);
-        for (size_t k = 0; k < self->links[i].nprefixes; k++)
-            free(self->links[i].prefixes[k]);
-        free(self->links[i].prefixes);
+        prefixset_fini(&self->links[i].prefixes);
     }
     if (self->ctx)
         while (zmq_ctx_term(self->ctx) < 0 && errno == EINTR)
@@ -510,36 +510,29 @@ static int read_message(assay_transport *self, int id)
 }
 
 /* A subscription message on an XPUB link: 0x01 + prefix subscribes, 0x00 +
- * prefix unsubscribes. Kept in the link's prefix set; never returned. */
-static void note_subscription(zlink *l, const assay_bytes *f)
+ * prefix unsubscribes. Kept in the link's prefix set; never returned. A
+ * prefix longer than any topic, or past the set's bound, is not kept: it
+ * could only ever match nothing, or cost memory. */
+static void note_subscription(assay_transport *self, zlink *l,
+                              const assay_bytes *f)
 {
     if (f->len < 1 || (f->data[0] != 0 && f->data[0] != 1))
         return;
     size_t n = f->len - 1;
     const char *p = (const char *)f->data + 1;
-    for (size_t k = 0; k < l->nprefixes; k++) {
-        if (strlen(l->prefixes[k]) != n || memcmp(l->prefixes[k], p, n))
-            continue;
-        if (f->data[0] == 0) { /* last subscriber of it gone */
-            free(l->prefixes[k]);
-            l->prefixes[k] = l->prefixes[--l->nprefixes];
-        }
+    if (f->data[0] == 0) { /* last subscriber of it gone */
+        prefixset_remove(&l->prefixes, p, n);
         return;
     }
-    if (f->data[0] == 0 || memchr(p, '\0', n))
+    if (memchr(p, '\0', n))
         return;
-    char **grown = realloc(l->prefixes, (l->nprefixes + 1) * sizeof *grown);
-    char *copy = malloc(n + 1);
-    if (!grown || !copy) {
-        free(copy);
-        if (grown)
-            l->prefixes = grown;
-        return;
+    if (prefixset_add(&l->prefixes, p, n) == ASSAY_ERANGE &&
+        n <= PREFIXSET_KEY_MAX && !self->prefixes_full_said) {
+        zlog(ASSAY_LOG_WARN, "%s: %d distinct subscriptions held: more are "
+                             "not recorded",
+             l->endpoint, PREFIXSET_MAX);
+        self->prefixes_full_said = true;
     }
-    memcpy(copy, p, n);
-    copy[n] = '\0';
-    l->prefixes = grown;
-    l->prefixes[l->nprefixes++] = copy;
 }
 
 static int s_wanted(assay_transport *self, int link, const char *topic)
@@ -547,10 +540,7 @@ static int s_wanted(assay_transport *self, int link, const char *topic)
     zlink *l = get_link(self, link);
     if (!l || !topic || l->kind != ASSAY_LINK_PUBLISH)
         return ASSAY_EINVAL;
-    for (size_t k = 0; k < l->nprefixes; k++)
-        if (!strncmp(topic, l->prefixes[k], strlen(l->prefixes[k])))
-            return 1;
-    return 0;
+    return prefixset_matches(&l->prefixes, topic);
 }
 
 /* Whether a subscription message subscribes to the welcome topic. */
@@ -591,7 +581,7 @@ static int drain_subscriptions(assay_transport *self, int id)
             rc = rc == ASSAY_EBUSY ? 0 : rc;
             break;
         }
-        note_subscription(l, &self->frames[0]);
+        note_subscription(self, l, &self->frames[0]);
         welcome = welcome || (self->nparts == 1 &&
                               asks_welcome(&self->frames[0]));
         release_parts(self);
