@@ -296,9 +296,11 @@ static uint64_t s_be(const uint8_t *p, int n)
  * billions of elements is refused before msgpack-c sizes its zone by it:
  * every element needs at least one byte, so a count can never exceed the
  * bytes left. Also enforces the nesting bound. */
-static int s_precheck(const uint8_t *p, size_t len, char *err, size_t errlen)
+static int s_precheck(const uint8_t *p, size_t len, size_t max_values,
+                      char *err, size_t errlen)
 {
     uint64_t pending[ASSAY_CODEC_MAX_DEPTH + 2];
+    size_t values = 0;
     int depth = 0;
     pending[0] = 1;
     size_t i = 0;
@@ -310,6 +312,10 @@ static int s_precheck(const uint8_t *p, size_t len, char *err, size_t errlen)
         pending[depth]--;
         if (i >= len)
             return assay_errf(err, errlen, ASSAY_EPARSE, "truncated msgpack");
+        if (++values > max_values)
+            return assay_errf(err, errlen, ASSAY_ETOOBIG,
+                              "more than %zu values (map keys count)",
+                              max_values);
         uint8_t b = p[i++];
         uint64_t skip = 0, items = 0;
         int hdr = 0;
@@ -415,10 +421,11 @@ static s_scratch *s_scratch_get(void)
     return s;
 }
 
-int assay_codec_unpack(const void *buf, size_t len, msgpack_zone *zone,
-                       msgpack_object *out, char *err, size_t errlen)
+static int s_unpack(const void *buf, size_t len, size_t max_values,
+                    msgpack_zone *zone, msgpack_object *out, char *err,
+                    size_t errlen)
 {
-    int rc = s_precheck(buf, len, err, errlen);
+    int rc = s_precheck(buf, len, max_values, err, errlen);
     if (rc)
         return rc;
     size_t off = 0;
@@ -431,6 +438,12 @@ int assay_codec_unpack(const void *buf, size_t len, msgpack_zone *zone,
     return s_check(out, 0, err, errlen);
 }
 
+int assay_codec_unpack(const void *buf, size_t len, msgpack_zone *zone,
+                       msgpack_object *out, char *err, size_t errlen)
+{
+    return s_unpack(buf, len, SIZE_MAX, zone, out, err, errlen);
+}
+
 int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,
                        size_t errlen)
 {
@@ -438,7 +451,8 @@ int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,
     if (!s)
         return assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
     msgpack_object obj;
-    int rc = assay_codec_unpack(buf, len, s->zone, &obj, err, errlen);
+    int rc = s_unpack(buf, len, ASSAY_CODEC_MAX_VALUES, s->zone, &obj, err,
+                      errlen);
     if (!rc && !(*out = s_build(&obj)))
         rc = assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
     msgpack_zone_clear(s->zone);

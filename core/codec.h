@@ -14,6 +14,12 @@
 #include <msgpack.h>
 
 #define ASSAY_CODEC_MAX_DEPTH 32
+/* Values (map keys included) one message may hold when decoded into a
+ * JSON tree: what a JobSpec of ASSAY_MAX_TARGETS targets of ten params
+ * needs, with room. 1 MiB of empty maps (a million values) cost the loop
+ * a second each. Log entries (assay_codec_unpack) are not bounded: they
+ * were checked as messages, and must replay. */
+#define ASSAY_CODEC_MAX_VALUES ((size_t)262144)
 
 /* Chunk size of a zone kept to decode message after message: clearing a
  * zone keeps its first chunk, so whatever fits decodes without a malloc
@@ -47,7 +53,8 @@ int assay_codec_to_json(const msgpack_object *obj, json_t **out, char *err,
 int assay_codec_unpack(const void *buf, size_t len, msgpack_zone *zone,
                        msgpack_object *out, char *err, size_t errlen);
 
-/* Decodes exactly one msgpack value occupying all of buf[0..len). */
+/* Decodes exactly one msgpack value occupying all of buf[0..len), of at
+ * most ASSAY_CODEC_MAX_VALUES values. */
 int assay_codec_decode(const void *buf, size_t len, json_t **out, char *err,
                        size_t errlen);
 

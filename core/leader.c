@@ -41,6 +41,8 @@
 extern char **environ;
 
 #define MAX_DISPATCH_BATCH 4096
+/* Message bodies one loop turn decodes at most (then polls again). */
+#define DRAIN_BYTES ((size_t)2 << 20)
 /* Jobs one "expire" forgets: at a tick every TICK_MS, 80,000 a second. */
 #define MAX_EXPIRE_BATCH 4096
 #define MAX_QUEUE_SCAN 20000
@@ -1798,8 +1800,11 @@ static int s_drain(assay_leader *self)
     char err[ASSAY_ERRMSG_SIZE * 2];
     assay_link_msg m;
     int i;
+    size_t bytes = 0;
     self->more = true;
-    for (i = 0; i < 4096; i++) {
+    /* Bounded per turn, in messages and in bytes decoded, so that a flood
+     * of large messages cannot hold the loop: the rest waits a turn. */
+    for (i = 0; i < 4096 && bytes < DRAIN_BYTES; i++) {
         int rc = assay_link_recv(self->link, &m, err, sizeof err);
         if (rc == 0) {
             self->more = false;
@@ -1818,6 +1823,7 @@ static int s_drain(assay_leader *self)
             assay_warn("dropped message with unknown protocol '%.16s'",
                        m.proto);
         }
+        bytes += m.raw_body ? m.raw_body->len : 0;
         assay_link_msg_fini(&m);
     }
     return i;

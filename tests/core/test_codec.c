@@ -426,3 +426,37 @@ Test(frame, put_refuses_oversized)
     free(text);
     assay_buf_fini(&out);
 }
+
+/* A message of more values than a JSON tree may be built from (a million
+ * empty maps in a MiB) is refused before any is built; the same bytes as
+ * a log entry (assay_codec_unpack) still decode, since committed entries
+ * must replay. */
+Test(codec, value_count_limit)
+{
+    size_t n = ASSAY_CODEC_MAX_VALUES; /* the array itself makes one more */
+    uint8_t *buf = malloc(5 + n);
+    cr_assert_not_null(buf);
+    buf[0] = 0xdd;
+    for (int k = 0; k < 4; k++)
+        buf[1 + k] = (uint8_t)(n >> (24 - 8 * k));
+    memset(buf + 5, 0x80, n); /* empty maps */
+    json_t *out = NULL;
+    char err[256] = "";
+    cr_expect_eq(assay_codec_decode(buf, 5 + n, &out, err, sizeof err),
+                 ASSAY_ETOOBIG);
+    cr_expect(strstr(err, "more than 262144 values"), "%s", err);
+    cr_expect_null(out);
+    msgpack_zone *zone = msgpack_zone_new(4096);
+    msgpack_object obj;
+    cr_expect_eq(assay_codec_unpack(buf, 5 + n, zone, &obj, err, sizeof err),
+                 0, "%s", err);
+    msgpack_zone_free(zone);
+    /* One value fewer decodes. */
+    n--;
+    for (int k = 0; k < 4; k++)
+        buf[1 + k] = (uint8_t)(n >> (24 - 8 * k));
+    cr_expect_eq(assay_codec_decode(buf, 5 + n, &out, err, sizeof err), 0,
+                 "%s", err);
+    json_decref(out);
+    free(buf);
+}
