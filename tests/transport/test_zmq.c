@@ -577,6 +577,36 @@ Test(zmq, subscriber_is_welcomed_after_its_subscriptions_arrived)
     ops->close(&pub);
 }
 
+/* More subscriptions than one recv() reads (a flood is read in parts): the
+ * publisher's fd stays readable until every one is read, the welcome
+ * still comes after all of them, and then every one is known. */
+Test(zmq, many_subscriptions_are_read_in_parts_then_welcomed)
+{
+    char ep[64];
+    free_endpoint(ep, sizeof ep);
+    assay_transport *pub = open_t(NULL, 0), *sub = open_t(NULL, 0);
+    int p = link_ok(pub, ASSAY_LINK_PUBLISH, ep);
+    int s = link_ok(sub, ASSAY_LINK_SUBSCRIBE, ep);
+    enum { N = 3000 };
+    for (int i = 0; i < N; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "t%d.", i);
+        cr_assert_eq(ops->subscribe(sub, s, t), 0);
+    }
+    cr_assert_eq(ops->subscribe(sub, s, "assay.welcome"), 0);
+    int link;
+    assay_frames msg;
+    pump_until_message(pub, sub, &link, &msg);
+    cr_expect(frame_is(&msg.frames[0], "assay.welcome"));
+    for (int i = 0; i < N; i += 7) {
+        char t[32];
+        snprintf(t, sizeof t, "t%d.x", i);
+        cr_expect_eq(ops->wanted(pub, p, t), 1, "%s", t);
+    }
+    ops->close(&sub);
+    ops->close(&pub);
+}
+
 Test(zmq, subscriber_of_other_topics_never_sees_a_welcome)
 {
     char ep[64];

@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -47,6 +48,8 @@
 #define MAX_LINKS 16
 #define MAX_FRAMES 16                  /* per message, routing id included */
 #define DEFAULT_MAX_MESSAGE (1u << 20) /* bytes, when the config says 0 */
+/* Subscription messages one recv() call reads at most. */
+#define SUBS_PER_RECV 1024
 #define HWM 100000 /* messages queued per peer and direction; past it
                       * send() says ASSAY_EBUSY */
 #define RECONNECT_IVL_MS 100
@@ -68,6 +71,10 @@ typedef struct zlink {
 struct assay_transport {
     void *ctx;
     int epfd;
+    /* In epfd, and signalled while subscription messages are left unread
+     * (drain_subscriptions' bound): ZMQ_FD is edge-triggered and would not
+     * wake the caller for them again. */
+    int more_fd;
     char *identity; /* NULL = let the server pick a routing id */
     size_t max_message;
     zlink links[MAX_LINKS];
@@ -139,6 +146,8 @@ static void s_close(assay_transport **self_p)
     release_parts(self);
     if (self->epfd >= 0)
         close(self->epfd);
+    if (self->more_fd >= 0)
+        close(self->more_fd);
     for (int i = 0; i < self->nlinks; i++) {
         zmq_close(self->links[i].sock); /* ZMQ_LINGER is 0: nothing waits */
         free(self->links[i].endpoint);
@@ -185,7 +194,7 @@ static int s_open(const assay_transport_config *cfg, assay_transport **out,
     assay_transport *self = calloc(1, sizeof *self);
     if (!self)
         return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
-    self->epfd = -1;
+    self->epfd = self->more_fd = -1;
     self->max_message = cfg->max_message ? cfg->max_message
                                          : DEFAULT_MAX_MESSAGE;
     int rc = 0;
@@ -200,6 +209,10 @@ static int s_open(const assay_transport_config *cfg, assay_transport **out,
     else if ((self->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
         rc = errf(errbuf, errlen, ASSAY_EIO, "epoll_create1: %s",
                   strerror(errno));
+    else if ((self->more_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+             epoll_ctl(self->epfd, EPOLL_CTL_ADD, self->more_fd,
+                       &(struct epoll_event){.events = EPOLLIN}) < 0)
+        rc = errf(errbuf, errlen, ASSAY_EIO, "eventfd: %s", strerror(errno));
     if (rc) {
         s_close(&self);
         return rc;
@@ -276,8 +289,10 @@ static int configure(assay_transport *self, void *sock, int kind,
              zmq_strerror(errno));
         rc = ASSAY_EIO;
     }
-    /* Each direction a link uses is bounded. */
-    if (!rc && kind != ASSAY_LINK_SUBSCRIBE)
+    /* Each direction a link uses is bounded; a SUBSCRIBE link sends its
+     * subscriptions (past libzmq's default of 1000 waiting, later ones,
+     * the welcome among them, would be lost). */
+    if (!rc)
         rc = SET_INT(sock, ZMQ_SNDHWM, HWM, endpoint);
     if (!rc && kind != ASSAY_LINK_PUBLISH)
         rc = SET_INT(sock, ZMQ_RCVHWM, HWM, endpoint);
@@ -551,17 +566,25 @@ static bool asks_welcome(const assay_bytes *f)
            !memcmp(f->data + 1, WELCOME_TOPIC, n);
 }
 
-/* Reads every subscription message waiting on PUBLISH link `id` into its
- * prefix set; then, if any of them asked for the welcome, publishes it
- * once (it reaches every one of them). Only then: the subscriptions a
- * subscriber sent before its welcome one must be known when it is
- * welcomed. */
+/* Reads the subscription messages waiting on PUBLISH link `id` into its
+ * prefix set, at most SUBS_PER_RECV of them (a flood of subscriptions
+ * waits for later calls rather than hold this one); then, if any of them
+ * asked for the welcome, publishes it once (it reaches every one of
+ * them). Only then: the subscriptions a subscriber sent before its
+ * welcome one (read before it: a connection's messages come in order)
+ * must be known when it is welcomed. */
 static int drain_subscriptions(assay_transport *self, int id)
 {
     zlink *l = &self->links[id];
     bool welcome = false;
     int rc = 0;
-    for (;;) {
+    for (int n = 0;; n++) {
+        if (n == SUBS_PER_RECV) { /* more may wait: come back for them */
+            uint64_t one = 1;
+            if (write(self->more_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+                rc = ASSAY_EIO;
+            break;
+        }
         int events;
         size_t len = sizeof events;
         if (zmq_getsockopt(l->sock, ZMQ_EVENTS, &events, &len) < 0) {
@@ -604,6 +627,9 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
         return ASSAY_EINVAL;
     release_parts(self);
     *msg = (assay_frames){NULL, 0};
+    uint64_t ignored;
+    if (read(self->more_fd, &ignored, sizeof ignored) < 0 && errno != EAGAIN)
+        return ASSAY_EIO;
     /* Subscriptions first, before any message another link returns: a
      * subscriber welcomed before it sent a request (on another
      * connection) must have its subscriptions honoured for the events
