@@ -90,6 +90,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "entry.h"
 #include "storage.h"
 
 /* Largest command accepted, as in `none`: a command is a state-machine
@@ -98,9 +99,6 @@
 /* Group-commit caps per log entry (a single larger command goes alone). */
 #define ENTRY_MAX_CMDS 4096
 #define ENTRY_MAX_BYTES ((size_t)16 << 20)
-#define ENTRY_MAGIC 'A'
-#define ENTRY_FORMAT 1
-#define ENTRY_HEADER 24
 /* Work per process() call, so that a burst cannot starve the host loop. */
 #define PROCESS_MAX_OPS 256
 #define PROCESS_MAX_CMDS 65536
@@ -362,36 +360,6 @@ static int map_raft(int rv)
     }
 }
 
-static void put32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    uint32_t v = 0;
-
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    uint64_t v = 0;
-
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* Makes the fd readable (an eventfd adds, so repeated signals are one
  * wake-up). Only counter overflow could fail, after 2^64 - 2 signals. */
 static int signal_fd(assay_consensus *self)
@@ -514,10 +482,8 @@ static int rfsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf,
     o->len = buf->len;
     o->kind = OP_APPLY;
     o->index = raft_last_applied(&self->raft) + 1;
-    if (buf->len >= ENTRY_HEADER && p[0] == ENTRY_MAGIC &&
-        p[1] == ENTRY_FORMAT && get64(p + 8) == self->origin) {
-        uint64_t seq = get64(p + 16);
-
+    uint64_t origin, seq;
+    if (entry_origin(p, buf->len, &origin, &seq) && origin == self->origin) {
         for (batch *b = self->fl_head; b; b = b->next)
             if (b->seq == seq && b->w) {
                 o->w = b->w;
@@ -756,13 +722,8 @@ static void propose(assay_consensus *self, pending **list)
     buf = raft_malloc(total);
     if (buf) {
         memset(buf + total - 8, 0, 8); /* the padding */
-        put64(buf, 0);
-        buf[0] = ENTRY_MAGIC;
-        buf[1] = ENTRY_FORMAT;
-        put32(buf + 4, n);
-        put64(buf + 8, self->origin);
         b->seq = ++self->next_seq;
-        put64(buf + 16, b->seq);
+        entry_header(buf, n, self->origin, b->seq);
         w = buf + ENTRY_HEADER;
     }
     p = *list;
@@ -770,7 +731,7 @@ static void propose(assay_consensus *self, pending **list)
         next = p->next;
         b->w[i] = (waiter){p->cb, p->arg};
         if (buf) {
-            put32(w, (uint32_t)p->len);
+            entry_put32(w, (uint32_t)p->len);
             memcpy(w + 4, p->data, p->len);
             w += 4 + p->len;
         }
@@ -1681,43 +1642,13 @@ static int mod_fd(assay_consensus *self)
 
 /* Validates the whole entry before anything is applied, so a malformed
  * one is skipped entirely, identically on every member. */
-static bool entry_valid(const unsigned char *p, size_t len, uint32_t *count)
-{
-    size_t off = ENTRY_HEADER;
-    uint32_t n;
-
-    if (len < ENTRY_HEADER || p[0] != ENTRY_MAGIC || p[1] != ENTRY_FORMAT)
-        return false;
-    n = get32(p + 4);
-    if (n > (len - ENTRY_HEADER) / 4)
-        return false;
-    for (uint32_t i = 0; i < n; i++) {
-        uint32_t l;
-
-        if (len - off < 4)
-            return false;
-        l = get32(p + off);
-        off += 4;
-        if (len - off < l)
-            return false;
-        off += l;
-    }
-    if (len - off >= 8)
-        return false;
-    for (; off < len; off++)
-        if (p[off])
-            return false;
-    *count = n;
-    return true;
-}
-
 static uint32_t handle_apply(assay_consensus *self, qop *o)
 {
     const unsigned char *p = o->buf;
     uint32_t count = 0;
     size_t off = ENTRY_HEADER;
 
-    if (!entry_valid(p, o->len, &count)) {
+    if (!entry_check(p, o->len, &count)) {
         fprintf(stderr, "raft: skipping malformed log entry %llu (%zu bytes)\n",
                 (unsigned long long)o->index, o->len);
         for (uint32_t i = 0; i < o->n; i++)
@@ -1727,16 +1658,15 @@ static uint32_t handle_apply(assay_consensus *self, qop *o)
         return 1;
     }
     for (uint32_t i = 0; i < count; i++) {
-        uint32_t l = get32(p + off);
+        uint32_t l;
+        const unsigned char *cmd = entry_next(p, &off, &l);
         void *result = NULL;
         int rc;
 
-        off += 4;
         if (self->failed)
             rc = self->failed;
         else
-            rc = self->fsm.apply(self->fsm.data, p + off, l, &result);
-        off += l;
+            rc = self->fsm.apply(self->fsm.data, cmd, l, &result);
         if (i < o->n && o->w[i].cb)
             o->w[i].cb(o->w[i].arg, rc < 0 ? rc : 0, result);
         else if (result && self->release)
