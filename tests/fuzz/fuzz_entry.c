@@ -43,7 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint32_t n = 1;
     for (size_t i = 0; i < size; i++)
         n += data[i] == 0xff;
-    size_t total = (ENTRY_HEADER + 4 * (size_t)n + size + 7) & ~(size_t)7;
+    size_t bytes = size - (n - 1); /* the 0xff separators are not kept */
+    size_t total = (ENTRY_HEADER + 4 * (size_t)n + bytes + 7) & ~(size_t)7;
     unsigned char *e = calloc(1, total);
     if (!e)
         return 0;
