@@ -725,22 +725,31 @@ static bool s_gone(void *arg)
     return kill(*(pid_t *)arg, 0) != 0;
 }
 
+/* Runs crashy.<action> (orphan or detached: the executor crashes and
+ * leaves a child holding its socket), expects the crash reported as such,
+ * not as a timeout, and returns the child's pid. */
+static pid_t s_crash_leaving_child(const char *action)
+{
+    char *dir = harness_tmpdir(), path[256], extra[384];
+    snprintf(path, sizeof path, "%s/%s.pid", dir, action);
+    snprintf(extra, sizeof extra,
+             "\"timeout_ms\": 60000, \"params\": {\"path\": \"%s\"}", path);
+    expect_error(action, extra, "killed by SIGSEGV");
+    pid_t child = s_child_pid(path);
+    free(dir);
+    return child;
+}
+
 /* An executor that crashes while a child of its own still holds its
  * protocol socket is known dead by its pid: the crash is reported as
  * such (not as a timeout), its slot takes the next job, and the child,
  * left in the executor's process group, is killed with it. */
 Test(executor, crash_with_a_child_holding_the_socket_is_seen_at_once)
 {
-    char *dir = harness_tmpdir(), path[256], extra[384];
-    snprintf(path, sizeof path, "%s/orphan.pid", dir);
-    snprintf(extra, sizeof extra,
-             "\"timeout_ms\": 60000, \"params\": {\"path\": \"%s\"}", path);
-    expect_error("orphan", extra, "killed by SIGSEGV");
-    pid_t child = s_child_pid(path);
+    pid_t child = s_crash_leaving_child("orphan");
     cr_expect(harness_until(5000, s_gone, &child),
               "the executor's child %d outlived it", (int)child);
     expect_alive();
-    free(dir);
 }
 
 /* A child that left the executor's process group (setsid) outlives it,
@@ -748,14 +757,8 @@ Test(executor, crash_with_a_child_holding_the_socket_is_seen_at_once)
  * freed. */
 Test(executor, crash_with_a_detached_child_frees_the_slot)
 {
-    char *dir = harness_tmpdir(), path[256], extra[384];
-    snprintf(path, sizeof path, "%s/detached.pid", dir);
-    snprintf(extra, sizeof extra,
-             "\"timeout_ms\": 60000, \"params\": {\"path\": \"%s\"}", path);
-    expect_error("detached", extra, "killed by SIGSEGV");
-    pid_t child = s_child_pid(path);
+    pid_t child = s_crash_leaving_child("detached");
     expect_alive();
     expect_alive(); /* both slots, the crashed one included */
     kill(child, SIGKILL);
-    free(dir);
 }

@@ -644,6 +644,20 @@ static bool s_three_listed(void *arg)
     return s_runtimes(NULL) >= 3;
 }
 
+/* Sends a registration for `id` with `labels`, `capacity` and `catalog`
+ * (all taken) on link d of `link`. */
+static void s_register_raw(assay_link *link, int d, const char *id,
+                           json_t *labels, json_t *capacity, json_t *catalog)
+{
+    json_t *reg = json_pack("{s:s, s:i, s:o, s:o, s:o}", "id", id,
+                            "heartbeat_ms", 1000, "labels", labels,
+                            "capacity", capacity, "catalog", catalog);
+    cr_assert_eq(assay_link_send(link, d, NULL, ASSAY_RUNTIME_PROTO,
+                                 "register", reg),
+                 0);
+    json_decref(reg);
+}
+
 /* Registrations that never heartbeat (max_runtimes of them) hold the
  * leader's sessions only until they are silent twice their allowance: a
  * real runtime is refused meanwhile (logged, counted), then gets in and
@@ -662,13 +676,8 @@ Test(cluster, silent_registrations_expire_and_cannot_keep_runtimes_out)
     for (int i = 0; i < 3; i++) {
         char id[16];
         snprintf(id, sizeof id, "ghost%d", i);
-        json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", id,
-                                "heartbeat_ms", 1000, "labels", "catalog",
-                                "plugins");
-        cr_assert_eq(assay_link_send(link, d, NULL, ASSAY_RUNTIME_PROTO,
-                                     "register", reg),
-                     0);
-        json_decref(reg);
+        s_register_raw(link, d, id, json_object(), json_null(),
+                       json_pack("{s:[]}", "plugins"));
     }
     cr_assert(harness_until(10000, s_three_listed, NULL));
     cluster_runtime(&c, "rt1", NULL); /* waits until it is registered */
@@ -685,20 +694,6 @@ Test(cluster, silent_registrations_expire_and_cannot_keep_runtimes_out)
     cr_expect_eq(expect_all(jobs, "completed"), 1);
     json_decref(jobs);
     assay_link_destroy(&link);
-}
-
-/* Sends a registration for `id` with `labels`, `capacity` and `catalog`
- * (all taken) on link d of `link`. */
-static void s_register_raw(assay_link *link, int d, const char *id,
-                           json_t *labels, json_t *capacity, json_t *catalog)
-{
-    json_t *reg = json_pack("{s:s, s:i, s:o, s:o, s:o}", "id", id,
-                            "heartbeat_ms", 1000, "labels", labels,
-                            "capacity", capacity, "catalog", catalog);
-    cr_assert_eq(assay_link_send(link, d, NULL, ASSAY_RUNTIME_PROTO,
-                                 "register", reg),
-                 0);
-    json_decref(reg);
 }
 
 /* What a runtime makes every member hold is bounded at the door: labels,
