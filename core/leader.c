@@ -24,7 +24,7 @@
 #include "codec.h"
 #include "error.h"
 #include "host.h"
-#include "ident.h"
+#include "registration.h"
 #include "index.h"
 #include "jobspec.h"
 #include "link.h"
@@ -47,15 +47,6 @@ extern char **environ;
 #define MAX_EXPIRE_BATCH 4096
 #define MAX_QUEUE_SCAN 20000
 #define TICK_MS 50
-/* What one runtime may make every member hold (replicated, so every
- * member pays it): its catalogue as compact JSON, its labels and its
- * capacity. Real ones are a few KiB. */
-#define CATALOG_MAX_BYTES ((size_t)128 << 10)
-#define CATALOG_MAX_PLUGINS 256
-#define CATALOG_MAX_ACTIONS 256
-#define LABELS_MAX 64
-#define LABEL_VALUE_MAX 255
-#define CAPACITY_MAX 16
 /* Refused registrations are logged at most this often. */
 #define REFUSAL_LOG_MS 10000
 #define MAX_LIST 100000
@@ -1447,65 +1438,6 @@ static void s_on_client(assay_leader *self, const assay_link_msg *m)
 
 /* The catalogue a runtime advertises must have the shape the planner and
  * type checker read; anything else is refused at registration. */
-/* What is wrong with a catalogue (NULL: nothing), in words for the log. */
-static const char *s_catalog_fault(const json_t *cat)
-{
-    const json_t *plugins = json_object_get(cat, "plugins");
-    if (!json_is_array(plugins))
-        return "catalog: no plugins array";
-    if (json_array_size(plugins) > CATALOG_MAX_PLUGINS)
-        return "catalog: more than 256 plugins";
-    if (json_dumpb(cat, NULL, 0, JSON_COMPACT) > CATALOG_MAX_BYTES)
-        return "catalog: over 128 KiB";
-    size_t i, k;
-    json_t *p, *a;
-    json_array_foreach(plugins, i, p) {
-        assay_semver v;
-        if (!s_str(p, "name") || !s_str(p, "version") ||
-            assay_semver_parse(s_str(p, "version"), &v) ||
-            !json_is_array(json_object_get(p, "actions")))
-            return "catalog: a plugin without a name, semver or actions";
-        if (json_array_size(json_object_get(p, "actions")) >
-            CATALOG_MAX_ACTIONS)
-            return "catalog: a plugin with more than 256 actions";
-        json_array_foreach(json_object_get(p, "actions"), k, a) {
-            assay_param *decl;
-            if (!s_str(a, "name") ||
-                assay_params_from_json(json_object_get(a, "params"), &decl,
-                                       NULL, 0))
-                return "catalog: an action without a name or with bad "
-                       "params";
-            free(decl);
-        }
-    }
-    return NULL;
-}
-
-/* What is wrong with a registration's labels and capacity (NULL: nothing). */
-static const char *s_labels_fault(const json_t *labels, const json_t *cap)
-{
-    const char *k;
-    json_t *v;
-    if (!json_is_object(labels))
-        return "labels: not a map";
-    if (json_object_size(labels) > LABELS_MAX)
-        return "labels: more than 64";
-    json_object_foreach((json_t *)labels, k, v) {
-        if (!*k || strlen(k) > 63 || !json_is_string(v) ||
-            json_string_length(v) > LABEL_VALUE_MAX)
-            return "labels: a key not of 1 to 63 bytes, or a value not a "
-                   "string of at most 255";
-    }
-    if (cap && !json_is_null(cap) &&
-        (!json_is_object(cap) || json_object_size(cap) > CAPACITY_MAX))
-        return "capacity: not a map of at most 16 entries";
-    json_object_foreach((json_t *)cap, k, v) {
-        if (strlen(k) > 63 || !json_is_number(v))
-            return "capacity: a key over 63 bytes or a value not a number";
-    }
-    return NULL;
-}
-
 static void s_registered(void *arg, int status, void *result)
 {
     s_pending *p = arg;
@@ -1538,16 +1470,9 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     const char *id = s_str(b, "id");
     json_int_t hb = json_integer_value(json_object_get(b, "heartbeat_ms"));
     const json_t *ride = json_object_get(b, "acks_in_dispatch");
-    const char *fault =
-        !assay_ident_node_valid(id, 63) ? "bad id"
-        : hb < 10 || hb > 600000        ? "heartbeat_ms not 10 to 600000"
-        : ride && !json_is_boolean(ride) ? "acks_in_dispatch not a bool"
-        : m->route.len > sizeof((s_rt *)0)->route
-            ? "routing id too long"
-            : s_labels_fault(json_object_get(b, "labels"),
-                             json_object_get(b, "capacity"));
-    if (!fault)
-        fault = s_catalog_fault(json_object_get(b, "catalog"));
+    const char *fault = m->route.len > sizeof((s_rt *)0)->route
+                            ? "routing id too long"
+                            : assay_registration_fault(b);
     if (fault) {
         assay_warn("refused registration from %.64s: %s", id ? id : "(no id)",
                    fault);
@@ -1730,7 +1655,7 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
 {
     const json_t *cat = json_object_get(b, "catalog");
     assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
-    const char *fault = rec ? s_catalog_fault(cat) : "not registered";
+    const char *fault = rec ? assay_catalog_fault(cat) : "not registered";
     if (fault) {
         assay_warn("runtime %s: catalogue update refused: %s", r->id, fault);
         return;
