@@ -851,12 +851,11 @@ static bool s_labels_match(const json_t *want, const json_t *have)
     return true;
 }
 
-/* Does j match the assay.jobs filters (state < 0 and NULLs: any)? */
-static bool s_jobs_match(const assay_job *j, int state, const char *spec,
-                         const json_t *labels)
+/* Does j match the assay.jobs filters (state < 0 and NULL: any)? The
+ * JobSpec filter is the walk itself: it goes over that JobSpec's jobs. */
+static bool s_jobs_match(const assay_job *j, int state, const json_t *labels)
 {
     return (state < 0 || (int)j->state == state) &&
-           (!spec || !strcmp(spec, j->spec->id)) &&
            (!labels || s_labels_match(labels, j->spec->labels));
 }
 
@@ -905,6 +904,13 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
                             after));
             return;
         }
+        if (spec && a->spec != s) {
+            s_reply(self, route, verb,
+                    s_error(ASSAY_EINVAL,
+                            "after: job '%.96s' is not of JobSpec '%.64s'",
+                            after, spec));
+            return;
+        }
         j = spec ? assay_spec_next(a) : a->all_next;
     }
     json_t *jobs = json_array();
@@ -912,7 +918,7 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
     for (size_t scanned = 0;
          j && (json_int_t)json_array_size(jobs) < limit && scanned < JOBS_SCAN;
          last = j, j = spec ? assay_spec_next(j) : j->all_next, scanned++)
-        if (s_jobs_match(j, want, spec, labels))
+        if (s_jobs_match(j, want, labels))
             json_array_append_new(jobs, assay_job_json(j, 0));
     json_t *o = json_pack("{s:o}", "jobs", jobs);
     if (j && last)
@@ -920,7 +926,7 @@ static void s_svc_jobs(assay_leader *self, const assay_bytes *route,
     if (s) {
         json_int_t total = 0;
         for (const assay_job *k = assay_spec_jobs(s); k; k = assay_spec_next(k))
-            total += s_jobs_match(k, want, NULL, labels);
+            total += s_jobs_match(k, want, labels);
         json_object_set_new(o, "total", json_integer(total));
     } else if (spec) {
         json_object_set_new(o, "total", json_integer(0));

@@ -1183,6 +1183,9 @@ Test(wire, jobs_come_in_bounded_pages_with_a_cursor)
                  "ASSAY_ENOENT", "after: job 'nope-0' is not held");
     expect_error(call("assay.jobs", json_pack("{s:i}", "after", 3)),
                  "ASSAY_ETYPE", "after must be strings");
+    expect_error(call("assay.jobs", json_pack("{s:s, s:s}", "spec", "other",
+                                              "after", "pg-0")),
+                 "ASSAY_EINVAL", "after: job 'pg-0' is not of JobSpec 'other'");
     fake_stop(&f);
 }
 
