@@ -41,6 +41,7 @@ static void s_plugin_free(assay_plugin *p)
         p->module->fini(p->state);
     if (p->dl)
         dlclose(p->dl);
+    assay_description_destroy(&p->described);
     free(p);
 }
 
@@ -99,55 +100,89 @@ int assay_catalog_load(assay_catalog *self, const char *path,
     return assay_catalog_load_from(self, path, path, out, err, errlen);
 }
 
-int assay_catalog_load_from(assay_catalog *self, const char *path,
-                            const char *source, const assay_plugin **out,
-                            char *err, size_t errlen)
+/* Takes p, whose module was loaded or described (rc 0) or not (rc and
+ * why say why): into the catalogue, or refused. */
+static int s_admit(assay_catalog *self, assay_plugin *p, int rc,
+                   const char *why_not, const assay_plugin **out, char *err,
+                   size_t errlen)
 {
-    char why[ASSAY_ERRMSG_SIZE] = "";
-    int rc = 0;
-    assay_plugin *p = calloc(1, sizeof *p);
-    if (!p)
-        return ASSAY_ENOMEM;
-    p->loaded_at = (int64_t)time(NULL);
-    if (strlcpy(p->path, path, sizeof p->path) >= sizeof p->path ||
-        strlcpy(p->source, source, sizeof p->source) >= sizeof p->source) {
-        rc = assay_errf(why, sizeof why, ASSAY_ETOOBIG, "path too long");
-        goto refuse;
+    char why[ASSAY_ERRMSG_SIZE];
+    strlcpy(why, why_not, sizeof why);
+    const assay_plugin *dup = NULL;
+    if (!rc) {
+        strlcpy(p->name, p->module->name, sizeof p->name);
+        strlcpy(p->version, p->module->version, sizeof p->version);
+        assay_semver_parse(p->version, &p->semver);
+        dup = s_find(self, p->name, &p->semver);
     }
-    rc = assay_module_open(path, ASSAY_KIND_ACTION, &p->dl, &p->module, why,
-                           sizeof why);
-    if (rc)
-        goto refuse;
-    strlcpy(p->name, p->module->name, sizeof p->name);
-    strlcpy(p->version, p->module->version, sizeof p->version);
-    assay_semver_parse(p->version, &p->semver);
-    const assay_plugin *dup = s_find(self, p->name, &p->semver);
-    if (dup) {
+    if (dup)
         rc = assay_errf(why, sizeof why, ASSAY_EEXIST,
                         "duplicate of %s %s already loaded from %s (versions "
                         "are immutable: bump the version)",
                         p->name, p->version, dup->source);
-        goto refuse;
+    if (rc) {
+        char line[sizeof p->source + sizeof why + 2];
+        snprintf(line, sizeof line, "%s: %s", p->source, why);
+        assay_errf(err, errlen, rc, "%s", line);
+        assay_catalog_refuse(self, p->source, line);
+        s_plugin_free(p);
+        return rc;
     }
     assay_plugin **tail = &self->plugins;
     while (*tail)
         tail = &(*tail)->next;
     *tail = p;
     self->count++;
-    assay_debug("loaded %s %s from %s", p->name, p->version, source);
+    assay_debug("loaded %s %s from %s", p->name, p->version, p->source);
     if (out)
         *out = p;
     return 0;
-refuse:
-    p->initialized = false;
-    s_plugin_free(p);
-    assay_errf(err, errlen, rc, "%s: %s", source, why);
-    {
-        char line[ASSAY_ERRMSG_SIZE + PATH_MAX];
-        snprintf(line, sizeof line, "%s: %s", source, why);
-        assay_catalog_refuse(self, source, line);
+}
+
+static assay_plugin *s_plugin_new(const char *path, const char *source,
+                                  int *rc, char *why, size_t whylen)
+{
+    assay_plugin *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->loaded_at = (int64_t)time(NULL);
+    strlcpy(p->source, source, sizeof p->source);
+    if (strlcpy(p->path, path, sizeof p->path) >= sizeof p->path ||
+        strlen(source) >= sizeof p->source)
+        *rc = assay_errf(why, whylen, ASSAY_ETOOBIG, "path too long");
+    return p;
+}
+
+int assay_catalog_load_from(assay_catalog *self, const char *path,
+                            const char *source, const assay_plugin **out,
+                            char *err, size_t errlen)
+{
+    char why[ASSAY_ERRMSG_SIZE] = "";
+    int rc = 0;
+    assay_plugin *p = s_plugin_new(path, source, &rc, why, sizeof why);
+    if (!p)
+        return ASSAY_ENOMEM;
+    if (!rc)
+        rc = assay_module_open(path, ASSAY_KIND_ACTION, &p->dl, &p->module,
+                               why, sizeof why);
+    return s_admit(self, p, rc, why, out, err, errlen);
+}
+
+int assay_catalog_add(assay_catalog *self, const char *path,
+                      const char *source, assay_description **described,
+                      const assay_plugin **out, char *err, size_t errlen)
+{
+    char why[ASSAY_ERRMSG_SIZE] = "";
+    int rc = 0;
+    assay_plugin *p = s_plugin_new(path, source, &rc, why, sizeof why);
+    if (!p) {
+        assay_description_destroy(described);
+        return ASSAY_ENOMEM;
     }
-    return rc;
+    p->described = *described;
+    *described = NULL;
+    p->module = assay_description_module(p->described);
+    return s_admit(self, p, rc, why, out, err, errlen);
 }
 
 void assay_catalog_unload(assay_catalog *self, const assay_plugin *plugin)
@@ -186,7 +221,8 @@ int assay_catalog_scan(assay_catalog *self, const char *dir, char *err,
 {
     /* One scan of a plugins directory, the same the daemon starts with. */
     assay_plugdir *once = NULL;
-    int rc = assay_plugdir_new(self, dir, false, &once, err, errlen);
+    assay_plugdir_conf conf = {.dir = dir};
+    int rc = assay_plugdir_new(self, &conf, &once, err, errlen);
     assay_plugdir_destroy(&once);
     return rc;
 }
@@ -291,45 +327,19 @@ int assay_catalog_resolve(const assay_catalog *self, const char *ref,
     return 0;
 }
 
-static json_t *s_params_json(const assay_param *decl)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; decl && decl[i].name; i++) {
-        const assay_param *p = &decl[i];
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:b, s:s?, s:s?}", "name", p->name,
-                           "type", assay_type_name((int)p->type), "required",
-                           (p->flags & ASSAY_PARAM_REQUIRED) != 0, "default",
-                           p->def, "help", p->help));
-    }
-    return arr;
-}
-
 json_t *assay_catalog_json(const assay_catalog *self)
 {
     json_t *plugins = json_array(), *refused = json_array();
     for (const assay_plugin *p = self->plugins; p; p = p->next) {
-        json_t *actions = json_array();
-        for (const assay_action *a = p->module->actions; a->name; a++) {
-            char sig[1024];
-            assay_params_signature(a->params, sig, sizeof sig);
-            json_array_append_new(
-                actions, json_pack("{s:s, s:s, s:s, s:o}", "name", a->name,
-                                   "help", a->help, "signature", sig, "params",
-                                   s_params_json(a->params)));
-        }
         char when[32];
         time_t t = (time_t)p->loaded_at;
         struct tm tm;
         strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-        json_array_append_new(
-            plugins,
-            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name",
-                      p->name, "version", p->version, "license",
-                      p->module->license, "description",
-                      p->module->description, "path", p->path, "source",
-                      p->source, "loaded_at", when, "actions", actions,
-                      "config", s_params_json(p->module->config)));
+        json_t *j = assay_module_json(p->module);
+        json_object_set_new(j, "path", json_string(p->path));
+        json_object_set_new(j, "source", json_string(p->source));
+        json_object_set_new(j, "loaded_at", json_string(when));
+        json_array_append_new(plugins, j);
     }
     /* The refused list is kept newest first; report in load order. */
     for (const s_refused *r = self->refused; r; r = r->next)

@@ -1,6 +1,7 @@
-/* core/catalog.h - the plugin host: loads action modules from a directory,
- * validates their descriptors, and resolves "plugin.action" + version range
- * to one loaded module version.
+/* core/catalog.h - the plugin host: action modules, loaded (in executors,
+ * which run them) or described (in the daemon, which never runs plugin
+ * code: describe.h), with validated descriptors; resolves "plugin.action"
+ * + version range to one module version.
  *
  * A refused file is recorded with a one-line reason and never stops the
  * others from loading. Several versions of one plugin may be loaded side by
@@ -15,6 +16,7 @@
 #include <assay/module.h>
 #include <jansson.h>
 
+#include "description.h"
 #include "semver.h"
 
 typedef struct assay_plugin {
@@ -25,7 +27,8 @@ typedef struct assay_plugin {
     char version[64];
     assay_semver semver;
     const assay_module *module;
-    void *dl;
+    void *dl;                       /* loaded: the handle; else NULL */
+    assay_description *described;   /* described: owns module; else NULL */
     /* Executor side only: module init() state, run on first use. */
     bool initialized;
     int init_rc;
@@ -58,7 +61,12 @@ int assay_catalog_load(assay_catalog *self, const char *path,
 int assay_catalog_load_from(assay_catalog *self, const char *path,
                             const char *source, const assay_plugin **out,
                             char *err, size_t errlen);
-/* Removes a loaded plugin (fini, dlclose). */
+/* The same for a file described by a helper (describe.h): the catalogue
+ * takes *described (NULL afterwards) whether it admits it or not. */
+int assay_catalog_add(assay_catalog *self, const char *path,
+                      const char *source, assay_description **described,
+                      const assay_plugin **out, char *err, size_t errlen);
+/* Removes a plugin (fini, dlclose). */
 void assay_catalog_unload(assay_catalog *self, const assay_plugin *plugin);
 /* Records (and logs) a refusal of `path` with a one-line reason. */
 void assay_catalog_refuse(assay_catalog *self, const char *path,

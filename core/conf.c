@@ -79,6 +79,10 @@ static const struct conf_key keys[] = {
     STRING(executor_path, "",
            "assay-executor program; empty: the one beside the running "
            "binary, else this install's libexec/assay/assay-executor."),
+    INT(plugin_load_timeout_ms, "10000", 100, 600000,
+        "Time a plugin file may take to load (its constructors and entry "
+        "point, run in a helper process) before it is refused, in "
+        "milliseconds."),
     INT(executors, "-1", -1, 256,
         "Executor processes running jobs; -1: one per CPU; 0: none (a "
         "member that runs no jobs)."),

@@ -23,6 +23,7 @@ typedef struct assay_conf {
                                   is the install's own (prefix.h) */
     char executor_path[4096];  /* "" = the running binary's own
                                   (prefix.h) */
+    int64_t plugin_load_timeout_ms; /* a plugin's describer may take */
     int64_t executors;         /* -1 = one per CPU, 0 = none */
     int64_t jobs_per_executor; /* jobs queued to one executor at once */
     int64_t default_timeout_ms;

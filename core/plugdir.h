@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "catalog.h"
 
@@ -23,9 +24,20 @@ typedef struct assay_plugdir assay_plugdir;
  * unloaded from the catalogue (executors drop their copies). */
 typedef void (*assay_plugdir_withdraw_fn)(void *arg, const char *path);
 
-/* Scans `dir` into `cat`. With `watch`, also sets up inotify and the
- * private cache (removed by destroy). */
-int assay_plugdir_new(assay_catalog *cat, const char *dir, bool watch,
+typedef struct assay_plugdir_conf {
+    const char *dir;
+    bool watch;
+    /* The program that describes each file (describe.h); NULL or "": the
+     * assay-executor beside the running program, else the installed one. */
+    const char *describer;
+    int64_t load_timeout_ms; /* 0: ASSAY_DESCRIBE_TIMEOUT_MS */
+} assay_plugdir_conf;
+
+/* Scans the directory into `cat`, waiting for every file's describer.
+ * With `watch`, also sets up inotify and the private cache (removed by
+ * destroy); files that change later are described while the loop goes
+ * on, one at a time. */
+int assay_plugdir_new(assay_catalog *cat, const assay_plugdir_conf *conf,
                       assay_plugdir **out, char *err, size_t errlen);
 void assay_plugdir_destroy(assay_plugdir **self_p);
 
@@ -36,14 +48,17 @@ typedef int (*assay_plugdir_accept_fn)(void *arg, const assay_plugin *p,
 void assay_plugdir_set_accept(assay_plugdir *self, assay_plugdir_accept_fn fn,
                               void *arg);
 
-/* The inotify fd (readable when something changed), or -1. */
+/* Readable when something changed or a describer ended; -1 when not
+ * watching. */
 int assay_plugdir_fd(const assay_plugdir *self);
 
-/* Applies pending inotify events; true if the catalogue changed. */
+/* Applies pending inotify events and what describers answered; true if
+ * the catalogue changed. */
 bool assay_plugdir_process(assay_plugdir *self,
                            assay_plugdir_withdraw_fn withdraw, void *arg);
 /* Compares the directory with what is loaded (SIGHUP, `plugins
- * --rescan`); true if the catalogue changed. */
+ * --rescan`); true if the catalogue changed already (what changed files
+ * hold is learnt later, through assay_plugdir_process, when watching). */
 bool assay_plugdir_rescan(assay_plugdir *self,
                           assay_plugdir_withdraw_fn withdraw, void *arg);
 

@@ -40,8 +40,7 @@
 #include "executor.h"
 #include "frame.h"
 #include "log.h"
-
-extern char **environ;
+#include "child.h"
 
 /* Result frames can carry a lot of evidence; job frames are small. */
 #define RESULT_FRAME_MAX ASSAY_FRAME_MAX
@@ -199,7 +198,6 @@ static int s_spawn(assay_pool *self, s_exec *e)
     /* Above 4, so that the dup2s onto 1..3 cannot overwrite it. */
     int log_fd = fcntl(assay_log_fd(), F_DUPFD_CLOEXEC, 5);
     posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_adddup2(&fa, op[1], 1);
@@ -209,27 +207,10 @@ static int s_spawn(assay_pool *self, s_exec *e)
         posix_spawn_file_actions_adddup2(&fa, log_fd, 4);
     else /* we have no log: neither has the executor */
         posix_spawn_file_actions_addopen(&fa, 4, "/dev/null", O_WRONLY, 0);
-    posix_spawnattr_init(&attr);
     /* Own process group: a timeout kill reaches the providers too. */
-    posix_spawnattr_setpgroup(&attr, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&attr, &none);
-    sigset_t dfl;
-    sigemptyset(&dfl);
-    sigaddset(&dfl, SIGPIPE);
-    sigaddset(&dfl, SIGTERM);
-    sigaddset(&dfl, SIGINT);
-    sigaddset(&dfl, SIGHUP);
-    posix_spawnattr_setsigdefault(&attr, &dfl);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP |
-                                        POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
     pid_t pid;
-    int rc = posix_spawn(&pid, self->executor_path, &fa, &attr, argv,
-                         environ);
+    int rc = assay_child_spawn(&pid, self->executor_path, &fa, argv);
     posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
     close(sv[1]);
     close(op[1]);
     if (log_fd >= 0)

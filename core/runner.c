@@ -97,19 +97,23 @@ int assay_runner_new(const assay_conf *conf, bool watch,
     self->default_attempts = conf->max_attempts;
     self->plugin_config = conf->plugin ? json_deep_copy(conf->plugin)
                                        : json_object();
+    char exe[PATH_MAX];
+    assay_executor_path(conf->executor_path, exe, sizeof exe);
+    assay_plugdir_conf dc = {.dir = conf->plugins_dir,
+                             .watch = watch,
+                             .describer = exe,
+                             .load_timeout_ms = conf->plugin_load_timeout_ms};
     int rc = conf->executors == 0
                  ? assay_errf(err, errlen, ASSAY_EINVAL,
                               "executors = 0: this node runs no jobs")
-                 : assay_plugdir_new(self->catalog, conf->plugins_dir, watch,
-                                     &self->plugdir, err, errlen);
+                 : assay_plugdir_new(self->catalog, &dc, &self->plugdir, err,
+                                     errlen);
     if (!rc)
         rc = s_check_plugin_config(self->catalog, self->plugin_config, err,
                                    errlen);
     if (!rc)
         assay_plugdir_set_accept(self->plugdir, s_accept, self);
     if (!rc) {
-        char exe[PATH_MAX];
-        assay_executor_path(conf->executor_path, exe, sizeof exe);
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         assay_pool_config pc = {
             .executor_path = exe,

@@ -9,6 +9,7 @@
 
 #include <assay/version.h>
 
+#include "describe.h"
 #include "executor.h"
 #include "log.h"
 
@@ -49,6 +50,9 @@ static bool s_hex(const char *s, unsigned char *out, size_t n)
 
 int main(int argc, char **argv)
 {
+    /* The daemon learns what a plugin declares without loading it. */
+    if (argc == 3 && !strcmp(argv[1], "--describe"))
+        return assay_describe_answer(argv[2], 3);
     assay_executor_opts opts = {.fd = -1};
     int level = ASSAY_LOG_WARN, log_fd = 2;
     bool marked = false;
@@ -68,7 +72,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "assay-executor: started by assayd, not by hand "
                         "(usage: assay-executor --fd N --output-mark HEX "
                         "[--memory-mb M] [--log-level error|warn|info|debug] "
-                        "[--log-fd N])\n");
+                        "[--log-fd N]; or assay-executor --describe FILE)\n");
         return 64;
     }
     /* The daemon's level and log: its stderr (fd 2 here) is the running

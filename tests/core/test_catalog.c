@@ -7,6 +7,7 @@
 #include "catalog.h"
 #include "harness.h"
 #include "module.h"
+#include "plugdir.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 
@@ -136,6 +137,54 @@ Test(catalog, refused_files_do_not_stop_the_others)
     cr_expect(loaded("good"));
     cr_expect(loaded("dupe")); /* the first copy wins */
     cr_expect_eq(assay_catalog_count(cat), 3);
+}
+
+/* Whether this process maps a file whose path holds `needle`. */
+static bool mapped(const char *needle)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    cr_assert_not_null(f);
+    char line[1024];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+/* Loading runs plugin code (constructors, the entry point), so it happens
+ * in a describer process: each fault costs its one file, told why. */
+Test(catalog, load_faults_cost_one_plugin_each)
+{
+    cat = assay_catalog_new();
+    assay_plugdir *pd = NULL;
+    char err[512];
+    assay_plugdir_conf conf = {.dir = HARNESS_FIXTURES "unloadable",
+                               .load_timeout_ms = 1000};
+    cr_assert_eq(assay_plugdir_new(cat, &conf, &pd, err, sizeof err), 0,
+                 "%s", err);
+    assay_plugdir_destroy(&pd);
+    cr_expect(loaded("load_fine"));
+    cr_expect_eq(assay_catalog_count(cat), 1);
+    json_t *j = assay_catalog_json(cat);
+    static const struct {
+        const char *file, *reason;
+    } cases[] = {
+        {"load_exit.so", "before it could answer (does a constructor or "
+                         "the entry point call exit()?)"},
+        {"entry_exit.so", "before it could answer"},
+        {"load_crash.so", "killed the describer with SEGV"},
+        {"load_hang.so", "still loading after 1000 ms, killed"},
+        {"load_scribble.so", "answer is garbled"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *why = reason_for(j, cases[i].file);
+        cr_expect(strstr(why, cases[i].reason), "%s: got '%s', want '%s'",
+                  cases[i].file, why, cases[i].reason);
+    }
+    json_decref(j);
+    /* Not one of them, the good one included, was loaded here. */
+    cr_expect_not(mapped("/unloadable/"));
 }
 
 Test(catalog, newer_minor_with_bigger_descriptor_is_accepted)

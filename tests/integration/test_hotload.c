@@ -25,6 +25,7 @@
 
 #define VERSIONS HARNESS_FIXTURES "versions/"
 #define BROKEN HARNESS_FIXTURES "broken/"
+#define UNLOADABLE HARNESS_FIXTURES "unloadable/"
 #define NOOP HARNESS_PLUGINS "/assay-action_noop.so"
 #define RT "rt1"
 
@@ -715,6 +716,81 @@ Test(hotload, broken_so_refused_daemon_fine)
     json_t *j = finish("n", 30000);
     cr_expect_str_eq(s_get(j, "state"), "completed", "%s", s_get(j, "reason"));
     json_decref(j);
+}
+
+/* Loading a plugin runs its code (constructors, the entry point): a
+ * runtime does that in a describer process, so a plugin that exits or
+ * crashes as it loads costs that plugin, at start as at hot load. Before,
+ * load_exit.so stopped the runtime with status 0 and no log line. */
+Test(hotload, load_faults_cost_one_plugin)
+{
+    start("--executors 1", UNLOADABLE "load_exit.so", "load_exit.so");
+    const char *why = wait_refused(in_dir("load_exit.so"), 10000);
+    cr_assert_not_null(why, "load_exit.so (there at start) not refused");
+    cr_expect(strstr(why, "before it could answer"), "reason: %s", why);
+    drop(UNLOADABLE "load_crash.so", "load_crash.so", NULL);
+    drop(UNLOADABLE "entry_exit.so", "entry_exit.so", NULL);
+    why = wait_refused(in_dir("load_crash.so"), 10000);
+    cr_assert_not_null(why, "load_crash.so (hot) not refused");
+    cr_expect(strstr(why, "killed the describer with SEGV"), "reason: %s",
+              why);
+    why = wait_refused(in_dir("entry_exit.so"), 10000);
+    cr_assert_not_null(why, "entry_exit.so (hot) not refused");
+    cr_expect(strstr(why, "before it could answer"), "reason: %s", why);
+    drop(UNLOADABLE "load_fine.so", "load_fine.so", NULL);
+    cr_assert(wait_plugin("load_fine", "1.0.0", true, 10000));
+    cr_expect_eq(kill(rt->pid, 0), 0, "the runtime died");
+    /* The plugin described elsewhere runs in an executor as any other. */
+    json_decref(submit("f.json", "{\"id\": \"f\", \"action\": "
+                                 "\"load_fine.ok\"}"));
+    json_t *j = finish("f", 30000);
+    cr_expect_str_eq(s_get(j, "state"), "completed", "%s", s_get(j, "reason"));
+    cr_expect_str_eq(message(j), "loaded");
+    json_decref(j);
+}
+
+/* Whether any process's command line holds `needle`. */
+static bool process_with_arg(const char *needle)
+{
+    DIR *d = opendir("/proc");
+    cr_assert_not_null(d);
+    bool found = false;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        char path[300], cmd[1024];
+        snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(cmd, 1, sizeof cmd - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++) /* arguments end with NULs */
+            found = found || strstr(cmd + i, needle) != NULL;
+    }
+    closedir(d);
+    return found;
+}
+
+/* A constructor that never returns holds its describer, not the runtime:
+ * jobs keep running while it loads (with no end in sight: the limit is
+ * the longest allowed), and stopping the runtime stops the describer. */
+Test(hotload, hanging_load_never_stalls_the_runtime)
+{
+    start("--executors 1 --set plugin_load_timeout_ms=600000", NULL, NULL);
+    drop(UNLOADABLE "load_hang.so", "load_hang.so", NULL);
+    int64_t deadline = assay_now_ms() + 10000;
+    while (!process_with_arg("load_hang.so") && assay_now_ms() < deadline)
+        s_sleep_ms(20);
+    cr_assert(process_with_arg("load_hang.so"), "no describer started");
+    json_decref(submit("n.json", "{\"id\": \"n\", \"action\": "
+                                 "\"noop.pass\"}"));
+    json_t *j = finish("n", 30000);
+    cr_expect_str_eq(s_get(j, "state"), "completed", "%s", s_get(j, "reason"));
+    json_decref(j);
+    cr_expect(process_with_arg("load_hang.so"), "the describer ended early");
+    cluster_stop(&c);
+    cr_expect_not(process_with_arg("load_hang.so"),
+                  "the describer outlived the runtime");
 }
 
 /* One load and withdrawal of typed 1.2.0; false if either timed out. */
