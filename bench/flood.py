@@ -20,6 +20,14 @@ the flood).
   flood.py BUILD catalog [--n 30]
       N fake runtimes register distinct catalogues of ~1 MiB each (1,000
       actions: over the caps since issue 13, so refused)
+  flood.py BUILD lazy [--n 20000] [--reader]
+      a subscriber to job.completed reads nothing (its SUB holds one
+      message); a fake runtime completes N jobs with 12.5 KB results, so
+      N job.completed events of ~12.5 KB are published (the member keeps
+      1,000 finished jobs, retain_jobs, so that the results it stores do
+      not hide what it holds for the subscriber); RSS is read 2 s
+      after the last result (--reader: the subscriber reads everything,
+      the baseline of what the stored results cost)
 
 Prints one JSON object per run. Needs python3-zmq and python3-msgpack.
 """
@@ -202,10 +210,70 @@ def flood_catalog(m, a):
             "registered": len(r.get("runtimes", []))}
 
 
+def flood_lazy(m, a):
+    lazy = m.ctx.socket(zmq.SUB)
+    lazy.setsockopt(zmq.LINGER, 0)
+    lazy.setsockopt(zmq.RCVHWM, 1)
+    lazy.setsockopt(zmq.RCVBUF, 4096)
+    lazy.setsockopt(zmq.SUBSCRIBE, b"job.completed")
+    lazy.setsockopt(zmq.SUBSCRIBE, b"assay.welcome")
+    lazy.connect(m.ev)
+    if not lazy.poll(10000):
+        raise SystemExit("no welcome")
+    lazy.recv_multipart()  # and then nothing more, unless --reader
+    if a.reader:
+        drained = [0]
+
+        def drain():
+            while lazy.poll(3000):
+                lazy.recv_multipart()
+                drained[0] += 1
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+    rt = fake_runtime(m, "rt1", FAKE)
+    rt.poll(10000)
+    rt.recv_multipart()  # registered
+    per = 1000
+    for k in range(a.n // per):
+        spec = {"id": "s%d" % k, "action": "fake.run",
+                "targets": [{} for _ in range(per)]}
+        r = m.call(m.cli, "assay.submit", msgpack.packb(spec), 120)
+        if r is None or not msgpack.unpackb(r).get("ok"):
+            raise SystemExit("submit failed: %r" % r)
+    out = "x" * 12500
+    done = 0
+    deadline = time.monotonic() + 120
+    while done < a.n and time.monotonic() < deadline:
+        rt.send_multipart([b"", RT, b"heartbeat", msgpack.packb(
+            {"id": "rt1", "limit": done + 1000, "mem_available_mb": 1000,
+             "why": ""})])
+        while rt.poll(200):
+            f = rt.recv_multipart()
+            if f[2] != b"dispatch":
+                continue
+            jobs = msgpack.unpackb(f[3]).get("jobs", [])
+            res = [{"job": j["job"], "attempt": j["attempt"],
+                    "result": {"status": "pass", "message": "",
+                               "output": out}} for j in jobs]
+            for i in range(0, len(res), 50):
+                rt.send_multipart([b"", RT, b"result", msgpack.packb(
+                    {"id": "rt1", "results": res[i:i + 50]})])
+            done += len(res)
+    time.sleep(2)
+    rt.close()
+    out = {"events": a.n, "completed": done, "event_kb": 12.5,
+           "subscriber": "reads" if a.reader else "never reads"}
+    if a.reader:
+        reader.join(10)
+        out["events_read"] = drained[0]
+    return out
+
+
 FLOODS = {"subs": (flood_subs, 40000, []),
           "maps": (flood_maps, 30, ["--set", "max_message_kb=2048"]),
           "jobs": (flood_jobs, 100000, []),
-          "catalog": (flood_catalog, 30, ["--set", "max_message_kb=2048"])}
+          "catalog": (flood_catalog, 30, ["--set", "max_message_kb=2048"]),
+          "lazy": (flood_lazy, 20000, ["--set", "retain_jobs=1000"])}
 
 
 def main():
@@ -214,13 +282,15 @@ def main():
     ap.add_argument("build")
     ap.add_argument("flood", choices=sorted(FLOODS))
     ap.add_argument("--n", type=int)
+    ap.add_argument("--reader", action="store_true",
+                    help="lazy: the subscriber reads (the baseline)")
     a = ap.parse_args()
     fn, default_n, extra = FLOODS[a.flood]
     a.n = a.n or default_n
     m = Member(a.build, extra)
     try:
         before = rss_kb(m.p.pid)
-        pr = Prober(m) if a.flood != "jobs" else None
+        pr = Prober(m) if a.flood not in ("jobs", "lazy") else None
         if pr:
             pr.start()
             time.sleep(0.2)

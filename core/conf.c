@@ -139,6 +139,13 @@ static const struct conf_key keys[] = {
         "age."),
     INT(max_message_kb, "1024", 1, 65536,
         "Largest protocol message accepted, in KiB."),
+    INT(events_buffer_mb, "64", 1, 65536,
+        "Events a member holds for subscribers that lag, in MiB (the "
+        "backlog of the one furthest behind); past it, events are dropped "
+        "until it catches up or stalls out."),
+    INT(events_stall_ms, "10000", 100, 3600000,
+        "Time an events subscriber may take no data before the member "
+        "disconnects it (TCP_USER_TIMEOUT), in milliseconds."),
     INT(max_cpu_percent, "100", 1, 100,
         "A runtime grants no new work while machine CPU use is above this; "
         "100: no limit (its own jobs fill the CPUs under full load, so set "

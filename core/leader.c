@@ -2552,10 +2552,14 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     if (!self->rts || !self->choice ||
         !self->resolved || !self->state || !self->snap)
         rc = ASSAY_ENOMEM;
+    assay_link_conf lc = {
+        .modules_dir = conf->modules_dir,
+        .transport = conf->transport,
+        .max_message = (size_t)conf->max_message_kb * 1024,
+        .publish_buffer = (size_t)conf->events_buffer_mb << 20,
+        .publish_stall_ms = conf->events_stall_ms};
     if (!rc)
-        rc = assay_link_new(conf->modules_dir, conf->transport, NULL,
-                            (size_t)conf->max_message_kb * 1024, &self->link,
-                            err, errlen);
+        rc = assay_link_new_conf(&lc, &self->link, err, errlen);
     if (!rc && (self->server = s_bind(self, ASSAY_LINK_SERVER, "listen",
                                       conf->listen, err, errlen)) < 0)
         rc = self->server;

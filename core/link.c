@@ -44,8 +44,18 @@ int assay_link_new(const char *modules_dir, const char *transport,
                    const char *identity, size_t max_message,
                    assay_link **out, char *err, size_t errlen)
 {
+    assay_link_conf conf = {modules_dir, transport, identity, max_message, 0,
+                            0};
+    return assay_link_new_conf(&conf, out, err, errlen);
+}
+
+int assay_link_new_conf(const assay_link_conf *conf, assay_link **out,
+                        char *err, size_t errlen)
+{
+    const char *transport = conf->transport;
     char path[PATH_MAX], why[ASSAY_ERRMSG_SIZE];
-    assay_module_path(modules_dir, "transport", transport, path, sizeof path);
+    assay_module_path(conf->modules_dir, "transport", transport, path,
+                      sizeof path);
     assay_link *self = calloc(1, sizeof *self);
     if (!self)
         return ASSAY_ENOMEM;
@@ -59,8 +69,10 @@ int assay_link_new(const char *modules_dir, const char *transport,
     self->ops = m->transport;
     snprintf(self->label, sizeof self->label, "transport %s", m->name);
     assay_transport_config cfg = {.struct_size = sizeof cfg,
-                                  .identity = identity,
-                                  .max_message = max_message};
+                                  .identity = conf->identity,
+                                  .max_message = conf->max_message,
+                                  .publish_buffer = conf->publish_buffer,
+                                  .publish_stall_ms = conf->publish_stall_ms};
     rc = S_OP(self, open, &cfg, &self->t, why, sizeof why);
     if (rc) {
         dlclose(self->dl);

@@ -29,6 +29,16 @@ void assay_module_path(const char *dir, const char *kind, const char *name,
 int assay_link_new(const char *modules_dir, const char *transport,
                    const char *identity, size_t max_message,
                    assay_link **out, char *err, size_t errlen);
+/* The same, with bounds on what PUBLISH links hold for subscribers
+ * (assay_transport_config.publish_buffer, .publish_stall_ms). */
+typedef struct assay_link_conf {
+    const char *modules_dir, *transport, *identity;
+    size_t max_message;
+    size_t publish_buffer;    /* bytes; 0: the transport's default */
+    int64_t publish_stall_ms; /* 0: the transport's default */
+} assay_link_conf;
+int assay_link_new_conf(const assay_link_conf *conf, assay_link **out,
+                        char *err, size_t errlen);
 void assay_link_destroy(assay_link **self_p);
 
 /* Adds a SERVER/CLIENT/PUBLISH/SUBSCRIBE link; returns its id. */

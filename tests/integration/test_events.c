@@ -23,6 +23,8 @@
 #include "harness.h"
 #include "link.h"
 
+#include <zmq.h>
+
 #define WAIT_MS 15000
 
 /* ---- Fixture ---------------------------------------------------------- */
@@ -520,4 +522,144 @@ Test(events, killed_runtime_is_dead_and_its_job_runs_elsewhere)
                                        "job.queued:1 job.running:2 "
                                        "job.completed:2");
     cr_expect_str_eq(trace("doomed"), "runtime.alive runtime.dead");
+}
+
+/* ---- Subscribers that lag ------------------------------------------------ */
+
+/* A raw libzmq subscriber to job.completed that reads the welcome and then
+ * nothing: its SUB socket holds one message and its kernel a few KiB, so
+ * the member's TCP window to it closes, as a consumer that hangs would. */
+static void *zctx, *lazy, *lazy_mon;
+
+static void lazy_teardown(void)
+{
+    if (lazy_mon)
+        zmq_close(lazy_mon);
+    if (lazy)
+        zmq_close(lazy);
+    if (zctx)
+        zmq_ctx_term(zctx);
+    lazy = lazy_mon = zctx = NULL;
+    teardown();
+}
+
+TestSuite(lagging, .fini = lazy_teardown, .timeout = 120);
+
+static void lazy_subscribe(void)
+{
+    int one = 1, small = 4096, zero = 0;
+    cr_assert_not_null(zctx = zmq_ctx_new());
+    cr_assert_not_null(lazy = zmq_socket(zctx, ZMQ_SUB));
+    zmq_setsockopt(lazy, ZMQ_RCVHWM, &one, sizeof one);
+    zmq_setsockopt(lazy, ZMQ_RCVBUF, &small, sizeof small);
+    zmq_setsockopt(lazy, ZMQ_LINGER, &zero, sizeof zero);
+    cr_assert_eq(zmq_socket_monitor(lazy, "inproc://lazy",
+                                    ZMQ_EVENT_DISCONNECTED),
+                 0);
+    cr_assert_not_null(lazy_mon = zmq_socket(zctx, ZMQ_PAIR));
+    cr_assert_eq(zmq_connect(lazy_mon, "inproc://lazy"), 0);
+    zmq_setsockopt(lazy, ZMQ_SUBSCRIBE, "job.completed", 13);
+    zmq_setsockopt(lazy, ZMQ_SUBSCRIBE, "assay.welcome", 13);
+    cr_assert_eq(zmq_connect(lazy, c.events), 0);
+    zmq_pollitem_t it = {lazy, 0, ZMQ_POLLIN, 0};
+    cr_assert_eq(zmq_poll(&it, 1, 10000), 1, "no welcome in 10 s");
+    char buf[64];
+    cr_assert_gt(zmq_recv(lazy, buf, sizeof buf, 0), 0);
+    cr_assert_geq(zmq_recv(lazy, buf, sizeof buf, 0), 0);
+}
+
+/* Jobs whose results (and so job.completed events) are `kb` KiB each. */
+static void submit_big(const char *id, int jobs, int kb)
+{
+    char spec[4096];
+    int n = snprintf(spec, sizeof spec,
+                     "{\"id\": \"%s\", \"action\": \"crashy.fill\", "
+                     "\"params\": {\"n\": %d}, \"targets\": [",
+                     id, kb * 1024);
+    for (int i = 0; i < jobs; i++)
+        n += snprintf(spec + n, sizeof spec - (size_t)n, "%s{}",
+                      i ? ", " : "");
+    snprintf(spec + n, sizeof spec - (size_t)n, "]}");
+    submit(spec);
+}
+
+/* Waits (bounded) until every job of `id` has ended. */
+static void wait_spec(const char *id, int jobs)
+{
+    for (int i = 0; i < jobs; i++) {
+        char jid[64];
+        snprintf(jid, sizeof jid, "%s-%d", id, i);
+        int64_t deadline = assay_now_ms() + WAIT_MS;
+        json_t *j = job(jid);
+        while (strcmp(jstr(j, "state"), "completed") &&
+               assay_now_ms() < deadline) {
+            json_decref(j);
+            poll(NULL, 0, 50);
+            j = job(jid);
+        }
+        char *text = json_dumps(j, JSON_COMPACT);
+        bool done = !strcmp(jstr(j, "state"), "completed");
+        json_decref(j);
+        cr_assert(done, "%s: %.300s", jid, text);
+        free(text);
+    }
+}
+
+static void lagging_start(const char *member_args)
+{
+    cluster_start(&c, member_args);
+    cluster_cp_open(&cp, c.endpoint);
+    seen = json_array();
+    cluster_runtime(&c, "rt1", "--plugins-dir " HARNESS_FIXTURES "crashy");
+}
+
+/* A subscriber that takes no data for events_stall_ms is disconnected by
+ * the member (TCP_USER_TIMEOUT on its connection), which frees what the
+ * member held for it. Without it, the connection stays, the member holding
+ * up to 100000 events for it. The subscriber sees the cut when it reads
+ * again: its connection was reset. */
+Test(lagging, subscriber_that_stops_reading_is_cut_off)
+{
+    lagging_start("--set events_stall_ms=1000");
+    lazy_subscribe();
+    submit_big("big", 24, 256); /* 6 MiB: past every buffer on the way */
+    wait_spec("big", 24);
+    poll(NULL, 0, 3000); /* three stall times with the window closed */
+    /* Read again, until the monitor tells of a disconnection (bounded). */
+    zmq_pollitem_t it[2] = {{lazy, 0, ZMQ_POLLIN, 0},
+                            {lazy_mon, 0, ZMQ_POLLIN, 0}};
+    bool cut = false;
+    int64_t deadline = assay_now_ms() + 10000;
+    while (!cut && assay_now_ms() < deadline &&
+           zmq_poll(it, 2, 500) >= 0) {
+        char buf[64];
+        while (zmq_recv(lazy, buf, sizeof buf, ZMQ_DONTWAIT) >= 0)
+            ;
+        cut = it[1].revents & ZMQ_POLLIN;
+    }
+    cr_expect(cut, "the subscriber that stopped reading kept its "
+                   "connection");
+}
+
+/* Past events_buffer_mb held for the subscriber furthest behind, events
+ * are dropped (told once); once it goes, the member publishes again, and
+ * says how many were dropped. The member's memory stays within the bound
+ * instead of growing by every event the laggard has not read. */
+Test(lagging, events_past_the_buffer_are_dropped_and_counted)
+{
+    lagging_start("--set events_buffer_mb=1 --set events_stall_ms=600000");
+    lazy_subscribe();
+    submit_big("big", 24, 256);
+    wait_spec("big", 24);
+    cr_assert(cluster_log_has(&c.nodes[0], "dropping publications", 10000),
+              "no events were dropped for a subscriber 6 MiB behind");
+    /* The laggard goes: what was held for it is freed. */
+    zmq_close(lazy_mon);
+    zmq_close(lazy);
+    lazy = lazy_mon = NULL;
+    subscribe();
+    submit("{\"id\": \"after\", \"action\": \"crashy.fill\", \"params\": "
+           "{\"n\": 10}}");
+    cr_expect_not_null(await("job.completed", "after-0"));
+    cr_expect(cluster_log_has(&c.nodes[0], "publishing again", 10000));
 }

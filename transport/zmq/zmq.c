@@ -52,6 +52,11 @@
 #define SUBS_PER_RECV 1024
 #define HWM 100000 /* messages queued per peer and direction; past it
                       * send() says ASSAY_EBUSY */
+/* PUBLISH links: bytes of publications libzmq may hold unsent, and how
+ * long a subscriber's connection may take no data before it is cut, when
+ * the config says 0. */
+#define DEFAULT_PUBLISH_BUFFER ((size_t)64 << 20)
+#define DEFAULT_PUBLISH_STALL_MS 10000
 #define RECONNECT_IVL_MS 100
 #define RECONNECT_IVL_MAX_MS 1000
 #define MAX_ROUTING_ID 255 /* zmq's limit on a routing id */
@@ -86,6 +91,15 @@ struct assay_transport {
     size_t nparts;
     uint64_t dropped; /* oversized or over-fragmented messages discarded */
     bool prefixes_full_said; /* the prefix-set bound was logged */
+    /* Publications libzmq holds unsent, in bytes: a frame counts from its
+     * send until libzmq frees it (written to every subscriber it was for,
+     * or dropped with a connection), in libzmq's I/O thread too. Frames
+     * fan out by reference, so this is the backlog of the subscriber
+     * furthest behind. */
+    size_t publish_buffer;
+    int publish_stall_ms;
+    size_t held; /* __atomic */
+    uint64_t unpublished; /* refused past publish_buffer, this streak */
 };
 
 /* Whether the caller's config struct (of its struct_size) has `field`. */
@@ -197,6 +211,15 @@ static int s_open(const assay_transport_config *cfg, assay_transport **out,
     self->epfd = self->more_fd = -1;
     self->max_message = cfg->max_message ? cfg->max_message
                                          : DEFAULT_MAX_MESSAGE;
+    self->publish_buffer =
+        CFG_COVERS(cfg, publish_buffer) && cfg->publish_buffer
+            ? cfg->publish_buffer
+            : DEFAULT_PUBLISH_BUFFER;
+    self->publish_stall_ms =
+        CFG_COVERS(cfg, publish_stall_ms) && cfg->publish_stall_ms > 0 &&
+                cfg->publish_stall_ms <= INT32_MAX
+            ? (int)cfg->publish_stall_ms
+            : DEFAULT_PUBLISH_STALL_MS;
     int rc = 0;
     if (cfg->identity && !(self->identity = strdup(cfg->identity)))
         rc = errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
@@ -269,6 +292,12 @@ static int configure(assay_transport *self, void *sock, int kind,
          * subscriber to the same welcome topic is welcomed too. */
         if (!rc)
             rc = SET_INT(sock, ZMQ_XPUB_VERBOSE, 1, endpoint);
+        /* A subscriber that stops reading closes its TCP window; the
+         * kernel then cuts its connection after publish_stall_ms
+         * (TCP_USER_TIMEOUT), and libzmq frees what it held for it. */
+        if (!rc)
+            rc = SET_INT(sock, ZMQ_TCP_MAXRT, self->publish_stall_ms,
+                         endpoint);
         break;
     default: /* SUBSCRIBE: nothing arrives until subscribe() */
         break;
@@ -416,7 +445,80 @@ static int s_subscribe(assay_transport *self, int link, const char *prefix)
 
 /* ---- send / recv ------------------------------------------------------ */
 
-static int s_send(assay_transport *self, int link, const assay_frames *msg)
+/* A publication frame's bytes, with their length ahead of them for the
+ * count libzmq's free callback gives back. */
+typedef struct {
+    size_t len;
+    uint8_t data[];
+} held_frame;
+
+static void s_held_free(void *data, void *hint)
+{
+    held_frame *f = (held_frame *)((uint8_t *)data - offsetof(held_frame,
+                                                              data));
+    __atomic_fetch_sub(&((assay_transport *)hint)->held, f->len,
+                       __ATOMIC_RELAXED);
+    free(f);
+}
+
+/* One frame into libzmq: copied by it, or for a PUBLISH link copied here
+ * and counted until libzmq frees it. */
+static int s_send_frame(assay_transport *self, zlink *l, const assay_bytes *b,
+                        int flags)
+{
+    if (l->kind != ASSAY_LINK_PUBLISH)
+        return zmq_send(l->sock, b->data, b->len, flags);
+    held_frame *f = malloc(sizeof *f + b->len);
+    zmq_msg_t m;
+    if (!f) {
+        errno = ENOMEM;
+        return -1;
+    }
+    f->len = b->len;
+    if (b->len)
+        memcpy(f->data, b->data, b->len);
+    __atomic_fetch_add(&self->held, b->len, __ATOMIC_RELAXED);
+    zmq_msg_init_data(&m, f->data, b->len, s_held_free, self);
+    int rc = zmq_msg_send(&m, l->sock, flags);
+    if (rc < 0) {
+        int e = errno;
+        zmq_msg_close(&m); /* frees f */
+        errno = e;
+    }
+    return rc;
+}
+
+/* A publication past publish_buffer is refused; each streak of refusals
+ * is told once as it starts and once as it ends. */
+static bool s_over_budget(assay_transport *self, zlink *l,
+                          const assay_frames *msg)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < msg->count; i++)
+        len += msg->frames[i].len;
+    size_t held = __atomic_load_n(&self->held, __ATOMIC_RELAXED);
+    if (held + len <= self->publish_buffer) {
+        if (self->unpublished)
+            zlog(ASSAY_LOG_INFO,
+                 "%s: publishing again; %llu publications were dropped",
+                 l->endpoint, (unsigned long long)self->unpublished);
+        self->unpublished = 0;
+        return false;
+    }
+    if (!self->unpublished++)
+        zlog(ASSAY_LOG_WARN,
+             "%s: subscribers are %zu bytes behind (the bound is %zu, "
+             "events_buffer_mb): dropping publications until they catch up "
+             "or stall out (events_stall_ms)",
+             l->endpoint, held, self->publish_buffer);
+    return true;
+}
+
+/* send(); `bounded`: a publication counts against publish_buffer (all
+ * but the welcome, which a new subscriber must get however far behind
+ * another one is). */
+static int send_msg(assay_transport *self, int link, const assay_frames *msg,
+                    bool bounded)
 {
     zlink *l = get_link(self, link);
     if (!l || !msg || (msg->count && !msg->frames) ||
@@ -428,14 +530,16 @@ static int s_send(assay_transport *self, int link, const assay_frames *msg)
     for (size_t i = 0; i < msg->count; i++)
         if (!msg->frames[i].data && msg->frames[i].len)
             return ASSAY_EINVAL;
+    if (bounded && l->kind == ASSAY_LINK_PUBLISH &&
+        s_over_budget(self, l, msg))
+        return ASSAY_EBUSY;
     /* libzmq decides routing and the high-water mark on the first frame;
      * once that one is accepted, the rest of the message is too, so a
      * refusal never leaves half a message queued. */
     for (size_t i = 0; i < msg->count; i++) {
         int flags = ZMQ_DONTWAIT | (i + 1 < msg->count ? ZMQ_SNDMORE : 0);
         int rc;
-        while ((rc = zmq_send(l->sock, msg->frames[i].data,
-                              msg->frames[i].len, flags)) < 0 &&
+        while ((rc = s_send_frame(self, l, &msg->frames[i], flags)) < 0 &&
                errno == EINTR)
             ;
         if (rc >= 0)
@@ -452,6 +556,11 @@ static int s_send(assay_transport *self, int link, const assay_frames *msg)
         }
     }
     return 0;
+}
+
+static int s_send(assay_transport *self, int link, const assay_frames *msg)
+{
+    return send_msg(self, link, msg, true);
 }
 
 static int recv_part(zmq_msg_t *m, void *sock)
@@ -613,7 +722,7 @@ static int drain_subscriptions(assay_transport *self, int id)
         assay_bytes f[2] = {{(const uint8_t *)WELCOME_TOPIC,
                              strlen(WELCOME_TOPIC)},
                             {welcome_body, sizeof welcome_body}};
-        int sent = s_send(self, id, &(assay_frames){f, 2});
+        int sent = send_msg(self, id, &(assay_frames){f, 2}, false);
         if (sent)
             zlog(ASSAY_LOG_WARN, "%s: welcome not sent (code %d)",
                  l->endpoint, sent);

@@ -37,6 +37,13 @@ typedef struct assay_transport_config {
     const char *curve_secret_key; /* Z85, NULL = plain TCP */
     const char *curve_public_key;
     const char *zap_domain;
+    /* PUBLISH links (appended: a transport reads them only where the
+     * caller's struct_size has them): bytes of publications the transport may hold unsent for its
+     * subscribers, past which publications are dropped; and how long a
+     * subscriber may take no data before it is disconnected. 0: the
+     * transport's defaults. */
+    size_t publish_buffer;
+    int64_t publish_stall_ms;
 } assay_transport_config;
 
 enum {
