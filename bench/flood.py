@@ -141,6 +141,16 @@ FAKE = {"plugins": [{"name": "fake", "version": "1.0.0",
                      "actions": [{"name": "run"}]}]}
 
 
+def submit_fake(m, n, per):
+    """n fake.run jobs, in JobSpecs of `per`."""
+    for k in range(n // per):
+        spec = {"id": "s%d" % k, "action": "fake.run",
+                "targets": [{} for _ in range(per)]}
+        r = m.call(m.cli, "assay.submit", msgpack.packb(spec), 120)
+        if r is None or not msgpack.unpackb(r).get("ok"):
+            raise SystemExit("submit failed: %r" % r)
+
+
 def flood_subs(m, a):
     s = m.ctx.socket(zmq.SUB)
     s.setsockopt(zmq.LINGER, 0)
@@ -172,13 +182,7 @@ def flood_maps(m, a):
 def flood_jobs(m, a):
     rt = fake_runtime(m, "rt1", FAKE)
     rt.poll(10000)
-    per = 10000
-    for k in range(a.n // per):
-        spec = {"id": "s%d" % k, "action": "fake.run",
-                "targets": [{} for _ in range(per)]}
-        r = m.call(m.cli, "assay.submit", msgpack.packb(spec), 120)
-        if r is None or not msgpack.unpackb(r).get("ok"):
-            raise SystemExit("submit failed: %r" % r)
+    submit_fake(m, a.n, 10000)
     out = {"jobs": a.n}
     for limit in (100000, 1):
         pr = Prober(m)
@@ -233,13 +237,7 @@ def flood_lazy(m, a):
     rt = fake_runtime(m, "rt1", FAKE)
     rt.poll(10000)
     rt.recv_multipart()  # registered
-    per = 1000
-    for k in range(a.n // per):
-        spec = {"id": "s%d" % k, "action": "fake.run",
-                "targets": [{} for _ in range(per)]}
-        r = m.call(m.cli, "assay.submit", msgpack.packb(spec), 120)
-        if r is None or not msgpack.unpackb(r).get("ok"):
-            raise SystemExit("submit failed: %r" % r)
+    submit_fake(m, a.n, 1000)
     out = "x" * 12500
     done = 0
     deadline = time.monotonic() + 120

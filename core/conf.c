@@ -137,6 +137,10 @@ static const struct conf_key keys[] = {
     INT(retain_seconds, "604800", 0, 3153600000,
         "Seconds a finished job is kept after it ended; 0: no bound by "
         "age."),
+    INT(retain_runtime_seconds, "604800", 0, 3153600000,
+        "Seconds a runtime stays in the registry after the leader saw it "
+        "dead (and it holds no running job) before it is forgotten; 0: "
+        "kept forever."),
     INT(max_message_kb, "1024", 1, 65536,
         "Largest protocol message accepted, in KiB."),
     INT(events_buffer_mb, "64", 1, 65536,

@@ -49,6 +49,7 @@ typedef struct assay_conf {
     int64_t lease_grace_ms;
     int64_t retain_jobs;    /* finished jobs kept; 0: no bound by count */
     int64_t retain_seconds; /* age of a finished job kept; 0: no bound */
+    int64_t retain_runtime_seconds; /* a dead runtime kept; 0: forever */
     int64_t max_message_kb;
     int64_t events_buffer_mb; /* bytes held for lagging subscribers */
     int64_t events_stall_ms;  /* a subscriber taking no data is cut */

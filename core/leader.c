@@ -147,6 +147,8 @@ struct assay_leader {
     int64_t claim_at;
     int claim_failed;
     bool expiring; /* an "expire" is being committed */
+    bool forgetting; /* a "forget" is being committed */
+    int64_t forget_check_ms; /* when dead runtimes are looked at next */
     assay_snapshotter *snap;
     char endpoint[256], events_ep[256]; /* announced when leading */
     /* While a registration or catalogue update is applied: its runtime
@@ -2202,6 +2204,54 @@ static void s_expire(assay_leader *self, int64_t now)
     json_decref(ids);
 }
 
+static void s_forgotten(void *arg, int status, void *result)
+{
+    assay_leader *self = arg;
+    self->forgetting = false;
+    if (status)
+        assay_warn("forgetting dead runtimes: %s", assay_strerror(status));
+    json_decref(result);
+}
+
+/* Dead runtimes are forgotten by a replicated "forget" once this leader
+ * has seen them dead for retain_runtime_seconds, when they hold no
+ * running job and no session here: ids never seen again must not pile up
+ * in every member. Death is timed by this leader's view (a new one starts
+ * counting when it first sees them dead). Once a second, a batch at a
+ * time. */
+static void s_forget_dead(assay_leader *self, int64_t now)
+{
+    int64_t keep_ms = self->conf->retain_runtime_seconds * 1000;
+    if (self->forgetting || keep_ms <= 0 || now < self->forget_check_ms ||
+        assay_state_level(self->state) < ASSAY_LEVEL_FORGET)
+        return;
+    self->forget_check_ms = now + 1000;
+    json_t *ids = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(assay_state_runtime_ids(self->state), i, id) {
+        assay_runtime_rec *rec =
+            assay_state_runtime(self->state, json_string_value(id));
+        size_t running = 0;
+        if (!rec || rec->alive) {
+            if (rec)
+                rec->dead_seen_ms = 0;
+            continue;
+        }
+        if (!rec->dead_seen_ms)
+            rec->dead_seen_ms = now;
+        assay_state_running_on(self->state, rec->id, &running);
+        if (now - rec->dead_seen_ms >= keep_ms && !running &&
+            !assay_index_get(self->rts, rec->id) &&
+            json_array_size(ids) < MAX_EXPIRE_BATCH)
+            json_array_append_new(ids, json_string(rec->id));
+    }
+    if (ids && json_array_size(ids))
+        self->forgetting = s_commit(self, assay_cmd_forget(ids), s_forgotten,
+                                    self) == 0;
+    json_decref(ids);
+}
+
 /* A runtime's death is announced (notify_command) once the log records
  * it: a leader deposed while it was stopped judges every runtime silent,
  * but its verdict never commits, and is never announced. */
@@ -2222,6 +2272,7 @@ static void s_tick(void *arg)
     if (!self->leading)
         return;
     s_expire(self, assay_wall_ms());
+    s_forget_dead(self, now);
     for (s_rt *r = self->rt_list; r; r = r->next)
         s_flush_rt(self, r, true);
     /* Leases: a job whose result is overdue goes back to the queue. */
@@ -2385,7 +2436,10 @@ static void s_on_event(void *arg, const char *topic, const void *body,
      * may run where is recomputed from the new state. */
     if (!strcmp(topic, "job.queued") || !strcmp(topic, "runtime.alive"))
         self->dirty = true;
-    if (!strcmp(topic, "runtime.alive"))
+    /* Offers are cached by registry position, which a forgotten runtime
+     * changes. */
+    if (!strcmp(topic, "runtime.alive") ||
+        !strcmp(topic, "runtime.gone"))
         s_offers_reset(self, true);
     if (body && self->leading) {
         int rc = assay_link_publish_raw(self->link, self->pub, topic,

@@ -336,7 +336,7 @@ int st_runtime_put(assay_state *self, const msgpack_object *rec, char *err,
     st_catalog_share(self, r);
     r->heartbeat_ms = hb;
     r->alive = true;
-    st_runtime_event(self, r);
+    st_runtime_event(self, r, NULL);
     return 0;
 }
 
@@ -361,7 +361,7 @@ static int s_runtime_state(assay_state *self, const msgpack_object *cmd,
     if (r->alive == alive->via.boolean)
         return ASSAY_ERANGE;
     r->alive = alive->via.boolean;
-    st_runtime_event(self, r);
+    st_runtime_event(self, r, NULL);
     return 0;
 }
 
@@ -426,6 +426,36 @@ static int s_expire(assay_state *self, const msgpack_object *cmd,
     return 0;
 }
 
+/* Runtimes the leader chose to forget (dead past retain_runtime_seconds):
+ * one that came back, or holds a running job again, is kept. */
+static int s_forget(assay_state *self, const msgpack_object *cmd,
+                    json_t **result, char *err, size_t errlen)
+{
+    const msgpack_object *ids = st_get(cmd, "runtimes");
+    if (!st_is(ids, MSGPACK_OBJECT_ARRAY))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "forget: runtimes must be an array");
+    json_int_t n = 0;
+    for (uint32_t i = 0; i < ids->via.array.size; i++) {
+        const msgpack_object *o = &ids->via.array.ptr[i];
+        char id[64];
+        size_t running = 0;
+        if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= sizeof id)
+            continue;
+        memcpy(id, o->via.str.ptr, o->via.str.size);
+        id[o->via.str.size] = '\0';
+        assay_runtime_rec *r = assay_state_runtime(self, id);
+        if (!r || r->alive || assay_state_running_on(self, id, &running) ||
+            running)
+            continue;
+        st_runtime_forget(self, r);
+        n++;
+    }
+    if (result)
+        *result = json_pack("{s:I}", "forgotten", n);
+    return 0;
+}
+
 /* Jobs that ended before there were clocks in the log are taken to have
  * ended now, so that retention by age starts counting for them. */
 static int s_level(assay_state *self, const msgpack_object *cmd,
@@ -463,6 +493,7 @@ static const s_op s_ops[] = {
     {"expire", 1, ASSAY_LEVEL_RETENTION, s_expire},
     /* Readable at any level: it is how a cluster leaves level 1. */
     {"level", 1, 1, s_level},
+    {"forget", 1, ASSAY_LEVEL_FORGET, s_forget},
 };
 
 int assay_state_op_version(const char *op)

@@ -239,6 +239,15 @@ assay_cmd *assay_cmd_expire(const json_t *jobs)
     return s_done(self);
 }
 
+assay_cmd *assay_cmd_forget(const json_t *runtimes)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("forget", 1, &pk);
+    if (self)
+        assay_codec_pack_kv_json(pk, "runtimes", runtimes);
+    return s_done(self);
+}
+
 assay_cmd *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
                              const json_t *labels, const json_t *capacity,
                              const json_t *catalog)

@@ -57,6 +57,8 @@ assay_cmd *assay_cmd_batch(const char *op, assay_cmd_list **items);
 /* jobs: a JSON array of job ids. */
 assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at);
 assay_cmd *assay_cmd_expire(const json_t *jobs);
+/* forget {runtimes} (level 3): dead runtimes the leader lets go. */
+assay_cmd *assay_cmd_forget(const json_t *runtimes);
 assay_cmd *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
                              const json_t *labels, const json_t *capacity,
                              const json_t *catalog);

@@ -126,7 +126,11 @@ bool st_attempts_load(assay_state *self, assay_job *j,
                       const msgpack_object *list);
 
 void st_job_event(assay_state *self, const char *topic, assay_job *j);
-void st_runtime_event(assay_state *self, assay_runtime_rec *r);
+/* runtime.alive or runtime.dead as r is (topic NULL), or `topic`. */
+void st_runtime_event(assay_state *self, assay_runtime_rec *r,
+                      const char *topic);
+/* Removes r from the registry (runtime.gone first), and frees it. */
+void st_runtime_forget(assay_state *self, assay_runtime_rec *r);
 
 /* Field readers for decoded commands and snapshots (maps; of a key
  * repeated, the last, as decoding into JSON kept). NULL / 0 when absent

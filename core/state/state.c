@@ -769,6 +769,31 @@ void assay_state_reset_marks(assay_state *self)
         j->reported = false;
         assay_job_note(&j->waiting, NULL);
     }
+    size_t i;
+    json_t *id;
+    json_array_foreach(self->runtime_ids, i, id) {
+        assay_runtime_rec *r =
+            assay_index_get(self->runtimes, json_string_value(id));
+        if (r)
+            r->dead_seen_ms = 0;
+    }
+}
+
+void st_runtime_forget(assay_state *self, assay_runtime_rec *r)
+{
+    st_runtime_event(self, r, "runtime.gone");
+    assay_index_remove(self->runtimes, r->id);
+    json_array_remove(self->runtime_ids, r->pos);
+    for (size_t i = r->pos; i < json_array_size(self->runtime_ids); i++) {
+        assay_runtime_rec *o = assay_index_get(
+            self->runtimes,
+            json_string_value(json_array_get(self->runtime_ids, i)));
+        if (o)
+            o->pos = i;
+    }
+    st_catalog_drop(self, r);
+    json_decref(r->info);
+    free(r);
 }
 
 /* ---- Events ------------------------------------------------------------ */
@@ -956,11 +981,13 @@ void st_job_event(assay_state *self, const char *topic, assay_job *j)
     self->on_event(self->arg, topic, self->scratch.data, self->scratch.size);
 }
 
-void st_runtime_event(assay_state *self, assay_runtime_rec *r)
+void st_runtime_event(assay_state *self, assay_runtime_rec *r,
+                      const char *topic)
 {
     if (!self->on_event)
         return;
-    const char *topic = r->alive ? "runtime.alive" : "runtime.dead";
+    if (!topic)
+        topic = r->alive ? "runtime.alive" : "runtime.dead";
     if (!s_wanted(self, topic)) {
         self->on_event(self->arg, topic, NULL, 0);
         return;

@@ -36,7 +36,10 @@
  *     its first leader's level; a log without it stays at level 1).
  *   expire  {jobs:[id]} (level 2): forgets terminal jobs, and a JobSpec
  *     with its last job (retention.c chooses them).
- *   level   {level} (level 2): raises the feature level. */
+ *   level   {level} (level 2): raises the feature level.
+ *   forget  {runtimes:[id]} (level 3): forgets runtimes that are dead and
+ *     hold no running job (the leader chooses them:
+ *     retain_runtime_seconds); publishes runtime.gone for each. */
 #ifndef ASSAY_CORE_STATE_H
 #define ASSAY_CORE_STATE_H
 
@@ -52,9 +55,11 @@
 /* Snapshot format this build writes (it reads 1 up to this). */
 #define ASSAY_STATE_VERSION 2
 /* Highest feature level this build speaks. */
-#define ASSAY_STATE_LEVEL 2
+#define ASSAY_STATE_LEVEL 3
 /* The feature level that brought retention (the "expire" op). */
 #define ASSAY_LEVEL_RETENTION 2
+/* The feature level that brought forgetting dead runtimes ("forget"). */
+#define ASSAY_LEVEL_FORGET 3
 /* Attempts a job's history keeps (JobSpecs allow at most 100). */
 #define ASSAY_ATTEMPTS_MAX 100
 
@@ -136,13 +141,17 @@ typedef struct assay_runtime_rec {
     char catalog_key[33]; /* its catalogue's in the shared set ("": none) */
     int64_t heartbeat_ms;
     bool alive;
-    size_t pos; /* its index in assay_state_runtime_ids (never changes) */
+    size_t pos; /* its index in assay_state_runtime_ids */
+    /* The leader's bookkeeping, not replicated (assay_state_reset_marks
+     * clears it): when it first saw this runtime dead, monotonic ms. */
+    int64_t dead_seen_ms;
 } assay_runtime_rec;
 
 typedef struct assay_state assay_state;
 
 /* Called after each applied transition with topic (job.queued, job.running,
- * job.completed, job.failed, job.cancelled, runtime.alive, runtime.dead)
+ * job.completed, job.failed, job.cancelled, runtime.alive, runtime.dead,
+ * runtime.gone)
  * and a body (msgpack, owned by the state, valid during the call), or
  * NULL when the wants filter said nobody listens to that topic. */
 typedef void (*assay_state_event_fn)(void *arg, const char *topic,
@@ -203,7 +212,8 @@ assay_job *assay_state_running_on(const assay_state *self, const char *id,
                                   size_t *count);
 assay_job *assay_state_jobs(const assay_state *self);
 /* Clears every job's leader bookkeeping (lease, dispatching, reported,
- * waiting): a member starting or ceasing to lead trusts none of it. */
+ * waiting) and every runtime's (dead_seen_ms): a member starting or
+ * ceasing to lead trusts none of it. */
 void assay_state_reset_marks(assay_state *self);
 /* The last "leader" command applied: {id, endpoint, events, member}, or
  * NULL. */

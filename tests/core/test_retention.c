@@ -79,6 +79,19 @@ static void run_spec_kept(assay_state *st, const char *sid, int n,
                      res));
 }
 
+/* JobSpec `sid` of one job, `sid`-0, queued. */
+static void submit_one(assay_state *st, const char *sid)
+{
+    char jid[64];
+    snprintf(jid, sizeof jid, "%s-0", sid);
+    ok(st, json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
+                     "s:[{s:s, s:{}}]}",
+                     "v", 1, "op", "submit", "spec", "id", sid, "action",
+                     "noop.pass", "resolved", "1.0.0", "timeout_ms", 1000,
+                     "max_attempts", 1, "priority", 0, "jobs", "id", jid,
+                     "params"));
+}
+
 static void run_spec(assay_state *st, const char *sid, int n, int64_t at)
 {
     run_spec_kept(st, sid, n, at, 0);
@@ -153,12 +166,7 @@ Test(retention, by_age_oldest_end_first_and_held_jobs_stay)
     cr_expect_not_null(assay_state_spec(st, "b"));
     cr_expect_eq(assay_state_job_count(st), 4);
     /* Queued and running jobs never go, whatever the ids asked. */
-    ok(st, json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
-                     "s:[{s:s, s:{}}]}",
-                     "v", 1, "op", "submit", "spec", "id", "q", "action",
-                     "noop.pass", "resolved", "1.0.0", "timeout_ms", 1000,
-                     "max_attempts", 1, "priority", 0, "jobs", "id", "q-0",
-                     "params"));
+    submit_one(st, "q");
     ok(st, json_pack("{s:i, s:s, s:[s, s, i]}", "v", 1, "op", "expire",
                      "jobs", "q-0", "nope", 7));
     cr_expect_not_null(assay_state_job(st, "q-0"));
@@ -249,6 +257,95 @@ Test(retention, a_jobspec_keeps_its_own_jobs_its_own_time)
         cr_expect_not_null(assay_state_spec(both[k], "b"));
         cr_expect_eq(assay_state_job_count(both[k]), 4);
     }
+    assay_state_destroy(&back);
+    assay_state_destroy(&st);
+}
+
+/* ---- Dead runtimes ("forget", level 3) ---------------------------------- */
+
+static void s_count_forgotten(void *arg, const char *topic, const void *body,
+                              size_t len)
+{
+    (void)body;
+    (void)len;
+    if (!strcmp(topic, "runtime.gone"))
+        ++*(int *)arg;
+}
+
+static void put_runtime(assay_state *st, const char *id)
+{
+    ok(st, json_pack("{s:i, s:s, s:s, s:i, s:{}, s:{}, s:{s:[]}}", "v", 1,
+                     "op", "runtime", "id", id, "heartbeat_ms", 1000,
+                     "labels", "capacity", "catalog", "plugins"));
+}
+
+static void runtime_dead(assay_state *st, const char *id)
+{
+    ok(st, json_pack("{s:i, s:s, s:s, s:b}", "v", 1, "op", "runtime_state",
+                     "id", id, "alive", 0));
+}
+
+static json_t *forget(const char *a, const char *b, const char *c)
+{
+    return json_pack("{s:i, s:s, s:[s, s, s]}", "v", 1, "op", "forget",
+                     "runtimes", a, b, c);
+}
+
+/* A runtime registry entry goes only when the leader says so, and only if
+ * it is still dead and runs nothing; the others keep their order and
+ * their positions (the leader's offer cache is indexed by them); a
+ * snapshot holds what is left; below level 3 the op is refused. */
+Test(retention, dead_runtimes_are_forgotten_at_level_3)
+{
+    int forgotten = 0;
+    assay_state *st = assay_state_new(s_count_forgotten, &forgotten);
+    ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i}", "v", 1, "op",
+                     "leader", "id", "m1", "endpoint", "tcp://a:1", "events",
+                     "tcp://a:2", "member", 1, "level", 2));
+    put_runtime(st, "a");
+    put_runtime(st, "b");
+    put_runtime(st, "c");
+    put_runtime(st, "d");
+    runtime_dead(st, "b");
+    runtime_dead(st, "d");
+    /* d still runs a job (its death has not requeued it yet). */
+    submit_one(st, "s");
+    ok(st, json_pack("{s:i, s:s, s:[{s:s, s:i, s:s, s:s}]}", "v", 1, "op",
+                     "dispatch", "items", "job", "s-0", "attempt", 1,
+                     "runtime", "d", "version", "1.0.0"));
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_expect_eq(apply(st, forget("b", "a", "d"), err, sizeof err),
+                 ASSAY_EUNSUPP);
+    cr_expect(strstr(err, "feature level 3"), "%s", err);
+    cr_expect_not_null(assay_state_runtime(st, "b"));
+    ok(st, json_pack("{s:i, s:s, s:i, s:i}", "v", 1, "op", "level", "level",
+                     3, "at", 5000));
+    ok(st, forget("b", "a", "d"));
+    cr_expect_null(assay_state_runtime(st, "b"));
+    cr_expect_not_null(assay_state_runtime(st, "a"), "alive: kept");
+    cr_expect_not_null(assay_state_runtime(st, "d"), "running a job: kept");
+    cr_expect_eq(forgotten, 1);
+    const json_t *ids = assay_state_runtime_ids(st);
+    cr_assert_eq(json_array_size(ids), 3);
+    static const char *const left[] = {"a", "c", "d"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_expect_str_eq(json_string_value(json_array_get(ids, i)), left[i]);
+        cr_expect_eq(assay_state_runtime(st, left[i])->pos, i, "%s",
+                     left[i]);
+    }
+    /* A snapshot holds the registry as it is now. */
+    char *snap;
+    size_t len;
+    cr_assert_eq(assay_fsm_snapshot(st, &snap, &len), 0);
+    assay_state *back = assay_state_new(NULL, NULL);
+    cr_assert_eq(assay_fsm_restore(back, snap, len, err, sizeof err), 0,
+                 "%s", err);
+    free(snap);
+    cr_expect_null(assay_state_runtime(back, "b"));
+    cr_expect_eq(json_array_size(assay_state_runtime_ids(back)), 3);
+    /* Registering again after being forgotten is a new entry, at the end. */
+    put_runtime(back, "b");
+    cr_expect_eq(assay_state_runtime(back, "b")->pos, 3);
     assay_state_destroy(&back);
     assay_state_destroy(&st);
 }

@@ -663,3 +663,34 @@ Test(lagging, events_past_the_buffer_are_dropped_and_counted)
     cr_expect_not_null(await("job.completed", "after-0"));
     cr_expect(cluster_log_has(&c.nodes[0], "publishing again", 10000));
 }
+
+/* ---- Runtimes that never come back ---------------------------------------- */
+
+TestSuite(registry, .fini = teardown, .timeout = 120);
+
+/* A runtime dead past retain_runtime_seconds, with no running job and no
+ * session, is forgotten by every member (runtime.gone); it is no
+ * longer listed, and registering again makes it new. Before, the registry
+ * kept every id that ever registered. */
+Test(registry, dead_runtime_is_forgotten_after_its_retention)
+{
+    cluster_start(&c, "--set retain_runtime_seconds=1");
+    cluster_cp_open(&cp, c.endpoint);
+    seen = json_array();
+    subscribe();
+    fake f;
+    fake_start(&f);
+    await("runtime.alive", "ghost");
+    await("runtime.dead", "ghost");
+    expect_runtime_body(await("runtime.gone", "ghost"), "ghost", false,
+                        GHOST_HB);
+    cr_expect_str_eq(trace("ghost"),
+                     "runtime.alive runtime.dead runtime.gone");
+    json_t *r = call("assay.runtimes", json_object());
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(r, "runtimes"), i, x)
+        cr_expect_str_neq(jstr(x, "id"), "ghost", "still listed");
+    json_decref(r);
+    fake_stop(&f);
+}

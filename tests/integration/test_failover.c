@@ -12,6 +12,7 @@
 
 #include "cluster.h"
 #include "harness.h"
+#include "state.h"
 
 #define NOOP_SPEC(id, n)                                                       \
     "{\"id\": \"" id "\", \"action\": \"noop.pass\", \"targets\": ["         \
@@ -426,7 +427,8 @@ static bool s_jobs_at_most(void *arg)
 /* A rolling upgrade (docs/operations.md#rolling-upgrade). The members
  * start speaking only level 1, as the previous release did
  * (feature_level=1), so the cluster starts at level 1. Each is killed and
- * started again speaking level 2 while JobSpecs keep coming in; `cluster
+ * started again speaking this build's level (ASSAY_STATE_LEVEL) while
+ * JobSpecs keep coming in; `cluster
  * upgrade` is refused while any member speaks less, and once all speak it
  * the level rises on every member. Only then does retention forget jobs
  * (level 1 has no "expire"), and nothing acknowledged was lost. */
@@ -456,7 +458,7 @@ Test(failover, rolling_upgrade_under_load)
         cluster_member_kill(&c, id, SIGKILL);
         snprintf(ids[specs], sizeof ids[0], "while-m%d-down", id);
         cr_assert(cluster_submit(&c, ids[specs++], 3));
-        /* The new build: the same member, speaking level 2. */
+        /* The new build: the same member, speaking all it can. */
         char *cap = strstr(c.member_args[id], "feature_level=1");
         cr_assert_not_null(cap);
         cap[strlen("feature_level=")] = '0';
@@ -481,11 +483,11 @@ Test(failover, rolling_upgrade_under_load)
     }
     cr_expect_eq(s_all_jobs(&c), (size_t)specs * 3);
     json_t *r = cluster_ctl(&c, &code, "cluster upgrade");
-    cr_assert_eq(code, 0, "upgrade once every member speaks 2: exit %d",
-                 code);
+    cr_assert_eq(code, 0, "upgrade once every member speaks %d: exit %d",
+                 ASSAY_STATE_LEVEL, code);
     json_decref(r);
-    cr_expect(s_all_at_level(&c, 2) ||
-              (harness_sleep_ms(500), s_all_at_level(&c, 2)));
+    cr_expect(s_all_at_level(&c, ASSAY_STATE_LEVEL) ||
+              (harness_sleep_ms(500), s_all_at_level(&c, ASSAY_STATE_LEVEL)));
     s_bound b = {&c, 4};
     cr_expect(harness_until(20000, s_jobs_at_most, &b),
               "retention did not start after the upgrade");
