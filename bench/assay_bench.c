@@ -24,7 +24,7 @@
  * assay_catalog_json (plugin noop 1.0.0, action "pass", no params), a
  * heartbeat every --heartbeat-ms with a credit `limit` (received + --slots),
  * an immediate pass result for every dispatch (nothing runs), and ack,
- * pulse, redirect, reregister and silence handling as core/runtime.c does.
+ * pulse, redirect, reregister and silence handling as core/cluster/runtime.c does.
  *
  * run: N JobSpecs of --action (noop.pass) with --params. Throughput mode
  * (no --rate): ceil(N/K) JobSpecs of K targets (--per-spec, 100), at most W
@@ -86,11 +86,11 @@
 #include <jansson.h>
 #include <msgpack.h>
 
-#include "clock.h"
-#include "dir.h"
-#include "error.h"
-#include "link.h"
-#include "log.h"
+#include "base/clock.h"
+#include "base/dir.h"
+#include "base/errtext.h"
+#include "base/log.h"
+#include "cluster/link.h"
 
 #define DEFAULT_TIMEOUT_S 300
 #define GROUP_LINKS 16 /* transport/zmq MAX_LINKS: links per instance */
@@ -908,7 +908,7 @@ static void s_rt_register(s_bench *b, s_srt *r, int64_t now)
 {
     int64_t hb = (int64_t)b->o.heartbeat_ms * 1000;
     if (++r->unanswered > JOIN_TRIES && b->neps > 1) {
-        /* As core/runtime.c: the member is silent, try the next one. */
+        /* As core/cluster/runtime.c: the member is silent, try the next one. */
         r->ep = (r->ep + 1) % b->neps;
         r->unanswered = 1;
         b->groups[r->group].reconnect = true;
@@ -1249,7 +1249,7 @@ static json_t *s_sim_catalog(void)
     time_t t = time(NULL);
     struct tm tm;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    /* The shape of assay_catalog_json (core/catalog.c) for plugins/noop. */
+    /* The shape of assay_catalog_json (core/plugin/catalog.c) for plugins/noop. */
     return json_pack(
         "{s:[{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:[]}], "
         "s:[]}], s:[]}",
@@ -1393,7 +1393,7 @@ static void s_progress(s_bench *b, int64_t now)
 
 /* Timers, then every instance that was readable or sent on, until none is
  * (a send can swallow the wake-up of a message that arrived meanwhile, so
- * each instance is drained after its sends: core/link.h's contract). */
+ * each instance is drained after its sends: core/cluster/link.h's contract). */
 static void s_process(s_bench *b)
 {
     for (int pass = 0; pass < 64; pass++) {

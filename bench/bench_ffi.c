@@ -9,9 +9,9 @@
 
 #include <ffi.h>
 
-#include "clock.h"
-#include "host.h"
-#include "invoke.h"
+#include "base/clock.h"
+#include "plugin/hostapi.h"
+#include "plugin/invoke.h"
 
 static volatile int64_t s_sink;
 

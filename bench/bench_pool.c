@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "catalog.h"
-#include "clock.h"
-#include "pool.h"
+#include "base/clock.h"
+#include "exec/pool.h"
+#include "plugin/catalog.h"
 
 static long s_done_count, s_passed;
 

@@ -6,9 +6,9 @@
 
 #include <jansson.h>
 
-#include "clock.h"
-#include "codec.h"
-#include "fsm.h"
+#include "base/clock.h"
+#include "base/codec.h"
+#include "state/fsm.h"
 
 int main(int argc, char **argv)
 {

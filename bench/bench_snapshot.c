@@ -23,13 +23,13 @@
 
 #include <jansson.h>
 
-#include "clock.h"
-#include "codec.h"
-#include "error.h"
-#include "fsm.h"
-#include "hugepages.h"
-#include "snapshotter.h"
-#include "state.h"
+#include "base/clock.h"
+#include "base/codec.h"
+#include "base/errtext.h"
+#include "base/hugepages.h"
+#include "state/fsm.h"
+#include "state/snapshotter.h"
+#include "state/state.h"
 
 #define PER_SPEC 100
 

@@ -25,7 +25,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "clock.h" /* header only: bench-floor links no Assay code */
+#include "base/clock.h" /* header only: bench-floor links no Assay code */
 
 #define PAYLOAD 160 /* about a noop dispatch's size */
 

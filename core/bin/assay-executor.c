@@ -1,5 +1,5 @@
 /* assay-executor - runs actions for assayd/assayctl in a separate process.
- * Started by the executor pool only; see core/executor.h. */
+ * Started by the executor pool only; see core/exec/executor.h. */
 #include <ctype.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -9,9 +9,9 @@
 
 #include <assay/version.h>
 
-#include "describe.h"
-#include "executor.h"
-#include "log.h"
+#include "base/log.h"
+#include "exec/executor.h"
+#include "plugin/describe.h"
 
 /* In sanitizer builds, leave crash signals to the kernel: the pool must see
  * "killed by SIGSEGV" exactly as it does from a production build, not an

@@ -8,15 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/errtext.h"
+#include "base/log.h"
 #include "cli.h"
 #include "ctl_cluster.h"
-#include "error.h"
+#include "exec/runner.h"
 #include "flagspec.h"
-#include "jobspec.h"
-#include "log.h"
+#include "job/jobspec.h"
+#include "plugin/plugdir.h"
 #include "render.h"
 #include "scaffold.h"
-#include "runner.h"
 
 static void s_usage(FILE *out)
 {
@@ -92,7 +93,7 @@ static int s_plugins(assay_conf *conf, const s_opts *o)
     char err[ASSAY_ERRMSG_SIZE];
     if (!cat)
         return ASSAY_EXIT_UNAVAILABLE;
-    int rc = assay_catalog_scan(cat, conf->plugins_dir, err, sizeof err);
+    int rc = assay_plugdir_scan(cat, conf->plugins_dir, err, sizeof err);
     if (rc) {
         fprintf(stderr, "assayctl: %s\n", err);
         assay_catalog_destroy(&cat);

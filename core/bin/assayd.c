@@ -18,16 +18,16 @@
 
 #include <bsd/string.h>
 
+#include "base/errtext.h"
+#include "base/hugepages.h"
+#include "base/ident.h"
+#include "base/log.h"
+#include "base/loop.h"
+#include "base/prefix.h"
 #include "cli.h"
-#include "leader.h"
-#include "loop.h"
-#include "runtime.h"
-#include "error.h"
-#include "hugepages.h"
-#include "ident.h"
-#include "log.h"
-#include "prefix.h"
-#include "runner.h"
+#include "cluster/leader.h"
+#include "cluster/runtime.h"
+#include "exec/runner.h"
 
 /* Signals reach the loop through a pipe, so handlers do no real work. */
 static int s_sigpipe[2] = {-1, -1};
@@ -223,7 +223,7 @@ int main(int argc, char **argv)
         gethostname(host, sizeof host - 1);
         snprintf(node, sizeof node, "%s-%d", host, (int)getpid());
     }
-    /* Only raft members snapshot, by forking (core/hugepages.h). */
+    /* Only raft members snapshot, by forking (core/base/hugepages.h). */
     if (!first[0] && !check && !strcmp(conf.consensus, "raft"))
         assay_hugepages_exec(argv);
     /* A member frees as much as it allocates once retention runs, in

@@ -7,7 +7,7 @@
 
 #include <assay/error.h>
 
-#include "prefix.h"
+#include "base/prefix.h"
 
 int assay_cli_conf(assay_conf *conf, const char *path, char **sets,
                    int nsets, const char *program, char *used,

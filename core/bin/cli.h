@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "conf.h"
+#include "base/conf.h"
 
 /* sysexits(3) values, documented in README.md and docs/cli.md. */
 enum {

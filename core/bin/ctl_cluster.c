@@ -9,10 +9,10 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "base/clock.h"
+#include "base/errtext.h"
 #include "cli.h"
-#include "clock.h"
-#include "error.h"
-#include "link.h"
+#include "cluster/link.h"
 #include "render.h"
 
 #define WAIT_POLL_MS 20

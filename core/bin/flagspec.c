@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
-#include "params.h"
+#include "base/errtext.h"
+#include "plugin/params.h"
 
 /* The value of `key` as the type `decl` declares for it; text when the
  * key is not declared (the JobSpec check names it then). */

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "catalog.h"
+#include "plugin/catalog.h"
 
 typedef struct {
     const char *action; /* "plugin.action" or "plugin.action@RANGE" */

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "params.h"
-#include "prefix.h"
+#include "base/errtext.h"
+#include "base/prefix.h"
+#include "plugin/params.h"
 
 #define TEMPLATE_MAX (64 * 1024)
 

@@ -1,7 +1,7 @@
 /* core/state/apply.c - the op table: every command the log may hold, the
  * encoding versions this build reads and the feature level that brought
  * it, and how it changes the state (see state.h for the fields). */
-#include "internal.h"
+#include "state/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +9,8 @@
 
 #include <bsd/string.h>
 
-#include "error.h"
-#include "log.h"
+#include "base/errtext.h"
+#include "base/log.h"
 
 typedef int (*s_apply_fn)(assay_state *self, const msgpack_object *cmd,
                           json_t **result, char *err, size_t errlen);

@@ -1,12 +1,12 @@
 /* core/state/command.c - the state's commands, built (see command.h). */
-#include "command.h"
+#include "state/command.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "error.h"
-#include "internal.h"
+#include "base/codec.h"
+#include "base/errtext.h"
+#include "state/internal.h"
 
 /* msgpack bytes being written; a failed write (no memory) is remembered,
  * since msgpack-c's packers do not report it. */

@@ -1,13 +1,13 @@
 /* core/state/fsm.c - the state machine at the level of bytes (fsm.h). */
-#include "fsm.h"
+#include "state/fsm.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "state/internal.h"
 
-#include "codec.h"
-#include "error.h"
+#include "base/codec.h"
+#include "base/errtext.h"
 
 int assay_fsm_apply(assay_state *st, const void *buf, size_t len,
                     json_t **result, char *err, size_t errlen)

@@ -6,8 +6,8 @@
 
 #include <msgpack.h>
 
-#include "command.h"
-#include "state.h"
+#include "state/command.h"
+#include "state/state.h"
 
 #define ST_PRIO_MIN (-1000)
 #define ST_PRIO_MAX 1000

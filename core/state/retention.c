@@ -3,7 +3,7 @@
  * The leader asks, then commits what falls out as an "expire" command, so
  * every member forgets the same jobs whatever its clock says: the choice
  * is the leader's, the forgetting is replicated. */
-#include "internal.h"
+#include "state/internal.h"
 
 #include <stdlib.h>
 

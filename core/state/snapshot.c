@@ -9,14 +9,14 @@
  * JobSpec's id and fields copied; the previous release wrote it without
  * level, ended_ms and attempts. tests/fixtures/state/ holds one of each.
  * Restore is linear in the jobs. */
-#include "internal.h"
+#include "state/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
-#include "error.h"
+#include "base/codec.h"
+#include "base/errtext.h"
 
 /* What both formats add to a job's record beyond its fields. */
 static void s_job_tail(msgpack_packer *pk, const assay_job *j)

@@ -1,6 +1,6 @@
 /* core/state/snapshotter.c - snapshots made by a forked child (see
  * snapshotter.h). */
-#include "snapshotter.h"
+#include "state/snapshotter.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "clock.h"
-#include "error.h"
-#include "fsm.h"
-#include "log.h"
+#include "base/clock.h"
+#include "base/errtext.h"
+#include "base/log.h"
+#include "state/fsm.h"
 
 /* A child still encoding after this long is stuck (stopped, or on a lock
  * another thread held at the fork): killed, and the next ask tries again.

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "state.h"
+#include "state/state.h"
 
 typedef struct assay_snapshotter assay_snapshotter;
 

@@ -1,6 +1,6 @@
 /* core/state/state.c - the state's records, lists, queries and events
  * (see state.h); ops are in apply.c, snapshots in snapshot.c. */
-#include "internal.h"
+#include "state/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +8,9 @@
 #include <bsd/string.h>
 #include <sodium.h>
 
-#include "codec.h"
-#include "error.h"
-#include "log.h"
+#include "base/codec.h"
+#include "base/errtext.h"
+#include "base/log.h"
 
 /* A runtime's running jobs: registrations, deaths and assay.runtimes ask
  * for them, and walking every running job for each of 1,000 runtimes

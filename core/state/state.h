@@ -50,7 +50,7 @@
 #include <jansson.h>
 #include <msgpack.h>
 
-#include "index.h"
+#include "base/index.h"
 
 /* Snapshot format this build writes (it reads 1 up to this). */
 #define ASSAY_STATE_VERSION 2

@@ -13,12 +13,12 @@
 #include <bsd/string.h>
 #include <jansson.h>
 
-#include "conf.h"
-#include "error.h"
-#include "jobspec.h"
-#include "log.h"
-#include "prefix.h"
-#include "runner.h"
+#include "base/conf.h"
+#include "base/errtext.h"
+#include "base/log.h"
+#include "base/prefix.h"
+#include "exec/runner.h"
+#include "job/jobspec.h"
 
 #ifndef ASSAY_REL_LIB_TO_BIN
 #define ASSAY_REL_LIB_TO_BIN "../bin"

@@ -11,7 +11,7 @@
 #include <assay.h>
 
 #include "harness.h"
-#include "host.h"
+#include "plugin/hostapi.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 

@@ -4,10 +4,10 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "catalog.h"
 #include "harness.h"
-#include "module.h"
-#include "plugdir.h"
+#include "plugin/catalog.h"
+#include "plugin/loader.h"
+#include "plugin/plugdir.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 
@@ -17,7 +17,7 @@ static void scan(const char *dir)
 {
     cat = assay_catalog_new();
     char err[512];
-    cr_assert_eq(assay_catalog_scan(cat, dir, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(assay_plugdir_scan(cat, dir, err, sizeof err), 0, "%s", err);
 }
 
 static void teardown(void) { assay_catalog_destroy(&cat); }
@@ -197,7 +197,7 @@ Test(catalog, missing_directory_is_an_error)
 {
     cat = assay_catalog_new();
     char err[512];
-    cr_expect_eq(assay_catalog_scan(cat, "/nonexistent/plugins", err,
+    cr_expect_eq(assay_plugdir_scan(cat, "/nonexistent/plugins", err,
                                     sizeof err),
                  ASSAY_ENOENT);
     cr_expect(strstr(err, "/nonexistent/plugins"));

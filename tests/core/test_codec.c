@@ -9,8 +9,8 @@
 
 #include <assay/error.h>
 
-#include "codec.h"
-#include "frame.h"
+#include "base/codec.h"
+#include "exec/frame.h"
 
 /* A string literal as (bytes, length), embedded NULs included. */
 #define B(s) s, sizeof(s) - 1

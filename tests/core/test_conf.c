@@ -17,7 +17,7 @@
 #include <assay/error.h>
 #include <assay/host.h>
 
-#include "conf.h"
+#include "base/conf.h"
 
 static char dir[64];
 

@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "dir.h"
+#include "base/dir.h"
 #include "harness.h"
 
 /* A pid that ran and ended: a reaped child's. */

@@ -10,9 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
+#include "exec/pool.h"
 #include "harness.h"
-#include "pool.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 

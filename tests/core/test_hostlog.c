@@ -11,10 +11,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/log.h"
+#include "cluster/link.h"
 #include "harness.h"
-#include "host.h"
-#include "link.h"
-#include "log.h"
+#include "plugin/hostapi.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 

@@ -1,10 +1,10 @@
-/* tests/core/test_index.c - the string-keyed hash map (core/index.c):
+/* tests/core/test_index.c - the string-keyed hash map (core/base/index.c):
  * insert, replace, remove, growth past many tombstones, iteration. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "index.h"
+#include "base/index.h"
 
 static assay_index *ix;
 

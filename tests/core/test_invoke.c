@@ -9,9 +9,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "catalog.h"
 #include "harness.h"
-#include "jobspec.h"
+#include "job/jobspec.h"
+#include "plugin/catalog.h"
+#include "plugin/plugdir.h"
 
 static json_t *run_in(const char *fixture, const char *spec)
 {
@@ -32,7 +33,7 @@ static json_t *first_action(const char *dir)
 {
     assay_catalog *cat = assay_catalog_new();
     char err[512];
-    cr_assert_eq(assay_catalog_scan(cat, dir, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(assay_plugdir_scan(cat, dir, err, sizeof err), 0, "%s", err);
     json_t *j = assay_catalog_json(cat);
     json_t *a = json_array_get(
         json_object_get(json_array_get(json_object_get(j, "plugins"), 0),

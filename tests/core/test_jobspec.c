@@ -10,7 +10,7 @@
 #include <assay/error.h>
 
 #include "harness.h"
-#include "jobspec.h"
+#include "job/jobspec.h"
 
 /* Parses `j` (taken). */
 static int parse_json(json_t *j, assay_jobspec **out, char *err)

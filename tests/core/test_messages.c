@@ -11,9 +11,9 @@
 
 #include <assay/error.h>
 
-#include "catalog.h"
 #include "harness.h"
-#include "plugdir.h"
+#include "plugin/catalog.h"
+#include "plugin/plugdir.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 
@@ -40,7 +40,7 @@ TestSuite(messages, .init = setup, .fini = teardown);
 static void scan(const char *dir)
 {
     char err[ASSAY_ERRMSG_SIZE];
-    cr_assert_eq(assay_catalog_scan(cat, dir, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(assay_plugdir_scan(cat, dir, err, sizeof err), 0, "%s", err);
 }
 
 /* Resolves `ref` at `range`, expecting a refusal that is exactly `want`. */
@@ -110,7 +110,7 @@ Test(messages, missing_plugins_directory_says_how_to_fix_it)
     char dir[PATH_MAX], want[PATH_MAX + ASSAY_ERRMSG_SIZE];
     char err[ASSAY_ERRMSG_SIZE] = "";
     snprintf(dir, sizeof dir, "%s/plugins", tmp);
-    cr_expect_eq(assay_catalog_scan(cat, dir, err, sizeof err), ASSAY_ENOENT);
+    cr_expect_eq(assay_plugdir_scan(cat, dir, err, sizeof err), ASSAY_ENOENT);
     snprintf(want, sizeof want,
              "plugins directory %s: No such file or directory (create it, or "
              "point --plugins-dir / plugins_dir at the directory that holds "
@@ -123,7 +123,7 @@ Test(messages, plugins_directory_that_is_a_file_is_not_to_be_created)
 {
     char want[PATH_MAX + ASSAY_ERRMSG_SIZE], err[ASSAY_ERRMSG_SIZE] = "";
     char *file = harness_write(tmp, "plugins", "");
-    cr_expect_eq(assay_catalog_scan(cat, file, err, sizeof err), ASSAY_ENOENT);
+    cr_expect_eq(assay_plugdir_scan(cat, file, err, sizeof err), ASSAY_ENOENT);
     snprintf(want, sizeof want,
              "plugins directory %s: Not a directory (point --plugins-dir / "
              "plugins_dir at the directory that holds your plugins)",

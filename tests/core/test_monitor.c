@@ -19,7 +19,7 @@
 
 #include <assay/error.h>
 
-#include "monitor.h"
+#include "exec/monitor.h"
 
 #define GiB (1024ULL * 1024 * 1024)
 #define MiB (1024ULL * 1024)

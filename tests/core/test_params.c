@@ -7,7 +7,7 @@
 
 #include <assay/error.h>
 
-#include "params.h"
+#include "plugin/params.h"
 
 #define REQ ASSAY_PARAM_REQUIRED
 /* A declaration entry without help text, and the terminator. */

@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "codec.h"
-#include "error.h"
-#include "fsm.h"
-#include "state.h"
+#include "base/codec.h"
+#include "base/errtext.h"
+#include "state/fsm.h"
+#include "state/state.h"
 
 /* Applies a command as log bytes through the member's adapter. */
 static int apply(assay_state *st, json_t *cmd, char *err, size_t errlen)

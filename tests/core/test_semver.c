@@ -4,7 +4,7 @@
 
 #include <assay/error.h>
 
-#include "semver.h"
+#include "base/semver.h"
 
 static assay_semver ver(const char *s)
 {
@@ -361,4 +361,36 @@ Test(semver, list_that_is_full_says_so)
     /* whichever end the version left out sorts to */
     list_of(list, sizeof list, L("9.0.0", "8.0.0", "1.0.0"));
     cr_expect_str_eq(list, "8.0.0, 9.0.0, ...");
+}
+
+/* The one "highest in range" rule the catalogue and the leader share:
+ * whatever the order of the candidates, the highest that matches wins;
+ * one outside the range or not above the kept one is not taken. */
+Test(semver, pick_keeps_the_highest_in_range)
+{
+    static const char *const order[][5] = {
+        {"1.2.0", "2.0.0", "1.4.1", "1.4.1-rc.1", "0.9.0"},
+        {"0.9.0", "1.4.1-rc.1", "1.4.1", "2.0.0", "1.2.0"},
+    };
+    assay_semver_range *r = NULL;
+    cr_assert_eq(assay_semver_range_parse("^1.2", &r, NULL, 0), 0);
+    for (size_t k = 0; k < 2; k++) {
+        assay_semver_pick any = {0}, in = {0};
+        for (size_t i = 0; i < 5; i++) {
+            assay_semver v = ver(order[k][i]);
+            assay_semver_pick_offer(&any, NULL, &v);
+            assay_semver_pick_offer(&in, r, &v);
+        }
+        assay_semver want_any = ver("2.0.0"), want_in = ver("1.4.1");
+        cr_expect(any.found && !assay_semver_cmp(&any.best, &want_any));
+        cr_expect(in.found && !assay_semver_cmp(&in.best, &want_in));
+        assay_semver same = ver("1.4.1"), out = ver("3.0.0");
+        cr_expect_not(assay_semver_pick_offer(&in, r, &same));
+        cr_expect_not(assay_semver_pick_offer(&in, r, &out));
+    }
+    assay_semver_pick none = {0};
+    assay_semver old = ver("0.1.0");
+    cr_expect_not(assay_semver_pick_offer(&none, r, &old));
+    cr_expect_not(none.found);
+    assay_semver_range_destroy(&r);
 }

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "codec.h"
-#include "error.h"
-#include "fsm.h"
-#include "snapshotter.h"
-#include "state.h"
+#include "base/codec.h"
+#include "base/errtext.h"
+#include "state/fsm.h"
+#include "state/snapshotter.h"
+#include "state/state.h"
 
 static json_t *J(const char *text)
 {

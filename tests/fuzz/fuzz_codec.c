@@ -10,7 +10,7 @@
 
 #include <assay/error.h>
 
-#include "codec.h"
+#include "base/codec.h"
 #include "fuzz.h"
 
 /* Encodes v and decodes the result, which must equal v. */

@@ -11,7 +11,7 @@
 
 #include <assay/error.h>
 
-#include "conf.h"
+#include "base/conf.h"
 #include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -1,12 +1,12 @@
 /* tests/fuzz/fuzz_describe.c - a describer's answer as the daemon reads it
- * (core/describe.c): the helper ran plugin code, so its answer may be any
+ * (core/plugin/describe.c): the helper ran plugin code, so its answer may be any
  * bytes. Whatever they are: no crash, no leak, and a description that is
  * accepted passes the checks of a loaded module. */
 #include <stdlib.h>
 
-#include "describe.h"
 #include "fuzz.h"
-#include "module.h"
+#include "plugin/describe.h"
+#include "plugin/loader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/errtext.h"
 #include "entry.h"
-#include "error.h"
-#include "fsm.h"
 #include "fuzz.h"
-#include "state.h"
+#include "state/fsm.h"
+#include "state/state.h"
 
 static void s_apply_all(const unsigned char *p, size_t len, uint32_t count)
 {

@@ -8,7 +8,7 @@
 
 #include <assay/error.h>
 
-#include "frame.h"
+#include "exec/frame.h"
 #include "fuzz.h"
 
 /* Small enough that the fuzzer reaches the limit with short inputs. */

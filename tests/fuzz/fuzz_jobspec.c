@@ -7,8 +7,8 @@
 #include <assay/error.h>
 
 #include "fuzz.h"
-#include "jobspec.h"
-#include "params.h"
+#include "job/jobspec.h"
+#include "plugin/params.h"
 
 static const assay_param decl[] = {
     {"path", ASSAY_TYPE_STRING, ASSAY_PARAM_REQUIRED, NULL, ""},

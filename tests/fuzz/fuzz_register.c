@@ -1,13 +1,13 @@
 /* tests/fuzz/fuzz_register.c - a runtime's registration as a member
  * receives it: msgpack bytes decoded as the wire decodes them, then
- * checked (core/registration.c). Whatever the bytes: no crash, no leak,
+ * checked (core/cluster/registration.c). Whatever the bytes: no crash, no leak,
  * and a body that passes meets every cap the member promises. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "codec.h"
+#include "base/codec.h"
+#include "cluster/registration.h"
 #include "fuzz.h"
-#include "registration.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

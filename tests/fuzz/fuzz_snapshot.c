@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
-#include "fsm.h"
+#include "base/errtext.h"
 #include "fuzz.h"
-#include "state.h"
+#include "state/fsm.h"
+#include "state/state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

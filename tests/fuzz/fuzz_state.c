@@ -17,11 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/codec.h"
+#include "base/errtext.h"
 #include "fuzz.h"
-#include "codec.h"
-#include "error.h"
-#include "fsm.h"
-#include "state.h"
+#include "state/fsm.h"
+#include "state/state.h"
 
 /* A batch item's job as it was before its command was applied. */
 typedef struct before {

@@ -10,8 +10,8 @@
 #include <time.h>
 
 #include "cluster.h"
+#include "cluster/link.h"
 #include "harness.h"
-#include "link.h"
 
 /* ---- Fixture ---------------------------------------------------------- */
 

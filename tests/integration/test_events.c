@@ -18,10 +18,10 @@
 
 #include <bsd/string.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "cluster.h"
+#include "cluster/link.h"
 #include "harness.h"
-#include "link.h"
 
 #include <zmq.h>
 

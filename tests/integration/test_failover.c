@@ -2,7 +2,7 @@
  * 127.0.0.1: election, redirects, leader kills under submissions, a
  * leader cut off by SIGSTOP, membership changes, leadership transfer and a
  * whole-cluster restart. Each test would fail without the consensus module
- * or the member role's leader handling (core/leader.c). */
+ * or the member role's leader handling (core/cluster/leader.c). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,7 +12,7 @@
 
 #include "cluster.h"
 #include "harness.h"
-#include "state.h"
+#include "state/state.h"
 
 #define NOOP_SPEC(id, n)                                                       \
     "{\"id\": \"" id "\", \"action\": \"noop.pass\", \"targets\": ["         \

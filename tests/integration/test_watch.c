@@ -13,10 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
 #include "cluster.h"
+#include "cluster/link.h"
 #include "harness.h"
-#include "link.h"
 
 #define WAIT_MS 10000
 #define NOOP HARNESS_PLUGINS "/assay-action_noop.so"

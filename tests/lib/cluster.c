@@ -13,9 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
+#include "base/clock.h"
+#include "base/log.h"
 #include "harness.h"
-#include "log.h"
 
 extern char **environ;
 

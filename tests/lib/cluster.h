@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "link.h"
+#include "cluster/link.h"
 
 #define CLUSTER_MAX_NODES 8
 

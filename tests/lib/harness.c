@@ -18,10 +18,10 @@
 
 #include <bsd/string.h>
 
-#include "clock.h"
-#include "dir.h"
-#include "host.h"
-#include "jobspec.h"
+#include "base/clock.h"
+#include "base/dir.h"
+#include "job/jobspec.h"
+#include "plugin/hostapi.h"
 
 void harness_conf(assay_conf *c, const char *plugins_dir)
 {

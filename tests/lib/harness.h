@@ -9,8 +9,8 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#include "conf.h"
-#include "runner.h"
+#include "base/conf.h"
+#include "exec/runner.h"
 
 /* Fixture plugin folders under the build tree (tests/CMakeLists.txt). */
 #define HARNESS_PLUGINS HARNESS_BUILD_DIR "/plugins-out"

@@ -18,8 +18,8 @@
 #include <assay/error.h>
 
 #include "harness.h"
-#include "host.h"
-#include "module.h"
+#include "plugin/hostapi.h"
+#include "plugin/loader.h"
 
 #define WAIT_MS 10000
 

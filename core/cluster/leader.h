@@ -1,0 +1,22 @@
+/* core/cluster/leader.h - the member role: owns the control-plane endpoint, the
+ * event stream, the replicated state (through the consensus module), the
+ * queue, the dispatcher, leases, heartbeats and the notification hook.
+ * Protocol: docs/protocol.md. */
+#ifndef ASSAY_CORE_LEADER_H
+#define ASSAY_CORE_LEADER_H
+
+#include <stddef.h>
+
+#include "base/conf.h"
+#include "base/loop.h"
+
+typedef struct assay_leader assay_leader;
+
+/* Binds conf->listen and conf->events, loads the consensus module and
+ * plugs everything into `loop`. */
+int assay_leader_new(const assay_conf *conf, const char *node_id,
+                     assay_loop *loop, assay_leader **out, char *err,
+                     size_t errlen);
+void assay_leader_destroy(assay_leader **self_p);
+
+#endif

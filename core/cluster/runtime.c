@@ -1,0 +1,686 @@
+/* core/cluster/runtime.c - the runtime role (see runtime.h). */
+#include "cluster/runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bsd/string.h>
+
+#include "base/clock.h"
+#include "base/codec.h"
+#include "base/errtext.h"
+#include "base/index.h"
+#include "base/log.h"
+#include "cluster/link.h"
+#include "exec/monitor.h"
+#include "plugin/params.h"
+
+/* The monitor reads /proc at most this often: results can arrive by the
+ * thousand per second and each carries a fresh limit, and a CPU figure
+ * over fewer than 100 ticks of 10 ms is noise. */
+#define SAMPLE_MS 1000
+/* Unanswered registrations before trying the next `join` endpoint. */
+#define JOIN_TRIES 3
+
+/* A dispatched attempt, from dispatch until the leader acknowledges it. */
+typedef struct s_attempt {
+    struct assay_runtime *rt;
+    char job[96];
+    int64_t attempt;
+    char key[128];  /* "job#attempt": the pool's job id */
+    json_t *result; /* set when done, kept until acked */
+    bool unsent;    /* done, not yet reported */
+    struct s_attempt *prev, *next;
+} s_attempt;
+
+struct assay_runtime {
+    const assay_conf *conf;
+    char id[64];
+    assay_loop *loop;
+    assay_runner *runner;
+    assay_link *link;
+    int dealer;
+    assay_monitor *monitor;
+    json_t *labels;
+    bool registered;
+    uint64_t received; /* dispatches received this session */
+    uint64_t slots;    /* executors x depth */
+    s_attempt *attempts;
+    /* Lookups per dispatch and ack: by "job#attempt", and a job's latest
+     * attempt. With a hundred attempts outstanding, scanning the list was
+     * most of a busy runtime's string compares. */
+    assay_index *by_key, *by_job;
+    size_t unsent; /* attempts done and not yet reported */
+    int hb_timer, reg_timer;
+    char endpoints[8][256]; /* members to try, in turn, until one answers */
+    int nendpoints, current, unanswered;
+    int64_t heard_ms;       /* when the leader last sent anything */
+    char redirect[256];     /* leader endpoint a member pointed us to */
+    uint32_t credit;
+    const char *why;
+    assay_monitor_sample sample;
+    int64_t sampled_ms;
+    bool more; /* the drain stopped at its bound */
+    int64_t mem_available_mb;
+};
+
+int assay_labels_parse(const char *text, json_t **out, char *err,
+                       size_t errlen)
+{
+    json_t *o = json_object();
+    char *copy = strdup(text ? text : ""), *save = NULL;
+    int rc = o && copy ? 0 : ASSAY_ENOMEM;
+    for (char *tok = copy ? strtok_r(copy, ",", &save) : NULL; tok && !rc;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        if (eq)
+            *eq = '\0';
+        if (!eq || !assay_name_valid(tok, true) || strlen(eq + 1) > 255)
+            rc = assay_errf(err, errlen, ASSAY_EINVAL,
+                            "labels: '%.64s' is not key=value with key "
+                            "[a-z][a-z0-9_-]*",
+                            tok);
+        else
+            json_object_set_new(o, tok, json_string(eq + 1));
+    }
+    free(copy);
+    if (rc) {
+        json_decref(o);
+        return rc;
+    }
+    *out = o;
+    return 0;
+}
+
+static void s_send(assay_runtime *self, const char *verb, json_t *body)
+{
+    json_object_set_new(body, "id", json_string(self->id));
+    int rc = assay_link_send(self->link, self->dealer, NULL,
+                             ASSAY_RUNTIME_PROTO, verb, body);
+    if (rc)
+        assay_debug("send %s: %s", verb, assay_strerror(rc));
+    json_decref(body);
+}
+
+/* How many dispatches in total the leader may have sent us by now. */
+static uint64_t s_limit(assay_runtime *self)
+{
+    size_t busy = assay_pool_outstanding(assay_runner_pool(self->runner));
+    uint32_t free_slots = busy < self->slots ? (uint32_t)(self->slots - busy)
+                                             : 0;
+    int64_t now = assay_now_ms();
+    if (now - self->sampled_ms >= SAMPLE_MS) {
+        char err[ASSAY_ERRMSG_SIZE];
+        if (assay_monitor_sample_now(self->monitor, &self->sample, err,
+                                     sizeof err) == 0)
+            self->sampled_ms = now;
+        else
+            assay_warn("resource monitor: %s", err);
+        self->mem_available_mb = (int64_t)(self->sample.mem_available >> 20);
+    }
+    self->credit = assay_monitor_credit(self->monitor, &self->sample,
+                                        free_slots, &self->why);
+    return self->received + self->credit;
+}
+
+static json_t *s_running(const assay_runtime *self)
+{
+    json_t *list = json_array();
+    for (const s_attempt *a = self->attempts; a; a = a->next)
+        json_array_append_new(list, json_pack("{s:s, s:I}", "job", a->job,
+                                              "attempt",
+                                              (json_int_t)a->attempt));
+    return list;
+}
+
+static void s_register(void *arg);
+
+/* The leader we registered with is gone or no longer leads: register
+ * again, which moves on to the next member if this one stays silent. */
+static void s_rejoin(assay_runtime *self, const char *why)
+{
+    assay_warn("%s: registering again", why);
+    self->registered = false;
+    self->received = 0; /* a new session: the leader counts from zero */
+    self->unanswered = 0;
+    s_register(self);
+}
+
+static void s_heartbeat(void *arg)
+{
+    assay_runtime *self = arg;
+    if (!self->registered)
+        return;
+    /* The leader answers every heartbeat; silence over a few intervals
+     * means it died or was cut off from us. */
+    if (assay_now_ms() - self->heard_ms >
+        self->conf->heartbeat_ms * (JOIN_TRIES + 1)) {
+        s_rejoin(self, "leader silent");
+        return;
+    }
+    uint64_t limit = s_limit(self);
+    s_send(self, "heartbeat",
+           json_pack("{s:I, s:I, s:s, s:o}", "limit", (json_int_t)limit,
+                     "mem_available_mb", (json_int_t)self->mem_available_mb,
+                     "why", self->why ? self->why : "", "running",
+                     s_running(self)));
+}
+
+static void s_on_message(void *arg, int fd, short revents);
+
+/* (Re)connects the link to endpoints[current]. */
+static int s_connect(assay_runtime *self, char *err, size_t errlen)
+{
+    if (self->link) {
+        assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
+        assay_link_destroy(&self->link);
+    }
+    int rc = assay_link_new(self->conf->modules_dir, self->conf->transport,
+                            NULL, (size_t)self->conf->max_message_kb * 1024,
+                            &self->link, err, errlen);
+    if (!rc && (self->dealer = assay_link_open(
+                    self->link, ASSAY_LINK_CLIENT,
+                    self->endpoints[self->current], err, errlen)) < 0)
+        rc = self->dealer;
+    if (!rc)
+        assay_loop_add_fd(self->loop, assay_link_fd(self->link), POLLIN,
+                          s_on_message, self);
+    return rc;
+}
+
+static void s_next_endpoint(assay_runtime *self)
+{
+    const char *was = self->endpoints[self->current];
+    self->current = (self->current + 1) % self->nendpoints;
+    self->unanswered = 1;
+    assay_warn("no answer from %s: trying %s", was,
+               self->endpoints[self->current]);
+    char err[ASSAY_ERRMSG_SIZE];
+    if (s_connect(self, err, sizeof err) != 0)
+        assay_error("%s", err);
+}
+
+static void s_register(void *arg)
+{
+    assay_runtime *self = arg;
+    if (self->registered)
+        return;
+    json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
+    s_send(self, "register",
+           json_pack("{s:I, s:O, s:{s:I, s:I}, s:o, s:o, s:b}",
+                     "heartbeat_ms", (json_int_t)self->conf->heartbeat_ms,
+                     "labels", self->labels, "capacity", "slots",
+                     (json_int_t)self->slots, "memory_mb",
+                     (json_int_t)self->mem_available_mb, "catalog", cat,
+                     "running", s_running(self), "acks_in_dispatch", 1));
+    /* Until "registered" arrives, ask again (the leader may be starting);
+     * one pending retry at a time. After JOIN_TRIES unanswered asks, try
+     * the next `join` endpoint. */
+    if (++self->unanswered > JOIN_TRIES && self->nendpoints > 1)
+        s_next_endpoint(self);
+    assay_loop_cancel_timer(self->loop, self->reg_timer);
+    self->reg_timer = assay_loop_add_timer(self->loop, self->conf->heartbeat_ms,
+                                           0, s_register, self);
+}
+
+/* The result of one attempt, as an item of a "result" message. */
+static json_t *s_result_item(const s_attempt *a)
+{
+    return json_pack("{s:s, s:I, s:O}", "job", a->job, "attempt",
+                     (json_int_t)a->attempt, "result", a->result);
+}
+
+/* Sends items (an array, consumed) as one "result" message, with the
+ * current credit limit. */
+static int s_send_results(assay_runtime *self, json_t *items, char **buf,
+                          size_t *len)
+{
+    json_t *body = json_pack("{s:s, s:o, s:I}", "id", self->id, "results",
+                             items, "limit", (json_int_t)s_limit(self));
+    int rc = body ? assay_codec_encode(body, buf, len) : ASSAY_ENOMEM;
+    json_decref(body);
+    return rc;
+}
+
+static void s_send_raw(assay_runtime *self, char *buf, size_t len)
+{
+    assay_bytes b = {(const uint8_t *)buf, len};
+    int rc = assay_link_send_raw(self->link, self->dealer, NULL,
+                                 ASSAY_RUNTIME_PROTO, "result", &b);
+    if (rc)
+        assay_debug("send result: %s", assay_strerror(rc));
+    free(buf);
+}
+
+/* Sends every finished attempt marked `unsent` (all unacknowledged ones
+ * when `all`), in one message when it fits the leader's message limit.
+ * A result that alone exceeds it would cost this runtime its connection
+ * on every resend: it is replaced by an error naming its size. */
+static void s_flush_results(assay_runtime *self, bool all)
+{
+    if (!all && !self->unsent)
+        return; /* the common case, every loop turn */
+    size_t max = (size_t)self->conf->max_message_kb * 1024 - 1024;
+    json_t *items = json_array();
+    for (s_attempt *a = self->attempts; a; a = a->next)
+        if (a->result && (all || a->unsent))
+            json_array_append_new(items, s_result_item(a));
+    if (!json_array_size(items)) {
+        json_decref(items);
+        return;
+    }
+    char *buf;
+    size_t len;
+    if (s_send_results(self, items, &buf, &len) == 0 && len <= max) {
+        s_send_raw(self, buf, len);
+    } else {
+        if (len > max)
+            free(buf);
+        for (s_attempt *a = self->attempts; a; a = a->next) {
+            if (!a->result || !(all || a->unsent))
+                continue;
+            json_t *one = json_array();
+            json_array_append_new(one, s_result_item(a));
+            if (s_send_results(self, one, &buf, &len) != 0)
+                continue;
+            if (len > max) {
+                free(buf);
+                char why[160];
+                snprintf(why, sizeof why,
+                         "result of %zu bytes exceeds the protocol limit "
+                         "(%zu)",
+                         len, max);
+                json_decref(a->result);
+                a->result = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status",
+                                      "error", "reason", why, "message", why,
+                                      "findings", "data");
+                one = json_array();
+                json_array_append_new(one, s_result_item(a));
+                if (s_send_results(self, one, &buf, &len) != 0)
+                    continue;
+            }
+            s_send_raw(self, buf, len);
+        }
+    }
+    for (s_attempt *a = self->attempts; a; a = a->next)
+        a->unsent = false;
+    self->unsent = 0;
+}
+
+static void s_done(void *arg, json_t *result)
+{
+    s_attempt *a = arg;
+    json_object_del(result, "job");
+    a->result = result;
+    if (!a->unsent) { /* sent with the others before the next poll */
+        a->unsent = true;
+        a->rt->unsent++;
+    }
+}
+
+/* Attempt `attempt` of `job`, or with attempt < 0 its latest one. */
+static s_attempt *s_find(assay_runtime *self, const char *job,
+                         int64_t attempt)
+{
+    if (attempt < 0)
+        return assay_index_get(self->by_job, job);
+    char key[sizeof ((s_attempt *)0)->key];
+    snprintf(key, sizeof key, "%s#%lld", job, (long long)attempt);
+    return assay_index_get(self->by_key, key);
+}
+
+static void s_forget(assay_runtime *self, s_attempt *gone)
+{
+    if (gone->prev)
+        gone->prev->next = gone->next;
+    else
+        self->attempts = gone->next;
+    if (gone->next)
+        gone->next->prev = gone->prev;
+    assay_index_remove(self->by_key, gone->key);
+    if (assay_index_get(self->by_job, gone->job) == gone)
+        assay_index_remove(self->by_job, gone->job);
+    if (gone->unsent)
+        self->unsent--;
+    json_decref(gone->result);
+    free(gone);
+}
+
+/* Finds the loaded plugin for "plugin.action" at exactly `version`. */
+static const assay_plugin *s_plugin(assay_runtime *self, const char *ref,
+                                    const char *version, const char **action)
+{
+    char name[ASSAY_NAME_MAX + 1];
+    if (!version || !assay_action_ref_split(ref, name, sizeof name, action))
+        return NULL;
+    for (const assay_plugin *p =
+             assay_catalog_first(assay_runner_catalog(self->runner));
+         p; p = p->next)
+        if (!strcmp(p->name, name) && !strcmp(p->version, version) &&
+            assay_plugin_action(p, *action))
+            return p;
+    return NULL;
+}
+
+static void s_on_dispatch(assay_runtime *self, const json_t *b)
+{
+    const char *job = json_string_value(json_object_get(b, "job"));
+    json_int_t attempt = json_integer_value(json_object_get(b, "attempt"));
+    const char *ref = json_string_value(json_object_get(b, "action"));
+    const char *version = json_string_value(json_object_get(b, "version"));
+    json_int_t timeout = json_integer_value(json_object_get(b, "timeout_ms"));
+    const json_t *params = json_object_get(b, "params");
+    self->received++; /* counted by the leader either way */
+    if (!job || strlen(job) >= 96 || attempt < 1 || timeout < 1 ||
+        !json_is_object(params)) {
+        assay_warn("malformed dispatch dropped");
+        return;
+    }
+    if (s_find(self, job, attempt))
+        return; /* a duplicate of one we hold */
+    s_attempt *older = s_find(self, job, -1);
+    if (older && !older->result) /* superseded: the leader moved on */
+        assay_pool_cancel(assay_runner_pool(self->runner), older->key);
+    s_attempt *a = calloc(1, sizeof *a);
+    if (!a)
+        return;
+    a->rt = self;
+    strlcpy(a->job, job, sizeof a->job);
+    a->attempt = attempt;
+    snprintf(a->key, sizeof a->key, "%s#%lld", job, (long long)attempt);
+    if (assay_index_put(self->by_key, a->key, a) ||
+        assay_index_put(self->by_job, a->job, a)) {
+        assay_index_remove(self->by_key, a->key);
+        free(a);
+        return;
+    }
+    a->next = self->attempts;
+    if (a->next)
+        a->next->prev = a;
+    self->attempts = a;
+    const char *action = NULL;
+    const assay_plugin *p = s_plugin(self, ref, version, &action);
+    if (!p) {
+        char why[256];
+        snprintf(why, sizeof why, "%.64s %.32s is not installed on %s",
+                 ref ? ref : "(none)", version ? version : "", self->id);
+        a->result = json_pack("{s:s, s:s, s:s, s:b, s:[], s:{}}", "status",
+                              "error", "reason", why, "message", why,
+                              "retryable", 1, "findings", "data");
+        a->unsent = true;
+        self->unsent++;
+        return;
+    }
+    assay_task t = {.job_id = a->key,
+                    .plugin_path = p->path,
+                    .action = action,
+                    .params = params,
+                    .config = assay_runner_plugin_config(self->runner,
+                                                         p->name),
+                    .timeout_ms = timeout};
+    if (assay_pool_submit(assay_runner_pool(self->runner), &t, s_done, a))
+        assay_error("cannot queue %s", a->key);
+}
+
+/* Forgets the results the leader acknowledged: [{"job", "attempt"}...]. */
+static void s_on_acks(assay_runtime *self, const json_t *items)
+{
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it) {
+        const char *job = json_string_value(json_object_get(it, "job"));
+        s_attempt *a = job ? s_find(self, job,
+                                    json_integer_value(
+                                        json_object_get(it, "attempt")))
+                           : NULL;
+        if (a && a->result)
+            s_forget(self, a);
+    }
+}
+
+/* Handles what the leader sent; returns how many messages there were. */
+static int s_drain(assay_runtime *self)
+{
+    assay_link_msg m;
+    char err[ASSAY_ERRMSG_SIZE];
+    int n;
+    self->more = true;
+    for (n = 0; n < 4096; n++) {
+        int rc = assay_link_recv(self->link, &m, err, sizeof err);
+        if (rc == 0) {
+            self->more = false;
+            break;
+        }
+        self->heard_ms = assay_now_ms();
+        if (rc < 0 || strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
+            assay_warn("dropped message from leader: %s",
+                       rc < 0 ? err : "unknown protocol");
+        } else if (!strcmp(m.verb, "pulse")) {
+            /* heard_ms is all it carries */
+        } else if (!strcmp(m.verb, "redirect")) {
+            /* Handled after the drain, which reconnects the link. */
+            const char *ep = json_string_value(json_object_get(m.body,
+                                                               "leader"));
+            if (ep && *ep && strlen(ep) < sizeof self->redirect)
+                strlcpy(self->redirect, ep, sizeof self->redirect);
+            assay_link_msg_fini(&m);
+            break;
+        } else if (!strcmp(m.verb, "dispatch")) {
+            size_t i;
+            json_t *it;
+            s_on_acks(self, json_object_get(m.body, "acks"));
+            json_array_foreach(json_object_get(m.body, "jobs"), i, it)
+                s_on_dispatch(self, it);
+            assay_pool_flush(assay_runner_pool(self->runner));
+        } else if (!strcmp(m.verb, "ack")) {
+            s_on_acks(self, json_object_get(m.body, "jobs"));
+        } else if (!strcmp(m.verb, "cancel")) {
+            const char *job = json_string_value(json_object_get(m.body, "job"));
+            s_attempt *a = job ? s_find(self, job,
+                                        json_integer_value(json_object_get(
+                                            m.body, "attempt")))
+                               : NULL;
+            if (a && !a->result)
+                assay_pool_cancel(assay_runner_pool(self->runner), a->key);
+        } else if (!strcmp(m.verb, "registered")) {
+            if (!self->registered)
+                assay_info("registered with %s",
+                           json_string_value(json_object_get(m.body,
+                                                             "leader")));
+            self->registered = true;
+            self->unanswered = 0;
+            self->heard_ms = assay_now_ms();
+            s_flush_results(self, true); /* unacknowledged: tell again */
+            s_heartbeat(self);
+        } else if (!strcmp(m.verb, "rescan")) {
+            assay_runtime_rescan(self);
+        } else if (!strcmp(m.verb, "reregister")) {
+            if (self->registered)
+                assay_warn("leader does not know us: registering again");
+            self->registered = false;
+            self->received = 0;
+            s_register(self);
+        } else {
+            assay_warn("unknown command '%s' from leader", m.verb);
+        }
+        assay_link_msg_fini(&m);
+    }
+    return n;
+}
+
+/* Connects to the leader a member named, adding it to the endpoints. */
+static void s_follow_redirect(assay_runtime *self)
+{
+    char ep[256];
+    strlcpy(ep, self->redirect, sizeof ep);
+    self->redirect[0] = '\0';
+    int i = 0;
+    while (i < self->nendpoints && strcmp(self->endpoints[i], ep))
+        i++;
+    if (i == self->nendpoints) {
+        if (self->nendpoints < 8)
+            self->nendpoints++;
+        else
+            i = self->current; /* full: the member that redirected us */
+        strlcpy(self->endpoints[i], ep, sizeof self->endpoints[i]);
+    }
+    if (i != self->current || self->registered) {
+        assay_info("redirected to the leader at %s", ep);
+        self->current = i;
+        char err[ASSAY_ERRMSG_SIZE];
+        if (s_connect(self, err, sizeof err) != 0)
+            assay_error("%s", err);
+    }
+    s_rejoin(self, "redirected");
+}
+
+static void s_on_message(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    assay_runtime *self = arg;
+    s_drain(self);
+    if (self->redirect[0])
+        s_follow_redirect(self);
+}
+
+/* ---- Hot loading --------------------------------------------------------- */
+
+static void s_withdraw(void *arg, const char *path)
+{
+    assay_runtime *self = arg;
+    assay_pool_unload(assay_runner_pool(self->runner), path);
+}
+
+/* Tells the leader what this runtime offers now. */
+static void s_advertise(assay_runtime *self)
+{
+    if (!self->registered)
+        return; /* the next registration carries it */
+    s_send(self, "catalog",
+           json_pack("{s:o}", "catalog",
+                     assay_catalog_json(assay_runner_catalog(self->runner))));
+}
+
+static void s_on_plugdir(void *arg, int fd, short revents)
+{
+    (void)fd;
+    (void)revents;
+    assay_runtime *self = arg;
+    if (assay_plugdir_process(assay_runner_plugdir(self->runner), s_withdraw,
+                              self))
+        s_advertise(self);
+}
+
+void assay_runtime_rescan(assay_runtime *self)
+{
+    assay_info("rescanning %s", self->conf->plugins_dir);
+    if (assay_plugdir_rescan(assay_runner_plugdir(self->runner), s_withdraw,
+                             self))
+        s_advertise(self);
+}
+
+/* Before every poll: the transport fd is edge-triggered, and sends since
+ * the last drain can swallow its edge, so every poll follows a drain. */
+static int s_prepare(void *arg, struct pollfd *pfd, int max,
+                     int64_t *deadline_ms)
+{
+    (void)pfd;
+    (void)max;
+    assay_runtime *self = arg;
+    if (self->registered)
+        s_flush_results(self, false);
+    /* Last, after every send: a send on a ZeroMQ socket can take the
+     * wake-up of a message that arrived meanwhile, so what is waiting is
+     * read now, and if anything was, the loop comes straight back. */
+    if (s_drain(self) > 0 || self->more)
+        *deadline_ms = 0;
+    if (self->redirect[0]) {
+        s_follow_redirect(self); /* sends: drained on the next turn */
+        *deadline_ms = 0;
+    }
+    return 0;
+}
+
+
+int assay_runtime_new(const assay_conf *conf, const char *node_id,
+                      const char *endpoints, assay_loop *loop,
+                      assay_runner *runner, assay_runtime **out, char *err,
+                      size_t errlen)
+{
+    assay_runtime *self = calloc(1, sizeof *self);
+    if (!self)
+        return ASSAY_ENOMEM;
+    self->conf = conf;
+    self->loop = loop;
+    self->runner = runner;
+    strlcpy(self->id, node_id, sizeof self->id);
+    self->slots = assay_pool_capacity(assay_runner_pool(runner));
+    self->by_key = assay_index_new();
+    self->by_job = assay_index_new();
+    int rc = self->by_key && self->by_job
+                 ? assay_labels_parse(conf->labels, &self->labels, err, errlen)
+                 : ASSAY_ENOMEM;
+    assay_monitor_config mc = {
+        .proc_root = conf->proc_root,
+        .cgroup_root = conf->cgroup_root[0] ? conf->cgroup_root : NULL,
+        .max_cpu = (double)conf->max_cpu_percent / 100.0,
+        .min_mem_free = (double)conf->min_mem_free_percent / 100.0};
+    if (!rc)
+        rc = assay_monitor_new(&mc, &self->monitor, err, errlen);
+    /* `endpoints`: one or more, space-separated. */
+    for (const char *p = endpoints; !rc && *p && self->nendpoints < 8;) {
+        size_t n = strcspn(p, " ");
+        if (n && n < sizeof self->endpoints[0])
+            memcpy(self->endpoints[self->nendpoints++], p, n);
+        else if (n)
+            rc = assay_errf(err, errlen, ASSAY_ETOOBIG,
+                            "join endpoint too long: %.64s...", p);
+        p += n + strspn(p + n, " ");
+    }
+    if (!rc && !self->nendpoints)
+        rc = assay_errf(err, errlen, ASSAY_EINVAL, "no endpoint to join");
+    if (!rc)
+        rc = s_connect(self, err, errlen);
+    if (rc) {
+        assay_runtime_destroy(&self);
+        return rc;
+    }
+    assay_loop_source src = {s_prepare, NULL, self};
+    int pfd = assay_plugdir_fd(assay_runner_plugdir(runner));
+    if (pfd >= 0)
+        assay_loop_add_fd(loop, pfd, POLLIN, s_on_plugdir, self);
+    assay_loop_add_source(loop, &src);
+    self->hb_timer = assay_loop_add_timer(loop, conf->heartbeat_ms,
+                                          conf->heartbeat_ms, s_heartbeat,
+                                          self);
+    s_limit(self); /* first sample: memory figure for registration */
+    s_register(self);
+    assay_info("runtime %s joining %s", self->id, self->endpoints[0]);
+    *out = self;
+    return 0;
+}
+
+void assay_runtime_destroy(assay_runtime **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    assay_runtime *self = *self_p;
+    if (self->link) {
+        assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
+        assay_loop_remove_fd(self->loop, assay_plugdir_fd(assay_runner_plugdir(
+                                             self->runner)));
+        assay_loop_cancel_timer(self->loop, self->hb_timer);
+        assay_loop_cancel_timer(self->loop, self->reg_timer);
+    }
+    while (self->attempts)
+        s_forget(self, self->attempts);
+    assay_index_destroy(&self->by_key);
+    assay_index_destroy(&self->by_job);
+    assay_link_destroy(&self->link);
+    assay_monitor_destroy(&self->monitor);
+    json_decref(self->labels);
+    free(self);
+    *self_p = NULL;
+}

@@ -1,0 +1,33 @@
+/* core/cluster/runtime.h - the runtime role: joins a member over the transport,
+ * registers (id, labels, capacity, plugin catalogue, heartbeat interval),
+ * grants credit from its resource monitor, runs dispatched jobs through
+ * the local runner's executor pool, reports results until acknowledged,
+ * and pulses heartbeats. Protocol: docs/protocol.md. */
+#ifndef ASSAY_CORE_RUNTIME_H
+#define ASSAY_CORE_RUNTIME_H
+
+#include <stddef.h>
+
+#include "base/conf.h"
+#include "base/loop.h"
+#include "exec/runner.h"
+
+typedef struct assay_runtime assay_runtime;
+
+/* `endpoints`: the members to join, space-separated; tried in turn until
+ * one answers the registration. */
+int assay_runtime_new(const assay_conf *conf, const char *node_id,
+                      const char *endpoints, assay_loop *loop,
+                      assay_runner *runner, assay_runtime **out, char *err,
+                      size_t errlen);
+void assay_runtime_destroy(assay_runtime **self_p);
+
+/* Compares the plugins directory with the catalogue and advertises any
+ * change (SIGHUP, `assayctl plugins --rescan`). */
+void assay_runtime_rescan(assay_runtime *self);
+
+/* "k=v,k2=v2" -> {"k": "v", ...}; keys [a-z][a-z0-9_-]*. */
+int assay_labels_parse(const char *text, json_t **out, char *err,
+                       size_t errlen);
+
+#endif
