@@ -25,7 +25,7 @@
 #include "base/loop.h"
 #include "base/prefix.h"
 #include "cli.h"
-#include "cluster/leader.h"
+#include "member/leader.h"
 #include "cluster/runtime.h"
 #include "exec/runner.h"
 

@@ -1,6 +1,6 @@
 /* core/state/fsm.h - the state machine at the level of bytes: a log
  * entry (one msgpack command) in, a snapshot (msgpack) out and back. The
- * one adapter the member (core/cluster/leader.c), the raft fixture tests and the
+ * one adapter the member (core/member/consensus.c), the raft fixture tests and the
  * fuzz targets share, so that what they test is what runs. */
 #ifndef ASSAY_CORE_STATE_FSM_H
 #define ASSAY_CORE_STATE_FSM_H

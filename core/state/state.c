@@ -756,6 +756,13 @@ const json_t *assay_state_runtime_ids(const assay_state *self)
     return self->runtime_ids;
 }
 
+assay_runtime_rec *assay_state_runtime_at(const assay_state *self,
+                                          size_t pos)
+{
+    const char *id = json_string_value(json_array_get(self->runtime_ids, pos));
+    return id ? assay_index_get(self->runtimes, id) : NULL;
+}
+
 const json_t *assay_state_leader(const assay_state *self)
 {
     return self->leader;

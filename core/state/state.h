@@ -220,6 +220,10 @@ void assay_state_reset_marks(assay_state *self);
 const json_t *assay_state_leader(const assay_state *self);
 /* Runtimes in registration order (json array of ids). */
 const json_t *assay_state_runtime_ids(const assay_state *self);
+/* The runtime at position `pos` of that order, NULL past the end: walk
+ * them with for (i = 0; (r = assay_state_runtime_at(st, i)); i++). */
+assay_runtime_rec *assay_state_runtime_at(const assay_state *self,
+                                          size_t pos);
 
 /* The jobs of JobSpec s still held, in order: for (j = assay_spec_jobs(s);
  * j; j = assay_spec_next(j)). */

@@ -1,7 +1,7 @@
 /* tests/consensus/test_raft_fixture.c - the replicated state machine
  * (core/state.c) under canonical raft's deterministic in-memory
  * raft_fixture: commands travel as msgpack log entries through a raft_fsm
- * adapter shaped like the real member's (core/cluster/leader.c s_fsm_apply,
+ * adapter shaped like the real member's (core/member/consensus.c mb_fsm_apply,
  * s_fsm_snapshot, s_fsm_restore), and every member must end with the same
  * state through leader crashes, deposals, partitions and snapshot installs.
  *

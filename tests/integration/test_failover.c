@@ -2,7 +2,7 @@
  * 127.0.0.1: election, redirects, leader kills under submissions, a
  * leader cut off by SIGSTOP, membership changes, leadership transfer and a
  * whole-cluster restart. Each test would fail without the consensus module
- * or the member role's leader handling (core/cluster/leader.c). */
+ * or the member role's leader handling (core/member/). */
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>

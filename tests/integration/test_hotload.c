@@ -537,8 +537,11 @@ Test(hotload, upgrade_under_load)
     json_t *targets = json_array();
     for (int i = 0; i < 200; i++)
         json_array_append_new(targets, json_object());
+    /* 200 naps of 80 ms on 2 executors: 8 s of work, so that the upgrade
+     * (a file described by a helper process, then advertised) lands while
+     * the spec is worked through, even on a loaded machine. */
     json_t *spec = json_pack("{s:s, s:s, s:{s:i}, s:i, s:o}", "id", "u",
-                             "action", "typed.nap", "params", "ms", 20,
+                             "action", "typed.nap", "params", "ms", 80,
                              "timeout_ms", 60000, "targets", targets);
     char *text = json_dumps(spec, 0);
     json_decref(submit("u.json", text));

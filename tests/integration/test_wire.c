@@ -886,7 +886,7 @@ static void expect_fenced_then_recorded(fake *f, assay_link *events,
 
 /* Invariant 2 at the leader: attempt 1 of f-0 is reported lost, attempt 2
  * goes to the same runtime, and then a result for attempt 1 arrives (a
- * late copy). Only the leader's attempt comparison (core/cluster/leader.c,
+ * late copy). Only the leader's attempt comparison (core/member/sessions.c,
  * s_on_result) refuses it: the job, the runtime and the session are all
  * the current ones. It is acknowledged stale at once and changes nothing;
  * the result of attempt 2 is then recorded, once. */

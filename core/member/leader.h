@@ -1,4 +1,4 @@
-/* core/cluster/leader.h - the member role: owns the control-plane endpoint, the
+/* core/member/leader.h - the member role: owns the control-plane endpoint, the
  * event stream, the replicated state (through the consensus module), the
  * queue, the dispatcher, leases, heartbeats and the notification hook.
  * Protocol: docs/protocol.md. */

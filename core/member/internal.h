@@ -1,0 +1,283 @@
+/* core/member/internal.h - what the member role's files share: the
+ * member's struct, a runtime's session, batches, and the functions one
+ * part calls in another (mb_*). Nothing outside member/ includes it. The
+ * parts, bottom up: reply.c (replies, pending commands, batches, runtime
+ * sessions' outboxes), offers.c, services.c, lead.c, sessions.c,
+ * dispatch.c, tick.c, events.c, consensus.c, leader.c (lifecycle). */
+#ifndef ASSAY_MEMBER_INTERNAL_H
+#define ASSAY_MEMBER_INTERNAL_H
+
+#include "member/leader.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+
+#include "base/clock.h"
+#include "base/codec.h"
+#include "base/errtext.h"
+#include "base/index.h"
+#include "base/log.h"
+#include "base/semver.h"
+#include "base/textlist.h"
+#include "cluster/link.h"
+#include "cluster/registration.h"
+#include "job/jobspec.h"
+#include "plugin/hostapi.h"
+#include "plugin/loader.h"
+#include "plugin/params.h"
+#include "state/command.h"
+#include "state/fsm.h"
+#include "state/snapshotter.h"
+#include "state/state.h"
+
+#define MAX_DISPATCH_BATCH 4096
+/* Message bodies one loop turn decodes at most (then polls again). */
+#define DRAIN_BYTES ((size_t)2 << 20)
+/* Jobs one "expire" forgets: at a tick every TICK_MS, 80,000 a second. */
+#define MAX_EXPIRE_BATCH 4096
+#define MAX_QUEUE_SCAN 20000
+#define TICK_MS 50
+/* Refused registrations are logged at most this often. */
+#define REFUSAL_LOG_MS 10000
+#define MAX_LIST 100000
+/* assay.jobs: jobs in a page, and jobs looked at to fill one, so that no
+ * request holds the loop for long whatever the state holds. */
+#define JOBS_PAGE 1000
+#define JOBS_SCAN 100000
+/* Heartbeat intervals a runtime gets, beyond heartbeat_misses, to register
+ * with a new leader: it notices silence after JOIN_TRIES + 1 intervals
+ * (core/cluster/runtime.c), then tries members JOIN_TRIES times each. */
+#define REJOIN_GRACE_BEATS 12
+
+/* Acks waiting for a dispatch to ride on are sent alone at this many. */
+#define ACK_BATCH 256
+
+/* A runtime as the leader sees it between heartbeats. */
+/* An ack owed to a runtime: its report of job's attempt is recorded, or
+ * was stale. */
+typedef struct s_ack {
+    char job[ASSAY_JOB_ID_MAX + 1];
+    int64_t attempt;
+    bool stale;
+} s_ack;
+
+typedef struct s_rt {
+    char id[64];
+    uint8_t route[256];
+    size_t route_len;
+    int64_t last_seen_ms;
+    int64_t heartbeat_ms; /* as registered */
+    uint64_t sent;  /* dispatches sent in this session */
+    uint64_t limit; /* the runtime's grant: may send while sent < limit */
+    int64_t mem_available_mb;
+    char why[128];  /* why it grants no credit, "" if it does */
+    /* Dispatches collected this loop turn (their entries of the message's
+     * "jobs" list, packed), sent as one message before the next poll, with
+     * the acks collected so far (docs/protocol.md). */
+    msgpack_sbuffer out_jobs;
+    size_t n_jobs;
+    struct s_ack *acks;
+    size_t n_acks, cap_acks;
+    assay_runtime_rec *rec; /* its registry entry once known (mb_rt_rec) */
+    bool acks_ride;    /* it takes acks inside dispatches (acks_in_dispatch) */
+    struct s_rt *next; /* every s_rt, to free them */
+    struct s_rt *out_next; /* runtimes with something in an outbox */
+    bool out_listed;
+} s_rt;
+
+/* An entry of a batch command: the job and attempt it is about, and the
+ * runtime to answer once it is applied ("": none). */
+typedef struct {
+    char job[ASSAY_JOB_ID_MAX + 1];
+    char runtime[64];
+    int64_t attempt;
+} s_item;
+
+/* A dispatch, result or requeue batch being gathered: its command's
+ * entries, and what each is about. */
+typedef struct {
+    assay_cmd_list *list;
+    s_item *items;
+    size_t n, cap;
+} s_batch;
+
+/* A housekeeping command the leader commits now and then: in flight or
+ * not, and what to call it if it fails. */
+typedef struct {
+    bool busy;
+    const char *what;
+} s_chore;
+
+struct assay_leader {
+    const assay_conf *conf;
+    char id[64];
+    assay_loop *loop;
+    assay_link *link;
+    int server, pub;
+    void *cdl;
+    const assay_consensus_ops *cops;
+    assay_consensus *cons;
+    char clabel[80]; /* "consensus NAME", for what the module logs */
+    assay_state *state;
+    assay_index *rts;        /* id -> s_rt */
+    s_rt *rt_list;
+    s_rt *out_list; /* flushed before the next poll, then emptied */
+    assay_index *choice;       /* offer class -> s_choices (mb_offers_reset) */
+    assay_index *resolved;     /* "action\nrange" -> s_resolved */
+    s_batch results, requeues; /* waiting for the next commit */
+    int tick;
+    int64_t started_ms;
+    pid_t hooks[64]; /* notify_command processes not yet reaped */
+    int nhooks;
+    bool more;  /* the transport drain stopped at its bound */
+    bool dirty; /* queue or credit changed since the last plan */
+    bool committed; /* submitted to consensus since mb_prepare looked */
+    /* Leading: the consensus module says we lead AND our "leader" command
+     * is applied, so the state holds everything committed before us.
+     * Claiming: that command is in flight. */
+    bool leading, claiming;
+    /* Registrations refused (max_runtimes), and what was logged of them. */
+    uint64_t refused, refused_said;
+    int64_t refused_logged_ms;
+    /* A claim that failed is retried a second later, and said once per
+     * cause: a member that cannot write must not spin or flood its log. */
+    int64_t claim_at;
+    int claim_failed;
+    /* Housekeeping commands, each one in flight at a time. */
+    s_chore expiring;   /* "expire": finished jobs past retention */
+    s_chore forgetting; /* "forget": runtimes dead past retention */
+    int64_t forget_check_ms; /* when dead runtimes are looked at next */
+    assay_snapshotter *snap;
+    char endpoint[256], events_ep[256]; /* announced when leading */
+    /* While a registration or catalogue update is applied: its runtime
+     * and the catalogue it had before (NULL: none), for runtime.plugins. */
+    bool cat_armed;
+    char cat_id[64];
+    json_t *cat_before;
+};
+
+/* Calls consensus op `op` (all but close return int) with the host's log
+ * label naming the module, so its lines read "consensus raft: ...", as
+ * core/cluster/link.c does for transports. */
+#define S_COP(self, op, ...)                                                   \
+    ASSAY_HOST_LABELLED((self)->clabel, (self)->cops->op(__VA_ARGS__))
+
+/* A routing id saved across a commit. */
+typedef struct {
+    assay_leader *leader;
+    uint8_t route[256];
+    size_t route_len;
+    char verb[64];
+    json_t *data;
+    s_batch batch; /* a batch command's entries */
+} s_pending;
+
+/* What the runtimes offer, remembered until a catalogue may have changed
+ * (every runtime.alive, taking the lead, restoring a snapshot): per offer
+ * class (action, resolved version, selector) the version each runtime
+ * would run its jobs with (s_choices, by the runtime's registration
+ * position), and per action and version range what a submit resolves to
+ * (s_resolved). Both were worked out again for every JobSpec over every
+ * runtime's catalogue: with 1,000 runtimes, one-job JobSpecs went through
+ * at 600 a second. */
+typedef struct {
+    size_t n;
+    const char **v; /* into the catalogues; NULL not asked, "" cannot */
+} s_choices;
+
+
+/* reply.c: replies, pending commands, batches, sessions and their outboxes */
+void mb_forget_runtimes(assay_leader *self);
+void mb_expire_sessions(assay_leader *self, int64_t now);
+void mb_refused(assay_leader *self, const char *id);
+const char *mb_str(const json_t *o, const char *k);
+void mb_reply(assay_leader *self, const assay_bytes *route, const char *service,
+              json_t *body);
+json_t *mb_error(int code, const char *fmt, ...) ASSAY_PRINTF(2, 3);
+json_t *mb_ok(json_t *body);
+s_pending *mb_pending_new(assay_leader *self, const assay_bytes *route,
+                          const char *verb, json_t *data);
+void mb_batch_clear(s_batch *b);
+bool mb_batch_add(s_batch *b, const char *job, int64_t attempt,
+                  const char *runtime);
+void mb_pending_free(s_pending *p);
+assay_bytes mb_route(const s_pending *p);
+int mb_commit(assay_leader *self, assay_cmd *cmd, assay_commit_cb cb,
+              void *arg);
+void mb_ignore(void *arg, int status, void *result);
+void mb_send_rt(assay_leader *self, const s_rt *r, const char *verb,
+                const json_t *body);
+assay_runtime_rec *mb_rt_rec(assay_leader *self, s_rt *r);
+void mb_queue_ack(assay_leader *self, s_rt *r, const char *job, int64_t attempt,
+                  bool stale);
+void mb_queue_dispatch(assay_leader *self, s_rt *r, const assay_job *j);
+void mb_flush_rt(assay_leader *self, s_rt *r, bool force);
+
+/* offers.c: what the runtimes offer */
+void mb_offers_reset(assay_leader *self, bool renew);
+const json_t *mb_pick(const json_t *catalog, const char *name,
+                      const char *action, const assay_semver_range *range,
+                      assay_semver *best);
+int mb_resolve_cached(assay_leader *self, const assay_jobspec *spec,
+                      const json_t **decl, const char **version, char *err,
+                      size_t errlen);
+
+/* services.c: control-plane services */
+void mb_svc_submit(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const json_t *body);
+void mb_svc_job(assay_leader *self, const assay_bytes *route, const char *verb,
+                const json_t *body);
+bool mb_labels_match(const json_t *want, const json_t *have);
+void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
+                 const json_t *body);
+void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const json_t *body);
+void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,
+                     const char *verb, const json_t *body);
+void mb_svc_plugins(assay_leader *self, const assay_bytes *route,
+                    const char *verb, const json_t *body);
+void mb_svc_rescan(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const json_t *body);
+
+/* lead.c: members, redirects, the lead */
+const json_t *mb_known_leader(assay_leader *self);
+void mb_role(assay_leader *self);
+void mb_on_client(assay_leader *self, const assay_link_msg *m);
+
+/* sessions.c: runtime messages */
+void mb_requeue_item(assay_leader *self, assay_job *j, const char *reason,
+                     const char *ack_to);
+int mb_drain(assay_leader *self);
+void mb_on_transport(void *arg, int fd, short revents);
+
+/* dispatch.c: the dispatcher */
+int mb_prepare(void *arg, struct pollfd *pfd, int max, int64_t *deadline_ms);
+
+/* tick.c: timers */
+void mb_tick(void *arg);
+
+/* events.c: events */
+bool mb_wants(void *arg, const char *topic);
+void mb_catalog_arm(assay_leader *self, const void *cmd, size_t len);
+void mb_catalog_disarm(assay_leader *self);
+void mb_on_event(void *arg, const char *topic, const void *body, size_t len);
+
+/* consensus.c: the consensus module */
+int mb_fsm_apply(void *data, const void *cmd, size_t len, void **result);
+int mb_fsm_snapshot(void *data, void **buf, size_t *len);
+void mb_fsm_snapshot_free(void *data, void *buf, size_t len);
+int mb_fsm_restore(void *data, const void *buf, size_t len);
+void mb_fsm_release(void *data, void *result);
+void mb_on_consensus(void *arg, int fd, short revents);
+#endif

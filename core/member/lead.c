@@ -1,0 +1,357 @@
+/* core/member/lead.c - the member among members: membership changes and
+ * cluster status (assay.cluster), redirects while another member leads,
+ * taking the lead (the "leader" command as a barrier) and losing it, and
+ * the dispatch of client requests to the services. */
+#include "member/internal.h"
+
+static int s_status(assay_leader *self, assay_consensus_status *st)
+{
+    memset(st, 0, sizeof *st);
+    st->struct_size = sizeof *st;
+    return self->cops->version >= 2 ? S_COP(self, status, self->cons, st)
+                                    : ASSAY_EUNSUPP;
+}
+
+/* The "leader" record of the member the consensus module says leads, or
+ * NULL while none is known or it has not announced itself yet. */
+const json_t *mb_known_leader(assay_leader *self)
+{
+    const json_t *l = assay_state_leader(self->state);
+    assay_consensus_status st;
+    if (!l || s_status(self, &st) || !st.leader_id ||
+        st.leader_id !=
+            (uint64_t)json_integer_value(json_object_get(l, "member")) ||
+        !strcmp(mb_str(l, "id"), self->id))
+        return NULL;
+    return l;
+}
+
+/* Control-plane requests that need the leader, on a member that does not
+ * lead: ASSAY_ENOTLEADER, with the leader's endpoints when known. */
+static void s_not_leader(assay_leader *self, const assay_bytes *route,
+                         const char *verb)
+{
+    const json_t *l = mb_known_leader(self);
+    json_t *e;
+    if (l) {
+        e = mb_error(ASSAY_ENOTLEADER,
+                     "member %s does not lead: %s does, at %s", self->id,
+                     mb_str(l, "id"), mb_str(l, "endpoint"));
+        json_object_set_new(e, "leader", json_string(mb_str(l, "endpoint")));
+        json_object_set_new(e, "events", json_string(mb_str(l, "events")));
+    } else {
+        e = mb_error(ASSAY_ENOTLEADER,
+                     "member %s does not lead and no leader is known yet: "
+                     "retry shortly",
+                     self->id);
+    }
+    mb_reply(self, route, verb, e);
+}
+
+static const char *s_role_name(int role)
+{
+    switch (role) {
+    case ASSAY_ROLE_FOLLOWER: return "follower";
+    case ASSAY_ROLE_CANDIDATE: return "candidate";
+    case ASSAY_ROLE_LEADER: return "leader";
+    default: return "unavailable";
+    }
+}
+
+/* The feature level this member speaks: its build's, or less when
+ * feature_level holds it back (a cluster older members may join). */
+static int64_t s_speaks(const assay_leader *self)
+{
+    int64_t cap = self->conf->feature_level;
+    return cap > 0 && cap < ASSAY_STATE_LEVEL ? cap : ASSAY_STATE_LEVEL;
+}
+
+static json_t *s_cluster_json(assay_leader *self)
+{
+    assay_consensus_status st;
+    int rc = s_status(self, &st);
+    if (rc)
+        return mb_error(rc, "consensus module %s reports no status",
+                        self->conf->consensus);
+    const json_t *l = assay_state_leader(self->state);
+    json_t *members = json_array();
+    for (uint32_t i = 0; i < st.n_members && i < ASSAY_CONSENSUS_MAX_MEMBERS;
+         i++)
+        json_array_append_new(
+            members,
+            json_pack("{s:I, s:s, s:b, s:b}", "id", (json_int_t)st.members[i].id,
+                      "address", st.members[i].address, "voter",
+                      st.members[i].voter, "leader",
+                      st.members[i].id == st.leader_id));
+    json_t *o = json_pack(
+        "{s:s, s:I, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:s, s:o}",
+        "member", self->id, "member_id", (json_int_t)st.id, "consensus",
+        self->conf->consensus, "role", s_role_name(st.role), "serving",
+        self->leading && st.role == ASSAY_ROLE_LEADER, "term", (json_int_t)st.term, "commit_index",
+        (json_int_t)st.commit_index, "applied_index",
+        (json_int_t)st.applied_index, "last_index", (json_int_t)st.last_index,
+        "leader_id", (json_int_t)st.leader_id, "leader_address",
+        st.leader_address, "members", members);
+    /* What a rolling upgrade needs to know (docs/operations.md). */
+    json_object_set_new(o, "level",
+                        json_integer(assay_state_level(self->state)));
+    json_object_set_new(o, "speaks", json_integer(s_speaks(self)));
+    if (st.storage_need)
+        json_object_set_new(
+            o, "storage",
+            json_pack("{s:I, s:I, s:b}", "free", (json_int_t)st.storage_free,
+                      "reserve", (json_int_t)st.storage_need, "short",
+                      st.storage_short != 0));
+    if (l && (uint64_t)json_integer_value(json_object_get(l, "member")) ==
+                 st.leader_id)
+        json_object_set(o, "leader", (json_t *)l);
+    return mb_ok(o);
+}
+
+static void s_member_done(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_bytes route = mb_route(p);
+    (void)result;
+    if (status)
+        mb_reply(p->leader, &route, p->verb,
+                 mb_error(status, "cluster %s: %s", mb_str(p->data, "op"),
+                          assay_strerror(status)));
+    else
+        mb_reply(p->leader, &route, p->verb, s_cluster_json(p->leader));
+    mb_pending_free(p);
+}
+
+/* {op: "upgrade", level}: raises the cluster's feature level, once the
+ * caller (assayctl cluster upgrade) has seen every member speak it. */
+static void s_upgrade(assay_leader *self, const assay_bytes *route,
+                      const char *verb, const json_t *body)
+{
+    const json_t *lv = json_object_get(body, "level");
+    json_int_t level = json_integer_value(lv);
+    if (!json_is_integer(lv) || level < 1 || level > s_speaks(self)) {
+        mb_reply(self, route, verb,
+                 mb_error(json_is_integer(lv) && level > s_speaks(self)
+                              ? ASSAY_EUNSUPP
+                              : ASSAY_EINVAL,
+                          "cluster upgrade: level must be an integer from 1 "
+                          "to %lld (what the leader speaks)",
+                          (long long)s_speaks(self)));
+        return;
+    }
+    if (level <= assay_state_level(self->state)) {
+        mb_reply(self, route, verb, s_cluster_json(self));
+        return;
+    }
+    s_pending *p =
+        mb_pending_new(self, route, verb, json_pack("{s:s}", "op", "upgrade"));
+    int rc = p ? mb_commit(self, assay_cmd_level(level, assay_wall_ms()),
+                           s_member_done, p)
+               : ASSAY_ENOMEM;
+    if (rc) {
+        mb_reply(self, route, verb,
+                 mb_error(rc, "cluster upgrade: %s", assay_strerror(rc)));
+        if (p)
+            mb_pending_free(p);
+    }
+}
+
+/* assay.cluster: {op: "status"} on any member; {op: "add", id, address},
+ * {op: "remove", id}, {op: "transfer", id}, {op: "upgrade", level} and
+ * {op: "demote", id} on the leader. */
+static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
+                          const char *verb, const json_t *body)
+{
+    const char *op = mb_str(body, "op") ? mb_str(body, "op") : "status";
+    static const char *const ops[] = {"status",   "add",     "remove",
+                                      "transfer", "upgrade", "demote"};
+    int kind = -1;
+    for (int i = 0; i < 6; i++)
+        if (!strcmp(op, ops[i]))
+            kind = i;
+    if (kind < 0) {
+        mb_reply(self, route, verb,
+                 mb_error(ASSAY_EINVAL,
+                          "unknown cluster op '%.32s' (status, add, remove, "
+                          "transfer, upgrade, demote)",
+                          op));
+        return;
+    }
+    if (kind == 0) {
+        mb_reply(self, route, verb, s_cluster_json(self));
+        return;
+    }
+    if (!self->leading) {
+        s_not_leader(self, route, verb);
+        return;
+    }
+    if (kind == 4) {
+        s_upgrade(self, route, verb, body);
+        return;
+    }
+    if (self->cops->version < 2) {
+        mb_reply(self, route, verb,
+                 mb_error(ASSAY_EUNSUPP,
+                          "consensus module %s has no "
+                          "membership changes",
+                          self->conf->consensus));
+        return;
+    }
+    const json_t *idv = json_object_get(body, "id");
+    const char *addr = mb_str(body, "address");
+    if (!json_is_integer(idv) || json_integer_value(idv) < 0 ||
+        (kind != 3 && json_integer_value(idv) == 0) ||
+        (kind == 1 && (!addr || !*addr || strlen(addr) > 255))) {
+        mb_reply(
+            self, route, verb,
+            mb_error(ASSAY_EINVAL,
+                     "cluster %s: needs a member id (a positive integer)%s", op,
+                     kind == 1 ? " and an address HOST:PORT" : ""));
+        return;
+    }
+    if (kind == 5 && json_integer_value(idv) == self->conf->member_id) {
+        mb_reply(self, route, verb,
+                 mb_error(ASSAY_EINVAL,
+                          "cluster demote: member %lld leads: hand the lead "
+                          "on first (assayctl cluster transfer)",
+                          (long long)json_integer_value(idv)));
+        return;
+    }
+    static const int codes[] = {0,
+                                ASSAY_MEMBER_ADD,
+                                ASSAY_MEMBER_REMOVE,
+                                ASSAY_MEMBER_TRANSFER,
+                                0,
+                                ASSAY_MEMBER_DEMOTE};
+    s_pending *p =
+        mb_pending_new(self, route, verb, json_pack("{s:s}", "op", op));
+    int rc =
+        p ? S_COP(self, member, self->cons, codes[kind],
+                  (uint64_t)json_integer_value(idv), addr, s_member_done, p)
+          : ASSAY_ENOMEM;
+    if (rc) {
+        mb_reply(self, route, verb,
+                 mb_error(rc, "cluster %s: %s", op, assay_strerror(rc)));
+        if (p)
+            mb_pending_free(p);
+    }
+}
+
+#define S_CLAIM_RETRY_MS 1000
+
+static void s_claim_failed(assay_leader *self, int status)
+{
+    self->claim_at = assay_now_ms() + S_CLAIM_RETRY_MS;
+    if (status != self->claim_failed)
+        assay_warn("member %s: taking the lead failed: %s%s", self->id,
+                   assay_strerror(status),
+                   status == ASSAY_ECANCELLED ? "" : " (retried every second)");
+    self->claim_failed = status;
+}
+
+static void s_claimed(void *arg, int status, void *result)
+{
+    assay_leader *self = arg;
+    json_decref(result);
+    self->claiming = false;
+    if (status) {
+        s_claim_failed(self, status);
+        return;
+    }
+    self->claim_failed = 0;
+    if (!S_COP(self, is_leader, self->cons))
+        return;
+    /* Runtimes register again with us; jobs running before get fresh
+     * leases at the next tick, and heartbeats are counted from now. */
+    assay_state_reset_marks(self->state);
+    mb_forget_runtimes(self);
+    mb_offers_reset(self, true);
+    self->started_ms = assay_now_ms();
+    self->leading = true;
+    self->dirty = true;
+    assay_info("member %s leads: control plane on %s", self->id,
+               self->endpoint);
+}
+
+/* Follows the consensus module's view each loop turn: a new leader first
+ * commits its "leader" command (announcing its endpoints) and serves only
+ * once that is applied; a member that lost the lead drops what it kept. */
+void mb_role(assay_leader *self)
+{
+    bool lead = S_COP(self, is_leader, self->cons);
+    if (lead && !self->leading && !self->claiming &&
+        assay_now_ms() >= self->claim_at) {
+        assay_cmd *cmd = assay_cmd_leader(self->id, self->endpoint,
+                                          self->events_ep,
+                                          self->conf->member_id,
+                                          s_speaks(self));
+        int rc = mb_commit(self, cmd, s_claimed, self);
+        self->claiming = rc == 0;
+        if (rc)
+            s_claim_failed(self, rc);
+    } else if (!lead && self->leading) {
+        self->leading = false;
+        assay_state_reset_marks(self->state);
+        mb_forget_runtimes(self);
+        mb_batch_clear(&self->results);
+        mb_batch_clear(&self->requeues);
+        assay_warn("member %s no longer leads", self->id);
+    }
+}
+
+typedef void (*s_service_fn)(assay_leader *self, const assay_bytes *route,
+                             const char *verb, const json_t *body);
+
+static const struct {
+    const char *name;
+    s_service_fn fn;
+} s_services[] = {
+    {"assay.submit", mb_svc_submit},     {"assay.job", mb_svc_job},
+    {"assay.jobs", mb_svc_jobs},         {"assay.cancel", mb_svc_cancel},
+    {"assay.runtimes", mb_svc_runtimes}, {"assay.plugins", mb_svc_plugins},
+    {"assay.rescan", mb_svc_rescan},     {"assay.cluster", s_svc_cluster},
+};
+
+#define NSERVICES (sizeof s_services / sizeof *s_services)
+
+void mb_on_client(assay_leader *self, const assay_link_msg *m)
+{
+    if (!strncmp(m->verb, "mmi.", 4) && strcmp(m->verb, "mmi.service")) {
+        assay_link_send_text(self->link, self->server, &m->route,
+                             ASSAY_MDP_CLIENT, m->verb, "501");
+        return;
+    }
+    if (!strcmp(m->verb, "mmi.service")) { /* RFC 8 */
+        const char *code = "404";
+        for (size_t i = 0; m->raw_body && i < NSERVICES; i++)
+            if (m->raw_body->len == strlen(s_services[i].name) &&
+                !memcmp(m->raw_body->data, s_services[i].name,
+                        m->raw_body->len))
+                code = "200";
+        assay_link_send_text(self->link, self->server, &m->route,
+                             ASSAY_MDP_CLIENT, m->verb, code);
+        return;
+    }
+    for (size_t i = 0; i < NSERVICES; i++) {
+        if (strcmp(m->verb, s_services[i].name))
+            continue;
+        if (!json_is_object(m->body)) {
+            mb_reply(self, &m->route, m->verb,
+                     mb_error(ASSAY_EPROTO, "%s: body must be a msgpack map",
+                              m->verb));
+            return;
+        }
+        if (!self->leading && s_services[i].fn != s_svc_cluster)
+            s_not_leader(self, &m->route, m->verb);
+        else
+            s_services[i].fn(self, &m->route, m->verb, m->body);
+        return;
+    }
+    mb_reply(
+        self, &m->route, m->verb,
+        mb_error(ASSAY_ENOENT,
+                 "unknown service '%.64s' (services: assay.submit, "
+                 "assay.job, assay.jobs, assay.cancel, assay.runtimes, "
+                 "assay.plugins, assay.rescan, assay.cluster, mmi.service)",
+                 m->verb));
+}

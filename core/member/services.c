@@ -1,0 +1,364 @@
+/* core/member/services.c - the control-plane services a member answers:
+ * assay.submit, .job, .jobs (pages), .cancel, .runtimes, .plugins and
+ * .rescan (docs/protocol.md). */
+#include "member/internal.h"
+
+static void s_submitted(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_bytes route = mb_route(p);
+    json_t *res = result;
+    if (status)
+        mb_reply(p->leader, &route, p->verb,
+                 mb_error(status, "not committed: %s", assay_strerror(status)));
+    else
+        mb_reply(p->leader, &route, p->verb, mb_ok(json_incref(res)));
+    json_decref(res);
+    mb_pending_free(p);
+}
+
+void mb_svc_submit(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const json_t *body)
+{
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    assay_jobspec *spec;
+    int rc = assay_jobspec_parse(body, &spec, err, sizeof err);
+    if (rc) {
+        mb_reply(self, route, verb, mb_error(rc, "%s", err));
+        return;
+    }
+    assay_spec_rec *old = assay_state_spec(self->state, spec->id);
+    if (old) { /* a retried submission: answer with the original ids */
+        mb_reply(self, route, verb,
+                 mb_ok(json_pack("{s:s, s:o, s:b}", "spec", old->id, "jobs",
+                                 assay_spec_job_ids(old), "duplicate", 1)));
+        assay_jobspec_destroy(&spec);
+        return;
+    }
+    const json_t *decl_json = NULL;
+    const char *resolved = NULL;
+    assay_param *decl = NULL;
+    json_t *norms = NULL;
+    /* The version is fixed here, cluster-wide: the params were checked
+     * against its declaration, so only runtimes with it may run them. The
+     * check is the local runner's, so a refusal names the same place. */
+    rc = mb_resolve_cached(self, spec, &decl_json, &resolved, err, sizeof err);
+    if (!rc)
+        rc = assay_params_from_json(decl_json, &decl, err, sizeof err);
+    if (!rc)
+        rc = assay_jobspec_check_params(spec, decl, &norms, err, sizeof err);
+    free(decl);
+    if (rc) {
+        mb_reply(self, route, verb, mb_error(rc, "%s", err));
+        assay_jobspec_destroy(&spec);
+        return;
+    }
+    assay_cmd_list *jobs = assay_cmd_list_new();
+    json_t *norm;
+    size_t i;
+    json_array_foreach(norms, i, norm) {
+        char id[ASSAY_ID_MAX + 32];
+        assay_jobspec_job_id(spec, i, id, sizeof id);
+        if (jobs)
+            assay_cmd_list_job(jobs, id, norm);
+    }
+    json_decref(norms);
+    assay_cmd *cmd = assay_cmd_submit(
+        &(assay_cmd_spec){
+            .id = spec->id,
+            .action = spec->action,
+            .version = spec->version,
+            .resolved = resolved,
+            .labels = spec->labels,
+            .selector = spec->selector,
+            .timeout_ms = spec->timeout_ms ? spec->timeout_ms
+                                           : self->conf->default_timeout_ms,
+            .max_attempts = spec->max_attempts ? spec->max_attempts
+                                               : self->conf->max_attempts,
+            .priority = spec->priority,
+            .memory_mb = spec->memory_mb,
+            .retain_seconds = spec->retain_seconds},
+        &jobs);
+    assay_jobspec_destroy(&spec);
+    s_pending *p = mb_pending_new(self, route, verb, NULL);
+    rc = p ? mb_commit(self, cmd, s_submitted, p) : ASSAY_ENOMEM;
+    if (rc) {
+        mb_reply(self, route, verb,
+                 mb_error(rc, "cannot commit: %s", assay_strerror(rc)));
+        if (p)
+            mb_pending_free(p);
+    }
+}
+
+void mb_svc_job(assay_leader *self, const assay_bytes *route, const char *verb,
+                const json_t *body)
+{
+    const char *id = mb_str(body, "id");
+    assay_job *j = assay_state_job(self->state, id);
+    assay_spec_rec *s = assay_state_spec(self->state, id);
+    if (j) {
+        mb_reply(self, route, verb,
+                 mb_ok(json_pack(
+                     "{s:o}", "job",
+                     assay_job_json(j, ASSAY_JOB_RESULT | ASSAY_JOB_HISTORY))));
+    } else if (s) {
+        json_t *jobs = json_array();
+        for (const assay_job *sj = assay_spec_jobs(s); sj;
+             sj = assay_spec_next(sj))
+            json_array_append_new(
+                jobs, assay_job_json(sj, ASSAY_JOB_RESULT | ASSAY_JOB_HISTORY));
+        mb_reply(self, route, verb,
+                 mb_ok(json_pack("{s:o, s:o}", "spec", assay_spec_json(s),
+                                 "jobs", jobs)));
+    } else {
+        mb_reply(self, route, verb,
+                 mb_error(ASSAY_ENOENT, "no job or JobSpec '%.96s'",
+                          id ? id : "(id missing)"));
+    }
+}
+
+bool mb_labels_match(const json_t *want, const json_t *have)
+{
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)want, k, v) {
+        const char *h = mb_str(have, k);
+        if (!h || !json_is_string(v) || strcmp(h, json_string_value(v)))
+            return false;
+    }
+    return true;
+}
+
+/* Does j match the assay.jobs filters (state < 0 and NULL: any)? The
+ * JobSpec filter is the walk itself: it goes over that JobSpec's jobs. */
+static bool s_jobs_match(const assay_job *j, int state, const json_t *labels)
+{
+    return (state < 0 || (int)j->state == state) &&
+           (!labels || mb_labels_match(labels, j->spec->labels));
+}
+
+/* assay.jobs: one bounded page in submission order, from the start or
+ * after the job named by `after` (the `next` of the previous page). A
+ * JobSpec filter walks that JobSpec's jobs only; `total` is given when it
+ * costs no walk of every job (not with labels). */
+void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
+                 const json_t *body)
+{
+    const char *st = mb_str(body, "state"), *spec = mb_str(body, "spec"),
+               *after = mb_str(body, "after");
+    if ((json_object_get(body, "state") && !st) ||
+        (json_object_get(body, "spec") && !spec) ||
+        (json_object_get(body, "after") && !after)) {
+        mb_reply(
+            self, route, verb,
+            mb_error(ASSAY_ETYPE, "state, spec and after must be strings"));
+        return;
+    }
+    const json_t *labels = json_object_get(body, "labels");
+    json_int_t limit = json_integer_value(json_object_get(body, "limit"));
+    int want = st ? assay_job_state_parse(st) : -1;
+    if (st && want < 0) {
+        mb_reply(self, route, verb,
+                 mb_error(ASSAY_EINVAL,
+                          "state '%.32s': want queued, running, "
+                          "completed, failed or cancelled",
+                          st));
+        return;
+    }
+    if (labels && !json_is_object(labels)) {
+        mb_reply(self, route, verb,
+                 mb_error(ASSAY_ETYPE, "labels: expected object of strings"));
+        return;
+    }
+    if (limit <= 0 || limit > JOBS_PAGE)
+        limit = JOBS_PAGE;
+    const assay_spec_rec *s = spec ? assay_state_spec(self->state, spec) : NULL;
+    const assay_job *j = spec ? (s ? assay_spec_jobs(s) : NULL)
+                              : assay_state_jobs(self->state);
+    if (after) {
+        const assay_job *a = assay_state_job(self->state, after);
+        if (!a) {
+            mb_reply(self, route, verb,
+                     mb_error(ASSAY_ENOENT,
+                              "after: job '%.96s' is not held (forgotten by "
+                              "retention?): list again from the start",
+                              after));
+            return;
+        }
+        if (spec && a->spec != s) {
+            mb_reply(self, route, verb,
+                     mb_error(ASSAY_EINVAL,
+                              "after: job '%.96s' is not of JobSpec '%.64s'",
+                              after, spec));
+            return;
+        }
+        j = spec ? assay_spec_next(a) : a->all_next;
+    }
+    json_t *jobs = json_array();
+    const assay_job *last = NULL;
+    for (size_t scanned = 0;
+         j && (json_int_t)json_array_size(jobs) < limit && scanned < JOBS_SCAN;
+         last = j, j = spec ? assay_spec_next(j) : j->all_next, scanned++)
+        if (s_jobs_match(j, want, labels))
+            json_array_append_new(jobs, assay_job_json(j, 0));
+    json_t *o = json_pack("{s:o}", "jobs", jobs);
+    if (j && last)
+        json_object_set_new(o, "next", json_string(last->id));
+    if (s) {
+        json_int_t total = 0;
+        for (const assay_job *k = assay_spec_jobs(s); k; k = assay_spec_next(k))
+            total += s_jobs_match(k, want, labels);
+        json_object_set_new(o, "total", json_integer(total));
+    } else if (spec) {
+        json_object_set_new(o, "total", json_integer(0));
+    } else if (!labels) {
+        json_object_set_new(
+            o, "total",
+            json_integer((json_int_t)(want < 0
+                                          ? assay_state_job_count(self->state)
+                                          : assay_state_count(self->state,
+                                                              want))));
+    }
+    mb_reply(self, route, verb, mb_ok(o));
+}
+
+static void s_cancelled(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_leader *self = p->leader;
+    assay_bytes route = mb_route(p);
+    json_t *res = result;
+    if (status) {
+        mb_reply(self, &route, p->verb, mb_error(status, "not committed"));
+    } else {
+        json_t *was = json_object_get(res, "was"), *cancelled = json_array();
+        const char *id;
+        json_t *prev;
+        json_object_foreach(was, id, prev) {
+            json_array_append_new(cancelled, json_string(id));
+            assay_job *j = assay_state_job(self->state, id);
+            s_rt *r = j ? assay_index_get(self->rts, j->runtime) : NULL;
+            if (r && !strcmp(json_string_value(prev), "running")) {
+                json_t *b = json_pack("{s:s, s:I}", "job", id, "attempt",
+                                      (json_int_t)j->attempt);
+                mb_send_rt(self, r, "cancel", b);
+                json_decref(b);
+            }
+        }
+        mb_reply(
+            self, &route, p->verb,
+            mb_ok(json_pack("{s:o, s:O}", "cancelled", cancelled, "unknown",
+                            json_object_get(p->data, "unknown"))));
+    }
+    json_decref(res);
+    mb_pending_free(p);
+}
+
+void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const json_t *body)
+{
+    const json_t *ids = json_object_get(body, "ids");
+    if (!json_is_array(ids) || json_array_size(ids) > MAX_LIST) {
+        mb_reply(self, route, verb,
+                 mb_error(ASSAY_EINVAL, "ids: expected an array of job or "
+                                        "JobSpec ids"));
+        return;
+    }
+    json_t *jobs = json_array(), *unknown = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(ids, i, id) {
+        const char *s = json_string_value(id);
+        /* A job id first, as assay.job does, then a JobSpec id. */
+        assay_spec_rec *spec = assay_state_spec(self->state, s);
+        if (assay_state_job(self->state, s))
+            json_array_append(jobs, id);
+        else if (spec)
+            for (const assay_job *sj = assay_spec_jobs(spec); sj;
+                 sj = assay_spec_next(sj))
+                json_array_append_new(jobs, json_string(sj->id));
+        else
+            json_array_append_new(unknown, json_string(s ? s : "(not a "
+                                                                "string)"));
+    }
+    s_pending *p = mb_pending_new(self, route, verb,
+                                  json_pack("{s:o}", "unknown", unknown));
+    int rc = p ? mb_commit(self, assay_cmd_cancel(jobs, assay_wall_ms()),
+                           s_cancelled, p)
+               : ASSAY_ENOMEM;
+    json_decref(jobs);
+    if (rc) {
+        mb_reply(self, route, verb, mb_error(rc, "cannot commit"));
+        if (p)
+            mb_pending_free(p);
+    }
+}
+
+void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,
+                     const char *verb, const json_t *body)
+{
+    (void)body;
+    json_t *list = json_array();
+    int64_t now = assay_now_ms();
+    assay_runtime_rec *r;
+    for (size_t i = 0; (r = assay_state_runtime_at(self->state, i)); i++) {
+        s_rt *live = assay_index_get(self->rts, r->id);
+        json_t *o = json_pack(
+            "{s:s, s:b, s:I, s:O, s:O}", "id", r->id, "alive", r->alive,
+            "heartbeat_ms", (json_int_t)r->heartbeat_ms, "labels",
+            json_object_get(r->info, "labels"), "capacity",
+            json_object_get(r->info, "capacity"));
+        size_t running;
+        assay_state_running_on(self->state, r->id, &running);
+        json_object_set_new(o, "running", json_integer((json_int_t)running));
+        if (live) {
+            json_object_set_new(o, "last_seen_ms_ago",
+                                json_integer(now - live->last_seen_ms));
+            json_object_set_new(
+                o, "credit",
+                json_integer(live->limit > live->sent
+                                 ? (json_int_t)(live->limit - live->sent)
+                                 : 0));
+            json_object_set_new(o, "why", json_string(live->why));
+        }
+        json_array_append_new(list, o);
+    }
+    mb_reply(
+        self, route, verb,
+        mb_ok(json_pack("{s:o, s:I}", "runtimes", list, "refused_registrations",
+                        (json_int_t)self->refused)));
+}
+
+void mb_svc_plugins(assay_leader *self, const assay_bytes *route,
+                    const char *verb, const json_t *body)
+{
+    (void)body;
+    json_t *list = json_array();
+    assay_runtime_rec *r;
+    for (size_t i = 0; (r = assay_state_runtime_at(self->state, i)); i++) {
+        json_array_append_new(
+            list, json_pack("{s:s, s:b, s:O}", "runtime", r->id, "alive",
+                            r->alive, "catalog",
+                            json_object_get(r->info, "catalog")));
+    }
+    mb_reply(self, route, verb, mb_ok(json_pack("{s:o}", "runtimes", list)));
+}
+
+/* Asks every connected runtime to rescan its plugins directory; the
+ * answers arrive as catalogue updates. */
+void mb_svc_rescan(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const json_t *body)
+{
+    (void)body;
+    json_t *asked = json_array(), *empty = json_object();
+    assay_runtime_rec *rec;
+    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
+        s_rt *r = assay_index_get(self->rts, rec->id);
+        if (r && rec->alive) {
+            mb_send_rt(self, r, "rescan", empty);
+            json_array_append_new(asked, json_string(rec->id));
+        }
+    }
+    json_decref(empty);
+    mb_reply(self, route, verb, mb_ok(json_pack("{s:o}", "runtimes", asked)));
+}

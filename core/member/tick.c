@@ -1,0 +1,210 @@
+/* core/member/tick.c - what the member does every TICK_MS: leases of
+ * running jobs, silent runtimes marked dead (notify_command once that is
+ * committed), retention (expire, forget) and the hooks' reaping. */
+#include "member/internal.h"
+
+extern char **environ;
+
+static void s_notify(assay_leader *self, const char *topic, const char *id)
+{
+    if (!self->conf->notify_command[0])
+        return;
+    int in[2];
+    if (pipe2(in, O_CLOEXEC) != 0)
+        return;
+    char ev[128], rt[128];
+    snprintf(ev, sizeof ev, "ASSAY_EVENT=%s", topic);
+    snprintf(rt, sizeof rt, "ASSAY_RUNTIME=%s", id);
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    char **env = calloc(nenv + 3, sizeof *env);
+    if (!env) {
+        close(in[0]);
+        close(in[1]);
+        return;
+    }
+    memcpy(env, environ, nenv * sizeof *env);
+    env[nenv] = ev;
+    env[nenv + 1] = rt;
+    char *argv[] = {"/bin/sh", "-c", (char *)self->conf->notify_command,
+                    NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+    pid_t pid;
+    int rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, env);
+    posix_spawn_file_actions_destroy(&fa);
+    free(env);
+    close(in[0]);
+    if (rc == 0) {
+        if (self->nhooks < (int)(sizeof self->hooks / sizeof *self->hooks))
+            self->hooks[self->nhooks++] = pid;
+        json_t *ev_json = json_pack("{s:s, s:s, s:s}", "event", topic,
+                                    "runtime", id, "leader", self->id);
+        char *body = json_dumps(ev_json, JSON_COMPACT);
+        json_decref(ev_json);
+        if (body && (write(in[1], body, strlen(body)) < 0 ||
+                     write(in[1], "\n", 1) < 0))
+            assay_warn("notify_command: cannot write event: %m");
+        free(body);
+        assay_info("notify_command started (pid %d) for %s %s", (int)pid,
+                   topic, id);
+    } else {
+        assay_error("notify_command: cannot start: %s", strerror(rc));
+    }
+    close(in[1]);
+}
+
+/* Reaps finished notification hooks (only ours: the executor pool reaps
+ * its own children). */
+static void s_reap_hooks(assay_leader *self)
+{
+    for (int k = 0; k < self->nhooks;)
+        if (waitpid(self->hooks[k], NULL, WNOHANG) != 0)
+            self->hooks[k] = self->hooks[--self->nhooks];
+        else
+            k++;
+}
+
+static void s_chore_done(void *arg, int status, void *result)
+{
+    s_chore *chore = arg;
+    chore->busy = false;
+    if (status)
+        assay_warn("%s: %s", chore->what, assay_strerror(status));
+    json_decref(result);
+}
+
+/* Retention: what fell out of retain_jobs / retain_seconds is forgotten
+ * by a replicated "expire", one bounded batch in flight at a time. */
+static void s_expire(assay_leader *self, int64_t now)
+{
+    if (self->expiring.busy ||
+        assay_state_level(self->state) < ASSAY_LEVEL_RETENTION)
+        return;
+    assay_retention policy = {.keep_jobs = self->conf->retain_jobs,
+                              .keep_ms = self->conf->retain_seconds * 1000};
+    json_t *ids = json_array();
+    if (!ids || !assay_state_expirable(self->state, &policy, now, ids,
+                                       MAX_EXPIRE_BATCH)) {
+        json_decref(ids);
+        return;
+    }
+    self->expiring.busy = mb_commit(self, assay_cmd_expire(ids), s_chore_done,
+                                    &self->expiring) == 0;
+    json_decref(ids);
+}
+
+/* Dead runtimes are forgotten by a replicated "forget" once this leader
+ * has seen them dead for retain_runtime_seconds, when they hold no
+ * running job and no session here: ids never seen again must not pile up
+ * in every member. Death is timed by this leader's view (a new one starts
+ * counting when it first sees them dead). Once a second, a batch at a
+ * time. */
+static void s_forget_dead(assay_leader *self, int64_t now)
+{
+    int64_t keep_ms = self->conf->retain_runtime_seconds * 1000;
+    if (self->forgetting.busy || keep_ms <= 0 || now < self->forget_check_ms ||
+        assay_state_level(self->state) < ASSAY_LEVEL_FORGET)
+        return;
+    self->forget_check_ms = now + 1000;
+    json_t *ids = json_array();
+    assay_runtime_rec *rec;
+    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
+        size_t running = 0;
+        if (rec->alive) {
+            rec->dead_seen_ms = 0;
+            continue;
+        }
+        if (!rec->dead_seen_ms)
+            rec->dead_seen_ms = now;
+        assay_state_running_on(self->state, rec->id, &running);
+        if (now - rec->dead_seen_ms >= keep_ms && !running &&
+            !assay_index_get(self->rts, rec->id) &&
+            json_array_size(ids) < MAX_EXPIRE_BATCH)
+            json_array_append_new(ids, json_string(rec->id));
+    }
+    if (ids && json_array_size(ids))
+        self->forgetting.busy = mb_commit(self, assay_cmd_forget(ids),
+                                          s_chore_done, &self->forgetting) == 0;
+    json_decref(ids);
+}
+
+/* A runtime's death is announced (notify_command) once the log records
+ * it: a leader deposed while it was stopped judges every runtime silent,
+ * but its verdict never commits, and is never announced. */
+static void s_dead_committed(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    if (!status)
+        s_notify(p->leader, "runtime.dead", mb_str(p->data, "id"));
+    json_decref(result);
+    mb_pending_free(p);
+}
+
+void mb_tick(void *arg)
+{
+    assay_leader *self = arg;
+    int64_t now = assay_now_ms();
+    s_reap_hooks(self);
+    if (!self->leading)
+        return;
+    s_expire(self, assay_wall_ms());
+    s_forget_dead(self, now);
+    for (s_rt *r = self->rt_list; r; r = r->next)
+        mb_flush_rt(self, r, true);
+    /* Leases: a job whose result is overdue goes back to the queue. */
+    for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
+        if (j->reported)
+            continue; /* its requeue or result is being committed */
+        if (!j->lease_ms) {
+            /* Running before we led: a fresh lease from now. */
+            if (!j->dispatching)
+                j->lease_ms = now + j->spec->timeout_ms +
+                              self->conf->lease_grace_ms;
+            continue;
+        }
+        if (now < j->lease_ms)
+            continue;
+        s_rt *r = assay_index_get(self->rts, j->runtime);
+        if (r) {
+            json_t *b = json_pack("{s:s, s:I}", "job", j->id, "attempt",
+                                  (json_int_t)j->attempt);
+            mb_send_rt(self, r, "cancel", b);
+            json_decref(b);
+        }
+        mb_requeue_item(
+            self, j, "lease expired: no result within timeout + grace", NULL);
+    }
+    /* Heartbeats: silent runtimes are dead; their jobs move at once. */
+    assay_runtime_rec *rec;
+    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
+        s_rt *r = assay_index_get(self->rts, rec->id);
+        /* One not yet back since we took the lead gets longer: it must
+         * notice the old leader's silence and find us first. */
+        int64_t seen = r ? r->last_seen_ms
+                         : self->started_ms +
+                               rec->heartbeat_ms * REJOIN_GRACE_BEATS;
+        if (!rec->alive ||
+            now - seen <= rec->heartbeat_ms * self->conf->heartbeat_misses)
+            continue;
+        assay_warn("runtime %s missed %lld heartbeats: marking it dead",
+                   rec->id, (long long)self->conf->heartbeat_misses);
+        s_pending *p = mb_pending_new(self, NULL, "runtime_state",
+                                      json_pack("{s:s}", "id", rec->id));
+        if (!p || mb_commit(self, assay_cmd_runtime_state(rec->id, false),
+                            s_dead_committed, p) != 0) {
+            assay_warn("cannot commit the death of runtime %s", rec->id);
+            if (p)
+                mb_pending_free(p);
+        }
+        for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL);
+             j; j = j->rt_next)
+            if (!j->reported)
+                mb_requeue_item(self, j, "runtime dead", NULL);
+        if (r)
+            r->limit = r->sent; /* no credit until it speaks again */
+    }
+    mb_expire_sessions(self, now);
+}
