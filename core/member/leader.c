@@ -118,7 +118,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
             .id = (uint64_t)conf->member_id,
             /* raft: its entry in members unless set; `none` reports
              * the control-plane endpoint as its address. */
-            .address = conf->raft_address[0]             ? conf->raft_address
+            .address = conf->raft_address[0] ? conf->raft_address
                        : strcmp(conf->consensus, "none") ? NULL
                                                          : conf->listen,
             .data_dir = conf->data_dir[0] ? conf->data_dir : NULL,
@@ -131,10 +131,10 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
             /* Staggered by member: members that snapshot at the same
              * entry all pause together, and commits wait for them
              * (docs/benchmarks.md, three members at 1,000 jobs/s). */
-            .snapshot_threshold =
-                (uint32_t)(conf->snapshot_threshold +
-                           conf->member_id % 4 *
-                               (conf->snapshot_threshold / 4)),
+            .snapshot_threshold = (uint32_t)(conf->snapshot_threshold +
+                                             conf->member_id % 4 *
+                                                 (conf->snapshot_threshold /
+                                                  4)),
             .snapshot_trailing = (uint32_t)conf->snapshot_trailing,
         };
         rc = S_COP(self, open, &cc, &self->cons, why, sizeof why);

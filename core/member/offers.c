@@ -58,8 +58,9 @@ const json_t *mb_pick(const json_t *catalog, const char *name,
         if (!pn || !pv || strcmp(pn, name) || assay_semver_parse(pv, &v))
             continue;
         bool has = false;
-        json_array_foreach(json_object_get(p, "actions"), k, a) has =
-            has || (mb_str(a, "name") && !strcmp(mb_str(a, "name"), action));
+        json_array_foreach(json_object_get(p, "actions"), k, a)
+            has = has || (mb_str(a, "name") &&
+                          !strcmp(mb_str(a, "name"), action));
         if (has && assay_semver_pick_offer(&pick, range, &v))
             found = p;
     }
@@ -107,9 +108,10 @@ static int s_unresolved(assay_leader *self, const assay_jobspec *spec,
                 (range && !assay_semver_range_match(range, &v)))
                 continue;
             matched = true;
-            json_array_foreach(json_object_get(p, "actions"), m,
-                               a) if (mb_str(a, "name"))
-                assay_textlist_add(actions, sizeof actions, mb_str(a, "name"));
+            json_array_foreach(json_object_get(p, "actions"), m, a)
+                if (mb_str(a, "name"))
+                    assay_textlist_add(actions, sizeof actions,
+                                       mb_str(a, "name"));
         }
     }
     const char *many = json_array_size(ids) == 1 ? "" : "s";
@@ -167,9 +169,9 @@ static int s_resolve(assay_leader *self, const assay_jobspec *spec,
     assay_semver_range_destroy(&range);
     size_t k;
     json_t *a;
-    json_array_foreach(json_object_get(best_p, "actions"), k,
-                       a) if (!strcmp(mb_str(a, "name"), action)) *decl =
-        json_object_get(a, "params");
+    json_array_foreach(json_object_get(best_p, "actions"), k, a)
+        if (!strcmp(mb_str(a, "name"), action))
+            *decl = json_object_get(a, "params");
     *version = mb_str(best_p, "version");
     return 0;
 }

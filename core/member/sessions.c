@@ -74,9 +74,9 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     assay_index *held = assay_index_new();
     size_t i;
     json_t *x;
-    json_array_foreach(json_object_get(b, "running"), i,
-                       x) if (held && mb_str(x, "job"))
-        assay_index_put(held, mb_str(x, "job"), x);
+    json_array_foreach(json_object_get(b, "running"), i, x)
+        if (held && mb_str(x, "job"))
+            assay_index_put(held, mb_str(x, "job"), x);
     for (assay_job *j = assay_state_running_on(self->state, id, NULL); j;
          j = j->rt_next) {
         const json_t *h = held ? assay_index_get(held, j->id) : NULL;
