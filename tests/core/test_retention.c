@@ -79,6 +79,19 @@ static void run_spec_kept(assay_state *st, const char *sid, int n,
                      res));
 }
 
+/* A new state loaded from a snapshot of st (caller destroys). */
+static assay_state *restored(assay_state *st)
+{
+    char *snap, err[ASSAY_ERRMSG_SIZE];
+    size_t len;
+    cr_assert_eq(assay_fsm_snapshot(st, &snap, &len), 0);
+    assay_state *back = assay_state_new(NULL, NULL);
+    cr_assert_eq(assay_fsm_restore(back, snap, len, err, sizeof err), 0,
+                 "%s", err);
+    free(snap);
+    return back;
+}
+
 /* JobSpec `sid` of one job, `sid`-0, queued. */
 static void submit_one(assay_state *st, const char *sid)
 {
@@ -235,13 +248,7 @@ Test(retention, a_jobspec_keeps_its_own_jobs_its_own_time)
     cr_expect_null(assay_state_spec(st, "a"));
     cr_expect_eq(assay_state_job_count(st), 9);
     /* A snapshot restores them where they were. */
-    char *snap, err[ASSAY_ERRMSG_SIZE];
-    size_t len;
-    cr_assert_eq(assay_fsm_snapshot(st, &snap, &len), 0);
-    assay_state *back = assay_state_new(NULL, NULL);
-    cr_assert_eq(assay_fsm_restore(back, snap, len, err, sizeof err), 0,
-                 "%s", err);
-    free(snap);
+    assay_state *back = restored(st);
     assay_state *both[] = {st, back};
     for (int k = 0; k < 2; k++) {
         json_t *ids = json_array();
@@ -334,13 +341,7 @@ Test(retention, dead_runtimes_are_forgotten_at_level_3)
                      left[i]);
     }
     /* A snapshot holds the registry as it is now. */
-    char *snap;
-    size_t len;
-    cr_assert_eq(assay_fsm_snapshot(st, &snap, &len), 0);
-    assay_state *back = assay_state_new(NULL, NULL);
-    cr_assert_eq(assay_fsm_restore(back, snap, len, err, sizeof err), 0,
-                 "%s", err);
-    free(snap);
+    assay_state *back = restored(st);
     cr_expect_null(assay_state_runtime(back, "b"));
     cr_expect_eq(json_array_size(assay_state_runtime_ids(back)), 3);
     /* Registering again after being forgotten is a new entry, at the end. */
