@@ -131,12 +131,16 @@ int assay_describe_finish(assay_describe **self_p, assay_description **out,
     assay_describe *self = *self_p;
     *self_p = NULL;
     int status = 0;
-    bool late = waitpid(self->pid, &status, WNOHANG) == 0;
+    /* Looked at, not reaped: until it is, its pid (the group's id) cannot
+     * be reused, so the kill below reaches its group and no other. */
+    siginfo_t si = {0};
+    bool late = waitid(P_PID, (id_t)self->pid, &si,
+                       WEXITED | WNOHANG | WNOWAIT) != 0 ||
+                si.si_pid == 0;
     /* Also whatever a constructor started in the helper's group. */
     kill(-self->pid, SIGKILL);
-    if (late)
-        while (waitpid(self->pid, &status, 0) < 0 && errno == EINTR)
-            ;
+    while (waitpid(self->pid, &status, 0) < 0 && errno == EINTR)
+        ;
     int rc;
     if (late)
         rc = assay_errf(err, errlen, ASSAY_ETIMEOUT,
