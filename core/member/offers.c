@@ -86,11 +86,10 @@ static int s_unresolved(assay_leader *self, const assay_jobspec *spec,
          versions[REFUSAL_LIST] = "", actions[REFUSAL_LIST] = "";
     bool matched = false;
     const json_t *ids = assay_state_runtime_ids(self->state);
-    size_t i, k, m;
-    json_t *id, *p, *a;
-    json_array_foreach(ids, i, id) {
-        assay_runtime_rec *r =
-            assay_state_runtime(self->state, json_string_value(id));
+    size_t k, m;
+    json_t *p, *a;
+    assay_runtime_rec *r;
+    for (size_t i = 0; (r = assay_state_runtime_at(self->state, i)); i++) {
         assay_textlist_add(asked, sizeof asked, r->id);
         json_array_foreach(
             json_object_get(json_object_get(r->info, "catalog"), "plugins"), k,

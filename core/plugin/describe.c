@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,26 +165,6 @@ int assay_describe_finish(assay_describe **self_p, assay_description **out,
     close(self->answer);
     free(self);
     return rc;
-}
-
-int assay_describe_file(const char *helper, const char *path,
-                        int64_t timeout_ms, assay_description **out,
-                        char *err, size_t errlen)
-{
-    assay_describe *d = NULL;
-    int rc = assay_describe_start(helper, path, timeout_ms, &d, err, errlen);
-    if (rc)
-        return rc;
-    for (;;) {
-        int64_t left = assay_describe_deadline(d) - assay_now_ms();
-        if (left <= 0)
-            break;
-        struct pollfd pfd = {.fd = assay_describe_fd(d), .events = POLLIN};
-        int n = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-        if (n > 0 || (n < 0 && errno != EINTR))
-            break;
-    }
-    return assay_describe_finish(&d, out, err, errlen);
 }
 
 /* ---- The helper's side ------------------------------------------------ */

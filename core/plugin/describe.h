@@ -44,11 +44,6 @@ int assay_describe_finish(assay_describe **self_p, assay_description **out,
 int assay_describe_parse(const void *buf, size_t len,
                          assay_description **out, char *err, size_t errlen);
 
-/* start, wait for the end or the deadline, finish. */
-int assay_describe_file(const char *helper, const char *path,
-                        int64_t timeout_ms, assay_description **out,
-                        char *err, size_t errlen);
-
 /* The helper's side: loads `path` and writes the answer to `fd`. Returns
  * the helper's exit status. */
 int assay_describe_answer(const char *path, int fd);
