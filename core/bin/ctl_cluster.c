@@ -1,169 +1,40 @@
-/* core/bin/ctl_cluster.c - assayctl against a running cluster: a Majordomo
- * (RFC 7) client over the transport module, plus an event subscriber. */
+/* core/bin/ctl_cluster.c - assayctl against a running cluster, through
+ * libassay-client (assay/client.h): requests and the event stream. */
 #include "ctl_cluster.h"
 
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
+
+#include <assay/client.h>
 
 #include "base/clock.h"
 #include "base/errtext.h"
 #include "cli.h"
-#include "cluster/link.h"
 #include "render.h"
 
-#define WAIT_POLL_MS 20
-
-/* Redirects and endpoint switches one request may take before giving up
- * (besides its --timeout-ms). */
-#define MAX_HOPS 32
-#define MAX_ENDPOINTS 8
-/* Pause before asking again when no member knows a leader (an election). */
-#define NO_LEADER_PAUSE_MS 100
-/* Subscribed to last on each event stream: the member's welcome on it
- * says the subscriptions before it are live
- * (docs/protocol.md#knowing-a-subscription-is-live). */
-#define WELCOME_TOPIC "assay.welcome"
-
 typedef struct {
-    assay_link *link;
-    int dealer;
+    assay_client *cl;
     const assay_ctl_opts *o;
-    char endpoints[MAX_ENDPOINTS][256]; /* members, from --endpoint */
-    int nendpoints, current;
 } s_client;
 
-static int s_open(s_client *c, const assay_ctl_opts *o, int kind,
-                  const char *endpoint)
+/* A client of `endpoints` (control plane) or `events` (watch). */
+static int s_open(s_client *c, const assay_ctl_opts *o, const char *endpoints,
+                  const char *events)
 {
     char err[ASSAY_ERRMSG_SIZE * 2];
+    assay_client_opts co = ASSAY_CLIENT_OPTS_INIT;
+    co.endpoints = endpoints;
+    co.events = events;
+    co.timeout_ms = o->timeout_ms;
+    co.modules_dir = o->modules_dir;
     c->o = o;
-    c->link = NULL;
-    if (assay_link_new(o->modules_dir, "zmq", NULL, 64u << 20, &c->link, err,
-                       sizeof err) != 0 ||
-        (c->dealer = assay_link_open(c->link, kind, endpoint, err,
-                                     sizeof err)) < 0) {
+    int rc = assay_client_new(&co, &c->cl, err, sizeof err);
+    if (rc) {
         fprintf(stderr, "assayctl: %s\n", err);
-        assay_link_destroy(&c->link);
-        return ASSAY_EXIT_UNAVAILABLE;
+        return rc == ASSAY_EINVAL ? ASSAY_EXIT_USAGE : ASSAY_EXIT_UNAVAILABLE;
     }
     return 0;
-}
-
-/* Waits for one message on the client's link, at most timeout_ms. */
-static int s_next(s_client *c, assay_link_msg *m, int64_t timeout_ms)
-{
-    int64_t deadline = assay_now_ms() + timeout_ms;
-    char err[ASSAY_ERRMSG_SIZE];
-    for (;;) {
-        int rc = assay_link_recv(c->link, m, err, sizeof err);
-        if (rc == 1)
-            return 0;
-        if (rc < 0) {
-            fprintf(stderr, "assayctl: dropped a malformed reply: %s\n", err);
-            continue;
-        }
-        int64_t left = deadline - assay_now_ms();
-        if (left <= 0)
-            return ASSAY_ETIMEOUT;
-        struct pollfd p = {assay_link_fd(c->link), POLLIN, 0};
-        poll(&p, 1, (int)(left > 1000 ? 1000 : left));
-    }
-}
-
-/* A control-plane client of the members in --endpoint (space- or
- * comma-separated): requests go to one; the others are tried in turn. */
-static int s_open_client(s_client *c, const assay_ctl_opts *o)
-{
-    char list[MAX_ENDPOINTS * 256], *save;
-    c->nendpoints = c->current = 0;
-    snprintf(list, sizeof list, "%s", o->endpoint);
-    for (char *t = strtok_r(list, " ,", &save);
-         t && c->nendpoints < MAX_ENDPOINTS; t = strtok_r(NULL, " ,", &save))
-        snprintf(c->endpoints[c->nendpoints++], sizeof c->endpoints[0], "%s",
-                 t);
-    if (!c->nendpoints) {
-        fprintf(stderr, "assayctl: no endpoint given\n");
-        return ASSAY_EXIT_USAGE;
-    }
-    return s_open(c, o, ASSAY_LINK_CLIENT, c->endpoints[0]);
-}
-
-/* Talks to endpoint i from now on (a fresh socket, so no late reply from
- * the old one can be taken for an answer). */
-static int s_switch(s_client *c, int i)
-{
-    assay_link_destroy(&c->link);
-    c->current = i;
-    return s_open(c, c->o, ASSAY_LINK_CLIENT, c->endpoints[i]);
-}
-
-/* The member a not-leader reply names, added to the endpoints if new. */
-static int s_redirected(s_client *c, const char *leader)
-{
-    int i = 0;
-    while (i < c->nendpoints && strcmp(c->endpoints[i], leader))
-        i++;
-    if (i == c->nendpoints) {
-        if (c->nendpoints < MAX_ENDPOINTS)
-            c->nendpoints++;
-        else
-            i = c->current;
-        snprintf(c->endpoints[i], sizeof c->endpoints[0], "%s", leader);
-    }
-    return s_switch(c, i);
-}
-
-/* Sends one request and follows redirects to the leader, trying the other
- * members when one stays silent, within --timeout-ms in all. Returns the
- * final reply (ok or an error other than "not the leader"). */
-static int s_request(s_client *c, const char *service, const json_t *body,
-                     assay_link_msg *m)
-{
-    int64_t deadline = assay_now_ms() + c->o->timeout_ms;
-    int rc = ASSAY_ETIMEOUT;
-    for (int hop = 0; hop < MAX_HOPS; hop++) {
-        int64_t left = deadline - assay_now_ms();
-        if (left <= 0)
-            return ASSAY_ETIMEOUT;
-        /* With other members to try, a silent one gets a share. */
-        int64_t wait = c->nendpoints > 1 && left > 1000 ? 1000 : left;
-        rc = assay_link_send(c->link, c->dealer, NULL, ASSAY_MDP_CLIENT,
-                             service, body);
-        if (!rc)
-            rc = s_next(c, m, wait);
-        if (rc == ASSAY_ETIMEOUT && c->nendpoints > 1) {
-            if (s_switch(c, (c->current + 1) % c->nendpoints))
-                return ASSAY_EIO;
-            continue;
-        }
-        if (rc)
-            return rc;
-        if (json_integer_value(json_object_get(m->body, "code")) !=
-            ASSAY_ENOTLEADER)
-            return 0;
-        const char *leader = json_string_value(json_object_get(m->body,
-                                                               "leader"));
-        char to[256] = "";
-        if (leader && *leader && strlen(leader) < sizeof to)
-            snprintf(to, sizeof to, "%s", leader);
-        assay_link_msg_fini(m);
-        if (to[0] && strcmp(to, c->endpoints[c->current])) {
-            if (s_redirected(c, to))
-                return ASSAY_EIO;
-            continue;
-        }
-        /* An election is under way: wait a little, then ask another. */
-        struct timespec ts = {0, NO_LEADER_PAUSE_MS * 1000000L};
-        nanosleep(&ts, NULL);
-        if (c->nendpoints > 1 &&
-            s_switch(c, (c->current + 1) % c->nendpoints))
-            return ASSAY_EIO;
-    }
-    return rc ? rc : ASSAY_ETIMEOUT;
 }
 
 /* One request/reply. Returns the reply body (caller decrefs) or NULL after
@@ -171,44 +42,25 @@ static int s_request(s_client *c, const char *service, const json_t *body,
 static json_t *s_call(s_client *c, const char *service, json_t *body,
                       int *code)
 {
-    assay_link_msg m;
-    int rc = s_request(c, service, body, &m);
+    json_t *reply = NULL;
+    int rc = assay_client_call(c->cl, service, body, &reply);
     json_decref(body);
-    if (rc) {
-        fprintf(stderr, "assayctl: %s: no answer from %s: %s\n", service,
-                c->o->endpoint, assay_strerror(rc));
-        *code = ASSAY_EXIT_UNAVAILABLE;
-        return NULL;
-    }
-    json_t *reply = m.body;
-    m.body = NULL;
-    assay_link_msg_fini(&m);
-    if (!json_is_true(json_object_get(reply, "ok"))) {
-        fprintf(stderr, "assayctl: %s: %s (%s)\n", service,
-                json_string_value(json_object_get(reply, "message")),
-                json_string_value(json_object_get(reply, "error")));
-        json_int_t err = json_integer_value(json_object_get(reply, "code"));
-        *code = err == ASSAY_ENOENT || err == ASSAY_EINVAL ||
-                        err == ASSAY_ETYPE || err == ASSAY_ERANGE ||
-                        err == ASSAY_ETOOBIG || err == ASSAY_EPARSE
-                    ? ASSAY_EXIT_DATA
-                    : ASSAY_EXIT_UNAVAILABLE;
-        json_decref(reply);
-        return NULL;
-    }
-    return reply;
+    if (!rc)
+        return reply;
+    fprintf(stderr, "assayctl: %s\n", assay_client_error(c->cl));
+    *code = reply && (rc == ASSAY_ENOENT || rc == ASSAY_EINVAL ||
+                      rc == ASSAY_ETYPE || rc == ASSAY_ERANGE ||
+                      rc == ASSAY_ETOOBIG || rc == ASSAY_EPARSE)
+                ? ASSAY_EXIT_DATA
+                : ASSAY_EXIT_UNAVAILABLE;
+    json_decref(reply);
+    return NULL;
 }
 
 static void s_dump(const json_t *j)
 {
     json_dumpf(j, stdout, JSON_INDENT(2));
     fputc('\n', stdout);
-}
-
-static bool s_terminal(const char *state)
-{
-    return state && (!strcmp(state, "completed") || !strcmp(state, "failed") ||
-                     !strcmp(state, "cancelled"));
 }
 
 /* A job as a result row for render.c: completed jobs show their result;
@@ -236,59 +88,36 @@ static json_t *s_row(const json_t *job)
     return row;
 }
 
-/* Polls until every job of every id (job or JobSpec) has ended, then
+/* Waits until every job of every id (job or JobSpec) has ended, then
  * prints them; bounded by --wait-ms when given. */
 static int s_wait(s_client *c, char **ids, int n)
 {
-    int64_t deadline = c->o->wait_ms > 0 ? assay_now_ms() + c->o->wait_ms
-                                         : INT64_MAX;
-    for (;;) {
-        json_t *rows = json_array();
-        bool done = true;
-        int code = 0;
-        for (int i = 0; i < n && !code; i++) {
-            json_t *r = s_call(c, "assay.job",
-                               json_pack("{s:s}", "id", ids[i]), &code);
-            if (!r)
-                break;
-            json_t *jobs = json_object_get(r, "jobs");
-            if (!jobs) {
-                json_t *one = json_array();
-                json_array_append(one, json_object_get(r, "job"));
-                json_object_set_new(r, "jobs", one);
-                jobs = one;
-            }
-            size_t k;
-            json_t *j;
-            json_array_foreach(jobs, k, j) {
-                done = done && s_terminal(json_string_value(
-                                   json_object_get(j, "state")));
-                json_array_append_new(rows, s_row(j));
-            }
-            json_decref(r);
-        }
-        if (code) {
-            json_decref(rows);
-            return code;
-        }
-        if (done) {
-            if (c->o->json)
-                s_dump(rows);
-            else
-                assay_render_results(stdout, rows);
-            code = assay_cli_exit_code(rows);
-            json_decref(rows);
-            return code;
-        }
-        json_decref(rows);
-        if (assay_now_ms() >= deadline) {
-            fprintf(stderr, "assayctl: wait: jobs still running after %lld "
-                            "ms\n", (long long)c->o->wait_ms);
-            return ASSAY_EXIT_TEMPFAIL;
-        }
-        struct timespec ts = {0, WAIT_POLL_MS * 1000000L};
-        nanosleep(&ts, NULL);
+    json_t *jobs = NULL;
+    int rc = assay_client_wait(c->cl, (const char *const *)ids, (size_t)n,
+                               c->o->wait_ms, &jobs);
+    if (rc == ASSAY_ETIMEOUT && jobs) {
+        json_decref(jobs);
+        fprintf(stderr, "assayctl: wait: jobs still running after %lld "
+                        "ms\n", (long long)c->o->wait_ms);
+        return ASSAY_EXIT_TEMPFAIL;
     }
+    if (rc) {
+        fprintf(stderr, "assayctl: %s\n", assay_client_error(c->cl));
+        return rc == ASSAY_ENOENT ? ASSAY_EXIT_DATA : ASSAY_EXIT_UNAVAILABLE;
+    }
+    json_t *rows = json_array();
+    size_t i;
+    json_t *j;
+    json_array_foreach(jobs, i, j)
+        json_array_append_new(rows, s_row(j));
+    json_decref(jobs);
+    if (c->o->json)
+        s_dump(rows);
+    else
+        assay_render_results(stdout, rows);
+    int code = assay_cli_exit_code(rows);
+    json_decref(rows);
+    return code;
 }
 
 static int s_submit(s_client *c, char **args, int n)
@@ -307,17 +136,8 @@ static int s_submit(s_client *c, char **args, int n)
             fprintf(stderr, "assayctl: %s: %s\n", args[0], je.text);
         return ASSAY_EXIT_DATA;
     }
-    /* An id chosen here makes a retry after a lost reply (a leader
-     * change) return the original jobs instead of submitting twice. */
-    if (json_is_object(spec) && !json_object_get(spec, "id")) {
-        unsigned char rnd[12];
-        char hex[sizeof rnd * 2 + 1];
-        if (getrandom(rnd, sizeof rnd, 0) == (ssize_t)sizeof rnd) {
-            for (size_t i = 0; i < sizeof rnd; i++)
-                snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-            json_object_set_new(spec, "id", json_string(hex));
-        }
-    }
+    /* Without an id, the client gives one: a retry after a lost reply (a
+     * leader change) then returns the original jobs. */
     int code = 0;
     json_t *r = s_call(c, "assay.submit", spec, &code);
     if (!r)
@@ -533,18 +353,16 @@ static void s_render_cluster(const json_t *r)
                json_is_true(json_object_get(x, "leader")) ? "leader" : "");
 }
 
-/* Asks the member at endpoint i alone for its status (no redirects, no
+/* Asks the member at `endpoint` alone for its status (no redirects, no
  * other members tried). NULL after printing why. */
-static json_t *s_member_status(s_client *c, int i, int *code)
+static json_t *s_member_status(s_client *c, const char *endpoint, int *code)
 {
-    s_client one = {.o = c->o, .nendpoints = 1};
-    snprintf(one.endpoints[0], sizeof one.endpoints[0], "%s",
-             c->endpoints[i]);
-    if ((*code = s_open(&one, c->o, ASSAY_LINK_CLIENT, one.endpoints[0])))
+    s_client one;
+    if ((*code = s_open(&one, c->o, endpoint, NULL)))
         return NULL;
     json_t *r = s_call(&one, "assay.cluster",
                        json_pack("{s:s}", "op", "status"), code);
-    assay_link_destroy(&one.link);
+    assay_client_destroy(&one.cl);
     return r;
 }
 
@@ -564,8 +382,11 @@ static int s_upgrade(s_client *c, const char *want)
     json_t *members = NULL, *speaks = json_object();
     int code = 0;
     long long all = INT64_MAX;
-    for (int i = 0; i < c->nendpoints && !code; i++) {
-        json_t *r = s_member_status(c, i, &code);
+    char list[4096], *save;
+    snprintf(list, sizeof list, "%s", c->o->endpoint);
+    for (char *ep = strtok_r(list, " ,", &save); ep && !code;
+         ep = strtok_r(NULL, " ,", &save)) {
+        json_t *r = s_member_status(c, ep, &code);
         if (!r)
             break;
         char id[32];
@@ -665,73 +486,47 @@ static int s_watch(const assay_ctl_opts *o)
 {
     /* Only the leader publishes: subscribed to every member's stream,
      * watch follows a leader change by itself. */
-    char list[MAX_ENDPOINTS * 256], *save;
-    bool live[MAX_ENDPOINTS] = {false};
-    const char *eps[MAX_ENDPOINTS];
-    int neps = 0;
-    snprintf(list, sizeof list, "%s", o->events);
-    for (char *t = strtok_r(list, " ,", &save); t && neps < MAX_ENDPOINTS;
-         t = strtok_r(NULL, " ,", &save))
-        eps[neps++] = t;
-    if (!neps) {
-        fprintf(stderr, "assayctl: no events endpoint given\n");
-        return ASSAY_EXIT_USAGE;
-    }
     s_client c;
-    int code = s_open(&c, o, ASSAY_LINK_SUBSCRIBE, eps[0]);
+    int code = s_open(&c, o, NULL, o->events);
     if (code)
         return code;
-    /* Link i (ids count up from 0) is eps[i]. */
-    for (int i = 0; i < neps; i++) {
-        char err[ASSAY_ERRMSG_SIZE * 2];
-        int sub = i ? assay_link_open(c.link, ASSAY_LINK_SUBSCRIBE, eps[i],
-                                      err, sizeof err)
-                    : c.dealer;
-        if (sub < 0) {
-            fprintf(stderr, "assayctl: %s\n", err);
-            assay_link_destroy(&c.link);
-            return ASSAY_EXIT_UNAVAILABLE;
-        }
-        assay_link_subscribe(c.link, sub, o->topic ? o->topic : "");
-        assay_link_subscribe(c.link, sub, WELCOME_TOPIC);
+    if (assay_client_subscribe(c.cl, o->topic ? o->topic : "")) {
+        fprintf(stderr, "assayctl: %s\n", assay_client_error(c.cl));
+        assay_client_destroy(&c.cl);
+        return ASSAY_EXIT_UNAVAILABLE;
     }
     int64_t deadline = o->wait_ms > 0 ? assay_now_ms() + o->wait_ms
                                       : INT64_MAX;
     long seen = 0;
     while (o->count <= 0 || seen < o->count) {
         int64_t left = deadline - assay_now_ms();
-        assay_link_msg m;
-        if (left <= 0 || s_next(&c, &m, left > 1000 ? 1000 : left) != 0) {
+        assay_client_msg m = {.size = sizeof m};
+        if (left <= 0 ||
+            assay_client_next(c.cl, &m, left > 1000 ? 1000 : left) != 1) {
             if (assay_now_ms() >= deadline)
                 break;
             continue;
         }
-        /* Welcomes are not events. The first on a stream says it is live
-         * (on stderr, for scripts that wait for it); the rest answer other
-         * clients' subscriptions. */
-        if (!strcmp(m.proto, WELCOME_TOPIC)) {
-            if (m.id >= 0 && m.id < neps && !live[m.id]) {
-                live[m.id] = true;
-                fprintf(stderr, "assayctl: watch: subscribed at %s\n",
-                        eps[m.id]);
-            }
-            assay_link_msg_fini(&m);
+        /* A stream's first welcome says it is live (on stderr, for scripts
+         * that wait for it). */
+        if (m.kind == ASSAY_CLIENT_LIVE) {
+            fprintf(stderr, "assayctl: watch: subscribed at %s\n",
+                    m.endpoint);
             continue;
         }
         seen++;
         if (o->json) {
-            json_t *line = json_pack("{s:s, s:O}", "topic", m.proto, "body",
+            json_t *line = json_pack("{s:s, s:O}", "topic", m.name, "body",
                                      m.body);
             json_dumpf(line, stdout, JSON_COMPACT);
             fputc('\n', stdout);
             json_decref(line);
         } else {
-            assay_render_event(stdout, m.proto, m.body);
+            assay_render_event(stdout, m.name, m.body);
         }
         fflush(stdout);
-        assay_link_msg_fini(&m);
     }
-    assay_link_destroy(&c.link);
+    assay_client_destroy(&c.cl);
     return 0;
 }
 
@@ -751,7 +546,7 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
         return ASSAY_EXIT_USAGE;
     }
     s_client c;
-    int code = s_open_client(&c, o);
+    int code = s_open(&c, o, o->endpoint, NULL);
     if (code)
         return code;
     if (!strcmp(cmd, "submit"))
@@ -775,6 +570,6 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
         code = s_show(&c, "assay.rescan", json_object(), s_render_rescan);
     else
         code = s_show(&c, "assay.plugins", json_object(), s_render_plugins);
-    assay_link_destroy(&c.link);
+    assay_client_destroy(&c.cl);
     return code;
 }

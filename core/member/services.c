@@ -3,18 +3,35 @@
  * .rescan (docs/protocol.md). */
 #include "member/internal.h"
 
+#include "base/ident.h"
+
 static void s_submitted(void *arg, int status, void *result)
 {
     s_pending *p = arg;
     assay_bytes route = mb_route(p);
     json_t *res = result;
-    if (status)
-        mb_reply(p->leader, &route, p->verb,
-                 mb_error(status, "not committed: %s", assay_strerror(status)));
-    else
+    if (status) {
+        json_t *r = mb_error(status, "not committed: %s",
+                             assay_strerror(status));
+        json_object_set(r, "spec", p->data);
+        mb_reply(p->leader, &route, p->verb, r);
+    } else
         mb_reply(p->leader, &route, p->verb, mb_ok(json_incref(res)));
     json_decref(res);
     mb_pending_free(p);
+}
+
+/* A refusal of a submission names its JobSpec when the id is sound, so
+ * that a client with several in flight knows which one failed. */
+static void s_refuse(assay_leader *self, const assay_bytes *route,
+                     const char *verb, const json_t *body, int rc,
+                     const char *err)
+{
+    json_t *r = mb_error(rc, "%s", err);
+    const char *id = mb_str(body, "id");
+    if (id && assay_ident_valid(id, ASSAY_ID_MAX))
+        json_object_set_new(r, "spec", json_string(id));
+    mb_reply(self, route, verb, r);
 }
 
 void mb_svc_submit(assay_leader *self, const assay_bytes *route,
@@ -24,7 +41,7 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
     assay_jobspec *spec;
     int rc = assay_jobspec_parse(body, &spec, err, sizeof err);
     if (rc) {
-        mb_reply(self, route, verb, mb_error(rc, "%s", err));
+        s_refuse(self, route, verb, body, rc, err);
         return;
     }
     assay_spec_rec *old = assay_state_spec(self->state, spec->id);
@@ -49,7 +66,7 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
         rc = assay_jobspec_check_params(spec, decl, &norms, err, sizeof err);
     free(decl);
     if (rc) {
-        mb_reply(self, route, verb, mb_error(rc, "%s", err));
+        s_refuse(self, route, verb, body, rc, err);
         assay_jobspec_destroy(&spec);
         return;
     }
@@ -79,12 +96,12 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
             .memory_mb = spec->memory_mb,
             .retain_seconds = spec->retain_seconds},
         &jobs);
+    s_pending *p = mb_pending_new(self, route, verb, json_string(spec->id));
     assay_jobspec_destroy(&spec);
-    s_pending *p = mb_pending_new(self, route, verb, NULL);
     rc = p ? mb_commit(self, cmd, s_submitted, p) : ASSAY_ENOMEM;
     if (rc) {
-        mb_reply(self, route, verb,
-                 mb_error(rc, "cannot commit: %s", assay_strerror(rc)));
+        snprintf(err, sizeof err, "cannot commit: %s", assay_strerror(rc));
+        s_refuse(self, route, verb, body, rc, err);
         if (p)
             mb_pending_free(p);
     }
