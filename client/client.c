@@ -495,7 +495,7 @@ static void s_timers(assay_client *self, int64_t now)
         cl_req *r = &self->reqs[i];
         if (r->retry_ms && now >= r->retry_ms &&
             (++r->hops > MAX_HOPS || s_transmit(self, r)))
-            s_complete(self, i, ASSAY_ENOTLEADER, NULL);
+            s_complete(self, i, ASSAY_ETIMEOUT, NULL);
         else
             i++;
     }

@@ -11,12 +11,24 @@
 # - `assayctl plugin new` makes a project that builds with
 #   find_package(Assay) and passes its own libassay-testing test, and the
 #   same sources build with pkg-config;
-# - the plugin runs with inline params (`run --local --action`).
+# - the plugin runs with inline params (`run --local --action`);
+# - examples/client builds with nothing but `pkg-config assay-client` and
+#   runs its JobSpec on the installed daemon; the library exports only its
+#   API.
 set -eu
 build=$1
 src=$2
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT INT TERM
+daemon=
+cleanup() {
+    if [ -n "$daemon" ]; then
+        kill "$daemon" 2>/dev/null
+        wait "$daemon" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 fail() { echo "FAIL: $*"; exit 1; }
 
 # ---- install: only under the prefix; the operator's config is kept ----
@@ -114,4 +126,61 @@ set -e
 [ "$code" = 2 ] || { cat "$tmp/inline.txt"; fail "inline run exited $code, want 2"; }
 grep -q "has the line 'PermitRootLogin no'" "$tmp/inline.txt" || {
     cat "$tmp/inline.txt"; fail "inline run output"; }
+# ---- a control plane in C, with pkg-config assay-client ----
+# shellcheck disable=SC2046
+cc -Wall -Wextra -Werror $(pkg-config --cflags assay-client) \
+    -o "$tmp/submit_wait" "$src/examples/client/submit_wait.c" \
+    $(pkg-config --libs assay-client)
+lib=$(pkg-config --variable=libdir assay-client)/libassay-client.so
+leaked=$(nm -D --defined-only "$lib" | awk '$2 == "T" && $3 !~ /^assay_client_/ {print $3}')
+[ -z "$leaked" ] || fail "libassay-client exports more than its API: $leaked"
+# A member of the moved install on free ports (a port taken meanwhile
+# makes it exit: a few tries), running its own jobs.
+for try in 1 2 3; do
+    ports=$(/usr/bin/python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+    ep="tcp://127.0.0.1:${ports% *}"
+    timeout -k 5 120 "$p/bin/assayd" --executors 1 --listen "$ep" \
+        --events "tcp://127.0.0.1:${ports#* }" --node-id m1 \
+        --set max_cpu_percent=100 --set min_mem_free_percent=0 \
+        --set cgroup_root= --set log_level=info >"$tmp/assayd.log" 2>&1 &
+    daemon=$!
+    i=0
+    until grep -q "registered with" "$tmp/assayd.log" || [ $i -ge 100 ] ||
+        ! kill -0 "$daemon" 2>/dev/null; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    grep -q "registered with" "$tmp/assayd.log" && break
+    kill "$daemon" 2>/dev/null
+    wait "$daemon" 2>/dev/null
+    daemon=
+done
+[ -n "$daemon" ] || { cat "$tmp/assayd.log"; fail "the installed assayd did not start"; }
+# A sanitized build installs sanitized modules: the example, a plain
+# program, loads the transport module only with the sanitizer runtimes
+# loaded first.
+if ldd "$p/bin/assayd" | grep -q libasan; then
+    LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+    export LD_PRELOAD
+fi
+echo '{"action": "noop.pass", "targets": [{}, {}]}' >"$tmp/noop.json"
+"$tmp/submit_wait" "$ep" "$tmp/noop.json" >"$tmp/client.txt" 2>&1 || {
+    cat "$tmp/client.txt" "$tmp/assayd.log"; fail "submit_wait"; }
+[ "$(grep -c ' completed pass$' "$tmp/client.txt")" = 2 ] || {
+    cat "$tmp/client.txt"; fail "submit_wait did not see two passing jobs"; }
+echo '{"action": "nope.pass"}' >"$tmp/nope.json"
+set +e
+"$tmp/submit_wait" "$ep" "$tmp/nope.json" >"$tmp/nope.txt" 2>&1
+code=$?
+set -e
+[ "$code" = 2 ] || { cat "$tmp/nope.txt"; fail "submit_wait of nope exited $code, want 2"; }
+grep -q "assay.submit: no runtime offers plugin 'nope'" "$tmp/nope.txt" || {
+    cat "$tmp/nope.txt"; fail "submit_wait's refusal"; }
+unset LD_PRELOAD
+
 echo "1 passed, 0 failed"
