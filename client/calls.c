@@ -66,7 +66,7 @@ int assay_client_send(assay_client *self, const char *service,
     json_t *sent = NULL;
     const char *spec = NULL;
     int rc = 0;
-    if (!strcmp(service, "assay.submit"))
+    if (!strcmp(service, ASSAY_SVC_SUBMIT))
         rc = s_with_id(self, body, &sent, &spec);
     else
         sent = body ? json_incref((json_t *)body) : json_object();
@@ -117,7 +117,7 @@ int assay_client_call(assay_client *self, const char *service,
 int assay_client_submit(assay_client *self, const json_t *jobspec,
                         json_t **reply)
 {
-    return assay_client_call(self, "assay.submit", jobspec, reply);
+    return assay_client_call(self, ASSAY_SVC_SUBMIT, jobspec, reply);
 }
 
 int assay_client_job(assay_client *self, const char *id, json_t **reply)
@@ -130,7 +130,7 @@ int assay_client_job(assay_client *self, const char *id, json_t **reply)
     if (!body)
         return cl_fail(self, ASSAY_EINVAL, "assay.job: the id %s",
                        id ? "is not UTF-8" : "is missing");
-    int rc = assay_client_call(self, "assay.job", body, reply);
+    int rc = assay_client_call(self, ASSAY_SVC_JOB, body, reply);
     json_decref(body);
     return rc;
 }
@@ -138,7 +138,7 @@ int assay_client_job(assay_client *self, const char *id, json_t **reply)
 int assay_client_jobs(assay_client *self, const json_t *filter,
                       json_t **reply)
 {
-    return assay_client_call(self, "assay.jobs", filter, reply);
+    return assay_client_call(self, ASSAY_SVC_JOBS, filter, reply);
 }
 
 /* A JSON array of the ids, or NULL (error set) when one is not a string. */
@@ -169,11 +169,11 @@ int assay_client_cancel(assay_client *self, const char *const *ids, size_t n,
         *reply = NULL;
     if (!self)
         return ASSAY_EINVAL;
-    json_t *a = s_ids(self, "assay.cancel", ids, n);
+    json_t *a = s_ids(self, ASSAY_SVC_CANCEL, ids, n);
     if (!a)
         return ASSAY_EINVAL;
     json_t *body = json_pack("{s:o}", "ids", a);
-    int rc = assay_client_call(self, "assay.cancel", body, reply);
+    int rc = assay_client_call(self, ASSAY_SVC_CANCEL, body, reply);
     json_decref(body);
     return rc;
 }

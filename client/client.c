@@ -29,9 +29,6 @@
 #define MAX_QUEUED 65536
 /* Messages one pump takes from a link before looking at the other. */
 #define DRAIN_BOUND 1024
-/* Subscribed to last on each stream: the member's welcome on it says the
- * subscriptions before it are live (docs/protocol.md). */
-#define WELCOME_TOPIC "assay.welcome"
 
 int cl_fail(assay_client *self, int code, const char *fmt, ...)
 {
@@ -351,7 +348,7 @@ int cl_send_encoded(assay_client *self, const char *service, const char *spec,
 static long s_match(const assay_client *self, const char *service,
                     const json_t *body)
 {
-    const char *spec = !strcmp(service, "assay.submit")
+    const char *spec = !strcmp(service, ASSAY_SVC_SUBMIT)
                            ? json_string_value(json_object_get(body, "spec"))
                            : NULL;
     for (size_t i = 0; i < self->nreqs; i++)
@@ -402,7 +399,8 @@ int assay_client_subscribe(assay_client *self, const char *prefix)
     if (!prefix || strlen(prefix) > 255)
         return cl_fail(self, ASSAY_EINVAL,
                        "subscribe: a topic prefix of at most 255 bytes");
-    /* The welcome is subscribed to last, after every prefix: one already
+    /* The welcome (the member's answer to a subscription, which says the
+     * ones before it are live) is subscribed to last, after every prefix: one already
      * subscribed would not be welcomed again, so prefixes come before. */
     if (self->subscribed)
         return cl_fail(self, ASSAY_EBUSY,
@@ -424,12 +422,12 @@ static void s_welcome(assay_client *self)
         return;
     self->subscribed = true;
     for (int i = 0; i < self->nevents; i++)
-        assay_link_subscribe(self->evlink, i, WELCOME_TOPIC);
+        assay_link_subscribe(self->evlink, i, ASSAY_EV_WELCOME);
 }
 
 static void s_on_event(assay_client *self, const assay_link_msg *m)
 {
-    bool welcome = !strcmp(m->proto, WELCOME_TOPIC);
+    bool welcome = !strcmp(m->proto, ASSAY_EV_WELCOME);
     if (m->id < 0 || m->id >= self->nevents ||
         (welcome && self->live[m->id]))
         return;

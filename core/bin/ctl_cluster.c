@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/errtext.h"
 #include "cli.h"
+#include "proto/names.h"
 #include "render.h"
 
 typedef struct {
@@ -139,7 +140,7 @@ static int s_submit(s_client *c, char **args, int n)
     /* Without an id, the client gives one: a retry after a lost reply (a
      * leader change) then returns the original jobs. */
     int code = 0;
-    json_t *r = s_call(c, "assay.submit", spec, &code);
+    json_t *r = s_call(c, ASSAY_SVC_SUBMIT, spec, &code);
     if (!r)
         return code;
     const char *id = json_string_value(json_object_get(r, "spec"));
@@ -199,7 +200,7 @@ static int s_job(s_client *c, char **args, int n)
         fprintf(stderr, "assayctl: job needs one job or JobSpec id\n");
         return ASSAY_EXIT_USAGE;
     }
-    return s_show(c, "assay.job", json_pack("{s:s}", "id", args[0]),
+    return s_show(c, ASSAY_SVC_JOB, json_pack("{s:s}", "id", args[0]),
                   s_render_job);
 }
 
@@ -245,7 +246,7 @@ static int s_jobs(s_client *c)
             json_object_set_new(q, "after", json_string(cursor));
         int code = 0;
         json_decref(r);
-        if (!(r = s_call(c, "assay.jobs", q, &code))) {
+        if (!(r = s_call(c, ASSAY_SVC_JOBS, q, &code))) {
             json_decref(all);
             return code;
         }
@@ -276,7 +277,7 @@ static int s_cancel(s_client *c, char **args, int n)
     for (int i = 0; i < n; i++)
         json_array_append_new(ids, json_string(args[i]));
     int code = 0;
-    json_t *r = s_call(c, "assay.cancel", json_pack("{s:o}", "ids", ids),
+    json_t *r = s_call(c, ASSAY_SVC_CANCEL, json_pack("{s:o}", "ids", ids),
                        &code);
     if (!r)
         return code;
@@ -360,7 +361,7 @@ static json_t *s_member_status(s_client *c, const char *endpoint, int *code)
     s_client one;
     if ((*code = s_open(&one, c->o, endpoint, NULL)))
         return NULL;
-    json_t *r = s_call(&one, "assay.cluster",
+    json_t *r = s_call(&one, ASSAY_SVC_CLUSTER,
                        json_pack("{s:s}", "op", "status"), code);
     assay_client_destroy(&one.cl);
     return r;
@@ -424,7 +425,7 @@ static int s_upgrade(s_client *c, const char *want)
     json_decref(speaks);
     if (code)
         return code;
-    return s_show(c, "assay.cluster",
+    return s_show(c, ASSAY_SVC_CLUSTER,
                   json_pack("{s:s, s:I}", "op", "upgrade", "level",
                             (json_int_t)(want ? level : all)),
                   s_render_cluster);
@@ -456,7 +457,7 @@ static int s_cluster(s_client *c, char **args, int n)
     json_t *body = json_pack("{s:s, s:I}", "op", op, "id", (json_int_t)id);
     if (n == 3)
         json_object_set_new(body, "address", json_string(args[2]));
-    return s_show(c, "assay.cluster", body, s_render_cluster);
+    return s_show(c, ASSAY_SVC_CLUSTER, body, s_render_cluster);
 }
 
 static void s_render_plugins(const json_t *r)
@@ -565,11 +566,11 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
     else if (!strcmp(cmd, "cluster"))
         code = s_cluster(&c, args, nargs);
     else if (!strcmp(cmd, "runtimes"))
-        code = s_show(&c, "assay.runtimes", json_object(), s_render_runtimes);
+        code = s_show(&c, ASSAY_SVC_RUNTIMES, json_object(), s_render_runtimes);
     else if (o->rescan)
-        code = s_show(&c, "assay.rescan", json_object(), s_render_rescan);
+        code = s_show(&c, ASSAY_SVC_RESCAN, json_object(), s_render_rescan);
     else
-        code = s_show(&c, "assay.plugins", json_object(), s_render_plugins);
+        code = s_show(&c, ASSAY_SVC_PLUGINS, json_object(), s_render_plugins);
     assay_client_destroy(&c.cl);
     return code;
 }

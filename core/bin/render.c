@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "proto/names.h"
+
 static const char *s_str(const json_t *obj, const char *key)
 {
     const char *s = json_string_value(json_object_get(obj, key));
@@ -124,11 +126,11 @@ void assay_render_event(FILE *out, const char *topic, const json_t *body)
     const json_t *res = json_object_get(body, "result");
     const char *reason = json_string_value(json_object_get(body, "reason"));
     fprintf(out, "%-16s %-28s", topic, s_str(body, "id"));
-    if (!strcmp(topic, "job.running")) {
+    if (!strcmp(topic, ASSAY_EV_JOB_RUNNING)) {
         fprintf(out, " on %s, attempt %lld", s_str(body, "runtime"),
                 (long long)json_integer_value(json_object_get(body,
                                                               "attempt")));
-    } else if (!strcmp(topic, "runtime.plugins")) {
+    } else if (!strcmp(topic, ASSAY_EV_RUNTIME_PLUGINS)) {
         size_t i;
         json_t *f;
         s_plugins(out, json_object_get(body, "added"), '+');

@@ -248,7 +248,8 @@ int assay_link_recv(assay_link *self, assay_link_msg *msg, char *err,
                           "protocol or verb frame malformed");
     if (n == 4) {
         msg->raw_body = &f[3];
-        if (!strncmp(msg->verb, "mmi.", 4))
+        if (!strncmp(msg->verb, ASSAY_SVC_MMI_PREFIX,
+                      strlen(ASSAY_SVC_MMI_PREFIX)))
             return 1; /* RFC 8: MMI bodies are plain text */
         char why[ASSAY_ERRMSG_SIZE];
         rc = assay_codec_decode(f[3].data, f[3].len, &msg->body, why,

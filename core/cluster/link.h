@@ -16,8 +16,8 @@
 #include <assay/transport.h>
 #include <jansson.h>
 
-#define ASSAY_MDP_CLIENT "MDPC01"
-#define ASSAY_RUNTIME_PROTO "ASSAYR1"
+#include "proto/names.h"
+
 
 typedef struct assay_link assay_link;
 

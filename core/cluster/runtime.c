@@ -15,6 +15,7 @@
 #include "cluster/link.h"
 #include "exec/monitor.h"
 #include "plugin/params.h"
+#include "proto/rtmsg.h"
 
 /* The monitor reads /proc at most this often: results can arrive by the
  * thousand per second and each carries a fresh limit, and a CPU figure
@@ -26,7 +27,7 @@
 /* A dispatched attempt, from dispatch until the leader acknowledges it. */
 typedef struct s_attempt {
     struct assay_runtime *rt;
-    char job[96];
+    char job[ASSAY_RTMSG_JOB_MAX + 1];
     int64_t attempt;
     char key[128];  /* "job#attempt": the pool's job id */
     json_t *result; /* set when done, kept until acked */
@@ -160,7 +161,7 @@ static void s_heartbeat(void *arg)
         return;
     }
     uint64_t limit = s_limit(self);
-    s_send(self, "heartbeat",
+    s_send(self, ASSAY_RT_HEARTBEAT,
            json_pack("{s:I, s:I, s:s, s:o}", "limit", (json_int_t)limit,
                      "mem_available_mb", (json_int_t)self->mem_available_mb,
                      "why", self->why ? self->why : "", "running",
@@ -207,7 +208,7 @@ static void s_register(void *arg)
     if (self->registered)
         return;
     json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
-    s_send(self, "register",
+    s_send(self, ASSAY_RT_REGISTER,
            json_pack("{s:I, s:O, s:{s:I, s:I}, s:o, s:o, s:b}",
                      "heartbeat_ms", (json_int_t)self->conf->heartbeat_ms,
                      "labels", self->labels, "capacity", "slots",
@@ -247,7 +248,7 @@ static void s_send_raw(assay_runtime *self, char *buf, size_t len)
 {
     assay_bytes b = {(const uint8_t *)buf, len};
     int rc = assay_link_send_raw(self->link, self->dealer, NULL,
-                                 ASSAY_RUNTIME_PROTO, "result", &b);
+                                 ASSAY_RUNTIME_PROTO, ASSAY_RT_RESULT, &b);
     if (rc)
         assay_debug("send result: %s", assay_strerror(rc));
     free(buf);
@@ -365,18 +366,15 @@ static const assay_plugin *s_plugin(assay_runtime *self, const char *ref,
 
 static void s_on_dispatch(assay_runtime *self, const json_t *b)
 {
-    const char *job = json_string_value(json_object_get(b, "job"));
-    json_int_t attempt = json_integer_value(json_object_get(b, "attempt"));
-    const char *ref = json_string_value(json_object_get(b, "action"));
-    const char *version = json_string_value(json_object_get(b, "version"));
-    json_int_t timeout = json_integer_value(json_object_get(b, "timeout_ms"));
-    const json_t *params = json_object_get(b, "params");
+    assay_rtmsg_dispatch d;
     self->received++; /* counted by the leader either way */
-    if (!job || strlen(job) >= 96 || attempt < 1 || timeout < 1 ||
-        !json_is_object(params)) {
+    if (!assay_rtmsg_read_dispatch(b, &d)) {
         assay_warn("malformed dispatch dropped");
         return;
     }
+    const char *job = d.job, *ref = d.action, *version = d.version;
+    int64_t attempt = d.attempt, timeout = d.timeout_ms;
+    const json_t *params = d.params_json;
     if (s_find(self, job, attempt))
         return; /* a duplicate of one we hold */
     s_attempt *older = s_find(self, job, -1);
@@ -429,10 +427,9 @@ static void s_on_acks(assay_runtime *self, const json_t *items)
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it) {
-        const char *job = json_string_value(json_object_get(it, "job"));
-        s_attempt *a = job ? s_find(self, job,
-                                    json_integer_value(
-                                        json_object_get(it, "attempt")))
+        assay_rtmsg_attempt ack;
+        s_attempt *a = assay_rtmsg_read_attempt(it, &ack)
+                           ? s_find(self, ack.job, ack.attempt)
                            : NULL;
         if (a && a->result)
             s_forget(self, a);
@@ -456,9 +453,9 @@ static int s_drain(assay_runtime *self)
         if (rc < 0 || strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
             assay_warn("dropped message from leader: %s",
                        rc < 0 ? err : "unknown protocol");
-        } else if (!strcmp(m.verb, "pulse")) {
+        } else if (!strcmp(m.verb, ASSAY_RT_PULSE)) {
             /* heard_ms is all it carries */
-        } else if (!strcmp(m.verb, "redirect")) {
+        } else if (!strcmp(m.verb, ASSAY_RT_REDIRECT)) {
             /* Handled after the drain, which reconnects the link. */
             const char *ep = json_string_value(json_object_get(m.body,
                                                                "leader"));
@@ -466,24 +463,23 @@ static int s_drain(assay_runtime *self)
                 strlcpy(self->redirect, ep, sizeof self->redirect);
             assay_link_msg_fini(&m);
             break;
-        } else if (!strcmp(m.verb, "dispatch")) {
+        } else if (!strcmp(m.verb, ASSAY_RT_DISPATCH)) {
             size_t i;
             json_t *it;
             s_on_acks(self, json_object_get(m.body, "acks"));
             json_array_foreach(json_object_get(m.body, "jobs"), i, it)
                 s_on_dispatch(self, it);
             assay_pool_flush(assay_runner_pool(self->runner));
-        } else if (!strcmp(m.verb, "ack")) {
+        } else if (!strcmp(m.verb, ASSAY_RT_ACK)) {
             s_on_acks(self, json_object_get(m.body, "jobs"));
-        } else if (!strcmp(m.verb, "cancel")) {
-            const char *job = json_string_value(json_object_get(m.body, "job"));
-            s_attempt *a = job ? s_find(self, job,
-                                        json_integer_value(json_object_get(
-                                            m.body, "attempt")))
+        } else if (!strcmp(m.verb, ASSAY_RT_CANCEL)) {
+            assay_rtmsg_attempt c;
+            s_attempt *a = assay_rtmsg_read_attempt(m.body, &c)
+                               ? s_find(self, c.job, c.attempt)
                                : NULL;
             if (a && !a->result)
                 assay_pool_cancel(assay_runner_pool(self->runner), a->key);
-        } else if (!strcmp(m.verb, "registered")) {
+        } else if (!strcmp(m.verb, ASSAY_RT_REGISTERED)) {
             if (!self->registered)
                 assay_info("registered with %s",
                            json_string_value(json_object_get(m.body,
@@ -493,9 +489,9 @@ static int s_drain(assay_runtime *self)
             self->heard_ms = assay_now_ms();
             s_flush_results(self, true); /* unacknowledged: tell again */
             s_heartbeat(self);
-        } else if (!strcmp(m.verb, "rescan")) {
+        } else if (!strcmp(m.verb, ASSAY_RT_RESCAN)) {
             assay_runtime_rescan(self);
-        } else if (!strcmp(m.verb, "reregister")) {
+        } else if (!strcmp(m.verb, ASSAY_RT_REREGISTER)) {
             if (self->registered)
                 assay_warn("leader does not know us: registering again");
             self->registered = false;
@@ -558,7 +554,7 @@ static void s_advertise(assay_runtime *self)
 {
     if (!self->registered)
         return; /* the next registration carries it */
-    s_send(self, "catalog",
+    s_send(self, ASSAY_RT_CATALOG,
            json_pack("{s:o}", "catalog",
                      assay_catalog_json(assay_runner_catalog(self->runner))));
 }

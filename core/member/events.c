@@ -18,7 +18,7 @@ void mb_catalog_arm(assay_leader *self, const void *cmd, size_t len)
     char op[16];
     json_t *j = NULL;
     /* Decoded only for a registration someone listens for. */
-    if (!self->leading || !mb_wants(self, "runtime.plugins") ||
+    if (!self->leading || !mb_wants(self, ASSAY_EV_RUNTIME_PLUGINS) ||
         !assay_fsm_op(self->state, cmd, len, op, sizeof op) ||
         strcmp(op, "runtime") || assay_codec_decode(cmd, len, &j, NULL, 0))
         return;
@@ -85,7 +85,7 @@ static void s_catalog_publish(assay_leader *self)
     if (body && (json_array_size(json_object_get(body, "added")) ||
                  json_array_size(json_object_get(body, "removed")) ||
                  json_array_size(json_object_get(body, "refused")))) {
-        int rc = assay_link_publish(self->link, self->pub, "runtime.plugins",
+        int rc = assay_link_publish(self->link, self->pub, ASSAY_EV_RUNTIME_PLUGINS,
                                     body);
         if (rc)
             assay_debug("publish runtime.plugins: %s", assay_strerror(rc));
@@ -99,12 +99,12 @@ void mb_on_event(void *arg, const char *topic, const void *body, size_t len)
     /* New work, or a runtime back: worth planning again. A runtime's
      * (re)registration or catalogue update is applied here too, so what
      * may run where is recomputed from the new state. */
-    if (!strcmp(topic, "job.queued") || !strcmp(topic, "runtime.alive"))
+    if (!strcmp(topic, ASSAY_EV_JOB_QUEUED) || !strcmp(topic, ASSAY_EV_RUNTIME_ALIVE))
         self->dirty = true;
     /* Offers are cached by registry position, which a forgotten runtime
      * changes. */
-    if (!strcmp(topic, "runtime.alive") ||
-        !strcmp(topic, "runtime.gone"))
+    if (!strcmp(topic, ASSAY_EV_RUNTIME_ALIVE) ||
+        !strcmp(topic, ASSAY_EV_RUNTIME_GONE))
         mb_offers_reset(self, true);
     if (body && self->leading) {
         int rc = assay_link_publish_raw(self->link, self->pub, topic,
@@ -113,7 +113,7 @@ void mb_on_event(void *arg, const char *topic, const void *body, size_t len)
             assay_debug("publish %s: %s", topic, assay_strerror(rc));
     }
     /* What changed follows the runtime.alive that says it registered. */
-    if (!strcmp(topic, "runtime.alive") && self->cat_armed) {
+    if (!strcmp(topic, ASSAY_EV_RUNTIME_ALIVE) && self->cat_armed) {
         s_catalog_publish(self);
         mb_catalog_disarm(self);
     }

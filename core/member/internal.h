@@ -36,6 +36,7 @@
 #include "plugin/hostapi.h"
 #include "plugin/loader.h"
 #include "plugin/params.h"
+#include "proto/rtmsg.h"
 #include "state/command.h"
 #include "state/fsm.h"
 #include "state/snapshotter.h"

@@ -306,22 +306,22 @@ static const struct {
     const char *name;
     s_service_fn fn;
 } s_services[] = {
-    {"assay.submit", mb_svc_submit},     {"assay.job", mb_svc_job},
-    {"assay.jobs", mb_svc_jobs},         {"assay.cancel", mb_svc_cancel},
-    {"assay.runtimes", mb_svc_runtimes}, {"assay.plugins", mb_svc_plugins},
-    {"assay.rescan", mb_svc_rescan},     {"assay.cluster", s_svc_cluster},
+    {ASSAY_SVC_SUBMIT, mb_svc_submit},     {ASSAY_SVC_JOB, mb_svc_job},
+    {ASSAY_SVC_JOBS, mb_svc_jobs},         {ASSAY_SVC_CANCEL, mb_svc_cancel},
+    {ASSAY_SVC_RUNTIMES, mb_svc_runtimes}, {ASSAY_SVC_PLUGINS, mb_svc_plugins},
+    {ASSAY_SVC_RESCAN, mb_svc_rescan},     {ASSAY_SVC_CLUSTER, s_svc_cluster},
 };
 
 #define NSERVICES (sizeof s_services / sizeof *s_services)
 
 void mb_on_client(assay_leader *self, const assay_link_msg *m)
 {
-    if (!strncmp(m->verb, "mmi.", 4) && strcmp(m->verb, "mmi.service")) {
+    if (!strncmp(m->verb, ASSAY_SVC_MMI_PREFIX, strlen(ASSAY_SVC_MMI_PREFIX)) && strcmp(m->verb, ASSAY_SVC_MMI_SERVICE)) {
         assay_link_send_text(self->link, self->server, &m->route,
                              ASSAY_MDP_CLIENT, m->verb, "501");
         return;
     }
-    if (!strcmp(m->verb, "mmi.service")) { /* RFC 8 */
+    if (!strcmp(m->verb, ASSAY_SVC_MMI_SERVICE)) { /* RFC 8 */
         const char *code = "404";
         for (size_t i = 0; m->raw_body && i < NSERVICES; i++)
             if (m->raw_body->len == strlen(s_services[i].name) &&

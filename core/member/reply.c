@@ -231,14 +231,14 @@ void mb_queue_dispatch(assay_leader *self, s_rt *r, const assay_job *j)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, &r->out_jobs, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 6);
-    assay_codec_pack_kv_str(&pk, "job", j->id);
-    assay_codec_pack_kv_int(&pk, "attempt", j->attempt);
-    assay_codec_pack_kv_str(&pk, "action", j->spec->action);
-    assay_codec_pack_kv_str(&pk, "version", j->version);
-    assay_codec_pack_str(&pk, "params");
-    assay_codec_pack_raw(&pk, j->params, j->params_len);
-    assay_codec_pack_kv_int(&pk, "timeout_ms", j->spec->timeout_ms);
+    assay_rtmsg_pack_dispatch(&pk, &(assay_rtmsg_dispatch){
+                                       .job = j->id,
+                                       .attempt = j->attempt,
+                                       .action = j->spec->action,
+                                       .version = j->version,
+                                       .params = j->params,
+                                       .params_len = j->params_len,
+                                       .timeout_ms = j->spec->timeout_ms});
     r->n_jobs++;
     s_out_list(self, r);
 }
@@ -250,13 +250,8 @@ static void s_pack_acks(msgpack_packer *pk, const s_rt *r, size_t from,
     msgpack_pack_array(pk, n);
     for (size_t k = from; k < from + n; k++) {
         const s_ack *a = &r->acks[k];
-        msgpack_pack_map(pk, 2 + a->stale);
-        assay_codec_pack_kv_str(pk, "job", a->job);
-        assay_codec_pack_kv_int(pk, "attempt", a->attempt);
-        if (a->stale) {
-            assay_codec_pack_str(pk, "stale");
-            msgpack_pack_true(pk);
-        }
+        assay_rtmsg_pack_ack(pk, &(assay_rtmsg_attempt){a->job, a->attempt,
+                                                        a->stale});
     }
 }
 
@@ -291,7 +286,7 @@ static void s_send_acks(assay_leader *self, s_rt *r, size_t from, size_t n)
     msgpack_pack_map(&pk, 1);
     assay_codec_pack_str(&pk, "jobs");
     s_pack_acks(&pk, r, from, n);
-    s_send_rt_packed(self, r, "ack", &sb);
+    s_send_rt_packed(self, r, ASSAY_RT_ACK, &sb);
 }
 
 /* Sends r's outboxes: dispatches, with the acks collected so far riding
@@ -326,7 +321,7 @@ void mb_flush_rt(assay_leader *self, s_rt *r, bool force)
         assay_codec_pack_str(&pk, "acks");
         s_pack_acks(&pk, r, 0, na);
     }
-    s_send_rt_packed(self, r, "dispatch", &sb);
+    s_send_rt_packed(self, r, ASSAY_RT_DISPATCH, &sb);
     msgpack_sbuffer_clear(&r->out_jobs);
     r->n_jobs = 0;
     r->n_acks = 0;

@@ -258,7 +258,7 @@ static void s_cancelled(void *arg, int status, void *result)
             if (r && !strcmp(json_string_value(prev), "running")) {
                 json_t *b = json_pack("{s:s, s:I}", "job", id, "attempt",
                                       (json_int_t)j->attempt);
-                mb_send_rt(self, r, "cancel", b);
+                mb_send_rt(self, r, ASSAY_RT_CANCEL, b);
                 json_decref(b);
             }
         }
@@ -372,7 +372,7 @@ void mb_svc_rescan(assay_leader *self, const assay_bytes *route,
     for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
         s_rt *r = assay_index_get(self->rts, rec->id);
         if (r && rec->alive) {
-            mb_send_rt(self, r, "rescan", empty);
+            mb_send_rt(self, r, ASSAY_RT_RESCAN, empty);
             json_array_append_new(asked, json_string(rec->id));
         }
     }

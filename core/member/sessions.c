@@ -14,7 +14,7 @@ static void s_registered(void *arg, int status, void *result)
     s_rt *r = assay_index_get(self->rts, mb_str(p->data, "id"));
     if (!status && r) {
         json_t *b = json_pack("{s:s}", "leader", self->id);
-        mb_send_rt(self, r, "registered", b);
+        mb_send_rt(self, r, ASSAY_RT_REGISTERED, b);
         json_decref(b);
     }
     mb_pending_free(p);
@@ -72,24 +72,29 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
      * at their current attempt (it restarted, or it is not the session
      * that ran them) are lost attempts. */
     assay_index *held = assay_index_new();
+    assay_rtmsg_alive alive;
+    assay_rtmsg_read_alive(b, &alive);
     size_t i;
     json_t *x;
-    json_array_foreach(json_object_get(b, "running"), i, x)
-        if (held && mb_str(x, "job"))
-            assay_index_put(held, mb_str(x, "job"), x);
+    json_array_foreach(alive.running, i, x) {
+        assay_rtmsg_attempt h;
+        if (held && assay_rtmsg_read_attempt(x, &h))
+            assay_index_put(held, h.job, x);
+    }
     for (assay_job *j = assay_state_running_on(self->state, id, NULL); j;
          j = j->rt_next) {
-        const json_t *h = held ? assay_index_get(held, j->id) : NULL;
-        if (held && !j->reported &&
-            (!h || json_integer_value(json_object_get(h, "attempt")) !=
-                       j->attempt))
+        assay_rtmsg_attempt h = {0};
+        const json_t *it = held ? assay_index_get(held, j->id) : NULL;
+        if (it)
+            assay_rtmsg_read_attempt(it, &h);
+        if (held && !j->reported && (!it || h.attempt != j->attempt))
             mb_requeue_item(self, j, "runtime restarted", NULL);
     }
     assay_index_destroy(&held);
     assay_cmd *cmd = assay_cmd_runtime(id, hb, json_object_get(b, "labels"),
                                     json_object_get(b, "capacity"),
                                     json_object_get(b, "catalog"));
-    s_pending *p = mb_pending_new(self, &m->route, "register",
+    s_pending *p = mb_pending_new(self, &m->route, ASSAY_RT_REGISTER,
                                   json_pack("{s:s}", "id", id));
     int rc = ASSAY_ENOMEM;
     if (p)
@@ -115,35 +120,35 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
 /* Credit and liveness, carried by heartbeats and results alike. */
 static void s_on_alive(assay_leader *self, s_rt *r, const json_t *b)
 {
+    assay_rtmsg_alive a;
+    assay_rtmsg_read_alive(b, &a);
     r->last_seen_ms = assay_now_ms();
-    json_t *limit = json_object_get(b, "limit");
-    if (json_is_integer(limit) && json_integer_value(limit) >= 0) {
-        uint64_t l = (uint64_t)json_integer_value(limit);
-        self->dirty = self->dirty || l > r->limit;
-        r->limit = l;
+    if (a.limit >= 0) {
+        self->dirty = self->dirty || (uint64_t)a.limit > r->limit;
+        r->limit = (uint64_t)a.limit;
     }
-    json_t *mem = json_object_get(b, "mem_available_mb");
-    if (json_is_integer(mem)) {
-        self->dirty = self->dirty || json_integer_value(mem) >
-                                         r->mem_available_mb;
-        r->mem_available_mb = json_integer_value(mem);
+    if (a.mem_available_mb >= 0) {
+        self->dirty = self->dirty || a.mem_available_mb > r->mem_available_mb;
+        r->mem_available_mb = a.mem_available_mb;
     }
     /* Jobs it reports holding keep their lease: one may wait behind
      * others in an executor queue; silence is what the heartbeat rule
      * catches. */
     size_t i;
-    json_t *h;
+    json_t *x;
     int64_t now = assay_now_ms();
-    json_array_foreach(json_object_get(b, "running"), i, h) {
-        assay_job *j = assay_state_job(self->state, mb_str(h, "job"));
+    json_array_foreach(a.running, i, x) {
+        assay_rtmsg_attempt h;
+        assay_job *j = assay_rtmsg_read_attempt(x, &h)
+                           ? assay_state_job(self->state, h.job)
+                           : NULL;
         if (j && j->state == ASSAY_JOB_RUNNING && !j->reported &&
-            j->attempt == json_integer_value(json_object_get(h, "attempt")) &&
-            !strcmp(j->runtime, r->id))
+            j->attempt == h.attempt && !strcmp(j->runtime, r->id))
             j->lease_ms = now + j->spec->timeout_ms +
                           self->conf->lease_grace_ms;
     }
-    if (mb_str(b, "why"))
-        strlcpy(r->why, mb_str(b, "why"), sizeof r->why);
+    if (a.why)
+        strlcpy(r->why, a.why, sizeof r->why);
     assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
     if (rec && !rec->alive)
         mb_commit(self, assay_cmd_runtime_state(r->id, true), mb_ignore, NULL);
@@ -176,11 +181,13 @@ static int s_depth(const json_t *v)
 
 static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
 {
-    const char *jid = mb_str(b, "job");
-    json_int_t attempt = json_integer_value(json_object_get(b, "attempt"));
-    const json_t *res = json_object_get(b, "result");
+    assay_rtmsg_result rep;
+    assay_rtmsg_read_result(b, &rep);
+    const char *jid = rep.job;
+    int64_t attempt = rep.attempt;
+    json_t *res = rep.result;
     assay_job *j = assay_state_job(self->state, jid);
-    if (!j || !json_is_object(res) || j->state != ASSAY_JOB_RUNNING ||
+    if (!j || !res || j->state != ASSAY_JOB_RUNNING ||
         j->attempt != attempt || strcmp(j->runtime, r->id) || j->reported) {
         /* Fencing: a late or foreign result changes nothing. */
         assay_info("ignored result for %.96s attempt %lld from %s (job %s)",
@@ -196,7 +203,7 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
                         r->id);
     } else {
         j->reported = true; /* recorded once: later copies are stale */
-        json_object_del((json_t *)res, "retryable"); /* the message's own */
+        json_object_del(res, "retryable"); /* the message's own */
         json_t *deep = NULL;
         if (s_depth(res) > RESULT_MAX_DEPTH) {
             assay_warn("runtime %s: result of %s nested deeper than %d "
@@ -248,12 +255,12 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
         if (l) {
             json_t *b = json_pack("{s:s}", "leader", mb_str(l, "endpoint"));
             assay_link_send(self->link, self->server, &m->route,
-                            ASSAY_RUNTIME_PROTO, "redirect", b);
+                            ASSAY_RUNTIME_PROTO, ASSAY_RT_REDIRECT, b);
             json_decref(b);
         }
         return;
     }
-    if (!strcmp(m->verb, "register")) {
+    if (!strcmp(m->verb, ASSAY_RT_REGISTER)) {
         s_on_register(self, m);
         return;
     }
@@ -262,16 +269,16 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
         memcmp(r->route, m->route.data, m->route.len)) {
         /* Unknown here (we restarted, or it reconnected): register again. */
         assay_link_send(self->link, self->server, &m->route,
-                        ASSAY_RUNTIME_PROTO, "reregister", NULL);
+                        ASSAY_RUNTIME_PROTO, ASSAY_RT_REREGISTER, NULL);
         return;
     }
-    if (!strcmp(m->verb, "heartbeat")) {
+    if (!strcmp(m->verb, ASSAY_RT_HEARTBEAT)) {
         s_on_alive(self, r, m->body);
         /* Lets the runtime tell a silent (dead, cut-off) leader apart. */
-        mb_send_rt(self, r, "pulse", NULL);
-    } else if (!strcmp(m->verb, "catalog"))
+        mb_send_rt(self, r, ASSAY_RT_PULSE, NULL);
+    } else if (!strcmp(m->verb, ASSAY_RT_CATALOG))
         s_on_catalog(self, r, m->body);
-    else if (!strcmp(m->verb, "result")) {
+    else if (!strcmp(m->verb, ASSAY_RT_RESULT)) {
         s_on_alive(self, r, m->body);
         size_t i;
         json_t *it;

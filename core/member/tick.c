@@ -138,7 +138,7 @@ static void s_dead_committed(void *arg, int status, void *result)
 {
     s_pending *p = arg;
     if (!status)
-        s_notify(p->leader, "runtime.dead", mb_str(p->data, "id"));
+        s_notify(p->leader, ASSAY_EV_RUNTIME_DEAD, mb_str(p->data, "id"));
     json_decref(result);
     mb_pending_free(p);
 }
@@ -171,7 +171,7 @@ void mb_tick(void *arg)
         if (r) {
             json_t *b = json_pack("{s:s, s:I}", "job", j->id, "attempt",
                                   (json_int_t)j->attempt);
-            mb_send_rt(self, r, "cancel", b);
+            mb_send_rt(self, r, ASSAY_RT_CANCEL, b);
             json_decref(b);
         }
         mb_requeue_item(

@@ -117,7 +117,7 @@ int st_submit(assay_state *self, const msgpack_object *spec,
             return ASSAY_ENOMEM;
         st_add_job(self, j);
         st_enqueue(self, j);
-        st_job_event(self, "job.queued", j);
+        st_job_event(self, ASSAY_EV_JOB_QUEUED, j);
     }
     if (result)
         *result = json_pack("{s:s, s:o, s:b}", "spec", sid, "jobs",
@@ -185,7 +185,7 @@ static int s_dispatch_item(assay_state *self, const msgpack_object *it)
                    (long long)j->attempt, j->id);
     if (!st_run(self, j))
         assay_warn("out of memory indexing %s on runtime %s", j->id, rt);
-    st_job_event(self, "job.running", j);
+    st_job_event(self, ASSAY_EV_JOB_RUNNING, j);
     return 0;
 }
 
@@ -203,7 +203,7 @@ static int s_result_item(assay_state *self, const msgpack_object *it)
     int64_t at = st_int(it, "at");
     st_attempt_end(j, at, ASSAY_JOB_COMPLETED, NULL);
     st_finish(self, j, ASSAY_JOB_COMPLETED, at);
-    st_job_event(self, "job.completed", j);
+    st_job_event(self, ASSAY_EV_JOB_COMPLETED, j);
     return 0;
 }
 
@@ -223,12 +223,12 @@ static int s_requeue_item(assay_state *self, const msgpack_object *it)
     if (j->attempt >= j->spec->max_attempts) {
         st_attempt_end(j, at, ASSAY_JOB_FAILED, why);
         st_finish(self, j, ASSAY_JOB_FAILED, at);
-        st_job_event(self, "job.failed", j);
+        st_job_event(self, ASSAY_EV_JOB_FAILED, j);
     } else {
         st_attempt_end(j, at, ASSAY_JOB_QUEUED, why);
         j->state = ASSAY_JOB_QUEUED;
         st_enqueue(self, j);
-        st_job_event(self, "job.queued", j);
+        st_job_event(self, ASSAY_EV_JOB_QUEUED, j);
     }
     return 0;
 }
@@ -297,7 +297,7 @@ static int s_cancel(assay_state *self, const msgpack_object *cmd,
         st_leave(self, j);
         st_finish(self, j, ASSAY_JOB_CANCELLED, at);
         assay_job_note(&j->reason, "cancelled");
-        st_job_event(self, "job.cancelled", j);
+        st_job_event(self, ASSAY_EV_JOB_CANCELLED, j);
     }
     if (result)
         *result = json_pack("{s:o}", "was", was);

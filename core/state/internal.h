@@ -6,6 +6,7 @@
 
 #include <msgpack.h>
 
+#include "proto/names.h"
 #include "state/command.h"
 #include "state/state.h"
 

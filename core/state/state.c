@@ -788,7 +788,7 @@ void assay_state_reset_marks(assay_state *self)
 
 void st_runtime_forget(assay_state *self, assay_runtime_rec *r)
 {
-    st_runtime_event(self, r, "runtime.gone");
+    st_runtime_event(self, r, ASSAY_EV_RUNTIME_GONE);
     assay_index_remove(self->runtimes, r->id);
     json_array_remove(self->runtime_ids, r->pos);
     for (size_t i = r->pos; i < json_array_size(self->runtime_ids); i++) {
@@ -994,7 +994,7 @@ void st_runtime_event(assay_state *self, assay_runtime_rec *r,
     if (!self->on_event)
         return;
     if (!topic)
-        topic = r->alive ? "runtime.alive" : "runtime.dead";
+        topic = r->alive ? ASSAY_EV_RUNTIME_ALIVE : ASSAY_EV_RUNTIME_DEAD;
     if (!s_wanted(self, topic)) {
         self->on_event(self->arg, topic, NULL, 0);
         return;
