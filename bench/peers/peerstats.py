@@ -2,7 +2,7 @@
 # pacing, percentiles and the one JSON line. Drivers adapted from
 # /work/shared/peers (see each driver's first line).
 #
-# Two phases per run, as `assay-bench run` (bench/assay_bench.c) measures
+# Two phases per run, as `assay-bench run` (bench/assay-bench/run.c) measures
 # Assay:
 #   throughput: N no-op jobs submitted one per request as fast as the
 #     client goes; jobs/s = completed / (first submit -> last completion);

@@ -37,7 +37,9 @@ void assay_module_path(const char *dir, const char *kind, const char *name,
         assay_prefix_path(ASSAY_PART_MODULES, found, sizeof found);
         dir = found;
     }
-    snprintf(buf, len, "%s/assay-%s_%s.so", dir, kind, name);
+    int n = snprintf(buf, len, "%s/assay-%s_%s.so", dir, kind, name);
+    if (n < 0 || (size_t)n >= len) /* cut short it would name another file */
+        snprintf(buf, len, "(module path longer than %zu bytes)", len - 1);
 }
 
 int assay_link_new(const char *modules_dir, const char *transport,

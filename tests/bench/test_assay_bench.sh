@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/bench/test_assay_bench.sh BUILD_DIR SOURCE_DIR
 #
-# assay-bench (bench/assay_bench.c) end to end with tiny N: it starts its
+# assay-bench (bench/assay-bench/) end to end with tiny N: it starts its
 # own cluster (one member, real or simulated runtimes), runs 200 noop jobs
 # and reports one JSON object whose counts must add up. No timing is
 # asserted: this build runs under ASan, and the machine may be busy.
