@@ -4,7 +4,7 @@
 # persistent queue: every background job is inserted into, and deleted
 # from, an sqlite database; gearmand sets no PRAGMA, so sqlite's defaults
 # hold: rollback journal, synchronous=FULL, an fsync'd commit per change).
-# Method from /work/shared/peers/README.md; driver gm_bench.c + gm_bench.py.
+# Method from /work/shared/peers/README.md; driver gm_bench.c + cdriver.py.
 # gearmand may fork: the listening PID is stopped too.
 set -eu
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -30,4 +30,4 @@ lp=$(listen_pid "$port")
 [ -n "$lp" ] && track "$lp"
 log "server pid $lp on 127.0.0.1:$port; $N jobs"
 run_driver gearmand "$PEER_DURABILITY" "$notes" \
-    "$PY" "$PEERS_DIR/gm_bench.py" "$peer_work/gm_bench" "$port" "$N" "$PEER_WORKERS"
+    "$PY" "$PEERS_DIR/cdriver.py" "$peer_work/gm_bench" "$port" "$N" "$PEER_WORKERS"

@@ -13,6 +13,7 @@
 #   PEER_WORKERS=2        worker processes
 #   PEER_LAT_JOBS=3000    jobs in the open-loop latency phase (0: skip it)
 #   PEER_RATE=1000        offered jobs/s in the latency phase
+#   PEER_INFLIGHT=1       submissions a driver keeps in flight (bs_bench.c)
 #   PEER_TIMEOUT=150      seconds the driver may run (throughput + latency)
 #   PEER_KEEP=1           keep the work directory (logs, data) for a look;
 #                         it is kept anyway when the run failed (exit 1)

@@ -19,12 +19,10 @@ set -eu
 build=$1
 src=$2
 tmp=$(mktemp -d)
-daemon=
+# shellcheck source=member.sh
+. "$src/tests/integration/member.sh"
 cleanup() {
-    if [ -n "$daemon" ]; then
-        kill "$daemon" 2>/dev/null
-        wait "$daemon" 2>/dev/null
-    fi
+    member_stop
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -134,33 +132,8 @@ cc -Wall -Wextra -Werror $(pkg-config --cflags assay-client) \
 lib=$(pkg-config --variable=libdir assay-client)/libassay-client.so
 leaked=$(nm -D --defined-only "$lib" | awk '$2 == "T" && $3 !~ /^assay_client_/ {print $3}')
 [ -z "$leaked" ] || fail "libassay-client exports more than its API: $leaked"
-# A member of the moved install on free ports (a port taken meanwhile
-# makes it exit: a few tries), running its own jobs.
-for try in 1 2 3; do
-    ports=$(/usr/bin/python3 -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
-    ep="tcp://127.0.0.1:${ports% *}"
-    timeout -k 5 120 "$p/bin/assayd" --executors 1 --listen "$ep" \
-        --events "tcp://127.0.0.1:${ports#* }" --node-id m1 \
-        --set max_cpu_percent=100 --set min_mem_free_percent=0 \
-        --set cgroup_root= --set log_level=info >"$tmp/assayd.log" 2>&1 &
-    daemon=$!
-    i=0
-    until grep -q "registered with" "$tmp/assayd.log" || [ $i -ge 100 ] ||
-        ! kill -0 "$daemon" 2>/dev/null; do
-        sleep 0.1
-        i=$((i + 1))
-    done
-    grep -q "registered with" "$tmp/assayd.log" && break
-    kill "$daemon" 2>/dev/null
-    wait "$daemon" 2>/dev/null
-    daemon=
-done
-[ -n "$daemon" ] || { cat "$tmp/assayd.log"; fail "the installed assayd did not start"; }
+# A member of the moved install, running its own jobs.
+member_start "$tmp/assayd.log" "$p/bin/assayd" --executors 1
 # A sanitized build installs sanitized modules: the example, a plain
 # program, loads the transport module only with the sanitizer runtimes
 # loaded first.

@@ -19,76 +19,17 @@ if ! "$py" -c 'import zmq, msgpack'; then
     exit 1
 fi
 tmp=$(mktemp -d)
-pid=
+# shellcheck source=member.sh
+. "$src/tests/integration/member.sh"
 cleanup() {
-    if [ -n "$pid" ]; then
-        kill "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
+    member_stop
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# Two free ports, picked by the kernel, then closed: another process may
-# take one before assayd binds it. assayd then exits 69 with "address
-# already in use", and it starts again on fresh ports (a few tries).
-#
-# The resource monitor's gates are off and the test sets what it depends
-# on: a busy build machine must not hold the jobs back (a runtime grants
-# no credit while CPU is above the limit or memory below the floor), and
-# no host cgroup is read. timeout bounds the daemon's life; it passes our
-# SIGTERM on and returns the daemon's exit status.
-start_member() {
-    ports=$("$py" -c '
-import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
-    p1=${ports% *}
-    p2=${ports#* }
-    ep="tcp://127.0.0.1:$p1"
-    ev="tcp://127.0.0.1:$p2"
-    timeout -k 5 120 "$build/bin/assayd" --plugins-dir "$build/plugins-out" \
-        --executors 2 --listen "$ep" --events "$ev" --node-id m1 \
-        --set max_cpu_percent=100 --set min_mem_free_percent=0 \
-        --set cgroup_root= \
-        >"$tmp/assayd.log" 2>&1 &
-    pid=$!
-    i=0
-    until grep -q "registered with" "$tmp/assayd.log"; do
-        i=$((i + 1))
-        if ! kill -0 "$pid" 2>/dev/null; then
-            wait "$pid"
-            code=$?
-            pid=
-            if [ "$code" = 69 ] && grep -q "already in use" "$tmp/assayd.log"
-            then
-                return 2
-            fi
-            echo "FAIL: the member exited $code while starting:"
-            cat "$tmp/assayd.log"
-            exit 1
-        fi
-        if [ "$i" -gt 100 ]; then
-            echo "FAIL: the member did not come up within 10 s:"
-            cat "$tmp/assayd.log"
-            exit 1
-        fi
-        sleep 0.1
-    done
-}
-try=1
-until start_member; do
-    if [ "$try" -ge 4 ]; then
-        echo "FAIL: a port was taken on each of $try tries:"
-        cat "$tmp/assayd.log"
-        exit 1
-    fi
-    echo "note: a port was taken; again on fresh ports"
-    try=$((try + 1))
-done
+member_start "$tmp/assayd.log" "$build/bin/assayd" \
+    --plugins-dir "$build/plugins-out" --executors 2
 
 passed=0
 failed=0

@@ -1,17 +1,22 @@
-# Runs gm_bench (adapted from /work/shared/peers/gm_bench.c) and turns its raw figures into the
-# JSON line (bench/peers/peerstats.py). Usage: gm_bench.py BINARY PORT N WORKERS
+# Runs a peer driver written in C (gm_bench.c, bs_bench.c) and turns its raw
+# figures into the JSON line (bench/peers/peerstats.py).
+# Usage: cdriver.py BINARY PORT N WORKERS [EXTRA...]  (EXTRA: the driver's
+# arguments after MAX_LAT_JOBS, e.g. bs_bench's INFLIGHT)
+import os
 import subprocess
 import sys
 
 import peerstats as ps
 
 binary, port, n, w = sys.argv[1:5]
-p = subprocess.Popen([binary, port, n, w, str(ps.LAT_JOBS)],
+extra = sys.argv[5:]
+name = os.path.basename(binary)
+p = subprocess.Popen([binary, port, n, w, str(ps.LAT_JOBS)] + extra,
                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 tp = p.stdout.readline().split()
 if not tp or tp[0] != "tput":
     p.stdin.close()
-    print("gm_bench.py: gm_bench exited %d without figures" % p.wait(),
+    print("cdriver.py: %s exited %d without figures" % (name, p.wait()),
           file=sys.stderr)
     sys.exit(1)
 N, done = int(tp[1]), int(tp[2])
@@ -29,5 +34,7 @@ if rest and rest[0].startswith("lat"):
     sched = [l0 + i / rate for i in range(L)]
     done_l = [float(x) for x in rest[1:1 + L]]
 rc2 = ps.result(N, done, t0, last, tsub, sched, done_l, lag, lsecs,
-                extra={"workers": int(w)}, lat_rate=rate)
+                extra=dict({"workers": int(w)},
+                           **({"in_flight": int(extra[0])} if extra else {})),
+                lat_rate=rate)
 sys.exit(rc2 or (1 if rc else 0))
