@@ -462,6 +462,67 @@ Test(zmq, one_wakeup_drains_every_link)
     ops->close(&server);
 }
 
+/* A send processes the socket's pending commands, and with them the
+ * signal of a message that arrived meanwhile: a link sent on in the middle
+ * of a receive round must be read again in that round, or its message
+ * waits with the fd silent. Link a runs dry first; then a message arrives
+ * on it and the server replies on it while b still has messages. */
+Test(zmq, a_send_mid_round_reads_its_link_again)
+{
+    char ep_a[64], ep_b[64];
+    free_endpoint(ep_a, sizeof ep_a);
+    free_endpoint(ep_b, sizeof ep_b);
+    assay_transport *server = open_t("leader", 0);
+    int la = link_ok(server, ASSAY_LINK_SERVER, ep_a);
+    int lb = link_ok(server, ASSAY_LINK_SERVER, ep_b);
+    assay_transport *ca = open_t("a", 0), *cb = open_t("b", 0);
+    int a = link_ok(ca, ASSAY_LINK_CLIENT, ep_a);
+    int b = link_ok(cb, ASSAY_LINK_CLIENT, ep_b);
+    /* a's route is known to the server once its first message is read. */
+    cr_assert_eq(SEND(ca, a, "hello"), 0);
+    int link;
+    assay_frames msg;
+    int64_t until = now_ms() + WAIT_MS;
+    int rc;
+    while ((rc = ops->recv(server, &link, &msg)) != 0) {
+        cr_assert_eq(rc, ASSAY_EBUSY);
+        cr_assert(wait_fd(server, until), "no hello");
+    }
+    cr_assert_eq(link, la);
+    cr_assert_eq(ops->recv(server, &link, &msg), ASSAY_EBUSY);
+    for (int i = 0; i < 20; i++)
+        cr_assert_eq(SEND(cb, b, "x"), 0);
+    harness_sleep_ms(200); /* b's messages are queued at the server */
+    /* Two of b's: on the way to the second, a was found dry. */
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(ops->recv(server, &link, &msg), 0);
+        cr_assert_eq(link, lb, "b's turn: a has nothing");
+    }
+    cr_assert_eq(SEND(ca, a, "late"), 0);
+    harness_sleep_ms(200); /* a's message and its signal are there */
+    cr_assert_eq(SEND(server, la, "a", "reply"), 0);
+    bool late = false;
+    int seen_b = 2;
+    until = now_ms() + WAIT_MS;
+    while (!late) {
+        while ((rc = ops->recv(server, &link, &msg)) == 0) {
+            if (link == la) {
+                cr_assert(frame_is(&msg.frames[1], "late"));
+                late = true;
+            } else {
+                seen_b++;
+            }
+        }
+        cr_assert_eq(rc, ASSAY_EBUSY);
+        cr_assert(late || wait_fd(server, until),
+                  "a's message is stranded: read %d of b's, fd silent",
+                  seen_b);
+    }
+    ops->close(&ca);
+    ops->close(&cb);
+    ops->close(&server);
+}
+
 /* A PUB link receives nothing, yet its ZMQ_FD fires on every connection
  * and subscription; recv() must still let that signal settle. */
 Test(zmq, publisher_fd_settles_after_subscriber_joins)

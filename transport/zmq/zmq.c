@@ -22,10 +22,15 @@
  *   - after any send(), the caller also drains recv() until ASSAY_EBUSY,
  *     since the send may have swallowed the signal of a message that
  *     arrived meanwhile.
- * recv() returns ASSAY_EBUSY only after asking every socket for ZMQ_EVENTS
- * (which also processes its pending commands, PUB sockets included), so
- * once it has, any new arrival signals the fd again. Whether epoll watches
- * ZMQ_FD level- or edge-triggered makes no difference under this contract.
+ * recv() works in rounds: a round reads every socket until libzmq says
+ * EAGAIN (a PUBLISH socket's subscriptions until ZMQ_EVENTS shows none),
+ * a send puts its socket back into the round, and ASSAY_EBUSY ends it.
+ * Both EAGAIN and ZMQ_EVENTS process the socket's pending commands, so
+ * once a round ended, any new arrival signals the fd again. Whether epoll
+ * watches ZMQ_FD level- or edge-triggered makes no difference under this
+ * contract. A round costs libzmq's mailbox check once per socket, where
+ * asking every socket before each message had cost a poll() and a
+ * getpid() per socket per message.
  *
  * An instance is not thread-safe (zmq sockets are not): one thread calls
  * all of its functions. */
@@ -80,11 +85,13 @@ struct assay_transport {
      * (drain_subscriptions' bound): ZMQ_FD is edge-triggered and would not
      * wake the caller for them again. */
     int more_fd;
+    bool more_written; /* more_fd was signalled since it was last read */
     char *identity; /* NULL = let the server pick a routing id */
     size_t max_message;
     zlink links[MAX_LINKS];
     int nlinks;
     int next; /* where recv() starts looking, for round-robin fairness */
+    uint32_t round; /* links still to read in this round (bit per id) */
     /* The message recv() last returned, valid until the next recv(). */
     zmq_msg_t parts[MAX_FRAMES];
     assay_bytes frames[MAX_FRAMES];
@@ -533,6 +540,8 @@ static int send_msg(assay_transport *self, int link, const assay_frames *msg,
     if (bounded && l->kind == ASSAY_LINK_PUBLISH &&
         s_over_budget(self, l, msg))
         return ASSAY_EBUSY;
+    /* The send may swallow the signal of an arrival: read it again. */
+    self->round |= 1u << link;
     /* libzmq decides routing and the high-water mark on the first frame;
      * once that one is accepted, the rest of the message is too, so a
      * refusal never leaves half a message queued. */
@@ -692,6 +701,7 @@ static int drain_subscriptions(assay_transport *self, int id)
             uint64_t one = 1;
             if (write(self->more_fd, &one, sizeof one) < 0 && errno != EAGAIN)
                 rc = ASSAY_EIO;
+            self->more_written = true;
             break;
         }
         int events;
@@ -730,52 +740,66 @@ static int drain_subscriptions(assay_transport *self, int id)
     return rc;
 }
 
+/* Reads the subscriptions of the PUBLISH links still in the round. */
+static int drain_round_subscriptions(assay_transport *self)
+{
+    for (int id = 0; id < self->nlinks; id++) {
+        if (!(self->round & (1u << id)) ||
+            self->links[id].kind != ASSAY_LINK_PUBLISH)
+            continue;
+        self->round &= ~(1u << id); /* a welcome sent puts it back */
+        int rc = drain_subscriptions(self, id);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static bool publish_in_round(const assay_transport *self)
+{
+    for (int id = 0; id < self->nlinks; id++)
+        if ((self->round & (1u << id)) &&
+            self->links[id].kind == ASSAY_LINK_PUBLISH)
+            return true;
+    return false;
+}
+
 static int s_recv(assay_transport *self, int *link, assay_frames *msg)
 {
     if (!self || !link || !msg)
         return ASSAY_EINVAL;
     release_parts(self);
     *msg = (assay_frames){NULL, 0};
-    uint64_t ignored;
-    if (read(self->more_fd, &ignored, sizeof ignored) < 0 && errno != EAGAIN)
-        return ASSAY_EIO;
-    /* Subscriptions first, before any message another link returns: a
-     * subscriber welcomed before it sent a request (on another
-     * connection) must have its subscriptions honoured for the events
-     * that request causes. */
-    for (int id = 0; id < self->nlinks; id++) {
-        if (self->links[id].kind != ASSAY_LINK_PUBLISH)
-            continue;
-        int rc = drain_subscriptions(self, id);
-        if (rc)
+    int rc;
+    if (!self->round) { /* a new round: every link */
+        if (self->more_written) {
+            uint64_t ignored;
+            if (read(self->more_fd, &ignored, sizeof ignored) < 0 &&
+                errno != EAGAIN)
+                return ASSAY_EIO;
+            self->more_written = false;
+        }
+        self->round = (uint32_t)((1ull << self->nlinks) - 1);
+        /* Subscriptions first, before any message another link returns:
+         * a subscriber welcomed before it sent a request (on another
+         * connection) has its subscriptions honoured for the events that
+         * request causes. Publishing during the round puts a PUBLISH link
+         * back; it is read again once the others have nothing. */
+        if ((rc = drain_round_subscriptions(self)))
             return rc;
     }
-    /* Every other socket is asked for ZMQ_EVENTS before EBUSY: that is
-     * what re-arms its ZMQ_FD (see the header comment). */
     for (int tried = 0; tried < self->nlinks;) {
         int id = (self->next + tried) % self->nlinks;
-        if (self->links[id].kind == ASSAY_LINK_PUBLISH) {
+        if (!(self->round & (1u << id)) ||
+            self->links[id].kind == ASSAY_LINK_PUBLISH) {
             tried++;
             continue;
         }
-        int events;
-        size_t len = sizeof events;
-        if (zmq_getsockopt(self->links[id].sock, ZMQ_EVENTS, &events,
-                           &len) < 0) {
-            if (errno == EINTR)
-                continue;
-            zlog(ASSAY_LOG_ERROR, "%s: ZMQ_EVENTS: %s",
-                 self->links[id].endpoint, zmq_strerror(errno));
-            return ASSAY_EIO;
-        }
-        if (!(events & ZMQ_POLLIN)) {
-            tried++;
-            continue;
-        }
-        int rc = read_message(self, id);
+        rc = read_message(self, id);
         if (rc == DROPPED)
             continue; /* the same socket may hold more */
         if (rc == ASSAY_EBUSY) {
+            self->round &= ~(1u << id);
             tried++;
             continue;
         }
@@ -786,6 +810,18 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
         *msg = (assay_frames){self->frames, self->nparts};
         return 0;
     }
+    /* A welcome sent while draining puts its link back once more; past
+     * that, more_fd brings the caller back. */
+    for (int pass = 0; pass < 2 && publish_in_round(self); pass++)
+        if ((rc = drain_round_subscriptions(self)))
+            return rc;
+    if (publish_in_round(self)) {
+        uint64_t one = 1;
+        if (write(self->more_fd, &one, sizeof one) < 0 && errno != EAGAIN)
+            return ASSAY_EIO;
+        self->more_written = true;
+    }
+    self->round = 0;
     return ASSAY_EBUSY;
 }
 
