@@ -32,6 +32,8 @@
 #include <assay/client.h>
 #include <jansson.h>
 
+#include "proto/names.h"
+
 #define MAX_EPS 8
 #define MAX_REAL_RUNTIMES 64
 #define MAX_SIM_RUNTIMES 4096 /* the leader's MAX_RUNTIMES */

@@ -11,8 +11,8 @@
 #include "bench.h"
 
 /* The events every run follows (jobs.c's bench_on_event). */
-static const char *const s_topics[] = {"job.completed", "job.failed",
-                                       "job.cancelled", "runtime.dead"};
+static const char *const s_topics[] = {ASSAY_EV_JOB_COMPLETED, ASSAY_EV_JOB_FAILED,
+                                       ASSAY_EV_JOB_CANCELLED, ASSAY_EV_RUNTIME_DEAD};
 
 /* The client, to every member (the leader first) and, unless `events` is
  * NULL or "", to that event stream. silence_ms: how long a member may
@@ -61,7 +61,7 @@ static void s_message(s_bench *b, const assay_client_msg *m, int64_t now)
     } else if (b->awaiting && m->ticket == b->await) {
         b->awaiting = false;
         b->reply = json_incref(m->body); /* NULL: the client gave up */
-    } else if (!strcmp(m->name, "assay.submit")) {
+    } else if (!strcmp(m->name, ASSAY_SVC_SUBMIT)) {
         bench_on_submit_reply(b, m->status, m->body);
     }
 }
@@ -130,7 +130,7 @@ static json_t *s_status_of(s_bench *b, int i, const json_t *q)
         bench_fmt(b->fatal, sizeof b->fatal, "control plane: %s", err);
         return NULL;
     }
-    assay_client_call(cl, "assay.cluster", q, &r);
+    assay_client_call(cl, ASSAY_SVC_CLUSTER, q, &r);
     assay_client_destroy(&cl);
     return r;
 }
@@ -175,7 +175,7 @@ int bench_find_leader(s_bench *b, int64_t until)
 long bench_runtimes_alive(s_bench *b, long *dead)
 {
     json_t *q = json_object();
-    json_t *r = bench_call(b, "assay.runtimes", q, 5 * SEC);
+    json_t *r = bench_call(b, ASSAY_SVC_RUNTIMES, q, 5 * SEC);
     json_decref(q);
     if (!r || !bench_ok(r)) {
         json_decref(r);

@@ -26,7 +26,7 @@ static bool s_submit_one(s_bench *b, json_t *acked, long *n, int64_t until)
     char id[96];
     snprintf(id, sizeof id, "%s-%ld", b->prefix, (*n)++);
     json_t *spec = bench_spec_body(b, id, 1);
-    json_t *r = bench_call(b, "assay.submit", spec, until - assay_now_us());
+    json_t *r = bench_call(b, ASSAY_SVC_SUBMIT, spec, until - assay_now_us());
     json_decref(spec);
     bool ok = r && bench_ok(r);
     if (ok)
@@ -112,7 +112,7 @@ int bench_cmd_failover(s_bench *b)
             if (ok_spec[i])
                 continue;
             json_t *q = json_pack("{s:O}", "id", json_array_get(acked, i));
-            json_t *r = bench_call(b, "assay.job", q, until - assay_now_us());
+            json_t *r = bench_call(b, ASSAY_SVC_JOB, q, until - assay_now_us());
             json_decref(q);
             if (r && !bench_ok(r)) {
                 missing++;

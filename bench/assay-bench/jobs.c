@@ -81,7 +81,7 @@ json_t *bench_spec_body(s_bench *b, const char *id, long targets)
 int bench_submit(s_bench *b, const char *id, long targets)
 {
     json_t *spec = bench_spec_body(b, id, targets);
-    int rc = spec ? assay_client_send(b->cl, "assay.submit", spec, NULL)
+    int rc = spec ? assay_client_send(b->cl, ASSAY_SVC_SUBMIT, spec, NULL)
                   : ASSAY_ENOMEM;
     b->cl_dirty = true;
     json_decref(spec);
@@ -130,7 +130,7 @@ static bool s_is_warm(const s_bench *b, const char *spec)
 void bench_on_event(s_bench *b, const char *topic, const json_t *body,
                     int64_t now)
 {
-    if (!strcmp(topic, "runtime.dead")) {
+    if (!strcmp(topic, ASSAY_EV_RUNTIME_DEAD)) {
         const char *id = json_string_value(json_object_get(body, "id"));
         if (id && b->rt_prefix[0] &&
             !strncmp(id, b->rt_prefix, strlen(b->rt_prefix)))
@@ -147,8 +147,8 @@ void bench_on_event(s_bench *b, const char *topic, const json_t *body,
         !bench_parse_id(b, json_string_value(json_object_get(body, "id")),
                         &si, &k))
         return;
-    const char *state = !strcmp(topic, "job.completed") ? "completed"
-                        : !strcmp(topic, "job.failed")  ? "failed"
+    const char *state = !strcmp(topic, ASSAY_EV_JOB_COMPLETED) ? "completed"
+                        : !strcmp(topic, ASSAY_EV_JOB_FAILED)  ? "failed"
                                                         : "cancelled";
     bench_mark_done(b, si, k, state, body, now, true);
 }

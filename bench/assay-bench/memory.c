@@ -37,7 +37,7 @@ int bench_cmd_memory(s_bench *b)
     long after = bench_status_kb(pid, "VmRSS"),
          hwm = bench_status_kb(pid, "VmHWM");
     json_t *q = json_pack("{s:s, s:i}", "state", "queued", "limit", 1);
-    json_t *r = bench_call(b, "assay.jobs", q, 30 * SEC);
+    json_t *r = bench_call(b, ASSAY_SVC_JOBS, q, 30 * SEC);
     json_decref(q);
     long queued = r && bench_ok(r)
                       ? (long)json_integer_value(json_object_get(r, "total"))

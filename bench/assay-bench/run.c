@@ -98,7 +98,7 @@ static void s_reconcile(s_bench *b)
             char id[96];
             snprintf(id, sizeof id, "%s-%ld", b->prefix, i);
             json_t *q = json_pack("{s:s}", "id", id);
-            json_t *r = bench_call(b, "assay.job", q, 5 * SEC);
+            json_t *r = bench_call(b, ASSAY_SVC_JOB, q, 5 * SEC);
             json_decref(q);
             size_t x;
             json_t *job;

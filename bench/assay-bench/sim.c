@@ -13,9 +13,11 @@
 #include <msgpack.h>
 
 #include "base/clock.h"
+#include "base/codec.h"
 #include "base/errtext.h"
 #include "bench.h"
 #include "cluster/link.h"
+#include "proto/rtmsg.h"
 
 #define JOIN_TRIES 3 /* unanswered registrations before the next member */
 #define RESULT_BATCH 2000 /* result items per message (well under 1 MiB) */
@@ -46,13 +48,6 @@ typedef struct s_group {
     int by_link[GROUP_LINKS]; /* link id -> runtime index */
 } s_group;
 
-static void s_pk_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
 static uint64_t s_rt_limit(const s_bench *b, const s_srt *r)
 {
     return r->received + (uint64_t)b->slots;
@@ -71,14 +66,10 @@ static void s_rt_send(s_bench *b, s_srt *r, const char *verb,
 
 static void s_pk_running(msgpack_packer *pk, const s_srt *r)
 {
-    msgpack_pack_array(pk, r->nheld);
-    for (size_t i = 0; i < r->nheld; i++) {
-        msgpack_pack_map(pk, 2);
-        s_pk_str(pk, "job");
-        s_pk_str(pk, r->held[i].job);
-        s_pk_str(pk, "attempt");
-        msgpack_pack_int64(pk, r->held[i].attempt);
-    }
+    for (size_t i = 0; i < r->nheld; i++)
+        assay_rtmsg_pack_attempt(pk, &(assay_rtmsg_attempt){
+                                         .job = r->held[i].job,
+                                         .attempt = r->held[i].attempt});
 }
 
 static void s_rt_register(s_bench *b, s_srt *r, int64_t now)
@@ -92,23 +83,24 @@ static void s_rt_register(s_bench *b, s_srt *r, int64_t now)
         r->next_us = now + hb;
         return;
     }
-    json_t *running = json_array();
-    for (size_t i = 0; i < r->nheld; i++)
-        json_array_append_new(running,
-                              json_pack("{s:s, s:I}", "job", r->held[i].job,
-                                        "attempt",
-                                        (json_int_t)r->held[i].attempt));
-    json_t *body = json_pack(
-        "{s:s, s:I, s:{}, s:{s:I, s:I}, s:O, s:o, s:b}", "id", r->id,
-        "heartbeat_ms", (json_int_t)b->o.heartbeat_ms, "labels", "capacity",
-        "slots", (json_int_t)b->slots, "memory_mb", (json_int_t)1024,
-        "catalog", b->catalog, "running", running, "acks_in_dispatch", 1);
-    s_group *g = &b->groups[r->group];
-    if (body && g->link)
-        assay_link_send(g->link, r->link, NULL, ASSAY_RUNTIME_PROTO,
-                        "register", body);
-    json_decref(body);
-    g->dirty = true;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    json_t *labels = json_object();
+    assay_rtmsg_pack_register(
+        &pk,
+        &(assay_rtmsg_register){.id = r->id,
+                                .heartbeat_ms = b->o.heartbeat_ms,
+                                .labels = labels,
+                                .slots = b->slots,
+                                .memory_mb = 1024,
+                                .catalog = b->catalog},
+        r->nheld);
+    s_pk_running(&pk, r);
+    json_decref(labels);
+    s_rt_send(b, r, ASSAY_RT_REGISTER, &sb);
+    msgpack_sbuffer_destroy(&sb);
     r->next_us = now + hb;
 }
 
@@ -118,18 +110,16 @@ static void s_rt_heartbeat(s_bench *b, s_srt *r, int64_t now)
     msgpack_packer pk;
     msgpack_sbuffer_init(&sb);
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 5);
-    s_pk_str(&pk, "id");
-    s_pk_str(&pk, r->id);
-    s_pk_str(&pk, "limit");
-    msgpack_pack_uint64(&pk, s_rt_limit(b, r));
-    s_pk_str(&pk, "mem_available_mb");
-    msgpack_pack_int64(&pk, 1024);
-    s_pk_str(&pk, "why");
-    s_pk_str(&pk, b->slots ? "" : "simulated: grants no credit");
-    s_pk_str(&pk, "running");
+    assay_rtmsg_pack_heartbeat(
+        &pk,
+        &(assay_rtmsg_credit){.id = r->id,
+                              .limit = (int64_t)s_rt_limit(b, r),
+                              .mem_available_mb = 1024,
+                              .why = b->slots ? ""
+                                              : "simulated: grants no credit"},
+        r->nheld);
     s_pk_running(&pk, r);
-    s_rt_send(b, r, "heartbeat", &sb);
+    s_rt_send(b, r, ASSAY_RT_HEARTBEAT, &sb);
     msgpack_sbuffer_destroy(&sb);
     if (r->last_hb_us && b->measuring && now - r->last_hb_us > b->hb_gap_max_us)
         b->hb_gap_max_us = now - r->last_hb_us;
@@ -137,42 +127,32 @@ static void s_rt_heartbeat(s_bench *b, s_srt *r, int64_t now)
     b->sim_heartbeats++;
 }
 
+/* A held job's report: a pass, or (an action or version this runtime
+ * does not offer) a retryable error, as core/cluster/runtime.c reports. */
 static void s_pk_result(msgpack_packer *pk, const s_held *h)
 {
-    msgpack_pack_map(pk, 3);
-    s_pk_str(pk, "job");
-    s_pk_str(pk, h->job);
-    s_pk_str(pk, "attempt");
-    msgpack_pack_int64(pk, h->attempt);
-    s_pk_str(pk, "result");
+    assay_rtmsg_pack_report(pk, h->job, h->attempt);
     if (h->bad) {
         static const char why[] = "simulated runtime offers noop.pass 1.0.0 "
                                   "only";
         msgpack_pack_map(pk, 6);
-        s_pk_str(pk, "status");
-        s_pk_str(pk, "error");
-        s_pk_str(pk, "reason");
-        s_pk_str(pk, why);
-        s_pk_str(pk, "message");
-        s_pk_str(pk, why);
-        s_pk_str(pk, "retryable");
+        assay_codec_pack_kv_str(pk, "status", "error");
+        assay_codec_pack_kv_str(pk, "reason", why);
+        assay_codec_pack_kv_str(pk, "message", why);
+        assay_codec_pack_str(pk, "retryable");
         msgpack_pack_true(pk);
     } else {
         msgpack_pack_map(pk, 5);
-        s_pk_str(pk, "status");
-        s_pk_str(pk, "pass");
-        s_pk_str(pk, "message");
-        s_pk_str(pk, "ok");
-        s_pk_str(pk, "duration_us");
-        msgpack_pack_int64(pk, 1);
+        assay_codec_pack_kv_str(pk, "status", "pass");
+        assay_codec_pack_kv_str(pk, "message", "ok");
+        assay_codec_pack_kv_int(pk, "duration_us", 1);
     }
-    s_pk_str(pk, "findings");
+    assay_codec_pack_str(pk, "findings");
     msgpack_pack_array(pk, 0);
-    s_pk_str(pk, "data");
+    assay_codec_pack_str(pk, "data");
     msgpack_pack_map(pk, 0);
 }
 
-/* Sends the results marked unsent, RESULT_BATCH per message. */
 static void s_rt_flush(s_bench *b, s_srt *r)
 {
     while (r->unsent) {
@@ -181,11 +161,7 @@ static void s_rt_flush(s_bench *b, s_srt *r)
         msgpack_packer pk;
         msgpack_sbuffer_init(&sb);
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_map(&pk, 3);
-        s_pk_str(&pk, "id");
-        s_pk_str(&pk, r->id);
-        s_pk_str(&pk, "results");
-        msgpack_pack_array(&pk, n);
+        assay_rtmsg_pack_results(&pk, r->id, (int64_t)s_rt_limit(b, r), n);
         size_t done = 0;
         for (size_t i = 0; i < r->nheld && done < n; i++)
             if (r->held[i].unsent) {
@@ -193,9 +169,7 @@ static void s_rt_flush(s_bench *b, s_srt *r)
                 r->held[i].unsent = false;
                 done++;
             }
-        s_pk_str(&pk, "limit");
-        msgpack_pack_uint64(&pk, s_rt_limit(b, r));
-        s_rt_send(b, r, "result", &sb);
+        s_rt_send(b, r, ASSAY_RT_RESULT, &sb);
         msgpack_sbuffer_destroy(&sb);
         r->unsent -= done;
         b->sim_results += done;
@@ -286,10 +260,9 @@ static void s_rt_acks(s_bench *b, s_srt *r, const json_t *items)
     size_t i;
     json_t *it;
     json_array_foreach(items, i, it) {
-        const char *job = json_string_value(json_object_get(it, "job"));
-        if (job)
-            s_rt_ack(b, r, job,
-                     json_integer_value(json_object_get(it, "attempt")));
+        assay_rtmsg_attempt a;
+        if (assay_rtmsg_read_attempt(it, &a))
+            s_rt_ack(b, r, a.job, a.attempt);
     }
 }
 
@@ -303,31 +276,26 @@ static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
     if (strcmp(m->proto, ASSAY_RUNTIME_PROTO))
         return;
     const char *v = m->verb;
-    if (!strcmp(v, "pulse")) {
+    if (!strcmp(v, ASSAY_RT_PULSE)) {
         b->sim_pulses++;
-    } else if (!strcmp(v, "dispatch")) {
+    } else if (!strcmp(v, ASSAY_RT_DISPATCH)) {
         size_t i;
         json_t *it;
         s_rt_acks(b, r, json_object_get(m->body, "acks"));
         json_array_foreach(json_object_get(m->body, "jobs"), i, it) {
             r->received++; /* counted by the leader either way */
             b->sim_dispatched++;
-            const char *job = json_string_value(json_object_get(it, "job"));
-            json_int_t attempt =
-                json_integer_value(json_object_get(it, "attempt"));
-            const char *action =
-                json_string_value(json_object_get(it, "action"));
-            const char *version =
-                json_string_value(json_object_get(it, "version"));
-            if (!job || strlen(job) >= sizeof r->held[0].job || attempt < 1)
+            assay_rtmsg_dispatch d;
+            if (!assay_rtmsg_read_dispatch(it, &d) ||
+                strlen(d.job) >= sizeof r->held[0].job)
                 continue;
-            s_rt_hold(r, job, attempt,
-                      !action || strcmp(action, "noop.pass") || !version ||
-                          strcmp(version, "1.0.0"));
+            s_rt_hold(r, d.job, d.attempt,
+                      !d.action || strcmp(d.action, "noop.pass") ||
+                          !d.version || strcmp(d.version, "1.0.0"));
         }
-    } else if (!strcmp(v, "ack")) {
+    } else if (!strcmp(v, ASSAY_RT_ACK)) {
         s_rt_acks(b, r, json_object_get(m->body, "jobs"));
-    } else if (!strcmp(v, "registered")) {
+    } else if (!strcmp(v, ASSAY_RT_REGISTERED)) {
         if (!r->registered)
             b->sim_sessions++;
         r->registered = true;
@@ -341,14 +309,14 @@ static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
         r->next_us = now + (int64_t)b->o.heartbeat_ms * 1000;
         if (r->next_us < b->sim_next_us)
             b->sim_next_us = r->next_us;
-    } else if (!strcmp(v, "reregister")) {
+    } else if (!strcmp(v, ASSAY_RT_REREGISTER)) {
         b->sim_reregisters++;
         s_rt_session_lost(r);
         r->unanswered = 0;
         s_rt_register(b, r, now);
         if (r->next_us < b->sim_next_us)
             b->sim_next_us = r->next_us;
-    } else if (!strcmp(v, "redirect")) {
+    } else if (!strcmp(v, ASSAY_RT_REDIRECT)) {
         b->sim_redirects++;
         int i = bench_ep_index(
             b, json_string_value(json_object_get(m->body, "leader")));

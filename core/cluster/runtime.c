@@ -37,6 +37,9 @@ typedef struct s_attempt {
 
 struct assay_runtime {
     const assay_conf *conf;
+    /* The body of the message being packed (see s_send_packed). */
+    msgpack_sbuffer out;
+    msgpack_packer pk;
     char id[64];
     assay_loop *loop;
     assay_runner *runner;
@@ -94,14 +97,15 @@ int assay_labels_parse(const char *text, json_t **out, char *err,
     return 0;
 }
 
-static void s_send(assay_runtime *self, const char *verb, json_t *body)
+/* Sends what was packed with self->pk (proto/rtmsg.h), and empties it. */
+static void s_send_packed(assay_runtime *self, const char *verb)
 {
-    json_object_set_new(body, "id", json_string(self->id));
-    int rc = assay_link_send(self->link, self->dealer, NULL,
-                             ASSAY_RUNTIME_PROTO, verb, body);
+    assay_bytes b = {(const uint8_t *)self->out.data, self->out.size};
+    int rc = assay_link_send_raw(self->link, self->dealer, NULL,
+                                 ASSAY_RUNTIME_PROTO, verb, &b);
     if (rc)
         assay_debug("send %s: %s", verb, assay_strerror(rc));
-    json_decref(body);
+    msgpack_sbuffer_clear(&self->out);
 }
 
 /* How many dispatches in total the leader may have sent us by now. */
@@ -125,14 +129,20 @@ static uint64_t s_limit(assay_runtime *self)
     return self->received + self->credit;
 }
 
-static json_t *s_running(const assay_runtime *self)
+/* Appends the attempts this runtime holds (the "running" list). */
+static void s_pack_running(const assay_runtime *self, msgpack_packer *pk)
 {
-    json_t *list = json_array();
     for (const s_attempt *a = self->attempts; a; a = a->next)
-        json_array_append_new(list, json_pack("{s:s, s:I}", "job", a->job,
-                                              "attempt",
-                                              (json_int_t)a->attempt));
-    return list;
+        assay_rtmsg_pack_attempt(pk, &(assay_rtmsg_attempt){
+                                         .job = a->job, .attempt = a->attempt});
+}
+
+static size_t s_nrunning(const assay_runtime *self)
+{
+    size_t n = 0;
+    for (const s_attempt *a = self->attempts; a; a = a->next)
+        n++;
+    return n;
 }
 
 static void s_register(void *arg);
@@ -160,12 +170,15 @@ static void s_heartbeat(void *arg)
         s_rejoin(self, "leader silent");
         return;
     }
-    uint64_t limit = s_limit(self);
-    s_send(self, ASSAY_RT_HEARTBEAT,
-           json_pack("{s:I, s:I, s:s, s:o}", "limit", (json_int_t)limit,
-                     "mem_available_mb", (json_int_t)self->mem_available_mb,
-                     "why", self->why ? self->why : "", "running",
-                     s_running(self)));
+    assay_rtmsg_pack_heartbeat(
+        &self->pk,
+        &(assay_rtmsg_credit){.id = self->id,
+                              .limit = (int64_t)s_limit(self),
+                              .mem_available_mb = self->mem_available_mb,
+                              .why = self->why ? self->why : ""},
+        s_nrunning(self));
+    s_pack_running(self, &self->pk);
+    s_send_packed(self, ASSAY_RT_HEARTBEAT);
 }
 
 static void s_on_message(void *arg, int fd, short revents);
@@ -208,13 +221,18 @@ static void s_register(void *arg)
     if (self->registered)
         return;
     json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
-    s_send(self, ASSAY_RT_REGISTER,
-           json_pack("{s:I, s:O, s:{s:I, s:I}, s:o, s:o, s:b}",
-                     "heartbeat_ms", (json_int_t)self->conf->heartbeat_ms,
-                     "labels", self->labels, "capacity", "slots",
-                     (json_int_t)self->slots, "memory_mb",
-                     (json_int_t)self->mem_available_mb, "catalog", cat,
-                     "running", s_running(self), "acks_in_dispatch", 1));
+    assay_rtmsg_pack_register(
+        &self->pk,
+        &(assay_rtmsg_register){.id = self->id,
+                                .heartbeat_ms = self->conf->heartbeat_ms,
+                                .labels = self->labels,
+                                .slots = (int64_t)self->slots,
+                                .memory_mb = self->mem_available_mb,
+                                .catalog = cat},
+        s_nrunning(self));
+    s_pack_running(self, &self->pk);
+    s_send_packed(self, ASSAY_RT_REGISTER);
+    json_decref(cat);
     /* Until "registered" arrives, ask again (the leader may be starting);
      * one pending retry at a time. After JOIN_TRIES unanswered asks, try
      * the next `join` endpoint. */
@@ -225,33 +243,19 @@ static void s_register(void *arg)
                                            0, s_register, self);
 }
 
-/* The result of one attempt, as an item of a "result" message. */
-static json_t *s_result_item(const s_attempt *a)
+/* Packs the reports of as[0..n) as one "result" message, with the
+ * current credit limit; returns its size. */
+static size_t s_pack_results(assay_runtime *self, s_attempt *const *as,
+                             size_t n)
 {
-    return json_pack("{s:s, s:I, s:O}", "job", a->job, "attempt",
-                     (json_int_t)a->attempt, "result", a->result);
-}
-
-/* Sends items (an array, consumed) as one "result" message, with the
- * current credit limit. */
-static int s_send_results(assay_runtime *self, json_t *items, char **buf,
-                          size_t *len)
-{
-    json_t *body = json_pack("{s:s, s:o, s:I}", "id", self->id, "results",
-                             items, "limit", (json_int_t)s_limit(self));
-    int rc = body ? assay_codec_encode(body, buf, len) : ASSAY_ENOMEM;
-    json_decref(body);
-    return rc;
-}
-
-static void s_send_raw(assay_runtime *self, char *buf, size_t len)
-{
-    assay_bytes b = {(const uint8_t *)buf, len};
-    int rc = assay_link_send_raw(self->link, self->dealer, NULL,
-                                 ASSAY_RUNTIME_PROTO, ASSAY_RT_RESULT, &b);
-    if (rc)
-        assay_debug("send result: %s", assay_strerror(rc));
-    free(buf);
+    msgpack_sbuffer_clear(&self->out);
+    assay_rtmsg_pack_results(&self->pk, self->id, (int64_t)s_limit(self), n);
+    for (size_t i = 0; i < n; i++) {
+        assay_rtmsg_pack_report(&self->pk, as[i]->job, as[i]->attempt);
+        if (assay_codec_pack(&self->pk, as[i]->result))
+            msgpack_pack_nil(&self->pk); /* the leader records none */
+    }
+    return self->out.size;
 }
 
 /* Sends every finished attempt marked `unsent` (all unacknowledged ones
@@ -262,48 +266,37 @@ static void s_flush_results(assay_runtime *self, bool all)
 {
     if (!all && !self->unsent)
         return; /* the common case, every loop turn */
-    size_t max = (size_t)self->conf->max_message_kb * 1024 - 1024;
-    json_t *items = json_array();
+    size_t max = (size_t)self->conf->max_message_kb * 1024 - 1024, n = 0;
+    for (s_attempt *a = self->attempts; a; a = a->next)
+        n += a->result && (all || a->unsent);
+    s_attempt **as = n ? malloc(n * sizeof *as) : NULL;
+    if (!as)
+        return; /* nothing to send, or sent at the next turn */
+    n = 0;
     for (s_attempt *a = self->attempts; a; a = a->next)
         if (a->result && (all || a->unsent))
-            json_array_append_new(items, s_result_item(a));
-    if (!json_array_size(items)) {
-        json_decref(items);
-        return;
-    }
-    char *buf;
-    size_t len;
-    if (s_send_results(self, items, &buf, &len) == 0 && len <= max) {
-        s_send_raw(self, buf, len);
+            as[n++] = a;
+    if (s_pack_results(self, as, n) <= max) {
+        s_send_packed(self, ASSAY_RT_RESULT);
     } else {
-        if (len > max)
-            free(buf);
-        for (s_attempt *a = self->attempts; a; a = a->next) {
-            if (!a->result || !(all || a->unsent))
-                continue;
-            json_t *one = json_array();
-            json_array_append_new(one, s_result_item(a));
-            if (s_send_results(self, one, &buf, &len) != 0)
-                continue;
+        for (size_t i = 0; i < n; i++) {
+            size_t len = s_pack_results(self, &as[i], 1);
             if (len > max) {
-                free(buf);
                 char why[160];
                 snprintf(why, sizeof why,
                          "result of %zu bytes exceeds the protocol limit "
                          "(%zu)",
                          len, max);
-                json_decref(a->result);
-                a->result = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status",
-                                      "error", "reason", why, "message", why,
-                                      "findings", "data");
-                one = json_array();
-                json_array_append_new(one, s_result_item(a));
-                if (s_send_results(self, one, &buf, &len) != 0)
-                    continue;
+                json_decref(as[i]->result);
+                as[i]->result = json_pack(
+                    "{s:s, s:s, s:s, s:[], s:{}}", "status", "error",
+                    "reason", why, "message", why, "findings", "data");
+                s_pack_results(self, &as[i], 1);
             }
-            s_send_raw(self, buf, len);
+            s_send_packed(self, ASSAY_RT_RESULT);
         }
     }
+    free(as);
     for (s_attempt *a = self->attempts; a; a = a->next)
         a->unsent = false;
     self->unsent = 0;
@@ -554,9 +547,10 @@ static void s_advertise(assay_runtime *self)
 {
     if (!self->registered)
         return; /* the next registration carries it */
-    s_send(self, ASSAY_RT_CATALOG,
-           json_pack("{s:o}", "catalog",
-                     assay_catalog_json(assay_runner_catalog(self->runner))));
+    json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
+    assay_rtmsg_pack_catalog(&self->pk, self->id, cat);
+    s_send_packed(self, ASSAY_RT_CATALOG);
+    json_decref(cat);
 }
 
 static void s_on_plugdir(void *arg, int fd, short revents)
@@ -608,6 +602,8 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
     assay_runtime *self = calloc(1, sizeof *self);
     if (!self)
         return ASSAY_ENOMEM;
+    msgpack_sbuffer_init(&self->out);
+    msgpack_packer_init(&self->pk, &self->out, msgpack_sbuffer_write);
     self->conf = conf;
     self->loop = loop;
     self->runner = runner;
@@ -677,6 +673,7 @@ void assay_runtime_destroy(assay_runtime **self_p)
     assay_link_destroy(&self->link);
     assay_monitor_destroy(&self->monitor);
     json_decref(self->labels);
+    msgpack_sbuffer_destroy(&self->out);
     free(self);
     *self_p = NULL;
 }

@@ -250,8 +250,8 @@ static void s_pack_acks(msgpack_packer *pk, const s_rt *r, size_t from,
     msgpack_pack_array(pk, n);
     for (size_t k = from; k < from + n; k++) {
         const s_ack *a = &r->acks[k];
-        assay_rtmsg_pack_ack(pk, &(assay_rtmsg_attempt){a->job, a->attempt,
-                                                        a->stale});
+        assay_rtmsg_pack_attempt(pk, &(assay_rtmsg_attempt){
+                                         a->job, a->attempt, a->stale});
     }
 }
 

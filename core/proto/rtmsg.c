@@ -18,7 +18,8 @@ void assay_rtmsg_pack_dispatch(msgpack_packer *pk,
     assay_codec_pack_kv_int(pk, "timeout_ms", d->timeout_ms);
 }
 
-void assay_rtmsg_pack_ack(msgpack_packer *pk, const assay_rtmsg_attempt *a)
+void assay_rtmsg_pack_attempt(msgpack_packer *pk,
+                              const assay_rtmsg_attempt *a)
 {
     msgpack_pack_map(pk, 2 + a->stale);
     assay_codec_pack_kv_str(pk, "job", a->job);
@@ -27,6 +28,72 @@ void assay_rtmsg_pack_ack(msgpack_packer *pk, const assay_rtmsg_attempt *a)
         assay_codec_pack_str(pk, "stale");
         msgpack_pack_true(pk);
     }
+}
+
+static void s_pack_credit(msgpack_packer *pk, const assay_rtmsg_credit *c)
+{
+    assay_codec_pack_kv_str(pk, "id", c->id);
+    assay_codec_pack_kv_int(pk, "limit", c->limit);
+    if (c->mem_available_mb >= 0)
+        assay_codec_pack_kv_int(pk, "mem_available_mb", c->mem_available_mb);
+    if (c->why)
+        assay_codec_pack_kv_str(pk, "why", c->why);
+}
+
+void assay_rtmsg_pack_register(msgpack_packer *pk,
+                               const assay_rtmsg_register *r,
+                               size_t nrunning)
+{
+    msgpack_pack_map(pk, 7);
+    assay_codec_pack_kv_str(pk, "id", r->id);
+    assay_codec_pack_kv_int(pk, "heartbeat_ms", r->heartbeat_ms);
+    assay_codec_pack_kv_json(pk, "labels", r->labels);
+    assay_codec_pack_str(pk, "capacity");
+    msgpack_pack_map(pk, 2);
+    assay_codec_pack_kv_int(pk, "slots", r->slots);
+    assay_codec_pack_kv_int(pk, "memory_mb", r->memory_mb);
+    assay_codec_pack_kv_json(pk, "catalog", r->catalog);
+    assay_codec_pack_str(pk, "acks_in_dispatch");
+    msgpack_pack_true(pk);
+    assay_codec_pack_str(pk, "running");
+    msgpack_pack_array(pk, nrunning);
+}
+
+void assay_rtmsg_pack_heartbeat(msgpack_packer *pk,
+                                const assay_rtmsg_credit *c, size_t nrunning)
+{
+    msgpack_pack_map(pk, 3 + (c->mem_available_mb >= 0) + (c->why != NULL));
+    s_pack_credit(pk, c);
+    assay_codec_pack_str(pk, "running");
+    msgpack_pack_array(pk, nrunning);
+}
+
+void assay_rtmsg_pack_catalog(msgpack_packer *pk, const char *id,
+                              const json_t *catalog)
+{
+    msgpack_pack_map(pk, 2);
+    assay_codec_pack_kv_str(pk, "id", id);
+    assay_codec_pack_kv_json(pk, "catalog", catalog);
+}
+
+void assay_rtmsg_pack_results(msgpack_packer *pk, const char *id,
+                              int64_t limit, size_t n)
+{
+    msgpack_pack_map(pk, 3);
+    s_pack_credit(pk, &(assay_rtmsg_credit){.id = id,
+                                            .limit = limit,
+                                            .mem_available_mb = -1});
+    assay_codec_pack_str(pk, "results");
+    msgpack_pack_array(pk, n);
+}
+
+void assay_rtmsg_pack_report(msgpack_packer *pk, const char *job,
+                             int64_t attempt)
+{
+    msgpack_pack_map(pk, 3);
+    assay_codec_pack_kv_str(pk, "job", job);
+    assay_codec_pack_kv_int(pk, "attempt", attempt);
+    assay_codec_pack_str(pk, "result");
 }
 
 static const char *s_str(const json_t *o, const char *k)

@@ -55,8 +55,10 @@ typedef struct assay_rtmsg_result {
 /* Appends one item of a dispatch's "jobs". */
 void assay_rtmsg_pack_dispatch(msgpack_packer *pk,
                                const assay_rtmsg_dispatch *d);
-/* Appends one ack: {job, attempt[, stale: true]}. */
-void assay_rtmsg_pack_ack(msgpack_packer *pk, const assay_rtmsg_attempt *a);
+/* Appends one attempt: {job, attempt[, stale: true]} (an ack, or an item
+ * of a "running" list). */
+void assay_rtmsg_pack_attempt(msgpack_packer *pk,
+                              const assay_rtmsg_attempt *a);
 
 /* One item of a dispatch's "jobs": false when malformed (a job id over
  * ASSAY_RTMSG_JOB_MAX bytes, no attempt or timeout, params not a map). */
@@ -66,6 +68,42 @@ bool assay_rtmsg_read_dispatch(const json_t *item, assay_rtmsg_dispatch *d);
 bool assay_rtmsg_read_attempt(const json_t *item, assay_rtmsg_attempt *a);
 
 /* ---- runtime -> member ------------------------------------------------- */
+
+/* Credit and liveness as a runtime sends them. */
+typedef struct assay_rtmsg_credit {
+    const char *id;
+    int64_t limit;
+    int64_t mem_available_mb; /* < 0: not sent */
+    const char *why;          /* NULL: not sent */
+} assay_rtmsg_credit;
+
+/* A registration's fields besides those the packer is given. */
+typedef struct assay_rtmsg_register {
+    const char *id;
+    int64_t heartbeat_ms;
+    const json_t *labels;  /* a map of strings */
+    int64_t slots, memory_mb;
+    const json_t *catalog; /* assay_catalog_json's shape */
+} assay_rtmsg_register;
+
+/* A registration; then "running": the caller appends nrunning attempts
+ * (assay_rtmsg_pack_attempt). It says acks may ride on dispatches. */
+void assay_rtmsg_pack_register(msgpack_packer *pk,
+                               const assay_rtmsg_register *r,
+                               size_t nrunning);
+/* A heartbeat; then "running" as above. */
+void assay_rtmsg_pack_heartbeat(msgpack_packer *pk,
+                                const assay_rtmsg_credit *c,
+                                size_t nrunning);
+/* A catalogue update: {id, catalog}. */
+void assay_rtmsg_pack_catalog(msgpack_packer *pk, const char *id,
+                              const json_t *catalog);
+/* A "result" message carrying n reports, which the caller appends: each
+ * assay_rtmsg_pack_report, then its result map. */
+void assay_rtmsg_pack_results(msgpack_packer *pk, const char *id,
+                              int64_t limit, size_t n);
+void assay_rtmsg_pack_report(msgpack_packer *pk, const char *job,
+                             int64_t attempt);
 
 /* The credit and liveness fields of a heartbeat's or a result's body. */
 void assay_rtmsg_read_alive(const json_t *body, assay_rtmsg_alive *a);

@@ -1,10 +1,12 @@
 /* tests/proto/test_rtmsg.c - core/proto/rtmsg.c on its own: what the
- * member packs for a runtime reads back the same, and the readers take
- * hostile items apart without trusting them. */
+ * member packs for a runtime, and a runtime for the member, reads back
+ * the same, and the readers take hostile items apart without trusting
+ * them. */
 #include <criterion/criterion.h>
 #include <string.h>
 
 #include "base/codec.h"
+#include "cluster/registration.h"
 #include "proto/rtmsg.h"
 
 /* What a packer wrote, decoded as the other side's link decodes it. */
@@ -63,7 +65,7 @@ Test(rtmsg, acks_read_back_with_their_staleness)
         msgpack_sbuffer_init(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        assay_rtmsg_pack_ack(&pk, &(assay_rtmsg_attempt){"j-1", 3, stale});
+        assay_rtmsg_pack_attempt(&pk, &(assay_rtmsg_attempt){"j-1", 3, stale});
         json_t *item = decoded(&sb);
         cr_expect_eq(json_object_size(item), 2u + (unsigned)stale,
                      "a fresh ack carries no stale field");
@@ -150,4 +152,79 @@ Test(rtmsg, a_result_that_is_not_a_map_is_none)
     cr_expect_str_eq(json_string_value(json_object_get(r.result, "status")),
                      "pass");
     json_decref(b);
+}
+
+/* What a runtime packs is what the member reads: a registration the
+ * member's checks accept, a heartbeat's credit and running list, and
+ * result reports. */
+Test(rtmsg, a_runtime_s_messages_read_back_as_packed)
+{
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    json_t *labels = parse("{\"zone\": \"a\"}");
+    json_t *catalog = parse("{\"plugins\": [], \"refused\": []}");
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assay_rtmsg_pack_register(&pk,
+                              &(assay_rtmsg_register){.id = "rt1",
+                                                      .heartbeat_ms = 1000,
+                                                      .labels = labels,
+                                                      .slots = 4,
+                                                      .memory_mb = 512,
+                                                      .catalog = catalog},
+                              1);
+    assay_rtmsg_pack_attempt(&pk, &(assay_rtmsg_attempt){"a-0", 2, false});
+    json_t *reg = decoded(&sb);
+    const char *fault = assay_registration_fault(reg);
+    cr_expect_null(fault, "%s", fault);
+    cr_expect(json_is_true(json_object_get(reg, "acks_in_dispatch")));
+    assay_rtmsg_alive a;
+    assay_rtmsg_read_alive(reg, &a);
+    assay_rtmsg_attempt held;
+    cr_assert(assay_rtmsg_read_attempt(json_array_get(a.running, 0), &held));
+    cr_expect_str_eq(held.job, "a-0");
+    cr_expect_eq(held.attempt, 2);
+    json_decref(reg);
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assay_rtmsg_pack_heartbeat(&pk,
+                               &(assay_rtmsg_credit){.id = "rt1",
+                                                     .limit = 9,
+                                                     .mem_available_mb = -1,
+                                                     .why = NULL},
+                               0);
+    json_t *hb = decoded(&sb);
+    assay_rtmsg_read_alive(hb, &a);
+    cr_expect_eq(a.limit, 9);
+    cr_expect_eq(a.mem_available_mb, -1, "not sent: not said");
+    cr_expect_null(a.why);
+    cr_expect_eq(json_array_size(a.running), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(hb, "id")), "rt1");
+    json_decref(hb);
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assay_rtmsg_pack_results(&pk, "rt1", 12, 1);
+    assay_rtmsg_pack_report(&pk, "a-0", 2);
+    assay_codec_pack(&pk, labels); /* any map stands for a result */
+    json_t *res = decoded(&sb);
+    assay_rtmsg_read_alive(res, &a);
+    cr_expect_eq(a.limit, 12);
+    assay_rtmsg_result r;
+    assay_rtmsg_read_result(
+        json_array_get(json_object_get(res, "results"), 0), &r);
+    cr_expect_str_eq(r.job, "a-0");
+    cr_expect_eq(r.attempt, 2);
+    cr_expect(json_equal(r.result, labels));
+    json_decref(res);
+
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    assay_rtmsg_pack_catalog(&pk, "rt1", catalog);
+    json_t *cat = decoded(&sb);
+    cr_expect(json_equal(json_object_get(cat, "catalog"), catalog));
+    json_decref(cat);
+    json_decref(labels);
+    json_decref(catalog);
 }
