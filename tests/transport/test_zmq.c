@@ -409,6 +409,35 @@ Test(zmq, oversized_frame_costs_only_the_connection)
     ops->close(&server);
 }
 
+/* A server with two SERVER links, "a" and "b", and a client on each. */
+typedef struct {
+    assay_transport *server, *ca, *cb;
+    int la, lb, a, b;
+} two_links;
+
+static two_links two_links_open(void)
+{
+    two_links t;
+    char ep_a[64], ep_b[64];
+    free_endpoint(ep_a, sizeof ep_a);
+    free_endpoint(ep_b, sizeof ep_b);
+    t.server = open_t("leader", 0);
+    t.la = link_ok(t.server, ASSAY_LINK_SERVER, ep_a);
+    t.lb = link_ok(t.server, ASSAY_LINK_SERVER, ep_b);
+    t.ca = open_t("a", 0);
+    t.cb = open_t("b", 0);
+    t.a = link_ok(t.ca, ASSAY_LINK_CLIENT, ep_a);
+    t.b = link_ok(t.cb, ASSAY_LINK_CLIENT, ep_b);
+    return t;
+}
+
+static void two_links_close(two_links *t)
+{
+    ops->close(&t->ca);
+    ops->close(&t->cb);
+    ops->close(&t->server);
+}
+
 /* ZMQ_FD is edge-like: after one wakeup, recv() must hand over every
  * message already queued, on every link, or the fd never wakes again. The
  * links are lopsided so that one runs dry while the other still holds most
@@ -416,15 +445,9 @@ Test(zmq, oversized_frame_costs_only_the_connection)
 Test(zmq, one_wakeup_drains_every_link)
 {
     static const int sent[2] = {100, 3};
-    char ep_a[64], ep_b[64];
-    free_endpoint(ep_a, sizeof ep_a);
-    free_endpoint(ep_b, sizeof ep_b);
-    assay_transport *server = open_t("leader", 0);
-    int la = link_ok(server, ASSAY_LINK_SERVER, ep_a);
-    int lb = link_ok(server, ASSAY_LINK_SERVER, ep_b);
-    assay_transport *ca = open_t("a", 0), *cb = open_t("b", 0);
-    int a = link_ok(ca, ASSAY_LINK_CLIENT, ep_a);
-    int b = link_ok(cb, ASSAY_LINK_CLIENT, ep_b);
+    two_links t = two_links_open();
+    assay_transport *server = t.server, *ca = t.ca, *cb = t.cb;
+    int la = t.la, lb = t.lb, a = t.a, b = t.b;
     for (int i = 0; i < sent[0] || i < sent[1]; i++) {
         char body[16];
         snprintf(body, sizeof body, "%d", i);
@@ -457,9 +480,7 @@ Test(zmq, one_wakeup_drains_every_link)
         cr_assert_eq(rc, ASSAY_EBUSY);
     }
     assert_settles(server);
-    ops->close(&ca);
-    ops->close(&cb);
-    ops->close(&server);
+    two_links_close(&t);
 }
 
 /* A send processes the socket's pending commands, and with them the
@@ -469,15 +490,9 @@ Test(zmq, one_wakeup_drains_every_link)
  * on it and the server replies on it while b still has messages. */
 Test(zmq, a_send_mid_round_reads_its_link_again)
 {
-    char ep_a[64], ep_b[64];
-    free_endpoint(ep_a, sizeof ep_a);
-    free_endpoint(ep_b, sizeof ep_b);
-    assay_transport *server = open_t("leader", 0);
-    int la = link_ok(server, ASSAY_LINK_SERVER, ep_a);
-    int lb = link_ok(server, ASSAY_LINK_SERVER, ep_b);
-    assay_transport *ca = open_t("a", 0), *cb = open_t("b", 0);
-    int a = link_ok(ca, ASSAY_LINK_CLIENT, ep_a);
-    int b = link_ok(cb, ASSAY_LINK_CLIENT, ep_b);
+    two_links t = two_links_open();
+    assay_transport *server = t.server, *ca = t.ca, *cb = t.cb;
+    int la = t.la, lb = t.lb, a = t.a, b = t.b;
     /* a's route is known to the server once its first message is read. */
     cr_assert_eq(SEND(ca, a, "hello"), 0);
     int link;
@@ -518,9 +533,7 @@ Test(zmq, a_send_mid_round_reads_its_link_again)
                   "a's message is stranded: read %d of b's, fd silent",
                   seen_b);
     }
-    ops->close(&ca);
-    ops->close(&cb);
-    ops->close(&server);
+    two_links_close(&t);
 }
 
 /* A PUB link receives nothing, yet its ZMQ_FD fires on every connection
