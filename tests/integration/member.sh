@@ -3,7 +3,9 @@
 # on free ports of 127.0.0.1, which runs its own jobs.
 #
 #   member_start LOG ASSAYD [ARGS...]   sets ep, ev and pid, or exits 1
-#   member_stop                         stops it (the suites' cleanup too)
+#   member_stop                         stops it
+#   member_cleanup DIR                  at exit, however the suite exits:
+#                                       member_stop, then DIR removed
 #
 # Two free ports are picked by the kernel, then closed: another process
 # may take one before assayd binds it. assayd then exits 69 with "address
@@ -75,4 +77,10 @@ member_stop() {
         wait "$pid" 2>/dev/null
         pid=
     fi
+}
+
+member_cleanup() {
+    member_dir=$1
+    trap 'member_stop; rm -rf "$member_dir"' EXIT
+    trap 'exit 1' INT TERM
 }

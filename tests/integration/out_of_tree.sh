@@ -21,12 +21,7 @@ src=$2
 tmp=$(mktemp -d)
 # shellcheck source=member.sh
 . "$src/tests/integration/member.sh"
-cleanup() {
-    member_stop
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+member_cleanup "$tmp"
 fail() { echo "FAIL: $*"; exit 1; }
 
 # ---- install: only under the prefix; the operator's config is kept ----

@@ -21,12 +21,7 @@ fi
 tmp=$(mktemp -d)
 # shellcheck source=member.sh
 . "$src/tests/integration/member.sh"
-cleanup() {
-    member_stop
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+member_cleanup "$tmp"
 
 member_start "$tmp/assayd.log" "$build/bin/assayd" \
     --plugins-dir "$build/plugins-out" --executors 2
