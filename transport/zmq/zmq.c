@@ -540,8 +540,10 @@ static int send_msg(assay_transport *self, int link, const assay_frames *msg,
     if (bounded && l->kind == ASSAY_LINK_PUBLISH &&
         s_over_budget(self, l, msg))
         return ASSAY_EBUSY;
-    /* The send may swallow the signal of an arrival: read it again. */
-    self->round |= 1u << link;
+    /* The send may swallow the signal of an arrival: read it again in
+     * this round (a round that ended starts again with every link). */
+    if (self->round)
+        self->round |= 1u << link;
     /* libzmq decides routing and the high-water mark on the first frame;
      * once that one is accepted, the rest of the message is too, so a
      * refusal never leaves half a message queued. */
@@ -691,6 +693,16 @@ static bool asks_welcome(const assay_bytes *f)
  * them). Only then: the subscriptions a subscriber sent before its
  * welcome one (read before it: a connection's messages come in order)
  * must be known when it is welcomed. */
+/* Makes fd() readable until the next round: work was left for it. */
+static int signal_more(assay_transport *self)
+{
+    uint64_t one = 1;
+    self->more_written = true;
+    return write(self->more_fd, &one, sizeof one) < 0 && errno != EAGAIN
+               ? ASSAY_EIO
+               : 0;
+}
+
 static int drain_subscriptions(assay_transport *self, int id)
 {
     zlink *l = &self->links[id];
@@ -698,10 +710,7 @@ static int drain_subscriptions(assay_transport *self, int id)
     int rc = 0;
     for (int n = 0;; n++) {
         if (n == SUBS_PER_RECV) { /* more may wait: come back for them */
-            uint64_t one = 1;
-            if (write(self->more_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-                rc = ASSAY_EIO;
-            self->more_written = true;
+            rc = signal_more(self);
             break;
         }
         int events;
@@ -815,12 +824,8 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
     for (int pass = 0; pass < 2 && publish_in_round(self); pass++)
         if ((rc = drain_round_subscriptions(self)))
             return rc;
-    if (publish_in_round(self)) {
-        uint64_t one = 1;
-        if (write(self->more_fd, &one, sizeof one) < 0 && errno != EAGAIN)
-            return ASSAY_EIO;
-        self->more_written = true;
-    }
+    if (publish_in_round(self) && (rc = signal_more(self)))
+        return rc;
     self->round = 0;
     return ASSAY_EBUSY;
 }
