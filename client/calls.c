@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/codec.h"
 #include "base/errtext.h"
+#include "proto/cpmsg.h"
 
 /* What the member bounds a service name to (docs/protocol.md). */
 #define SERVICE_MAX 63
@@ -98,9 +99,9 @@ int assay_client_call(assay_client *self, const char *service,
     json_t *r = NULL;
     rc = cl_await(self, ticket, &r);
     if (rc && r) {
-        cl_fail(self, rc, "%s: %s (%s)", service,
-                json_string_value(json_object_get(r, "message")),
-                json_string_value(json_object_get(r, "error")));
+        assay_cp_reply why;
+        assay_cp_read_reply(r, &why);
+        cl_fail(self, rc, "%s: %s (%s)", service, why.message, why.error);
     } else if (rc) {
         char list[CL_MAX_ENDPOINTS * CL_ENDPOINT_MAX];
         cl_endpoints(self, list, sizeof list);
@@ -126,7 +127,7 @@ int assay_client_job(assay_client *self, const char *id, json_t **reply)
         *reply = NULL;
     if (!self)
         return ASSAY_EINVAL;
-    json_t *body = id ? json_pack("{s:s}", "id", id) : NULL;
+    json_t *body = assay_cp_pack_job(id);
     if (!body)
         return cl_fail(self, ASSAY_EINVAL, "assay.job: the id %s",
                        id ? "is not UTF-8" : "is missing");
@@ -141,25 +142,15 @@ int assay_client_jobs(assay_client *self, const json_t *filter,
     return assay_client_call(self, ASSAY_SVC_JOBS, filter, reply);
 }
 
-/* A JSON array of the ids, or NULL (error set) when one is not a string. */
+/* {ids: [...]}, or NULL (error set, naming `what`) when an id is bad. */
 static json_t *s_ids(assay_client *self, const char *what,
                      const char *const *ids, size_t n)
 {
-    if (!n || !ids) {
-        cl_fail(self, ASSAY_EINVAL, "%s: at least one id is needed", what);
-        return NULL;
-    }
-    json_t *a = json_array();
-    for (size_t i = 0; a && i < n; i++) {
-        json_t *s = ids[i] ? json_string(ids[i]) : NULL;
-        if (!s || json_array_append_new(a, s)) {
-            json_decref(a);
-            cl_fail(self, ASSAY_EINVAL, "%s: id %zu is %s", what, i,
-                    ids[i] ? "not UTF-8" : "NULL");
-            return NULL;
-        }
-    }
-    return a;
+    char err[ASSAY_ERRMSG_SIZE];
+    json_t *body = assay_cp_pack_cancel(ids, n, err, sizeof err);
+    if (!body)
+        cl_fail(self, ASSAY_EINVAL, "%s: %s", what, err);
+    return body;
 }
 
 int assay_client_cancel(assay_client *self, const char *const *ids, size_t n,
@@ -169,10 +160,9 @@ int assay_client_cancel(assay_client *self, const char *const *ids, size_t n,
         *reply = NULL;
     if (!self)
         return ASSAY_EINVAL;
-    json_t *a = s_ids(self, ASSAY_SVC_CANCEL, ids, n);
-    if (!a)
+    json_t *body = s_ids(self, ASSAY_SVC_CANCEL, ids, n);
+    if (!body)
         return ASSAY_EINVAL;
-    json_t *body = json_pack("{s:o}", "ids", a);
     int rc = assay_client_call(self, ASSAY_SVC_CANCEL, body, reply);
     json_decref(body);
     return rc;

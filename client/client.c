@@ -16,6 +16,7 @@
 #include "base/codec.h"
 #include "base/errtext.h"
 #include "base/prefix.h"
+#include "proto/cpmsg.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_SILENCE_MS 1000
@@ -346,11 +347,10 @@ int cl_send_encoded(assay_client *self, const char *service, const char *spec,
 /* The request a reply answers: assay.submit by JobSpec id, the others
  * (and a submit refusal that names no JobSpec) the oldest of the service. */
 static long s_match(const assay_client *self, const char *service,
-                    const json_t *body)
+                    const char *spec)
 {
-    const char *spec = !strcmp(service, ASSAY_SVC_SUBMIT)
-                           ? json_string_value(json_object_get(body, "spec"))
-                           : NULL;
+    if (strcmp(service, ASSAY_SVC_SUBMIT))
+        spec = NULL;
     for (size_t i = 0; i < self->nreqs; i++)
         if (!strcmp(self->reqs[i].service, service) &&
             (!spec || !strcmp(self->reqs[i].spec, spec)))
@@ -362,24 +362,18 @@ static void s_on_reply(assay_client *self, const assay_link_msg *m)
 {
     if (!json_is_object(m->body))
         return; /* no request takes a reply without a map (mmi.service) */
-    long i = s_match(self, m->verb, m->body);
+    assay_cp_reply r;
+    assay_cp_read_reply(m->body, &r);
+    long i = s_match(self, m->verb, r.spec);
     if (i < 0)
         return; /* a request already given up on */
-    if (json_is_true(json_object_get(m->body, "ok"))) {
-        s_complete(self, (size_t)i, 0, m->body);
+    if (r.code != ASSAY_ENOTLEADER) {
+        s_complete(self, (size_t)i, r.code, m->body);
         return;
     }
-    json_int_t code = json_integer_value(json_object_get(m->body, "code"));
-    if (code != ASSAY_ENOTLEADER) {
-        s_complete(self, (size_t)i, code < 0 && code > INT_MIN ? (int)code
-                                                              : ASSAY_EPROTO,
-                   m->body);
-        return;
-    }
-    const char *leader = json_string_value(json_object_get(m->body, "leader"));
-    if (leader && *leader && strlen(leader) < CL_ENDPOINT_MAX &&
-        strcmp(leader, self->endpoints[self->current])) {
-        s_redirect(self, leader);
+    if (r.leader && *r.leader && strlen(r.leader) < CL_ENDPOINT_MAX &&
+        strcmp(r.leader, self->endpoints[self->current])) {
+        s_redirect(self, r.leader);
         return;
     }
     /* An election is under way: ask again a little later. */

@@ -32,6 +32,7 @@
 #include <assay/client.h>
 #include <jansson.h>
 
+#include "proto/cpmsg.h"
 #include "proto/names.h"
 
 #define MAX_EPS 8

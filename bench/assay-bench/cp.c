@@ -111,7 +111,9 @@ json_t *bench_call(s_bench *b, const char *service, const json_t *body,
 
 bool bench_ok(const json_t *r)
 {
-    return json_is_true(json_object_get(r, "ok"));
+    assay_cp_reply why;
+    assay_cp_read_reply(r, &why);
+    return why.ok;
 }
 
 /* What member i says of the cluster (`q`: assay.cluster status), asked on
@@ -139,7 +141,8 @@ static json_t *s_status_of(s_bench *b, int i, const json_t *q)
  * none did before `until`. Fills in its events endpoint when unknown. */
 int bench_find_leader(s_bench *b, int64_t until)
 {
-    json_t *q = json_pack("{s:s}", "op", "status");
+    json_t *q = assay_cp_pack_cluster(
+        &(assay_cp_cluster){ASSAY_CP_CLUSTER_STATUS, -1, NULL, 0});
     int found = -1;
     while (found < 0 && assay_now_us() < until && !bench_stopping(b)) {
         for (int i = 0; i < b->neps && found < 0 && !b->fatal[0]; i++) {

@@ -31,9 +31,11 @@ static bool s_submit_one(s_bench *b, json_t *acked, long *n, int64_t until)
     bool ok = r && bench_ok(r);
     if (ok)
         json_array_append_new(acked, json_string(id));
-    else if (r)
-        bench_error(b, "submit %s: %s", id,
-                    json_string_value(json_object_get(r, "message")));
+    else if (r) {
+        assay_cp_reply why;
+        assay_cp_read_reply(r, &why);
+        bench_error(b, "submit %s: %s", id, why.message);
+    }
     json_decref(r);
     return ok;
 }

@@ -157,8 +157,10 @@ void bench_on_event(s_bench *b, const char *topic, const json_t *body,
  * (status says why). */
 void bench_on_submit_reply(s_bench *b, int status, const json_t *body)
 {
-    const char *spec = json_string_value(json_object_get(body, "spec"));
-    bool ok = json_is_true(json_object_get(body, "ok"));
+    assay_cp_reply r;
+    assay_cp_read_reply(body, &r);
+    const char *spec = r.spec;
+    bool ok = r.ok;
     long i;
     if (!b->spec_acked)
         return; /* failover's submits are calls: a late one's reply */
@@ -167,9 +169,7 @@ void bench_on_submit_reply(s_bench *b, int status, const json_t *body)
          * answered is sent again under a new id anyway). */
         if (body && !ok && !b->fatal[0])
             bench_fmt(b->fatal, sizeof b->fatal,
-                      "warm-up submit refused: %s (%s)",
-                      json_string_value(json_object_get(body, "message")),
-                      json_string_value(json_object_get(body, "error")));
+                      "warm-up submit refused: %s (%s)", r.message, r.error);
         return;
     }
     if (s_is_warm(b, spec))
@@ -187,9 +187,7 @@ void bench_on_submit_reply(s_bench *b, int status, const json_t *body)
     if (!ok) {
         b->submit_errors++;
         if (body)
-            bench_error(b, "submit refused: %s (%s)",
-                        json_string_value(json_object_get(body, "message")),
-                        json_string_value(json_object_get(body, "error")));
+            bench_error(b, "submit refused: %s (%s)", r.message, r.error);
         else
             bench_error(b, "submit: no answer (%s)",
                         assay_client_strerror(status));

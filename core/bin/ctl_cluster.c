@@ -11,6 +11,7 @@
 #include "base/clock.h"
 #include "base/errtext.h"
 #include "cli.h"
+#include "proto/cpmsg.h"
 #include "proto/names.h"
 #include "render.h"
 
@@ -361,8 +362,9 @@ static json_t *s_member_status(s_client *c, const char *endpoint, int *code)
     s_client one;
     if ((*code = s_open(&one, c->o, endpoint, NULL)))
         return NULL;
-    json_t *r = s_call(&one, ASSAY_SVC_CLUSTER,
-                       json_pack("{s:s}", "op", "status"), code);
+    assay_cp_cluster status = {ASSAY_CP_CLUSTER_STATUS, -1, NULL, 0};
+    json_t *r = s_call(&one, ASSAY_SVC_CLUSTER, assay_cp_pack_cluster(&status),
+                       code);
     assay_client_destroy(&one.cl);
     return r;
 }
@@ -425,9 +427,9 @@ static int s_upgrade(s_client *c, const char *want)
     json_decref(speaks);
     if (code)
         return code;
-    return s_show(c, ASSAY_SVC_CLUSTER,
-                  json_pack("{s:s, s:I}", "op", "upgrade", "level",
-                            (json_int_t)(want ? level : all)),
+    assay_cp_cluster req = {ASSAY_CP_CLUSTER_UPGRADE, -1, NULL,
+                            want ? level : all};
+    return s_show(c, ASSAY_SVC_CLUSTER, assay_cp_pack_cluster(&req),
                   s_render_cluster);
 }
 
@@ -437,13 +439,19 @@ static int s_cluster(s_client *c, char **args, int n)
 {
     if (n && !strcmp(args[0], "upgrade") && n <= 2)
         return s_upgrade(c, n == 2 ? args[1] : NULL);
-    const char *op = n ? args[0] : "status";
-    int want = !strcmp(op, "status")     ? 1
-               : !strcmp(op, "add")      ? 3
-               : !strcmp(op, "remove")   ? 2
-               : !strcmp(op, "demote")   ? 2
-               : !strcmp(op, "transfer") ? -1
-                                         : 0;
+    /* The words after the op each needs: -1 for transfer's optional id. */
+    static const int words[] = {
+        [ASSAY_CP_CLUSTER_STATUS] = 1, [ASSAY_CP_CLUSTER_ADD] = 3,
+        [ASSAY_CP_CLUSTER_REMOVE] = 2, [ASSAY_CP_CLUSTER_TRANSFER] = -1,
+        [ASSAY_CP_CLUSTER_UPGRADE] = 0, [ASSAY_CP_CLUSTER_DEMOTE] = 2};
+    assay_cp_cluster req = {ASSAY_CP_CLUSTER_STATUS, 0, NULL, 0};
+    const char *op = n ? args[0] : "status", *name;
+    for (int i = 0; (name = assay_cp_cluster_op_name(i)); i++)
+        if (!strcmp(op, name))
+            req.op = (assay_cp_cluster_op)i;
+    int want = strcmp(op, assay_cp_cluster_op_name((int)req.op))
+                   ? 0
+                   : words[req.op];
     char *end = NULL;
     long long id = n >= 2 ? strtoll(args[1], &end, 10) : 0;
     if (!want || (want > 1 && n != want) || (want == 1 && n > 1) ||
@@ -454,10 +462,10 @@ static int s_cluster(s_client *c, char **args, int n)
                         "[LEVEL]] (ID a positive integer)\n");
         return ASSAY_EXIT_USAGE;
     }
-    json_t *body = json_pack("{s:s, s:I}", "op", op, "id", (json_int_t)id);
-    if (n == 3)
-        json_object_set_new(body, "address", json_string(args[2]));
-    return s_show(c, ASSAY_SVC_CLUSTER, body, s_render_cluster);
+    req.id = id;
+    req.address = n == 3 ? args[2] : NULL;
+    return s_show(c, ASSAY_SVC_CLUSTER, assay_cp_pack_cluster(&req),
+                  s_render_cluster);
 }
 
 static void s_render_plugins(const json_t *r)

@@ -36,6 +36,7 @@
 #include "plugin/hostapi.h"
 #include "plugin/loader.h"
 #include "plugin/params.h"
+#include "proto/cpmsg.h"
 #include "proto/rtmsg.h"
 #include "state/command.h"
 #include "state/fsm.h"
@@ -51,7 +52,6 @@
 #define TICK_MS 50
 /* Refused registrations are logged at most this often. */
 #define REFUSAL_LOG_MS 10000
-#define MAX_LIST 100000
 /* assay.jobs: jobs in a page, and jobs looked at to fill one, so that no
  * request holds the loop for long whatever the state holds. */
 #define JOBS_PAGE 1000
@@ -205,8 +205,6 @@ void mb_refused(assay_leader *self, const char *id);
 const char *mb_str(const json_t *o, const char *k);
 void mb_reply(assay_leader *self, const assay_bytes *route, const char *service,
               json_t *body);
-json_t *mb_error(int code, const char *fmt, ...) ASSAY_PRINTF(2, 3);
-json_t *mb_ok(json_t *body);
 s_pending *mb_pending_new(assay_leader *self, const assay_bytes *route,
                           const char *verb, json_t *data);
 void mb_batch_clear(s_batch *b);

@@ -34,13 +34,13 @@ static void s_not_leader(assay_leader *self, const assay_bytes *route,
     const json_t *l = mb_known_leader(self);
     json_t *e;
     if (l) {
-        e = mb_error(ASSAY_ENOTLEADER,
+        e = assay_cp_error(ASSAY_ENOTLEADER,
                      "member %s does not lead: %s does, at %s", self->id,
                      mb_str(l, "id"), mb_str(l, "endpoint"));
         json_object_set_new(e, "leader", json_string(mb_str(l, "endpoint")));
         json_object_set_new(e, "events", json_string(mb_str(l, "events")));
     } else {
-        e = mb_error(ASSAY_ENOTLEADER,
+        e = assay_cp_error(ASSAY_ENOTLEADER,
                      "member %s does not lead and no leader is known yet: "
                      "retry shortly",
                      self->id);
@@ -71,7 +71,7 @@ static json_t *s_cluster_json(assay_leader *self)
     assay_consensus_status st;
     int rc = s_status(self, &st);
     if (rc)
-        return mb_error(rc, "consensus module %s reports no status",
+        return assay_cp_error(rc, "consensus module %s reports no status",
                         self->conf->consensus);
     const json_t *l = assay_state_leader(self->state);
     json_t *members = json_array();
@@ -105,7 +105,7 @@ static json_t *s_cluster_json(assay_leader *self)
     if (l && (uint64_t)json_integer_value(json_object_get(l, "member")) ==
                  st.leader_id)
         json_object_set(o, "leader", (json_t *)l);
-    return mb_ok(o);
+    return assay_cp_ok(o);
 }
 
 static void s_member_done(void *arg, int status, void *result)
@@ -115,28 +115,25 @@ static void s_member_done(void *arg, int status, void *result)
     (void)result;
     if (status)
         mb_reply(p->leader, &route, p->verb,
-                 mb_error(status, "cluster %s: %s", mb_str(p->data, "op"),
+                 assay_cp_error(status, "cluster %s: %s", mb_str(p->data, "op"),
                           assay_strerror(status)));
     else
         mb_reply(p->leader, &route, p->verb, s_cluster_json(p->leader));
     mb_pending_free(p);
 }
 
-/* {op: "upgrade", level}: raises the cluster's feature level, once the
- * caller (assayctl cluster upgrade) has seen every member speak it. */
+/* upgrade: raises the cluster's feature level, once the caller (assayctl
+ * cluster upgrade) has seen every member speak it. */
 static void s_upgrade(assay_leader *self, const assay_bytes *route,
-                      const char *verb, const json_t *body)
+                      const char *verb, int64_t level)
 {
-    const json_t *lv = json_object_get(body, "level");
-    json_int_t level = json_integer_value(lv);
-    if (!json_is_integer(lv) || level < 1 || level > s_speaks(self)) {
+    if (level < 1 || level > s_speaks(self)) {
         mb_reply(self, route, verb,
-                 mb_error(json_is_integer(lv) && level > s_speaks(self)
-                              ? ASSAY_EUNSUPP
-                              : ASSAY_EINVAL,
-                          "cluster upgrade: level must be an integer from 1 "
-                          "to %lld (what the leader speaks)",
-                          (long long)s_speaks(self)));
+                 assay_cp_error(level > s_speaks(self) ? ASSAY_EUNSUPP
+                                                       : ASSAY_EINVAL,
+                                "cluster upgrade: level must be an integer "
+                                "from 1 to %lld (what the leader speaks)",
+                                (long long)s_speaks(self)));
         return;
     }
     if (level <= assay_state_level(self->state)) {
@@ -150,34 +147,26 @@ static void s_upgrade(assay_leader *self, const assay_bytes *route,
                : ASSAY_ENOMEM;
     if (rc) {
         mb_reply(self, route, verb,
-                 mb_error(rc, "cluster upgrade: %s", assay_strerror(rc)));
+                 assay_cp_error(rc, "cluster upgrade: %s", assay_strerror(rc)));
         if (p)
             mb_pending_free(p);
     }
 }
 
-/* assay.cluster: {op: "status"} on any member; {op: "add", id, address},
- * {op: "remove", id}, {op: "transfer", id}, {op: "upgrade", level} and
- * {op: "demote", id} on the leader. */
+/* assay.cluster: status on any member; add, remove, transfer, upgrade and
+ * demote on the leader (proto/cpmsg.h). */
 static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
                           const char *verb, const json_t *body)
 {
-    const char *op = mb_str(body, "op") ? mb_str(body, "op") : "status";
-    static const char *const ops[] = {"status",   "add",     "remove",
-                                      "transfer", "upgrade", "demote"};
-    int kind = -1;
-    for (int i = 0; i < 6; i++)
-        if (!strcmp(op, ops[i]))
-            kind = i;
-    if (kind < 0) {
-        mb_reply(self, route, verb,
-                 mb_error(ASSAY_EINVAL,
-                          "unknown cluster op '%.32s' (status, add, remove, "
-                          "transfer, upgrade, demote)",
-                          op));
+    assay_cp_cluster req;
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = assay_cp_read_cluster(body, &req, err, sizeof err);
+    if (rc) {
+        mb_reply(self, route, verb, assay_cp_error(rc, "%s", err));
         return;
     }
-    if (kind == 0) {
+    const char *op = assay_cp_cluster_op_name((int)req.op);
+    if (req.op == ASSAY_CP_CLUSTER_STATUS) {
         mb_reply(self, route, verb, s_cluster_json(self));
         return;
     }
@@ -185,53 +174,49 @@ static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
         s_not_leader(self, route, verb);
         return;
     }
-    if (kind == 4) {
-        s_upgrade(self, route, verb, body);
+    if (req.op == ASSAY_CP_CLUSTER_UPGRADE) {
+        s_upgrade(self, route, verb, req.level);
         return;
     }
     if (self->cops->version < 2) {
         mb_reply(self, route, verb,
-                 mb_error(ASSAY_EUNSUPP,
-                          "consensus module %s has no "
-                          "membership changes",
-                          self->conf->consensus));
+                 assay_cp_error(ASSAY_EUNSUPP,
+                                "consensus module %s has no "
+                                "membership changes",
+                                self->conf->consensus));
         return;
     }
-    const json_t *idv = json_object_get(body, "id");
-    const char *addr = mb_str(body, "address");
-    if (!json_is_integer(idv) || json_integer_value(idv) < 0 ||
-        (kind != 3 && json_integer_value(idv) == 0) ||
-        (kind == 1 && (!addr || !*addr || strlen(addr) > 255))) {
-        mb_reply(
-            self, route, verb,
-            mb_error(ASSAY_EINVAL,
-                     "cluster %s: needs a member id (a positive integer)%s", op,
-                     kind == 1 ? " and an address HOST:PORT" : ""));
-        return;
-    }
-    if (kind == 5 && json_integer_value(idv) == self->conf->member_id) {
+    bool add = req.op == ASSAY_CP_CLUSTER_ADD;
+    if (req.id < 0 || (req.op != ASSAY_CP_CLUSTER_TRANSFER && req.id == 0) ||
+        (add && (!req.address || !*req.address || strlen(req.address) > 255))) {
         mb_reply(self, route, verb,
-                 mb_error(ASSAY_EINVAL,
-                          "cluster demote: member %lld leads: hand the lead "
-                          "on first (assayctl cluster transfer)",
-                          (long long)json_integer_value(idv)));
+                 assay_cp_error(ASSAY_EINVAL,
+                                "cluster %s: needs a member id (a positive "
+                                "integer)%s",
+                                op, add ? " and an address HOST:PORT" : ""));
         return;
     }
-    static const int codes[] = {0,
-                                ASSAY_MEMBER_ADD,
-                                ASSAY_MEMBER_REMOVE,
-                                ASSAY_MEMBER_TRANSFER,
-                                0,
-                                ASSAY_MEMBER_DEMOTE};
+    if (req.op == ASSAY_CP_CLUSTER_DEMOTE && req.id == self->conf->member_id) {
+        mb_reply(self, route, verb,
+                 assay_cp_error(ASSAY_EINVAL,
+                                "cluster demote: member %lld leads: hand the "
+                                "lead on first (assayctl cluster transfer)",
+                                (long long)req.id));
+        return;
+    }
+    static const int codes[] = {
+        [ASSAY_CP_CLUSTER_ADD] = ASSAY_MEMBER_ADD,
+        [ASSAY_CP_CLUSTER_REMOVE] = ASSAY_MEMBER_REMOVE,
+        [ASSAY_CP_CLUSTER_TRANSFER] = ASSAY_MEMBER_TRANSFER,
+        [ASSAY_CP_CLUSTER_DEMOTE] = ASSAY_MEMBER_DEMOTE};
     s_pending *p =
         mb_pending_new(self, route, verb, json_pack("{s:s}", "op", op));
-    int rc =
-        p ? S_COP(self, member, self->cons, codes[kind],
-                  (uint64_t)json_integer_value(idv), addr, s_member_done, p)
-          : ASSAY_ENOMEM;
+    rc = p ? S_COP(self, member, self->cons, codes[req.op], (uint64_t)req.id,
+                   req.address, s_member_done, p)
+           : ASSAY_ENOMEM;
     if (rc) {
         mb_reply(self, route, verb,
-                 mb_error(rc, "cluster %s: %s", op, assay_strerror(rc)));
+                 assay_cp_error(rc, "cluster %s: %s", op, assay_strerror(rc)));
         if (p)
             mb_pending_free(p);
     }
@@ -337,7 +322,7 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
             continue;
         if (!json_is_object(m->body)) {
             mb_reply(self, &m->route, m->verb,
-                     mb_error(ASSAY_EPROTO, "%s: body must be a msgpack map",
+                     assay_cp_error(ASSAY_EPROTO, "%s: body must be a msgpack map",
                               m->verb));
             return;
         }
@@ -349,7 +334,7 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
     }
     mb_reply(
         self, &m->route, m->verb,
-        mb_error(ASSAY_ENOENT,
+        assay_cp_error(ASSAY_ENOENT,
                  "unknown service '%.64s' (services: assay.submit, "
                  "assay.job, assay.jobs, assay.cancel, assay.runtimes, "
                  "assay.plugins, assay.rescan, assay.cluster, mmi.service)",

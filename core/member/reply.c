@@ -72,23 +72,6 @@ void mb_reply(assay_leader *self, const assay_bytes *route, const char *service,
     json_decref(body);
 }
 
-json_t *mb_error(int code, const char *fmt, ...)
-{
-    char msg[ASSAY_ERRMSG_SIZE * 2];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return json_pack("{s:b, s:s, s:i, s:s}", "ok", 0, "error",
-                     assay_err_name(code), "code", code, "message", msg);
-}
-
-json_t *mb_ok(json_t *body)
-{
-    json_object_set_new(body, "ok", json_true());
-    return body;
-}
-
 s_pending *mb_pending_new(assay_leader *self, const assay_bytes *route,
                           const char *verb, json_t *data)
 {

@@ -11,12 +11,12 @@ static void s_submitted(void *arg, int status, void *result)
     assay_bytes route = mb_route(p);
     json_t *res = result;
     if (status) {
-        json_t *r = mb_error(status, "not committed: %s",
+        json_t *r = assay_cp_error(status, "not committed: %s",
                              assay_strerror(status));
         json_object_set(r, "spec", p->data);
         mb_reply(p->leader, &route, p->verb, r);
     } else
-        mb_reply(p->leader, &route, p->verb, mb_ok(json_incref(res)));
+        mb_reply(p->leader, &route, p->verb, assay_cp_ok(json_incref(res)));
     json_decref(res);
     mb_pending_free(p);
 }
@@ -27,7 +27,7 @@ static void s_refuse(assay_leader *self, const assay_bytes *route,
                      const char *verb, const json_t *body, int rc,
                      const char *err)
 {
-    json_t *r = mb_error(rc, "%s", err);
+    json_t *r = assay_cp_error(rc, "%s", err);
     const char *id = mb_str(body, "id");
     if (id && assay_ident_valid(id, ASSAY_ID_MAX))
         json_object_set_new(r, "spec", json_string(id));
@@ -47,7 +47,7 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
     assay_spec_rec *old = assay_state_spec(self->state, spec->id);
     if (old) { /* a retried submission: answer with the original ids */
         mb_reply(self, route, verb,
-                 mb_ok(json_pack("{s:s, s:o, s:b}", "spec", old->id, "jobs",
+                 assay_cp_ok(json_pack("{s:s, s:o, s:b}", "spec", old->id, "jobs",
                                  assay_spec_job_ids(old), "duplicate", 1)));
         assay_jobspec_destroy(&spec);
         return;
@@ -110,12 +110,12 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
 void mb_svc_job(assay_leader *self, const assay_bytes *route, const char *verb,
                 const json_t *body)
 {
-    const char *id = mb_str(body, "id");
+    const char *id = assay_cp_read_job(body);
     assay_job *j = assay_state_job(self->state, id);
     assay_spec_rec *s = assay_state_spec(self->state, id);
     if (j) {
         mb_reply(self, route, verb,
-                 mb_ok(json_pack(
+                 assay_cp_ok(json_pack(
                      "{s:o}", "job",
                      assay_job_json(j, ASSAY_JOB_RESULT | ASSAY_JOB_HISTORY))));
     } else if (s) {
@@ -125,11 +125,11 @@ void mb_svc_job(assay_leader *self, const assay_bytes *route, const char *verb,
             json_array_append_new(
                 jobs, assay_job_json(sj, ASSAY_JOB_RESULT | ASSAY_JOB_HISTORY));
         mb_reply(self, route, verb,
-                 mb_ok(json_pack("{s:o, s:o}", "spec", assay_spec_json(s),
+                 assay_cp_ok(json_pack("{s:o, s:o}", "spec", assay_spec_json(s),
                                  "jobs", jobs)));
     } else {
         mb_reply(self, route, verb,
-                 mb_error(ASSAY_ENOENT, "no job or JobSpec '%.96s'",
+                 assay_cp_error(ASSAY_ENOENT, "no job or JobSpec '%.96s'",
                           id ? id : "(id missing)"));
     }
 }
@@ -161,30 +161,23 @@ static bool s_jobs_match(const assay_job *j, int state, const json_t *labels)
 void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
                  const json_t *body)
 {
-    const char *st = mb_str(body, "state"), *spec = mb_str(body, "spec"),
-               *after = mb_str(body, "after");
-    if ((json_object_get(body, "state") && !st) ||
-        (json_object_get(body, "spec") && !spec) ||
-        (json_object_get(body, "after") && !after)) {
-        mb_reply(
-            self, route, verb,
-            mb_error(ASSAY_ETYPE, "state, spec and after must be strings"));
+    assay_cp_jobs req;
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = assay_cp_read_jobs(body, &req, err, sizeof err);
+    if (rc) {
+        mb_reply(self, route, verb, assay_cp_error(rc, "%s", err));
         return;
     }
-    const json_t *labels = json_object_get(body, "labels");
-    json_int_t limit = json_integer_value(json_object_get(body, "limit"));
+    const char *st = req.state, *spec = req.spec, *after = req.after;
+    const json_t *labels = req.labels;
+    int64_t limit = req.limit;
     int want = st ? assay_job_state_parse(st) : -1;
     if (st && want < 0) {
         mb_reply(self, route, verb,
-                 mb_error(ASSAY_EINVAL,
+                 assay_cp_error(ASSAY_EINVAL,
                           "state '%.32s': want queued, running, "
                           "completed, failed or cancelled",
                           st));
-        return;
-    }
-    if (labels && !json_is_object(labels)) {
-        mb_reply(self, route, verb,
-                 mb_error(ASSAY_ETYPE, "labels: expected object of strings"));
         return;
     }
     if (limit <= 0 || limit > JOBS_PAGE)
@@ -196,7 +189,7 @@ void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
         const assay_job *a = assay_state_job(self->state, after);
         if (!a) {
             mb_reply(self, route, verb,
-                     mb_error(ASSAY_ENOENT,
+                     assay_cp_error(ASSAY_ENOENT,
                               "after: job '%.96s' is not held (forgotten by "
                               "retention?): list again from the start",
                               after));
@@ -204,7 +197,7 @@ void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
         }
         if (spec && a->spec != s) {
             mb_reply(self, route, verb,
-                     mb_error(ASSAY_EINVAL,
+                     assay_cp_error(ASSAY_EINVAL,
                               "after: job '%.96s' is not of JobSpec '%.64s'",
                               after, spec));
             return;
@@ -214,7 +207,7 @@ void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
     json_t *jobs = json_array();
     const assay_job *last = NULL;
     for (size_t scanned = 0;
-         j && (json_int_t)json_array_size(jobs) < limit && scanned < JOBS_SCAN;
+         j && (int64_t)json_array_size(jobs) < limit && scanned < JOBS_SCAN;
          last = j, j = spec ? assay_spec_next(j) : j->all_next, scanned++)
         if (s_jobs_match(j, want, labels))
             json_array_append_new(jobs, assay_job_json(j, 0));
@@ -236,7 +229,7 @@ void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
                                           : assay_state_count(self->state,
                                                               want))));
     }
-    mb_reply(self, route, verb, mb_ok(o));
+    mb_reply(self, route, verb, assay_cp_ok(o));
 }
 
 static void s_cancelled(void *arg, int status, void *result)
@@ -246,7 +239,7 @@ static void s_cancelled(void *arg, int status, void *result)
     assay_bytes route = mb_route(p);
     json_t *res = result;
     if (status) {
-        mb_reply(self, &route, p->verb, mb_error(status, "not committed"));
+        mb_reply(self, &route, p->verb, assay_cp_error(status, "not committed"));
     } else {
         json_t *was = json_object_get(res, "was"), *cancelled = json_array();
         const char *id;
@@ -264,7 +257,7 @@ static void s_cancelled(void *arg, int status, void *result)
         }
         mb_reply(
             self, &route, p->verb,
-            mb_ok(json_pack("{s:o, s:O}", "cancelled", cancelled, "unknown",
+            assay_cp_ok(json_pack("{s:o, s:O}", "cancelled", cancelled, "unknown",
                             json_object_get(p->data, "unknown"))));
     }
     json_decref(res);
@@ -274,11 +267,11 @@ static void s_cancelled(void *arg, int status, void *result)
 void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
                    const char *verb, const json_t *body)
 {
-    const json_t *ids = json_object_get(body, "ids");
-    if (!json_is_array(ids) || json_array_size(ids) > MAX_LIST) {
-        mb_reply(self, route, verb,
-                 mb_error(ASSAY_EINVAL, "ids: expected an array of job or "
-                                        "JobSpec ids"));
+    const json_t *ids;
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = assay_cp_read_cancel(body, &ids, err, sizeof err);
+    if (rc) {
+        mb_reply(self, route, verb, assay_cp_error(rc, "%s", err));
         return;
     }
     json_t *jobs = json_array(), *unknown = json_array();
@@ -300,12 +293,12 @@ void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
     }
     s_pending *p = mb_pending_new(self, route, verb,
                                   json_pack("{s:o}", "unknown", unknown));
-    int rc = p ? mb_commit(self, assay_cmd_cancel(jobs, assay_wall_ms()),
+    rc = p ? mb_commit(self, assay_cmd_cancel(jobs, assay_wall_ms()),
                            s_cancelled, p)
                : ASSAY_ENOMEM;
     json_decref(jobs);
     if (rc) {
-        mb_reply(self, route, verb, mb_error(rc, "cannot commit"));
+        mb_reply(self, route, verb, assay_cp_error(rc, "cannot commit"));
         if (p)
             mb_pending_free(p);
     }
@@ -342,7 +335,7 @@ void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,
     }
     mb_reply(
         self, route, verb,
-        mb_ok(json_pack("{s:o, s:I}", "runtimes", list, "refused_registrations",
+        assay_cp_ok(json_pack("{s:o, s:I}", "runtimes", list, "refused_registrations",
                         (json_int_t)self->refused)));
 }
 
@@ -358,7 +351,7 @@ void mb_svc_plugins(assay_leader *self, const assay_bytes *route,
                             r->alive, "catalog",
                             json_object_get(r->info, "catalog")));
     }
-    mb_reply(self, route, verb, mb_ok(json_pack("{s:o}", "runtimes", list)));
+    mb_reply(self, route, verb, assay_cp_ok(json_pack("{s:o}", "runtimes", list)));
 }
 
 /* Asks every connected runtime to rescan its plugins directory; the
@@ -377,5 +370,5 @@ void mb_svc_rescan(assay_leader *self, const assay_bytes *route,
         }
     }
     json_decref(empty);
-    mb_reply(self, route, verb, mb_ok(json_pack("{s:o}", "runtimes", asked)));
+    mb_reply(self, route, verb, assay_cp_ok(json_pack("{s:o}", "runtimes", asked)));
 }

@@ -309,7 +309,7 @@ int mb_drain(assay_leader *self)
         }
         if (rc < 0) {
             if (!strcmp(m.proto, ASSAY_MDP_CLIENT) && m.route.len)
-                mb_reply(self, &m.route, m.verb, mb_error(rc, "%s", err));
+                mb_reply(self, &m.route, m.verb, assay_cp_error(rc, "%s", err));
             else
                 assay_warn("dropped message: %s", err);
         } else if (!strcmp(m.proto, ASSAY_MDP_CLIENT)) {

@@ -1,5 +1,4 @@
-/* tests/member/test_reply.c - core/member/reply.c on its own: the error
- * and ok bodies every service replies with (docs/protocol.md), batches
+/* tests/member/test_reply.c - core/member/reply.c on its own: batches
  * that remember what each entry is about past their first growth, and
  * pending commands that keep the route and data of a request. */
 #include <criterion/criterion.h>
@@ -7,22 +6,6 @@
 #include <string.h>
 
 #include "member/internal.h"
-
-Test(reply, error_and_ok_bodies)
-{
-    json_t *e = mb_error(ASSAY_ENOENT, "no job '%s'", "x-0");
-    cr_expect(json_is_false(json_object_get(e, "ok")));
-    cr_expect_str_eq(mb_str(e, "error"), "ASSAY_ENOENT");
-    cr_expect_eq(json_integer_value(json_object_get(e, "code")),
-                 ASSAY_ENOENT);
-    cr_expect_str_eq(mb_str(e, "message"), "no job 'x-0'");
-    json_decref(e);
-    json_t *o = mb_ok(json_pack("{s:i}", "n", 3));
-    cr_expect(json_is_true(json_object_get(o, "ok")));
-    cr_expect_eq(json_integer_value(json_object_get(o, "n")), 3);
-    cr_expect_null(mb_str(o, "n"), "not a string");
-    json_decref(o);
-}
 
 Test(reply, batches_keep_every_entry)
 {

@@ -1,0 +1,170 @@
+/* core/proto/cpmsg.c - the control plane's messages: see cpmsg.h. */
+#include "proto/cpmsg.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *s_str(const json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+json_t *assay_cp_ok(json_t *body)
+{
+    json_object_set_new(body, "ok", json_true());
+    return body;
+}
+
+json_t *assay_cp_error(int code, const char *fmt, ...)
+{
+    char msg[ASSAY_ERRMSG_SIZE * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return json_pack("{s:b, s:s, s:i, s:s}", "ok", 0, "error",
+                     assay_err_name(code), "code", code, "message", msg);
+}
+
+void assay_cp_read_reply(const json_t *body, assay_cp_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ok = json_is_true(json_object_get(body, "ok"));
+    out->error = out->message = "";
+    out->spec = s_str(body, "spec");
+    if (out->ok)
+        return;
+    const json_t *code = json_object_get(body, "code");
+    out->code = json_is_integer(code) && json_integer_value(code) < 0 &&
+                        json_integer_value(code) > -1000
+                    ? (int)json_integer_value(code)
+                    : ASSAY_EPROTO;
+    /* The member's name for its code: a newer member's code may be one
+     * this side's table lacks. */
+    const char *name = s_str(body, "error");
+    out->error = name && *name ? name : assay_err_name(out->code);
+    out->message = s_str(body, "message") ? s_str(body, "message") : "";
+    if (out->code == ASSAY_ENOTLEADER) {
+        out->leader = s_str(body, "leader");
+        out->events = s_str(body, "events");
+    }
+}
+
+json_t *assay_cp_pack_job(const char *id)
+{
+    return id ? json_pack("{s:s}", "id", id) : NULL;
+}
+
+const char *assay_cp_read_job(const json_t *body)
+{
+    return s_str(body, "id");
+}
+
+/* The string at k, or NULL; false when k is there but is no string. */
+static bool s_opt_str(const json_t *o, const char *k, const char **out)
+{
+    const json_t *v = json_object_get(o, k);
+    *out = json_string_value(v);
+    return !v || *out;
+}
+
+int assay_cp_read_jobs(const json_t *body, assay_cp_jobs *out, char *err,
+                       size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (!s_opt_str(body, "state", &out->state) |
+        !s_opt_str(body, "spec", &out->spec) |
+        !s_opt_str(body, "after", &out->after))
+        return assay_errf(err, errlen, ASSAY_ETYPE,
+                          "state, spec and after must be strings");
+    out->labels = json_object_get(body, "labels");
+    if (out->labels && !json_is_object(out->labels))
+        return assay_errf(err, errlen, ASSAY_ETYPE,
+                          "labels: expected object of strings");
+    out->limit = json_integer_value(json_object_get(body, "limit"));
+    return 0;
+}
+
+json_t *assay_cp_pack_cancel(const char *const *ids, size_t n, char *err,
+                             size_t errlen)
+{
+    if (!n || !ids || n > ASSAY_CP_MAX_IDS) {
+        assay_errf(err, errlen, ASSAY_EINVAL,
+                   "from 1 to %d ids are needed",
+                   ASSAY_CP_MAX_IDS);
+        return NULL;
+    }
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++) {
+        json_t *s = ids[i] ? json_string(ids[i]) : NULL;
+        if (!s || json_array_append_new(a, s)) {
+            json_decref(a);
+            assay_errf(err, errlen, ASSAY_EINVAL, "id %zu is %s", i,
+                       ids[i] ? "not UTF-8" : "NULL");
+            return NULL;
+        }
+    }
+    json_t *body = a ? json_pack("{s:o}", "ids", a) : NULL;
+    if (!body)
+        assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
+    return body;
+}
+
+int assay_cp_read_cancel(const json_t *body, const json_t **ids, char *err,
+                         size_t errlen)
+{
+    *ids = json_object_get(body, "ids");
+    if (!json_is_array(*ids) || json_array_size(*ids) > ASSAY_CP_MAX_IDS)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "ids: expected an array of job or JobSpec ids");
+    return 0;
+}
+
+static const char *const s_ops[] = {"status",   "add",     "remove",
+                                    "transfer", "upgrade", "demote"};
+#define NOPS (sizeof s_ops / sizeof *s_ops)
+
+const char *assay_cp_cluster_op_name(int op)
+{
+    return op >= 0 && (size_t)op < NOPS ? s_ops[op] : NULL;
+}
+
+json_t *assay_cp_pack_cluster(const assay_cp_cluster *req)
+{
+    const char *op = assay_cp_cluster_op_name((int)req->op);
+    json_t *o = op ? json_pack("{s:s}", "op", op) : NULL;
+    if (o && req->id >= 0)
+        json_object_set_new(o, "id", json_integer(req->id));
+    if (o && req->address)
+        json_object_set_new(o, "address", json_string(req->address));
+    if (o && req->level > 0)
+        json_object_set_new(o, "level", json_integer(req->level));
+    return o;
+}
+
+int assay_cp_read_cluster(const json_t *body, assay_cp_cluster *out,
+                          char *err, size_t errlen)
+{
+    const char *op = s_str(body, "op") ? s_str(body, "op") : "status";
+    memset(out, 0, sizeof *out);
+    size_t i = 0;
+    while (i < NOPS && strcmp(op, s_ops[i]))
+        i++;
+    if (i == NOPS)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "unknown cluster op '%.32s' (status, add, remove, "
+                          "transfer, upgrade, demote)",
+                          op);
+    out->op = (assay_cp_cluster_op)i;
+    const json_t *id = json_object_get(body, "id"),
+                 *level = json_object_get(body, "level");
+    out->id = json_is_integer(id) && json_integer_value(id) >= 0
+                  ? json_integer_value(id)
+                  : -1;
+    out->address = s_str(body, "address");
+    out->level = json_is_integer(level) && json_integer_value(level) > 0
+                     ? json_integer_value(level)
+                     : 0;
+    return 0;
+}

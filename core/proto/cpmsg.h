@@ -1,0 +1,103 @@
+/* core/proto/cpmsg.h - the control plane's messages, typed
+ * (docs/protocol.md, "Control-plane services"): the reply envelope every
+ * service answers with, and the requests of assay.job, assay.jobs,
+ * assay.cancel and assay.cluster, packed and read here and nowhere else
+ * (a JobSpec, assay.submit's body, is job/jobspec's). The member reads
+ * requests with these and replies with the envelope; the client library,
+ * assayctl and assay-bench pack requests and read replies with them.
+ *
+ * Readers fill a struct whose strings point into the body they were
+ * given; on bad input they return ASSAY_EINVAL or ASSAY_ETYPE and say in
+ * err what is wrong, naming the service and the field. */
+#ifndef ASSAY_CORE_PROTO_CPMSG_H
+#define ASSAY_CORE_PROTO_CPMSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "base/errtext.h"
+
+/* The most ids one assay.cancel names. */
+#define ASSAY_CP_MAX_IDS 100000
+
+/* ---- replies -------------------------------------------------------- */
+
+/* body with "ok": true; takes the reference. */
+json_t *assay_cp_ok(json_t *body);
+/* {ok: false, error: NAME, code, message}. */
+json_t *assay_cp_error(int code, const char *fmt, ...) ASSAY_PRINTF(2, 3);
+
+/* What a reply says besides its service's own fields. */
+typedef struct assay_cp_reply {
+    bool ok;
+    int code;            /* 0 when ok; ASSAY_EPROTO when a refusal has none */
+    const char *error;   /* the code's name, "" when ok */
+    const char *message; /* "" when ok or not said */
+    const char *spec;    /* the JobSpec a submit reply is about, or NULL */
+    const char *leader;  /* ASSAY_ENOTLEADER: where the leader is, or NULL */
+    const char *events;  /* ... and its event stream, or NULL */
+} assay_cp_reply;
+
+/* Reads the envelope of `body`; anything that is not a map is a refusal
+ * with ASSAY_EPROTO. */
+void assay_cp_read_reply(const json_t *body, assay_cp_reply *out);
+
+/* ---- requests ------------------------------------------------------- */
+
+/* assay.job: {id}, a job's or a JobSpec's. The reader gives NULL when
+ * there is no string id (the member answers that no such job exists). */
+json_t *assay_cp_pack_job(const char *id);
+const char *assay_cp_read_job(const json_t *body);
+
+/* assay.jobs: a page of jobs. The reader checks types; the state's name
+ * and the ids are the member's to check against what it holds. */
+typedef struct assay_cp_jobs {
+    const char *state;    /* a job state's name, or NULL: any */
+    const char *spec;     /* only this JobSpec's jobs, or NULL */
+    const char *after;    /* the previous page's "next", or NULL */
+    const json_t *labels; /* a map of strings every job's labels hold */
+    int64_t limit;        /* jobs in the page; 0: the member's most */
+} assay_cp_jobs;
+
+int assay_cp_read_jobs(const json_t *body, assay_cp_jobs *out, char *err,
+                       size_t errlen);
+
+/* assay.cancel: {ids: [job or JobSpec id, ...]}. Ids that are not strings
+ * are reported back as unknown, so reading checks only the list. */
+json_t *assay_cp_pack_cancel(const char *const *ids, size_t n, char *err,
+                             size_t errlen);
+int assay_cp_read_cancel(const json_t *body, const json_t **ids, char *err,
+                         size_t errlen);
+
+/* assay.cluster: {op[, id][, address][, level]}. */
+typedef enum assay_cp_cluster_op {
+    ASSAY_CP_CLUSTER_STATUS,
+    ASSAY_CP_CLUSTER_ADD,
+    ASSAY_CP_CLUSTER_REMOVE,
+    ASSAY_CP_CLUSTER_TRANSFER,
+    ASSAY_CP_CLUSTER_UPGRADE,
+    ASSAY_CP_CLUSTER_DEMOTE,
+} assay_cp_cluster_op;
+
+/* What an op needs (a member id, an address, a level in the range the
+ * leader speaks) is the member's to check, after it knows it leads: the
+ * reader gives -1, NULL and 0 for what is missing or mistyped. */
+typedef struct assay_cp_cluster {
+    assay_cp_cluster_op op;
+    int64_t id;          /* add, remove, demote: > 0; transfer: 0 = any */
+    const char *address; /* add: HOST:PORT */
+    int64_t level;       /* upgrade: from 1 to what the leader speaks */
+} assay_cp_cluster;
+
+/* The op's name ("status", "add", ...), or NULL when out of range. */
+const char *assay_cp_cluster_op_name(int op);
+/* {op, id when >= 0, address when set, level when > 0}. */
+json_t *assay_cp_pack_cluster(const assay_cp_cluster *req);
+/* A missing op is "status"; an unknown one is ASSAY_EINVAL. */
+int assay_cp_read_cluster(const json_t *body, assay_cp_cluster *out,
+                          char *err, size_t errlen);
+
+#endif

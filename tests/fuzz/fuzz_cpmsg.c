@@ -1,0 +1,46 @@
+/* tests/fuzz/fuzz_cpmsg.c - the control plane's messages as the member
+ * and the client read them (core/proto/cpmsg.c): msgpack bytes decoded as
+ * the wire decodes them, then read as a reply envelope and as each
+ * service's request. Whatever the bytes: no crash, no leak, and what a
+ * reader accepts holds what it promises. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/codec.h"
+#include "fuzz.h"
+#include "proto/cpmsg.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_t *body = NULL;
+    char err[256];
+    if (assay_codec_decode(data, size, &body, err, sizeof err) != 0)
+        return 0;
+    assay_cp_reply r;
+    assay_cp_read_reply(body, &r);
+    if (!r.error || !r.message || (r.ok && r.code) ||
+        (!r.ok && (r.code >= 0 || !*r.error)))
+        abort(); /* a refusal without a code, or a success with one */
+    assay_cp_read_job(body);
+    assay_cp_jobs q;
+    if (!assay_cp_read_jobs(body, &q, err, sizeof err) &&
+        (q.labels && !json_is_object(q.labels)))
+        abort();
+    const json_t *ids;
+    if (!assay_cp_read_cancel(body, &ids, err, sizeof err) &&
+        (!json_is_array(ids) || json_array_size(ids) > ASSAY_CP_MAX_IDS))
+        abort();
+    assay_cp_cluster c;
+    if (!assay_cp_read_cluster(body, &c, err, sizeof err)) {
+        if (!assay_cp_cluster_op_name((int)c.op) || c.id < -1 || c.level < 0)
+            abort();
+        json_t *back = assay_cp_pack_cluster(&c);
+        assay_cp_cluster again;
+        if (!back || assay_cp_read_cluster(back, &again, err, sizeof err) ||
+            again.op != c.op || again.id != c.id || again.level != c.level)
+            abort(); /* what was read does not pack back the same */
+        json_decref(back);
+    }
+    json_decref(body);
+    return 0;
+}

@@ -1,0 +1,158 @@
+/* tests/proto/test_cpmsg.c - core/proto/cpmsg.c: the reply envelope reads
+ * back as written, requests pack into what the member reads, and every
+ * reader refuses mistyped fields naming them (docs/protocol.md). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "proto/cpmsg.h"
+
+Test(cpmsg, error_and_ok_bodies_read_back)
+{
+    json_t *e = assay_cp_error(ASSAY_ENOENT, "no job '%s'", "x-0");
+    cr_expect(json_is_false(json_object_get(e, "ok")));
+    assay_cp_reply r;
+    assay_cp_read_reply(e, &r);
+    cr_expect_not(r.ok);
+    cr_expect_eq(r.code, ASSAY_ENOENT);
+    cr_expect_str_eq(r.error, "ASSAY_ENOENT");
+    cr_expect_str_eq(r.message, "no job 'x-0'");
+    cr_expect_null(r.leader);
+    json_decref(e);
+
+    json_t *o = assay_cp_ok(json_pack("{s:i, s:s}", "n", 3, "spec", "s1"));
+    assay_cp_read_reply(o, &r);
+    cr_expect(r.ok);
+    cr_expect_eq(r.code, 0);
+    cr_expect_str_eq(r.message, "");
+    cr_expect_str_eq(r.spec, "s1");
+    cr_expect_eq(json_integer_value(json_object_get(o, "n")), 3);
+    json_decref(o);
+}
+
+Test(cpmsg, a_redirect_names_the_leader)
+{
+    json_t *e = assay_cp_error(ASSAY_ENOTLEADER, "member 2 does not lead");
+    json_object_set_new(e, "leader", json_string("tcp://127.0.0.1:7001"));
+    json_object_set_new(e, "events", json_string("tcp://127.0.0.1:7002"));
+    assay_cp_reply r;
+    assay_cp_read_reply(e, &r);
+    cr_expect_eq(r.code, ASSAY_ENOTLEADER);
+    cr_expect_str_eq(r.leader, "tcp://127.0.0.1:7001");
+    cr_expect_str_eq(r.events, "tcp://127.0.0.1:7002");
+    json_decref(e);
+}
+
+/* A reply that is no map, or a refusal without a sound code, is a
+ * protocol error, never a success or a code out of the table. */
+Test(cpmsg, a_broken_reply_is_a_protocol_error)
+{
+    const char *bodies[] = {"[]", "{}", "{\"ok\": 1}",
+                            "{\"ok\": false, \"code\": 7}",
+                            "{\"ok\": false, \"code\": \"x\"}",
+                            "{\"ok\": false, \"code\": -100000}"};
+    for (size_t i = 0; i < sizeof bodies / sizeof *bodies; i++) {
+        json_t *b = json_loads(bodies[i], 0, NULL);
+        assay_cp_reply r;
+        assay_cp_read_reply(b, &r);
+        cr_expect_not(r.ok, "%s", bodies[i]);
+        cr_expect_eq(r.code, ASSAY_EPROTO, "%s", bodies[i]);
+        cr_expect_str_eq(r.error, "ASSAY_EPROTO", "%s", bodies[i]);
+        json_decref(b);
+    }
+    assay_cp_reply r;
+    assay_cp_read_reply(NULL, &r);
+    cr_expect_eq(r.code, ASSAY_EPROTO);
+}
+
+Test(cpmsg, job_and_cancel_pack_what_is_read)
+{
+    json_t *b = assay_cp_pack_job("spec-1-0");
+    cr_expect_str_eq(assay_cp_read_job(b), "spec-1-0");
+    json_decref(b);
+    json_t *bad = json_pack("{s:i}", "id", 5);
+    cr_expect_null(assay_cp_read_job(bad));
+    json_decref(bad);
+
+    const char *ids[] = {"a-0", "b"};
+    char err[ASSAY_ERRMSG_SIZE];
+    b = assay_cp_pack_cancel(ids, 2, err, sizeof err);
+    cr_assert_not_null(b, "%s", err);
+    const json_t *got;
+    cr_expect_eq(assay_cp_read_cancel(b, &got, err, sizeof err), 0);
+    cr_expect_eq(json_array_size(got), 2);
+    cr_expect_str_eq(json_string_value(json_array_get(got, 1)), "b");
+    json_decref(b);
+
+    cr_expect_null(assay_cp_pack_cancel(ids, 0, err, sizeof err));
+    cr_expect(strstr(err, "ids are needed"), "%s", err);
+    const char *holes[] = {"a", NULL};
+    cr_expect_null(assay_cp_pack_cancel(holes, 2, err, sizeof err));
+    cr_expect(strstr(err, "id 1 is NULL"), "%s", err);
+    bad = json_pack("{s:s}", "ids", "a-0");
+    cr_expect_eq(assay_cp_read_cancel(bad, &got, err, sizeof err),
+                 ASSAY_EINVAL);
+    cr_expect(strstr(err, "ids: expected an array"), "%s", err);
+    json_decref(bad);
+}
+
+Test(cpmsg, jobs_filters_are_typed)
+{
+    assay_cp_jobs q;
+    char err[ASSAY_ERRMSG_SIZE];
+    json_t *b = json_pack("{s:s, s:s, s:{s:s}, s:i}", "state", "queued",
+                          "after", "s-0", "labels", "team", "x", "limit", 5);
+    cr_assert_eq(assay_cp_read_jobs(b, &q, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(q.state, "queued");
+    cr_expect_str_eq(q.after, "s-0");
+    cr_expect_null(q.spec);
+    cr_expect_str_eq(json_string_value(json_object_get(q.labels, "team")),
+                     "x");
+    cr_expect_eq(q.limit, 5);
+    json_decref(b);
+
+    b = json_pack("{s:i}", "spec", 3);
+    cr_expect_eq(assay_cp_read_jobs(b, &q, err, sizeof err), ASSAY_ETYPE);
+    cr_expect(strstr(err, "must be strings"), "%s", err);
+    json_decref(b);
+    b = json_pack("{s:[]}", "labels");
+    cr_expect_eq(assay_cp_read_jobs(b, &q, err, sizeof err), ASSAY_ETYPE);
+    cr_expect(strstr(err, "labels"), "%s", err);
+    json_decref(b);
+}
+
+Test(cpmsg, cluster_ops_round_trip)
+{
+    char err[ASSAY_ERRMSG_SIZE];
+    assay_cp_cluster req = {ASSAY_CP_CLUSTER_ADD, 4, "127.0.0.1:9004", 0}, got;
+    json_t *b = assay_cp_pack_cluster(&req);
+    cr_assert_eq(assay_cp_read_cluster(b, &got, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_eq(got.op, ASSAY_CP_CLUSTER_ADD);
+    cr_expect_eq(got.id, 4);
+    cr_expect_str_eq(got.address, "127.0.0.1:9004");
+    json_decref(b);
+
+    req = (assay_cp_cluster){ASSAY_CP_CLUSTER_UPGRADE, -1, NULL, 3};
+    b = assay_cp_pack_cluster(&req);
+    cr_expect_null(json_object_get(b, "id"));
+    cr_assert_eq(assay_cp_read_cluster(b, &got, err, sizeof err), 0);
+    cr_expect_eq(got.level, 3);
+    cr_expect_eq(got.id, -1);
+    json_decref(b);
+
+    /* No op is status; what is missing or mistyped reads as absent. */
+    b = json_pack("{s:s, s:s}", "id", "4", "level", "2");
+    cr_assert_eq(assay_cp_read_cluster(b, &got, err, sizeof err), 0);
+    cr_expect_eq(got.op, ASSAY_CP_CLUSTER_STATUS);
+    cr_expect_eq(got.id, -1);
+    cr_expect_eq(got.level, 0);
+    json_decref(b);
+
+    b = json_pack("{s:s}", "op", "explode");
+    cr_expect_eq(assay_cp_read_cluster(b, &got, err, sizeof err),
+                 ASSAY_EINVAL);
+    cr_expect(strstr(err, "unknown cluster op 'explode'"), "%s", err);
+    json_decref(b);
+    req.op = (assay_cp_cluster_op)99;
+    cr_expect_null(assay_cp_pack_cluster(&req));
+}
