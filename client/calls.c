@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "base/clock.h"
 #include "base/codec.h"
@@ -102,6 +101,8 @@ int assay_client_call(assay_client *self, const char *service,
         assay_cp_reply why;
         assay_cp_read_reply(r, &why);
         cl_fail(self, rc, "%s: %s (%s)", service, why.message, why.error);
+    } else if (rc == ASSAY_ECANCELLED) {
+        cl_fail(self, rc, "%s: interrupted", service);
     } else if (rc) {
         char list[CL_MAX_ENDPOINTS * CL_ENDPOINT_MAX];
         cl_endpoints(self, list, sizeof list);
@@ -234,9 +235,9 @@ int assay_client_wait(assay_client *self, const char *const *ids, size_t n,
         }
         json_decref(seen);
         int64_t left = deadline - assay_now_ms();
-        int64_t ms = pause < left ? pause : left;
-        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
+        rc = cl_sleep(self, pause < left ? pause : left);
+        if (rc)
+            return rc;
         pause = pause * 2 > WAIT_MOST_MS ? WAIT_MOST_MS : pause * 2;
     }
 }

@@ -4,12 +4,15 @@
 #include "client/internal.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -30,6 +33,8 @@
 #define MAX_QUEUED 65536
 /* Messages one pump takes from a link before looking at the other. */
 #define DRAIN_BOUND 1024
+/* A request given up on waits this long for its reply (see cl_req.ghost). */
+#define GHOST_MS 60000
 
 int cl_fail(assay_client *self, int code, const char *fmt, ...)
 {
@@ -171,8 +176,9 @@ int assay_client_new(const assay_client_opts *opts, assay_client **out,
     assay_client *self = calloc(1, sizeof *self);
     if (!self)
         return assay_errf(err, errlen, ASSAY_ENOMEM, "out of memory");
-    self->epfd = -1;
+    self->epfd = self->wake = -1;
     self->timeout_ms = opts->timeout_ms ? opts->timeout_ms : DEFAULT_TIMEOUT_MS;
+    self->opts_timeout_ms = self->timeout_ms;
     self->silence_ms = opts->silence_ms ? opts->silence_ms : DEFAULT_SILENCE_MS;
     self->max_message = opts->max_message ? opts->max_message
                                           : DEFAULT_MAX_MESSAGE;
@@ -198,8 +204,11 @@ int assay_client_new(const assay_client_opts *opts, assay_client **out,
         else
             s_modules_dir(self->modules, sizeof self->modules);
         self->epfd = epoll_create1(EPOLL_CLOEXEC);
-        if (self->epfd < 0)
-            rc = cl_fail(self, ASSAY_EIO, "epoll_create1: %m");
+        self->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN};
+        if (self->epfd < 0 || self->wake < 0 ||
+            epoll_ctl(self->epfd, EPOLL_CTL_ADD, self->wake, &ev))
+            rc = cl_fail(self, ASSAY_EIO, "epoll, eventfd: %m");
     }
     if (!rc && self->nendpoints)
         rc = s_connect(self, 0);
@@ -233,6 +242,8 @@ void assay_client_destroy(assay_client **self_p)
     assay_link_destroy(&self->evlink);
     if (self->epfd >= 0)
         close(self->epfd);
+    if (self->wake >= 0)
+        close(self->wake);
     free(self);
     *self_p = NULL;
 }
@@ -260,11 +271,31 @@ static void s_queue(assay_client *self, cl_done *d)
     self->nqueued++;
 }
 
-/* Ends request i with `status` and the reply body (a reference taken). */
-static void s_complete(assay_client *self, size_t i, int status, json_t *body)
+static void s_forget(assay_client *self, size_t i)
 {
     cl_req *r = &self->reqs[i];
-    cl_done *d = calloc(1, sizeof *d);
+    free(r->body);
+    memmove(r, r + 1, (self->nreqs - i - 1) * sizeof *r);
+    self->nreqs--;
+}
+
+/* r, abandoned or timed out, only waits for its reply from now on. */
+static void s_ghost(cl_req *r)
+{
+    r->ghost = true;
+    r->sent_ms = assay_now_ms();
+    r->retry_ms = 0;
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+}
+
+/* Queues r's end with `status` and the reply body (a reference taken);
+ * nothing for a ghost. */
+static void s_report(assay_client *self, const cl_req *r, int status,
+                     json_t *body)
+{
+    cl_done *d = r->ghost ? NULL : calloc(1, sizeof *d);
     if (d) {
         d->kind = ASSAY_CLIENT_REPLY;
         d->ticket = r->ticket;
@@ -273,9 +304,12 @@ static void s_complete(assay_client *self, size_t i, int status, json_t *body)
         d->body = json_incref(body);
         s_queue(self, d);
     }
-    free(r->body);
-    memmove(r, r + 1, (self->nreqs - i - 1) * sizeof *r);
-    self->nreqs--;
+}
+
+static void s_complete(assay_client *self, size_t i, int status, json_t *body)
+{
+    s_report(self, &self->reqs[i], status, body);
+    s_forget(self, i);
 }
 
 /* Talks to endpoint i from now on, and sends every request in flight
@@ -285,7 +319,9 @@ static void s_switch(assay_client *self, int i)
     int rc = s_connect(self, i);
     for (size_t k = 0; k < self->nreqs;) {
         cl_req *r = &self->reqs[k];
-        if (rc || ++r->hops > MAX_HOPS || s_transmit(self, r)) {
+        if (r->ghost) { /* its reply would come on the old link */
+            s_forget(self, k);
+        } else if (rc || ++r->hops > MAX_HOPS || s_transmit(self, r)) {
             s_complete(self, k, rc ? rc : ASSAY_ETIMEOUT, NULL);
         } else {
             k++;
@@ -366,8 +402,8 @@ static void s_on_reply(assay_client *self, const assay_link_msg *m)
     assay_cp_read_reply(m->body, &r);
     long i = s_match(self, m->verb, r.spec);
     if (i < 0)
-        return; /* a request already given up on */
-    if (r.code != ASSAY_ENOTLEADER) {
+        return; /* a request long given up on */
+    if (r.code != ASSAY_ENOTLEADER || self->reqs[i].ghost) {
         s_complete(self, (size_t)i, r.code, m->body);
         return;
     }
@@ -466,15 +502,21 @@ static void s_timers(assay_client *self, int64_t now)
 {
     for (size_t i = 0; i < self->nreqs;) {
         cl_req *r = &self->reqs[i];
-        if (now >= r->deadline_ms) {
-            s_complete(self, i, ASSAY_ETIMEOUT, NULL);
-        } else {
-            i++;
+        if (r->ghost && now - r->sent_ms >= GHOST_MS) {
+            s_forget(self, i);
+            continue;
         }
+        if (!r->ghost && now >= r->deadline_ms) {
+            s_report(self, r, ASSAY_ETIMEOUT, NULL);
+            s_ghost(r); /* in its place, to take a late reply */
+        }
+        i++;
     }
     bool parked = false, silent = false;
     for (size_t i = 0; i < self->nreqs; i++) {
         const cl_req *r = &self->reqs[i];
+        if (r->ghost)
+            continue;
         parked = parked || (r->retry_ms && now >= r->retry_ms);
         silent = silent || (!r->retry_ms && now - r->sent_ms >=
                                                 self->silence_ms);
@@ -500,6 +542,8 @@ int64_t assay_client_timeout(const assay_client *self)
     int64_t now = assay_now_ms(), at = INT64_MAX;
     for (size_t i = 0; i < self->nreqs; i++) {
         const cl_req *r = &self->reqs[i];
+        if (r->ghost)
+            continue;
         int64_t t = r->retry_ms ? r->retry_ms
                     : self->nendpoints > 1
                         ? r->sent_ms + self->silence_ms
@@ -570,11 +614,84 @@ int assay_client_next(assay_client *self, assay_client_msg *msg,
             s_hand_out(self, self->head, msg);
             return 1;
         }
+        int rc = cl_interrupted(self);
+        if (rc)
+            return rc;
         int64_t left = deadline - assay_now_ms();
         if (left <= 0)
             return 0;
         s_poll(self, left);
     }
+}
+
+/* Takes an interrupt, if one is pending. */
+static bool s_interrupted(assay_client *self)
+{
+    uint64_t n = 0;
+    return read(self->wake, &n, sizeof n) == (ssize_t)sizeof n && n;
+}
+
+int cl_interrupted(assay_client *self)
+{
+    return s_interrupted(self)
+               ? cl_fail(self, ASSAY_ECANCELLED, "interrupted")
+               : 0;
+}
+
+int cl_sleep(assay_client *self, int64_t ms)
+{
+    struct pollfd p = {self->wake, POLLIN, 0};
+    poll(&p, 1, ms < 0 ? 0 : ms > INT_MAX ? INT_MAX : (int)ms);
+    return cl_interrupted(self);
+}
+
+int assay_client_interrupt(assay_client *self)
+{
+    if (!self)
+        return ASSAY_EINVAL;
+    uint64_t one = 1;
+    /* Only write(2): async-signal-safe. A full counter is pending anyway. */
+    return write(self->wake, &one, sizeof one) == (ssize_t)sizeof one ||
+                   errno == EAGAIN
+               ? 0
+               : ASSAY_EIO;
+}
+
+int assay_client_set_timeout(assay_client *self, int64_t timeout_ms)
+{
+    if (!self)
+        return ASSAY_EINVAL;
+    if (timeout_ms < 0)
+        return cl_fail(self, ASSAY_EINVAL, "timeout_ms must not be negative");
+    self->timeout_ms = timeout_ms ? timeout_ms : self->opts_timeout_ms;
+    return 0;
+}
+
+int assay_client_abandon(assay_client *self, uint64_t ticket)
+{
+    if (!self)
+        return ASSAY_EINVAL;
+    cl_release(self);
+    for (size_t i = 0; i < self->nreqs; i++)
+        if (self->reqs[i].ticket == ticket && !self->reqs[i].ghost) {
+            s_ghost(&self->reqs[i]);
+            return 0;
+        }
+    for (cl_done **p = &self->head, *prev = NULL; *p;
+         prev = *p, p = &(*p)->next) {
+        cl_done *d = *p;
+        if (d->kind != ASSAY_CLIENT_REPLY || d->ticket != ticket)
+            continue;
+        *p = d->next;
+        if (self->tail == d)
+            self->tail = prev;
+        self->nqueued--;
+        json_decref(d->body);
+        free(d);
+        return 0;
+    }
+    return cl_fail(self, ASSAY_ENOENT, "ticket %llu: no such request in "
+                   "flight", (unsigned long long)ticket);
 }
 
 int cl_await(assay_client *self, uint64_t ticket, json_t **reply)
@@ -597,6 +714,11 @@ int cl_await(assay_client *self, uint64_t ticket, json_t **reply)
                 json_decref(d->body);
             free(d);
             return status;
+        }
+        int rc = cl_interrupted(self);
+        if (rc) {
+            assay_client_abandon(self, ticket);
+            return rc;
         }
         s_poll(self, -1);
     }

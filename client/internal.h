@@ -26,6 +26,10 @@ typedef struct cl_req {
     int64_t sent_ms, deadline_ms;
     int64_t retry_ms; /* no leader known: when to ask again (0: not parked) */
     int hops;
+    /* Abandoned or timed out: kept only to take its reply when it comes,
+     * which would otherwise be taken for the next of its service (MDP has
+     * no request ids); never sent again, dropped with the link. */
+    bool ghost;
 } cl_req;
 
 /* A reply or event waiting for assay_client_next. */
@@ -41,6 +45,7 @@ typedef struct cl_done {
 
 struct assay_client {
     int64_t timeout_ms, silence_ms;
+    int64_t opts_timeout_ms; /* what the options said */
     size_t max_message;
     char modules[4096];
     char endpoints[CL_MAX_ENDPOINTS][CL_ENDPOINT_MAX];
@@ -52,7 +57,8 @@ struct assay_client {
     assay_link *link; /* requests: a DEALER to endpoints[current] */
     int dealer;
     assay_link *evlink; /* events: SUB link i reads events[i] */
-    int epfd;           /* both links' descriptors */
+    int epfd;           /* both links' descriptors and `wake` */
+    int wake;           /* an eventfd assay_client_interrupt writes */
     cl_req *reqs;       /* in flight, oldest first */
     size_t nreqs, cap;
     cl_done *head, *tail;
@@ -73,7 +79,13 @@ void cl_release(assay_client *self);
 int cl_send_encoded(assay_client *self, const char *service,
                     const char *spec, char *body, size_t len,
                     uint64_t *ticket);
-/* Waits for ticket's reply: its status; *reply gets its body. */
+/* ASSAY_ECANCELLED (error set) when assay_client_interrupt was called
+ * since the last look, else 0. */
+int cl_interrupted(assay_client *self);
+/* Sleeps ms, or less when interrupted: cl_interrupted's answer. */
+int cl_sleep(assay_client *self, int64_t ms);
+/* Waits for ticket's reply: its status; *reply gets its body. An
+ * interrupt abandons it and returns ASSAY_ECANCELLED. */
 int cl_await(assay_client *self, uint64_t ticket, json_t **reply);
 
 #endif

@@ -6,6 +6,7 @@
  * Every wait is bounded; every process is stopped (cluster_stop). */
 #include <criterion/criterion.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,4 +311,114 @@ Test(client, bad_input_is_refused_and_sends_nothing)
     cr_assert(strstr(assay_client_error(cl), "no control endpoint"));
     assay_client_destroy(&cl);
     assay_client_destroy(&cl); /* twice: a no-op */
+}
+
+/* An abandoned request's reply is taken by it, not by the next request of
+ * its service: MDP replies carry no request id. */
+Test(client, an_abandoned_request_keeps_its_reply)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    assay_client *cl = open_client(c.endpoint, NULL, WAIT_MS);
+    json_t *s = spec("{\"id\": \"held\", \"action\": \"noop.pass\"}");
+    cr_assert_eq(assay_client_submit(cl, s, NULL), 0, "%s",
+                 assay_client_error(cl));
+    json_decref(s);
+    json_t *q1 = json_pack("{s:s}", "id", "nope"),
+           *q2 = json_pack("{s:s}", "id", "held-0");
+    uint64_t t1, t2;
+    cr_assert_eq(assay_client_send(cl, "assay.job", q1, &t1), 0);
+    cr_assert_eq(assay_client_abandon(cl, t1), 0);
+    cr_assert_eq(assay_client_abandon(cl, t1), ASSAY_ENOENT);
+    cr_assert_eq(assay_client_send(cl, "assay.job", q2, &t2), 0);
+    assay_client_msg m;
+    next(cl, &m);
+    cr_assert_eq(m.ticket, t2, "the abandoned request's reply was handed out");
+    cr_assert_eq(m.status, 0);
+    cr_assert_str_eq(str(json_object_get(m.body, "job"), "id"), "held-0");
+    /* Abandoned before its reply is taken: never handed out. */
+    uint64_t t3;
+    cr_assert_eq(assay_client_send(cl, "assay.job", q2, &t3), 0);
+    cr_assert_eq(assay_client_abandon(cl, t3), 0);
+    m = (assay_client_msg){.size = sizeof m};
+    cr_assert_eq(assay_client_next(cl, &m, 500), 0);
+    json_decref(q1);
+    json_decref(q2);
+    assay_client_destroy(&cl);
+}
+
+static void *interrupt_later(void *arg)
+{
+    harness_sleep_ms(200);
+    assay_client_interrupt(arg);
+    return NULL;
+}
+
+/* assay_client_interrupt ends a wait that nothing else would end (a job
+ * no runtime takes, no time bound), from another thread or ahead of it;
+ * the client goes on working. */
+Test(client, an_interrupt_ends_a_wait)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    assay_client *cl = open_client(c.endpoint, NULL, WAIT_MS);
+    /* No runtime has this label: the job stays queued. */
+    json_t *s = spec("{\"id\": \"stuck\", \"action\": \"noop.pass\", "
+                     "\"selector\": {\"zone\": \"nowhere\"}}");
+    cr_assert_eq(assay_client_submit(cl, s, NULL), 0, "%s",
+                 assay_client_error(cl));
+    json_decref(s);
+    const char *ids[] = {"stuck"};
+    cr_assert_eq(assay_client_interrupt(cl), 0);
+    cr_assert_eq(assay_client_interrupt(cl), 0); /* counted once */
+    cr_assert_eq(assay_client_wait(cl, ids, 1, 0, NULL), ASSAY_ECANCELLED);
+    cr_assert(strstr(assay_client_error(cl), "interrupted"), "%s",
+              assay_client_error(cl));
+
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, interrupt_later, cl), 0);
+    int rc = assay_client_wait(cl, ids, 1, 0, NULL);
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, ASSAY_ECANCELLED, "%s", assay_client_error(cl));
+
+    assay_client_msg m = {.size = sizeof m};
+    cr_assert_eq(assay_client_interrupt(cl), 0);
+    cr_assert_eq(assay_client_next(cl, &m, -1), ASSAY_ECANCELLED);
+    json_t *r = NULL;
+    cr_assert_eq(assay_client_job(cl, "stuck", &r), 0, "%s",
+                 assay_client_error(cl));
+    json_decref(r);
+    assay_client_destroy(&cl);
+
+    /* A call to a member that never answers, with a minute's budget. */
+    cl = open_client("tcp://127.0.0.1:1", NULL, 60000);
+    cr_assert_eq(pthread_create(&th, NULL, interrupt_later, cl), 0);
+    rc = assay_client_call(cl, "assay.runtimes", NULL, NULL);
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, ASSAY_ECANCELLED, "%s", assay_client_error(cl));
+    cr_assert_eq(assay_client_timeout(cl), -1, "the request was kept");
+    assay_client_destroy(&cl);
+}
+
+/* A request's budget is the one set when it was sent. */
+Test(client, a_timeout_set_applies_to_later_requests)
+{
+    assay_client *cl = open_client("tcp://127.0.0.1:1", NULL, 60000);
+    uint64_t t1, t2;
+    cr_assert_eq(assay_client_send(cl, "assay.runtimes", NULL, &t1), 0);
+    cr_assert_gt(assay_client_timeout(cl), 1000);
+    cr_assert_eq(assay_client_set_timeout(cl, -5), ASSAY_EINVAL);
+    cr_assert_eq(assay_client_set_timeout(cl, 200), 0);
+    cr_assert_eq(assay_client_send(cl, "assay.runtimes", NULL, &t2), 0);
+    cr_assert_leq(assay_client_timeout(cl), 200);
+    assay_client_msg m;
+    next(cl, &m);
+    cr_assert_eq(m.ticket, t2);
+    cr_assert_eq(m.status, ASSAY_ETIMEOUT);
+    /* 0: back to the options' budget. */
+    cr_assert_eq(assay_client_set_timeout(cl, 0), 0);
+    cr_assert_eq(assay_client_abandon(cl, t1), 0);
+    cr_assert_eq(assay_client_send(cl, "assay.runtimes", NULL, &t1), 0);
+    cr_assert_gt(assay_client_timeout(cl), 1000);
+    assay_client_destroy(&cl);
 }

@@ -20,7 +20,8 @@
  * Bodies are jansson values. What a call returns through a json_t ** is
  * the caller's (json_decref); what assay_client_next fills in belongs to
  * the client and stays valid until its next call (json_incref to keep).
- * One client is used by one thread at a time. */
+ * One client is used by one thread at a time; only assay_client_interrupt
+ * may be called meanwhile, from any thread or a signal handler. */
 #ifndef ASSAY_CLIENT_H
 #define ASSAY_CLIENT_H
 
@@ -110,6 +111,19 @@ ASSAY_API int assay_client_cancel(assay_client *self, const char *const *ids,
 ASSAY_API int assay_client_wait(assay_client *self, const char *const *ids,
                                 size_t n, int64_t timeout_ms, json_t **jobs);
 
+/* The budget of each request sent from now on (> 0), as timeout_ms in the
+ * options; 0 goes back to what the options said. */
+ASSAY_API int assay_client_set_timeout(assay_client *self,
+                                       int64_t timeout_ms);
+
+/* Ends a wait from anywhere: another thread, or a signal handler (it is
+ * async-signal-safe). The synchronous call, assay_client_wait or
+ * assay_client_next waiting on this client - or, when none is, the next
+ * one that would wait or finds nothing to hand out - returns
+ * ASSAY_ECANCELLED, and the request it waited for is abandoned (as by
+ * assay_client_abandon). Several interrupts before that count as one. */
+ASSAY_API int assay_client_interrupt(assay_client *self);
+
 /* ---- Asynchronous calls and events ------------------------------------ */
 
 /* Sends a request without waiting: *ticket identifies its reply. Any
@@ -117,6 +131,13 @@ ASSAY_API int assay_client_wait(assay_client *self, const char *const *ids,
  * id; replies of one other service come in the order sent). */
 ASSAY_API int assay_client_send(assay_client *self, const char *service,
                                 const json_t *body, uint64_t *ticket);
+
+/* Gives up on ticket's request: its reply, queued or still to come, is
+ * never handed out (a reply that comes is still matched to it, so that it
+ * is not taken for a later request's). The member may have acted on it
+ * already: abandoning is not cancelling. ASSAY_ENOENT: no such request is
+ * in flight or queued. */
+ASSAY_API int assay_client_abandon(assay_client *self, uint64_t ticket);
 
 /* Subscribes to events whose topic starts with `prefix` ("" = all) on
  * every event endpoint. */
