@@ -1,7 +1,8 @@
 /* tests/transport/test_zmq.c - the ZeroMQ transport module driven through
  * its vtable, loaded the way the daemon loads it: request/reply with
  * routing ids, unroutable sends, pub/sub filtering, size limits, draining
- * after one wakeup (ZMQ_FD is edge-like), refused configs and endpoints.
+ * after one wakeup (ZMQ_FD is edge-like), refused configs and endpoints
+ * (CURVE is test_zmq_curve.c's).
  *
  * Every wait is a poll() on the module's fd bounded by WAIT_MS, which only
  * a hang reaches; nothing asserts on timing. Ports come from the kernel:
@@ -20,159 +21,18 @@
 #include "harness.h"
 #include "plugin/hostapi.h"
 #include "plugin/loader.h"
+#include "zmq_fixture.h"
 
-#define WAIT_MS 10000
-
-/* ---- Fixture ---------------------------------------------------------- */
-
-static void *dl;
-static const assay_module *mod;
-static const assay_transport_ops *ops;
-/* The core's host table with log() captured: link() reports its reasons
- * (naming the endpoint) there. */
-static assay_host_api host;
-static char logged[8192];
-
-static void capture_log(int level, const char *fmt, ...) ASSAY_PRINTF(2, 3);
-static void capture_log(int level, const char *fmt, ...)
-{
-    size_t used = strlen(logged);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(logged + used, sizeof logged - used, fmt, ap);
-    va_end(ap);
-    used = strlen(logged);
-    if (used + 1 < sizeof logged)
-        strcpy(logged + used, "\n");
-}
-
-static void setup(void)
-{
-    char err[ASSAY_ERRMSG_SIZE];
-    cr_assert_eq(assay_module_open(ZMQ_MODULE_PATH, ASSAY_KIND_TRANSPORT, &dl,
-                                   &mod, err, sizeof err),
-                 0, "%s", err);
-    host = *assay_host_table();
-    host.log = capture_log;
-    assay_module_entry_fn entry;
-    *(void **)&entry = dlsym(dl, ASSAY_MODULE_ENTRY);
-    cr_assert_eq(entry(&host), mod);
-    ops = mod->transport;
-}
-
-static void teardown(void)
-{
-    if (dl)
-        dlclose(dl);
-}
-
-TestSuite(zmq, .init = setup, .fini = teardown);
-
-/* ---- Helpers ---------------------------------------------------------- */
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* "tcp://127.0.0.1:<port>" with a port the kernel just had free. */
-static void free_endpoint(char *buf, size_t size)
-{
-    snprintf(buf, size, "tcp://127.0.0.1:%d", harness_port());
-}
-
-static assay_transport *open_t(const char *identity, size_t max_message)
-{
-    assay_transport_config cfg = {.struct_size = sizeof cfg,
-                                  .identity = identity,
-                                  .max_message = max_message};
-    assay_transport *t = NULL;
-    char err[ASSAY_ERRMSG_SIZE] = "";
-    cr_assert_eq(ops->open(&cfg, &t, err, sizeof err), 0, "%s", err);
-    cr_assert_not_null(t);
-    return t;
-}
-
-static int link_ok(assay_transport *t, int kind, const char *endpoint)
-{
-    int id = ops->link(t, kind, endpoint);
-    cr_assert_geq(id, 0, "link %s: %d\n%s", endpoint, id, logged);
-    return id;
-}
-
-#define BYTES(s) ((assay_bytes){(const uint8_t *)(s), strlen(s)})
-
-static bool frame_is(const assay_bytes *f, const char *s)
-{
-    return f->len == strlen(s) && memcmp(f->data, s, f->len) == 0;
-}
-
-/* Sends the NULL-ended list of strings as one message. */
-static int send_strs(assay_transport *t, int link, const char *const *strs)
-{
-    assay_bytes frames[32];
-    size_t n = 0;
-    while (strs[n]) {
-        frames[n] = BYTES(strs[n]);
-        n++;
-    }
-    return ops->send(t, link, &(assay_frames){frames, n});
-}
-
-#define SEND(t, link, ...)                                                     \
-    send_strs((t), (link), (const char *const[]){__VA_ARGS__, NULL})
-
-/* Waits for one readiness of fd(); false when `until` passed first. */
-static bool wait_fd(assay_transport *t, int64_t until)
-{
-    int64_t left = until - now_ms();
-    if (left <= 0)
-        return false;
-    struct pollfd p = {.fd = ops->fd(t), .events = POLLIN};
-    int rc = poll(&p, 1, (int)left);
-    cr_assert_geq(rc, 0, "poll: %s", strerror(errno));
-    return rc == 1;
-}
-
-/* The next message, the way the core gets it: recv until EBUSY, then
- * poll. Fails the test after WAIT_MS without one. */
-static void next_msg(assay_transport *t, int *link, assay_frames *msg)
-{
-    int64_t until = now_ms() + WAIT_MS;
-    for (;;) {
-        int rc = ops->recv(t, link, msg);
-        if (rc == 0)
-            return;
-        cr_assert_eq(rc, ASSAY_EBUSY, "recv: %d\n%s", rc, logged);
-        cr_assert(wait_fd(t, until), "no message within %d ms", WAIT_MS);
-    }
-}
-
-/* Nothing is left, and fd() stops signalling once recv() has said so: a
- * spurious wakeup is allowed, one that never ends would spin the loop. */
-static void assert_settles(assay_transport *t)
-{
-    int link;
-    assay_frames msg;
-    for (int i = 0; i < 100; i++) {
-        struct pollfd p = {.fd = ops->fd(t), .events = POLLIN};
-        if (poll(&p, 1, 0) == 0)
-            return;
-        cr_assert_eq(ops->recv(t, &link, &msg), ASSAY_EBUSY);
-    }
-    cr_assert_fail("fd() stays readable with nothing to receive");
-}
+TestSuite(zmq, .init = zmq_setup, .fini = zmq_teardown);
 
 /* ---- Tests ------------------------------------------------------------ */
 
 Test(zmq, descriptor_is_a_complete_transport)
 {
-    cr_expect_eq(mod->kind, ASSAY_KIND_TRANSPORT);
-    cr_expect_str_eq(mod->name, "zmq");
-    cr_expect_null(mod->actions);
-    cr_expect_null(mod->consensus);
+    cr_expect_eq(zmq_mod->kind, ASSAY_KIND_TRANSPORT);
+    cr_expect_str_eq(zmq_mod->name, "zmq");
+    cr_expect_null(zmq_mod->actions);
+    cr_expect_null(zmq_mod->consensus);
     cr_expect_eq(ops->version, ASSAY_TRANSPORT_VERSION);
     cr_expect_eq(ops->struct_size, sizeof(assay_transport_ops));
     cr_expect(ops->open && ops->close && ops->link && ops->fd && ops->send &&
@@ -339,7 +199,7 @@ Test(zmq, oversized_messages_are_dropped)
     next_msg(server, &link, &msg);
     cr_assert_eq(msg.count, 16);
     cr_expect_eq(ops->recv(server, &link, &msg), ASSAY_EBUSY);
-    cr_expect(strstr(logged, "dropped"), "%s", logged);
+    cr_expect(strstr(zmq_logged, "dropped"), "%s", zmq_logged);
     ops->close(&client);
     ops->close(&server);
 }
@@ -603,7 +463,7 @@ static void pump_until_message(assay_transport *pub, assay_transport *sub,
         int rc = ops->recv(sub, link, msg);
         if (rc == 0)
             return;
-        cr_assert_eq(rc, ASSAY_EBUSY, "recv: %d\n%s", rc, logged);
+        cr_assert_eq(rc, ASSAY_EBUSY, "recv: %d\n%s", rc, zmq_logged);
         int64_t left = until - now_ms();
         cr_assert_gt(left, 0, "no message within %d ms", WAIT_MS);
         struct pollfd p[2] = {{.fd = ops->fd(pub), .events = POLLIN},
@@ -707,32 +567,6 @@ Test(zmq, subscriber_of_other_topics_never_sees_a_welcome)
     ops->close(&pub);
 }
 
-Test(zmq, security_config_is_refused)
-{
-    assay_transport *t = (assay_transport *)&t; /* open() must clear it */
-    char err[ASSAY_ERRMSG_SIZE] = "";
-    assay_transport_config cfg = {.struct_size = sizeof cfg,
-                                  .curve_secret_key = "secret"};
-    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EUNSUPP);
-    cr_expect_str_eq(err, "CURVE/ZAP not supported yet");
-    cr_expect_null(t);
-
-    cfg = (assay_transport_config){.struct_size = sizeof cfg,
-                                   .zap_domain = "assay"};
-    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EUNSUPP);
-
-    /* Fields past struct_size are not the caller's: never read. */
-    cfg = (assay_transport_config){
-        .struct_size = offsetof(assay_transport_config, curve_secret_key),
-        .curve_secret_key = "garbage"};
-    cr_assert_eq(ops->open(&cfg, &t, err, sizeof err), 0, "%s", err);
-    ops->close(&t);
-
-    cfg.struct_size = offsetof(assay_transport_config, max_message);
-    cr_expect_eq(ops->open(&cfg, &t, err, sizeof err), ASSAY_EINVAL);
-    cr_expect(strstr(err, "bytes"), "%s", err);
-}
-
 Test(zmq, endpoint_errors_name_the_endpoint)
 {
     char ep[64];
@@ -740,16 +574,16 @@ Test(zmq, endpoint_errors_name_the_endpoint)
     assay_transport *first = open_t(NULL, 0), *second = open_t(NULL, 0);
     link_ok(first, ASSAY_LINK_SERVER, ep);
     cr_expect_eq(ops->link(second, ASSAY_LINK_SERVER, ep), ASSAY_EBUSY);
-    cr_expect(strstr(logged, ep) && strstr(logged, "in use"), "%s", logged);
+    cr_expect(strstr(zmq_logged, ep) && strstr(zmq_logged, "in use"), "%s", zmq_logged);
     cr_expect_eq(ops->link(second, ASSAY_LINK_PUBLISH, ep), ASSAY_EBUSY);
 
-    logged[0] = '\0';
+    zmq_logged[0] = '\0';
     cr_expect_eq(ops->link(second, ASSAY_LINK_SERVER, "tcp://127.0.0.1:port"),
                  ASSAY_EINVAL);
-    cr_expect(strstr(logged, "tcp://127.0.0.1:port"), "%s", logged);
+    cr_expect(strstr(zmq_logged, "tcp://127.0.0.1:port"), "%s", zmq_logged);
     cr_expect_eq(ops->link(second, ASSAY_LINK_CLIENT, "bogus://x"),
                  ASSAY_EINVAL);
-    cr_expect(strstr(logged, "bogus://x"), "%s", logged);
+    cr_expect(strstr(zmq_logged, "bogus://x"), "%s", zmq_logged);
     /* The failures took no link slot. */
     cr_expect_eq(link_ok(second, ASSAY_LINK_CLIENT, ep), 0);
     ops->close(&second);

@@ -32,12 +32,26 @@
  * asking every socket before each message had cost a poll() and a
  * getpid() per socket per message.
  *
+ * Security (CURVE, config curve_secret_key). Binding links serve with
+ * the instance's key and set ZMQ_ZAP_DOMAIN with ZMQ_ZAP_ENFORCE_DOMAIN:
+ * libzmq then lets a client in only when a ZAP handler (RFC 27) says so,
+ * and refuses it when no handler is there at all (without the enforce
+ * option a CURVE server with no handler accepts any key). The handler is
+ * this instance's own REP socket on inproc://zeromq.zap.01, served in the
+ * caller's loop like any link (its ZMQ_FD is in fd()): a client key is
+ * allowed when allow_dir holds a certificate for it (czmq's zcertstore,
+ * re-read when the directory changes). Its "name" becomes the
+ * connection's User-Id and its "role" a "Role" property, which every
+ * message from it carries (peer()). Key files are czmq's zcert format.
+ *
  * An instance is not thread-safe (zmq sockets are not): one thread calls
  * all of its functions. */
 #define _GNU_SOURCE
 #include <assay.h>
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -45,7 +59,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <czmq.h>
 #include <zmq.h>
 
 #include "prefixset.h"
@@ -66,6 +82,17 @@
 #define RECONNECT_IVL_MAX_MS 1000
 #define MAX_ROUTING_ID 255 /* zmq's limit on a routing id */
 #define WELCOME_TOPIC "assay.welcome"
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93 /* a draft option Debian's libzmq takes */
+#endif
+#define ZAP_ENDPOINT "inproc://zeromq.zap.01"
+#define DEFAULT_ZAP_DOMAIN "assay"
+/* ZAP requests one recv() answers at most before returning to the caller
+ * (a flood of handshakes must not hold the loop). */
+#define ZAP_PER_RECV 256
+#define Z85_KEY 40 /* a CURVE key's length in Z85 */
+/* Key files are small; larger ones are refused unread. */
+#define KEY_FILE_MAX 65536
 /* The welcome's body: an empty msgpack map. */
 static const uint8_t welcome_body[] = {0x80};
 
@@ -107,6 +134,13 @@ struct assay_transport {
     int publish_stall_ms;
     size_t held; /* __atomic */
     uint64_t unpublished; /* refused past publish_buffer, this streak */
+    /* Security: all of it unset without curve_secret_key. */
+    bool secure;
+    char secret[Z85_KEY + 1], public_[Z85_KEY + 1], server_key[Z85_KEY + 1];
+    char *domain;
+    zcertstore_t *allowed; /* binding links need it */
+    void *zap;             /* the ZAP handler's REP socket */
+    uint64_t zap_refused;  /* handshakes refused, for the log's pace */
 };
 
 /* Whether the caller's config struct (of its struct_size) has `field`. */
@@ -174,12 +208,225 @@ static void s_close(assay_transport **self_p)
         free(self->links[i].endpoint);
         prefixset_fini(&self->links[i].prefixes);
     }
+    if (self->zap)
+        zmq_close(self->zap);
     if (self->ctx)
         while (zmq_ctx_term(self->ctx) < 0 && errno == EINTR)
             ;
+    zcertstore_destroy(&self->allowed);
+    free(self->domain);
+    explicit_bzero(self->secret, sizeof self->secret);
     free(self->identity);
     free(self);
     *self_p = NULL;
+}
+
+/* ---- security: keys, ZAP ------------------------------------------- */
+
+/* A security field of the config, NULL where the caller's struct ends
+ * before it. */
+#define SECURITY(cfg, field) (CFG_COVERS(cfg, field) ? (cfg)->field : NULL)
+
+static bool s_z85_key(const char *txt)
+{
+    uint8_t bin[32];
+    return txt && strlen(txt) == Z85_KEY && zmq_z85_decode(bin, txt);
+}
+
+/* Whether `secret`'s public half is `public_` (both Z85). */
+static bool s_pair(const char *public_, const char *secret)
+{
+    char derived[Z85_KEY + 1];
+    return zmq_curve_public(derived, secret) == 0 &&
+           !strcmp(derived, public_);
+}
+
+static int s_check_security(const assay_transport_config *cfg, char *errbuf,
+                            size_t errlen)
+{
+    const char *secret = SECURITY(cfg, curve_secret_key),
+               *pub = SECURITY(cfg, curve_public_key),
+               *server = SECURITY(cfg, curve_server_key),
+               *domain = SECURITY(cfg, zap_domain),
+               *allow = SECURITY(cfg, allow_dir);
+    if (!secret)
+        return pub || server || domain || allow
+                   ? errf(errbuf, errlen, ASSAY_EINVAL,
+                          "curve_public_key, curve_server_key, zap_domain "
+                          "and allow_dir need curve_secret_key")
+                   : 0;
+    if (!s_z85_key(secret))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "curve_secret_key: not a CURVE key (40 Z85 characters)");
+    if (pub && (!s_z85_key(pub) || !s_pair(pub, secret)))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "curve_public_key: not the public half of "
+                    "curve_secret_key");
+    if (server && !s_z85_key(server))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "curve_server_key: not a CURVE key (40 Z85 characters)");
+    if (domain && (!*domain || strlen(domain) > 254))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "zap_domain: 1 to 254 bytes");
+    if (allow && (!*allow || strlen(allow) > 4000))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "allow_dir: a directory path of 1 to 4000 bytes");
+    if (!assay_host || !assay_host->log) /* ZAP's refusals are logged */
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "security needs the host's log function");
+    return 0;
+}
+
+static int watch(assay_transport *self, void *sock, const char *endpoint);
+static int recv_part(zmq_msg_t *m, void *sock);
+
+/* Keys and, for binding links, the allow-list and the ZAP handler. */
+static int s_open_security(assay_transport *self,
+                           const assay_transport_config *cfg, char *errbuf,
+                           size_t errlen)
+{
+    const char *secret = cfg->curve_secret_key,
+               *server = SECURITY(cfg, curve_server_key),
+               *domain = SECURITY(cfg, zap_domain),
+               *allow = SECURITY(cfg, allow_dir);
+    self->secure = true;
+    strcpy(self->secret, secret);
+    zmq_curve_public(self->public_, secret);
+    if (server)
+        strcpy(self->server_key, server);
+    if (!(self->domain = strdup(domain ? domain : DEFAULT_ZAP_DOMAIN)))
+        return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
+    if (!allow)
+        return 0;
+    struct stat st;
+    if (stat(allow, &st) == 0 && !S_ISDIR(st.st_mode))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "allow_dir %s: not a directory", allow);
+    if (!(self->allowed = zcertstore_new(allow)))
+        return errf(errbuf, errlen, ASSAY_ENOMEM, "allow_dir %s: cannot "
+                    "load", allow);
+    int linger = 0;
+    if (!(self->zap = zmq_socket(self->ctx, ZMQ_REP)) ||
+        zmq_setsockopt(self->zap, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_bind(self->zap, ZAP_ENDPOINT))
+        return errf(errbuf, errlen, ASSAY_EIO, "ZAP handler: %s",
+                    zmq_strerror(errno));
+    return watch(self, self->zap, ZAP_ENDPOINT);
+}
+
+/* A ZAP reply's metadata: the "Role" property (ZMTP's encoding: name
+ * length, name, value length big-endian, value). */
+static size_t s_role_property(const char *role, uint8_t *buf, size_t cap)
+{
+    size_t n = strlen(role);
+    if (!n || 1 + 4 + 4 + n > cap)
+        return 0;
+    buf[0] = 4;
+    memcpy(buf + 1, "Role", 4);
+    buf[5] = (uint8_t)(n >> 24);
+    buf[6] = (uint8_t)(n >> 16);
+    buf[7] = (uint8_t)(n >> 8);
+    buf[8] = (uint8_t)n;
+    memcpy(buf + 9, role, n);
+    return 9 + n;
+}
+
+static bool s_is(const zmq_msg_t *m, const char *s)
+{
+    size_t n = strlen(s);
+    return zmq_msg_size((zmq_msg_t *)m) == n &&
+           !memcmp(zmq_msg_data((zmq_msg_t *)m), s, n);
+}
+
+/* Answers one ZAP request: 200 for a CURVE key with a certificate in
+ * allow_dir, 400 otherwise. Returns ASSAY_EBUSY when none was waiting. */
+static int s_zap_answer(assay_transport *self)
+{
+    enum { PARTS = 7 };
+    zmq_msg_t part[PARTS];
+    size_t n = 0;
+    zmq_msg_t scratch; /* parts past PARTS: read and dropped */
+    for (bool more = true; more;) {
+        zmq_msg_t *m = n < PARTS ? &part[n] : &scratch;
+        zmq_msg_init(m);
+        if (recv_part(m, self->zap) < 0) {
+            int e = errno;
+            zmq_msg_close(m);
+            for (size_t i = 0; i < n; i++)
+                zmq_msg_close(&part[i]);
+            errno = e;
+            return e == EAGAIN && !n ? ASSAY_EBUSY : ASSAY_EIO;
+        }
+        more = zmq_msg_more(m);
+        if (m == &scratch)
+            zmq_msg_close(m);
+        else
+            n++;
+    }
+    const char *status = "400", *text = "no such key";
+    char key[Z85_KEY + 1] = "", user[256] = "";
+    uint8_t meta[300];
+    size_t meta_len = 0;
+    if (n == PARTS && s_is(&part[0], "1.0") && s_is(&part[5], "CURVE") &&
+        zmq_msg_size(&part[6]) == 32) {
+        zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
+        zcert_t *cert = zcertstore_lookup(self->allowed, key);
+        if (cert) {
+            const char *name = zcert_meta(cert, "name"),
+                       *role = zcert_meta(cert, "role");
+            snprintf(user, sizeof user, "%s", name && *name ? name : key);
+            meta_len = s_role_property(role ? role : "", meta, sizeof meta);
+            status = "200";
+            text = "OK";
+        }
+    } else {
+        text = "not a ZAP 1.0 CURVE request";
+    }
+    uint64_t refused = *status == '2' ? 0 : ++self->zap_refused;
+    if (refused && !(refused & (refused - 1))) { /* at 1, 2, 4, 8... */
+        char from[64] = "?";
+        if (n > 3)
+            snprintf(from, sizeof from, "%.*s",
+                     (int)zmq_msg_size(&part[3]),
+                     (const char *)zmq_msg_data(&part[3]));
+        zlog(ASSAY_LOG_WARN, "refused a client from %s: %s%s%s (%llu "
+             "refused so far)", from, text, *key ? ", key " : "", key,
+             (unsigned long long)self->zap_refused);
+    }
+    assay_bytes reply[6] = {
+        {(const uint8_t *)"1.0", 3},
+        {n > 1 ? zmq_msg_data(&part[1]) : NULL, n > 1 ? zmq_msg_size(&part[1])
+                                                      : 0},
+        {(const uint8_t *)status, 3},
+        {(const uint8_t *)text, strlen(text)},
+        {(const uint8_t *)user, strlen(user)},
+        {meta, meta_len}};
+    int rc = 0;
+    for (int i = 0; i < 6 && !rc; i++)
+        if (zmq_send(self->zap, reply[i].data, reply[i].len,
+                     i < 5 ? ZMQ_SNDMORE : 0) < 0)
+            rc = ASSAY_EIO;
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&part[i]);
+    return rc;
+}
+
+static int signal_more(assay_transport *self);
+
+/* Answers the ZAP requests waiting, at most ZAP_PER_RECV (then more_fd
+ * brings the caller back). */
+static int s_serve_zap(assay_transport *self)
+{
+    for (int i = 0; self->zap && i < ZAP_PER_RECV; i++) {
+        int rc = s_zap_answer(self);
+        if (rc == ASSAY_EBUSY)
+            return 0;
+        if (rc) {
+            zlog(ASSAY_LOG_ERROR, "ZAP handler: %s", zmq_strerror(errno));
+            return rc;
+        }
+    }
+    return self->zap ? signal_more(self) : 0;
 }
 
 static int s_open(const assay_transport_config *cfg, assay_transport **out,
@@ -196,12 +443,9 @@ static int s_open(const assay_transport_config *cfg, assay_transport **out,
                     (unsigned)cfg->struct_size,
                     offsetof(assay_transport_config, max_message) +
                         sizeof cfg->max_message);
-    /* Security fields are read only where the caller's struct has them. */
-    if ((CFG_COVERS(cfg, curve_secret_key) && cfg->curve_secret_key) ||
-        (CFG_COVERS(cfg, curve_public_key) && cfg->curve_public_key) ||
-        (CFG_COVERS(cfg, zap_domain) && cfg->zap_domain))
-        return errf(errbuf, errlen, ASSAY_EUNSUPP,
-                    "CURVE/ZAP not supported yet");
+    int rc = s_check_security(cfg, errbuf, errlen);
+    if (rc)
+        return rc;
     if (cfg->identity && (!*cfg->identity ||
                           strlen(cfg->identity) > MAX_ROUTING_ID))
         return errf(errbuf, errlen, ASSAY_EINVAL,
@@ -227,7 +471,6 @@ static int s_open(const assay_transport_config *cfg, assay_transport **out,
                 cfg->publish_stall_ms <= INT32_MAX
             ? (int)cfg->publish_stall_ms
             : DEFAULT_PUBLISH_STALL_MS;
-    int rc = 0;
     if (cfg->identity && !(self->identity = strdup(cfg->identity)))
         rc = errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     else if (!(self->ctx = zmq_ctx_new()))
@@ -243,6 +486,8 @@ static int s_open(const assay_transport_config *cfg, assay_transport **out,
              epoll_ctl(self->epfd, EPOLL_CTL_ADD, self->more_fd,
                        &(struct epoll_event){.events = EPOLLIN}) < 0)
         rc = errf(errbuf, errlen, ASSAY_EIO, "eventfd: %s", strerror(errno));
+    if (!rc && SECURITY(cfg, curve_secret_key))
+        rc = s_open_security(self, cfg, errbuf, errlen);
     if (rc) {
         s_close(&self);
         return rc;
@@ -265,6 +510,53 @@ static int set_int(void *sock, int opt, const char *name, int value,
 
 #define SET_INT(sock, opt, value, endpoint)                                    \
     set_int((sock), (opt), #opt, (value), (endpoint))
+
+static int set_str(void *sock, int opt, const char *name, const char *value,
+                   const char *endpoint)
+{
+    if (zmq_setsockopt(sock, opt, value, strlen(value)) == 0)
+        return 0;
+    zlog(ASSAY_LOG_ERROR, "%s: setting %s: %s", endpoint, name,
+         zmq_strerror(errno));
+    return ASSAY_EIO;
+}
+
+#define SET_STR(sock, opt, value, endpoint)                                    \
+    set_str((sock), (opt), #opt, (value), (endpoint))
+
+/* CURVE on a link of a secure instance: a binding one serves, and lets in
+ * only whom the ZAP handler allows (and nobody without a handler); a
+ * connecting one trusts only curve_server_key. */
+static int s_secure(assay_transport *self, void *sock, int kind,
+                    const char *endpoint)
+{
+    if (kind == ASSAY_LINK_SERVER || kind == ASSAY_LINK_PUBLISH) {
+        if (!self->allowed) {
+            zlog(ASSAY_LOG_ERROR, "%s: a secure binding link needs allow_dir "
+                 "(whom to let in)", endpoint);
+            return ASSAY_EINVAL;
+        }
+        int rc = SET_INT(sock, ZMQ_CURVE_SERVER, 1, endpoint);
+        if (!rc)
+            rc = SET_STR(sock, ZMQ_CURVE_SECRETKEY, self->secret, endpoint);
+        if (!rc)
+            rc = SET_STR(sock, ZMQ_ZAP_DOMAIN, self->domain, endpoint);
+        if (!rc)
+            rc = SET_INT(sock, ZMQ_ZAP_ENFORCE_DOMAIN, 1, endpoint);
+        return rc;
+    }
+    if (!self->server_key[0]) {
+        zlog(ASSAY_LOG_ERROR, "%s: a secure connecting link needs "
+             "curve_server_key (whom to trust)", endpoint);
+        return ASSAY_EINVAL;
+    }
+    int rc = SET_STR(sock, ZMQ_CURVE_SERVERKEY, self->server_key, endpoint);
+    if (!rc)
+        rc = SET_STR(sock, ZMQ_CURVE_PUBLICKEY, self->public_, endpoint);
+    if (!rc)
+        rc = SET_STR(sock, ZMQ_CURVE_SECRETKEY, self->secret, endpoint);
+    return rc;
+}
 
 /* Applies the options of a link kind; all of them must precede
  * bind/connect to take effect on every connection. */
@@ -339,11 +631,10 @@ static int configure(assay_transport *self, void *sock, int kind,
     if (!rc && (kind == ASSAY_LINK_CLIENT || kind == ASSAY_LINK_SUBSCRIBE))
         rc = SET_INT(sock, ZMQ_RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS,
                      endpoint);
-    /* SECURITY: the one place where CURVE gets applied once supported
-     * (ZMQ_CURVE_SERVER + ZMQ_CURVE_SECRETKEY on binding links,
-     * ZMQ_CURVE_PUBLICKEY/SECRETKEY/SERVERKEY on connecting ones) and
-     * ZMQ_ZAP_DOMAIN. Until then open() refuses configs that ask for it,
-     * so no socket here ever runs without the security it was asked for. */
+    /* The one place CURVE is applied: no socket of a secure instance runs
+     * without it. */
+    if (!rc && self->secure)
+        rc = s_secure(self, sock, kind, endpoint);
     return rc;
 }
 
@@ -789,6 +1080,8 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
             self->more_written = false;
         }
         self->round = (uint32_t)((1ull << self->nlinks) - 1);
+        if ((rc = s_serve_zap(self)))
+            return rc;
         /* Subscriptions first, before any message another link returns:
          * a subscriber welcomed before it sent a request (on another
          * connection) has its subscriptions honoured for the events that
@@ -826,8 +1119,187 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
             return rc;
     if (publish_in_round(self) && (rc = signal_more(self)))
         return rc;
+    /* Handshakes that came during the round: their socket's signal may
+     * have been taken by a call on it. */
+    if ((rc = s_serve_zap(self)))
+        return rc;
     self->round = 0;
     return ASSAY_EBUSY;
+}
+
+static int s_peer(assay_transport *self, const char **name,
+                  const char **role)
+{
+    if (!self || !name || !role)
+        return ASSAY_EINVAL;
+    *name = *role = NULL;
+    if (!self->secure || !self->nparts)
+        return 0;
+    /* Properties ride on every part; a client link's server has none. */
+    zmq_msg_t *m = &self->parts[self->nparts - 1];
+    *name = zmq_msg_gets(m, "User-Id");
+    *role = zmq_msg_gets(m, "Role");
+    return 0;
+}
+
+/* ---- key files -------------------------------------------------------- */
+
+/* A path made of parts whose lengths s_key bounded. */
+static void s_path(char *buf, size_t cap, const char *fmt, ...)
+    ASSAY_PRINTF(3, 4);
+static void s_path(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+}
+
+/* A key file's name: letters, digits, '.', '-', '_', not starting with
+ * '.', so it stays inside its directory and out of zcertstore's way. */
+static bool s_file_name(const char *s)
+{
+    if (!s || !*s || *s == '.' || strlen(s) > 100)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr(".-_", *s))
+            return false;
+    return true;
+}
+
+/* Loads dir/FILE.key's pair from its secret file, checked: its own
+ * (not group- or world-readable), small, and a real pair. */
+static int s_key_load(assay_transport_key *k, const char *path,
+                      char *errbuf, size_t errlen)
+{
+    char secret[PATH_MAX];
+    s_path(secret, sizeof secret, "%s_secret", path);
+    struct stat st;
+    if (lstat(secret, &st) < 0)
+        return errno == ENOENT
+                   ? errf(errbuf, errlen, ASSAY_ENOENT, "%s: no such key",
+                          secret)
+                   : errf(errbuf, errlen, ASSAY_EIO, "%s: %s", secret,
+                          strerror(errno));
+    if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX)
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "%s: not a key file (a regular file under %d bytes)",
+                    secret, KEY_FILE_MAX);
+    if (st.st_mode & 077)
+        return errf(errbuf, errlen, ASSAY_EPERM,
+                    "%s: others may read it (mode %03o): chmod 600 it, and "
+                    "replace the key if anyone else had it",
+                    secret, (unsigned)(st.st_mode & 0777));
+    if (st.st_uid != geteuid())
+        return errf(errbuf, errlen, ASSAY_EPERM,
+                    "%s: owned by uid %u, not by this user (%u)", secret,
+                    (unsigned)st.st_uid, (unsigned)geteuid());
+    zcert_t *cert = zcert_load(path);
+    const char *pub = cert ? zcert_public_txt(cert) : NULL,
+               *sec = cert ? zcert_secret_txt(cert) : NULL;
+    int rc = 0;
+    if (!cert || !s_z85_key(pub) || !s_z85_key(sec) || !s_pair(pub, sec))
+        rc = errf(errbuf, errlen, ASSAY_EINVAL,
+                  "%s: not a CURVE key pair in zcert format", secret);
+    else {
+        strcpy(k->public_key, pub);
+        strcpy(k->secret_key, sec);
+    }
+    zcert_destroy(&cert);
+    return rc;
+}
+
+static int s_mkdir_private(const char *dir, char *errbuf, size_t errlen)
+{
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return errf(errbuf, errlen, ASSAY_EIO, "%s: %s", dir,
+                    strerror(errno));
+    return 0;
+}
+
+/* Makes dir/FILE.key (and its secret file, 0600) without ever showing a
+ * half-written one: both are written under a temporary name, and the
+ * secret is linked into place only if no one made it meanwhile (then
+ * theirs is loaded). */
+static int s_key_create(assay_transport_key *k, const char *path,
+                        char *errbuf, size_t errlen)
+{
+    int rc = s_mkdir_private(k->dir, errbuf, errlen);
+    if (rc)
+        return rc;
+    char tmp[PATH_MAX], tmp_secret[PATH_MAX], secret[PATH_MAX];
+    s_path(tmp, sizeof tmp, "%s/.%s.key.%ld.tmp", k->dir, k->file,
+             (long)getpid());
+    s_path(tmp_secret, sizeof tmp_secret, "%s_secret", tmp);
+    s_path(secret, sizeof secret, "%s_secret", path);
+    zcert_t *cert = zcert_new();
+    if (!cert)
+        return errf(errbuf, errlen, ASSAY_EIO, "cannot make a key pair");
+    if (k->name)
+        zcert_set_meta(cert, "name", "%s", k->name);
+    if (k->role)
+        zcert_set_meta(cert, "role", "%s", k->role);
+    int linked = 0;
+    if (zcert_save(cert, tmp) < 0 || chmod(tmp_secret, 0600) < 0 ||
+        chmod(tmp, 0644) < 0)
+        rc = errf(errbuf, errlen, ASSAY_EIO, "%s: cannot write: %s", tmp,
+                  strerror(errno));
+    else if ((linked = link(tmp_secret, secret)) < 0 && errno != EEXIST)
+        rc = errf(errbuf, errlen, ASSAY_EIO, "%s: %s", secret,
+                  strerror(errno));
+    else if (linked < 0) { /* another process made it first */
+        unlink(tmp);
+        unlink(tmp_secret);
+        zcert_destroy(&cert);
+        return s_key_load(k, path, errbuf, errlen);
+    } else if (rename(tmp, path) < 0)
+        rc = errf(errbuf, errlen, ASSAY_EIO, "%s: %s", path,
+                  strerror(errno));
+    unlink(tmp);
+    unlink(tmp_secret);
+    if (!rc && k->allow) {
+        char allowed[PATH_MAX], final[PATH_MAX];
+        s_path(allowed, sizeof allowed, "%s/allowed", k->dir);
+        s_path(tmp, sizeof tmp, "%s/.%s.key.%ld.tmp", allowed, k->file,
+                 (long)getpid());
+        s_path(final, sizeof final, "%s/%s.key", allowed, k->file);
+        rc = s_mkdir_private(allowed, errbuf, errlen);
+        if (!rc && (zcert_save_public(cert, tmp) < 0 ||
+                    rename(tmp, final) < 0))
+            rc = errf(errbuf, errlen, ASSAY_EIO, "%s: cannot write: %s",
+                      final, strerror(errno));
+        unlink(tmp);
+    }
+    if (!rc) {
+        strcpy(k->public_key, zcert_public_txt(cert));
+        strcpy(k->secret_key, zcert_secret_txt(cert));
+        k->created = 1;
+    }
+    zcert_destroy(&cert);
+    return rc;
+}
+
+static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
+{
+    if (!k || k->struct_size < offsetof(assay_transport_key, created) +
+                                   sizeof k->created)
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "key request of %u bytes, need %zu",
+                    k ? (unsigned)k->struct_size : 0u, sizeof *k);
+    k->public_key[0] = k->secret_key[0] = '\0';
+    k->created = 0;
+    if (!k->dir || !*k->dir || strlen(k->dir) > 3800 ||
+        !s_file_name(k->file))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "key '%.100s' in '%.200s': a directory and a file name "
+                    "of letters, digits, '.', '-' and '_' are needed",
+                    k->file ? k->file : "", k->dir ? k->dir : "");
+    char path[PATH_MAX];
+    s_path(path, sizeof path, "%s/%s.key", k->dir, k->file);
+    int rc = s_key_load(k, path, errbuf, errlen);
+    if (rc == ASSAY_ENOENT && k->create)
+        rc = s_key_create(k, path, errbuf, errlen);
+    return rc;
 }
 
 /* ---- descriptor ------------------------------------------------------- */
@@ -843,6 +1315,8 @@ static const assay_transport_ops ops = {
     .recv = s_recv,
     .subscribe = s_subscribe,
     .wanted = s_wanted,
+    .peer = s_peer,
+    .key = s_key,
 };
 
 static const assay_module desc = {
@@ -851,7 +1325,8 @@ static const assay_module desc = {
     .name = "zmq",
     .version = "1.0.0",
     .license = "Apache-2.0",
-    .description = "ZeroMQ transport: ROUTER/DEALER links and PUB/SUB events",
+    .description = "ZeroMQ transport: ROUTER/DEALER links and PUB/SUB "
+                   "events, CURVE with a ZAP allow-list",
     .transport = &ops,
 };
 

@@ -15,7 +15,7 @@
 
 #include "types.h"
 
-#define ASSAY_TRANSPORT_VERSION 1
+#define ASSAY_TRANSPORT_VERSION 2
 
 typedef struct assay_transport assay_transport; /* module-private instance */
 
@@ -32,9 +32,14 @@ typedef struct assay_transport_config {
     uint32_t struct_size;
     const char *identity;   /* this node's id, used as routing id */
     size_t max_message;     /* bytes; larger messages are dropped */
-    /* Security (CURVE keys, ZAP domain) arrives in a later version; a
-     * transport that does not support it refuses a config asking for it. */
-    const char *curve_secret_key; /* Z85, NULL = plain TCP */
+    /* Security. With curve_secret_key set (Z85; NULL = no security) every
+     * link is encrypted and authenticated: a binding link serves with that
+     * key and lets in only clients whose public key has a certificate in
+     * allow_dir (below); a connecting link presents curve_public_key and
+     * curve_secret_key and trusts only the server holding
+     * curve_server_key. A transport that cannot do what is asked refuses
+     * the config. zap_domain: NULL for the transport's own. */
+    const char *curve_secret_key;
     const char *curve_public_key;
     const char *zap_domain;
     /* PUBLISH links (appended: a transport reads them only where the
@@ -44,7 +49,27 @@ typedef struct assay_transport_config {
      * transport's defaults. */
     size_t publish_buffer;
     int64_t publish_stall_ms;
+    /* Version 2 (appended): the server's public key for connecting links
+     * (Z85), and the directory of allowed clients' certificates for
+     * binding ones, re-read when it changes. */
+    const char *curve_server_key;
+    const char *allow_dir;
 } assay_transport_config;
+
+/* A key pair in a directory of key files (the transport's format): read,
+ * or created when absent and `create` is set. */
+typedef struct assay_transport_key {
+    uint32_t struct_size;
+    const char *dir;  /* the key files' directory */
+    const char *file; /* FILE.key (public), FILE.key_secret (both halves) */
+    /* When created: the certificate's name and role, and whether its
+     * public half is also allowed (copied to dir/allowed/). */
+    const char *name, *role;
+    int create, allow;
+    /* Filled in: the pair, Z85 (40 characters), and whether it was made. */
+    char public_key[41], secret_key[41];
+    int created;
+} assay_transport_key;
 
 enum {
     ASSAY_LINK_SERVER = 1,   /* bind; receives from many peers (ROUTER) */
@@ -78,6 +103,14 @@ typedef struct assay_transport_ops {
      * 0 if none does (the core then need not build the message), negative
      * on error. Optional: a NULL slot means "always". */
     int (*wanted)(assay_transport *self, int link, const char *topic);
+
+    /* ---- version 2 --------------------------------------------------- */
+    /* Who sent the message recv() returned last: the name and role its
+     * key's certificate gives, NULL when the link has no security. Valid
+     * until the next recv(). */
+    int (*peer)(assay_transport *self, const char **name, const char **role);
+    /* Reads (or creates) a key pair; no instance needed. */
+    int (*key)(assay_transport_key *key, char *errbuf, size_t errlen);
 } assay_transport_ops;
 
 #endif
