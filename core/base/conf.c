@@ -28,6 +28,8 @@ _Static_assert(ASSAY_LOG_ERROR == 0 && ASSAY_LOG_WARN == 1 &&
                "log_levels[] order must match ASSAY_LOG_*");
 static const char *const log_levels[] = {"error", "warn", "info", "debug",
                                          NULL};
+/* security stores the index into securities[] (ASSAY_SECURITY_*). */
+static const char *const securities[] = {"none", "curve", NULL};
 
 enum conf_type { CONF_STRING, CONF_INT, CONF_ENUM };
 
@@ -193,6 +195,14 @@ static const struct conf_key keys[] = {
         "Highest state feature level this member speaks, and the one a new "
         "cluster it leads starts at; 0: all its build speaks. Set it to the "
         "older release's level to start a cluster older members can join."),
+    ENUM(security, "none", securities,
+         "curve: every link encrypted and every peer authenticated by its "
+         "key (docs/security.md); none: plain TCP, anyone who reaches an "
+         "endpoint may do anything - for labs only."),
+    STRING(keys_dir, "",
+           "Directory of this node's keys and of the keys it lets in "
+           "(allowed/); empty: $ASSAY_KEYS_DIR, else "
+           "$XDG_CONFIG_HOME/assay/keys, else ~/.config/assay/keys."),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

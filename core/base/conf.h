@@ -70,7 +70,13 @@ typedef struct assay_conf {
     int64_t snapshot_threshold;
     int64_t snapshot_trailing;
     int64_t feature_level; /* 0: all this build speaks */
+    /* Security (docs/security.md). */
+    int security;        /* ASSAY_SECURITY_* */
+    char keys_dir[4096]; /* "": the user's own (cluster/keys.h) */
 } assay_conf;
+
+/* conf.security: the index of its value in the schema's list. */
+enum { ASSAY_SECURITY_NONE = 0, ASSAY_SECURITY_CURVE = 1 };
 
 /* Fills in every default. Returns 0 or ASSAY_ENOMEM. */
 int assay_conf_init(assay_conf *c);

@@ -46,8 +46,10 @@ int assay_link_new(const char *modules_dir, const char *transport,
                    const char *identity, size_t max_message,
                    assay_link **out, char *err, size_t errlen)
 {
-    assay_link_conf conf = {modules_dir, transport, identity, max_message, 0,
-                            0};
+    assay_link_conf conf = {.modules_dir = modules_dir,
+                            .transport = transport,
+                            .identity = identity,
+                            .max_message = max_message};
     return assay_link_new_conf(&conf, out, err, errlen);
 }
 
@@ -74,7 +76,11 @@ int assay_link_new_conf(const assay_link_conf *conf, assay_link **out,
                                   .identity = conf->identity,
                                   .max_message = conf->max_message,
                                   .publish_buffer = conf->publish_buffer,
-                                  .publish_stall_ms = conf->publish_stall_ms};
+                                  .publish_stall_ms = conf->publish_stall_ms,
+                                  .curve_secret_key = conf->curve_secret,
+                                  .curve_public_key = conf->curve_public,
+                                  .curve_server_key = conf->curve_server,
+                                  .allow_dir = conf->allow_dir};
     rc = S_OP(self, open, &cfg, &self->t, why, sizeof why);
     if (rc) {
         dlclose(self->dl);
@@ -84,6 +90,34 @@ int assay_link_new_conf(const assay_link_conf *conf, assay_link **out,
     }
     *out = self;
     return 0;
+}
+
+/* Whether the module's ops table reaches `op` (appended in a later
+ * version than the module may have been built against). */
+#define S_HAS(ops, op)                                                         \
+    ((ops)->struct_size >=                                                     \
+         offsetof(assay_transport_ops, op) + sizeof(ops)->op &&                \
+     (ops)->op)
+
+int assay_link_key(const char *modules_dir, const char *transport,
+                   assay_transport_key *key, char *err, size_t errlen)
+{
+    char path[PATH_MAX], why[ASSAY_ERRMSG_SIZE * 2];
+    assay_module_path(modules_dir, "transport", transport, path, sizeof path);
+    void *dl;
+    const assay_module *m;
+    int rc = assay_module_open(path, ASSAY_KIND_TRANSPORT, &dl, &m, why,
+                               sizeof why);
+    if (rc)
+        return assay_errf(err, errlen, rc, "transport %s: %s", path, why);
+    if (!S_HAS(m->transport, key))
+        rc = assay_errf(err, errlen, ASSAY_EUNSUPP,
+                        "transport %s has no key files (no security)",
+                        transport);
+    else if ((rc = m->transport->key(key, why, sizeof why)))
+        assay_errf(err, errlen, rc, "%s", why);
+    dlclose(dl);
+    return rc;
 }
 
 void assay_link_destroy(assay_link **self_p)
@@ -220,6 +254,8 @@ int assay_link_recv(assay_link *self, assay_link_msg *msg, char *err,
         return assay_errf(err, errlen, rc, "transport: %s",
                           assay_strerror(rc));
     msg->id = id;
+    if (S_HAS(self->ops, peer))
+        S_OP(self, peer, self->t, &msg->peer, &msg->role);
     const assay_bytes *f = fr.frames;
     size_t n = fr.count;
     int kind = id >= 0 && id < 32 ? self->kinds[id] : 0;

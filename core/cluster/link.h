@@ -36,10 +36,18 @@ typedef struct assay_link_conf {
     size_t max_message;
     size_t publish_buffer;    /* bytes; 0: the transport's default */
     int64_t publish_stall_ms; /* 0: the transport's default */
+    /* Security (assay_transport_config; cluster/keys.h fills them in):
+     * NULL curve_secret = none. */
+    const char *curve_secret, *curve_public, *curve_server, *allow_dir;
 } assay_link_conf;
 int assay_link_new_conf(const assay_link_conf *conf, assay_link **out,
                         char *err, size_t errlen);
 void assay_link_destroy(assay_link **self_p);
+
+/* Reads or makes a key pair with the transport module's own key files
+ * (assay_transport_ops.key): ASSAY_EUNSUPP when it has none. */
+int assay_link_key(const char *modules_dir, const char *transport,
+                   assay_transport_key *key, char *err, size_t errlen);
 
 /* Adds a SERVER/CLIENT/PUBLISH/SUBSCRIBE link; returns its id. */
 int assay_link_open(assay_link *self, int kind, const char *endpoint,
@@ -78,6 +86,9 @@ typedef struct assay_link_msg {
     char verb[64];      /* service or command */
     json_t *body;       /* decoded map, or NULL when there was none */
     const assay_bytes *raw_body; /* the body frame as received, or NULL */
+    /* Who sent it, as its key's certificate says (secure links only;
+     * else NULL): valid until the next receive. */
+    const char *peer, *role;
 } assay_link_msg;
 
 /* Receives one message: 1 = *msg filled (body owned by msg, release with

@@ -12,6 +12,7 @@
 #include "base/errtext.h"
 #include "base/index.h"
 #include "base/log.h"
+#include "cluster/keys.h"
 #include "cluster/link.h"
 #include "exec/monitor.h"
 #include "plugin/params.h"
@@ -37,6 +38,7 @@ typedef struct s_attempt {
 
 struct assay_runtime {
     const assay_conf *conf;
+    assay_keys keys; /* what its links present (every reconnect) */
     /* The body of the message being packed (see s_send_packed). */
     msgpack_sbuffer out;
     msgpack_packer pk;
@@ -190,9 +192,12 @@ static int s_connect(assay_runtime *self, char *err, size_t errlen)
         assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
         assay_link_destroy(&self->link);
     }
-    int rc = assay_link_new(self->conf->modules_dir, self->conf->transport,
-                            NULL, (size_t)self->conf->max_message_kb * 1024,
-                            &self->link, err, errlen);
+    assay_link_conf lc = {
+        .modules_dir = self->conf->modules_dir,
+        .transport = self->conf->transport,
+        .max_message = (size_t)self->conf->max_message_kb * 1024};
+    assay_keys_apply(&self->keys, &lc);
+    int rc = assay_link_new_conf(&lc, &self->link, err, errlen);
     if (!rc && (self->dealer = assay_link_open(
                     self->link, ASSAY_LINK_CLIENT,
                     self->endpoints[self->current], err, errlen)) < 0)
@@ -634,6 +639,9 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
     if (!rc && !self->nendpoints)
         rc = assay_errf(err, errlen, ASSAY_EINVAL, "no endpoint to join");
     if (!rc)
+        rc = assay_keys_runtime(conf, self->id, endpoints, &self->keys, err,
+                                errlen);
+    if (!rc)
         rc = s_connect(self, err, errlen);
     if (rc) {
         assay_runtime_destroy(&self);
@@ -659,6 +667,7 @@ void assay_runtime_destroy(assay_runtime **self_p)
     if (!self_p || !*self_p)
         return;
     assay_runtime *self = *self_p;
+    explicit_bzero(self->keys.secret, sizeof self->keys.secret);
     if (self->link) {
         assay_loop_remove_fd(self->loop, assay_link_fd(self->link));
         assay_loop_remove_fd(self->loop, assay_plugdir_fd(assay_runner_plugdir(

@@ -30,6 +30,7 @@
 #include "base/log.h"
 #include "base/semver.h"
 #include "base/textlist.h"
+#include "cluster/keys.h"
 #include "cluster/link.h"
 #include "cluster/registration.h"
 #include "job/jobspec.h"
@@ -160,6 +161,7 @@ struct assay_leader {
     s_chore forgetting; /* "forget": runtimes dead past retention */
     int64_t forget_check_ms; /* when dead runtimes are looked at next */
     assay_snapshotter *snap;
+    bool secure; /* its links are CURVE (security = curve) */
     char endpoint[256], events_ep[256]; /* announced when leading */
     /* While a registration or catalogue update is applied: its runtime
      * and the catalogue it had before (NULL: none), for runtime.plugins. */

@@ -96,6 +96,8 @@ static json_t *s_cluster_json(assay_leader *self)
     json_object_set_new(o, "level",
                         json_integer(assay_state_level(self->state)));
     json_object_set_new(o, "speaks", json_integer(s_speaks(self)));
+    json_object_set_new(o, "security",
+                        json_string(self->secure ? "curve" : "none"));
     if (st.storage_need)
         json_object_set_new(
             o, "storage",

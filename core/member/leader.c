@@ -84,8 +84,21 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
         .max_message = (size_t)conf->max_message_kb * 1024,
         .publish_buffer = (size_t)conf->events_buffer_mb << 20,
         .publish_stall_ms = conf->events_stall_ms};
+    assay_keys keys;
     if (!rc)
+        rc = assay_keys_member(conf, &keys, err, errlen);
+    if (!rc) {
+        assay_keys_apply(&keys, &lc);
+        self->secure = keys.secure;
         rc = assay_link_new_conf(&lc, &self->link, err, errlen);
+        explicit_bzero(keys.secret, sizeof keys.secret);
+    }
+    if (!rc && !self->secure)
+        assay_warn("member %s: security = none: the control plane (%s) and "
+                   "events (%s) are plain TCP and let anyone in: whoever "
+                   "reaches them can run any command on every runtime and "
+                   "read every result. For labs only (docs/security.md)",
+                   self->id, conf->listen, conf->events);
     if (!rc && (self->server = s_bind(self, ASSAY_LINK_SERVER, "listen",
                                       conf->listen, err, errlen)) < 0)
         rc = self->server;

@@ -118,10 +118,17 @@ Test(zmq_curve, key_files_are_made_once_and_kept_private)
     cr_expect_str_eq(b.public_key, a.public_key);
     cr_expect_str_eq(b.secret_key, a.secret_key);
 
+    /* The public half alone, as a client reads the server's. */
+    char err[ASSAY_ERRMSG_SIZE];
+    assay_transport_key p = {.struct_size = sizeof p, .dir = dir,
+                             .file = "alice", .public_only = 1};
+    cr_assert_eq(ops->key(&p, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(p.public_key, a.public_key);
+    cr_expect_eq(p.secret_key[0], '\0');
+
     /* A secret others may read is refused, as ssh refuses one. */
     snprintf(path, sizeof path, "%s/alice.key_secret", dir);
     cr_assert_eq(chmod(path, 0640), 0);
-    char err[ASSAY_ERRMSG_SIZE];
     assay_transport_key k = {.struct_size = sizeof k, .dir = dir,
                              .file = "alice"};
     cr_expect_eq(ops->key(&k, err, sizeof err), ASSAY_EPERM);

@@ -1167,6 +1167,25 @@ static bool s_file_name(const char *s)
     return true;
 }
 
+/* A key file's ZPL tree, read here (at most KEY_FILE_MAX bytes): czmq's
+ * zconfig_load leaks its file handle on a file that does not parse. */
+static zconfig_t *s_zpl_load(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    char *text = malloc(KEY_FILE_MAX + 1);
+    size_t n = text ? fread(text, 1, KEY_FILE_MAX + 1, f) : 0;
+    fclose(f);
+    zconfig_t *root = NULL;
+    if (text && n <= KEY_FILE_MAX && !memchr(text, '\0', n)) {
+        text[n] = '\0';
+        root = zconfig_str_load(text);
+    }
+    free(text);
+    return root;
+}
+
 /* Loads dir/FILE.key's pair from its secret file, checked: its own
  * (not group- or world-readable), small, and a real pair. */
 static int s_key_load(assay_transport_key *k, const char *path,
@@ -1194,18 +1213,50 @@ static int s_key_load(assay_transport_key *k, const char *path,
         return errf(errbuf, errlen, ASSAY_EPERM,
                     "%s: owned by uid %u, not by this user (%u)", secret,
                     (unsigned)st.st_uid, (unsigned)geteuid());
-    zcert_t *cert = zcert_load(path);
-    const char *pub = cert ? zcert_public_txt(cert) : NULL,
-               *sec = cert ? zcert_secret_txt(cert) : NULL;
+    zconfig_t *root = s_zpl_load(secret);
+    const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
+                           : NULL,
+               *sec = root ? zconfig_get(root, "/curve/secret-key", NULL)
+                           : NULL;
     int rc = 0;
-    if (!cert || !s_z85_key(pub) || !s_z85_key(sec) || !s_pair(pub, sec))
+    if (!s_z85_key(pub) || !s_z85_key(sec) || !s_pair(pub, sec))
         rc = errf(errbuf, errlen, ASSAY_EINVAL,
                   "%s: not a CURVE key pair in zcert format", secret);
     else {
         strcpy(k->public_key, pub);
         strcpy(k->secret_key, sec);
     }
-    zcert_destroy(&cert);
+    if (sec) /* the tree's copy of the secret */
+        explicit_bzero((char *)sec, strlen(sec));
+    zconfig_destroy(&root);
+    return rc;
+}
+
+/* Reads the public half from a certificate file. */
+static int s_key_public(assay_transport_key *k, const char *path,
+                        char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return errno == ENOENT
+                   ? errf(errbuf, errlen, ASSAY_ENOENT, "%s: no such key",
+                          path)
+                   : errf(errbuf, errlen, ASSAY_EIO, "%s: %s", path,
+                          strerror(errno));
+    if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX)
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "%s: not a key file (a regular file under %d bytes)",
+                    path, KEY_FILE_MAX);
+    zconfig_t *root = s_zpl_load(path);
+    const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
+                           : NULL;
+    int rc = 0;
+    if (!s_z85_key(pub))
+        rc = errf(errbuf, errlen, ASSAY_EINVAL,
+                  "%s: not a CURVE certificate in zcert format", path);
+    else
+        strcpy(k->public_key, pub);
+    zconfig_destroy(&root);
     return rc;
 }
 
@@ -1296,6 +1347,8 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
                     k->file ? k->file : "", k->dir ? k->dir : "");
     char path[PATH_MAX];
     s_path(path, sizeof path, "%s/%s.key", k->dir, k->file);
+    if (k->public_only)
+        return s_key_public(k, path, errbuf, errlen);
     int rc = s_key_load(k, path, errbuf, errlen);
     if (rc == ASSAY_ENOENT && k->create)
         rc = s_key_create(k, path, errbuf, errlen);

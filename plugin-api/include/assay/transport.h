@@ -66,6 +66,9 @@ typedef struct assay_transport_key {
      * public half is also allowed (copied to dir/allowed/). */
     const char *name, *role;
     int create, allow;
+    /* Only the public half, from FILE.key (a server's key, for clients):
+     * secret_key stays empty. */
+    int public_only;
     /* Filled in: the pair, Z85 (40 characters), and whether it was made. */
     char public_key[41], secret_key[41];
     int created;

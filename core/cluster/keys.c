@@ -1,0 +1,233 @@
+/* core/cluster/keys.c - whose keys each role presents: see keys.h. */
+#include "cluster/keys.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <bsd/string.h>
+
+#include "base/errtext.h"
+#include "base/log.h"
+
+int assay_keys_dir(const char *configured, char *out, size_t len, char *err,
+                   size_t errlen)
+{
+    const char *env = getenv("ASSAY_KEYS_DIR"),
+               *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    int n;
+    if (configured && *configured)
+        n = snprintf(out, len, "%s", configured);
+    else if (env && *env)
+        n = snprintf(out, len, "%s", env);
+    else if (xdg && *xdg == '/')
+        n = snprintf(out, len, "%s/assay/keys", xdg);
+    else if (home && *home == '/')
+        n = snprintf(out, len, "%s/.config/assay/keys", home);
+    else
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "keys_dir: not set, and neither are "
+                          "ASSAY_KEYS_DIR, XDG_CONFIG_HOME nor HOME");
+    if (n < 0 || (size_t)n >= len)
+        return assay_errf(err, errlen, ASSAY_ETOOBIG,
+                          "keys_dir: longer than %zu bytes", len - 1);
+    return 0;
+}
+
+bool assay_endpoint_local(const char *ep)
+{
+    static const char *const local[] = {"tcp://127.", "tcp://localhost:",
+                                        "tcp://[::1]:", "ipc://",
+                                        "inproc://"};
+    for (size_t i = 0; i < sizeof local / sizeof *local; i++)
+        if (!strncmp(ep, local[i], strlen(local[i])))
+            return true;
+    return false;
+}
+
+/* Every space- or comma-separated endpoint of `list` is local. */
+static bool s_all_local(const char *list)
+{
+    char copy[1024], *save;
+    strlcpy(copy, list, sizeof copy);
+    for (char *t = strtok_r(copy, " ,\t", &save); t;
+         t = strtok_r(NULL, " ,\t", &save))
+        if (!assay_endpoint_local(t))
+            return false;
+    return true;
+}
+
+typedef struct {
+    const char *modules_dir, *transport, *dir;
+} s_where;
+
+/* Reads (or makes) one key with the transport's key files. */
+static int s_key(const s_where *w, assay_transport_key *k, char *err,
+                 size_t errlen)
+{
+    k->struct_size = sizeof *k;
+    k->dir = w->dir;
+    return assay_link_key(w->modules_dir, w->transport, k, err, errlen);
+}
+
+/* The cluster's public key, for a node that connects to members. */
+static int s_server_key(const s_where *w, assay_keys *out, char *err,
+                        size_t errlen)
+{
+    assay_transport_key k = {.file = ASSAY_KEY_CLUSTER, .public_only = 1};
+    int rc = s_key(w, &k, err, errlen);
+    if (rc == ASSAY_ENOENT)
+        return assay_errf(err, errlen, rc,
+                          "%s/%s.key: no cluster key to trust: copy the "
+                          "cluster's public key (cluster.key, never its "
+                          "_secret) from a member's keys directory "
+                          "(docs/security.md)",
+                          w->dir, ASSAY_KEY_CLUSTER);
+    if (!rc)
+        strlcpy(out->server, k.public_key, sizeof out->server);
+    out->allow[0] = '\0'; /* it binds nothing: no one to let in */
+    return rc;
+}
+
+static void s_take(assay_keys *out, const assay_transport_key *k)
+{
+    strlcpy(out->secret, k->secret_key, sizeof out->secret);
+    strlcpy(out->public_, k->public_key, sizeof out->public_);
+}
+
+static int s_start(const assay_conf *c, assay_keys *out, s_where *w,
+                   char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    if (c->security == ASSAY_SECURITY_NONE)
+        return 1;
+    int rc = assay_keys_dir(c->keys_dir, out->dir, sizeof out->dir, err,
+                            errlen);
+    *w = (s_where){c->modules_dir, c->transport, out->dir};
+    snprintf(out->allow, sizeof out->allow, "%s/%s", out->dir,
+             ASSAY_KEYS_ALLOWED);
+    out->secure = !rc;
+    return rc;
+}
+
+int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
+                      size_t errlen)
+{
+    s_where w;
+    int rc = s_start(c, out, &w, err, errlen);
+    if (rc)
+        return rc < 0 ? rc : 0;
+    bool local = assay_endpoint_local(c->listen) &&
+                 assay_endpoint_local(c->events);
+    assay_transport_key k = {.file = ASSAY_KEY_CLUSTER,
+                             .name = ASSAY_KEY_CLUSTER,
+                             .role = "member",
+                             .create = local};
+    rc = s_key(&w, &k, err, errlen);
+    if (rc == ASSAY_ENOENT)
+        return assay_errf(err, errlen, rc,
+                          "%s/%s.key_secret: no cluster key, and listen %s "
+                          "or events %s is not on this host, so none is "
+                          "made: make the keys with `assayctl keys init "
+                          "--keys-dir %s` and give every member the same "
+                          "(docs/security.md)",
+                          out->dir, ASSAY_KEY_CLUSTER, c->listen, c->events,
+                          out->dir);
+    if (rc)
+        return rc;
+    s_take(out, &k);
+    if (k.created)
+        assay_info("keys: made the cluster key in %s", out->dir);
+    struct stat st;
+    if (!local && (stat(out->allow, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "%s: no allow-list, and listen %s or events %s "
+                          "is not on this host: allow keys with `assayctl "
+                          "keys allow` (docs/security.md)",
+                          out->allow, c->listen, c->events);
+    if (!local)
+        return 0;
+    assay_transport_key op = {.file = ASSAY_KEY_OPERATOR,
+                              .name = ASSAY_KEY_OPERATOR,
+                              .role = "admin",
+                              .create = 1,
+                              .allow = 1};
+    rc = s_key(&w, &op, err, errlen);
+    if (!rc && op.created)
+        assay_info("keys: made an admin key for assayctl, %s/%s.key_secret "
+                   "(only this user can read it)",
+                   out->dir, ASSAY_KEY_OPERATOR);
+    return rc;
+}
+
+int assay_keys_runtime(const assay_conf *c, const char *id,
+                       const char *endpoints, assay_keys *out, char *err,
+                       size_t errlen)
+{
+    s_where w;
+    int rc = s_start(c, out, &w, err, errlen);
+    if (rc)
+        return rc < 0 ? rc : 0;
+    char file[128];
+    snprintf(file, sizeof file, "%s%s", ASSAY_KEY_RUNTIME_PREFIX, id);
+    bool local = s_all_local(endpoints);
+    assay_transport_key k = {.file = file,
+                             .name = id,
+                             .role = "runtime",
+                             .create = local,
+                             .allow = 1};
+    rc = s_key(&w, &k, err, errlen);
+    if (rc == ASSAY_ENOENT)
+        return assay_errf(err, errlen, rc,
+                          "%s/%s.key_secret: no key for runtime %s, and the "
+                          "members (%s) are not on this host, so none is "
+                          "made: make it with `assayctl keys new %s --role "
+                          "runtime --name %s --keys-dir %s` and allow it on "
+                          "the members (docs/security.md)",
+                          out->dir, file, id, endpoints, file, id, out->dir);
+    if (rc)
+        return rc;
+    s_take(out, &k);
+    if (k.created)
+        assay_info("keys: made runtime %s's key in %s (allowed)", id,
+                   out->dir);
+    return s_server_key(&w, out, err, errlen);
+}
+
+int assay_keys_client(const char *modules_dir, const char *transport,
+                      const char *dir, const char *name, assay_keys *out,
+                      char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    int rc = assay_keys_dir(dir, out->dir, sizeof out->dir, err, errlen);
+    if (rc)
+        return rc;
+    s_where w = {modules_dir, transport, out->dir};
+    assay_transport_key k = {.file = name ? name : ASSAY_KEY_OPERATOR};
+    rc = s_key(&w, &k, err, errlen);
+    if (rc == ASSAY_ENOENT)
+        return assay_errf(err, errlen, rc,
+                          "%s/%s.key_secret: no such key: run as the user "
+                          "that started the member (it made one), or give "
+                          "a keys directory holding the cluster's public "
+                          "key and yours (--keys-dir, ASSAY_KEYS_DIR; "
+                          "docs/security.md)",
+                          out->dir, k.file);
+    if (rc)
+        return rc;
+    s_take(out, &k);
+    out->secure = true;
+    return s_server_key(&w, out, err, errlen);
+}
+
+void assay_keys_apply(const assay_keys *k, assay_link_conf *lc)
+{
+    if (!k->secure)
+        return;
+    lc->curve_secret = k->secret;
+    lc->curve_public = k->public_;
+    lc->curve_server = k->server[0] ? k->server : NULL;
+    lc->allow_dir = k->allow[0] ? k->allow : NULL;
+}
