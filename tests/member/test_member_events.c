@@ -8,34 +8,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/clock.h"
 #include "base/codec.h"
 #include "harness.h"
-#include "member/internal.h"
+#include "member_fixture.h"
 #include "state/fsm.h"
 
-#define WAIT_MS 10000
-
-static assay_leader *m;
 static assay_link *sub;
 
 /* The member's link and a subscriber of runtime.plugins, live (welcomed). */
 static void setup(void)
 {
     char err[512], ep[64];
-    m = calloc(1, sizeof *m);
-    m->state = assay_state_new(NULL, NULL);
+    mf_bare_new();
     m->leading = true;
-    mb_offers_reset(m, true);
     snprintf(ep, sizeof ep, "tcp://127.0.0.1:%d", harness_port());
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &m->link, err,
-                                sizeof err),
-                 0, "%s", err);
     m->pub = assay_link_open(m->link, ASSAY_LINK_PUBLISH, ep, err, sizeof err);
     cr_assert_geq(m->pub, 0, "%s", err);
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &sub, err,
-                                sizeof err),
-                 0, "%s", err);
+    mf_link_new(&sub);
     int id = assay_link_open(sub, ASSAY_LINK_SUBSCRIBE, ep, err, sizeof err);
     cr_assert_geq(id, 0, "%s", err);
     assay_link_subscribe(sub, id, ASSAY_EV_RUNTIME_PLUGINS);
@@ -59,12 +48,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    mb_catalog_disarm(m);
-    mb_offers_reset(m, false);
     assay_link_destroy(&sub);
-    assay_link_destroy(&m->link);
-    assay_state_destroy(&m->state);
-    free(m);
+    mf_bare_free();
 }
 
 TestSuite(member_events, .init = setup, .fini = teardown);

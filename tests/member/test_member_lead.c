@@ -8,53 +8,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "base/clock.h"
 #include "harness.h"
-#include "member/internal.h"
+#include "member_fixture.h"
 #include "state/fsm.h"
 
-#define WAIT_MS 10000
-#define MAX_STEPS 200000
 /* The other member, which leads in the follower's view. */
 #define M2_ENDPOINT "tcp://127.0.0.1:7500"
 #define M2_EVENTS "tcp://127.0.0.1:7501"
 
-static assay_conf conf;
-static assay_loop *loop; /* the real member's; NULL for the hand-built */
-static assay_leader *m;
 static assay_link *cp; /* a client: control plane, or runtime */
 static int cp_id;
-
-/* Lets the member handle what it received: a loop turn of the real
- * member, or a drain of the hand-built one. */
-static void pump(void)
-{
-    if (loop)
-        cr_assert_eq(assay_loop_once(loop, 2), 0);
-    else if (!mb_drain(m))
-        harness_sleep_ms(1);
-}
-
-#define UNTIL(cond, ...)                                                       \
-    do {                                                                       \
-        int64_t until_ = assay_now_ms() + WAIT_MS;                             \
-        for (int n_ = 0; !(cond); n_++) {                                      \
-            if (n_ >= MAX_STEPS || assay_now_ms() > until_)                    \
-                cr_assert_fail(__VA_ARGS__);                                   \
-            pump();                                                            \
-        }                                                                      \
-    } while (0)
-
-static void cp_open(void)
-{
-    char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &cp, err,
-                                sizeof err),
-                 0, "%s", err);
-    cp_id = assay_link_open(cp, ASSAY_LINK_CLIENT, conf.listen, err,
-                            sizeof err);
-    cr_assert_geq(cp_id, 0, "%s", err);
-}
 
 /* The next message to the client; asserts its protocol and verb. Its
  * body (NULL: none) goes to the caller; an MMI text body into text. */
@@ -84,7 +47,7 @@ static json_t *cp_next(const char *proto, const char *verb, char *text,
         }
         if (n >= MAX_STEPS || assay_now_ms() > until)
             cr_assert_fail("no %s %s came", proto, verb);
-        pump();
+        mf_step();
     }
 }
 
@@ -135,23 +98,8 @@ static int64_t start_level; /* feature_level to start at; 0: all */
 
 static void setup(void)
 {
-    char err[512];
-    cr_assert_eq(assay_conf_init(&conf), 0);
-    conf.member_id = 1;
-    conf.feature_level = start_level;
-    cr_assert_not_null(loop = assay_loop_new());
-    int rc = ASSAY_EBUSY;
-    /* A port taken meanwhile by another process: try fresh ones. */
-    for (int t = 0; t < 5 && rc == ASSAY_EBUSY; t++) {
-        snprintf(conf.listen, sizeof conf.listen, "tcp://127.0.0.1:%d",
-                 harness_port());
-        snprintf(conf.events, sizeof conf.events, "tcp://127.0.0.1:%d",
-                 harness_port());
-        rc = assay_leader_new(&conf, "m1", loop, &m, err, sizeof err);
-    }
-    cr_assert_eq(rc, 0, "%s", err);
-    UNTIL(m->leading, "the member never took the lead");
-    cp_open();
+    mf_start(start_level);
+    cp_id = mf_link_connect(&cp);
 }
 
 static void setup_level2(void)
@@ -163,9 +111,7 @@ static void setup_level2(void)
 static void teardown(void)
 {
     assay_link_destroy(&cp);
-    assay_leader_destroy(&m);
-    assay_loop_destroy(&loop);
-    assay_conf_fini(&conf);
+    mf_teardown();
 }
 
 TestSuite(member_lead, .init = setup, .fini = teardown);
@@ -361,23 +307,17 @@ static void apply(assay_cmd *cmd)
 static void follower_setup(void)
 {
     char err[512];
-    cr_assert_eq(assay_conf_init(&conf), 0);
-    conf.member_id = 1;
+    mf_conf_init();
     strlcpy(conf.consensus, "fake", sizeof conf.consensus);
     fake_leads = 0;
     fake_leader_id = 2;
-    cr_assert_not_null(m = calloc(1, sizeof *m));
+    mf_bare_new();
     m->conf = &conf;
     strlcpy(m->id, "m1", sizeof m->id);
     m->cops = &fake_ops;
     m->cons = (assay_consensus *)&fake_ops; /* never looked into */
     strlcpy(m->clabel, "consensus fake", sizeof m->clabel);
-    cr_assert_not_null(m->state = assay_state_new(NULL, NULL));
     cr_assert_not_null(m->rts = assay_index_new());
-    mb_offers_reset(m, true);
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &m->link, err,
-                                sizeof err),
-                 0, "%s", err);
     m->server = ASSAY_EBUSY;
     for (int t = 0; t < 5 && m->server == ASSAY_EBUSY; t++) {
         snprintf(conf.listen, sizeof conf.listen, "tcp://127.0.0.1:%d",
@@ -388,20 +328,13 @@ static void follower_setup(void)
     cr_assert_geq(m->server, 0, "%s", err);
     strlcpy(m->endpoint, conf.listen, sizeof m->endpoint);
     apply(assay_cmd_leader("m2", M2_ENDPOINT, M2_EVENTS, 2, 3));
-    cp_open();
+    cp_id = mf_link_connect(&cp);
 }
 
 static void follower_teardown(void)
 {
     assay_link_destroy(&cp);
-    mb_forget_runtimes(m);
-    mb_offers_reset(m, false);
-    assay_index_destroy(&m->rts);
-    mb_batch_clear(&m->results);
-    mb_batch_clear(&m->requeues);
-    assay_link_destroy(&m->link);
-    assay_state_destroy(&m->state);
-    free(m);
+    mf_bare_free();
     assay_conf_fini(&conf);
 }
 
