@@ -115,6 +115,16 @@ void cl_endpoints(const assay_client *self, char *buf, size_t len)
 
 /* A fresh DEALER to endpoints[i]: no late reply of the old one can be
  * taken for an answer. */
+static int s_link_new(assay_client *self, assay_link **out, char *err,
+                      size_t errlen)
+{
+    assay_link_conf lc = {.modules_dir = self->modules,
+                          .transport = "zmq",
+                          .max_message = self->max_message};
+    assay_keys_apply(&self->keys, &lc);
+    return assay_link_new_conf(&lc, out, err, errlen);
+}
+
 static int s_connect(assay_client *self, int i)
 {
     char err[ASSAY_ERRMSG_SIZE * 2];
@@ -123,8 +133,7 @@ static int s_connect(assay_client *self, int i)
         assay_link_destroy(&self->link);
     }
     self->current = i;
-    int rc = assay_link_new(self->modules, "zmq", NULL, self->max_message,
-                            &self->link, err, sizeof err);
+    int rc = s_link_new(self, &self->link, err, sizeof err);
     if (!rc && (self->dealer = assay_link_open(self->link, ASSAY_LINK_CLIENT,
                                                self->endpoints[i], err,
                                                sizeof err)) < 0)
@@ -141,8 +150,7 @@ static int s_connect(assay_client *self, int i)
 static int s_open_events(assay_client *self)
 {
     char err[ASSAY_ERRMSG_SIZE * 2];
-    int rc = assay_link_new(self->modules, "zmq", NULL, self->max_message,
-                            &self->evlink, err, sizeof err);
+    int rc = s_link_new(self, &self->evlink, err, sizeof err);
     /* Link i is events[i]: ids count up from 0. */
     for (int i = 0; !rc && i < self->nevents; i++) {
         int id = assay_link_open(self->evlink, ASSAY_LINK_SUBSCRIBE,
@@ -151,6 +159,28 @@ static int s_open_events(assay_client *self)
     }
     if (!rc && s_watch_fd(self, EPOLL_CTL_ADD, self->evlink) < 0)
         rc = assay_errf(err, sizeof err, ASSAY_EIO, "epoll: %m");
+    return rc ? cl_fail(self, rc, "%s", err) : 0;
+}
+
+/* The option's value where the caller's struct has it, else 0/NULL. */
+#define S_OPT(opts, field)                                                     \
+    ((opts)->size >= offsetof(assay_client_opts, field) + sizeof(opts)->field \
+         ? (opts)->field                                                       \
+         : 0)
+
+/* The keys the links present, unless the caller asked for none. */
+static int s_keys(assay_client *self, const assay_client_opts *opts)
+{
+    int security = S_OPT(opts, security);
+    if (security == ASSAY_CLIENT_SECURITY_NONE)
+        return 0;
+    if (security != ASSAY_CLIENT_SECURITY_CURVE)
+        return cl_fail(self, ASSAY_EINVAL, "security: %d is neither "
+                       "ASSAY_CLIENT_SECURITY_CURVE nor _NONE", security);
+    char err[ASSAY_ERRMSG_SIZE * 4];
+    int rc = assay_keys_client(self->modules, "zmq", S_OPT(opts, keys_dir),
+                               S_OPT(opts, key), &self->keys, err,
+                               sizeof err);
     return rc ? cl_fail(self, rc, "%s", err) : 0;
 }
 
@@ -203,6 +233,9 @@ int assay_client_new(const assay_client_opts *opts, assay_client **out,
                      opts->modules_dir);
         else
             s_modules_dir(self->modules, sizeof self->modules);
+        rc = s_keys(self, opts);
+    }
+    if (!rc) {
         self->epfd = epoll_create1(EPOLL_CLOEXEC);
         self->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         struct epoll_event ev = {.events = EPOLLIN};
@@ -240,6 +273,7 @@ void assay_client_destroy(assay_client **self_p)
     }
     assay_link_destroy(&self->link);
     assay_link_destroy(&self->evlink);
+    explicit_bzero(self->keys.secret, sizeof self->keys.secret);
     if (self->epfd >= 0)
         close(self->epfd);
     if (self->wake >= 0)

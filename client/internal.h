@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 
+#include "cluster/keys.h"
 #include "cluster/link.h"
 
 #define CL_MAX_ENDPOINTS 8
@@ -54,6 +55,7 @@ struct assay_client {
     bool live[CL_MAX_EVENTS];
     int nevents;
     bool subscribed;
+    assay_keys keys;  /* what its links present (secure: CURVE) */
     assay_link *link; /* requests: a DEALER to endpoints[current] */
     int dealer;
     assay_link *evlink; /* events: SUB link i reads events[i] */

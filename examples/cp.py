@@ -12,9 +12,16 @@ docs/protocol.md alone. Needs only python3-zmq and python3-msgpack.
       live, and polls every --poll seconds (0.5; 0: events only).
   cp.py [--endpoint EP] --check-service NAME
       asks the member whether it offers service NAME (RFC 8 MMI)
+
+Security (docs/security.md): every socket is CURVE, presenting the key
+--key (operator) from --keys-dir ($ASSAY_KEYS_DIR, else
+~/.config/assay/keys) and trusting the cluster's key there; --security
+none talks plain TCP to a cluster run without security.
 """
 import argparse
 import json
+import os
+import re
 import sys
 import time
 import uuid
@@ -35,6 +42,45 @@ class Failure(Exception):
 NOT_LEADER = "ASSAY_ENOTLEADER"
 
 
+def zcert_key(path, field):
+    """A key from a zcert file (ZPL text): curve/public-key or
+    curve/secret-key, the 40 Z85 characters."""
+    with open(path, encoding="ascii") as f:
+        m = re.search(r'^\s*%s\s*=\s*"(.{40})"' % field, f.read(), re.M)
+    if not m:
+        raise Failure("%s: no %s in it (not a zcert key file)" % (path, field))
+    return m.group(1).encode()
+
+
+class Security:
+    """What every socket presents: the CURVE keys, or None for plain."""
+
+    def __init__(self, mode, keys_dir, key):
+        self.keys = None
+        if mode == "none":
+            return
+        keys_dir = keys_dir or os.environ.get("ASSAY_KEYS_DIR") or \
+            os.path.join(os.environ.get("XDG_CONFIG_HOME") or
+                         os.path.expanduser("~/.config"), "assay", "keys")
+        try:
+            own = os.path.join(keys_dir, key + ".key_secret")
+            self.keys = (zcert_key(os.path.join(keys_dir, "cluster.key"),
+                                   "public-key"),
+                         zcert_key(own, "public-key"),
+                         zcert_key(own, "secret-key"))
+        except OSError as e:
+            raise Failure("%s: %s (the member's user has the keys; see "
+                          "docs/security.md)" % (e.filename, e.strerror))
+
+    def apply(self, sock):
+        if self.keys:
+            (sock.curve_serverkey, sock.curve_publickey,
+             sock.curve_secretkey) = self.keys
+
+
+SECURITY = None  # set by main()
+
+
 class Client:
     """One Majordomo (RFC 7) client on a DEALER socket: every request is
     [""]["MDPC01"][service][body] and so is every reply. `endpoints` are
@@ -53,6 +99,7 @@ class Client:
         self.current = i
         self.sock = self.ctx.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        SECURITY.apply(self.sock)
         self.sock.connect(self.endpoints[i])
 
     def next_member(self):
@@ -137,6 +184,7 @@ def run(args):
     ctx = zmq.Context()
     try:
         events = ctx.socket(zmq.SUB)
+        SECURITY.apply(events)
         events.setsockopt(zmq.LINGER, 0)
         events.setsockopt(zmq.SUBSCRIBE, b"job.")
         events.connect(args.events)
@@ -222,11 +270,17 @@ def main():
                    help="seconds between assay.job polls (default 0.5; "
                         "0: rely on events alone)")
     p.add_argument("--check-service", metavar="NAME")
+    p.add_argument("--security", choices=("curve", "none"),
+                   default=os.environ.get("ASSAY_SECURITY", "curve"))
+    p.add_argument("--keys-dir")
+    p.add_argument("--key", default="operator")
     p.add_argument("spec", nargs="?", metavar="SPEC.json")
     args = p.parse_args()
     if not args.check_service and not args.spec:
         p.error("SPEC.json or --check-service NAME is required")
+    global SECURITY
     try:
+        SECURITY = Security(args.security, args.keys_dir, args.key)
         return run(args)
     except (Failure, OSError, ValueError, KeyError, zmq.ZMQError) as e:
         print("cp.py: %s" % e, file=sys.stderr)

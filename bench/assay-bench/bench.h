@@ -153,6 +153,7 @@ void bench_emit(json_t *r);
 /* ---- procs.c ----------------------------------------------------------- */
 
 int bench_locate(s_bench *b);
+int bench_keys(s_bench *b);
 int bench_free_port(void);
 s_proc *bench_proc_new(s_bench *b, const char *name, bool member);
 void bench_arg(s_proc *p, const char *fmt, ...)

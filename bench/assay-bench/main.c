@@ -401,6 +401,15 @@ int main(int argc, char **argv)
         bench_note("mkdtemp: %s", strerror(errno));
         return 1;
     }
+    /* The cluster it starts makes its keys beside its logs (members,
+     * simulated and real runtimes, and its own client share them), not
+     * in the user's own keys directory. */
+    char keys[sizeof b->tmp + 8];
+    snprintf(keys, sizeof keys, "%s/keys", b->tmp);
+    if (need_cluster && !getenv("ASSAY_KEYS_DIR"))
+        setenv("ASSAY_KEYS_DIR", keys, 1);
+    if (need_cluster && bench_keys(b))
+        return 1;
     if (need_cluster)
         bench_note("assayd %s%s%s; logs in %s", b->assayd,
                    b->plugins[0] ? ", plugins " : "", b->plugins, b->tmp);

@@ -17,12 +17,29 @@
 #include <arpa/inet.h>
 
 #include "base/clock.h"
+#include "base/errtext.h"
 #include "base/log.h"
 #include "bench.h"
+#include "cluster/keys.h"
 
 #define STOP_GRACE_US 5000000
 
 static bool s_exists(const char *path) { return access(path, X_OK) == 0; }
+
+/* The keys of the cluster it starts, made before its client needs them
+ * (the members would make the same on their first start). */
+int bench_keys(s_bench *b)
+{
+    char dir[4096], err[ASSAY_ERRMSG_SIZE * 2];
+    int made;
+    if (assay_keys_dir(NULL, dir, sizeof dir, err, sizeof err) ||
+        assay_keys_init(NULL, "zmq", dir, &made, err, sizeof err)) {
+        bench_fmt(b->fatal, sizeof b->fatal, "keys: %s", err);
+        bench_note("%s", b->fatal);
+        return -1;
+    }
+    return 0;
+}
 
 /* assayd beside this binary (build tree or install), else from $PATH. */
 int bench_locate(s_bench *b)

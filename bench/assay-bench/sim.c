@@ -16,6 +16,7 @@
 #include "base/codec.h"
 #include "base/errtext.h"
 #include "bench.h"
+#include "cluster/keys.h"
 #include "cluster/link.h"
 #include "proto/rtmsg.h"
 
@@ -334,8 +335,15 @@ static int s_group_connect(s_bench *b, s_group *g)
     char err[ASSAY_ERRMSG_SIZE * 2];
     assay_link_destroy(&g->link);
     g->reconnect = false;
-    if (assay_link_new(NULL, "zmq", NULL, MAX_MESSAGE, &g->link, err,
-                       sizeof err) != 0) {
+    /* One transport instance carries a group's links, so they share a key:
+     * the cluster's operator key, found as the bench's own client finds
+     * it (docs/security.md). */
+    assay_keys keys;
+    assay_link_conf lc = {.transport = "zmq", .max_message = MAX_MESSAGE};
+    int rc = assay_keys_client(NULL, "zmq", NULL, NULL, &keys, err,
+                               sizeof err);
+    assay_keys_apply(&keys, &lc);
+    if (rc || assay_link_new_conf(&lc, &g->link, err, sizeof err) != 0) {
         bench_fmt(b->fatal, sizeof b->fatal, "simulated runtimes: %s", err);
         return -1;
     }

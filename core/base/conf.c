@@ -195,7 +195,7 @@ static const struct conf_key keys[] = {
         "Highest state feature level this member speaks, and the one a new "
         "cluster it leads starts at; 0: all its build speaks. Set it to the "
         "older release's level to start a cluster older members can join."),
-    ENUM(security, "none", securities,
+    ENUM(security, "curve", securities,
          "curve: every link encrypted and every peer authenticated by its "
          "key (docs/security.md); none: plain TCP, anyone who reaches an "
          "endpoint may do anything - for labs only."),

@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "cli.h"
 #include "ctl_cluster.h"
+#include "ctl_keys.h"
 #include "exec/runner.h"
 #include "flagspec.h"
 #include "job/jobspec.h"
@@ -52,6 +53,13 @@ static void s_usage(FILE *out)
           "before any runs)\n"
           "  plugin new NAME [--dir DIR] a new plugin project (source, test, "
           "CMake)\n"
+          "  keys init                  this cluster's keys: the members' "
+          "and an admin's\n"
+          "  keys new FILE ROLE [NAME]  a key pair, allowed here (ROLE: "
+          "submit, read,\n"
+          "                             admin, runtime, member)\n"
+          "  keys list | allow PATH/NAME.key | revoke NAME\n"
+          "                             the keys members here let in\n"
           "  run --local --action PLUGIN.ACTION[@RANGE] [--param K=V]...\n"
           "      [--target K=V[,K=V]...]...  run one action, no JSON file\n"
           "\n"
@@ -63,6 +71,12 @@ static void s_usage(FILE *out)
           "  --timeout-ms N             per request (5000)\n"
           "  --wait-ms N                bound for wait, submit --wait, watch\n"
           "  --modules-dir DIR          where the transport module is\n"
+          "  --keys-dir DIR             keys ($ASSAY_KEYS_DIR, "
+          "~/.config/assay/keys)\n"
+          "  --key NAME                 the key presented (operator)\n"
+          "  --security curve|none      none: a cluster run without "
+          "security\n"
+          "                             ($ASSAY_SECURITY; default curve)\n"
           "  --json                     machine-readable output\n"
           "  --config FILE, --no-config, --set KEY=VALUE, --plugins-dir DIR\n"
           "                             (--local; default config: the "
@@ -268,6 +282,9 @@ int main(int argc, char **argv)
         {"endpoint", required_argument, NULL, 'e'},
         {"events", required_argument, NULL, 'E'},
         {"modules-dir", required_argument, NULL, 'M'},
+        {"keys-dir", required_argument, NULL, 'K'},
+        {"key", required_argument, NULL, 'k'},
+        {"security", required_argument, NULL, 'X'},
         {"wait", no_argument, NULL, 'w'},
         {"rescan", no_argument, NULL, 'R'},
         {"state", required_argument, NULL, 'S'},
@@ -291,6 +308,7 @@ int main(int argc, char **argv)
         .events = s_env("ASSAY_EVENTS", "tcp://127.0.0.1:7401"),
         .timeout_ms = 5000,
     };
+    const char *security = s_env("ASSAY_SECURITY", "curve");
     char pdir[4200];
     int level = ASSAY_LOG_WARN, c, code = ASSAY_EXIT_USAGE;
     while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
@@ -319,6 +337,9 @@ int main(int argc, char **argv)
         case 'e': co.endpoint = optarg; break;
         case 'E': co.events = optarg; break;
         case 'M': co.modules_dir = optarg; break;
+        case 'K': co.keys_dir = optarg; break;
+        case 'k': co.key = optarg; break;
+        case 'X': security = optarg; break;
         case 'w': co.wait = true; break;
         case 'R': co.rescan = true; break;
         case 'S': co.state = optarg; break;
@@ -370,6 +391,12 @@ int main(int argc, char **argv)
         goto out;
     }
     const char *cmd = argv[optind++];
+    if (strcmp(security, "curve") && strcmp(security, "none")) {
+        fprintf(stderr, "assayctl: --security (or ASSAY_SECURITY) is curve "
+                        "or none, not '%s'\n", security);
+        goto out;
+    }
+    co.plain = !strcmp(security, "none");
     if (co.timeout_ms <= 0) {
         fprintf(stderr, "assayctl: --timeout-ms must be positive\n");
         goto out;
@@ -389,6 +416,10 @@ int main(int argc, char **argv)
     }
     if (is_new) {
         code = s_plugin_new(argv + optind, argc - optind, o.dir);
+        goto out;
+    }
+    if (!strcmp(cmd, "keys")) {
+        code = assay_ctl_keys(argv + optind, argc - optind, &co);
         goto out;
     }
     if (!o.local) {

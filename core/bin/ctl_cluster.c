@@ -30,6 +30,10 @@ static int s_open(s_client *c, const assay_ctl_opts *o, const char *endpoints,
     co.events = events;
     co.timeout_ms = o->timeout_ms;
     co.modules_dir = o->modules_dir;
+    co.keys_dir = o->keys_dir;
+    co.key = o->key;
+    co.security = o->plain ? ASSAY_CLIENT_SECURITY_NONE
+                           : ASSAY_CLIENT_SECURITY_CURVE;
     c->o = o;
     int rc = assay_client_new(&co, &c->cl, err, sizeof err);
     if (rc) {
@@ -336,6 +340,13 @@ static void s_render_cluster(const json_t *r)
     printf("feature level %lld (this member speaks up to %lld)\n",
            (long long)json_integer_value(json_object_get(r, "level")),
            (long long)json_integer_value(json_object_get(r, "speaks")));
+    const char *sec = json_string_value(json_object_get(r, "security"));
+    if (sec && !strcmp(sec, "none"))
+        printf("security: NONE - plain TCP, anyone who reaches this member "
+               "can run any command on every runtime (docs/security.md)\n");
+    else if (sec)
+        printf("security: %s (links encrypted, peers authenticated by "
+               "key)\n", sec);
     if (l)
         printf("leader: %s (id %lld) at %s, events %s\n",
                json_string_value(json_object_get(l, "id")),

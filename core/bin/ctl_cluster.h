@@ -19,6 +19,9 @@ typedef struct assay_ctl_opts {
     long count;              /* watch --count: stop after N events */
     int64_t timeout_ms;      /* per request */
     int64_t wait_ms;         /* wait/submit --wait/watch bound; 0 = none */
+    const char *keys_dir;    /* --keys-dir; NULL: cluster/keys.h's default */
+    const char *key;         /* --key; NULL: operator */
+    bool plain;              /* --security none ($ASSAY_SECURITY) */
 } assay_ctl_opts;
 
 /* Runs submit, job, jobs, wait, cancel, runtimes, plugins or watch;

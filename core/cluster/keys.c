@@ -112,6 +112,29 @@ static int s_start(const assay_conf *c, assay_keys *out, s_where *w,
     return rc;
 }
 
+int assay_keys_init(const char *modules_dir, const char *transport,
+                    const char *dir, int *made, char *err, size_t errlen)
+{
+    s_where w = {modules_dir, transport, dir};
+    assay_transport_key k[2] = {{.file = ASSAY_KEY_CLUSTER,
+                                 .name = ASSAY_KEY_CLUSTER,
+                                 .role = "member",
+                                 .create = 1},
+                                {.file = ASSAY_KEY_OPERATOR,
+                                 .name = ASSAY_KEY_OPERATOR,
+                                 .role = "admin",
+                                 .create = 1,
+                                 .allow = 1}};
+    *made = 0;
+    int rc = 0;
+    for (int i = 0; i < 2 && !rc; i++) {
+        rc = s_key(&w, &k[i], err, errlen);
+        *made |= k[i].created ? 1 << i : 0;
+        explicit_bzero(k[i].secret_key, sizeof k[i].secret_key);
+    }
+    return rc;
+}
+
 int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                       size_t errlen)
 {
@@ -121,10 +144,17 @@ int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
         return rc < 0 ? rc : 0;
     bool local = assay_endpoint_local(c->listen) &&
                  assay_endpoint_local(c->events);
-    assay_transport_key k = {.file = ASSAY_KEY_CLUSTER,
-                             .name = ASSAY_KEY_CLUSTER,
-                             .role = "member",
-                             .create = local};
+    int made = 0;
+    if (local && (rc = assay_keys_init(w.modules_dir, w.transport, out->dir,
+                                       &made, err, errlen)))
+        return rc;
+    if (made & ASSAY_KEYS_MADE_CLUSTER)
+        assay_info("keys: made the cluster key in %s", out->dir);
+    if (made & ASSAY_KEYS_MADE_OPERATOR)
+        assay_info("keys: made an admin key for assayctl, %s/%s.key_secret "
+                   "(only this user can read it)",
+                   out->dir, ASSAY_KEY_OPERATOR);
+    assay_transport_key k = {.file = ASSAY_KEY_CLUSTER};
     rc = s_key(&w, &k, err, errlen);
     if (rc == ASSAY_ENOENT)
         return assay_errf(err, errlen, rc,
@@ -138,8 +168,6 @@ int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
     if (rc)
         return rc;
     s_take(out, &k);
-    if (k.created)
-        assay_info("keys: made the cluster key in %s", out->dir);
     struct stat st;
     if (!local && (stat(out->allow, &st) < 0 || !S_ISDIR(st.st_mode)))
         return assay_errf(err, errlen, ASSAY_ENOENT,
@@ -147,19 +175,7 @@ int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                           "is not on this host: allow keys with `assayctl "
                           "keys allow` (docs/security.md)",
                           out->allow, c->listen, c->events);
-    if (!local)
-        return 0;
-    assay_transport_key op = {.file = ASSAY_KEY_OPERATOR,
-                              .name = ASSAY_KEY_OPERATOR,
-                              .role = "admin",
-                              .create = 1,
-                              .allow = 1};
-    rc = s_key(&w, &op, err, errlen);
-    if (!rc && op.created)
-        assay_info("keys: made an admin key for assayctl, %s/%s.key_secret "
-                   "(only this user can read it)",
-                   out->dir, ASSAY_KEY_OPERATOR);
-    return rc;
+    return 0;
 }
 
 int assay_keys_runtime(const assay_conf *c, const char *id,

@@ -43,6 +43,13 @@ int assay_keys_dir(const char *configured, char *out, size_t len, char *err,
 /* Whether a ZeroMQ endpoint stays on this host (loopback TCP, ipc). */
 bool assay_endpoint_local(const char *endpoint);
 
+/* Makes what a new cluster needs in `dir`, each only when absent: the
+ * cluster key, and an operator key (role admin) that is allowed. *made
+ * gets ASSAY_KEYS_MADE_* bits. */
+enum { ASSAY_KEYS_MADE_CLUSTER = 1, ASSAY_KEYS_MADE_OPERATOR = 2 };
+int assay_keys_init(const char *modules_dir, const char *transport,
+                    const char *dir, int *made, char *err, size_t errlen);
+
 /* A member: serves with the cluster key and lets in allowed/. On first
  * start, when its endpoints are local, makes the cluster key and an
  * operator key (allowed). */

@@ -5,7 +5,11 @@
 #   member_start LOG ASSAYD [ARGS...]   sets ep, ev and pid, or exits 1
 #   member_stop                         stops it
 #   member_cleanup DIR                  at exit, however the suite exits:
-#                                       member_stop, then DIR removed
+#                                       member_stop, then DIR removed;
+#                                       and the suite's keys in DIR/keys
+#                                       (ASSAY_KEYS_DIR, exported: the
+#                                       member makes them, clients find
+#                                       them)
 #
 # Two free ports are picked by the kernel, then closed: another process
 # may take one before assayd binds it. assayd then exits 69 with "address
@@ -81,6 +85,8 @@ member_stop() {
 
 member_cleanup() {
     member_dir=$1
+    ASSAY_KEYS_DIR="$member_dir/keys"
+    export ASSAY_KEYS_DIR
     trap 'member_stop; rm -rf "$member_dir"' EXIT
     trap 'exit 1' INT TERM
 }

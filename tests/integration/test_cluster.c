@@ -667,9 +667,7 @@ Test(cluster, silent_registrations_expire_and_cannot_keep_runtimes_out)
     cluster_start(&c, "--set max_runtimes=3 --set heartbeat_misses=2");
     assay_link *link = NULL;
     char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &link, err,
-                                sizeof err),
-                 0, "%s", err);
+    link = harness_link(NULL, NULL, 1u << 20);
     int d = assay_link_open(link, ASSAY_LINK_CLIENT, c.endpoint, err,
                             sizeof err);
     cr_assert_geq(d, 0, "%s", err);
@@ -704,9 +702,7 @@ Test(cluster, oversized_registrations_are_refused_naming_the_part)
     cluster_start(&c, NULL);
     assay_link *link = NULL;
     char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 4u << 20, &link, err,
-                                sizeof err),
-                 0, "%s", err);
+    link = harness_link(NULL, NULL, 4u << 20);
     int d = assay_link_open(link, ASSAY_LINK_CLIENT, c.endpoint, err,
                             sizeof err);
     cr_assert_geq(d, 0, "%s", err);

@@ -20,6 +20,7 @@
 
 #include "base/clock.h"
 #include "cluster.h"
+#include "cluster/keys.h"
 #include "cluster/link.h"
 #include "harness.h"
 
@@ -308,9 +309,7 @@ static void fake_start(fake *f)
     memset(f, 0, sizeof *f);
     f->dispatched = json_array();
     char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &f->link, err,
-                                sizeof err),
-                 0, "%s", err);
+    f->link = harness_link(NULL, NULL, 1u << 20);
     f->dealer = assay_link_open(f->link, ASSAY_LINK_CLIENT, c.endpoint, err,
                                 sizeof err);
     cr_assert_geq(f->dealer, 0, "%s", err);
@@ -560,6 +559,15 @@ static void lazy_subscribe(void)
     cr_assert_eq(zmq_connect(lazy_mon, "inproc://lazy"), 0);
     zmq_setsockopt(lazy, ZMQ_SUBSCRIBE, "job.completed", 13);
     zmq_setsockopt(lazy, ZMQ_SUBSCRIBE, "assay.welcome", 13);
+    /* The operator's key, as the client library would present it. */
+    assay_keys k;
+    char err[1024];
+    cr_assert_eq(assay_keys_client(NULL, "zmq", NULL, NULL, &k, err,
+                                   sizeof err),
+                 0, "%s", err);
+    zmq_setsockopt(lazy, ZMQ_CURVE_SERVERKEY, k.server, 40);
+    zmq_setsockopt(lazy, ZMQ_CURVE_PUBLICKEY, k.public_, 40);
+    zmq_setsockopt(lazy, ZMQ_CURVE_SECRETKEY, k.secret, 40);
     cr_assert_eq(zmq_connect(lazy, c.events), 0);
     zmq_pollitem_t it = {lazy, 0, ZMQ_POLLIN, 0};
     cr_assert_eq(zmq_poll(&it, 1, 10000), 1, "no welcome in 10 s");

@@ -10,6 +10,8 @@
  * FIFO dispatch order and resources.memory_mb. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
@@ -36,9 +38,7 @@ static void setup(void)
     cluster_start(&c, "--set max_message_kb=64");
     cluster_runtime(&c, "rt1", NULL);
     char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &link_, err,
-                                sizeof err),
-                 0, "%s", err);
+    link_ = harness_link(NULL, NULL, 1u << 20);
     dealer = assay_link_open(link_, ASSAY_LINK_CLIENT, c.endpoint, err,
                              sizeof err);
     cr_assert_geq(dealer, 0, "%s", err);
@@ -239,9 +239,7 @@ static void fake_start(fake *f, const char *id)
     f->acks = json_array();
     f->cancels = json_array();
     char err[512];
-    cr_assert_eq(assay_link_new(NULL, "zmq", NULL, 1u << 20, &f->link, err,
-                                sizeof err),
-                 0, "%s", err);
+    f->link = harness_link(NULL, NULL, 1u << 20);
     f->dealer = assay_link_open(f->link, ASSAY_LINK_CLIENT, c.endpoint, err,
                                 sizeof err);
     cr_assert_geq(f->dealer, 0, "%s", err);
@@ -1189,8 +1187,19 @@ Test(wire, jobs_come_in_bounded_pages_with_a_cursor)
     fake_stop(&f);
 }
 
+/* Writes all of buf, unless the member dropped the connection already (a
+ * CURVE member drops a NULL peer at its greeting). */
+static void s_write(int fd, const void *buf, size_t n)
+{
+    ssize_t w = write(fd, buf, n);
+    cr_assert(w == (ssize_t)n || (w < 0 && (errno == EPIPE ||
+                                            errno == ECONNRESET)),
+              "write: %s", strerror(errno));
+}
+
 /* A raw ZMTP 3.0 peer (NULL mechanism) of `type` ("SUB", "DEALER") on
- * the member's tcp://127.0.0.1:PORT endpoint `ep`, past the handshake. */
+ * the member's tcp://127.0.0.1:PORT endpoint `ep` (a CURVE member drops it
+ * at the handshake). */
 static int s_zmtp_connect(const char *ep, const char *type)
 {
     int port = 0;
@@ -1202,7 +1211,7 @@ static int s_zmtp_connect(const char *ep, const char *type)
     cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     unsigned char greet[64] = {0xff, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0,
                                'N', 'U', 'L', 'L'};
-    cr_assert_eq(write(fd, greet, sizeof greet), (ssize_t)sizeof greet);
+    s_write(fd, greet, sizeof greet);
     unsigned char ready[64];
     size_t tl = strlen(type), n = 0;
     ready[n++] = 0x04; /* command, short */
@@ -1218,7 +1227,7 @@ static int s_zmtp_connect(const char *ep, const char *type)
     ready[n++] = (unsigned char)tl;
     memcpy(ready + n, type, tl);
     n += tl;
-    cr_assert_eq(write(fd, ready, n), (ssize_t)n);
+    s_write(fd, ready, n);
     return fd;
 }
 
@@ -1241,18 +1250,22 @@ static bool s_closed_by_peer(int fd, int timeout_ms)
     }
 }
 
-/* A frame declared larger than max_message_kb is refused as soon as its
- * header arrives, on the events socket too (a subscriber's subscription
- * is a frame the member reads): the connection is dropped before any of
- * it is buffered, and the member goes on serving. */
+/* A raw peer that skips CURVE and sends a frame declared at 1 GiB is
+ * dropped on every socket (the events one too: a subscriber's
+ * subscription is a frame the member reads), before any of it is
+ * buffered, and the member goes on serving. Under CURVE it is dropped at
+ * the handshake already; an authenticated peer's oversized frame is
+ * refused by the size bound every link sets (test_zmq). Writes to the
+ * dropped connection must not kill the test: SIGPIPE is ignored. */
 Test(wire, oversized_frames_drop_the_connection_on_every_socket)
 {
+    signal(SIGPIPE, SIG_IGN);
     const char *eps[] = {c.events, c.endpoint};
     const char *types[] = {"SUB", "DEALER"};
     for (int k = 0; k < 2; k++) {
         int fd = s_zmtp_connect(eps[k], types[k]);
         unsigned char hdr[9] = {0x02, 0, 0, 0, 0, 0x40, 0, 0, 0}; /* 1 GiB */
-        cr_assert_eq(write(fd, hdr, sizeof hdr), (ssize_t)sizeof hdr);
+        s_write(fd, hdr, sizeof hdr);
         static char chunk[64 << 10];
         (void)!write(fd, chunk, sizeof chunk);
         cr_expect(s_closed_by_peer(fd, 5000),

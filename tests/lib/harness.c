@@ -20,6 +20,7 @@
 
 #include "base/clock.h"
 #include "base/dir.h"
+#include "cluster/keys.h"
 #include "job/jobspec.h"
 #include "plugin/hostapi.h"
 
@@ -85,6 +86,58 @@ const char *harness_field(const json_t *results, size_t i, const char *key)
 
 static char **s_dirs;
 static size_t s_ndirs;
+static char s_keys[64];
+static pid_t s_keys_owner;
+
+/* The suite's keys directory (harness.h): made in the first process;
+ * test processes and daemons started from it inherit it. */
+__attribute__((constructor)) static void s_keys_dir(void)
+{
+    if (getenv("ASSAY_TEST_KEYS"))
+        return;
+    snprintf(s_keys, sizeof s_keys, "/tmp/assay-keys-XXXXXX");
+    if (!mkdtemp(s_keys))
+        abort();
+    s_keys_owner = getpid();
+    setenv("ASSAY_KEYS_DIR", s_keys, 1);
+    setenv("ASSAY_TEST_KEYS", "1", 1);
+}
+
+__attribute__((destructor)) static void s_keys_gone(void)
+{
+    if (s_keys_owner && getpid() == s_keys_owner)
+        assay_dir_remove(s_keys);
+}
+
+assay_link *harness_link(const char *file, const char *role,
+                         size_t max_message)
+{
+    char err[1024];
+    assay_keys k;
+    if (file) {
+        /* A runtime's key is made for it; any other, made the same way. */
+        assay_transport_key tk = {.struct_size = sizeof tk,
+                                  .dir = getenv("ASSAY_KEYS_DIR"),
+                                  .file = file,
+                                  .name = file,
+                                  .role = role,
+                                  .create = 1,
+                                  .allow = 1};
+        cr_assert_eq(assay_link_key(NULL, "zmq", &tk, err, sizeof err), 0,
+                     "%s", err);
+    }
+    cr_assert_eq(assay_keys_client(NULL, "zmq", NULL, file, &k, err,
+                                   sizeof err),
+                 0, "%s", err);
+    assay_link_conf lc = {.transport = "zmq",
+                          .max_message = max_message ? max_message
+                                                     : 1u << 20};
+    assay_keys_apply(&k, &lc);
+    assay_link *l = NULL;
+    cr_assert_eq(assay_link_new_conf(&lc, &l, err, sizeof err), 0, "%s",
+                 err);
+    return l;
+}
 
 static void s_cleanup(void)
 {

@@ -65,6 +65,18 @@ assay_host_api harness_counting_host(void);
 /* Host buffers allocated through that table and not freed yet. */
 long harness_host_live(void);
 
+/* Keys (docs/security.md). Every suite runs with ASSAY_KEYS_DIR set to a
+ * directory of its own, made at start and removed at exit, which every
+ * process it starts inherits: members make the cluster's keys there and
+ * an operator key that assayctl and the client library find. */
+/* A link presenting key `file` (made with `role` and allowed when absent;
+ * NULL: the operator's) and trusting the cluster's key. A member must
+ * have started (it makes the cluster key). Its max_message is 1 MiB
+ * unless `max_message` says otherwise (0). */
+struct assay_link;
+struct assay_link *harness_link(const char *file, const char *role,
+                                size_t max_message);
+
 /* Runs a shell command, captures stdout+stderr into *out (caller frees);
  * returns the exit status (or -1). */
 int harness_sh(char **out, const char *fmt, ...)

@@ -1186,6 +1186,33 @@ static zconfig_t *s_zpl_load(const char *path)
     return root;
 }
 
+/* The key file at path, not followed if a link: ASSAY_ENOENT when there
+ * is none, else 0 for a small regular file. */
+static int s_key_stat(const char *path, struct stat *st, char *errbuf,
+                      size_t errlen)
+{
+    if (lstat(path, st) < 0)
+        return errno == ENOENT
+                   ? errf(errbuf, errlen, ASSAY_ENOENT, "%s: no such key",
+                          path)
+                   : errf(errbuf, errlen, ASSAY_EIO, "%s: %s", path,
+                          strerror(errno));
+    if (!S_ISREG(st->st_mode) || st->st_size > KEY_FILE_MAX)
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "%s: not a key file (a regular file under %d bytes)",
+                    path, KEY_FILE_MAX);
+    return 0;
+}
+
+/* The certificate's name and role, "" when it gives none. */
+static void s_cert_meta(zconfig_t *root, assay_transport_key *k)
+{
+    snprintf(k->cert_name, sizeof k->cert_name, "%s",
+             zconfig_get(root, "/metadata/name", ""));
+    snprintf(k->cert_role, sizeof k->cert_role, "%s",
+             zconfig_get(root, "/metadata/role", ""));
+}
+
 /* Loads dir/FILE.key's pair from its secret file, checked: its own
  * (not group- or world-readable), small, and a real pair. */
 static int s_key_load(assay_transport_key *k, const char *path,
@@ -1194,16 +1221,9 @@ static int s_key_load(assay_transport_key *k, const char *path,
     char secret[PATH_MAX];
     s_path(secret, sizeof secret, "%s_secret", path);
     struct stat st;
-    if (lstat(secret, &st) < 0)
-        return errno == ENOENT
-                   ? errf(errbuf, errlen, ASSAY_ENOENT, "%s: no such key",
-                          secret)
-                   : errf(errbuf, errlen, ASSAY_EIO, "%s: %s", secret,
-                          strerror(errno));
-    if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX)
-        return errf(errbuf, errlen, ASSAY_EINVAL,
-                    "%s: not a key file (a regular file under %d bytes)",
-                    secret, KEY_FILE_MAX);
+    int rc = s_key_stat(secret, &st, errbuf, errlen);
+    if (rc)
+        return rc;
     if (st.st_mode & 077)
         return errf(errbuf, errlen, ASSAY_EPERM,
                     "%s: others may read it (mode %03o): chmod 600 it, and "
@@ -1218,13 +1238,13 @@ static int s_key_load(assay_transport_key *k, const char *path,
                            : NULL,
                *sec = root ? zconfig_get(root, "/curve/secret-key", NULL)
                            : NULL;
-    int rc = 0;
     if (!s_z85_key(pub) || !s_z85_key(sec) || !s_pair(pub, sec))
         rc = errf(errbuf, errlen, ASSAY_EINVAL,
                   "%s: not a CURVE key pair in zcert format", secret);
     else {
         strcpy(k->public_key, pub);
         strcpy(k->secret_key, sec);
+        s_cert_meta(root, k);
     }
     if (sec) /* the tree's copy of the secret */
         explicit_bzero((char *)sec, strlen(sec));
@@ -1237,25 +1257,19 @@ static int s_key_public(assay_transport_key *k, const char *path,
                         char *errbuf, size_t errlen)
 {
     struct stat st;
-    if (stat(path, &st) < 0)
-        return errno == ENOENT
-                   ? errf(errbuf, errlen, ASSAY_ENOENT, "%s: no such key",
-                          path)
-                   : errf(errbuf, errlen, ASSAY_EIO, "%s: %s", path,
-                          strerror(errno));
-    if (!S_ISREG(st.st_mode) || st.st_size > KEY_FILE_MAX)
-        return errf(errbuf, errlen, ASSAY_EINVAL,
-                    "%s: not a key file (a regular file under %d bytes)",
-                    path, KEY_FILE_MAX);
+    int rc = s_key_stat(path, &st, errbuf, errlen);
+    if (rc)
+        return rc;
     zconfig_t *root = s_zpl_load(path);
     const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
                            : NULL;
-    int rc = 0;
     if (!s_z85_key(pub))
         rc = errf(errbuf, errlen, ASSAY_EINVAL,
                   "%s: not a CURVE certificate in zcert format", path);
-    else
+    else {
         strcpy(k->public_key, pub);
+        s_cert_meta(root, k);
+    }
     zconfig_destroy(&root);
     return rc;
 }
@@ -1324,6 +1338,10 @@ static int s_key_create(assay_transport_key *k, const char *path,
     if (!rc) {
         strcpy(k->public_key, zcert_public_txt(cert));
         strcpy(k->secret_key, zcert_secret_txt(cert));
+        snprintf(k->cert_name, sizeof k->cert_name, "%s",
+                 k->name ? k->name : "");
+        snprintf(k->cert_role, sizeof k->cert_role, "%s",
+                 k->role ? k->role : "");
         k->created = 1;
     }
     zcert_destroy(&cert);
@@ -1338,6 +1356,7 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
                     "key request of %u bytes, need %zu",
                     k ? (unsigned)k->struct_size : 0u, sizeof *k);
     k->public_key[0] = k->secret_key[0] = '\0';
+    k->cert_name[0] = k->cert_role[0] = '\0';
     k->created = 0;
     if (!k->dir || !*k->dir || strlen(k->dir) > 3800 ||
         !s_file_name(k->file))

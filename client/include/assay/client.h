@@ -61,10 +61,21 @@ typedef struct assay_client_opts {
     /* Where the transport module is; NULL: the install this library
      * belongs to. */
     const char *modules_dir;
+    /* Security (appended). With ASSAY_CLIENT_SECURITY_CURVE, the default,
+     * every link is encrypted, the client presents key `key` (NULL:
+     * "operator") from `keys_dir` (NULL: $ASSAY_KEYS_DIR, else
+     * $XDG_CONFIG_HOME/assay/keys, else ~/.config/assay/keys) and trusts
+     * only the cluster's key there (cluster.key). _NONE talks plain TCP
+     * to a cluster run with security = none (docs/security.md). */
+    const char *keys_dir;
+    const char *key;
+    int security;
 } assay_client_opts;
 
+enum { ASSAY_CLIENT_SECURITY_CURVE = 0, ASSAY_CLIENT_SECURITY_NONE = 1 };
+
 #define ASSAY_CLIENT_OPTS_INIT {ASSAY_CLIENT_ABI, sizeof(assay_client_opts), \
-                                NULL, NULL, 0, 0, 0, NULL}
+                                NULL, NULL, 0, 0, 0, NULL, NULL, NULL, 0}
 
 /* Opens a client (no member is contacted yet). On failure *out is NULL
  * and err (when not NULL) says why. */

@@ -69,9 +69,11 @@ typedef struct assay_transport_key {
     /* Only the public half, from FILE.key (a server's key, for clients):
      * secret_key stays empty. */
     int public_only;
-    /* Filled in: the pair, Z85 (40 characters), and whether it was made. */
+    /* Filled in: the pair, Z85 (40 characters), whether it was made, and
+     * the name and role its certificate gives ("" when none). */
     char public_key[41], secret_key[41];
     int created;
+    char cert_name[128], cert_role[64];
 } assay_transport_key;
 
 enum {
