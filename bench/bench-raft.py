@@ -39,6 +39,9 @@ import time
 import msgpack
 import zmq
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import assaykeys  # noqa: E402
+
 MDP = b"MDPC01"
 
 
@@ -53,6 +56,7 @@ def free_port():
 class Cluster:
     def __init__(self, build, members, tmp):
         self.build, self.tmp, self.n = build, tmp, members
+        assaykeys.use_dir(os.path.join(tmp, "keys"))
         self.cp = {i: "tcp://127.0.0.1:%d" % free_port()
                    for i in range(1, members + 1)}
         self.ev = {i: "tcp://127.0.0.1:%d" % free_port()
@@ -81,6 +85,7 @@ class Cluster:
         offers noop but grants no credit."""
         for i in self.cp:
             self.start(i)
+        assaykeys.wait_made()
         join = " ".join(self.cp.values())
         opts = ["--executors", "1", "--set", "min_mem_free_percent=99"]
         if working:
@@ -122,6 +127,7 @@ class Client:
             self.sock.close(linger=0)
         self.current = i % len(self.endpoints)
         self.sock = self.ctx.socket(zmq.DEALER)
+        assaykeys.apply(self.sock)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.connect(self.endpoints[self.current])
 
@@ -171,6 +177,7 @@ def bench_submit(ctx, cluster, args):
     c = wait_ready(ctx, cluster)
     leader = c.endpoints[c.current]
     sock = ctx.socket(zmq.DEALER)
+    assaykeys.apply(sock)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(leader)
     sent = acked = errors = 0

@@ -44,6 +44,9 @@ import time
 import msgpack
 import zmq
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import assaykeys  # noqa: E402
+
 MDP = b"MDPC01"
 RT = b"ASSAYR1"
 
@@ -67,10 +70,16 @@ class Member:
         self.ep = "tcp://127.0.0.1:%d" % port()
         self.ev = "tcp://127.0.0.1:%d" % port()
         self.log = tempfile.NamedTemporaryFile(prefix="flood-", suffix=".log")
+        # Its keys in a directory of this run; the flooding peers present
+        # the operator's: hostile, but let in (what is bounded is what an
+        # authenticated peer can make a member hold).
+        self.keys = tempfile.TemporaryDirectory(prefix="flood-keys-")
+        assaykeys.use_dir(self.keys.name)
         args = [os.path.join(build, "bin", "assayd"), "--node-id", "m1",
                 "--executors", "0", "--listen", self.ep, "--events", self.ev,
                 "--set", "log_level=warn"] + extra
         self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        assaykeys.wait_made()
         self.ctx = zmq.Context()
         self.cli = self.client()
         deadline = time.monotonic() + 10
@@ -81,6 +90,7 @@ class Member:
 
     def client(self):
         s = self.ctx.socket(zmq.DEALER)
+        assaykeys.apply(s)
         s.setsockopt(zmq.LINGER, 0)
         s.connect(self.ep)
         return s
@@ -129,6 +139,7 @@ class Prober(threading.Thread):
 
 def fake_runtime(m, rid, catalog, labels=None):
     s = m.ctx.socket(zmq.DEALER)
+    assaykeys.apply(s)
     s.setsockopt(zmq.LINGER, 0)
     s.connect(m.ep)
     body = msgpack.packb({"id": rid, "heartbeat_ms": 600000,
@@ -153,6 +164,7 @@ def submit_fake(m, n, per):
 
 def flood_subs(m, a):
     s = m.ctx.socket(zmq.SUB)
+    assaykeys.apply(s)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.SNDHWM, 0)  # every subscription reaches the member
     s.connect(m.ev)
@@ -216,6 +228,7 @@ def flood_catalog(m, a):
 
 def flood_lazy(m, a):
     lazy = m.ctx.socket(zmq.SUB)
+    assaykeys.apply(lazy)
     lazy.setsockopt(zmq.LINGER, 0)
     lazy.setsockopt(zmq.RCVHWM, 1)
     lazy.setsockopt(zmq.RCVBUF, 4096)
