@@ -189,6 +189,12 @@ int assay_keys_runtime(const assay_conf *c, const char *id,
     char file[128];
     snprintf(file, sizeof file, "%s%s", ASSAY_KEY_RUNTIME_PREFIX, id);
     bool local = s_all_local(endpoints);
+    /* Started with its member (make demo), it may come first: either one
+     * makes the cluster's keys, and the other reads them. */
+    int made;
+    if (local && (rc = assay_keys_init(w.modules_dir, w.transport, out->dir,
+                                       &made, err, errlen)))
+        return rc;
     assay_transport_key k = {.file = file,
                              .name = id,
                              .role = "runtime",

@@ -56,7 +56,8 @@ int assay_keys_init(const char *modules_dir, const char *transport,
 int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                       size_t errlen);
 /* A runtime `id` joining `endpoints`: presents runtime-ID, trusts
- * cluster.key; makes (and allows) its key when the endpoints are local. */
+ * cluster.key; when the endpoints are local, makes (and allows) its key,
+ * and the cluster's as a member would (whichever starts first). */
 int assay_keys_runtime(const assay_conf *c, const char *id,
                        const char *endpoints, assay_keys *out, char *err,
                        size_t errlen);
