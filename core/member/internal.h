@@ -133,6 +133,9 @@ struct assay_leader {
     char clabel[80]; /* "consensus NAME", for what the module logs */
     assay_state *state;
     assay_index *rts;        /* id -> s_rt */
+    /* Runtimes whose liveness change is being committed (mb_commit_liveness):
+     * id -> its s_flip. */
+    assay_index *flipping;
     s_rt *rt_list;
     s_rt *out_list; /* flushed before the next poll, then emptied */
     assay_index *choice;       /* offer class -> s_choices (mb_offers_reset) */
@@ -217,6 +220,8 @@ assay_bytes mb_route(const s_pending *p);
 int mb_commit(assay_leader *self, assay_cmd *cmd, assay_commit_cb cb,
               void *arg);
 void mb_ignore(void *arg, int status, void *result);
+int mb_commit_liveness(assay_leader *self, const char *id, bool alive,
+                       assay_commit_cb cb, void *arg);
 void mb_send_rt(assay_leader *self, const s_rt *r, const char *verb,
                 const json_t *body);
 assay_runtime_rec *mb_rt_rec(assay_leader *self, s_rt *r);

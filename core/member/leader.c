@@ -71,11 +71,12 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     s_advertised(conf->advertise_events, conf->events, self->events_ep,
                  sizeof self->events_ep);
     self->rts = assay_index_new();
+    self->flipping = assay_index_new();
     mb_offers_reset(self, true);
     self->state = assay_state_new(mb_on_event, self);
     self->snap = assay_snapshotter_new();
     int rc = 0;
-    if (!self->rts || !self->choice ||
+    if (!self->rts || !self->flipping || !self->choice ||
         !self->resolved || !self->state || !self->snap)
         rc = ASSAY_ENOMEM;
     assay_link_conf lc = {
@@ -197,6 +198,7 @@ void assay_leader_destroy(assay_leader **self_p)
     mb_offers_reset(self, false);
     mb_forget_runtimes(self);
     assay_index_destroy(&self->rts);
+    assay_index_destroy(&self->flipping); /* emptied as close cancelled */
     assay_state_destroy(&self->state);
     assay_snapshotter_destroy(&self->snap);
     mb_batch_clear(&self->results);

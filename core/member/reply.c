@@ -139,6 +139,47 @@ int mb_commit(assay_leader *self, assay_cmd *cmd, assay_commit_cb cb, void *arg)
     return rc;
 }
 
+/* A liveness change in flight: which runtime, and whom to tell. */
+typedef struct {
+    assay_leader *leader;
+    char id[64];
+    assay_commit_cb cb;
+    void *arg;
+} s_flip;
+
+static void s_flipped(void *arg, int status, void *result)
+{
+    s_flip *f = arg;
+    assay_index_remove(f->leader->flipping, f->id);
+    f->cb(f->arg, status, result);
+    free(f);
+}
+
+/* Commits that runtime `id` is alive or dead, unless a change of its
+ * liveness is in flight already (ASSAY_EBUSY): until the first is
+ * applied, every tick would find a silent runtime still alive, and every
+ * message of a dead one would find it still dead, and commit again. */
+int mb_commit_liveness(assay_leader *self, const char *id, bool alive,
+                       assay_commit_cb cb, void *arg)
+{
+    if (assay_index_get(self->flipping, id))
+        return ASSAY_EBUSY;
+    s_flip *f = calloc(1, sizeof *f);
+    if (!f)
+        return ASSAY_ENOMEM;
+    *f = (s_flip){.leader = self, .cb = cb, .arg = arg};
+    strlcpy(f->id, id, sizeof f->id);
+    int rc = assay_index_put(self->flipping, f->id, f);
+    if (!rc)
+        rc = mb_commit(self, assay_cmd_runtime_state(id, alive), s_flipped,
+                       f);
+    if (rc) {
+        assay_index_remove(self->flipping, f->id);
+        free(f);
+    }
+    return rc;
+}
+
 /* Fire-and-forget commits: the result is only freed. */
 void mb_ignore(void *arg, int status, void *result)
 {

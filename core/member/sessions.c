@@ -151,7 +151,7 @@ static void s_on_alive(assay_leader *self, s_rt *r, const json_t *b)
         strlcpy(r->why, a.why, sizeof r->why);
     assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
     if (rec && !rec->alive)
-        mb_commit(self, assay_cmd_runtime_state(r->id, true), mb_ignore, NULL);
+        mb_commit_liveness(self, r->id, true, mb_ignore, NULL);
 }
 
 /* Levels of nesting in v (a scalar is 1); the decoder bounds it. */

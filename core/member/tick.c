@@ -186,15 +186,15 @@ void mb_tick(void *arg)
         int64_t seen = r ? r->last_seen_ms
                          : self->started_ms +
                                rec->heartbeat_ms * REJOIN_GRACE_BEATS;
-        if (!rec->alive ||
+        if (!rec->alive || assay_index_get(self->flipping, rec->id) ||
             now - seen <= rec->heartbeat_ms * self->conf->heartbeat_misses)
             continue;
         assay_warn("runtime %s missed %lld heartbeats: marking it dead",
                    rec->id, (long long)self->conf->heartbeat_misses);
         s_pending *p = mb_pending_new(self, NULL, "runtime_state",
                                       json_pack("{s:s}", "id", rec->id));
-        if (!p || mb_commit(self, assay_cmd_runtime_state(rec->id, false),
-                            s_dead_committed, p) != 0) {
+        if (!p || mb_commit_liveness(self, rec->id, false, s_dead_committed,
+                                     p) != 0) {
             assay_warn("cannot commit the death of runtime %s", rec->id);
             if (p)
                 mb_pending_free(p);

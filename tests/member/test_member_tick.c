@@ -85,6 +85,31 @@ Test(member_tick, silent_runtime_is_dead_and_its_jobs_requeued)
     cr_expect_str_eq(j->runtime, "rt1");
 }
 
+static uint64_t last_index(void)
+{
+    assay_consensus_status st = {.struct_size = sizeof st};
+    cr_assert_eq(m->cops->status(m->cons, &st), 0);
+    return st.last_index;
+}
+
+/* A silent runtime is declared dead once: ticks that come before that is
+ * applied commit nothing more (with raft, each would be a log entry and
+ * a warning). */
+Test(member_tick, a_death_is_committed_once)
+{
+    mf_rt_up("rt1", 200, json_object());
+    s_rt *s = mf_session("rt1");
+    cr_assert_not_null(s);
+    s->last_seen_ms = assay_now_ms() - 60000; /* long silent */
+    uint64_t before = last_index();
+    mb_tick(m);
+    mb_tick(m); /* nothing applied in between: no loop turn */
+    cr_expect_eq(last_index(), before + 1, "the death was committed %llu "
+                 "times", (unsigned long long)(last_index() - before));
+    UNTIL(!rt_alive("rt1"), "rt1 was never marked dead");
+    cr_expect_null(assay_index_get(m->flipping, "rt1"));
+}
+
 /* notify_command runs once the death is committed, with the event on its
  * stdin and in its environment, and is reaped when it exits. */
 Test(member_tick, notify_command_hears_of_a_death_and_is_reaped)
