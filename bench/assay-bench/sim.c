@@ -335,12 +335,29 @@ static int s_group_connect(s_bench *b, s_group *g)
     char err[ASSAY_ERRMSG_SIZE * 2];
     assay_link_destroy(&g->link);
     g->reconnect = false;
-    /* One transport instance carries a group's links, so they share a key:
-     * the cluster's operator key, found as the bench's own client finds
-     * it (docs/security.md). */
+    /* One transport instance carries a group's links, so they share a
+     * key: a runtime key for every id of this run ("PREFIX*", which a
+     * member lets register as any id starting with PREFIX), made and
+     * allowed in the keys directory of the cluster it runs against. */
+    char file[128], name[128];
+    snprintf(file, sizeof file, "runtime-%.60sall", b->rt_prefix);
+    snprintf(name, sizeof name, "%.60s*", b->rt_prefix);
+    assay_transport_key tk = {.struct_size = sizeof tk,
+                              .file = file,
+                              .name = name,
+                              .role = "runtime",
+                              .create = 1,
+                              .allow = 1};
+    char dir[4096];
     assay_keys keys;
     assay_link_conf lc = {.transport = "zmq", .max_message = MAX_MESSAGE};
-    int rc = assay_keys_client(NULL, "zmq", NULL, NULL, &keys, err,
+    int rc = assay_keys_dir(NULL, dir, sizeof dir, err, sizeof err);
+    tk.dir = dir;
+    if (!rc)
+        rc = assay_link_key(NULL, "zmq", &tk, err, sizeof err);
+    explicit_bzero(tk.secret_key, sizeof tk.secret_key);
+    if (!rc)
+        rc = assay_keys_client(NULL, "zmq", NULL, file, &keys, err,
                                sizeof err);
     assay_keys_apply(&keys, &lc);
     if (rc || assay_link_new_conf(&lc, &g->link, err, sizeof err) != 0) {

@@ -87,7 +87,7 @@ static void s_usage(FILE *out)
           "exit codes: 0 all passed, 1 a check failed, 2 a job ended in "
           "error,\n"
           "  64 usage, 65 bad JobSpec or unknown id, 69 unavailable, 75 wait "
-          "timed out, 78 bad config\n",
+          "timed out,\n  77 the key's role may not do that, 78 bad config\n",
           out);
 }
 

@@ -54,9 +54,10 @@ static json_t *s_call(s_client *c, const char *service, json_t *body,
     if (!rc)
         return reply;
     fprintf(stderr, "assayctl: %s\n", assay_client_error(c->cl));
-    *code = reply && (rc == ASSAY_ENOENT || rc == ASSAY_EINVAL ||
-                      rc == ASSAY_ETYPE || rc == ASSAY_ERANGE ||
-                      rc == ASSAY_ETOOBIG || rc == ASSAY_EPARSE)
+    *code = reply && rc == ASSAY_EPERM ? ASSAY_EXIT_NOPERM
+            : reply && (rc == ASSAY_ENOENT || rc == ASSAY_EINVAL ||
+                        rc == ASSAY_ETYPE || rc == ASSAY_ERANGE ||
+                        rc == ASSAY_ETOOBIG || rc == ASSAY_EPARSE)
                 ? ASSAY_EXIT_DATA
                 : ASSAY_EXIT_UNAVAILABLE;
     json_decref(reply);

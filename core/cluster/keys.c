@@ -190,10 +190,15 @@ int assay_keys_runtime(const assay_conf *c, const char *id,
     snprintf(file, sizeof file, "%s%s", ASSAY_KEY_RUNTIME_PREFIX, id);
     bool local = s_all_local(endpoints);
     /* Started with its member (make demo), it may come first: either one
-     * makes the cluster's keys, and the other reads them. */
+     * makes the cluster's keys, and the other reads them. A directory
+     * that has the cluster's public key already is a runtime's own. */
     int made;
-    if (local && (rc = assay_keys_init(w.modules_dir, w.transport, out->dir,
-                                       &made, err, errlen)))
+    char pub[4200];
+    struct stat st;
+    snprintf(pub, sizeof pub, "%s/%s.key", out->dir, ASSAY_KEY_CLUSTER);
+    if (local && stat(pub, &st) < 0 &&
+        (rc = assay_keys_init(w.modules_dir, w.transport, out->dir, &made,
+                              err, errlen)))
         return rc;
     assay_transport_key k = {.file = file,
                              .name = id,

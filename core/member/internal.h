@@ -2,7 +2,7 @@
  * member's struct, a runtime's session, batches, and the functions one
  * part calls in another (mb_*). Nothing outside member/ includes it. The
  * parts, bottom up: reply.c (replies, pending commands, batches, runtime
- * sessions' outboxes), offers.c, services.c, lead.c, sessions.c,
+ * sessions' outboxes), roles.c, offers.c, services.c, lead.c, sessions.c,
  * dispatch.c, tick.c, events.c, consensus.c, leader.c (lifecycle). */
 #ifndef ASSAY_MEMBER_INTERNAL_H
 #define ASSAY_MEMBER_INTERNAL_H
@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,7 @@ typedef struct s_rt {
     struct s_ack *acks;
     size_t n_acks, cap_acks;
     assay_runtime_rec *rec; /* its registry entry once known (mb_rt_rec) */
+    char key[128]; /* the key it registered with ("": no security) */
     bool acks_ride;    /* it takes acks inside dispatches (acks_in_dispatch) */
     struct s_rt *next; /* every s_rt, to free them */
     struct s_rt *out_next; /* runtimes with something in an outbox */
@@ -152,6 +154,7 @@ struct assay_leader {
      * is applied, so the state holds everything committed before us.
      * Claiming: that command is in flight. */
     bool leading, claiming;
+    uint64_t denied; /* requests and registrations its roles refused */
     /* Registrations refused (max_runtimes), and what was logged of them. */
     uint64_t refused, refused_said;
     int64_t refused_logged_ms;
@@ -229,6 +232,11 @@ void mb_queue_ack(assay_leader *self, s_rt *r, const char *job, int64_t attempt,
                   bool stale);
 void mb_queue_dispatch(assay_leader *self, s_rt *r, const assay_job *j);
 void mb_flush_rt(assay_leader *self, s_rt *r, bool force);
+
+/* roles.c: who may do what */
+bool mb_may_call(assay_leader *self, const assay_link_msg *m);
+bool mb_may_run(assay_leader *self, const assay_link_msg *m);
+bool mb_may_be(assay_leader *self, const assay_link_msg *m, const char *id);
 
 /* offers.c: what the runtimes offer */
 void mb_offers_reset(assay_leader *self, bool renew);

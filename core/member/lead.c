@@ -328,6 +328,15 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
                               m->verb));
             return;
         }
+        if (!mb_may_call(self, m)) {
+            mb_reply(self, &m->route, m->verb,
+                     assay_cp_error(ASSAY_EPERM,
+                                    "%s: key %s has role %s, which may not "
+                                    "(docs/security.md#roles)",
+                                    m->verb, m->peer,
+                                    m->role ? m->role : "none"));
+            return;
+        }
         if (!self->leading && s_services[i].fn != s_svc_cluster)
             s_not_leader(self, &m->route, m->verb);
         else

@@ -46,7 +46,19 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
                    fault);
         return;
     }
+    if (!mb_may_be(self, m, id))
+        return;
     s_rt *r = assay_index_get(self->rts, id);
+    /* A live session of another key keeps its id: a key shared by a fleet
+     * ("NAME*") must not take over a runtime it does not run. */
+    if (r && m->peer && strcmp(r->key, m->peer) &&
+        assay_now_ms() - r->last_seen_ms <=
+            r->heartbeat_ms * self->conf->heartbeat_misses) {
+        assay_warn("refused registration as runtime %s from key %s: key %s "
+                   "holds its live session",
+                   id, m->peer, r->key);
+        return;
+    }
     if (!r) {
         if (assay_index_size(self->rts) >= (size_t)self->conf->max_runtimes) {
             mb_refused(self, id);
@@ -63,6 +75,7 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     }
     memcpy(r->route, m->route.data, m->route.len);
     r->route_len = m->route.len;
+    strlcpy(r->key, m->peer ? m->peer : "", sizeof r->key);
     r->last_seen_ms = assay_now_ms();
     r->heartbeat_ms = hb;
     r->sent = 0; /* a new session: the runtime counts from zero too */
@@ -244,6 +257,8 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
 
 static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
 {
+    if (!mb_may_run(self, m))
+        return;
     if (!json_is_object(m->body)) {
         assay_warn("runtime message %s without a map body: dropped", m->verb);
         return;
@@ -266,7 +281,8 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
     }
     s_rt *r = assay_index_get(self->rts, mb_str(m->body, "id"));
     if (!r || r->route_len != m->route.len ||
-        memcmp(r->route, m->route.data, m->route.len)) {
+        memcmp(r->route, m->route.data, m->route.len) ||
+        (m->peer && strcmp(r->key, m->peer))) {
         /* Unknown here (we restarted, or it reconnected): register again. */
         assay_link_send(self->link, self->server, &m->route,
                         ASSAY_RUNTIME_PROTO, ASSAY_RT_REREGISTER, NULL);

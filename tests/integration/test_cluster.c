@@ -667,7 +667,7 @@ Test(cluster, silent_registrations_expire_and_cannot_keep_runtimes_out)
     cluster_start(&c, "--set max_runtimes=3 --set heartbeat_misses=2");
     assay_link *link = NULL;
     char err[512];
-    link = harness_link(NULL, NULL, 1u << 20);
+    link = HARNESS_RUNTIME_LINK(1u << 20);
     int d = assay_link_open(link, ASSAY_LINK_CLIENT, c.endpoint, err,
                             sizeof err);
     cr_assert_geq(d, 0, "%s", err);
@@ -702,7 +702,7 @@ Test(cluster, oversized_registrations_are_refused_naming_the_part)
     cluster_start(&c, NULL);
     assay_link *link = NULL;
     char err[512];
-    link = harness_link(NULL, NULL, 4u << 20);
+    link = HARNESS_RUNTIME_LINK(4u << 20);
     int d = assay_link_open(link, ASSAY_LINK_CLIENT, c.endpoint, err,
                             sizeof err);
     cr_assert_geq(d, 0, "%s", err);

@@ -309,7 +309,7 @@ static void fake_start(fake *f)
     memset(f, 0, sizeof *f);
     f->dispatched = json_array();
     char err[512];
-    f->link = harness_link(NULL, NULL, 1u << 20);
+    f->link = HARNESS_RUNTIME_LINK(1u << 20);
     f->dealer = assay_link_open(f->link, ASSAY_LINK_CLIENT, c.endpoint, err,
                                 sizeof err);
     cr_assert_geq(f->dealer, 0, "%s", err);

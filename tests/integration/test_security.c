@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "cluster/link.h"
 #include "harness.h"
 
 #define CTL HARNESS_BIN "assayctl"
@@ -170,3 +171,105 @@ Test(security, another_local_user_gets_nothing)
              c.endpoint);
     expect(69, "no answer", cmd);
 }
+
+/* Roles: read lists, submit submits, only admin cancels or changes the
+ * cluster; each refusal is ASSAY_EPERM naming the key and role (exit 77). */
+Test(security, each_role_may_do_what_it_is_for)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             CTL " keys new reader read >/dev/null && " CTL
+                 " keys new writer submit >/dev/null");
+    expect(0, "", cmd);
+    const char *spec = cluster_spec(&c, "s.json", "{\"id\": \"s1\", "
+                                    "\"action\": \"noop.pass\"}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader submit %s",
+             c.endpoint, spec);
+    expect(77, "key reader has role read, which may not", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer submit %s",
+             c.endpoint, spec);
+    expect(0, "s1", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader job s1",
+             c.endpoint);
+    expect(0, "s1-0", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer cancel s1",
+             c.endpoint);
+    expect(77, "role submit", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader cluster "
+                              "remove 2", c.endpoint);
+    expect(77, "role read", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader cluster",
+             c.endpoint);
+    expect(0, "security: curve", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s cancel s1", c.endpoint);
+    expect(0, "", cmd); /* the operator is admin */
+    cr_expect(cluster_log_has(&c.nodes[0], "refused assay.submit from key "
+                                           "reader (role read)", 5000));
+}
+
+/* A runtime key registers only as the runtime it is named for, and only a
+ * runtime key speaks the runtime protocol. */
+Test(security, a_runtime_key_is_bound_to_its_runtime)
+{
+    cluster_start(&c, NULL);
+    const char *keys = getenv("ASSAY_KEYS_DIR");
+    char cmd[8192];
+    /* rt7's key, in a keys directory of a runtime that says it is rt8. */
+    snprintf(cmd, sizeof cmd,
+             CTL " keys new runtime-rt7 runtime rt7 >/dev/null && "
+             "mkdir -m 700 %s/k && cp %s/cluster.key %s/k/ && "
+             "cp %s/runtime-rt7.key %s/k/runtime-rt8.key && "
+             "cp %s/runtime-rt7.key_secret %s/k/runtime-rt8.key_secret",
+             dir, keys, dir, keys, dir, keys, dir);
+    expect(0, "", cmd);
+    cluster_bg(&c, "rt8",
+               HARNESS_BIN "assayd --node-id rt8 --join '%s' --executors 1 "
+               "--plugins-dir %s --set keys_dir=%s/k",
+               c.join, HARNESS_PLUGINS, dir);
+    cr_expect(cluster_log_has(&c.nodes[0], "refused registration as runtime "
+                                           "rt8 from key rt7",
+                              10000),
+              "rt7's key registered as rt8");
+    /* The operator's key (admin) speaking the runtime protocol. */
+    assay_link *l = harness_link(NULL, NULL, NULL, 0);
+    char err[512];
+    int d = assay_link_open(l, ASSAY_LINK_CLIENT, c.endpoint, err, sizeof err);
+    cr_assert_geq(d, 0, "%s", err);
+    json_t *hb = json_pack("{s:s, s:i}", "id", "ghost", "limit", 1);
+    cr_assert_eq(assay_link_send(l, d, NULL, ASSAY_RUNTIME_PROTO, "heartbeat",
+                                 hb),
+                 0);
+    json_decref(hb);
+    cr_expect(cluster_log_has(&c.nodes[0], "refused runtime message "
+                                           "heartbeat from key operator "
+                                           "(role admin, not runtime)",
+                              10000));
+    assay_link_destroy(&l);
+}
+
+/* A second key cannot take over a live runtime's session, even one whose
+ * name covers the id (a fleet key, "*"). */
+Test(security, a_live_runtime_keeps_its_session)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    assay_link *l = HARNESS_RUNTIME_LINK(0);
+    char err[512];
+    int d = assay_link_open(l, ASSAY_LINK_CLIENT, c.endpoint, err, sizeof err);
+    cr_assert_geq(d, 0, "%s", err);
+    json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", "rt1",
+                            "heartbeat_ms", 1000, "labels", "catalog",
+                            "plugins");
+    cr_assert_eq(assay_link_send(l, d, NULL, ASSAY_RUNTIME_PROTO, "register",
+                                 reg),
+                 0);
+    json_decref(reg);
+    cr_expect(cluster_log_has(&c.nodes[0], "refused registration as runtime "
+                                           "rt1 from key *: key rt1 holds "
+                                           "its live session",
+                              10000));
+    assay_link_destroy(&l);
+}
+

@@ -113,7 +113,7 @@ Test(watch, welcomed_subscriber_sees_the_events_of_its_next_submission)
     for (int round = 0; round < 20; round++) {
         assay_link *link = NULL;
         char err[ASSAY_ERRMSG_SIZE * 2];
-        link = harness_link(NULL, NULL, 1u << 20);
+        link = harness_link(NULL, NULL, NULL, 1u << 20);
         int sub = assay_link_open(link, ASSAY_LINK_SUBSCRIBE, c.events, err,
                                   sizeof err);
         cr_assert_geq(sub, 0, "%s", err);

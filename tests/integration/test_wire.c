@@ -30,22 +30,29 @@
 /* ---- Fixture ---------------------------------------------------------- */
 
 static cluster c;
-static assay_link *link_;
-static int dealer;
+/* Two raw links: a control plane (the operator's key) and a runtime (a
+ * runtime key of any id): each key may speak only its own protocol. */
+static assay_link *link_, *rlink;
+static int dealer, rdealer;
 
 static void setup(void)
 {
     cluster_start(&c, "--set max_message_kb=64");
     cluster_runtime(&c, "rt1", NULL);
     char err[512];
-    link_ = harness_link(NULL, NULL, 1u << 20);
+    link_ = harness_link(NULL, NULL, NULL, 1u << 20);
     dealer = assay_link_open(link_, ASSAY_LINK_CLIENT, c.endpoint, err,
                              sizeof err);
     cr_assert_geq(dealer, 0, "%s", err);
+    rlink = HARNESS_RUNTIME_LINK(1u << 20);
+    rdealer = assay_link_open(rlink, ASSAY_LINK_CLIENT, c.endpoint, err,
+                              sizeof err);
+    cr_assert_geq(rdealer, 0, "%s", err);
 }
 
 static void teardown(void)
 {
+    assay_link_destroy(&rlink);
     assay_link_destroy(&link_);
     cluster_stop(&c);
 }
@@ -65,19 +72,24 @@ static void send_raw(const char *const *frames, const size_t *lens, size_t n)
     cr_assert_lt(lens[3], sizeof body);
     memcpy(body, frames[3], lens[3]);
     body[lens[3]] = '\0';
-    cr_assert_eq(assay_link_send_text(link_, dealer, NULL, frames[1],
-                                      frames[2], body),
+    bool rt = !strcmp(frames[1], ASSAY_RUNTIME_PROTO);
+    cr_assert_eq(assay_link_send_text(rt ? rlink : link_, rt ? rdealer : dealer,
+                                      NULL, frames[1], frames[2], body),
                  0);
 }
 
-/* Waits (bounded) for one reply; NULL if none came in timeout_ms. */
+/* Waits (bounded) for one reply on either link; NULL if none came in
+ * timeout_ms. */
 static json_t *reply(int timeout_ms, char *verb, size_t verblen)
 {
     int64_t deadline = assay_now_ms() + timeout_ms;
-    for (;;) {
+    for (int turn = 0;; turn++) {
         assay_link_msg m;
         char err[512];
-        int rc = assay_link_recv(link_, &m, err, sizeof err);
+        int rc = assay_link_recv(turn % 2 ? rlink : link_, &m, err,
+                                 sizeof err);
+        if (rc == 0 && !(turn % 2))
+            continue; /* the other link next */
         if (rc == 1) {
             if (verb)
                 snprintf(verb, verblen, "%s", m.verb);
@@ -93,8 +105,9 @@ static json_t *reply(int timeout_ms, char *verb, size_t verblen)
         int64_t left = deadline - assay_now_ms();
         if (left <= 0)
             return NULL;
-        struct pollfd p = {assay_link_fd(link_), POLLIN, 0};
-        poll(&p, 1, (int)left);
+        struct pollfd p[2] = {{assay_link_fd(link_), POLLIN, 0},
+                              {assay_link_fd(rlink), POLLIN, 0}};
+        poll(p, 2, (int)left);
     }
 }
 
@@ -239,7 +252,7 @@ static void fake_start(fake *f, const char *id)
     f->acks = json_array();
     f->cancels = json_array();
     char err[512];
-    f->link = harness_link(NULL, NULL, 1u << 20);
+    f->link = HARNESS_RUNTIME_LINK(1u << 20);
     f->dealer = assay_link_open(f->link, ASSAY_LINK_CLIENT, c.endpoint, err,
                                 sizeof err);
     cr_assert_geq(f->dealer, 0, "%s", err);
@@ -546,7 +559,7 @@ static void register_impostor(void)
     json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", "impostor",
                             "heartbeat_ms", 1000, "labels", "catalog",
                             "plugins");
-    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+    cr_assert_eq(assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO,
                                  "register", reg),
                  0);
     json_decref(reg);
@@ -578,7 +591,7 @@ Test(wire, lying_runtime_changes_nothing)
             "impostor", "results", "job", "real-0", "attempt", attempts[i],
             "result", "status", "fail", "message", "forged", "findings",
             "data");
-        cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+        cr_assert_eq(assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO,
                                      "result", res),
                      0);
         json_decref(res);
@@ -594,13 +607,13 @@ Test(wire, lying_runtime_changes_nothing)
     json_t *res = json_pack("{s:s, s:[{s:s, s:i, s:{}}]}", "id", "impostor",
                             "results", "job", "ghost-0", "attempt", 1,
                             "result");
-    assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO, "result", res);
+    assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO, "result", res);
     json_decref(res);
     json_decref(reply(10000, verb, sizeof verb));
     json_t *garbage = json_pack("{s:s, s:i, s:{}, s:{s:[{s:i}]}}", "id",
                                 "bad id!", "heartbeat_ms", 0, "labels",
                                 "catalog", "plugins", "name", 3);
-    assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO, "register",
+    assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO, "register",
                     garbage);
     json_decref(garbage);
     cr_expect(cluster_log_has(&c.nodes[0], "refused registration", 5000));
@@ -626,7 +639,7 @@ Test(wire, many_acks_are_sent_in_parts)
                                                "attempt", 1, "result"));
     }
     json_t *res = json_pack("{s:s, s:o}", "id", "impostor", "results", items);
-    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+    cr_assert_eq(assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO,
                                  "result", res),
                  0);
     json_decref(res);
@@ -699,14 +712,14 @@ Test(wire, result_acknowledged_once_on_a_dispatch_or_alone)
         "fake", "heartbeat_ms", 1000, "labels", "who", "fake", "catalog",
         "plugins", "name", "noop", "version", "1.0.0", "actions", "name",
         "pass", "acks_in_dispatch", 1);
-    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+    cr_assert_eq(assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO,
                                  "register", reg),
                  0);
     json_decref(reg);
     int acks = 0;
     json_decref(await_verb("registered", "a-0", &acks));
     json_t *hb = json_pack("{s:s, s:i}", "id", "fake", "limit", 2);
-    assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO, "heartbeat", hb);
+    assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO, "heartbeat", hb);
     json_decref(hb);
 
     static const char *const specs[] = {"a", "b"};
@@ -729,7 +742,7 @@ Test(wire, result_acknowledged_once_on_a_dispatch_or_alone)
                 "fake", "limit", 2, "results", "job", "a-0", "attempt", 1,
                 "result", "status", "pass", "message", "ok", "findings",
                 "data");
-            assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+            assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO,
                             "result", res);
             json_decref(res);
         }
@@ -755,7 +768,7 @@ Test(wire, registration_with_a_non_bool_acks_in_dispatch_is_refused)
     json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}, s:s}", "id",
                             "stringy", "heartbeat_ms", 1000, "labels",
                             "catalog", "plugins", "acks_in_dispatch", "yes");
-    cr_assert_eq(assay_link_send(link_, dealer, NULL, ASSAY_RUNTIME_PROTO,
+    cr_assert_eq(assay_link_send(rlink, rdealer, NULL, ASSAY_RUNTIME_PROTO,
                                  "register", reg),
                  0);
     json_decref(reg);
@@ -780,7 +793,7 @@ Test(wire, runtime_ids_that_read_as_paths_or_options_are_refused)
         json_t *reg = json_pack("{s:s, s:i, s:{}, s:{s:[]}}", "id", ids[k],
                                 "heartbeat_ms", 1000, "labels", "catalog",
                                 "plugins");
-        cr_assert_eq(assay_link_send(link_, dealer, NULL,
+        cr_assert_eq(assay_link_send(rlink, rdealer, NULL,
                                      ASSAY_RUNTIME_PROTO, "register", reg),
                      0);
         json_decref(reg);

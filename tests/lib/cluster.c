@@ -608,7 +608,7 @@ assay_link *cluster_subscribe(const char *events, const char *const *topics)
 {
     assay_link *l = NULL;
     char err[512];
-    l = harness_link(NULL, NULL, 1u << 20);
+    l = harness_link(NULL, NULL, NULL, 1u << 20);
     int id = assay_link_open(l, ASSAY_LINK_SUBSCRIBE, events, err, sizeof err);
     cr_assert_geq(id, 0, "%s", err);
     for (size_t i = 0; topics[i]; i++)
@@ -636,7 +636,7 @@ assay_link *cluster_subscribe(const char *events, const char *const *topics)
 void cluster_cp_open(cluster_cp *cp, const char *endpoint)
 {
     char err[512];
-    cp->link = harness_link(NULL, NULL, 1u << 20);
+    cp->link = harness_link(NULL, NULL, NULL, 1u << 20);
     cp->id = assay_link_open(cp->link, ASSAY_LINK_CLIENT, endpoint, err,
                              sizeof err);
     cr_assert_geq(cp->id, 0, "%s", err);

@@ -109,8 +109,8 @@ __attribute__((destructor)) static void s_keys_gone(void)
         assay_dir_remove(s_keys);
 }
 
-assay_link *harness_link(const char *file, const char *role,
-                         size_t max_message)
+assay_link *harness_link(const char *file, const char *name,
+                         const char *role, size_t max_message)
 {
     char err[1024];
     assay_keys k;
@@ -119,7 +119,7 @@ assay_link *harness_link(const char *file, const char *role,
         assay_transport_key tk = {.struct_size = sizeof tk,
                                   .dir = getenv("ASSAY_KEYS_DIR"),
                                   .file = file,
-                                  .name = file,
+                                  .name = name,
                                   .role = role,
                                   .create = 1,
                                   .allow = 1};

@@ -69,13 +69,16 @@ long harness_host_live(void);
  * directory of its own, made at start and removed at exit, which every
  * process it starts inherits: members make the cluster's keys there and
  * an operator key that assayctl and the client library find. */
-/* A link presenting key `file` (made with `role` and allowed when absent;
- * NULL: the operator's) and trusting the cluster's key. A member must
- * have started (it makes the cluster key). Its max_message is 1 MiB
- * unless `max_message` says otherwise (0). */
+/* A link presenting key `file` (made with `name` and `role` and allowed
+ * when absent; NULL: the operator's) and trusting the cluster's key. A
+ * member must have started (it makes the cluster key). Its max_message
+ * is 1 MiB unless `max_message` says otherwise (0). */
 struct assay_link;
-struct assay_link *harness_link(const char *file, const char *role,
-                                size_t max_message);
+struct assay_link *harness_link(const char *file, const char *name,
+                                const char *role, size_t max_message);
+/* A link as fake runtimes of any id (a runtime key named "*"). */
+#define HARNESS_RUNTIME_LINK(max)                                              \
+    harness_link("runtime-any", "*", "runtime", (max))
 
 /* Runs a shell command, captures stdout+stderr into *out (caller frees);
  * returns the exit status (or -1). */

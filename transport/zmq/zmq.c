@@ -1369,6 +1369,14 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
     if (k->public_only)
         return s_key_public(k, path, errbuf, errlen);
     int rc = s_key_load(k, path, errbuf, errlen);
+    struct stat st;
+    /* A certificate without its secret is someone else's public key (a
+     * client's copy of cluster.key): never replaced by a new pair. */
+    if (rc == ASSAY_ENOENT && k->create && lstat(path, &st) == 0)
+        return errf(errbuf, errlen, ASSAY_EEXIST,
+                    "%s: a certificate without its secret is here: not "
+                    "made anew",
+                    path);
     if (rc == ASSAY_ENOENT && k->create)
         rc = s_key_create(k, path, errbuf, errlen);
     return rc;

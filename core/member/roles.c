@@ -1,0 +1,88 @@
+/* core/member/roles.c - who may do what (docs/security.md#roles). Every
+ * message from a secure link names its sender's key and the role its
+ * certificate gives; these rules decide, before any service or runtime
+ * handler runs. Without security no message names a key, and everything
+ * is allowed, as before.
+ *
+ *   read     assay.job, .jobs, .runtimes, .plugins, cluster status
+ *   submit   read's, and assay.submit
+ *   admin    everything on the control plane: assay.cancel, .rescan,
+ *            cluster changes
+ *   runtime  the runtime protocol, as the runtime its key is named for
+ *   member   nothing here (raft peers) */
+#include "member/internal.h"
+
+static bool s_is(const char *role, const char *want)
+{
+    return role && !strcmp(role, want);
+}
+
+/* Says a refusal in the log at the 1st, 2nd, 4th... one: a peer that
+ * keeps asking cannot flood it. */
+static void s_denied(assay_leader *self, const char *fmt, ...)
+    ASSAY_PRINTF(2, 3);
+static void s_denied(assay_leader *self, const char *fmt, ...)
+{
+    uint64_t n = ++self->denied;
+    if (n & (n - 1))
+        return;
+    char msg[ASSAY_ERRMSG_SIZE * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    assay_warn("%s (%llu refused so far)", msg, (unsigned long long)n);
+}
+
+bool mb_may_call(assay_leader *self, const assay_link_msg *m)
+{
+    if (!m->peer || s_is(m->role, "admin") ||
+        !strncmp(m->verb, ASSAY_SVC_MMI_PREFIX, strlen(ASSAY_SVC_MMI_PREFIX)))
+        return true;
+    bool reader = s_is(m->role, "read") || s_is(m->role, "submit");
+    const char *v = m->verb;
+    bool ok;
+    if (!strcmp(v, ASSAY_SVC_SUBMIT))
+        ok = s_is(m->role, "submit");
+    else if (!strcmp(v, ASSAY_SVC_CLUSTER)) {
+        assay_cp_cluster req;
+        char err[ASSAY_ERRMSG_SIZE];
+        /* A malformed one is the service's to refuse, naming why. */
+        ok = reader && (assay_cp_read_cluster(m->body, &req, err,
+                                              sizeof err) ||
+                        req.op == ASSAY_CP_CLUSTER_STATUS);
+    } else
+        ok = reader && (!strcmp(v, ASSAY_SVC_JOB) ||
+                        !strcmp(v, ASSAY_SVC_JOBS) ||
+                        !strcmp(v, ASSAY_SVC_RUNTIMES) ||
+                        !strcmp(v, ASSAY_SVC_PLUGINS));
+    if (!ok)
+        s_denied(self, "refused %s from key %s (role %s)", v, m->peer,
+                 m->role ? m->role : "none");
+    return ok;
+}
+
+bool mb_may_run(assay_leader *self, const assay_link_msg *m)
+{
+    if (!m->peer || s_is(m->role, "runtime"))
+        return true;
+    s_denied(self, "refused runtime message %s from key %s (role %s, not "
+             "runtime)", m->verb, m->peer, m->role ? m->role : "none");
+    return false;
+}
+
+bool mb_may_be(assay_leader *self, const assay_link_msg *m, const char *id)
+{
+    if (!m->peer)
+        return true;
+    /* "NAME*" stands for every id starting with NAME (a fleet sharing one
+     * key, simulated runtimes): the operator's choice when making it. */
+    size_t n = strlen(m->peer);
+    bool ok = n && m->peer[n - 1] == '*' ? !strncmp(id, m->peer, n - 1)
+                                         : !strcmp(id, m->peer);
+    if (!ok)
+        s_denied(self, "refused registration as runtime %s from key %s: it "
+                 "may register only as %s",
+                 id, m->peer, m->peer);
+    return ok;
+}
