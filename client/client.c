@@ -658,6 +658,23 @@ int assay_client_next(assay_client *self, assay_client_msg *msg,
     }
 }
 
+/* Takes ticket's reply out of the queue, or NULL when none is there. */
+static cl_done *s_take_reply(assay_client *self, uint64_t ticket)
+{
+    for (cl_done **p = &self->head, *prev = NULL; *p;
+         prev = *p, p = &(*p)->next) {
+        cl_done *d = *p;
+        if (d->kind != ASSAY_CLIENT_REPLY || d->ticket != ticket)
+            continue;
+        *p = d->next;
+        if (self->tail == d)
+            self->tail = prev;
+        self->nqueued--;
+        return d;
+    }
+    return NULL;
+}
+
 /* Takes an interrupt, if one is pending. */
 static bool s_interrupted(assay_client *self)
 {
@@ -711,15 +728,8 @@ int assay_client_abandon(assay_client *self, uint64_t ticket)
             s_ghost(&self->reqs[i]);
             return 0;
         }
-    for (cl_done **p = &self->head, *prev = NULL; *p;
-         prev = *p, p = &(*p)->next) {
-        cl_done *d = *p;
-        if (d->kind != ASSAY_CLIENT_REPLY || d->ticket != ticket)
-            continue;
-        *p = d->next;
-        if (self->tail == d)
-            self->tail = prev;
-        self->nqueued--;
+    cl_done *d = s_take_reply(self, ticket);
+    if (d) {
         json_decref(d->body);
         free(d);
         return 0;
@@ -732,15 +742,8 @@ int cl_await(assay_client *self, uint64_t ticket, json_t **reply)
 {
     for (;;) {
         s_pump(self);
-        for (cl_done **p = &self->head, *prev = NULL; *p;
-             prev = *p, p = &(*p)->next) {
-            cl_done *d = *p;
-            if (d->kind != ASSAY_CLIENT_REPLY || d->ticket != ticket)
-                continue;
-            *p = d->next;
-            if (self->tail == d)
-                self->tail = prev;
-            self->nqueued--;
+        cl_done *d = s_take_reply(self, ticket);
+        if (d) {
             int status = d->status;
             if (reply)
                 *reply = d->body;

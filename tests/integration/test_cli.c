@@ -20,17 +20,6 @@ static void teardown(void) { free(dir); }
 
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Runs cmd; expects exit code `code` and `needle` in the output. */
-static void expect(int code, const char *needle, const char *cmd)
-{
-    char *out;
-    int rc = harness_sh(&out, "%s", cmd);
-    cr_expect_eq(rc, code, "`%s` exited %d, want %d:\n%s", cmd, rc, code,
-                 out);
-    cr_expect(strstr(out, needle), "`%s` output lacks '%s':\n%s", cmd, needle,
-              out);
-    free(out);
-}
 
 static char *spec(const char *name, const char *json)
 {
@@ -41,12 +30,12 @@ static char *spec(const char *name, const char *json)
 
 Test(cli, usage_errors_exit_64)
 {
-    expect(64, "usage: assayctl", HARNESS_BIN "assayctl");
-    expect(64, "--local supports plugins and run, not 'frob'",
+    harness_expect(64, "usage: assayctl", HARNESS_BIN "assayctl");
+    harness_expect(64, "--local supports plugins and run, not 'frob'",
            HARNESS_BIN "assayctl --local frob");
-    expect(64, "unknown command 'run'", HARNESS_BIN "assayctl run x.json");
-    expect(64, "needs a SPEC.json", CTL " run");
-    expect(0, "78 bad config\n", HARNESS_BIN "assayctl --help");
+    harness_expect(64, "unknown command 'run'", HARNESS_BIN "assayctl run x.json");
+    harness_expect(64, "needs a SPEC.json", CTL " run");
+    harness_expect(0, "78 bad config\n", HARNESS_BIN "assayctl --help");
 }
 
 Test(cli, exit_code_follows_the_worst_status)
@@ -57,11 +46,11 @@ Test(cli, exit_code_follows_the_worst_status)
     char *e = spec("e.json", "{\"action\": \"exec.run\", \"params\": "
                              "{\"argv\": [\"/bin/sh\", \"-c\", \"exit 9\"]}}");
     snprintf(cmd, sizeof cmd, CTL " run %s", p);
-    expect(0, "1 jobs: 1 passed, 0 failed, 0 errors", cmd);
+    harness_expect(0, "1 jobs: 1 passed, 0 failed, 0 errors", cmd);
     snprintf(cmd, sizeof cmd, CTL " run %s %s", p, f);
-    expect(1, "2 jobs: 1 passed, 1 failed, 0 errors", cmd);
+    harness_expect(1, "2 jobs: 1 passed, 1 failed, 0 errors", cmd);
     snprintf(cmd, sizeof cmd, CTL " run %s %s %s", p, f, e);
-    expect(2, "3 jobs: 1 passed, 1 failed, 1 errors", cmd);
+    harness_expect(2, "3 jobs: 1 passed, 1 failed, 1 errors", cmd);
     free(p);
     free(f);
     free(e);
@@ -90,10 +79,10 @@ Test(cli, bad_specs_exit_65_naming_the_problem)
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char cmd[1024], *path = spec("bad.json", cases[i].json);
         snprintf(cmd, sizeof cmd, CTL " run %s", path);
-        expect(65, cases[i].needle, cmd);
+        harness_expect(65, cases[i].needle, cmd);
         free(path);
     }
-    expect(65, "/nonexistent.json", CTL " run /nonexistent.json");
+    harness_expect(65, "/nonexistent.json", CTL " run /nonexistent.json");
 }
 
 Test(cli, one_bad_spec_means_nothing_runs)
@@ -108,7 +97,7 @@ Test(cli, one_bad_spec_means_nothing_runs)
     char *good = spec("good.json", json);
     char *bad = spec("bad.json", "{\"action\": \"file.mode\"}");
     snprintf(cmd, sizeof cmd, CTL " run %s %s", good, bad);
-    expect(65, "missing required param 'path'", cmd);
+    harness_expect(65, "missing required param 'path'", cmd);
     cr_expect_neq(access(marker, F_OK), 0, "the good spec ran");
     free(good);
     free(bad);
@@ -134,54 +123,54 @@ Test(cli, json_output_parses)
 
 Test(cli, plugins_lists_catalogue_and_refusals)
 {
-    expect(0, "noop.pass()", CTL " plugins");
+    harness_expect(0, "noop.pass()", CTL " plugins");
     /* A refused file fails a plugin author's check (65) and says so. */
-    expect(65, "refused:", HARNESS_BIN "assayctl plugins --local "
+    harness_expect(65, "refused:", HARNESS_BIN "assayctl plugins --local "
                            "--plugins-dir " HARNESS_FIXTURES "broken");
-    expect(65, "plugin files in " HARNESS_FIXTURES "broken were refused",
+    harness_expect(65, "plugin files in " HARNESS_FIXTURES "broken were refused",
            HARNESS_BIN "assayctl plugins --local --plugins-dir "
            HARNESS_FIXTURES "broken");
-    expect(69, "/nonexistent/dir", HARNESS_BIN "assayctl plugins --local "
+    harness_expect(69, "/nonexistent/dir", HARNESS_BIN "assayctl plugins --local "
                                    "--plugins-dir /nonexistent/dir");
     /* An empty directory is not a silent success. */
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              HARNESS_BIN "assayctl plugins --local --plugins-dir %s", dir);
-    expect(69, "no plugins in", cmd);
+    harness_expect(69, "no plugins in", cmd);
 }
 
 Test(cli, inline_run_takes_action_params_and_targets_as_flags)
 {
     /* Values are read as the declared type: mode is an int64. */
-    expect(1, "2 jobs: 1 passed, 1 failed, 0 errors",
+    harness_expect(1, "2 jobs: 1 passed, 1 failed, 0 errors",
            CTL " run --action file.mode --param mode=420"
                " --target path=/etc/passwd"
                " --target '{\"path\": \"/etc/shadow\"}'");
-    expect(0, "1 jobs: 1 passed", CTL " run --action noop.pass");
-    expect(0, "inline-0", CTL " run --action file.exists@^1"
+    harness_expect(0, "1 jobs: 1 passed", CTL " run --action noop.pass");
+    harness_expect(0, "inline-0", CTL " run --action file.exists@^1"
                           " --param path=/etc/passwd --param follow=false");
     /* Bad flags name the flag, the value and the declared type. */
-    expect(65, "--param mode=rw: not a valid int64",
+    harness_expect(65, "--param mode=rw: not a valid int64",
            CTL " run --action file.mode --param mode=rw "
                "--target path=/etc/passwd");
-    expect(65, "--action nope.x: unknown plugin 'nope'",
+    harness_expect(65, "--action nope.x: unknown plugin 'nope'",
            CTL " run --action nope.x");
-    expect(65, "--target wants KEY=VALUE, got 'path'",
+    harness_expect(65, "--target wants KEY=VALUE, got 'path'",
            CTL " run --action file.exists --target path");
-    expect(65, "unknown param 'colour'",
+    harness_expect(65, "unknown param 'colour'",
            CTL " run --action noop.pass --param colour=red");
-    expect(64, "--param and --target need --action",
+    harness_expect(64, "--param and --target need --action",
            CTL " run --param x=1 spec.json");
     /* Elsewhere they would be ignored, so they are refused. */
-    expect(64, "--action, --param and --target are for run --local",
+    harness_expect(64, "--action, --param and --target are for run --local",
            HARNESS_BIN "assayctl submit x.json --param a=1");
-    expect(64, "--dir is for plugin new", CTL " run x.json --dir /tmp");
-    expect(65, "--param mode: given twice",
+    harness_expect(64, "--dir is for plugin new", CTL " run x.json --dir /tmp");
+    harness_expect(65, "--param mode: given twice",
            CTL " run --action file.mode --param mode=420 --param mode=384"
                " --target path=/etc/passwd");
-    expect(65, "(a value with commas: give the target as a JSON object)",
+    harness_expect(65, "(a value with commas: give the target as a JSON object)",
            CTL " run --action file.exists --target 'path=/a,b'");
-    expect(65, "--param path: value is not valid UTF-8",
+    harness_expect(65, "--param path: value is not valid UTF-8",
            CTL " run --action noop.pass --param path=$(printf '\\377')");
 }
 
@@ -190,16 +179,16 @@ Test(cli, plugin_new_refuses_bad_names_and_never_overwrites)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, HARNESS_BIN "assayctl plugin new 'Bad Name' "
                               "--dir %s/bad", dir);
-    expect(65, "plugin name 'Bad Name': use a lowercase letter", cmd);
+    harness_expect(65, "plugin name 'Bad Name': use a lowercase letter", cmd);
     snprintf(cmd, sizeof cmd, "test ! -e %s/bad", dir);
-    expect(0, "", cmd);
+    harness_expect(0, "", cmd);
     snprintf(cmd, sizeof cmd, HARNESS_BIN "assayctl plugin new ok --dir %s",
              dir); /* not empty: it holds this suite's files */
     char *f = spec("keep.txt", "mine\n");
-    expect(65, "exists and is not empty; nothing written", cmd);
+    harness_expect(65, "exists and is not empty; nothing written", cmd);
     snprintf(cmd, sizeof cmd, "cat %s", f);
-    expect(0, "mine", cmd);
-    expect(64, "usage: plugin new NAME", HARNESS_BIN "assayctl plugin new");
+    harness_expect(0, "mine", cmd);
+    harness_expect(64, "usage: plugin new NAME", HARNESS_BIN "assayctl plugin new");
     free(f);
 }
 
@@ -208,9 +197,9 @@ Test(cli, check_confirms_what_it_checked)
     char cmd[1024], *conf = spec("c.conf", "executors = 1;\n");
     snprintf(cmd, sizeof cmd,
              D " --check --config %s --plugins-dir " HARNESS_PLUGINS, conf);
-    expect(0, "configuration OK (", cmd);
-    expect(0, "plugins loaded, 0 refused, from " HARNESS_PLUGINS, cmd);
-    expect(0, "configuration OK (no file); runs no jobs",
+    harness_expect(0, "configuration OK (", cmd);
+    harness_expect(0, "plugins loaded, 0 refused, from " HARNESS_PLUGINS, cmd);
+    harness_expect(0, "configuration OK (no file); runs no jobs",
            D " --check --no-config --executors 0");
     free(conf);
 }
@@ -219,9 +208,9 @@ Test(cli, help_names_the_config_read_by_default)
 {
     /* A build tree has no installed config: --help says where it would be
      * and that it is not there, so no file is read. */
-    expect(0, HARNESS_BUILD_DIR "/etc/assay/assayd.conf (not there now)",
+    harness_expect(0, HARNESS_BUILD_DIR "/etc/assay/assayd.conf (not there now)",
            D " --help");
-    expect(0, "configuration OK (no file)",
+    harness_expect(0, "configuration OK (no file)",
            D " --check --executors 0");
 }
 
@@ -235,7 +224,7 @@ Test(cli, help_config_lists_every_key)
                                  "job_cpu_seconds", "output_limit_kb",
                                  "max_attempts", "log_level"};
     for (size_t i = 0; i < sizeof keys / sizeof *keys; i++)
-        expect(0, keys[i], D " --help-config");
+        harness_expect(0, keys[i], D " --help-config");
 }
 
 Test(cli, bad_config_exits_78_naming_file_line_key)
@@ -245,10 +234,10 @@ Test(cli, bad_config_exits_78_naming_file_line_key)
     char cmd[1024], needle[600];
     snprintf(cmd, sizeof cmd, D " --check --config %s", conf);
     snprintf(needle, sizeof needle, "%s:2: unknown key 'colour'", conf);
-    expect(78, needle, cmd);
-    expect(78, "executors", D " --check --set executors=999");
-    expect(78, "KEY=VALUE", D " --check --set executors");
-    expect(64, "unexpected argument", D " stray");
+    harness_expect(78, needle, cmd);
+    harness_expect(78, "executors", D " --check --set executors=999");
+    harness_expect(78, "KEY=VALUE", D " --check --set executors");
+    harness_expect(64, "unexpected argument", D " stray");
     free(conf);
 }
 
@@ -256,13 +245,13 @@ Test(cli, bad_config_exits_78_naming_file_line_key)
  * environment: one that reads as an option or a path is refused. */
 Test(cli, node_ids_that_read_as_paths_or_options_exit_78)
 {
-    expect(78, "node_id '-rf': use 1 to 63 letters",
+    harness_expect(78, "node_id '-rf': use 1 to 63 letters",
            D " --check --no-config --executors 0 --set node_id=-rf");
-    expect(78, "node_id '..': use 1 to 63 letters",
+    harness_expect(78, "node_id '..': use 1 to 63 letters",
            D " --check --no-config --executors 0 --set node_id=..");
-    expect(78, "node_id 'a/b'",
+    harness_expect(78, "node_id 'a/b'",
            D " --check --no-config --executors 0 --set node_id=a/b");
-    expect(0, "configuration OK",
+    harness_expect(0, "configuration OK",
            D " --check --no-config --executors 0 --set node_id=rt-1.a_b");
 }
 
@@ -275,20 +264,20 @@ Test(cli, world_writable_plugins_are_refused)
              "mkdir -p %s/open && chmod 0777 %s/open && " D
              " --check --no-config --executors 1 --plugins-dir %s/open",
              dir, dir, dir);
-    expect(69, "is writable by every user", cmd);
+    harness_expect(69, "is writable by every user", cmd);
     snprintf(cmd, sizeof cmd,
              "mkdir -p %s/mine && cp " HARNESS_PLUGINS
              "/assay-action_noop.so %s/mine/ && chmod 0666 "
              "%s/mine/assay-action_noop.so && " HARNESS_BIN
              "assayctl plugins --local --plugins-dir %s/mine",
              dir, dir, dir, dir);
-    expect(65, "assay-action_noop.so: writable by every user (chmod o-w it)",
+    harness_expect(65, "assay-action_noop.so: writable by every user (chmod o-w it)",
            cmd);
 }
 
 Test(cli, check_validates_default_config_and_plugins)
 {
-    expect(0, "4 plugins loaded, 0 refused",
+    harness_expect(0, "4 plugins loaded, 0 refused",
            D " --check --config " ASSAY_SOURCE_DIR "/conf/assayd.conf "
              "--plugins-dir " HARNESS_PLUGINS " --executors 1");
 }
@@ -307,5 +296,5 @@ Test(cli, daemon_starts_and_stops_on_sigterm)
              "kids=$(pgrep -P $pid | wc -l); kill -TERM $pid; wait $pid; "
              "echo \"exit=$? executors=$kids\"; cat %s/log",
              port, harness_port(), dir, dir, dir);
-    expect(0, "exit=0 executors=2", cmd);
+    harness_expect(0, "exit=0 executors=2", cmd);
 }

@@ -30,17 +30,6 @@ static void teardown(void)
 
 TestSuite(security, .init = setup, .fini = teardown, .timeout = 120);
 
-/* Runs cmd; expects exit code `code` and `needle` in the output. */
-static void expect(int code, const char *needle, const char *cmd)
-{
-    char *out;
-    int rc = harness_sh(&out, "%s", cmd);
-    cr_expect_eq(rc, code, "`%s` exited %d, want %d:\n%s", cmd, rc, code,
-                 out);
-    cr_expect(strstr(out, needle), "`%s` output lacks '%s':\n%s", cmd, needle,
-              out);
-    free(out);
-}
 
 static mode_t mode_of(const char *path)
 {
@@ -53,8 +42,8 @@ Test(security, keys_are_made_listed_allowed_and_revoked)
 {
     char cmd[8192], path[4300], other[4200];
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys init", dir);
-    expect(0, "made", cmd);
-    expect(0, "kept", cmd); /* a second init changes nothing */
+    harness_expect(0, "made", cmd);
+    harness_expect(0, "kept", cmd); /* a second init changes nothing */
     snprintf(path, sizeof path, "%s/k/operator.key_secret", dir);
     cr_expect_eq(mode_of(path), 0600);
     snprintf(path, sizeof path, "%s/k", dir);
@@ -62,34 +51,34 @@ Test(security, keys_are_made_listed_allowed_and_revoked)
 
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys new runtime-rt7 "
                               "runtime rt7", dir);
-    expect(0, "role runtime", cmd);
+    harness_expect(0, "role runtime", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys new x superuser",
              dir);
-    expect(64, "ROLE: submit, read", cmd);
+    harness_expect(64, "ROLE: submit, read", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys list", dir);
-    expect(0, "runtime-rt7", cmd);
-    expect(0, "operator", cmd);
+    harness_expect(0, "runtime-rt7", cmd);
+    harness_expect(0, "operator", cmd);
 
     /* A key made elsewhere is allowed by its public half only. */
     snprintf(other, sizeof other, "%s/other", dir);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s keys new alice submit",
              other);
-    expect(0, "made", cmd);
+    harness_expect(0, "made", cmd);
     snprintf(cmd, sizeof cmd,
              CTL " --keys-dir %s/k keys allow %s/alice.key_secret", dir,
              other);
-    expect(64, "never NAME.key_secret", cmd);
+    harness_expect(64, "never NAME.key_secret", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys allow %s/alice.key",
              dir, other);
-    expect(0, "allowed", cmd);
-    expect(65, "already allowed", cmd);
+    harness_expect(0, "allowed", cmd);
+    harness_expect(65, "already allowed", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys list", dir);
-    expect(0, "alice", cmd);
+    harness_expect(0, "alice", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys revoke alice", dir);
-    expect(0, "revoked", cmd);
-    expect(65, "No such file", cmd);
+    harness_expect(0, "revoked", cmd);
+    harness_expect(65, "No such file", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys revoke ../x", dir);
-    expect(65, "not a key name", cmd);
+    harness_expect(65, "not a key name", cmd);
 }
 
 /* Listening on every address with no keys: nothing is made, nothing is
@@ -103,7 +92,7 @@ Test(security, a_reachable_member_without_keys_refuses_to_start)
              "tcp://0.0.0.0:%d --node-id m1 --set keys_dir=%s/none "
              "--executors 0",
              p1, p2, dir);
-    expect(69, "assayctl keys init", cmd);
+    harness_expect(69, "assayctl keys init", cmd);
     char path[4300];
     snprintf(path, sizeof path, "%s/none/cluster.key_secret", dir);
     cr_expect_neq(access(path, F_OK), 0, "a key was made for a reachable "
@@ -117,11 +106,11 @@ Test(security, security_none_is_said_loudly)
     char cmd[8192];
     snprintf(cmd, sizeof cmd, CTL " --security none --endpoint %s cluster",
              c.endpoint);
-    expect(0, "security: NONE", cmd);
+    harness_expect(0, "security: NONE", cmd);
     /* A client expecting CURVE gets no answer from it. */
     snprintf(cmd, sizeof cmd, CTL " --timeout-ms 1000 --endpoint %s cluster",
              c.endpoint);
-    expect(69, "no answer", cmd);
+    harness_expect(69, "no answer", cmd);
 }
 
 Test(security, a_secure_member_says_so_and_lets_in_its_operator)
@@ -129,18 +118,18 @@ Test(security, a_secure_member_says_so_and_lets_in_its_operator)
     cluster_start(&c, NULL);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s cluster", c.endpoint);
-    expect(0, "security: curve", cmd);
+    harness_expect(0, "security: curve", cmd);
     /* Without CURVE, or with a key it does not know: nothing. */
     snprintf(cmd, sizeof cmd,
              CTL " --security none --timeout-ms 1000 --endpoint %s cluster",
              c.endpoint);
-    expect(69, "no answer", cmd);
+    harness_expect(69, "no answer", cmd);
     snprintf(cmd, sizeof cmd,
              "cp %s/cluster.key %s/ && " CTL " --keys-dir %s keys new "
              "mallory admin >/dev/null && " CTL " --keys-dir %s --key mallory "
              "--timeout-ms 1000 --endpoint %s cluster",
              getenv("ASSAY_KEYS_DIR"), dir, dir, dir, c.endpoint);
-    expect(69, "no answer", cmd);
+    harness_expect(69, "no answer", cmd);
     cr_expect(cluster_log_has(&c.nodes[0], "no such key", 5000),
               "the refusal was not logged");
 }
@@ -164,12 +153,12 @@ Test(security, another_local_user_gets_nothing)
              "runuser -u nobody -- " CTL " --timeout-ms 1000 --endpoint %s "
              "jobs",
              c.endpoint);
-    expect(69, "operator.key_secret", cmd);
+    harness_expect(69, "operator.key_secret", cmd);
     snprintf(cmd, sizeof cmd,
              "runuser -u nobody -- " CTL " --security none --timeout-ms 1000 "
              "--endpoint %s jobs",
              c.endpoint);
-    expect(69, "no answer", cmd);
+    harness_expect(69, "no answer", cmd);
 }
 
 /* Roles: read lists, submit submits, only admin cancels or changes the
@@ -182,29 +171,29 @@ Test(security, each_role_may_do_what_it_is_for)
     snprintf(cmd, sizeof cmd,
              CTL " keys new reader read >/dev/null && " CTL
                  " keys new writer submit >/dev/null");
-    expect(0, "", cmd);
+    harness_expect(0, "", cmd);
     const char *spec = cluster_spec(&c, "s.json", "{\"id\": \"s1\", "
                                     "\"action\": \"noop.pass\"}");
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader submit %s",
              c.endpoint, spec);
-    expect(77, "key reader has role read, which may not", cmd);
+    harness_expect(77, "key reader has role read, which may not", cmd);
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer submit %s",
              c.endpoint, spec);
-    expect(0, "s1", cmd);
+    harness_expect(0, "s1", cmd);
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader job s1",
              c.endpoint);
-    expect(0, "s1-0", cmd);
+    harness_expect(0, "s1-0", cmd);
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer cancel s1",
              c.endpoint);
-    expect(77, "role submit", cmd);
+    harness_expect(77, "role submit", cmd);
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader cluster "
                               "remove 2", c.endpoint);
-    expect(77, "role read", cmd);
+    harness_expect(77, "role read", cmd);
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader cluster",
              c.endpoint);
-    expect(0, "security: curve", cmd);
+    harness_expect(0, "security: curve", cmd);
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s cancel s1", c.endpoint);
-    expect(0, "", cmd); /* the operator is admin */
+    harness_expect(0, "", cmd); /* the operator is admin */
     cr_expect(cluster_log_has(&c.nodes[0], "refused assay.submit from key "
                                            "reader (role read)", 5000));
 }
@@ -223,7 +212,7 @@ Test(security, a_runtime_key_is_bound_to_its_runtime)
              "cp %s/runtime-rt7.key %s/k/runtime-rt8.key && "
              "cp %s/runtime-rt7.key_secret %s/k/runtime-rt8.key_secret",
              dir, keys, dir, keys, dir, keys, dir);
-    expect(0, "", cmd);
+    harness_expect(0, "", cmd);
     cluster_bg(&c, "rt8",
                HARNESS_BIN "assayd --node-id rt8 --join '%s' --executors 1 "
                "--plugins-dir %s --set keys_dir=%s/k",

@@ -159,6 +159,17 @@ char *harness_tmpdir(void)
     return strdup(tmpl);
 }
 
+void harness_expect(int code, const char *needle, const char *cmd)
+{
+    char *out;
+    int rc = harness_sh(&out, "%s", cmd);
+    cr_expect_eq(rc, code, "`%s` exited %d, want %d:\n%s", cmd, rc, code,
+                 out);
+    cr_expect(strstr(out, needle), "`%s` output lacks '%s':\n%s", cmd, needle,
+              out);
+    free(out);
+}
+
 char *harness_write(const char *dir, const char *name, const char *text)
 {
     char *path;

@@ -80,6 +80,10 @@ struct assay_link *harness_link(const char *file, const char *name,
 #define HARNESS_RUNTIME_LINK(max)                                              \
     harness_link("runtime-any", "*", "runtime", (max))
 
+/* Runs cmd (a shell command); expects exit code `code` and `needle` in
+ * its output (stdout and stderr). */
+void harness_expect(int code, const char *needle, const char *cmd);
+
 /* Runs a shell command, captures stdout+stderr into *out (caller frees);
  * returns the exit status (or -1). */
 int harness_sh(char **out, const char *fmt, ...)
