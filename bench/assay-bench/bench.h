@@ -53,6 +53,7 @@ typedef struct {
     long jobs, runtimes, per_spec, window, backlog, queued, jobs_per_kill,
         slots;
     bool simulated, json, keep, per_spec_given, jobs_given;
+    bool plain; /* --security none: every process and link without CURVE */
     double rate, idle_s, settle_s;
     int members, heartbeat_ms, timeout_s, kills, executors, depth;
     const char *endpoint, *events, *action, *params;

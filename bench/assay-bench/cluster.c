@@ -46,6 +46,8 @@ int bench_start_cluster(s_bench *b, int members)
         bench_arg(p, "%s", b->evs[i]);
         bench_arg(p, "--set");
         bench_arg(p, "log_level=warn");
+        bench_arg(p, "--set");
+        bench_arg(p, "security=%s", b->o.plain ? "none" : "curve");
         for (int k = 0; k < b->o.n_member_sets; k++) {
             bench_arg(p, "--set");
             bench_arg(p, "%s", b->o.member_sets[k]);
@@ -99,6 +101,8 @@ int bench_start_real_runtimes(s_bench *b, long n)
         bench_arg(p, "heartbeat_ms=%d", b->o.heartbeat_ms);
         bench_arg(p, "--set");
         bench_arg(p, "log_level=warn");
+        bench_arg(p, "--set");
+        bench_arg(p, "security=%s", b->o.plain ? "none" : "curve");
         if (bench_spawn(b, p))
             return -1;
     }

@@ -35,6 +35,8 @@ int bench_cp_open(s_bench *b, const char *events, int64_t silence_ms)
     o.timeout_ms = (int64_t)b->o.timeout_s * 1000;
     o.silence_ms = silence_ms;
     o.max_message = MAX_MESSAGE;
+    o.security = b->o.plain ? ASSAY_CLIENT_SECURITY_NONE
+                            : ASSAY_CLIENT_SECURITY_CURVE;
     assay_client_destroy(&b->cl);
     int rc = assay_client_new(&o, &b->cl, err, sizeof err);
     for (size_t i = 0;
@@ -128,6 +130,8 @@ static json_t *s_status_of(s_bench *b, int i, const json_t *q)
     json_t *r = NULL;
     o.endpoints = b->eps[i];
     o.timeout_ms = 500;
+    o.security = b->o.plain ? ASSAY_CLIENT_SECURITY_NONE
+                            : ASSAY_CLIENT_SECURITY_CURVE;
     if (assay_client_new(&o, &cl, err, sizeof err)) {
         bench_fmt(b->fatal, sizeof b->fatal, "control plane: %s", err);
         return NULL;

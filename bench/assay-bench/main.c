@@ -185,6 +185,8 @@ static void s_usage(FILE *out)
         "  --timeout S         give up after S seconds (default 300)\n"
         "  --member-set K=V    a setting for the members it starts (up to\n"
         "                      8; e.g. retain_jobs=100000)\n"
+        "  --security S        curve (default) or none: the members, runtimes\n"
+        "                      and its own links, all alike\n"
         "  --keep              keep the temporary directory (logs, data)\n"
         "  --json              one JSON object on stdout\n"
         "\n"
@@ -230,6 +232,7 @@ static int s_parse(s_opts *o, int argc, char **argv)
         {"queued", required_argument, NULL, 'q'},
         {"timeout", required_argument, NULL, 't'},
         {"member-set", required_argument, NULL, 'X'},
+        {"security", required_argument, NULL, 'Y'},
         {"keep", no_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -272,6 +275,10 @@ static int s_parse(s_opts *o, int argc, char **argv)
                   good = *end == '\0' && o->settle_s >= 0 &&
                          o->settle_s < 3600; break;
         case 'q': good = s_num(optarg, 1, 100000000, &o->queued); break;
+        case 'Y':
+            good = !strcmp(optarg, "curve") || !strcmp(optarg, "none");
+            o->plain = !strcmp(optarg, "none");
+            break;
         case 'X': good = strchr(optarg, '=') && o->n_member_sets < 8;
                   if (good)
                       o->member_sets[o->n_member_sets++] = optarg;

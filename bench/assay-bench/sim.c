@@ -330,35 +330,38 @@ static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
     /* cancel: nothing runs; rescan: nothing changes. */
 }
 
-static int s_group_connect(s_bench *b, s_group *g)
+/* One transport instance carries a group's links, so they share a key:
+ * a runtime key for every id of this run ("PREFIX*", which a member lets
+ * register as any id starting with PREFIX), made and allowed in the keys
+ * directory of the cluster it runs against. */
+static int s_sim_keys(s_bench *b, assay_keys *keys, char *err, size_t errlen)
 {
-    char err[ASSAY_ERRMSG_SIZE * 2];
-    assay_link_destroy(&g->link);
-    g->reconnect = false;
-    /* One transport instance carries a group's links, so they share a
-     * key: a runtime key for every id of this run ("PREFIX*", which a
-     * member lets register as any id starting with PREFIX), made and
-     * allowed in the keys directory of the cluster it runs against. */
-    char file[128], name[128];
+    char file[128], name[128], dir[4096];
     snprintf(file, sizeof file, "runtime-%.60sall", b->rt_prefix);
     snprintf(name, sizeof name, "%.60s*", b->rt_prefix);
     assay_transport_key tk = {.struct_size = sizeof tk,
+                              .dir = dir,
                               .file = file,
                               .name = name,
                               .role = "runtime",
                               .create = 1,
                               .allow = 1};
-    char dir[4096];
-    assay_keys keys;
-    assay_link_conf lc = {.transport = "zmq", .max_message = MAX_MESSAGE};
-    int rc = assay_keys_dir(NULL, dir, sizeof dir, err, sizeof err);
-    tk.dir = dir;
+    int rc = assay_keys_dir(NULL, dir, sizeof dir, err, errlen);
     if (!rc)
-        rc = assay_link_key(NULL, "zmq", &tk, err, sizeof err);
+        rc = assay_link_key(NULL, "zmq", &tk, err, errlen);
     explicit_bzero(tk.secret_key, sizeof tk.secret_key);
-    if (!rc)
-        rc = assay_keys_client(NULL, "zmq", NULL, file, &keys, err,
-                               sizeof err);
+    return rc ? rc
+              : assay_keys_client(NULL, "zmq", NULL, file, keys, err, errlen);
+}
+
+static int s_group_connect(s_bench *b, s_group *g)
+{
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    assay_link_destroy(&g->link);
+    g->reconnect = false;
+    assay_keys keys = {0}; /* --security none: none to present */
+    assay_link_conf lc = {.transport = "zmq", .max_message = MAX_MESSAGE};
+    int rc = b->o.plain ? 0 : s_sim_keys(b, &keys, err, sizeof err);
     assay_keys_apply(&keys, &lc);
     if (rc || assay_link_new_conf(&lc, &g->link, err, sizeof err) != 0) {
         bench_fmt(b->fatal, sizeof b->fatal, "simulated runtimes: %s", err);

@@ -52,6 +52,8 @@ check() {
 
 check "2 real runtimes" run --jobs 200 --runtimes 2
 check "5 simulated runtimes" run --simulated --runtimes 5 --jobs 200
+check "without security" run --simulated --runtimes 5 --jobs 200 \
+    --security none
 
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
