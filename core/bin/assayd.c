@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "base/prefix.h"
 #include "cli.h"
 #include "member/leader.h"
+#include "cluster/keys.h"
 #include "cluster/runtime.h"
 #include "exec/runner.h"
 
@@ -99,6 +101,69 @@ static void s_usage(FILE *out)
           "  --version            print the version\n"
           "  -h, --help           this text\n",
           installed);
+}
+
+/* Says how this node's links would be secured, changing nothing (keys
+ * are not made); non-zero when it would refuse to start for want of
+ * them. `join`: NULL for a member. */
+static int s_check_security(const assay_conf *c, const char *node,
+                            const char *join)
+{
+    if (c->security == ASSAY_SECURITY_NONE) {
+        printf("security: NONE - plain TCP on %s: anyone who reaches it "
+               "may do anything (docs/security.md)\n",
+               join ? join : c->listen);
+        return 0;
+    }
+    char dir[4096], err[ASSAY_ERRMSG_SIZE * 2], file[128];
+    if (assay_keys_dir(c->keys_dir, dir, sizeof dir, err, sizeof err)) {
+        printf("security: curve, but %s\n", err);
+        return 1;
+    }
+    snprintf(file, sizeof file, "%s%s", join ? ASSAY_KEY_RUNTIME_PREFIX : "",
+             join ? node : ASSAY_KEY_CLUSTER);
+    assay_transport_key k = {.struct_size = sizeof k, .dir = dir,
+                             .file = file};
+    int rc = assay_link_key(c->modules_dir, c->transport, &k, err,
+                            sizeof err);
+    explicit_bzero(k.secret_key, sizeof k.secret_key);
+    bool local = join ? true : assay_endpoint_local(c->listen) &&
+                                   assay_endpoint_local(c->events);
+    for (const char *p = join; p && *p;) {
+        char ep[256];
+        size_t n = strcspn(p, " ,");
+        snprintf(ep, sizeof ep, "%.*s", (int)n, p);
+        local = local && (!n || assay_endpoint_local(ep));
+        p += n + (p[n] != '\0');
+    }
+    bool fails = rc && !(rc == ASSAY_ENOENT && local);
+    printf("security: curve (links encrypted, peers authenticated); keys in "
+           "%s\n  %s.key: %s%s\n",
+           dir, file,
+           !rc ? "ok"
+           : rc == ASSAY_ENOENT && local ? "none yet: made on first start"
+                                         : err,
+           fails && rc == ASSAY_ENOENT
+               ? " - assayd would not start: make it with `assayctl keys "
+                 "init` or `keys new` (docs/security.md)"
+               : "");
+    if (!join) {
+        char allowed[4200];
+        snprintf(allowed, sizeof allowed, "%s/%s", dir, ASSAY_KEYS_ALLOWED);
+        int n = 0;
+        DIR *d = opendir(allowed);
+        for (struct dirent *e; d && (e = readdir(d));)
+            n += e->d_name[0] != '.' && strstr(e->d_name, ".key") &&
+                 !strstr(e->d_name, "_secret");
+        if (d)
+            closedir(d);
+        printf("  allowed keys: %d in %s\n", n, allowed);
+        if (!strcmp(c->consensus, "raft"))
+            printf("  raft links (%s): plain TCP, not secured: keep them on "
+                   "a network only the members share\n",
+                   c->raft_address[0] ? c->raft_address : "members");
+    }
+    return fails;
 }
 
 int main(int argc, char **argv)
@@ -265,6 +330,8 @@ int main(int argc, char **argv)
                    conf.plugins_dir);
         else
             printf("; runs no jobs (executors = 0): plugins not checked\n");
+        if (s_check_security(&conf, node, first[0] ? conf.join : NULL))
+            code = ASSAY_EXIT_CONFIG;
         goto out;
     }
     loop = assay_loop_new();

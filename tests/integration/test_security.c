@@ -262,3 +262,23 @@ Test(security, a_live_runtime_keeps_its_session)
     assay_link_destroy(&l);
 }
 
+/* assayd --check says how the links would be secured, makes nothing, and
+ * fails where the daemon would not start. */
+Test(security, check_says_how_links_are_secured)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             D " --check --executors 0 --set keys_dir=%s/k --listen "
+             "tcp://0.0.0.0:1 --events tcp://0.0.0.0:2",
+             dir);
+    harness_expect(78, "assayd would not start", cmd);
+    snprintf(cmd, sizeof cmd, D " --check --executors 0 --set keys_dir=%s/k",
+             dir);
+    harness_expect(0, "made on first start", cmd);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/k/cluster.key_secret", dir);
+    cr_expect_neq(access(path, F_OK), 0, "--check made a key");
+    harness_expect(0, "security: NONE",
+                   D " --check --executors 0 --set security=none");
+}
+
