@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "base/clock.h"
+#include "cluster/keys.h"
 #include "cluster/link.h"
 #include "harness.h"
 
@@ -280,5 +282,52 @@ Test(security, check_says_how_links_are_secured)
     cr_expect_neq(access(path, F_OK), 0, "--check made a key");
     harness_expect(0, "security: NONE",
                    D " --check --executors 0 --set security=none");
+}
+
+/* A flood of handshakes with a key the member does not know: every one is
+ * refused, the member goes on serving its operator meanwhile, and the log
+ * says so at a doubling pace, not once per handshake. */
+Test(security, a_flood_of_refused_handshakes_costs_no_service)
+{
+    cluster_start(&c, NULL);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -m 700 %s/m && cp %s/cluster.key %s/m/ && " CTL
+             " --keys-dir %s/m keys new mallory admin",
+             dir, getenv("ASSAY_KEYS_DIR"), dir, dir);
+    harness_expect(0, "made", cmd);
+    assay_keys k;
+    char err[1024], mdir[4200];
+    snprintf(mdir, sizeof mdir, "%s/m", dir);
+    cr_assert_eq(assay_keys_client(NULL, "zmq", mdir, "mallory", &k, err,
+                                   sizeof err),
+                 0, "%s", err);
+    assay_link_conf lc = {.transport = "zmq", .max_message = 1u << 20};
+    assay_keys_apply(&k, &lc);
+    assay_link *flood = NULL;
+    cr_assert_eq(assay_link_new_conf(&lc, &flood, err, sizeof err), 0, "%s",
+                 err);
+    /* 16 links, each refused and reconnecting every 100 ms. */
+    for (int i = 0; i < 16; i++)
+        cr_assert_geq(assay_link_open(flood, ASSAY_LINK_CLIENT, c.endpoint,
+                                      err, sizeof err),
+                      0, "%s", err);
+    cluster_cp cp;
+    cluster_cp_open(&cp, c.endpoint);
+    int64_t until = assay_now_ms() + 3000;
+    int served = 0;
+    while (assay_now_ms() < until) {
+        json_t *r = cluster_cp_call(&cp, "assay.runtimes", json_object());
+        served += json_is_true(json_object_get(r, "ok"));
+        json_decref(r);
+        harness_sleep_ms(50);
+    }
+    cluster_cp_close(&cp);
+    assay_link_destroy(&flood);
+    cr_expect_gt(served, 10, "the operator was served %d times", served);
+    int lines = cluster_log_count(&c.nodes[0], "refused a client");
+    cr_expect_geq(lines, 4, "%d refusals logged", lines);
+    /* 1, 2, 4 ... 2^15: a line per doubling up to 32,768 refusals. */
+    cr_expect_leq(lines, 16, "%d refusal lines: not paced", lines);
 }
 
