@@ -29,6 +29,12 @@ the flood).
       after the last result (--reader: the subscriber reads everything,
       the baseline of what the stored results cost)
 
+  flood.py BUILD handshakes [--n 500] [--security none]
+      not a flood: N clients one after another, each on a fresh
+      connection (a CURVE handshake checked by the member's ZAP handler)
+      asking mmi.service once; handshakes_per_s is what the member
+      accepts (--security none: the same without CURVE, the baseline)
+
 Prints one JSON object per run. Needs python3-zmq and python3-msgpack.
 """
 import argparse
@@ -79,7 +85,8 @@ class Member:
                 "--executors", "0", "--listen", self.ep, "--events", self.ev,
                 "--set", "log_level=warn"] + extra
         self.p = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        assaykeys.wait_made()
+        if "security=none" not in extra:
+            assaykeys.wait_made()
         self.ctx = zmq.Context()
         self.cli = self.client()
         deadline = time.monotonic() + 10
@@ -280,7 +287,20 @@ def flood_lazy(m, a):
     return out
 
 
+def flood_handshakes(m, a):
+    t0 = time.monotonic()
+    for _ in range(a.n):
+        s = m.client()
+        if Member.call(s, "mmi.service", b"assay.submit", 10) != b"200":
+            raise SystemExit("a handshake or its request failed")
+        s.close(linger=0)
+    secs = time.monotonic() - t0
+    return {"handshakes": a.n, "handshakes_per_s": round(a.n / secs, 1),
+            "security": a.security}
+
+
 FLOODS = {"subs": (flood_subs, 40000, []),
+          "handshakes": (flood_handshakes, 500, []),
           "maps": (flood_maps, 30, ["--set", "max_message_kb=2048"]),
           "jobs": (flood_jobs, 100000, []),
           "catalog": (flood_catalog, 30, ["--set", "max_message_kb=2048"]),
@@ -293,12 +313,15 @@ def main():
     ap.add_argument("build")
     ap.add_argument("flood", choices=sorted(FLOODS))
     ap.add_argument("--n", type=int)
+    ap.add_argument("--security", choices=("curve", "none"),
+                    default="curve")
     ap.add_argument("--reader", action="store_true",
                     help="lazy: the subscriber reads (the baseline)")
     a = ap.parse_args()
     fn, default_n, extra = FLOODS[a.flood]
     a.n = a.n or default_n
-    m = Member(a.build, extra)
+    os.environ["ASSAY_SECURITY"] = a.security
+    m = Member(a.build, extra + ["--set", "security=" + a.security])
     try:
         before = rss_kb(m.p.pid)
         pr = Prober(m) if a.flood not in ("jobs", "lazy") else None

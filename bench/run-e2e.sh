@@ -22,6 +22,9 @@
 #                                under a profiler (stopped with SIGINT; each
 #                                of the two clusters writes the same file)
 #   E2E_KEEP=1                   keep the logs directory
+#   E2E_SECURITY=curve           or none: every process and link without
+#                                CURVE (docs/security.md); the keys are
+#                                made in the logs directory
 # Exit status: 0 when both runs completed every job; non-zero when either
 # assay-bench run did not, or the cluster did not come up.
 # (bench-e2e, the predecessor of `assay-bench run`, took --prefix tput|lat;
@@ -63,6 +66,9 @@ cp=tcp://127.0.0.1:$p1
 ev=tcp://127.0.0.1:$p2
 
 logs=$(mktemp -d /tmp/assay-e2e.XXXXXX)
+security=${E2E_SECURITY:-curve}
+ASSAY_KEYS_DIR="$logs/keys"
+export ASSAY_KEYS_DIR
 pids=
 leader_pid=
 # Stops what start_cluster started: the member first, with SIGINT (a
@@ -116,20 +122,23 @@ start_cluster() {
     # shellcheck disable=SC2086  # wrapper and extra sets are word lists
     ${E2E_LEADER_WRAP:-} "$build/bin/assayd" \
         --plugins-dir "$build/plugins-out" --executors 0 --listen "$cp" \
-        --events "$ev" --node-id leader ${E2E_LEADER_SET:-} \
+        --events "$ev" --node-id leader --set security="$security" \
+        ${E2E_LEADER_SET:-} \
         >>"$logs/leader.log" 2>&1 &
     leader_pid=$!
     for rt in rt1 rt2; do
         # shellcheck disable=SC2086
         "$build/bin/assayd" --plugins-dir "$build/plugins-out" \
             --join "$cp" --executors ${E2E_EXECUTORS:-2} --node-id "$rt" \
-            --set jobs_per_executor="$depth" ${E2E_RT_SET:-} \
+            --set jobs_per_executor="$depth" --set security="$security" \
+            ${E2E_RT_SET:-} \
             >>"$logs/$rt.log" 2>&1 &
         pids="$pids $!"
     done
     i=0
     while :; do
         alive=$("$build/bin/assayctl" --endpoint "$cp" --timeout-ms 1000 \
+                    --security "$security" \
                     runtimes --json 2>/dev/null |
                 grep -c '"alive": true' || true)
         [ "${alive:-0}" -ge 2 ] && break
@@ -151,7 +160,8 @@ start_cluster
 echo "run-e2e: throughput: $jobs noop jobs as $(((jobs + per_spec - 1) / per_spec))" \
      "JobSpecs of $per_spec, $window submits in flight"
 "$build/bin/assay-bench" run --endpoint "$cp" --events "$ev" --jobs "$jobs" \
-    --per-spec "$per_spec" --window "$window" --timeout "$timeout" $json ||
+    --per-spec "$per_spec" --window "$window" --timeout "$timeout" \
+    --security "$security" $json ||
     code=$?
 stop_cluster
 
@@ -159,6 +169,7 @@ start_cluster
 echo "run-e2e: latency: $lat_jobs one-job JobSpecs offered at $rate/s" \
      "(open loop)"
 "$build/bin/assay-bench" run --endpoint "$cp" --events "$ev" \
-    --jobs "$lat_jobs" --rate "$rate" --timeout "$timeout" $json || code=$?
+    --jobs "$lat_jobs" --rate "$rate" --timeout "$timeout" \
+    --security "$security" $json || code=$?
 stop_cluster
 exit "$code"
