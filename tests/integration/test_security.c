@@ -215,14 +215,18 @@ Test(security, a_runtime_key_is_bound_to_its_runtime)
              "cp %s/runtime-rt7.key_secret %s/k/runtime-rt8.key_secret",
              dir, keys, dir, keys, dir, keys, dir);
     harness_expect(0, "", cmd);
-    cluster_bg(&c, "rt8",
-               HARNESS_BIN "assayd --node-id rt8 --join '%s' --executors 1 "
-               "--plugins-dir %s --set keys_dir=%s/k",
-               c.join, HARNESS_PLUGINS, dir);
+    cluster_node *rt8 =
+        cluster_bg(&c, "rt8",
+                   HARNESS_BIN "assayd --node-id rt8 --join '%s' --executors "
+                   "1 --plugins-dir %s --set keys_dir=%s/k",
+                   c.join, HARNESS_PLUGINS, dir);
     cr_expect(cluster_log_has(&c.nodes[0], "refused registration as runtime "
                                            "rt8 from key rt7",
                               10000),
-              "rt7's key registered as rt8");
+              "no refusal of rt7's key as rt8");
+    /* Refused, not only logged: it tries again at each heartbeat. */
+    cr_expect_not(cluster_log_has(rt8, "registered with", 2500),
+                  "rt7's key registered as rt8");
     /* The operator's key (admin) speaking the runtime protocol. */
     assay_link *l = harness_link(NULL, NULL, NULL, 0);
     char err[512];
@@ -245,7 +249,7 @@ Test(security, a_runtime_key_is_bound_to_its_runtime)
 Test(security, a_live_runtime_keeps_its_session)
 {
     cluster_start(&c, NULL);
-    cluster_runtime(&c, "rt1", NULL);
+    cluster_node *rt1 = cluster_runtime(&c, "rt1", NULL);
     assay_link *l = HARNESS_RUNTIME_LINK(0);
     char err[512];
     int d = assay_link_open(l, ASSAY_LINK_CLIENT, c.endpoint, err, sizeof err);
@@ -261,6 +265,11 @@ Test(security, a_live_runtime_keeps_its_session)
                                            "rt1 from key *: key rt1 holds "
                                            "its live session",
                               10000));
+    /* Had the session been taken, rt1's next heartbeat would be told to
+     * register again. */
+    harness_sleep_ms(2500);
+    cr_expect_eq(cluster_log_count(rt1, "registered with"), 1,
+                 "rt1 lost its session");
     assay_link_destroy(&l);
 }
 
