@@ -210,10 +210,10 @@ int assay_keys_runtime(const assay_conf *c, const char *id,
         return assay_errf(err, errlen, rc,
                           "%s/%s.key_secret: no key for runtime %s, and the "
                           "members (%s) are not on this host, so none is "
-                          "made: make it with `assayctl keys new %s --role "
-                          "runtime --name %s --keys-dir %s` and allow it on "
-                          "the members (docs/security.md)",
-                          out->dir, file, id, endpoints, file, id, out->dir);
+                          "made: make it with `assayctl --keys-dir %s keys "
+                          "new %s runtime %s` and allow it on the members "
+                          "(docs/security.md)",
+                          out->dir, file, id, endpoints, out->dir, file, id);
     if (rc)
         return rc;
     s_take(out, &k);

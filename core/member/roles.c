@@ -2,7 +2,8 @@
  * message from a secure link names its sender's key and the role its
  * certificate gives; these rules decide, before any service or runtime
  * handler runs. Without security no message names a key, and everything
- * is allowed, as before.
+ * is allowed, as before; with it, a message that names none (a transport
+ * that cannot tell) is refused.
  *
  *   read     assay.job, .jobs, .runtimes, .plugins, cluster status
  *   submit   read's, and assay.submit
@@ -34,9 +35,15 @@ static void s_denied(assay_leader *self, const char *fmt, ...)
     assay_warn("%s (%llu refused so far)", msg, (unsigned long long)n);
 }
 
+/* With security on, a message must name its sender. */
+static bool s_anonymous(const assay_leader *self, const assay_link_msg *m)
+{
+    return !m->peer && !self->secure;
+}
+
 bool mb_may_call(assay_leader *self, const assay_link_msg *m)
 {
-    if (!m->peer || s_is(m->role, "admin") ||
+    if (s_anonymous(self, m) || s_is(m->role, "admin") ||
         !strncmp(m->verb, ASSAY_SVC_MMI_PREFIX, strlen(ASSAY_SVC_MMI_PREFIX)))
         return true;
     bool reader = s_is(m->role, "read") || s_is(m->role, "submit");
@@ -57,32 +64,35 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
                         !strcmp(v, ASSAY_SVC_RUNTIMES) ||
                         !strcmp(v, ASSAY_SVC_PLUGINS));
     if (!ok)
-        s_denied(self, "refused %s from key %s (role %s)", v, m->peer,
-                 m->role ? m->role : "none");
+        s_denied(self, "refused %s from key %s (role %s)", v,
+                 m->peer ? m->peer : "(unnamed)", m->role ? m->role : "none");
     return ok;
 }
 
 bool mb_may_run(assay_leader *self, const assay_link_msg *m)
 {
-    if (!m->peer || s_is(m->role, "runtime"))
+    if (s_anonymous(self, m) || (m->peer && s_is(m->role, "runtime")))
         return true;
     s_denied(self, "refused runtime message %s from key %s (role %s, not "
-             "runtime)", m->verb, m->peer, m->role ? m->role : "none");
+             "runtime)", m->verb, m->peer ? m->peer : "(unnamed)",
+             m->role ? m->role : "none");
     return false;
 }
 
 bool mb_may_be(assay_leader *self, const assay_link_msg *m, const char *id)
 {
-    if (!m->peer)
+    if (s_anonymous(self, m))
         return true;
     /* "NAME*" stands for every id starting with NAME (a fleet sharing one
-     * key, simulated runtimes): the operator's choice when making it. */
-    size_t n = strlen(m->peer);
+     * key, simulated runtimes; "*" alone: every id, for test fleets): the
+     * operator's choice when making it. */
+    size_t n = m->peer ? strlen(m->peer) : 0;
     bool ok = n && m->peer[n - 1] == '*' ? !strncmp(id, m->peer, n - 1)
-                                         : !strcmp(id, m->peer);
+                                         : n && !strcmp(id, m->peer);
     if (!ok)
         s_denied(self, "refused registration as runtime %s from key %s: it "
                  "may register only as %s",
-                 id, m->peer, m->peer);
+                 id, m->peer ? m->peer : "(unnamed)",
+                 m->peer ? m->peer : "nothing");
     return ok;
 }

@@ -155,7 +155,7 @@ Test(security, another_local_user_gets_nothing)
              "runuser -u nobody -- " CTL " --timeout-ms 1000 --endpoint %s "
              "jobs",
              c.endpoint);
-    harness_expect(69, "operator.key_secret", cmd);
+    harness_expect(69, "must be this user's", cmd);
     snprintf(cmd, sizeof cmd,
              "runuser -u nobody -- " CTL " --security none --timeout-ms 1000 "
              "--endpoint %s jobs",

@@ -281,6 +281,76 @@ Test(zmq_curve, a_subscriber_without_an_allowed_key_gets_no_events)
     ops->close(&pub);
 }
 
+/* Sends one message from a fresh client of `own` and says whether the
+ * server got it (refusals are waited for in the log). */
+static bool gets_in(assay_transport *s, const assay_transport_key *own,
+                    const assay_transport_key *server, const char *ep)
+{
+    assay_transport *c = open_client(own, server);
+    int cl = link_ok(c, ASSAY_LINK_CLIENT, ep);
+    cr_assert_eq(SEND(c, cl, "knock"), 0);
+    int64_t until = now_ms() + WAIT_MS;
+    size_t logged = strlen(zmq_logged);
+    bool in = false;
+    while (!in && now_ms() < until &&
+           !strstr(zmq_logged + logged, own->public_key)) {
+        int link;
+        assay_frames msg;
+        in = ops->recv(s, &link, &msg) == 0;
+        if (!in)
+            wait_fd(s, now_ms() + 50);
+    }
+    ops->close(&c);
+    return in;
+}
+
+/* The allow-list holds the directory's top-level NAME.key files: a key in
+ * two files is kept once (czmq's store aborted on it), hidden files do
+ * not count, and a removal is seen at the next handshake. */
+Test(zmq_curve, the_allow_list_is_only_its_certificates_as_they_are_now)
+{
+    assay_transport_key server = key("cluster", "member", 0),
+                        alice = key("alice", "submit", 1),
+                        mallory = key("mallory", "admin", 0);
+    char ep[64], cmd[8192], *out;
+    free_endpoint(ep, sizeof ep);
+    assay_transport *s = open_server(&server);
+    link_ok(s, ASSAY_LINK_SERVER, ep);
+    snprintf(cmd, sizeof cmd,
+             "cp %s/allowed/alice.key %s/allowed/alice-again.key && "
+             "cp %s/mallory.key %s/allowed/.mallory.key && "
+             "mkdir %s/allowed/sub && cp %s/mallory.key %s/allowed/sub/m.key",
+             dir, dir, dir, dir, dir, dir, dir);
+    cr_assert_eq(harness_sh(&out, "%s", cmd), 0, "%s", out);
+    free(out);
+    cr_expect(gets_in(s, &alice, &server, ep), "alice was refused");
+    cr_expect(strstr(zmq_logged, "holds a key another file holds too"),
+              "%s", zmq_logged);
+    cr_expect_not(gets_in(s, &mallory, &server, ep),
+                  "a hidden or nested certificate let mallory in");
+    snprintf(cmd, sizeof cmd, "rm %s/allowed/alice.key %s/allowed/"
+                              "alice-again.key", dir, dir);
+    cr_assert_eq(harness_sh(&out, "%s", cmd), 0, "%s", out);
+    free(out);
+    cr_expect_not(gets_in(s, &alice, &server, ep),
+                  "alice still got in once revoked");
+    ops->close(&s);
+}
+
+/* A keys directory others may write is refused: they could allow a key
+ * or swap the cluster's certificate. */
+Test(zmq_curve, a_keys_directory_others_may_write_is_refused)
+{
+    key("alice", "submit", 1);
+    cr_assert_eq(chmod(dir, 0777), 0);
+    char err[ASSAY_ERRMSG_SIZE];
+    assay_transport_key k = {.struct_size = sizeof k, .dir = dir,
+                             .file = "alice"};
+    cr_expect_eq(ops->key(&k, err, sizeof err), ASSAY_EPERM);
+    cr_expect(strstr(err, "chmod 700"), "%s", err);
+    chmod(dir, 0700);
+}
+
 Test(zmq_curve, configs_that_cannot_be_honoured_are_refused)
 {
     assay_transport_key server = key("cluster", "member", 0),

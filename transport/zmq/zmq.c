@@ -39,8 +39,8 @@
  * option a CURVE server with no handler accepts any key). The handler is
  * this instance's own REP socket on inproc://zeromq.zap.01, served in the
  * caller's loop like any link (its ZMQ_FD is in fd()): a client key is
- * allowed when allow_dir holds a certificate for it (czmq's zcertstore,
- * re-read when the directory changes). Its "name" becomes the
+ * allowed when allow_dir holds a certificate for it (allowlist below, re-read
+ * when the directory changes). Its "name" becomes the
  * connection's User-Id and its "role" a "Role" property, which every
  * message from it carries (peer()). Key files are czmq's zcert format.
  *
@@ -50,6 +50,7 @@
 #include <assay.h>
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -138,7 +139,7 @@ struct assay_transport {
     bool secure;
     char secret[Z85_KEY + 1], public_[Z85_KEY + 1], server_key[Z85_KEY + 1];
     char *domain;
-    zcertstore_t *allowed; /* binding links need it */
+    struct allowlist *allowed; /* binding links need it */
     void *zap;             /* the ZAP handler's REP socket */
     uint64_t zap_refused;  /* handshakes refused, for the log's pace */
 };
@@ -191,6 +192,123 @@ static void release_parts(assay_transport *self)
     self->nparts = 0;
 }
 
+/* ---- the allow-list ------------------------------------------------ */
+
+static int s_dir_private(const char *dir, char *errbuf, size_t errlen);
+static zconfig_t *s_zpl_load(const char *path);
+
+/* The allow-list: the certificates in allow_dir, read again when the
+ * directory or a file in it changes. czmq's zcertstore was not used: it
+ * asserts (aborting the member) on two files holding one key, takes
+ * hidden and temporary files and subdirectories, keeps every key of a
+ * directory that was removed, and misses a change that keeps file count,
+ * total size and newest second. Only top-level, non-hidden NAME.key
+ * regular files count; a key in two files is kept once, with a warning. */
+typedef struct allowed_key {
+    char key[Z85_KEY + 1];
+    char name[128], role[64];
+} allowed_key;
+
+typedef struct allowlist {
+    char *dir;
+    allowed_key *keys;
+    size_t n;
+    uint64_t signature; /* of what was read; 0: nothing yet */
+} allowlist;
+
+static void s_allowlist_free(allowlist **self_p)
+{
+    if (!*self_p)
+        return;
+    free((*self_p)->keys);
+    free((*self_p)->dir);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Calls fn for each certificate file of dir (top level, not hidden, a
+ * regular NAME.key): returns the files' signature (identity, size and
+ * times), 1 for a directory that is gone or empty. */
+static uint64_t s_allowlist_scan(const char *dir,
+                                 void (*fn)(void *arg, const char *path),
+                                 void *arg)
+{
+    DIR *d = opendir(dir);
+    uint64_t sig = 1;
+    if (!d)
+        return sig;
+    char path[PATH_MAX];
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        struct stat st;
+        if (e->d_name[0] == '.' || n <= 4 ||
+            strcmp(e->d_name + n - 4, ".key"))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        uint64_t h = (uint64_t)st.st_ino * 0x9e3779b97f4a7c15ull ^
+                     (uint64_t)st.st_size * 0xc2b2ae3d27d4eb4full ^
+                     ((uint64_t)st.st_mtim.tv_sec * 1000000000ull +
+                      (uint64_t)st.st_mtim.tv_nsec) ^
+                     ((uint64_t)st.st_ctim.tv_sec * 1000000000ull +
+                      (uint64_t)st.st_ctim.tv_nsec) * 31;
+        sig += h | 1; /* order-free: readdir's order may change */
+        if (fn)
+            fn(arg, path);
+    }
+    closedir(d);
+    return sig;
+}
+
+static const allowed_key *s_allowlist_find(const allowlist *self,
+                                           const char *key);
+
+static void s_allowlist_add(void *arg, const char *path)
+{
+    allowlist *self = arg;
+    zconfig_t *root = s_zpl_load(path);
+    const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
+                           : NULL;
+    uint8_t bin[32];
+    allowed_key *grown;
+    if (!pub || strlen(pub) != Z85_KEY || !zmq_z85_decode(bin, pub)) {
+        zlog(ASSAY_LOG_WARN, "allow-list: %s is not a certificate: ignored",
+             path);
+    } else if (s_allowlist_find(self, pub)) {
+        zlog(ASSAY_LOG_WARN, "allow-list: %s holds a key another file holds "
+             "too: ignored", path);
+    } else if ((grown = realloc(self->keys, (self->n + 1) * sizeof *grown))) {
+        self->keys = grown;
+        allowed_key *k = &self->keys[self->n++];
+        snprintf(k->key, sizeof k->key, "%s", pub);
+        snprintf(k->name, sizeof k->name, "%s",
+                 zconfig_get(root, "/metadata/name", ""));
+        snprintf(k->role, sizeof k->role, "%s",
+                 zconfig_get(root, "/metadata/role", ""));
+    }
+    zconfig_destroy(&root);
+}
+
+/* Reads the directory again if anything in it changed since. */
+static void s_allowlist_refresh(allowlist *self)
+{
+    uint64_t sig = s_allowlist_scan(self->dir, NULL, NULL);
+    if (sig == self->signature)
+        return;
+    self->n = 0;
+    self->signature = s_allowlist_scan(self->dir, s_allowlist_add, self);
+}
+
+static const allowed_key *s_allowlist_find(const allowlist *self,
+                                           const char *key)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (!strcmp(self->keys[i].key, key))
+            return &self->keys[i];
+    return NULL;
+}
+
 /* ---- open / close ----------------------------------------------------- */
 
 static void s_close(assay_transport **self_p)
@@ -213,7 +331,7 @@ static void s_close(assay_transport **self_p)
     if (self->ctx)
         while (zmq_ctx_term(self->ctx) < 0 && errno == EINTR)
             ;
-    zcertstore_destroy(&self->allowed);
+    s_allowlist_free(&self->allowed);
     free(self->domain);
     explicit_bzero(self->secret, sizeof self->secret);
     free(self->identity);
@@ -222,6 +340,7 @@ static void s_close(assay_transport **self_p)
 }
 
 /* ---- security: keys, ZAP ------------------------------------------- */
+
 
 /* A security field of the config, NULL where the caller's struct ends
  * before it. */
@@ -298,13 +417,12 @@ static int s_open_security(assay_transport *self,
         return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     if (!allow)
         return 0;
-    struct stat st;
-    if (stat(allow, &st) == 0 && !S_ISDIR(st.st_mode))
-        return errf(errbuf, errlen, ASSAY_EINVAL,
-                    "allow_dir %s: not a directory", allow);
-    if (!(self->allowed = zcertstore_new(allow)))
-        return errf(errbuf, errlen, ASSAY_ENOMEM, "allow_dir %s: cannot "
-                    "load", allow);
+    int rc = s_dir_private(allow, errbuf, errlen);
+    if (rc && rc != ASSAY_ENOENT) /* it may come later */
+        return rc;
+    if (!(self->allowed = calloc(1, sizeof *self->allowed)) ||
+        !(self->allowed->dir = strdup(allow)))
+        return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     int linger = 0;
     if (!(self->zap = zmq_socket(self->ctx, ZMQ_REP)) ||
         zmq_setsockopt(self->zap, ZMQ_LINGER, &linger, sizeof linger) ||
@@ -370,12 +488,18 @@ static int s_zap_answer(assay_transport *self)
     if (n == PARTS && s_is(&part[0], "1.0") && s_is(&part[5], "CURVE") &&
         zmq_msg_size(&part[6]) == 32) {
         zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
-        zcert_t *cert = zcertstore_lookup(self->allowed, key);
+        s_allowlist_refresh(self->allowed);
+        const allowed_key *cert = s_allowlist_find(self->allowed, key);
         if (cert) {
-            const char *name = zcert_meta(cert, "name"),
-                       *role = zcert_meta(cert, "role");
+            const char *name = cert->name, *role = cert->role;
             snprintf(user, sizeof user, "%s", name && *name ? name : key);
-            meta_len = s_role_property(role ? role : "", meta, sizeof meta);
+            /* Always a Role: libzmq takes the first of a name, and the
+             * client's own handshake metadata comes after ours - without
+             * one here, a client could name its own role. */
+            meta_len = s_role_property(role && *role ? role : "none", meta,
+                                       sizeof meta);
+            if (!meta_len)
+                meta_len = s_role_property("none", meta, sizeof meta);
             status = "200";
             text = "OK";
         }
@@ -1156,7 +1280,7 @@ static void s_path(char *buf, size_t cap, const char *fmt, ...)
 }
 
 /* A key file's name: letters, digits, '.', '-', '_', not starting with
- * '.', so it stays inside its directory and out of zcertstore's way. */
+ * '.', so it stays inside its directory and counts in an allow-list. */
 static bool s_file_name(const char *s)
 {
     if (!s || !*s || *s == '.' || strlen(s) > 100)
@@ -1274,12 +1398,46 @@ static int s_key_public(assay_transport_key *k, const char *path,
     return rc;
 }
 
+/* A keys directory only this user may change, as ssh's StrictModes asks
+ * of ~/.ssh: else another user could allow a key or swap a certificate. */
+static int s_dir_private(const char *dir, char *errbuf, size_t errlen)
+{
+    struct stat st;
+    if (lstat(dir, &st) < 0)
+        return errno == ENOENT ? ASSAY_ENOENT
+                               : errf(errbuf, errlen, ASSAY_EIO, "%s: %s",
+                                      dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return errf(errbuf, errlen, ASSAY_EINVAL, "%s: not a directory",
+                    dir);
+    if (st.st_uid != geteuid() || (st.st_mode & 022))
+        return errf(errbuf, errlen, ASSAY_EPERM,
+                    "%s: owned by uid %u with mode %03o: a keys directory "
+                    "must be this user's (uid %u) and not writable by "
+                    "others (chmod 700)",
+                    dir, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777),
+                    (unsigned)geteuid());
+    return 0;
+}
+
+/* Makes dir (and missing parents, as mkdir -p; new ones 0700). */
 static int s_mkdir_private(const char *dir, char *errbuf, size_t errlen)
 {
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return errf(errbuf, errlen, ASSAY_EIO, "%s: %s", dir,
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) < 0 && errno != EEXIST)
+            return errf(errbuf, errlen, ASSAY_EIO, "%s: %s", path,
+                        strerror(errno));
+        *p = '/';
+    }
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return errf(errbuf, errlen, ASSAY_EIO, "%s: %s", path,
                     strerror(errno));
-    return 0;
+    return s_dir_private(path, errbuf, errlen);
 }
 
 /* Makes dir/FILE.key (and its secret file, 0600) without ever showing a
@@ -1350,8 +1508,7 @@ static int s_key_create(assay_transport_key *k, const char *path,
 
 static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
 {
-    if (!k || k->struct_size < offsetof(assay_transport_key, created) +
-                                   sizeof k->created)
+    if (!k || k->struct_size < sizeof *k)
         return errf(errbuf, errlen, ASSAY_EINVAL,
                     "key request of %u bytes, need %zu",
                     k ? (unsigned)k->struct_size : 0u, sizeof *k);
@@ -1364,11 +1521,14 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
                     "key '%.100s' in '%.200s': a directory and a file name "
                     "of letters, digits, '.', '-' and '_' are needed",
                     k->file ? k->file : "", k->dir ? k->dir : "");
+    int rc = s_dir_private(k->dir, errbuf, errlen);
+    if (rc && rc != ASSAY_ENOENT)
+        return rc;
     char path[PATH_MAX];
     s_path(path, sizeof path, "%s/%s.key", k->dir, k->file);
     if (k->public_only)
         return s_key_public(k, path, errbuf, errlen);
-    int rc = s_key_load(k, path, errbuf, errlen);
+    rc = s_key_load(k, path, errbuf, errlen);
     struct stat st;
     /* A certificate without its secret is someone else's public key (a
      * client's copy of cluster.key): never replaced by a new pair. */
