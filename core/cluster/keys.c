@@ -192,7 +192,7 @@ int assay_keys_runtime(const assay_conf *c, const char *id,
     /* Started with its member (make demo), it may come first: either one
      * makes the cluster's keys, and the other reads them. A directory
      * that has the cluster's public key already is a runtime's own. */
-    int made;
+    int made = 0;
     char pub[4200];
     struct stat st;
     snprintf(pub, sizeof pub, "%s/%s.key", out->dir, ASSAY_KEY_CLUSTER);
@@ -200,6 +200,11 @@ int assay_keys_runtime(const assay_conf *c, const char *id,
         (rc = assay_keys_init(w.modules_dir, w.transport, out->dir, &made,
                               err, errlen)))
         return rc;
+    if (made & ASSAY_KEYS_MADE_CLUSTER)
+        assay_info("keys: no cluster key in %s: made one (a member started "
+                   "with this directory will use it; one with another will "
+                   "not let this runtime in)",
+                   out->dir);
     assay_transport_key k = {.file = file,
                              .name = id,
                              .role = "runtime",

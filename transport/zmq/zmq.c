@@ -1306,6 +1306,8 @@ static zconfig_t *s_zpl_load(const char *path)
         text[n] = '\0';
         root = zconfig_str_load(text);
     }
+    if (text) /* it may hold a secret key */
+        explicit_bzero(text, n < KEY_FILE_MAX + 1 ? n : KEY_FILE_MAX + 1);
     free(text);
     return root;
 }
@@ -1532,6 +1534,8 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
     struct stat st;
     /* A certificate without its secret is someone else's public key (a
      * client's copy of cluster.key): never replaced by a new pair. */
+    if (rc == ASSAY_ENOENT && k->create && lstat(path, &st) == 0)
+        rc = s_key_load(k, path, errbuf, errlen); /* made meanwhile? */
     if (rc == ASSAY_ENOENT && k->create && lstat(path, &st) == 0)
         return errf(errbuf, errlen, ASSAY_EEXIST,
                     "%s: a certificate without its secret is here: not "
