@@ -39,12 +39,14 @@ static assay_client *open_client(const char *endpoints, const char *events,
     return cl;
 }
 
-/* A client of a port nobody listens on, where no cluster made keys: plain
- * (it tests what happens before or without an answer). */
-static assay_client *open_nowhere(void)
+/* A client of a port nobody listens on (`events`: its event stream
+ * instead), where no cluster made keys: plain (it tests what happens
+ * before or without an answer). */
+static assay_client *open_nowhere(const char *events)
 {
     assay_client_opts o = ASSAY_CLIENT_OPTS_INIT;
-    o.endpoints = "tcp://127.0.0.1:1";
+    o.endpoints = events ? NULL : "tcp://127.0.0.1:1";
+    o.events = events;
     o.timeout_ms = 60000;
     o.security = ASSAY_CLIENT_SECURITY_NONE;
     assay_client *cl = NULL;
@@ -278,11 +280,18 @@ Test(client, bad_input_is_refused_and_sends_nothing)
     bad = o;
     bad.timeout_ms = -1;
     refused_opts(bad, ASSAY_EINVAL, "must not be negative");
+    bad = o;
+    bad.security = 7;
+    refused_opts(bad, ASSAY_EINVAL, "security: 7 is neither");
+    /* Curve (the default) with no keys anywhere: the file is named. */
+    bad = o;
+    bad.keys_dir = "/nonexistent/keys";
+    refused_opts(bad, ASSAY_ENOENT, "/nonexistent/keys/operator.key_secret");
     cr_assert_eq(assay_client_new(NULL, NULL, NULL, 0), ASSAY_EINVAL);
 
     /* A client of a port nobody listens on: every refusal below is made
      * before anything is sent (a sent request would time out instead). */
-    assay_client *cl = open_nowhere();
+    assay_client *cl = open_nowhere(NULL);
     uint64_t t;
     char service[80];
     memset(service, 's', 64);
@@ -316,7 +325,7 @@ Test(client, bad_input_is_refused_and_sends_nothing)
     assay_client_destroy(&cl);
 
     /* Every prefix comes before the first look at the stream. */
-    cl = open_client(NULL, "tcp://127.0.0.1:1", 1000);
+    cl = open_nowhere("tcp://127.0.0.1:1");
     cr_assert_eq(assay_client_subscribe(cl, "job."), 0);
     cr_assert_eq(assay_client_next(cl, &m, 0), 0);
     cr_assert_eq(assay_client_subscribe(cl, "runtime."), ASSAY_EBUSY);
@@ -405,7 +414,7 @@ Test(client, an_interrupt_ends_a_wait)
     assay_client_destroy(&cl);
 
     /* A call to a member that never answers, with a minute's budget. */
-    cl = open_nowhere();
+    cl = open_nowhere(NULL);
     cr_assert_eq(pthread_create(&th, NULL, interrupt_later, cl), 0);
     rc = assay_client_call(cl, "assay.runtimes", NULL, NULL);
     pthread_join(th, NULL);
@@ -417,7 +426,7 @@ Test(client, an_interrupt_ends_a_wait)
 /* A request's budget is the one set when it was sent. */
 Test(client, a_timeout_set_applies_to_later_requests)
 {
-    assay_client *cl = open_nowhere();
+    assay_client *cl = open_nowhere(NULL);
     uint64_t t1, t2;
     cr_assert_eq(assay_client_send(cl, "assay.runtimes", NULL, &t1), 0);
     cr_assert_gt(assay_client_timeout(cl), 1000);
