@@ -155,6 +155,7 @@ struct assay_leader {
      * Claiming: that command is in flight. */
     bool leading, claiming;
     uint64_t denied; /* requests and registrations its roles refused */
+    int64_t denied_said_ms; /* when a refusal was last logged */
     /* Registrations refused (max_runtimes), and what was logged of them. */
     uint64_t refused, refused_said;
     int64_t refused_logged_ms;

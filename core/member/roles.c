@@ -25,8 +25,11 @@ static void s_denied(assay_leader *self, const char *fmt, ...)
 static void s_denied(assay_leader *self, const char *fmt, ...)
 {
     uint64_t n = ++self->denied;
-    if (n & (n - 1))
+    int64_t now = assay_now_ms();
+    /* Once a minute besides: a refusal after a long flood is said too. */
+    if ((n & (n - 1)) && now - self->denied_said_ms < 60000)
         return;
+    self->denied_said_ms = now;
     char msg[ASSAY_ERRMSG_SIZE * 2];
     va_list ap;
     va_start(ap, fmt);

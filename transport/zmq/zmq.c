@@ -61,6 +61,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <czmq.h>
 #include <zmq.h>
@@ -142,6 +143,7 @@ struct assay_transport {
     struct allowlist *allowed; /* binding links need it */
     void *zap;             /* the ZAP handler's REP socket */
     uint64_t zap_refused;  /* handshakes refused, for the log's pace */
+    time_t zap_said;       /* when a refusal was last logged */
 };
 
 /* Whether the caller's config struct (of its struct_size) has `field`. */
@@ -507,7 +509,11 @@ static int s_zap_answer(assay_transport *self)
         text = "not a ZAP 1.0 CURVE request";
     }
     uint64_t refused = *status == '2' ? 0 : ++self->zap_refused;
-    if (refused && !(refused & (refused - 1))) { /* at 1, 2, 4, 8... */
+    /* At the 1st, 2nd, 4th, 8th... refusal, and once a minute besides: a
+     * new client refused after a long flood is not left unsaid. */
+    time_t now = time(NULL);
+    if (refused && (!(refused & (refused - 1)) || now - self->zap_said >= 60)) {
+        self->zap_said = now;
         char from[64] = "?";
         if (n > 3)
             snprintf(from, sizeof from, "%.*s",
