@@ -85,6 +85,33 @@ static int s_list(const assay_ctl_opts *o, const char *dir)
     return code;
 }
 
+/* The file of allowed/ that holds `key` already, or NULL. */
+static const char *s_allowed_as(const assay_ctl_opts *o, const char *allowed,
+                                const char *key)
+{
+    static char found[256];
+    DIR *d = opendir(allowed);
+    const char *as = NULL;
+    for (struct dirent *e; d && !as && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || n <= 4 || n - 4 >= sizeof found ||
+            strcmp(e->d_name + n - 4, ".key"))
+            continue;
+        snprintf(found, sizeof found, "%.*s", (int)(n - 4), e->d_name);
+        assay_transport_key k = {.struct_size = sizeof k,
+                                 .dir = allowed,
+                                 .file = found,
+                                 .public_only = 1};
+        char err[ASSAY_ERRMSG_SIZE * 2];
+        if (!assay_link_key(o->modules_dir, "zmq", &k, err, sizeof err) &&
+            !strcmp(k.public_key, key))
+            as = found;
+    }
+    if (d)
+        closedir(d);
+    return as;
+}
+
 /* Copies the certificate at `path` (NAME.key) into allowed/, once it
  * reads as one. */
 static int s_allow(const assay_ctl_opts *o, const char *dir, const char *path)
@@ -120,27 +147,37 @@ static int s_allow(const assay_ctl_opts *o, const char *dir, const char *path)
     snprintf(to, sizeof to, "%s/%s", dir, ASSAY_KEYS_ALLOWED);
     mkdir(dir, 0700);
     mkdir(to, 0700);
+    const char *held = s_allowed_as(o, to, k.public_key);
+    if (held) {
+        fprintf(stderr, "assayctl: keys allow: %s: its key is allowed "
+                        "already, as %s\n", path, held);
+        return ASSAY_EXIT_DATA;
+    }
+    /* Written under a hidden name (which no allow-list reads), then
+     * linked into place: never half a certificate, never one replaced. */
+    char tmp[4400 + 300];
+    snprintf(tmp, sizeof tmp, "%s/.%s.key.%ld.tmp", to, file, (long)getpid());
     snprintf(to, sizeof to, "%s/%s/%s.key", dir, ASSAY_KEYS_ALLOWED, file);
-    FILE *in = fopen(path, "re"), *out = in ? fopen(to, "wxe") : NULL;
+    FILE *in = fopen(path, "re"), *out = in ? fopen(tmp, "wxe") : NULL;
     int code = 0;
-    if (!out) {
-        fprintf(stderr, "assayctl: keys allow: %s: %s\n", in ? to : path,
+    bool copied = false;
+    if (out) {
+        char buf[4096];
+        copied = true;
+        for (size_t r; (r = fread(buf, 1, sizeof buf, in));)
+            copied = copied && fwrite(buf, 1, r, out) == r;
+        copied = !fclose(out) && copied && !ferror(in);
+    }
+    if (!copied || link(tmp, to) < 0) {
+        fprintf(stderr, "assayctl: keys allow: %s: %s\n",
+                !in ? path : copied ? to : tmp,
                 errno == EEXIST ? "already allowed (revoke it first to "
                                   "replace it)"
                                 : strerror(errno));
         code = errno == EEXIST ? ASSAY_EXIT_DATA : ASSAY_EXIT_CONFIG;
-    } else {
-        char buf[4096];
-        for (size_t r; (r = fread(buf, 1, sizeof buf, in));)
-            fwrite(buf, 1, r, out);
-        if (fclose(out)) {
-            fprintf(stderr, "assayctl: keys allow: %s: %s\n", to,
-                    strerror(errno));
-            code = ASSAY_EXIT_CONFIG;
-        } else
-            printf("allowed %s (%s, role %s)\n", to, k.cert_name,
-                   k.cert_role);
-    }
+    } else
+        printf("allowed %s (%s, role %s)\n", to, k.cert_name, k.cert_role);
+    unlink(tmp);
     if (in)
         fclose(in);
     return code;

@@ -42,7 +42,7 @@ static mode_t mode_of(const char *path)
 
 Test(security, keys_are_made_listed_allowed_and_revoked)
 {
-    char cmd[8192], path[4300], other[4200];
+    char cmd[20000], path[4300], other[4200];
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys init", dir);
     harness_expect(0, "made", cmd);
     harness_expect(0, "kept", cmd); /* a second init changes nothing */
@@ -73,7 +73,13 @@ Test(security, keys_are_made_listed_allowed_and_revoked)
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys allow %s/alice.key",
              dir, other);
     harness_expect(0, "allowed", cmd);
-    harness_expect(65, "already allowed", cmd);
+    harness_expect(65, "allowed already, as alice", cmd);
+    /* The same key under another name is refused too. */
+    snprintf(cmd, sizeof cmd,
+             "cp %s/alice.key %s/bob.key && " CTL
+             " --keys-dir %s/k keys allow %s/bob.key",
+             other, other, dir, other);
+    harness_expect(65, "allowed already, as alice", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys list", dir);
     harness_expect(0, "alice", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys revoke alice", dir);
