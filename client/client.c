@@ -402,6 +402,13 @@ int cl_send_encoded(assay_client *self, const char *service, const char *spec,
     snprintf(r->service, sizeof r->service, "%s", service);
     snprintf(r->spec, sizeof r->spec, "%s", spec ? spec : "");
     int rc = s_transmit(self, r);
+    /* No connection to queue on yet (one just dropped, e.g. a refused
+     * handshake): the request waits its turn as one parked for a leader,
+     * within its own budget. */
+    if (rc == ASSAY_EBUSY) {
+        r->retry_ms = r->sent_ms + NO_LEADER_PAUSE_MS;
+        rc = 0;
+    }
     if (rc) {
         free(body);
         return cl_fail(self, rc, "%s: cannot send to %s: %s", service,
@@ -561,11 +568,18 @@ static void s_timers(assay_client *self, int64_t now)
     }
     for (size_t i = 0; parked && i < self->nreqs;) {
         cl_req *r = &self->reqs[i];
+        int rc = 0;
         if (r->retry_ms && now >= r->retry_ms &&
-            (++r->hops > MAX_HOPS || s_transmit(self, r)))
+            (++r->hops > MAX_HOPS || (rc = s_transmit(self, r)))) {
+            if (rc == ASSAY_EBUSY && r->hops <= MAX_HOPS) {
+                r->retry_ms = now + NO_LEADER_PAUSE_MS; /* still no room */
+                i++;
+                continue;
+            }
             s_complete(self, i, ASSAY_ETIMEOUT, NULL);
-        else
+        } else {
             i++;
+        }
     }
 }
 
