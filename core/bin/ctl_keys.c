@@ -27,9 +27,9 @@ static bool s_role(const char *r)
     return false;
 }
 
-/* Reads or makes key `file` in dir; prints what happened. */
+/* Reads or makes key `file` in dir, allowed there; prints what happened. */
 static int s_make(const assay_ctl_opts *o, const char *dir, const char *file,
-                  const char *name, const char *role, bool allow)
+                  const char *name, const char *role)
 {
     assay_transport_key k = {.struct_size = sizeof k,
                              .dir = dir,
@@ -37,7 +37,7 @@ static int s_make(const assay_ctl_opts *o, const char *dir, const char *file,
                              .name = name,
                              .role = role,
                              .create = 1,
-                             .allow = allow};
+                             .allow = 1};
     char err[ASSAY_ERRMSG_SIZE * 2];
     int rc = assay_link_key(o->modules_dir, "zmq", &k, err, sizeof err);
     if (rc) {
@@ -46,7 +46,7 @@ static int s_make(const assay_ctl_opts *o, const char *dir, const char *file,
     }
     printf("%s %s/%s.key (%s, role %s)%s\n", k.created ? "made" : "kept",
            dir, file, k.cert_name, k.cert_role,
-           k.created && allow ? ", allowed" : "");
+           k.created ? ", allowed" : "");
     explicit_bzero(k.secret_key, sizeof k.secret_key);
     return 0;
 }
@@ -221,8 +221,7 @@ int assay_ctl_keys(char **args, int n, const assay_ctl_opts *o)
         return 0;
     }
     if (!strcmp(sub, "new") && (n == 3 || n == 4) && s_role(args[2]))
-        return s_make(o, dir, args[1], n == 4 ? args[3] : args[1], args[2],
-                      true);
+        return s_make(o, dir, args[1], n == 4 ? args[3] : args[1], args[2]);
     if (!strcmp(sub, "list") && n == 1)
         return s_list(o, dir);
     if (!strcmp(sub, "allow") && n == 2)
