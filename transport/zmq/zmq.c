@@ -39,7 +39,7 @@
  * option a CURVE server with no handler accepts any key). The handler is
  * this instance's own REP socket on inproc://zeromq.zap.01, served in the
  * caller's loop like any link (its ZMQ_FD is in fd()): a client key is
- * allowed when allow_dir holds a certificate for it (allowlist below, re-read
+ * allowed when allow_dir holds a certificate for it (keyring/allowlist.h, re-read
  * when the directory changes). Its "name" becomes the
  * connection's User-Id and its "role" a "Role" property, which every
  * message from it carries (peer()). Key files are czmq's zcert format.
@@ -50,7 +50,6 @@
 #include <assay.h>
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -66,6 +65,7 @@
 #include <czmq.h>
 #include <zmq.h>
 
+#include "allowlist.h"
 #include "prefixset.h"
 
 #define MAX_LINKS 16
@@ -92,9 +92,9 @@
 /* ZAP requests one recv() answers at most before returning to the caller
  * (a flood of handshakes must not hold the loop). */
 #define ZAP_PER_RECV 256
-#define Z85_KEY 40 /* a CURVE key's length in Z85 */
+#define Z85_KEY ASSAY_Z85_KEY
 /* Key files are small; larger ones are refused unread. */
-#define KEY_FILE_MAX 65536
+#define KEY_FILE_MAX ASSAY_KEY_FILE_MAX
 /* The welcome's body: an empty msgpack map. */
 static const uint8_t welcome_body[] = {0x80};
 
@@ -140,7 +140,7 @@ struct assay_transport {
     bool secure;
     char secret[Z85_KEY + 1], public_[Z85_KEY + 1], server_key[Z85_KEY + 1];
     char *domain;
-    struct allowlist *allowed; /* binding links need it */
+    assay_allowlist *allowed; /* binding links need it */
     void *zap;             /* the ZAP handler's REP socket */
     uint64_t zap_refused;  /* handshakes refused, for the log's pace */
     time_t zap_said;       /* when a refusal was last logged */
@@ -197,118 +197,10 @@ static void release_parts(assay_transport *self)
 /* ---- the allow-list ------------------------------------------------ */
 
 static int s_dir_private(const char *dir, char *errbuf, size_t errlen);
-static zconfig_t *s_zpl_load(const char *path);
 
-/* The allow-list: the certificates in allow_dir, read again when the
- * directory or a file in it changes. czmq's zcertstore was not used: it
- * asserts (aborting the member) on two files holding one key, takes
- * hidden and temporary files and subdirectories, keeps every key of a
- * directory that was removed, and misses a change that keeps file count,
- * total size and newest second. Only top-level, non-hidden NAME.key
- * regular files count; a key in two files is kept once, with a warning. */
-typedef struct allowed_key {
-    char key[Z85_KEY + 1];
-    char name[128], role[64];
-} allowed_key;
-
-typedef struct allowlist {
-    char *dir;
-    allowed_key *keys;
-    size_t n;
-    uint64_t signature; /* of what was read; 0: nothing yet */
-} allowlist;
-
-static void s_allowlist_free(allowlist **self_p)
+static void s_allow_warn(const char *msg)
 {
-    if (!*self_p)
-        return;
-    free((*self_p)->keys);
-    free((*self_p)->dir);
-    free(*self_p);
-    *self_p = NULL;
-}
-
-/* Calls fn for each certificate file of dir (top level, not hidden, a
- * regular NAME.key): returns the files' signature (identity, size and
- * times), 1 for a directory that is gone or empty. */
-static uint64_t s_allowlist_scan(const char *dir,
-                                 void (*fn)(void *arg, const char *path),
-                                 void *arg)
-{
-    DIR *d = opendir(dir);
-    uint64_t sig = 1;
-    if (!d)
-        return sig;
-    char path[PATH_MAX];
-    for (struct dirent *e; (e = readdir(d));) {
-        size_t n = strlen(e->d_name);
-        struct stat st;
-        if (e->d_name[0] == '.' || n <= 4 ||
-            strcmp(e->d_name + n - 4, ".key"))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
-            continue;
-        uint64_t h = (uint64_t)st.st_ino * 0x9e3779b97f4a7c15ull ^
-                     (uint64_t)st.st_size * 0xc2b2ae3d27d4eb4full ^
-                     ((uint64_t)st.st_mtim.tv_sec * 1000000000ull +
-                      (uint64_t)st.st_mtim.tv_nsec) ^
-                     ((uint64_t)st.st_ctim.tv_sec * 1000000000ull +
-                      (uint64_t)st.st_ctim.tv_nsec) * 31;
-        sig += h | 1; /* order-free: readdir's order may change */
-        if (fn)
-            fn(arg, path);
-    }
-    closedir(d);
-    return sig;
-}
-
-static const allowed_key *s_allowlist_find(const allowlist *self,
-                                           const char *key);
-
-static void s_allowlist_add(void *arg, const char *path)
-{
-    allowlist *self = arg;
-    zconfig_t *root = s_zpl_load(path);
-    const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
-                           : NULL;
-    uint8_t bin[32];
-    allowed_key *grown;
-    if (!pub || strlen(pub) != Z85_KEY || !zmq_z85_decode(bin, pub)) {
-        zlog(ASSAY_LOG_WARN, "allow-list: %s is not a certificate: ignored",
-             path);
-    } else if (s_allowlist_find(self, pub)) {
-        zlog(ASSAY_LOG_WARN, "allow-list: %s holds a key another file holds "
-             "too: ignored", path);
-    } else if ((grown = realloc(self->keys, (self->n + 1) * sizeof *grown))) {
-        self->keys = grown;
-        allowed_key *k = &self->keys[self->n++];
-        snprintf(k->key, sizeof k->key, "%s", pub);
-        snprintf(k->name, sizeof k->name, "%s",
-                 zconfig_get(root, "/metadata/name", ""));
-        snprintf(k->role, sizeof k->role, "%s",
-                 zconfig_get(root, "/metadata/role", ""));
-    }
-    zconfig_destroy(&root);
-}
-
-/* Reads the directory again if anything in it changed since. */
-static void s_allowlist_refresh(allowlist *self)
-{
-    uint64_t sig = s_allowlist_scan(self->dir, NULL, NULL);
-    if (sig == self->signature)
-        return;
-    self->n = 0;
-    self->signature = s_allowlist_scan(self->dir, s_allowlist_add, self);
-}
-
-static const allowed_key *s_allowlist_find(const allowlist *self,
-                                           const char *key)
-{
-    for (size_t i = 0; i < self->n; i++)
-        if (!strcmp(self->keys[i].key, key))
-            return &self->keys[i];
-    return NULL;
+    zlog(ASSAY_LOG_WARN, "%s", msg);
 }
 
 /* ---- open / close ----------------------------------------------------- */
@@ -333,7 +225,7 @@ static void s_close(assay_transport **self_p)
     if (self->ctx)
         while (zmq_ctx_term(self->ctx) < 0 && errno == EINTR)
             ;
-    s_allowlist_free(&self->allowed);
+    assay_allowlist_destroy(&self->allowed);
     free(self->domain);
     explicit_bzero(self->secret, sizeof self->secret);
     free(self->identity);
@@ -422,8 +314,7 @@ static int s_open_security(assay_transport *self,
     int rc = s_dir_private(allow, errbuf, errlen);
     if (rc && rc != ASSAY_ENOENT) /* it may come later */
         return rc;
-    if (!(self->allowed = calloc(1, sizeof *self->allowed)) ||
-        !(self->allowed->dir = strdup(allow)))
+    if (!(self->allowed = assay_allowlist_new(allow, s_allow_warn)))
         return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     int linger = 0;
     if (!(self->zap = zmq_socket(self->ctx, ZMQ_REP)) ||
@@ -490,8 +381,8 @@ static int s_zap_answer(assay_transport *self)
     if (n == PARTS && s_is(&part[0], "1.0") && s_is(&part[5], "CURVE") &&
         zmq_msg_size(&part[6]) == 32) {
         zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
-        s_allowlist_refresh(self->allowed);
-        const allowed_key *cert = s_allowlist_find(self->allowed, key);
+        assay_allowlist_refresh(self->allowed);
+        const assay_allowed *cert = assay_allowlist_find(self->allowed, key);
         if (cert) {
             const char *name = cert->name, *role = cert->role;
             snprintf(user, sizeof user, "%s", name && *name ? name : key);
@@ -1297,27 +1188,6 @@ static bool s_file_name(const char *s)
     return true;
 }
 
-/* A key file's ZPL tree, read here (at most KEY_FILE_MAX bytes): czmq's
- * zconfig_load leaks its file handle on a file that does not parse. */
-static zconfig_t *s_zpl_load(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    char *text = malloc(KEY_FILE_MAX + 1);
-    size_t n = text ? fread(text, 1, KEY_FILE_MAX + 1, f) : 0;
-    fclose(f);
-    zconfig_t *root = NULL;
-    if (text && n <= KEY_FILE_MAX && !memchr(text, '\0', n)) {
-        text[n] = '\0';
-        root = zconfig_str_load(text);
-    }
-    if (text) /* it may hold a secret key */
-        explicit_bzero(text, n < KEY_FILE_MAX + 1 ? n : KEY_FILE_MAX + 1);
-    free(text);
-    return root;
-}
-
 /* The key file at path, not followed if a link: ASSAY_ENOENT when there
  * is none, else 0 for a small regular file. */
 static int s_key_stat(const char *path, struct stat *st, char *errbuf,
@@ -1365,7 +1235,7 @@ static int s_key_load(assay_transport_key *k, const char *path,
         return errf(errbuf, errlen, ASSAY_EPERM,
                     "%s: owned by uid %u, not by this user (%u)", secret,
                     (unsigned)st.st_uid, (unsigned)geteuid());
-    zconfig_t *root = s_zpl_load(secret);
+    zconfig_t *root = assay_zpl_load(secret);
     const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
                            : NULL,
                *sec = root ? zconfig_get(root, "/curve/secret-key", NULL)
@@ -1392,7 +1262,7 @@ static int s_key_public(assay_transport_key *k, const char *path,
     int rc = s_key_stat(path, &st, errbuf, errlen);
     if (rc)
         return rc;
-    zconfig_t *root = s_zpl_load(path);
+    zconfig_t *root = assay_zpl_load(path);
     const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
                            : NULL;
     if (!s_z85_key(pub))
