@@ -1,6 +1,6 @@
 /* consensus/raft - the replicated, durable consensus module: canonical raft
- * (libraft 0.15) on libuv, with raft's own TCP transport and on-disk log
- * under `data_dir`. It owns the raft instance, its loop and thread, the
+ * (libraft 0.15) on libuv, with raft's own TCP transport (secured by
+ * secure.c when the config gives a key) and on-disk log under `data_dir`. It owns the raft instance, its loop and thread, the
  * queues between that thread and the host's, and the framing of commands
  * in log entries. The host owns the state machine.
  *
@@ -90,7 +90,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include <sodium.h>
+#include <zmq.h>
+
 #include "entry.h"
+#include "secure.h"
 #include "storage.h"
 
 /* Largest command accepted, as in `none`: a command is a state-machine
@@ -207,6 +211,7 @@ struct assay_consensus {
     /* ---- raft thread (and open()/close() while it is not running) ---- */
     uv_loop_t loop;
     struct raft_uv_transport transport;
+    bool secure; /* transport is secure.c's */
     struct raft_io io;
     struct raft_fsm rfsm;
     struct raft raft;
@@ -920,7 +925,12 @@ static void close_io(assay_consensus *self)
     if (self->io_ok)
         raft_uv_close(&self->io);
     if (self->transport_ok)
-        raft_uv_tcp_close(&self->transport);
+    {
+        if (self->secure)
+            secure_transport_destroy(&self->transport);
+        else
+            raft_uv_tcp_close(&self->transport);
+    }
     self->io_ok = self->transport_ok = false;
     if (self->handles_ok) {
         close_handle((uv_handle_t *)&self->wake);
@@ -1268,6 +1278,8 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     const peer *mine = NULL;
     const char *address;
     uint32_t election_ms = 0, heartbeat_ms = 0, threshold = 0, trailing = 0;
+    uint8_t secret[32];
+    bool secure = false;
     struct raft_configuration conf;
     sigset_t all, old;
     int rc, rv, err;
@@ -1309,6 +1321,19 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
         return fail(errbuf, errlen, ASSAY_EINVAL,
                     "heartbeat_ms (%u) must be below election_ms (%u)",
                     heartbeat_ms, election_ms);
+    if (CFG_HAS(cfg, secret_key) && cfg->secret_key) {
+        bool key = strlen(cfg->secret_key) == 40 &&
+                   zmq_z85_decode(secret, cfg->secret_key);
+        sodium_memzero(secret, sizeof secret); /* decoded again when used */
+        if (!key)
+            return fail(errbuf, errlen, ASSAY_EINVAL,
+                        "secret_key is not a CURVE key (40 characters of "
+                        "Z85)");
+        if (!cfg->allow_dir || !*cfg->allow_dir)
+            return fail(errbuf, errlen, ASSAY_EINVAL,
+                        "secured raft links need an allow_dir");
+        secure = true;
+    }
 
     for (const char *const *p = cfg->peers; p && *p; p++)
         npeers++;
@@ -1367,6 +1392,7 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
         return fail(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     }
     self->efd = -1;
+    self->secure = secure;
     self->fsm = cfg->fsm;
     self->release = CFG_HAS(cfg, release) ? cfg->release : NULL;
     self->snap_free = CFG_HAS(cfg, snapshot_free) ? cfg->snapshot_free : NULL;
@@ -1423,8 +1449,18 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     self->space_timer.data = self;
     self->handles_ok = true;
 
-    rv = raft_uv_tcp_init(&self->transport, &self->loop);
-    if (rv != 0) {
+    if (self->secure) {
+        char why[256];
+        zmq_z85_decode(secret, cfg->secret_key);
+        rv = secure_transport_init(&self->transport, &self->loop, secret,
+                                   cfg->allow_dir, why, sizeof why);
+        sodium_memzero(secret, sizeof secret);
+        if (rv != 0) {
+            rc = fail(errbuf, errlen, map_raft(rv), "raft transport: %s",
+                      why);
+            goto err_mask;
+        }
+    } else if ((rv = raft_uv_tcp_init(&self->transport, &self->loop))) {
         rc = fail(errbuf, errlen, map_raft(rv), "raft transport: %s",
                   raft_strerror(rv));
         goto err_mask;

@@ -47,6 +47,21 @@ bool assay_endpoint_local(const char *ep)
     return false;
 }
 
+bool assay_raft_local(const assay_conf *c)
+{
+    char copy[sizeof c->members + sizeof c->raft_address + 2], *save;
+    char ep[300];
+    snprintf(copy, sizeof copy, "%s %s", c->raft_address, c->members);
+    for (char *t = strtok_r(copy, " ,\t", &save); t;
+         t = strtok_r(NULL, " ,\t", &save)) {
+        const char *at = strchr(t, '@');
+        snprintf(ep, sizeof ep, "tcp://%s", at ? at + 1 : t);
+        if (!assay_endpoint_local(ep))
+            return false;
+    }
+    return true;
+}
+
 /* Every space- or comma-separated endpoint of `list` is local. */
 static bool s_all_local(const char *list)
 {
@@ -135,6 +150,38 @@ int assay_keys_init(const char *modules_dir, const char *transport,
     return rc;
 }
 
+/* member-ID, made (and allowed) when everything is on this host. */
+static int s_raft_key(const assay_conf *c, const s_where *w, bool make,
+                      assay_keys *out, char *err, size_t errlen)
+{
+    char file[128], name[32];
+    snprintf(name, sizeof name, "%lld", (long long)c->member_id);
+    snprintf(file, sizeof file, "%s%s", ASSAY_KEY_MEMBER_PREFIX, name);
+    assay_transport_key k = {.file = file,
+                             .name = name,
+                             .role = "member",
+                             .create = make,
+                             .allow = 1};
+    int rc = s_key(w, &k, err, errlen);
+    if (rc == ASSAY_ENOENT)
+        return assay_errf(err, errlen, rc,
+                          "%s/%s.key_secret: no raft key for member %s, and "
+                          "its raft links are not all on this host, so none "
+                          "is made: make it with `assayctl --keys-dir %s "
+                          "keys new %s member %s`, and allow its %s.key on "
+                          "every other member, and theirs here "
+                          "(docs/security.md)",
+                          out->dir, file, name, out->dir, file, name, file);
+    if (rc)
+        return rc;
+    strlcpy(out->raft_secret, k.secret_key, sizeof out->raft_secret);
+    explicit_bzero(k.secret_key, sizeof k.secret_key);
+    if (k.created)
+        assay_info("keys: made member %s's raft key in %s (allowed)", name,
+                   out->dir);
+    return 0;
+}
+
 int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                       size_t errlen)
 {
@@ -175,7 +222,10 @@ int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                           "is not on this host: allow keys with `assayctl "
                           "keys allow` (docs/security.md)",
                           out->allow, c->listen, c->events);
-    return 0;
+    return strcmp(c->consensus, "raft")
+               ? 0
+               : s_raft_key(c, &w, local && assay_raft_local(c), out, err,
+                            errlen);
 }
 
 int assay_keys_runtime(const assay_conf *c, const char *id,

@@ -9,6 +9,8 @@
  *              trust its public half (cluster.key) and nothing else
  *   operator   an admin key for assayctl, made with the cluster's keys
  *   runtime-ID a runtime's own key (role runtime, name ID)
+ *   member-ID  member ID's raft key (role member, name ID): raft links
+ *              are secured with it, each member letting in the others'
  *
  * Keys are made only where every endpoint involved is on this host
  * (loopback, ipc): a development cluster needs no setup, and whoever can
@@ -26,6 +28,7 @@
 #define ASSAY_KEY_CLUSTER "cluster"
 #define ASSAY_KEY_OPERATOR "operator"
 #define ASSAY_KEY_RUNTIME_PREFIX "runtime-"
+#define ASSAY_KEY_MEMBER_PREFIX "member-"
 #define ASSAY_KEYS_ALLOWED "allowed"
 
 /* What a node's links present; `secure` false: none (security = none). */
@@ -33,6 +36,7 @@ typedef struct assay_keys {
     bool secure;
     char dir[4096], allow[4200];
     char secret[41], public_[41], server[41];
+    char raft_secret[41]; /* member-ID's, for raft links; "" if none */
 } assay_keys;
 
 /* The keys directory: `configured`, else $ASSAY_KEYS_DIR, else
@@ -42,6 +46,9 @@ int assay_keys_dir(const char *configured, char *out, size_t len, char *err,
 
 /* Whether a ZeroMQ endpoint stays on this host (loopback TCP, ipc). */
 bool assay_endpoint_local(const char *endpoint);
+/* Whether this member's raft addresses (its own, and every ID@HOST:PORT
+ * of members) stay on this host. */
+bool assay_raft_local(const assay_conf *c);
 
 /* Makes what a new cluster needs in `dir`, each only when absent: the
  * cluster key, and an operator key (role admin) that is allowed. *made
@@ -50,9 +57,10 @@ enum { ASSAY_KEYS_MADE_CLUSTER = 1, ASSAY_KEYS_MADE_OPERATOR = 2 };
 int assay_keys_init(const char *modules_dir, const char *transport,
                     const char *dir, int *made, char *err, size_t errlen);
 
-/* A member: serves with the cluster key and lets in allowed/. On first
- * start, when its endpoints are local, makes the cluster key and an
- * operator key (allowed). */
+/* A member: serves with the cluster key and lets in allowed/; with
+ * consensus raft, secures its raft links with member-ID. On first start,
+ * when its endpoints are local, makes the cluster key, an operator key
+ * and member-ID (both allowed). */
 int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                       size_t errlen);
 /* A runtime `id` joining `endpoints`: presents runtime-ID, trusts

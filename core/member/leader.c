@@ -85,7 +85,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
         .max_message = (size_t)conf->max_message_kb * 1024,
         .publish_buffer = (size_t)conf->events_buffer_mb << 20,
         .publish_stall_ms = conf->events_stall_ms};
-    assay_keys keys;
+    assay_keys keys = {0};
     if (!rc)
         rc = assay_keys_member(conf, &keys, err, errlen);
     if (!rc) {
@@ -150,8 +150,11 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
                                                  (conf->snapshot_threshold /
                                                   4)),
             .snapshot_trailing = (uint32_t)conf->snapshot_trailing,
+            .secret_key = keys.raft_secret[0] ? keys.raft_secret : NULL,
+            .allow_dir = keys.allow,
         };
         rc = S_COP(self, open, &cc, &self->cons, why, sizeof why);
+        explicit_bzero(keys.raft_secret, sizeof keys.raft_secret);
         if (rc)
             assay_errf(err, errlen, rc, "consensus %s: %s", conf->consensus,
                        why);

@@ -248,7 +248,10 @@ void cluster_start_raft(cluster *c, int n, const char *extra)
         free(out);
     }
     c->members = n;
-    cr_assert(cluster_leader(c, 20000), "no member came to lead");
+    if (!cluster_leader(c, 20000)) {
+        cluster_print_logs(c, 20);
+        cr_assert_fail("no member came to lead");
+    }
 }
 
 cluster_node *cluster_member_extra(cluster *c, int id)

@@ -16,7 +16,7 @@
 
 #include "types.h"
 
-#define ASSAY_CONSENSUS_VERSION 3
+#define ASSAY_CONSENSUS_VERSION 4
 
 /* Most voting and standby members a status reports. */
 #define ASSAY_CONSENSUS_MAX_MEMBERS 16
@@ -59,6 +59,17 @@ typedef struct assay_consensus_config {
      * module's (the host may map it rather than allocate it). NULL:
      * host->free. */
     void (*snapshot_free)(void *data, void *buf, size_t len);
+
+    /* ---- appended in version 4 ------------------------------------------ */
+    /* Security of the links between members (docs/security.md). With
+     * secret_key set (a CURVE secret key in Z85; NULL: none), every link
+     * is authenticated and encrypted: this member presents that key, and
+     * lets in (and connects to) only members whose public key has a
+     * certificate in allow_dir with role "member" and as name the member
+     * id it claims. A module with links that cannot secure them refuses
+     * to open. */
+    const char *secret_key;
+    const char *allow_dir;
 } assay_consensus_config;
 
 /* Roles in assay_consensus_status. */
