@@ -144,13 +144,15 @@ static void s_refused(sec *t, const char *fmt, ...)
 
 /* ---- keys --------------------------------------------------------------- */
 
+static void s_refresh(sec *t);
+
 /* Why `key` may not speak as member `id`, NULL if it may. */
 static const char *s_why_not(sec *t, const uint8_t key[KEY_LEN], raft_id id,
                              char *buf, size_t cap)
 {
     char z85[ASSAY_Z85_KEY + 1], want[32];
     zmq_z85_encode(z85, key, KEY_LEN);
-    assay_allowlist_refresh(t->allowed);
+    s_refresh(t);
     const assay_allowed *a = assay_allowlist_find(t->allowed, z85);
     snprintf(want, sizeof want, "%" PRIu64, (uint64_t)id);
     if (!a)
@@ -468,7 +470,8 @@ static int s_hand_over(conn *c)
     t->handshakes--;
     c->state = C_PROXY;
     uv_stream_t *theirs = (uv_stream_t *)c->theirs;
-    c->theirs = NULL; /* raft's now */
+    c->theirs = NULL; /* raft's now, and raft closes it */
+    c->handles--;
     if (c->client) {
         struct raft_uv_connect *req = c->req;
         c->req = NULL;
@@ -812,10 +815,10 @@ static void s_accepted(struct raft_uv_transport *inner, raft_id id,
     s_start(c, stream);
 }
 
-/* The allow-list changed: links whose key it no longer lets in end. */
-static void s_recheck(uv_timer_t *timer)
+/* Reads the allow-list again if it changed; then links whose key it no
+ * longer lets in end, whoever noticed the change. */
+static void s_refresh(sec *t)
 {
-    sec *t = timer->data;
     char why[512];
     if (!assay_allowlist_refresh(t->allowed))
         return;
@@ -827,6 +830,8 @@ static void s_recheck(uv_timer_t *timer)
             s_close(c, RAFT_NOCONNECTION);
         }
 }
+
+static void s_recheck(uv_timer_t *timer) { s_refresh(timer->data); }
 
 static int s_listen(struct raft_uv_transport *outer, raft_uv_accept_cb cb)
 {

@@ -3,15 +3,25 @@
  * election and replication across three members in one process, follower
  * refusals, leader failover and a member restored from snapshot + log,
  * single-member durability, status and membership changes, cancellation
- * at close, and config refusals. Each instance's process() is driven from
- * a poll loop bounded in wall time; nothing asserts on timing. */
+ * at close, and config refusals; and secured links (raft_secure): members
+ * let in only allowed member keys, each for its own id, cut a member off
+ * when its key is revoked, and tell a stranger why. Each instance's
+ * process() is driven from a poll loop bounded in wall time; nothing
+ * asserts on timing. */
 #include <criterion/criterion.h>
+#include <arpa/inet.h>
 #include <dlfcn.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
+#include <zmq.h>
 
 #include <assay.h>
 
@@ -27,11 +37,41 @@ static void *handle;
 static const assay_module *mod;
 static const assay_consensus_ops *ops;
 
+/* What the module logged (from its thread too), for the tests that wait
+ * for a line; each line goes to stderr as well. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char logged[16384];
+
+static void test_log(int level, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "[%d] %s\n", level, line);
+    pthread_mutex_lock(&log_mu);
+    size_t have = strlen(logged);
+    if (have + strlen(line) + 2 < sizeof logged)
+        snprintf(logged + have, sizeof logged - have, "%s\n", line);
+    pthread_mutex_unlock(&log_mu);
+}
+
+static bool log_has(const char *needle)
+{
+    pthread_mutex_lock(&log_mu);
+    bool yes = strstr(logged, needle) != NULL;
+    pthread_mutex_unlock(&log_mu);
+    return yes;
+}
+
 static void load(void)
 {
     /* As assayd does: raft's TCP transport may write to a closed peer. */
     signal(SIGPIPE, SIG_IGN);
     host = harness_counting_host();
+    host.log = test_log;
+    logged[0] = '\0';
     mod = harness_module_load(RAFT_MODULE_PATH, &host, &handle);
     ops = mod->consensus;
     cr_assert_not_null(ops);
@@ -143,11 +183,13 @@ typedef struct node {
     char *dir;
     list_fsm fsm;
     assay_consensus *c;
+    char secret[41]; /* its member key; "" for plain links */
 } node;
 
 static node nodes[MAX_NODES];
 static const char *peers[MAX_NODES + 1];
 static uint32_t snapshot_threshold; /* 0: module default */
+static char *allow_dir;             /* of secured members */
 
 /* Fast timeouts; ASan makes each member slower, not the network. */
 #define ELECTION_MS 600
@@ -187,6 +229,8 @@ static assay_consensus_config node_config(node *m)
         .heartbeat_ms = HEARTBEAT_MS,
         .snapshot_threshold = snapshot_threshold,
         .snapshot_trailing = snapshot_threshold ? snapshot_threshold / 2 : 0,
+        .secret_key = m->secret[0] ? m->secret : NULL,
+        .allow_dir = allow_dir,
     };
 }
 
@@ -222,7 +266,10 @@ static void teardown(void)
         fsm_reset(&nodes[i].fsm);
         free(nodes[i].dir);
         nodes[i].dir = NULL;
+        nodes[i].secret[0] = '\0';
     }
+    free(allow_dir);
+    allow_dir = NULL;
     cr_expect_eq(harness_host_live(), 0,
                  "snapshot buffers not freed with host->free");
 }
@@ -862,4 +909,221 @@ Test(raft, refuses_what_raft_refuses, .fini = teardown)
     cr_expect_null(c);
     cr_expect(strstr(err, "raft storage"), "%s", err);
     free(deep);
+}
+
+/* ---- Secured links ----------------------------------------------------- */
+
+TestSuite(raft_secure, .init = load, .fini = unload, .timeout = 90);
+
+/* Writes allow_dir/FILE.key, a certificate of `public_` as member `name`
+ * (czmq's zcert format, as `assayctl keys` writes it). */
+static void allow_key(const char *file, const char *public_, const char *name,
+                      const char *role)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.key", allow_dir, file);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "metadata\n    name = \"%s\"\n    role = \"%s\"\ncurve\n"
+               "    public-key = \"%s\"\n",
+            name, role, public_);
+    fclose(f);
+}
+
+static void revoke_key(const char *file)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s.key", allow_dir, file);
+    cr_assert_eq(unlink(path), 0, "%s", path);
+}
+
+/* n members with keys of their own; the first `allowed` are in the
+ * allow-list as themselves. Public keys go to pub[i]. */
+static void setup_secure(int n, int allowed, char pub[][41])
+{
+    setup_nodes(n, n);
+    allow_dir = harness_tmpdir();
+    for (int i = 0; i < n; i++) {
+        char name[16], file[32];
+        cr_assert_eq(zmq_curve_keypair(pub[i], nodes[i].secret), 0);
+        snprintf(name, sizeof name, "%d", i + 1);
+        snprintf(file, sizeof file, "member-%d", i + 1);
+        if (i < allowed)
+            allow_key(file, pub[i], name, "member");
+    }
+}
+
+/* The leader among members 0..n-1 once they agree (others may not). */
+static node *leader_of(int n)
+{
+    char buf[64];
+    node *leader = NULL;
+    for (int i = 0; i < n; i++)
+        if (nodes[i].c && ops->is_leader(nodes[i].c))
+            leader = &nodes[i];
+    for (int i = 0; leader && i < n; i++)
+        if (ops->leader(nodes[i].c, buf, sizeof buf) ||
+            strcmp(buf, leader->addr))
+            return NULL;
+    return leader;
+}
+
+/* Pumps for ms: what a member that is shut out must not receive meanwhile
+ * (a bound, not a speed). */
+static void pump_for(int ms)
+{
+    double end = now_ms() + ms;
+    while (now_ms() < end)
+        pump(10);
+}
+
+Test(raft_secure, allowed_members_replicate, .fini = teardown)
+{
+    char pub[3][41];
+    setup_secure(3, 3, pub);
+    for (int i = 0; i < 3; i++)
+        node_open(&nodes[i]);
+    node *leader = wait_leader();
+    commit_rounds(leader, 1, 300, 50);
+    expect_sequence(300);
+}
+
+/* A member whose key is not allowed gets nothing, and catches up once it
+ * is: the allow-list is read again without a restart. */
+Test(raft_secure, unknown_member_key_is_refused_until_allowed,
+     .fini = teardown)
+{
+    char pub[3][41];
+    setup_secure(3, 2, pub);
+    for (int i = 0; i < 3; i++)
+        node_open(&nodes[i]);
+    node *leader;
+    WAIT_FOR((leader = leader_of(2)) != NULL, WAIT_MS);
+    commit_rounds(leader, 1, 20, 10);
+    WAIT_FOR(log_has("key ") && log_has("is not in the allow-list"),
+             WAIT_MS);
+    pump_for(500);
+    cr_expect_eq(nodes[2].fsm.n, 0, "a member with an unknown key got %zu "
+                 "entries", nodes[2].fsm.n);
+    allow_key("member-3", pub[2], "3", "member");
+    expect_sequence(20);
+}
+
+/* Member 3 presenting member 2's key is refused: a key speaks only for
+ * the id its certificate names. */
+Test(raft_secure, member_key_claiming_another_id_is_refused,
+     .fini = teardown)
+{
+    char pub[3][41];
+    setup_secure(3, 3, pub);
+    memcpy(nodes[2].secret, nodes[1].secret, sizeof nodes[2].secret);
+    for (int i = 0; i < 3; i++)
+        node_open(&nodes[i]);
+    node *leader;
+    WAIT_FOR((leader = leader_of(2)) != NULL, WAIT_MS);
+    commit_rounds(leader, 1, 20, 10);
+    WAIT_FOR(log_has("key of member 2 claims to be member 3"), WAIT_MS);
+    pump_for(500);
+    cr_expect_eq(nodes[2].fsm.n, 0, "member 3 with member 2's key got %zu "
+                 "entries", nodes[2].fsm.n);
+}
+
+/* Revoking a member's key cuts its live links: it gets nothing after. */
+Test(raft_secure, revoked_member_is_cut_off, .fini = teardown)
+{
+    char pub[3][41];
+    setup_secure(3, 3, pub);
+    for (int i = 0; i < 3; i++)
+        node_open(&nodes[i]);
+    node *leader = wait_leader();
+    commit_rounds(leader, 1, 10, 10);
+    expect_sequence(10);
+    if (leader == &nodes[2]) { /* keep a leader that stays in */
+        cr_assert_eq(ops->member(leader->c, ASSAY_MEMBER_TRANSFER, 1, NULL,
+                                 NULL, NULL),
+                     0);
+        WAIT_FOR((leader = agreed_leader()) != NULL && leader != &nodes[2],
+                 WAIT_MS);
+    }
+    revoke_key("member-3");
+    WAIT_FOR(log_has("closing the link with member 3"), WAIT_MS);
+    WAIT_FOR((leader = leader_of(2)) != NULL, WAIT_MS);
+    commit_rounds(leader, 11, 10, 10);
+    WAIT_FOR(nodes[0].fsm.n == 20 && nodes[1].fsm.n == 20, WAIT_MS);
+    pump_for(500);
+    cr_expect_eq(nodes[2].fsm.n, 10, "a revoked member got %zu entries",
+                 nodes[2].fsm.n);
+}
+
+/* Opens a TCP connection to a member's raft address and sends raft's own
+ * handshake, as member `id` at `claimed`. */
+static int raw_peer(const node *m, uint64_t id, const char *claimed)
+{
+    int port = atoi(strchr(m->addr, ':') + 1);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    struct timeval tv = {.tv_sec = 10};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t hs[64] = {0};
+    uint64_t proto = 1, len = 16;
+    memcpy(hs, &proto, 8); /* raft's handshake: little-endian u64s */
+    memcpy(hs + 8, &id, 8);
+    memcpy(hs + 16, &len, 8);
+    snprintf((char *)hs + 24, 16, "%s", claimed);
+    cr_assert_eq(write(fd, hs, 24 + len), (ssize_t)(24 + len));
+    return fd;
+}
+
+/* Reads until the peer closes (bounded by SO_RCVTIMEO): what it said. */
+static size_t read_all(int fd, uint8_t *buf, size_t cap)
+{
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
+        n += (size_t)r;
+    cr_assert_eq(read(fd, buf, 1), 0, "the member kept the connection");
+    return n;
+}
+
+/* A stranger is told why, and an old member speaking plain raft is
+ * closed on: neither gets anything in. */
+Test(raft_secure, strangers_are_told_and_closed_on, .fini = teardown)
+{
+    char pub[1][41];
+    setup_secure(1, 1, pub);
+    node_open(&nodes[0]);
+    node *leader = wait_leader();
+    commit_rounds(leader, 1, 3, 3);
+
+    int fd = raw_peer(&nodes[0], 9, "127.0.0.1:1");
+    uint8_t hello[68], reply[512];
+    char spub[41], ssec[41];
+    memcpy(hello, "ASR1", 4);
+    cr_assert_eq(zmq_curve_keypair(spub, ssec), 0);
+    zmq_z85_decode(hello + 4, spub);
+    memset(hello + 36, 7, 32); /* its ephemeral key: it goes no further */
+    cr_assert_eq(write(fd, hello, sizeof hello), (ssize_t)sizeof hello);
+    size_t n = read_all(fd, reply, sizeof reply - 1);
+    close(fd);
+    cr_assert_geq(n, 5);
+    cr_expect_eq(memcmp(reply, "ASRN", 4), 0);
+    reply[n] = '\0';
+    cr_expect(strstr((char *)reply + 5, "is not in the allow-list"), "%s",
+              reply + 5);
+
+    /* Plain raft after the handshake: an AppendEntries-sized header. */
+    fd = raw_peer(&nodes[0], 9, "127.0.0.1:1");
+    uint8_t plain[68] = {1, 0, 0, 0, 0, 0, 0, 0, 3};
+    cr_assert_eq(write(fd, plain, sizeof plain), (ssize_t)sizeof plain);
+    read_all(fd, reply, sizeof reply);
+    close(fd);
+    WAIT_FOR(log_has("speaks no secured raft"), WAIT_MS);
+
+    /* Still serving. */
+    commit_rounds(leader, 4, 3, 3);
+    expect_sequence(6);
 }
