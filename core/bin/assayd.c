@@ -158,10 +158,29 @@ static int s_check_security(const assay_conf *c, const char *node,
         if (d)
             closedir(d);
         printf("  allowed keys: %d in %s\n", n, allowed);
-        if (!strcmp(c->consensus, "raft"))
-            printf("  raft links (%s): plain TCP, not secured: keep them on "
-                   "a network only the members share\n",
-                   c->raft_address[0] ? c->raft_address : "members");
+        if (!strcmp(c->consensus, "raft")) {
+            bool made = local && assay_raft_local(c);
+            snprintf(file, sizeof file, "%s%lld", ASSAY_KEY_MEMBER_PREFIX,
+                     (long long)c->member_id);
+            k = (assay_transport_key){.struct_size = sizeof k, .dir = dir,
+                                      .file = file};
+            rc = assay_link_key(c->modules_dir, c->transport, &k, err,
+                                sizeof err);
+            explicit_bzero(k.secret_key, sizeof k.secret_key);
+            bool raft_fails = rc && !(rc == ASSAY_ENOENT && made);
+            printf("  raft links (%s): encrypted, members authenticated by "
+                   "their member keys\n  %s.key: %s%s\n",
+                   c->raft_address[0] ? c->raft_address : "members", file,
+                   !rc ? "ok"
+                   : rc == ASSAY_ENOENT && made
+                       ? "none yet: made on first start"
+                       : err,
+                   raft_fails && rc == ASSAY_ENOENT
+                       ? " - assayd would not start: make it with "
+                         "`assayctl keys new` (docs/security.md)"
+                       : "");
+            fails = fails || raft_fails;
+        }
     }
     return fails;
 }
