@@ -329,12 +329,19 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
             return;
         }
         if (!mb_may_call(self, m)) {
+            bool revoked = m->role && !strcmp(m->role, ASSAY_ROLE_NAME_REVOKED);
             mb_reply(self, &m->route, m->verb,
-                     assay_cp_error(ASSAY_EPERM,
-                                    "%s: key %s has role %s, which may not "
-                                    "(docs/security.md#roles)",
-                                    m->verb, m->peer,
-                                    m->role ? m->role : "none"));
+                     revoked ? assay_cp_error(
+                                   ASSAY_EPERM,
+                                   "%s: key %s was revoked "
+                                   "(docs/security.md#rotation-and-revocation)",
+                                   m->verb, m->peer)
+                             : assay_cp_error(
+                                   ASSAY_EPERM,
+                                   "%s: key %s has role %s, which may not "
+                                   "(docs/security.md#roles)",
+                                   m->verb, m->peer,
+                                   m->role ? m->role : "none"));
             return;
         }
         if (!self->leading && s_services[i].fn != s_svc_cluster)

@@ -255,10 +255,30 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
     assay_info("runtime %s: catalogue updated", r->id);
 }
 
+/* A message from a runtime whose key was revoked while it was connected
+ * (the transport marks it): the session that key holds gets no more work,
+ * and the next tick finds it silent, declares it dead and moves its jobs. */
+static void s_cut_revoked(assay_leader *self, const assay_link_msg *m)
+{
+    s_rt *r = json_is_object(m->body)
+                  ? assay_index_get(self->rts, mb_str(m->body, "id"))
+                  : NULL;
+    if (!r || !m->peer || strcmp(r->key, m->peer) ||
+        r->last_seen_ms == INT64_MIN / 2)
+        return;
+    assay_warn("runtime %s: its key %s was revoked: no more jobs for it, "
+               "and those it runs move", r->id, m->peer);
+    r->limit = r->sent;
+    r->last_seen_ms = INT64_MIN / 2;
+}
+
 static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
 {
-    if (!mb_may_run(self, m))
+    if (!mb_may_run(self, m)) {
+        if (m->role && !strcmp(m->role, ASSAY_ROLE_NAME_REVOKED))
+            s_cut_revoked(self, m);
         return;
+    }
     if (!json_is_object(m->body)) {
         assay_warn("runtime message %s without a map body: dropped", m->verb);
         return;

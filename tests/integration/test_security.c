@@ -2,8 +2,10 @@
  * (docs/security.md): assayctl keys, a member that will not start on a
  * reachable address without keys, security = none said loudly, and
  * refusals of whoever lacks an allowed key - another local user, an
- * unknown key. Every wait is bounded; every daemon is stopped. */
+ * unknown key - and of a key revoked while connected. Every wait is
+ * bounded; every daemon is stopped. */
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -276,6 +278,91 @@ Test(security, a_live_runtime_keeps_its_session)
     harness_sleep_ms(2500);
     cr_expect_eq(cluster_log_count(rt1, "registered with"), 1,
                  "rt1 lost its session");
+    assay_link_destroy(&l);
+}
+
+/* Events of job `id` the subscriber gets within ms (bounded). */
+static int events_of(assay_link *sub, const char *id, int ms)
+{
+    int n = 0;
+    int64_t deadline = assay_now_ms() + ms;
+    for (;;) {
+        assay_link_msg m;
+        char err[512];
+        int rc = assay_link_recv(sub, &m, err, sizeof err);
+        if (rc == 1) {
+            char *text = m.body ? json_dumps(m.body, 0) : NULL;
+            n += text && strstr(text, id);
+            free(text);
+            assay_link_msg_fini(&m);
+            continue;
+        }
+        int64_t left = deadline - assay_now_ms();
+        if (left <= 0)
+            return n;
+        struct pollfd p = {assay_link_fd(sub), POLLIN, 0};
+        poll(&p, 1, (int)left);
+    }
+}
+
+/* Revoking a key cuts what is connected with it, not only what comes
+ * later: a client's next request is refused, a runtime loses its session
+ * and is declared dead, a subscriber is cut off and let in no more. The
+ * others go on. */
+Test(security, a_revoked_key_is_cut_off_while_connected)
+{
+    cluster_start(&c, NULL);
+    /* Keys of its own: the suite's tests share a keys directory. */
+    cluster_runtime(&c, "rtrev", NULL);
+    harness_expect(0, "", CTL " keys new temp submit >/dev/null");
+    assay_link *l = harness_link("temp", NULL, NULL, 0);
+    char err[512], cmd[8192];
+    int d = assay_link_open(l, ASSAY_LINK_CLIENT, c.endpoint, err, sizeof err);
+    cr_assert_geq(d, 0, "%s", err);
+    cluster_cp cp = {l, d};
+    json_t *r = cluster_cp_call(&cp, "assay.jobs", json_object());
+    cr_assert(json_is_true(json_object_get(r, "ok")));
+    json_decref(r);
+    const char *topics[] = {"job.", NULL};
+    assay_link *sub = cluster_subscribe_as(c.events, topics, "watcher",
+                                           "watcher", "read");
+    const char *spec = cluster_spec(&c, "a.json", "{\"id\": \"a1\", "
+                                    "\"action\": \"noop.pass\"}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s submit --wait %s",
+             c.endpoint, spec);
+    harness_expect(0, "a1", cmd);
+    cr_expect_gt(events_of(sub, "\"a1-", 2000), 0, "the watcher saw nothing");
+
+    harness_expect(0, "", CTL " keys revoke temp && " CTL " keys revoke "
+                          "watcher && " CTL " keys revoke runtime-rtrev");
+    /* The member looks at its allow-list every second. */
+    bool cut = false;
+    for (int i = 0; i < 50 && !cut; i++) {
+        r = cluster_cp_call(&cp, "assay.jobs", json_object());
+        const char *msg = json_string_value(json_object_get(r, "message"));
+        cut = json_is_false(json_object_get(r, "ok")) && msg &&
+              strstr(msg, "key temp was revoked");
+        json_decref(r);
+        if (!cut)
+            harness_sleep_ms(200);
+    }
+    cr_expect(cut, "a revoked key's connection was still served");
+    cr_expect(cluster_log_has(&c.nodes[0], "cut 1 subscriber connection",
+                              5000));
+    cr_expect(cluster_log_has(&c.nodes[0], "runtime rtrev: its key rtrev was "
+                                           "revoked", 10000));
+    cr_expect(cluster_log_has(&c.nodes[0], "runtime rtrev missed", 10000),
+              "the revoked runtime was not declared dead");
+    spec = cluster_spec(&c, "b.json", "{\"id\": \"b1\", "
+                        "\"action\": \"noop.pass\"}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s submit %s", c.endpoint,
+             spec);
+    harness_expect(0, "b1", cmd); /* the operator goes on */
+    cr_expect_eq(events_of(sub, "\"b1-", 1500), 0,
+                 "a revoked subscriber still gets events");
+    cr_expect(cluster_log_has(&c.nodes[0], "refused a client", 5000),
+              "the revoked subscriber was not refused when it came back");
+    assay_link_destroy(&sub);
     assay_link_destroy(&l);
 }
 

@@ -609,9 +609,16 @@ const char *cluster_spec(cluster *c, const char *name, const char *json)
 
 assay_link *cluster_subscribe(const char *events, const char *const *topics)
 {
+    return cluster_subscribe_as(events, topics, NULL, NULL, NULL);
+}
+
+assay_link *cluster_subscribe_as(const char *events,
+                                 const char *const *topics, const char *file,
+                                 const char *name, const char *role)
+{
     assay_link *l = NULL;
     char err[512];
-    l = harness_link(NULL, NULL, NULL, 1u << 20);
+    l = harness_link(file, name, role, 1u << 20);
     int id = assay_link_open(l, ASSAY_LINK_SUBSCRIBE, events, err, sizeof err);
     cr_assert_geq(id, 0, "%s", err);
     for (size_t i = 0; topics[i]; i++)

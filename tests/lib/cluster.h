@@ -135,6 +135,11 @@ const char *cluster_spec(cluster *c, const char *name, const char *json);
  * reaches it (protocol.md). Bounded: 10 s. Destroy with
  * assay_link_destroy(). */
 assay_link *cluster_subscribe(const char *events, const char *const *topics);
+/* The same, presenting key `file` (harness_link: made as `name` with
+ * `role` when absent). */
+assay_link *cluster_subscribe_as(const char *events,
+                                 const char *const *topics, const char *file,
+                                 const char *name, const char *role);
 
 /* A raw control-plane client of a member over the transport module (not
  * assayctl): what a third-party control plane would send. */

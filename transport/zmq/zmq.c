@@ -57,8 +57,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +69,7 @@
 #include <zmq.h>
 
 #include "allowlist.h"
+#include "keyset.h"
 #include "prefixset.h"
 
 #define MAX_LINKS 16
@@ -95,6 +99,10 @@
 #define Z85_KEY ASSAY_Z85_KEY
 /* Key files are small; larger ones are refused unread. */
 #define KEY_FILE_MAX ASSAY_KEY_FILE_MAX
+/* Keys let in that a revocation is checked against, and keys revoked
+ * while connected that are remembered (each the most recent). */
+#define ADMITTED_MAX 65536
+#define REVOKED_MAX 4096
 /* The welcome's body: an empty msgpack map. */
 static const uint8_t welcome_body[] = {0x80};
 
@@ -105,6 +113,12 @@ typedef struct zlink {
     /* PUBLISH links (an XPUB socket): the topic prefixes subscribers want
      * now, as XPUB reports them (first subscribe, last unsubscribe). */
     prefixset prefixes;
+    /* Secured PUBLISH links: a monitor of the connections it accepted
+     * (their fds), so that a revocation can cut subscribers. */
+    void *monitor;
+    int *fds;
+    size_t nfds, fds_cap;
+    char bound[256]; /* the endpoint bound, as libzmq resolved it */
 } zlink;
 
 struct assay_transport {
@@ -144,6 +158,9 @@ struct assay_transport {
     void *zap;             /* the ZAP handler's REP socket */
     uint64_t zap_refused;  /* handshakes refused, for the log's pace */
     time_t zap_said;       /* when a refusal was last logged */
+    keyset admitted;       /* keys let in since start */
+    keyset revoked;        /* keys whose certificate went while in */
+    time_t allow_checked;  /* when the allow-list was last looked at */
 };
 
 /* Whether the caller's config struct (of its struct_size) has `field`. */
@@ -217,9 +234,14 @@ static void s_close(assay_transport **self_p)
         close(self->more_fd);
     for (int i = 0; i < self->nlinks; i++) {
         zmq_close(self->links[i].sock); /* ZMQ_LINGER is 0: nothing waits */
+        if (self->links[i].monitor)
+            zmq_close(self->links[i].monitor);
+        free(self->links[i].fds);
         free(self->links[i].endpoint);
         prefixset_fini(&self->links[i].prefixes);
     }
+    keyset_fini(&self->admitted);
+    keyset_fini(&self->revoked);
     if (self->zap)
         zmq_close(self->zap);
     if (self->ctx)
@@ -325,21 +347,50 @@ static int s_open_security(assay_transport *self,
     return watch(self, self->zap, ZAP_ENDPOINT);
 }
 
-/* A ZAP reply's metadata: the "Role" property (ZMTP's encoding: name
- * length, name, value length big-endian, value). */
-static size_t s_role_property(const char *role, uint8_t *buf, size_t cap)
+/* A ZAP reply's metadata property (ZMTP's encoding: name length, name,
+ * value length big-endian, value); 0 if it does not fit. */
+static size_t s_property(const char *name, const char *value, uint8_t *buf,
+                         size_t cap)
 {
-    size_t n = strlen(role);
-    if (!n || 1 + 4 + 4 + n > cap)
+    size_t k = strlen(name), n = strlen(value);
+    if (!n || 1 + k + 4 + n > cap)
         return 0;
-    buf[0] = 4;
-    memcpy(buf + 1, "Role", 4);
-    buf[5] = (uint8_t)(n >> 24);
-    buf[6] = (uint8_t)(n >> 16);
-    buf[7] = (uint8_t)(n >> 8);
-    buf[8] = (uint8_t)n;
-    memcpy(buf + 9, role, n);
-    return 9 + n;
+    buf[0] = (uint8_t)k;
+    memcpy(buf + 1, name, k);
+    buf[1 + k] = (uint8_t)(n >> 24);
+    buf[2 + k] = (uint8_t)(n >> 16);
+    buf[3 + k] = (uint8_t)(n >> 8);
+    buf[4 + k] = (uint8_t)n;
+    memcpy(buf + 5 + k, value, n);
+    return 5 + k + n;
+}
+
+static void s_cut_subscribers(assay_transport *self);
+
+/* Reads the allow-list again if it changed; a key let in whose
+ * certificate is gone is revoked: from then on every message with it is
+ * marked (peer() gives role "revoked"), and subscribers are cut (they
+ * reconnect, and a revoked key is refused at its handshake). */
+static void s_allow_refresh(assay_transport *self)
+{
+    self->allow_checked = time(NULL);
+    if (!assay_allowlist_refresh(self->allowed))
+        return;
+    size_t gone = 0;
+    for (size_t i = 0; i < self->admitted.n;) {
+        const char *key = self->admitted.keys[i];
+        if (assay_allowlist_find(self->allowed, key)) {
+            i++;
+            continue;
+        }
+        zlog(ASSAY_LOG_WARN, "key %s was revoked: its connections are "
+             "refused from now on", key);
+        keyset_add(&self->revoked, key);
+        keyset_remove(&self->admitted, key);
+        gone++;
+    }
+    if (gone)
+        s_cut_subscribers(self);
 }
 
 static bool s_is(const zmq_msg_t *m, const char *s)
@@ -376,12 +427,12 @@ static int s_zap_answer(assay_transport *self)
     }
     const char *status = "400", *text = "no such key";
     char key[Z85_KEY + 1] = "", user[256] = "";
-    uint8_t meta[300];
+    uint8_t meta[400];
     size_t meta_len = 0;
     if (n == PARTS && s_is(&part[0], "1.0") && s_is(&part[5], "CURVE") &&
         zmq_msg_size(&part[6]) == 32) {
         zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
-        assay_allowlist_refresh(self->allowed);
+        s_allow_refresh(self);
         const assay_allowed *cert = assay_allowlist_find(self->allowed, key);
         if (cert) {
             const char *name = cert->name, *role = cert->role;
@@ -389,10 +440,15 @@ static int s_zap_answer(assay_transport *self)
             /* Always a Role: libzmq takes the first of a name, and the
              * client's own handshake metadata comes after ours - without
              * one here, a client could name its own role. */
-            meta_len = s_role_property(role && *role ? role : "none", meta,
-                                       sizeof meta);
+            meta_len = s_property("Role", role && *role ? role : "none",
+                                  meta, sizeof meta);
             if (!meta_len)
-                meta_len = s_role_property("none", meta, sizeof meta);
+                meta_len = s_property("Role", "none", meta, sizeof meta);
+            /* The key itself, so that a revocation finds its messages. */
+            meta_len += s_property("Key", key, meta + meta_len,
+                                   sizeof meta - meta_len);
+            keyset_add(&self->admitted, key);
+            keyset_remove(&self->revoked, key);
             status = "200";
             text = "OK";
         }
@@ -481,6 +537,8 @@ static int s_open(const assay_transport_config *cfg, assay_transport **out,
     if (!self)
         return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     self->epfd = self->more_fd = -1;
+    keyset_init(&self->admitted, ADMITTED_MAX);
+    keyset_init(&self->revoked, REVOKED_MAX);
     self->max_message = cfg->max_message ? cfg->max_message
                                          : DEFAULT_MAX_MESSAGE;
     self->publish_buffer =
@@ -698,6 +756,124 @@ static int watch(assay_transport *self, void *sock, const char *endpoint)
     return 0;
 }
 
+/* ---- subscribers' connections ---------------------------------------- */
+
+/* Watches the connections a secured PUBLISH link accepts. */
+static int s_monitor_open(assay_transport *self, zlink *l, int id)
+{
+    char ep[64];
+    size_t len = sizeof l->bound;
+    snprintf(ep, sizeof ep, "inproc://assay-monitor-%d-%p", id,
+             (void *)self);
+    int linger = 0;
+    if (zmq_getsockopt(l->sock, ZMQ_LAST_ENDPOINT, l->bound, &len) ||
+        zmq_socket_monitor(l->sock, ep,
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                               ZMQ_EVENT_CLOSED) ||
+        !(l->monitor = zmq_socket(self->ctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(l->monitor, ZMQ_LINGER, &linger, sizeof linger) ||
+        zmq_connect(l->monitor, ep)) {
+        zlog(ASSAY_LOG_ERROR, "%s: monitor: %s", l->endpoint,
+             zmq_strerror(errno));
+        return ASSAY_EIO;
+    }
+    return watch(self, l->monitor, ep);
+}
+
+static void s_fd_forget(zlink *l, int fd)
+{
+    for (size_t i = 0; i < l->nfds; i++)
+        if (l->fds[i] == fd) {
+            l->fds[i] = l->fds[--l->nfds];
+            return;
+        }
+}
+
+/* Reads what the monitors said: connections accepted and gone. */
+static void s_drain_monitors(assay_transport *self)
+{
+    for (int i = 0; i < self->nlinks; i++) {
+        zlink *l = &self->links[i];
+        for (int n = 0; l->monitor && n < ZAP_PER_RECV; n++) {
+            zmq_msg_t ev, addr;
+            zmq_msg_init(&ev);
+            if (zmq_msg_recv(&ev, l->monitor, ZMQ_DONTWAIT) < 0) {
+                zmq_msg_close(&ev);
+                break;
+            }
+            uint16_t event = 0;
+            uint32_t value = 0;
+            if (zmq_msg_size(&ev) >= 6) {
+                memcpy(&event, zmq_msg_data(&ev), 2);
+                memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+            }
+            bool more = zmq_msg_more(&ev);
+            zmq_msg_close(&ev);
+            if (more) { /* the endpoint */
+                zmq_msg_init(&addr);
+                zmq_msg_recv(&addr, l->monitor, ZMQ_DONTWAIT);
+                zmq_msg_close(&addr);
+            }
+            int fd = (int)value;
+            if (event == ZMQ_EVENT_ACCEPTED) {
+                s_fd_forget(l, fd); /* a number reused */
+                if (l->nfds == l->fds_cap) {
+                    size_t cap = l->fds_cap ? l->fds_cap * 2 : 16;
+                    int *grown = realloc(l->fds, cap * sizeof *grown);
+                    if (!grown)
+                        continue;
+                    l->fds = grown;
+                    l->fds_cap = cap;
+                }
+                l->fds[l->nfds++] = fd;
+            } else {
+                s_fd_forget(l, fd);
+            }
+        }
+    }
+}
+
+/* Whether fd is a connection accepted on `bound` (tcp://HOST:PORT or
+ * ipc://PATH): a number libzmq closed may have been reused meanwhile. */
+static bool s_accepted_on(int fd, const char *bound)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+        return false;
+    if (!strncmp(bound, "ipc://", 6))
+        return ss.ss_family == AF_UNIX &&
+               !strcmp(((struct sockaddr_un *)&ss)->sun_path, bound + 6);
+    const char *colon = strrchr(bound, ':');
+    int port = colon ? atoi(colon + 1) : -1;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port) == port;
+    if (ss.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) == port;
+    return false;
+}
+
+/* Cuts every subscriber of the secured PUBLISH links: libzmq's SUB
+ * reconnects and subscribes again by itself, through a handshake that a
+ * revoked key does not pass. Events are lossy for subscribers anyway
+ * (docs/architecture.md); a revocation is rare. */
+static void s_cut_subscribers(assay_transport *self)
+{
+    s_drain_monitors(self);
+    for (int i = 0; i < self->nlinks; i++) {
+        zlink *l = &self->links[i];
+        size_t cut = 0;
+        for (size_t k = 0; l->monitor && k < l->nfds; k++)
+            if (s_accepted_on(l->fds[k], l->bound) &&
+                shutdown(l->fds[k], SHUT_RDWR) == 0)
+                cut++;
+        if (cut)
+            zlog(ASSAY_LOG_INFO, "%s: cut %zu subscriber connection%s after "
+                 "a revocation; they reconnect, a revoked key is refused",
+                 l->endpoint, cut, cut == 1 ? "" : "s");
+    }
+}
+
 static int s_link(assay_transport *self, int kind, const char *endpoint)
 {
     static const int types[] = {
@@ -739,8 +915,17 @@ static int s_link(assay_transport *self, int kind, const char *endpoint)
         free(copy);
         return rc;
     }
-    int id = self->nlinks++;
+    int id = self->nlinks;
     self->links[id] = (zlink){.sock = sock, .kind = kind, .endpoint = copy};
+    if (kind == ASSAY_LINK_PUBLISH && self->allowed &&
+        (rc = s_monitor_open(self, &self->links[id], id))) {
+        if (self->links[id].monitor)
+            zmq_close(self->links[id].monitor);
+        zmq_close(sock);
+        free(copy);
+        return rc;
+    }
+    self->nlinks++;
     return id;
 }
 
@@ -1103,6 +1288,9 @@ static int s_recv(assay_transport *self, int *link, assay_frames *msg)
         self->round = (uint32_t)((1ull << self->nlinks) - 1);
         if ((rc = s_serve_zap(self)))
             return rc;
+        s_drain_monitors(self);
+        if (self->allowed && time(NULL) != self->allow_checked)
+            s_allow_refresh(self);
         /* Subscriptions first, before any message another link returns:
          * a subscriber welcomed before it sent a request (on another
          * connection) has its subscriptions honoured for the events that
@@ -1160,6 +1348,8 @@ static int s_peer(assay_transport *self, const char **name,
     zmq_msg_t *m = &self->parts[self->nparts - 1];
     *name = zmq_msg_gets(m, "User-Id");
     *role = zmq_msg_gets(m, "Role");
+    if (self->revoked.n && keyset_has(&self->revoked, zmq_msg_gets(m, "Key")))
+        *role = ASSAY_ROLE_NAME_REVOKED;
     return 0;
 }
 

@@ -17,6 +17,9 @@
 
 #define ASSAY_TRANSPORT_VERSION 2
 
+/* The role peer() gives a sender whose key was revoked while connected. */
+#define ASSAY_ROLE_NAME_REVOKED "revoked"
+
 typedef struct assay_transport assay_transport; /* module-private instance */
 
 /* A message is a list of frames. On a SERVER link, the first frame of every
@@ -111,8 +114,9 @@ typedef struct assay_transport_ops {
 
     /* ---- version 2 --------------------------------------------------- */
     /* Who sent the message recv() returned last: the name and role its
-     * key's certificate gives, NULL when the link has no security. Valid
-     * until the next recv(). */
+     * key's certificate gives, NULL when the link has no security; role
+     * "revoked" (ASSAY_ROLE_NAME_REVOKED) when the certificate was removed
+     * while the sender was connected. Valid until the next recv(). */
     int (*peer)(assay_transport *self, const char **name, const char **role);
     /* Reads (or creates) a key pair; no instance needed. */
     int (*key)(assay_transport_key *key, char *errbuf, size_t errlen);
