@@ -203,6 +203,13 @@ static const struct conf_key keys[] = {
            "Directory of this node's keys and of the keys it lets in "
            "(allowed/); empty: $ASSAY_KEYS_DIR, else "
            "$XDG_CONFIG_HOME/assay/keys, else ~/.config/assay/keys."),
+    STRING(audit_log, "",
+           "File of the audit log: a JSON line per admin action and per "
+           "refused request (docs/security.md#audit-log); empty: "
+           "data_dir/audit.log, or none without a data_dir; \"-\": none."),
+    INT(audit_log_mb, "64", 1, 65536,
+        "Size of the audit log past which it is renamed FILE.1 (the one "
+        "before is dropped) and begun again, in MiB."),
 };
 
 #define NKEYS (sizeof keys / sizeof keys[0])

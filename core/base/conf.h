@@ -73,6 +73,8 @@ typedef struct assay_conf {
     /* Security (docs/security.md). */
     int security;        /* ASSAY_SECURITY_* */
     char keys_dir[4096]; /* "": the user's own (cluster/keys.h) */
+    char audit_log[4096]; /* "": data_dir/audit.log; "-": none */
+    int64_t audit_log_mb;
 } assay_conf;
 
 /* conf.security: the index of its value in the schema's list. */

@@ -198,6 +198,14 @@ static void s_render_job(const json_t *r)
         json_array_append_new(rows, s_row(json_object_get(r, "job")));
     assay_render_results(stdout, rows);
     json_decref(rows);
+    const json_t *by =
+        json_object_get(jobs ? json_array_get(jobs, 0) : json_object_get(r,
+                                                                     "job"),
+                        "submitted_by");
+    if (by)
+        printf("submitted by %s (%s)\n",
+               json_string_value(json_object_get(by, "name")),
+               json_string_value(json_object_get(by, "role")));
 }
 
 static int s_job(s_client *c, char **args, int n)

@@ -123,6 +123,17 @@ typedef struct {
     const char *what;
 } s_chore;
 
+/* The audit log's file and pace (audit.c). */
+typedef struct mb_audit_log {
+    int fd; /* -1: no audit log */
+    char path[4096];
+    int64_t size, max;
+    double tokens;       /* lines it may write now */
+    int64_t refilled_ms; /* when tokens were last topped up */
+    uint64_t suppressed; /* lines left out since the last written */
+    bool failing;        /* a write failed (said once per streak) */
+} mb_audit_log;
+
 struct assay_leader {
     const assay_conf *conf;
     char id[64];
@@ -155,6 +166,10 @@ struct assay_leader {
      * Claiming: that command is in flight. */
     bool leading, claiming;
     uint64_t denied; /* requests and registrations its roles refused */
+    /* Who sent the request a service is handling (its key's name and
+     * role; NULL without security), set around each service call. */
+    const char *asker, *asker_role;
+    mb_audit_log audit;
     int64_t denied_said_ms; /* when a refusal was last logged */
     /* Registrations refused (max_runtimes), and what was logged of them. */
     uint64_t refused, refused_said;
@@ -234,10 +249,24 @@ void mb_queue_ack(assay_leader *self, s_rt *r, const char *job, int64_t attempt,
 void mb_queue_dispatch(assay_leader *self, s_rt *r, const assay_job *j);
 void mb_flush_rt(assay_leader *self, s_rt *r, bool force);
 
+/* audit.c: the audit log of admin actions and refused requests */
+int mb_audit_open(assay_leader *self, char *err, size_t errlen);
+void mb_audit_close(assay_leader *self);
+/* One line (rate-limited): `outcome` "asked" or "refused", and why. */
+void mb_audit(assay_leader *self, const char *key, const char *role,
+              const char *service, const char *outcome, const char *fmt, ...)
+    ASSAY_PRINTF(6, 7);
+
 /* roles.c: who may do what */
 bool mb_may_call(assay_leader *self, const assay_link_msg *m);
 bool mb_may_run(assay_leader *self, const assay_link_msg *m);
 bool mb_may_be(assay_leader *self, const assay_link_msg *m, const char *id);
+/* Inside a service: whether the asker may cancel JobSpec s's jobs (an
+ * admin any, a submitter those it submitted); a refusal is logged. */
+bool mb_may_cancel(assay_leader *self, const assay_spec_rec *s);
+/* Inside a service: the asker's key name to record with a command (the
+ * cluster at the attribution level), else NULL. */
+const char *mb_attribution(const assay_leader *self);
 
 /* offers.c: what the runtimes offer */
 void mb_offers_reset(assay_leader *self, bool renew);

@@ -28,6 +28,25 @@ const json_t *mb_known_leader(assay_leader *self)
 
 /* Control-plane requests that need the leader, on a member that does not
  * lead: ASSAY_ENOTLEADER, with the leader's endpoints when known. */
+/* Admin actions go to the audit log as they are asked: a cancel, a
+ * rescan, a cluster change (not its status), with the request's body. */
+static void s_audit_asked(assay_leader *self, const assay_link_msg *m)
+{
+    assay_cp_cluster req;
+    char err[ASSAY_ERRMSG_SIZE];
+    bool change = !strcmp(m->verb, ASSAY_SVC_CANCEL) ||
+                  !strcmp(m->verb, ASSAY_SVC_RESCAN) ||
+                  (!strcmp(m->verb, ASSAY_SVC_CLUSTER) &&
+                   !assay_cp_read_cluster(m->body, &req, err, sizeof err) &&
+                   req.op != ASSAY_CP_CLUSTER_STATUS);
+    if (!change)
+        return;
+    char *body = json_dumps(m->body, JSON_COMPACT);
+    mb_audit(self, m->peer, m->role, m->verb, "asked", "%.512s",
+             body ? body : "");
+    free(body);
+}
+
 static void s_not_leader(assay_leader *self, const assay_bytes *route,
                          const char *verb)
 {
@@ -344,10 +363,14 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
                                    m->role ? m->role : "none"));
             return;
         }
+        self->asker = m->peer;
+        self->asker_role = m->role;
+        s_audit_asked(self, m);
         if (!self->leading && s_services[i].fn != s_svc_cluster)
             s_not_leader(self, &m->route, m->verb);
         else
             s_services[i].fn(self, &m->route, m->verb, m->body);
+        self->asker = self->asker_role = NULL;
         return;
     }
     mb_reply(

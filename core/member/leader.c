@@ -61,6 +61,7 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     if (!self)
         return ASSAY_ENOMEM;
     self->conf = conf;
+    self->audit.fd = -1;
     self->expiring.what = "expiring finished jobs";
     self->forgetting.what = "forgetting dead runtimes";
     self->loop = loop;
@@ -86,6 +87,8 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
         .publish_buffer = (size_t)conf->events_buffer_mb << 20,
         .publish_stall_ms = conf->events_stall_ms};
     assay_keys keys = {0};
+    if (!rc)
+        rc = mb_audit_open(self, err, errlen);
     if (!rc)
         rc = assay_keys_member(conf, &keys, err, errlen);
     if (!rc) {
@@ -197,6 +200,7 @@ void assay_leader_destroy(assay_leader **self_p)
     }
     if (self->cdl)
         dlclose(self->cdl);
+    mb_audit_close(self);
     assay_link_destroy(&self->link);
     mb_offers_reset(self, false);
     mb_forget_runtimes(self);

@@ -6,7 +6,8 @@
  * that cannot tell) is refused.
  *
  *   read     assay.job, .jobs, .runtimes, .plugins, cluster status
- *   submit   read's, and assay.submit
+ *   submit   read's, assay.submit, and assay.cancel of what it submitted
+ *            (mb_may_cancel)
  *   admin    everything on the control plane: assay.cancel, .rescan,
  *            cluster changes
  *   runtime  the runtime protocol, as the runtime its key is named for
@@ -18,23 +19,27 @@ static bool s_is(const char *role, const char *want)
     return role && !strcmp(role, want);
 }
 
-/* Says a refusal in the log at the 1st, 2nd, 4th... one: a peer that
- * keeps asking cannot flood it. */
-static void s_denied(assay_leader *self, const char *fmt, ...)
-    ASSAY_PRINTF(2, 3);
-static void s_denied(assay_leader *self, const char *fmt, ...)
+/* Records a refusal of `service` asked by key/role in the audit log, and
+ * says it in the log at the 1st, 2nd, 4th... one: a peer that keeps
+ * asking cannot flood either. */
+static void s_denied(assay_leader *self, const char *key, const char *role,
+                     const char *service, const char *fmt, ...)
+    ASSAY_PRINTF(5, 6);
+static void s_denied(assay_leader *self, const char *key, const char *role,
+                     const char *service, const char *fmt, ...)
 {
+    char msg[ASSAY_ERRMSG_SIZE * 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    mb_audit(self, key, role, service, "refused", "%s", msg);
     uint64_t n = ++self->denied;
     int64_t now = assay_now_ms();
     /* Once a minute besides: a refusal after a long flood is said too. */
     if ((n & (n - 1)) && now - self->denied_said_ms < 60000)
         return;
     self->denied_said_ms = now;
-    char msg[ASSAY_ERRMSG_SIZE * 2];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     assay_warn("%s (%llu refused so far)", msg, (unsigned long long)n);
 }
 
@@ -52,7 +57,7 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
     bool reader = s_is(m->role, "read") || s_is(m->role, "submit");
     const char *v = m->verb;
     bool ok;
-    if (!strcmp(v, ASSAY_SVC_SUBMIT))
+    if (!strcmp(v, ASSAY_SVC_SUBMIT) || !strcmp(v, ASSAY_SVC_CANCEL))
         ok = s_is(m->role, "submit");
     else if (!strcmp(v, ASSAY_SVC_CLUSTER)) {
         assay_cp_cluster req;
@@ -67,16 +72,39 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
                         !strcmp(v, ASSAY_SVC_RUNTIMES) ||
                         !strcmp(v, ASSAY_SVC_PLUGINS));
     if (!ok)
-        s_denied(self, "refused %s from key %s (role %s)", v,
+        s_denied(self, m->peer, m->role, v, "refused %s from key %s (role %s)", v,
                  m->peer ? m->peer : "(unnamed)", m->role ? m->role : "none");
     return ok;
+}
+
+const char *mb_attribution(const assay_leader *self)
+{
+    return self->asker &&
+                   assay_state_level(self->state) >= ASSAY_LEVEL_ATTRIBUTION
+               ? self->asker
+               : NULL;
+}
+
+bool mb_may_cancel(assay_leader *self, const assay_spec_rec *s)
+{
+    if (!self->asker || s_is(self->asker_role, "admin"))
+        return true;
+    if (s->by_name && !strcmp(s->by_name, self->asker))
+        return true;
+    s_denied(self, self->asker, self->asker_role, ASSAY_SVC_CANCEL,
+             "refused assay.cancel of %s from key %s (role %s): "
+             "submitted by %s", s->id, self->asker,
+             self->asker_role ? self->asker_role : "none",
+             s->by_name ? s->by_name : "an unrecorded key");
+    return false;
 }
 
 bool mb_may_run(assay_leader *self, const assay_link_msg *m)
 {
     if (s_anonymous(self, m) || (m->peer && s_is(m->role, "runtime")))
         return true;
-    s_denied(self, "refused runtime message %s from key %s (role %s, not "
+    s_denied(self, m->peer, m->role, m->verb,
+             "refused runtime message %s from key %s (role %s, not "
              "runtime)", m->verb, m->peer ? m->peer : "(unnamed)",
              m->role ? m->role : "none");
     return false;
@@ -93,7 +121,8 @@ bool mb_may_be(assay_leader *self, const assay_link_msg *m, const char *id)
     bool ok = n && m->peer[n - 1] == '*' ? !strncmp(id, m->peer, n - 1)
                                          : n && !strcmp(id, m->peer);
     if (!ok)
-        s_denied(self, "refused registration as runtime %s from key %s: it "
+        s_denied(self, m->peer, m->role, m->verb,
+                 "refused registration as runtime %s from key %s: it "
                  "may register only as %s",
                  id, m->peer ? m->peer : "(unnamed)",
                  m->peer ? m->peer : "nothing");

@@ -94,7 +94,9 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
                                                : self->conf->max_attempts,
             .priority = spec->priority,
             .memory_mb = spec->memory_mb,
-            .retain_seconds = spec->retain_seconds},
+            .retain_seconds = spec->retain_seconds,
+            .by_name = mb_attribution(self),
+            .by_role = self->asker_role},
         &jobs);
     s_pending *p = mb_pending_new(self, route, verb, json_string(spec->id));
     assay_jobspec_destroy(&spec);
@@ -277,6 +279,27 @@ void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
     json_t *jobs = json_array(), *unknown = json_array();
     size_t i;
     json_t *id;
+    /* A submit key cancels only what it submitted: all or nothing. */
+    json_array_foreach(ids, i, id) {
+        const char *s = json_string_value(id);
+        const assay_job *j = assay_state_job(self->state, s);
+        const assay_spec_rec *spec =
+            j ? j->spec : assay_state_spec(self->state, s);
+        if (spec && !mb_may_cancel(self, spec)) {
+            mb_reply(self, route, verb,
+                     assay_cp_error(ASSAY_EPERM,
+                                    "%s: %s was submitted by %s; key %s "
+                                    "(role %s) may cancel only what it "
+                                    "submitted (docs/security.md#roles)",
+                                    verb, s,
+                                    spec->by_name ? spec->by_name
+                                                  : "an unrecorded key",
+                                    self->asker, self->asker_role));
+            json_decref(jobs);
+            json_decref(unknown);
+            return;
+        }
+    }
     json_array_foreach(ids, i, id) {
         const char *s = json_string_value(id);
         /* A job id first, as assay.job does, then a JobSpec id. */
@@ -293,8 +316,11 @@ void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
     }
     s_pending *p = mb_pending_new(self, route, verb,
                                   json_pack("{s:o}", "unknown", unknown));
-    rc = p ? mb_commit(self, assay_cmd_cancel(jobs, assay_wall_ms()),
-                           s_cancelled, p)
+    rc = p ? mb_commit(self,
+                       assay_cmd_cancel(jobs, assay_wall_ms(),
+                                        mb_attribution(self),
+                                        self->asker_role),
+                       s_cancelled, p)
                : ASSAY_ENOMEM;
     json_decref(jobs);
     if (rc) {

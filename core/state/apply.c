@@ -104,6 +104,7 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     /* Bounded as JobSpecs are (a century); 0 or absent: the member's. */
     int64_t keep = st_int(spec, "retain_seconds");
     s->retain_ms = keep > 0 && keep <= 3153600000LL ? keep * 1000 : 0;
+    st_by_read(self, spec, &s->by_name, &s->by_role);
     if (s->max_attempts < 1)
         s->max_attempts = 1;
     st_add_spec(self, s);
@@ -283,6 +284,11 @@ static int s_cancel(assay_state *self, const msgpack_object *cmd,
     if (!ids)
         return ASSAY_EINVAL;
     int64_t at = st_int(cmd, "at");
+    const char *by, *role;
+    char why[200] = "cancelled";
+    st_by_read(self, cmd, &by, &role);
+    if (by)
+        snprintf(why, sizeof why, "cancelled by %s (%s)", by, role);
     json_t *was = result ? json_object() : NULL;
     for (uint32_t i = 0; i < ids->via.array.size; i++) {
         assay_job *j = s_listed(self, ids, i);
@@ -293,10 +299,10 @@ static int s_cancel(assay_state *self, const msgpack_object *cmd,
             json_object_set_new(was, j->id,
                                 json_string(assay_job_state_name(j->state)));
         if (j->state == ASSAY_JOB_RUNNING)
-            st_attempt_end(j, at, ASSAY_JOB_CANCELLED, "cancelled");
+            st_attempt_end(j, at, ASSAY_JOB_CANCELLED, why);
         st_leave(self, j);
         st_finish(self, j, ASSAY_JOB_CANCELLED, at);
-        assay_job_note(&j->reason, "cancelled");
+        assay_job_note(&j->reason, why);
         st_job_event(self, ASSAY_EV_JOB_CANCELLED, j);
     }
     if (result)

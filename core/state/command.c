@@ -177,9 +177,9 @@ static void s_list(assay_cmd *self, const char *k, assay_cmd_list **list_p)
 
 void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
 {
-    /* retain_seconds is absent unless set: a member of level 1 never
-     * sees the field. */
-    msgpack_pack_map(pk, 10 + (s->retain_seconds > 0));
+    /* retain_seconds and by are absent unless set: a member of a level
+     * before them never sees the fields. */
+    msgpack_pack_map(pk, 10 + (s->retain_seconds > 0) + !!s->by_name);
     assay_codec_pack_kv_str(pk, "id", s->id);
     assay_codec_pack_kv_str(pk, "action", s->action);
     assay_codec_pack_kv_str(pk, "version", s->version);
@@ -192,6 +192,16 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
     assay_codec_pack_kv_int(pk, "memory_mb", s->memory_mb);
     if (s->retain_seconds > 0)
         assay_codec_pack_kv_int(pk, "retain_seconds", s->retain_seconds);
+    if (s->by_name)
+        st_by_pack(pk, s->by_name, s->by_role);
+}
+
+void st_by_pack(msgpack_packer *pk, const char *name, const char *role)
+{
+    assay_codec_pack_str(pk, "by");
+    msgpack_pack_map(pk, 2);
+    assay_codec_pack_kv_str(pk, "name", name);
+    assay_codec_pack_kv_str(pk, "role", role ? role : "");
 }
 
 assay_cmd *assay_cmd_submit(const assay_cmd_spec *s, assay_cmd_list **jobs)
@@ -219,13 +229,16 @@ assay_cmd *assay_cmd_batch(const char *op, assay_cmd_list **items)
     return s_done(self);
 }
 
-assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at)
+assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at,
+                            const char *by_name, const char *by_role)
 {
     msgpack_packer *pk;
-    assay_cmd *self = s_cmd("cancel", 2, &pk);
+    assay_cmd *self = s_cmd("cancel", 2 + !!by_name, &pk);
     if (self) {
         assay_codec_pack_kv_json(pk, "jobs", jobs);
         assay_codec_pack_kv_int(pk, "at", at);
+        if (by_name)
+            st_by_pack(pk, by_name, by_role);
     }
     return s_done(self);
 }

@@ -47,6 +47,8 @@ typedef struct assay_cmd_spec {
     const json_t *labels, *selector;
     int64_t timeout_ms, max_attempts, priority, memory_mb;
     int64_t retain_seconds; /* 0: not in the command (the member's) */
+    /* Who asked (level 4); NULL: not in the command. */
+    const char *by_name, *by_role;
 } assay_cmd_spec;
 
 /* jobs: assay_cmd_list_job entries. */
@@ -54,8 +56,10 @@ assay_cmd *assay_cmd_submit(const assay_cmd_spec *spec,
                             assay_cmd_list **jobs);
 /* op is "dispatch", "result" or "requeue", with entries of that kind. */
 assay_cmd *assay_cmd_batch(const char *op, assay_cmd_list **items);
-/* jobs: a JSON array of job ids. */
-assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at);
+/* jobs: a JSON array of job ids; by_name/by_role (level 4; NULL: not
+ * said): who asked. */
+assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at,
+                            const char *by_name, const char *by_role);
 assay_cmd *assay_cmd_expire(const json_t *jobs);
 /* forget {runtimes} (level 3): dead runtimes the leader lets go. */
 assay_cmd *assay_cmd_forget(const json_t *runtimes);

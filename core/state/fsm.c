@@ -44,13 +44,14 @@ int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    /* Until every member speaks level 2, one of the previous release may
-     * have to install it: the format it reads. */
-    int rc = assay_state_pack(
-        st,
-        assay_state_level(st) < ASSAY_LEVEL_RETENTION ? 1
-                                                      : ASSAY_STATE_VERSION,
-        &pk);
+    /* Until every member speaks the cluster's next level, one of an
+     * earlier release may have to install it: the format it reads. */
+    int64_t level = assay_state_level(st);
+    int rc = assay_state_pack(st,
+                              level < ASSAY_LEVEL_RETENTION     ? 1
+                              : level < ASSAY_LEVEL_ATTRIBUTION ? 2
+                                                                : 3,
+                              &pk);
     if (rc || !sb.data) {
         msgpack_sbuffer_destroy(&sb);
         return rc ? rc : ASSAY_ENOMEM;

@@ -106,8 +106,15 @@ bool st_job_result(assay_state *self, assay_job *j,
                    const msgpack_object *result);
 /* A JobSpec's fields as a map (assay_spec_json's), and the same from a
  * submit's (command.c: one encoding for the log and the views). */
-void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s);
+/* A JobSpec record in snapshot format `version` (before 3: no "by"). */
+void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s, int version);
 void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s);
+/* "by": {name, role}, who asked for a submit or cancel (level 4). */
+void st_by_pack(msgpack_packer *pk, const char *name, const char *role);
+/* The "by" of a command or spec into name/role (interned), both NULL if
+ * absent or malformed. */
+void st_by_read(assay_state *self, const msgpack_object *o,
+                const char **name, const char **role);
 /* A job as events and assay_job_json show it (without waiting note and
  * history; its result if `result`): a map with `extra` more entries, for
  * the caller to append. */

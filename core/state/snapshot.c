@@ -7,8 +7,11 @@
  * capacity, catalog, alive}]. Format 1 (still loaded, and still written
  * while the cluster is at level 1) lists the jobs apart, each with its
  * JobSpec's id and fields copied; the previous release wrote it without
- * level, ended_ms and attempts. tests/fixtures/state/ holds one of each.
- * Restore is linear in the jobs. */
+ * level, ended_ms and attempts. Format 3 is format 2 with each JobSpec's
+ * "by" (who submitted it), written from level 4 on; format 2 is written
+ * at levels 2 and 3, for a member of the release before that.
+ * tests/fixtures/state/ holds one of each. Restore is linear in the
+ * jobs. */
 #include "state/internal.h"
 
 #include <stdio.h>
@@ -65,7 +68,7 @@ int assay_state_pack(const assay_state *self, int version,
 {
     bool v1 = version < 2;
     msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader);
-    assay_codec_pack_kv_int(pk, "v", v1 ? 1 : ASSAY_STATE_VERSION);
+    assay_codec_pack_kv_int(pk, "v", v1 ? 1 : version);
     assay_codec_pack_kv_int(pk, "level", self->level);
     assay_codec_pack_str(pk, "specs");
     msgpack_pack_array(pk, self->n_specs);
@@ -74,12 +77,12 @@ int assay_state_pack(const assay_state *self, int version,
     const assay_job *j = self->all_head;
     for (const assay_spec_rec *s = self->specs_head; s; s = s->next) {
         if (v1) {
-            st_spec_pack(pk, s);
+            st_spec_pack(pk, s, version);
             continue;
         }
         msgpack_pack_map(pk, 2);
         assay_codec_pack_str(pk, "spec");
-        st_spec_pack(pk, s);
+        st_spec_pack(pk, s, version);
         /* Counted, not taken from s->live: a header that disagreed with
          * the entries after it would make the snapshot unreadable. */
         size_t n = 0;

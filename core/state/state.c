@@ -111,6 +111,20 @@ const char *st_text(const msgpack_object *map, const char *key, char *buf,
     return buf;
 }
 
+void st_by_read(assay_state *self, const msgpack_object *o,
+                const char **name, const char **role)
+{
+    const msgpack_object *by = st_get(o, "by");
+    char n[128], r[64];
+    *name = *role = NULL;
+    if (st_is(by, MSGPACK_OBJECT_MAP) &&
+        st_text(by, "name", n, sizeof n, true) && *n &&
+        st_text(by, "role", r, sizeof r, true)) {
+        *name = st_intern(self, n);
+        *role = st_intern(self, r);
+    }
+}
+
 json_t *st_json(const msgpack_object *o)
 {
     json_t *j = NULL;
@@ -903,8 +917,9 @@ static bool s_wanted(const assay_state *self, const char *topic)
     return !self->wants || self->wants(self->arg, topic);
 }
 
-void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s)
+void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s, int version)
 {
+    bool by = version >= 3 && s->by_name;
     st_spec_fields_pack(pk, &(assay_cmd_spec){
                                 .id = s->id,
                                 .action = s->action,
@@ -916,7 +931,9 @@ void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s)
                                 .max_attempts = s->max_attempts,
                                 .priority = s->priority,
                                 .memory_mb = s->memory_mb,
-                                .retain_seconds = s->retain_ms / 1000});
+                                .retain_seconds = s->retain_ms / 1000,
+                                .by_name = by ? s->by_name : NULL,
+                                .by_role = by ? s->by_role : NULL});
 }
 
 json_t *assay_spec_json(const assay_spec_rec *s)
@@ -925,7 +942,7 @@ json_t *assay_spec_json(const assay_spec_rec *s)
     msgpack_sbuffer_init(&sb);
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    st_spec_pack(&pk, s);
+    st_spec_pack(&pk, s, ASSAY_STATE_VERSION);
     return s_packed_json(&sb);
 }
 
@@ -933,7 +950,8 @@ void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
                       size_t extra)
 {
     result = result && j->result;
-    msgpack_pack_map(pk, 10 + !!j->reason + result + extra);
+    msgpack_pack_map(pk, 10 + !!j->reason + result + !!j->spec->by_name +
+                             extra);
     assay_codec_pack_kv_str(pk, "id", j->id);
     assay_codec_pack_kv_str(pk, "spec", j->spec->id);
     assay_codec_pack_kv_str(pk, "action", j->spec->action);
@@ -946,6 +964,12 @@ void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
     assay_codec_pack_kv_int(pk, "priority", j->spec->priority);
     if (j->reason)
         assay_codec_pack_kv_str(pk, "reason", j->reason);
+    if (j->spec->by_name) {
+        assay_codec_pack_str(pk, "submitted_by");
+        msgpack_pack_map(pk, 2);
+        assay_codec_pack_kv_str(pk, "name", j->spec->by_name);
+        assay_codec_pack_kv_str(pk, "role", j->spec->by_role);
+    }
     if (result) {
         assay_codec_pack_str(pk, "result");
         assay_codec_pack_raw(pk, j->result, j->result_len);

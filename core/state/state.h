@@ -21,12 +21,13 @@
  * Commands (fields; "at" is the leader's clock in ms, 0 when absent):
  *   submit  {spec:{id, action, version, resolved, labels, selector,
  *                  timeout_ms, max_attempts, priority, memory_mb,
- *                  retain_seconds?},
+ *                  retain_seconds?, by?},
  *            jobs:[{id, params}], at?}
+ *     by (level 4): {name, role} of the key that asked.
  *   dispatch {items:[{job, attempt, runtime, version, at?}]}
  *   result   {items:[{job, attempt, result, runtime, at?}]}
  *   requeue  {items:[{job, attempt, reason, runtime?, at?}]}
- *   cancel   {jobs:[id], at?}
+ *   cancel   {jobs:[id], at?, by?} (by: level 4, as submit's)
  *   runtime  {id, heartbeat_ms, labels, capacity, catalog}
  *   runtime_state {id, alive}
  *   leader   {id, endpoint, events, member, level?}: a member took the
@@ -52,14 +53,18 @@
 
 #include "base/index.h"
 
-/* Snapshot format this build writes (it reads 1 up to this). */
-#define ASSAY_STATE_VERSION 2
+/* Snapshot format this build writes (it reads 1 up to this). Format 3: a
+ * JobSpec may name who submitted it. */
+#define ASSAY_STATE_VERSION 3
 /* Highest feature level this build speaks. */
-#define ASSAY_STATE_LEVEL 3
+#define ASSAY_STATE_LEVEL 4
 /* The feature level that brought retention (the "expire" op). */
 #define ASSAY_LEVEL_RETENTION 2
 /* The feature level that brought forgetting dead runtimes ("forget"). */
 #define ASSAY_LEVEL_FORGET 3
+/* The feature level that brought attribution (submit's and cancel's
+ * "by"). */
+#define ASSAY_LEVEL_ATTRIBUTION 4
 /* Attempts a job's history keeps (JobSpecs allow at most 100). */
 #define ASSAY_ATTEMPTS_MAX 100
 
@@ -86,6 +91,9 @@ typedef struct assay_spec_rec {
     assay_job *first;
     int64_t timeout_ms, max_attempts, priority, memory_mb;
     int64_t retain_ms; /* its own retention by age; 0: the member's */
+    /* Who submitted it (key name and role; interned), NULL if the log
+     * does not say (before level 4, or security = none). */
+    const char *by_name, *by_role;
     size_t live; /* its jobs not yet expired */
     struct assay_spec_rec *prev, *next; /* submission order */
 } assay_spec_rec;
@@ -233,7 +241,7 @@ assay_job *assay_spec_next(const assay_job *j);
 json_t *assay_spec_job_ids(const assay_spec_rec *s);
 /* The JobSpec as submitted (new): {id, action, version, resolved, labels,
  * selector, timeout_ms, max_attempts, priority, memory_mb,
- * retain_seconds?}. */
+ * retain_seconds?, by?}. */
 json_t *assay_spec_json(const assay_spec_rec *s);
 
 /* Retention (retention.c): which terminal jobs fall out. A job goes when

@@ -1246,13 +1246,28 @@ Test(raft_fixture, malformed_entries)
 #define STATE_FIXTURES ASSAY_SOURCE_DIR "/tests/fixtures/state"
 
 /* Format 1 logged cmd_every(); format 2 goes on to raise the feature
- * level, run batch-4 with clocks in the log and expire batch-2. */
-static int fixture_len(int version) { return n_every + (version >= 2) * 4; }
+ * level, run batch-4 with clocks in the log and expire batch-2; format 3
+ * raises it to 4 and has a JobSpec submitted, and one of its jobs
+ * cancelled, by named keys. */
+static int fixture_len(int version)
+{
+    return n_every + (version >= 2) * 4 + (version >= 3) * 3;
+}
 
 static json_t *fixture_cmd(int version, int k)
 {
     (void)version;
+    json_t *c;
     switch (k - n_every) {
+    case 4: return J("{'op':'level', 'level':4, 'at':3000}");
+    case 5:
+        c = cmd_submit("ci", 2, 0, 1);
+        json_object_set_new(json_object_get(c, "spec"), "by",
+                            J("{'name':'ci-bot', 'role':'submit'}"));
+        return c;
+    case 6:
+        return J("{'op':'cancel', 'jobs':['ci-1'], 'at':3500, "
+                 "'by':{'name':'alice', 'role':'admin'}}");
     case 0: return J("{'op':'level', 'level':2, 'at':1000}");
     case 1:
         return J("{'op':'dispatch', 'items':[{'job':'batch-4', 'attempt':1, "
@@ -1390,6 +1405,38 @@ Test(raft_fixture, version_1_log_and_snapshot_still_load)
     cr_expect_str_eq(dump_leader(db), "node-0");
     cr_expect_eq(assay_state_level(a.m.state), 1);
     cr_expect_eq(assay_state_level(b.m.state), 1);
+    json_decref(da);
+    json_decref(db);
+    member_fini(&a.m);
+    member_fini(&b.m);
+}
+
+Test(raft_fixture, version_3_log_and_snapshot_still_load)
+{
+    solo a, b;
+    load_fixture(3, &a, &b);
+    json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
+    expect_same_dumps(da, db);
+    cr_expect_eq(assay_state_level(b.m.state), 4);
+    for (int i = 0; i < 2; i++) {
+        assay_state *st = i ? b.m.state : a.m.state;
+        const assay_spec_rec *s = assay_state_spec(st, "ci");
+        cr_assert_not_null(s);
+        cr_expect_str_eq(s->by_name ? s->by_name : "", "ci-bot");
+        cr_expect_str_eq(s->by_role ? s->by_role : "", "submit");
+        const assay_job *j = assay_state_job(st, "ci-1");
+        cr_assert_not_null(j);
+        cr_expect_eq(j->state, ASSAY_JOB_CANCELLED);
+        cr_expect_str_eq(j->reason ? j->reason : "",
+                         "cancelled by alice (admin)");
+    }
+    /* Who submitted stays out of format 2, which a member of the
+     * release before reads. */
+    json_t *v2 = assay_state_dump_format(b.m.state, 2);
+    char *text = jtext(v2);
+    cr_expect_null(strstr(text, "ci-bot"), "%s", text);
+    free(text);
+    json_decref(v2);
     json_decref(da);
     json_decref(db);
     member_fini(&a.m);

@@ -175,7 +175,9 @@ Test(security, another_local_user_gets_nothing)
  * cluster; each refusal is ASSAY_EPERM naming the key and role (exit 77). */
 Test(security, each_role_may_do_what_it_is_for)
 {
-    cluster_start(&c, NULL);
+    char audit[4096];
+    snprintf(audit, sizeof audit, "--set audit_log=%s/audit.log", dir);
+    cluster_start(&c, audit);
     cluster_runtime(&c, "rt1", NULL);
     char cmd[8192];
     snprintf(cmd, sizeof cmd,
@@ -190,12 +192,28 @@ Test(security, each_role_may_do_what_it_is_for)
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer submit %s",
              c.endpoint, spec);
     harness_expect(0, "s1", cmd);
-    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader job s1",
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader job s1-0",
              c.endpoint);
-    harness_expect(0, "s1-0", cmd);
-    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer cancel s1",
+    harness_expect(0, "submitted by writer (submit)", cmd);
+    /* A submitter cancels what it submitted, and nothing else. */
+    const char *other = cluster_spec(&c, "o.json", "{\"id\": \"o1\", "
+                                     "\"action\": \"sleep.sleep\", "
+                                     "\"params\": {\"ms\": 60000}}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s submit %s", c.endpoint,
+             other);
+    harness_expect(0, "o1", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer cancel o1",
              c.endpoint);
-    harness_expect(77, "role submit", cmd);
+    harness_expect(77, "o1 was submitted by operator; key writer (role "
+                       "submit) may cancel only what it submitted", cmd);
+    const char *mine = cluster_spec(&c, "m.json", "{\"id\": \"m1\", "
+                                    "\"action\": \"sleep.sleep\", "
+                                    "\"params\": {\"ms\": 60000}}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key writer submit %s && "
+             CTL " --endpoint %s --key writer cancel m1 && " CTL
+             " --endpoint %s --key reader job m1-0 --json",
+             c.endpoint, mine, c.endpoint, c.endpoint);
+    harness_expect(0, "cancelled by writer (submit)", cmd);
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader cluster "
                               "remove 2", c.endpoint);
     harness_expect(77, "role read", cmd);
@@ -206,6 +224,17 @@ Test(security, each_role_may_do_what_it_is_for)
     harness_expect(0, "", cmd); /* the operator is admin */
     cr_expect(cluster_log_has(&c.nodes[0], "refused assay.submit from key "
                                            "reader (role read)", 5000));
+    /* The audit log has the refusals and the admin actions. */
+    snprintf(cmd, sizeof cmd,
+             "grep '\"key\":\"reader\",\"role\":\"read\","
+             "\"service\":\"assay.submit\",\"outcome\":\"refused\"' "
+             "%s/audit.log && grep '\"key\":\"writer\".*\"service\":"
+             "\"assay.cancel\",\"outcome\":\"refused\"' %s/audit.log && "
+             "grep '\"key\":\"operator\",\"role\":\"admin\","
+             "\"service\":\"assay.cancel\",\"outcome\":\"asked\"' "
+             "%s/audit.log",
+             dir, dir, dir);
+    harness_expect(0, "", cmd);
 }
 
 /* A runtime key registers only as the runtime it is named for, and only a

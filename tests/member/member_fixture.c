@@ -88,6 +88,7 @@ void mf_step(void)
 void mf_bare_new(void)
 {
     cr_assert_not_null(m = calloc(1, sizeof *m));
+    m->audit.fd = -1; /* none; test_member_audit opens one */
     cr_assert_not_null(m->state = assay_state_new(NULL, NULL));
     mb_offers_reset(m, true);
     mf_link_new(&m->link);
@@ -95,6 +96,7 @@ void mf_bare_new(void)
 
 void mf_bare_free(void)
 {
+    mb_audit_close(m);
     mb_catalog_disarm(m);
     mb_forget_runtimes(m);
     mb_offers_reset(m, false);
