@@ -102,6 +102,15 @@ static const struct conf_key keys[] = {
         "CPU time limit per job (RLIMIT_CPU), in seconds; 0: unlimited."),
     INT(output_limit_kb, "1024", 1, 1048576,
         "Bytes a job may write to stdout and stderr, in KiB."),
+    STRING(executor_user, "",
+           "User the executors, and so all plugin code, run as when assayd "
+           "runs as root (with its primary group and no other); empty: "
+           "assayd's own user (checks that read what only root may need "
+           "it)."),
+    INT(executor_private_tmp, "0", 0, 1,
+        "1: executors get a /tmp of their own, an empty tmpfs in a mount "
+        "namespace of their own (needs root); 0: the host's /tmp, which "
+        "checks of /tmp need."),
     INT(max_attempts, "3", 1, 100,
         "Attempts per job when the JobSpec sets none."),
     ENUM(log_level, "info", log_levels, "Least severe log messages shown."),

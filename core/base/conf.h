@@ -58,6 +58,8 @@ typedef struct assay_conf {
     char proc_root[256];
     char cgroup_root[256];
     char notify_command[1024];
+    char executor_user[64];       /* "": assayd's own */
+    int64_t executor_private_tmp; /* 1: a tmpfs /tmp per executor */
     /* Raft members (docs/configuration.md#consensus). */
     int64_t member_id;
     char members[1024];

@@ -10,6 +10,7 @@
 #include <assay/version.h>
 
 #include "base/log.h"
+#include "exec/confine.h"
 #include "exec/executor.h"
 #include "plugin/describe.h"
 
@@ -50,10 +51,19 @@ static bool s_hex(const char *s, unsigned char *out, size_t n)
 
 int main(int argc, char **argv)
 {
-    /* The daemon learns what a plugin declares without loading it. */
-    if (argc == 3 && !strcmp(argv[1], "--describe"))
+    char err[512];
+    /* The daemon learns what a plugin declares without loading it: its
+     * constructors run here, confined like jobs (its answer goes to 3). */
+    if (argc == 3 && !strcmp(argv[1], "--describe")) {
+        if (assay_confine_self(&(assay_confine){.keep_fds = 4}, err,
+                               sizeof err)) {
+            fprintf(stderr, "assay-executor: %s\n", err);
+            return 71;
+        }
         return assay_describe_answer(argv[2], 3);
+    }
     assay_executor_opts opts = {.fd = -1};
+    assay_confine confine = {.keep_fds = 5};
     int level = ASSAY_LOG_WARN, log_fd = 2;
     bool marked = false;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -67,18 +77,28 @@ int main(int argc, char **argv)
             log_fd = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--output-mark"))
             marked = s_hex(argv[i + 1], opts.token, sizeof opts.token);
+        else if (!strcmp(argv[i], "--user"))
+            confine.user = argv[i + 1];
+        else if (!strcmp(argv[i], "--private-tmp"))
+            confine.private_tmp = !strcmp(argv[i + 1], "1");
     }
     if (opts.fd < 0 || level < 0 || !marked) {
         fprintf(stderr, "assay-executor: started by assayd, not by hand "
                         "(usage: assay-executor --fd N --output-mark HEX "
                         "[--memory-mb M] [--log-level error|warn|info|debug] "
-                        "[--log-fd N]; or assay-executor --describe FILE)\n");
+                        "[--log-fd N] [--user NAME] [--private-tmp 1]; or "
+                        "assay-executor --describe FILE)\n");
         return 64;
     }
     /* The daemon's level and log: its stderr (fd 2 here) is the running
      * job's captured output, which is no place for log lines. */
     assay_log_init("assay-executor", level);
     assay_log_set_fd(log_fd);
+    /* Before any plugin code: nothing runs with more than it needs. */
+    if (assay_confine_self(&confine, err, sizeof err)) {
+        assay_error("executor cannot confine itself: %s", err);
+        return 71;
+    }
     /* Not for what a job starts: a plugin's system() or popen() must not
      * hold the protocol socket or write into the daemon's log. */
     fcntl(opts.fd, F_SETFD, FD_CLOEXEC);

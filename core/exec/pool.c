@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -98,6 +99,7 @@ typedef struct {
 struct assay_pool {
     assay_pool_config cfg;
     char executor_path[4096];
+    char user[64]; /* cfg.user's copy */
     s_exec *execs;
     s_queue pending;
     uint64_t next_seq;
@@ -191,10 +193,20 @@ static int s_spawn(assay_pool *self, s_exec *e)
     snprintf(mem, sizeof mem, "%lld", (long long)self->cfg.memory_mb);
     /* The executor logs at our level into our log (fd 4), not into its
      * stderr, which is the running job's captured output. */
-    char *argv[] = {self->executor_path, "--fd", "3", "--memory-mb", mem,
-                    "--log-level", (char *)assay_log_level_name(
-                                       assay_log_level()),
-                    "--log-fd", "4", "--output-mark", mark, NULL};
+    char *argv[16] = {self->executor_path, "--fd", "3", "--memory-mb", mem,
+                      "--log-level", (char *)assay_log_level_name(
+                                         assay_log_level()),
+                      "--log-fd", "4", "--output-mark", mark};
+    int argc = 11;
+    if (self->cfg.user) {
+        argv[argc++] = "--user";
+        argv[argc++] = (char *)self->cfg.user;
+    }
+    if (self->cfg.private_tmp) {
+        argv[argc++] = "--private-tmp";
+        argv[argc++] = "1";
+    }
+    argv[argc] = NULL;
     /* Above 4, so that the dup2s onto 1..3 cannot overwrite it. */
     int log_fd = fcntl(assay_log_fd(), F_DUPFD_CLOEXEC, 5);
     posix_spawn_file_actions_t fa;
@@ -697,6 +709,17 @@ int assay_pool_new(const assay_pool_config *cfg, assay_pool **out, char *err,
         return assay_errf(err, errlen, ASSAY_ENOENT,
                           "executor %s: %s", cfg->executor_path,
                           strerror(errno));
+    if (cfg->user) {
+        struct passwd *pw = getpwnam(cfg->user);
+        if (!pw || strlen(cfg->user) >= sizeof ((assay_pool *)0)->user)
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "executor_user %s: no such user", cfg->user);
+        if (geteuid() != 0 && pw->pw_uid != geteuid())
+            return assay_errf(err, errlen, ASSAY_EPERM,
+                              "executor_user %s: only assayd run as root "
+                              "can run its executors as another user",
+                              cfg->user);
+    }
     assay_pool *self = calloc(1, sizeof *self);
     if (!self)
         return ASSAY_ENOMEM;
@@ -704,6 +727,10 @@ int assay_pool_new(const assay_pool_config *cfg, assay_pool **out, char *err,
     strlcpy(self->executor_path, cfg->executor_path,
             sizeof self->executor_path);
     self->cfg.executor_path = self->executor_path;
+    if (cfg->user) {
+        strlcpy(self->user, cfg->user, sizeof self->user);
+        self->cfg.user = self->user;
+    }
     self->execs = calloc((size_t)cfg->executors, sizeof *self->execs);
     if (!self->execs) {
         free(self);

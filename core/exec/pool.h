@@ -10,6 +10,7 @@
 #define ASSAY_CORE_POOL_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,8 @@ typedef struct assay_pool_config {
     int64_t memory_mb;         /* RLIMIT_AS per executor; 0 = none */
     int64_t cpu_s;             /* RLIMIT_CPU per job; 0 = none */
     size_t output_limit;       /* stdout+stderr bytes per job */
+    const char *user;          /* executors run as it; NULL: as we do */
+    bool private_tmp;          /* executors get a /tmp of their own */
 } assay_pool_config;
 
 typedef struct assay_task {

@@ -124,6 +124,8 @@ int assay_runner_new(const assay_conf *conf, bool watch,
             .memory_mb = conf->job_memory_mb,
             .cpu_s = conf->job_cpu_seconds,
             .output_limit = (size_t)conf->output_limit_kb * 1024,
+            .user = *conf->executor_user ? conf->executor_user : NULL,
+            .private_tmp = conf->executor_private_tmp == 1,
         };
         rc = assay_pool_new(&pc, &self->pool, err, errlen);
     }

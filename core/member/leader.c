@@ -88,8 +88,6 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
         .publish_stall_ms = conf->events_stall_ms};
     assay_keys keys = {0};
     if (!rc)
-        rc = mb_audit_open(self, err, errlen);
-    if (!rc)
         rc = assay_keys_member(conf, &keys, err, errlen);
     if (!rc) {
         assay_keys_apply(&keys, &lc);
@@ -162,6 +160,9 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
             assay_errf(err, errlen, rc, "consensus %s: %s", conf->consensus,
                        why);
     }
+    /* After the consensus module, which makes data_dir. */
+    if (!rc)
+        rc = mb_audit_open(self, err, errlen);
     if (!rc) {
         assay_state_set_wants(self->state, mb_wants);
         assay_loop_source src = {mb_prepare, NULL, self};

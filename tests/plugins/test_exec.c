@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
 
 #include "../lib/harness.h"
 
@@ -294,4 +297,80 @@ Test(exec, bad_params_are_errors)
     r = run_sh("exit 0", json_pack("{s:{s:s}}", "env", "A=B", "c"));
     cr_assert_str_eq(status(r), "error");
     json_decref(r);
+}
+
+/* ---- confinement (core/exec/confine.c) --------------------------------- */
+
+/* Runs `script` as exec.run with conf `c`; the single result (new). */
+static json_t *run_sh_conf(const assay_conf *c, const char *script)
+{
+    json_t *spec = json_pack("{s:s, s:{s:[s,s,s]}}", "action", "exec.run",
+                             "params", "argv", "/bin/sh", "-c", script);
+    char *text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    json_t *results = harness_run_conf(c, text);
+    cr_assert_not_null(results, "spec refused: %s", text);
+    free(text);
+    json_t *r = json_incref(json_array_get(results, 0));
+    json_decref(results);
+    return r;
+}
+
+/* Whatever runs a job cannot gain privileges through a set-user-ID
+ * program, and dumps no core. */
+Test(exec, jobs_run_with_no_new_privs_and_no_core_dumps)
+{
+    json_t *r = run_sh("grep NoNewPrivs /proc/self/status; ulimit -c", NULL);
+    cr_assert_str_eq(status(r), "pass", "%s", message(r));
+    cr_expect(strstr(data(r, "stdout"), "NoNewPrivs:\t1"), "%s",
+              data(r, "stdout"));
+    cr_expect(strstr(data(r, "stdout"), "\n0\n"), "%s", data(r, "stdout"));
+    json_decref(r);
+}
+
+/* Run as root, executors become executor_user before any plugin code. */
+Test(exec, executor_user_runs_jobs_as_that_user)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to run executors as another user");
+    assay_conf c;
+    harness_conf(&c, HARNESS_PLUGINS);
+    strlcpy(c.executor_user, "nobody", sizeof c.executor_user);
+    json_t *r = run_sh_conf(&c, "id -u; id -G");
+    cr_assert_str_eq(status(r), "pass", "%s", message(r));
+    cr_expect_str_eq(data(r, "stdout"), "65534\n65534\n");
+    json_decref(r);
+    /* An unknown user is refused when the runner starts. */
+    strlcpy(c.executor_user, "no-such-user-here", sizeof c.executor_user);
+    assay_runner *run = NULL;
+    char err[512];
+    cr_expect_neq(assay_runner_new(&c, false, &run, err, sizeof err), 0);
+    cr_expect(strstr(err, "executor_user no-such-user-here: no such user"),
+              "%s", err);
+    assay_conf_fini(&c);
+}
+
+/* With executor_private_tmp, a job's /tmp is its own: it sees nothing
+ * of the host's, and what it writes there stays out of the host's. */
+Test(exec, a_private_tmp_is_the_jobs_own)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root for a mount namespace");
+    char *dir = harness_tmpdir(); /* under the host's /tmp */
+    assay_conf c;
+    harness_conf(&c, HARNESS_PLUGINS);
+    c.executor_private_tmp = 1;
+    char script[512];
+    snprintf(script, sizeof script,
+             "test -e %s && echo host-visible; touch /tmp/assay-job-mark; "
+             "ls /tmp",
+             dir);
+    json_t *r = run_sh_conf(&c, script);
+    cr_assert_str_eq(status(r), "pass", "%s", message(r));
+    cr_expect_str_eq(data(r, "stdout"), "assay-job-mark\n");
+    cr_expect_neq(access("/tmp/assay-job-mark", F_OK), 0,
+                  "the job wrote into the host's /tmp");
+    json_decref(r);
+    free(dir);
+    assay_conf_fini(&c);
 }
