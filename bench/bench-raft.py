@@ -20,6 +20,9 @@ and acknowledged submissions are measured alone, then:
       first acknowledged submission after it. Afterwards every
       acknowledged JobSpec must be in the state (lost = those missing).
 
+--security none runs every node and the driver without security (plain
+raft and ZeroMQ links); the default, curve, secures them all.
+
 Needs python3-zmq and python3-msgpack. Everything started is stopped; the
 data directories are removed unless --keep. Exit 0 only when nothing
 acknowledged was lost and every submission was acknowledged.
@@ -54,8 +57,9 @@ def free_port():
 
 
 class Cluster:
-    def __init__(self, build, members, tmp):
+    def __init__(self, build, members, tmp, security="curve"):
         self.build, self.tmp, self.n = build, tmp, members
+        self.sec = ["--set", "security=" + security]
         assaykeys.use_dir(os.path.join(tmp, "keys"))
         self.cp = {i: "tcp://127.0.0.1:%d" % free_port()
                    for i in range(1, members + 1)}
@@ -77,7 +81,7 @@ class Cluster:
              "member_id=%d" % i, "--set", "members=" + self.members, "--set",
              "raft_address=" + self.raft[i], "--set",
              "data_dir=" + os.path.join(self.tmp, "member%d" % i),
-             "--set", "log_level=warn"],
+             "--set", "log_level=warn"] + self.sec,
             stdout=log, stderr=subprocess.STDOUT)
 
     def start_all(self, working=0):
@@ -85,7 +89,8 @@ class Cluster:
         offers noop but grants no credit."""
         for i in self.cp:
             self.start(i)
-        assaykeys.wait_made()
+        if os.environ.get("ASSAY_SECURITY") != "none":
+            assaykeys.wait_made()
         join = " ".join(self.cp.values())
         opts = ["--executors", "1", "--set", "min_mem_free_percent=99"]
         if working:
@@ -96,7 +101,7 @@ class Cluster:
                 [os.path.join(self.build, "bin/assayd"), "--node-id",
                  "rt%d" % k, "--set", "log_level=warn", "--plugins-dir",
                  os.path.join(self.build, "plugins-out"), "--join", join]
-                + opts, stdout=log, stderr=subprocess.STDOUT)
+                + opts + self.sec, stdout=log, stderr=subprocess.STDOUT)
 
     def kill(self, i):
         self.procs[i].send_signal(signal.SIGKILL)
@@ -224,7 +229,8 @@ def assay_bench_run(cluster, lead, extra):
     status (0: every job completed, no submit refused)."""
     return subprocess.call(
         [os.path.join(cluster.build, "bin/assay-bench"), "run", "--endpoint",
-         cluster.cp[lead], "--events", cluster.ev[lead]] + extra)
+         cluster.cp[lead], "--events", cluster.ev[lead], "--security",
+         os.environ.get("ASSAY_SECURITY", "curve")] + extra)
 
 
 def bench_e2e(ctx, cluster, args):
@@ -306,10 +312,12 @@ def main():
     p.add_argument("--timeout", type=float, default=300)
     p.add_argument("--json", action="store_true")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--security", choices=("curve", "none"), default="curve")
     args = p.parse_args()
+    os.environ["ASSAY_SECURITY"] = args.security
     build = os.path.abspath(args.build)
     tmp = tempfile.mkdtemp(prefix="assay-raft-bench.")
-    cluster = Cluster(build, args.members, tmp)
+    cluster = Cluster(build, args.members, tmp, args.security)
     ctx = zmq.Context()
     try:
         cluster.start_all(2 if args.mode == "e2e" else 0)

@@ -411,7 +411,7 @@ Test(events, job_past_its_timeout_is_queued_again_then_failed)
 }
 
 /* Cancel of a running job and of a queued one (no runtime has the label
- * it selects): each gets job.cancelled with reason "cancelled", and the
+ * it selects): each gets job.cancelled with reason "cancelled by operator (admin)", and the
  * running attempt's result, which the runtime still sends once its
  * executor is killed, is refused: no job.completed follows. */
 Test(events, cancelled_jobs_running_or_queued)
@@ -431,11 +431,12 @@ Test(events, cancelled_jobs_running_or_queued)
     json_t *a = await("job.cancelled", "long-0");
     json_t *b = await("job.cancelled", "stuck-0");
     cr_expect_str_eq(jstr(a, "state"), "cancelled");
-    cr_expect_str_eq(jstr(a, "reason"), "cancelled");
+    /* Who cancelled, as the event stream's consumers see it. */
+    cr_expect_str_eq(jstr(a, "reason"), "cancelled by operator (admin)");
     cr_expect_str_eq(jstr(a, "runtime"), "rt1");
     cr_expect_eq(jint(a, "attempt"), 1);
     cr_expect_str_eq(jstr(b, "state"), "cancelled");
-    cr_expect_str_eq(jstr(b, "reason"), "cancelled");
+    cr_expect_str_eq(jstr(b, "reason"), "cancelled by operator (admin)");
     cr_expect_eq(jint(b, "attempt"), 0);
     expect_record_is_final(a, "long-0");
     expect_record_is_final(b, "stuck-0");
