@@ -411,9 +411,10 @@ Test(events, job_past_its_timeout_is_queued_again_then_failed)
 }
 
 /* Cancel of a running job and of a queued one (no runtime has the label
- * it selects): each gets job.cancelled with reason "cancelled by operator (admin)", and the
- * running attempt's result, which the runtime still sends once its
- * executor is killed, is refused: no job.completed follows. */
+ * it selects): each gets job.cancelled with reason "cancelled by operator
+ * (admin)", and the running attempt's result, which the runtime still
+ * sends once its executor is killed, is refused: no job.completed
+ * follows. */
 Test(events, cancelled_jobs_running_or_queued)
 {
     subscribe();
