@@ -1028,6 +1028,24 @@ Test(raft_secure, member_key_claiming_another_id_is_refused,
                  "entries", nodes[2].fsm.n);
 }
 
+/* A key of another role (a runtime's, say) named for a member id is no
+ * member key. */
+Test(raft_secure, a_key_of_another_role_is_refused, .fini = teardown)
+{
+    char pub[3][41];
+    setup_secure(3, 2, pub);
+    allow_key("member-3", pub[2], "3", "runtime");
+    for (int i = 0; i < 3; i++)
+        node_open(&nodes[i]);
+    node *leader;
+    WAIT_FOR((leader = leader_of(2)) != NULL, WAIT_MS);
+    commit_rounds(leader, 1, 20, 10);
+    WAIT_FOR(log_has("has role runtime, not member"), WAIT_MS);
+    pump_for(500);
+    cr_expect_eq(nodes[2].fsm.n, 0, "member 3 with a runtime key got %zu "
+                 "entries", nodes[2].fsm.n);
+}
+
 /* Revoking a member's key cuts its live links: it gets nothing after. */
 Test(raft_secure, revoked_member_is_cut_off, .fini = teardown)
 {
