@@ -584,6 +584,18 @@ static void s_refuse(conn *c, const char *why)
     s_write(c, c->tcp, b);
 }
 
+/* A peer whose first bytes are no hello: closed (`status` for raft). */
+static bool s_plain(conn *c, int status)
+{
+    if (!memcmp(c->in, MAGIC, MAGIC_LEN))
+        return false;
+    s_refused(c->t, "member %" PRIu64 " at %s speaks no secured raft (is it "
+              "older, or has it security = none?)",
+              (uint64_t)c->peer, c->address);
+    s_close(c, status);
+    return true;
+}
+
 static void s_server_step(conn *c)
 {
     char why[512];
@@ -591,13 +603,8 @@ static void s_server_step(conn *c)
     if (c->state == C_HELLO) {
         if (c->in_len < HELLO_LEN)
             return;
-        if (memcmp(c->in, MAGIC, MAGIC_LEN)) {
-            s_refused(c->t, "member %" PRIu64 " at %s speaks no secured "
-                      "raft (is it older, or has it security = none?)",
-                      (uint64_t)c->peer, c->address);
-            s_close(c, 0);
+        if (s_plain(c, 0))
             return;
-        }
         memcpy(c->hello, c->in, HELLO_LEN);
         memcpy(c->peer_key, c->in + MAGIC_LEN, KEY_LEN);
         s_consume(c, HELLO_LEN);
@@ -673,13 +680,8 @@ static void s_client_step(conn *c)
         }
         if (c->in_len < REPLY_LEN)
             return;
-        if (memcmp(c->in, MAGIC, MAGIC_LEN)) {
-            s_refused(c->t, "member %" PRIu64 " at %s speaks no secured "
-                      "raft (is it older, or has it security = none?)",
-                      (uint64_t)c->peer, c->address);
-            s_close(c, RAFT_NOCONNECTION);
+        if (s_plain(c, RAFT_NOCONNECTION))
             return;
-        }
         memcpy(c->peer_key, c->in + MAGIC_LEN, KEY_LEN);
         const char *no = s_why_not(c->t, c->peer_key, c->peer, why,
                                    sizeof why);
