@@ -517,17 +517,22 @@ static int s_frame_take(conn *c, uint8_t *out, size_t len)
 }
 
 /* The handshake's confirmation, in full: 1 (and it is dropped from
- * c->in), 0 until it is all there, -1 if it is not one. */
-static int s_confirmed(conn *c)
+ * c->in), 0 until it is all there; anything else proves the peer lacks
+ * its key: -1, and c is closed (`status` for raft). */
+static int s_confirmed(conn *c, int status)
 {
     uint8_t ok[sizeof CONFIRM];
     size_t len;
     int rc = s_frame_len(c, sizeof ok, &len);
-    if (rc <= 0)
-        return rc;
-    if (s_frame_take(c, ok, len) || len != strlen(CONFIRM) ||
-        memcmp(ok, CONFIRM, len))
+    if (rc == 0)
+        return 0;
+    if (rc < 0 || s_frame_take(c, ok, len) || len != strlen(CONFIRM) ||
+        memcmp(ok, CONFIRM, len)) {
+        s_refused(c->t, "member %" PRIu64 " at %s does not hold the key it "
+                  "presented", (uint64_t)c->peer, c->address);
+        s_close(c, status);
         return -1;
+    }
     return 1;
 }
 
@@ -644,15 +649,8 @@ static void s_server_step(conn *c)
                 return;
             }
         }
-        int rc = s_confirmed(c);
-        if (rc == 0)
+        if (s_confirmed(c, 0) <= 0)
             return;
-        if (rc < 0) {
-            s_refused(c->t, "member %" PRIu64 " at %s does not hold the "
-                      "key it presented", (uint64_t)c->peer, c->address);
-            s_close(c, 0);
-            return;
-        }
         if (s_write_frame(c, NULL, 0, (const uint8_t *)CONFIRM,
                           strlen(CONFIRM)) ||
             s_hand_over(c)) {
@@ -707,15 +705,8 @@ static void s_client_step(conn *c)
             return;
     }
     if (c->state == C_CONFIRM) {
-        int rc = s_confirmed(c);
-        if (rc == 0)
+        if (s_confirmed(c, RAFT_NOCONNECTION) <= 0)
             return;
-        if (rc < 0) {
-            s_refused(c->t, "member %" PRIu64 " at %s does not hold the "
-                      "key it presented", (uint64_t)c->peer, c->address);
-            s_close(c, RAFT_NOCONNECTION);
-            return;
-        }
         if (s_hand_over(c)) {
             s_close(c, RAFT_NOCONNECTION);
             return;
