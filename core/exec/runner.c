@@ -85,6 +85,22 @@ static int s_accept(void *arg, const assay_plugin *p, char *err,
                           err, errlen);
 }
 
+/* Executors load plugins once they have a /tmp of their own, where
+ * nothing of the host's /tmp is. */
+static int s_check_private_tmp(const assay_conf *conf, char *err,
+                               size_t errlen)
+{
+    char real[PATH_MAX];
+    if (conf->executor_private_tmp != 1 ||
+        !realpath(conf->plugins_dir, real) ||
+        (strcmp(real, "/tmp") && strncmp(real, "/tmp/", 5)))
+        return 0;
+    return assay_errf(err, errlen, ASSAY_EINVAL,
+                      "executor_private_tmp: plugins_dir %s is under /tmp, "
+                      "which executors with a /tmp of their own do not see",
+                      conf->plugins_dir);
+}
+
 int assay_runner_new(const assay_conf *conf, bool watch,
                      assay_runner **out, char *err, size_t errlen)
 {
@@ -106,8 +122,10 @@ int assay_runner_new(const assay_conf *conf, bool watch,
     int rc = conf->executors == 0
                  ? assay_errf(err, errlen, ASSAY_EINVAL,
                               "executors = 0: this node runs no jobs")
-                 : assay_plugdir_new(self->catalog, &dc, &self->plugdir, err,
-                                     errlen);
+                 : s_check_private_tmp(conf, err, errlen);
+    if (!rc)
+        rc = assay_plugdir_new(self->catalog, &dc, &self->plugdir, err,
+                               errlen);
     if (!rc)
         rc = s_check_plugin_config(self->catalog, self->plugin_config, err,
                                    errlen);

@@ -316,6 +316,27 @@ static json_t *run_sh_conf(const assay_conf *c, const char *script)
     return r;
 }
 
+/* The exec plugin, copied to a directory outside /tmp that any user may
+ * read (/var/tmp/assay-test-*): a confined executor loads it from there,
+ * wherever the build tree is and whoever may read it. */
+static void plugins_copy(char dir[32])
+{
+    char cmd[8192];
+    snprintf(dir, 32, "/var/tmp/assay-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd,
+             "chmod 755 %s && install -m 644 %s/assay-action_exec.so %s/",
+             dir, HARNESS_PLUGINS, dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+static void plugins_remove(const char *dir)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
 /* Whatever runs a job cannot gain privileges through a set-user-ID
  * program, and dumps no core. */
 Test(exec, jobs_run_with_no_new_privs_and_no_core_dumps)
@@ -333,8 +354,10 @@ Test(exec, executor_user_runs_jobs_as_that_user)
 {
     if (geteuid() != 0)
         cr_skip_test("needs root to run executors as another user");
+    char plugins[32];
+    plugins_copy(plugins);
     assay_conf c;
-    harness_conf(&c, HARNESS_PLUGINS);
+    harness_conf(&c, plugins);
     strlcpy(c.executor_user, "nobody", sizeof c.executor_user);
     json_t *r = run_sh_conf(&c, "id -u; id -G");
     cr_assert_str_eq(status(r), "pass", "%s", message(r));
@@ -347,18 +370,23 @@ Test(exec, executor_user_runs_jobs_as_that_user)
     cr_expect_neq(assay_runner_new(&c, false, &run, err, sizeof err), 0);
     cr_expect(strstr(err, "executor_user no-such-user-here: no such user"),
               "%s", err);
+    plugins_remove(plugins);
     assay_conf_fini(&c);
 }
 
 /* With executor_private_tmp, a job's /tmp is its own: it sees nothing
- * of the host's, and what it writes there stays out of the host's. */
+ * of the host's, and what it writes there stays out of the host's. The
+ * plugin is loaded from outside /tmp (executors load plugins once they
+ * have their own), and a plugins_dir under /tmp is refused. */
 Test(exec, a_private_tmp_is_the_jobs_own)
 {
     if (geteuid() != 0)
         cr_skip_test("needs root for a mount namespace");
     char *dir = harness_tmpdir(); /* under the host's /tmp */
+    char plugins[32];
+    plugins_copy(plugins);
     assay_conf c;
-    harness_conf(&c, HARNESS_PLUGINS);
+    harness_conf(&c, plugins);
     c.executor_private_tmp = 1;
     char script[512];
     snprintf(script, sizeof script,
@@ -366,11 +394,17 @@ Test(exec, a_private_tmp_is_the_jobs_own)
              "ls /tmp",
              dir);
     json_t *r = run_sh_conf(&c, script);
+    plugins_remove(plugins);
     cr_assert_str_eq(status(r), "pass", "%s", message(r));
     cr_expect_str_eq(data(r, "stdout"), "assay-job-mark\n");
     cr_expect_neq(access("/tmp/assay-job-mark", F_OK), 0,
                   "the job wrote into the host's /tmp");
     json_decref(r);
+    strlcpy(c.plugins_dir, dir, sizeof c.plugins_dir);
+    assay_runner *run = NULL;
+    char err[512];
+    cr_expect_neq(assay_runner_new(&c, false, &run, err, sizeof err), 0);
+    cr_expect(strstr(err, "is under /tmp"), "%s", err);
     free(dir);
     assay_conf_fini(&c);
 }
