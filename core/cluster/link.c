@@ -80,7 +80,8 @@ int assay_link_new_conf(const assay_link_conf *conf, assay_link **out,
                                   .curve_secret_key = conf->curve_secret,
                                   .curve_public_key = conf->curve_public,
                                   .curve_server_key = conf->curve_server,
-                                  .allow_dir = conf->allow_dir};
+                                  .allow_dir = conf->allow_dir,
+                                  .publish_roles = conf->publish_roles};
     rc = S_OP(self, open, &cfg, &self->t, why, sizeof why);
     if (rc) {
         dlclose(self->dl);

@@ -39,6 +39,7 @@ typedef struct assay_link_conf {
     /* Security (assay_transport_config; cluster/keys.h fills them in):
      * NULL curve_secret = none. */
     const char *curve_secret, *curve_public, *curve_server, *allow_dir;
+    const char *publish_roles; /* who may subscribe; NULL: any key */
 } assay_link_conf;
 int assay_link_new_conf(const assay_link_conf *conf, assay_link **out,
                         char *err, size_t errlen);

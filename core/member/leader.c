@@ -85,7 +85,10 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
         .transport = conf->transport,
         .max_message = (size_t)conf->max_message_kb * 1024,
         .publish_buffer = (size_t)conf->events_buffer_mb << 20,
-        .publish_stall_ms = conf->events_stall_ms};
+        .publish_stall_ms = conf->events_stall_ms,
+        /* Events tell what every job found: readers' keys, not a
+         * runtime's or a member's. */
+        .publish_roles = "read submit admin"};
     assay_keys keys = {0};
     if (!rc)
         rc = assay_keys_member(conf, &keys, err, errlen);

@@ -310,7 +310,8 @@ Test(security, a_live_runtime_keeps_its_session)
     assay_link_destroy(&l);
 }
 
-/* Events of job `id` the subscriber gets within ms (bounded). */
+/* Events naming `id` ("": any message) the subscriber gets within ms
+ * (bounded). */
 static int events_of(assay_link *sub, const char *id, int ms)
 {
     int n = 0;
@@ -321,7 +322,7 @@ static int events_of(assay_link *sub, const char *id, int ms)
         int rc = assay_link_recv(sub, &m, err, sizeof err);
         if (rc == 1) {
             char *text = m.body ? json_dumps(m.body, 0) : NULL;
-            n += text && strstr(text, id);
+            n += !*id || (text && strstr(text, id));
             free(text);
             assay_link_msg_fini(&m);
             continue;
@@ -392,6 +393,27 @@ Test(security, a_revoked_key_is_cut_off_while_connected)
     cr_expect(cluster_log_has(&c.nodes[0], "refused a client", 5000),
               "the revoked subscriber was not refused when it came back");
     assay_link_destroy(&sub);
+    assay_link_destroy(&l);
+}
+
+/* Events tell what every job found: a runtime's key may not subscribe
+ * (its handshake is refused), a reader's may. */
+Test(security, a_runtime_key_may_not_subscribe)
+{
+    cluster_start(&c, NULL);
+    assay_link *l = harness_link("runtime-sub", "sub", "runtime", 0);
+    char err[512];
+    int id = assay_link_open(l, ASSAY_LINK_SUBSCRIBE, c.events, err,
+                             sizeof err);
+    cr_assert_geq(id, 0, "%s", err);
+    cr_assert_eq(assay_link_subscribe(l, id, "assay.welcome"), 0);
+    cr_expect(cluster_log_has(&c.nodes[0], "its role may not subscribe",
+                              10000),
+              "the runtime key's subscription was not refused");
+    cr_expect_eq(events_of(l, "", 1000), 0, "a runtime key got events");
+    assay_link_destroy(&l);
+    const char *topics[] = {"job.", NULL};
+    l = cluster_subscribe_as(c.events, topics, "reader-sub", "rsub", "read");
     assay_link_destroy(&l);
 }
 

@@ -154,6 +154,9 @@ struct assay_transport {
     bool secure;
     char secret[Z85_KEY + 1], public_[Z85_KEY + 1], server_key[Z85_KEY + 1];
     char *domain;
+    /* PUBLISH links' own ZAP domain, and the roles it lets subscribe
+     * (" read submit admin "); NULL: as every link, any allowed key. */
+    char *publish_domain, *publish_roles;
     assay_allowlist *allowed; /* binding links need it */
     void *zap;             /* the ZAP handler's REP socket */
     uint64_t zap_refused;  /* handshakes refused, for the log's pace */
@@ -249,6 +252,8 @@ static void s_close(assay_transport **self_p)
             ;
     assay_allowlist_destroy(&self->allowed);
     free(self->domain);
+    free(self->publish_domain);
+    free(self->publish_roles);
     explicit_bzero(self->secret, sizeof self->secret);
     free(self->identity);
     free(self);
@@ -331,6 +336,11 @@ static int s_open_security(assay_transport *self,
         strcpy(self->server_key, server);
     if (!(self->domain = strdup(domain ? domain : DEFAULT_ZAP_DOMAIN)))
         return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
+    const char *roles = SECURITY(cfg, publish_roles);
+    if (roles &&
+        (asprintf(&self->publish_roles, " %s ", roles) < 0 ||
+         asprintf(&self->publish_domain, "%.200s/publish", self->domain) < 0))
+        return errf(errbuf, errlen, ASSAY_ENOMEM, "out of memory");
     if (!allow)
         return 0;
     int rc = s_dir_private(allow, errbuf, errlen);
@@ -400,6 +410,18 @@ static bool s_is(const zmq_msg_t *m, const char *s)
            !memcmp(zmq_msg_data((zmq_msg_t *)m), s, n);
 }
 
+/* A handshake on a PUBLISH link (its own ZAP domain) with a key of a
+ * role not in publish_roles. */
+static bool s_may_not_subscribe(const assay_transport *self,
+                                const zmq_msg_t *domain, const char *role)
+{
+    char word[80];
+    if (!self->publish_domain || !s_is(domain, self->publish_domain))
+        return false;
+    snprintf(word, sizeof word, " %s ", role);
+    return !*role || !strstr(self->publish_roles, word);
+}
+
 /* Answers one ZAP request: 200 for a CURVE key with a certificate in
  * allow_dir, 400 otherwise. Returns ASSAY_EBUSY when none was waiting. */
 static int s_zap_answer(assay_transport *self)
@@ -434,7 +456,9 @@ static int s_zap_answer(assay_transport *self)
         zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
         s_allow_refresh(self);
         const assay_allowed *cert = assay_allowlist_find(self->allowed, key);
-        if (cert) {
+        if (cert && s_may_not_subscribe(self, &part[2], cert->role))
+            text = "its role may not subscribe";
+        else if (cert) {
             const char *name = cert->name, *role = cert->role;
             snprintf(user, sizeof user, "%s", name && *name ? name : key);
             /* Always a Role: libzmq takes the first of a name, and the
@@ -619,7 +643,11 @@ static int s_secure(assay_transport *self, void *sock, int kind,
         if (!rc)
             rc = SET_STR(sock, ZMQ_CURVE_SECRETKEY, self->secret, endpoint);
         if (!rc)
-            rc = SET_STR(sock, ZMQ_ZAP_DOMAIN, self->domain, endpoint);
+            rc = SET_STR(sock, ZMQ_ZAP_DOMAIN,
+                         kind == ASSAY_LINK_PUBLISH && self->publish_domain
+                             ? self->publish_domain
+                             : self->domain,
+                         endpoint);
         if (!rc)
             rc = SET_INT(sock, ZMQ_ZAP_ENFORCE_DOMAIN, 1, endpoint);
         return rc;

@@ -15,7 +15,7 @@
 
 #include "types.h"
 
-#define ASSAY_TRANSPORT_VERSION 2
+#define ASSAY_TRANSPORT_VERSION 3
 
 /* The role peer() gives a sender whose key was revoked while connected. */
 #define ASSAY_ROLE_NAME_REVOKED "revoked"
@@ -57,6 +57,10 @@ typedef struct assay_transport_config {
      * binding ones, re-read when it changes. */
     const char *curve_server_key;
     const char *allow_dir;
+    /* Version 3 (appended): the roles (space-separated) whose keys may
+     * subscribe on PUBLISH links; a key of another role is refused at its
+     * handshake. NULL: any allowed key. */
+    const char *publish_roles;
 } assay_transport_config;
 
 /* A key pair in a directory of key files (the transport's format): read,
