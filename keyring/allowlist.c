@@ -11,11 +11,21 @@
 #include <sys/stat.h>
 #include <zmq.h>
 
+/* A certificate as read, before duplicates go: its file, and its place
+ * in the reading order (the first file of a key wins, as before). */
+typedef struct s_read {
+    assay_allowed a;
+    char *path;
+    size_t seq;
+} s_read;
+
 struct assay_allowlist {
     char *dir;
     void (*warn)(const char *msg);
-    assay_allowed *keys;
+    assay_allowed *keys; /* sorted by key: found by bsearch */
     size_t n;
+    s_read *reading; /* while the directory is read */
+    size_t nread;
     uint64_t signature; /* of what was read; 0: nothing yet */
 };
 
@@ -92,15 +102,19 @@ static void s_add(assay_allowlist *self, const char *path)
     const char *pub = root ? zconfig_get(root, "/curve/public-key", NULL)
                            : NULL;
     uint8_t bin[32];
-    assay_allowed *grown;
+    s_read *grown;
     if (!pub || strlen(pub) != ASSAY_Z85_KEY || !zmq_z85_decode(bin, pub)) {
         s_warn(self, "allow-list: %s is not a certificate: ignored", path);
-    } else if (assay_allowlist_find(self, pub)) {
-        s_warn(self, "allow-list: %s holds a key another file holds too: "
-               "ignored", path);
-    } else if ((grown = realloc(self->keys, (self->n + 1) * sizeof *grown))) {
-        self->keys = grown;
-        assay_allowed *k = &self->keys[self->n++];
+    } else if ((grown = realloc(self->reading,
+                                (self->nread + 1) * sizeof *grown))) {
+        self->reading = grown;
+        s_read *r = &self->reading[self->nread];
+        if (!(r->path = strdup(path))) {
+            zconfig_destroy(&root);
+            return;
+        }
+        r->seq = self->nread++;
+        assay_allowed *k = &r->a;
         snprintf(k->key, sizeof k->key, "%s", pub);
         snprintf(k->name, sizeof k->name, "%s",
                  zconfig_get(root, "/metadata/name", ""));
@@ -110,23 +124,61 @@ static void s_add(assay_allowlist *self, const char *path)
     zconfig_destroy(&root);
 }
 
+static int s_by_key(const void *a, const void *b)
+{
+    return strcmp(((const assay_allowed *)a)->key,
+                  ((const assay_allowed *)b)->key);
+}
+
+/* By key, then in the order read. */
+static int s_by_key_seq(const void *a, const void *b)
+{
+    const s_read *x = a, *y = b;
+    int c = strcmp(x->a.key, y->a.key);
+    return c ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
 bool assay_allowlist_refresh(assay_allowlist *self)
 {
     uint64_t sig = s_scan(self->dir, NULL, NULL);
     if (sig == self->signature)
         return false;
-    self->n = 0;
+    self->nread = 0;
     self->signature = s_scan(self->dir, s_add, self);
+    /* Sorted, a key in two files shows as neighbours: the first read is
+     * kept, the others said and dropped. */
+    if (self->nread)
+        qsort(self->reading, self->nread, sizeof *self->reading,
+              s_by_key_seq);
+    assay_allowed *keys = realloc(self->keys,
+                                  (self->nread + 1) * sizeof *keys);
+    self->n = 0;
+    if (keys)
+        self->keys = keys;
+    for (size_t i = 0; i < self->nread; i++) {
+        s_read *r = &self->reading[i];
+        if (i && !strcmp(self->reading[i - 1].a.key, r->a.key))
+            s_warn(self, "allow-list: %s holds a key another file holds "
+                   "too: ignored", r->path);
+        else if (keys)
+            self->keys[self->n++] = r->a;
+        free(r->path);
+    }
+    free(self->reading);
+    self->reading = NULL;
+    self->nread = 0;
     return true;
 }
 
 const assay_allowed *assay_allowlist_find(const assay_allowlist *self,
                                           const char *key)
 {
-    for (size_t i = 0; i < self->n; i++)
-        if (!strcmp(self->keys[i].key, key))
-            return &self->keys[i];
-    return NULL;
+    assay_allowed probe;
+    if (!self->n || !key)
+        return NULL;
+    snprintf(probe.key, sizeof probe.key, "%s", key);
+    return bsearch(&probe, self->keys, self->n, sizeof *self->keys,
+                   s_by_key);
 }
 
 zconfig_t *assay_zpl_load(const char *path)

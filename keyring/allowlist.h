@@ -39,8 +39,9 @@ void assay_allowlist_destroy(assay_allowlist **self_p);
  * read; true if it did. */
 bool assay_allowlist_refresh(assay_allowlist *self);
 
-/* The certificate of a public key (Z85), NULL if not allowed. Valid until
- * the next refresh. */
+/* The certificate of a public key (Z85), NULL if not allowed (a binary
+ * search: a handshake or a revocation sweep costs O(log n) a key). Valid
+ * until the next refresh. */
 const assay_allowed *assay_allowlist_find(const assay_allowlist *self,
                                           const char *key);
 
