@@ -212,6 +212,11 @@ static const struct conf_key keys[] = {
            "Directory of this node's keys and of the keys it lets in "
            "(allowed/); empty: $ASSAY_KEYS_DIR, else "
            "$XDG_CONFIG_HOME/assay/keys, else ~/.config/assay/keys."),
+    STRING(enrol_token, "",
+           "A runtime without a key of its own: the one-time token of "
+           "`assayctl keys enroll` (docs/security.md#enrolment). It makes "
+           "its key, trusts the cluster key the token names, and presents "
+           "the token once to have its key allowed on every member."),
     STRING(audit_log, "",
            "File of the audit log: a JSON line per admin action and per "
            "refused request (docs/security.md#audit-log); empty: "

@@ -75,6 +75,7 @@ typedef struct assay_conf {
     /* Security (docs/security.md). */
     int security;        /* ASSAY_SECURITY_* */
     char keys_dir[4096]; /* "": the user's own (cluster/keys.h) */
+    char enrol_token[128]; /* "": none (a runtime with its own key) */
     char audit_log[4096]; /* "": data_dir/audit.log; "-": none */
     int64_t audit_log_mb;
 } assay_conf;

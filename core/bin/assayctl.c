@@ -59,7 +59,16 @@ static void s_usage(FILE *out)
           "submit, read,\n"
           "                             admin, runtime, member)\n"
           "  keys list | allow PATH/NAME.key | revoke NAME\n"
-          "                             the keys members here let in\n"
+          "                             the keys members here let in (revoke:\n"
+          "                             an enrolled key, on every member)\n"
+          "  keys enroll --name NAME --role ROLE [--ttl 1h]\n"
+          "                             a one-time token a new host enrols "
+          "with\n"
+          "  keys enrolled              the cluster's enrolled keys and "
+          "tokens\n"
+          "  keys redeem TOKEN --name NAME\n"
+          "                             make key NAME here and enrol it "
+          "with a token\n"
           "  run --local --action PLUGIN.ACTION[@RANGE] [--param K=V]...\n"
           "      [--target K=V[,K=V]...]...  run one action, no JSON file\n"
           "\n"
@@ -297,6 +306,9 @@ int main(int argc, char **argv)
         {"dir", required_argument, NULL, 'D'},
         {"param", required_argument, NULL, 'P'},
         {"target", required_argument, NULL, 'G'},
+        {"name", required_argument, NULL, 'N'},
+        {"role", required_argument, NULL, 'O'},
+        {"ttl", required_argument, NULL, 'Y'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -339,6 +351,9 @@ int main(int argc, char **argv)
         case 'M': co.modules_dir = optarg; break;
         case 'K': co.keys_dir = optarg; break;
         case 'k': co.key = optarg; break;
+        case 'N': co.name = optarg; break;
+        case 'O': co.role = optarg; break;
+        case 'Y': co.ttl = optarg; break;
         case 'X': security = optarg; break;
         case 'w': co.wait = true; break;
         case 'R': co.rescan = true; break;

@@ -390,6 +390,8 @@ int main(int argc, char **argv)
     assay_info("ready");
     if (assay_loop_run(loop) != 0)
         code = ASSAY_EXIT_UNAVAILABLE;
+    if (assay_runtime_failed(runtime))
+        code = ASSAY_EXIT_CONFIG;
     assay_info("stopping");
 out:
     assay_runtime_destroy(&runtime);

@@ -559,6 +559,20 @@ static int s_watch(const assay_ctl_opts *o)
     return 0;
 }
 
+int assay_ctl_request(const assay_ctl_opts *o, const char *service,
+                      json_t *body, json_t **reply)
+{
+    s_client c;
+    int code = s_open(&c, o, o->endpoint, NULL);
+    if (code) {
+        json_decref(body);
+        return code;
+    }
+    *reply = s_call(&c, service, body, &code);
+    assay_client_destroy(&c.cl);
+    return *reply ? 0 : code;
+}
+
 int assay_ctl_cluster(const char *cmd, char **args, int nargs,
                       const assay_ctl_opts *o)
 {

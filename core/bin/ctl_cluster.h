@@ -22,11 +22,17 @@ typedef struct assay_ctl_opts {
     const char *keys_dir;    /* --keys-dir; NULL: cluster/keys.h's default */
     const char *key;         /* --key; NULL: operator */
     bool plain;              /* --security none ($ASSAY_SECURITY) */
+    const char *name, *role, *ttl; /* keys enroll --name, --role, --ttl */
 } assay_ctl_opts;
 
 /* Runs submit, job, jobs, wait, cancel, runtimes, plugins or watch;
  * returns the process exit code. */
 int assay_ctl_cluster(const char *cmd, char **args, int nargs,
                       const assay_ctl_opts *o);
+
+/* One request to the cluster: 0 and *reply (the caller's), or the exit
+ * code after saying why on stderr. */
+int assay_ctl_request(const assay_ctl_opts *o, const char *service,
+                      json_t *body, json_t **reply);
 
 #endif

@@ -1,6 +1,7 @@
 /* core/bin/ctl_keys.c - assayctl keys: the keys directory of this machine
- * (cluster/keys.h, docs/security.md). Nothing here talks to a cluster:
- * members re-read allowed/ when it changes. */
+ * (cluster/keys.h, docs/security.md; members re-read allowed/ when it
+ * changes), and the cluster's enrolment (assay.keys): tokens, enrolled
+ * keys and their revocation. */
 #include "ctl_keys.h"
 
 #include <dirent.h>
@@ -9,12 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/errtext.h"
 #include "base/ident.h"
 #include "cli.h"
+#include "base/clock.h"
 #include "cluster/keys.h"
+#include "proto/cpmsg.h"
+#include "proto/names.h"
+#include "proto/token.h"
 
 static const char *const s_roles[] = {"submit", "read", "admin", "runtime",
                                       "member", NULL};
@@ -183,11 +189,202 @@ static int s_allow(const assay_ctl_opts *o, const char *dir, const char *path)
     return code;
 }
 
-static int s_revoke(const char *dir, const char *file)
+/* "90", "90s", "15m", "1h", "7d": seconds, or -1. */
+static long long s_duration(const char *text)
+{
+    char *end;
+    errno = 0;
+    long long v = text ? strtoll(text, &end, 10) : -1;
+    if (!text || errno || end == text || v <= 0)
+        return -1;
+    long long unit = !*end || !strcmp(end, "s") ? 1
+                     : !strcmp(end, "m")        ? 60
+                     : !strcmp(end, "h")        ? 3600
+                     : !strcmp(end, "d")        ? 86400
+                                                : -1;
+    return unit < 0 || v > ASSAY_CP_TOKEN_TTL_MAX ? -1 : v * unit;
+}
+
+static void s_when(int64_t ms, char *out, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
+}
+
+static int s_enroll(const assay_ctl_opts *o)
+{
+    long long ttl = o->ttl ? s_duration(o->ttl) : ASSAY_CP_TOKEN_TTL_DEFAULT;
+    if (!o->name || !o->role || ttl < 0) {
+        fprintf(stderr, "assayctl: keys enroll --name NAME --role ROLE "
+                        "[--ttl DURATION]: ROLE runtime, submit, read or "
+                        "admin; DURATION like 90s, 15m, 1h, 7d (at most "
+                        "7d; default 1h)\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    json_t *reply = NULL;
+    int code = assay_ctl_request(
+        o, ASSAY_SVC_KEYS,
+        assay_cp_pack_keys(&(assay_cp_keys){.op = ASSAY_CP_KEYS_ENROLL,
+                                            .name = o->name,
+                                            .role = o->role,
+                                            .ttl_s = ttl}),
+        &reply);
+    if (code)
+        return code;
+    const char *token = json_string_value(json_object_get(reply, "token"));
+    if (o->json) {
+        json_dumpf(reply, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+    } else {
+        char until[32];
+        s_when(json_integer_value(json_object_get(reply, "expires_ms")),
+               until, sizeof until);
+        printf("token for %s (role %s), usable once until %s:\n%s\n\n",
+               o->name, o->role, until, token ? token : "?");
+        if (!strcmp(o->role, "runtime"))
+            printf("On the new host: assayd --set enrol_token=TOKEN (or "
+                   "enrol_token in its\nconfiguration), with node_id %s "
+                   "and join naming the members.\n", o->name);
+        else
+            printf("On the new host: assayctl keys redeem TOKEN --name "
+                   "%s --endpoint MEMBER\n", o->name);
+    }
+    json_decref(reply);
+    return 0;
+}
+
+/* The other side of a token for a person or a tool: makes key NAME here
+ * (not allowed here: the cluster allows it), trusts the cluster key the
+ * token names, and presents the token from the new key. */
+static int s_redeem(const assay_ctl_opts *o, const char *dir,
+                    const char *token)
+{
+    char server[41], secret[ASSAY_TOKEN_SECRET_HEX], err[ASSAY_ERRMSG_SIZE];
+    if (!o->name || !assay_ident_valid(o->name, 63)) {
+        fprintf(stderr, "assayctl: keys redeem TOKEN --name NAME: the "
+                        "name the token was made for\n");
+        return ASSAY_EXIT_USAGE;
+    }
+    if (assay_token_read(token, server, secret, err, sizeof err)) {
+        fprintf(stderr, "assayctl: keys redeem: %s\n", err);
+        return ASSAY_EXIT_USAGE;
+    }
+    char e2[ASSAY_ERRMSG_SIZE * 2];
+    assay_transport_key srv = {.struct_size = sizeof srv,
+                               .dir = dir,
+                               .file = ASSAY_KEY_CLUSTER,
+                               .name = ASSAY_KEY_CLUSTER,
+                               .create = 1,
+                               .certify = server},
+                        k = {.struct_size = sizeof k,
+                             .dir = dir,
+                             .file = o->name,
+                             .name = o->name,
+                             .create = 1};
+    if (assay_link_key(o->modules_dir, "zmq", &srv, e2, sizeof e2) ||
+        assay_link_key(o->modules_dir, "zmq", &k, e2, sizeof e2)) {
+        fprintf(stderr, "assayctl: keys redeem: %s\n", e2);
+        return ASSAY_EXIT_CONFIG;
+    }
+    explicit_bzero(k.secret_key, sizeof k.secret_key);
+    assay_ctl_opts as = *o;
+    as.key = o->name;
+    as.keys_dir = dir;
+    json_t *reply = NULL;
+    int code = assay_ctl_request(
+        &as, ASSAY_SVC_ENROL,
+        assay_cp_pack_enrol(&(assay_cp_enrol){.name = o->name,
+                                              .secret = secret}),
+        &reply);
+    explicit_bzero(secret, sizeof secret);
+    if (code)
+        return code;
+    printf("enrolled %s/%s.key as %s (role %s): use it with --key %s\n",
+           dir, o->name, o->name,
+           json_string_value(json_object_get(reply, "role")), o->name);
+    json_decref(reply);
+    return 0;
+}
+
+static int s_enrolled(const assay_ctl_opts *o)
+{
+    json_t *reply = NULL;
+    int code = assay_ctl_request(
+        o, ASSAY_SVC_KEYS,
+        assay_cp_pack_keys(&(assay_cp_keys){.op = ASSAY_CP_KEYS_LIST}),
+        &reply);
+    if (code)
+        return code;
+    if (o->json) {
+        json_dumpf(reply, stdout, JSON_INDENT(2));
+        fputc('\n', stdout);
+        json_decref(reply);
+        return 0;
+    }
+    size_t i;
+    json_t *r;
+    char when[32];
+    json_array_foreach(json_object_get(reply, "enrolled"), i, r) {
+        s_when(json_integer_value(json_object_get(r, "at_ms")), when,
+               sizeof when);
+        printf("enrolled %-20s %-8s %s  %s\n",
+               json_string_value(json_object_get(r, "name")),
+               json_string_value(json_object_get(r, "role")),
+               json_string_value(json_object_get(r, "key")), when);
+    }
+    json_array_foreach(json_object_get(reply, "tokens"), i, r) {
+        s_when(json_integer_value(json_object_get(r, "expires_ms")), when,
+               sizeof when);
+        printf("token    %-20s %-8s pending until %s\n",
+               json_string_value(json_object_get(r, "name")),
+               json_string_value(json_object_get(r, "role")), when);
+    }
+    json_decref(reply);
+    return 0;
+}
+
+/* A key the cluster enrolled (or a token pending for it): revoked on
+ * every member. */
+static int s_revoke_enrolled(const assay_ctl_opts *o, const char *name)
+{
+    json_t *reply = NULL;
+    int code = assay_ctl_request(
+        o, ASSAY_SVC_KEYS,
+        assay_cp_pack_keys(&(assay_cp_keys){.op = ASSAY_CP_KEYS_REVOKE,
+                                            .name = name}),
+        &reply);
+    if (code)
+        return code;
+    const char *was = json_string_value(json_object_get(reply, "was"));
+    printf("revoked %s on every member: %s\n", name,
+           was && !strcmp(was, "token")
+               ? "its pending token can no longer be used"
+               : "its connections are cut and new ones refused");
+    json_decref(reply);
+    return 0;
+}
+
+static int s_revoke(const assay_ctl_opts *o, const char *dir,
+                    const char *file)
 {
     char path[4400];
+    size_t p = strlen("enrolled-");
+    /* Enrolled keys are the cluster's: a file removed here alone would
+     * come back, and the other members would still let the key in. */
+    if (!strncmp(file, "enrolled-", p) && file[p])
+        return s_revoke_enrolled(o, file + p);
     snprintf(path, sizeof path, "%s/%s/%s.key", dir, ASSAY_KEYS_ALLOWED,
              file);
+    if (assay_ident_valid(file, 128) && access(path, F_OK) < 0 &&
+        errno == ENOENT) {
+        int code = s_revoke_enrolled(o, file);
+        if (code)
+            fprintf(stderr, "assayctl: keys revoke: %s: no such file here, "
+                            "and the cluster (%s) revoked no enrolled %s\n",
+                    path, o->endpoint, file);
+        return code;
+    }
     if (!assay_ident_valid(file, 128) || unlink(path) < 0) {
         fprintf(stderr, "assayctl: keys revoke: %s: %s\n", path,
                 assay_ident_valid(file, 128) ? strerror(errno)
@@ -227,10 +424,17 @@ int assay_ctl_keys(char **args, int n, const assay_ctl_opts *o)
     if (!strcmp(sub, "allow") && n == 2)
         return s_allow(o, dir, args[1]);
     if (!strcmp(sub, "revoke") && n == 2)
-        return s_revoke(dir, args[1]);
+        return s_revoke(o, dir, args[1]);
+    if (!strcmp(sub, "enroll") && n == 1)
+        return s_enroll(o);
+    if (!strcmp(sub, "enrolled") && n == 1)
+        return s_enrolled(o);
+    if (!strcmp(sub, "redeem") && n == 2)
+        return s_redeem(o, dir, args[1]);
     fprintf(stderr,
             "assayctl: usage: keys init | new FILE ROLE [NAME] | list | "
-            "allow PATH/NAME.key | revoke NAME (ROLE: submit, read, admin, "
+            "allow PATH/NAME.key | revoke NAME | enroll --name NAME --role "
+            "ROLE [--ttl 1h] | enrolled | redeem TOKEN --name NAME (ROLE: submit, read, admin, "
             "runtime, member)\n");
     return ASSAY_EXIT_USAGE;
 }

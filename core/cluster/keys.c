@@ -2,10 +2,12 @@
 #include "cluster/keys.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <bsd/string.h>
 
@@ -228,6 +230,64 @@ int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                             errlen);
 }
 
+/* A runtime given an enrolment token: trusts the cluster key it names,
+ * makes its own key (not allowed here: the cluster allows it), and while
+ * FILE.enrolling says the token was not yet accepted, keeps its secret
+ * in out->enrol_secret for the runtime to present. */
+static int s_enrolling(const assay_conf *c, const s_where *w,
+                       const char *id, const char *file, assay_keys *out,
+                       char *err, size_t errlen)
+{
+    char secret[ASSAY_TOKEN_SECRET_HEX];
+    assay_transport_key srv = {.file = ASSAY_KEY_CLUSTER,
+                               .name = ASSAY_KEY_CLUSTER,
+                               .create = 1,
+                               .certify = out->server};
+    int rc = assay_token_read(c->enrol_token, out->server, secret, err,
+                              errlen);
+    if (rc)
+        return rc;
+    if ((rc = s_key(w, &srv, err, errlen)))
+        return rc == ASSAY_EEXIST
+                   ? assay_errf(err, errlen, rc,
+                                "%s/%s.key holds another cluster's key than "
+                                "the enrolment token names: the token is "
+                                "for another cluster, or the file is stale",
+                                w->dir, ASSAY_KEY_CLUSTER)
+                   : rc;
+    snprintf(out->enrol_marker, sizeof out->enrol_marker,
+             "%s/%s.enrolling", w->dir, file);
+    assay_transport_key k = {.file = file, .name = id, .role = "runtime"};
+    rc = s_key(w, &k, err, errlen);
+    if (rc == ASSAY_ENOENT) {
+        /* The marker first (the directory is there: cluster.key is): a
+         * key made without one would never enrol. */
+        int fd = open(out->enrol_marker, O_WRONLY | O_CREAT | O_CLOEXEC,
+                      0600);
+        if (fd < 0)
+            return assay_errf(err, errlen, ASSAY_EIO, "%s: %s",
+                              out->enrol_marker, strerror(errno));
+        close(fd);
+        k.create = 1;
+        rc = s_key(w, &k, err, errlen);
+        if (!rc)
+            assay_info("keys: made runtime %s's key in %s, to enrol", id,
+                       out->dir);
+    }
+    if (rc)
+        return rc;
+    s_take(out, &k);
+    explicit_bzero(k.secret_key, sizeof k.secret_key);
+    struct stat st;
+    if (stat(out->enrol_marker, &st) == 0)
+        memcpy(out->enrol_secret, secret, sizeof secret);
+    else
+        out->enrol_marker[0] = '\0'; /* enrolled before */
+    explicit_bzero(secret, sizeof secret);
+    out->allow[0] = '\0';
+    return 0;
+}
+
 int assay_keys_runtime(const assay_conf *c, const char *id,
                        const char *endpoints, assay_keys *out, char *err,
                        size_t errlen)
@@ -238,6 +298,8 @@ int assay_keys_runtime(const assay_conf *c, const char *id,
         return rc < 0 ? rc : 0;
     char file[128];
     snprintf(file, sizeof file, "%s%s", ASSAY_KEY_RUNTIME_PREFIX, id);
+    if (c->enrol_token[0])
+        return s_enrolling(c, &w, id, file, out, err, errlen);
     bool local = s_all_local(endpoints);
     /* Started with its member (make demo), it may come first: either one
      * makes the cluster's keys, and the other reads them. A directory

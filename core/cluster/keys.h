@@ -24,6 +24,7 @@
 
 #include "base/conf.h"
 #include "cluster/link.h"
+#include "proto/token.h"
 
 #define ASSAY_KEY_CLUSTER "cluster"
 #define ASSAY_KEY_OPERATOR "operator"
@@ -37,6 +38,11 @@ typedef struct assay_keys {
     char dir[4096], allow[4200];
     char secret[41], public_[41], server[41];
     char raft_secret[41]; /* member-ID's, for raft links; "" if none */
+    /* A runtime enrolling (enrol_token): the token's secret to present,
+     * and the file that says it was not yet accepted (removed once it
+     * is); both "" otherwise. */
+    char enrol_secret[ASSAY_TOKEN_SECRET_HEX];
+    char enrol_marker[4200];
 } assay_keys;
 
 /* The keys directory: `configured`, else $ASSAY_KEYS_DIR, else
@@ -65,7 +71,9 @@ int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                       size_t errlen);
 /* A runtime `id` joining `endpoints`: presents runtime-ID, trusts
  * cluster.key; when the endpoints are local, makes (and allows) its key,
- * and the cluster's as a member would (whichever starts first). */
+ * and the cluster's as a member would (whichever starts first). With an
+ * enrol_token: trusts the cluster key the token names, makes its key
+ * without allowing it, and says what to enrol with (enrol_secret). */
 int assay_keys_runtime(const assay_conf *c, const char *id,
                        const char *endpoints, assay_keys *out, char *err,
                        size_t errlen);

@@ -148,6 +148,13 @@ int assay_link_open(assay_link *self, int kind, const char *endpoint,
 
 int assay_link_fd(assay_link *self) { return S_OP(self, fd, self->t); }
 
+int assay_link_guests(assay_link *self, bool allow)
+{
+    if (!S_HAS(self->ops, guests))
+        return allow ? ASSAY_EUNSUPP : 0;
+    return S_OP(self, guests, self->t, allow);
+}
+
 bool assay_link_wanted(assay_link *self, int id, const char *topic)
 {
     /* Transports without the slot (or that cannot tell) publish always. */

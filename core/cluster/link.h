@@ -54,6 +54,9 @@ int assay_link_key(const char *modules_dir, const char *transport,
 int assay_link_open(assay_link *self, int kind, const char *endpoint,
                     char *err, size_t errlen);
 int assay_link_fd(assay_link *self);
+/* Lets clients with unknown keys in as guests, or no longer
+ * (transport.h's guests(); ASSAY_EUNSUPP from a transport without it). */
+int assay_link_guests(assay_link *self, bool allow);
 int assay_link_subscribe(assay_link *self, int id, const char *prefix);
 /* Whether anyone subscribes to `topic` on PUBLISH link `id` now. */
 bool assay_link_wanted(assay_link *self, int id, const char *topic);

@@ -1,9 +1,11 @@
 /* core/cluster/runtime.c - the runtime role (see runtime.h). */
 #include "cluster/runtime.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <bsd/string.h>
 
@@ -16,6 +18,8 @@
 #include "cluster/link.h"
 #include "exec/monitor.h"
 #include "plugin/params.h"
+#include "proto/cpmsg.h"
+#include "proto/names.h"
 #include "proto/rtmsg.h"
 
 /* The monitor reads /proc at most this often: results can arrive by the
@@ -59,6 +63,7 @@ struct assay_runtime {
     assay_index *by_key, *by_job;
     size_t unsent; /* attempts done and not yet reported */
     int hb_timer, reg_timer;
+    bool failed; /* it cannot go on (an enrolment refused) */
     char endpoints[8][256]; /* members to try, in turn, until one answers */
     int nendpoints, current, unanswered;
     int64_t heard_ms;       /* when the leader last sent anything */
@@ -151,8 +156,15 @@ static void s_register(void *arg);
 
 /* The leader we registered with is gone or no longer leads: register
  * again, which moves on to the next member if this one stays silent. */
+static void s_enrol(void *arg);
+
 static void s_rejoin(assay_runtime *self, const char *why)
 {
+    if (self->keys.enrol_secret[0]) { /* not a runtime yet: enrol first */
+        self->unanswered = 0;
+        s_enrol(self);
+        return;
+    }
     assay_warn("%s: registering again", why);
     self->registered = false;
     self->received = 0; /* a new session: the leader counts from zero */
@@ -213,17 +225,90 @@ static void s_next_endpoint(assay_runtime *self)
     const char *was = self->endpoints[self->current];
     self->current = (self->current + 1) % self->nendpoints;
     self->unanswered = 1;
-    assay_warn("no answer from %s: trying %s", was,
-               self->endpoints[self->current]);
+    if (self->keys.enrol_secret[0])
+        assay_warn("enrolment: no answer from %s (members let a key they "
+                   "do not know in only while a token is pending: was "
+                   "this one used, revoked or let expire?): trying %s",
+                   was, self->endpoints[self->current]);
+    else
+        assay_warn("no answer from %s: trying %s", was,
+                   self->endpoints[self->current]);
     char err[ASSAY_ERRMSG_SIZE];
     if (s_connect(self, err, sizeof err) != 0)
         assay_error("%s", err);
 }
 
+/* Asks again after an interval unless answered, trying the next `join`
+ * endpoint (or the same one, connected anew) after JOIN_TRIES unanswered
+ * asks: libzmq does not reconnect after a refused handshake, and the key
+ * may be allowed since (an enrolment's guests, an operator's `keys
+ * allow`). */
+static void s_ask_again(assay_runtime *self, void (*ask)(void *))
+{
+    if (++self->unanswered > JOIN_TRIES)
+        s_next_endpoint(self);
+    assay_loop_cancel_timer(self->loop, self->reg_timer);
+    self->reg_timer = assay_loop_add_timer(self->loop, self->conf->heartbeat_ms,
+                                           0, ask, self);
+}
+
+/* Enrolling (docs/security.md#enrolment): presents the token's secret
+ * from its new key, a guest's, until a member answers. */
+static void s_enrol(void *arg)
+{
+    assay_runtime *self = arg;
+    if (!self->keys.enrol_secret[0])
+        return;
+    json_t *b = assay_cp_pack_enrol(&(assay_cp_enrol){
+        .name = self->id, .secret = self->keys.enrol_secret});
+    int rc = b ? assay_link_send(self->link, self->dealer, NULL,
+                                 ASSAY_MDP_CLIENT, ASSAY_SVC_ENROL, b)
+               : ASSAY_ENOMEM;
+    json_decref(b);
+    if (rc)
+        assay_debug("enrolment: cannot send yet: %s", assay_strerror(rc));
+    s_ask_again(self, s_enrol);
+}
+
+/* The answer to s_enrol: enrolled (connect again, now as a runtime, and
+ * register), sent to the leader, or refused (nothing more to try). */
+static void s_on_enrolled(assay_runtime *self, const json_t *body)
+{
+    assay_cp_reply r;
+    assay_cp_read_reply(body, &r);
+    const char *leader = json_string_value(json_object_get(body, "leader"));
+    if (!self->keys.enrol_secret[0])
+        return; /* an answer to a repeated ask */
+    if (!r.ok && r.code == ASSAY_ENOTLEADER) {
+        if (leader && *leader && strlen(leader) < sizeof self->redirect)
+            strlcpy(self->redirect, leader, sizeof self->redirect);
+        return;
+    }
+    if (!r.ok) {
+        assay_error("enrolment as %s refused: %s: make a new token "
+                    "(assayctl keys enroll --name %s --role runtime) and "
+                    "start again with it (docs/security.md#enrolment)",
+                    self->id, r.message, self->id);
+        self->failed = true;
+        assay_loop_stop(self->loop);
+        return;
+    }
+    if (unlink(self->keys.enrol_marker) < 0 && errno != ENOENT)
+        assay_warn("%s: %s", self->keys.enrol_marker, strerror(errno));
+    explicit_bzero(self->keys.enrol_secret, sizeof self->keys.enrol_secret);
+    assay_info("enrolled as %s: every member allows this runtime's key",
+               self->id);
+    char err[ASSAY_ERRMSG_SIZE];
+    if (s_connect(self, err, sizeof err)) /* a handshake as a runtime */
+        assay_error("%s", err);
+    self->unanswered = 0;
+    s_register(self);
+}
+
 static void s_register(void *arg)
 {
     assay_runtime *self = arg;
-    if (self->registered)
+    if (self->registered || self->keys.enrol_secret[0])
         return;
     json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
     assay_rtmsg_pack_register(
@@ -239,13 +324,8 @@ static void s_register(void *arg)
     s_send_packed(self, ASSAY_RT_REGISTER);
     json_decref(cat);
     /* Until "registered" arrives, ask again (the leader may be starting);
-     * one pending retry at a time. After JOIN_TRIES unanswered asks, try
-     * the next `join` endpoint. */
-    if (++self->unanswered > JOIN_TRIES && self->nendpoints > 1)
-        s_next_endpoint(self);
-    assay_loop_cancel_timer(self->loop, self->reg_timer);
-    self->reg_timer = assay_loop_add_timer(self->loop, self->conf->heartbeat_ms,
-                                           0, s_register, self);
+     * one pending retry at a time. */
+    s_ask_again(self, s_register);
 }
 
 /* Packs the reports of as[0..n) as one "result" message, with the
@@ -448,7 +528,10 @@ static int s_drain(assay_runtime *self)
             break;
         }
         self->heard_ms = assay_now_ms();
-        if (rc < 0 || strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
+        if (rc > 0 && !strcmp(m.proto, ASSAY_MDP_CLIENT) &&
+            !strcmp(m.verb, ASSAY_SVC_ENROL)) {
+            s_on_enrolled(self, m.body);
+        } else if (rc < 0 || strcmp(m.proto, ASSAY_RUNTIME_PROTO)) {
             assay_warn("dropped message from leader: %s",
                        rc < 0 ? err : "unknown protocol");
         } else if (!strcmp(m.verb, ASSAY_RT_PULSE)) {
@@ -656,10 +739,20 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
                                           conf->heartbeat_ms, s_heartbeat,
                                           self);
     s_limit(self); /* first sample: memory figure for registration */
-    s_register(self);
+    if (self->keys.enrol_secret[0]) {
+        assay_info("runtime %s enrolling with %s", self->id,
+                   self->endpoints[0]);
+        s_enrol(self);
+    } else
+        s_register(self);
     assay_info("runtime %s joining %s", self->id, self->endpoints[0]);
     *out = self;
     return 0;
+}
+
+bool assay_runtime_failed(const assay_runtime *self)
+{
+    return self && self->failed;
 }
 
 void assay_runtime_destroy(assay_runtime **self_p)

@@ -21,6 +21,9 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
                       assay_runner *runner, assay_runtime **out, char *err,
                       size_t errlen);
 void assay_runtime_destroy(assay_runtime **self_p);
+/* Whether it stopped the loop because it cannot go on (its enrolment was
+ * refused): the daemon then exits with a failure. */
+bool assay_runtime_failed(const assay_runtime *self);
 
 /* Compares the plugins directory with the catalogue and advertises any
  * change (SIGHUP, `assayctl plugins --rescan`). */

@@ -27,6 +27,8 @@ int mb_fsm_apply(void *data, const void *cmd, size_t len, void **result)
         s_fsm_stop(self, "a committed command it cannot read", err);
     if (rc && *err)
         assay_warn("log entry refused: %s", err);
+    if (!rc)
+        mb_enrolled_applied(self, res);
     *result = res;
     return rc;
 }
@@ -65,6 +67,7 @@ int mb_fsm_restore(void *data, const void *buf, size_t len)
     if (rc)
         s_fsm_stop(self, "a snapshot that does not restore", err);
     mb_offers_reset(self, true);
+    mb_enrolled_sync(self);
     for (s_rt *r = self->rt_list; r; r = r->next)
         r->rec = NULL; /* freed with the old state */
     return 0;

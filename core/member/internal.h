@@ -2,7 +2,8 @@
  * member's struct, a runtime's session, batches, and the functions one
  * part calls in another (mb_*). Nothing outside member/ includes it. The
  * parts, bottom up: reply.c (replies, pending commands, batches, runtime
- * sessions' outboxes), roles.c, offers.c, services.c, lead.c, sessions.c,
+ * sessions' outboxes), roles.c, offers.c, services.c, enrol.c, lead.c,
+ * sessions.c,
  * dispatch.c, tick.c, events.c, consensus.c, leader.c (lifecycle). */
 #ifndef ASSAY_MEMBER_INTERNAL_H
 #define ASSAY_MEMBER_INTERNAL_H
@@ -184,6 +185,15 @@ struct assay_leader {
     int64_t forget_check_ms; /* when dead runtimes are looked at next */
     assay_snapshotter *snap;
     bool secure; /* its links are CURVE (security = curve) */
+    /* Enrolment (enrol.c): the allow-list enrolled keys are written to
+     * ("" without security), the key the cluster serves with (tokens
+     * carry it), the state's enrolment generation the files follow,
+     * whether guests are let in, and enrolments refused. */
+    char allow_dir[4200], public_key[41];
+    uint64_t keys_gen;
+    bool guests;
+    uint64_t ticks; /* mb_tick's calls */
+    uint64_t enrol_refused;
     char endpoint[256], events_ep[256]; /* announced when leading */
     /* While a registration or catalogue update is applied: its runtime
      * and the catalogue it had before (NULL: none), for runtime.plugins. */
@@ -293,6 +303,15 @@ void mb_svc_plugins(assay_leader *self, const assay_bytes *route,
                     const char *verb, const json_t *body);
 void mb_svc_rescan(assay_leader *self, const assay_bytes *route,
                    const char *verb, const json_t *body);
+
+/* enrol.c: enrolment tokens and enrolled keys */
+void mb_svc_keys(assay_leader *self, const assay_bytes *route,
+                 const char *verb, const json_t *body);
+void mb_svc_enrol(assay_leader *self, const assay_bytes *route,
+                  const char *verb, const json_t *body);
+void mb_enrolled_sync(assay_leader *self);
+void mb_enrolled_applied(assay_leader *self, const json_t *result);
+void mb_guests_check(assay_leader *self);
 
 /* lead.c: members, redirects, the lead */
 const json_t *mb_known_leader(assay_leader *self);

@@ -29,13 +29,18 @@ const json_t *mb_known_leader(assay_leader *self)
 /* Control-plane requests that need the leader, on a member that does not
  * lead: ASSAY_ENOTLEADER, with the leader's endpoints when known. */
 /* Admin actions go to the audit log as they are asked: a cancel, a
- * rescan, a cluster change (not its status), with the request's body. */
+ * rescan, a cluster change (not its status), a token made or a key
+ * revoked, with the request's body. */
 static void s_audit_asked(assay_leader *self, const assay_link_msg *m)
 {
     assay_cp_cluster req;
     char err[ASSAY_ERRMSG_SIZE];
+    assay_cp_keys keys;
     bool change = !strcmp(m->verb, ASSAY_SVC_CANCEL) ||
                   !strcmp(m->verb, ASSAY_SVC_RESCAN) ||
+                  (!strcmp(m->verb, ASSAY_SVC_KEYS) &&
+                   !assay_cp_read_keys(m->body, &keys, err, sizeof err) &&
+                   keys.op != ASSAY_CP_KEYS_LIST) ||
                   (!strcmp(m->verb, ASSAY_SVC_CLUSTER) &&
                    !assay_cp_read_cluster(m->body, &req, err, sizeof err) &&
                    req.op != ASSAY_CP_CLUSTER_STATUS);
@@ -316,6 +321,7 @@ static const struct {
     {ASSAY_SVC_JOBS, mb_svc_jobs},         {ASSAY_SVC_CANCEL, mb_svc_cancel},
     {ASSAY_SVC_RUNTIMES, mb_svc_runtimes}, {ASSAY_SVC_PLUGINS, mb_svc_plugins},
     {ASSAY_SVC_RESCAN, mb_svc_rescan},     {ASSAY_SVC_CLUSTER, s_svc_cluster},
+    {ASSAY_SVC_KEYS, mb_svc_keys},         {ASSAY_SVC_ENROL, mb_svc_enrol},
 };
 
 #define NSERVICES (sizeof s_services / sizeof *s_services)
@@ -378,6 +384,7 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
         assay_cp_error(ASSAY_ENOENT,
                  "unknown service '%.64s' (services: assay.submit, "
                  "assay.job, assay.jobs, assay.cancel, assay.runtimes, "
-                 "assay.plugins, assay.rescan, assay.cluster, mmi.service)",
+                 "assay.plugins, assay.rescan, assay.cluster, assay.keys, "
+                 "assay.enrol, mmi.service)",
                  m->verb));
 }

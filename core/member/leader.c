@@ -95,6 +95,10 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     if (!rc) {
         assay_keys_apply(&keys, &lc);
         self->secure = keys.secure;
+        if (keys.secure) {
+            strlcpy(self->allow_dir, keys.allow, sizeof self->allow_dir);
+            strlcpy(self->public_key, keys.public_, sizeof self->public_key);
+        }
         rc = assay_link_new_conf(&lc, &self->link, err, errlen);
         explicit_bzero(keys.secret, sizeof keys.secret);
     }

@@ -11,7 +11,9 @@
  *   admin    everything on the control plane: assay.cancel, .rescan,
  *            cluster changes
  *   runtime  the runtime protocol, as the runtime its key is named for
- *   member   nothing here (raft peers) */
+ *   member   nothing here (raft peers)
+ *   guest    a key no certificate allows, let in while an enrolment
+ *            token is pending: assay.enrol alone (enrol.c) */
 #include "member/internal.h"
 
 static bool s_is(const char *role, const char *want)
@@ -51,11 +53,24 @@ static bool s_anonymous(const assay_leader *self, const assay_link_msg *m)
 
 bool mb_may_call(assay_leader *self, const assay_link_msg *m)
 {
+    const char *v = m->verb;
+    bool guest = s_is(m->role, ASSAY_ROLE_NAME_GUEST);
+    /* Enrolment is for a key not allowed yet, and for nothing else. */
+    if (!strcmp(v, ASSAY_SVC_ENROL) || guest) {
+        bool ok = guest && !strcmp(v, ASSAY_SVC_ENROL);
+        if (!ok)
+            s_denied(self, m->peer, m->role, v,
+                     guest ? "refused %s from unknown key %s: a guest may "
+                             "only enrol"
+                           : "refused %s from key %s: it is allowed "
+                             "already",
+                     v, m->peer ? m->peer : "(unnamed)");
+        return ok;
+    }
     if (s_anonymous(self, m) || s_is(m->role, "admin") ||
         !strncmp(m->verb, ASSAY_SVC_MMI_PREFIX, strlen(ASSAY_SVC_MMI_PREFIX)))
         return true;
     bool reader = s_is(m->role, "read") || s_is(m->role, "submit");
-    const char *v = m->verb;
     bool ok;
     if (!strcmp(v, ASSAY_SVC_SUBMIT) || !strcmp(v, ASSAY_SVC_CANCEL))
         ok = s_is(m->role, "submit");

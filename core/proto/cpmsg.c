@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/errtext.h"
+#include "base/ident.h"
+
 static const char *s_str(const json_t *o, const char *k)
 {
     return json_string_value(json_object_get(o, k));
@@ -166,5 +169,82 @@ int assay_cp_read_cluster(const json_t *body, assay_cp_cluster *out,
     out->level = json_is_integer(level) && json_integer_value(level) > 0
                      ? json_integer_value(level)
                      : 0;
+    return 0;
+}
+
+static const char *const s_keys_ops[] = {"list", "enroll", "revoke"};
+
+json_t *assay_cp_pack_keys(const assay_cp_keys *req)
+{
+    if ((size_t)req->op >= sizeof s_keys_ops / sizeof *s_keys_ops)
+        return NULL;
+    json_t *o = json_pack("{s:s}", "op", s_keys_ops[req->op]);
+    if (o && req->name)
+        json_object_set_new(o, "name", json_string(req->name));
+    if (o && req->role)
+        json_object_set_new(o, "role", json_string(req->role));
+    if (o && req->ttl_s)
+        json_object_set_new(o, "ttl_s", json_integer(req->ttl_s));
+    return o;
+}
+
+int assay_cp_read_keys(const json_t *body, assay_cp_keys *out, char *err,
+                       size_t errlen)
+{
+    const char *op = s_str(body, "op") ? s_str(body, "op") : "list";
+    memset(out, 0, sizeof *out);
+    size_t i = 0, n = sizeof s_keys_ops / sizeof *s_keys_ops;
+    while (i < n && strcmp(op, s_keys_ops[i]))
+        i++;
+    if (i == n)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.keys: unknown op '%.32s' (list, enroll, "
+                          "revoke)",
+                          op);
+    out->op = (assay_cp_keys_op)i;
+    out->name = s_str(body, "name");
+    out->role = s_str(body, "role");
+    const json_t *ttl = json_object_get(body, "ttl_s");
+    out->ttl_s = ttl ? (json_is_integer(ttl) ? json_integer_value(ttl) : -1)
+                     : ASSAY_CP_TOKEN_TTL_DEFAULT;
+    if (out->op == ASSAY_CP_KEYS_LIST)
+        return 0;
+    if (!out->name || !assay_ident_valid(out->name, 63))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.keys %s: name: an identifier of at most 63 "
+                          "bytes (letters, digits, '.', '-', '_') is needed",
+                          op);
+    if (out->op == ASSAY_CP_KEYS_REVOKE)
+        return 0;
+    static const char *const roles[] = {"runtime", "submit", "read", "admin"};
+    bool role = false;
+    for (size_t k = 0; out->role && k < 4; k++)
+        role = role || !strcmp(out->role, roles[k]);
+    if (!role)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.keys enroll: role: runtime, submit, read or "
+                          "admin (members are added with keys of their own, "
+                          "docs/security.md)");
+    if (out->ttl_s < 1 || out->ttl_s > ASSAY_CP_TOKEN_TTL_MAX)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.keys enroll: ttl_s: from 1 to %d seconds",
+                          ASSAY_CP_TOKEN_TTL_MAX);
+    return 0;
+}
+
+json_t *assay_cp_pack_enrol(const assay_cp_enrol *req)
+{
+    return json_pack("{s:s, s:s}", "name", req->name, "secret", req->secret);
+}
+
+int assay_cp_read_enrol(const json_t *body, assay_cp_enrol *out, char *err,
+                        size_t errlen)
+{
+    out->name = s_str(body, "name");
+    out->secret = s_str(body, "secret");
+    if (!out->name || !assay_ident_valid(out->name, 63) || !out->secret)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.enrol: needs name (an identifier) and "
+                          "secret (the token's)");
     return 0;
 }

@@ -1,7 +1,7 @@
 /* core/proto/cpmsg.h - the control plane's messages, typed
  * (docs/protocol.md, "Control-plane services"): the reply envelope every
  * service answers with, and the requests of assay.job, assay.jobs,
- * assay.cancel and assay.cluster, packed and read here and nowhere else
+ * assay.cancel, assay.cluster, assay.keys and assay.enrol, packed and read here and nowhere else
  * (a JobSpec, assay.submit's body, is job/jobspec's). The member reads
  * requests with these and replies with the envelope; the client library,
  * assayctl and assay-bench pack requests and read replies with them.
@@ -99,5 +99,39 @@ json_t *assay_cp_pack_cluster(const assay_cp_cluster *req);
 /* A missing op is "status"; an unknown one is ASSAY_EINVAL. */
 int assay_cp_read_cluster(const json_t *body, assay_cp_cluster *out,
                           char *err, size_t errlen);
+
+/* assay.keys (admin): {op: "list" | "enroll" | "revoke", name?, role?,
+ * ttl_s?}. */
+typedef enum assay_cp_keys_op {
+    ASSAY_CP_KEYS_LIST,
+    ASSAY_CP_KEYS_ENROLL,
+    ASSAY_CP_KEYS_REVOKE,
+} assay_cp_keys_op;
+
+/* Longest a token may live, and how long one lives unless asked. */
+#define ASSAY_CP_TOKEN_TTL_MAX (7 * 86400)
+#define ASSAY_CP_TOKEN_TTL_DEFAULT 3600
+
+typedef struct assay_cp_keys {
+    assay_cp_keys_op op;
+    const char *name; /* enroll, revoke: an identifier */
+    const char *role; /* enroll: runtime, submit, read or admin */
+    int64_t ttl_s;    /* enroll: 1 to ASSAY_CP_TOKEN_TTL_MAX */
+} assay_cp_keys;
+
+json_t *assay_cp_pack_keys(const assay_cp_keys *req);
+/* Checks what each op needs; a missing op is "list", ttl_s defaults. */
+int assay_cp_read_keys(const json_t *body, assay_cp_keys *out, char *err,
+                       size_t errlen);
+
+/* assay.enrol (a guest): {name, secret}: the token's secret (hex) for the
+ * name it was made for. */
+typedef struct assay_cp_enrol {
+    const char *name, *secret;
+} assay_cp_enrol;
+
+json_t *assay_cp_pack_enrol(const assay_cp_enrol *req);
+int assay_cp_read_enrol(const json_t *body, assay_cp_enrol *out, char *err,
+                        size_t errlen);
 
 #endif

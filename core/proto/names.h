@@ -19,6 +19,8 @@
 #define ASSAY_SVC_PLUGINS "assay.plugins"
 #define ASSAY_SVC_RESCAN "assay.rescan"
 #define ASSAY_SVC_CLUSTER "assay.cluster"
+#define ASSAY_SVC_KEYS "assay.keys"
+#define ASSAY_SVC_ENROL "assay.enrol"
 /* RFC 8 service discovery; its bodies are plain text. */
 #define ASSAY_SVC_MMI_PREFIX "mmi."
 #define ASSAY_SVC_MMI_SERVICE "mmi.service"

@@ -500,6 +500,9 @@ static const s_op s_ops[] = {
     /* Readable at any level: it is how a cluster leaves level 1. */
     {"level", 1, 1, s_level},
     {"forget", 1, ASSAY_LEVEL_FORGET, s_forget},
+    {"token", 1, ASSAY_LEVEL_ENROLMENT, st_token},
+    {"enrol", 1, ASSAY_LEVEL_ENROLMENT, st_enrol},
+    {"unenrol", 1, ASSAY_LEVEL_ENROLMENT, st_unenrol},
 };
 
 int assay_state_op_version(const char *op)

@@ -318,3 +318,49 @@ assay_cmd *assay_cmd_level(int64_t level, int64_t at)
     }
     return s_done(self);
 }
+
+assay_cmd *assay_cmd_token(const char *name, const char *role,
+                           const char *hash, int64_t expires_ms, int64_t at,
+                           const char *by_name, const char *by_role)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("token", 5 + !!by_name, &pk);
+    if (self) {
+        assay_codec_pack_kv_str(pk, "name", name);
+        assay_codec_pack_kv_str(pk, "role", role);
+        assay_codec_pack_kv_str(pk, "hash", hash);
+        assay_codec_pack_kv_int(pk, "expires_ms", expires_ms);
+        assay_codec_pack_kv_int(pk, "at", at);
+        if (by_name)
+            st_by_pack(pk, by_name, by_role);
+    }
+    return s_done(self);
+}
+
+assay_cmd *assay_cmd_enrol(const char *name, const char *key,
+                           const char *hash, int64_t at)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("enrol", 4, &pk);
+    if (self) {
+        assay_codec_pack_kv_str(pk, "name", name);
+        assay_codec_pack_kv_str(pk, "key", key);
+        assay_codec_pack_kv_str(pk, "hash", hash);
+        assay_codec_pack_kv_int(pk, "at", at);
+    }
+    return s_done(self);
+}
+
+assay_cmd *assay_cmd_unenrol(const char *name, int64_t at,
+                             const char *by_name, const char *by_role)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("unenrol", 2 + !!by_name, &pk);
+    if (self) {
+        assay_codec_pack_kv_str(pk, "name", name);
+        assay_codec_pack_kv_int(pk, "at", at);
+        if (by_name)
+            st_by_pack(pk, by_name, by_role);
+    }
+    return s_done(self);
+}

@@ -71,5 +71,13 @@ assay_cmd *assay_cmd_leader(const char *id, const char *endpoint,
                             const char *events, int64_t member,
                             int64_t level);
 assay_cmd *assay_cmd_level(int64_t level, int64_t at);
+/* Enrolment (level 5; state.h): hash is the token secret's, hex. */
+assay_cmd *assay_cmd_token(const char *name, const char *role,
+                           const char *hash, int64_t expires_ms, int64_t at,
+                           const char *by_name, const char *by_role);
+assay_cmd *assay_cmd_enrol(const char *name, const char *key,
+                           const char *hash, int64_t at);
+assay_cmd *assay_cmd_unenrol(const char *name, int64_t at,
+                             const char *by_name, const char *by_role);
 
 #endif

@@ -50,7 +50,8 @@ int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len)
     int rc = assay_state_pack(st,
                               level < ASSAY_LEVEL_RETENTION     ? 1
                               : level < ASSAY_LEVEL_ATTRIBUTION ? 2
-                                                                : 3,
+                              : level < ASSAY_LEVEL_ENROLMENT   ? 3
+                                                                : 4,
                               &pk);
     if (rc || !sb.data) {
         msgpack_sbuffer_destroy(&sb);

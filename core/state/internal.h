@@ -18,6 +18,9 @@ typedef struct {
     assay_job *head, *tail;
 } st_list;
 
+/* Enrolment tokens and enrolled keys (enrolment.c). */
+typedef struct st_keys st_keys;
+
 struct assay_state {
     assay_index *jobs, *specs, *runtimes;
     assay_index *running_on; /* runtime id -> its running jobs */
@@ -44,6 +47,7 @@ struct assay_state {
      * done with within one call. */
     msgpack_sbuffer scratch;
     json_t *leader; /* the last "leader" command, NULL before one */
+    st_keys *keys;
     assay_state_event_fn on_event;
     assay_state_wants_fn wants;
     void *arg;
@@ -120,6 +124,21 @@ void st_by_read(assay_state *self, const msgpack_object *o,
  * the caller to append. */
 void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
                       size_t extra);
+
+/* enrolment.c: the registry, its snapshot part ({tokens, enrolled}) and
+ * its ops. */
+st_keys *st_keys_new(void);
+void st_keys_destroy(st_keys **self_p);
+void st_keys_clear(st_keys *self);
+int st_keys_pack(const st_keys *self, msgpack_packer *pk);
+int st_keys_load(assay_state *self, const msgpack_object *keys, char *err,
+                 size_t errlen);
+int st_token(assay_state *self, const msgpack_object *cmd, json_t **result,
+             char *err, size_t errlen);
+int st_enrol(assay_state *self, const msgpack_object *cmd, json_t **result,
+             char *err, size_t errlen);
+int st_unenrol(assay_state *self, const msgpack_object *cmd, json_t **result,
+               char *err, size_t errlen);
 
 /* Appends an attempt (a dispatch), or ends the latest one. */
 bool st_attempt_begin(assay_state *self, assay_job *j, int64_t at,

@@ -9,7 +9,8 @@
  * JobSpec's id and fields copied; the previous release wrote it without
  * level, ended_ms and attempts. Format 3 is format 2 with each JobSpec's
  * "by" (who submitted it), written from level 4 on; format 2 is written
- * at levels 2 and 3, for a member of the release before that.
+ * at levels 2 and 3, for a member of the release before that. Format 4
+ * adds "keys": {tokens, enrolled} (enrolment.c), written from level 5.
  * tests/fixtures/state/ holds one of each. Restore is linear in the
  * jobs. */
 #include "state/internal.h"
@@ -67,7 +68,7 @@ int assay_state_pack(const assay_state *self, int version,
                      msgpack_packer *pk)
 {
     bool v1 = version < 2;
-    msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader);
+    msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader + (version >= 4));
     assay_codec_pack_kv_int(pk, "v", v1 ? 1 : version);
     assay_codec_pack_kv_int(pk, "level", self->level);
     assay_codec_pack_str(pk, "specs");
@@ -119,6 +120,10 @@ int assay_state_pack(const assay_state *self, int version,
     }
     if (self->leader)
         assay_codec_pack_kv_json(pk, "leader", self->leader);
+    if (version >= 4) {
+        assay_codec_pack_str(pk, "keys");
+        return st_keys_pack(self->keys, pk);
+    }
     return 0;
 }
 
@@ -345,9 +350,12 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
             rec->alive = st_is(alive, MSGPACK_OBJECT_BOOLEAN) &&
                          alive->via.boolean;
     }
-    const msgpack_object *lead = st_get(dump, "leader");
+    const msgpack_object *lead = st_get(dump, "leader"),
+                         *keys = st_get(dump, "keys");
     if (lead && !rc)
         rc = st_leader_set(self, lead, err, errlen);
+    if (keys && !rc)
+        rc = st_keys_load(self, keys, err, errlen);
     /* Format 1 had no levels: a state that had a leader was at level 1. */
     self->level = level ? level : self->leader ? 1 : 0;
     self->on_event = ev;

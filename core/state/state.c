@@ -159,13 +159,14 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->catalogs = assay_index_new();
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
     self->empty = json_object();
+    self->keys = st_keys_new();
     msgpack_sbuffer_init(&self->scratch);
     self->top = -1;
     self->on_event = on_event;
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
         !self->running_on || !self->strings || !self->catalogs ||
-        !self->zone || !self->empty)
+        !self->zone || !self->empty || !self->keys)
         assay_state_destroy(&self);
     return self;
 }
@@ -307,6 +308,7 @@ void st_clear(assay_state *self)
     self->level = 0;
     json_decref(self->leader);
     self->leader = NULL;
+    st_keys_clear(self->keys);
     size_t i;
     json_t *id;
     json_array_foreach(self->runtime_ids, i, id) {
@@ -338,8 +340,9 @@ void assay_state_destroy(assay_state **self_p)
         return;
     assay_state *self = *self_p;
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
-        self->running_on && self->strings && self->catalogs)
+        self->running_on && self->strings && self->catalogs && self->keys)
         st_clear(self);
+    st_keys_destroy(&self->keys);
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);
     if (self->zone)

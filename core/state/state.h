@@ -40,7 +40,15 @@
  *   level   {level} (level 2): raises the feature level.
  *   forget  {runtimes:[id]} (level 3): forgets runtimes that are dead and
  *     hold no running job (the leader chooses them:
- *     retain_runtime_seconds); publishes runtime.gone for each. */
+ *     retain_runtime_seconds); publishes runtime.gone for each.
+ *   token   {name, role, hash, expires_ms, at, by?} (level 5): an
+ *     enrolment token (enrolment.c): the key that presents its secret
+ *     (hash: BLAKE2b-256 of it, hex) before expires_ms is enrolled as
+ *     `name` with `role`; replaces a pending one of that name.
+ *   enrol   {name, key, hash, at} (level 5): the token of that name and
+ *     hash is used up by `key`, now enrolled.
+ *   unenrol {name, at, by?} (level 5): revokes the key enrolled as name,
+ *     or the token pending for it. */
 #ifndef ASSAY_CORE_STATE_H
 #define ASSAY_CORE_STATE_H
 
@@ -54,10 +62,11 @@
 #include "base/index.h"
 
 /* Snapshot format this build writes (it reads 1 up to this). Format 3: a
- * JobSpec may name who submitted it. */
-#define ASSAY_STATE_VERSION 3
+ * JobSpec may name who submitted it. Format 4: enrolment tokens and
+ * enrolled keys. */
+#define ASSAY_STATE_VERSION 4
 /* Highest feature level this build speaks. */
-#define ASSAY_STATE_LEVEL 4
+#define ASSAY_STATE_LEVEL 5
 /* The feature level that brought retention (the "expire" op). */
 #define ASSAY_LEVEL_RETENTION 2
 /* The feature level that brought forgetting dead runtimes ("forget"). */
@@ -65,6 +74,9 @@
 /* The feature level that brought attribution (submit's and cancel's
  * "by"). */
 #define ASSAY_LEVEL_ATTRIBUTION 4
+/* The feature level that brought enrolment ("token", "enrol",
+ * "unenrol"). */
+#define ASSAY_LEVEL_ENROLMENT 5
 /* Attempts a job's history keeps (JobSpecs allow at most 100). */
 #define ASSAY_ATTEMPTS_MAX 100
 
@@ -263,6 +275,53 @@ typedef struct assay_retention {
 size_t assay_state_expirable(const assay_state *self,
                              const assay_retention *policy, int64_t now_ms,
                              json_t *ids, size_t max);
+
+/* Enrolment (enrolment.c). Tokens pending at once, and keys enrolled,
+ * at most: */
+#define ASSAY_TOKENS_MAX 1024
+#define ASSAY_ENROLLED_MAX 65536
+/* Bytes of a token's hash (BLAKE2b), held as hex. */
+#define ASSAY_TOKEN_HASH_BYTES 32
+
+/* The name is each record's first field (enrolment.c sorts by it). */
+typedef struct assay_token_rec {
+    char name[64];
+    char role[16];
+    char hash[2 * ASSAY_TOKEN_HASH_BYTES + 1];
+    int64_t expires_ms, at_ms;
+    const char *by_name, *by_role; /* who made it ("": unknown) */
+} assay_token_rec;
+
+typedef struct assay_enrolled_rec {
+    char name[64];
+    char role[16];
+    char key[41]; /* Z85 */
+    int64_t at_ms;
+    const char *by_name, *by_role; /* who made its token ("": unknown) */
+} assay_enrolled_rec;
+
+/* Whether keys of `role` may be enrolled (runtime, submit, read, admin:
+ * never member). */
+bool assay_enrol_role(const char *role);
+const assay_token_rec *assay_state_token(const assay_state *self,
+                                         const char *name);
+const assay_enrolled_rec *assay_state_enrolled(const assay_state *self,
+                                               const char *name);
+const assay_enrolled_rec *assay_state_enrolled_key(const assay_state *self,
+                                                   const char *key);
+/* Tokens not expired at now_ms. */
+size_t assay_state_tokens_live(const assay_state *self, int64_t now_ms);
+size_t assay_state_enrolled_count(const assay_state *self);
+/* Changes with every token made, enrolment, revocation and load. */
+uint64_t assay_state_keys_gen(const assay_state *self);
+/* Calls fn for each enrolled key, by name. */
+void assay_state_enrolled_each(const assay_state *self,
+                               void (*fn)(const assay_enrolled_rec *e,
+                                          void *arg),
+                               void *arg);
+/* {tokens: [{name, role, expires_ms, made_ms, by}] (those not expired at
+ * now_ms), enrolled: [{name, role, key, at_ms, by}]}, by name. */
+json_t *assay_state_keys_json(const assay_state *self, int64_t now_ms);
 
 /* Sets a job's reason or waiting note (NULL or "" clears it). Notes live
  * on the heap: most jobs never have one, and a million queued jobs must

@@ -1248,17 +1248,47 @@ Test(raft_fixture, malformed_entries)
 /* Format 1 logged cmd_every(); format 2 goes on to raise the feature
  * level, run batch-4 with clocks in the log and expire batch-2; format 3
  * raises it to 4 and has a JobSpec submitted, and one of its jobs
- * cancelled, by named keys. */
+ * cancelled, by named keys; format 4 raises it to 5, makes three
+ * enrolment tokens, enrols a key with one, revokes another token and
+ * keeps the third pending. */
 static int fixture_len(int version)
 {
-    return n_every + (version >= 2) * 4 + (version >= 3) * 3;
+    return n_every + (version >= 2) * 4 + (version >= 3) * 3 +
+           (version >= 4) * 6;
 }
+
+#define FIXTURE_HASH8(c) c c c c c c c c
+#define FIXTURE_HASH(c)                                                        \
+    "'" FIXTURE_HASH8(c) FIXTURE_HASH8(c) FIXTURE_HASH8(c) FIXTURE_HASH8(c)    \
+        FIXTURE_HASH8(c) FIXTURE_HASH8(c) FIXTURE_HASH8(c) FIXTURE_HASH8(c) "'"
+#define FIXTURE_KEY "'rq:rM>}U?@Lns47E1-kR.o@n-FcmmsL/@{H8]yf7'"
 
 static json_t *fixture_cmd(int version, int k)
 {
     (void)version;
     json_t *c;
     switch (k - n_every) {
+    case 7: return J("{'op':'level', 'level':5, 'at':4000}");
+    case 8:
+    case 9:
+    case 10:
+        return J(k - n_every == 8
+                     ? "{'op':'token', 'name':'rt-7', 'role':'runtime', "
+                       "'hash':" FIXTURE_HASH("a") ", 'expires_ms':90000, "
+                       "'at':4100, 'by':{'name':'alice', 'role':'admin'}}"
+                 : k - n_every == 9
+                     ? "{'op':'token', 'name':'rt-8', 'role':'runtime', "
+                       "'hash':" FIXTURE_HASH("b") ", 'expires_ms':90000, "
+                       "'at':4200}"
+                     : "{'op':'token', 'name':'ci-2', 'role':'submit', "
+                       "'hash':" FIXTURE_HASH("c") ", 'expires_ms':90000, "
+                       "'at':4300}");
+    case 11:
+        return J("{'op':'enrol', 'name':'rt-7', 'key':" FIXTURE_KEY
+                 ", 'hash':" FIXTURE_HASH("a") ", 'at':4400}");
+    case 12:
+        return J("{'op':'unenrol', 'name':'rt-8', 'at':4500, "
+                 "'by':{'name':'alice', 'role':'admin'}}");
     case 4: return J("{'op':'level', 'level':4, 'at':3000}");
     case 5:
         c = cmd_submit("ci", 2, 0, 1);
@@ -1405,6 +1435,43 @@ Test(raft_fixture, version_1_log_and_snapshot_still_load)
     cr_expect_str_eq(dump_leader(db), "node-0");
     cr_expect_eq(assay_state_level(a.m.state), 1);
     cr_expect_eq(assay_state_level(b.m.state), 1);
+    json_decref(da);
+    json_decref(db);
+    member_fini(&a.m);
+    member_fini(&b.m);
+}
+
+Test(raft_fixture, version_4_log_and_snapshot_still_load)
+{
+    solo a, b;
+    load_fixture(4, &a, &b);
+    json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
+    expect_same_dumps(da, db);
+    cr_expect_eq(assay_state_level(b.m.state), 5);
+    for (int i = 0; i < 2; i++) {
+        assay_state *st = i ? b.m.state : a.m.state;
+        const assay_enrolled_rec *e = assay_state_enrolled(st, "rt-7");
+        cr_assert_not_null(e);
+        cr_expect_str_eq(e->role, "runtime");
+        cr_expect_str_eq(e->by_name, "alice");
+        cr_expect_eq(assay_state_enrolled_key(st, e->key), e);
+        /* Used up, revoked; the third still pending. */
+        cr_expect_null(assay_state_token(st, "rt-7"));
+        cr_expect_null(assay_state_token(st, "rt-8"));
+        const assay_token_rec *t = assay_state_token(st, "ci-2");
+        cr_assert_not_null(t);
+        cr_expect_str_eq(t->role, "submit");
+        cr_expect_eq(t->expires_ms, 90000);
+        cr_expect_eq(assay_state_tokens_live(st, 89999), 1);
+        cr_expect_eq(assay_state_tokens_live(st, 90000), 0);
+    }
+    /* Keys stay out of format 3, which a member of the release before
+     * reads. */
+    json_t *v3 = assay_state_dump_format(b.m.state, 3);
+    char *text = jtext(v3);
+    cr_expect_null(strstr(text, "rt-7"), "%s", text);
+    free(text);
+    json_decref(v3);
     json_decref(da);
     json_decref(db);
     member_fini(&a.m);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cluster.h"
@@ -84,9 +85,11 @@ Test(security, keys_are_made_listed_allowed_and_revoked)
     harness_expect(65, "allowed already, as alice", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys list", dir);
     harness_expect(0, "alice", cmd);
-    snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys revoke alice", dir);
+    snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k --endpoint "
+             "tcp://127.0.0.1:9 --timeout-ms 300 keys revoke alice", dir);
     harness_expect(0, "revoked", cmd);
-    harness_expect(65, "No such file", cmd);
+    /* Not here: an enrolled key of that name is asked for (no cluster). */
+    harness_expect(69, "no such file here, and the cluster", cmd);
     snprintf(cmd, sizeof cmd, CTL " --keys-dir %s/k keys revoke ../x", dir);
     harness_expect(65, "not a key name", cmd);
 }
@@ -484,3 +487,126 @@ Test(security, a_flood_of_refused_handshakes_costs_no_service)
     cr_expect_leq(lines, 16, "%d refusal lines: not paced", lines);
 }
 
+
+/* Enrolment (docs/security.md#enrolment): a runtime on a host with no
+ * key enrols once with a token and runs jobs; the same token replayed
+ * from another key is refused, and that runtime stops saying why; an
+ * unknown key let in while a token is pending may only enrol; revoking
+ * the enrolled key cuts it off on the member. */
+Test(security, a_runtime_enrols_once_with_a_token)
+{
+    char audit[4096], cmd[16384];
+    snprintf(audit, sizeof audit, "--set audit_log=%s/audit.log", dir);
+    cluster_start(&c, audit);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s keys enroll --name rt-e1 --role runtime "
+                 "--ttl 10m | sed -n 2p > %s/token && grep -q '^assay1-' "
+                 "%s/token",
+             c.endpoint, dir, dir);
+    harness_expect(0, "", cmd);
+    /* A host of its own: an empty keys directory. */
+    cluster_node *rt = cluster_bg(
+        &c, "rt-e1",
+        HARNESS_BIN "assayd --node-id rt-e1 --join '%s' --executors 1 "
+                    "--plugins-dir %s " CLUSTER_NODE_FLAGS
+                    " --set keys_dir=%s/e1 --set enrol_token=$(cat %s/token)",
+        c.join, HARNESS_PLUGINS, dir, dir);
+    cr_assert(cluster_log_has(rt, "enrolled as rt-e1", 15000),
+              "rt-e1 did not enrol");
+    cr_assert(cluster_log_has(rt, "registered with", 10000));
+    const char *spec = cluster_spec(&c, "e.json", "{\"id\": \"e1\", "
+                                    "\"action\": \"noop.pass\"}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s submit --wait %s "
+             ">/dev/null && " CTL " --endpoint %s job e1-0 --json",
+             c.endpoint, spec, c.endpoint);
+    harness_expect(0, "\"rt-e1\"", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s keys enrolled",
+             c.endpoint);
+    harness_expect(0, "enrolled rt-e1", cmd);
+
+    /* An unknown key, while a token is pending: a guest, enrol only. */
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s keys enroll --name ci-7 --role submit "
+                 ">/dev/null && " CTL " --keys-dir %s/g keys new stranger "
+                 "submit >/dev/null && cp %s/cluster.key %s/g/",
+             c.endpoint, dir, getenv("ASSAY_KEYS_DIR"), dir);
+    harness_expect(0, "", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --keys-dir %s/g --key "
+                              "stranger jobs", c.endpoint, dir);
+    harness_expect(77, "has role guest, which may not", cmd);
+
+    /* Replayed (while another token lets guests in): the token was
+     * used. */
+    cluster_node *again = cluster_bg(
+        &c, "rt-e1b",
+        HARNESS_BIN "assayd --node-id rt-e1 --join '%s' --executors 1 "
+                    "--plugins-dir %s " CLUSTER_NODE_FLAGS
+                    " --set keys_dir=%s/e2 --set enrol_token=$(cat %s/token)",
+        c.join, HARNESS_PLUGINS, dir, dir);
+    cr_expect(cluster_log_has(again, "enrolment as rt-e1 refused", 15000));
+    cr_expect(cluster_log_has(&c.nodes[0], "refused an enrolment as rt-e1",
+                              5000));
+    int status = -1;
+    for (int i = 0; i < 100 && waitpid(again->pid, &status, WNOHANG) == 0;
+         i++)
+        harness_sleep_ms(100);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) != 0,
+              "the refused runtime did not stop with a failure");
+    again->pid = 0;
+
+    /* Revoked: the member no longer lets rt-e1 in. */
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s keys revoke rt-e1",
+             c.endpoint);
+    harness_expect(0, "revoked rt-e1 on every member", cmd);
+    cr_expect(cluster_log_has(&c.nodes[0], "was revoked", 10000));
+    snprintf(cmd, sizeof cmd,
+             "grep '\"service\":\"assay.enrol\",\"outcome\":\"refused\"' "
+             "%s/audit.log && grep '\"service\":\"assay.keys\",\"outcome\":"
+             "\"asked\"' %s/audit.log",
+             dir, dir);
+    harness_expect(0, "", cmd);
+}
+
+/* A person's key (role submit), enrolled from another host with
+ * `keys redeem`; a token past its time enrols nothing. */
+Test(security, a_key_is_redeemed_once_and_tokens_expire)
+{
+    char cmd[16384];
+    cluster_start(&c, NULL);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s keys enroll --name ci-8 --role submit "
+                 "| sed -n 2p > %s/t1 && " CTL " --endpoint %s keys enroll "
+                 "--name ci-9 --role read --ttl 1s | sed -n 2p > %s/t2 && "
+             CTL " --endpoint %s keys enroll --name ci-10 --role read "
+                 ">/dev/null",
+             c.endpoint, dir, c.endpoint, dir, c.endpoint);
+    harness_expect(0, "", cmd);
+    harness_sleep_ms(1500);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --keys-dir %s/h keys redeem $(cat %s/t1) "
+                 "--name ci-8",
+             c.endpoint, dir, dir);
+    harness_expect(0, "enrolled", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --keys-dir %s/h --key "
+                              "ci-8 jobs && " CTL " --endpoint %s keys "
+                              "enrolled", c.endpoint, dir, c.endpoint);
+    harness_expect(0, "enrolled ci-8                 submit", cmd);
+    /* Used once; the other expired. */
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --keys-dir %s/h2 keys redeem $(cat %s/t1) "
+                 "--name ci-8",
+             c.endpoint, dir, dir);
+    harness_expect(77, "no pending token for ci-8", cmd);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --keys-dir %s/h3 keys redeem $(cat %s/t2) "
+                 "--name ci-9",
+             c.endpoint, dir, dir);
+    harness_expect(77, "no pending token for ci-9", cmd);
+    /* With no token pending, a key it does not know gets no answer. */
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s keys revoke ci-10 && " CTL " --endpoint %s "
+                 "--keys-dir %s/h4 --timeout-ms 1500 keys redeem $(cat "
+                 "%s/t1) --name ci-8",
+             c.endpoint, c.endpoint, dir, dir);
+    harness_expect(69, "no answer", cmd);
+}

@@ -159,6 +159,7 @@ struct assay_transport {
     char *publish_domain, *publish_roles;
     assay_allowlist *allowed; /* binding links need it */
     void *zap;             /* the ZAP handler's REP socket */
+    bool guests;           /* unknown keys let in as "guest" (guests()) */
     uint64_t zap_refused;  /* handshakes refused, for the log's pace */
     time_t zap_said;       /* when a refusal was last logged */
     keyset admitted;       /* keys let in since start */
@@ -458,7 +459,14 @@ static int s_zap_answer(assay_transport *self)
         const assay_allowed *cert = assay_allowlist_find(self->allowed, key);
         if (cert && s_may_not_subscribe(self, &part[2], cert->role))
             text = "its role may not subscribe";
-        else if (cert) {
+        else if (!cert && self->guests && s_is(&part[2], self->domain)) {
+            /* Not remembered as admitted: no certificate to revoke. */
+            snprintf(user, sizeof user, "%s", key);
+            meta_len = s_property("Role", ASSAY_ROLE_NAME_GUEST, meta,
+                                  sizeof meta);
+            status = "200";
+            text = "OK";
+        } else if (cert) {
             const char *name = cert->name, *role = cert->role;
             snprintf(user, sizeof user, "%s", name && *name ? name : key);
             /* Always a Role: libzmq takes the first of a name, and the
@@ -1381,6 +1389,19 @@ static int s_peer(assay_transport *self, const char **name,
     return 0;
 }
 
+static int s_guests(assay_transport *self, int allow)
+{
+    if (!self)
+        return ASSAY_EINVAL;
+    if (!self->zap)
+        return allow ? ASSAY_EUNSUPP : 0;
+    if (self->guests != !!allow)
+        zlog(ASSAY_LOG_INFO, "%s clients with unknown keys as guests "
+             "(enrolment)", allow ? "letting in" : "no longer letting in");
+    self->guests = allow;
+    return 0;
+}
+
 /* ---- key files -------------------------------------------------------- */
 
 /* A path made of parts whose lengths s_key bounded. */
@@ -1431,6 +1452,13 @@ static void s_cert_meta(zconfig_t *root, assay_transport_key *k)
              zconfig_get(root, "/metadata/name", ""));
     snprintf(k->cert_role, sizeof k->cert_role, "%s",
              zconfig_get(root, "/metadata/role", ""));
+}
+
+/* The certificate's name and role as the request gave them. */
+static void s_cert_meta_set(assay_transport_key *k)
+{
+    snprintf(k->cert_name, sizeof k->cert_name, "%s", k->name ? k->name : "");
+    snprintf(k->cert_role, sizeof k->cert_role, "%s", k->role ? k->role : "");
 }
 
 /* Loads dir/FILE.key's pair from its secret file, checked: its own
@@ -1592,22 +1620,70 @@ static int s_key_create(assay_transport_key *k, const char *path,
     if (!rc) {
         strcpy(k->public_key, zcert_public_txt(cert));
         strcpy(k->secret_key, zcert_secret_txt(cert));
-        snprintf(k->cert_name, sizeof k->cert_name, "%s",
-                 k->name ? k->name : "");
-        snprintf(k->cert_role, sizeof k->cert_role, "%s",
-                 k->role ? k->role : "");
+        s_cert_meta_set(k);
         k->created = 1;
     }
     zcert_destroy(&cert);
     return rc;
 }
 
+/* Writes dir/FILE.key, a certificate of someone else's public key:
+ * under a hidden name, then linked into place (never half of one). */
+static int s_key_certify(assay_transport_key *k, const char *path,
+                         char *errbuf, size_t errlen)
+{
+    if (!s_z85_key(k->certify))
+        return errf(errbuf, errlen, ASSAY_EINVAL,
+                    "%s: '%.60s' is not a CURVE public key (40 characters "
+                    "of Z85)", path, k->certify);
+    int rc = s_key_public(k, path, errbuf, errlen);
+    if (rc != ASSAY_ENOENT)
+        return rc ? rc
+               : strcmp(k->public_key, k->certify)
+                   ? errf(errbuf, errlen, ASSAY_EEXIST,
+                          "%s: holds another key", path)
+                   : 0;
+    if ((rc = s_mkdir_private(k->dir, errbuf, errlen)))
+        return rc;
+    uint8_t pub[32];
+    zcert_t *cert = zmq_z85_decode(pub, k->certify)
+                        ? zcert_new_from(pub, (uint8_t[32]){0})
+                        : NULL;
+    if (!cert)
+        return errf(errbuf, errlen, ASSAY_EIO, "cannot make a certificate");
+    if (k->name)
+        zcert_set_meta(cert, "name", "%s", k->name);
+    if (k->role)
+        zcert_set_meta(cert, "role", "%s", k->role);
+    char tmp[PATH_MAX];
+    s_path(tmp, sizeof tmp, "%s/.%s.key.%ld.tmp", k->dir, k->file,
+           (long)getpid());
+    unlink(tmp);
+    if (zcert_save_public(cert, tmp) < 0 || chmod(tmp, 0644) < 0 ||
+        link(tmp, path) < 0)
+        rc = errno == EEXIST ? s_key_public(k, path, errbuf, errlen)
+                             : errf(errbuf, errlen, ASSAY_EIO,
+                                    "%s: cannot write: %s", path,
+                                    strerror(errno));
+    else {
+        strcpy(k->public_key, k->certify);
+        s_cert_meta_set(k);
+        k->created = 1;
+    }
+    unlink(tmp);
+    zcert_destroy(&cert);
+    return rc;
+}
+
+/* The part of a key request a version-3 caller fills in. */
+#define KEY_V3_SIZE offsetof(assay_transport_key, certify)
+
 static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
 {
-    if (!k || k->struct_size < sizeof *k)
+    if (!k || k->struct_size < KEY_V3_SIZE)
         return errf(errbuf, errlen, ASSAY_EINVAL,
                     "key request of %u bytes, need %zu",
-                    k ? (unsigned)k->struct_size : 0u, sizeof *k);
+                    k ? (unsigned)k->struct_size : 0u, KEY_V3_SIZE);
     k->public_key[0] = k->secret_key[0] = '\0';
     k->cert_name[0] = k->cert_role[0] = '\0';
     k->created = 0;
@@ -1622,6 +1698,8 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
         return rc;
     char path[PATH_MAX];
     s_path(path, sizeof path, "%s/%s.key", k->dir, k->file);
+    if (k->struct_size >= sizeof *k && k->certify && k->create)
+        return s_key_certify(k, path, errbuf, errlen);
     if (k->public_only)
         return s_key_public(k, path, errbuf, errlen);
     rc = s_key_load(k, path, errbuf, errlen);
@@ -1655,6 +1733,7 @@ static const assay_transport_ops ops = {
     .wanted = s_wanted,
     .peer = s_peer,
     .key = s_key,
+    .guests = s_guests,
 };
 
 static const assay_module desc = {

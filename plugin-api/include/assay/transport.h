@@ -15,10 +15,13 @@
 
 #include "types.h"
 
-#define ASSAY_TRANSPORT_VERSION 3
+#define ASSAY_TRANSPORT_VERSION 4
 
 /* The role peer() gives a sender whose key was revoked while connected. */
 #define ASSAY_ROLE_NAME_REVOKED "revoked"
+/* The role peer() gives a key no certificate allows, let in while
+ * guests() allows it (version 4); its name is the key itself (Z85). */
+#define ASSAY_ROLE_NAME_GUEST "guest"
 
 typedef struct assay_transport assay_transport; /* module-private instance */
 
@@ -81,6 +84,12 @@ typedef struct assay_transport_key {
     char public_key[41], secret_key[41];
     int created;
     char cert_name[128], cert_role[64];
+    /* Version 4 (appended: read only where struct_size has it): with
+     * create set, makes FILE.key a certificate of this public key (Z85)
+     * with name and role: someone else's key (a cluster's, or one the
+     * cluster enrolled), no secret. One holding that key already is kept;
+     * one holding another is ASSAY_EEXIST. */
+    const char *certify;
 } assay_transport_key;
 
 enum {
@@ -124,6 +133,13 @@ typedef struct assay_transport_ops {
     int (*peer)(assay_transport *self, const char **name, const char **role);
     /* Reads (or creates) a key pair; no instance needed. */
     int (*key)(assay_transport_key *key, char *errbuf, size_t errlen);
+
+    /* ---- version 4 --------------------------------------------------- */
+    /* While `allow` is set, a client whose key no certificate allows is
+     * let in on SERVER links (never PUBLISH ones) as role "guest"
+     * (ASSAY_ROLE_NAME_GUEST), named by its key: the core lets guests
+     * reach enrolment alone. Off when a transport opens. */
+    int (*guests)(assay_transport *self, int allow);
 } assay_transport_ops;
 
 #endif
