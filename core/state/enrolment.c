@@ -335,18 +335,19 @@ int st_token(assay_state *self, const msgpack_object *cmd, json_t **result,
     if (rc)
         return rc;
     st_keys *k = self->keys;
-    s_prune_expired(k, t.at_ms);
+    /* Refusals first: a refused command changes nothing. */
     if (assay_index_get(k->enrolled, t.name))
         return assay_errf(err, errlen, ASSAY_EEXIST,
                           "token: a key is enrolled as %s already: revoke "
                           "it first",
                           t.name);
     if (!assay_index_get(k->tokens, t.name) &&
-        assay_index_size(k->tokens) >= ASSAY_TOKENS_MAX)
+        assay_state_tokens_live(self, t.at_ms) >= ASSAY_TOKENS_MAX)
         return assay_errf(err, errlen, ASSAY_ERANGE,
                           "token: %d tokens are pending already: let some "
                           "be used or expire, or revoke them",
                           ASSAY_TOKENS_MAX);
+    s_prune_expired(k, t.at_ms);
     if ((rc = s_token_put(k, &t)))
         return rc;
     k->gen++;
@@ -410,14 +411,15 @@ int st_unenrol(assay_state *self, const msgpack_object *cmd, json_t **result,
     if (!st_text(cmd, "name", name, sizeof name, false))
         return assay_errf(err, errlen, ASSAY_EINVAL, "unenrol: needs a name");
     st_keys *k = self->keys;
-    assay_enrolled_rec *e = assay_index_remove(k->enrolled, name);
-    assay_token_rec *t = assay_index_remove(k->tokens, name);
-    s_prune_expired(k, st_int(cmd, "at"));
-    if (!e && !t)
+    if (!assay_index_get(k->enrolled, name) &&
+        !assay_index_get(k->tokens, name))
         return assay_errf(err, errlen, ASSAY_ENOENT,
                           "unenrol: no key enrolled and no token pending "
                           "as %s",
                           name);
+    assay_enrolled_rec *e = assay_index_remove(k->enrolled, name);
+    assay_token_rec *t = assay_index_remove(k->tokens, name);
+    s_prune_expired(k, st_int(cmd, "at"));
     if (result)
         *result = json_pack("{s:s, s:s, s:s?}", "name", name, "was",
                             e ? "key" : "token", "key", e ? e->key : NULL);

@@ -1,14 +1,16 @@
 /* tests/fuzz/fuzz_cpmsg.c - the control plane's messages as the member
  * and the client read them (core/proto/cpmsg.c): msgpack bytes decoded as
  * the wire decodes them, then read as a reply envelope and as each
- * service's request. Whatever the bytes: no crash, no leak, and what a
- * reader accepts holds what it promises. */
+ * service's request, and a string in it as an enrolment token
+ * (core/proto/token.c). Whatever the bytes: no crash, no leak, and what
+ * a reader accepts holds what it promises. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/codec.h"
 #include "fuzz.h"
 #include "proto/cpmsg.h"
+#include "proto/token.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -41,6 +43,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* what was read does not pack back the same */
         json_decref(back);
     }
+    assay_cp_keys k;
+    if (!assay_cp_read_keys(body, &k, err, sizeof err)) {
+        if (k.op != ASSAY_CP_KEYS_LIST && !k.name)
+            abort();
+        if (k.op == ASSAY_CP_KEYS_ENROLL &&
+            (!k.role || k.ttl_s < 1 || k.ttl_s > ASSAY_CP_TOKEN_TTL_MAX))
+            abort();
+        json_t *back = assay_cp_pack_keys(&k);
+        assay_cp_keys again;
+        if (!back || assay_cp_read_keys(back, &again, err, sizeof err) ||
+            again.op != k.op)
+            abort();
+        json_decref(back);
+    }
+    assay_cp_enrol e;
+    if (!assay_cp_read_enrol(body, &e, err, sizeof err) &&
+        (!e.name || !e.secret))
+        abort();
+    const char *text = json_string_value(json_object_get(body, "token"));
+    char key[41], secret[ASSAY_TOKEN_SECRET_HEX], hash[ASSAY_TOKEN_HASH_HEX];
+    if (text && !assay_token_read(text, key, secret, err, sizeof err) &&
+        (strlen(key) != 40 || assay_token_hash(secret, hash)))
+        abort(); /* read, but not a key and a secret */
     json_decref(body);
     return 0;
 }

@@ -498,3 +498,46 @@ Test(failover, rolling_upgrade_under_load)
     free(out);
     cluster_stop(&c);
 }
+
+/* Enrolment is replicated (docs/security.md#enrolment): a token made
+ * through one leader is used through the next, once; and the key it
+ * enrolled is revoked through that one too. */
+Test(failover, an_enrolment_token_outlives_its_leader)
+{
+    cluster c;
+    cluster_start_raft(&c, 3, NULL);
+    int old = cluster_leader(&c, 10000);
+    cr_assert(old > 0);
+    int code;
+    json_t *r = cluster_ctl_member(&c, old, &code,
+                                   "keys enroll --name rt-f1 --role runtime");
+    cr_assert_eq(code, 0);
+    const char *token = json_string_value(json_object_get(r, "token"));
+    cr_assert_not_null(token);
+    char tok[256];
+    snprintf(tok, sizeof tok, "%s", token);
+    json_decref(r);
+    cluster_member_kill(&c, old, SIGSTOP);
+    int lead = cluster_leader(&c, 20000);
+    cr_assert(lead && lead != old);
+    char *dir = harness_tmpdir();
+    cluster_node *rt = cluster_bg(
+        &c, "rt-f1",
+        HARNESS_BIN "assayd --node-id rt-f1 --join '%s' --executors 1 "
+                    "--plugins-dir %s " CLUSTER_NODE_FLAGS
+                    " --set keys_dir=%s/k --set enrol_token=%s",
+        c.join, HARNESS_PLUGINS, dir, tok);
+    cr_expect(cluster_log_has(rt, "enrolled as rt-f1", 20000),
+              "the token died with its leader");
+    cr_expect(cluster_log_has(rt, "registered with", 20000));
+    cluster_member_kill(&c, old, SIGCONT);
+    r = cluster_ctl_member(&c, lead, &code, "keys revoke rt-f1");
+    cr_expect_eq(code, 0);
+    json_decref(r);
+    r = cluster_ctl_member(&c, lead, &code, "keys enrolled");
+    cr_expect_eq(code, 0);
+    cr_expect_eq(json_array_size(json_object_get(r, "enrolled")), 0);
+    json_decref(r);
+    cluster_stop(&c);
+    free(dir);
+}

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "base/errtext.h"
 #include "proto/cpmsg.h"
 
 Test(cpmsg, error_and_ok_bodies_read_back)
@@ -155,4 +156,56 @@ Test(cpmsg, cluster_ops_round_trip)
     json_decref(b);
     req.op = (assay_cp_cluster_op)99;
     cr_expect_null(assay_cp_pack_cluster(&req));
+}
+
+Test(cpmsg, keys_and_enrol_requests_are_checked)
+{
+    char err[256];
+    assay_cp_keys k, back;
+    json_t *b = json_object(); /* no op: list */
+    cr_assert_eq(assay_cp_read_keys(b, &k, err, sizeof err), 0);
+    cr_expect_eq(k.op, ASSAY_CP_KEYS_LIST);
+    json_decref(b);
+    k = (assay_cp_keys){.op = ASSAY_CP_KEYS_ENROLL, .name = "rt-7",
+                        .role = "runtime", .ttl_s = 60};
+    b = assay_cp_pack_keys(&k);
+    cr_assert_eq(assay_cp_read_keys(b, &back, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(back.op, ASSAY_CP_KEYS_ENROLL);
+    cr_expect_str_eq(back.name, "rt-7");
+    cr_expect_str_eq(back.role, "runtime");
+    cr_expect_eq(back.ttl_s, 60);
+    json_decref(b);
+    b = json_pack("{s:s, s:s, s:s}", "op", "enroll", "name", "rt-7", "role",
+                  "runtime");
+    cr_assert_eq(assay_cp_read_keys(b, &back, err, sizeof err), 0);
+    cr_expect_eq(back.ttl_s, ASSAY_CP_TOKEN_TTL_DEFAULT);
+    json_decref(b);
+    const char *bad[] = {
+        "{\"op\": \"grant\"}",
+        "{\"op\": \"enroll\", \"role\": \"runtime\"}",
+        "{\"op\": \"enroll\", \"name\": \"../x\", \"role\": \"runtime\"}",
+        "{\"op\": \"enroll\", \"name\": \"m4\", \"role\": \"member\"}",
+        "{\"op\": \"enroll\", \"name\": \"a\", \"role\": \"read\", "
+        "\"ttl_s\": 0}",
+        "{\"op\": \"enroll\", \"name\": \"a\", \"role\": \"read\", "
+        "\"ttl_s\": 604801}",
+        "{\"op\": \"enroll\", \"name\": \"a\", \"role\": \"read\", "
+        "\"ttl_s\": \"1h\"}",
+        "{\"op\": \"revoke\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        b = json_loads(bad[i], 0, NULL);
+        cr_assert_not_null(b);
+        cr_expect_eq(assay_cp_read_keys(b, &back, err, sizeof err), ASSAY_EINVAL,
+                     "%s", bad[i]);
+        json_decref(b);
+    }
+    assay_cp_enrol e = {.name = "rt-7", .secret = "00ff"}, eb;
+    b = assay_cp_pack_enrol(&e);
+    cr_assert_eq(assay_cp_read_enrol(b, &eb, err, sizeof err), 0);
+    cr_expect_str_eq(eb.name, "rt-7");
+    cr_expect_str_eq(eb.secret, "00ff");
+    json_object_del(b, "secret");
+    cr_expect_eq(assay_cp_read_enrol(b, &eb, err, sizeof err), ASSAY_EINVAL);
+    json_decref(b);
 }
