@@ -534,6 +534,28 @@ Test(security, a_runtime_enrols_once_with_a_token)
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --keys-dir %s/g --key "
                               "stranger jobs", c.endpoint, dir);
     harness_expect(77, "has role guest, which may not", cmd);
+    /* Nor is a guest let onto the event stream. */
+    char gdir[4200], err[1024];
+    snprintf(gdir, sizeof gdir, "%s/g", dir);
+    assay_keys gk;
+    cr_assert_eq(assay_keys_client(NULL, "zmq", gdir, "stranger", &gk, err,
+                                   sizeof err),
+                 0, "%s", err);
+    assay_link_conf lc = {.transport = "zmq", .max_message = 1u << 20};
+    assay_keys_apply(&gk, &lc);
+    assay_link *sub = NULL;
+    cr_assert_eq(assay_link_new_conf(&lc, &sub, err, sizeof err), 0, "%s",
+                 err);
+    int s = assay_link_open(sub, ASSAY_LINK_SUBSCRIBE, c.events, err,
+                            sizeof err);
+    cr_assert_geq(s, 0, "%s", err);
+    cr_assert_eq(assay_link_subscribe(sub, s, ""), 0);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s submit --wait %s",
+             c.endpoint, cluster_spec(&c, "e2.json", "{\"id\": \"e2\", "
+                                      "\"action\": \"noop.pass\"}"));
+    harness_expect(0, "", cmd);
+    cr_expect_eq(events_of(sub, "", 1500), 0, "a guest got events");
+    assay_link_destroy(&sub);
 
     /* Replayed (while another token lets guests in): the token was
      * used. */
