@@ -55,6 +55,16 @@ static assay_cmd *token(const char *name, const char *hash, int64_t expires,
                            "admin");
 }
 
+/* rt-7 enrolled with KEY_A, a token pending for rt-8. */
+static assay_state *enrolled_and_pending(void)
+{
+    assay_state *st = at_level(ASSAY_LEVEL_ENROLMENT);
+    cr_assert_eq(apply(st, token("rt-7", HASH_A, 5000, 1000)), 0);
+    cr_assert_eq(apply(st, assay_cmd_enrol("rt-7", KEY_A, HASH_A, 1100)), 0);
+    cr_assert_eq(apply(st, token("rt-8", HASH_B, 5000, 1200)), 0);
+    return st;
+}
+
 Test(enrolment, a_token_is_used_once_with_its_hash_before_it_expires)
 {
     assay_state *st = at_level(ASSAY_LEVEL_ENROLMENT);
@@ -94,10 +104,7 @@ Test(enrolment, a_token_is_used_once_with_its_hash_before_it_expires)
 
 Test(enrolment, revoking_removes_a_key_or_a_token)
 {
-    assay_state *st = at_level(ASSAY_LEVEL_ENROLMENT);
-    cr_assert_eq(apply(st, token("rt-7", HASH_A, 5000, 1000)), 0);
-    cr_assert_eq(apply(st, assay_cmd_enrol("rt-7", KEY_A, HASH_A, 1100)), 0);
-    cr_assert_eq(apply(st, token("rt-8", HASH_B, 5000, 1200)), 0);
+    assay_state *st = enrolled_and_pending();
     uint64_t gen = assay_state_keys_gen(st);
     json_t *res = NULL;
     cr_assert_eq(apply_cmd(st, assay_cmd_unenrol("rt-7", 1300, NULL, NULL),
@@ -162,10 +169,7 @@ Test(enrolment, ops_wait_for_level_5_and_refuse_malformed_records)
 
 Test(enrolment, snapshots_carry_them_from_format_4)
 {
-    assay_state *st = at_level(ASSAY_LEVEL_ENROLMENT);
-    cr_assert_eq(apply(st, token("rt-7", HASH_A, 5000, 1000)), 0);
-    cr_assert_eq(apply(st, assay_cmd_enrol("rt-7", KEY_A, HASH_A, 1100)), 0);
-    cr_assert_eq(apply(st, token("rt-8", HASH_B, 5000, 1200)), 0);
+    assay_state *st = enrolled_and_pending();
     char *buf;
     size_t len;
     char err[ASSAY_ERRMSG_SIZE];

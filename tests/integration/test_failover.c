@@ -521,12 +521,10 @@ Test(failover, an_enrolment_token_outlives_its_leader)
     int lead = cluster_leader(&c, 20000);
     cr_assert(lead && lead != old);
     char *dir = harness_tmpdir();
-    cluster_node *rt = cluster_bg(
-        &c, "rt-f1",
-        HARNESS_BIN "assayd --node-id rt-f1 --join '%s' --executors 1 "
-                    "--plugins-dir %s " CLUSTER_NODE_FLAGS
-                    " --set keys_dir=%s/k --set enrol_token=%s",
-        c.join, HARNESS_PLUGINS, dir, tok);
+    char keys[4200];
+    snprintf(keys, sizeof keys, "%s/k", dir);
+    cluster_node *rt = cluster_enrolling_runtime(&c, "rt-f1", "rt-f1", keys,
+                                                 tok);
     cr_expect(cluster_log_has(rt, "enrolled as rt-f1", 20000),
               "the token died with its leader");
     cr_expect(cluster_log_has(rt, "registered with", 20000));

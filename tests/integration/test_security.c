@@ -505,12 +505,11 @@ Test(security, a_runtime_enrols_once_with_a_token)
              c.endpoint, dir, dir);
     harness_expect(0, "", cmd);
     /* A host of its own: an empty keys directory. */
-    cluster_node *rt = cluster_bg(
-        &c, "rt-e1",
-        HARNESS_BIN "assayd --node-id rt-e1 --join '%s' --executors 1 "
-                    "--plugins-dir %s " CLUSTER_NODE_FLAGS
-                    " --set keys_dir=%s/e1 --set enrol_token=$(cat %s/token)",
-        c.join, HARNESS_PLUGINS, dir, dir);
+    char keys[4200], token[4200];
+    snprintf(keys, sizeof keys, "%s/e1", dir);
+    snprintf(token, sizeof token, "$(cat %s/token)", dir);
+    cluster_node *rt = cluster_enrolling_runtime(&c, "rt-e1", "rt-e1", keys,
+                                                 token);
     cr_assert(cluster_log_has(rt, "enrolled as rt-e1", 15000),
               "rt-e1 did not enrol");
     cr_assert(cluster_log_has(rt, "registered with", 10000));
@@ -559,12 +558,9 @@ Test(security, a_runtime_enrols_once_with_a_token)
 
     /* Replayed (while another token lets guests in): the token was
      * used. */
-    cluster_node *again = cluster_bg(
-        &c, "rt-e1b",
-        HARNESS_BIN "assayd --node-id rt-e1 --join '%s' --executors 1 "
-                    "--plugins-dir %s " CLUSTER_NODE_FLAGS
-                    " --set keys_dir=%s/e2 --set enrol_token=$(cat %s/token)",
-        c.join, HARNESS_PLUGINS, dir, dir);
+    snprintf(keys, sizeof keys, "%s/e2", dir);
+    cluster_node *again = cluster_enrolling_runtime(&c, "rt-e1", "rt-e1b",
+                                                    keys, token);
     cr_expect(cluster_log_has(again, "enrolment as rt-e1 refused", 15000));
     cr_expect(cluster_log_has(&c.nodes[0], "refused an enrolment as rt-e1",
                               5000));

@@ -91,6 +91,19 @@ cluster_node *cluster_bg(cluster *c, const char *id, const char *fmt, ...)
     return n;
 }
 
+cluster_node *cluster_enrolling_runtime(cluster *c, const char *id,
+                                        const char *logname,
+                                        const char *keys_dir,
+                                        const char *token)
+{
+    return cluster_bg(c, logname,
+                      "%sassayd --node-id %s --join '%s' --executors 1 "
+                      "--plugins-dir %s " CLUSTER_NODE_FLAGS
+                      " --set keys_dir=%s --set enrol_token=%s",
+                      HARNESS_BIN, id, c->join, HARNESS_PLUGINS, keys_dir,
+                      token);
+}
+
 static cluster_node *s_spawn(cluster *c, const char *id, const char *args)
 {
     return cluster_bg(c, id, "%sassayd --node-id %s --plugins-dir %s " S_FLAGS
