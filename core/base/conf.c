@@ -107,6 +107,11 @@ static const struct conf_key keys[] = {
            "runs as root (with its primary group and no other); empty: "
            "assayd's own user (checks that read what only root may need "
            "it)."),
+    STRING(run_as, "",
+           "Plugins whose executors run as another user than "
+           "executor_user: space-separated PLUGIN=USER, e.g. \"file=root\" "
+           "for checks that read what only root may (needs assayd run as "
+           "root); each such user gets executors on demand."),
     INT(executor_private_tmp, "0", 0, 1,
         "1: executors get a /tmp of their own, an empty tmpfs in a mount "
         "namespace of their own (needs root); 0: the host's /tmp, which "

@@ -59,6 +59,7 @@ typedef struct assay_conf {
     char cgroup_root[256];
     char notify_command[1024];
     char executor_user[64];       /* "": assayd's own */
+    char run_as[1024];            /* "PLUGIN=USER ..." (exec/runas.h) */
     int64_t executor_private_tmp; /* 1: a tmpfs /tmp per executor */
     /* Raft members (docs/configuration.md#consensus). */
     int64_t member_id;

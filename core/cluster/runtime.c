@@ -489,6 +489,7 @@ static void s_on_dispatch(assay_runtime *self, const json_t *b)
         return;
     }
     assay_task t = {.job_id = a->key,
+                    .plugin = p->name,
                     .plugin_path = p->path,
                     .action = action,
                     .params = params,

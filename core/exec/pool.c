@@ -15,7 +15,14 @@
  * that job's; the pipe is cut at marks, never at reads. Since the mark goes
  * into the pipe before the result goes into the socket, a drained pipe holds
  * the mark of every result read: a result whose mark is missing after that
- * is a protocol error. */
+ * is a protocol error.
+ *
+ * Users: each executor runs as one user (run_as, exec/runas.h), and a job
+ * goes only to an executor of its plugin's user. When no executor runs
+ * as a job's user, the least loaded one of a user with others to spare
+ * takes no more jobs (draining) and, once idle, starts again as the user
+ * wanted: every user's jobs get an executor in bounded time, whatever
+ * the others keep submitting. */
 #include "exec/pool.h"
 
 #include <errno.h>
@@ -42,6 +49,7 @@
 #include "base/log.h"
 #include "exec/executor.h"
 #include "exec/frame.h"
+#include "exec/runas.h"
 
 /* Result frames can carry a lot of evidence; job frames are small. */
 #define RESULT_FRAME_MAX ASSAY_FRAME_MAX
@@ -60,6 +68,7 @@
 typedef struct s_job {
     uint64_t seq;
     char *job_id;
+    const char *user; /* who runs it (runas.h; NULL: as we do) */
     json_t *frame;
     int64_t timeout_ms;
     assay_pool_done_fn cb;
@@ -94,12 +103,16 @@ typedef struct {
     char reason[ASSAY_ERRMSG_SIZE]; /* why we are killing it */
     bool symptom;      /* reason is STOPPED_READING: its death may say more */
     bool alive;
+    const char *user;  /* whom it runs as (runas.h; NULL: as we do) */
+    /* Taking no more jobs: once idle it starts again as next_user. */
+    bool draining;
+    const char *next_user;
 } s_exec;
 
 struct assay_pool {
     assay_pool_config cfg;
     char executor_path[4096];
-    char user[64]; /* cfg.user's copy */
+    assay_runas *runas; /* cfg.user and cfg.run_as */
     s_exec *execs;
     s_queue pending;
     uint64_t next_seq;
@@ -168,7 +181,8 @@ static void s_fail(assay_pool *self, s_job *j, const char *reason,
     s_deliver(self, j, r);
 }
 
-static int s_spawn(assay_pool *self, s_exec *e)
+/* Starts e as `user` (NULL: as we do). */
+static int s_spawn(assay_pool *self, s_exec *e, const char *user)
 {
     int sv[2], op[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
@@ -198,9 +212,9 @@ static int s_spawn(assay_pool *self, s_exec *e)
                                          assay_log_level()),
                       "--log-fd", "4", "--output-mark", mark};
     int argc = 11;
-    if (self->cfg.user) {
+    if (user) {
         argv[argc++] = "--user";
-        argv[argc++] = (char *)self->cfg.user;
+        argv[argc++] = (char *)user;
     }
     if (self->cfg.private_tmp) {
         argv[argc++] = "--private-tmp";
@@ -243,6 +257,7 @@ static int s_spawn(assay_pool *self, s_exec *e)
     e->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     memcpy(e->token, token, sizeof token);
     e->alive = true;
+    e->user = user;
     self->spawned++;
     return 0;
 }
@@ -287,29 +302,131 @@ static int s_send(assay_pool *self, s_exec *e)
     return rc;
 }
 
+/* An executor that may take a job of `user`: of that user, alive, with
+ * room. Least loaded wins; ties go round the executors, so that at low
+ * load one slow or descheduled executor holds few jobs. */
+static s_exec *s_pick(assay_pool *self, const char *user)
+{
+    s_exec *best = NULL;
+    for (int k = 0; k < self->cfg.executors; k++) {
+        s_exec *e = &self->execs[(self->next_exec + k) % self->cfg.executors];
+        if (!e->alive || e->kill_at_ms || e->draining || e->user != user ||
+            e->jobs.count >= (size_t)self->cfg.depth)
+            continue;
+        if (!best || e->jobs.count < best->jobs.count)
+            best = e;
+    }
+    return best;
+}
+
+/* Whether some executor runs, or will run, as `user`. */
+static bool s_serves(const assay_pool *self, const char *user)
+{
+    for (int k = 0; k < self->cfg.executors; k++) {
+        const s_exec *e = &self->execs[k];
+        if (e->alive && !e->kill_at_ms &&
+            (e->draining ? e->next_user : e->user) == user)
+            return true;
+    }
+    return false;
+}
+
+static int s_count_user(const assay_pool *self, const char *user)
+{
+    int n = 0;
+    for (int k = 0; k < self->cfg.executors; k++)
+        n += self->execs[k].alive && !self->execs[k].draining &&
+             self->execs[k].user == user;
+    return n;
+}
+
+/* No executor runs as `user`: the least loaded of a user that has others
+ * (else of any) drains, to start again as `user`; returns it. */
+static s_exec *s_drain_for(assay_pool *self, const char *user)
+{
+    s_exec *best = NULL;
+    bool spare = false;
+    for (int k = 0; k < self->cfg.executors; k++) {
+        s_exec *e = &self->execs[k];
+        if (!e->alive || e->kill_at_ms || e->draining)
+            continue;
+        bool s = s_count_user(self, e->user) > 1;
+        if (!best || (s && !spare) ||
+            (s == spare && e->jobs.count < best->jobs.count)) {
+            best = e;
+            spare = s;
+        }
+    }
+    if (best) {
+        best->draining = true;
+        best->next_user = user;
+    }
+    return best;
+}
+
+/* Starts a drained (idle) executor again as the user it drained for. Its
+ * socket closed, it ends as at shutdown (plugins' fini run), given a
+ * moment; what is left of its group is killed. */
+static void s_switch(assay_pool *self, s_exec *e)
+{
+    const char *user = e->next_user;
+    pid_t was = e->pid;
+    close(e->sock);
+    bool reaped = false;
+    for (int i = 0; i < 100 && !reaped; i++)
+        if (!(reaped = waitpid(was, NULL, WNOHANG) == was))
+            poll(NULL, 0, 2);
+    kill(-was, SIGKILL);
+    while (!reaped && waitpid(was, NULL, 0) < 0 && errno == EINTR)
+        ;
+    close(e->out);
+    if (e->pidfd >= 0)
+        close(e->pidfd);
+    assay_buf_fini(&e->rx);
+    assay_buf_fini(&e->tx);
+    memset(e, 0, sizeof *e);
+    e->sock = e->out = e->pidfd = -1;
+    if (s_spawn(self, e, user) == 0)
+        assay_info("executor %d replaced by %d, running as %s", (int)was,
+                   (int)e->pid, user ? user : "assayd's user");
+}
+
 /* Hands pending jobs to executors; each executor's frames then go out in
- * one write (a write per job was a third of a busy runtime's time). */
+ * one write (a write per job was a third of a busy runtime's time). A
+ * job no executor of its user can take now waits, and those behind it
+ * go on. */
 static void s_dispatch(assay_pool *self)
 {
     bool touched[self->cfg.executors > 0 ? self->cfg.executors : 1];
     memset(touched, 0, sizeof touched);
-    while (self->pending.head) {
-        s_exec *best = NULL;
-        /* Least loaded wins; ties go round the executors, so that at low
-         * load one slow or descheduled executor holds few jobs. */
-        for (int k = 0; k < self->cfg.executors; k++) {
-            s_exec *e = &self->execs[(self->next_exec + k) %
-                                     self->cfg.executors];
-            if (!e->alive || e->kill_at_ms ||
-                e->jobs.count >= (size_t)self->cfg.depth)
-                continue;
-            if (!best || e->jobs.count < best->jobs.count)
-                best = e;
+    for (int k = 0; k < self->cfg.executors; k++) {
+        s_exec *e = &self->execs[k];
+        if (e->alive && e->draining && !e->jobs.count && !e->kill_at_ms)
+            s_switch(self, e);
+    }
+    s_job *prev = NULL;
+    for (s_job *j = self->pending.head, *next; j; j = next) {
+        next = j->next;
+        s_exec *best = s_pick(self, j->user);
+        if (!best && !s_serves(self, j->user)) {
+            s_exec *e = s_drain_for(self, j->user);
+            if (e && !e->jobs.count) { /* idle: switched at once */
+                s_switch(self, e);
+                best = s_pick(self, j->user);
+            }
         }
-        if (!best)
-            break;
+        if (!best) {
+            prev = j;
+            continue;
+        }
         self->next_exec = (int)(best - self->execs + 1) % self->cfg.executors;
-        s_job *j = s_pop(&self->pending);
+        if (prev)
+            prev->next = next;
+        else
+            self->pending.head = next;
+        if (self->pending.tail == j)
+            self->pending.tail = prev;
+        self->pending.count--;
         if (assay_frame_put(&best->tx, j->frame) != 0) {
             s_fail(self, j, "job too large for the executor frame", NULL);
             continue;
@@ -566,6 +683,7 @@ static void s_reap(assay_pool *self, s_exec *e)
     }
     assay_buf_fini(&e->rx);
     assay_buf_fini(&e->tx);
+    const char *user = e->draining ? e->next_user : e->user;
     memset(e, 0, sizeof *e);
     e->sock = e->out = e->pidfd = -1;
     if (head) {
@@ -575,7 +693,7 @@ static void s_reap(assay_pool *self, s_exec *e)
         self->spawn_failures++;
     }
     if (self->spawn_failures < MAX_SPAWN_FAILURES)
-        s_spawn(self, e);
+        s_spawn(self, e, user);
 }
 
 static void s_timers(assay_pool *self, int64_t now)
@@ -709,28 +827,21 @@ int assay_pool_new(const assay_pool_config *cfg, assay_pool **out, char *err,
         return assay_errf(err, errlen, ASSAY_ENOENT,
                           "executor %s: %s", cfg->executor_path,
                           strerror(errno));
-    if (cfg->user) {
-        struct passwd *pw = getpwnam(cfg->user);
-        if (!pw || strlen(cfg->user) >= sizeof ((assay_pool *)0)->user)
-            return assay_errf(err, errlen, ASSAY_EINVAL,
-                              "executor_user %s: no such user", cfg->user);
-        if (geteuid() != 0 && pw->pw_uid != geteuid())
-            return assay_errf(err, errlen, ASSAY_EPERM,
-                              "executor_user %s: only assayd run as root "
-                              "can run its executors as another user",
-                              cfg->user);
-    }
+    assay_runas *runas = NULL;
+    int rc = assay_runas_new(cfg->run_as, cfg->user, &runas, err, errlen);
+    if (rc)
+        return rc;
     assay_pool *self = calloc(1, sizeof *self);
-    if (!self)
+    if (!self) {
+        assay_runas_destroy(&runas);
         return ASSAY_ENOMEM;
+    }
     self->cfg = *cfg;
+    self->runas = runas;
     strlcpy(self->executor_path, cfg->executor_path,
             sizeof self->executor_path);
     self->cfg.executor_path = self->executor_path;
-    if (cfg->user) {
-        strlcpy(self->user, cfg->user, sizeof self->user);
-        self->cfg.user = self->user;
-    }
+    self->cfg.user = self->cfg.run_as = NULL; /* the caller's: runas has them */
     self->execs = calloc((size_t)cfg->executors, sizeof *self->execs);
     if (!self->execs) {
         free(self);
@@ -739,7 +850,8 @@ int assay_pool_new(const assay_pool_config *cfg, assay_pool **out, char *err,
     /* A dead executor must not take the daemon with it. */
     signal(SIGPIPE, SIG_IGN);
     for (int i = 0; i < cfg->executors; i++) {
-        if (s_spawn(self, &self->execs[i]) != 0) {
+        if (s_spawn(self, &self->execs[i],
+                    assay_runas_user(self->runas, NULL)) != 0) {
             assay_pool_destroy(&self);
             return assay_errf(err, errlen, ASSAY_EIO,
                               "cannot start executor %s", cfg->executor_path);
@@ -790,6 +902,7 @@ void assay_pool_destroy(assay_pool **self_p)
     while ((j = s_pop(&self->pending)))
         s_job_free(j);
     free(self->execs);
+    assay_runas_destroy(&self->runas);
     free(self);
     *self_p = NULL;
 }
@@ -802,6 +915,7 @@ int assay_pool_submit(assay_pool *self, const assay_task *t,
         return ASSAY_ENOMEM;
     j->seq = ++self->next_seq;
     j->job_id = strdup(t->job_id ? t->job_id : "");
+    j->user = assay_runas_user(self->runas, t->plugin);
     j->timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 1;
     j->cb = cb;
     j->arg = arg;

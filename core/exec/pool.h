@@ -27,11 +27,15 @@ typedef struct assay_pool_config {
     int64_t cpu_s;             /* RLIMIT_CPU per job; 0 = none */
     size_t output_limit;       /* stdout+stderr bytes per job */
     const char *user;          /* executors run as it; NULL: as we do */
+    /* Plugins whose executors run as another user: "PLUGIN=USER ..."
+     * (exec/runas.h); NULL: none. */
+    const char *run_as;
     bool private_tmp;          /* executors get a /tmp of their own */
 } assay_pool_config;
 
 typedef struct assay_task {
     const char *job_id;
+    const char *plugin; /* its name, for run_as; NULL: none */
     const char *plugin_path;
     const char *action;
     const json_t *params; /* from assay_params_check() */

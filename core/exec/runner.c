@@ -143,6 +143,7 @@ int assay_runner_new(const assay_conf *conf, bool watch,
             .cpu_s = conf->job_cpu_seconds,
             .output_limit = (size_t)conf->output_limit_kb * 1024,
             .user = *conf->executor_user ? conf->executor_user : NULL,
+            .run_as = conf->run_as,
             .private_tmp = conf->executor_private_tmp == 1,
         };
         rc = assay_pool_new(&pc, &self->pool, err, errlen);
@@ -212,6 +213,7 @@ static int s_submit(s_run *run, s_slot *slot)
     run->attempts[slot->index]++;
     assay_task t = {
         .job_id = id,
+        .plugin = run->plugin->name,
         .plugin_path = run->plugin->path,
         .action = run->action->name,
         .params = json_array_get(run->params, slot->index),

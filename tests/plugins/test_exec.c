@@ -316,7 +316,7 @@ static json_t *run_sh_conf(const assay_conf *c, const char *script)
     return r;
 }
 
-/* The exec plugin, copied to a directory outside /tmp that any user may
+/* The exec and file plugins, copied to a directory outside /tmp that any user may
  * read (/var/tmp/assay-test-*): a confined executor loads it from there,
  * wherever the build tree is and whoever may read it. */
 static void plugins_copy(char dir[32])
@@ -325,8 +325,9 @@ static void plugins_copy(char dir[32])
     snprintf(dir, 32, "/var/tmp/assay-test-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     snprintf(cmd, sizeof cmd,
-             "chmod 755 %s && install -m 644 %s/assay-action_exec.so %s/",
-             dir, HARNESS_PLUGINS, dir);
+             "chmod 755 %s && install -m 644 %s/assay-action_exec.so "
+             "%s/assay-action_file.so %s/",
+             dir, HARNESS_PLUGINS, HARNESS_PLUGINS, dir);
     cr_assert_eq(system(cmd), 0);
 }
 
@@ -370,6 +371,77 @@ Test(exec, executor_user_runs_jobs_as_that_user)
     cr_expect_neq(assay_runner_new(&c, false, &run, err, sizeof err), 0);
     cr_expect(strstr(err, "executor_user no-such-user-here: no such user"),
               "%s", err);
+    plugins_remove(plugins);
+    assay_conf_fini(&c);
+}
+
+/* The first result of spec (JSON) run on r, as a status. */
+static char *status_on(assay_runner *r, const char *spec)
+{
+    json_t *res = harness_run_on(r, spec);
+    cr_assert_not_null(res, "%s", spec);
+    json_t *one = json_array_get(res, 0);
+    const char *st = json_string_value(json_object_get(one, "status"));
+    const char *out = json_string_value(
+        json_object_get(json_object_get(one, "data"), "stdout"));
+    char *text;
+    cr_assert_neq(asprintf(&text, "%s %s", st ? st : "?", out ? out : ""),
+                  -1);
+    json_decref(res);
+    return text;
+}
+
+/* run_as: the plugins it names run as their own user, the others as
+ * executor_user, in one pool (one executor here: it changes user as the
+ * jobs need, and back). */
+Test(exec, run_as_gives_a_plugin_its_own_user)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root to run executors as another user");
+    if (access("/etc/shadow", F_OK) != 0)
+        cr_skip_test("no /etc/shadow to read");
+    char plugins[32];
+    plugins_copy(plugins);
+    assay_conf c;
+    harness_conf(&c, plugins);
+    c.executors = 1;
+    strlcpy(c.executor_user, "nobody", sizeof c.executor_user);
+    strlcpy(c.run_as, "file=root", sizeof c.run_as);
+    const char *id = "{\"action\": \"exec.run\", \"params\": {\"argv\": "
+                     "[\"/bin/sh\", \"-c\", \"id -u\"]}}",
+               *shadow = "{\"action\": \"file.contains\", \"params\": "
+                         "{\"pattern\": \"^root:\", \"path\": "
+                         "\"/etc/shadow\"}}";
+    assay_runner *r = NULL;
+    char err[512];
+    cr_assert_eq(assay_runner_new(&c, false, &r, err, sizeof err), 0, "%s",
+                 err);
+    char *a = status_on(r, id), *b = status_on(r, shadow),
+         *d = status_on(r, id);
+    cr_expect_str_eq(a, "pass 65534\n");
+    cr_expect_str_eq(b, "pass ");
+    cr_expect_str_eq(d, "pass 65534\n");
+    free(a);
+    free(b);
+    free(d);
+    assay_runner_destroy(&r);
+    /* Without it, the file plugin runs as nobody, which may not read it. */
+    c.run_as[0] = '\0';
+    cr_assert_eq(assay_runner_new(&c, false, &r, err, sizeof err), 0, "%s",
+                 err);
+    b = status_on(r, shadow);
+    cr_expect_neq(strncmp(b, "pass", 4), 0, "%s", b);
+    free(b);
+    assay_runner_destroy(&r);
+    /* Bad entries are refused, naming them. */
+    const char *bad[][2] = {{"file=no-such-user-here", "run_as file=no-such"},
+                            {"file", "want PLUGIN=USER"},
+                            {"file=root file=root", "named twice"}};
+    for (size_t i = 0; i < 3; i++) {
+        strlcpy(c.run_as, bad[i][0], sizeof c.run_as);
+        cr_expect_neq(assay_runner_new(&c, false, &r, err, sizeof err), 0);
+        cr_expect(strstr(err, bad[i][1]), "%s: %s", bad[i][0], err);
+    }
     plugins_remove(plugins);
     assay_conf_fini(&c);
 }
