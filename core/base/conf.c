@@ -116,6 +116,11 @@ static const struct conf_key keys[] = {
         "1: executors get a /tmp of their own, an empty tmpfs in a mount "
         "namespace of their own (needs root); 0: the host's /tmp, which "
         "checks of /tmp need."),
+    INT(executor_seccomp, "1", 0, 1,
+        "1: executors, and what jobs start, get EPERM from the system calls "
+        "that change the kernel, mounts, namespaces, the clock or swap, or "
+        "reach into other processes (docs/security.md#executors); 0: every "
+        "system call their user may make."),
     INT(max_attempts, "3", 1, 100,
         "Attempts per job when the JobSpec sets none."),
     ENUM(log_level, "info", log_levels, "Least severe log messages shown."),

@@ -61,6 +61,7 @@ typedef struct assay_conf {
     char executor_user[64];       /* "": assayd's own */
     char run_as[1024];            /* "PLUGIN=USER ..." (exec/runas.h) */
     int64_t executor_private_tmp; /* 1: a tmpfs /tmp per executor */
+    int64_t executor_seccomp;     /* 1: exec/syscalls.h's filter */
     /* Raft members (docs/configuration.md#consensus). */
     int64_t member_id;
     char members[1024];

@@ -81,12 +81,15 @@ int main(int argc, char **argv)
             confine.user = argv[i + 1];
         else if (!strcmp(argv[i], "--private-tmp"))
             confine.private_tmp = !strcmp(argv[i + 1], "1");
+        else if (!strcmp(argv[i], "--seccomp"))
+            confine.all_syscalls = !strcmp(argv[i + 1], "0");
     }
     if (opts.fd < 0 || level < 0 || !marked) {
         fprintf(stderr, "assay-executor: started by assayd, not by hand "
                         "(usage: assay-executor --fd N --output-mark HEX "
                         "[--memory-mb M] [--log-level error|warn|info|debug] "
-                        "[--log-fd N] [--user NAME] [--private-tmp 1]; or "
+                        "[--log-fd N] [--user NAME] [--private-tmp 1] "
+                        "[--seccomp 0]; or "
                         "assay-executor --describe FILE)\n");
         return 64;
     }

@@ -3,6 +3,7 @@
  * would not matter (it survives setuid), but it is set after so that a
  * failure to drop is reported as such. */
 #include "exec/confine.h"
+#include "exec/syscalls.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -70,5 +71,6 @@ int assay_confine_self(const assay_confine *c, char *err, size_t errlen)
         return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return s_fail(err, errlen, "no_new_privs");
-    return 0;
+    /* Last: unshare (private_tmp) is among what it denies. */
+    return c->all_syscalls ? 0 : assay_syscalls_deny(err, errlen);
 }

@@ -207,7 +207,7 @@ static int s_spawn(assay_pool *self, s_exec *e, const char *user)
     snprintf(mem, sizeof mem, "%lld", (long long)self->cfg.memory_mb);
     /* The executor logs at our level into our log (fd 4), not into its
      * stderr, which is the running job's captured output. */
-    char *argv[16] = {self->executor_path, "--fd", "3", "--memory-mb", mem,
+    char *argv[20] = {self->executor_path, "--fd", "3", "--memory-mb", mem,
                       "--log-level", (char *)assay_log_level_name(
                                          assay_log_level()),
                       "--log-fd", "4", "--output-mark", mark};
@@ -219,6 +219,10 @@ static int s_spawn(assay_pool *self, s_exec *e, const char *user)
     if (self->cfg.private_tmp) {
         argv[argc++] = "--private-tmp";
         argv[argc++] = "1";
+    }
+    if (self->cfg.all_syscalls) {
+        argv[argc++] = "--seccomp";
+        argv[argc++] = "0";
     }
     argv[argc] = NULL;
     /* Above 4, so that the dup2s onto 1..3 cannot overwrite it. */

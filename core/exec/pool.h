@@ -31,6 +31,7 @@ typedef struct assay_pool_config {
      * (exec/runas.h); NULL: none. */
     const char *run_as;
     bool private_tmp;          /* executors get a /tmp of their own */
+    bool all_syscalls;         /* executors keep every system call */
 } assay_pool_config;
 
 typedef struct assay_task {

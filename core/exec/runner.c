@@ -145,6 +145,7 @@ int assay_runner_new(const assay_conf *conf, bool watch,
             .user = *conf->executor_user ? conf->executor_user : NULL,
             .run_as = conf->run_as,
             .private_tmp = conf->executor_private_tmp == 1,
+            .all_syscalls = conf->executor_seccomp == 0,
         };
         rc = assay_pool_new(&pc, &self->pool, err, errlen);
     }

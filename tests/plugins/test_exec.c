@@ -480,3 +480,23 @@ Test(exec, a_private_tmp_is_the_jobs_own)
     free(dir);
     assay_conf_fini(&c);
 }
+
+/* Executors, and what jobs start, get EPERM from the system calls a
+ * check never needs (a user namespace here, harmless to make); with
+ * executor_seccomp = 0 they may make them. */
+Test(exec, jobs_cannot_make_what_checks_never_need)
+{
+    json_t *r = run_sh("unshare -U true", NULL);
+    cr_expect_str_neq(status(r), "pass", "%s", message(r));
+    cr_expect(strstr(data(r, "stderr"), "Operation not permitted"), "%s",
+              data(r, "stderr"));
+    json_decref(r);
+    assay_conf c;
+    harness_conf(&c, HARNESS_PLUGINS);
+    c.executor_seccomp = 0;
+    r = run_sh_conf(&c, "unshare -U true && echo made");
+    cr_expect_str_eq(data(r, "stdout"), "made\n", "%s",
+                     data(r, "stderr"));
+    json_decref(r);
+    assay_conf_fini(&c);
+}
