@@ -21,7 +21,9 @@
  * or altered bytes fail to decrypt and the connection is closed.
  *
  * Everything runs on raft's loop thread. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "secure.h"
 
 #include <assay.h>
