@@ -1,6 +1,9 @@
 /* bench-pool - noop jobs per second through the executor pool
- * (docs/benchmarks.md). Usage: bench-pool [JOBS] [EXECUTORS] [DEPTH] */
+ * (docs/benchmarks.md). Usage: bench-pool [JOBS] [EXECUTORS] [DEPTH]
+ * [SECCOMP]: SECCOMP 0 runs the executors without their syscall filter
+ * (executor_seccomp = 0), to measure what it costs. */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -24,6 +27,7 @@ int main(int argc, char **argv)
     long jobs = argc > 1 ? atol(argv[1]) : 200000;
     int execs = argc > 2 ? atoi(argv[2]) : 2;
     int depth = argc > 3 ? atoi(argv[3]) : 64;
+    bool seccomp = argc > 4 ? atoi(argv[4]) != 0 : true;
     char plugin[PATH_MAX], err[256];
     snprintf(plugin, sizeof plugin, "%s/assay-action_noop.so",
              BENCH_PLUGIN_DIR);
@@ -31,7 +35,8 @@ int main(int argc, char **argv)
                              .executors = execs,
                              .depth = depth,
                              .kill_grace_ms = 1000,
-                             .output_limit = 1 << 20};
+                             .output_limit = 1 << 20,
+                             .all_syscalls = !seccomp};
     assay_pool *pool;
     if (assay_pool_new(&cfg, &pool, err, sizeof err) != 0) {
         fprintf(stderr, "bench-pool: %s\n", err);
@@ -61,8 +66,8 @@ int main(int argc, char **argv)
     json_decref(params);
     assay_pool_destroy(&pool);
     double secs = (t1 - t0) / 1e6;
-    printf("executors=%d depth=%d jobs=%ld passed=%ld time=%.3fs "
-           "rate=%.0f jobs/s\n",
-           execs, depth, jobs, s_passed, secs, jobs / secs);
+    printf("executors=%d depth=%d seccomp=%d jobs=%ld passed=%ld "
+           "time=%.3fs rate=%.0f jobs/s\n",
+           execs, depth, seccomp, jobs, s_passed, secs, jobs / secs);
     return s_passed == jobs ? 0 : 1;
 }
