@@ -1498,6 +1498,13 @@ static int mod_open(const assay_consensus_config *cfg, assay_consensus **out,
     raft_set_heartbeat_timeout(&self->raft, heartbeat_ms);
     raft_set_snapshot_threshold(&self->raft, threshold);
     raft_set_snapshot_trailing(&self->raft, trailing);
+    /* An InstallSnapshot lost on the way (or dropped by a follower busy
+     * with another) is sent again after this; raft's default, 30 s, left
+     * a member coming back behind the log that long. Not so short that a
+     * large snapshot still in flight is sent twice. */
+    raft_set_install_snapshot_timeout(
+        &self->raft, (unsigned)(10 * election_ms > 10000 ? 10 * election_ms
+                                                         : 10000));
     /* A member back from a partition must not depose a working leader. */
     raft_set_pre_vote(&self->raft, true);
     if (getenv("ASSAY_RAFT_TRACE") &&

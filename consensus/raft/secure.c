@@ -465,8 +465,18 @@ static int s_hand_over(conn *c)
     c->mine.data = c->theirs->data = c;
     c->mine_open = true;
     c->handles += 2;
-    if (uv_pipe_open(&c->mine, sv[0]) || uv_pipe_open(c->theirs, sv[1]) ||
-        uv_read_start((uv_stream_t *)&c->mine, s_mine_alloc, s_mine_read))
+    /* A descriptor no handle took is closed here; the handles close
+     * with the connection. */
+    if (uv_pipe_open(&c->mine, sv[0])) {
+        close(sv[0]);
+        close(sv[1]);
+        return -1;
+    }
+    if (uv_pipe_open(c->theirs, sv[1])) {
+        close(sv[1]);
+        return -1;
+    }
+    if (uv_read_start((uv_stream_t *)&c->mine, s_mine_alloc, s_mine_read))
         return -1;
     uv_timer_stop(&c->timer);
     t->handshakes--;
