@@ -56,6 +56,7 @@ static json_t *s_call(s_client *c, const char *service, json_t *body,
     fprintf(stderr, "assayctl: %s\n", assay_client_error(c->cl));
     *code = reply && rc == ASSAY_EPERM ? ASSAY_EXIT_NOPERM
             : reply && (rc == ASSAY_ENOENT || rc == ASSAY_EINVAL ||
+                        rc == ASSAY_EEXIST ||
                         rc == ASSAY_ETYPE || rc == ASSAY_ERANGE ||
                         rc == ASSAY_ETOOBIG || rc == ASSAY_EPARSE)
                 ? ASSAY_EXIT_DATA

@@ -115,6 +115,12 @@ int assay_link_key(const char *modules_dir, const char *transport,
         rc = assay_errf(err, errlen, ASSAY_EUNSUPP,
                         "transport %s has no key files (no security)",
                         transport);
+    else if (key->certify && !S_HAS(m->transport, guests))
+        /* Before version 4 a module would make a new pair instead. */
+        rc = assay_errf(err, errlen, ASSAY_EUNSUPP,
+                        "transport %s cannot write someone else's "
+                        "certificate (version 4 can): upgrade it",
+                        transport);
     else if ((rc = m->transport->key(key, why, sizeof why)))
         assay_errf(err, errlen, rc, "%s", why);
     dlclose(dl);

@@ -284,6 +284,10 @@ static void s_on_enrolled(assay_runtime *self, const json_t *body)
             strlcpy(self->redirect, leader, sizeof self->redirect);
         return;
     }
+    if (!r.ok && r.code != ASSAY_EPERM) { /* not now: asked again */
+        assay_warn("enrolment as %s: %s", self->id, r.message);
+        return;
+    }
     if (!r.ok) {
         assay_error("enrolment as %s refused: %s: make a new token "
                     "(assayctl keys enroll --name %s --role runtime) and "

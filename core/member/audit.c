@@ -6,7 +6,9 @@
  * lines a second (bursts of AUDIT_BURST), so a flood of refused requests
  * cannot fill the disk - what is left out is counted in the next line's
  * "suppressed"; and past audit_log_mb the file is renamed FILE.1 (the one
- * before goes) and begun again. */
+ * before goes) and begun again. Guests' lines (keys nobody knows, while an
+ * enrolment token is pending) have a pace of their own, a tenth of it:
+ * strangers cannot crowd out what the cluster's own keys do. */
 #include "member/internal.h"
 
 #include <errno.h>
@@ -20,6 +22,9 @@
 
 #define AUDIT_RATE 100.0
 #define AUDIT_BURST 1000.0
+/* Guests' lines: refusals of keys nobody knows, a tenth of the rest. */
+#define GUEST_RATE 10.0
+#define GUEST_BURST 100.0
 
 static int s_open(mb_audit_log *a)
 {
@@ -34,7 +39,8 @@ int mb_audit_open(assay_leader *self, char *err, size_t errlen)
     mb_audit_log *a = &self->audit;
     const assay_conf *c = self->conf;
     a->fd = -1;
-    a->tokens = AUDIT_BURST;
+    a->known.tokens = AUDIT_BURST;
+    a->guests.tokens = GUEST_BURST;
     a->max = c->audit_log_mb << 20;
     if (!strcmp(c->audit_log, "-") || (!*c->audit_log && !*c->data_dir))
         return 0;
@@ -60,19 +66,19 @@ void mb_audit_close(assay_leader *self)
     self->audit.fd = -1;
 }
 
-/* Takes a token if one is left. */
-static bool s_may_write(mb_audit_log *a)
+/* Takes a token of pace p (rate a second, burst) if one is left. */
+static bool s_may_write(mb_audit_pace *p, double rate, double burst)
 {
     int64_t now = assay_now_ms();
-    a->tokens += (double)(now - a->refilled_ms) * AUDIT_RATE / 1000.0;
-    if (a->tokens > AUDIT_BURST)
-        a->tokens = AUDIT_BURST;
-    a->refilled_ms = now;
-    if (a->tokens < 1.0) {
-        a->suppressed++;
+    p->tokens += (double)(now - p->refilled_ms) * rate / 1000.0;
+    if (p->tokens > burst)
+        p->tokens = burst;
+    p->refilled_ms = now;
+    if (p->tokens < 1.0) {
+        p->suppressed++;
         return false;
     }
-    a->tokens -= 1.0;
+    p->tokens -= 1.0;
     return true;
 }
 
@@ -92,7 +98,10 @@ void mb_audit(assay_leader *self, const char *key, const char *role,
               const char *service, const char *outcome, const char *fmt, ...)
 {
     mb_audit_log *a = &self->audit;
-    if (a->fd < 0 || !s_may_write(a))
+    bool guest = role && !strcmp(role, ASSAY_ROLE_NAME_GUEST);
+    mb_audit_pace *p = guest ? &a->guests : &a->known;
+    if (a->fd < 0 || !(guest ? s_may_write(p, GUEST_RATE, GUEST_BURST)
+                             : s_may_write(p, AUDIT_RATE, AUDIT_BURST)))
         return;
     char why[ASSAY_ERRMSG_SIZE * 2], when[32];
     va_list ap;
@@ -110,9 +119,9 @@ void mb_audit(assay_leader *self, const char *key, const char *role,
                              key ? key : "", "role", role ? role : "",
                              "service", service ? service : "", "outcome",
                              outcome, "detail", why);
-    if (line && a->suppressed)
+    if (line && p->suppressed)
         json_object_set_new(line, "suppressed",
-                            json_integer((json_int_t)a->suppressed));
+                            json_integer((json_int_t)p->suppressed));
     char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
     json_decref(line);
     if (!text)
@@ -123,7 +132,7 @@ void mb_audit(assay_leader *self, const char *key, const char *role,
         s_rotate(a);
     if (a->fd >= 0 && write(a->fd, text, len) == (ssize_t)len) {
         a->size += (int64_t)len;
-        a->suppressed = 0;
+        p->suppressed = 0;
         a->failing = false;
     } else if (!a->failing) {
         a->failing = true;

@@ -123,6 +123,36 @@ void mb_guests_check(assay_leader *self)
         self->guests = want;
 }
 
+/* The file of a certificate this member allows by hand (not enrolled)
+ * that names `name`, or NULL: an enrolled key must not pass for it. */
+static const char *s_allowed_by_hand(assay_leader *self, const char *name)
+{
+    static char found[256];
+    DIR *d = self->allow_dir[0] ? opendir(self->allow_dir) : NULL;
+    const char *as = NULL;
+    size_t p = strlen(ENROLLED_PREFIX);
+    for (struct dirent *e; d && !as && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || n <= 4 || n - 4 >= sizeof found ||
+            strcmp(e->d_name + n - 4, ".key") ||
+            !strncmp(e->d_name, ENROLLED_PREFIX, p))
+            continue;
+        snprintf(found, sizeof found, "%.*s", (int)(n - 4), e->d_name);
+        assay_transport_key k = {.struct_size = sizeof k,
+                                 .dir = self->allow_dir,
+                                 .file = found,
+                                 .public_only = 1};
+        char err[ASSAY_ERRMSG_SIZE * 2];
+        if (!assay_link_key(self->conf->modules_dir, self->conf->transport,
+                            &k, err, sizeof err) &&
+            !strcmp(k.cert_name, name))
+            as = found;
+    }
+    if (d)
+        closedir(d);
+    return as;
+}
+
 /* ---- assay.keys --------------------------------------------------------- */
 
 /* Enrolment needs security, and a cluster at its level. */
@@ -234,6 +264,16 @@ void mb_svc_keys(assay_leader *self, const assay_bytes *route,
                                 verb, req.name, req.name));
         return;
     }
+    const char *held = s_allowed_by_hand(self, req.name);
+    if (held) {
+        mb_reply(self, route, verb,
+                 assay_cp_error(ASSAY_EEXIST,
+                                "%s enroll: %s/%s.key names a key %s "
+                                "already: an enrolled one may not pass "
+                                "for it (choose another name)",
+                                verb, self->allow_dir, held, req.name));
+        return;
+    }
     char token[ASSAY_TOKEN_TEXT_SIZE], hash[ASSAY_TOKEN_HASH_HEX];
     if ((rc = assay_token_new(self->public_key, token, hash))) {
         mb_reply(self, route, verb,
@@ -283,6 +323,16 @@ void mb_svc_enrol(assay_leader *self, const assay_bytes *route,
         return;
     const assay_token_rec *t = assay_state_token(self->state, req.name);
     const char *key = self->asker; /* a guest is named by its key */
+    const assay_enrolled_rec *done = assay_state_enrolled_key(self->state,
+                                                              key);
+    /* Asked again (its answer was lost, it reconnected): the same. */
+    if (done && !strcmp(done->name, req.name)) {
+        mb_reply(self, route, verb,
+                 assay_cp_ok(json_pack("{s:s, s:s, s:s}", "name", done->name,
+                                       "role", done->role, "key",
+                                       done->key)));
+        return;
+    }
     if (assay_token_hash(req.secret, hash))
         s_refuse(self, route, verb, req.name, "a secret that is not hex");
     else if (!t)

@@ -124,14 +124,21 @@ typedef struct {
     const char *what;
 } s_chore;
 
-/* The audit log's file and pace (audit.c). */
+/* A pace of audit lines: a token bucket, and what it left out. */
+typedef struct mb_audit_pace {
+    double tokens;       /* lines it may write now */
+    int64_t refilled_ms; /* when tokens were last topped up */
+    uint64_t suppressed; /* lines left out since the last written */
+} mb_audit_pace;
+
+/* The audit log's file and paces (audit.c): guests (unknown keys while a
+ * token is pending) have a pace of their own, so that a flood of them
+ * cannot crowd out what keys the cluster knows do. */
 typedef struct mb_audit_log {
     int fd; /* -1: no audit log */
     char path[4096];
     int64_t size, max;
-    double tokens;       /* lines it may write now */
-    int64_t refilled_ms; /* when tokens were last topped up */
-    uint64_t suppressed; /* lines left out since the last written */
+    mb_audit_pace known, guests;
     bool failing;        /* a write failed (said once per streak) */
 } mb_audit_log;
 

@@ -57,6 +57,10 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
     bool guest = s_is(m->role, ASSAY_ROLE_NAME_GUEST);
     /* Enrolment is for a key not allowed yet, and for nothing else. */
     if (!strcmp(v, ASSAY_SVC_ENROL) || guest) {
+        /* Once no token is pending, guests still connected are refused
+         * without an audit line: a flood of them writes nothing. */
+        if (guest && !self->guests)
+            return false;
         bool ok = guest && !strcmp(v, ASSAY_SVC_ENROL);
         if (!ok)
             s_denied(self, m->peer, m->role, v,

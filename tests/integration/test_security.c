@@ -522,6 +522,10 @@ Test(security, a_runtime_enrols_once_with_a_token)
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s keys enrolled",
              c.endpoint);
     harness_expect(0, "enrolled rt-e1", cmd);
+    /* A name a key allowed by hand holds is not enrolled again. */
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s keys enroll --name "
+                              "operator --role submit", c.endpoint);
+    harness_expect(65, "names a key operator already", cmd);
 
     /* An unknown key, while a token is pending: a guest, enrol only. */
     snprintf(cmd, sizeof cmd,

@@ -1627,6 +1627,22 @@ static int s_key_create(assay_transport_key *k, const char *path,
     return rc;
 }
 
+/* The certificate at path as asked (0), another (ASSAY_EEXIST: a key,
+ * name or role of before), or none (ASSAY_ENOENT). */
+static int s_certified_as(assay_transport_key *k, const char *path,
+                          char *errbuf, size_t errlen)
+{
+    int rc = s_key_public(k, path, errbuf, errlen);
+    if (rc)
+        return rc;
+    if (strcmp(k->public_key, k->certify) ||
+        strcmp(k->cert_name, k->name ? k->name : "") ||
+        strcmp(k->cert_role, k->role ? k->role : ""))
+        return errf(errbuf, errlen, ASSAY_EEXIST,
+                    "%s: holds another key, name or role", path);
+    return 0;
+}
+
 /* Writes dir/FILE.key, a certificate of someone else's public key:
  * under a hidden name, then linked into place (never half of one). */
 static int s_key_certify(assay_transport_key *k, const char *path,
@@ -1636,13 +1652,9 @@ static int s_key_certify(assay_transport_key *k, const char *path,
         return errf(errbuf, errlen, ASSAY_EINVAL,
                     "%s: '%.60s' is not a CURVE public key (40 characters "
                     "of Z85)", path, k->certify);
-    int rc = s_key_public(k, path, errbuf, errlen);
+    int rc = s_certified_as(k, path, errbuf, errlen);
     if (rc != ASSAY_ENOENT)
-        return rc ? rc
-               : strcmp(k->public_key, k->certify)
-                   ? errf(errbuf, errlen, ASSAY_EEXIST,
-                          "%s: holds another key", path)
-                   : 0;
+        return rc;
     if ((rc = s_mkdir_private(k->dir, errbuf, errlen)))
         return rc;
     uint8_t pub[32];
@@ -1661,7 +1673,7 @@ static int s_key_certify(assay_transport_key *k, const char *path,
     unlink(tmp);
     if (zcert_save_public(cert, tmp) < 0 || chmod(tmp, 0644) < 0 ||
         link(tmp, path) < 0)
-        rc = errno == EEXIST ? s_key_public(k, path, errbuf, errlen)
+        rc = errno == EEXIST ? s_certified_as(k, path, errbuf, errlen)
                              : errf(errbuf, errlen, ASSAY_EIO,
                                     "%s: cannot write: %s", path,
                                     strerror(errno));
