@@ -230,6 +230,14 @@ int assay_keys_member(const assay_conf *c, assay_keys *out, char *err,
                             errlen);
 }
 
+/* The enrolment token: enrol_token, else $ASSAY_ENROL_TOKEN (which,
+ * unlike a command line, other users cannot read in /proc); NULL. */
+static const char *s_enrol_token(const assay_conf *c)
+{
+    const char *env = getenv("ASSAY_ENROL_TOKEN");
+    return c->enrol_token[0] ? c->enrol_token : env && *env ? env : NULL;
+}
+
 /* A runtime given an enrolment token: trusts the cluster key it names,
  * makes its own key (not allowed here: the cluster allows it), and while
  * FILE.enrolling says the token was not yet accepted, keeps its secret
@@ -243,7 +251,7 @@ static int s_enrolling(const assay_conf *c, const s_where *w,
                                .name = ASSAY_KEY_CLUSTER,
                                .create = 1,
                                .certify = out->server};
-    int rc = assay_token_read(c->enrol_token, out->server, secret, err,
+    int rc = assay_token_read(s_enrol_token(c), out->server, secret, err,
                               errlen);
     if (rc)
         return rc;
@@ -298,7 +306,7 @@ int assay_keys_runtime(const assay_conf *c, const char *id,
         return rc < 0 ? rc : 0;
     char file[128];
     snprintf(file, sizeof file, "%s%s", ASSAY_KEY_RUNTIME_PREFIX, id);
-    if (c->enrol_token[0])
+    if (s_enrol_token(c))
         return s_enrolling(c, &w, id, file, out, err, errlen);
     bool local = s_all_local(endpoints);
     /* Started with its member (make demo), it may come first: either one

@@ -501,7 +501,8 @@ Test(failover, rolling_upgrade_under_load)
 
 /* Enrolment is replicated (docs/security.md#enrolment): a token made
  * through one leader is used through the next, once; and the key it
- * enrolled is revoked through that one too. */
+ * enrolled is revoked through that one too. (The runtime is given its
+ * token in $ASSAY_ENROL_TOKEN.) */
 Test(failover, an_enrolment_token_outlives_its_leader)
 {
     cluster c;
@@ -524,7 +525,7 @@ Test(failover, an_enrolment_token_outlives_its_leader)
     char keys[4200];
     snprintf(keys, sizeof keys, "%s/k", dir);
     cluster_node *rt = cluster_enrolling_runtime(&c, "rt-f1", "rt-f1", keys,
-                                                 tok);
+                                                 tok, true);
     cr_expect(cluster_log_has(rt, "enrolled as rt-f1", 20000),
               "the token died with its leader");
     cr_expect(cluster_log_has(rt, "registered with", 20000));

@@ -509,7 +509,7 @@ Test(security, a_runtime_enrols_once_with_a_token)
     snprintf(keys, sizeof keys, "%s/e1", dir);
     snprintf(token, sizeof token, "$(cat %s/token)", dir);
     cluster_node *rt = cluster_enrolling_runtime(&c, "rt-e1", "rt-e1", keys,
-                                                 token);
+                                                 token, false);
     cr_assert(cluster_log_has(rt, "enrolled as rt-e1", 15000),
               "rt-e1 did not enrol");
     cr_assert(cluster_log_has(rt, "registered with", 10000));
@@ -564,7 +564,7 @@ Test(security, a_runtime_enrols_once_with_a_token)
      * used. */
     snprintf(keys, sizeof keys, "%s/e2", dir);
     cluster_node *again = cluster_enrolling_runtime(&c, "rt-e1", "rt-e1b",
-                                                    keys, token);
+                                                    keys, token, false);
     cr_expect(cluster_log_has(again, "enrolment as rt-e1 refused", 15000));
     cr_expect(cluster_log_has(&c.nodes[0], "refused an enrolment as rt-e1",
                               5000));

@@ -94,14 +94,16 @@ cluster_node *cluster_bg(cluster *c, const char *id, const char *fmt, ...)
 cluster_node *cluster_enrolling_runtime(cluster *c, const char *id,
                                         const char *logname,
                                         const char *keys_dir,
-                                        const char *token)
+                                        const char *token, bool env)
 {
     return cluster_bg(c, logname,
-                      "%sassayd --node-id %s --join '%s' --executors 1 "
+                      "%s%s%s%sassayd --node-id %s --join '%s' --executors 1 "
                       "--plugins-dir %s " CLUSTER_NODE_FLAGS
-                      " --set keys_dir=%s --set enrol_token=%s",
-                      HARNESS_BIN, id, c->join, HARNESS_PLUGINS, keys_dir,
-                      token);
+                      " --set keys_dir=%s%s%s",
+                      env ? "env ASSAY_ENROL_TOKEN=" : "", env ? token : "",
+                      env ? " " : "", HARNESS_BIN, id, c->join,
+                      HARNESS_PLUGINS, keys_dir,
+                      env ? "" : " --set enrol_token=", env ? "" : token);
 }
 
 static cluster_node *s_spawn(cluster *c, const char *id, const char *args)

@@ -98,12 +98,13 @@ bool cluster_log_has(const cluster_node *n, const char *needle,
 int cluster_log_count(const cluster_node *n, const char *needle);
 
 /* A runtime `id` on a host of its own (its keys in `keys_dir`, empty at
- * first) that enrols with `token`: its text, or shell printing it
- * ("$(cat FILE)"); its log is ID-LOGNAME.log. */
+ * first) that enrols with `token` (its text, or shell printing it:
+ * "$(cat FILE)"), given as enrol_token or, with `env`, in
+ * $ASSAY_ENROL_TOKEN; its log is LOGNAME.log. */
 cluster_node *cluster_enrolling_runtime(cluster *c, const char *id,
                                         const char *logname,
                                         const char *keys_dir,
-                                        const char *token);
+                                        const char *token, bool env);
 /* Runs `assayctl --endpoint E --events E --json ARGS`; returns the parsed
  * stdout (caller decrefs; NULL if not JSON) and the exit code in *code. */
 json_t *cluster_ctl(cluster *c, int *code, const char *fmt, ...)
