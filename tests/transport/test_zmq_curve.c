@@ -9,6 +9,7 @@
  * Waits are bounded by WAIT_MS; nothing asserts on timing. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,39 @@ Test(zmq_curve, key_files_are_made_once_and_kept_private)
     }
     k.struct_size = 8;
     cr_expect_eq(ops->key(&k, err, sizeof err), ASSAY_EINVAL);
+}
+
+/* certify: a certificate of someone else's key, kept when it says the
+ * same, refused when it holds another key, name or role (the caller
+ * replaces it); a request of version 3's size still reads keys. */
+Test(zmq_curve, a_certificate_of_another_key_is_written_as_asked)
+{
+    assay_transport_key a = key("alice", "submit", 0);
+    char err[ASSAY_ERRMSG_SIZE];
+    assay_transport_key c = {.struct_size = sizeof c, .dir = dir,
+                             .file = "enrolled-bob", .name = "bob",
+                             .role = "read", .create = 1,
+                             .certify = a.public_key};
+    cr_assert_eq(ops->key(&c, err, sizeof err), 0, "%s", err);
+    cr_expect(c.created);
+    cr_expect_str_eq(c.cert_role, "read");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/enrolled-bob.key_secret", dir);
+    cr_expect_neq(access(path, F_OK), 0, "a secret was written");
+    cr_assert_eq(ops->key(&c, err, sizeof err), 0, "%s", err);
+    cr_expect_not(c.created);
+    c.role = "admin"; /* re-enrolled with another role: not kept */
+    cr_expect_eq(ops->key(&c, err, sizeof err), ASSAY_EEXIST);
+    c.role = "read";
+    c.certify = "not a key";
+    cr_expect_eq(ops->key(&c, err, sizeof err), ASSAY_EINVAL);
+    /* An older caller's request (no certify) reads the public half. */
+    assay_transport_key old = {.dir = dir, .file = "enrolled-bob",
+                               .public_only = 1};
+    old.struct_size = (uint32_t)offsetof(assay_transport_key, certify);
+    cr_assert_eq(ops->key(&old, err, sizeof err), 0, "%s", err);
+    cr_expect_str_eq(old.public_key, a.public_key);
+    cr_expect_str_eq(old.cert_name, "bob");
 }
 
 /* A client whose key is allowed talks both ways; every message it sends
