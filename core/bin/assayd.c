@@ -46,9 +46,21 @@ static void s_on_signal(int sig)
 typedef struct {
     assay_loop *loop;
     assay_runtime *runtime;
+    bool leaving;
 } s_daemon;
 
-/* SIGHUP rescans the plugins directory; SIGTERM and SIGINT stop. */
+/* How long a runtime that said goodbye turns its loop before stopping:
+ * time for the message to leave (the transport does not linger). */
+#define LEAVE_MS 200
+
+static void s_stop(void *arg)
+{
+    s_daemon *d = arg;
+    assay_loop_stop(d->loop);
+}
+
+/* SIGHUP rescans the plugins directory; SIGTERM and SIGINT stop: a
+ * runtime tells its leader first, unless a second signal comes. */
 static void s_on_sigpipe(void *arg, int fd, short revents)
 {
     (void)revents;
@@ -58,6 +70,10 @@ static void s_on_sigpipe(void *arg, int fd, short revents)
         if (c == SIGHUP) {
             if (d->runtime)
                 assay_runtime_rescan(d->runtime);
+        } else if (d->runtime && !d->leaving) {
+            d->leaving = true;
+            assay_runtime_leave(d->runtime);
+            assay_loop_add_timer(d->loop, LEAVE_MS, 0, s_stop, d);
         } else {
             assay_loop_stop(d->loop);
         }

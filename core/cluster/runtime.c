@@ -64,6 +64,7 @@ struct assay_runtime {
     size_t unsent; /* attempts done and not yet reported */
     int hb_timer, reg_timer;
     bool failed; /* it cannot go on (an enrolment refused) */
+    bool leaving; /* said goodbye: registers no more */
     char endpoints[8][256]; /* members to try, in turn, until one answers */
     int nendpoints, current, unanswered;
     int64_t heard_ms;       /* when the leader last sent anything */
@@ -312,7 +313,7 @@ static void s_on_enrolled(assay_runtime *self, const json_t *body)
 static void s_register(void *arg)
 {
     assay_runtime *self = arg;
-    if (self->registered || self->keys.enrol_secret[0])
+    if (self->registered || self->leaving || self->keys.enrol_secret[0])
         return;
     json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
     assay_rtmsg_pack_register(
@@ -753,6 +754,24 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
     assay_info("runtime %s joining %s", self->id, self->endpoints[0]);
     *out = self;
     return 0;
+}
+
+void assay_runtime_leave(assay_runtime *self)
+{
+    if (!self || !self->link)
+        return;
+    assay_loop_cancel_timer(self->loop, self->hb_timer);
+    assay_loop_cancel_timer(self->loop, self->reg_timer);
+    self->hb_timer = self->reg_timer = -1;
+    self->leaving = true;
+    if (!self->registered)
+        return;
+    self->registered = false;
+    json_t *b = json_pack("{s:s}", "id", self->id);
+    if (b && assay_link_send(self->link, self->dealer, NULL,
+                             ASSAY_RUNTIME_PROTO, ASSAY_RT_BYE, b) == 0)
+        assay_info("runtime %s leaving: told the leader", self->id);
+    json_decref(b);
 }
 
 bool assay_runtime_failed(const assay_runtime *self)

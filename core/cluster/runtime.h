@@ -21,6 +21,11 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
                       assay_runner *runner, assay_runtime **out, char *err,
                       size_t errlen);
 void assay_runtime_destroy(assay_runtime **self_p);
+/* An orderly shutdown begins: the leader is told (so that the runtime
+ * gets no more jobs and what it runs moves at once, without waiting for
+ * missed heartbeats), and it registers and beats no more. Best effort:
+ * the loop should turn a little before the runtime is destroyed. */
+void assay_runtime_leave(assay_runtime *self);
 /* Whether it stopped the loop because it cannot go on (its enrolment was
  * refused): the daemon then exits with a failure. */
 bool assay_runtime_failed(const assay_runtime *self);

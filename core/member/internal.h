@@ -334,8 +334,13 @@ void mb_on_transport(void *arg, int fd, short revents);
 /* dispatch.c: the dispatcher */
 int mb_prepare(void *arg, struct pollfd *pfd, int max, int64_t *deadline_ms);
 
-/* tick.c: timers */
+/* tick.c: timers, and a runtime's death */
 void mb_tick(void *arg);
+/* Runtime rec (r: its session, or NULL) is dead or left: committed dead
+ * (notify_command once applied), its running jobs requeued with `why`,
+ * no credit until it speaks again. */
+void mb_runtime_gone(assay_leader *self, assay_runtime_rec *rec, s_rt *r,
+                     const char *why);
 
 /* events.c: events */
 bool mb_wants(void *arg, const char *topic);

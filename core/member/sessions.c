@@ -314,7 +314,15 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
         mb_send_rt(self, r, ASSAY_RT_PULSE, NULL);
     } else if (!strcmp(m->verb, ASSAY_RT_CATALOG))
         s_on_catalog(self, r, m->body);
-    else if (!strcmp(m->verb, ASSAY_RT_RESULT)) {
+    else if (!strcmp(m->verb, ASSAY_RT_BYE)) {
+        /* An orderly shutdown: no more work for it, and what it ran moves
+         * now, not after its heartbeats are missed. */
+        assay_runtime_rec *rec = mb_rt_rec(self, r);
+        if (rec && rec->alive && !assay_index_get(self->flipping, r->id)) {
+            assay_info("runtime %s leaves: its jobs move now", r->id);
+            mb_runtime_gone(self, rec, r, "runtime left");
+        }
+    } else if (!strcmp(m->verb, ASSAY_RT_RESULT)) {
         s_on_alive(self, r, m->body);
         size_t i;
         json_t *it;

@@ -143,6 +143,25 @@ static void s_dead_committed(void *arg, int status, void *result)
     mb_pending_free(p);
 }
 
+void mb_runtime_gone(assay_leader *self, assay_runtime_rec *rec, s_rt *r,
+                     const char *why)
+{
+    s_pending *p = mb_pending_new(self, NULL, "runtime_state",
+                                  json_pack("{s:s}", "id", rec->id));
+    if (!p || mb_commit_liveness(self, rec->id, false, s_dead_committed,
+                                 p) != 0) {
+        assay_warn("cannot commit the death of runtime %s", rec->id);
+        if (p)
+            mb_pending_free(p);
+    }
+    for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL); j;
+         j = j->rt_next)
+        if (!j->reported)
+            mb_requeue_item(self, j, why, NULL);
+    if (r)
+        r->limit = r->sent; /* no credit until it speaks again */
+}
+
 void mb_tick(void *arg)
 {
     assay_leader *self = arg;
@@ -193,20 +212,7 @@ void mb_tick(void *arg)
             continue;
         assay_warn("runtime %s missed %lld heartbeats: marking it dead",
                    rec->id, (long long)self->conf->heartbeat_misses);
-        s_pending *p = mb_pending_new(self, NULL, "runtime_state",
-                                      json_pack("{s:s}", "id", rec->id));
-        if (!p || mb_commit_liveness(self, rec->id, false, s_dead_committed,
-                                     p) != 0) {
-            assay_warn("cannot commit the death of runtime %s", rec->id);
-            if (p)
-                mb_pending_free(p);
-        }
-        for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL);
-             j; j = j->rt_next)
-            if (!j->reported)
-                mb_requeue_item(self, j, "runtime dead", NULL);
-        if (r)
-            r->limit = r->sent; /* no credit until it speaks again */
+        mb_runtime_gone(self, rec, r, "runtime dead");
     }
     mb_expire_sessions(self, now);
 }

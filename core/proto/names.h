@@ -30,6 +30,7 @@
 #define ASSAY_RT_HEARTBEAT "heartbeat"
 #define ASSAY_RT_RESULT "result"
 #define ASSAY_RT_CATALOG "catalog"
+#define ASSAY_RT_BYE "bye"
 
 /* ---- Runtime link: member -> runtime ---------------------------------- */
 #define ASSAY_RT_REGISTERED "registered"

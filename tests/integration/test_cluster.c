@@ -276,6 +276,36 @@ Test(cluster, killed_runtime_jobs_finish_elsewhere)
     json_decref(jobs);
 }
 
+/* A runtime stopped in order (SIGTERM) tells the leader: it is dead at
+ * once, and its running jobs move with the reason "runtime left", not
+ * after heartbeats are missed. */
+Test(cluster, a_runtime_that_leaves_says_so_and_its_jobs_move)
+{
+    cluster_start(&c, NULL);
+    cluster_node *r1 = cluster_runtime(&c, "rt1", NULL);
+    cluster_runtime(&c, "rt2", NULL);
+    json_decref(submit("l.json",
+                       "{\"id\": \"l\", \"action\": \"sleep.sleep\", "
+                       "\"params\": {\"ms\": 300}, \"timeout_ms\": 60000, "
+                       "\"targets\": [{}, {}, {}, {}, {}, {}, {}, {}]}"));
+    cr_assert(cluster_until(&c, 20000, runs_on, "rt1"), "rt1 never ran a job");
+    kill(r1->pid, SIGTERM);
+    cr_assert(cluster_log_has(&c.nodes[0], "runtime rt1 leaves", 10000),
+              "the leader was not told");
+    json_t *jobs = cluster_wait(&c, "l", 60000);
+    cr_expect_eq(expect_all(jobs, "completed"), 8);
+    json_decref(jobs);
+    /* The attempts it held ended so, in the jobs' history. */
+    json_t *hist = cluster_ctl(&c, NULL, "job l");
+    char *text = json_dumps(hist, 0);
+    json_decref(hist);
+    cr_expect(text && strstr(text, "runtime left"), "%s", text);
+    free(text);
+    cr_expect_eq(cluster_log_count(&c.nodes[0], "runtime rt1 missed"), 0,
+                 "rt1 was judged by its heartbeats");
+    cr_expect(cluster_log_has(r1, "told the leader", 0));
+}
+
 Test(cluster, frozen_runtime_is_dead_then_back_and_its_results_fenced)
 {
     /* The hook writes into the cluster's directory (CLUSTER_DIR, set for
