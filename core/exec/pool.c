@@ -419,6 +419,8 @@ static void s_dispatch(assay_pool *self)
                 best = s_pick(self, j->user);
             }
         }
+        if (!best && !assay_runas_any(self->runas))
+            break; /* one user: no executor has room for anything */
         if (!best) {
             prev = j;
             continue;

@@ -118,3 +118,8 @@ const char *assay_runas_user(const assay_runas *self, const char *plugin)
             u = self->map[i].user;
     return self->users[u][0] ? self->users[u] : NULL;
 }
+
+bool assay_runas_any(const assay_runas *self)
+{
+    return self->n > 0;
+}

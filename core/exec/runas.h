@@ -6,6 +6,7 @@
 #ifndef ASSAY_CORE_EXEC_RUNAS_H
 #define ASSAY_CORE_EXEC_RUNAS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Plugins run_as may name, and users it may name besides the default. */
@@ -23,5 +24,7 @@ void assay_runas_destroy(assay_runas **self_p);
 /* The user plugin's executors run as (NULL: assayd's own). Each user is
  * held once: compare the pointers. */
 const char *assay_runas_user(const assay_runas *self, const char *plugin);
+/* Whether some plugin runs as another user than the rest. */
+bool assay_runas_any(const assay_runas *self);
 
 #endif
