@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,7 +14,9 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/file.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 
 #include <bsd/string.h>
@@ -219,13 +222,34 @@ int harness_port(void)
     return ntohs(a.sin_port);
 }
 
+/* Claims `port` for this process until it exits: an flock on a file
+ * named for it, which suites running side by side (ctest -j) respect
+ * and the kernel drops with the process. False if another holds it. */
+static bool s_claim(int port)
+{
+    char path[64];
+    mkdir("/tmp/assay-test-ports", 0700);
+    snprintf(path, sizeof path, "/tmp/assay-test-ports/%d", port);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return true; /* no claims to be had: the bind check alone */
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+        return true; /* kept open (and locked) until exit */
+    close(fd);
+    return false;
+}
+
 int harness_port_kept(void)
 {
-    /* 20000..31999: under Linux's default ip_local_port_range (32768-). */
+    /* 20000..31999: under Linux's default ip_local_port_range (32768-),
+     * where only tests pick ports; claimed so that two suites never pick
+     * the same one between the check and the bind. */
     for (int tries = 0; tries < 200; tries++) {
         unsigned r;
         cr_assert_eq(getrandom(&r, sizeof r, 0), (ssize_t)sizeof r);
         int port = 20000 + (int)(r % 12000);
+        if (!s_claim(port))
+            continue;
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         struct sockaddr_in a = {.sin_family = AF_INET,
                                 .sin_port = htons((uint16_t)port),
