@@ -91,33 +91,6 @@ static int s_list(const assay_ctl_opts *o, const char *dir)
     return code;
 }
 
-/* The file of allowed/ that holds `key` already, or NULL. */
-static const char *s_allowed_as(const assay_ctl_opts *o, const char *allowed,
-                                const char *key)
-{
-    static char found[256];
-    DIR *d = opendir(allowed);
-    const char *as = NULL;
-    for (struct dirent *e; d && !as && (e = readdir(d));) {
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || n <= 4 || n - 4 >= sizeof found ||
-            strcmp(e->d_name + n - 4, ".key"))
-            continue;
-        snprintf(found, sizeof found, "%.*s", (int)(n - 4), e->d_name);
-        assay_transport_key k = {.struct_size = sizeof k,
-                                 .dir = allowed,
-                                 .file = found,
-                                 .public_only = 1};
-        char err[ASSAY_ERRMSG_SIZE * 2];
-        if (!assay_link_key(o->modules_dir, "zmq", &k, err, sizeof err) &&
-            !strcmp(k.public_key, key))
-            as = found;
-    }
-    if (d)
-        closedir(d);
-    return as;
-}
-
 /* Copies the certificate at `path` (NAME.key) into allowed/, once it
  * reads as one. */
 static int s_allow(const assay_ctl_opts *o, const char *dir, const char *path)
@@ -153,7 +126,8 @@ static int s_allow(const assay_ctl_opts *o, const char *dir, const char *path)
     snprintf(to, sizeof to, "%s/%s", dir, ASSAY_KEYS_ALLOWED);
     mkdir(dir, 0700);
     mkdir(to, 0700);
-    const char *held = s_allowed_as(o, to, k.public_key);
+    const char *held = assay_keys_allowed_find(o->modules_dir, "zmq", to,
+                                               k.public_key, NULL, NULL);
     if (held) {
         fprintf(stderr, "assayctl: keys allow: %s: its key is allowed "
                         "already, as %s\n", path, held);

@@ -1,6 +1,7 @@
 /* core/cluster/keys.c - whose keys each role presents: see keys.h. */
 #include "cluster/keys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -382,4 +383,34 @@ void assay_keys_apply(const assay_keys *k, assay_link_conf *lc)
     lc->curve_public = k->public_;
     lc->curve_server = k->server[0] ? k->server : NULL;
     lc->allow_dir = k->allow[0] ? k->allow : NULL;
+}
+
+const char *assay_keys_allowed_find(const char *modules_dir,
+                                    const char *transport,
+                                    const char *allow_dir, const char *key,
+                                    const char *name, const char *skip)
+{
+    static char found[256];
+    DIR *d = allow_dir && *allow_dir ? opendir(allow_dir) : NULL;
+    const char *as = NULL;
+    for (struct dirent *e; d && !as && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || n <= 4 || n - 4 >= sizeof found ||
+            strcmp(e->d_name + n - 4, ".key") ||
+            (skip && !strncmp(e->d_name, skip, strlen(skip))))
+            continue;
+        snprintf(found, sizeof found, "%.*s", (int)(n - 4), e->d_name);
+        assay_transport_key k = {.struct_size = sizeof k,
+                                 .dir = allow_dir,
+                                 .file = found,
+                                 .public_only = 1};
+        char err[ASSAY_ERRMSG_SIZE * 2];
+        if (!assay_link_key(modules_dir, transport, &k, err, sizeof err) &&
+            (!key || !strcmp(k.public_key, key)) &&
+            (!name || !strcmp(k.cert_name, name)))
+            as = found;
+    }
+    if (d)
+        closedir(d);
+    return as;
 }

@@ -83,6 +83,15 @@ int assay_keys_client(const char *modules_dir, const char *transport,
                       const char *dir, const char *name, assay_keys *out,
                       char *err, size_t errlen);
 
+/* The file (NAME of NAME.key, in a static buffer) of the first
+ * certificate in allow_dir that holds `key` and names `name` (either may
+ * be NULL: any), skipping files whose name starts with `skip` (NULL:
+ * none); NULL if none does. */
+const char *assay_keys_allowed_find(const char *modules_dir,
+                                    const char *transport,
+                                    const char *allow_dir, const char *key,
+                                    const char *name, const char *skip);
+
 /* Points a link's config at the keys (which must outlive the link's
  * opening). */
 void assay_keys_apply(const assay_keys *k, assay_link_conf *lc);

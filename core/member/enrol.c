@@ -123,36 +123,6 @@ void mb_guests_check(assay_leader *self)
         self->guests = want;
 }
 
-/* The file of a certificate this member allows by hand (not enrolled)
- * that names `name`, or NULL: an enrolled key must not pass for it. */
-static const char *s_allowed_by_hand(assay_leader *self, const char *name)
-{
-    static char found[256];
-    DIR *d = self->allow_dir[0] ? opendir(self->allow_dir) : NULL;
-    const char *as = NULL;
-    size_t p = strlen(ENROLLED_PREFIX);
-    for (struct dirent *e; d && !as && (e = readdir(d));) {
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || n <= 4 || n - 4 >= sizeof found ||
-            strcmp(e->d_name + n - 4, ".key") ||
-            !strncmp(e->d_name, ENROLLED_PREFIX, p))
-            continue;
-        snprintf(found, sizeof found, "%.*s", (int)(n - 4), e->d_name);
-        assay_transport_key k = {.struct_size = sizeof k,
-                                 .dir = self->allow_dir,
-                                 .file = found,
-                                 .public_only = 1};
-        char err[ASSAY_ERRMSG_SIZE * 2];
-        if (!assay_link_key(self->conf->modules_dir, self->conf->transport,
-                            &k, err, sizeof err) &&
-            !strcmp(k.cert_name, name))
-            as = found;
-    }
-    if (d)
-        closedir(d);
-    return as;
-}
-
 /* ---- assay.keys --------------------------------------------------------- */
 
 /* Enrolment needs security, and a cluster at its level. */
@@ -264,7 +234,11 @@ void mb_svc_keys(assay_leader *self, const assay_bytes *route,
                                 verb, req.name, req.name));
         return;
     }
-    const char *held = s_allowed_by_hand(self, req.name);
+    /* A key allowed by hand (not enrolled) that an enrolled one would
+     * pass for. */
+    const char *held = assay_keys_allowed_find(
+        self->conf->modules_dir, self->conf->transport, self->allow_dir,
+        NULL, req.name, ENROLLED_PREFIX);
     if (held) {
         mb_reply(self, route, verb,
                  assay_cp_error(ASSAY_EEXIST,
