@@ -1055,6 +1055,9 @@ Test(raft_secure, revoked_member_is_cut_off, .fini = teardown)
     }
     revoke_key("member-3");
     WAIT_FOR(log_has("closing the link with member 3"), WAIT_MS);
+    /* That was one member; each re-reads the allow-list once a second
+     * (RECHECK_MS): past two, every link with member 3 is closed. */
+    pump_for(2500);
     WAIT_FOR((leader = leader_of(2)) != NULL, WAIT_MS);
     commit_rounds(leader, 11, 10, 10);
     WAIT_FOR(nodes[0].fsm.n == 20 && nodes[1].fsm.n == 20, WAIT_MS);
