@@ -475,11 +475,6 @@ uint64_t assay_state_keys_gen(const assay_state *self)
     return self->keys->gen;
 }
 
-size_t assay_state_enrolled_count(const assay_state *self)
-{
-    return assay_index_size(self->keys->enrolled);
-}
-
 void assay_state_enrolled_each(const assay_state *self,
                                void (*fn)(const assay_enrolled_rec *e,
                                           void *arg),

@@ -311,7 +311,6 @@ const assay_enrolled_rec *assay_state_enrolled_key(const assay_state *self,
                                                    const char *key);
 /* Tokens not expired at now_ms. */
 size_t assay_state_tokens_live(const assay_state *self, int64_t now_ms);
-size_t assay_state_enrolled_count(const assay_state *self);
 /* Changes with every token made, enrolment, revocation and load. */
 uint64_t assay_state_keys_gen(const assay_state *self);
 /* Calls fn for each enrolled key, by name. */
