@@ -51,7 +51,7 @@ enum { CMD_RUN = 1, CMD_FAILOVER, CMD_MEMORY };
 typedef struct {
     int cmd;
     long jobs, runtimes, per_spec, window, backlog, queued, jobs_per_kill,
-        slots;
+        slots, unplaceable;
     bool simulated, json, keep, per_spec_given, jobs_given;
     bool plain; /* --security none: every process and link without CURVE */
     double rate, idle_s, settle_s;

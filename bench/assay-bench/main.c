@@ -30,7 +30,9 @@
  * run: N JobSpecs of --action (noop.pass) with --params. Throughput mode
  * (no --rate): ceil(N/K) JobSpecs of K targets (--per-spec, 100), at most W
  * submits awaiting their reply (--window, 8) and, with --backlog B, at most
- * B jobs submitted and not ended; jobs/s = completed / (first submit -> last
+ * B jobs submitted and not ended; with --unplaceable U, U jobs no runtime
+ * can take (a selector none has; JobSpecs of 1,000) are queued first, at
+ * the same priority, and stay queued; jobs/s = completed / (first submit -> last
  * completion event). Latency mode (--rate R): N one-job
  * JobSpecs offered open loop (spec i is sent at t0 + i/R whatever the
  * replies do), latency = completion event - *scheduled* send time, so no
@@ -168,6 +170,8 @@ static void s_usage(FILE *out)
         "  --window W          submits awaiting a reply (default 8)\n"
         "  --backlog B         throughput: at most B jobs submitted and not\n"
         "                      yet ended (default 0: no bound)\n"
+        "  --unplaceable U     run: first queue U jobs no runtime can take\n"
+        "                      (a selector none has), at the same priority\n"
         "  --members 1|3       members started (1: consensus none; 3: raft)\n"
         "  --endpoint EP,..    use this cluster instead of starting one\n"
         "  --events EP         its leader's event stream (default: asked)\n"
@@ -221,6 +225,7 @@ static int s_parse(s_opts *o, int argc, char **argv)
         {"per-spec", required_argument, NULL, 'k'},
         {"window", required_argument, NULL, 'w'},
         {"backlog", required_argument, NULL, 'b'},
+        {"unplaceable", required_argument, NULL, 'u'},
         {"idle", required_argument, NULL, 'i'},
         {"heartbeat-ms", required_argument, NULL, 'H'},
         {"slots", required_argument, NULL, 's'},
@@ -260,6 +265,8 @@ static int s_parse(s_opts *o, int argc, char **argv)
                   o->per_spec_given = true; break;
         case 'w': good = s_num(optarg, 1, 100000, &o->window); break;
         case 'b': good = s_num(optarg, 0, 100000000, &o->backlog); break;
+        case 'u': good = s_num(optarg, 0, 100000000, &o->unplaceable);
+                  break;
         case 'i': o->idle_s = strtod(optarg, &end);
                   good = *end == '\0' && o->idle_s >= 0 && o->idle_s < 1e6;
                   break;

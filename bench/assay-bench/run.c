@@ -178,6 +178,34 @@ static int s_setup_run(s_bench *b)
     return 0;
 }
 
+/* --unplaceable U: U jobs that no runtime can take (a selector none has),
+ * queued at the run's priority before it starts, in JobSpecs of 1,000:
+ * they stay queued ahead of every job the run submits. */
+static int s_queue_unplaceable(s_bench *b)
+{
+    b->phase = "queueing jobs no runtime can take";
+    for (long i = 0, left = b->o.unplaceable; left > 0 && !bench_stopping(b);
+         i++) {
+        char id[96];
+        snprintf(id, sizeof id, "%s-nowhere-%ld", b->prefix, i);
+        long n = left < 1000 ? left : 1000;
+        json_t *s = bench_spec_body(b, id, n);
+        json_object_set_new(s, "selector",
+                            json_pack("{s:s}", "assay-bench", "nowhere"));
+        json_t *r = bench_call(b, ASSAY_SVC_SUBMIT, s, 60 * SEC);
+        json_decref(s);
+        bool ok = bench_ok(r);
+        json_decref(r);
+        if (!ok) {
+            bench_fmt(b->fatal, sizeof b->fatal,
+                      "queueing unplaceable JobSpec %s failed", id);
+            return -1;
+        }
+        left -= n;
+    }
+    return 0;
+}
+
 static int s_idle(s_bench *b)
 {
     s_cpu c;
@@ -300,6 +328,9 @@ static int s_report_run(s_bench *b, const s_cpu *c)
         }
         if (b->o.backlog && b->o.rate <= 0)
             json_object_set_new(r, "backlog", json_integer(b->o.backlog));
+        if (b->o.unplaceable)
+            json_object_set_new(r, "unplaceable",
+                                json_integer(b->o.unplaceable));
         json_object_set_new(r, "sim", bench_sim_json(b));
         if (b->first_error[0])
             json_object_set_new(r, "first_error", json_string(b->first_error));
@@ -323,6 +354,9 @@ static int s_report_run(s_bench *b, const s_cpu *c)
             printf("  offered %.0f JobSpecs/s (asked %.0f/s, max send lag "
                    "%.1f ms)\n",
                    offered, b->o.rate, (double)b->max_send_lag_us / 1e3);
+        if (b->o.unplaceable)
+            printf("  behind %ld queued jobs no runtime can take\n",
+                   b->o.unplaceable);
         printf("  end to end: %.0f jobs/s (%.2f s, first submit -> last "
                "completion)\n",
                (double)b->completed / secs, secs);
@@ -360,6 +394,8 @@ int bench_cmd_run(s_bench *b)
     }
     for (long j = 0; j < b->o.jobs; j++)
         b->lat_us[j] = -1;
+    if (b->o.unplaceable && s_queue_unplaceable(b))
+        return 1;
     if (s_warmup(b)) {
         if (!b->fatal[0] && !bench_interrupted)
             bench_fmt(b->fatal, sizeof b->fatal,

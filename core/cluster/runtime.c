@@ -323,6 +323,8 @@ static void s_register(void *arg)
                                 .labels = self->labels,
                                 .slots = (int64_t)self->slots,
                                 .memory_mb = self->mem_available_mb,
+                                .memory_total_mb =
+                                    (int64_t)(self->sample.mem_total >> 20),
                                 .catalog = cat},
         s_nrunning(self));
     s_pack_running(self, &self->pk);

@@ -1,92 +1,10 @@
-/* core/member/dispatch.c - the dispatcher: each loop turn, queued jobs go
- * to live runtimes with credit that offer their version and match their
- * selector and memory, highest priority first, the runtime with most
- * credit winning; "waiting" notes say why a job cannot go anywhere. */
+/* core/member/dispatch.c - the dispatcher: each loop turn, the jobs at the
+ * heads of the placement classes go to live runtimes with credit that
+ * offer their version and match their selector and memory (reserved until
+ * results come), highest priority first, the runtime with most credit
+ * winning; a class no live runtime can take is parked with a "waiting"
+ * note saying why. */
 #include "member/internal.h"
-
-/* The plugin version runtime rec would run job j with, "" if it cannot. */
-static const char *s_choose_now(const assay_job *j,
-                                const assay_runtime_rec *rec)
-{
-    const assay_spec_rec *spec = j->spec;
-    char name[64];
-    const char *action;
-    const char *version = "";
-    assay_semver_range *range = NULL;
-    char want[80];
-    snprintf(want, sizeof want, "=%s", spec->resolved);
-    if (assay_action_ref_split(spec->action, name, sizeof name, &action) &&
-        mb_labels_match(spec->selector, json_object_get(rec->info, "labels")) &&
-        !assay_semver_range_parse(want, &range, NULL, 0)) {
-        assay_semver v;
-        const json_t *p = mb_pick(json_object_get(rec->info, "catalog"), name,
-                                  action, range, &v);
-        if (p)
-            version = mb_str(p, "version");
-    }
-    assay_semver_range_destroy(&range);
-    return version ? version : "";
-}
-
-/* The offer class of j's JobSpec: the jobs of JobSpecs alike in action,
- * resolved version and selector can run on the same runtimes, with the
- * same version. Written into buf when it fits (no selector, usually),
- * else into a heap string the caller frees: compare the result to buf. */
-static char *s_class_key(const assay_job *j, char *buf, size_t cap)
-{
-    const json_t *sel = j->spec->selector;
-    char *dump = json_object_size(sel)
-                     ? json_dumps(sel, JSON_COMPACT | JSON_SORT_KEYS)
-                     : NULL;
-    const char *a = j->spec->action, *v = j->spec->resolved;
-    size_t len = strlen(a) + strlen(v) + (dump ? strlen(dump) : 0) + 3;
-    char *key = len <= cap ? buf : malloc(len);
-    if (key)
-        snprintf(key, len, "%s\n%s\n%s", a, v, dump ? dump : "");
-    free(dump);
-    return key;
-}
-
-/* The remembered choices for j's offer class, made empty on first use;
- * NULL when they cannot be remembered. */
-static s_choices *s_choices_for(assay_leader *self, const assay_job *j)
-{
-    if (!self->choice)
-        return NULL;
-    char buf[256];
-    char *key = s_class_key(j, buf, sizeof buf);
-    s_choices *c = key ? assay_index_get(self->choice, key) : NULL;
-    if (key && !c && (c = calloc(1, sizeof *c)) &&
-        assay_index_put(self->choice, key, c) != 0) {
-        free(c);
-        c = NULL;
-    }
-    if (key != buf)
-        free(key);
-    return c;
-}
-
-/* s_choose_now, worked out once per offer class and runtime (c may be
- * NULL: then every time). */
-static const char *s_choose(assay_leader *self, s_choices *c,
-                            const assay_job *j, const assay_runtime_rec *rec)
-{
-    if (!c)
-        return s_choose_now(j, rec);
-    if (rec->pos >= c->n) {
-        size_t n = json_array_size(assay_state_runtime_ids(self->state));
-        n = n > rec->pos ? n : rec->pos + 1;
-        const char **v = reallocarray(c->v, n, sizeof *v);
-        if (!v)
-            return s_choose_now(j, rec);
-        memset(v + c->n, 0, (n - c->n) * sizeof *v);
-        c->v = v;
-        c->n = n;
-    }
-    if (!c->v[rec->pos])
-        c->v[rec->pos] = s_choose_now(j, rec);
-    return c->v[rec->pos];
-}
 
 static void s_dispatched(void *arg, int status, void *result)
 {
@@ -97,9 +15,17 @@ static void s_dispatched(void *arg, int status, void *result)
         const s_item *it = &p->batch.items[i];
         assay_job *j = assay_state_job(self->state, it->job);
         s_rt *r = assay_index_get(self->rts, it->runtime);
+        if (r && j) /* reserved by the state from now on, if applied */
+            r->inflight_mb = r->inflight_mb > j->spec->memory_mb
+                                 ? r->inflight_mb - j->spec->memory_mb
+                                 : 0;
         if (status || !json_is_true(json_array_get(applied, i))) {
-            if (j)
+            if (j && j->dispatching) {
                 j->dispatching = false;
+                /* No longer a run of taken jobs at its class's head. */
+                if (j->state == ASSAY_JOB_QUEUED)
+                    j->spec->placement->taken = NULL;
+            }
             if (r && r->sent)
                 r->sent--;
             self->dirty = true;
@@ -115,41 +41,201 @@ static void s_dispatched(void *arg, int status, void *result)
     mb_pending_free(p);
 }
 
-/* Whether some live runtime offers what j's offer class (c) needs. */
-static bool s_any_live(assay_leader *self, s_choices *c, const assay_job *j)
+/* Whether job memory `mem` (MB) fits r now: the memory it last reported
+ * free, and its total less what is reserved for the jobs it runs and is
+ * being sent (the monitor's figure lags behind what was just placed). */
+static bool s_mem_fits(assay_leader *self, const s_rt *r, int64_t mem)
 {
-    assay_runtime_rec *rec;
-    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
-        if (rec->alive && *s_choose(self, c, j, rec))
-            return true;
-    }
-    return false;
+    if (!mem)
+        return true;
+    if (r->mem_available_mb < mem)
+        return false;
+    return !r->mem_total_mb ||
+           assay_state_reserved_mb(self->state, r->id) + r->inflight_mb +
+                   mem <=
+               r->mem_total_mb;
 }
 
-/* Says why a job no runtime took is waiting, when no live runtime could
- * take it even with credit (shown by assay.job / assay.jobs); waiting
- * only for credit is not worth a note. */
-static void s_note_waiting(assay_job *j, bool any_live)
+/* A runtime's memory to reserve against, from its registration. */
+static int64_t s_mem_total(const assay_runtime_rec *rec)
 {
-    if (any_live) {
-        assay_job_note(&j->waiting, NULL);
-        return;
+    const json_t *cap = json_object_get(rec->info, "capacity");
+    const json_t *total = json_object_get(cap, "memory_total_mb");
+    return json_integer_value(
+        json_is_integer(total) ? total : json_object_get(cap, "memory_mb"));
+}
+
+/* Parks class c when no live runtime could take its jobs even with credit
+ * (nothing looks at it again until what runtimes offer changes), saying
+ * why; else notes nothing (waiting for credit or memory is not worth a
+ * note). Called only when no runtime with credit took its head. */
+static void s_park_or_wait(assay_leader *self, assay_class *c)
+{
+    assay_runtime_rec *rec;
+    bool offered = false;
+    int64_t most = 0;
+    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
+        if (!rec->alive || !*mb_offer(self, c, rec))
+            continue;
+        offered = true;
+        int64_t total = s_mem_total(rec);
+        if (!c->memory_mb || !total || total >= c->memory_mb) {
+            assay_state_park(self->state, c, false, NULL);
+            return;
+        }
+        most = total > most ? total : most;
     }
-    char note[160];
-    snprintf(note, sizeof note,
-             "no live runtime offers %s %s with the labels it selects",
-             j->spec->action, j->spec->resolved);
-    assay_job_note(&j->waiting, note);
+    char note[200];
+    if (offered)
+        snprintf(note, sizeof note,
+                 "needs %lld MB of memory; the live runtimes that offer %s "
+                 "%s have at most %lld MB",
+                 (long long)c->memory_mb, c->action, c->resolved,
+                 (long long)most);
+    else
+        snprintf(note, sizeof note,
+                 "no live runtime offers %s %s with the labels it selects",
+                 c->action, c->resolved);
+    assay_state_park(self->state, c, true, note);
+}
+
+/* A placement class as one plan sees it: the job it would place next,
+ * and, once built, the runtimes that offer it with credit, as a heap by
+ * credit left (keys only fall within a plan: stale ones are fixed when
+ * they come to the top). */
+typedef struct {
+    assay_class *c;
+    assay_job *next;
+    int *rts;      /* into the plan's ready runtimes */
+    uint64_t *key; /* credit left when pushed */
+    int n;
+    bool built;
+} s_cand;
+
+typedef struct {
+    assay_leader *self;
+    s_rt **ready;
+    assay_runtime_rec **recs;
+    int n_ready;
+    s_cand *cands;
+    int *heap; /* candidates, best first: priority, then oldest job */
+    int n_heap;
+} s_plan_ctx;
+
+static uint64_t s_left(const s_rt *r)
+{
+    return r->limit > r->sent ? r->limit - r->sent : 0;
+}
+
+/* The next job of c no dispatch in flight holds: those are at its head,
+ * up to c->taken (after a refused dispatch, anywhere: looked past). */
+static assay_job *s_next_of(const assay_class *c)
+{
+    assay_job *j = c->taken ? c->taken->next : c->head;
+    while (j && j->dispatching)
+        j = j->next;
+    return j;
+}
+
+static bool s_before(const s_plan_ctx *x, int a, int b)
+{
+    const s_cand *p = &x->cands[a], *q = &x->cands[b];
+    if (p->c->priority != q->c->priority)
+        return p->c->priority > q->c->priority;
+    return p->next->seq < q->next->seq;
+}
+
+/* A binary heap of ints ordered by `before` (a sift up or down). */
+static void s_sift(int *h, int n, int i, bool down,
+                   bool (*before)(const void *, int, int), const void *arg)
+{
+    for (;;) {
+        int best = i;
+        if (down) {
+            int l = 2 * i + 1, r = l + 1;
+            if (l < n && before(arg, h[l], h[best]))
+                best = l;
+            if (r < n && before(arg, h[r], h[best]))
+                best = r;
+        } else if (i > 0 && before(arg, h[i], h[(i - 1) / 2])) {
+            best = (i - 1) / 2;
+        }
+        if (best == i)
+            return;
+        int t = h[i];
+        h[i] = h[best];
+        h[best] = t;
+        i = best;
+    }
+}
+
+static bool s_cand_before(const void *arg, int a, int b)
+{
+    return s_before(arg, a, b);
+}
+
+/* Runtime heap order: more credit left first. */
+static bool s_rt_before(const void *arg, int a, int b)
+{
+    const s_cand *cand = arg;
+    return cand->key[a] > cand->key[b];
+}
+
+/* Fills cand's runtimes: the ready ones that offer its class; false
+ * without memory. */
+static bool s_build(s_plan_ctx *x, s_cand *cand)
+{
+    cand->built = true;
+    cand->rts = calloc((size_t)x->n_ready, sizeof *cand->rts);
+    cand->key = calloc((size_t)x->n_ready, sizeof *cand->key);
+    if (!cand->rts || !cand->key)
+        return false;
+    for (int k = 0; k < x->n_ready; k++) {
+        if (!*mb_offer(x->self, cand->c, x->recs[k]))
+            continue;
+        cand->key[k] = s_left(x->ready[k]);
+        cand->rts[cand->n++] = k;
+    }
+    /* Heapify over indexes into key[] (by ready position). */
+    for (int i = cand->n / 2 - 1; i >= 0; i--)
+        s_sift(cand->rts, cand->n, i, true, s_rt_before, cand);
+    return true;
+}
+
+/* The runtime with most credit left that takes cand's next job now, or
+ * -1. Runtimes out of credit or memory for this class leave its heap. */
+static int s_take_runtime(s_plan_ctx *x, s_cand *cand)
+{
+    int64_t mem = cand->c->memory_mb;
+    while (cand->n) {
+        int k = cand->rts[0];
+        s_rt *r = x->ready[k];
+        uint64_t left = s_left(r);
+        if (left && left == cand->key[k] && s_mem_fits(x->self, r, mem))
+            return k;
+        if (left && left != cand->key[k]) { /* spent on another class */
+            cand->key[k] = left;
+            s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+            continue;
+        }
+        cand->rts[0] = cand->rts[--cand->n];
+        s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+    }
+    return -1;
 }
 
 /* Plans dispatches for the queued jobs over the runtimes that may take
- * work now (`ready`, `recs`: arrays with room for every runtime). */
+ * work now (`ready`, `recs`: arrays with room for every runtime): the
+ * heads of the placement classes that are not parked, highest priority
+ * and oldest first, each to the runtime with most credit left that takes
+ * it. A class whose head finds no runtime waits out this plan (its jobs
+ * all need the same), or is parked. */
 static void s_plan(assay_leader *self, s_rt **ready,
                    assay_runtime_rec **recs)
 {
     /* Credit changes with every result: most plans find nothing queued,
      * and with 1,000 runtimes, looking at them all first was the cost. */
-    if (!assay_state_queue_first(self->state))
+    if (!assay_state_classes(self->state))
         return;
     int n = 0;
     for (s_rt *r = self->rt_list; r; r = r->next) {
@@ -164,67 +250,82 @@ static void s_plan(assay_leader *self, s_rt **ready,
     uint64_t credit = 0;
     int64_t now = assay_wall_ms(); /* recorded: the wall clock */
     for (int k = 0; k < n; k++)
-        credit += ready[k]->limit - ready[k]->sent;
+        credit += s_left(ready[k]);
+    int nc = 0;
+    for (assay_class *c = assay_state_classes(self->state); c; c = c->next)
+        nc++;
+    s_plan_ctx x = {.self = self, .ready = ready, .recs = recs, .n_ready = n};
+    x.cands = calloc((size_t)nc, sizeof *x.cands);
+    x.heap = calloc((size_t)nc, sizeof *x.heap);
     s_pending *p = mb_pending_new(self, NULL, "dispatch", NULL);
-    if (!p) {
+    if (!x.cands || !x.heap || !p) {
         self->dirty = true; /* try again next turn */
-        return;
+        goto done;
     }
-    /* Queued jobs come in runs of one JobSpec: its offer class is looked
-     * up once per run. */
-    s_choices *choices = NULL;
-    const assay_spec_rec *choices_for = NULL;
-    int any_live = -1; /* for choices_for, once asked: every runtime */
-    int scanned = 0;
-    for (assay_job *j = assay_state_queue_first(self->state);
-         j && credit && scanned < MAX_QUEUE_SCAN &&
-         p->batch.n < MAX_DISPATCH_BATCH;
-         j = assay_state_queue_next(self->state, j), scanned++) {
-        if (j->dispatching)
-            continue;
-        if (j->spec != choices_for) {
-            choices = s_choices_for(self, j);
-            choices_for = j->spec;
-            any_live = -1;
+    for (assay_class *c = assay_state_classes(self->state); c; c = c->next) {
+        assay_job *j = s_next_of(c);
+        if (!j)
+            continue; /* all of it on its way */
+        x.cands[x.n_heap] = (s_cand){.c = c, .next = j};
+        x.heap[x.n_heap] = x.n_heap;
+        x.n_heap++;
+    }
+    for (int i = x.n_heap / 2 - 1; i >= 0; i--)
+        s_sift(x.heap, x.n_heap, i, true, s_cand_before, &x);
+    while (x.n_heap && credit && p->batch.n < MAX_DISPATCH_BATCH) {
+        s_cand *cand = &x.cands[x.heap[0]];
+        if (!cand->built && !s_build(&x, cand)) {
+            self->dirty = true;
+            break;
         }
-        int best = -1;
-        const char *version = NULL;
-        int64_t mem = j->spec->memory_mb;
-        for (int k = 0; k < n; k++) {
-            s_rt *r = ready[k];
-            if (r->sent >= r->limit || (mem && r->mem_available_mb < mem))
-                continue;
-            const char *v = s_choose(self, choices, j, recs[k]);
-            if (!*v)
-                continue;
-            /* Most credit left wins: spreads work across runtimes. */
-            if (best < 0 || r->limit - r->sent >
-                                ready[best]->limit - ready[best]->sent) {
-                best = k;
-                version = v;
-            }
-        }
+        int best = s_take_runtime(&x, cand);
         if (best < 0) {
-            if (any_live < 0)
-                any_live = s_any_live(self, choices, j);
-            s_note_waiting(j, any_live);
+            s_park_or_wait(self, cand->c);
+            x.heap[0] = x.heap[--x.n_heap];
+            s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
             continue;
         }
-        assay_job_note(&j->waiting, NULL);
-        ready[best]->sent++;
+        assay_job *j = cand->next;
+        assay_class *c = cand->c;
+        s_rt *r = ready[best];
+        const char *version = mb_offer(self, c, recs[best]);
+        if (c->waiting)
+            assay_state_park(self->state, c, false, NULL);
+        r->sent++;
+        r->inflight_mb += c->memory_mb;
         credit--;
         j->dispatching = true;
-        if (!mb_batch_add(&p->batch, j->id, j->attempt + 1, ready[best]->id)) {
+        c->taken = j;
+        if (!mb_batch_add(&p->batch, j->id, j->attempt + 1, r->id)) {
             j->dispatching = false;
-            ready[best]->sent--;
+            c->taken = NULL;
+            r->sent--;
+            r->inflight_mb -= c->memory_mb;
             break;
         }
         /* Without memory the command is refused, and s_dispatched
          * hands the whole batch back. */
         if (assay_cmd_list_dispatch(p->batch.list, j->id, j->attempt + 1,
-                                    ready[best]->id, version, now))
+                                    r->id, version, now))
             break;
+        cand->key[best] = s_left(r);
+        s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+        if ((cand->next = s_next_of(c))) {
+            s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
+        } else {
+            x.heap[0] = x.heap[--x.n_heap];
+            s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
+        }
     }
+done:
+    for (int i = 0; x.cands && i < nc; i++) {
+        free(x.cands[i].rts);
+        free(x.cands[i].key);
+    }
+    free(x.cands);
+    free(x.heap);
+    if (!p)
+        return;
     if (!p->batch.n) {
         mb_pending_free(p);
         return;
@@ -265,7 +366,13 @@ static void s_reports_committed(void *arg, int status, void *result)
         const s_item *it = &p->batch.items[i];
         s_rt *r = *it->runtime ? assay_index_get(self->rts, it->runtime)
                                : NULL;
-        if (!r || status)
+        if (status)
+            continue;
+        /* Memory it held is no longer reserved: worth planning again. */
+        const assay_job *j = assay_state_job(self->state, it->job);
+        if (j && j->spec->memory_mb)
+            self->dirty = true;
+        if (!r)
             continue;
         mb_queue_ack(self, r, it->job, it->attempt,
                      !json_is_true(json_array_get(applied, i)));

@@ -51,7 +51,6 @@
 #define DRAIN_BYTES ((size_t)2 << 20)
 /* Jobs one "expire" forgets: at a tick every TICK_MS, 80,000 a second. */
 #define MAX_EXPIRE_BATCH 4096
-#define MAX_QUEUE_SCAN 20000
 #define TICK_MS 50
 /* Refused registrations are logged at most this often. */
 #define REFUSAL_LOG_MS 10000
@@ -85,6 +84,9 @@ typedef struct s_rt {
     uint64_t sent;  /* dispatches sent in this session */
     uint64_t limit; /* the runtime's grant: may send while sent < limit */
     int64_t mem_available_mb;
+    /* Memory jobs' requests are reserved against (0: not said), and what
+     * its dispatches being committed requested. */
+    int64_t mem_total_mb, inflight_mb;
     char why[128];  /* why it grants no credit, "" if it does */
     /* Dispatches collected this loop turn (their entries of the message's
      * "jobs" list, packed), sent as one message before the next poll, with
@@ -159,7 +161,6 @@ struct assay_leader {
     assay_index *flipping;
     s_rt *rt_list;
     s_rt *out_list; /* flushed before the next poll, then emptied */
-    assay_index *choice;       /* offer class -> s_choices (mb_offers_reset) */
     assay_index *resolved;     /* "action\nrange" -> s_resolved */
     s_batch results, requeues; /* waiting for the next commit */
     int tick;
@@ -225,18 +226,7 @@ typedef struct {
     s_batch batch; /* a batch command's entries */
 } s_pending;
 
-/* What the runtimes offer, remembered until a catalogue may have changed
- * (every runtime.alive, taking the lead, restoring a snapshot): per offer
- * class (action, resolved version, selector) the version each runtime
- * would run its jobs with (s_choices, by the runtime's registration
- * position), and per action and version range what a submit resolves to
- * (s_resolved). Both were worked out again for every JobSpec over every
- * runtime's catalogue: with 1,000 runtimes, one-job JobSpecs went through
- * at 600 a second. */
-typedef struct {
-    size_t n;
-    const char **v; /* into the catalogues; NULL not asked, "" cannot */
-} s_choices;
+
 
 
 /* reply.c: replies, pending commands, batches, sessions and their outboxes */
@@ -287,6 +277,13 @@ const char *mb_attribution(const assay_leader *self);
 
 /* offers.c: what the runtimes offer */
 void mb_offers_reset(assay_leader *self, bool renew);
+/* The plugin version runtime rec would run class c's jobs with ("" if it
+ * cannot), remembered in c by the runtime's registration position until
+ * a catalogue may have changed (mb_offers_reset): worked out again for
+ * every JobSpec over every catalogue, with 1,000 runtimes one-job JobSpecs
+ * went through at 600 a second. Valid until then. */
+const char *mb_offer(assay_leader *self, assay_class *c,
+                     const assay_runtime_rec *rec);
 const json_t *mb_pick(const json_t *catalog, const char *name,
                       const char *action, const assay_semver_range *range,
                       assay_semver *best);

@@ -77,8 +77,8 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     self->state = assay_state_new(mb_on_event, self);
     self->snap = assay_snapshotter_new();
     int rc = 0;
-    if (!self->rts || !self->flipping || !self->choice ||
-        !self->resolved || !self->state || !self->snap)
+    if (!self->rts || !self->flipping || !self->resolved || !self->state ||
+        !self->snap)
         rc = ASSAY_ENOMEM;
     assay_link_conf lc = {
         .modules_dir = conf->modules_dir,

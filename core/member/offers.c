@@ -1,22 +1,13 @@
 /* core/member/offers.c - what the registered runtimes offer: the version a
  * JobSpec resolves to across every catalogue (cached per action and
- * range), why none does (refusals), and per offer class the version each
- * runtime would run (cached until a catalogue may have changed). */
+ * range), why none does (refusals), and per placement class the version
+ * each runtime would run (cached until a catalogue may have changed). */
 #include "member/internal.h"
 
 typedef struct {
     char *version;
     json_t *decl; /* the action's params declaration */
 } s_resolved;
-
-static void s_free_choices(const char *key, void *value, void *arg)
-{
-    (void)key;
-    (void)arg;
-    s_choices *c = value;
-    free(c->v);
-    free(c);
-}
 
 static void s_free_resolved(const char *key, void *value, void *arg)
 {
@@ -29,17 +20,58 @@ static void s_free_resolved(const char *key, void *value, void *arg)
 }
 
 /* Forgets what was remembered; with `renew`, starts remembering anew
- * (without memory to, lookups are worked out every time). */
+ * (without memory to, lookups are worked out every time). Parked classes
+ * are planned again: a runtime that could take them may have come. */
 void mb_offers_reset(assay_leader *self, bool renew)
 {
-    assay_index_each(self->choice, s_free_choices, NULL);
-    assay_index_destroy(&self->choice);
+    if (self->state)
+        assay_state_replan(self->state);
     assay_index_each(self->resolved, s_free_resolved, NULL);
     assay_index_destroy(&self->resolved);
-    if (renew) {
-        self->choice = assay_index_new();
+    if (renew)
         self->resolved = assay_index_new();
+}
+
+/* The plugin version runtime rec would run class c's jobs with, "" if it
+ * cannot. */
+static const char *s_offer_now(const assay_class *c,
+                               const assay_runtime_rec *rec)
+{
+    char name[64];
+    const char *action;
+    const char *version = "";
+    assay_semver_range *range = NULL;
+    char want[80];
+    snprintf(want, sizeof want, "=%s", c->resolved);
+    if (assay_action_ref_split(c->action, name, sizeof name, &action) &&
+        mb_labels_match(c->selector, json_object_get(rec->info, "labels")) &&
+        !assay_semver_range_parse(want, &range, NULL, 0)) {
+        assay_semver v;
+        const json_t *p = mb_pick(json_object_get(rec->info, "catalog"), name,
+                                  action, range, &v);
+        if (p)
+            version = mb_str(p, "version");
     }
+    assay_semver_range_destroy(&range);
+    return version ? version : "";
+}
+
+const char *mb_offer(assay_leader *self, assay_class *c,
+                     const assay_runtime_rec *rec)
+{
+    if (rec->pos >= c->n_offers) {
+        size_t n = json_array_size(assay_state_runtime_ids(self->state));
+        n = n > rec->pos ? n : rec->pos + 1;
+        const char **v = reallocarray(c->offers, n, sizeof *v);
+        if (!v)
+            return s_offer_now(c, rec);
+        memset(v + c->n_offers, 0, (n - c->n_offers) * sizeof *v);
+        c->offers = v;
+        c->n_offers = n;
+    }
+    if (!c->offers[rec->pos])
+        c->offers[rec->pos] = s_offer_now(c, rec);
+    return c->offers[rec->pos];
 }
 
 /* Highest version of plugin `name` in `catalog` that matches `range` and

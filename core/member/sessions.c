@@ -80,6 +80,10 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     r->heartbeat_ms = hb;
     r->sent = 0; /* a new session: the runtime counts from zero too */
     r->limit = 0;
+    const json_t *cap = json_object_get(b, "capacity");
+    const json_t *total = json_object_get(cap, "memory_total_mb");
+    r->mem_total_mb = json_integer_value(
+        json_is_integer(total) ? total : json_object_get(cap, "memory_mb"));
     r->acks_ride = json_is_true(ride);
     /* Jobs the state has running there that the runtime no longer holds
      * at their current attempt (it restarted, or it is not the session

@@ -107,6 +107,12 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     st_by_read(self, spec, &s->by_name, &s->by_role);
     if (s->max_attempts < 1)
         s->max_attempts = 1;
+    if (st_class_attach(self, s)) {
+        json_decref(s->labels);
+        json_decref(s->selector);
+        free(s);
+        return ASSAY_ENOMEM;
+    }
     st_add_spec(self, s);
     for (uint32_t i = 0; i < n; i++) {
         const msgpack_object *jo = &jobs->via.array.ptr[i],

@@ -25,8 +25,10 @@ struct assay_state {
     assay_index *jobs, *specs, *runtimes;
     assay_index *running_on; /* runtime id -> its running jobs */
     json_t *runtime_ids;
-    st_list queue[ST_NPRIO]; /* by priority - ST_PRIO_MIN */
-    int top;                 /* highest non-empty bucket, or -1 */
+    /* Placement classes by key (placement.c), and those with queued
+     * jobs: planned or parked. */
+    assay_index *classes;
+    assay_class *planned, *parked;
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;
@@ -57,6 +59,18 @@ void st_list_append(st_list *l, assay_job *j);
 void st_list_unlink(st_list *l, assay_job *j);
 
 void st_enqueue(assay_state *self, assay_job *j);
+
+/* placement.c: JobSpec s joins its placement class (made on first use);
+ * 0 or ASSAY_ENOMEM. Detach when s is freed. */
+int st_class_attach(assay_state *self, assay_spec_rec *s);
+void st_class_detach(assay_state *self, assay_spec_rec *s);
+/* Queued job j joins the tail of its class, or leaves it. */
+void st_class_push(assay_state *self, assay_job *j);
+void st_class_pull(assay_state *self, assay_job *j);
+/* Frees every class (after every JobSpec went). */
+void st_classes_clear(assay_state *self);
+/* Clears every class's leader bookkeeping. */
+void st_classes_reset_marks(assay_state *self);
 /* Moves j out of whatever list its current state keeps it in. */
 void st_leave(assay_state *self, assay_job *j);
 /* Puts running job j on its runtime's list; false without memory. */

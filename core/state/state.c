@@ -19,6 +19,7 @@
 typedef struct {
     assay_job *head;
     size_t count;
+    int64_t memory_mb; /* their JobSpecs' memory requests, summed */
 } s_rt_list;
 
 static void s_free_rt_list(const char *key, void *value, void *arg)
@@ -157,16 +158,16 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->runtime_ids = json_array();
     self->strings = assay_index_new();
     self->catalogs = assay_index_new();
+    self->classes = assay_index_new();
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
     self->empty = json_object();
     self->keys = st_keys_new();
     msgpack_sbuffer_init(&self->scratch);
-    self->top = -1;
     self->on_event = on_event;
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
         !self->running_on || !self->strings || !self->catalogs ||
-        !self->zone || !self->empty || !self->keys)
+        !self->classes || !self->zone || !self->empty || !self->keys)
         assay_state_destroy(&self);
     return self;
 }
@@ -278,12 +279,12 @@ static void s_free_job(assay_job *j)
     free(j->attempts);
     free(j->result);
     free(j->reason);
-    free(j->waiting);
     free(j);
 }
 
-static void s_free_spec(assay_spec_rec *s)
+static void s_free_spec(assay_state *self, assay_spec_rec *s)
 {
+    st_class_detach(self, s);
     json_decref(s->labels);
     json_decref(s->selector);
     free(s);
@@ -299,7 +300,7 @@ void st_clear(assay_state *self)
     for (assay_spec_rec *s = self->specs_head, *next; s; s = next) {
         next = s->next;
         assay_index_remove(self->specs, s->id);
-        s_free_spec(s);
+        s_free_spec(self, s);
     }
     self->all_head = self->all_tail = NULL;
     self->specs_head = self->specs_tail = NULL;
@@ -325,8 +326,7 @@ void st_clear(assay_state *self)
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);
     self->strings = assay_index_new();
-    memset(self->queue, 0, sizeof self->queue);
-    self->top = -1;
+    st_classes_clear(self);
     self->running = self->done = (st_list){0};
     self->heap_len = 0;
     assay_index_each(self->running_on, s_free_rt_list, NULL);
@@ -340,7 +340,8 @@ void assay_state_destroy(assay_state **self_p)
         return;
     assay_state *self = *self_p;
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
-        self->running_on && self->strings && self->catalogs && self->keys)
+        self->running_on && self->strings && self->catalogs && self->keys &&
+        self->classes)
         st_clear(self);
     st_keys_destroy(&self->keys);
     assay_index_each(self->strings, s_free_string, NULL);
@@ -353,6 +354,7 @@ void assay_state_destroy(assay_state **self_p)
     assay_index_each(self->running_on, s_free_rt_list, NULL);
     assay_index_destroy(&self->running_on);
     assay_index_destroy(&self->catalogs); /* emptied by st_clear */
+    assay_index_destroy(&self->classes);  /* so too */
     assay_index_destroy(&self->jobs);
     assay_index_destroy(&self->specs);
     assay_index_destroy(&self->runtimes);
@@ -405,6 +407,7 @@ bool st_rt_link(assay_state *self, assay_job *j)
         l->head->rt_prev = j;
     l->head = j;
     l->count++;
+    l->memory_mb += j->spec->memory_mb;
     return true;
 }
 
@@ -424,8 +427,17 @@ static void s_rt_unlink(assay_state *self, assay_job *j)
     if (j->rt_next)
         j->rt_next->rt_prev = j->rt_prev;
     j->rt_prev = j->rt_next = NULL;
+    l->memory_mb -= j->spec->memory_mb;
     if (!--l->count)
         free(assay_index_remove(self->running_on, j->runtime));
+}
+
+int64_t assay_state_reserved_mb(const assay_state *self, const char *id)
+{
+    s_rt_list *l = id && self->running_on
+                       ? assay_index_get(self->running_on, id)
+                       : NULL;
+    return l ? l->memory_mb : 0;
 }
 
 assay_job *assay_state_running_on(const assay_state *self, const char *id,
@@ -439,25 +451,10 @@ assay_job *assay_state_running_on(const assay_state *self, const char *id,
     return l ? l->head : NULL;
 }
 
-static int s_bucket(const assay_job *j)
-{
-    return (int)(j->spec->priority - ST_PRIO_MIN);
-}
-
 void st_enqueue(assay_state *self, assay_job *j)
 {
-    int b = s_bucket(j);
     self->n_state[ASSAY_JOB_QUEUED]++;
-    st_list_append(&self->queue[b], j);
-    if (b > self->top)
-        self->top = b;
-}
-
-static void s_dequeue(assay_state *self, assay_job *j)
-{
-    st_list_unlink(&self->queue[s_bucket(j)], j);
-    while (self->top >= 0 && !self->queue[self->top].head)
-        self->top--;
+    st_class_push(self, j);
 }
 
 static bool s_terminal(assay_job_state st)
@@ -551,7 +548,7 @@ void st_leave(assay_state *self, assay_job *j)
 {
     self->n_state[j->state]--;
     if (j->state == ASSAY_JOB_QUEUED)
-        s_dequeue(self, j);
+        st_class_pull(self, j);
     else if (j->state == ASSAY_JOB_RUNNING) {
         st_list_unlink(&self->running, j);
         s_rt_unlink(self, j);
@@ -668,7 +665,7 @@ void st_forget(assay_state *self, assay_job *j)
     else
         self->specs_tail = s->prev;
     self->n_specs--;
-    s_free_spec(s);
+    s_free_spec(self, s);
 }
 
 /* ---- Attempts ------------------------------------------------------------ */
@@ -709,22 +706,6 @@ void st_attempt_end(assay_job *j, int64_t at, assay_job_state outcome,
 }
 
 /* ---- Queries ------------------------------------------------------------- */
-
-assay_job *assay_state_queue_first(const assay_state *self)
-{
-    return self->top >= 0 ? self->queue[self->top].head : NULL;
-}
-
-assay_job *assay_state_queue_next(const assay_state *self,
-                                  const assay_job *job)
-{
-    if (job->next)
-        return job->next;
-    for (int b = s_bucket(job) - 1; b >= 0; b--)
-        if (self->queue[b].head)
-            return self->queue[b].head;
-    return NULL;
-}
 
 assay_job *assay_state_running(const assay_state *self)
 {
@@ -791,8 +772,8 @@ void assay_state_reset_marks(assay_state *self)
         j->lease_ms = 0;
         j->dispatching = false;
         j->reported = false;
-        assay_job_note(&j->waiting, NULL);
     }
+    st_classes_reset_marks(self);
     size_t i;
     json_t *id;
     json_array_foreach(self->runtime_ids, i, id) {
@@ -891,7 +872,10 @@ static json_t *s_packed_json(msgpack_sbuffer *sb)
 
 json_t *assay_job_json(const assay_job *j, unsigned what)
 {
-    bool waiting = j->state == ASSAY_JOB_QUEUED && j->waiting,
+    const char *note = j->state == ASSAY_JOB_QUEUED
+                           ? j->spec->placement->waiting
+                           : NULL;
+    bool waiting = note,
          history = (what & ASSAY_JOB_HISTORY) && s_terminal(j->state);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -900,7 +884,7 @@ json_t *assay_job_json(const assay_job *j, unsigned what)
     st_job_view_pack(&pk, j, what & ASSAY_JOB_RESULT,
                      waiting + 2 * history);
     if (waiting)
-        assay_codec_pack_kv_str(&pk, "waiting", j->waiting);
+        assay_codec_pack_kv_str(&pk, "waiting", note);
     if (history) {
         assay_codec_pack_kv_int(&pk, "ended_ms", j->ended_ms);
         assay_codec_pack_str(&pk, "attempts");

@@ -92,6 +92,7 @@ typedef enum {
 #define ASSAY_JOB_ID_MAX 95
 
 typedef struct assay_job assay_job;
+typedef struct assay_class assay_class;
 
 typedef struct assay_spec_rec {
     char id[65];
@@ -107,8 +108,35 @@ typedef struct assay_spec_rec {
      * does not say (before level 4, or security = none). */
     const char *by_name, *by_role;
     size_t live; /* its jobs not yet expired */
+    assay_class *placement; /* where its queued jobs wait */
     struct assay_spec_rec *prev, *next; /* submission order */
 } assay_spec_rec;
+
+/* A placement class (core/state/placement.c): the queued jobs of the
+ * JobSpecs alike in everything placement depends on (action, resolved
+ * version, selector, memory request, priority), FIFO. Derived from the
+ * JobSpecs on every member, not replicated: the planner looks at the head
+ * of each class with work instead of walking the whole queue, and a class
+ * no live runtime can take is parked, costing nothing until woken. */
+struct assay_class {
+    const char *action, *resolved; /* the state's interned copies */
+    const json_t *selector;        /* its first JobSpec's */
+    int64_t memory_mb, priority;
+    assay_job *head, *tail; /* queued, oldest first, linked by next */
+    size_t queued;
+    /* The leader's bookkeeping, not replicated (assay_state_reset_marks
+     * and assay_state_replan clear it). */
+    assay_job *taken;  /* the last of the jobs at its head being
+                          dispatched: the planner goes on after it */
+    bool parked;       /* no live runtime can take it: not planned */
+    char *waiting;     /* why, shown with its jobs (NULL: nothing to say) */
+    const char **offers; /* by runtime position: the version it would run
+                            (into its catalogue), "" none, NULL not asked */
+    size_t n_offers;
+    struct assay_class *prev, *next; /* with work: planned or parked */
+    size_t refs;                     /* JobSpecs held of it */
+    char key[];
+};
 
 /* One attempt of a job, as the log recorded it. */
 typedef struct assay_attempt {
@@ -145,8 +173,7 @@ struct assay_job {
     int64_t lease_ms;
     bool dispatching;
     bool reported; /* a result or requeue for this attempt is committing */
-    char *waiting; /* QUEUED: why no runtime can take it, NULL if any can */
-    /* QUEUED: priority queue links; RUNNING: running list links;
+    /* QUEUED: its placement class's list; RUNNING: running list links;
      * terminal: the retention list (oldest end first). */
     struct assay_job *prev, *next;
     /* RUNNING: the list of its runtime (assay_state_running_on). */
@@ -221,18 +248,28 @@ assay_job *assay_state_job(const assay_state *self, const char *id);
 assay_spec_rec *assay_state_spec(const assay_state *self, const char *id);
 assay_runtime_rec *assay_state_runtime(const assay_state *self,
                                        const char *id);
-/* Queued jobs, highest priority first, FIFO within a priority. */
-assay_job *assay_state_queue_first(const assay_state *self);
-assay_job *assay_state_queue_next(const assay_state *self,
-                                  const assay_job *job);
+/* The placement classes with queued jobs that are not parked, and those
+ * that are, linked by next (no order). */
+assay_class *assay_state_classes(const assay_state *self);
+assay_class *assay_state_parked(const assay_state *self);
+/* Parks c (it has queued jobs) saying why, or notes why it waits while
+ * planned (parked false); a note NULL says nothing. */
+void assay_state_park(assay_state *self, assay_class *c, bool parked,
+                      const char *why);
+/* What runtimes offer may have changed: every class forgets the offers
+ * it remembered and the parked ones are planned again. */
+void assay_state_replan(assay_state *self);
 assay_job *assay_state_running(const assay_state *self);
 /* The running jobs whose latest attempt is on runtime `id`, linked by
  * rt_next (NULL if none), and in *count how many. */
 assay_job *assay_state_running_on(const assay_state *self, const char *id,
                                   size_t *count);
+/* The memory its running jobs' JobSpecs requested (reserved for them
+ * until their results or requeues are applied), in MB. */
+int64_t assay_state_reserved_mb(const assay_state *self, const char *id);
 assay_job *assay_state_jobs(const assay_state *self);
-/* Clears every job's leader bookkeeping (lease, dispatching, reported,
- * waiting) and every runtime's (dead_seen_ms): a member starting or
+/* Clears every job's leader bookkeeping (lease, dispatching, reported),
+ * every placement class's and every runtime's (dead_seen_ms): a member starting or
  * ceasing to lead trusts none of it. */
 void assay_state_reset_marks(assay_state *self);
 /* The last "leader" command applied: {id, endpoint, events, member}, or

@@ -634,7 +634,7 @@ Test(raft_fixture, replicated_lifecycle)
 
     /* The derived indexes agree too: nothing queued, batch-1 alone runs. */
     for (unsigned i = 0; i < c->n; i++) {
-        cr_expect_null(assay_state_queue_first(c->m[i].state));
+        cr_expect_null(assay_state_classes(c->m[i].state));
         assay_job *r = assay_state_running(c->m[i].state);
         cr_assert_not_null(r);
         cr_expect_str_eq(r->id, "batch-1");
@@ -697,7 +697,7 @@ Test(raft_fixture, stale_attempt_of_a_running_job_is_fenced)
         cr_expect_eq(j->state, ASSAY_JOB_RUNNING, "member %u", i);
         cr_expect_eq(j->attempt, 2, "member %u", i);
         cr_expect_eq(assay_state_running(c->m[i].state), j, "member %u", i);
-        cr_expect_null(assay_state_queue_first(c->m[i].state));
+        cr_expect_null(assay_state_classes(c->m[i].state));
         cr_expect_eq(c->m[i].completed, 0, "member %u", i);
         cr_expect_eq(c->m[i].refused, 0, "member %u", i);
     }
@@ -1043,12 +1043,14 @@ Test(raft_fixture, snapshot_round_trip)
 
     /* The derived indexes are rebuilt: urgent-0 failed, batch-1 and -4
      * queued at priority 0, nothing running. */
-    const assay_job *q = assay_state_queue_first(b.m.state);
     size_t queued = 0;
-    for (; q; q = assay_state_queue_next(b.m.state, q)) {
-        cr_expect_eq(q->state, ASSAY_JOB_QUEUED);
-        queued++;
-    }
+    for (const assay_class *c = assay_state_classes(b.m.state); c;
+         c = c->next)
+        for (const assay_job *q = c->head; q; q = q->next) {
+            cr_expect_eq(q->state, ASSAY_JOB_QUEUED);
+            cr_expect_eq(q->spec->placement, c);
+            queued++;
+        }
     cr_expect_eq(queued, 2);
     cr_expect_null(assay_state_running(b.m.state));
 

@@ -201,6 +201,8 @@ void mf_rt_register(mf_rt *r, int64_t hb, json_t *labels, json_t *cat,
                                                       .labels = labels,
                                                       .slots = 2,
                                                       .memory_mb = 1024,
+                                                      .memory_total_mb =
+                                                          r->total,
                                                       .catalog = cat},
                               json_array_size(running));
     s_pack_running(pk, running);

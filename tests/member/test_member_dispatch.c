@@ -92,7 +92,7 @@ Test(member_dispatch, no_credit_no_dispatch)
     assay_job *j = assay_state_job(m->state, "s-0");
     cr_expect_eq(j->state, ASSAY_JOB_QUEUED);
     cr_expect_not(j->dispatching);
-    cr_expect_null(j->waiting, "waiting for credit is not worth a note");
+    cr_expect_null(j->spec->placement->waiting, "waiting for credit is not worth a note");
     cr_expect_eq(mf_session("rt1")->sent, 0);
     /* Credit was all it lacked. */
     mf_rt_credit(r, 1);
@@ -136,11 +136,11 @@ Test(member_dispatch, selector_and_offer_must_match)
               *newer = assay_state_job(m->state, "newer-0");
     cr_expect_eq(far->state, ASSAY_JOB_QUEUED);
     cr_expect_eq(newer->state, ASSAY_JOB_QUEUED);
-    cr_expect(far->waiting && strstr(far->waiting, "no live runtime offers"),
-              "far-0 waiting: %s", far->waiting ? far->waiting : "(none)");
-    cr_expect(newer->waiting && strstr(newer->waiting, "typed.echo 2.0.0"),
+    cr_expect(far->spec->placement->waiting && strstr(far->spec->placement->waiting, "no live runtime offers"),
+              "far-0 waiting: %s", far->spec->placement->waiting ? far->spec->placement->waiting : "(none)");
+    cr_expect(newer->spec->placement->waiting && strstr(newer->spec->placement->waiting, "typed.echo 2.0.0"),
               "newer-0 waiting: %s",
-              newer->waiting ? newer->waiting : "(none)");
+              newer->spec->placement->waiting ? newer->spec->placement->waiting : "(none)");
     cr_expect_eq(mf_session("rt1")->sent, 1);
 }
 
@@ -155,7 +155,7 @@ Test(member_dispatch, memory_must_fit)
     mf_rt_sync(r);
     assay_job *j = assay_state_job(m->state, "big-0");
     cr_expect_eq(j->state, ASSAY_JOB_QUEUED);
-    cr_expect_null(j->waiting, "a live runtime offers it: only memory lacks");
+    cr_expect_null(j->spec->placement->waiting, "a live runtime offers it: only memory lacks");
     r->mem = 1000;
     mf_rt_sync(r);
     expect_ids(r, "big-0");

@@ -1,0 +1,142 @@
+/* tests/member/test_member_placement.c - placement classes and
+ * reservations (core/state/placement.c, core/member/dispatch.c), on the
+ * member fixture's real in-process member and runtime links: jobs no
+ * runtime can take, however many, never hold back runnable ones behind
+ * them; a class nobody can take is parked saying why and woken by a
+ * runtime that can; the oldest head goes first across classes; memory
+ * requested is reserved until results come, never over the runtime's
+ * total. */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "member_fixture.h"
+
+TestSuite(member_placement, .init = mf_setup, .fini = mf_teardown);
+
+/* The next dispatch to r: its job ids joined by ' '. */
+static void expect_ids(mf_rt *r, const char *want)
+{
+    json_t *d = mf_rt_expect(r, ASSAY_RT_DISPATCH);
+    char ids[256] = "";
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(d, "jobs"), i, x) {
+        assay_rtmsg_dispatch it;
+        cr_assert(assay_rtmsg_read_dispatch(x, &it));
+        if (*ids)
+            strlcat(ids, " ", sizeof ids);
+        strlcat(ids, it.job, sizeof ids);
+    }
+    json_decref(d);
+    cr_expect_str_eq(ids, want);
+}
+
+static const char *note_of(const char *job)
+{
+    const assay_job *j = assay_state_job(m->state, job);
+    cr_assert_not_null(j);
+    return j->spec->placement->waiting;
+}
+
+/* The planner once walked at most 20,000 queued jobs from the head: more
+ * jobs than that which nobody could take, ahead at the same priority,
+ * starved a runnable job for good. */
+Test(member_placement, unplaceable_jobs_ahead_never_starve_runnable_ones)
+{
+    mf_rt *r = mf_rt_up("rt1", 1000, json_pack("{s:s}", "zone", "a"));
+    mf_submit_spec("far", 21000,
+                   (mf_spec){.selector = json_pack("{s:s}", "zone", "b")});
+    mf_submit_spec("near", 1, (mf_spec){0});
+    mf_rt_credit(r, 1);
+    expect_ids(r, "near-0");
+    assay_class *far = assay_state_job(m->state, "far-0")->spec->placement;
+    cr_expect(far->parked, "a class no live runtime offers is parked");
+    cr_expect_eq(far->queued, 21000);
+    cr_expect_eq(assay_state_parked(m->state), far);
+    cr_expect_null(assay_state_classes(m->state), "nothing else queued");
+    const char *note = note_of("far-20999");
+    cr_expect(note && strstr(note, "no live runtime offers typed.echo 1.0.0"),
+              "waiting: %s", note ? note : "(none)");
+}
+
+/* A parked class costs nothing until what runtimes offer changes: then a
+ * runtime with the labels it selects takes it. */
+Test(member_placement, a_parked_class_wakes_when_a_runtime_that_fits_joins)
+{
+    mf_rt *a = mf_rt_up("rt-a", 1000, json_pack("{s:s}", "zone", "a"));
+    mf_submit_spec("far", 2,
+                   (mf_spec){.selector = json_pack("{s:s}", "zone", "b")});
+    mf_rt_credit(a, 2);
+    mf_rt_sync(a); /* planned after the credit came */
+    assay_class *c = assay_state_job(m->state, "far-0")->spec->placement;
+    cr_assert(c->parked);
+    mf_rt *b = mf_rt_up("rt-b", 1000, json_pack("{s:s}", "zone", "b"));
+    cr_expect_not(c->parked, "woken by the registration");
+    mf_rt_credit(b, 2);
+    expect_ids(b, "far-0 far-1");
+    mf_rt_sync(a);
+    cr_expect_eq(mf_session("rt-a")->sent, 0);
+}
+
+/* Across classes at one priority, the oldest job at a class's head goes
+ * first: classes keep the queue's order where they can. */
+Test(member_placement, oldest_head_first_across_classes)
+{
+    mf_rt *r = mf_rt_up("rt1", 1000, json_pack("{s:s}", "zone", "a"));
+    r->mem = 1000;
+    mf_submit_spec("s1", 1, (mf_spec){0});
+    mf_submit_spec("s2", 1,
+                   (mf_spec){.selector = json_pack("{s:s}", "zone", "a")});
+    mf_submit_spec("s3", 1, (mf_spec){.memory_mb = 10});
+    mf_submit_spec("s4", 1, (mf_spec){0}); /* s1's class */
+    mf_submit_spec("s5", 1, (mf_spec){.priority = 5});
+    mf_rt_credit(r, 5);
+    expect_ids(r, "s5-0 s1-0 s2-0 s3-0 s4-0");
+}
+
+/* Memory requested is reserved on the runtime until the result is
+ * applied: never more than its total, whatever it reports free. */
+Test(member_placement, reservations_never_overcommit_memory)
+{
+    mf_rt *r = mf_rt_open("rt1");
+    r->total = 1000;
+    mf_rt_register_ok(r, 1000, json_object());
+    r->mem = 1000; /* the monitor's figure lags behind what was placed */
+    mf_submit_spec("big", 3, (mf_spec){.memory_mb = 400});
+    mf_rt_credit(r, 5);
+    expect_ids(r, "big-0 big-1");
+    mf_rt_sync(r);
+    cr_expect_eq(assay_state_reserved_mb(m->state, "rt1"), 800);
+    cr_expect_eq(assay_state_job(m->state, "big-2")->state, ASSAY_JOB_QUEUED);
+    cr_expect_null(note_of("big-2"), "waiting for memory to come back");
+    mf_rt_result(r, "big-0", 1, mf_ok_result("done"));
+    expect_ids(r, "big-2");
+    cr_expect_eq(assay_state_reserved_mb(m->state, "rt1"), 800);
+}
+
+/* A request larger than any live runtime that offers the action has is
+ * queued with a note saying so, and parked until a runtime comes. */
+Test(member_placement, memory_no_runtime_has_is_parked_saying_why)
+{
+    mf_rt *r = mf_rt_open("rt1");
+    r->total = 1000;
+    mf_rt_register_ok(r, 1000, json_object());
+    r->mem = 1000;
+    mf_submit_spec("huge", 1, (mf_spec){.memory_mb = 5000});
+    mf_submit_spec("small", 1, (mf_spec){0});
+    mf_rt_credit(r, 2);
+    expect_ids(r, "small-0");
+    mf_rt_sync(r);
+    const char *note = note_of("huge-0");
+    cr_expect(note && strstr(note, "needs 5000 MB of memory") &&
+                  strstr(note, "at most 1000 MB"),
+              "waiting: %s", note ? note : "(none)");
+    cr_expect(assay_state_job(m->state, "huge-0")->spec->placement->parked);
+    /* A bigger runtime joins: it gets the job. */
+    mf_rt *big = mf_rt_open("rt-big");
+    big->total = 8000;
+    mf_rt_register_ok(big, 1000, json_object());
+    big->mem = 8000;
+    mf_rt_credit(big, 1);
+    expect_ids(big, "huge-0");
+}
