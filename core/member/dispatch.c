@@ -440,7 +440,8 @@ int mb_prepare(void *arg, struct pollfd *pfd, int max, int64_t *deadline_ms)
     /* Last, after every send: a send on a ZeroMQ socket can take the
      * wake-up of a message that arrived meanwhile, so what is waiting is
      * read now, and if anything was, the loop comes straight back. */
-    if (mb_drain(self) > 0 || self->more || (self->leading && self->dirty))
+    if (mb_drain(self) > 0 || self->more ||
+        (self->leading && (self->dirty || self->requeues.n)))
         *deadline_ms = 0;
     return 0;
 }

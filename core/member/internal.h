@@ -254,7 +254,13 @@ assay_runtime_rec *mb_rt_rec(assay_leader *self, s_rt *r);
 void mb_queue_ack(assay_leader *self, s_rt *r, const char *job, int64_t attempt,
                   bool stale);
 void mb_queue_dispatch(assay_leader *self, s_rt *r, const assay_job *j);
+/* Sends r's outboxes; dispatches that cannot reach r (its connection is
+ * gone) are requeued at once. */
 void mb_flush_rt(assay_leader *self, s_rt *r, bool force);
+/* Queues a requeue of j's current attempt; `ack_to` (may be NULL) is the
+ * runtime whose lost-attempt report this answers. */
+void mb_requeue_item(assay_leader *self, assay_job *j, const char *reason,
+                     const char *ack_to);
 
 /* audit.c: the audit log of admin actions and refused requests */
 int mb_audit_open(assay_leader *self, char *err, size_t errlen);
@@ -323,8 +329,6 @@ void mb_role(assay_leader *self);
 void mb_on_client(assay_leader *self, const assay_link_msg *m);
 
 /* sessions.c: runtime messages */
-void mb_requeue_item(assay_leader *self, assay_job *j, const char *reason,
-                     const char *ack_to);
 int mb_drain(assay_leader *self);
 void mb_on_transport(void *arg, int fd, short revents);
 

@@ -279,16 +279,71 @@ static void s_pack_acks(msgpack_packer *pk, const s_rt *r, size_t from,
     }
 }
 
-/* Sends r a message whose body a packer wrote into sb, and frees it. */
-static void s_send_rt_packed(assay_leader *self, const s_rt *r,
-                             const char *verb, msgpack_sbuffer *sb)
+/* Sends r a message whose body a packer wrote into sb, and frees it.
+ * ASSAY_ENOENT: r's connection is gone (the server socket routes only to
+ * connected peers), and r gets no credit until it is heard again. */
+static int s_send_rt_packed(assay_leader *self, s_rt *r, const char *verb,
+                            msgpack_sbuffer *sb)
 {
     assay_bytes route = {r->route, r->route_len},
                 body = {(const uint8_t *)sb->data, sb->size};
-    s_send_rt_failed(r, verb,
-                     assay_link_send_raw(self->link, self->server, &route,
-                                         ASSAY_RUNTIME_PROTO, verb, &body));
+    int rc = assay_link_send_raw(self->link, self->server, &route,
+                                 ASSAY_RUNTIME_PROTO, verb, &body);
+    s_send_rt_failed(r, verb, rc);
     msgpack_sbuffer_destroy(sb);
+    if (rc == ASSAY_ENOENT)
+        r->limit = r->sent;
+    return rc;
+}
+
+/* Queues a requeue of j's current attempt; `ack_to` (may be NULL) is the
+ * runtime whose lost-attempt report this answers. */
+void mb_requeue_item(assay_leader *self, assay_job *j, const char *reason,
+                     const char *ack_to)
+{
+    j->reported = true;
+    if (!mb_batch_add(&self->requeues, j->id, j->attempt, ack_to) ||
+        assay_cmd_list_requeue(self->requeues.list, j->id, j->attempt, reason,
+                               ack_to, assay_wall_ms()))
+        assay_warn("out of memory queueing the requeue of %s", j->id);
+}
+
+/* The dispatches in r's outbox could not be sent: its connection is gone
+ * (a runtime that vanished keeps its credit until its heartbeats are
+ * missed, and got dispatches all that time). It never received them, so
+ * each goes back to the queue now rather than when its lease ends. */
+static void s_unreachable(assay_leader *self, s_rt *r)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, r->n_jobs);
+    assay_codec_pack_raw(&pk, r->out_jobs.data, r->out_jobs.size);
+    json_t *items = NULL;
+    if (assay_codec_decode(sb.data, sb.size, &items, NULL, 0))
+        items = NULL;
+    msgpack_sbuffer_destroy(&sb);
+    char why[128];
+    snprintf(why, sizeof why, "runtime %s disconnected before the dispatch "
+             "reached it", r->id);
+    size_t i, n = 0;
+    json_t *x;
+    json_array_foreach(items, i, x) {
+        assay_rtmsg_dispatch d;
+        assay_job *j = assay_rtmsg_read_dispatch(x, &d)
+                           ? assay_state_job(self->state, d.job)
+                           : NULL;
+        if (j && j->state == ASSAY_JOB_RUNNING && j->attempt == d.attempt &&
+            !j->reported && !strcmp(j->runtime, r->id)) {
+            mb_requeue_item(self, j, why, NULL);
+            n++;
+        }
+    }
+    json_decref(items);
+    assay_warn("runtime %s disconnected: %zu dispatched job%s requeued; no "
+               "work for it until it is heard again",
+               r->id, n, n == 1 ? "" : "s");
 }
 
 /* The most acks one message carries: an ack is at most ~128 bytes
@@ -345,7 +400,8 @@ void mb_flush_rt(assay_leader *self, s_rt *r, bool force)
         assay_codec_pack_str(&pk, "acks");
         s_pack_acks(&pk, r, 0, na);
     }
-    s_send_rt_packed(self, r, ASSAY_RT_DISPATCH, &sb);
+    if (s_send_rt_packed(self, r, ASSAY_RT_DISPATCH, &sb) == ASSAY_ENOENT)
+        s_unreachable(self, r);
     msgpack_sbuffer_clear(&r->out_jobs);
     r->n_jobs = 0;
     r->n_acks = 0;

@@ -20,18 +20,6 @@ static void s_registered(void *arg, int status, void *result)
     mb_pending_free(p);
 }
 
-/* Queues a requeue of j's current attempt; `ack_to` (may be NULL) is the
- * runtime whose lost-attempt report this answers. */
-void mb_requeue_item(assay_leader *self, assay_job *j, const char *reason,
-                     const char *ack_to)
-{
-    j->reported = true;
-    if (!mb_batch_add(&self->requeues, j->id, j->attempt, ack_to) ||
-        assay_cmd_list_requeue(self->requeues.list, j->id, j->attempt, reason,
-                               ack_to, assay_wall_ms()))
-        assay_warn("out of memory queueing the requeue of %s", j->id);
-}
-
 static void s_on_register(assay_leader *self, const assay_link_msg *m)
 {
     const json_t *b = m->body;

@@ -238,3 +238,42 @@ Test(member_dispatch, acks_go_alone_to_runtimes_that_did_not_ask)
     cr_expect_null(json_object_get(d, "acks"));
     json_decref(d);
 }
+
+/* Whether the member's server socket no longer routes to s's connection
+ * (a pulse to it is refused). */
+static bool route_gone(const s_rt *s)
+{
+    assay_bytes route = {s->route, s->route_len};
+    return assay_link_send_raw(m->link, m->server, &route,
+                               ASSAY_RUNTIME_PROTO, ASSAY_RT_PULSE,
+                               NULL) == ASSAY_ENOENT;
+}
+
+/* A runtime whose connection is gone keeps its credit until its
+ * heartbeats are missed; a dispatch to it cannot be sent, and the job
+ * goes back to the queue at once (not after its 30 s lease), while the
+ * runtime gets no more work until it is heard again. */
+Test(member_dispatch, a_disconnected_runtime_gets_no_more_work)
+{
+    mf_rt *a = mf_rt_open("rt-a"), *b = mf_rt_open("rt-b");
+    mf_rt_register_ok(a, 1000, json_object());
+    mf_rt_register_ok(b, 1000, json_object());
+    a->limit = 5;
+    b->limit = 1;
+    mf_rt_sync(a);
+    mf_rt_sync(b);
+    s_rt *sa = mf_session("rt-a");
+    assay_link_destroy(&a->link);
+    UNTIL(route_gone(sa), "the member never noticed that rt-a left");
+    mf_submit_spec("s", 1, (mf_spec){0}); /* rt-a has most credit */
+    char ids[256];
+    expect_dispatch(b, 2, ids, sizeof ids, NULL);
+    cr_expect_str_eq(ids, "s-0");
+    const assay_job *j = assay_state_job(m->state, "s-0");
+    cr_assert_eq(j->n_attempts, 2);
+    cr_expect_str_eq(j->attempts[0].runtime, "rt-a");
+    cr_expect(j->attempts[0].reason &&
+                  strstr(j->attempts[0].reason, "rt-a disconnected"),
+              "reason: %s", j->attempts[0].reason);
+    cr_expect_eq(sa->limit, sa->sent, "no credit until rt-a speaks again");
+}
