@@ -53,6 +53,7 @@ typedef struct {
     long jobs, runtimes, per_spec, window, backlog, queued, jobs_per_kill,
         slots, unplaceable;
     bool simulated, json, keep, per_spec_given, jobs_given;
+    bool mix; /* --mix durations: jobs of mixed lengths (mix.c) */
     bool plain; /* --security none: every process and link without CURVE */
     double rate, idle_s, settle_s;
     int members, heartbeat_ms, timeout_s, kills, executors, depth;
@@ -221,6 +222,17 @@ bool bench_sim_process(s_bench *b);
 int bench_sim_pollfds(const s_bench *b, struct pollfd *pfd, bool *dirty);
 void bench_sim_polled(s_bench *b, const struct pollfd *pfd);
 long bench_sim_registered(const s_bench *b);
+
+/* mix.c: --mix durations. The action of spec i (into buf); how long a
+ * simulated runtime holds a job of `action` (ms; 0 for noop.pass, -1 if
+ * it offers none such); the sim plugin's actions for the catalogue;
+ * teaching the leader each action's duration before the run; the lower
+ * bound on the run's makespan (s). */
+const char *bench_mix_action(long spec, char *buf, size_t cap);
+int64_t bench_mix_ms(const char *action);
+json_t *bench_mix_catalog_actions(void);
+int bench_mix_teach(s_bench *b);
+double bench_mix_bound_s(const s_bench *b);
 json_t *bench_sim_json(const s_bench *b);
 void bench_print_sim(const s_bench *b);
 

@@ -198,7 +198,19 @@ void bench_submit_spec(s_bench *b, long i)
 {
     char id[96];
     snprintf(id, sizeof id, "%s-%ld", b->prefix, i);
-    int rc = bench_submit(b, id, bench_spec_jobs(b, i));
+    int rc;
+    if (b->o.mix) {
+        char action[32];
+        json_t *spec = bench_spec_body(b, id, bench_spec_jobs(b, i));
+        json_object_set_new(spec, "action",
+                            json_string(bench_mix_action(i, action,
+                                                         sizeof action)));
+        rc = assay_client_send(b->cl, ASSAY_SVC_SUBMIT, spec, NULL);
+        b->cl_dirty = true;
+        json_decref(spec);
+    } else {
+        rc = bench_submit(b, id, bench_spec_jobs(b, i));
+    }
     int64_t now = assay_now_us();
     if (rc) {
         b->submit_errors++;

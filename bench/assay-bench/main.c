@@ -32,7 +32,10 @@
  * submits awaiting their reply (--window, 8) and, with --backlog B, at most
  * B jobs submitted and not ended; with --unplaceable U, U jobs no runtime
  * can take (a selector none has; JobSpecs of 1,000) are queued first, at
- * the same priority, and stay queued; jobs/s = completed / (first submit -> last
+ * the same priority, and stay queued; with --mix durations (simulated),
+ * each JobSpec runs one of sim.ms1 .. sim.ms10000, which a simulated
+ * runtime holds that long within its --slots (mix.c), the leader is taught
+ * each first, and the makespan is reported against its lower bound; jobs/s = completed / (first submit -> last
  * completion event). Latency mode (--rate R): N one-job
  * JobSpecs offered open loop (spec i is sent at t0 + i/R whatever the
  * replies do), latency = completion event - *scheduled* send time, so no
@@ -172,6 +175,9 @@ static void s_usage(FILE *out)
         "                      yet ended (default 0: no bound)\n"
         "  --unplaceable U     run: first queue U jobs no runtime can take\n"
         "                      (a selector none has), at the same priority\n"
+        "  --mix durations     run, simulated: each JobSpec one of sim.ms1 ..\n"
+        "                      sim.ms10000 (held that many ms), taught to\n"
+        "                      the leader first; reports the makespan bound\n"
         "  --members 1|3       members started (1: consensus none; 3: raft)\n"
         "  --endpoint EP,..    use this cluster instead of starting one\n"
         "  --events EP         its leader's event stream (default: asked)\n"
@@ -226,6 +232,7 @@ static int s_parse(s_opts *o, int argc, char **argv)
         {"window", required_argument, NULL, 'w'},
         {"backlog", required_argument, NULL, 'b'},
         {"unplaceable", required_argument, NULL, 'u'},
+        {"mix", required_argument, NULL, 'D'},
         {"idle", required_argument, NULL, 'i'},
         {"heartbeat-ms", required_argument, NULL, 'H'},
         {"slots", required_argument, NULL, 's'},
@@ -267,6 +274,7 @@ static int s_parse(s_opts *o, int argc, char **argv)
         case 'b': good = s_num(optarg, 0, 100000000, &o->backlog); break;
         case 'u': good = s_num(optarg, 0, 100000000, &o->unplaceable);
                   break;
+        case 'D': good = !strcmp(optarg, "durations"); o->mix = good; break;
         case 'i': o->idle_s = strtod(optarg, &end);
                   good = *end == '\0' && o->idle_s >= 0 && o->idle_s < 1e6;
                   break;
@@ -318,6 +326,11 @@ static int s_parse(s_opts *o, int argc, char **argv)
         if (!o->simulated && o->runtimes > MAX_REAL_RUNTIMES) {
             fprintf(stderr, "assay-bench: at most %d real runtimes (use "
                             "--simulated)\n", MAX_REAL_RUNTIMES);
+            return -1;
+        }
+        if (o->mix && (!o->simulated || o->rate > 0)) {
+            fprintf(stderr, "assay-bench: --mix durations needs "
+                            "--simulated and throughput mode\n");
             return -1;
         }
         if (o->simulated && strcmp(o->action, "noop.pass")) {

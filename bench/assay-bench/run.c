@@ -331,6 +331,13 @@ static int s_report_run(s_bench *b, const s_cpu *c)
         if (b->o.unplaceable)
             json_object_set_new(r, "unplaceable",
                                 json_integer(b->o.unplaceable));
+        if (b->o.mix) {
+            double bound = bench_mix_bound_s(b);
+            json_object_set_new(r, "makespan_s", bench_real(secs));
+            json_object_set_new(r, "makespan_bound_s", bench_real(bound));
+            json_object_set_new(r, "makespan_ratio",
+                                bench_real(secs / bound));
+        }
         json_object_set_new(r, "sim", bench_sim_json(b));
         if (b->first_error[0])
             json_object_set_new(r, "first_error", json_string(b->first_error));
@@ -357,6 +364,10 @@ static int s_report_run(s_bench *b, const s_cpu *c)
         if (b->o.unplaceable)
             printf("  behind %ld queued jobs no runtime can take\n",
                    b->o.unplaceable);
+        if (b->o.mix)
+            printf("  makespan %.2f s; lower bound %.2f s (work / slots, or "
+                   "the longest job): %.3fx\n",
+                   secs, bench_mix_bound_s(b), secs / bench_mix_bound_s(b));
         printf("  end to end: %.0f jobs/s (%.2f s, first submit -> last "
                "completion)\n",
                (double)b->completed / secs, secs);
@@ -396,7 +407,7 @@ int bench_cmd_run(s_bench *b)
         b->lat_us[j] = -1;
     if (b->o.unplaceable && s_queue_unplaceable(b))
         return 1;
-    if (s_warmup(b)) {
+    if (s_warmup(b) || (b->o.mix && bench_mix_teach(b))) {
         if (!b->fatal[0] && !bench_interrupted)
             bench_fmt(b->fatal, sizeof b->fatal,
                       "no completion event for %ld warm-up JobSpecs",

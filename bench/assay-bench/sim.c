@@ -26,6 +26,7 @@
 typedef struct {
     char job[96];
     int64_t attempt;
+    int64_t due_us; /* still running until then (sim.msN); 0: ended */
     bool unsent, bad;
 } s_held;
 
@@ -39,6 +40,7 @@ typedef struct s_srt {
     int64_t next_us, heard_us, last_hb_us;
     s_held *held;
     size_t nheld, cap, unsent;
+    size_t running; /* held jobs not yet due (sim.msN) */
 } s_srt;
 
 typedef struct s_group {
@@ -49,9 +51,11 @@ typedef struct s_group {
     int by_link[GROUP_LINKS]; /* link id -> runtime index */
 } s_group;
 
+/* Credit: --slots jobs at once; a job of sim.msN holds its slot until
+ * it is due. */
 static uint64_t s_rt_limit(const s_bench *b, const s_srt *r)
 {
-    return r->received + (uint64_t)b->slots;
+    return r->received - r->running + (uint64_t)b->slots;
 }
 
 static void s_rt_send(s_bench *b, s_srt *r, const char *verb,
@@ -134,8 +138,8 @@ static void s_pk_result(msgpack_packer *pk, const s_held *h)
 {
     assay_rtmsg_pack_report(pk, h->job, h->attempt);
     if (h->bad) {
-        static const char why[] = "simulated runtime offers noop.pass 1.0.0 "
-                                  "only";
+        static const char why[] = "simulated runtime offers noop.pass and "
+                                  "sim.msN 1.0.0 only";
         msgpack_pack_map(pk, 6);
         assay_codec_pack_kv_str(pk, "status", "error");
         assay_codec_pack_kv_str(pk, "reason", why);
@@ -208,6 +212,27 @@ static void s_rt_tick(s_bench *b, s_srt *r, int64_t now)
         r->next_us = now + hb;
 }
 
+/* Jobs due by `now` end: their results go out with the next flush.
+ * Returns when the next one is due (INT64_MAX: none). */
+static int64_t s_rt_due(s_srt *r, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    for (size_t i = 0; r->running && i < r->nheld; i++) {
+        s_held *h = &r->held[i];
+        if (!h->due_us)
+            continue;
+        if (h->due_us <= now) {
+            h->due_us = 0;
+            h->unsent = true;
+            r->unsent++;
+            r->running--;
+        } else if (h->due_us < next) {
+            next = h->due_us;
+        }
+    }
+    return next;
+}
+
 void bench_sim_timers(s_bench *b, int64_t now)
 {
     if (!b->nrts || now < b->sim_next_us)
@@ -215,6 +240,13 @@ void bench_sim_timers(s_bench *b, int64_t now)
     int64_t next = now + SEC;
     for (int i = 0; i < b->nrts; i++) {
         s_srt *r = &b->rts[i];
+        if (r->running) {
+            int64_t due = s_rt_due(r, now);
+            if (r->registered && r->unsent)
+                s_rt_flush(b, r);
+            if (due < next)
+                next = due;
+        }
         if (r->next_us <= now)
             s_rt_tick(b, r, now);
         if (r->next_us < next)
@@ -223,7 +255,8 @@ void bench_sim_timers(s_bench *b, int64_t now)
     b->sim_next_us = next;
 }
 
-static void s_rt_hold(s_srt *r, const char *job, int64_t attempt, bool bad)
+static void s_rt_hold(s_srt *r, const char *job, int64_t attempt, bool bad,
+                      int64_t due_us)
 {
     for (size_t i = 0; i < r->nheld; i++)
         if (r->held[i].attempt == attempt && !strcmp(r->held[i].job, job))
@@ -239,10 +272,15 @@ static void s_rt_hold(s_srt *r, const char *job, int64_t attempt, bool bad)
     s_held *h = &r->held[r->nheld++];
     snprintf(h->job, sizeof h->job, "%s", job);
     h->attempt = attempt;
-    h->unsent = true;
     h->bad = bad;
-    r->unsent++;
+    h->due_us = bad ? 0 : due_us;
+    h->unsent = !h->due_us;
+    if (h->due_us)
+        r->running++;
+    else
+        r->unsent++;
 }
+
 
 static void s_rt_ack(s_bench *b, s_srt *r, const char *job, int64_t attempt)
 {
@@ -250,6 +288,8 @@ static void s_rt_ack(s_bench *b, s_srt *r, const char *job, int64_t attempt)
         if (r->held[i].attempt == attempt && !strcmp(r->held[i].job, job)) {
             if (r->held[i].unsent)
                 r->unsent--;
+            if (r->held[i].due_us)
+                r->running--;
             r->held[i] = r->held[--r->nheld];
             b->sim_acks++;
             return;
@@ -290,9 +330,12 @@ static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
             if (!assay_rtmsg_read_dispatch(it, &d) ||
                 strlen(d.job) >= sizeof r->held[0].job)
                 continue;
+            int64_t ms = bench_mix_ms(d.action);
             s_rt_hold(r, d.job, d.attempt,
-                      !d.action || strcmp(d.action, "noop.pass") ||
-                          !d.version || strcmp(d.version, "1.0.0"));
+                      ms < 0 || !d.version || strcmp(d.version, "1.0.0"),
+                      ms > 0 ? now + ms * 1000 : 0);
+            if (ms > 0 && now + ms * 1000 < b->sim_next_us)
+                b->sim_next_us = now + ms * 1000;
         }
     } else if (!strcmp(v, ASSAY_RT_ACK)) {
         s_rt_acks(b, r, json_object_get(m->body, "jobs"));
@@ -302,9 +345,9 @@ static void s_rt_message(s_bench *b, s_group *g, const assay_link_msg *m,
         r->registered = true;
         r->unanswered = 0;
         /* Unacknowledged results are told again, then a heartbeat. */
-        r->unsent = r->nheld;
+        r->unsent = r->nheld - r->running;
         for (size_t i = 0; i < r->nheld; i++)
-            r->held[i].unsent = true;
+            r->held[i].unsent = !r->held[i].due_us;
         s_rt_flush(b, r);
         s_rt_heartbeat(b, r, now);
         r->next_us = now + (int64_t)b->o.heartbeat_ms * 1000;
@@ -468,16 +511,23 @@ static json_t *s_sim_catalog(void)
     time_t t = time(NULL);
     struct tm tm;
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&t, &tm));
-    /* The shape of assay_catalog_json (core/plugin/catalog.c) for plugins/noop. */
+    /* The shape of assay_catalog_json (core/plugin/catalog.c) for
+     * plugins/noop, and a plugin `sim` whose actions take a set time
+     * (mix.c). */
     return json_pack(
         "{s:[{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:[]}], "
-        "s:[]}], s:[]}",
+        "s:[]}, {s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:[]}], s:[]}",
         "plugins", "name", "noop", "version", "1.0.0", "license",
         "Apache-2.0", "description",
         "does nothing and passes (benchmark workload)", "path",
         "(simulated by assay-bench)", "source", "(simulated by assay-bench)",
         "loaded_at", when, "actions", "name", "pass", "help",
-        "always passes", "signature", "", "params", "config", "refused");
+        "always passes", "signature", "", "params", "config", "name", "sim",
+        "version", "1.0.0", "license", "Apache-2.0", "description",
+        "passes after the time its action names (assay-bench --mix)", "path",
+        "(simulated by assay-bench)", "source", "(simulated by assay-bench)",
+        "loaded_at", when, "actions", bench_mix_catalog_actions(), "config",
+        "refused");
 }
 
 /* R simulated runtimes, all first joining member `ep`. */

@@ -499,6 +499,16 @@ static void s_render_plugins(const json_t *r)
                json_is_true(json_object_get(x, "alive")) ? "" : " (dead)");
         assay_render_catalog(stdout, json_object_get(x, "catalog"));
     }
+    const json_t *d = json_object_get(r, "durations");
+    if (!json_object_size(d))
+        return;
+    printf("== durations learned from results\n");
+    const char *action;
+    json_object_foreach((json_t *)d, action, x)
+        printf("  %-32s mean %.1f ms, p90 %.1f ms (%lld results)\n", action,
+               json_number_value(json_object_get(x, "mean_ms")),
+               json_number_value(json_object_get(x, "p90_ms")),
+               (long long)json_integer_value(json_object_get(x, "results")));
 }
 
 static void s_render_rescan(const json_t *r)

@@ -106,6 +106,7 @@ static void s_park_or_wait(assay_leader *self, assay_class *c)
 typedef struct {
     assay_class *c;
     assay_job *next;
+    int64_t order; /* when next became next, less its predicted duration */
     int *rts;      /* into the plan's ready runtimes */
     uint64_t *key; /* credit left when pushed */
     int n;
@@ -118,8 +119,11 @@ typedef struct {
     assay_runtime_rec **recs;
     int n_ready;
     s_cand *cands;
-    int *heap; /* candidates, best first: priority, then oldest job */
+    int *heap; /* candidates, best first (s_before) */
     int n_heap;
+    /* The last estimate looked up: classes of one action come together. */
+    const char *est_for;
+    const assay_estimate *est;
 } s_plan_ctx;
 
 static uint64_t s_left(const s_rt *r)
@@ -137,12 +141,42 @@ static assay_job *s_next_of(const assay_class *c)
     return j;
 }
 
+/* Within a priority, the next job that has waited longest goes first,
+ * counting its predicted duration (capped) as time already waited: in a
+ * burst the longest predicted jobs start first, which shortens the
+ * makespan (LPT), while a short job waits at most PREDICT_LEAD_MS longer
+ * than first come, first served would make it. */
+#define PREDICT_LEAD_MS 60000
+
 static bool s_before(const s_plan_ctx *x, int a, int b)
 {
     const s_cand *p = &x->cands[a], *q = &x->cands[b];
     if (p->c->priority != q->c->priority)
         return p->c->priority > q->c->priority;
+    if (p->order != q->order)
+        return p->order < q->order;
     return p->next->seq < q->next->seq;
+}
+
+/* Sets cand's next job (NULL: none) and its order key. */
+static void s_set_next(s_plan_ctx *x, s_cand *cand, int64_t now)
+{
+    assay_class *c = cand->c;
+    if (!(cand->next = s_next_of(c)))
+        return;
+    if (c->stamped != cand->next) {
+        c->stamped = cand->next;
+        c->stamped_ms = now;
+    }
+    const assay_estimate *e = x->est_for == c->action
+                                  ? x->est
+                                  : assay_state_estimate(x->self->state,
+                                                         c->action);
+    x->est_for = c->action;
+    x->est = e;
+    int64_t lead = e ? e->mean_us / 1000 : 0;
+    cand->order = c->stamped_ms - (lead < PREDICT_LEAD_MS ? lead
+                                                        : PREDICT_LEAD_MS);
 }
 
 /* A binary heap of ints ordered by `before` (a sift up or down). */
@@ -262,11 +296,13 @@ static void s_plan(assay_leader *self, s_rt **ready,
         self->dirty = true; /* try again next turn */
         goto done;
     }
+    int64_t mono = assay_now_ms();
     for (assay_class *c = assay_state_classes(self->state); c; c = c->next) {
-        assay_job *j = s_next_of(c);
-        if (!j)
+        s_cand *cand = &x.cands[x.n_heap];
+        *cand = (s_cand){.c = c};
+        s_set_next(&x, cand, mono);
+        if (!cand->next)
             continue; /* all of it on its way */
-        x.cands[x.n_heap] = (s_cand){.c = c, .next = j};
         x.heap[x.n_heap] = x.n_heap;
         x.n_heap++;
     }
@@ -310,7 +346,8 @@ static void s_plan(assay_leader *self, s_rt **ready,
             break;
         cand->key[best] = s_left(r);
         s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
-        if ((cand->next = s_next_of(c))) {
+        s_set_next(&x, cand, mono);
+        if (cand->next) {
             s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
         } else {
             x.heap[0] = x.heap[--x.n_heap];

@@ -377,7 +377,22 @@ void mb_svc_plugins(assay_leader *self, const assay_bytes *route,
                             r->alive, "catalog",
                             json_object_get(r->info, "catalog")));
     }
-    mb_reply(self, route, verb, assay_cp_ok(json_pack("{s:o}", "runtimes", list)));
+    /* How long each action's jobs take, as learned from their results. */
+    json_t *durations = json_object();
+    const assay_estimate **v = NULL;
+    size_t n = 0;
+    if (assay_state_estimates(self->state, &v, &n) == 0)
+        for (size_t k = 0; k < n; k++)
+            json_object_set_new(
+                durations, v[k]->action,
+                json_pack("{s:I, s:f, s:f, s:I}", "results", (json_int_t)v[k]->n,
+                          "mean_ms", (double)v[k]->mean_us / 1000, "p90_ms",
+                          (double)v[k]->p90_us / 1000, "last_ms",
+                          (json_int_t)v[k]->at));
+    free(v);
+    mb_reply(self, route, verb,
+             assay_cp_ok(json_pack("{s:o, s:o}", "runtimes", list,
+                                   "durations", durations)));
 }
 
 /* Asks every connected runtime to rescan its plugins directory; the

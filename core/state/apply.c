@@ -208,6 +208,10 @@ static int s_result_item(assay_state *self, const msgpack_object *it)
         return ASSAY_ENOMEM;
     st_leave(self, j);
     int64_t at = st_int(it, "at");
+    const assay_attempt *a = j->n_attempts ? &j->attempts[j->n_attempts - 1]
+                                           : NULL;
+    if (a && a->start_ms > 0 && at > 0)
+        st_estimate_sample(self, j->spec->action, at - a->start_ms, at);
     st_attempt_end(j, at, ASSAY_JOB_COMPLETED, NULL);
     st_finish(self, j, ASSAY_JOB_COMPLETED, at);
     st_job_event(self, ASSAY_EV_JOB_COMPLETED, j);

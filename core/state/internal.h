@@ -29,6 +29,7 @@ struct assay_state {
      * jobs: planned or parked. */
     assay_index *classes;
     assay_class *planned, *parked;
+    assay_index *estimates; /* action -> assay_estimate (estimate.c) */
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;
@@ -67,6 +68,16 @@ void st_class_detach(assay_state *self, assay_spec_rec *s);
 /* Queued job j joins the tail of its class, or leaves it. */
 void st_class_push(assay_state *self, assay_job *j);
 void st_class_pull(assay_state *self, assay_job *j);
+/* estimate.c: a result of `action` took `ms` (ended at `at`), learned
+ * from level ASSAY_LEVEL_ESTIMATES on; estimates forgotten; their part
+ * of a snapshot (format 5), and back. */
+void st_estimate_sample(assay_state *self, const char *action, int64_t ms,
+                        int64_t at);
+void st_estimates_clear(assay_state *self);
+int st_estimates_pack(const assay_state *self, msgpack_packer *pk);
+int st_estimates_load(assay_state *self, const msgpack_object *list,
+                      char *err, size_t errlen);
+
 /* Frees every class (after every JobSpec went). */
 void st_classes_clear(assay_state *self);
 /* Clears every class's leader bookkeeping. */

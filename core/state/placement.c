@@ -131,6 +131,8 @@ void st_class_pull(assay_state *self, assay_job *j)
     /* Every job before the last one taken is taken too. */
     if (c->taken == j)
         c->taken = j->prev;
+    if (c->stamped == j)
+        c->stamped = NULL;
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -208,7 +210,7 @@ static void s_reset(const char *key, void *value, void *arg)
     (void)key;
     assay_class *c = value;
     s_replan(key, c, arg);
-    c->taken = NULL;
+    c->taken = c->stamped = NULL;
     assay_job_note(&c->waiting, NULL);
 }
 

@@ -11,6 +11,8 @@
  * "by" (who submitted it), written from level 4 on; format 2 is written
  * at levels 2 and 3, for a member of the release before that. Format 4
  * adds "keys": {tokens, enrolled} (enrolment.c), written from level 5.
+ * Format 5 adds "estimates": [{action, n, mean_us, p90_us, at}] by action
+ * (estimate.c), written from level 6.
  * tests/fixtures/state/ holds one of each. Restore is linear in the
  * jobs. */
 #include "state/internal.h"
@@ -68,7 +70,8 @@ int assay_state_pack(const assay_state *self, int version,
                      msgpack_packer *pk)
 {
     bool v1 = version < 2;
-    msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader + (version >= 4));
+    msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader + (version >= 4) +
+                             (version >= 5));
     assay_codec_pack_kv_int(pk, "v", v1 ? 1 : version);
     assay_codec_pack_kv_int(pk, "level", self->level);
     assay_codec_pack_str(pk, "specs");
@@ -120,6 +123,12 @@ int assay_state_pack(const assay_state *self, int version,
     }
     if (self->leader)
         assay_codec_pack_kv_json(pk, "leader", self->leader);
+    if (version >= 5) {
+        assay_codec_pack_str(pk, "estimates");
+        int rc = st_estimates_pack(self, pk);
+        if (rc)
+            return rc;
+    }
     if (version >= 4) {
         assay_codec_pack_str(pk, "keys");
         return st_keys_pack(self->keys, pk);
@@ -356,6 +365,8 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
         rc = st_leader_set(self, lead, err, errlen);
     if (keys && !rc)
         rc = st_keys_load(self, keys, err, errlen);
+    if (!rc)
+        rc = st_estimates_load(self, st_get(dump, "estimates"), err, errlen);
     /* Format 1 had no levels: a state that had a leader was at level 1. */
     self->level = level ? level : self->leader ? 1 : 0;
     self->on_event = ev;

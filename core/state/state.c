@@ -159,6 +159,7 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->strings = assay_index_new();
     self->catalogs = assay_index_new();
     self->classes = assay_index_new();
+    self->estimates = assay_index_new();
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
     self->empty = json_object();
     self->keys = st_keys_new();
@@ -167,7 +168,7 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
         !self->running_on || !self->strings || !self->catalogs ||
-        !self->classes || !self->zone || !self->empty || !self->keys)
+        !self->classes || !self->estimates || !self->zone || !self->empty || !self->keys)
         assay_state_destroy(&self);
     return self;
 }
@@ -327,6 +328,7 @@ void st_clear(assay_state *self)
     assay_index_destroy(&self->strings);
     self->strings = assay_index_new();
     st_classes_clear(self);
+    st_estimates_clear(self);
     self->running = self->done = (st_list){0};
     self->heap_len = 0;
     assay_index_each(self->running_on, s_free_rt_list, NULL);
@@ -341,7 +343,7 @@ void assay_state_destroy(assay_state **self_p)
     assay_state *self = *self_p;
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
         self->running_on && self->strings && self->catalogs && self->keys &&
-        self->classes)
+        self->classes && self->estimates)
         st_clear(self);
     st_keys_destroy(&self->keys);
     assay_index_each(self->strings, s_free_string, NULL);
@@ -355,6 +357,7 @@ void assay_state_destroy(assay_state **self_p)
     assay_index_destroy(&self->running_on);
     assay_index_destroy(&self->catalogs); /* emptied by st_clear */
     assay_index_destroy(&self->classes);  /* so too */
+    assay_index_destroy(&self->estimates); /* so too */
     assay_index_destroy(&self->jobs);
     assay_index_destroy(&self->specs);
     assay_index_destroy(&self->runtimes);

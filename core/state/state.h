@@ -63,10 +63,10 @@
 
 /* Snapshot format this build writes (it reads 1 up to this). Format 3: a
  * JobSpec may name who submitted it. Format 4: enrolment tokens and
- * enrolled keys. */
-#define ASSAY_STATE_VERSION 4
+ * enrolled keys. Format 5: actions' duration estimates. */
+#define ASSAY_STATE_VERSION 5
 /* Highest feature level this build speaks. */
-#define ASSAY_STATE_LEVEL 5
+#define ASSAY_STATE_LEVEL 6
 /* The feature level that brought retention (the "expire" op). */
 #define ASSAY_LEVEL_RETENTION 2
 /* The feature level that brought forgetting dead runtimes ("forget"). */
@@ -77,6 +77,9 @@
 /* The feature level that brought enrolment ("token", "enrol",
  * "unenrol"). */
 #define ASSAY_LEVEL_ENROLMENT 5
+/* The feature level that brought duration estimates (learned from
+ * results as they are applied; kept in snapshots). */
+#define ASSAY_LEVEL_ESTIMATES 6
 /* Attempts a job's history keeps (JobSpecs allow at most 100). */
 #define ASSAY_ATTEMPTS_MAX 100
 
@@ -128,6 +131,8 @@ struct assay_class {
      * and assay_state_replan clear it). */
     assay_job *taken;  /* the last of the jobs at its head being
                           dispatched: the planner goes on after it */
+    assay_job *stamped; /* the job the planner last found next, */
+    int64_t stamped_ms; /* and when (monotonic): how long it waits */
     bool parked;       /* no live runtime can take it: not planned */
     char *waiting;     /* why, shown with its jobs (NULL: nothing to say) */
     const char **offers; /* by runtime position: the version it would run
@@ -264,6 +269,24 @@ assay_job *assay_state_running(const assay_state *self);
  * rt_next (NULL if none), and in *count how many. */
 assay_job *assay_state_running_on(const assay_state *self, const char *id,
                                   size_t *count);
+/* How long an action's jobs take (core/state/estimate.c): learned from
+ * every result applied at level ASSAY_LEVEL_ESTIMATES on, from its
+ * attempt's dispatch to its result (both the leader's wall clock). */
+typedef struct assay_estimate {
+    uint64_t n;      /* results learned from */
+    int64_t mean_us; /* the mean, moving once there are a few */
+    int64_t p90_us;  /* the 90th percentile, estimated */
+    int64_t at;      /* the last result's time (wall ms) */
+    char action[];   /* "plugin.action" */
+} assay_estimate;
+
+/* action's estimate, or NULL if none was learned. */
+const assay_estimate *assay_state_estimate(const assay_state *self,
+                                           const char *action);
+/* Every estimate, by action (*out: the caller frees the array). */
+int assay_state_estimates(const assay_state *self,
+                          const assay_estimate ***out, size_t *n);
+
 /* The memory its running jobs' JobSpecs requested (reserved for them
  * until their results or requeues are applied), in MB. */
 int64_t assay_state_reserved_mb(const assay_state *self, const char *id);

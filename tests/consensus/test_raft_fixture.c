@@ -1252,11 +1252,13 @@ Test(raft_fixture, malformed_entries)
  * raises it to 4 and has a JobSpec submitted, and one of its jobs
  * cancelled, by named keys; format 4 raises it to 5, makes three
  * enrolment tokens, enrols a key with one, revokes another token and
- * keeps the third pending. */
+ * keeps the third pending; format 5 raises it to 6 and runs batch-4
+ * again, to a result 250 ms after its dispatch, its action's first
+ * duration estimate. */
 static int fixture_len(int version)
 {
     return n_every + (version >= 2) * 4 + (version >= 3) * 3 +
-           (version >= 4) * 6;
+           (version >= 4) * 6 + (version >= 5) * 3;
 }
 
 #define FIXTURE_HASH8(c) c c c c c c c c
@@ -1270,6 +1272,14 @@ static json_t *fixture_cmd(int version, int k)
     (void)version;
     json_t *c;
     switch (k - n_every) {
+    case 13: return J("{'op':'level', 'level':6, 'at':5000}");
+    case 14:
+        return J("{'op':'dispatch', 'items':[{'job':'batch-4', 'attempt':2, "
+                 "'runtime':'rt-a', 'version':'1.2.0', 'at':5000}]}");
+    case 15:
+        return J("{'op':'result', 'items':[{'job':'batch-4', 'attempt':2, "
+                 "'result':{'ok':true, 'value':5}, 'runtime':'rt-a', "
+                 "'at':5250}]}");
     case 7: return J("{'op':'level', 'level':5, 'at':4000}");
     case 8:
     case 9:
@@ -1437,6 +1447,37 @@ Test(raft_fixture, version_1_log_and_snapshot_still_load)
     cr_expect_str_eq(dump_leader(db), "node-0");
     cr_expect_eq(assay_state_level(a.m.state), 1);
     cr_expect_eq(assay_state_level(b.m.state), 1);
+    json_decref(da);
+    json_decref(db);
+    member_fini(&a.m);
+    member_fini(&b.m);
+}
+
+Test(raft_fixture, version_5_log_and_snapshot_still_load)
+{
+    solo a, b;
+    load_fixture(5, &a, &b);
+    json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
+    expect_same_dumps(da, db);
+    cr_expect_eq(assay_state_level(b.m.state), 6);
+    for (int i = 0; i < 2; i++) {
+        assay_state *st = i ? b.m.state : a.m.state;
+        expect_job(i ? db : da, "batch-4", "completed", 2);
+        const assay_job *j = assay_state_job(st, "batch-4");
+        cr_assert_not_null(j);
+        const assay_estimate *e = assay_state_estimate(st, j->spec->action);
+        cr_assert_not_null(e, "no estimate for %s", j->spec->action);
+        cr_expect_eq(e->n, 1);
+        cr_expect_eq(e->mean_us, 250000);
+        cr_expect_eq(e->p90_us, 250000);
+        cr_expect_eq(e->at, 5250);
+    }
+    /* Estimates stay out of format 4, which a member of the release
+     * before reads. */
+    json_t *v4 = assay_state_dump_format(b.m.state, 4);
+    cr_expect_null(json_object_get(v4, "estimates"));
+    cr_expect_not_null(json_object_get(db, "estimates"));
+    json_decref(v4);
     json_decref(da);
     json_decref(db);
     member_fini(&a.m);

@@ -185,8 +185,9 @@ static void s_pack_running(msgpack_packer *pk, const json_t *running)
 
 json_t *mf_catalog(const char *version)
 {
-    return json_pack("{s:[{s:s, s:s, s:[{s:s, s:[]}]}]}", "plugins", "name",
-                     "typed", "version", version, "actions", "name", "echo",
+    return json_pack("{s:[{s:s, s:s, s:[{s:s, s:[]}, {s:s, s:[]}]}]}",
+                     "plugins", "name", "typed", "version", version,
+                     "actions", "name", "echo", "params", "name", "sleep",
                      "params");
 }
 
@@ -305,7 +306,7 @@ void mf_submit_spec(const char *id, int n, mf_spec o)
     }
     json_t *empty = json_object();
     assay_cmd_spec spec = {.id = id,
-                           .action = "typed.echo",
+                           .action = o.action ? o.action : "typed.echo",
                            .version = "",
                            .resolved = o.resolved ? o.resolved : "1.0.0",
                            .labels = empty,

@@ -94,7 +94,8 @@ void mf_rt_send_packed(mf_rt *r, const char *verb, mf_packed *p);
 /* Sends a body given as JSON (NULL: no body frame); steals it. */
 void mf_rt_send_json(mf_rt *r, const char *verb, json_t *body);
 
-/* typed@version offering action echo, in assay_catalog_json's shape. */
+/* typed@version offering actions echo and sleep, in assay_catalog_json's
+ * shape. */
 json_t *mf_catalog(const char *version);
 /* Sends a registration; steals labels, cat and running (may be NULL). */
 void mf_rt_register(mf_rt *r, int64_t hb, json_t *labels, json_t *cat,
@@ -125,6 +126,7 @@ s_rt *mf_session(const char *id);
 
 /* How a JobSpec differs from a plain typed.echo@1.0.0 one. */
 typedef struct {
+    const char *action;   /* NULL: "typed.echo" */
     const char *resolved; /* NULL: "1.0.0" */
     json_t *selector;     /* stolen; NULL: {} */
     json_t *params;       /* stolen; every job's; NULL: {} */

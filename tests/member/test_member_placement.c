@@ -140,3 +140,46 @@ Test(member_placement, memory_no_runtime_has_is_parked_saying_why)
     mf_rt_credit(big, 1);
     expect_ids(big, "huge-0");
 }
+
+/* Teaches the state that `action` takes `ms`: a job of it committed as
+ * dispatched at t and ended at t + ms, as the leader's clock would say. */
+static void teach(const char *action, int64_t ms)
+{
+    static int n;
+    char sid[32], jid[40];
+    snprintf(sid, sizeof sid, "teach-%d", n++);
+    snprintf(jid, sizeof jid, "%s-0", sid);
+    mf_submit_spec(sid, 1, (mf_spec){.action = action});
+    assay_cmd_list *l = assay_cmd_list_new();
+    cr_assert_eq(assay_cmd_list_dispatch(l, jid, 1, "rt1", "1.0.0", 1000), 0);
+    cr_assert_eq(mb_commit(m, assay_cmd_batch("dispatch", &l), mb_ignore,
+                           NULL),
+                 0);
+    json_t *res = mf_ok_result("taught");
+    l = assay_cmd_list_new();
+    cr_assert_eq(assay_cmd_list_result(l, jid, 1, res, "rt1", 1000 + ms), 0);
+    json_decref(res);
+    cr_assert_eq(mb_commit(m, assay_cmd_batch("result", &l), mb_ignore,
+                           NULL),
+                 0);
+    UNTIL(assay_state_job(m->state, jid)->state == ASSAY_JOB_COMPLETED,
+          "%s never completed", jid);
+}
+
+/* In a burst, the job whose action takes longest starts first, though
+ * submitted last: the time until the last one ends is shorter. */
+Test(member_placement, longest_predicted_first_within_a_priority)
+{
+    mf_rt *r = mf_rt_up("rt1", 1000, json_object()); /* no credit yet */
+    teach("typed.sleep", 5000);
+    teach("typed.echo", 10);
+    const assay_estimate *e = assay_state_estimate(m->state, "typed.sleep");
+    cr_assert_not_null(e);
+    cr_expect_eq(e->mean_us, 5000000);
+    mf_submit_spec("short", 1, (mf_spec){0});
+    mf_submit_spec("long", 1, (mf_spec){.action = "typed.sleep"});
+    mf_rt_credit(r, 1);
+    expect_ids(r, "long-0");
+    mf_rt_credit(r, 2);
+    expect_ids(r, "short-0");
+}
