@@ -71,11 +71,16 @@ static int64_t s_mem_total(const assay_runtime_rec *rec)
  * note). Called only when no runtime with credit took its head. */
 static void s_park_or_wait(assay_leader *self, assay_class *c)
 {
-    assay_runtime_rec *rec;
     bool offered = false;
     int64_t most = 0;
-    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
-        if (!rec->alive || !*mb_offer(self, c, rec))
+    size_t n;
+    const size_t *offering = mb_offering(self, c, &n);
+    if (!offering)
+        return; /* without memory to tell: planned again next time */
+    for (size_t i = 0; i < n; i++) {
+        const assay_runtime_rec *rec =
+            assay_state_runtime_at(self->state, offering[i]);
+        if (!rec || !rec->alive)
             continue;
         offered = true;
         int64_t total = s_mem_total(rec);
@@ -104,11 +109,16 @@ static void s_park_or_wait(assay_leader *self, assay_class *c)
  * credit left (keys only fall within a plan: stale ones are fixed when
  * they come to the top). */
 typedef struct {
+    int k;        /* into the plan's ready runtimes */
+    uint64_t key; /* its credit left when pushed */
+} s_slot;
+
+typedef struct {
     assay_class *c;
     assay_job *next;
     int64_t order; /* when next became next, less its predicted duration */
-    int *rts;      /* into the plan's ready runtimes */
-    uint64_t *key; /* credit left when pushed */
+    s_slot *slots; /* the ready runtimes that offer it */
+    int *rts;      /* a heap of indexes into slots */
     int n;
     bool built;
 } s_cand;
@@ -118,6 +128,7 @@ typedef struct {
     s_rt **ready;
     assay_runtime_rec **recs;
     int n_ready;
+    int *ready_at; /* by registry position: index into ready, or -1 */
     s_cand *cands;
     int *heap; /* candidates, best first (s_before) */
     int n_heap;
@@ -142,10 +153,15 @@ static assay_job *s_next_of(const assay_class *c)
 }
 
 /* Within a priority, the next job that has waited longest goes first,
- * counting its predicted duration (capped) as time already waited: in a
- * burst the longest predicted jobs start first, which shortens the
- * makespan (LPT), while a short job waits at most PREDICT_LEAD_MS longer
- * than first come, first served would make it. */
+ * counting PREDICT_WEIGHT times its predicted duration, at most
+ * PREDICT_LEAD_MS, as time already waited: in a burst the longest
+ * predicted jobs start first, which shortens the makespan (LPT, within
+ * 4/3 of the best), while no job waits more than PREDICT_LEAD_MS longer
+ * than first come, first served would make it. The weight keeps a burst
+ * as long as ten times its longest job in LPT order: with the plain
+ * duration, a 3 s job waiting since the burst began overtook the 10 s
+ * ones after 7 s, and the last of those ended late. */
+#define PREDICT_WEIGHT 10
 #define PREDICT_LEAD_MS 60000
 
 static bool s_before(const s_plan_ctx *x, int a, int b)
@@ -174,7 +190,7 @@ static void s_set_next(s_plan_ctx *x, s_cand *cand, int64_t now)
                                                          c->action);
     x->est_for = c->action;
     x->est = e;
-    int64_t lead = e ? e->mean_us / 1000 : 0;
+    int64_t lead = e ? e->mean_us / 1000 * PREDICT_WEIGHT : 0;
     cand->order = c->stamped_ms - (lead < PREDICT_LEAD_MS ? lead
                                                         : PREDICT_LEAD_MS);
 }
@@ -212,43 +228,60 @@ static bool s_cand_before(const void *arg, int a, int b)
 static bool s_rt_before(const void *arg, int a, int b)
 {
     const s_cand *cand = arg;
-    return cand->key[a] > cand->key[b];
+    return cand->slots[a].key > cand->slots[b].key;
 }
 
-/* Fills cand's runtimes: the ready ones that offer its class; false
- * without memory. */
+/* Fills cand's runtimes: the ready ones among those that offer its class
+ * (what a runtime offers is remembered per class, so a class costs the
+ * runtimes that offer it, not every runtime); false without memory. */
 static bool s_build(s_plan_ctx *x, s_cand *cand)
 {
+    size_t n;
+    const size_t *offering = mb_offering(x->self, cand->c, &n);
     cand->built = true;
-    cand->rts = calloc((size_t)x->n_ready, sizeof *cand->rts);
-    cand->key = calloc((size_t)x->n_ready, sizeof *cand->key);
-    if (!cand->rts || !cand->key)
+    if (!offering)
         return false;
-    for (int k = 0; k < x->n_ready; k++) {
-        if (!*mb_offer(x->self, cand->c, x->recs[k]))
+    cand->slots = calloc(n ? n : 1, sizeof *cand->slots);
+    cand->rts = calloc(n ? n : 1, sizeof *cand->rts);
+    if (!cand->slots || !cand->rts)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int k = x->ready_at[offering[i]];
+        if (k < 0)
             continue;
-        cand->key[k] = s_left(x->ready[k]);
-        cand->rts[cand->n++] = k;
+        cand->slots[cand->n] = (s_slot){k, s_left(x->ready[k])};
+        cand->rts[cand->n] = cand->n;
+        cand->n++;
     }
-    /* Heapify over indexes into key[] (by ready position). */
     for (int i = cand->n / 2 - 1; i >= 0; i--)
         s_sift(cand->rts, cand->n, i, true, s_rt_before, cand);
     return true;
 }
 
-/* The runtime with most credit left that takes cand's next job now, or
- * -1. Runtimes out of credit or memory for this class leave its heap. */
+/* Frees what s_build made, once cand leaves the plan. */
+static void s_unbuild(s_cand *cand)
+{
+    free(cand->slots);
+    free(cand->rts);
+    cand->slots = NULL;
+    cand->rts = NULL;
+    cand->n = 0;
+}
+
+/* The runtime with most credit left that takes cand's next job now (its
+ * slot is at the top of cand's heap), or -1. Runtimes out of credit or
+ * memory for this class leave its heap. */
 static int s_take_runtime(s_plan_ctx *x, s_cand *cand)
 {
     int64_t mem = cand->c->memory_mb;
     while (cand->n) {
-        int k = cand->rts[0];
-        s_rt *r = x->ready[k];
+        s_slot *top = &cand->slots[cand->rts[0]];
+        s_rt *r = x->ready[top->k];
         uint64_t left = s_left(r);
-        if (left && left == cand->key[k] && s_mem_fits(x->self, r, mem))
-            return k;
-        if (left && left != cand->key[k]) { /* spent on another class */
-            cand->key[k] = left;
+        if (left && left == top->key && s_mem_fits(x->self, r, mem))
+            return top->k;
+        if (left && left != top->key) { /* spent on another class */
+            top->key = left;
             s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
             continue;
         }
@@ -258,6 +291,14 @@ static int s_take_runtime(s_plan_ctx *x, s_cand *cand)
     return -1;
 }
 
+/* cand leaves the plan's heap of classes. */
+static void s_drop(s_plan_ctx *x, s_cand *cand)
+{
+    s_unbuild(cand);
+    x->heap[0] = x->heap[--x->n_heap];
+    s_sift(x->heap, x->n_heap, 0, true, s_cand_before, x);
+}
+
 /* Plans dispatches for the queued jobs over the runtimes that may take
  * work now (`ready`, `recs`: arrays with room for every runtime): the
  * heads of the placement classes that are not parked, highest priority
@@ -265,16 +306,19 @@ static int s_take_runtime(s_plan_ctx *x, s_cand *cand)
  * it. A class whose head finds no runtime waits out this plan (its jobs
  * all need the same), or is parked. */
 static void s_plan(assay_leader *self, s_rt **ready,
-                   assay_runtime_rec **recs)
+                   assay_runtime_rec **recs, int *ready_at, size_t nrt)
 {
     /* Credit changes with every result: most plans find nothing queued,
      * and with 1,000 runtimes, looking at them all first was the cost. */
     if (!assay_state_classes(self->state))
         return;
     int n = 0;
+    for (size_t i = 0; i < nrt; i++)
+        ready_at[i] = -1;
     for (s_rt *r = self->rt_list; r; r = r->next) {
         assay_runtime_rec *rec = r->sent < r->limit ? mb_rt_rec(self, r) : NULL;
-        if (rec && rec->alive) {
+        if (rec && rec->alive && rec->pos < nrt) {
+            ready_at[rec->pos] = n;
             ready[n] = r;
             recs[n++] = rec;
         }
@@ -288,7 +332,11 @@ static void s_plan(assay_leader *self, s_rt **ready,
     int nc = 0;
     for (assay_class *c = assay_state_classes(self->state); c; c = c->next)
         nc++;
-    s_plan_ctx x = {.self = self, .ready = ready, .recs = recs, .n_ready = n};
+    s_plan_ctx x = {.self = self,
+                    .ready = ready,
+                    .recs = recs,
+                    .n_ready = n,
+                    .ready_at = ready_at};
     x.cands = calloc((size_t)nc, sizeof *x.cands);
     x.heap = calloc((size_t)nc, sizeof *x.heap);
     s_pending *p = mb_pending_new(self, NULL, "dispatch", NULL);
@@ -317,8 +365,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
         int best = s_take_runtime(&x, cand);
         if (best < 0) {
             s_park_or_wait(self, cand->c);
-            x.heap[0] = x.heap[--x.n_heap];
-            s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
+            s_drop(&x, cand);
             continue;
         }
         assay_job *j = cand->next;
@@ -344,21 +391,17 @@ static void s_plan(assay_leader *self, s_rt **ready,
         if (assay_cmd_list_dispatch(p->batch.list, j->id, j->attempt + 1,
                                     r->id, version, now))
             break;
-        cand->key[best] = s_left(r);
+        cand->slots[cand->rts[0]].key = s_left(r);
         s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
         s_set_next(&x, cand, mono);
-        if (cand->next) {
+        if (cand->next)
             s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
-        } else {
-            x.heap[0] = x.heap[--x.n_heap];
-            s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
-        }
+        else
+            s_drop(&x, cand);
     }
 done:
-    for (int i = 0; x.cands && i < nc; i++) {
-        free(x.cands[i].rts);
-        free(x.cands[i].key);
-    }
+    for (int i = 0; x.cands && i < nc; i++)
+        s_unbuild(&x.cands[i]);
     free(x.cands);
     free(x.heap);
     if (!p)
@@ -382,12 +425,14 @@ static void s_schedule(assay_leader *self)
     size_t nrt = json_array_size(assay_state_runtime_ids(self->state));
     s_rt **ready = calloc(nrt ? nrt : 1, sizeof *ready);
     assay_runtime_rec **recs = calloc(nrt ? nrt : 1, sizeof *recs);
-    if (ready && recs)
-        s_plan(self, ready, recs);
+    int *ready_at = calloc(nrt ? nrt : 1, sizeof *ready_at);
+    if (ready && recs && ready_at)
+        s_plan(self, ready, recs, ready_at, nrt);
     else
         self->dirty = true; /* try again next turn */
     free(ready);
     free(recs);
+    free(ready_at);
 }
 
 /* Acknowledges each reported result or lost attempt once its command is

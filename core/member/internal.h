@@ -290,6 +290,9 @@ void mb_offers_reset(assay_leader *self, bool renew);
  * went through at 600 a second. Valid until then. */
 const char *mb_offer(assay_leader *self, assay_class *c,
                      const assay_runtime_rec *rec);
+/* The registry positions of the runtimes that offer class c's jobs (*n
+ * of them), remembered in c likewise; NULL without memory. */
+const size_t *mb_offering(assay_leader *self, assay_class *c, size_t *n);
 const json_t *mb_pick(const json_t *catalog, const char *name,
                       const char *action, const assay_semver_range *range,
                       assay_semver *best);

@@ -74,6 +74,29 @@ const char *mb_offer(assay_leader *self, assay_class *c,
     return c->offers[rec->pos];
 }
 
+const size_t *mb_offering(assay_leader *self, assay_class *c, size_t *n)
+{
+    if (!c->offering_known) {
+        size_t cap = json_array_size(assay_state_runtime_ids(self->state));
+        size_t *v = calloc(cap ? cap : 1, sizeof *v), k = 0;
+        assay_runtime_rec *rec;
+        for (size_t i = 0; v && (rec = assay_state_runtime_at(self->state, i));
+             i++)
+            if (*mb_offer(self, c, rec) && k < cap)
+                v[k++] = rec->pos;
+        if (!v) {
+            *n = 0;
+            return NULL;
+        }
+        free(c->offering);
+        c->offering = v;
+        c->n_offering = k;
+        c->offering_known = true;
+    }
+    *n = c->n_offering;
+    return c->offering;
+}
+
 /* Highest version of plugin `name` in `catalog` that matches `range` and
  * has `action`; returns the plugin object or NULL. */
 const json_t *mb_pick(const json_t *catalog, const char *name,

@@ -34,6 +34,10 @@ static void s_forget_offers(assay_class *c)
     free(c->offers);
     c->offers = NULL;
     c->n_offers = 0;
+    free(c->offering);
+    c->offering = NULL;
+    c->n_offering = 0;
+    c->offering_known = false;
 }
 
 static void s_free(assay_class *c)

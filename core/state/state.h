@@ -138,6 +138,9 @@ struct assay_class {
     const char **offers; /* by runtime position: the version it would run
                             (into its catalogue), "" none, NULL not asked */
     size_t n_offers;
+    size_t *offering;   /* the positions of those that offer it, */
+    size_t n_offering;  /* once asked of every runtime */
+    bool offering_known;
     struct assay_class *prev, *next; /* with work: planned or parked */
     size_t refs;                     /* JobSpecs held of it */
     char key[];

@@ -85,6 +85,41 @@ Test(member_tick, silent_runtime_is_dead_and_its_jobs_requeued)
     cr_expect_str_eq(j->runtime, "rt1");
 }
 
+/* What a dead runtime held moves in one step: one requeue, then one plan
+ * that places every job on a runtime still alive, in one message. */
+Test(member_tick, a_dead_runtimes_jobs_are_replanned_in_one_step)
+{
+    conf.heartbeat_misses = 2;
+    mf_rt *a = mf_rt_open("rt-a"), *b = mf_rt_open("rt-b");
+    mf_rt_register_ok(a, 200, json_object());
+    mf_rt_register_ok(b, 200, json_object());
+    a->beat_ms = b->beat_ms = 40;
+    mf_submit("s", 3, 60000);
+    a->limit = 3;
+    mf_rt_heartbeat(a, NULL);
+    json_decref(mf_rt_expect(a, ASSAY_RT_DISPATCH));
+    UNTIL(assay_state_count(m->state, ASSAY_JOB_RUNNING) == 3,
+          "rt-a never ran the three jobs");
+    b->limit = 3;
+    a->beat_ms = 0; /* silence */
+    json_t *d = mf_rt_expect(b, ASSAY_RT_DISPATCH);
+    const json_t *jobs = json_object_get(d, "jobs");
+    cr_expect_eq(json_array_size(jobs), 3,
+                 "rt-a's jobs came to rt-b in %zu messages, not one",
+                 json_array_size(jobs) ? 3 / json_array_size(jobs) : 0);
+    size_t i;
+    json_t *x;
+    json_array_foreach(jobs, i, x) {
+        assay_rtmsg_dispatch it;
+        cr_assert(assay_rtmsg_read_dispatch(x, &it));
+        cr_expect_eq(it.attempt, 2, "%s", it.job);
+        const assay_job *j = assay_state_job(m->state, it.job);
+        cr_expect_str_eq(j->attempts[0].reason, "runtime dead");
+    }
+    json_decref(d);
+    cr_expect_not(rt_alive("rt-a"));
+}
+
 static uint64_t last_index(void)
 {
     assay_consensus_status st = {.struct_size = sizeof st};
