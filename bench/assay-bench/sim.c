@@ -100,6 +100,8 @@ static void s_rt_register(s_bench *b, s_srt *r, int64_t now)
                                 .labels = labels,
                                 .slots = b->slots,
                                 .memory_mb = 1024,
+                                /* nothing runs: all of them at once */
+                                .executors = b->slots,
                                 .catalog = b->catalog},
         r->nheld);
     s_pk_running(&pk, r);

@@ -316,6 +316,9 @@ static void s_register(void *arg)
     if (self->registered || self->leaving || self->keys.enrol_secret[0])
         return;
     json_t *cat = assay_catalog_json(assay_runner_catalog(self->runner));
+    /* Jobs it runs at once: the leader sends that many together. */
+    int64_t executors =
+        (int64_t)(self->slots / (uint64_t)self->conf->jobs_per_executor);
     assay_rtmsg_pack_register(
         &self->pk,
         &(assay_rtmsg_register){.id = self->id,
@@ -325,6 +328,7 @@ static void s_register(void *arg)
                                 .memory_mb = self->mem_available_mb,
                                 .memory_total_mb =
                                     (int64_t)(self->sample.mem_total >> 20),
+                                .executors = executors,
                                 .catalog = cat},
         s_nrunning(self));
     s_pack_running(self, &self->pk);

@@ -120,6 +120,7 @@ typedef struct {
     s_slot *slots; /* the ready runtimes that offer it */
     int *rts;      /* a heap of indexes into slots */
     int n;
+    int run;       /* jobs the top runtime takes before the next choice */
     bool built;
 } s_cand;
 
@@ -224,6 +225,9 @@ static bool s_cand_before(const void *arg, int a, int b)
     return s_before(arg, a, b);
 }
 
+/* The most jobs of a class one choice of runtime takes in a row. */
+#define RUN_MAX 64
+
 /* Runtime heap order: more credit left first. */
 static bool s_rt_before(const void *arg, int a, int b)
 {
@@ -278,8 +282,18 @@ static int s_take_runtime(s_plan_ctx *x, s_cand *cand)
         s_slot *top = &cand->slots[cand->rts[0]];
         s_rt *r = x->ready[top->k];
         uint64_t left = s_left(r);
-        if (left && left == top->key && s_mem_fits(x->self, r, mem))
+        if (cand->run > 0 && left && s_mem_fits(x->self, r, mem))
+            return top->k; /* a run of jobs to the one just chosen */
+        cand->run = 0;
+        if (left && left == top->key && s_mem_fits(x->self, r, mem)) {
+            /* As many as it runs at once go together, in one message:
+             * they start as soon as if spread, and spreading one job
+             * per runtime was a message per job (with 1,000 runtimes,
+             * 7.8k jobs/s against 23k with a few). */
+            cand->run = (int)(r->executors < RUN_MAX ? r->executors
+                                                     : RUN_MAX);
             return top->k;
+        }
         if (left && left != top->key) { /* spent on another class */
             top->key = left;
             s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
@@ -391,8 +405,10 @@ static void s_plan(assay_leader *self, s_rt **ready,
         if (assay_cmd_list_dispatch(p->batch.list, j->id, j->attempt + 1,
                                     r->id, version, now))
             break;
-        cand->slots[cand->rts[0]].key = s_left(r);
-        s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+        if (--cand->run <= 0) {
+            cand->slots[cand->rts[0]].key = s_left(r);
+            s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+        }
         s_set_next(&x, cand, mono);
         if (cand->next)
             s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);

@@ -87,6 +87,7 @@ typedef struct s_rt {
     /* Memory jobs' requests are reserved against (0: not said), and what
      * its dispatches being committed requested. */
     int64_t mem_total_mb, inflight_mb;
+    int64_t executors; /* jobs it runs at once (registration; at least 1) */
     char why[128];  /* why it grants no credit, "" if it does */
     /* Dispatches collected this loop turn (their entries of the message's
      * "jobs" list, packed), sent as one message before the next poll, with

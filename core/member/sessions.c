@@ -72,6 +72,8 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     const json_t *total = json_object_get(cap, "memory_total_mb");
     r->mem_total_mb = json_integer_value(
         json_is_integer(total) ? total : json_object_get(cap, "memory_mb"));
+    json_int_t ex = json_integer_value(json_object_get(cap, "executors"));
+    r->executors = ex > 0 ? ex : 1;
     r->acks_ride = json_is_true(ride);
     /* Jobs the state has running there that the runtime no longer holds
      * at their current attempt (it restarted, or it is not the session

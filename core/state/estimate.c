@@ -18,6 +18,9 @@
 #define EWMA_N 64
 /* A sample above a day is a clock jump, not a duration. */
 #define SAMPLE_MAX_MS 86400000LL
+/* What a figure can reach from such samples (the percentile may step
+ * past the largest by a few steps); a snapshot saying more is refused. */
+#define FIGURE_MAX_US (2 * SAMPLE_MAX_MS * 1000)
 
 static void s_free(const char *key, void *value, void *arg)
 {
@@ -173,11 +176,13 @@ int st_estimates_load(assay_state *self, const msgpack_object *list,
         int64_t n = st_int(o, "n"), mean = st_int(o, "mean_us"),
                 p90 = st_int(o, "p90_us");
         if (!st_text(o, "action", action, sizeof action, false) ||
-            !*action || n < 1 || mean < 0 || p90 < 0)
+            !*action || n < 1 || mean < 0 || p90 < 0 ||
+            mean > FIGURE_MAX_US || p90 > FIGURE_MAX_US)
             return assay_errf(err, errlen, ASSAY_EINVAL,
                               "snapshot: estimate %u lacks an action, or "
-                              "has a count below 1 or a negative figure",
-                              i);
+                              "has a count below 1 or a figure outside 0 "
+                              "to %lld us",
+                              i, (long long)FIGURE_MAX_US);
         assay_estimate *e = s_get(self, action);
         if (!e)
             return ASSAY_ENOMEM;

@@ -316,6 +316,21 @@ static size_t s_count_jobs(const msgpack_object *dump, int64_t v)
     return n;
 }
 
+/* What the state's level does not keep goes, as applying at that level
+ * would never have made it: a snapshot that says more (made by hand, or
+ * one whose level was lost) must not load into a state that its own next
+ * snapshot, written in the level's format, cannot carry. */
+static void s_keep_level(assay_state *self)
+{
+    if (self->level < ASSAY_LEVEL_ATTRIBUTION)
+        for (assay_spec_rec *s = self->specs_head; s; s = s->next)
+            s->by_name = s->by_role = NULL;
+    if (self->level < ASSAY_LEVEL_ENROLMENT)
+        st_keys_clear(self->keys);
+    if (self->level < ASSAY_LEVEL_ESTIMATES)
+        st_estimates_clear(self);
+}
+
 int assay_state_unpack(assay_state *self, const msgpack_object *dump,
                        char *err, size_t errlen)
 {
@@ -369,6 +384,7 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
         rc = st_estimates_load(self, st_get(dump, "estimates"), err, errlen);
     /* Format 1 had no levels: a state that had a leader was at level 1. */
     self->level = level ? level : self->leader ? 1 : 0;
+    s_keep_level(self);
     self->on_event = ev;
     return rc;
 }

@@ -204,6 +204,8 @@ void mf_rt_register(mf_rt *r, int64_t hb, json_t *labels, json_t *cat,
                                                       .memory_mb = 1024,
                                                       .memory_total_mb =
                                                           r->total,
+                                                      .executors =
+                                                          r->executors,
                                                       .catalog = cat},
                               json_array_size(running));
     s_pack_running(pk, running);

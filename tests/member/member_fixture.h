@@ -72,6 +72,7 @@ typedef struct {
     char name[64];
     int64_t limit, mem;       /* what its heartbeats say; mem -1: not said */
     int64_t total;            /* memory_total_mb it registers with; 0: none */
+    int64_t executors;        /* executors it registers with; 0: none */
     int64_t beat_ms, beat_at; /* heartbeats on its own (0: silent) */
 } mf_rt;
 

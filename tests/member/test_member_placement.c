@@ -183,3 +183,42 @@ Test(member_placement, longest_predicted_first_within_a_priority)
     mf_rt_credit(r, 2);
     expect_ids(r, "short-0");
 }
+
+/* The ids in r's next dispatch. */
+static void next_ids(mf_rt *r, char *ids, size_t cap)
+{
+    json_t *d = mf_rt_expect(r, ASSAY_RT_DISPATCH);
+    *ids = '\0';
+    size_t i;
+    json_t *x;
+    json_array_foreach(json_object_get(d, "jobs"), i, x) {
+        assay_rtmsg_dispatch it;
+        cr_assert(assay_rtmsg_read_dispatch(x, &it));
+        if (*ids)
+            strlcat(ids, " ", cap);
+        strlcat(ids, it.job, cap);
+    }
+    json_decref(d);
+}
+
+/* A runtime chosen takes as many jobs as it runs at once (its executors)
+ * before the next choice: they start as soon as if spread, in one
+ * message instead of one each. */
+Test(member_placement, a_runtime_takes_as_many_as_it_runs_at_once)
+{
+    mf_rt *a = mf_rt_open("rt-a"), *b = mf_rt_open("rt-b");
+    a->executors = b->executors = 4;
+    mf_rt_register_ok(a, 1000, json_object());
+    mf_rt_register_ok(b, 1000, json_object());
+    a->limit = b->limit = 8; /* both have credit before the jobs come */
+    mf_rt_sync(a);
+    mf_rt_sync(b);
+    mf_submit_spec("s", 8, (mf_spec){0});
+    char ia[256], ib[256];
+    next_ids(a, ia, sizeof ia);
+    next_ids(b, ib, sizeof ib);
+    /* Whichever came first took s-0 to s-3, the other s-4 to s-7. */
+    bool a_first = !strcmp(ia, "s-0 s-1 s-2 s-3");
+    cr_expect_str_eq(a_first ? ia : ib, "s-0 s-1 s-2 s-3");
+    cr_expect_str_eq(a_first ? ib : ia, "s-4 s-5 s-6 s-7");
+}
