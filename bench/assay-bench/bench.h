@@ -37,7 +37,8 @@
 
 #define MAX_EPS 8
 #define MAX_REAL_RUNTIMES 64
-#define MAX_SIM_RUNTIMES 4096 /* the leader's MAX_RUNTIMES */
+#define MAX_SIM_RUNTIMES 16384
+#define SIM_PER_PROC 4096 /* ~2 descriptors each, under a 20,000 limit */
 #define GROUP_LINKS 16        /* transport/zmq MAX_LINKS: links per instance */
 #define MAX_GROUPS ((MAX_SIM_RUNTIMES + GROUP_LINKS - 1) / GROUP_LINKS)
 #define MAX_PROCS (3 + MAX_REAL_RUNTIMES)
@@ -105,6 +106,10 @@ typedef struct {
     uint64_t sim_sessions, sim_dispatched, sim_results, sim_heartbeats,
         sim_pulses, sim_reregisters, sim_redirects, sim_silent, sim_acks;
     int64_t hb_gap_max_us;
+    /* Simulated runtimes in child processes (simproc.c): each child's
+     * pid and pipes, and what they counted while measuring. */
+    struct s_kid *kids;
+    int nkids;
     /* Jobs (run). */
     char prefix[40];
     size_t prefix_len;
@@ -215,7 +220,20 @@ void bench_on_submit_reply(s_bench *b, int status, const json_t *body);
 
 /* ---- sim.c ------------------------------------------------------------- */
 
+/* R simulated runtimes, all first joining member `ep`: up to
+ * SIM_PER_PROC in this process, the rest in child processes of as many
+ * each (simproc.c), since each costs this process two descriptors. */
 int bench_sim_start(s_bench *b, long n, int ep, long slots);
+int bench_sim_slice(s_bench *b, long first, long n, int ep, long slots);
+/* The child processes' runtimes start counting heartbeats, pulses and
+ * gaps: the measured period begins; then they stop, and their counts are
+ * added to this process's (heartbeats and pulses: those measured; the
+ * rest: all). Idempotent. */
+void bench_sim_measure(s_bench *b);
+void bench_sim_collect(s_bench *b);
+/* The runtime key the simulated runtimes share, made now (before child
+ * processes would race to make it). */
+int bench_sim_key_ready(s_bench *b);
 void bench_sim_destroy(s_bench *b);
 void bench_sim_timers(s_bench *b, int64_t now);
 bool bench_sim_process(s_bench *b);

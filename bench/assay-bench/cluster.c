@@ -48,6 +48,10 @@ int bench_start_cluster(s_bench *b, int members)
         bench_arg(p, "log_level=warn");
         bench_arg(p, "--set");
         bench_arg(p, "security=%s", b->o.plain ? "none" : "curve");
+        if (b->o.runtimes > 4096) { /* the member's default max_runtimes */
+            bench_arg(p, "--set");
+            bench_arg(p, "max_runtimes=%ld", b->o.runtimes);
+        }
         for (int k = 0; k < b->o.n_member_sets; k++) {
             bench_arg(p, "--set");
             bench_arg(p, "%s", b->o.member_sets[k]);

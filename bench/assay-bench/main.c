@@ -166,7 +166,7 @@ static void s_usage(FILE *out)
         "\n"
         "options:\n"
         "  --jobs N            jobs to run (run; default 10000)\n"
-        "  --runtimes R        runtimes (default 2; simulated: up to 4096)\n"
+        "  --runtimes R        runtimes (default 2; simulated: up to 16384)\n"
         "  --simulated         runtimes simulated inside assay-bench\n"
         "  --rate R            latency mode: R one-job JobSpecs/s, open loop\n"
         "  --per-spec K        targets per JobSpec (run: 100, memory: 1000)\n"

@@ -214,6 +214,7 @@ static int s_idle(s_bench *b)
     b->hb_gap_max_us = 0;
     uint64_t hb0 = b->sim_heartbeats, pulses0 = b->sim_pulses;
     long dead0 = b->dead_events;
+    bench_sim_measure(b);
     bench_cpu_start(b, &c);
     int64_t until = assay_now_us() + (int64_t)(b->o.idle_s * 1e6);
     if (until > b->deadline)
@@ -222,6 +223,7 @@ static int s_idle(s_bench *b)
         bench_pump(b, until);
     bench_cpu_stop(&c);
     b->measuring = false;
+    bench_sim_collect(b);
     long dead = -1;
     long alive = bench_runtimes_alive(b, &dead);
     bool full = (double)(c.t1 - c.t0) >= b->o.idle_s * 1e6 * 0.99;
@@ -417,6 +419,7 @@ int bench_cmd_run(s_bench *b)
     s_cpu c;
     b->phase = b->o.rate > 0 ? "latency run" : "throughput run";
     b->measuring = true;
+    bench_sim_measure(b);
     bench_cpu_start(b, &c);
     if (b->o.rate > 0)
         s_latency(b);
@@ -426,5 +429,6 @@ int bench_cmd_run(s_bench *b)
     if (bench_ended(b) < b->submitted)
         s_reconcile(b);
     b->measuring = false;
+    bench_sim_collect(b);
     return s_report_run(b, &c);
 }

@@ -399,6 +399,19 @@ static int s_sim_keys(s_bench *b, assay_keys *keys, char *err, size_t errlen)
               : assay_keys_client(NULL, "zmq", NULL, file, keys, err, errlen);
 }
 
+int bench_sim_key_ready(s_bench *b)
+{
+    char err[ASSAY_ERRMSG_SIZE * 2];
+    assay_keys keys = {0};
+    if (b->o.plain)
+        return 0;
+    int rc = s_sim_keys(b, &keys, err, sizeof err);
+    explicit_bzero(&keys, sizeof keys);
+    if (rc)
+        bench_fmt(b->fatal, sizeof b->fatal, "simulated runtimes: %s", err);
+    return rc ? -1 : 0;
+}
+
 static int s_group_connect(s_bench *b, s_group *g)
 {
     char err[ASSAY_ERRMSG_SIZE * 2];
@@ -532,8 +545,9 @@ static json_t *s_sim_catalog(void)
         "refused");
 }
 
-/* R simulated runtimes, all first joining member `ep`. */
-int bench_sim_start(s_bench *b, long n, int ep, long slots)
+/* Simulated runtimes first .. first + n - 1 of this run, in this
+ * process, all first joining member `ep`. */
+int bench_sim_slice(s_bench *b, long first, long n, int ep, long slots)
 {
     b->catalog = s_sim_catalog();
     b->slots = slots;
@@ -546,7 +560,7 @@ int bench_sim_start(s_bench *b, long n, int ep, long slots)
     int64_t now = assay_now_us(), hb = (int64_t)b->o.heartbeat_ms * 1000;
     for (int i = 0; i < b->nrts; i++) {
         s_srt *r = &b->rts[i];
-        snprintf(r->id, sizeof r->id, "%s%d", b->rt_prefix, i + 1);
+        snprintf(r->id, sizeof r->id, "%s%ld", b->rt_prefix, first + i + 1);
         r->ep = ep;
         r->group = i / GROUP_LINKS;
         /* Registrations, hence heartbeats, spread over one interval. */
@@ -571,6 +585,10 @@ int bench_sim_start(s_bench *b, long n, int ep, long slots)
 
 void bench_sim_destroy(s_bench *b)
 {
+    bench_sim_collect(b);
+    free(b->kids);
+    b->kids = NULL;
+    b->nkids = 0;
     for (int k = 0; k < b->ngroups; k++)
         assay_link_destroy(&b->groups[k].link);
     for (int i = 0; i < b->nrts; i++)

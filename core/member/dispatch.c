@@ -529,11 +529,18 @@ int mb_prepare(void *arg, struct pollfd *pfd, int max, int64_t *deadline_ms)
         mb_role(self);
     }
     if (self->leading) {
-        for (s_rt *r = self->out_list; r; r = r->out_next) {
+        /* Those left with acks to send (waiting for a dispatch to ride
+         * on) stay listed: the tick sends them. */
+        s_rt **pp = &self->out_list;
+        for (s_rt *r = *pp; r; r = *pp) {
             mb_flush_rt(self, r, false);
+            if (r->n_acks) {
+                pp = &r->out_next;
+                continue;
+            }
             r->out_listed = false;
+            *pp = r->out_next;
         }
-        self->out_list = NULL;
     }
     /* Last, after every send: a send on a ZeroMQ socket can take the
      * wake-up of a message that arrived meanwhile, so what is waiting is

@@ -52,6 +52,9 @@
 /* Jobs one "expire" forgets: at a tick every TICK_MS, 80,000 a second. */
 #define MAX_EXPIRE_BATCH 4096
 #define TICK_MS 50
+/* Ticks between two looks for silent runtimes (one is declared dead at
+ * most this much later than its heartbeats allow). */
+#define LIVENESS_TICKS 4
 /* Refused registrations are logged at most this often. */
 #define REFUSAL_LOG_MS 10000
 /* assay.jobs: jobs in a page, and jobs looked at to fill one, so that no

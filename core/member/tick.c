@@ -162,6 +162,55 @@ void mb_runtime_gone(assay_leader *self, assay_runtime_rec *rec, s_rt *r,
         r->limit = r->sent; /* no credit until it speaks again */
 }
 
+/* Whether rec, last heard at `seen`, is silent past its heartbeats and
+ * must be declared dead now. */
+static bool s_silent(assay_leader *self, const assay_runtime_rec *rec,
+                     int64_t seen, int64_t now, bool flips)
+{
+    return rec->alive && now - seen > rec->heartbeat_ms *
+                                          self->conf->heartbeat_misses &&
+           !(flips && assay_index_get(self->flipping, rec->id));
+}
+
+static void s_dead(assay_leader *self, assay_runtime_rec *rec, s_rt *r)
+{
+    assay_warn("runtime %s missed %lld heartbeats: marking it dead", rec->id,
+               (long long)self->conf->heartbeat_misses);
+    mb_runtime_gone(self, rec, r, "runtime dead");
+}
+
+/* Heartbeats: silent runtimes are dead; their jobs move at once. The
+ * sessions are walked with the registry entries they hold (with 4,096
+ * runtimes, two lookups by id per runtime at every tick were a third of
+ * the idle leader's loop); the registry only while some registered
+ * runtime has no session here (not back since we took the lead). */
+static void s_liveness(assay_leader *self, int64_t now)
+{
+    bool flips = assay_index_size(self->flipping) > 0;
+    size_t held = 0;
+    for (s_rt *r = self->rt_list; r; r = r->next) {
+        assay_runtime_rec *rec = mb_rt_rec(self, r);
+        if (!rec)
+            continue;
+        held++;
+        if (s_silent(self, rec, r->last_seen_ms, now, flips))
+            s_dead(self, rec, r);
+    }
+    if (held >= json_array_size(assay_state_runtime_ids(self->state)))
+        return;
+    assay_runtime_rec *rec;
+    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
+        if (assay_index_get(self->rts, rec->id))
+            continue; /* walked above */
+        /* One not yet back since we took the lead gets longer: it must
+         * notice the old leader's silence and find us first. */
+        int64_t seen =
+            self->started_ms + rec->heartbeat_ms * REJOIN_GRACE_BEATS;
+        if (s_silent(self, rec, seen, now, flips))
+            s_dead(self, rec, NULL);
+    }
+}
+
 void mb_tick(void *arg)
 {
     assay_leader *self = arg;
@@ -173,7 +222,9 @@ void mb_tick(void *arg)
         return;
     s_expire(self, assay_wall_ms());
     s_forget_dead(self, now);
-    for (s_rt *r = self->rt_list; r; r = r->next)
+    /* Acks left waiting for a dispatch to ride on go now: those runtimes
+     * stay on the outbox list (mb_prepare), and only they are visited. */
+    for (s_rt *r = self->out_list; r; r = r->out_next)
         mb_flush_rt(self, r, true);
     /* Leases: a job whose result is overdue goes back to the queue. */
     for (assay_job *j = assay_state_running(self->state); j; j = j->next) {
@@ -198,21 +249,8 @@ void mb_tick(void *arg)
         mb_requeue_item(
             self, j, "lease expired: no result within timeout + grace", NULL);
     }
-    /* Heartbeats: silent runtimes are dead; their jobs move at once. */
-    assay_runtime_rec *rec;
-    for (size_t i = 0; (rec = assay_state_runtime_at(self->state, i)); i++) {
-        s_rt *r = assay_index_get(self->rts, rec->id);
-        /* One not yet back since we took the lead gets longer: it must
-         * notice the old leader's silence and find us first. */
-        int64_t seen = r ? r->last_seen_ms
-                         : self->started_ms +
-                               rec->heartbeat_ms * REJOIN_GRACE_BEATS;
-        if (!rec->alive || assay_index_get(self->flipping, rec->id) ||
-            now - seen <= rec->heartbeat_ms * self->conf->heartbeat_misses)
-            continue;
-        assay_warn("runtime %s missed %lld heartbeats: marking it dead",
-                   rec->id, (long long)self->conf->heartbeat_misses);
-        mb_runtime_gone(self, rec, r, "runtime dead");
-    }
-    mb_expire_sessions(self, now);
+    if (self->ticks % LIVENESS_TICKS == 0)
+        s_liveness(self, now);
+    if (self->ticks % (1000 / TICK_MS) == 0)
+        mb_expire_sessions(self, now);
 }
