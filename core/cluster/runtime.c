@@ -319,6 +319,7 @@ static void s_register(void *arg)
     /* Jobs it runs at once: the leader sends that many together. */
     int64_t executors =
         (int64_t)(self->slots / (uint64_t)self->conf->jobs_per_executor);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     assay_rtmsg_pack_register(
         &self->pk,
         &(assay_rtmsg_register){.id = self->id,
@@ -329,6 +330,7 @@ static void s_register(void *arg)
                                 .memory_total_mb =
                                     (int64_t)(self->sample.mem_total >> 20),
                                 .executors = executors,
+                                .cpus = ncpu > 0 ? ncpu : 0,
                                 .catalog = cat},
         s_nrunning(self));
     s_pack_running(self, &self->pk);

@@ -31,6 +31,27 @@ static int s_int_field(const json_t *j, const char *key, int64_t min,
     return 0;
 }
 
+/* resources.cpus: a number above 0 and at most ASSAY_CPUS_MAX (0.5: half
+ * a CPU), kept in thousandths. */
+static int s_cpus(const json_t *v, int64_t *milli, char *err, size_t errlen)
+{
+    if (!v)
+        return 0;
+    if (!json_is_number(v))
+        return assay_errf(err, errlen, ASSAY_ETYPE,
+                          "resources.cpus: expected a number");
+    double x = json_number_value(v);
+    if (!(x > 0 && x <= ASSAY_CPUS_MAX))
+        return assay_errf(err, errlen, ASSAY_ERANGE,
+                          "resources.cpus: %g out of range (above 0, at "
+                          "most %d)",
+                          x, ASSAY_CPUS_MAX);
+    *milli = (int64_t)(x * 1000 + 0.5);
+    if (*milli < 1)
+        *milli = 1;
+    return 0;
+}
+
 static int s_labels(const char *field, const json_t *v, char *err,
                     size_t errlen)
 {
@@ -59,7 +80,7 @@ int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
     static const char *known[] = {
         "id",       "action",       "version",  "params",   "targets",
         "timeout_ms", "labels",     "max_attempts", "priority", "selector",
-        "resources", "retain_seconds"};
+        "resources", "retain_seconds", "placement"};
     if (!json_is_object(j))
         return assay_errf(err, errlen, ASSAY_ETYPE,
                           "JobSpec must be a JSON object");
@@ -152,16 +173,28 @@ int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
             goto fail;
         }
         json_object_foreach(v, k, item) {
-            if (strcmp(k, "memory_mb")) {
+            if (strcmp(k, "memory_mb") && strcmp(k, "cpus")) {
                 rc = assay_errf(err, errlen, ASSAY_EINVAL,
                                 "resources: unknown field '%.64s' (known: "
-                                "memory_mb)", k);
+                                "memory_mb, cpus)", k);
                 goto fail;
             }
         }
         if ((rc = s_int_field(v, "memory_mb", 0, 1048576, &s->memory_mb, err,
-                              errlen)))
+                              errlen)) ||
+            (rc = s_cpus(json_object_get(v, "cpus"), &s->cpu_milli, err,
+                         errlen)))
             goto fail;
+    }
+    if ((v = json_object_get(j, "placement"))) {
+        str = json_string_value(v);
+        if (!str || (strcmp(str, "spread") && strcmp(str, "pack"))) {
+            rc = assay_errf(err, errlen, ASSAY_EINVAL,
+                            "field 'placement': want \"spread\" (the "
+                            "default) or \"pack\"");
+            goto fail;
+        }
+        s->pack = !strcmp(str, "pack");
     }
     if ((rc = s_int_field(j, "timeout_ms", 1, 86400000, &s->timeout_ms, err,
                           errlen)) ||

@@ -9,6 +9,7 @@
 #ifndef ASSAY_CORE_JOBSPEC_H
 #define ASSAY_CORE_JOBSPEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,8 @@
 #define ASSAY_ID_MAX 64
 #define ASSAY_MAX_TARGETS 10000
 #define ASSAY_JOBSPEC_FILE_MAX (1u << 20)
+/* resources.cpus at most. */
+#define ASSAY_CPUS_MAX 1024
 /* retain_seconds at most: a century. */
 #define ASSAY_RETAIN_SECONDS_MAX 3153600000LL
 
@@ -31,6 +34,8 @@ typedef struct assay_jobspec {
     json_t *labels;            /* object of strings */
     json_t *selector;          /* runtime labels required, object */
     int64_t memory_mb;         /* resources.memory_mb; 0 = any */
+    int64_t cpu_milli;         /* resources.cpus x 1000; 0 = any */
+    bool pack;                 /* placement "pack" (else "spread") */
     int64_t timeout_ms;        /* 0 = daemon default */
     int64_t max_attempts;      /* 0 = daemon default */
     int64_t priority;          /* higher runs first */

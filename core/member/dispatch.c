@@ -15,10 +15,15 @@ static void s_dispatched(void *arg, int status, void *result)
         const s_item *it = &p->batch.items[i];
         assay_job *j = assay_state_job(self->state, it->job);
         s_rt *r = assay_index_get(self->rts, it->runtime);
-        if (r && j) /* reserved by the state from now on, if applied */
+        if (r && j) { /* reserved by the state from now on, if applied */
             r->inflight_mb = r->inflight_mb > j->spec->memory_mb
                                  ? r->inflight_mb - j->spec->memory_mb
                                  : 0;
+            r->inflight_cpu_milli =
+                r->inflight_cpu_milli > j->spec->cpu_milli
+                    ? r->inflight_cpu_milli - j->spec->cpu_milli
+                    : 0;
+        }
         if (status || !json_is_true(json_array_get(applied, i))) {
             if (j && j->dispatching) {
                 j->dispatching = false;
@@ -41,19 +46,32 @@ static void s_dispatched(void *arg, int status, void *result)
     mb_pending_free(p);
 }
 
-/* Whether job memory `mem` (MB) fits r now: the memory it last reported
+/* Whether a job of class c fits r now. Memory: what r last reported
  * free, and its total less what is reserved for the jobs it runs and is
- * being sent (the monitor's figure lags behind what was just placed). */
-static bool s_mem_fits(assay_leader *self, const s_rt *r, int64_t mem)
+ * being sent (the monitor's figure lags behind what was just placed).
+ * CPUs: its count less what is reserved likewise. */
+static bool s_fits(assay_leader *self, const s_rt *r, const assay_class *c)
 {
-    if (!mem)
-        return true;
-    if (r->mem_available_mb < mem)
+    int64_t mem = c->memory_mb, cpu = c->cpu_milli;
+    if (mem && (r->mem_available_mb < mem ||
+                (r->mem_total_mb &&
+                 assay_state_reserved_mb(self->state, r->id) +
+                         r->inflight_mb + mem >
+                     r->mem_total_mb)))
         return false;
-    return !r->mem_total_mb ||
-           assay_state_reserved_mb(self->state, r->id) + r->inflight_mb +
-                   mem <=
-               r->mem_total_mb;
+    return !cpu || !r->cpu_total_milli ||
+           assay_state_reserved_cpu(self->state, r->id) +
+                   r->inflight_cpu_milli + cpu <=
+               r->cpu_total_milli;
+}
+
+/* A runtime's CPUs (thousandths) to reserve against, from its
+ * registration; 0: not said. */
+static int64_t s_cpu_total(const assay_runtime_rec *rec)
+{
+    json_int_t cpus = json_integer_value(
+        json_object_get(json_object_get(rec->info, "capacity"), "cpus"));
+    return cpus > 0 && cpus <= 1000000 ? cpus * 1000 : 0;
 }
 
 /* A runtime's memory to reserve against, from its registration. */
@@ -72,7 +90,8 @@ static int64_t s_mem_total(const assay_runtime_rec *rec)
 static void s_park_or_wait(assay_leader *self, assay_class *c)
 {
     bool offered = false;
-    int64_t most = 0;
+    int64_t most = 0, most_cpu = 0;
+    bool mem_short = false;
     size_t n;
     const size_t *offering = mb_offering(self, c, &n);
     if (!offering)
@@ -83,20 +102,30 @@ static void s_park_or_wait(assay_leader *self, assay_class *c)
         if (!rec || !rec->alive)
             continue;
         offered = true;
-        int64_t total = s_mem_total(rec);
-        if (!c->memory_mb || !total || total >= c->memory_mb) {
+        int64_t total = s_mem_total(rec), cpus = s_cpu_total(rec);
+        bool mem_ok = !c->memory_mb || !total || total >= c->memory_mb,
+             cpu_ok = !c->cpu_milli || !cpus || cpus >= c->cpu_milli;
+        if (mem_ok && cpu_ok) {
             assay_state_park(self->state, c, false, NULL);
             return;
         }
+        mem_short = mem_short || !mem_ok;
         most = total > most ? total : most;
+        most_cpu = cpus > most_cpu ? cpus : most_cpu;
     }
     char note[200];
-    if (offered)
+    if (offered && mem_short)
         snprintf(note, sizeof note,
                  "needs %lld MB of memory; the live runtimes that offer %s "
                  "%s have at most %lld MB",
                  (long long)c->memory_mb, c->action, c->resolved,
                  (long long)most);
+    else if (offered)
+        snprintf(note, sizeof note,
+                 "needs %.3g CPUs; the live runtimes that offer %s %s have "
+                 "at most %.3g",
+                 (double)c->cpu_milli / 1000, c->action, c->resolved,
+                 (double)most_cpu / 1000);
     else
         snprintf(note, sizeof note,
                  "no live runtime offers %s %s with the labels it selects",
@@ -228,10 +257,13 @@ static bool s_cand_before(const void *arg, int a, int b)
 /* The most jobs of a class one choice of runtime takes in a row. */
 #define RUN_MAX 64
 
-/* Runtime heap order: more credit left first. */
+/* Runtime heap order: more credit left first (spread). */
 static bool s_rt_before(const void *arg, int a, int b)
 {
     const s_cand *cand = arg;
+    /* placement "pack": the fullest runtime that still has credit. */
+    if (cand->c->pack)
+        return cand->slots[a].key < cand->slots[b].key;
     return cand->slots[a].key > cand->slots[b].key;
 }
 
@@ -277,21 +309,22 @@ static void s_unbuild(s_cand *cand)
  * memory for this class leave its heap. */
 static int s_take_runtime(s_plan_ctx *x, s_cand *cand)
 {
-    int64_t mem = cand->c->memory_mb;
+    const assay_class *c = cand->c;
     while (cand->n) {
         s_slot *top = &cand->slots[cand->rts[0]];
         s_rt *r = x->ready[top->k];
         uint64_t left = s_left(r);
-        if (cand->run > 0 && left && s_mem_fits(x->self, r, mem))
+        if (cand->run > 0 && left && s_fits(x->self, r, c))
             return top->k; /* a run of jobs to the one just chosen */
         cand->run = 0;
-        if (left && left == top->key && s_mem_fits(x->self, r, mem)) {
+        if (left && left == top->key && s_fits(x->self, r, c)) {
             /* As many as it runs at once go together, in one message:
              * they start as soon as if spread, and spreading one job
              * per runtime was a message per job (with 1,000 runtimes,
              * 7.8k jobs/s against 23k with a few). */
-            cand->run = (int)(r->executors < RUN_MAX ? r->executors
-                                                     : RUN_MAX);
+            cand->run = (int)(r->executors < RUN_MAX && !c->pack
+                                  ? r->executors
+                                  : RUN_MAX);
             return top->k;
         }
         if (left && left != top->key) { /* spent on another class */
@@ -390,6 +423,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
             assay_state_park(self->state, c, false, NULL);
         r->sent++;
         r->inflight_mb += c->memory_mb;
+        r->inflight_cpu_milli += c->cpu_milli;
         credit--;
         j->dispatching = true;
         c->taken = j;
@@ -398,6 +432,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
             c->taken = NULL;
             r->sent--;
             r->inflight_mb -= c->memory_mb;
+            r->inflight_cpu_milli -= c->cpu_milli;
             break;
         }
         /* Without memory the command is refused, and s_dispatched
@@ -466,9 +501,9 @@ static void s_reports_committed(void *arg, int status, void *result)
                                : NULL;
         if (status)
             continue;
-        /* Memory it held is no longer reserved: worth planning again. */
+        /* What it held is no longer reserved: worth planning again. */
         const assay_job *j = assay_state_job(self->state, it->job);
-        if (j && j->spec->memory_mb)
+        if (j && (j->spec->memory_mb || j->spec->cpu_milli))
             self->dirty = true;
         if (!r)
             continue;

@@ -91,6 +91,9 @@ typedef struct s_rt {
      * its dispatches being committed requested. */
     int64_t mem_total_mb, inflight_mb;
     int64_t executors; /* jobs it runs at once (registration; at least 1) */
+    /* CPUs (thousandths) jobs' requests are reserved against (0: not
+     * said), and what its dispatches being committed requested. */
+    int64_t cpu_total_milli, inflight_cpu_milli;
     char why[128];  /* why it grants no credit, "" if it does */
     /* Dispatches collected this loop turn (their entries of the message's
      * "jobs" list, packed), sent as one message before the next poll, with

@@ -52,6 +52,20 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
         assay_jobspec_destroy(&spec);
         return;
     }
+    /* Members of the release before would neither keep nor honour them. */
+    if ((spec->cpu_milli || spec->pack) &&
+        assay_state_level(self->state) < ASSAY_LEVEL_PLANNER) {
+        snprintf(err, sizeof err,
+                 "%s needs feature level %d (the cluster is at %lld): "
+                 "`assayctl cluster upgrade` once every member runs this "
+                 "release",
+                 spec->cpu_milli ? "resources.cpus" : "placement \"pack\"",
+                 ASSAY_LEVEL_PLANNER,
+                 (long long)assay_state_level(self->state));
+        s_refuse(self, route, verb, body, ASSAY_EUNSUPP, err);
+        assay_jobspec_destroy(&spec);
+        return;
+    }
     const json_t *decl_json = NULL;
     const char *resolved = NULL;
     assay_param *decl = NULL;
@@ -94,6 +108,8 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
                                                : self->conf->max_attempts,
             .priority = spec->priority,
             .memory_mb = spec->memory_mb,
+            .cpu_milli = spec->cpu_milli,
+            .pack = spec->pack,
             .retain_seconds = spec->retain_seconds,
             .by_name = mb_attribution(self),
             .by_role = self->asker_role},

@@ -74,6 +74,8 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
         json_is_integer(total) ? total : json_object_get(cap, "memory_mb"));
     json_int_t ex = json_integer_value(json_object_get(cap, "executors"));
     r->executors = ex > 0 ? ex : 1;
+    json_int_t cpus = json_integer_value(json_object_get(cap, "cpus"));
+    r->cpu_total_milli = cpus > 0 && cpus <= 1000000 ? cpus * 1000 : 0;
     r->acks_ride = json_is_true(ride);
     /* Jobs the state has running there that the runtime no longer holds
      * at their current attempt (it restarted, or it is not the session

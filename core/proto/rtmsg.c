@@ -49,10 +49,13 @@ void assay_rtmsg_pack_register(msgpack_packer *pk,
     assay_codec_pack_kv_int(pk, "heartbeat_ms", r->heartbeat_ms);
     assay_codec_pack_kv_json(pk, "labels", r->labels);
     assay_codec_pack_str(pk, "capacity");
-    msgpack_pack_map(pk, 2 + (r->memory_total_mb > 0) + (r->executors > 0));
+    msgpack_pack_map(pk, 2 + (r->memory_total_mb > 0) + (r->executors > 0) +
+                             (r->cpus > 0));
     assay_codec_pack_kv_int(pk, "slots", r->slots);
     if (r->executors > 0)
         assay_codec_pack_kv_int(pk, "executors", r->executors);
+    if (r->cpus > 0)
+        assay_codec_pack_kv_int(pk, "cpus", r->cpus);
     assay_codec_pack_kv_int(pk, "memory_mb", r->memory_mb);
     if (r->memory_total_mb > 0)
         assay_codec_pack_kv_int(pk, "memory_total_mb", r->memory_total_mb);

@@ -86,6 +86,8 @@ typedef struct assay_rtmsg_register {
     int64_t memory_total_mb; /* what jobs' requests are reserved against;
                                 0: not said */
     int64_t executors;       /* jobs it runs at once; 0: not said */
+    int64_t cpus;            /* CPUs jobs' requests are reserved against;
+                                0: not said */
     const json_t *catalog; /* assay_catalog_json's shape */
 } assay_rtmsg_register;
 

@@ -101,6 +101,13 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     s->max_attempts = st_int(spec, "max_attempts");
     s->priority = prio;
     s->memory_mb = st_int(spec, "memory_mb");
+    /* Bounded as JobSpecs are (1,024 CPUs); anything else asks for none. */
+    int64_t cpu = st_int(spec, "cpu_milli");
+    s->cpu_milli = cpu > 0 && cpu <= 1024000 ? cpu : 0;
+    char placement[8];
+    s->pack = st_text(spec, "placement", placement, sizeof placement,
+                      false) &&
+              !strcmp(placement, "pack");
     /* Bounded as JobSpecs are (a century); 0 or absent: the member's. */
     int64_t keep = st_int(spec, "retain_seconds");
     s->retain_ms = keep > 0 && keep <= 3153600000LL ? keep * 1000 : 0;

@@ -177,9 +177,10 @@ static void s_list(assay_cmd *self, const char *k, assay_cmd_list **list_p)
 
 void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
 {
-    /* retain_seconds and by are absent unless set: a member of a level
-     * before them never sees the fields. */
-    msgpack_pack_map(pk, 10 + (s->retain_seconds > 0) + !!s->by_name);
+    /* retain_seconds, by, cpu_milli and placement are absent unless set:
+     * a member of a level before them never sees the fields. */
+    msgpack_pack_map(pk, 10 + (s->retain_seconds > 0) + !!s->by_name +
+                             (s->cpu_milli > 0) + s->pack);
     assay_codec_pack_kv_str(pk, "id", s->id);
     assay_codec_pack_kv_str(pk, "action", s->action);
     assay_codec_pack_kv_str(pk, "version", s->version);
@@ -192,6 +193,10 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
     assay_codec_pack_kv_int(pk, "memory_mb", s->memory_mb);
     if (s->retain_seconds > 0)
         assay_codec_pack_kv_int(pk, "retain_seconds", s->retain_seconds);
+    if (s->cpu_milli > 0)
+        assay_codec_pack_kv_int(pk, "cpu_milli", s->cpu_milli);
+    if (s->pack)
+        assay_codec_pack_kv_str(pk, "placement", "pack");
     if (s->by_name)
         st_by_pack(pk, s->by_name, s->by_role);
 }

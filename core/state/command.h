@@ -46,6 +46,8 @@ typedef struct assay_cmd_spec {
     const char *id, *action, *version, *resolved;
     const json_t *labels, *selector;
     int64_t timeout_ms, max_attempts, priority, memory_mb;
+    int64_t cpu_milli; /* level 6; 0: not asked (and not written) */
+    bool pack;         /* level 6: placement "pack" (written only then) */
     int64_t retain_seconds; /* 0: not in the command (the member's) */
     /* Who asked (level 4); NULL: not in the command. */
     const char *by_name, *by_role;

@@ -75,7 +75,7 @@ static assay_estimate *s_get(assay_state *self, const char *action)
 void st_estimate_sample(assay_state *self, const char *action, int64_t ms,
                         int64_t at)
 {
-    if (self->level < ASSAY_LEVEL_ESTIMATES || ms < 0 || ms > SAMPLE_MAX_MS)
+    if (self->level < ASSAY_LEVEL_PLANNER || ms < 0 || ms > SAMPLE_MAX_MS)
         return;
     assay_estimate *e = s_get(self, action);
     if (!e)

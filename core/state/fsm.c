@@ -51,7 +51,7 @@ int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len)
                               level < ASSAY_LEVEL_RETENTION     ? 1
                               : level < ASSAY_LEVEL_ATTRIBUTION ? 2
                               : level < ASSAY_LEVEL_ENROLMENT   ? 3
-                              : level < ASSAY_LEVEL_ESTIMATES   ? 4
+                              : level < ASSAY_LEVEL_PLANNER   ? 4
                                                                 : 5,
                               &pk);
     if (rc || !sb.data) {

@@ -69,7 +69,7 @@ void st_class_detach(assay_state *self, assay_spec_rec *s);
 void st_class_push(assay_state *self, assay_job *j);
 void st_class_pull(assay_state *self, assay_job *j);
 /* estimate.c: a result of `action` took `ms` (ended at `at`), learned
- * from level ASSAY_LEVEL_ESTIMATES on; estimates forgotten; their part
+ * from level ASSAY_LEVEL_PLANNER on; estimates forgotten; their part
  * of a snapshot (format 5), and back. */
 void st_estimate_sample(assay_state *self, const char *action, int64_t ms,
                         int64_t at);

@@ -11,8 +11,8 @@
 #include "state/internal.h"
 
 /* What placement depends on, as one string: action, resolved version,
- * selector (canonical JSON), memory request and priority. NULL without
- * memory. */
+ * selector (canonical JSON), memory and CPU requests, placement and
+ * priority. NULL without memory. */
 static char *s_key(const assay_state *self, const assay_spec_rec *s)
 {
     char *sel = s->selector == self->empty
@@ -21,8 +21,9 @@ static char *s_key(const assay_state *self, const assay_spec_rec *s)
     if (s->selector != self->empty && !sel)
         return NULL;
     char *key = NULL;
-    if (asprintf(&key, "%s\n%s\n%s\n%lld\n%lld", s->action, s->resolved,
-                 sel ? sel : "", (long long)s->memory_mb,
+    if (asprintf(&key, "%s\n%s\n%s\n%lld\n%lld\n%d\n%lld", s->action,
+                 s->resolved, sel ? sel : "", (long long)s->memory_mb,
+                 (long long)s->cpu_milli, s->pack,
                  (long long)s->priority) < 0)
         key = NULL;
     free(sel);
@@ -70,6 +71,8 @@ int st_class_attach(assay_state *self, assay_spec_rec *s)
         c->resolved = s->resolved;
         c->selector = json_incref(s->selector);
         c->memory_mb = s->memory_mb;
+        c->cpu_milli = s->cpu_milli;
+        c->pack = s->pack;
         c->priority = s->priority;
     }
     free(key);

@@ -327,7 +327,7 @@ static void s_keep_level(assay_state *self)
             s->by_name = s->by_role = NULL;
     if (self->level < ASSAY_LEVEL_ENROLMENT)
         st_keys_clear(self->keys);
-    if (self->level < ASSAY_LEVEL_ESTIMATES)
+    if (self->level < ASSAY_LEVEL_PLANNER)
         st_estimates_clear(self);
 }
 

@@ -20,6 +20,7 @@ typedef struct {
     assay_job *head;
     size_t count;
     int64_t memory_mb; /* their JobSpecs' memory requests, summed */
+    int64_t cpu_milli; /* and CPU requests */
 } s_rt_list;
 
 static void s_free_rt_list(const char *key, void *value, void *arg)
@@ -411,6 +412,7 @@ bool st_rt_link(assay_state *self, assay_job *j)
     l->head = j;
     l->count++;
     l->memory_mb += j->spec->memory_mb;
+    l->cpu_milli += j->spec->cpu_milli;
     return true;
 }
 
@@ -431,6 +433,7 @@ static void s_rt_unlink(assay_state *self, assay_job *j)
         j->rt_next->rt_prev = j->rt_prev;
     j->rt_prev = j->rt_next = NULL;
     l->memory_mb -= j->spec->memory_mb;
+    l->cpu_milli -= j->spec->cpu_milli;
     if (!--l->count)
         free(assay_index_remove(self->running_on, j->runtime));
 }
@@ -441,6 +444,14 @@ int64_t assay_state_reserved_mb(const assay_state *self, const char *id)
                        ? assay_index_get(self->running_on, id)
                        : NULL;
     return l ? l->memory_mb : 0;
+}
+
+int64_t assay_state_reserved_cpu(const assay_state *self, const char *id)
+{
+    s_rt_list *l = id && self->running_on
+                       ? assay_index_get(self->running_on, id)
+                       : NULL;
+    return l ? l->cpu_milli : 0;
 }
 
 assay_job *assay_state_running_on(const assay_state *self, const char *id,
@@ -921,6 +932,8 @@ void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s, int version)
                                 .max_attempts = s->max_attempts,
                                 .priority = s->priority,
                                 .memory_mb = s->memory_mb,
+                                .cpu_milli = version >= 5 ? s->cpu_milli : 0,
+                                .pack = version >= 5 && s->pack,
                                 .retain_seconds = s->retain_ms / 1000,
                                 .by_name = by ? s->by_name : NULL,
                                 .by_role = by ? s->by_role : NULL});

@@ -77,9 +77,10 @@
 /* The feature level that brought enrolment ("token", "enrol",
  * "unenrol"). */
 #define ASSAY_LEVEL_ENROLMENT 5
-/* The feature level that brought duration estimates (learned from
- * results as they are applied; kept in snapshots). */
-#define ASSAY_LEVEL_ESTIMATES 6
+/* The feature level that brought the planner's records: duration
+ * estimates (learned from results as they are applied; kept in
+ * snapshots), and JobSpecs' CPU requests and placement. */
+#define ASSAY_LEVEL_PLANNER 6
 /* Attempts a job's history keeps (JobSpecs allow at most 100). */
 #define ASSAY_ATTEMPTS_MAX 100
 
@@ -106,6 +107,8 @@ typedef struct assay_spec_rec {
      * submission-order list (assay_spec_jobs walks them). */
     assay_job *first;
     int64_t timeout_ms, max_attempts, priority, memory_mb;
+    int64_t cpu_milli; /* resources.cpus in thousandths; 0: any */
+    bool pack;         /* placement "pack": fill a runtime, not spread */
     int64_t retain_ms; /* its own retention by age; 0: the member's */
     /* Who submitted it (key name and role; interned), NULL if the log
      * does not say (before level 4, or security = none). */
@@ -124,7 +127,8 @@ typedef struct assay_spec_rec {
 struct assay_class {
     const char *action, *resolved; /* the state's interned copies */
     const json_t *selector;        /* its first JobSpec's */
-    int64_t memory_mb, priority;
+    int64_t memory_mb, cpu_milli, priority;
+    bool pack;
     assay_job *head, *tail; /* queued, oldest first, linked by next */
     size_t queued;
     /* The leader's bookkeeping, not replicated (assay_state_reset_marks
@@ -273,7 +277,7 @@ assay_job *assay_state_running(const assay_state *self);
 assay_job *assay_state_running_on(const assay_state *self, const char *id,
                                   size_t *count);
 /* How long an action's jobs take (core/state/estimate.c): learned from
- * every result applied at level ASSAY_LEVEL_ESTIMATES on, from its
+ * every result applied at level ASSAY_LEVEL_PLANNER on, from its
  * attempt's dispatch to its result (both the leader's wall clock). */
 typedef struct assay_estimate {
     uint64_t n;      /* results learned from */
@@ -290,9 +294,11 @@ const assay_estimate *assay_state_estimate(const assay_state *self,
 int assay_state_estimates(const assay_state *self,
                           const assay_estimate ***out, size_t *n);
 
-/* The memory its running jobs' JobSpecs requested (reserved for them
- * until their results or requeues are applied), in MB. */
+/* The memory (MB) and CPUs (thousandths) its running jobs' JobSpecs
+ * requested: reserved for them until their results or requeues are
+ * applied. */
 int64_t assay_state_reserved_mb(const assay_state *self, const char *id);
+int64_t assay_state_reserved_cpu(const assay_state *self, const char *id);
 assay_job *assay_state_jobs(const assay_state *self);
 /* Clears every job's leader bookkeeping (lease, dispatching, reported),
  * every placement class's and every runtime's (dead_seen_ms): a member starting or

@@ -1252,13 +1252,13 @@ Test(raft_fixture, malformed_entries)
  * raises it to 4 and has a JobSpec submitted, and one of its jobs
  * cancelled, by named keys; format 4 raises it to 5, makes three
  * enrolment tokens, enrols a key with one, revokes another token and
- * keeps the third pending; format 5 raises it to 6 and runs batch-4
- * again, to a result 250 ms after its dispatch, its action's first
- * duration estimate. */
+ * keeps the third pending; format 5 raises it to 6, runs batch-4 again,
+ * to a result 250 ms after its dispatch, its action's first duration
+ * estimate, and has a JobSpec ask for 1.5 CPUs, packed. */
 static int fixture_len(int version)
 {
     return n_every + (version >= 2) * 4 + (version >= 3) * 3 +
-           (version >= 4) * 6 + (version >= 5) * 3;
+           (version >= 4) * 6 + (version >= 5) * 4;
 }
 
 #define FIXTURE_HASH8(c) c c c c c c c c
@@ -1280,6 +1280,13 @@ static json_t *fixture_cmd(int version, int k)
         return J("{'op':'result', 'items':[{'job':'batch-4', 'attempt':2, "
                  "'result':{'ok':true, 'value':5}, 'runtime':'rt-a', "
                  "'at':5250}]}");
+    case 16:
+        c = cmd_submit("packed", 1, 0, 1);
+        json_object_set_new(json_object_get(c, "spec"), "cpu_milli",
+                            json_integer(1500));
+        json_object_set_new(json_object_get(c, "spec"), "placement",
+                            json_string("pack"));
+        return c;
     case 7: return J("{'op':'level', 'level':5, 'at':4000}");
     case 8:
     case 9:
@@ -1471,11 +1478,19 @@ Test(raft_fixture, version_5_log_and_snapshot_still_load)
         cr_expect_eq(e->mean_us, 250000);
         cr_expect_eq(e->p90_us, 250000);
         cr_expect_eq(e->at, 5250);
+        const assay_spec_rec *p = assay_state_spec(st, "packed");
+        cr_assert_not_null(p);
+        cr_expect_eq(p->cpu_milli, 1500);
+        cr_expect(p->pack);
     }
-    /* Estimates stay out of format 4, which a member of the release
-     * before reads. */
+    /* Estimates, CPU requests and placement stay out of format 4, which
+     * a member of the release before reads. */
     json_t *v4 = assay_state_dump_format(b.m.state, 4);
     cr_expect_null(json_object_get(v4, "estimates"));
+    char *t4 = jtext(v4);
+    cr_expect_null(strstr(t4, "cpu_milli"), "%s", t4);
+    cr_expect_null(strstr(t4, "placement"), "%s", t4);
+    free(t4);
     cr_expect_not_null(json_object_get(db, "estimates"));
     json_decref(v4);
     json_decref(da);

@@ -81,7 +81,7 @@ static void uniform_1_100(int64_t *ms)
 
 Test(estimate, mean_and_p90_settle_on_known_durations)
 {
-    assay_state *st = at_level(ASSAY_LEVEL_ESTIMATES);
+    assay_state *st = at_level(ASSAY_LEVEL_PLANNER);
     int64_t ms[1000];
     uniform_1_100(ms);
     run(st, "u", "typed.echo", 1000, 10000, ms);
@@ -118,7 +118,7 @@ Test(estimate, nothing_is_learned_below_level_6)
 
 Test(estimate, at_most_4096_actions_the_stalest_making_room)
 {
-    assay_state *st = at_level(ASSAY_LEVEL_ESTIMATES);
+    assay_state *st = at_level(ASSAY_LEVEL_PLANNER);
     int64_t ms[1] = {5};
     for (int i = 0; i <= 4096; i++) {
         char sid[32], action[32];

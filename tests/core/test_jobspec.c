@@ -117,7 +117,8 @@ Test(jobspec, every_field)
              "\"targets\": [{\"path\": \"/a\"}, {}, {\"path\": \"/c\"}], "
              "\"labels\": {\"team\": \"sec\", \"run-id\": \"\"}, "
              "\"selector\": {\"zone\": \"eu-1\"}, "
-             "\"resources\": {\"memory_mb\": 1048576}, "
+             "\"resources\": {\"memory_mb\": 1048576, \"cpus\": 0.25}, "
+             "\"placement\": \"pack\", "
              "\"timeout_ms\": 86400000, \"max_attempts\": 100, "
              "\"priority\": -1000, \"retain_seconds\": 3153600000}"));
     json_t *params = json("{\"path\": \"/etc\"}");
@@ -131,6 +132,8 @@ Test(jobspec, every_field)
     cr_expect_str_eq(json_string_value(json_object_get(s->selector, "zone")),
                      "eu-1");
     cr_expect_eq(s->memory_mb, 1048576);
+    cr_expect_eq(s->cpu_milli, 250);
+    cr_expect(s->pack);
     cr_expect_eq(json_array_size(s->targets), 3);
     cr_expect_eq(s->timeout_ms, 86400000);
     cr_expect_eq(s->max_attempts, 100);
@@ -154,6 +157,8 @@ Test(jobspec, bounds_accepted)
     cr_expect_eq(s->max_attempts, 1);
     cr_expect_eq(s->priority, 1000);
     cr_expect_eq(assay_jobspec_jobs(s), 1);
+    cr_expect_eq(s->cpu_milli, 0, "no CPUs asked");
+    cr_expect_not(s->pack, "spread unless asked");
     assay_jobspec_destroy(&s);
 }
 
@@ -207,7 +212,19 @@ static const struct bad bads[] = {
     {"{\"action\": \"a.b\", \"resources\": 512}", ASSAY_ETYPE,
      "field 'resources': expected object"},
     {"{\"action\": \"a.b\", \"resources\": {\"cpu\": 1}}", ASSAY_EINVAL,
-     "resources: unknown field 'cpu' (known: memory_mb)"},
+     "resources: unknown field 'cpu' (known: memory_mb, cpus)"},
+    {"{\"action\": \"a.b\", \"resources\": {\"cpus\": 0}}", ASSAY_ERANGE,
+     "resources.cpus: 0 out of range (above 0, at most 1024)"},
+    {"{\"action\": \"a.b\", \"resources\": {\"cpus\": 1025}}", ASSAY_ERANGE,
+     "resources.cpus: 1025 out of range"},
+    {"{\"action\": \"a.b\", \"resources\": {\"cpus\": -0.5}}", ASSAY_ERANGE,
+     "resources.cpus"},
+    {"{\"action\": \"a.b\", \"resources\": {\"cpus\": \"2\"}}", ASSAY_ETYPE,
+     "resources.cpus: expected a number"},
+    {"{\"action\": \"a.b\", \"placement\": \"binpack\"}", ASSAY_EINVAL,
+     "field 'placement': want \"spread\" (the default) or \"pack\""},
+    {"{\"action\": \"a.b\", \"placement\": 1}", ASSAY_EINVAL,
+     "field 'placement'"},
     {"{\"action\": \"a.b\", \"resources\": {\"memory_mb\": -1}}", ASSAY_ERANGE,
      "field 'memory_mb': -1 out of range 0..1048576"},
     {"{\"action\": \"a.b\", \"resources\": {\"memory_mb\": \"1G\"}}",

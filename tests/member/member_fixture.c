@@ -206,6 +206,7 @@ void mf_rt_register(mf_rt *r, int64_t hb, json_t *labels, json_t *cat,
                                                           r->total,
                                                       .executors =
                                                           r->executors,
+                                                      .cpus = r->cpus,
                                                       .catalog = cat},
                               json_array_size(running));
     s_pack_running(pk, running);
@@ -316,7 +317,9 @@ void mf_submit_spec(const char *id, int n, mf_spec o)
                            .timeout_ms = o.timeout_ms ? o.timeout_ms : 30000,
                            .max_attempts = 3,
                            .priority = o.priority,
-                           .memory_mb = o.memory_mb};
+                           .memory_mb = o.memory_mb,
+                           .cpu_milli = o.cpu_milli,
+                           .pack = o.pack};
     cr_assert_eq(mb_commit(m, assay_cmd_submit(&spec, &jobs), mb_ignore,
                            NULL),
                  0);

@@ -73,6 +73,7 @@ typedef struct {
     int64_t limit, mem;       /* what its heartbeats say; mem -1: not said */
     int64_t total;            /* memory_total_mb it registers with; 0: none */
     int64_t executors;        /* executors it registers with; 0: none */
+    int64_t cpus;             /* CPUs it registers with; 0: none */
     int64_t beat_ms, beat_at; /* heartbeats on its own (0: silent) */
 } mf_rt;
 
@@ -131,7 +132,8 @@ typedef struct {
     const char *resolved; /* NULL: "1.0.0" */
     json_t *selector;     /* stolen; NULL: {} */
     json_t *params;       /* stolen; every job's; NULL: {} */
-    int64_t priority, memory_mb;
+    int64_t priority, memory_mb, cpu_milli;
+    bool pack;
     int64_t timeout_ms; /* 0: 30000 */
 } mf_spec;
 

@@ -496,3 +496,30 @@ Test(member_lead_follower, losing_the_lead_drops_sessions_and_batches)
     expect_error(request(ASSAY_SVC_JOBS, json_object()), ASSAY_ENOTLEADER,
                  "m2 does");
 }
+
+/* ---- a member of a cluster at level 5 ---------------------------------- */
+
+static void setup_level5(void)
+{
+    start_level = ASSAY_LEVEL_ENROLMENT;
+    setup();
+}
+
+TestSuite(member_lead_level5, .init = setup_level5, .fini = teardown);
+
+/* Members of the release before would neither keep nor honour a CPU
+ * request or packing: refused, saying what it takes. */
+Test(member_lead_level5, cpus_and_packing_wait_for_level_6)
+{
+    expect_error(request(ASSAY_SVC_SUBMIT,
+                         json_pack("{s:s, s:s, s:{s:f}}", "id", "s", "action",
+                                   "typed.echo", "resources", "cpus", 0.5)),
+                 ASSAY_EUNSUPP,
+                 "resources.cpus needs feature level 6 (the cluster is at "
+                 "5)");
+    expect_error(request(ASSAY_SVC_SUBMIT,
+                         json_pack("{s:s, s:s, s:s}", "id", "s", "action",
+                                   "typed.echo", "placement", "pack")),
+                 ASSAY_EUNSUPP, "placement \"pack\" needs feature level 6");
+    cr_expect_null(assay_state_spec(m->state, "s"));
+}

@@ -222,3 +222,44 @@ Test(member_placement, a_runtime_takes_as_many_as_it_runs_at_once)
     cr_expect_str_eq(a_first ? ia : ib, "s-0 s-1 s-2 s-3");
     cr_expect_str_eq(a_first ? ib : ia, "s-4 s-5 s-6 s-7");
 }
+
+/* CPUs requested are reserved like memory: never more than the runtime
+ * has, whatever its credit. */
+Test(member_placement, reservations_never_overcommit_cpus)
+{
+    mf_rt *r = mf_rt_open("rt1");
+    r->cpus = 2;
+    mf_rt_register_ok(r, 1000, json_object());
+    mf_submit_spec("cpu", 3, (mf_spec){.cpu_milli = 1000});
+    mf_rt_credit(r, 5);
+    expect_ids(r, "cpu-0 cpu-1");
+    mf_rt_sync(r);
+    cr_expect_eq(assay_state_reserved_cpu(m->state, "rt1"), 2000);
+    cr_expect_null(note_of("cpu-2"), "waiting for a CPU to come back");
+    mf_rt_result(r, "cpu-0", 1, mf_ok_result("done"));
+    expect_ids(r, "cpu-2");
+    /* More than any runtime has: parked, saying so. */
+    mf_submit_spec("huge", 1, (mf_spec){.cpu_milli = 4500});
+    mf_rt_sync(r);
+    const char *note = note_of("huge-0");
+    cr_expect(note && strstr(note, "needs 4.5 CPUs") &&
+                  strstr(note, "at most 2"),
+              "waiting: %s", note ? note : "(none)");
+}
+
+/* placement "pack": the fullest runtime with credit takes the jobs, not
+ * one each. */
+Test(member_placement, packed_jobs_fill_one_runtime_first)
+{
+    mf_rt *a = mf_rt_open("rt-a"), *b = mf_rt_open("rt-b");
+    mf_rt_register_ok(a, 1000, json_object());
+    mf_rt_register_ok(b, 1000, json_object());
+    a->limit = 4;
+    b->limit = 3; /* the fuller: packing starts there */
+    mf_rt_sync(a);
+    mf_rt_sync(b);
+    mf_submit_spec("p", 3, (mf_spec){.pack = true});
+    expect_ids(b, "p-0 p-1 p-2");
+    mf_rt_sync(a);
+    cr_expect_eq(mf_session("rt-a")->sent, 0);
+}
