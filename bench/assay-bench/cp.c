@@ -215,7 +215,9 @@ int bench_wait_runtimes(s_bench *b, long want)
         long alive = bench_runtimes_alive(b, NULL);
         if (alive >= want)
             return 0;
-        bench_sleep(b, 300000);
+        /* Each answer lists every runtime: with thousands registering,
+         * asking often slowed the leader that registers them. */
+        bench_sleep(b, want > 1000 ? want * 100 : 300000);
     }
     if (!b->fatal[0] && !bench_interrupted)
         bench_fmt(b->fatal, sizeof b->fatal,

@@ -1,9 +1,10 @@
 /* core/member/dispatch.c - the dispatcher: each loop turn, the jobs at the
  * heads of the placement classes go to live runtimes with credit that
- * offer their version and match their selector and memory (reserved until
- * results come), highest priority first, the runtime with most credit
- * winning; a class no live runtime can take is parked with a "waiting"
- * note saying why. */
+ * offer their version, match their selector and have the memory and CPUs
+ * they ask for (reserved until results come): highest priority first,
+ * then longest waited counting predicted durations; the runtime with most
+ * credit left (or, to pack, least) takes a run of them. A class no live
+ * runtime can take is parked with a "waiting" note saying why. */
 #include "member/internal.h"
 
 static void s_dispatched(void *arg, int status, void *result)
@@ -160,7 +161,7 @@ typedef struct {
     int n_ready;
     int *ready_at; /* by registry position: index into ready, or -1 */
     s_cand *cands;
-    int *heap; /* candidates, best first (s_before) */
+    int *heap; /* candidates, best first (s_cand_before) */
     int n_heap;
     /* The last estimate looked up: classes of one action come together. */
     const char *est_for;
@@ -194,8 +195,9 @@ static assay_job *s_next_of(const assay_class *c)
 #define PREDICT_WEIGHT 10
 #define PREDICT_LEAD_MS 60000
 
-static bool s_before(const s_plan_ctx *x, int a, int b)
+static bool s_cand_before(const void *arg, int a, int b)
 {
+    const s_plan_ctx *x = arg;
     const s_cand *p = &x->cands[a], *q = &x->cands[b];
     if (p->c->priority != q->c->priority)
         return p->c->priority > q->c->priority;
@@ -225,21 +227,17 @@ static void s_set_next(s_plan_ctx *x, s_cand *cand, int64_t now)
                                                         : PREDICT_LEAD_MS);
 }
 
-/* A binary heap of ints ordered by `before` (a sift up or down). */
-static void s_sift(int *h, int n, int i, bool down,
+/* Restores a binary heap of ints ordered by `before` after h[i] became
+ * worse (its key grew, or the last entry took its place). */
+static void s_sift(int *h, int n, int i,
                    bool (*before)(const void *, int, int), const void *arg)
 {
     for (;;) {
-        int best = i;
-        if (down) {
-            int l = 2 * i + 1, r = l + 1;
-            if (l < n && before(arg, h[l], h[best]))
-                best = l;
-            if (r < n && before(arg, h[r], h[best]))
-                best = r;
-        } else if (i > 0 && before(arg, h[i], h[(i - 1) / 2])) {
-            best = (i - 1) / 2;
-        }
+        int best = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && before(arg, h[l], h[best]))
+            best = l;
+        if (r < n && before(arg, h[r], h[best]))
+            best = r;
         if (best == i)
             return;
         int t = h[i];
@@ -247,11 +245,6 @@ static void s_sift(int *h, int n, int i, bool down,
         h[best] = t;
         i = best;
     }
-}
-
-static bool s_cand_before(const void *arg, int a, int b)
-{
-    return s_before(arg, a, b);
 }
 
 /* The most jobs of a class one choice of runtime takes in a row. */
@@ -290,7 +283,7 @@ static bool s_build(s_plan_ctx *x, s_cand *cand)
         cand->n++;
     }
     for (int i = cand->n / 2 - 1; i >= 0; i--)
-        s_sift(cand->rts, cand->n, i, true, s_rt_before, cand);
+        s_sift(cand->rts, cand->n, i, s_rt_before, cand);
     return true;
 }
 
@@ -329,11 +322,11 @@ static int s_take_runtime(s_plan_ctx *x, s_cand *cand)
         }
         if (left && left != top->key) { /* spent on another class */
             top->key = left;
-            s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+            s_sift(cand->rts, cand->n, 0, s_rt_before, cand);
             continue;
         }
         cand->rts[0] = cand->rts[--cand->n];
-        s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+        s_sift(cand->rts, cand->n, 0, s_rt_before, cand);
     }
     return -1;
 }
@@ -343,7 +336,7 @@ static void s_drop(s_plan_ctx *x, s_cand *cand)
 {
     s_unbuild(cand);
     x->heap[0] = x->heap[--x->n_heap];
-    s_sift(x->heap, x->n_heap, 0, true, s_cand_before, x);
+    s_sift(x->heap, x->n_heap, 0, s_cand_before, x);
 }
 
 /* Plans dispatches for the queued jobs over the runtimes that may take
@@ -402,7 +395,7 @@ static void s_plan(assay_leader *self, s_rt **ready,
         x.n_heap++;
     }
     for (int i = x.n_heap / 2 - 1; i >= 0; i--)
-        s_sift(x.heap, x.n_heap, i, true, s_cand_before, &x);
+        s_sift(x.heap, x.n_heap, i, s_cand_before, &x);
     while (x.n_heap && credit && p->batch.n < MAX_DISPATCH_BATCH) {
         s_cand *cand = &x.cands[x.heap[0]];
         if (!cand->built && !s_build(&x, cand)) {
@@ -442,11 +435,11 @@ static void s_plan(assay_leader *self, s_rt **ready,
             break;
         if (--cand->run <= 0) {
             cand->slots[cand->rts[0]].key = s_left(r);
-            s_sift(cand->rts, cand->n, 0, true, s_rt_before, cand);
+            s_sift(cand->rts, cand->n, 0, s_rt_before, cand);
         }
         s_set_next(&x, cand, mono);
         if (cand->next)
-            s_sift(x.heap, x.n_heap, 0, true, s_cand_before, &x);
+            s_sift(x.heap, x.n_heap, 0, s_cand_before, &x);
         else
             s_drop(&x, cand);
     }

@@ -11,35 +11,11 @@
 #include "base/errtext.h"
 #include "state/fsm.h"
 #include "state/state.h"
-
-/* Applies a command as log bytes through the member's adapter. */
-static int apply(assay_state *st, json_t *cmd, char *err, size_t errlen)
-{
-    char *enc;
-    size_t len;
-    json_t *res = NULL;
-    cr_assert_eq(assay_codec_encode(cmd, &enc, &len), 0);
-    json_decref(cmd);
-    int rc = assay_fsm_apply(st, enc, len, &res, err, errlen);
-    json_decref(res);
-    free(enc);
-    return rc;
-}
-
-static void ok(assay_state *st, json_t *cmd)
-{
-    char err[ASSAY_ERRMSG_SIZE];
-    int rc = apply(st, cmd, err, sizeof err);
-    cr_assert_eq(rc, 0, "%s", err);
-}
+#include "statecmd.h"
 
 static assay_state *level2(void)
 {
-    assay_state *st = assay_state_new(NULL, NULL);
-    ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i}", "v", 1, "op",
-                     "leader", "id", "m1", "endpoint", "tcp://a:1", "events",
-                     "tcp://a:2", "member", 1, "level", 2));
-    return st;
+    return sc_at_level(2);
 }
 
 /* JobSpec `sid` of n jobs, all run to a result ending at `at`; its own
@@ -47,36 +23,9 @@ static assay_state *level2(void)
 static void run_spec_kept(assay_state *st, const char *sid, int n,
                           int64_t at, int retain_seconds)
 {
-    json_t *jobs = json_array(), *disp = json_array(), *res = json_array();
-    for (int i = 0; i < n; i++) {
-        char jid[64];
-        snprintf(jid, sizeof jid, "%s-%d", sid, i);
-        json_array_append_new(jobs, json_pack("{s:s, s:{}}", "id", jid,
-                                              "params"));
-        json_array_append_new(disp, json_pack("{s:s, s:i, s:s, s:s, s:I}",
-                                              "job", jid, "attempt", 1,
-                                              "runtime", "rt", "version",
-                                              "1.0.0", "at",
-                                              (json_int_t)at - 1));
-        json_array_append_new(res, json_pack("{s:s, s:i, s:{}, s:s, s:I}",
-                                             "job", jid, "attempt", 1,
-                                             "result", "runtime", "rt", "at",
-                                             (json_int_t)at));
-    }
-    json_t *sub = json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
-                            "s:o}",
-                            "v", 1, "op", "submit", "spec", "id", sid,
-                            "action", "noop.pass", "resolved", "1.0.0",
-                            "timeout_ms", 1000, "max_attempts", 1,
-                            "priority", 0, "jobs", jobs);
-    if (retain_seconds)
-        json_object_set_new(json_object_get(sub, "spec"), "retain_seconds",
-                            json_integer(retain_seconds));
-    ok(st, sub);
-    ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "dispatch", "items",
-                     disp));
-    ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "result", "items",
-                     res));
+    sc_run(st, sid, n,
+           (sc_run_opts){.start = at - 1, .took_all = 1,
+                         .retain_seconds = retain_seconds});
 }
 
 /* A new state loaded from a snapshot of st (caller destroys). */
@@ -97,7 +46,7 @@ static void submit_one(assay_state *st, const char *sid)
 {
     char jid[64];
     snprintf(jid, sizeof jid, "%s-0", sid);
-    ok(st, json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
+    sc_ok(st, json_pack("{s:i, s:s, s:{s:s, s:s, s:s, s:i, s:i, s:i}, "
                      "s:[{s:s, s:{}}]}",
                      "v", 1, "op", "submit", "spec", "id", sid, "action",
                      "noop.pass", "resolved", "1.0.0", "timeout_ms", 1000,
@@ -122,7 +71,7 @@ static size_t expire_all(assay_state *st, const assay_retention *p,
             json_decref(ids);
             break;
         }
-        ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "expire", "jobs",
+        sc_ok(st, json_pack("{s:i, s:s, s:o}", "v", 1, "op", "expire", "jobs",
                          ids));
         total += n;
     }
@@ -180,7 +129,7 @@ Test(retention, by_age_oldest_end_first_and_held_jobs_stay)
     cr_expect_eq(assay_state_job_count(st), 4);
     /* Queued and running jobs never go, whatever the ids asked. */
     submit_one(st, "q");
-    ok(st, json_pack("{s:i, s:s, s:[s, s, i]}", "v", 1, "op", "expire",
+    sc_ok(st, json_pack("{s:i, s:s, s:[s, s, i]}", "v", 1, "op", "expire",
                      "jobs", "q-0", "nope", 7));
     cr_expect_not_null(assay_state_job(st, "q-0"));
     assay_state_destroy(&st);
@@ -190,13 +139,13 @@ Test(retention, expire_is_refused_below_level_2)
 {
     assay_state *st = assay_state_new(NULL, NULL);
     /* A log from before levels: its first leader says none. */
-    ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i}", "v", 1, "op",
+    sc_ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i}", "v", 1, "op",
                      "leader", "id", "m1", "endpoint", "tcp://a:1", "events",
                      "tcp://a:2", "member", 1));
     cr_expect_eq(assay_state_level(st), 1);
     run_spec(st, "a", 2, 1000);
     char err[ASSAY_ERRMSG_SIZE];
-    int rc = apply(st,
+    int rc = sc_apply(st,
                    json_pack("{s:i, s:s, s:[s]}", "v", 1, "op", "expire",
                              "jobs", "a-0"),
                    err, sizeof err);
@@ -205,25 +154,25 @@ Test(retention, expire_is_refused_below_level_2)
     cr_expect_not_null(assay_state_job(st, "a-0"));
     /* Raised, it applies; jobs that ended without a clock count from
      * the upgrade. */
-    ok(st, json_pack("{s:i, s:s, s:i, s:i}", "v", 1, "op", "level", "level",
+    sc_ok(st, json_pack("{s:i, s:s, s:i, s:i}", "v", 1, "op", "level", "level",
                      2, "at", 5000));
-    ok(st, json_pack("{s:i, s:s, s:[s]}", "v", 1, "op", "expire", "jobs",
+    sc_ok(st, json_pack("{s:i, s:s, s:[s]}", "v", 1, "op", "expire", "jobs",
                      "a-0"));
     cr_expect_null(assay_state_job(st, "a-0"));
     /* Levels never fall, and one above this build is refused. */
-    cr_expect_eq(apply(st,
+    cr_expect_eq(sc_apply(st,
                        json_pack("{s:i, s:s, s:i}", "v", 1, "op", "level",
                                  "level", 1),
                        err, sizeof err),
                  ASSAY_ERANGE);
-    cr_expect_eq(apply(st,
+    cr_expect_eq(sc_apply(st,
                        json_pack("{s:i, s:s, s:i}", "v", 1, "op", "level",
                                  "level", ASSAY_STATE_LEVEL + 1),
                        err, sizeof err),
                  ASSAY_EUNSUPP);
     cr_expect(strstr(err, "upgrade"), "%s", err);
     /* A newer encoding of a known op names its version. */
-    cr_expect_eq(apply(st,
+    cr_expect_eq(sc_apply(st,
                        json_pack("{s:i, s:s, s:[]}", "v", 7, "op", "cancel",
                                  "jobs"),
                        err, sizeof err),
@@ -281,14 +230,14 @@ static void s_count_forgotten(void *arg, const char *topic, const void *body,
 
 static void put_runtime(assay_state *st, const char *id)
 {
-    ok(st, json_pack("{s:i, s:s, s:s, s:i, s:{}, s:{}, s:{s:[]}}", "v", 1,
+    sc_ok(st, json_pack("{s:i, s:s, s:s, s:i, s:{}, s:{}, s:{s:[]}}", "v", 1,
                      "op", "runtime", "id", id, "heartbeat_ms", 1000,
                      "labels", "capacity", "catalog", "plugins"));
 }
 
 static void runtime_dead(assay_state *st, const char *id)
 {
-    ok(st, json_pack("{s:i, s:s, s:s, s:b}", "v", 1, "op", "runtime_state",
+    sc_ok(st, json_pack("{s:i, s:s, s:s, s:b}", "v", 1, "op", "runtime_state",
                      "id", id, "alive", 0));
 }
 
@@ -306,7 +255,7 @@ Test(retention, dead_runtimes_are_forgotten_at_level_3)
 {
     int forgotten = 0;
     assay_state *st = assay_state_new(s_count_forgotten, &forgotten);
-    ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i}", "v", 1, "op",
+    sc_ok(st, json_pack("{s:i, s:s, s:s, s:s, s:s, s:i, s:i}", "v", 1, "op",
                      "leader", "id", "m1", "endpoint", "tcp://a:1", "events",
                      "tcp://a:2", "member", 1, "level", 2));
     put_runtime(st, "a");
@@ -317,17 +266,17 @@ Test(retention, dead_runtimes_are_forgotten_at_level_3)
     runtime_dead(st, "d");
     /* d still runs a job (its death has not requeued it yet). */
     submit_one(st, "s");
-    ok(st, json_pack("{s:i, s:s, s:[{s:s, s:i, s:s, s:s}]}", "v", 1, "op",
+    sc_ok(st, json_pack("{s:i, s:s, s:[{s:s, s:i, s:s, s:s}]}", "v", 1, "op",
                      "dispatch", "items", "job", "s-0", "attempt", 1,
                      "runtime", "d", "version", "1.0.0"));
     char err[ASSAY_ERRMSG_SIZE];
-    cr_expect_eq(apply(st, forget("b", "a", "d"), err, sizeof err),
+    cr_expect_eq(sc_apply(st, forget("b", "a", "d"), err, sizeof err),
                  ASSAY_EUNSUPP);
     cr_expect(strstr(err, "feature level 3"), "%s", err);
     cr_expect_not_null(assay_state_runtime(st, "b"));
-    ok(st, json_pack("{s:i, s:s, s:i, s:i}", "v", 1, "op", "level", "level",
+    sc_ok(st, json_pack("{s:i, s:s, s:i, s:i}", "v", 1, "op", "level", "level",
                      3, "at", 5000));
-    ok(st, forget("b", "a", "d"));
+    sc_ok(st, forget("b", "a", "d"));
     cr_expect_null(assay_state_runtime(st, "b"));
     cr_expect_not_null(assay_state_runtime(st, "a"), "alive: kept");
     cr_expect_not_null(assay_state_runtime(st, "d"), "running a job: kept");

@@ -13,21 +13,28 @@
 
 TestSuite(member_placement, .init = mf_setup, .fini = mf_teardown);
 
-/* The next dispatch to r: its job ids joined by ' '. */
-static void expect_ids(mf_rt *r, const char *want)
+/* The ids in r's next dispatch, joined by ' '. */
+static void next_ids(mf_rt *r, char *ids, size_t cap)
 {
     json_t *d = mf_rt_expect(r, ASSAY_RT_DISPATCH);
-    char ids[256] = "";
+    *ids = '\0';
     size_t i;
     json_t *x;
     json_array_foreach(json_object_get(d, "jobs"), i, x) {
         assay_rtmsg_dispatch it;
         cr_assert(assay_rtmsg_read_dispatch(x, &it));
         if (*ids)
-            strlcat(ids, " ", sizeof ids);
-        strlcat(ids, it.job, sizeof ids);
+            strlcat(ids, " ", cap);
+        strlcat(ids, it.job, cap);
     }
     json_decref(d);
+}
+
+/* The next dispatch to r: its job ids must be `want`. */
+static void expect_ids(mf_rt *r, const char *want)
+{
+    char ids[256];
+    next_ids(r, ids, sizeof ids);
     cr_expect_str_eq(ids, want);
 }
 
@@ -182,23 +189,6 @@ Test(member_placement, longest_predicted_first_within_a_priority)
     expect_ids(r, "long-0");
     mf_rt_credit(r, 2);
     expect_ids(r, "short-0");
-}
-
-/* The ids in r's next dispatch. */
-static void next_ids(mf_rt *r, char *ids, size_t cap)
-{
-    json_t *d = mf_rt_expect(r, ASSAY_RT_DISPATCH);
-    *ids = '\0';
-    size_t i;
-    json_t *x;
-    json_array_foreach(json_object_get(d, "jobs"), i, x) {
-        assay_rtmsg_dispatch it;
-        cr_assert(assay_rtmsg_read_dispatch(x, &it));
-        if (*ids)
-            strlcat(ids, " ", cap);
-        strlcat(ids, it.job, cap);
-    }
-    json_decref(d);
 }
 
 /* A runtime chosen takes as many jobs as it runs at once (its executors)
