@@ -114,6 +114,8 @@ Test(member_placement, reservations_never_overcommit_memory)
     expect_ids(r, "big-0 big-1");
     mf_rt_sync(r);
     cr_expect_eq(assay_state_reserved_mb(m->state, "rt1"), 800);
+    mf_rt_credit(r, 6); /* another plan, the two now running */
+    mf_rt_sync(r);
     cr_expect_eq(assay_state_job(m->state, "big-2")->state, ASSAY_JOB_QUEUED);
     cr_expect_null(note_of("big-2"), "waiting for memory to come back");
     mf_rt_result(r, "big-0", 1, mf_ok_result("done"));
@@ -225,6 +227,8 @@ Test(member_placement, reservations_never_overcommit_cpus)
     expect_ids(r, "cpu-0 cpu-1");
     mf_rt_sync(r);
     cr_expect_eq(assay_state_reserved_cpu(m->state, "rt1"), 2000);
+    mf_rt_credit(r, 6); /* another plan, the two now running */
+    mf_rt_sync(r);
     cr_expect_null(note_of("cpu-2"), "waiting for a CPU to come back");
     mf_rt_result(r, "cpu-0", 1, mf_ok_result("done"));
     expect_ids(r, "cpu-2");
