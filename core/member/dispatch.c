@@ -66,24 +66,6 @@ static bool s_fits(assay_leader *self, const s_rt *r, const assay_class *c)
                r->cpu_total_milli;
 }
 
-/* A runtime's CPUs (thousandths) to reserve against, from its
- * registration; 0: not said. */
-static int64_t s_cpu_total(const assay_runtime_rec *rec)
-{
-    json_int_t cpus = json_integer_value(
-        json_object_get(json_object_get(rec->info, "capacity"), "cpus"));
-    return cpus > 0 && cpus <= 1000000 ? cpus * 1000 : 0;
-}
-
-/* A runtime's memory to reserve against, from its registration. */
-static int64_t s_mem_total(const assay_runtime_rec *rec)
-{
-    const json_t *cap = json_object_get(rec->info, "capacity");
-    const json_t *total = json_object_get(cap, "memory_total_mb");
-    return json_integer_value(
-        json_is_integer(total) ? total : json_object_get(cap, "memory_mb"));
-}
-
 /* Parks class c when no live runtime could take its jobs even with credit
  * (nothing looks at it again until what runtimes offer changes), saying
  * why; else notes nothing (waiting for credit or memory is not worth a
@@ -103,7 +85,9 @@ static void s_park_or_wait(assay_leader *self, assay_class *c)
         if (!rec || !rec->alive)
             continue;
         offered = true;
-        int64_t total = s_mem_total(rec), cpus = s_cpu_total(rec);
+        mb_capacity cap =
+            mb_capacity_read(json_object_get(rec->info, "capacity"));
+        int64_t total = cap.memory_mb, cpus = cap.cpu_milli;
         bool mem_ok = !c->memory_mb || !total || total >= c->memory_mb,
              cpu_ok = !c->cpu_milli || !cpus || cpus >= c->cpu_milli;
         if (mem_ok && cpu_ok) {

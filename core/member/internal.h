@@ -339,6 +339,13 @@ void mb_role(assay_leader *self);
 void mb_on_client(assay_leader *self, const assay_link_msg *m);
 
 /* sessions.c: runtime messages */
+/* What a registration's capacity says placement reserves against:
+ * memory (MB; memory_total_mb, else memory_mb) and CPUs (thousandths),
+ * 0 when not said, and the jobs it runs at once (at least 1). */
+typedef struct {
+    int64_t memory_mb, cpu_milli, executors;
+} mb_capacity;
+mb_capacity mb_capacity_read(const json_t *cap);
 int mb_drain(assay_leader *self);
 void mb_on_transport(void *arg, int fd, short revents);
 

@@ -20,6 +20,20 @@ static void s_registered(void *arg, int status, void *result)
     mb_pending_free(p);
 }
 
+mb_capacity mb_capacity_read(const json_t *cap)
+{
+    const json_t *total = json_object_get(cap, "memory_total_mb");
+    json_int_t mem = json_integer_value(
+        json_is_integer(total) ? total : json_object_get(cap, "memory_mb"));
+    json_int_t cpus = json_integer_value(json_object_get(cap, "cpus"));
+    json_int_t ex = json_integer_value(json_object_get(cap, "executors"));
+    /* A figure that makes no sense counts as not said. */
+    return (mb_capacity){
+        .memory_mb = mem > 0 ? mem : 0,
+        .cpu_milli = cpus > 0 && cpus <= 1000000 ? cpus * 1000 : 0,
+        .executors = ex > 0 ? ex : 1};
+}
+
 static void s_on_register(assay_leader *self, const assay_link_msg *m)
 {
     const json_t *b = m->body;
@@ -68,14 +82,10 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     r->heartbeat_ms = hb;
     r->sent = 0; /* a new session: the runtime counts from zero too */
     r->limit = 0;
-    const json_t *cap = json_object_get(b, "capacity");
-    const json_t *total = json_object_get(cap, "memory_total_mb");
-    r->mem_total_mb = json_integer_value(
-        json_is_integer(total) ? total : json_object_get(cap, "memory_mb"));
-    json_int_t ex = json_integer_value(json_object_get(cap, "executors"));
-    r->executors = ex > 0 ? ex : 1;
-    json_int_t cpus = json_integer_value(json_object_get(cap, "cpus"));
-    r->cpu_total_milli = cpus > 0 && cpus <= 1000000 ? cpus * 1000 : 0;
+    mb_capacity cap = mb_capacity_read(json_object_get(b, "capacity"));
+    r->mem_total_mb = cap.memory_mb;
+    r->cpu_total_milli = cap.cpu_milli;
+    r->executors = cap.executors;
     r->acks_ride = json_is_true(ride);
     /* Jobs the state has running there that the runtime no longer holds
      * at their current attempt (it restarted, or it is not the session
