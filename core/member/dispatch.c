@@ -161,7 +161,7 @@ static uint64_t s_left(const s_rt *r)
  * up to c->taken (after a refused dispatch, anywhere: looked past). */
 static assay_job *s_next_of(const assay_class *c)
 {
-    assay_job *j = c->taken ? c->taken->next : c->head;
+    assay_job *j = c->taken ? c->taken->next : c->jobs.head;
     while (j && j->dispatching)
         j = j->next;
     return j;

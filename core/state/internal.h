@@ -12,11 +12,8 @@
 
 #define ST_PRIO_MIN (-1000)
 #define ST_PRIO_MAX 1000
-#define ST_NPRIO (ST_PRIO_MAX - ST_PRIO_MIN + 1)
 
-typedef struct {
-    assay_job *head, *tail;
-} st_list;
+typedef assay_job_list st_list;
 
 /* Enrolment tokens and enrolled keys (enrolment.c). */
 typedef struct st_keys st_keys;

@@ -121,13 +121,7 @@ static void s_unlink(assay_state *self, assay_class *c)
 void st_class_push(assay_state *self, assay_job *j)
 {
     assay_class *c = j->spec->placement;
-    j->next = NULL;
-    j->prev = c->tail;
-    if (c->tail)
-        c->tail->next = j;
-    else
-        c->head = j;
-    c->tail = j;
+    st_list_append(&c->jobs, j);
     if (!c->queued++)
         s_link(self, c);
 }
@@ -140,15 +134,7 @@ void st_class_pull(assay_state *self, assay_job *j)
         c->taken = j->prev;
     if (c->stamped == j)
         c->stamped = NULL;
-    if (j->prev)
-        j->prev->next = j->next;
-    else
-        c->head = j->next;
-    if (j->next)
-        j->next->prev = j->prev;
-    else
-        c->tail = j->prev;
-    j->prev = j->next = NULL;
+    st_list_unlink(&c->jobs, j);
     if (--c->queued)
         return;
     /* Nothing queued: nothing to plan or to say until jobs come again. */

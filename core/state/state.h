@@ -97,6 +97,10 @@ typedef enum {
 
 typedef struct assay_job assay_job;
 typedef struct assay_class assay_class;
+/* Jobs linked by prev/next, oldest first. */
+typedef struct assay_job_list {
+    assay_job *head, *tail;
+} assay_job_list;
 
 typedef struct assay_spec_rec {
     char id[65];
@@ -129,7 +133,7 @@ struct assay_class {
     const json_t *selector;        /* its first JobSpec's */
     int64_t memory_mb, cpu_milli, priority;
     bool pack;
-    assay_job *head, *tail; /* queued, oldest first, linked by next */
+    assay_job_list jobs; /* queued, oldest first */
     size_t queued;
     /* The leader's bookkeeping, not replicated (assay_state_reset_marks
      * and assay_state_replan clear it). */

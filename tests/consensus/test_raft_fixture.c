@@ -1046,7 +1046,7 @@ Test(raft_fixture, snapshot_round_trip)
     size_t queued = 0;
     for (const assay_class *c = assay_state_classes(b.m.state); c;
          c = c->next)
-        for (const assay_job *q = c->head; q; q = q->next) {
+        for (const assay_job *q = c->jobs.head; q; q = q->next) {
             cr_expect_eq(q->state, ASSAY_JOB_QUEUED);
             cr_expect_eq(q->spec->placement, c);
             queued++;
