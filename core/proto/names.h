@@ -52,6 +52,9 @@
 #define ASSAY_EV_RUNTIME_DEAD "runtime.dead"
 #define ASSAY_EV_RUNTIME_GONE "runtime.gone"
 #define ASSAY_EV_RUNTIME_PLUGINS "runtime.plugins"
+/* A schedule decided a fire (state/schedule.h): started, buffered,
+ * skipped, missed, nonexistent or failed. */
+#define ASSAY_EV_SCHEDULE_RUN "schedule.run"
 /* Not an event: the member's answer to a subscription, which says the
  * subscriptions before it are live. */
 #define ASSAY_EV_WELCOME "assay.welcome"

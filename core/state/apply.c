@@ -22,10 +22,6 @@ typedef struct {
     s_apply_fn apply;
 } s_op;
 
-/* The id at `key` of a record, or NULL (absent, or longer than a job id
- * can be: then no job has it). */
-#define ST_ID(obj, key, buf) st_text((obj), (key), (buf), sizeof(buf), false)
-
 int st_submit(assay_state *self, const msgpack_object *spec,
               const msgpack_object *jobs, json_t **result, char *err,
               size_t errlen)
@@ -112,6 +108,9 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     int64_t keep = st_int(spec, "retain_seconds");
     s->retain_ms = keep > 0 && keep <= 3153600000LL ? keep * 1000 : 0;
     st_by_read(self, spec, &s->by_name, &s->by_role);
+    const char *sched = st_intern(self, st_text(spec, "schedule", text,
+                                                sizeof text, false));
+    s->schedule = sched ? sched : "";
     if (s->max_attempts < 1)
         s->max_attempts = 1;
     if (st_class_attach(self, s)) {
@@ -142,6 +141,9 @@ int st_submit(assay_state *self, const msgpack_object *spec,
 static int s_submit(assay_state *self, const msgpack_object *cmd,
                     json_t **result, char *err, size_t errlen)
 {
+    if (st_get(st_get(cmd, "spec"), "schedule"))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "submit: spec.schedule is set by fire only");
     return st_submit(self, st_get(cmd, "spec"), st_get(cmd, "jobs"), result,
                      err, errlen);
 }
@@ -294,6 +296,17 @@ static assay_job *s_listed(assay_state *self, const msgpack_object *ids,
     return assay_state_job(self, id);
 }
 
+void st_cancel_job(assay_state *self, assay_job *j, int64_t at,
+                   const char *why)
+{
+    if (j->state == ASSAY_JOB_RUNNING)
+        st_attempt_end(j, at, ASSAY_JOB_CANCELLED, why);
+    st_leave(self, j);
+    st_finish(self, j, ASSAY_JOB_CANCELLED, at);
+    assay_job_note(&j->reason, why);
+    st_job_event(self, ASSAY_EV_JOB_CANCELLED, j);
+}
+
 static int s_cancel(assay_state *self, const msgpack_object *cmd,
                     json_t **result, char *err, size_t errlen)
 {
@@ -315,12 +328,7 @@ static int s_cancel(assay_state *self, const msgpack_object *cmd,
         if (was)
             json_object_set_new(was, j->id,
                                 json_string(assay_job_state_name(j->state)));
-        if (j->state == ASSAY_JOB_RUNNING)
-            st_attempt_end(j, at, ASSAY_JOB_CANCELLED, why);
-        st_leave(self, j);
-        st_finish(self, j, ASSAY_JOB_CANCELLED, at);
-        assay_job_note(&j->reason, why);
-        st_job_event(self, ASSAY_EV_JOB_CANCELLED, j);
+        st_cancel_job(self, j, at, why);
     }
     if (result)
         *result = json_pack("{s:o}", "was", was);
@@ -520,6 +528,10 @@ static const s_op s_ops[] = {
     {"token", 1, ASSAY_LEVEL_ENROLMENT, st_token},
     {"enrol", 1, ASSAY_LEVEL_ENROLMENT, st_enrol},
     {"unenrol", 1, ASSAY_LEVEL_ENROLMENT, st_unenrol},
+    {"schedule", 1, ASSAY_LEVEL_SCHEDULES, st_schedule},
+    {"schedule_state", 1, ASSAY_LEVEL_SCHEDULES, st_schedule_state},
+    {"unschedule", 1, ASSAY_LEVEL_SCHEDULES, st_unschedule},
+    {"fire", 1, ASSAY_LEVEL_SCHEDULES, st_fire},
 };
 
 int assay_state_op_version(const char *op)
@@ -564,5 +576,7 @@ int assay_state_apply(assay_state *self, const msgpack_object *cmd,
                       "%lld (assayctl cluster upgrade raises it)",
                       op, (long long)o->level,
                       (long long)assay_state_level(self));
-    return o->apply(self, cmd, result, err, errlen);
+    int rc = o->apply(self, cmd, result, err, errlen);
+    st_scheds_settle(self);
+    return rc;
 }

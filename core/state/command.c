@@ -180,7 +180,8 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
     /* retain_seconds, by, cpu_milli and placement are absent unless set:
      * a member of a level before them never sees the fields. */
     msgpack_pack_map(pk, 10 + (s->retain_seconds > 0) + !!s->by_name +
-                             (s->cpu_milli > 0) + s->pack);
+                             (s->cpu_milli > 0) + s->pack +
+                             !!(s->schedule && *s->schedule));
     assay_codec_pack_kv_str(pk, "id", s->id);
     assay_codec_pack_kv_str(pk, "action", s->action);
     assay_codec_pack_kv_str(pk, "version", s->version);
@@ -199,6 +200,8 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
         assay_codec_pack_kv_str(pk, "placement", "pack");
     if (s->by_name)
         st_by_pack(pk, s->by_name, s->by_role);
+    if (s->schedule && *s->schedule)
+        assay_codec_pack_kv_str(pk, "schedule", s->schedule);
 }
 
 void st_by_pack(msgpack_packer *pk, const char *name, const char *role)
@@ -366,6 +369,113 @@ assay_cmd *assay_cmd_unenrol(const char *name, int64_t at,
         assay_codec_pack_kv_int(pk, "at", at);
         if (by_name)
             st_by_pack(pk, by_name, by_role);
+    }
+    return s_done(self);
+}
+
+assay_cmd *assay_cmd_schedule(const char *id, const json_t *def, int64_t at,
+                              const char *by_name, const char *by_role)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("schedule", 3 + !!by_name, &pk);
+    if (self) {
+        assay_codec_pack_kv_str(pk, "id", id);
+        assay_codec_pack_kv_json(pk, "def", def);
+        assay_codec_pack_kv_int(pk, "at", at);
+        if (by_name)
+            st_by_pack(pk, by_name, by_role);
+    }
+    return s_done(self);
+}
+
+assay_cmd *assay_cmd_schedule_state(const char *id, bool paused,
+                                    const char *note, int64_t skipped_count,
+                                    int64_t skipped_first, int64_t at,
+                                    const char *by_name, const char *by_role)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("schedule_state",
+                            3 + !!note + (skipped_count > 0) + !!by_name, &pk);
+    if (!self)
+        return NULL;
+    assay_codec_pack_kv_str(pk, "id", id);
+    assay_codec_pack_str(pk, "paused");
+    if (paused)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+    if (note)
+        assay_codec_pack_kv_str(pk, "note", note);
+    if (skipped_count > 0) {
+        assay_codec_pack_str(pk, "skipped");
+        msgpack_pack_map(pk, 2);
+        assay_codec_pack_kv_int(pk, "count", skipped_count);
+        assay_codec_pack_kv_int(pk, "first", skipped_first);
+    }
+    assay_codec_pack_kv_int(pk, "at", at);
+    if (by_name)
+        st_by_pack(pk, by_name, by_role);
+    return s_done(self);
+}
+
+assay_cmd *assay_cmd_unschedule(const char *id, int64_t at,
+                                const char *by_name, const char *by_role)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("unschedule", 2 + !!by_name, &pk);
+    if (self) {
+        assay_codec_pack_kv_str(pk, "id", id);
+        assay_codec_pack_kv_int(pk, "at", at);
+        if (by_name)
+            st_by_pack(pk, by_name, by_role);
+    }
+    return s_done(self);
+}
+
+int assay_cmd_list_fire(assay_cmd_list *self, const assay_cmd_fire *f,
+                        assay_cmd_list **jobs)
+{
+    msgpack_packer *pk = &self->b.pk;
+    bool run = f->spec && jobs && *jobs && !(*jobs)->b.failed;
+    bool skipped = f->skipped_count > 0;
+    msgpack_pack_map(pk, 3 + 2 * run + (!run && f->reason) + skipped);
+    assay_codec_pack_kv_str(pk, "schedule", f->schedule);
+    assay_codec_pack_kv_int(pk, "nominal", f->nominal);
+    assay_codec_pack_kv_str(pk, "kind", assay_fire_kind_name(f->kind));
+    if (run) {
+        assay_codec_pack_str(pk, "spec");
+        st_spec_fields_pack(pk, f->spec);
+        assay_codec_pack_str(pk, "jobs");
+        msgpack_pack_array(pk, (*jobs)->count);
+        assay_codec_pack_raw(pk, (*jobs)->b.sb.data, (*jobs)->b.sb.size);
+    } else if (f->reason) {
+        assay_codec_pack_kv_str(pk, "reason", f->reason);
+    }
+    if (skipped) {
+        assay_codec_pack_str(pk, "skipped");
+        msgpack_pack_map(pk, 4);
+        assay_codec_pack_kv_str(pk, "outcome",
+                                assay_run_outcome_name(f->skipped_outcome));
+        assay_codec_pack_kv_int(pk, "count", f->skipped_count);
+        assay_codec_pack_kv_int(pk, "first", f->skipped_first);
+        assay_codec_pack_kv_str(pk, "reason",
+                                f->skipped_reason ? f->skipped_reason : "");
+    }
+    bool failed = jobs && *jobs && (*jobs)->b.failed;
+    assay_cmd_list_destroy(jobs);
+    int rc = s_added(self);
+    return failed ? ASSAY_ENOMEM : rc;
+}
+
+assay_cmd *assay_cmd_fire_batch(assay_cmd_list **items, int64_t at)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("fire", 2, &pk);
+    if (self) {
+        s_list(self, "items", items);
+        assay_codec_pack_kv_int(pk, "at", at);
+    } else {
+        assay_cmd_list_destroy(items);
     }
     return s_done(self);
 }

@@ -51,6 +51,8 @@ typedef struct assay_cmd_spec {
     int64_t retain_seconds; /* 0: not in the command (the member's) */
     /* Who asked (level 4); NULL: not in the command. */
     const char *by_name, *by_role;
+    /* The schedule it is a run of (level 7, fire only); NULL: none. */
+    const char *schedule;
 } assay_cmd_spec;
 
 /* jobs: assay_cmd_list_job entries. */
@@ -81,5 +83,38 @@ assay_cmd *assay_cmd_enrol(const char *name, const char *key,
                            const char *hash, int64_t at);
 assay_cmd *assay_cmd_unenrol(const char *name, int64_t at,
                              const char *by_name, const char *by_role);
+
+/* Schedules (level 7; state/schedule.h). def: the checked definition. */
+assay_cmd *assay_cmd_schedule(const char *id, const json_t *def, int64_t at,
+                              const char *by_name, const char *by_role);
+/* Pause (note may be NULL) or resume; skipped_count fires from
+ * skipped_first on were due while it was paused. */
+assay_cmd *assay_cmd_schedule_state(const char *id, bool paused,
+                                    const char *note, int64_t skipped_count,
+                                    int64_t skipped_first, int64_t at,
+                                    const char *by_name, const char *by_role);
+assay_cmd *assay_cmd_unschedule(const char *id, int64_t at,
+                                const char *by_name, const char *by_role);
+
+/* One fire of a schedule (a "fire" command's items: assay_cmd_batch
+ * ("fire", ...) with at, see assay_cmd_fire). */
+typedef struct assay_cmd_fire {
+    const char *schedule;
+    int64_t nominal; /* ms */
+    int kind;        /* assay_fire_kind */
+    /* The run: spec (its id assay_sched_run_id's, its schedule set) and
+     * jobs (assay_cmd_list_job entries, taken); or NULL and `reason`:
+     * why it could not be built; or neither (only what was skipped). */
+    const assay_cmd_spec *spec;
+    const char *reason;
+    /* Fires that did not happen before this one: skipped_count of them
+     * from skipped_first, with outcome (missed or nonexistent) and why. */
+    int64_t skipped_count, skipped_first;
+    int skipped_outcome;
+    const char *skipped_reason;
+} assay_cmd_fire;
+int assay_cmd_list_fire(assay_cmd_list *self, const assay_cmd_fire *f,
+                        assay_cmd_list **jobs);
+assay_cmd *assay_cmd_fire_batch(assay_cmd_list **items, int64_t at);
 
 #endif

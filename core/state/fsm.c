@@ -51,8 +51,9 @@ int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len)
                               level < ASSAY_LEVEL_RETENTION     ? 1
                               : level < ASSAY_LEVEL_ATTRIBUTION ? 2
                               : level < ASSAY_LEVEL_ENROLMENT   ? 3
-                              : level < ASSAY_LEVEL_PLANNER   ? 4
-                                                                : 5,
+                              : level < ASSAY_LEVEL_PLANNER     ? 4
+                              : level < ASSAY_LEVEL_SCHEDULES   ? 5
+                                                                : 6,
                               &pk);
     if (rc || !sb.data) {
         msgpack_sbuffer_destroy(&sb);

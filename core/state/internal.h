@@ -8,6 +8,7 @@
 
 #include "proto/names.h"
 #include "state/command.h"
+#include "state/schedule.h"
 #include "state/state.h"
 
 #define ST_PRIO_MIN (-1000)
@@ -17,6 +18,8 @@ typedef assay_job_list st_list;
 
 /* Enrolment tokens and enrolled keys (enrolment.c). */
 typedef struct st_keys st_keys;
+/* Schedules (schedule.c). */
+typedef struct st_scheds st_scheds;
 
 struct assay_state {
     assay_index *jobs, *specs, *runtimes;
@@ -48,6 +51,7 @@ struct assay_state {
     msgpack_sbuffer scratch;
     json_t *leader; /* the last "leader" command, NULL before one */
     st_keys *keys;
+    st_scheds *scheds;
     assay_state_event_fn on_event;
     assay_state_wants_fn wants;
     void *arg;
@@ -162,6 +166,31 @@ int st_enrol(assay_state *self, const msgpack_object *cmd, json_t **result,
 int st_unenrol(assay_state *self, const msgpack_object *cmd, json_t **result,
                char *err, size_t errlen);
 
+/* schedule.c: the registry, its snapshot part (format 6) and its ops;
+ * a JobSpec that leaves the state leaves its schedule's runs; the last
+ * job of a run ended (st_finish); what that set off, done once the
+ * command is applied (st_scheds_settle). */
+st_scheds *st_scheds_new(void);
+void st_scheds_destroy(st_scheds **self_p);
+void st_scheds_clear(st_scheds *self);
+int st_scheds_pack(const assay_state *self, msgpack_packer *pk);
+int st_scheds_load(assay_state *self, const msgpack_object *list, char *err,
+                   size_t errlen);
+void st_sched_detach(assay_state *self, assay_spec_rec *s);
+void st_sched_run_ended(assay_state *self, assay_spec_rec *s, int64_t at);
+void st_scheds_settle(assay_state *self);
+int st_schedule(assay_state *self, const msgpack_object *cmd,
+                json_t **result, char *err, size_t errlen);
+int st_schedule_state(assay_state *self, const msgpack_object *cmd,
+                      json_t **result, char *err, size_t errlen);
+int st_unschedule(assay_state *self, const msgpack_object *cmd,
+                  json_t **result, char *err, size_t errlen);
+int st_fire(assay_state *self, const msgpack_object *cmd, json_t **result,
+            char *err, size_t errlen);
+/* Cancels queued or running job j (ended at `at`, reason `why`). */
+void st_cancel_job(assay_state *self, assay_job *j, int64_t at,
+                   const char *why);
+
 /* Appends an attempt (a dispatch), or ends the latest one. */
 bool st_attempt_begin(assay_state *self, assay_job *j, int64_t at,
                       const char *runtime);
@@ -192,6 +221,9 @@ int64_t st_int(const msgpack_object *map, const char *key);
 const char *st_text(const msgpack_object *map, const char *key, char *buf,
                     size_t size, bool cut);
 bool st_is(const msgpack_object *o, msgpack_object_type type);
+/* The id at `key` of a record, or NULL (absent, or longer than a job id
+ * can be: then no job has it). */
+#define ST_ID(obj, key, buf) st_text((obj), (key), (buf), sizeof(buf), false)
 /* o as JSON (new), or NULL. */
 json_t *st_json(const msgpack_object *o);
 

@@ -12,7 +12,8 @@
  * at levels 2 and 3, for a member of the release before that. Format 4
  * adds "keys": {tokens, enrolled} (enrolment.c), written from level 5.
  * Format 5 adds "estimates": [{action, n, mean_us, p90_us, at}] by action
- * (estimate.c), written from level 6.
+ * (estimate.c), written from level 6. Format 6 adds "schedules"
+ * (schedule.c) and each JobSpec's "schedule", written from level 7.
  * tests/fixtures/state/ holds one of each. Restore is linear in the
  * jobs. */
 #include "state/internal.h"
@@ -71,7 +72,7 @@ int assay_state_pack(const assay_state *self, int version,
 {
     bool v1 = version < 2;
     msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader + (version >= 4) +
-                             (version >= 5));
+                             (version >= 5) + (version >= 6));
     assay_codec_pack_kv_int(pk, "v", v1 ? 1 : version);
     assay_codec_pack_kv_int(pk, "level", self->level);
     assay_codec_pack_str(pk, "specs");
@@ -123,6 +124,12 @@ int assay_state_pack(const assay_state *self, int version,
     }
     if (self->leader)
         assay_codec_pack_kv_json(pk, "leader", self->leader);
+    if (version >= 6) {
+        assay_codec_pack_str(pk, "schedules");
+        int rc = st_scheds_pack(self, pk);
+        if (rc)
+            return rc;
+    }
     if (version >= 5) {
         assay_codec_pack_str(pk, "estimates");
         int rc = st_estimates_pack(self, pk);
@@ -329,6 +336,11 @@ static void s_keep_level(assay_state *self)
         st_keys_clear(self->keys);
     if (self->level < ASSAY_LEVEL_PLANNER)
         st_estimates_clear(self);
+    if (self->level < ASSAY_LEVEL_SCHEDULES) {
+        st_scheds_clear(self->scheds);
+        for (assay_spec_rec *s = self->specs_head; s; s = s->next)
+            s->schedule = "";
+    }
 }
 
 int assay_state_unpack(assay_state *self, const msgpack_object *dump,
@@ -382,6 +394,8 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
         rc = st_keys_load(self, keys, err, errlen);
     if (!rc)
         rc = st_estimates_load(self, st_get(dump, "estimates"), err, errlen);
+    if (!rc)
+        rc = st_scheds_load(self, st_get(dump, "schedules"), err, errlen);
     /* Format 1 had no levels: a state that had a leader was at level 1. */
     self->level = level ? level : self->leader ? 1 : 0;
     s_keep_level(self);

@@ -164,12 +164,14 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
     self->empty = json_object();
     self->keys = st_keys_new();
+    self->scheds = st_scheds_new();
     msgpack_sbuffer_init(&self->scratch);
     self->on_event = on_event;
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
         !self->running_on || !self->strings || !self->catalogs ||
-        !self->classes || !self->estimates || !self->zone || !self->empty || !self->keys)
+        !self->classes || !self->estimates || !self->zone || !self->empty || !self->keys ||
+        !self->scheds)
         assay_state_destroy(&self);
     return self;
 }
@@ -257,6 +259,7 @@ assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
     j->runtime = j->version = "";
     j->state = ASSAY_JOB_QUEUED;
     j->seq = ++self->seq;
+    s->unfinished++;
     return j;
 }
 
@@ -287,6 +290,7 @@ static void s_free_job(assay_job *j)
 static void s_free_spec(assay_state *self, assay_spec_rec *s)
 {
     st_class_detach(self, s);
+    st_sched_detach(self, s);
     json_decref(s->labels);
     json_decref(s->selector);
     free(s);
@@ -294,6 +298,7 @@ static void s_free_spec(assay_state *self, assay_spec_rec *s)
 
 void st_clear(assay_state *self)
 {
+    st_scheds_clear(self->scheds);
     for (assay_job *j = self->all_head, *next; j; j = next) {
         next = j->all_next;
         assay_index_remove(self->jobs, j->id);
@@ -344,9 +349,10 @@ void assay_state_destroy(assay_state **self_p)
     assay_state *self = *self_p;
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
         self->running_on && self->strings && self->catalogs && self->keys &&
-        self->classes && self->estimates)
+        self->classes && self->estimates && self->scheds)
         st_clear(self);
     st_keys_destroy(&self->keys);
+    st_scheds_destroy(&self->scheds);
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);
     if (self->zone)
@@ -552,6 +558,7 @@ static void s_heap_remove(assay_state *self, assay_job *j)
 static void s_done_add(assay_state *self, assay_job *j)
 {
     self->n_state[j->state]++;
+    j->spec->unfinished--;
     if (j->spec->retain_ms > 0 && s_heap_push(self, j))
         return;
     st_list_append(&self->done, j);
@@ -581,6 +588,8 @@ void st_finish(assay_state *self, assay_job *j, assay_job_state st,
     j->state = st;
     j->ended_ms = at;
     s_done_add(self, j);
+    if (!j->spec->unfinished && j->spec->sched)
+        st_sched_run_ended(self, j->spec, at);
 }
 
 bool st_place(assay_state *self, assay_job *j)
@@ -936,7 +945,9 @@ void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s, int version)
                                 .pack = version >= 5 && s->pack,
                                 .retain_seconds = s->retain_ms / 1000,
                                 .by_name = by ? s->by_name : NULL,
-                                .by_role = by ? s->by_role : NULL});
+                                .by_role = by ? s->by_role : NULL,
+                                .schedule = version >= 6 ? s->schedule
+                                                         : NULL});
 }
 
 json_t *assay_spec_json(const assay_spec_rec *s)

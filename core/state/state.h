@@ -63,10 +63,11 @@
 
 /* Snapshot format this build writes (it reads 1 up to this). Format 3: a
  * JobSpec may name who submitted it. Format 4: enrolment tokens and
- * enrolled keys. Format 5: actions' duration estimates. */
-#define ASSAY_STATE_VERSION 5
+ * enrolled keys. Format 5: actions' duration estimates. Format 6:
+ * schedules, and the schedule a JobSpec is a run of. */
+#define ASSAY_STATE_VERSION 6
 /* Highest feature level this build speaks. */
-#define ASSAY_STATE_LEVEL 6
+#define ASSAY_STATE_LEVEL 7
 /* The feature level that brought retention (the "expire" op). */
 #define ASSAY_LEVEL_RETENTION 2
 /* The feature level that brought forgetting dead runtimes ("forget"). */
@@ -81,6 +82,8 @@
  * estimates (learned from results as they are applied; kept in
  * snapshots), and JobSpecs' CPU requests and placement. */
 #define ASSAY_LEVEL_PLANNER 6
+/* The feature level that brought schedules (state/schedule.h). */
+#define ASSAY_LEVEL_SCHEDULES 7
 /* Attempts a job's history keeps (JobSpecs allow at most 100). */
 #define ASSAY_ATTEMPTS_MAX 100
 
@@ -118,7 +121,13 @@ typedef struct assay_spec_rec {
      * does not say (before level 4, or security = none). */
     const char *by_name, *by_role;
     size_t live; /* its jobs not yet expired */
+    size_t unfinished; /* its jobs queued or running */
     assay_class *placement; /* where its queued jobs wait */
+    /* The schedule whose run it is (interned id; level 7), NULL if none;
+     * while that schedule is held, its record and the list of its runs. */
+    const char *schedule;
+    struct assay_sched_rec *sched;
+    struct assay_spec_rec *sched_prev, *sched_next;
     struct assay_spec_rec *prev, *next; /* submission order */
 } assay_spec_rec;
 

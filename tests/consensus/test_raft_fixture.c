@@ -23,6 +23,7 @@
 #include "base/codec.h"
 #include "base/errtext.h"
 #include "state/fsm.h"
+#include "state/schedule.h"
 #include "state/state.h"
 
 /* Bound of every step_until, in simulated ms: a few election timeouts
@@ -1254,11 +1255,34 @@ Test(raft_fixture, malformed_entries)
  * enrolment tokens, enrols a key with one, revokes another token and
  * keeps the third pending; format 5 raises it to 6, runs batch-4 again,
  * to a result 250 ms after its dispatch, its action's first duration
- * estimate, and has a JobSpec ask for 1.5 CPUs, packed. */
+ * estimate, and has a JobSpec ask for 1.5 CPUs, packed; format 6 raises
+ * it to 7, makes a schedule (buffer_one), fires it twice (a run started,
+ * the next buffered behind it, three fires missed before it) and pauses
+ * it. */
 static int fixture_len(int version)
 {
     return n_every + (version >= 2) * 4 + (version >= 3) * 3 +
-           (version >= 4) * 6 + (version >= 5) * 4;
+           (version >= 4) * 6 + (version >= 5) * 4 + (version >= 6) * 5;
+}
+
+/* A due fire of the fixture's schedule at hour h (format 6). */
+static json_t *fixture_fire(int h, const char *skipped)
+{
+    char id[64];
+    snprintf(id, sizeof id, "hourly.19700101T%02d0000Z", h);
+    json_t *spec = J("{'action':'noop.pass', 'version':'', "
+                     "'resolved':'1.0.0', 'labels':{}, 'selector':{}, "
+                     "'timeout_ms':1000, 'max_attempts':1, 'priority':0, "
+                     "'memory_mb':0, 'schedule':'hourly'}");
+    json_object_set_new(spec, "id", json_string(id));
+    json_t *item = json_pack("{s:s, s:i, s:s, s:o, s:[{s:s+, s:{}}]}",
+                             "schedule", "hourly", "nominal", h * 3600000,
+                             "kind", "due", "spec", spec, "jobs", "id", id,
+                             "-0", "params");
+    if (skipped)
+        json_object_set_new(item, "skipped", J(skipped));
+    return json_pack("{s:s, s:[o], s:i}", "op", "fire", "items", item, "at",
+                     6000 + 100 * h);
 }
 
 #define FIXTURE_HASH8(c) c c c c c c c c
@@ -1272,6 +1296,21 @@ static json_t *fixture_cmd(int version, int k)
     (void)version;
     json_t *c;
     switch (k - n_every) {
+    case 17: return J("{'op':'level', 'level':7, 'at':6000}");
+    case 18:
+        return J("{'op':'schedule', 'id':'hourly', 'def':{'overlap':"
+                 "'buffer_one', 'keep_runs':5, 'max_runs':0, 'cron':"
+                 "['0 * * * *'], 'timezone':'Europe/Berlin', 'spec':"
+                 "{'action':'noop.pass'}}, 'at':6000, "
+                 "'by':{'name':'alice', 'role':'admin'}}");
+    case 19: return fixture_fire(1, NULL);
+    case 20:
+        return fixture_fire(5, "{'outcome':'missed', 'count':3, "
+                               "'first':7200000, 'reason':'older than the "
+                               "catch-up window (3600 s)'}");
+    case 21:
+        return J("{'op':'schedule_state', 'id':'hourly', 'paused':true, "
+                 "'note':'maintenance', 'at':6900}");
     case 13: return J("{'op':'level', 'level':6, 'at':5000}");
     case 14:
         return J("{'op':'dispatch', 'items':[{'job':'batch-4', 'attempt':2, "
@@ -1454,6 +1493,45 @@ Test(raft_fixture, version_1_log_and_snapshot_still_load)
     cr_expect_str_eq(dump_leader(db), "node-0");
     cr_expect_eq(assay_state_level(a.m.state), 1);
     cr_expect_eq(assay_state_level(b.m.state), 1);
+    json_decref(da);
+    json_decref(db);
+    member_fini(&a.m);
+    member_fini(&b.m);
+}
+
+Test(raft_fixture, version_6_log_and_snapshot_still_load)
+{
+    solo a, b;
+    load_fixture(6, &a, &b);
+    json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
+    expect_same_dumps(da, db);
+    cr_expect_eq(assay_state_level(b.m.state), 7);
+    for (int i = 0; i < 2; i++) {
+        assay_state *st = i ? b.m.state : a.m.state;
+        const assay_sched_rec *r = assay_state_schedule(st, "hourly");
+        cr_assert_not_null(r);
+        cr_expect(r->paused);
+        cr_expect_str_eq(r->note, "maintenance");
+        cr_expect_eq(r->cursor_ms, 5 * 3600000);
+        cr_expect_eq(r->started, 1);
+        cr_expect_eq(r->buffered, 1);
+        cr_expect_eq(r->missed, 3);
+        cr_expect_eq(r->n_active, 1);
+        cr_expect_eq(r->n_buffer, 1);
+        cr_expect_eq(r->overlap, ASSAY_OVERLAP_BUFFER_ONE);
+        const assay_spec_rec *s = assay_state_spec(st, "hourly.19700101T010000Z");
+        cr_assert_not_null(s);
+        cr_expect_eq(s->sched, r);
+        cr_expect_str_eq(r->by_name, "alice");
+    }
+    /* Schedules stay out of format 5, which a member of the release
+     * before reads. */
+    json_t *v5 = assay_state_dump_format(b.m.state, 5);
+    cr_expect_null(json_object_get(v5, "schedules"));
+    char *t5 = jtext(v5);
+    cr_expect_null(strstr(t5, "\"schedule\""), "%s", t5);
+    free(t5);
+    json_decref(v5);
     json_decref(da);
     json_decref(db);
     member_fini(&a.m);
