@@ -162,6 +162,15 @@ static const struct conf_key keys[] = {
         "Seconds a runtime stays in the registry after the leader saw it "
         "dead (and it holds no running job) before it is forgotten; 0: "
         "kept forever."),
+    INT(max_schedules, "10000", 0, 100000,
+        "Schedules the cluster holds at most; creating one more is "
+        "refused (docs/schedules.md)."),
+    INT(schedule_min_interval, "10", 1, 86400,
+        "Seconds a schedule's fires must be apart at least; a schedule "
+        "that would fire more often is refused."),
+    INT(schedule_backfill_max, "1000", 1, 100000,
+        "Fires one `schedule backfill` may run at most; a longer range is "
+        "refused, saying how many it holds."),
     INT(max_message_kb, "1024", 1, 65536,
         "Largest protocol message accepted, in KiB."),
     INT(events_buffer_mb, "64", 1, 65536,

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "ctl_cluster.h"
 #include "ctl_keys.h"
+#include "ctl_schedule.h"
 #include "exec/runner.h"
 #include "flagspec.h"
 #include "job/jobspec.h"
@@ -36,6 +37,11 @@ static void s_usage(FILE *out)
           "  plugins [--rescan]         every runtime's plugin catalogue (or\n"
           "                             ask runtimes to rescan their plugins)\n"
           "  watch [--topic T] [--count N]  print events as they happen\n"
+          "  schedule create FILE.json | list | show ID | delete ID\n"
+          "  schedule pause ID [--note TEXT] | resume ID | trigger ID\n"
+          "  schedule backfill ID --from TIME --to TIME [--dry-run]\n"
+          "                             schedules: JobSpecs run on cron or "
+          "intervals\n"
           "  cluster [status]           members, roles, leader, term, "
           "indexes\n"
           "  cluster add ID HOST:PORT | remove ID | demote ID | transfer "
@@ -309,6 +315,10 @@ int main(int argc, char **argv)
         {"name", required_argument, NULL, 'N'},
         {"role", required_argument, NULL, 'O'},
         {"ttl", required_argument, NULL, 'Y'},
+        {"note", required_argument, NULL, 'o'},
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 'u'},
+        {"dry-run", no_argument, NULL, 'y'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -354,6 +364,10 @@ int main(int argc, char **argv)
         case 'N': co.name = optarg; break;
         case 'O': co.role = optarg; break;
         case 'Y': co.ttl = optarg; break;
+        case 'o': co.note = optarg; break;
+        case 'f': co.from = optarg; break;
+        case 'u': co.to = optarg; break;
+        case 'y': co.dry_run = true; break;
         case 'X': security = optarg; break;
         case 'w': co.wait = true; break;
         case 'R': co.rescan = true; break;
@@ -435,6 +449,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "keys")) {
         code = assay_ctl_keys(argv + optind, argc - optind, &co);
+        goto out;
+    }
+    if (!strcmp(cmd, "schedule")) {
+        code = assay_ctl_schedule(argv + optind, argc - optind, &co);
         goto out;
     }
     if (!o.local) {

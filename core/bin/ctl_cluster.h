@@ -23,6 +23,9 @@ typedef struct assay_ctl_opts {
     const char *key;         /* --key; NULL: operator */
     bool plain;              /* --security none ($ASSAY_SECURITY) */
     const char *name, *role, *ttl; /* keys enroll --name, --role, --ttl */
+    const char *note;             /* schedule pause --note */
+    const char *from, *to;        /* schedule backfill --from, --to */
+    bool dry_run;                 /* schedule backfill --dry-run */
 } assay_ctl_opts;
 
 /* Runs submit, job, jobs, wait, cancel, runtimes, plugins or watch;

@@ -197,6 +197,12 @@ struct assay_leader {
     /* Housekeeping commands, each one in flight at a time. */
     s_chore expiring;   /* "expire": finished jobs past retention */
     s_chore forgetting; /* "forget": runtimes dead past retention */
+    /* Schedules (schedules.c): when each is next due. */
+    struct mb_scheds *scheds;
+    /* The wall clock schedules fire by: assay_wall_ms unless a test sets
+     * its own (no test sleeps until a fire time). */
+    int64_t (*wall)(void *arg);
+    void *wall_arg;
     int64_t forget_check_ms; /* when dead runtimes are looked at next */
     assay_snapshotter *snap;
     bool secure; /* its links are CURVE (security = curve) */
@@ -284,6 +290,11 @@ bool mb_may_be(assay_leader *self, const assay_link_msg *m, const char *id);
 /* Inside a service: whether the asker may cancel JobSpec s's jobs (an
  * admin any, a submitter those it submitted); a refusal is logged. */
 bool mb_may_cancel(assay_leader *self, const assay_spec_rec *s);
+/* Inside a service: whether the asker may change what key `owner` made
+ * (an admin anything, a submitter its own); `what` names it in the
+ * refusal logged. */
+bool mb_may_manage(assay_leader *self, const char *owner,
+                   const char *service, const char *what);
 /* Inside a service: the asker's key name to record with a command (the
  * cluster at the attribution level), else NULL. */
 const char *mb_attribution(const assay_leader *self);
@@ -307,7 +318,44 @@ int mb_resolve_cached(assay_leader *self, const assay_jobspec *spec,
                       const json_t **decl, const char **version, char *err,
                       size_t errlen);
 
+/* schedules.c: when schedules are due, and firing them */
+typedef struct mb_scheds mb_scheds;
+int mb_scheds_new(assay_leader *self);
+void mb_scheds_destroy(assay_leader *self);
+/* Forgets every plan: a member taking or losing the lead. */
+void mb_scheds_reset(assay_leader *self);
+/* Plans the schedules that changed and commits the fires that are due. */
+void mb_scheds_tick(assay_leader *self);
+/* The wall clock (ms) schedules go by. */
+int64_t mb_wall_ms(const assay_leader *self);
+struct assay_sched_limits mb_sched_limits(const assay_leader *self);
+/* When schedule id is next due (ms), INT64_MAX if never / unknown. */
+int64_t mb_sched_due(const assay_leader *self, const char *id);
+/* rec's definition compiled (NULL if it cannot be here). */
+const struct assay_sched_def *mb_sched_def(assay_leader *self,
+                                           const struct assay_sched_rec *rec);
+/* The JobSpec of d's fire at nominal (of kind), built and checked as a
+ * submit: its fields in *cs (pointing into *spec, which the caller
+ * destroys), its jobs in *jobs; or why not. */
+int mb_sched_run_build(assay_leader *self, const struct assay_sched_def *d,
+                       int64_t nominal, int kind, assay_jobspec **spec,
+                       assay_cmd_spec *cs, assay_cmd_list **jobs, char *err,
+                       size_t errlen);
+/* schedule_service.c: assay.schedule */
+void mb_svc_schedule(assay_leader *self, const assay_bytes *route,
+                     const char *verb, const json_t *body);
 /* services.c: control-plane services */
+/* A JobSpec checked as a submit checks it (feature level, action and
+ * version resolved, every job's params type-checked): the version it
+ * resolved to, and its jobs (assay_cmd_list_job entries). */
+int mb_spec_build(assay_leader *self, const assay_jobspec *spec,
+                  const char **resolved, assay_cmd_list **jobs, char *err,
+                  size_t errlen);
+/* Its fields as the log holds them (the member's defaults filled in; by:
+ * the asker, at the attribution level). */
+assay_cmd_spec mb_spec_fields(const assay_leader *self,
+                              const assay_jobspec *spec,
+                              const char *resolved);
 void mb_svc_submit(assay_leader *self, const assay_bytes *route,
                    const char *verb, const json_t *body);
 void mb_svc_job(assay_leader *self, const assay_bytes *route, const char *verb,

@@ -29,14 +29,20 @@ const json_t *mb_known_leader(assay_leader *self)
 /* Control-plane requests that need the leader, on a member that does not
  * lead: ASSAY_ENOTLEADER, with the leader's endpoints when known. */
 /* Admin actions go to the audit log as they are asked: a cancel, a
- * rescan, a cluster change (not its status), a token made or a key
- * revoked, with the request's body. */
+ * schedule changed (not listed or shown), a rescan, a cluster change
+ * (not its status), a token made or a key revoked, with the request's
+ * body. */
 static void s_audit_asked(assay_leader *self, const assay_link_msg *m)
 {
     assay_cp_cluster req;
     char err[ASSAY_ERRMSG_SIZE];
     assay_cp_keys keys;
+    assay_cp_sched sched;
     bool change = !strcmp(m->verb, ASSAY_SVC_CANCEL) ||
+                  (!strcmp(m->verb, ASSAY_SVC_SCHEDULE) &&
+                   !assay_cp_read_sched(m->body, &sched, err, sizeof err) &&
+                   sched.op != ASSAY_CP_SCHED_LIST &&
+                   sched.op != ASSAY_CP_SCHED_SHOW) ||
                   !strcmp(m->verb, ASSAY_SVC_RESCAN) ||
                   (!strcmp(m->verb, ASSAY_SVC_KEYS) &&
                    !assay_cp_read_keys(m->body, &keys, err, sizeof err) &&
@@ -277,6 +283,7 @@ static void s_claimed(void *arg, int status, void *result)
     assay_state_reset_marks(self->state);
     mb_forget_runtimes(self);
     mb_offers_reset(self, true);
+    mb_scheds_reset(self);
     self->started_ms = assay_now_ms();
     self->leading = true;
     self->dirty = true;
@@ -322,6 +329,7 @@ static const struct {
     {ASSAY_SVC_RUNTIMES, mb_svc_runtimes}, {ASSAY_SVC_PLUGINS, mb_svc_plugins},
     {ASSAY_SVC_RESCAN, mb_svc_rescan},     {ASSAY_SVC_CLUSTER, s_svc_cluster},
     {ASSAY_SVC_KEYS, mb_svc_keys},         {ASSAY_SVC_ENROL, mb_svc_enrol},
+    {ASSAY_SVC_SCHEDULE, mb_svc_schedule},
 };
 
 #define NSERVICES (sizeof s_services / sizeof *s_services)

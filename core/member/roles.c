@@ -78,6 +78,16 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
     bool ok;
     if (!strcmp(v, ASSAY_SVC_SUBMIT) || !strcmp(v, ASSAY_SVC_CANCEL))
         ok = s_is(m->role, "submit");
+    else if (!strcmp(v, ASSAY_SVC_SCHEDULE)) {
+        assay_cp_sched req;
+        char err[ASSAY_ERRMSG_SIZE];
+        /* Reading is a reader's; changing a submitter's (its own). */
+        ok = assay_cp_read_sched(m->body, &req, err, sizeof err) ||
+                     req.op == ASSAY_CP_SCHED_LIST ||
+                     req.op == ASSAY_CP_SCHED_SHOW
+                 ? reader
+                 : s_is(m->role, "submit");
+    }
     else if (!strcmp(v, ASSAY_SVC_CLUSTER)) {
         assay_cp_cluster req;
         char err[ASSAY_ERRMSG_SIZE];
@@ -104,18 +114,23 @@ const char *mb_attribution(const assay_leader *self)
                : NULL;
 }
 
-bool mb_may_cancel(assay_leader *self, const assay_spec_rec *s)
+bool mb_may_manage(assay_leader *self, const char *owner,
+                   const char *service, const char *what)
 {
     if (!self->asker || s_is(self->asker_role, "admin"))
         return true;
-    if (s->by_name && !strcmp(s->by_name, self->asker))
+    if (owner && !strcmp(owner, self->asker))
         return true;
-    s_denied(self, self->asker, self->asker_role, ASSAY_SVC_CANCEL,
-             "refused assay.cancel of %s from key %s (role %s): "
-             "submitted by %s", s->id, self->asker,
-             self->asker_role ? self->asker_role : "none",
-             s->by_name ? s->by_name : "an unrecorded key");
+    s_denied(self, self->asker, self->asker_role, service,
+             "refused %s of %s from key %s (role %s): made by %s", service,
+             what, self->asker, self->asker_role ? self->asker_role : "none",
+             owner ? owner : "an unrecorded key");
     return false;
+}
+
+bool mb_may_cancel(assay_leader *self, const assay_spec_rec *s)
+{
+    return mb_may_manage(self, s->by_name, ASSAY_SVC_CANCEL, s->id);
 }
 
 bool mb_may_run(assay_leader *self, const assay_link_msg *m)

@@ -34,6 +34,72 @@ static void s_refuse(assay_leader *self, const assay_bytes *route,
     mb_reply(self, route, verb, r);
 }
 
+int mb_spec_build(assay_leader *self, const assay_jobspec *spec,
+                  const char **resolved, assay_cmd_list **jobs, char *err,
+                  size_t errlen)
+{
+    *jobs = NULL;
+    /* Members of the release before would neither keep nor honour them. */
+    if ((spec->cpu_milli || spec->pack) &&
+        assay_state_level(self->state) < ASSAY_LEVEL_PLANNER)
+        return assay_errf(err, errlen, ASSAY_EUNSUPP,
+                          "%s needs feature level %d (the cluster is at "
+                          "%lld): `assayctl cluster upgrade` once every "
+                          "member runs this release",
+                          spec->cpu_milli ? "resources.cpus"
+                                          : "placement \"pack\"",
+                          ASSAY_LEVEL_PLANNER,
+                          (long long)assay_state_level(self->state));
+    const json_t *decl_json = NULL;
+    assay_param *decl = NULL;
+    json_t *norms = NULL;
+    /* The version is fixed here, cluster-wide: the params were checked
+     * against its declaration, so only runtimes with it may run them. The
+     * check is the local runner's, so a refusal names the same place. */
+    int rc = mb_resolve_cached(self, spec, &decl_json, resolved, err, errlen);
+    if (!rc)
+        rc = assay_params_from_json(decl_json, &decl, err, errlen);
+    if (!rc)
+        rc = assay_jobspec_check_params(spec, decl, &norms, err, errlen);
+    free(decl);
+    if (rc)
+        return rc;
+    *jobs = assay_cmd_list_new();
+    json_t *norm;
+    size_t i;
+    json_array_foreach(norms, i, norm) {
+        char id[ASSAY_ID_MAX + 32];
+        assay_jobspec_job_id(spec, i, id, sizeof id);
+        if (*jobs && assay_cmd_list_job(*jobs, id, norm) != 0)
+            assay_cmd_list_destroy(jobs);
+    }
+    json_decref(norms);
+    return *jobs ? 0 : ASSAY_ENOMEM;
+}
+
+assay_cmd_spec mb_spec_fields(const assay_leader *self,
+                              const assay_jobspec *spec, const char *resolved)
+{
+    return (assay_cmd_spec){
+        .id = spec->id,
+        .action = spec->action,
+        .version = spec->version,
+        .resolved = resolved,
+        .labels = spec->labels,
+        .selector = spec->selector,
+        .timeout_ms = spec->timeout_ms ? spec->timeout_ms
+                                       : self->conf->default_timeout_ms,
+        .max_attempts = spec->max_attempts ? spec->max_attempts
+                                           : self->conf->max_attempts,
+        .priority = spec->priority,
+        .memory_mb = spec->memory_mb,
+        .cpu_milli = spec->cpu_milli,
+        .pack = spec->pack,
+        .retain_seconds = spec->retain_seconds,
+        .by_name = mb_attribution(self),
+        .by_role = self->asker_role};
+}
+
 void mb_svc_submit(assay_leader *self, const assay_bytes *route,
                    const char *verb, const json_t *body)
 {
@@ -52,68 +118,16 @@ void mb_svc_submit(assay_leader *self, const assay_bytes *route,
         assay_jobspec_destroy(&spec);
         return;
     }
-    /* Members of the release before would neither keep nor honour them. */
-    if ((spec->cpu_milli || spec->pack) &&
-        assay_state_level(self->state) < ASSAY_LEVEL_PLANNER) {
-        snprintf(err, sizeof err,
-                 "%s needs feature level %d (the cluster is at %lld): "
-                 "`assayctl cluster upgrade` once every member runs this "
-                 "release",
-                 spec->cpu_milli ? "resources.cpus" : "placement \"pack\"",
-                 ASSAY_LEVEL_PLANNER,
-                 (long long)assay_state_level(self->state));
-        s_refuse(self, route, verb, body, ASSAY_EUNSUPP, err);
-        assay_jobspec_destroy(&spec);
-        return;
-    }
-    const json_t *decl_json = NULL;
     const char *resolved = NULL;
-    assay_param *decl = NULL;
-    json_t *norms = NULL;
-    /* The version is fixed here, cluster-wide: the params were checked
-     * against its declaration, so only runtimes with it may run them. The
-     * check is the local runner's, so a refusal names the same place. */
-    rc = mb_resolve_cached(self, spec, &decl_json, &resolved, err, sizeof err);
-    if (!rc)
-        rc = assay_params_from_json(decl_json, &decl, err, sizeof err);
-    if (!rc)
-        rc = assay_jobspec_check_params(spec, decl, &norms, err, sizeof err);
-    free(decl);
+    assay_cmd_list *jobs = NULL;
+    rc = mb_spec_build(self, spec, &resolved, &jobs, err, sizeof err);
     if (rc) {
         s_refuse(self, route, verb, body, rc, err);
         assay_jobspec_destroy(&spec);
         return;
     }
-    assay_cmd_list *jobs = assay_cmd_list_new();
-    json_t *norm;
-    size_t i;
-    json_array_foreach(norms, i, norm) {
-        char id[ASSAY_ID_MAX + 32];
-        assay_jobspec_job_id(spec, i, id, sizeof id);
-        if (jobs)
-            assay_cmd_list_job(jobs, id, norm);
-    }
-    json_decref(norms);
-    assay_cmd *cmd = assay_cmd_submit(
-        &(assay_cmd_spec){
-            .id = spec->id,
-            .action = spec->action,
-            .version = spec->version,
-            .resolved = resolved,
-            .labels = spec->labels,
-            .selector = spec->selector,
-            .timeout_ms = spec->timeout_ms ? spec->timeout_ms
-                                           : self->conf->default_timeout_ms,
-            .max_attempts = spec->max_attempts ? spec->max_attempts
-                                               : self->conf->max_attempts,
-            .priority = spec->priority,
-            .memory_mb = spec->memory_mb,
-            .cpu_milli = spec->cpu_milli,
-            .pack = spec->pack,
-            .retain_seconds = spec->retain_seconds,
-            .by_name = mb_attribution(self),
-            .by_role = self->asker_role},
-        &jobs);
+    assay_cmd_spec fields = mb_spec_fields(self, spec, resolved);
+    assay_cmd *cmd = assay_cmd_submit(&fields, &jobs);
     s_pending *p = mb_pending_new(self, route, verb, json_string(spec->id));
     assay_jobspec_destroy(&spec);
     rc = p ? mb_commit(self, cmd, s_submitted, p) : ASSAY_ENOMEM;

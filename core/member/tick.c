@@ -222,6 +222,7 @@ void mb_tick(void *arg)
         return;
     s_expire(self, assay_wall_ms());
     s_forget_dead(self, now);
+    mb_scheds_tick(self);
     /* Acks left waiting for a dispatch to ride on go now: those runtimes
      * stay on the outbox list (mb_prepare), and only they are visited. */
     for (s_rt *r = self->out_list; r; r = r->out_next)

@@ -232,6 +232,100 @@ int assay_cp_read_keys(const json_t *body, assay_cp_keys *out, char *err,
     return 0;
 }
 
+static const char *const s_sched_ops[] = {
+    "list", "show", "create", "pause", "resume", "trigger", "backfill",
+    "delete"};
+
+const char *assay_cp_sched_op_name(int op)
+{
+    return op >= 0 && (size_t)op < sizeof s_sched_ops / sizeof *s_sched_ops
+               ? s_sched_ops[op]
+               : NULL;
+}
+
+json_t *assay_cp_pack_sched(const assay_cp_sched *req)
+{
+    const char *name = assay_cp_sched_op_name(req->op);
+    json_t *o = name ? json_pack("{s:s}", "op", name) : NULL;
+    if (o && req->id)
+        json_object_set_new(o, "id", json_string(req->id));
+    if (o && req->schedule)
+        json_object_set(o, "schedule", (json_t *)req->schedule);
+    if (o && req->note)
+        json_object_set_new(o, "note", json_string(req->note));
+    if (o && req->from)
+        json_object_set_new(o, "from", json_string(req->from));
+    if (o && req->to)
+        json_object_set_new(o, "to", json_string(req->to));
+    if (o && req->dry_run)
+        json_object_set_new(o, "dry_run", json_true());
+    if (o && req->after)
+        json_object_set_new(o, "after", json_string(req->after));
+    if (o && req->limit)
+        json_object_set_new(o, "limit", json_integer(req->limit));
+    return o;
+}
+
+int assay_cp_read_sched(const json_t *body, assay_cp_sched *out, char *err,
+                        size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const char *op = s_str(body, "op") ? s_str(body, "op") : "list";
+    size_t i = 0, n = sizeof s_sched_ops / sizeof *s_sched_ops;
+    while (i < n && strcmp(op, s_sched_ops[i]))
+        i++;
+    if (i == n)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.schedule: unknown op '%.32s' (list, show, "
+                          "create, pause, resume, trigger, backfill, "
+                          "delete)",
+                          op);
+    out->op = (assay_cp_sched_op)i;
+    out->id = s_str(body, "id");
+    out->schedule = json_object_get(body, "schedule");
+    out->note = s_str(body, "note");
+    out->from = s_str(body, "from");
+    out->to = s_str(body, "to");
+    out->dry_run = json_is_true(json_object_get(body, "dry_run"));
+    out->after = s_str(body, "after");
+    const json_t *limit = json_object_get(body, "limit");
+    out->limit = limit ? (json_is_integer(limit) ? json_integer_value(limit)
+                                                 : -1)
+                       : ASSAY_CP_SCHED_PAGE;
+    switch (out->op) {
+    case ASSAY_CP_SCHED_LIST:
+        if (out->limit < 1 || out->limit > ASSAY_CP_SCHED_PAGE)
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "assay.schedule list: limit: from 1 to %d",
+                              ASSAY_CP_SCHED_PAGE);
+        return 0;
+    case ASSAY_CP_SCHED_CREATE:
+        if (!json_is_object(out->schedule))
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "assay.schedule create: schedule: the "
+                              "definition (an object, docs/schedules.md)");
+        return 0;
+    default:
+        break;
+    }
+    if (!out->id || !assay_ident_valid(out->id, 40))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.schedule %s: id: a schedule id (at most 40 "
+                          "letters, digits, '.', '_', '-') is needed",
+                          op);
+    if (json_object_get(body, "note") &&
+        (!out->note || strlen(out->note) > 500))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.schedule %s: note: text of at most 500 "
+                          "bytes",
+                          op);
+    if (out->op == ASSAY_CP_SCHED_BACKFILL && (!out->from || !out->to))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.schedule backfill: from and to (RFC 3339 "
+                          "times) are needed");
+    return 0;
+}
+
 json_t *assay_cp_pack_enrol(const assay_cp_enrol *req)
 {
     return json_pack("{s:s, s:s}", "name", req->name, "secret", req->secret);

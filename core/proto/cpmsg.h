@@ -124,6 +124,43 @@ json_t *assay_cp_pack_keys(const assay_cp_keys *req);
 int assay_cp_read_keys(const json_t *body, assay_cp_keys *out, char *err,
                        size_t errlen);
 
+/* assay.schedule: {op, id?, schedule?, note?, from?, to?, dry_run?,
+ * after?, limit?} (docs/protocol.md#assayschedule). list and show need a
+ * read role; the others submit (on the schedules its key made) or
+ * admin. */
+typedef enum assay_cp_sched_op {
+    ASSAY_CP_SCHED_LIST,
+    ASSAY_CP_SCHED_SHOW,
+    ASSAY_CP_SCHED_CREATE,
+    ASSAY_CP_SCHED_PAUSE,
+    ASSAY_CP_SCHED_RESUME,
+    ASSAY_CP_SCHED_TRIGGER,
+    ASSAY_CP_SCHED_BACKFILL,
+    ASSAY_CP_SCHED_DELETE,
+} assay_cp_sched_op;
+
+/* A page of `schedule list`, at most. */
+#define ASSAY_CP_SCHED_PAGE 1000
+
+typedef struct assay_cp_sched {
+    assay_cp_sched_op op;
+    const char *id;         /* all but list and create */
+    const json_t *schedule; /* create: the definition (docs/schedules.md) */
+    const char *note;       /* pause: why (optional, at most 500 bytes) */
+    const char *from, *to;  /* backfill: RFC 3339 times, from < to */
+    bool dry_run;           /* backfill: only say how many would run */
+    const char *after;      /* list: the page after this id */
+    int64_t limit;          /* list: 1 .. ASSAY_CP_SCHED_PAGE */
+} assay_cp_sched;
+
+/* The op's name, or NULL out of range. */
+const char *assay_cp_sched_op_name(int op);
+json_t *assay_cp_pack_sched(const assay_cp_sched *req);
+/* A missing op is "list"; what each op needs is checked (the definition
+ * itself by core/sched/def.c). */
+int assay_cp_read_sched(const json_t *body, assay_cp_sched *out, char *err,
+                        size_t errlen);
+
 /* assay.enrol (a guest): {name, secret}: the token's secret (hex) for the
  * name it was made for. */
 typedef struct assay_cp_enrol {

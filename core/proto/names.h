@@ -21,6 +21,7 @@
 #define ASSAY_SVC_CLUSTER "assay.cluster"
 #define ASSAY_SVC_KEYS "assay.keys"
 #define ASSAY_SVC_ENROL "assay.enrol"
+#define ASSAY_SVC_SCHEDULE "assay.schedule"
 /* RFC 8 service discovery; its bodies are plain text. */
 #define ASSAY_SVC_MMI_PREFIX "mmi."
 #define ASSAY_SVC_MMI_SERVICE "mmi.service"

@@ -60,8 +60,6 @@ struct st_scheds {
     size_t n_ended, cap_ended;
 };
 
-static const char *const s_overlaps[] = {"skip", "buffer_one", "buffer_all",
-                                         "cancel_other", "allow_all"};
 static const char *const s_kinds[] = {"due", "trigger", "backfill"};
 static const char *const s_outcomes[] = {"started", "buffered",    "skipped",
                                          "missed",  "nonexistent", "failed"};
@@ -81,14 +79,6 @@ static int s_parse(const char *const *names, size_t n, const char *name)
     return -1;
 }
 
-const char *assay_overlap_name(int o)
-{
-    return s_name(s_overlaps, S_NAMES(s_overlaps), o);
-}
-int assay_overlap_parse(const char *name)
-{
-    return s_parse(s_overlaps, S_NAMES(s_overlaps), name);
-}
 const char *assay_fire_kind_name(int k)
 {
     return s_name(s_kinds, S_NAMES(s_kinds), k);
@@ -237,28 +227,14 @@ const assay_sched_run *assay_sched_run_at(const assay_sched_rec *r,
 void assay_sched_run_id(const char *id, int64_t nominal_ms, int kind,
                         char *buf, size_t len)
 {
-    /* Civil date of the UTC day (Hinnant's days_from_civil, inverted). */
-    int64_t ms = nominal_ms;
-    int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int64_t rem = ms - days * 86400000;
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153, d = doy - (153 * mp + 2) / 5 + 1;
-    int64_t m = mp < 10 ? mp + 3 : mp - 9;
-    y += m <= 2;
-    int64_t sec = rem / 1000;
+    char t[40]; /* 2026-03-29T01:00:00.000Z */
+    assay_sched_time_text(nominal_ms, t, sizeof t);
     if (kind == ASSAY_FIRE_TRIGGER)
-        snprintf(buf, len, "%s.t%04lld%02lld%02lldT%02lld%02lld%02lld.%03lldZ",
-                 id, (long long)y, (long long)m, (long long)d,
-                 (long long)(sec / 3600), (long long)(sec / 60 % 60),
-                 (long long)(sec % 60), (long long)(rem % 1000));
+        snprintf(buf, len, "%s.t%.4s%.2s%.2sT%.2s%.2s%.2s.%.3sZ", id, t,
+                 t + 5, t + 8, t + 11, t + 14, t + 17, t + 20);
     else
-        snprintf(buf, len, "%s.%04lld%02lld%02lldT%02lld%02lld%02lldZ", id,
-                 (long long)y, (long long)m, (long long)d,
-                 (long long)(sec / 3600), (long long)(sec / 60 % 60),
-                 (long long)(sec % 60));
+        snprintf(buf, len, "%s.%.4s%.2s%.2sT%.2s%.2s%.2sZ", id, t, t + 5,
+                 t + 8, t + 11, t + 14, t + 17);
 }
 
 /* Records a decision, the oldest falling out of the ring, and counts it;
@@ -417,12 +393,12 @@ static bool s_buffer(assay_state *self, assay_sched_rec *r,
 static void s_cancel_active(assay_state *self, assay_sched_rec *r,
                             int64_t nominal, int64_t at)
 {
-    char why[160], when[80];
-    assay_sched_run_id("", nominal, ASSAY_FIRE_DUE, when, sizeof when);
+    char why[160], when[40];
+    assay_sched_time_text(nominal, when, sizeof when);
     snprintf(why, sizeof why,
              "cancelled: schedule %s started its run of %s (overlap "
              "cancel_other)",
-             r->id, when + 1);
+             r->id, when);
     for (assay_spec_rec *s = r->held_head, *next; s && r->n_active;
          s = next) {
         next = s->sched_next;

@@ -38,24 +38,14 @@
 
 #include <jansson.h>
 
-/* Longest schedule id: its runs' JobSpec ids add at most 23 bytes. */
-#define ASSAY_SCHED_ID_MAX 40
+#include "sched/def.h"
+
 /* Decisions each schedule remembers (show lists them). */
 #define ASSAY_SCHED_RUNS 32
 /* Runs that may wait for an overlapping one (buffer_all). */
 #define ASSAY_SCHED_BUFFER_MAX 64
 /* Schedules a state holds at most (the member's max_schedules is lower). */
 #define ASSAY_SCHEDULES_MAX 100000
-/* Runs a schedule keeps at most (keep_runs). */
-#define ASSAY_SCHED_KEEP_MAX 10000
-
-typedef enum {
-    ASSAY_OVERLAP_SKIP = 0,
-    ASSAY_OVERLAP_BUFFER_ONE,
-    ASSAY_OVERLAP_BUFFER_ALL,
-    ASSAY_OVERLAP_CANCEL_OTHER,
-    ASSAY_OVERLAP_ALLOW_ALL,
-} assay_overlap;
 
 typedef enum {
     ASSAY_FIRE_DUE = 0,
@@ -73,8 +63,6 @@ typedef enum {
     ASSAY_RUN_FAILED,      /* the leader could not build it (reason) */
 } assay_run_outcome;
 
-const char *assay_overlap_name(int overlap);
-int assay_overlap_parse(const char *name); /* -1: unknown */
 const char *assay_fire_kind_name(int kind);
 int assay_fire_kind_parse(const char *name);
 const char *assay_run_outcome_name(int outcome);

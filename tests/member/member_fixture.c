@@ -91,6 +91,7 @@ void mf_bare_new(void)
     m->audit.fd = -1; /* none; test_member_audit opens one */
     cr_assert_not_null(m->state = assay_state_new(NULL, NULL));
     mb_offers_reset(m, true);
+    cr_assert_eq(mb_scheds_new(m), 0);
     mf_link_new(&m->link);
 }
 
@@ -100,6 +101,7 @@ void mf_bare_free(void)
     mb_catalog_disarm(m);
     mb_forget_runtimes(m);
     mb_offers_reset(m, false);
+    mb_scheds_destroy(m);
     assay_index_destroy(&m->rts);
     mb_batch_clear(&m->results);
     mb_batch_clear(&m->requeues);
@@ -353,4 +355,44 @@ void mf_expect_ack(mf_rt *r, const char *job, int64_t attempt, bool stale)
     cr_expect_eq(a.stale, stale, "ack of %s: stale %d, want %d", job, a.stale,
                  stale);
     json_decref(b);
+}
+
+json_t *mf_link_next(assay_link *link, const char *proto, const char *verb,
+                     char *text, size_t cap)
+{
+    char err[512];
+    int64_t until = assay_now_ms() + WAIT_MS;
+    for (int n = 0;; n++) {
+        assay_link_msg msg;
+        int rc = assay_link_recv(link, &msg, err, sizeof err);
+        cr_assert_geq(rc, 0, "%s", err);
+        if (rc == 1) {
+            cr_assert_str_eq(msg.proto, proto);
+            cr_assert_str_eq(msg.verb, verb, "got %s, want %s", msg.verb,
+                             verb);
+            if (text) {
+                size_t len = msg.raw_body ? msg.raw_body->len : 0;
+                cr_assert_lt(len, cap);
+                memcpy(text, len ? (const char *)msg.raw_body->data : "",
+                       len);
+                text[len] = '\0';
+            }
+            json_t *b = json_incref(msg.body);
+            assay_link_msg_fini(&msg);
+            return b;
+        }
+        if (n >= MAX_STEPS || assay_now_ms() > until)
+            cr_assert_fail("no %s %s came", proto, verb);
+        mf_step();
+    }
+}
+
+json_t *mf_request(assay_link *link, int id, const char *service,
+                   json_t *body)
+{
+    cr_assert_eq(assay_link_send(link, id, NULL, ASSAY_MDP_CLIENT, service,
+                                 body),
+                 0);
+    json_decref(body);
+    return mf_link_next(link, ASSAY_MDP_CLIENT, service, NULL, 0);
 }

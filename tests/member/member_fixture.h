@@ -51,8 +51,9 @@ void mf_teardown(void);
  * turn, or for a hand-built member a drain of what it received. */
 void mf_step(void);
 
-/* m as a bare struct, no loop nor consensus: a state, fresh offers and a
- * zmq link with nothing opened; the suite adds what it tests. */
+/* m as a bare struct, no loop nor consensus: a state, fresh offers, no
+ * schedules and a zmq link with nothing opened; the suite adds what it
+ * tests. */
 void mf_bare_new(void);
 /* Frees what mf_bare_new made and whatever the suite added to it
  * (sessions, their index, batches, an armed catalogue). */
@@ -63,6 +64,16 @@ void mf_link_new(assay_link **link);
 /* A new link with a client (DEALER) connection to conf.listen; returns
  * the connection's id. */
 int mf_link_connect(assay_link **link);
+
+/* The next message on link, stepping the member meanwhile: asserts its
+ * protocol and verb; its body (NULL: none) goes to the caller, an MMI
+ * text body into text (may be NULL). */
+json_t *mf_link_next(assay_link *link, const char *proto, const char *verb,
+                     char *text, size_t cap);
+/* A control-plane request on link's connection `id`; steals body (NULL:
+ * no body frame); returns the reply's body. */
+json_t *mf_request(assay_link *link, int id, const char *service,
+                   json_t *body);
 
 /* ---- runtimes: DEALER links speaking the runtime protocol ------------- */
 

@@ -19,46 +19,16 @@
 static assay_link *cp; /* a client: control plane, or runtime */
 static int cp_id;
 
-/* The next message to the client; asserts its protocol and verb. Its
- * body (NULL: none) goes to the caller; an MMI text body into text. */
 static json_t *cp_next(const char *proto, const char *verb, char *text,
                        size_t cap)
 {
-    char err[512];
-    int64_t until = assay_now_ms() + WAIT_MS;
-    for (int n = 0;; n++) {
-        assay_link_msg msg;
-        int rc = assay_link_recv(cp, &msg, err, sizeof err);
-        cr_assert_geq(rc, 0, "%s", err);
-        if (rc == 1) {
-            cr_assert_str_eq(msg.proto, proto);
-            cr_assert_str_eq(msg.verb, verb, "got %s, want %s", msg.verb,
-                             verb);
-            if (text) {
-                size_t len = msg.raw_body ? msg.raw_body->len : 0;
-                cr_assert_lt(len, cap);
-                memcpy(text, len ? (const char *)msg.raw_body->data : "",
-                       len);
-                text[len] = '\0';
-            }
-            json_t *b = json_incref(msg.body);
-            assay_link_msg_fini(&msg);
-            return b;
-        }
-        if (n >= MAX_STEPS || assay_now_ms() > until)
-            cr_assert_fail("no %s %s came", proto, verb);
-        mf_step();
-    }
+    return mf_link_next(cp, proto, verb, text, cap);
 }
 
 /* A control-plane request; steals body (NULL: no body frame). */
 static json_t *request(const char *service, json_t *body)
 {
-    cr_assert_eq(assay_link_send(cp, cp_id, NULL, ASSAY_MDP_CLIENT, service,
-                                 body),
-                 0);
-    json_decref(body);
-    return cp_next(ASSAY_MDP_CLIENT, service, NULL, 0);
+    return mf_request(cp, cp_id, service, body);
 }
 
 /* mmi.service: whether the member serves `service`, as RFC 8 text. */
