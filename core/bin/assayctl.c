@@ -14,6 +14,7 @@
 #include "ctl_cluster.h"
 #include "ctl_keys.h"
 #include "ctl_schedule.h"
+#include "proto/cpmsg.h"
 #include "exec/runner.h"
 #include "flagspec.h"
 #include "job/jobspec.h"
@@ -29,7 +30,12 @@ static void s_usage(FILE *out)
           "  submit SPEC.json [--wait]  submit a JobSpec; prints its id and "
           "job ids\n"
           "  job ID                     one job, or every job of a JobSpec\n"
-          "  jobs [--state S] [--label K=V]...  list jobs\n"
+          "  jobs [--state S] [--label K=V]... [--schedule ID] [--action A]\n"
+          "       [--runtime R] [--since T] [--until T] [--limit N]\n"
+          "                             list jobs; with --cancel or --restart\n"
+          "                             [--dry-run]: change every job matched\n"
+          "  restart ID...              failed or cancelled jobs, queued again\n"
+          "  stats                      queue depth, rates, latency, schedules\n"
           "  wait ID...                 wait until the jobs end, print "
           "results\n"
           "  cancel ID...               cancel jobs or JobSpecs\n"
@@ -319,6 +325,13 @@ int main(int argc, char **argv)
         {"from", required_argument, NULL, 'f'},
         {"to", required_argument, NULL, 'u'},
         {"dry-run", no_argument, NULL, 'y'},
+        {"schedule", required_argument, NULL, 'b'},
+        {"runtime", required_argument, NULL, 'r'},
+        {"since", required_argument, NULL, 'i'},
+        {"until", required_argument, NULL, 'U'},
+        {"limit", required_argument, NULL, 'm'},
+        {"cancel", no_argument, NULL, 'x'},
+        {"restart", no_argument, NULL, 'z'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -368,12 +381,19 @@ int main(int argc, char **argv)
         case 'f': co.from = optarg; break;
         case 'u': co.to = optarg; break;
         case 'y': co.dry_run = true; break;
+        case 'b': co.schedule = optarg; break;
+        case 'r': co.runtime = optarg; break;
+        case 'i': co.since = optarg; break;
+        case 'U': co.until = optarg; break;
+        case 'x': co.bulk = ASSAY_CP_JOBS_CANCEL; break;
+        case 'z': co.bulk = ASSAY_CP_JOBS_RESTART; break;
         case 'X': security = optarg; break;
         case 'w': co.wait = true; break;
         case 'R': co.rescan = true; break;
         case 'S': co.state = optarg; break;
         case 'T': co.topic = optarg; break;
         case 'n':
+        case 'm':
         case 't':
         case 'W': {
             long long v = s_number(optarg);
@@ -384,6 +404,8 @@ int main(int argc, char **argv)
             }
             if (c == 'n')
                 co.count = (long)v;
+            else if (c == 'm')
+                co.limit = (long)v;
             else if (c == 't')
                 co.timeout_ms = v;
             else
@@ -432,11 +454,29 @@ int main(int argc, char **argv)
     }
     bool is_plugins = !strcmp(cmd, "plugins"), is_run = !strcmp(cmd, "run"),
          is_new = !strcmp(cmd, "plugin");
+    bool is_jobs = !strcmp(cmd, "jobs");
+    /* jobs filters by action; run --local runs one. */
+    if (is_jobs && !o.local) {
+        co.action = o.flags.action;
+        o.flags.action = NULL;
+    }
     /* These change what runs: ignoring them elsewhere would mislead. */
     if ((o.flags.action || o.flags.nparams || o.flags.ntargets) &&
         !(is_run && o.local)) {
         fprintf(stderr, "assayctl: --action, --param and --target are for "
-                        "run --local\n");
+                        "run --local (and --action filters jobs)\n");
+        goto out;
+    }
+    if ((co.schedule || co.runtime || co.since || co.until || co.limit ||
+         co.bulk) &&
+        !is_jobs) {
+        fprintf(stderr, "assayctl: --schedule, --runtime, --since, --until, "
+                        "--limit, --cancel and --restart are for jobs\n");
+        goto out;
+    }
+    if (co.dry_run && !co.bulk && strcmp(cmd, "schedule")) {
+        fprintf(stderr, "assayctl: --dry-run is for jobs --cancel or "
+                        "--restart, and schedule backfill\n");
         goto out;
     }
     if (o.dir && !is_new) {

@@ -14,6 +14,7 @@
 #include "proto/cpmsg.h"
 #include "proto/names.h"
 #include "render.h"
+#include "sched/def.h"
 
 typedef struct {
     assay_client *cl;
@@ -244,36 +245,89 @@ static void s_render_jobs(const json_t *r)
     printf("%zu jobs\n", json_array_size(jobs));
 }
 
-/* Every matching job: assay.jobs answers in bounded pages, followed here
- * through their `next` cursors and shown as one list (--json: one reply,
- * `next` dropped). */
+/* jobs' filter from the options; false (said why) if a time is bad. */
+static bool s_filter(const assay_ctl_opts *o, assay_cp_jobs *q)
+{
+    char err[256];
+    *q = (assay_cp_jobs){.op = o->bulk,
+                         .state = o->state,
+                         .schedule = o->schedule,
+                         .action = o->action,
+                         .runtime = o->runtime,
+                         .labels = o->labels,
+                         .dry_run = o->dry_run};
+    if ((o->since && assay_sched_time(o->since, "--since", &q->since_ms, err,
+                                      sizeof err)) ||
+        (o->until && assay_sched_time(o->until, "--until", &q->until_ms, err,
+                                      sizeof err))) {
+        fprintf(stderr, "assayctl: jobs %s\n", err);
+        return false;
+    }
+    return true;
+}
+
+/* jobs --cancel / --restart [--dry-run]: every job the filter matches. */
+static int s_jobs_bulk(s_client *c, const assay_cp_jobs *q)
+{
+    int code = 0;
+    json_t *r = s_call(c, ASSAY_SVC_JOBS, assay_cp_pack_jobs(q), &code);
+    if (!r)
+        return code;
+    if (c->o->json) {
+        s_dump(r);
+    } else {
+        const char *op = json_string_value(json_object_get(r, "op"));
+        long long would = json_integer_value(json_object_get(r,
+                                                             "would_change"));
+        printf("%lld jobs match; %s %lld", (long long)json_integer_value(
+                                                json_object_get(r, "matched")),
+               q->dry_run ? "would" : "did", q->dry_run ? would
+                                                        : (long long)json_integer_value(
+                                                              json_object_get(
+                                                                  r, "changed")));
+        printf(" %s", op && !strcmp(op, "restart") ? "restart" : "cancel");
+        long long others = json_integer_value(json_object_get(r, "not_yours"));
+        if (others)
+            printf(" (%lld submitted by other keys left alone)", others);
+        putchar('\n');
+    }
+    json_decref(r);
+    return 0;
+}
+
+/* Every matching job (or the first --limit): assay.jobs answers in
+ * bounded pages, followed here through their `next` cursors and shown as
+ * one list (--json: one reply, `next` dropped unless --limit cut it). */
 static int s_jobs(s_client *c)
 {
+    assay_cp_jobs q;
+    if (!s_filter(c->o, &q))
+        return ASSAY_EXIT_USAGE;
+    if (q.op != ASSAY_CP_JOBS_LIST)
+        return s_jobs_bulk(c, &q);
     json_t *all = json_array(), *r = NULL;
     char cursor[128] = "";
     for (;;) {
-        json_t *q = json_object();
-        if (c->o->state)
-            json_object_set_new(q, "state", json_string(c->o->state));
-        if (c->o->labels)
-            json_object_set(q, "labels", c->o->labels);
-        if (*cursor)
-            json_object_set_new(q, "after", json_string(cursor));
+        q.after = *cursor ? cursor : NULL;
+        if (c->o->limit)
+            q.limit = c->o->limit - (long)json_array_size(all);
         int code = 0;
         json_decref(r);
-        if (!(r = s_call(c, ASSAY_SVC_JOBS, q, &code))) {
+        if (!(r = s_call(c, ASSAY_SVC_JOBS, assay_cp_pack_jobs(&q), &code))) {
             json_decref(all);
             return code;
         }
         json_array_extend(all, json_object_get(r, "jobs"));
         const char *next = json_string_value(json_object_get(r, "next"));
         if (!next || !*next || strlen(next) >= sizeof cursor ||
-            !strcmp(next, cursor)) /* no progress: a broken server */
+            !strcmp(next, cursor) /* no progress: a broken server */ ||
+            (c->o->limit && (long)json_array_size(all) >= c->o->limit))
             break;
         snprintf(cursor, sizeof cursor, "%s", next);
     }
     json_object_set_new(r, "jobs", all);
-    json_object_del(r, "next");
+    if (!c->o->limit)
+        json_object_del(r, "next");
     if (c->o->json)
         s_dump(r);
     else
@@ -282,27 +336,32 @@ static int s_jobs(s_client *c)
     return 0;
 }
 
-static int s_cancel(s_client *c, char **args, int n)
+/* cancel or restart ids (`verb`: the service, `what` the word). */
+static int s_change(s_client *c, char **args, int n, const char *service,
+                    const char *what)
 {
     if (n < 1) {
-        fprintf(stderr, "assayctl: cancel needs job or JobSpec ids\n");
+        fprintf(stderr, "assayctl: %s needs job or JobSpec ids\n", what);
         return ASSAY_EXIT_USAGE;
     }
     json_t *ids = json_array();
     for (int i = 0; i < n; i++)
         json_array_append_new(ids, json_string(args[i]));
     int code = 0;
-    json_t *r = s_call(c, ASSAY_SVC_CANCEL, json_pack("{s:o}", "ids", ids),
-                       &code);
+    json_t *r = s_call(c, service, json_pack("{s:o}", "ids", ids), &code);
     if (!r)
         return code;
     if (c->o->json) {
         s_dump(r);
     } else {
+        char done[32];
+        snprintf(done, sizeof done, "%sed", what); /* cancelled, restarted */
+        if (!strcmp(what, "cancel"))
+            snprintf(done, sizeof done, "cancelled");
         size_t i;
         json_t *j;
-        json_array_foreach(json_object_get(r, "cancelled"), i, j)
-            printf("cancelled %s\n", json_string_value(j));
+        json_array_foreach(json_object_get(r, done), i, j)
+            printf("%s %s\n", done, json_string_value(j));
         json_array_foreach(json_object_get(r, "unknown"), i, j)
             printf("unknown %s\n", json_string_value(j));
     }
@@ -310,6 +369,79 @@ static int s_cancel(s_client *c, char **args, int n)
                                                           : 0;
     json_decref(r);
     return code;
+}
+
+/* "k n, k n" of an object of counts, in key order. */
+static void s_counts(const char *title, const json_t *o)
+{
+    printf("%s:", title);
+    const char **keys = calloc(json_object_size(o) + 1, sizeof *keys);
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+        if (keys)
+            keys[n++] = k;
+    qsort(keys, n, sizeof *keys, (int (*)(const void *, const void *))strcmp);
+    for (size_t i = 0; i < n; i++)
+        printf("%s %s %lld", i ? "," : "", keys[i],
+               (long long)json_integer_value(json_object_get(o, keys[i])));
+    printf("%s\n", n ? "" : " none");
+    free(keys);
+}
+
+static void s_render_stats(const json_t *r)
+{
+    const json_t *q = json_object_get(r, "queue"),
+                 *rates = json_object_get(r, "rates"),
+                 *rts = json_object_get(r, "runtimes"),
+                 *sc = json_object_get(r, "schedules");
+    s_counts("jobs", json_object_get(q, "by_state"));
+    s_counts("queued by priority", json_object_get(q, "queued_by_priority"));
+    s_counts("queued by action", json_object_get(q, "queued_by_action"));
+    s_counts("running by action", json_object_get(q, "running_by_action"));
+    const json_t *in = json_object_get(rates, "in_per_s"),
+                 *out = json_object_get(rates, "out_per_s");
+    printf("jobs/s in: %.1f (last minute), %.1f (last hour); out: %.1f, "
+           "%.1f\n",
+           json_real_value(json_object_get(in, "minute")),
+           json_real_value(json_object_get(in, "hour")),
+           json_real_value(json_object_get(out, "minute")),
+           json_real_value(json_object_get(out, "hour")));
+    printf("runtimes: %lld alive, %lld dead\n",
+           (long long)json_integer_value(json_object_get(rts, "alive")),
+           (long long)json_integer_value(json_object_get(rts, "dead")));
+    printf("schedules: %lld (%lld active, %lld paused, %lld ended), %lld "
+           "due now\n",
+           (long long)json_integer_value(json_object_get(sc, "total")),
+           (long long)json_integer_value(json_object_get(sc, "active")),
+           (long long)json_integer_value(json_object_get(sc, "paused")),
+           (long long)json_integer_value(json_object_get(sc, "ended")),
+           (long long)json_integer_value(json_object_get(sc, "due")));
+    s_counts("schedule fires", json_object_get(sc, "fires"));
+    const json_t *lat = json_object_get(r, "latency_ms");
+    if (!json_object_size(lat))
+        return;
+    printf("\n%-32s %21s %21s\n", "ACTION (ms: p50/p90/p99)",
+           "QUEUED->RUNNING", "RUNNING->DONE");
+    const char *action;
+    json_t *v;
+    json_object_foreach((json_t *)lat, action, v) {
+        char cell[2][64];
+        static const char *const kinds[] = {"queued_to_running",
+                                            "running_to_done"};
+        for (int k = 0; k < 2; k++) {
+            const json_t *p = json_object_get(v, kinds[k]);
+            if (json_integer_value(json_object_get(p, "n")))
+                snprintf(cell[k], sizeof cell[k], "%lld/%lld/%lld",
+                         (long long)json_integer_value(json_object_get(p, "p50")),
+                         (long long)json_integer_value(json_object_get(p, "p90")),
+                         (long long)json_integer_value(json_object_get(p, "p99")));
+            else
+                snprintf(cell[k], sizeof cell[k], "-");
+        }
+        printf("%-32s %21s %21s\n", action, cell[0], cell[1]);
+    }
 }
 
 static void s_render_runtimes(const json_t *r)
@@ -589,9 +721,10 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
 {
     if (!strcmp(cmd, "watch"))
         return s_watch(o);
-    static const char *known[] = {"submit",  "job",      "jobs",
-                                  "wait",    "cancel",   "runtimes",
-                                  "plugins", "cluster"};
+    static const char *known[] = {"submit",   "job",     "jobs",
+                                  "wait",     "cancel",  "restart",
+                                  "runtimes", "plugins", "cluster",
+                                  "stats"};
     bool ok = false;
     for (size_t i = 0; i < sizeof known / sizeof *known; i++)
         ok = ok || !strcmp(cmd, known[i]);
@@ -615,7 +748,11 @@ int assay_ctl_cluster(const char *cmd, char **args, int nargs,
                                         "JobSpec ids\n"),
                         ASSAY_EXIT_USAGE);
     else if (!strcmp(cmd, "cancel"))
-        code = s_cancel(&c, args, nargs);
+        code = s_change(&c, args, nargs, ASSAY_SVC_CANCEL, "cancel");
+    else if (!strcmp(cmd, "restart"))
+        code = s_change(&c, args, nargs, ASSAY_SVC_RESTART, "restart");
+    else if (!strcmp(cmd, "stats"))
+        code = s_show(&c, ASSAY_SVC_STATS, json_object(), s_render_stats);
     else if (!strcmp(cmd, "cluster"))
         code = s_cluster(&c, args, nargs);
     else if (!strcmp(cmd, "runtimes"))

@@ -24,6 +24,11 @@ typedef struct assay_ctl_opts {
     bool plain;              /* --security none ($ASSAY_SECURITY) */
     const char *name, *role, *ttl; /* keys enroll --name, --role, --ttl */
     const char *note;             /* schedule pause --note */
+    /* jobs --schedule, --action, --runtime, --since, --until, --limit
+     * (0: all), --cancel / --restart (by filter) */
+    const char *schedule, *action, *runtime, *since, *until;
+    long limit;
+    int bulk; /* assay_cp_jobs_op */
     const char *from, *to;        /* schedule backfill --from, --to */
     bool dry_run;                 /* schedule backfill --dry-run */
 } assay_ctl_opts;

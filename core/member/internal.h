@@ -199,6 +199,8 @@ struct assay_leader {
     s_chore forgetting; /* "forget": runtimes dead past retention */
     /* Schedules (schedules.c): when each is next due. */
     struct mb_scheds *scheds;
+    /* assay.stats's ring of the state's counters (stats.c). */
+    struct mb_rates *rates;
     /* The wall clock schedules fire by: assay_wall_ms unless a test sets
      * its own (no test sleeps until a fire time). */
     int64_t (*wall)(void *arg);
@@ -341,6 +343,15 @@ int mb_sched_run_build(assay_leader *self, const struct assay_sched_def *d,
                        int64_t nominal, int kind, assay_jobspec **spec,
                        assay_cmd_spec *cs, assay_cmd_list **jobs, char *err,
                        size_t errlen);
+/* Schedules due now and not yet fired. */
+size_t mb_scheds_due_now(const assay_leader *self);
+/* stats.c: assay.stats, and the counters it sampled each second */
+typedef struct mb_rates mb_rates;
+int mb_rates_new(assay_leader *self);
+void mb_rates_destroy(assay_leader *self);
+void mb_rates_sample(assay_leader *self);
+void mb_svc_stats(assay_leader *self, const assay_bytes *route,
+                  const char *verb, const json_t *body);
 /* schedule_service.c: assay.schedule */
 void mb_svc_schedule(assay_leader *self, const assay_bytes *route,
                      const char *verb, const json_t *body);
@@ -363,6 +374,8 @@ void mb_svc_job(assay_leader *self, const assay_bytes *route, const char *verb,
 bool mb_labels_match(const json_t *want, const json_t *have);
 void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
                  const json_t *body);
+void mb_svc_restart(assay_leader *self, const assay_bytes *route,
+                    const char *verb, const json_t *body);
 void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
                    const char *verb, const json_t *body);
 void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,

@@ -38,7 +38,12 @@ static void s_audit_asked(assay_leader *self, const assay_link_msg *m)
     char err[ASSAY_ERRMSG_SIZE];
     assay_cp_keys keys;
     assay_cp_sched sched;
+    assay_cp_jobs jobs;
     bool change = !strcmp(m->verb, ASSAY_SVC_CANCEL) ||
+                  !strcmp(m->verb, ASSAY_SVC_RESTART) ||
+                  (!strcmp(m->verb, ASSAY_SVC_JOBS) &&
+                   !assay_cp_read_jobs(m->body, &jobs, err, sizeof err) &&
+                   jobs.op != ASSAY_CP_JOBS_LIST && !jobs.dry_run) ||
                   (!strcmp(m->verb, ASSAY_SVC_SCHEDULE) &&
                    !assay_cp_read_sched(m->body, &sched, err, sizeof err) &&
                    sched.op != ASSAY_CP_SCHED_LIST &&
@@ -329,7 +334,8 @@ static const struct {
     {ASSAY_SVC_RUNTIMES, mb_svc_runtimes}, {ASSAY_SVC_PLUGINS, mb_svc_plugins},
     {ASSAY_SVC_RESCAN, mb_svc_rescan},     {ASSAY_SVC_CLUSTER, s_svc_cluster},
     {ASSAY_SVC_KEYS, mb_svc_keys},         {ASSAY_SVC_ENROL, mb_svc_enrol},
-    {ASSAY_SVC_SCHEDULE, mb_svc_schedule},
+    {ASSAY_SVC_SCHEDULE, mb_svc_schedule}, {ASSAY_SVC_RESTART, mb_svc_restart},
+    {ASSAY_SVC_STATS, mb_svc_stats},
 };
 
 #define NSERVICES (sizeof s_services / sizeof *s_services)

@@ -77,6 +77,8 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     self->state = assay_state_new(mb_on_event, self);
     self->snap = assay_snapshotter_new();
     int rc = mb_scheds_new(self);
+    if (!rc)
+        rc = mb_rates_new(self);
     if (!self->rts || !self->flipping || !self->resolved || !self->state ||
         !self->snap)
         rc = ASSAY_ENOMEM;
@@ -212,6 +214,7 @@ void assay_leader_destroy(assay_leader **self_p)
     assay_link_destroy(&self->link);
     mb_offers_reset(self, false);
     mb_scheds_destroy(self);
+    mb_rates_destroy(self);
     mb_forget_runtimes(self);
     assay_index_destroy(&self->rts);
     assay_index_destroy(&self->flipping); /* emptied as close cancelled */

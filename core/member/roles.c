@@ -76,8 +76,18 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
         return true;
     bool reader = s_is(m->role, "read") || s_is(m->role, "submit");
     bool ok;
-    if (!strcmp(v, ASSAY_SVC_SUBMIT) || !strcmp(v, ASSAY_SVC_CANCEL))
+    if (!strcmp(v, ASSAY_SVC_SUBMIT) || !strcmp(v, ASSAY_SVC_CANCEL) ||
+        !strcmp(v, ASSAY_SVC_RESTART))
         ok = s_is(m->role, "submit");
+    else if (!strcmp(v, ASSAY_SVC_JOBS)) {
+        assay_cp_jobs req;
+        char err[ASSAY_ERRMSG_SIZE];
+        /* Listing is a reader's; a bulk change a submitter's (its own). */
+        ok = assay_cp_read_jobs(m->body, &req, err, sizeof err) ||
+                     req.op == ASSAY_CP_JOBS_LIST
+                 ? reader
+                 : s_is(m->role, "submit");
+    }
     else if (!strcmp(v, ASSAY_SVC_SCHEDULE)) {
         assay_cp_sched req;
         char err[ASSAY_ERRMSG_SIZE];
@@ -97,7 +107,7 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
                         req.op == ASSAY_CP_CLUSTER_STATUS);
     } else
         ok = reader && (!strcmp(v, ASSAY_SVC_JOB) ||
-                        !strcmp(v, ASSAY_SVC_JOBS) ||
+                        !strcmp(v, ASSAY_SVC_STATS) ||
                         !strcmp(v, ASSAY_SVC_RUNTIMES) ||
                         !strcmp(v, ASSAY_SVC_PLUGINS));
     if (!ok)

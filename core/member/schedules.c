@@ -428,3 +428,16 @@ const assay_sched_def *mb_sched_def(assay_leader *self,
     s_entry *e = s_entry_of(self, rec);
     return e ? e->def : NULL;
 }
+
+/* The heap's entries due by `now`: a subtree at its root. */
+static size_t s_due_below(const mb_scheds *h, size_t i, int64_t now)
+{
+    if (i >= h->n || h->heap[i]->due_ms > now)
+        return 0;
+    return 1 + s_due_below(h, 2 * i + 1, now) + s_due_below(h, 2 * i + 2, now);
+}
+
+size_t mb_scheds_due_now(const assay_leader *self)
+{
+    return self->scheds ? s_due_below(self->scheds, 0, mb_wall_ms(self)) : 0;
+}

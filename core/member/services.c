@@ -1,6 +1,6 @@
 /* core/member/services.c - the control-plane services a member answers:
- * assay.submit, .job, .jobs (pages), .cancel, .runtimes, .plugins and
- * .rescan (docs/protocol.md). */
+ * assay.submit, .job, .runtimes, .plugins and .rescan (docs/protocol.md);
+ * job queries and changes are jobs.c's. */
 #include "member/internal.h"
 
 #include "base/ident.h"
@@ -97,7 +97,11 @@ assay_cmd_spec mb_spec_fields(const assay_leader *self,
         .pack = spec->pack,
         .retain_seconds = spec->retain_seconds,
         .by_name = mb_attribution(self),
-        .by_role = self->asker_role};
+        .by_role = self->asker_role,
+        .submitted_ms =
+            assay_state_level(self->state) >= ASSAY_LEVEL_SCHEDULES
+                ? assay_wall_ms()
+                : 0};
 }
 
 void mb_svc_submit(assay_leader *self, const assay_bytes *route,
@@ -176,188 +180,6 @@ bool mb_labels_match(const json_t *want, const json_t *have)
             return false;
     }
     return true;
-}
-
-/* Does j match the assay.jobs filters (state < 0 and NULL: any)? The
- * JobSpec filter is the walk itself: it goes over that JobSpec's jobs. */
-static bool s_jobs_match(const assay_job *j, int state, const json_t *labels)
-{
-    return (state < 0 || (int)j->state == state) &&
-           (!labels || mb_labels_match(labels, j->spec->labels));
-}
-
-/* assay.jobs: one bounded page in submission order, from the start or
- * after the job named by `after` (the `next` of the previous page). A
- * JobSpec filter walks that JobSpec's jobs only; `total` is given when it
- * costs no walk of every job (not with labels). */
-void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
-                 const json_t *body)
-{
-    assay_cp_jobs req;
-    char err[ASSAY_ERRMSG_SIZE];
-    int rc = assay_cp_read_jobs(body, &req, err, sizeof err);
-    if (rc) {
-        mb_reply(self, route, verb, assay_cp_error(rc, "%s", err));
-        return;
-    }
-    const char *st = req.state, *spec = req.spec, *after = req.after;
-    const json_t *labels = req.labels;
-    int64_t limit = req.limit;
-    int want = st ? assay_job_state_parse(st) : -1;
-    if (st && want < 0) {
-        mb_reply(self, route, verb,
-                 assay_cp_error(ASSAY_EINVAL,
-                          "state '%.32s': want queued, running, "
-                          "completed, failed or cancelled",
-                          st));
-        return;
-    }
-    if (limit <= 0 || limit > JOBS_PAGE)
-        limit = JOBS_PAGE;
-    const assay_spec_rec *s = spec ? assay_state_spec(self->state, spec) : NULL;
-    const assay_job *j = spec ? (s ? assay_spec_jobs(s) : NULL)
-                              : assay_state_jobs(self->state);
-    if (after) {
-        const assay_job *a = assay_state_job(self->state, after);
-        if (!a) {
-            mb_reply(self, route, verb,
-                     assay_cp_error(ASSAY_ENOENT,
-                              "after: job '%.96s' is not held (forgotten by "
-                              "retention?): list again from the start",
-                              after));
-            return;
-        }
-        if (spec && a->spec != s) {
-            mb_reply(self, route, verb,
-                     assay_cp_error(ASSAY_EINVAL,
-                              "after: job '%.96s' is not of JobSpec '%.64s'",
-                              after, spec));
-            return;
-        }
-        j = spec ? assay_spec_next(a) : a->all_next;
-    }
-    json_t *jobs = json_array();
-    const assay_job *last = NULL;
-    for (size_t scanned = 0;
-         j && (int64_t)json_array_size(jobs) < limit && scanned < JOBS_SCAN;
-         last = j, j = spec ? assay_spec_next(j) : j->all_next, scanned++)
-        if (s_jobs_match(j, want, labels))
-            json_array_append_new(jobs, assay_job_json(j, 0));
-    json_t *o = json_pack("{s:o}", "jobs", jobs);
-    if (j && last)
-        json_object_set_new(o, "next", json_string(last->id));
-    if (s) {
-        json_int_t total = 0;
-        for (const assay_job *k = assay_spec_jobs(s); k; k = assay_spec_next(k))
-            total += s_jobs_match(k, want, labels);
-        json_object_set_new(o, "total", json_integer(total));
-    } else if (spec) {
-        json_object_set_new(o, "total", json_integer(0));
-    } else if (!labels) {
-        json_object_set_new(
-            o, "total",
-            json_integer((json_int_t)(want < 0
-                                          ? assay_state_job_count(self->state)
-                                          : assay_state_count(self->state,
-                                                              want))));
-    }
-    mb_reply(self, route, verb, assay_cp_ok(o));
-}
-
-static void s_cancelled(void *arg, int status, void *result)
-{
-    s_pending *p = arg;
-    assay_leader *self = p->leader;
-    assay_bytes route = mb_route(p);
-    json_t *res = result;
-    if (status) {
-        mb_reply(self, &route, p->verb, assay_cp_error(status, "not committed"));
-    } else {
-        json_t *was = json_object_get(res, "was"), *cancelled = json_array();
-        const char *id;
-        json_t *prev;
-        json_object_foreach(was, id, prev) {
-            json_array_append_new(cancelled, json_string(id));
-            assay_job *j = assay_state_job(self->state, id);
-            s_rt *r = j ? assay_index_get(self->rts, j->runtime) : NULL;
-            if (r && !strcmp(json_string_value(prev), "running")) {
-                json_t *b = json_pack("{s:s, s:I}", "job", id, "attempt",
-                                      (json_int_t)j->attempt);
-                mb_send_rt(self, r, ASSAY_RT_CANCEL, b);
-                json_decref(b);
-            }
-        }
-        mb_reply(
-            self, &route, p->verb,
-            assay_cp_ok(json_pack("{s:o, s:O}", "cancelled", cancelled, "unknown",
-                            json_object_get(p->data, "unknown"))));
-    }
-    json_decref(res);
-    mb_pending_free(p);
-}
-
-void mb_svc_cancel(assay_leader *self, const assay_bytes *route,
-                   const char *verb, const json_t *body)
-{
-    const json_t *ids;
-    char err[ASSAY_ERRMSG_SIZE];
-    int rc = assay_cp_read_cancel(body, &ids, err, sizeof err);
-    if (rc) {
-        mb_reply(self, route, verb, assay_cp_error(rc, "%s", err));
-        return;
-    }
-    json_t *jobs = json_array(), *unknown = json_array();
-    size_t i;
-    json_t *id;
-    /* A submit key cancels only what it submitted: all or nothing. */
-    json_array_foreach(ids, i, id) {
-        const char *s = json_string_value(id);
-        const assay_job *j = assay_state_job(self->state, s);
-        const assay_spec_rec *spec =
-            j ? j->spec : assay_state_spec(self->state, s);
-        if (spec && !mb_may_cancel(self, spec)) {
-            mb_reply(self, route, verb,
-                     assay_cp_error(ASSAY_EPERM,
-                                    "%s: %s was submitted by %s; key %s "
-                                    "(role %s) may cancel only what it "
-                                    "submitted (docs/security.md#roles)",
-                                    verb, s,
-                                    spec->by_name ? spec->by_name
-                                                  : "an unrecorded key",
-                                    self->asker, self->asker_role));
-            json_decref(jobs);
-            json_decref(unknown);
-            return;
-        }
-    }
-    json_array_foreach(ids, i, id) {
-        const char *s = json_string_value(id);
-        /* A job id first, as assay.job does, then a JobSpec id. */
-        assay_spec_rec *spec = assay_state_spec(self->state, s);
-        if (assay_state_job(self->state, s))
-            json_array_append(jobs, id);
-        else if (spec)
-            for (const assay_job *sj = assay_spec_jobs(spec); sj;
-                 sj = assay_spec_next(sj))
-                json_array_append_new(jobs, json_string(sj->id));
-        else
-            json_array_append_new(unknown, json_string(s ? s : "(not a "
-                                                                "string)"));
-    }
-    s_pending *p = mb_pending_new(self, route, verb,
-                                  json_pack("{s:o}", "unknown", unknown));
-    rc = p ? mb_commit(self,
-                       assay_cmd_cancel(jobs, assay_wall_ms(),
-                                        mb_attribution(self),
-                                        self->asker_role),
-                       s_cancelled, p)
-               : ASSAY_ENOMEM;
-    json_decref(jobs);
-    if (rc) {
-        mb_reply(self, route, verb, assay_cp_error(rc, "cannot commit"));
-        if (p)
-            mb_pending_free(p);
-    }
 }
 
 void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,

@@ -216,8 +216,10 @@ void mb_tick(void *arg)
     assay_leader *self = arg;
     int64_t now = assay_now_ms();
     s_reap_hooks(self);
-    if (++self->ticks % (1000 / TICK_MS) == 0)
+    if (++self->ticks % (1000 / TICK_MS) == 0) {
         mb_guests_check(self);
+        mb_rates_sample(self);
+    }
     if (!self->leading)
         return;
     s_expire(self, assay_wall_ms());

@@ -72,20 +72,81 @@ static bool s_opt_str(const json_t *o, const char *k, const char **out)
     return !v || *out;
 }
 
+static const char *const s_jobs_ops[] = {"list", "cancel", "restart"};
+
+const char *assay_cp_jobs_op_name(int op)
+{
+    return op >= 0 && (size_t)op < sizeof s_jobs_ops / sizeof *s_jobs_ops
+               ? s_jobs_ops[op]
+               : NULL;
+}
+
+json_t *assay_cp_pack_jobs(const assay_cp_jobs *req)
+{
+    json_t *o = json_object();
+    const struct {
+        const char *k, *v;
+    } strs[] = {{"state", req->state},       {"spec", req->spec},
+                {"schedule", req->schedule}, {"action", req->action},
+                {"runtime", req->runtime},   {"after", req->after}};
+    for (size_t i = 0; o && i < sizeof strs / sizeof *strs; i++)
+        if (strs[i].v)
+            json_object_set_new(o, strs[i].k, json_string(strs[i].v));
+    if (o && req->op)
+        json_object_set_new(o, "op",
+                            json_string(assay_cp_jobs_op_name(req->op)));
+    if (o && req->labels)
+        json_object_set(o, "labels", (json_t *)req->labels);
+    if (o && req->since_ms)
+        json_object_set_new(o, "since_ms", json_integer(req->since_ms));
+    if (o && req->until_ms)
+        json_object_set_new(o, "until_ms", json_integer(req->until_ms));
+    if (o && req->limit)
+        json_object_set_new(o, "limit", json_integer(req->limit));
+    if (o && req->dry_run)
+        json_object_set_new(o, "dry_run", json_true());
+    return o;
+}
+
 int assay_cp_read_jobs(const json_t *body, assay_cp_jobs *out, char *err,
                        size_t errlen)
 {
     memset(out, 0, sizeof *out);
+    const char *op = NULL;
     if (!s_opt_str(body, "state", &out->state) |
         !s_opt_str(body, "spec", &out->spec) |
-        !s_opt_str(body, "after", &out->after))
+        !s_opt_str(body, "schedule", &out->schedule) |
+        !s_opt_str(body, "action", &out->action) |
+        !s_opt_str(body, "runtime", &out->runtime) |
+        !s_opt_str(body, "after", &out->after) |
+        !s_opt_str(body, "op", &op))
         return assay_errf(err, errlen, ASSAY_ETYPE,
-                          "state, spec and after must be strings");
+                          "op, state, spec, schedule, action, runtime and "
+                          "after must be strings");
+    size_t i = 0, n = sizeof s_jobs_ops / sizeof *s_jobs_ops;
+    while (op && i < n && strcmp(op, s_jobs_ops[i]))
+        i++;
+    if (i == n)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "op: list, cancel or restart, not '%.32s'", op);
+    out->op = op ? (assay_cp_jobs_op)i : ASSAY_CP_JOBS_LIST;
     out->labels = json_object_get(body, "labels");
     if (out->labels && !json_is_object(out->labels))
         return assay_errf(err, errlen, ASSAY_ETYPE,
                           "labels: expected object of strings");
+    const json_t *since = json_object_get(body, "since_ms"),
+                 *until = json_object_get(body, "until_ms");
+    if ((since && (!json_is_integer(since) || json_integer_value(since) < 0)) ||
+        (until && (!json_is_integer(until) || json_integer_value(until) < 0)))
+        return assay_errf(err, errlen, ASSAY_ETYPE,
+                          "since_ms and until_ms: ms since the epoch");
+    out->since_ms = json_integer_value(since);
+    out->until_ms = json_integer_value(until);
+    if (out->until_ms && out->until_ms < out->since_ms)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "until_ms: before since_ms");
     out->limit = json_integer_value(json_object_get(body, "limit"));
+    out->dry_run = json_is_true(json_object_get(body, "dry_run"));
     return 0;
 }
 

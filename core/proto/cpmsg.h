@@ -52,15 +52,33 @@ void assay_cp_read_reply(const json_t *body, assay_cp_reply *out);
 json_t *assay_cp_pack_job(const char *id);
 const char *assay_cp_read_job(const json_t *body);
 
-/* assay.jobs: a page of jobs. The reader checks types; the state's name
- * and the ids are the member's to check against what it holds. */
+/* assay.jobs: a page of jobs, or (op cancel / restart) every job a
+ * filter matches, changed or (dry_run) counted. The reader checks types;
+ * the state's name and the ids are the member's to check against what it
+ * holds. */
+typedef enum assay_cp_jobs_op {
+    ASSAY_CP_JOBS_LIST,
+    ASSAY_CP_JOBS_CANCEL,
+    ASSAY_CP_JOBS_RESTART,
+} assay_cp_jobs_op;
+
 typedef struct assay_cp_jobs {
+    assay_cp_jobs_op op;
     const char *state;    /* a job state's name, or NULL: any */
     const char *spec;     /* only this JobSpec's jobs, or NULL */
+    const char *schedule; /* only the runs of this schedule, or NULL */
+    const char *action;   /* only jobs of this "plugin.action", or NULL */
+    const char *runtime;  /* only jobs whose latest attempt ran there */
     const char *after;    /* the previous page's "next", or NULL */
     const json_t *labels; /* a map of strings every job's labels hold */
+    int64_t since_ms, until_ms; /* submitted within; 0: unbounded */
     int64_t limit;        /* jobs in the page; 0: the member's most */
+    bool dry_run;         /* cancel, restart: only count */
 } assay_cp_jobs;
+
+/* The op's name, or NULL out of range. */
+const char *assay_cp_jobs_op_name(int op);
+json_t *assay_cp_pack_jobs(const assay_cp_jobs *req);
 
 int assay_cp_read_jobs(const json_t *body, assay_cp_jobs *out, char *err,
                        size_t errlen);

@@ -22,6 +22,8 @@
 #define ASSAY_SVC_KEYS "assay.keys"
 #define ASSAY_SVC_ENROL "assay.enrol"
 #define ASSAY_SVC_SCHEDULE "assay.schedule"
+#define ASSAY_SVC_RESTART "assay.restart"
+#define ASSAY_SVC_STATS "assay.stats"
 /* RFC 8 service discovery; its bodies are plain text. */
 #define ASSAY_SVC_MMI_PREFIX "mmi."
 #define ASSAY_SVC_MMI_SERVICE "mmi.service"

@@ -111,6 +111,8 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     const char *sched = st_intern(self, st_text(spec, "schedule", text,
                                                 sizeof text, false));
     s->schedule = sched ? sched : "";
+    int64_t when = st_int(spec, "submitted_ms");
+    s->submitted_ms = when > 0 ? when : 0;
     if (s->max_attempts < 1)
         s->max_attempts = 1;
     if (st_class_attach(self, s)) {
@@ -196,6 +198,7 @@ static int s_dispatch_item(assay_state *self, const msgpack_object *it)
     j->runtime = irt ? irt : "";
     j->version = iv ? iv : "";
     assay_job_note(&j->reason, NULL);
+    st_stats_dispatched(self, j, st_int(it, "at"));
     if (!st_attempt_begin(self, j, st_int(it, "at"), rt))
         assay_warn("out of memory recording attempt %lld of %s",
                    (long long)j->attempt, j->id);
@@ -221,6 +224,7 @@ static int s_result_item(assay_state *self, const msgpack_object *it)
                                            : NULL;
     if (a && a->start_ms > 0 && at > 0)
         st_estimate_sample(self, j->spec->action, at - a->start_ms, at);
+    st_stats_ran(self, j, at);
     st_attempt_end(j, at, ASSAY_JOB_COMPLETED, NULL);
     st_finish(self, j, ASSAY_JOB_COMPLETED, at);
     st_job_event(self, ASSAY_EV_JOB_COMPLETED, j);
@@ -240,7 +244,7 @@ static int s_requeue_item(assay_state *self, const msgpack_object *it)
         why = "lost";
     int64_t at = st_int(it, "at");
     assay_job_note(&j->reason, why);
-    if (j->attempt >= j->spec->max_attempts) {
+    if (j->attempt - j->base >= j->spec->max_attempts) {
         st_attempt_end(j, at, ASSAY_JOB_FAILED, why);
         st_finish(self, j, ASSAY_JOB_FAILED, at);
         st_job_event(self, ASSAY_EV_JOB_FAILED, j);
@@ -305,6 +309,42 @@ void st_cancel_job(assay_state *self, assay_job *j, int64_t at,
     st_finish(self, j, ASSAY_JOB_CANCELLED, at);
     assay_job_note(&j->reason, why);
     st_job_event(self, ASSAY_EV_JOB_CANCELLED, j);
+}
+
+/* Failed or cancelled jobs queued again, each for a new series of
+ * max_attempts attempts; their history stays. */
+static int s_restart(assay_state *self, const msgpack_object *cmd,
+                     json_t **result, char *err, size_t errlen)
+{
+    const msgpack_object *ids = s_ids(cmd, "restart", err, errlen);
+    if (!ids)
+        return ASSAY_EINVAL;
+    const char *by, *role;
+    char why[200] = "restarted";
+    st_by_read(self, cmd, &by, &role);
+    if (by)
+        snprintf(why, sizeof why, "restarted by %s (%s)", by, role);
+    json_t *done = result ? json_array() : NULL;
+    for (uint32_t i = 0; i < ids->via.array.size; i++) {
+        assay_job *j = s_listed(self, ids, i);
+        if (!j || (j->state != ASSAY_JOB_FAILED &&
+                   j->state != ASSAY_JOB_CANCELLED) ||
+            j->attempt > UINT32_MAX)
+            continue;
+        st_leave(self, j);
+        j->state = ASSAY_JOB_QUEUED;
+        j->base = (uint32_t)j->attempt;
+        j->ended_ms = 0;
+        assay_job_note(&j->reason, why);
+        st_reopen(self, j);
+        st_enqueue(self, j);
+        st_job_event(self, ASSAY_EV_JOB_QUEUED, j);
+        if (done)
+            json_array_append_new(done, json_string(j->id));
+    }
+    if (result)
+        *result = json_pack("{s:o}", "restarted", done);
+    return 0;
 }
 
 static int s_cancel(assay_state *self, const msgpack_object *cmd,
@@ -532,6 +572,7 @@ static const s_op s_ops[] = {
     {"schedule_state", 1, ASSAY_LEVEL_SCHEDULES, st_schedule_state},
     {"unschedule", 1, ASSAY_LEVEL_SCHEDULES, st_unschedule},
     {"fire", 1, ASSAY_LEVEL_SCHEDULES, st_fire},
+    {"restart", 1, ASSAY_LEVEL_SCHEDULES, s_restart},
 };
 
 int assay_state_op_version(const char *op)

@@ -181,7 +181,8 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
      * a member of a level before them never sees the fields. */
     msgpack_pack_map(pk, 10 + (s->retain_seconds > 0) + !!s->by_name +
                              (s->cpu_milli > 0) + s->pack +
-                             !!(s->schedule && *s->schedule));
+                             !!(s->schedule && *s->schedule) +
+                             (s->submitted_ms > 0));
     assay_codec_pack_kv_str(pk, "id", s->id);
     assay_codec_pack_kv_str(pk, "action", s->action);
     assay_codec_pack_kv_str(pk, "version", s->version);
@@ -202,6 +203,8 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
         st_by_pack(pk, s->by_name, s->by_role);
     if (s->schedule && *s->schedule)
         assay_codec_pack_kv_str(pk, "schedule", s->schedule);
+    if (s->submitted_ms > 0)
+        assay_codec_pack_kv_int(pk, "submitted_ms", s->submitted_ms);
 }
 
 void st_by_pack(msgpack_packer *pk, const char *name, const char *role)
@@ -237,11 +240,12 @@ assay_cmd *assay_cmd_batch(const char *op, assay_cmd_list **items)
     return s_done(self);
 }
 
-assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at,
-                            const char *by_name, const char *by_role)
+/* cancel and restart: jobs, at, by. */
+static assay_cmd *s_jobs_cmd(const char *op, const json_t *jobs, int64_t at,
+                             const char *by_name, const char *by_role)
 {
     msgpack_packer *pk;
-    assay_cmd *self = s_cmd("cancel", 2 + !!by_name, &pk);
+    assay_cmd *self = s_cmd(op, 2 + !!by_name, &pk);
     if (self) {
         assay_codec_pack_kv_json(pk, "jobs", jobs);
         assay_codec_pack_kv_int(pk, "at", at);
@@ -249,6 +253,18 @@ assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at,
             st_by_pack(pk, by_name, by_role);
     }
     return s_done(self);
+}
+
+assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at,
+                            const char *by_name, const char *by_role)
+{
+    return s_jobs_cmd("cancel", jobs, at, by_name, by_role);
+}
+
+assay_cmd *assay_cmd_restart(const json_t *jobs, int64_t at,
+                             const char *by_name, const char *by_role)
+{
+    return s_jobs_cmd("restart", jobs, at, by_name, by_role);
 }
 
 assay_cmd *assay_cmd_expire(const json_t *jobs)

@@ -53,6 +53,8 @@ typedef struct assay_cmd_spec {
     const char *by_name, *by_role;
     /* The schedule it is a run of (level 7, fire only); NULL: none. */
     const char *schedule;
+    /* When it was submitted (level 7); 0: not said. */
+    int64_t submitted_ms;
 } assay_cmd_spec;
 
 /* jobs: assay_cmd_list_job entries. */
@@ -64,6 +66,9 @@ assay_cmd *assay_cmd_batch(const char *op, assay_cmd_list **items);
  * said): who asked. */
 assay_cmd *assay_cmd_cancel(const json_t *jobs, int64_t at,
                             const char *by_name, const char *by_role);
+/* restart (level 7): failed or cancelled jobs queued again. */
+assay_cmd *assay_cmd_restart(const json_t *jobs, int64_t at,
+                             const char *by_name, const char *by_role);
 assay_cmd *assay_cmd_expire(const json_t *jobs);
 /* forget {runtimes} (level 3): dead runtimes the leader lets go. */
 assay_cmd *assay_cmd_forget(const json_t *runtimes);

@@ -20,6 +20,7 @@ typedef assay_job_list st_list;
 typedef struct st_keys st_keys;
 /* Schedules (schedule.c). */
 typedef struct st_scheds st_scheds;
+typedef struct st_latency st_latency;
 
 struct assay_state {
     assay_index *jobs, *specs, *runtimes;
@@ -30,6 +31,11 @@ struct assay_state {
     assay_index *classes;
     assay_class *planned, *parked;
     assay_index *estimates; /* action -> assay_estimate (estimate.c) */
+    /* action, and schedule id -> st_posting: JobSpecs in order. */
+    assay_index *by[2];
+    /* stats.c: counters, and action -> st_latency. */
+    uint64_t n_submitted, n_ended;
+    assay_index *latency;
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;
@@ -56,6 +62,11 @@ struct assay_state {
     assay_state_wants_fn wants;
     void *arg;
 };
+
+/* JobSpecs of one action or schedule (assay_state_specs_by). */
+typedef struct st_posting {
+    assay_spec_rec *head, *tail;
+} st_posting;
 
 void st_list_append(st_list *l, assay_job *j);
 void st_list_unlink(st_list *l, assay_job *j);
@@ -95,6 +106,9 @@ void st_finish(assay_state *self, assay_job *j, assay_job_state st,
 /* When a finished job of a JobSpec with its own retention falls out. */
 int64_t st_expiry(const assay_job *j);
 
+/* Terminal job j (just left its list) is unfinished again: its JobSpec,
+ * and a schedule's run it is of, count it. */
+void st_reopen(assay_state *self, assay_job *j);
 /* Puts j where its state says it belongs (after restore). */
 bool st_place(assay_state *self, assay_job *j);
 
@@ -111,6 +125,8 @@ int st_runtime_put(assay_state *self, const msgpack_object *rec, char *err,
 int st_leader_set(assay_state *self, const msgpack_object *rec, char *err,
                   size_t errlen);
 
+/* s is no schedule's run (a state below level 7 keeps none). */
+void st_spec_unschedule(assay_state *self, assay_spec_rec *s);
 /* Appends a new spec / job to the submission-order lists and indexes. */
 void st_add_spec(assay_state *self, assay_spec_rec *s);
 void st_add_job(assay_state *self, assay_job *j);
@@ -187,6 +203,11 @@ int st_unschedule(assay_state *self, const msgpack_object *cmd,
                   json_t **result, char *err, size_t errlen);
 int st_fire(assay_state *self, const msgpack_object *cmd, json_t **result,
             char *err, size_t errlen);
+/* stats.c: job j is dispatched at `at`; its attempt ended with a result
+ * at `at`; the samples forgotten. */
+void st_stats_dispatched(assay_state *self, const assay_job *j, int64_t at);
+void st_stats_ran(assay_state *self, const assay_job *j, int64_t at);
+void st_stats_clear(assay_state *self);
 /* Cancels queued or running job j (ended at `at`, reason `why`). */
 void st_cancel_job(assay_state *self, assay_job *j, int64_t at,
                    const char *why);

@@ -13,7 +13,8 @@
  * adds "keys": {tokens, enrolled} (enrolment.c), written from level 5.
  * Format 5 adds "estimates": [{action, n, mean_us, p90_us, at}] by action
  * (estimate.c), written from level 6. Format 6 adds "schedules"
- * (schedule.c) and each JobSpec's "schedule", written from level 7.
+ * (schedule.c), each JobSpec's "schedule" and "submitted_ms" and each
+ * restarted job's "base", written from level 7.
  * tests/fixtures/state/ holds one of each. Restore is linear in the
  * jobs. */
 #include "state/internal.h"
@@ -49,8 +50,9 @@ static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version)
         s_job_tail(pk, j);
         return;
     }
+    bool base = version >= 6 && j->base;
     msgpack_pack_map(pk, 3 + !!*j->runtime + !!*j->version + !!j->reason +
-                             !!j->result + tail);
+                             !!j->result + base + tail);
     assay_codec_pack_kv_str(pk, "id", j->id);
     assay_codec_pack_kv_str(pk, "state", assay_job_state_name(j->state));
     assay_codec_pack_kv_int(pk, "attempt", j->attempt);
@@ -64,6 +66,8 @@ static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version)
         assay_codec_pack_str(pk, "result");
         assay_codec_pack_raw(pk, j->result, j->result_len);
     }
+    if (base) /* format 6: its attempts since a restart */
+        assay_codec_pack_kv_int(pk, "base", j->base);
     s_job_tail(pk, j);
 }
 
@@ -196,6 +200,10 @@ static int s_place(assay_state *self, const msgpack_object *rec,
     st_leave(self, job);
     job->state = st;
     job->attempt = st_int(rec, "attempt");
+    int64_t base = st_int(rec, "base");
+    job->base = base > 0 && base <= job->attempt && base <= UINT32_MAX
+                    ? (uint32_t)base
+                    : 0;
     job->ended_ms = st_int(rec, "ended_ms");
     const char *irt = st_intern(self, st_text(rec, "runtime", rt, sizeof rt,
                                               false)),
@@ -338,8 +346,13 @@ static void s_keep_level(assay_state *self)
         st_estimates_clear(self);
     if (self->level < ASSAY_LEVEL_SCHEDULES) {
         st_scheds_clear(self->scheds);
-        for (assay_spec_rec *s = self->specs_head; s; s = s->next)
-            s->schedule = "";
+        for (assay_spec_rec *s = self->specs_head; s; s = s->next) {
+            if (*s->schedule)
+                st_spec_unschedule(self, s);
+            s->submitted_ms = 0;
+        }
+        for (assay_job *j = self->all_head; j; j = j->all_next)
+            j->base = 0;
     }
 }
 

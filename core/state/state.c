@@ -161,6 +161,9 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->catalogs = assay_index_new();
     self->classes = assay_index_new();
     self->estimates = assay_index_new();
+    self->by[0] = assay_index_new();
+    self->by[1] = assay_index_new();
+    self->latency = assay_index_new();
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
     self->empty = json_object();
     self->keys = st_keys_new();
@@ -170,7 +173,9 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->arg = arg;
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
         !self->running_on || !self->strings || !self->catalogs ||
-        !self->classes || !self->estimates || !self->zone || !self->empty || !self->keys ||
+        !self->classes || !self->estimates || !self->by[0] || !self->by[1] ||
+        !self->latency ||
+        !self->zone || !self->empty || !self->keys ||
         !self->scheds)
         assay_state_destroy(&self);
     return self;
@@ -260,6 +265,7 @@ assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
     j->state = ASSAY_JOB_QUEUED;
     j->seq = ++self->seq;
     s->unfinished++;
+    self->n_submitted++;
     return j;
 }
 
@@ -287,8 +293,84 @@ static void s_free_job(assay_job *j)
     free(j);
 }
 
+/* The key of s in posting list `by`, or NULL (none). */
+static const char *s_by_key(const assay_spec_rec *s, int by)
+{
+    return by == ASSAY_SPECS_BY_ACTION ? s->action
+           : *s->schedule              ? s->schedule
+                                       : NULL;
+}
+
+/* s joins the end of its lists. Without memory for a new list it is on
+ * none of that kind: queries walk past it as if it did not match. */
+static void s_by_link(assay_state *self, assay_spec_rec *s)
+{
+    for (int by = 0; by < 2; by++) {
+        const char *key = s_by_key(s, by);
+        st_posting *p = key ? assay_index_get(self->by[by], key) : NULL;
+        if (key && !p && (p = calloc(1, sizeof *p)) &&
+            assay_index_put(self->by[by], key, p) != 0) {
+            free(p);
+            p = NULL;
+        }
+        if (!p)
+            continue;
+        s->by_prev[by] = p->tail;
+        s->by_next[by] = NULL;
+        if (p->tail)
+            p->tail->by_next[by] = s;
+        else
+            p->head = s;
+        p->tail = s;
+    }
+}
+
+static void s_by_unlink(assay_state *self, assay_spec_rec *s)
+{
+    for (int by = 0; by < 2; by++) {
+        const char *key = s_by_key(s, by);
+        st_posting *p = key ? assay_index_get(self->by[by], key) : NULL;
+        if (!p || (p->head != s && !s->by_prev[by]))
+            continue; /* not on it */
+        if (s->by_prev[by])
+            s->by_prev[by]->by_next[by] = s->by_next[by];
+        else
+            p->head = s->by_next[by];
+        if (s->by_next[by])
+            s->by_next[by]->by_prev[by] = s->by_prev[by];
+        else
+            p->tail = s->by_prev[by];
+        if (!p->head) {
+            assay_index_remove(self->by[by], key);
+            free(p);
+        }
+    }
+}
+
+void st_spec_unschedule(assay_state *self, assay_spec_rec *s)
+{
+    s_by_unlink(self, s);
+    s->schedule = "";
+    s_by_link(self, s);
+}
+
+assay_spec_rec *assay_state_specs_by(const assay_state *self, int by,
+                                     const char *key)
+{
+    const st_posting *p = (by == 0 || by == 1) && key
+                              ? assay_index_get(self->by[by], key)
+                              : NULL;
+    return p ? p->head : NULL;
+}
+
+assay_spec_rec *assay_state_specs(const assay_state *self)
+{
+    return self->specs_head;
+}
+
 static void s_free_spec(assay_state *self, assay_spec_rec *s)
 {
+    s_by_unlink(self, s);
     st_class_detach(self, s);
     st_sched_detach(self, s);
     json_decref(s->labels);
@@ -349,7 +431,8 @@ void assay_state_destroy(assay_state **self_p)
     assay_state *self = *self_p;
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
         self->running_on && self->strings && self->catalogs && self->keys &&
-        self->classes && self->estimates && self->scheds)
+        self->classes && self->estimates && self->scheds && self->by[0] &&
+        self->by[1] && self->latency)
         st_clear(self);
     st_keys_destroy(&self->keys);
     st_scheds_destroy(&self->scheds);
@@ -365,6 +448,10 @@ void assay_state_destroy(assay_state **self_p)
     assay_index_destroy(&self->catalogs); /* emptied by st_clear */
     assay_index_destroy(&self->classes);  /* so too */
     assay_index_destroy(&self->estimates); /* so too */
+    assay_index_destroy(&self->by[0]);     /* so too: with the JobSpecs */
+    assay_index_destroy(&self->by[1]);
+    st_stats_clear(self);
+    assay_index_destroy(&self->latency);
     assay_index_destroy(&self->jobs);
     assay_index_destroy(&self->specs);
     assay_index_destroy(&self->runtimes);
@@ -588,8 +675,16 @@ void st_finish(assay_state *self, assay_job *j, assay_job_state st,
     j->state = st;
     j->ended_ms = at;
     s_done_add(self, j);
+    self->n_ended++;
     if (!j->spec->unfinished && j->spec->sched)
         st_sched_run_ended(self, j->spec, at);
+}
+
+void st_reopen(assay_state *self, assay_job *j)
+{
+    (void)self;
+    if (!j->spec->unfinished++ && j->spec->sched)
+        j->spec->sched->n_active++;
 }
 
 bool st_place(assay_state *self, assay_job *j)
@@ -626,6 +721,7 @@ void st_add_spec(assay_state *self, assay_spec_rec *s)
         self->specs_head = s;
     self->specs_tail = s;
     self->n_specs++;
+    s_by_link(self, s);
 }
 
 void st_add_job(assay_state *self, assay_job *j)
@@ -947,7 +1043,9 @@ void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s, int version)
                                 .by_name = by ? s->by_name : NULL,
                                 .by_role = by ? s->by_role : NULL,
                                 .schedule = version >= 6 ? s->schedule
-                                                         : NULL});
+                                                         : NULL,
+                                .submitted_ms =
+                                    version >= 6 ? s->submitted_ms : 0});
 }
 
 json_t *assay_spec_json(const assay_spec_rec *s)

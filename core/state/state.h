@@ -48,7 +48,11 @@
  *   enrol   {name, key, hash, at} (level 5): the token of that name and
  *     hash is used up by `key`, now enrolled.
  *   unenrol {name, at, by?} (level 5): revokes the key enrolled as name,
- *     or the token pending for it. */
+ *     or the token pending for it.
+ *   restart {jobs:[id], at, by?} (level 7): failed or cancelled jobs are
+ *     queued again for a new series of attempts (their history kept).
+ *   Schedules' ops (level 7): state/schedule.h. A submit's spec may say
+ *   submitted_ms from level 7. */
 #ifndef ASSAY_CORE_STATE_H
 #define ASSAY_CORE_STATE_H
 
@@ -128,6 +132,12 @@ typedef struct assay_spec_rec {
     const char *schedule;
     struct assay_sched_rec *sched;
     struct assay_spec_rec *sched_prev, *sched_next;
+    /* When it was submitted (the leader's wall clock, level 7; 0:
+     * unknown). */
+    int64_t submitted_ms;
+    /* The JobSpecs of its action and of its schedule, in submission
+     * order (assay_state_specs_by): what job queries walk. */
+    struct assay_spec_rec *by_prev[2], *by_next[2];
     struct assay_spec_rec *prev, *next; /* submission order */
 } assay_spec_rec;
 
@@ -198,6 +208,9 @@ struct assay_job {
     int64_t lease_ms;
     bool dispatching;
     bool reported; /* a result or requeue for this attempt is committing */
+    /* Replicated: the attempt its current series started after (a
+     * restart starts a new one; max_attempts counts from there). */
+    uint32_t base;
     /* QUEUED: its placement class's list; RUNNING: running list links;
      * terminal: the retention list (oldest end first). */
     struct assay_job *prev, *next;
@@ -261,6 +274,14 @@ int assay_state_load(assay_state *self, const json_t *dump, char *err,
 
 /* The cluster's feature level: 1 for a log written before levels. */
 int64_t assay_state_level(const assay_state *self);
+/* The JobSpecs held, in submission order (linked by next). */
+assay_spec_rec *assay_state_specs(const assay_state *self);
+/* The JobSpecs of one action ("plugin.action"), or of one schedule (by
+ * id, deleted or not), in submission order, linked by by_next[by]; NULL
+ * if none. */
+enum { ASSAY_SPECS_BY_ACTION = 0, ASSAY_SPECS_BY_SCHEDULE = 1 };
+assay_spec_rec *assay_state_specs_by(const assay_state *self, int by,
+                                     const char *key);
 /* Jobs and JobSpecs held (retention keeps these bounded). */
 size_t assay_state_job_count(const assay_state *self);
 /* Jobs held in state `st`. */
@@ -306,6 +327,18 @@ const assay_estimate *assay_state_estimate(const assay_state *self,
 /* Every estimate, by action (*out: the caller frees the array). */
 int assay_state_estimates(const assay_state *self,
                           const assay_estimate ***out, size_t *n);
+
+/* What assay.stats reports (core/state/stats.c; derived on every member
+ * as it applies, not replicated, so counted from its start): jobs
+ * submitted and jobs ended (completed, failed, cancelled) so far; and
+ * per action {queued_to_running, running_to_done}: {n, p50, p90, p99} in
+ * ms over its last ASSAY_STATS_SAMPLES (at most ASSAY_STATS_ACTIONS
+ * actions). */
+#define ASSAY_STATS_SAMPLES 256
+#define ASSAY_STATS_ACTIONS 1024
+uint64_t assay_state_submitted(const assay_state *self);
+uint64_t assay_state_ended(const assay_state *self);
+json_t *assay_state_latency_json(const assay_state *self);
 
 /* The memory (MB) and CPUs (thousandths) its running jobs' JobSpecs
  * requested: reserved for them until their results or requeues are

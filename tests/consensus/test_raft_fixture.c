@@ -1258,11 +1258,12 @@ Test(raft_fixture, malformed_entries)
  * estimate, and has a JobSpec ask for 1.5 CPUs, packed; format 6 raises
  * it to 7, makes a schedule (buffer_one), fires it twice (a run started,
  * the next buffered behind it, three fires missed before it) and pauses
- * it. */
+ * it; then the first run's job is dispatched, cancelled (the buffered run
+ * starts) and restarted (a new series of attempts after the first). */
 static int fixture_len(int version)
 {
     return n_every + (version >= 2) * 4 + (version >= 3) * 3 +
-           (version >= 4) * 6 + (version >= 5) * 4 + (version >= 6) * 5;
+           (version >= 4) * 6 + (version >= 5) * 4 + (version >= 6) * 8;
 }
 
 /* A due fire of the fixture's schedule at hour h (format 6). */
@@ -1275,6 +1276,7 @@ static json_t *fixture_fire(int h, const char *skipped)
                      "'timeout_ms':1000, 'max_attempts':1, 'priority':0, "
                      "'memory_mb':0, 'schedule':'hourly'}");
     json_object_set_new(spec, "id", json_string(id));
+    json_object_set_new(spec, "submitted_ms", json_integer(6000 + 100 * h));
     json_t *item = json_pack("{s:s, s:i, s:s, s:o, s:[{s:s+, s:{}}]}",
                              "schedule", "hourly", "nominal", h * 3600000,
                              "kind", "due", "spec", spec, "jobs", "id", id,
@@ -1311,6 +1313,16 @@ static json_t *fixture_cmd(int version, int k)
     case 21:
         return J("{'op':'schedule_state', 'id':'hourly', 'paused':true, "
                  "'note':'maintenance', 'at':6900}");
+    case 22:
+        return J("{'op':'dispatch', 'items':[{'job':"
+                 "'hourly.19700101T010000Z-0', 'attempt':1, 'runtime':'rt-a', "
+                 "'version':'1.0.0', 'at':7000}]}");
+    case 23:
+        return J("{'op':'cancel', 'jobs':['hourly.19700101T010000Z-0'], "
+                 "'at':7100}");
+    case 24:
+        return J("{'op':'restart', 'jobs':['hourly.19700101T010000Z-0'], "
+                 "'at':7200, 'by':{'name':'alice', 'role':'admin'}}");
     case 13: return J("{'op':'level', 'level':6, 'at':5000}");
     case 14:
         return J("{'op':'dispatch', 'items':[{'job':'batch-4', 'attempt':2, "
@@ -1513,16 +1525,29 @@ Test(raft_fixture, version_6_log_and_snapshot_still_load)
         cr_expect(r->paused);
         cr_expect_str_eq(r->note, "maintenance");
         cr_expect_eq(r->cursor_ms, 5 * 3600000);
-        cr_expect_eq(r->started, 1);
+        /* The buffered run started as the first was cancelled, and the
+         * first runs again. */
+        cr_expect_eq(r->started, 2);
         cr_expect_eq(r->buffered, 1);
         cr_expect_eq(r->missed, 3);
-        cr_expect_eq(r->n_active, 1);
-        cr_expect_eq(r->n_buffer, 1);
+        cr_expect_eq(r->n_active, 2);
+        cr_expect_eq(r->n_buffer, 0);
         cr_expect_eq(r->overlap, ASSAY_OVERLAP_BUFFER_ONE);
         const assay_spec_rec *s = assay_state_spec(st, "hourly.19700101T010000Z");
         cr_assert_not_null(s);
         cr_expect_eq(s->sched, r);
+        cr_expect_eq(s->submitted_ms, 6100);
         cr_expect_str_eq(r->by_name, "alice");
+        const assay_job *j = assay_state_job(st, "hourly.19700101T010000Z-0");
+        cr_assert_not_null(j);
+        cr_expect_eq(j->state, ASSAY_JOB_QUEUED);
+        cr_expect_eq(j->attempt, 1);
+        cr_expect_eq(j->base, 1);
+        cr_expect_eq(j->n_attempts, 1);
+        cr_expect_str_eq(j->reason, "restarted by alice (admin)");
+        cr_expect_eq(assay_state_specs_by(st, ASSAY_SPECS_BY_SCHEDULE,
+                                          "hourly"),
+                     s);
     }
     /* Schedules stay out of format 5, which a member of the release
      * before reads. */

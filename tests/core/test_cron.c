@@ -74,10 +74,8 @@ static void expect_events(const char *expr, const char *tzname, int64_t after,
                  nwant);
     for (size_t i = 0; i < n && i < nwant; i++) {
         cr_expect_eq(got[i].at, want[i].at,
-                     "'%s' %s event %zu: at %lld, want "
-                     "%lld",
-                     expr, tzname, i, (long long)got[i].at,
-                     (long long)want[i].at);
+                     "'%s' %s event %zu: at %lld, want %lld", expr, tzname, i,
+                     (long long)got[i].at, (long long)want[i].at);
         cr_expect_eq(got[i].fire, want[i].fire, "'%s' %s event %zu: fire", expr,
                      tzname, i);
         cr_expect_eq(got[i].gap_count, want[i].gap_count,
@@ -92,18 +90,12 @@ static void expect_events(const char *expr, const char *tzname, int64_t after,
     assay_cron_destroy(&c);
 }
 
-#define FIRE(t)                                                                \
-    {                                                                          \
-        .at = (t), .fire = true                                                \
-    }
+#define FIRE(t) ((assay_cron_event){.at = (t), .fire = true})
 #define GAP(t, l, n)                                                           \
-    {                                                                          \
-        .at = (t), .gap_local = (l), .gap_count = (n)                          \
-    }
+    ((assay_cron_event){.at = (t), .gap_local = (l), .gap_count = (n)})
 #define GAPFIRE(t, l, n)                                                       \
-    {                                                                          \
-        .at = (t), .fire = true, .gap_local = (l), .gap_count = (n)            \
-    }
+    ((assay_cron_event){                                                       \
+        .at = (t), .fire = true, .gap_local = (l), .gap_count = (n)})
 #define EXPECT(expr, tz, after, until, ...)                                    \
     do {                                                                       \
         const assay_cron_event want_[] = {__VA_ARGS__};                        \
