@@ -541,6 +541,9 @@ int mb_prepare(void *arg, struct pollfd *pfd, int max, int64_t *deadline_ms)
         mb_role(self);
     }
     if (self->leading) {
+        /* Running jobs cancelled (assay.cancel, a schedule's
+         * cancel_other): their runtimes stop them. */
+        assay_state_cancelled_drain(self->state, mb_stop_on_runtime, self);
         /* Those left with acks to send (waiting for a dispatch to ride
          * on) stay listed: the tick sends them. */
         s_rt **pp = &self->out_list;

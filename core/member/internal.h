@@ -343,6 +343,9 @@ int mb_sched_run_build(assay_leader *self, const struct assay_sched_def *d,
                        int64_t nominal, int kind, assay_jobspec **spec,
                        assay_cmd_spec *cs, assay_cmd_list **jobs, char *err,
                        size_t errlen);
+/* CPU time (ns) the schedules' ticks took since the member started:
+ * planning, building runs, committing fires (not applying them). */
+int64_t mb_scheds_cpu_ns(const assay_leader *self);
 /* Schedules due now and not yet fired. */
 size_t mb_scheds_due_now(const assay_leader *self);
 /* stats.c: assay.stats, and the counters it sampled each second */
@@ -374,6 +377,8 @@ void mb_svc_job(assay_leader *self, const assay_bytes *route, const char *verb,
 bool mb_labels_match(const json_t *want, const json_t *have);
 void mb_svc_jobs(assay_leader *self, const assay_bytes *route, const char *verb,
                  const json_t *body);
+/* Tells the runtime of job j (cancelled while it ran there) to stop it. */
+void mb_stop_on_runtime(void *arg, const assay_job *j);
 void mb_svc_restart(assay_leader *self, const assay_bytes *route,
                     const char *verb, const json_t *body);
 void mb_svc_cancel(assay_leader *self, const assay_bytes *route,

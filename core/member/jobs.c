@@ -232,9 +232,20 @@ static void s_page(assay_leader *self, const assay_bytes *route,
 
 /* ---- changes ------------------------------------------------------------- */
 
-/* What a change of jobs replies once applied; a cancel also tells the
- * runtimes running them. p->data: {reply: the body so far, list: whether
- * to list the jobs changed}. */
+void mb_stop_on_runtime(void *arg, const assay_job *j)
+{
+    assay_leader *self = arg;
+    s_rt *r = assay_index_get(self->rts, j->runtime);
+    if (!r)
+        return;
+    json_t *b = json_pack("{s:s, s:I}", "job", j->id, "attempt",
+                          (json_int_t)j->attempt);
+    mb_send_rt(self, r, ASSAY_RT_CANCEL, b);
+    json_decref(b);
+}
+
+/* What a change of jobs replies once applied. p->data: {reply: the body
+ * so far, list: whether to list the jobs changed}. */
 static void s_changed(void *arg, int status, void *result)
 {
     s_pending *p = arg;
@@ -251,21 +262,13 @@ static void s_changed(void *arg, int status, void *result)
     }
     json_t *body = json_deep_copy(json_object_get(p->data, "reply"));
     const json_t *was = json_object_get(res, "was");
-    if (was) { /* cancel: {id: the state it was in} */
+    if (was) { /* cancel: {id: the state it was in}; runtimes are told by
+                  mb_prepare (assay_state_cancelled_drain) */
         json_t *cancelled = json_array();
         const char *id;
         json_t *prev;
-        json_object_foreach((json_t *)was, id, prev) {
+        json_object_foreach((json_t *)was, id, prev)
             json_array_append_new(cancelled, json_string(id));
-            assay_job *j = assay_state_job(self->state, id);
-            s_rt *r = j ? assay_index_get(self->rts, j->runtime) : NULL;
-            if (r && !strcmp(json_string_value(prev), "running")) {
-                json_t *b = json_pack("{s:s, s:I}", "job", id, "attempt",
-                                      (json_int_t)j->attempt);
-                mb_send_rt(self, r, ASSAY_RT_CANCEL, b);
-                json_decref(b);
-            }
-        }
         json_object_set_new(body, "changed",
                             json_integer((json_int_t)json_array_size(
                                 cancelled)));

@@ -286,6 +286,7 @@ static void s_claimed(void *arg, int status, void *result)
     /* Runtimes register again with us; jobs running before get fresh
      * leases at the next tick, and heartbeats are counted from now. */
     assay_state_reset_marks(self->state);
+    assay_state_cancelled_drain(self->state, NULL, NULL); /* not ours */
     mb_forget_runtimes(self);
     mb_offers_reset(self, true);
     mb_scheds_reset(self);

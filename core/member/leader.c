@@ -225,3 +225,10 @@ void assay_leader_destroy(assay_leader **self_p)
     free(self);
     *self_p = NULL;
 }
+
+void assay_leader_set_clock(assay_leader *self, int64_t (*wall)(void *arg),
+                            void *arg)
+{
+    self->wall = wall;
+    self->wall_arg = arg;
+}

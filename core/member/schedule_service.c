@@ -258,8 +258,15 @@ static void s_resume(assay_leader *self, const assay_bytes *route,
                 "schedule %s: not paused", r->id);
         return;
     }
-    if (d)
-        n = s_count(d, r->cursor_ms, now, SKIP_SCAN, &first);
+    if (!d) {
+        /* Its fires meanwhile could not be counted: never silently. */
+        s_error(self, route, verb, ASSAY_EUNSUPP,
+                "schedule %s cannot be planned on this member (its time "
+                "zone?): see its log",
+                r->id);
+        return;
+    }
+    n = s_count(d, r->cursor_ms, now, SKIP_SCAN, &first);
     s_commit(self, route, verb,
              assay_cmd_schedule_state(r->id, false, NULL, n, first, now,
                                       mb_attribution(self), self->asker_role),

@@ -20,8 +20,14 @@
 
 /* Fires one tick commits at most; the rest wait for the next tick. */
 #define FIRE_BATCH 512
-/* Missed fires counted in one record at most (then another). */
-#define MISSED_SCAN 100000
+/* Missed fires counted in one record at most (then another, at the next
+ * tick), and looked at by one tick in all: a leader back after a long
+ * outage catches up over a few ticks instead of holding its loop. */
+#define MISSED_SCAN 10000
+#define TICK_SCAN 100000
+/* How late (ms) past its due time a fire may be and still count as on
+ * time with a catch-up window of 0: the tick's own lateness. */
+#define LATE_GRACE_MS 2000
 /* The next fire is looked for this far ahead at most. */
 #define LOOKAHEAD_MS (10LL * 366 * 86400 * 1000)
 
@@ -41,6 +47,7 @@ struct mb_scheds {
     s_entry **heap;
     size_t n, cap;
     bool all; /* plan every schedule at the next tick */
+    int64_t cpu_ns; /* thread CPU its ticks took, all told */
 };
 
 /* Fires being committed: whose, to plan them again once applied. */
@@ -291,25 +298,34 @@ int mb_sched_run_build(assay_leader *self, const assay_sched_def *d,
     return 0;
 }
 
-/* Appends the fire of e's next event to items (and moves e->next on when
- * what was due is older than the catch-up window: those are counted as
- * missed, in this one item). */
+/* How late past its due time (with its jitter) an event is at now. */
+static int64_t s_late(const assay_sched_def *d, const assay_sched_event *ev,
+                      int64_t now)
+{
+    return now - ev->at_ms - assay_sched_def_jitter_ms(d, ev->at_ms);
+}
+
+/* Appends the fire of e's next event to items; when what was due is
+ * later than the catch-up window, the events up to the first in time
+ * (at most MISSED_SCAN, and what is left of *budget) are counted as
+ * missed in this one item instead. */
 static int s_fire_item(assay_leader *self, s_entry *e, int64_t now,
-                       assay_cmd_list *items)
+                       assay_cmd_list *items, int64_t *budget)
 {
     const assay_sched_def *d = e->def;
     assay_cmd_fire f = {.schedule = e->id, .kind = ASSAY_FIRE_DUE};
     char why[ASSAY_ERRMSG_SIZE], skipped[200];
-    int64_t window = d->catchup_s * 1000;
-    if (now - e->next.at_ms > window) {
-        int64_t first = e->next.at_ms, count = 0;
+    int64_t window = d->catchup_s * 1000 + LATE_GRACE_MS;
+    if (s_late(d, &e->next, now) > window) {
+        int64_t first = e->next.at_ms, count = 0, scan = 0;
         assay_sched_event ev = e->next, last = ev;
         do {
             count += ev.fire + ev.gap_count;
             last = ev;
-        } while (count < MISSED_SCAN && now - last.at_ms > window &&
-                 assay_sched_def_next(d, last.at_ms, now - window, &ev) &&
-                 ev.at_ms != last.at_ms);
+        } while (++scan < MISSED_SCAN && scan < *budget &&
+                 assay_sched_def_next(d, last.at_ms, now, &ev) &&
+                 s_late(d, &ev, now) > window);
+        *budget -= scan;
         snprintf(skipped, sizeof skipped,
                  "due while no leader could fire it, more than the "
                  "catch-up window (%lld s) ago",
@@ -386,11 +402,16 @@ static void s_fire_due(assay_leader *self, int64_t now)
     }
     fl->leader = self;
     fl->n = 0;
-    while (h->n && h->heap[0]->due_ms <= now && fl->n < FIRE_BATCH) {
+    int64_t budget = TICK_SCAN;
+    while (h->n && h->heap[0]->due_ms <= now && fl->n < FIRE_BATCH &&
+           budget > 0) {
         s_entry *e = h->heap[0];
         s_unheap(h, e);
-        if (s_fire_item(self, e, now, items) != 0)
+        if (s_fire_item(self, e, now, items, &budget) != 0) {
+            s_heap(h, e); /* planned as it was: the next tick tries again */
             break;
+        }
+        budget--;
         e->firing = true;
         strlcpy(fl->ids[fl->n++], e->id, sizeof fl->ids[0]);
     }
@@ -405,15 +426,29 @@ static void s_fire_due(assay_leader *self, int64_t now)
         s_fired(fl, rc, NULL);
 }
 
+static int64_t s_thread_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void mb_scheds_tick(assay_leader *self)
 {
     mb_scheds *h = self->scheds;
     if (assay_state_level(self->state) < ASSAY_LEVEL_SCHEDULES)
         return;
+    int64_t t0 = s_thread_ns();
     if (assay_state_schedules_changed(self->state, s_plan_cb, self) ||
         h->all)
         s_plan_all(self);
     s_fire_due(self, mb_wall_ms(self));
+    h->cpu_ns += s_thread_ns() - t0;
+}
+
+int64_t mb_scheds_cpu_ns(const assay_leader *self)
+{
+    return self->scheds ? self->scheds->cpu_ns : 0;
 }
 
 int64_t mb_sched_due(const assay_leader *self, const char *id)

@@ -99,9 +99,10 @@ static json_t *s_schedules(assay_leader *self)
         for (int i = 0; i < 6; i++)
             c[i] += v[i];
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, s:I, "
-                     "s:I}}",
-                     "total",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, "
+                     "s:I, s:I}}",
+                     "planning_cpu_ms",
+                     (json_int_t)(mb_scheds_cpu_ns(self) / 1000000), "total",
                      (json_int_t)assay_state_schedule_count(self->state),
                      "active", n[0], "paused", n[1], "ended", n[2], "due",
                      (json_int_t)mb_scheds_due_now(self), "fires", "started",

@@ -303,8 +303,10 @@ static assay_job *s_listed(assay_state *self, const msgpack_object *ids,
 void st_cancel_job(assay_state *self, assay_job *j, int64_t at,
                    const char *why)
 {
-    if (j->state == ASSAY_JOB_RUNNING)
+    if (j->state == ASSAY_JOB_RUNNING) {
         st_attempt_end(j, at, ASSAY_JOB_CANCELLED, why);
+        st_note_cancelled(self, j);
+    }
     st_leave(self, j);
     st_finish(self, j, ASSAY_JOB_CANCELLED, at);
     assay_job_note(&j->reason, why);

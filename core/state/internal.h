@@ -33,6 +33,9 @@ struct assay_state {
     assay_index *estimates; /* action -> assay_estimate (estimate.c) */
     /* action, and schedule id -> st_posting: JobSpecs in order. */
     assay_index *by[2];
+    /* Running jobs cancelled since the leader last looked (id -> itself):
+     * it tells their runtimes (assay_state_cancelled_drain). */
+    assay_index *cancelled;
     /* stats.c: counters, and action -> st_latency. */
     uint64_t n_submitted, n_ended;
     assay_index *latency;
@@ -208,6 +211,8 @@ int st_fire(assay_state *self, const msgpack_object *cmd, json_t **result,
 void st_stats_dispatched(assay_state *self, const assay_job *j, int64_t at);
 void st_stats_ran(assay_state *self, const assay_job *j, int64_t at);
 void st_stats_clear(assay_state *self);
+/* Running job j was cancelled: for the leader to tell its runtime. */
+void st_note_cancelled(assay_state *self, const assay_job *j);
 /* Cancels queued or running job j (ended at `at`, reason `why`). */
 void st_cancel_job(assay_state *self, assay_job *j, int64_t at,
                    const char *why);

@@ -332,7 +332,7 @@ static void s_trim(assay_state *self, assay_sched_rec *r)
 
 static int s_start(assay_state *self, assay_sched_rec *r,
                    const msgpack_object *spec, const msgpack_object *jobs,
-                   int64_t nominal, int kind, int64_t at);
+                   const char *id, int64_t nominal, int kind, int64_t at);
 
 /* Starts a run: submits its JobSpec, which becomes one of r's runs. */
 static int s_submit_run(assay_state *self, assay_sched_rec *r,
@@ -341,6 +341,16 @@ static int s_submit_run(assay_state *self, assay_sched_rec *r,
                         int64_t nominal, int kind, int64_t at)
 {
     char err[ASSAY_ERRMSG_SIZE];
+    if (assay_state_spec(self, id)) { /* ran already: never held twice */
+        snprintf(err, sizeof err, "already ran: JobSpec %s is held", id);
+        s_note(self, r, nominal, at, 1, kind, ASSAY_RUN_SKIPPED, err, id);
+        return 0;
+    }
+    if (r->max_runs > 0 && r->started >= (uint64_t)r->max_runs) {
+        s_note(self, r, nominal, at, 1, kind, ASSAY_RUN_SKIPPED,
+               "max_runs reached", NULL);
+        return 0;
+    }
     int rc = st_submit(self, spec, jobs, NULL, err, sizeof err);
     assay_spec_rec *s = rc ? NULL : assay_state_spec(self, id);
     if (!s) {
@@ -404,24 +414,40 @@ static void s_cancel_active(assay_state *self, assay_sched_rec *r,
         next = s->sched_next;
         for (assay_job *j = s->first, *jn; j && s->unfinished; j = jn) {
             jn = assay_spec_next(j);
-            st_cancel_job(self, j, at, why);
+            if (j->state == ASSAY_JOB_QUEUED || j->state == ASSAY_JOB_RUNNING)
+                st_cancel_job(self, j, at, why);
         }
     }
 }
 
+/* Whether spec (a fire item's) is the JobSpec of r's fire at nominal. */
+static bool s_is_run(const assay_sched_rec *r, const msgpack_object *spec,
+                     int64_t nominal, int kind)
+{
+    char id[RUN_ID_SIZE], want[RUN_ID_SIZE], whose[ASSAY_SCHED_ID_MAX + 2];
+    assay_sched_run_id(r->id, nominal, kind, want, sizeof want);
+    return st_text(spec, "id", id, sizeof id, false) && !strcmp(id, want) &&
+           ST_ID(spec, "schedule", whose) && !strcmp(whose, r->id);
+}
+
 static int s_start(assay_state *self, assay_sched_rec *r,
                    const msgpack_object *spec, const msgpack_object *jobs,
-                   int64_t nominal, int kind, int64_t at)
+                   const char *id, int64_t nominal, int kind, int64_t at)
 {
-    char id[RUN_ID_SIZE], want[RUN_ID_SIZE], why[200],
-        whose[ASSAY_SCHED_ID_MAX + 2];
-    assay_sched_run_id(r->id, nominal, kind, want, sizeof want);
-    if (!st_text(spec, "id", id, sizeof id, false) || strcmp(id, want) ||
-        !ST_ID(spec, "schedule", whose) || strcmp(whose, r->id))
-        return ASSAY_EINVAL; /* not this fire's JobSpec */
+    char why[200];
+    const char *skip = NULL;
     if (assay_state_spec(self, id)) {
         snprintf(why, sizeof why, "already ran: JobSpec %s is held", id);
-        s_note(self, r, nominal, at, 1, kind, ASSAY_RUN_SKIPPED, why, id);
+        skip = why;
+    }
+    for (const st_buffered *b = r->buffer; b && !skip; b = b->next)
+        if (b->nominal_ms == nominal && b->kind == kind)
+            skip = "already waiting for the run before it to end";
+    if (!skip && r->max_runs > 0 &&
+        r->started + r->n_buffer >= (uint64_t)r->max_runs)
+        skip = "max_runs reached";
+    if (skip) {
+        s_note(self, r, nominal, at, 1, kind, ASSAY_RUN_SKIPPED, skip, id);
         return 0;
     }
     int overlap = r->overlap;
@@ -470,11 +496,11 @@ void st_sched_run_ended(assay_state *self, assay_spec_rec *s, int64_t at)
     e->at = at;
 }
 
-/* Starts r's buffered runs while none is active, and forgets its runs
- * beyond keep_runs. */
+/* Starts r's buffered runs while none is active (and it is not paused:
+ * resuming starts them), and forgets its runs beyond keep_runs. */
 static void s_settle(assay_state *self, assay_sched_rec *r, int64_t at)
 {
-    while (r->buffer && !r->n_active) {
+    while (r->buffer && !r->n_active && !r->paused) {
         st_buffered *b = r->buffer;
         r->buffer = b->next;
         r->n_buffer--;
@@ -643,6 +669,7 @@ int st_schedule_state(assay_state *self, const msgpack_object *cmd,
             r->cursor_ms = at;
         r->paused = false;
         assay_job_note(&r->note, NULL);
+        s_settle(self, r, at);
     }
     s_changed(self->scheds, r->id);
     return 0;
@@ -680,8 +707,13 @@ static int s_fire_item(assay_state *self, const msgpack_object *it,
     int kind = assay_fire_kind_parse(
         st_text(it, "kind", kname, sizeof kname, false));
     int64_t nominal = st_int(it, "nominal");
+    const msgpack_object *spec = st_get(it, "spec"),
+                         *jobs = st_get(it, "jobs");
     if (!r || kind < 0 || nominal <= 0)
         return ASSAY_ERANGE;
+    /* Refused before anything changes: not this fire's JobSpec. */
+    if ((spec || jobs) && (!spec || !jobs || !s_is_run(r, spec, nominal, kind)))
+        return ASSAY_EINVAL;
     if (kind == ASSAY_FIRE_DUE) {
         if (nominal <= r->cursor_ms || assay_sched_ended(r))
             return ASSAY_ERANGE; /* decided already: exactly once */
@@ -699,10 +731,11 @@ static int s_fire_item(assay_state *self, const msgpack_object *it,
         s_note(self, r, st_int(sk, "first"), at,
                n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, kind, outcome,
                st_text(sk, "reason", why, sizeof why, true), NULL);
-    const msgpack_object *spec = st_get(it, "spec"),
-                         *jobs = st_get(it, "jobs");
-    if (spec && jobs)
-        return s_start(self, r, spec, jobs, nominal, kind, at);
+    if (spec) {
+        char run[RUN_ID_SIZE];
+        assay_sched_run_id(r->id, nominal, kind, run, sizeof run);
+        return s_start(self, r, spec, jobs, run, nominal, kind, at);
+    }
     if (st_text(it, "reason", why, sizeof why, true))
         s_note(self, r, nominal, at, 1, kind, ASSAY_RUN_FAILED, why, NULL);
     return 0;
@@ -730,10 +763,13 @@ int st_fire(assay_state *self, const msgpack_object *cmd, json_t **result,
 /* Snapshots (format 6): {id, def, created_ms, cursor_ms, paused, note?,
  * by?, counts: [started, buffered, skipped, missed, nonexistent, failed],
  * runs: [{nominal_ms, at_ms, count, kind, outcome, reason?}] oldest
- * first, buffer: [{nominal_ms, kind, spec, jobs}]}. */
+ * first, buffer: [{nominal_ms, kind, run: {spec, jobs}}], held: [the
+ * JobSpec ids of its runs held, oldest first]}. The runs are listed, not
+ * found by the JobSpecs' `schedule`: those of a schedule deleted and made
+ * again under its id are not this one's. */
 static void s_rec_pack(msgpack_packer *pk, const assay_sched_rec *r)
 {
-    msgpack_pack_map(pk, 8 + !!r->note + !!r->by_name);
+    msgpack_pack_map(pk, 9 + !!r->note + !!r->by_name);
     assay_codec_pack_kv_str(pk, "id", r->id);
     assay_codec_pack_kv_json(pk, "def", r->def);
     assay_codec_pack_kv_int(pk, "created_ms", r->created_ms);
@@ -773,6 +809,10 @@ static void s_rec_pack(msgpack_packer *pk, const assay_sched_rec *r)
         assay_codec_pack_str(pk, "run");
         assay_codec_pack_raw(pk, b->bytes, b->len);
     }
+    assay_codec_pack_str(pk, "held");
+    msgpack_pack_array(pk, r->n_held);
+    for (const assay_spec_rec *s = r->held_head; s; s = s->sched_next)
+        assay_codec_pack_str(pk, s->id);
 }
 
 int st_scheds_pack(const assay_state *self, msgpack_packer *pk)
@@ -861,6 +901,21 @@ static int s_rec_load(assay_state *self, const msgpack_object *o, char *err,
         return rc;
     }
     s_add(self->scheds, r);
+    const msgpack_object *held = st_get(o, "held");
+    for (uint32_t i = 0; st_is(held, MSGPACK_OBJECT_ARRAY) &&
+                         i < held->via.array.size;
+         i++) {
+        const msgpack_object *h = &held->via.array.ptr[i];
+        char sid[66];
+        if (h->type != MSGPACK_OBJECT_STR || h->via.str.size >= sizeof sid)
+            continue;
+        memcpy(sid, h->via.str.ptr, h->via.str.size);
+        sid[h->via.str.size] = '\0';
+        assay_spec_rec *s = assay_state_spec(self, sid);
+        /* Once, and only a run of a schedule of this id. */
+        if (s && !s->sched && !strcmp(s->schedule, r->id))
+            s_hold(r, s);
+    }
     return 0;
 }
 
@@ -875,14 +930,6 @@ int st_scheds_load(assay_state *self, const msgpack_object *list, char *err,
     int rc = 0;
     for (uint32_t i = 0; i < list->via.array.size && !rc; i++)
         rc = s_rec_load(self, &list->via.array.ptr[i], err, errlen);
-    /* Their runs, from the JobSpecs that say whose they are. */
-    for (assay_spec_rec *s = self->specs_head; s && !rc; s = s->next) {
-        assay_sched_rec *r = *s->schedule
-                                 ? assay_state_schedule(self, s->schedule)
-                                 : NULL;
-        if (r)
-            s_hold(r, s);
-    }
     return rc;
 }
 

@@ -378,6 +378,8 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
         return ASSAY_ENOMEM;
     assay_state_event_fn ev = self->on_event;
     self->on_event = NULL; /* restoring is not news */
+    /* assay.stats counts what this member applied: a restore is none. */
+    uint64_t submitted = self->n_submitted;
     st_clear(self);
     int rc = v < 2 ? s_load_v1(self, dump, &done, err, errlen)
                    : s_load_v2(self, dump, &done, err, errlen);
@@ -412,6 +414,7 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
     /* Format 1 had no levels: a state that had a leader was at level 1. */
     self->level = level ? level : self->leader ? 1 : 0;
     s_keep_level(self);
+    self->n_submitted = submitted;
     self->on_event = ev;
     return rc;
 }

@@ -164,6 +164,7 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->by[0] = assay_index_new();
     self->by[1] = assay_index_new();
     self->latency = assay_index_new();
+    self->cancelled = assay_index_new();
     self->zone = msgpack_zone_new(ASSAY_CODEC_ZONE_CHUNK);
     self->empty = json_object();
     self->keys = st_keys_new();
@@ -174,7 +175,7 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     if (!self->jobs || !self->specs || !self->runtimes || !self->runtime_ids ||
         !self->running_on || !self->strings || !self->catalogs ||
         !self->classes || !self->estimates || !self->by[0] || !self->by[1] ||
-        !self->latency ||
+        !self->latency || !self->cancelled ||
         !self->zone || !self->empty || !self->keys ||
         !self->scheds)
         assay_state_destroy(&self);
@@ -432,7 +433,7 @@ void assay_state_destroy(assay_state **self_p)
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
         self->running_on && self->strings && self->catalogs && self->keys &&
         self->classes && self->estimates && self->scheds && self->by[0] &&
-        self->by[1] && self->latency)
+        self->by[1] && self->latency && self->cancelled)
         st_clear(self);
     st_keys_destroy(&self->keys);
     st_scheds_destroy(&self->scheds);
@@ -452,6 +453,7 @@ void assay_state_destroy(assay_state **self_p)
     assay_index_destroy(&self->by[1]);
     st_stats_clear(self);
     assay_index_destroy(&self->latency);
+    assay_index_destroy(&self->cancelled);
     assay_index_destroy(&self->jobs);
     assay_index_destroy(&self->specs);
     assay_index_destroy(&self->runtimes);
@@ -883,6 +885,49 @@ assay_runtime_rec *assay_state_runtime_at(const assay_state *self,
 const json_t *assay_state_leader(const assay_state *self)
 {
     return self->leader;
+}
+
+/* Cancellations the leader has not looked at, at most: a member that
+ * does not lead lets them go. */
+#define CANCELLED_MAX 262144
+
+void st_note_cancelled(assay_state *self, const assay_job *j)
+{
+    if (assay_index_size(self->cancelled) >= CANCELLED_MAX) {
+        assay_index_destroy(&self->cancelled);
+        self->cancelled = assay_index_new();
+    }
+    if (self->cancelled)
+        assay_index_put(self->cancelled, j->id, self);
+}
+
+typedef struct {
+    assay_state *st;
+    void (*fn)(void *arg, const assay_job *j);
+    void *arg;
+} s_drain;
+
+static void s_drain_one(const char *key, void *value, void *arg)
+{
+    (void)value;
+    s_drain *d = arg;
+    const assay_job *j = assay_state_job(d->st, key);
+    if (j && j->state == ASSAY_JOB_CANCELLED)
+        d->fn(d->arg, j);
+}
+
+void assay_state_cancelled_drain(assay_state *self,
+                                 void (*fn)(void *arg, const assay_job *j),
+                                 void *arg)
+{
+    if (!self->cancelled || !assay_index_size(self->cancelled))
+        return;
+    assay_index *list = self->cancelled;
+    self->cancelled = assay_index_new();
+    if (fn)
+        assay_index_each(list, s_drain_one,
+                         &(s_drain){.st = self, .fn = fn, .arg = arg});
+    assay_index_destroy(&list);
 }
 
 void assay_state_reset_marks(assay_state *self)

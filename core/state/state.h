@@ -346,6 +346,12 @@ json_t *assay_state_latency_json(const assay_state *self);
 int64_t assay_state_reserved_mb(const assay_state *self, const char *id);
 int64_t assay_state_reserved_cpu(const assay_state *self, const char *id);
 assay_job *assay_state_jobs(const assay_state *self);
+/* Calls fn for each job cancelled while running (by assay.cancel, or a
+ * schedule's cancel_other) since the last call and still held, and
+ * forgets them: the leader tells their runtimes to stop. */
+void assay_state_cancelled_drain(assay_state *self,
+                                 void (*fn)(void *arg, const assay_job *j),
+                                 void *arg);
 /* Clears every job's leader bookkeeping (lease, dispatching, reported),
  * every placement class's and every runtime's (dead_seen_ms): a member starting or
  * ceasing to lead trusts none of it. */

@@ -457,3 +457,124 @@ Test(schedule, refused_below_level_7_and_by_plain_submit)
     json_decref(bad);
     assay_state_destroy(&st);
 }
+
+Test(schedule, one_fire_time_is_never_held_twice)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    create(st, "s", "skip", 100, T0);
+    cr_expect(due(st, "s", T0 + 2 * MIN));
+    /* The same past time backfilled twice while a run goes on: buffered
+     * once, the second recorded as waiting already. */
+    cr_expect(fire(st, "s", T0 + MIN, ASSAY_FIRE_BACKFILL));
+    cr_expect(fire(st, "s", T0 + MIN, ASSAY_FIRE_BACKFILL));
+    const assay_sched_rec *r = assay_state_schedule(st, "s");
+    cr_expect_eq(r->n_buffer, 1);
+    cr_expect(strstr(assay_sched_run_at(r, 0)->reason, "already waiting"));
+    finish(st, "s", T0 + 2 * MIN);
+    finish(st, "s", T0 + MIN);
+    cr_expect_eq(r->n_held, 2);
+    cr_expect_eq(r->started, 2);
+    cr_expect_eq(r->n_active, 0);
+    assay_state_destroy(&st);
+}
+
+Test(schedule, cancel_other_leaves_ended_jobs_alone)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    create(st, "s", "cancel_other", 100, T0);
+    /* A run of two jobs, one of them done. */
+    char id[96];
+    assay_sched_run_id("s", T0 + MIN, ASSAY_FIRE_DUE, id, sizeof id);
+    json_t *cmd = json_pack(
+        "{s:i, s:s, s:[{s:s, s:I, s:s, s:{s:s, s:s, s:s, s:s, s:i, s:i}, "
+        "s:[{s:s+, s:{}}, {s:s+, s:{}}]}], s:I}",
+        "v", 1, "op", "fire", "items", "schedule", "s", "nominal",
+        (json_int_t)(T0 + MIN), "kind", "due", "spec", "id", id, "action",
+        "noop.pass", "resolved", "1.0.0", "schedule", "s", "timeout_ms", 1000,
+        "max_attempts", 1, "jobs", "id", id, "-0", "params", "id", id, "-1",
+        "params", "at", (json_int_t)(T0 + MIN));
+    sc_ok(st, cmd);
+    finish(st, "s", T0 + MIN); /* s-...-0 completes */
+    cr_expect(due(st, "s", T0 + 2 * MIN));
+    char j1[128];
+    snprintf(j1, sizeof j1, "%s-1", id);
+    const assay_job *done = run_job(st, "s", T0 + MIN);
+    cr_expect_eq(done->state, ASSAY_JOB_COMPLETED);
+    cr_expect_eq(assay_state_job(st, j1)->state, ASSAY_JOB_CANCELLED);
+    cr_expect_eq(done->spec->unfinished, 0);
+    const assay_sched_rec *r = assay_state_schedule(st, "s");
+    cr_expect_eq(r->n_active, 1);
+    assay_state_destroy(&st);
+}
+
+Test(schedule, runs_of_a_schedule_made_again_are_not_the_new_ones)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    create(st, "s", "skip", 100, T0);
+    cr_expect(due(st, "s", T0 + MIN));
+    cr_assert_eq(apply(st, assay_cmd_unschedule("s", T0 + MIN + 1, NULL, NULL),
+                       NULL),
+                 0);
+    create(st, "s", "skip", 100, T0 + MIN + 2);
+    cr_expect_eq(assay_state_schedule(st, "s")->n_active, 0);
+    json_t *dump = assay_state_dump(st);
+    assay_state *copy = assay_state_new(NULL, NULL);
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_state_load(copy, dump, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(assay_state_schedule(copy, "s")->n_active, 0);
+    cr_expect_eq(assay_state_schedule(copy, "s")->n_held, 0);
+    /* Both start the next fire alike (skip would skip it otherwise). */
+    cr_expect(due(st, "s", T0 + 2 * MIN));
+    cr_expect(due(copy, "s", T0 + 2 * MIN));
+    cr_expect_eq(assay_state_schedule(st, "s")->started, 1);
+    cr_expect_eq(assay_state_schedule(copy, "s")->started, 1);
+    json_decref(dump);
+    assay_state_destroy(&copy);
+    assay_state_destroy(&st);
+}
+
+Test(schedule, buffered_runs_wait_for_resume_and_stop_at_max_runs)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    json_t *def = json_pack("{s:s, s:i, s:i}", "overlap", "buffer_all",
+                            "keep_runs", 100, "max_runs", 2);
+    cr_assert_eq(apply(st, assay_cmd_schedule("m", def, T0, NULL, NULL), NULL),
+                 0);
+    json_decref(def);
+    due(st, "m", T0 + MIN);
+    due(st, "m", T0 + 2 * MIN);
+    due(st, "m", T0 + 3 * MIN); /* beyond max_runs: not even buffered */
+    const assay_sched_rec *r = assay_state_schedule(st, "m");
+    cr_expect_eq(r->n_buffer, 1);
+    apply(st, assay_cmd_schedule_state("m", true, NULL, 0, 0, T0, NULL, NULL),
+          NULL);
+    finish(st, "m", T0 + MIN);
+    cr_expect_eq(r->started, 1, "a paused schedule starts nothing");
+    cr_expect_eq(r->n_buffer, 1);
+    apply(st, assay_cmd_schedule_state("m", false, NULL, 0, 0, T0 + 4 * MIN,
+                                       NULL, NULL),
+          NULL);
+    cr_expect_eq(r->started, 2, "resuming starts what waited");
+    cr_expect_eq(r->n_buffer, 0);
+    assay_state_destroy(&st);
+}
+
+Test(schedule, a_fire_of_another_jobspec_changes_nothing)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    create(st, "s", "skip", 100, T0);
+    json_t *cmd = json_pack(
+        "{s:i, s:s, s:[{s:s, s:I, s:s, s:{s:s, s:s, s:s, s:s}, s:[{s:s}], "
+        "s:{s:s, s:i, s:I, s:s}}], s:I}",
+        "v", 1, "op", "fire", "items", "schedule", "s", "nominal",
+        (json_int_t)(T0 + MIN), "kind", "due", "spec", "id", "someone-else",
+        "action", "noop.pass", "resolved", "1.0.0", "schedule", "s", "jobs",
+        "id", "someone-else-0", "skipped", "outcome", "missed", "count", 5,
+        "first", (json_int_t)T0, "reason", "x", "at", (json_int_t)T0);
+    sc_ok(st, cmd);
+    const assay_sched_rec *r = assay_state_schedule(st, "s");
+    cr_expect_eq(r->cursor_ms, T0);
+    cr_expect_eq(r->missed, 0);
+    cr_expect_null(assay_state_spec(st, "someone-else"));
+    assay_state_destroy(&st);
+}

@@ -25,9 +25,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* a refusal without a code, or a success with one */
     assay_cp_read_job(body);
     assay_cp_jobs q;
-    if (!assay_cp_read_jobs(body, &q, err, sizeof err) &&
-        (q.labels && !json_is_object(q.labels)))
-        abort();
+    if (!assay_cp_read_jobs(body, &q, err, sizeof err)) {
+        if ((q.labels && !json_is_object(q.labels)) ||
+            !assay_cp_jobs_op_name((int)q.op) || q.since_ms < 0 ||
+            q.until_ms < 0 || (q.until_ms && q.until_ms < q.since_ms))
+            abort();
+        json_t *back = assay_cp_pack_jobs(&q);
+        assay_cp_jobs again;
+        if (!back || assay_cp_read_jobs(back, &again, err, sizeof err) ||
+            again.op != q.op || again.since_ms != q.since_ms ||
+            again.until_ms != q.until_ms || again.dry_run != q.dry_run ||
+            !again.action != !q.action || !again.schedule != !q.schedule ||
+            !again.runtime != !q.runtime)
+            abort(); /* what was read does not pack back the same */
+        json_decref(back);
+    }
+    assay_cp_sched sc;
+    if (!assay_cp_read_sched(body, &sc, err, sizeof err)) {
+        if (!assay_cp_sched_op_name((int)sc.op) ||
+            (sc.op == ASSAY_CP_SCHED_LIST &&
+             (sc.limit < 1 || sc.limit > ASSAY_CP_SCHED_PAGE)) ||
+            (sc.op == ASSAY_CP_SCHED_CREATE && !json_is_object(sc.schedule)) ||
+            (sc.op != ASSAY_CP_SCHED_LIST && sc.op != ASSAY_CP_SCHED_CREATE &&
+             !sc.id) ||
+            (sc.op == ASSAY_CP_SCHED_BACKFILL && (!sc.from || !sc.to)))
+            abort();
+        json_t *back = assay_cp_pack_sched(&sc);
+        assay_cp_sched again;
+        if (!back || assay_cp_read_sched(back, &again, err, sizeof err) ||
+            again.op != sc.op || again.dry_run != sc.dry_run)
+            abort();
+        json_decref(back);
+    }
     const json_t *ids;
     if (!assay_cp_read_cancel(body, &ids, err, sizeof err) &&
         (!json_is_array(ids) || json_array_size(ids) > ASSAY_CP_MAX_IDS))

@@ -40,7 +40,7 @@ static int64_t utc(const char *t)
 static void setup(void)
 {
     mf_start(0);
-    m->wall = fake_wall;
+    assay_leader_set_clock(m, fake_wall, NULL);
     now_ms = utc("2026-01-01T00:00:00Z");
     cp_id = mf_link_connect(&cp);
     rt = mf_rt_up("rt1", 1000, json_object());
@@ -402,4 +402,65 @@ Test(member_schedules_level, refused_below_level_7, .fini = mf_teardown)
     cr_expect(strstr(mb_str(r, "message"), "feature level 7"));
     json_decref(r);
     assay_link_destroy(&c);
+}
+
+/* The next message to rt of verb `want`, dispatches and pulses passed
+ * over. */
+static json_t *next_of(const char *want)
+{
+    char err[256];
+    int64_t until = assay_now_ms() + WAIT_MS;
+    for (int n = 0; n < MAX_STEPS && assay_now_ms() < until; n++) {
+        assay_link_msg msg;
+        int rc = assay_link_recv(rt->link, &msg, err, sizeof err);
+        cr_assert_geq(rc, 0, "%s", err);
+        if (rc == 1) {
+            bool hit = !strcmp(msg.verb, want);
+            json_t *b = hit ? json_incref(msg.body) : NULL;
+            assay_link_msg_fini(&msg);
+            if (hit)
+                return b;
+            continue;
+        }
+        mf_step();
+    }
+    cr_assert_fail("no %s came", want);
+    return NULL;
+}
+
+Test(member_schedules, cancel_other_stops_the_run_on_its_runtime)
+{
+    expect_ok(create("co", json_pack("{s:s, s:s}", "cron", "* * * * *",
+                                      "overlap", "cancel_other")));
+    mf_rt_credit(rt, 4);
+    at("2026-01-01T00:01:00Z", "co", "2026-01-01T00:01:00Z");
+    char ids[1][128];
+    take(ids, 1);
+    at("2026-01-01T00:02:00Z", "co", "2026-01-01T00:02:00Z");
+    json_t *c = next_of(ASSAY_RT_CANCEL);
+    cr_expect_str_eq(mb_str(c, "job"), ids[0]);
+    json_decref(c);
+    cr_expect_eq(assay_state_job(m->state, ids[0])->state,
+                 ASSAY_JOB_CANCELLED);
+}
+
+Test(member_schedules, jitter_is_not_lateness)
+{
+    /* No catch-up at all, and up to a minute of jitter: a fire reached at
+     * its due time runs. */
+    expect_ok(create("j", json_pack("{s:s, s:s, s:i, s:s}", "cron",
+                                    "0 * * * *", "jitter", "1m",
+                                    "catchup_window", 0, "overlap",
+                                    "allow_all")));
+    json_t *r = sched(json_pack("{s:s, s:s}", "op", "show", "id", "j"));
+    const json_t *next = json_array_get(
+        json_object_get(json_object_get(r, "schedule"), "next"), 0);
+    int64_t nominal = json_integer_value(json_object_get(next, "nominal_ms")),
+            due = json_integer_value(json_object_get(next, "due_ms"));
+    json_decref(r);
+    cr_expect_geq(due, nominal);
+    now_ms = due;
+    UNTIL(rec("j")->cursor_ms >= nominal, "it never fired");
+    cr_expect_eq(rec("j")->started, 1);
+    cr_expect_eq(rec("j")->missed, 0);
 }
