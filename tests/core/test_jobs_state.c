@@ -173,3 +173,28 @@ Test(jobs_state, counters_and_latency_percentiles)
     json_decref(lat);
     assay_state_destroy(&st);
 }
+
+Test(jobs_state, a_state_below_level_7_keeps_no_schedule_lists)
+{
+    /* A dump whose JobSpec names schedule "s" (a plain submit may not:
+     * made by hand) lists it under "s" at level 7, and not at level 6,
+     * which keeps no schedules. */
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    submit(st, "r", "x.check", 1000, 1);
+    json_t *dump = assay_state_dump(st);
+    json_t *spec = json_object_get(
+        json_array_get(json_object_get(dump, "specs"), 0), "spec");
+    json_object_set_new(spec, "schedule", json_string("s"));
+    assay_state *copy = assay_state_new(NULL, NULL);
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_state_load(copy, dump, err, sizeof err), 0, "%s", err);
+    cr_expect_not_null(assay_state_specs_by(copy, ASSAY_SPECS_BY_SCHEDULE,
+                                            "s"));
+    json_object_set_new(dump, "level", json_integer(ASSAY_LEVEL_PLANNER));
+    cr_assert_eq(assay_state_load(copy, dump, err, sizeof err), 0, "%s", err);
+    cr_expect_null(assay_state_specs_by(copy, ASSAY_SPECS_BY_SCHEDULE, "s"));
+    cr_expect_str_eq(assay_state_spec(copy, "r")->schedule, "");
+    json_decref(dump);
+    assay_state_destroy(&copy);
+    assay_state_destroy(&st);
+}

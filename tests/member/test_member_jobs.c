@@ -104,6 +104,9 @@ Test(member_jobs, filters_and_pages)
                           "until_ms", (json_int_t)t2),
                 "s1-0 s1-1");
     expect_page(json_pack("{s:s}", "schedule", "none"), "");
+    /* Every filter holds, whichever index is walked. */
+    expect_page(json_pack("{s:s, s:s}", "spec", "e1", "action", "typed.sleep"),
+                "");
     /* Pages of two, each after the one before, through the action's
      * JobSpecs. */
     char ids[256], next[128];
