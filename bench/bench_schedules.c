@@ -50,20 +50,16 @@ static size_t s_run_all(bench_member *b)
     assay_cmd_list *disp = assay_cmd_list_new(), *res = assay_cmd_list_new();
     json_t *ok = json_pack("{s:s}", "status", "pass");
     size_t n = 0;
-    for (assay_class *c = assay_state_classes(m->state); c; c = c->next)
-        for (assay_job *j = c->jobs.head; j; j = j->next, n++) {
-            assay_cmd_list_dispatch(disp, j->id, j->attempt + 1, "sim",
-                                    "1.0.0", now_ms + 1);
-            assay_cmd_list_result(res, j->id, j->attempt + 1, ok, "sim",
-                                  now_ms + 2);
-        }
-    for (assay_class *c = assay_state_parked(m->state); c; c = c->next)
-        for (assay_job *j = c->jobs.head; j; j = j->next, n++) {
-            assay_cmd_list_dispatch(disp, j->id, j->attempt + 1, "sim",
-                                    "1.0.0", now_ms + 1);
-            assay_cmd_list_result(res, j->id, j->attempt + 1, ok, "sim",
-                                  now_ms + 2);
-        }
+    assay_class *lists[] = {assay_state_classes(m->state),
+                            assay_state_parked(m->state)};
+    for (int l = 0; l < 2; l++)
+        for (assay_class *c = lists[l]; c; c = c->next)
+            for (assay_job *j = c->jobs.head; j; j = j->next, n++) {
+                assay_cmd_list_dispatch(disp, j->id, j->attempt + 1, "sim",
+                                        "1.0.0", now_ms + 1);
+                assay_cmd_list_result(res, j->id, j->attempt + 1, ok, "sim",
+                                      now_ms + 2);
+            }
     json_decref(ok);
     if (!n) {
         assay_cmd_list_destroy(&disp);

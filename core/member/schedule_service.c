@@ -20,6 +20,10 @@ static void s_error(assay_leader *self, const assay_bytes *route,
                     const char *verb, int rc, const char *fmt, ...)
     ASSAY_PRINTF(5, 6);
 
+/* The refusal for a schedule this member cannot plan. */
+#define S_UNPLANNED "schedule %s cannot be planned on this member (its time " \
+                    "zone?): see its log"
+
 static void s_error(assay_leader *self, const assay_bytes *route,
                     const char *verb, int rc, const char *fmt, ...)
 {
@@ -258,12 +262,8 @@ static void s_resume(assay_leader *self, const assay_bytes *route,
                 "schedule %s: not paused", r->id);
         return;
     }
-    if (!d) {
-        /* Its fires meanwhile could not be counted: never silently. */
-        s_error(self, route, verb, ASSAY_EUNSUPP,
-                "schedule %s cannot be planned on this member (its time "
-                "zone?): see its log",
-                r->id);
+    if (!d) { /* its fires meanwhile could not be counted */
+        s_error(self, route, verb, ASSAY_EUNSUPP, S_UNPLANNED, r->id);
         return;
     }
     n = s_count(d, r->cursor_ms, now, SKIP_SCAN, &first);
@@ -436,10 +436,7 @@ void mb_svc_schedule(assay_leader *self, const assay_bytes *route,
         break;
     }
     if (!d) {
-        s_error(self, route, verb, ASSAY_EUNSUPP,
-                "schedule %s cannot be planned on this member (its time "
-                "zone?): see its log",
-                r->id);
+        s_error(self, route, verb, ASSAY_EUNSUPP, S_UNPLANNED, r->id);
         return;
     }
     if (req.op == ASSAY_CP_SCHED_TRIGGER) {

@@ -313,6 +313,19 @@ void st_cancel_job(assay_state *self, assay_job *j, int64_t at,
     st_job_event(self, ASSAY_EV_JOB_CANCELLED, j);
 }
 
+/* The reason cancel and restart give the jobs they change: `done`, and
+ * who asked when the command says (level 4). */
+static void s_why(assay_state *self, const msgpack_object *cmd,
+                  const char *done, char *why, size_t len)
+{
+    const char *by, *role;
+    st_by_read(self, cmd, &by, &role);
+    if (by)
+        snprintf(why, len, "%s by %s (%s)", done, by, role);
+    else
+        snprintf(why, len, "%s", done);
+}
+
 /* Failed or cancelled jobs queued again, each for a new series of
  * max_attempts attempts; their history stays. */
 static int s_restart(assay_state *self, const msgpack_object *cmd,
@@ -321,11 +334,8 @@ static int s_restart(assay_state *self, const msgpack_object *cmd,
     const msgpack_object *ids = s_ids(cmd, "restart", err, errlen);
     if (!ids)
         return ASSAY_EINVAL;
-    const char *by, *role;
-    char why[200] = "restarted";
-    st_by_read(self, cmd, &by, &role);
-    if (by)
-        snprintf(why, sizeof why, "restarted by %s (%s)", by, role);
+    char why[200];
+    s_why(self, cmd, "restarted", why, sizeof why);
     json_t *done = result ? json_array() : NULL;
     for (uint32_t i = 0; i < ids->via.array.size; i++) {
         assay_job *j = s_listed(self, ids, i);
@@ -356,11 +366,8 @@ static int s_cancel(assay_state *self, const msgpack_object *cmd,
     if (!ids)
         return ASSAY_EINVAL;
     int64_t at = st_int(cmd, "at");
-    const char *by, *role;
-    char why[200] = "cancelled";
-    st_by_read(self, cmd, &by, &role);
-    if (by)
-        snprintf(why, sizeof why, "cancelled by %s (%s)", by, role);
+    char why[200];
+    s_why(self, cmd, "cancelled", why, sizeof why);
     json_t *was = result ? json_object() : NULL;
     for (uint32_t i = 0; i < ids->via.array.size; i++) {
         assay_job *j = s_listed(self, ids, i);

@@ -10,20 +10,7 @@
 
 #include "sched/cron.h"
 #include "sched/tz.h"
-
-/* Unix seconds of a UTC date and time, or local seconds of a wall-clock
- * reading (timegm reads no TZ). */
-static int64_t utc(int y, int mo, int d, int h, int mi, int s)
-{
-    struct tm tm = {.tm_year = y - 1900,
-                    .tm_mon = mo - 1,
-                    .tm_mday = d,
-                    .tm_hour = h,
-                    .tm_min = mi,
-                    .tm_sec = s};
-
-    return (int64_t)timegm(&tm);
-}
+#include "zones.h"
 
 static assay_cron *parse(const char *expr)
 {
@@ -33,15 +20,6 @@ static assay_cron *parse(const char *expr)
     cr_assert_eq(assay_cron_parse(expr, &c, err, sizeof err), 0, "'%s': %s",
                  expr, err);
     return c;
-}
-
-static assay_tz *zone(const char *name)
-{
-    char err[ASSAY_ERRMSG_SIZE] = "";
-    assay_tz *tz = NULL;
-
-    cr_assert_eq(assay_tz_load(NULL, name, &tz, err, sizeof err), 0, "%s", err);
-    return tz;
 }
 
 /* The events in (after, until], at most max of them, each call starting
@@ -66,7 +44,7 @@ static void expect_events(const char *expr, const char *tzname, int64_t after,
                           size_t nwant)
 {
     assay_cron *c = parse(expr);
-    assay_tz *tz = zone(tzname);
+    assay_tz *tz = zones_load(tzname);
     assay_cron_event got[64];
     size_t n = events(c, tz, after, until, got, 64);
 
@@ -175,9 +153,9 @@ Test(cron, refusals)
 static void expect_same(const char *a, const char *b)
 {
     assay_cron *ca = parse(a), *cb = parse(b);
-    assay_tz *tz = zone("UTC");
+    assay_tz *tz = zones_load("UTC");
     static assay_cron_event ea[300], eb[300];
-    int64_t from = utc(2026, 1, 1, 0, 0, 0);
+    int64_t from = zones_utc(2026, 1, 1, 0, 0, 0);
     size_t na = events(ca, tz, from, from + 40LL * 365 * 86400, ea, 300);
     size_t nb = events(cb, tz, from, from + 40LL * 365 * 86400, eb, 300);
 
@@ -223,52 +201,52 @@ Test(cron, names_ranges_steps)
     expect_same("*/30 * * * * *", "0,30 * * * * *");
 
     /* and the plain meaning, once, in full: Thursday 2026-01-01 */
-    int64_t t0 = utc(2026, 1, 1, 0, 0, 0);
-    EXPECT("30 9 * * MON-WED", "UTC", t0, utc(2026, 1, 13, 0, 0, 0),
-           FIRE(utc(2026, 1, 5, 9, 30, 0)), FIRE(utc(2026, 1, 6, 9, 30, 0)),
-           FIRE(utc(2026, 1, 7, 9, 30, 0)), FIRE(utc(2026, 1, 12, 9, 30, 0)));
-    EXPECT("0 0 29 2 *", "UTC", t0, utc(2033, 1, 1, 0, 0, 0),
-           FIRE(utc(2028, 2, 29, 0, 0, 0)), FIRE(utc(2032, 2, 29, 0, 0, 0)));
-    EXPECT("0 0 31 * *", "UTC", t0, utc(2026, 6, 1, 0, 0, 0),
-           FIRE(utc(2026, 1, 31, 0, 0, 0)), FIRE(utc(2026, 3, 31, 0, 0, 0)),
-           FIRE(utc(2026, 5, 31, 0, 0, 0)));
-    EXPECT("59 23 31 12 *", "UTC", t0, utc(2028, 1, 1, 0, 0, 0),
-           FIRE(utc(2026, 12, 31, 23, 59, 0)),
-           FIRE(utc(2027, 12, 31, 23, 59, 0)));
+    int64_t t0 = zones_utc(2026, 1, 1, 0, 0, 0);
+    EXPECT("30 9 * * MON-WED", "UTC", t0, zones_utc(2026, 1, 13, 0, 0, 0),
+           FIRE(zones_utc(2026, 1, 5, 9, 30, 0)), FIRE(zones_utc(2026, 1, 6, 9, 30, 0)),
+           FIRE(zones_utc(2026, 1, 7, 9, 30, 0)), FIRE(zones_utc(2026, 1, 12, 9, 30, 0)));
+    EXPECT("0 0 29 2 *", "UTC", t0, zones_utc(2033, 1, 1, 0, 0, 0),
+           FIRE(zones_utc(2028, 2, 29, 0, 0, 0)), FIRE(zones_utc(2032, 2, 29, 0, 0, 0)));
+    EXPECT("0 0 31 * *", "UTC", t0, zones_utc(2026, 6, 1, 0, 0, 0),
+           FIRE(zones_utc(2026, 1, 31, 0, 0, 0)), FIRE(zones_utc(2026, 3, 31, 0, 0, 0)),
+           FIRE(zones_utc(2026, 5, 31, 0, 0, 0)));
+    EXPECT("59 23 31 12 *", "UTC", t0, zones_utc(2028, 1, 1, 0, 0, 0),
+           FIRE(zones_utc(2026, 12, 31, 23, 59, 0)),
+           FIRE(zones_utc(2027, 12, 31, 23, 59, 0)));
 }
 
 /* Both day fields restricted: either matches (Vixie). One starting with
  * '*': both must. */
 Test(cron, vixie_day_rule)
 {
-    int64_t t0 = utc(2026, 1, 1, 0, 0, 0), t1 = utc(2026, 3, 1, 0, 0, 0);
+    int64_t t0 = zones_utc(2026, 1, 1, 0, 0, 0), t1 = zones_utc(2026, 3, 1, 0, 0, 0);
 
-    EXPECT("0 0 13 * FRI", "UTC", t0, t1, FIRE(utc(2026, 1, 2, 0, 0, 0)),
-           FIRE(utc(2026, 1, 9, 0, 0, 0)), FIRE(utc(2026, 1, 13, 0, 0, 0)),
-           FIRE(utc(2026, 1, 16, 0, 0, 0)), FIRE(utc(2026, 1, 23, 0, 0, 0)),
-           FIRE(utc(2026, 1, 30, 0, 0, 0)), FIRE(utc(2026, 2, 6, 0, 0, 0)),
-           FIRE(utc(2026, 2, 13, 0, 0, 0)), FIRE(utc(2026, 2, 20, 0, 0, 0)),
-           FIRE(utc(2026, 2, 27, 0, 0, 0)));
-    EXPECT("0 0 */2 * FRI", "UTC", t0, t1, FIRE(utc(2026, 1, 9, 0, 0, 0)),
-           FIRE(utc(2026, 1, 23, 0, 0, 0)), FIRE(utc(2026, 2, 13, 0, 0, 0)),
-           FIRE(utc(2026, 2, 27, 0, 0, 0)));
-    EXPECT("0 0 13 * *", "UTC", t0, t1, FIRE(utc(2026, 1, 13, 0, 0, 0)),
-           FIRE(utc(2026, 2, 13, 0, 0, 0)));
-    EXPECT("0 0 13 * ?", "UTC", t0, t1, FIRE(utc(2026, 1, 13, 0, 0, 0)),
-           FIRE(utc(2026, 2, 13, 0, 0, 0)));
-    EXPECT("0 0 ? * 5", "UTC", utc(2026, 2, 1, 0, 0, 0), t1,
-           FIRE(utc(2026, 2, 6, 0, 0, 0)), FIRE(utc(2026, 2, 13, 0, 0, 0)),
-           FIRE(utc(2026, 2, 20, 0, 0, 0)), FIRE(utc(2026, 2, 27, 0, 0, 0)));
+    EXPECT("0 0 13 * FRI", "UTC", t0, t1, FIRE(zones_utc(2026, 1, 2, 0, 0, 0)),
+           FIRE(zones_utc(2026, 1, 9, 0, 0, 0)), FIRE(zones_utc(2026, 1, 13, 0, 0, 0)),
+           FIRE(zones_utc(2026, 1, 16, 0, 0, 0)), FIRE(zones_utc(2026, 1, 23, 0, 0, 0)),
+           FIRE(zones_utc(2026, 1, 30, 0, 0, 0)), FIRE(zones_utc(2026, 2, 6, 0, 0, 0)),
+           FIRE(zones_utc(2026, 2, 13, 0, 0, 0)), FIRE(zones_utc(2026, 2, 20, 0, 0, 0)),
+           FIRE(zones_utc(2026, 2, 27, 0, 0, 0)));
+    EXPECT("0 0 */2 * FRI", "UTC", t0, t1, FIRE(zones_utc(2026, 1, 9, 0, 0, 0)),
+           FIRE(zones_utc(2026, 1, 23, 0, 0, 0)), FIRE(zones_utc(2026, 2, 13, 0, 0, 0)),
+           FIRE(zones_utc(2026, 2, 27, 0, 0, 0)));
+    EXPECT("0 0 13 * *", "UTC", t0, t1, FIRE(zones_utc(2026, 1, 13, 0, 0, 0)),
+           FIRE(zones_utc(2026, 2, 13, 0, 0, 0)));
+    EXPECT("0 0 13 * ?", "UTC", t0, t1, FIRE(zones_utc(2026, 1, 13, 0, 0, 0)),
+           FIRE(zones_utc(2026, 2, 13, 0, 0, 0)));
+    EXPECT("0 0 ? * 5", "UTC", zones_utc(2026, 2, 1, 0, 0, 0), t1,
+           FIRE(zones_utc(2026, 2, 6, 0, 0, 0)), FIRE(zones_utc(2026, 2, 13, 0, 0, 0)),
+           FIRE(zones_utc(2026, 2, 20, 0, 0, 0)), FIRE(zones_utc(2026, 2, 27, 0, 0, 0)));
     /* OR even where the day of month never exists in that month */
-    EXPECT("0 0 30 2 MON", "UTC", t0, utc(2027, 1, 1, 0, 0, 0),
-           FIRE(utc(2026, 2, 2, 0, 0, 0)), FIRE(utc(2026, 2, 9, 0, 0, 0)),
-           FIRE(utc(2026, 2, 16, 0, 0, 0)), FIRE(utc(2026, 2, 23, 0, 0, 0)));
+    EXPECT("0 0 30 2 MON", "UTC", t0, zones_utc(2027, 1, 1, 0, 0, 0),
+           FIRE(zones_utc(2026, 2, 2, 0, 0, 0)), FIRE(zones_utc(2026, 2, 9, 0, 0, 0)),
+           FIRE(zones_utc(2026, 2, 16, 0, 0, 0)), FIRE(zones_utc(2026, 2, 23, 0, 0, 0)));
 }
 
 Test(cron, seconds)
 {
     assay_cron *c = parse("*/20 * * * * *"), *c5 = parse("* * * * *");
-    int64_t t0 = utc(2026, 1, 1, 0, 0, 0);
+    int64_t t0 = zones_utc(2026, 1, 1, 0, 0, 0);
 
     cr_expect(assay_cron_has_seconds(c));
     cr_expect_not(assay_cron_has_seconds(c5));
@@ -277,7 +255,7 @@ Test(cron, seconds)
     EXPECT("*/20 * * * * *", "UTC", t0, t0 + 60, FIRE(t0 + 20), FIRE(t0 + 40),
            FIRE(t0 + 60));
     EXPECT("5 30 12 * * *", "UTC", t0, t0 + 2 * 86400,
-           FIRE(utc(2026, 1, 1, 12, 30, 5)), FIRE(utc(2026, 1, 2, 12, 30, 5)));
+           FIRE(zones_utc(2026, 1, 1, 12, 30, 5)), FIRE(zones_utc(2026, 1, 2, 12, 30, 5)));
     EXPECT("* * * * *", "UTC", t0 - 1, t0 + 120, FIRE(t0), FIRE(t0 + 60),
            FIRE(t0 + 120));
     /* after is exclusive, until inclusive */
@@ -287,9 +265,9 @@ Test(cron, seconds)
 Test(cron, nothing_in_range)
 {
     assay_cron *c = parse("0 0 * * *");
-    assay_tz *tz = zone("UTC");
+    assay_tz *tz = zones_load("UTC");
     assay_cron_event ev = {.at = 42};
-    int64_t t0 = utc(2026, 1, 1, 0, 0, 0);
+    int64_t t0 = zones_utc(2026, 1, 1, 0, 0, 0);
 
     cr_expect_eq(assay_cron_next(c, tz, t0, t0 + 86399, &ev), 0);
     cr_expect_eq(assay_cron_next(c, tz, t0, t0, &ev), 0);
@@ -310,8 +288,8 @@ Test(cron, never_fires)
     const char *exprs[] = {"0 0 31 2 *",    "0 0 30 2 *",
                            "0 0 30,31 2 *", "0 0 31 4,6,9,11 *",
                            "* * 31 2 */2",  "*/5 * * 30 2 *"};
-    assay_tz *tz = zone("Europe/Berlin");
-    int64_t t0 = utc(2026, 1, 1, 0, 0, 0);
+    assay_tz *tz = zones_load("Europe/Berlin");
+    int64_t t0 = zones_utc(2026, 1, 1, 0, 0, 0);
 
     for (size_t i = 0; i < sizeof exprs / sizeof *exprs; i++) {
         assay_cron *c = parse(exprs[i]);
@@ -327,9 +305,9 @@ Test(cron, never_fires)
     assay_cron *c = parse("0 0 29 2 */7");
     assay_cron_event ev;
     cr_expect_eq(assay_cron_next(c, tz, t0, INT64_MAX, &ev), 1);
-    cr_expect_eq(ev.at, utc(2032, 2, 28, 23, 0, 0));
+    cr_expect_eq(ev.at, zones_utc(2032, 2, 28, 23, 0, 0));
     cr_expect_eq(assay_cron_next(c, tz, ev.at, INT64_MAX, &ev), 1);
-    cr_expect_eq(ev.at, utc(2060, 2, 28, 23, 0, 0));
+    cr_expect_eq(ev.at, zones_utc(2060, 2, 28, 23, 0, 0));
     assay_cron_destroy(&c);
     assay_tz_destroy(&tz);
 }
@@ -339,41 +317,41 @@ Test(cron, never_fires)
 Test(cron, dst_berlin)
 {
     const char *B = "Europe/Berlin";
-    int64_t spring = utc(2026, 3, 29, 1, 0, 0),
-            fall = utc(2026, 10, 25, 1, 0, 0);
+    int64_t spring = zones_utc(2026, 3, 29, 1, 0, 0),
+            fall = zones_utc(2026, 10, 25, 1, 0, 0);
 
     /* 02:30 does not exist on 29 March: skipped, reported at the jump */
-    EXPECT("30 2 * * *", B, utc(2026, 3, 27, 12, 0, 0),
-           utc(2026, 3, 30, 12, 0, 0), FIRE(utc(2026, 3, 28, 1, 30, 0)),
-           GAP(spring, utc(2026, 3, 29, 2, 30, 0), 1),
-           FIRE(utc(2026, 3, 30, 0, 30, 0)));
+    EXPECT("30 2 * * *", B, zones_utc(2026, 3, 27, 12, 0, 0),
+           zones_utc(2026, 3, 30, 12, 0, 0), FIRE(zones_utc(2026, 3, 28, 1, 30, 0)),
+           GAP(spring, zones_utc(2026, 3, 29, 2, 30, 0), 1),
+           FIRE(zones_utc(2026, 3, 30, 0, 30, 0)));
     /* 02:30 happens twice on 25 October: fires at the first (CEST) only */
-    EXPECT("30 2 * * *", B, utc(2026, 10, 23, 12, 0, 0),
-           utc(2026, 10, 26, 12, 0, 0), FIRE(utc(2026, 10, 24, 0, 30, 0)),
-           FIRE(utc(2026, 10, 25, 0, 30, 0)),
-           FIRE(utc(2026, 10, 26, 1, 30, 0)));
+    EXPECT("30 2 * * *", B, zones_utc(2026, 10, 23, 12, 0, 0),
+           zones_utc(2026, 10, 26, 12, 0, 0), FIRE(zones_utc(2026, 10, 24, 0, 30, 0)),
+           FIRE(zones_utc(2026, 10, 25, 0, 30, 0)),
+           FIRE(zones_utc(2026, 10, 26, 1, 30, 0)));
     /* the first instant after the jump is 03:00 itself */
-    EXPECT("0 3 * * *", B, utc(2026, 3, 28, 12, 0, 0),
-           utc(2026, 3, 29, 12, 0, 0), FIRE(spring));
+    EXPECT("0 3 * * *", B, zones_utc(2026, 3, 28, 12, 0, 0),
+           zones_utc(2026, 3, 29, 12, 0, 0), FIRE(spring));
     /* 02:00, 02:15, 02:30, 02:45 skipped and 03:00 fired: one event */
-    EXPECT("*/15 * * * *", B, utc(2026, 3, 29, 0, 40, 0),
-           utc(2026, 3, 29, 1, 20, 0), FIRE(utc(2026, 3, 29, 0, 45, 0)),
-           GAPFIRE(spring, utc(2026, 3, 29, 2, 0, 0), 4),
-           FIRE(utc(2026, 3, 29, 1, 15, 0)));
+    EXPECT("*/15 * * * *", B, zones_utc(2026, 3, 29, 0, 40, 0),
+           zones_utc(2026, 3, 29, 1, 20, 0), FIRE(zones_utc(2026, 3, 29, 0, 45, 0)),
+           GAPFIRE(spring, zones_utc(2026, 3, 29, 2, 0, 0), 4),
+           FIRE(zones_utc(2026, 3, 29, 1, 15, 0)));
     /* in the fold: 02:00-02:45 CEST fire, the CET repeats do not */
-    EXPECT("*/15 * * * *", B, utc(2026, 10, 24, 23, 50, 0),
-           utc(2026, 10, 25, 2, 15, 0), FIRE(utc(2026, 10, 25, 0, 0, 0)),
-           FIRE(utc(2026, 10, 25, 0, 15, 0)), FIRE(utc(2026, 10, 25, 0, 30, 0)),
-           FIRE(utc(2026, 10, 25, 0, 45, 0)), FIRE(utc(2026, 10, 25, 2, 0, 0)),
-           FIRE(utc(2026, 10, 25, 2, 15, 0)));
+    EXPECT("*/15 * * * *", B, zones_utc(2026, 10, 24, 23, 50, 0),
+           zones_utc(2026, 10, 25, 2, 15, 0), FIRE(zones_utc(2026, 10, 25, 0, 0, 0)),
+           FIRE(zones_utc(2026, 10, 25, 0, 15, 0)), FIRE(zones_utc(2026, 10, 25, 0, 30, 0)),
+           FIRE(zones_utc(2026, 10, 25, 0, 45, 0)), FIRE(zones_utc(2026, 10, 25, 2, 0, 0)),
+           FIRE(zones_utc(2026, 10, 25, 2, 15, 0)));
     /* starting inside the repeated hour changes nothing */
-    EXPECT("*/15 * * * *", B, utc(2026, 10, 25, 1, 10, 0),
-           utc(2026, 10, 25, 2, 0, 0), FIRE(utc(2026, 10, 25, 2, 0, 0)));
+    EXPECT("*/15 * * * *", B, zones_utc(2026, 10, 25, 1, 10, 0),
+           zones_utc(2026, 10, 25, 2, 0, 0), FIRE(zones_utc(2026, 10, 25, 2, 0, 0)));
     EXPECT("* * * * * *", B, fall + 5, fall + 3600,
            FIRE(fall + 3600)); /* 03:00:00 CET */
     /* seconds in the gap are counted one by one */
     EXPECT("*/20 * 2 * * *", B, spring - 10, spring,
-           GAP(spring, utc(2026, 3, 29, 2, 0, 0), 180));
+           GAP(spring, zones_utc(2026, 3, 29, 2, 0, 0), 180));
 }
 
 /* Every hour on both local days: 23 events in spring (02:00 skipped and
@@ -383,21 +361,21 @@ Test(cron, hourly_across_berlin_days)
     const char *B = "Europe/Berlin";
     /* the local days: 28 March 23:00Z - 29 March 22:00Z, and
      * 24 October 22:00Z - 25 October 23:00Z */
-    int64_t s0 = utc(2026, 3, 28, 23, 0, 0), s1 = utc(2026, 3, 29, 22, 0, 0);
-    int64_t f0 = utc(2026, 10, 24, 22, 0, 0), f1 = utc(2026, 10, 25, 23, 0, 0);
+    int64_t s0 = zones_utc(2026, 3, 28, 23, 0, 0), s1 = zones_utc(2026, 3, 29, 22, 0, 0);
+    int64_t f0 = zones_utc(2026, 10, 24, 22, 0, 0), f1 = zones_utc(2026, 10, 25, 23, 0, 0);
     assay_cron_event want[24];
     size_t n = 0;
 
     for (int64_t t = s0; t < s1; t += 3600)
         want[n++] = (assay_cron_event){.at = t, .fire = true};
     want[2].gap_count = 1; /* at 01:00Z: 03:00 CEST, and 02:00 skipped */
-    want[2].gap_local = utc(2026, 3, 29, 2, 0, 0);
+    want[2].gap_local = zones_utc(2026, 3, 29, 2, 0, 0);
     cr_assert_eq(n, 23);
     expect_events("0 * * * *", B, s0 - 1, s1 - 1, want, n);
 
     n = 0;
     for (int64_t t = f0; t < f1; t += 3600)
-        if (t != utc(2026, 10, 25, 1, 0, 0)) /* 02:00 CET, the repeat */
+        if (t != zones_utc(2026, 10, 25, 1, 0, 0)) /* 02:00 CET, the repeat */
             want[n++] = (assay_cron_event){.at = t, .fire = true};
     cr_assert_eq(n, 24);
     expect_events("0 * * * *", B, f0 - 1, f1 - 1, want, n);
@@ -408,36 +386,36 @@ Test(cron, hourly_across_berlin_days)
 Test(cron, dst_new_york)
 {
     const char *NY = "America/New_York";
-    int64_t spring = utc(2026, 3, 8, 7, 0, 0);
+    int64_t spring = zones_utc(2026, 3, 8, 7, 0, 0);
     assay_cron_event want[24];
     size_t n = 0;
 
-    EXPECT("30 2 * * *", NY, utc(2026, 3, 7, 0, 0, 0),
-           utc(2026, 3, 9, 12, 0, 0), FIRE(utc(2026, 3, 7, 7, 30, 0)),
-           GAP(spring, utc(2026, 3, 8, 2, 30, 0), 1),
-           FIRE(utc(2026, 3, 9, 6, 30, 0)));
-    EXPECT("30 1 * * *", NY, utc(2026, 10, 31, 0, 0, 0),
-           utc(2026, 11, 2, 12, 0, 0), FIRE(utc(2026, 10, 31, 5, 30, 0)),
-           FIRE(utc(2026, 11, 1, 5, 30, 0)), FIRE(utc(2026, 11, 2, 6, 30, 0)));
+    EXPECT("30 2 * * *", NY, zones_utc(2026, 3, 7, 0, 0, 0),
+           zones_utc(2026, 3, 9, 12, 0, 0), FIRE(zones_utc(2026, 3, 7, 7, 30, 0)),
+           GAP(spring, zones_utc(2026, 3, 8, 2, 30, 0), 1),
+           FIRE(zones_utc(2026, 3, 9, 6, 30, 0)));
+    EXPECT("30 1 * * *", NY, zones_utc(2026, 10, 31, 0, 0, 0),
+           zones_utc(2026, 11, 2, 12, 0, 0), FIRE(zones_utc(2026, 10, 31, 5, 30, 0)),
+           FIRE(zones_utc(2026, 11, 1, 5, 30, 0)), FIRE(zones_utc(2026, 11, 2, 6, 30, 0)));
 
     /* the local day 8 March: 05:00Z - 04:00Z, 23 hours */
-    for (int64_t t = utc(2026, 3, 8, 5, 0, 0); t < utc(2026, 3, 9, 4, 0, 0);
+    for (int64_t t = zones_utc(2026, 3, 8, 5, 0, 0); t < zones_utc(2026, 3, 9, 4, 0, 0);
          t += 3600)
         want[n++] = (assay_cron_event){.at = t, .fire = true};
     want[2].gap_count = 1;
-    want[2].gap_local = utc(2026, 3, 8, 2, 0, 0);
+    want[2].gap_local = zones_utc(2026, 3, 8, 2, 0, 0);
     cr_assert_eq(n, 23);
-    expect_events("0 * * * *", NY, utc(2026, 3, 8, 5, 0, 0) - 1,
-                  utc(2026, 3, 9, 4, 0, 0) - 1, want, n);
+    expect_events("0 * * * *", NY, zones_utc(2026, 3, 8, 5, 0, 0) - 1,
+                  zones_utc(2026, 3, 9, 4, 0, 0) - 1, want, n);
     /* the local day 1 November: 04:00Z - 05:00Z next day, 25 hours */
     n = 0;
-    for (int64_t t = utc(2026, 11, 1, 4, 0, 0); t < utc(2026, 11, 2, 5, 0, 0);
+    for (int64_t t = zones_utc(2026, 11, 1, 4, 0, 0); t < zones_utc(2026, 11, 2, 5, 0, 0);
          t += 3600)
-        if (t != utc(2026, 11, 1, 6, 0, 0)) /* 01:00 EST, the repeat */
+        if (t != zones_utc(2026, 11, 1, 6, 0, 0)) /* 01:00 EST, the repeat */
             want[n++] = (assay_cron_event){.at = t, .fire = true};
     cr_assert_eq(n, 24);
-    expect_events("0 * * * *", NY, utc(2026, 11, 1, 4, 0, 0) - 1,
-                  utc(2026, 11, 2, 5, 0, 0) - 1, want, n);
+    expect_events("0 * * * *", NY, zones_utc(2026, 11, 1, 4, 0, 0) - 1,
+                  zones_utc(2026, 11, 2, 5, 0, 0) - 1, want, n);
 }
 
 /* Lord Howe Island moves its clocks by 30 minutes: 4 October 2026
@@ -446,18 +424,18 @@ Test(cron, dst_new_york)
 Test(cron, dst_lord_howe)
 {
     const char *LH = "Australia/Lord_Howe";
-    int64_t spring = utc(2026, 10, 3, 15, 30, 0);
+    int64_t spring = zones_utc(2026, 10, 3, 15, 30, 0);
 
     /* 02:00 skipped, 02:30 is the jump itself */
     EXPECT("0,30 2 * * *", LH, spring - 3600, spring + 3600,
-           GAPFIRE(spring, utc(2026, 10, 4, 2, 0, 0), 1));
+           GAPFIRE(spring, zones_utc(2026, 10, 4, 2, 0, 0), 1));
     EXPECT("*/10 2 * * *", LH, spring - 60, spring + 600,
-           GAPFIRE(spring, utc(2026, 10, 4, 2, 0, 0), 3), FIRE(spring + 600));
+           GAPFIRE(spring, zones_utc(2026, 10, 4, 2, 0, 0), 3), FIRE(spring + 600));
     /* 01:30-01:59 happens twice; +11 first */
-    EXPECT("*/10 1 * * *", LH, utc(2026, 4, 4, 14, 15, 0),
-           utc(2026, 4, 4, 16, 0, 0), FIRE(utc(2026, 4, 4, 14, 20, 0)),
-           FIRE(utc(2026, 4, 4, 14, 30, 0)), FIRE(utc(2026, 4, 4, 14, 40, 0)),
-           FIRE(utc(2026, 4, 4, 14, 50, 0)));
+    EXPECT("*/10 1 * * *", LH, zones_utc(2026, 4, 4, 14, 15, 0),
+           zones_utc(2026, 4, 4, 16, 0, 0), FIRE(zones_utc(2026, 4, 4, 14, 20, 0)),
+           FIRE(zones_utc(2026, 4, 4, 14, 30, 0)), FIRE(zones_utc(2026, 4, 4, 14, 40, 0)),
+           FIRE(zones_utc(2026, 4, 4, 14, 50, 0)));
 }
 
 /* Every local time the expression matches in a window, from the same
@@ -506,17 +484,17 @@ Test(cron, enumeration_property)
                            "Asia/Kathmandu",
                            "America/St_Johns"};
     const int64_t windows[][2] = {
-        {utc(2026, 3, 1, 0, 0, 0), utc(2026, 4, 15, 0, 0, 0)},
-        {utc(2026, 9, 25, 0, 0, 0), utc(2026, 11, 10, 0, 0, 0)},
+        {zones_utc(2026, 3, 1, 0, 0, 0), zones_utc(2026, 4, 15, 0, 0, 0)},
+        {zones_utc(2026, 9, 25, 0, 0, 0), zones_utc(2026, 11, 10, 0, 0, 0)},
     };
     static assay_cron_event got[20000], want[20000];
-    assay_tz *u0 = zone("UTC");
+    assay_tz *u0 = zones_load("UTC");
     uint64_t seed = 1;
 
     for (size_t e = 0; e < sizeof exprs / sizeof *exprs; e++) {
         assay_cron *c = parse(exprs[e]);
         for (size_t z = 0; z < sizeof zones / sizeof *zones; z++) {
-            assay_tz *tz = zone(zones[z]);
+            assay_tz *tz = zones_load(zones[z]);
             for (int w = 0; w < 2; w++) {
                 int64_t a = windows[w][0], u = windows[w][1];
                 size_t n = events(c, tz, a, u, got, 20000);
