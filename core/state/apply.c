@@ -97,21 +97,30 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     s->max_attempts = st_int(spec, "max_attempts");
     s->priority = prio;
     s->memory_mb = st_int(spec, "memory_mb");
+    /* What the state's level keeps, and no more: a field of a later level
+     * (in a crafted log, or a snapshot whose level was lost) would live
+     * on in this member and not in the snapshot that level writes. */
+    int64_t lv = self->level;
     /* Bounded as JobSpecs are (1,024 CPUs); anything else asks for none. */
-    int64_t cpu = st_int(spec, "cpu_milli");
+    int64_t cpu = lv >= ASSAY_LEVEL_PLANNER ? st_int(spec, "cpu_milli") : 0;
     s->cpu_milli = cpu > 0 && cpu <= 1024000 ? cpu : 0;
     char placement[8];
-    s->pack = st_text(spec, "placement", placement, sizeof placement,
+    s->pack = lv >= ASSAY_LEVEL_PLANNER &&
+              st_text(spec, "placement", placement, sizeof placement,
                       false) &&
               !strcmp(placement, "pack");
     /* Bounded as JobSpecs are (a century); 0 or absent: the member's. */
     int64_t keep = st_int(spec, "retain_seconds");
     s->retain_ms = keep > 0 && keep <= 3153600000LL ? keep * 1000 : 0;
-    st_by_read(self, spec, &s->by_name, &s->by_role);
-    const char *sched = st_intern(self, st_text(spec, "schedule", text,
-                                                sizeof text, false));
+    if (lv >= ASSAY_LEVEL_ATTRIBUTION)
+        st_by_read(self, spec, &s->by_name, &s->by_role);
+    const char *sched = lv >= ASSAY_LEVEL_SCHEDULES
+                            ? st_intern(self, st_text(spec, "schedule", text,
+                                                      sizeof text, false))
+                            : "";
     s->schedule = sched ? sched : "";
-    int64_t when = st_int(spec, "submitted_ms");
+    int64_t when = lv >= ASSAY_LEVEL_SCHEDULES ? st_int(spec, "submitted_ms")
+                                               : 0;
     s->submitted_ms = when > 0 ? when : 0;
     if (s->max_attempts < 1)
         s->max_attempts = 1;

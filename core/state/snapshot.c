@@ -381,6 +381,8 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
     /* assay.stats counts what this member applied: a restore is none. */
     uint64_t submitted = self->n_submitted;
     st_clear(self);
+    /* JobSpecs keep what this level keeps (st_submit), as applying did. */
+    self->level = level;
     int rc = v < 2 ? s_load_v1(self, dump, &done, err, errlen)
                    : s_load_v2(self, dump, &done, err, errlen);
     qsort(done.done, done.n, sizeof *done.done, s_by_end);
