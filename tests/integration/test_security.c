@@ -240,6 +240,77 @@ Test(security, each_role_may_do_what_it_is_for)
     harness_expect(0, "", cmd);
 }
 
+/* Schedules and changes by filter belong to who made them: a reader
+ * lists and shows; a submitter changes its own schedules and jobs, and a
+ * change by filter leaves the others' jobs alone, saying how many. */
+Test(security, schedules_and_bulk_changes_belong_to_who_made_them)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt1", NULL);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             CTL " keys new reader read >/dev/null && " CTL
+                 " keys new writer submit >/dev/null");
+    harness_expect(0, "", cmd);
+    const char *def = cluster_spec(
+        &c, "op.json",
+        "{\"id\": \"op-s\", \"cron\": \"0 * * * *\", \"spec\": "
+        "{\"action\": \"noop.pass\"}}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s schedule create %s",
+             c.endpoint, def);
+    harness_expect(0, "op-s created", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader schedule list",
+             c.endpoint);
+    harness_expect(0, "op-s", cmd);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --key reader schedule pause op-s",
+             c.endpoint);
+    harness_expect(77, "role read", cmd);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --key writer schedule pause op-s",
+             c.endpoint);
+    harness_expect(77, "schedule op-s was made by operator", cmd);
+    const char *mine = cluster_spec(
+        &c, "w.json",
+        "{\"id\": \"w-s\", \"cron\": \"0 * * * *\", \"spec\": "
+        "{\"action\": \"noop.pass\"}}");
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --key writer schedule create %s && " CTL
+                 " --endpoint %s --key writer schedule pause w-s",
+             c.endpoint, mine, c.endpoint);
+    harness_expect(0, "w-s paused", cmd);
+    /* By filter: the writer's job cancelled, the operator's left. */
+    const char *o = cluster_spec(&c, "o.json", "{\"id\": \"o1\", "
+                                 "\"action\": \"sleep.sleep\", "
+                                 "\"params\": {\"ms\": 60000}}");
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s submit %s", c.endpoint, o);
+    harness_expect(0, "o1", cmd);
+    const char *w = cluster_spec(&c, "wj.json", "{\"id\": \"w1\", "
+                                 "\"action\": \"sleep.sleep\", "
+                                 "\"params\": {\"ms\": 60000}}");
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --key writer submit %s >/dev/null && " CTL
+                 " --endpoint %s --key writer jobs --action sleep.sleep "
+                 "--cancel --dry-run",
+             c.endpoint, w, c.endpoint);
+    harness_expect(0, "2 jobs match; would 1 cancel (1 submitted by other "
+                      "keys left alone)",
+                   cmd);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --key writer jobs --action sleep.sleep "
+                 "--cancel && " CTL " --endpoint %s --key reader jobs "
+                 "--state cancelled",
+             c.endpoint, c.endpoint);
+    harness_expect(0, "w1-0", cmd);
+    snprintf(cmd, sizeof cmd,
+             CTL " --endpoint %s --key reader jobs --state cancelled --json",
+             c.endpoint);
+    harness_expect(0, "\"total\": 1", cmd);
+    snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader stats",
+             c.endpoint);
+    harness_expect(0, "schedules: 2", cmd);
+}
+
 /* A runtime key registers only as the runtime it is named for, and only a
  * runtime key speaks the runtime protocol. */
 Test(security, a_runtime_key_is_bound_to_its_runtime)
