@@ -321,9 +321,16 @@ void st_sched_detach(assay_state *self, assay_spec_rec *s)
 /* Forgets r's oldest runs beyond keep_runs that have ended. */
 static void s_trim(assay_state *self, assay_sched_rec *r)
 {
-    while (r->keep_runs > 0 && r->n_held > (size_t)r->keep_runs &&
-           !r->held_head->unfinished) {
-        assay_spec_rec *s = r->held_head;
+    /* The newest keep_runs runs stay, and older ones while they go on:
+     * of the others, oldest first, the ended ones go. */
+    size_t older = r->keep_runs > 0 && r->n_held > (size_t)r->keep_runs
+                       ? r->n_held - (size_t)r->keep_runs
+                       : 0;
+    for (assay_spec_rec *s = r->held_head, *next; s && older;
+         s = next, older--) {
+        next = s->sched_next;
+        if (s->unfinished)
+            continue;
         /* Its last job takes the record (and its place here) with it. */
         for (size_t n = s->live; n; n--)
             st_forget(self, s->first);

@@ -263,6 +263,17 @@ Test(schedule, keep_runs_forgets_the_oldest_ended_run)
     finish(st, "a", T0 + MIN);
     cr_expect_eq(assay_state_schedule(st, "a")->n_held, 1);
     cr_expect_null(run_job(st, "a", T0 + MIN));
+    /* An older run going on keeps no newer ended one: the run of 2 goes
+     * on, those of 3 and 4 end; the newest (4) and the one going on stay,
+     * 3 goes. */
+    due(st, "a", T0 + 3 * MIN);
+    finish(st, "a", T0 + 3 * MIN);
+    due(st, "a", T0 + 4 * MIN);
+    finish(st, "a", T0 + 4 * MIN);
+    cr_expect_not_null(run_job(st, "a", T0 + 2 * MIN));
+    cr_expect_null(run_job(st, "a", T0 + 3 * MIN));
+    cr_expect_not_null(run_job(st, "a", T0 + 4 * MIN));
+    cr_expect_eq(assay_state_schedule(st, "a")->n_held, 2);
     assay_state_destroy(&st);
 }
 
