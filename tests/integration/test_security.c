@@ -174,6 +174,14 @@ Test(security, another_local_user_gets_nothing)
     harness_expect(69, "no answer from", cmd);
 }
 
+/* Keys "reader" (role read) and "writer" (role submit), allowed here. */
+static void s_reader_and_writer(void)
+{
+    harness_expect(0, "",
+                   CTL " keys new reader read >/dev/null && " CTL
+                       " keys new writer submit >/dev/null");
+}
+
 /* Roles: read lists, submit submits, only admin cancels or changes the
  * cluster; each refusal is ASSAY_EPERM naming the key and role (exit 77). */
 Test(security, each_role_may_do_what_it_is_for)
@@ -182,11 +190,8 @@ Test(security, each_role_may_do_what_it_is_for)
     snprintf(audit, sizeof audit, "--set audit_log=%s/audit.log", dir);
     cluster_start(&c, audit);
     cluster_runtime(&c, "rt1", NULL);
+    s_reader_and_writer();
     char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             CTL " keys new reader read >/dev/null && " CTL
-                 " keys new writer submit >/dev/null");
-    harness_expect(0, "", cmd);
     const char *spec = cluster_spec(&c, "s.json", "{\"id\": \"s1\", "
                                     "\"action\": \"noop.pass\"}");
     snprintf(cmd, sizeof cmd, CTL " --endpoint %s --key reader submit %s",
@@ -247,11 +252,8 @@ Test(security, schedules_and_bulk_changes_belong_to_who_made_them)
 {
     cluster_start(&c, NULL);
     cluster_runtime(&c, "rt1", NULL);
+    s_reader_and_writer();
     char cmd[8192];
-    snprintf(cmd, sizeof cmd,
-             CTL " keys new reader read >/dev/null && " CTL
-                 " keys new writer submit >/dev/null");
-    harness_expect(0, "", cmd);
     const char *def = cluster_spec(
         &c, "op.json",
         "{\"id\": \"op-s\", \"cron\": \"0 * * * *\", \"spec\": "
