@@ -98,7 +98,7 @@ void bench_member_runtime(bench_member *b, const char *id, const char *plugin,
                             plugin, "version", "1.0.0", "actions", acts);
     json_t *labels = json_object();
     /* A heartbeat of ten minutes: not declared dead while it runs. */
-    bench_member_commit(b, assay_cmd_runtime(id, 600000, labels, NULL, cat));
+    bench_member_commit(b, assay_cmd_runtime(id, 600000, labels, NULL, cat, NULL));
     json_decref(cat);
     json_decref(labels);
     bench_member_until(b, NULL, NULL);

@@ -192,8 +192,12 @@ static const struct conf_key keys[] = {
            "cgroup v2 mount the monitor reads limits from; empty: ignore "
            "cgroups."),
     STRING(notify_command, "",
-           "Shell command run when a runtime is marked dead (event in "
-           "ASSAY_EVENT/ASSAY_RUNTIME and as JSON on stdin)."),
+           "Shell command the leader runs for each event of notify_topics "
+           "(topic in ASSAY_EVENT, the runtime or job in ASSAY_RUNTIME or "
+           "ASSAY_JOB, the event as JSON on stdin)."),
+    STRING(notify_topics, "runtime.dead",
+           "Event topics that start notify_command, space-separated "
+           "prefixes (e.g. \"runtime.dead finding.regressed\")."),
     INT(member_id, "0", 0, 1000000,
         "This member's consensus id (raft: its entry in members); 0: none."),
     STRING(members, "",
@@ -231,6 +235,9 @@ static const struct conf_key keys[] = {
            "Directory of this node's keys and of the keys it lets in "
            "(allowed/); empty: $ASSAY_KEYS_DIR, else "
            "$XDG_CONFIG_HOME/assay/keys, else ~/.config/assay/keys."),
+    STRING(asset_id, "",
+           "The id this runtime's results name its host by in evidence "
+           "(docs/evidence.md); empty: /etc/machine-id."),
     STRING(enrol_token, "",
            "A runtime without a key of its own: the one-time token of "
            "`assayctl keys enroll` (docs/security.md#enrolment). It makes "

@@ -61,6 +61,7 @@ typedef struct assay_conf {
     char proc_root[256];
     char cgroup_root[256];
     char notify_command[1024];
+    char notify_topics[1024]; /* event topic prefixes it runs for */
     char executor_user[64];       /* "": assayd's own */
     char run_as[1024];            /* "PLUGIN=USER ..." (exec/runas.h) */
     int64_t executor_private_tmp; /* 1: a tmpfs /tmp per executor */
@@ -81,6 +82,7 @@ typedef struct assay_conf {
     int security;        /* ASSAY_SECURITY_* */
     char keys_dir[4096]; /* "": the user's own (cluster/keys.h) */
     char enrol_token[128]; /* "": none (a runtime with its own key) */
+    char asset_id[256];    /* "": /etc/machine-id names the host */
     char audit_log[4096]; /* "": data_dir/audit.log; "-": none */
     int64_t audit_log_mb;
 } assay_conf;

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "ctl_cluster.h"
 #include "ctl_keys.h"
+#include "ctl_evidence.h"
 #include "ctl_schedule.h"
 #include "proto/cpmsg.h"
 #include "exec/runner.h"
@@ -43,6 +44,9 @@ static void s_usage(FILE *out)
           "  plugins [--rescan]         every runtime's plugin catalogue (or\n"
           "                             ask runtimes to rescan their plugins)\n"
           "  watch [--topic T] [--count N]  print events as they happen\n"
+          "  export [--format oscal-ar|json|junit] [--run ID | --schedule ID]\n"
+          "       [--since T] [--until T]  evidence as one document (stdout)\n"
+          "  drift [--schedule ID] [--since T]  what regressed or was fixed\n"
           "  schedule create FILE.json | list | show ID | delete ID\n"
           "  schedule pause ID [--note TEXT] | resume ID | trigger ID\n"
           "  schedule backfill ID --from TIME --to TIME [--dry-run]\n"
@@ -332,6 +336,8 @@ int main(int argc, char **argv)
         {"limit", required_argument, NULL, 'm'},
         {"cancel", no_argument, NULL, 'x'},
         {"restart", no_argument, NULL, 'z'},
+        {"format", required_argument, NULL, 'F'},
+        {"run", required_argument, NULL, 'Q'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -388,6 +394,8 @@ int main(int argc, char **argv)
         case 'x': co.bulk = ASSAY_CP_JOBS_CANCEL; break;
         case 'z': co.bulk = ASSAY_CP_JOBS_RESTART; break;
         case 'X': security = optarg; break;
+        case 'F': co.format = optarg; break;
+        case 'Q': co.run = optarg; break;
         case 'w': co.wait = true; break;
         case 'R': co.rescan = true; break;
         case 'S': co.state = optarg; break;
@@ -454,9 +462,10 @@ int main(int argc, char **argv)
     }
     bool is_plugins = !strcmp(cmd, "plugins"), is_run = !strcmp(cmd, "run"),
          is_new = !strcmp(cmd, "plugin");
-    bool is_jobs = !strcmp(cmd, "jobs");
-    /* jobs filters by action; run --local runs one. */
-    if (is_jobs && !o.local) {
+    bool is_jobs = !strcmp(cmd, "jobs"),
+         is_evidence = !strcmp(cmd, "export") || !strcmp(cmd, "drift");
+    /* jobs, export and drift filter by action; run --local runs one. */
+    if ((is_jobs || is_evidence) && !o.local) {
         co.action = o.flags.action;
         o.flags.action = NULL;
     }
@@ -467,11 +476,25 @@ int main(int argc, char **argv)
                         "run --local (and --action filters jobs)\n");
         goto out;
     }
-    if ((co.schedule || co.runtime || co.since || co.until || co.limit ||
-         co.bulk) &&
-        !is_jobs) {
-        fprintf(stderr, "assayctl: --schedule, --runtime, --since, --until, "
-                        "--limit, --cancel and --restart are for jobs\n");
+    if (((co.schedule || co.runtime || co.since || co.until) && !is_jobs &&
+         !is_evidence) ||
+        ((co.limit || co.bulk) && !is_jobs)) {
+        fprintf(stderr, "assayctl: --schedule, --runtime, --since and "
+                        "--until are for jobs, export and drift; --limit, "
+                        "--cancel and --restart for jobs\n");
+        goto out;
+    }
+    if ((co.format || co.run) && strcmp(cmd, "export")) {
+        fprintf(stderr, "assayctl: --format and --run are for export\n");
+        goto out;
+    }
+    if (is_evidence && optind != argc) {
+        fprintf(stderr, "assayctl: %s takes options, not arguments\n", cmd);
+        goto out;
+    }
+    if (is_evidence) {
+        code = !strcmp(cmd, "export") ? assay_ctl_export(&co)
+                                      : assay_ctl_drift(&co);
         goto out;
     }
     if (co.dry_run && !co.bulk && strcmp(cmd, "schedule")) {

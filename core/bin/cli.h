@@ -15,6 +15,7 @@ enum {
     ASSAY_EXIT_USAGE = 64,
     ASSAY_EXIT_DATA = 65,  /* bad JobSpec */
     ASSAY_EXIT_UNAVAILABLE = 69, /* no plugins/executors, or no member */
+    ASSAY_EXIT_IO = 74,          /* could not write the output */
     ASSAY_EXIT_TEMPFAIL = 75,    /* wait ran out of time */
     ASSAY_EXIT_NOPERM = 77,      /* the key's role may not do it */
     ASSAY_EXIT_CONFIG = 78,

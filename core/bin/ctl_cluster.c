@@ -702,6 +702,39 @@ static int s_watch(const assay_ctl_opts *o)
     return 0;
 }
 
+struct assay_ctl_session {
+    s_client c;
+};
+
+int assay_ctl_open(const assay_ctl_opts *o, assay_ctl_session **out)
+{
+    assay_ctl_session *self = calloc(1, sizeof *self);
+    if (!self)
+        return ASSAY_EXIT_UNAVAILABLE;
+    int code = s_open(&self->c, o, o->endpoint, NULL);
+    if (code) {
+        free(self);
+        return code;
+    }
+    *out = self;
+    return 0;
+}
+
+json_t *assay_ctl_call(assay_ctl_session *self, const char *service,
+                       json_t *body, int *code)
+{
+    return s_call(&self->c, service, body, code);
+}
+
+void assay_ctl_close(assay_ctl_session **self_p)
+{
+    if (!*self_p)
+        return;
+    assay_client_destroy(&(*self_p)->c.cl);
+    free(*self_p);
+    *self_p = NULL;
+}
+
 int assay_ctl_request(const assay_ctl_opts *o, const char *service,
                       json_t *body, json_t **reply)
 {

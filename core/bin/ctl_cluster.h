@@ -31,12 +31,22 @@ typedef struct assay_ctl_opts {
     int bulk; /* assay_cp_jobs_op */
     const char *from, *to;        /* schedule backfill --from, --to */
     bool dry_run;                 /* schedule backfill --dry-run */
+    const char *format, *run;     /* export --format, --run */
 } assay_ctl_opts;
 
 /* Runs submit, job, jobs, wait, cancel, runtimes, plugins or watch;
  * returns the process exit code. */
 int assay_ctl_cluster(const char *cmd, char **args, int nargs,
                       const assay_ctl_opts *o);
+
+/* A connection for several requests (pages): open gives 0 or the exit
+ * code after saying why; call gives the reply body (the caller's) or NULL
+ * with *code set after saying why. */
+typedef struct assay_ctl_session assay_ctl_session;
+int assay_ctl_open(const assay_ctl_opts *o, assay_ctl_session **out);
+json_t *assay_ctl_call(assay_ctl_session *self, const char *service,
+                       json_t *body, int *code);
+void assay_ctl_close(assay_ctl_session **self_p);
 
 /* One request to the cluster: 0 and *reply (the caller's), or the exit
  * code after saying why on stderr. */

@@ -48,6 +48,26 @@ const char *assay_catalog_fault(const json_t *cat)
     return NULL;
 }
 
+/* What is wrong with a registration's host facts (NULL: nothing): a map of
+ * hostname, os, kernel and machine_id, strings of at most 255 bytes. */
+static const char *s_host_fault(const json_t *host)
+{
+    const char *k;
+    json_t *v;
+    if (!host)
+        return NULL;
+    if (!json_is_object(host))
+        return "host: not a map";
+    json_object_foreach((json_t *)host, k, v) {
+        if ((strcmp(k, "hostname") && strcmp(k, "os") && strcmp(k, "kernel") &&
+             strcmp(k, "machine_id")) ||
+            !json_is_string(v) || json_string_length(v) > 255)
+            return "host: a key other than hostname, os, kernel, machine_id, "
+                   "or a value not a string of at most 255 bytes";
+    }
+    return NULL;
+}
+
 /* What is wrong with a registration's labels and capacity (NULL: nothing). */
 static const char *s_labels_fault(const json_t *labels, const json_t *cap)
 {
@@ -84,5 +104,7 @@ const char *assay_registration_fault(const json_t *b)
             ? "acks_in_dispatch not a bool"
             : s_labels_fault(json_object_get(b, "labels"),
                              json_object_get(b, "capacity"));
+    if (!fault)
+        fault = s_host_fault(json_object_get(b, "host"));
     return fault ? fault : assay_catalog_fault(json_object_get(b, "catalog"));
 }

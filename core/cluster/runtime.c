@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/codec.h"
 #include "base/errtext.h"
+#include "base/hostfacts.h"
 #include "base/index.h"
 #include "base/log.h"
 #include "cluster/keys.h"
@@ -53,6 +54,7 @@ struct assay_runtime {
     int dealer;
     assay_monitor *monitor;
     json_t *labels;
+    json_t *host; /* its host facts, sent with each registration */
     bool registered;
     uint64_t received; /* dispatches received this session */
     uint64_t slots;    /* executors x depth */
@@ -331,7 +333,8 @@ static void s_register(void *arg)
                                     (int64_t)(self->sample.mem_total >> 20),
                                 .executors = executors,
                                 .cpus = ncpu > 0 ? ncpu : 0,
-                                .catalog = cat},
+                                .catalog = cat,
+                                .host = self->host},
         s_nrunning(self));
     s_pack_running(self, &self->pk);
     s_send_packed(self, ASSAY_RT_REGISTER);
@@ -404,6 +407,13 @@ static void s_done(void *arg, json_t *result)
 {
     s_attempt *a = arg;
     json_object_del(result, "job");
+    /* When the action ran, on this host's clock: evidence of when it was
+     * observed (docs/evidence.md). The executor timed the call. */
+    int64_t now = assay_wall_ms(),
+            took = json_integer_value(json_object_get(result, "duration_us"));
+    json_object_set_new(result, "started_ms",
+                        json_integer(now - (took > 0 ? took / 1000 : 0)));
+    json_object_set_new(result, "ended_ms", json_integer(now));
     a->result = result;
     if (!a->unsent) { /* sent with the others before the next poll */
         a->unsent = true;
@@ -713,7 +723,8 @@ int assay_runtime_new(const assay_conf *conf, const char *node_id,
     self->slots = assay_pool_capacity(assay_runner_pool(runner));
     self->by_key = assay_index_new();
     self->by_job = assay_index_new();
-    int rc = self->by_key && self->by_job
+    self->host = assay_hostfacts(conf->asset_id);
+    int rc = self->by_key && self->by_job && self->host
                  ? assay_labels_parse(conf->labels, &self->labels, err, errlen)
                  : ASSAY_ENOMEM;
     assay_monitor_config mc = {
@@ -807,6 +818,7 @@ void assay_runtime_destroy(assay_runtime **self_p)
     assay_link_destroy(&self->link);
     assay_monitor_destroy(&self->monitor);
     json_decref(self->labels);
+    json_decref(self->host);
     msgpack_sbuffer_destroy(&self->out);
     free(self);
     *self_p = NULL;

@@ -1,6 +1,7 @@
 /* core/job/jobspec.c - JobSpec parsing, expansion and resolution (jobspec.h). */
 #include "job/jobspec.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,13 +75,125 @@ static int s_labels(const char *field, const json_t *v, char *err,
     return 0;
 }
 
+/* title or description: a string of 1 to max bytes without control
+ * characters other than newlines and tabs (description only), copied. */
+static int s_text(const json_t *j, const char *key, size_t max,
+                  bool multiline, char **out, char *err, size_t errlen)
+{
+    json_t *v = json_object_get(j, key);
+    if (!v)
+        return 0;
+    const char *str = json_string_value(v);
+    size_t n = str ? json_string_length(v) : 0;
+    bool ok = str && n >= 1 && n <= max && strlen(str) == n;
+    for (size_t i = 0; ok && i < n; i++) {
+        unsigned char c = (unsigned char)str[i];
+        ok = !(c < 0x20 || c == 0x7f) || (multiline && (c == '\n' ||
+                                                        c == '\t'));
+    }
+    if (!ok)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "field '%s': expected a string of 1 to %zu bytes "
+                          "without control characters%s",
+                          key, max, multiline ? " (newlines and tabs allowed)"
+                                              : "");
+    return (*out = strdup(str)) ? 0 : ASSAY_ENOMEM;
+}
+
+/* A control id as OSCAL tokens have it, in ASCII: a letter or _, then
+ * letters, digits, '.', '-', '_' (ac-6.1, CIS-5.2.10). */
+static bool s_control_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n < 1 || n > ASSAY_CONTROL_ID_MAX ||
+        !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+        return false;
+    for (size_t i = 1; i < n; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("._-", s[i]))
+            return false;
+    return true;
+}
+
+/* controls: [{catalog, id, targets?}], at most ASSAY_CONTROLS_MAX, no
+ * control twice; targets (indexes of the JobSpec's targets, each once)
+ * narrow a control to those jobs. Kept normalized as given. */
+static int s_controls(const json_t *v, size_t njobs, json_t **out, char *err,
+                      size_t errlen)
+{
+    if (!json_is_array(v) || json_array_size(v) > ASSAY_CONTROLS_MAX)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "field 'controls': expected an array of at most "
+                          "%d objects {catalog, id, targets?}",
+                          ASSAY_CONTROLS_MAX);
+    size_t i;
+    json_t *c;
+    json_array_foreach(v, i, c) {
+        const char *k;
+        json_t *x;
+        if (!json_is_object(c))
+            return assay_errf(err, errlen, ASSAY_ETYPE,
+                              "controls[%zu]: expected an object {catalog, "
+                              "id, targets?}", i);
+        json_object_foreach(c, k, x) {
+            if (strcmp(k, "catalog") && strcmp(k, "id") && strcmp(k, "targets"))
+                return assay_errf(err, errlen, ASSAY_EINVAL,
+                                  "controls[%zu]: unknown field '%.64s' "
+                                  "(known: catalog, id, targets)", i, k);
+        }
+        const char *cat = json_string_value(json_object_get(c, "catalog"));
+        const char *id = json_string_value(json_object_get(c, "id"));
+        if (!cat || !assay_ident_valid(cat, ASSAY_ID_MAX))
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "controls[%zu].catalog: want 1-%d of "
+                              "[A-Za-z0-9._-] (e.g. NIST_SP-800-53_rev5)",
+                              i, ASSAY_ID_MAX);
+        if (!s_control_id(id))
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "controls[%zu].id: want a letter or '_', then "
+                              "letters, digits, '.', '-' or '_', at most %d "
+                              "bytes (e.g. ac-6.1)", i, ASSAY_CONTROL_ID_MAX);
+        for (size_t k2 = 0; k2 < i; k2++) {
+            const json_t *o = json_array_get(v, k2);
+            if (!strcmp(cat, json_string_value(json_object_get(o, "catalog"))) &&
+                !strcmp(id, json_string_value(json_object_get(o, "id"))))
+                return assay_errf(err, errlen, ASSAY_EINVAL,
+                                  "controls[%zu]: %s %s is controls[%zu] "
+                                  "again", i, cat, id, k2);
+        }
+        json_t *ts = json_object_get(c, "targets");
+        if (!ts)
+            continue;
+        if (!json_is_array(ts) || !json_array_size(ts) ||
+            json_array_size(ts) > njobs)
+            return assay_errf(err, errlen, ASSAY_EINVAL,
+                              "controls[%zu].targets: expected 1 to %zu "
+                              "target indexes", i, njobs);
+        size_t t;
+        json_t *ix;
+        json_array_foreach(ts, t, ix) {
+            json_int_t n = json_integer_value(ix);
+            bool dup = false;
+            for (size_t u = 0; u < t && !dup; u++)
+                dup = json_integer_value(json_array_get(ts, u)) == n;
+            if (!json_is_integer(ix) || n < 0 || (size_t)n >= njobs || dup)
+                return assay_errf(err, errlen, ASSAY_EINVAL,
+                                  "controls[%zu].targets[%zu]: expected the "
+                                  "index of one of the JobSpec's %zu "
+                                  "target(s), each once", i, t, njobs);
+        }
+    }
+    *out = json_incref((json_t *)v);
+    return 0;
+}
+
 int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
                         size_t errlen)
 {
     static const char *known[] = {
         "id",       "action",       "version",  "params",   "targets",
         "timeout_ms", "labels",     "max_attempts", "priority", "selector",
-        "resources", "retain_seconds", "placement"};
+        "resources", "retain_seconds", "placement", "title", "description",
+        "series", "controls"};
     if (!json_is_object(j))
         return assay_errf(err, errlen, ASSAY_ETYPE,
                           "JobSpec must be a JSON object");
@@ -203,7 +316,25 @@ int assay_jobspec_parse(const json_t *j, assay_jobspec **out, char *err,
         (rc = s_int_field(j, "priority", -1000, 1000, &s->priority, err,
                           errlen)) ||
         (rc = s_int_field(j, "retain_seconds", 0, ASSAY_RETAIN_SECONDS_MAX,
-                          &s->retain_seconds, err, errlen)))
+                          &s->retain_seconds, err, errlen)) ||
+        (rc = s_text(j, "title", ASSAY_TITLE_MAX, false, &s->title, err,
+                     errlen)) ||
+        (rc = s_text(j, "description", ASSAY_DESCRIPTION_MAX, true,
+                     &s->description, err, errlen)))
+        goto fail;
+    if ((v = json_object_get(j, "series"))) {
+        str = json_string_value(v);
+        if (!str || !assay_ident_valid(str, ASSAY_ID_MAX)) {
+            rc = assay_errf(err, errlen, ASSAY_EINVAL,
+                            "field 'series': want 1-%d of [A-Za-z0-9._-]",
+                            ASSAY_ID_MAX);
+            goto fail;
+        }
+        strlcpy(s->series, str, sizeof s->series);
+    }
+    if ((v = json_object_get(j, "controls")) &&
+        (rc = s_controls(v, assay_jobspec_jobs(s), &s->controls, err,
+                         errlen)))
         goto fail;
     *out = s;
     return 0;
@@ -244,6 +375,9 @@ void assay_jobspec_destroy(assay_jobspec **self_p)
     json_decref(s->targets);
     json_decref(s->labels);
     json_decref(s->selector);
+    json_decref(s->controls);
+    free(s->title);
+    free(s->description);
     free(s);
     *self_p = NULL;
 }

@@ -22,6 +22,12 @@
 #define ASSAY_JOBSPEC_FILE_MAX (1u << 20)
 /* resources.cpus at most. */
 #define ASSAY_CPUS_MAX 1024
+/* Evidence metadata (docs/evidence.md): title and description bytes at
+ * most; controls at most; a control id's bytes at most. */
+#define ASSAY_TITLE_MAX 256
+#define ASSAY_DESCRIPTION_MAX 4096
+#define ASSAY_CONTROLS_MAX 256
+#define ASSAY_CONTROL_ID_MAX 64
 /* retain_seconds at most: a century. */
 #define ASSAY_RETAIN_SECONDS_MAX 3153600000LL
 
@@ -41,6 +47,13 @@ typedef struct assay_jobspec {
     int64_t priority;          /* higher runs first */
     int64_t retain_seconds;    /* finished jobs kept this long; 0 = member's
                                   retain_jobs / retain_seconds */
+    /* What its results are evidence of (docs/evidence.md): NULL / "" when
+     * not given. controls: [{catalog, id, targets?}]; series: the check
+     * its results are compared with (drift; a schedule's runs are its
+     * series). */
+    char *title, *description;
+    char series[ASSAY_ID_MAX + 1];
+    json_t *controls;
 } assay_jobspec;
 
 int assay_jobspec_parse(const json_t *json, assay_jobspec **out, char *err,

@@ -7,7 +7,8 @@
 bool mb_wants(void *arg, const char *topic)
 {
     assay_leader *self = arg;
-    return self->link && assay_link_wanted(self->link, self->pub, topic);
+    return (self->link && assay_link_wanted(self->link, self->pub, topic)) ||
+           mb_notify_wants(self, topic);
 }
 
 /* Before a "runtime" command (a registration or catalogue update) is
@@ -112,6 +113,8 @@ void mb_on_event(void *arg, const char *topic, const void *body, size_t len)
         if (rc)
             assay_debug("publish %s: %s", topic, assay_strerror(rc));
     }
+    if (self->leading && mb_notify_wants(self, topic))
+        mb_notify(self, topic, body, len);
     /* What changed follows the runtime.alive that says it registered. */
     if (!strcmp(topic, ASSAY_EV_RUNTIME_ALIVE) && self->cat_armed) {
         s_catalog_publish(self);

@@ -261,6 +261,14 @@ assay_bytes mb_route(const s_pending *p);
 int mb_commit(assay_leader *self, assay_cmd *cmd, assay_commit_cb cb,
               void *arg);
 void mb_ignore(void *arg, int status, void *result);
+/* evidence.c: ended job j as its evidence record (new; docs/evidence.md). */
+json_t *mb_evidence_record(const assay_job *j);
+/* notify.c: whether events of `topic` start notify_command; runs it for
+ * one (its msgpack body, or NULL); reaps the hooks that ended. */
+bool mb_notify_wants(const assay_leader *self, const char *topic);
+void mb_notify(assay_leader *self, const char *topic, const void *body,
+               size_t len);
+void mb_notify_reap(assay_leader *self);
 int mb_commit_liveness(assay_leader *self, const char *id, bool alive,
                        assay_commit_cb cb, void *arg);
 void mb_send_rt(assay_leader *self, const s_rt *r, const char *verb,

@@ -47,6 +47,10 @@ static bool s_spec_match(const s_walk *w, const assay_spec_rec *s)
 
 static bool s_job_match(const s_walk *w, const assay_job *j)
 {
+    /* Evidence is of what ended. */
+    if (w->q->evidence && (j->state == ASSAY_JOB_QUEUED ||
+                           j->state == ASSAY_JOB_RUNNING))
+        return false;
     return (w->state < 0 || (int)j->state == w->state) &&
            (!w->q->runtime || !strcmp(j->runtime, w->q->runtime)) &&
            s_spec_match(w, j->spec);
@@ -194,12 +198,32 @@ static int64_t s_total(const s_walk *w)
                                                      w->state);
 }
 
+/* What an evidence query may not ask: a time not yet come, or a run the
+ * member does not hold (an export must not be silently empty). */
+static int s_evidence_ok(assay_leader *self, const assay_cp_jobs *q,
+                         char *err, size_t errlen)
+{
+    int64_t now = assay_wall_ms();
+    if (q->since_ms > now + 60000)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "since_ms: %lld is in the future (now %lld)",
+                          (long long)q->since_ms, (long long)now);
+    if (q->spec && !assay_state_spec(self->state, q->spec))
+        return assay_errf(err, errlen, ASSAY_ENOENT,
+                          "run '%.64s' is not held: never submitted, or "
+                          "forgotten by retention (retain_seconds)",
+                          q->spec);
+    return 0;
+}
+
 static void s_page(assay_leader *self, const assay_bytes *route,
                    const char *verb, const assay_cp_jobs *q)
 {
     char err[ASSAY_ERRMSG_SIZE];
     s_walk w;
-    int rc = s_walk_init(&w, self, q, q->after, err, sizeof err);
+    int rc = q->evidence ? s_evidence_ok(self, q, err, sizeof err) : 0;
+    if (!rc)
+        rc = s_walk_init(&w, self, q, q->after, err, sizeof err);
     if (rc) {
         mb_reply(self, route, verb, assay_cp_error(rc, "%s", err));
         return;
@@ -211,7 +235,9 @@ static void s_page(assay_leader *self, const assay_bytes *route,
     while (w.job && (int64_t)json_array_size(jobs) < limit &&
            w.scanned < JOBS_SCAN) {
         if (s_job_match(&w, w.job))
-            json_array_append_new(jobs, assay_job_json(w.job, 0));
+            json_array_append_new(jobs, q->evidence
+                                            ? mb_evidence_record(w.job)
+                                            : assay_job_json(w.job, 0));
         last = w.job;
         s_advance(&w);
     }

@@ -39,17 +39,29 @@ int mb_spec_build(assay_leader *self, const assay_jobspec *spec,
                   size_t errlen)
 {
     *jobs = NULL;
-    /* Members of the release before would neither keep nor honour them. */
-    if ((spec->cpu_milli || spec->pack) &&
-        assay_state_level(self->state) < ASSAY_LEVEL_PLANNER)
-        return assay_errf(err, errlen, ASSAY_EUNSUPP,
-                          "%s needs feature level %d (the cluster is at "
-                          "%lld): `assayctl cluster upgrade` once every "
-                          "member runs this release",
-                          spec->cpu_milli ? "resources.cpus"
-                                          : "placement \"pack\"",
-                          ASSAY_LEVEL_PLANNER,
-                          (long long)assay_state_level(self->state));
+    /* Members of the releases before would neither keep nor honour
+     * them. */
+    const struct {
+        const char *field;
+        bool given;
+        int64_t level;
+    } gated[] = {
+        {"resources.cpus", spec->cpu_milli > 0, ASSAY_LEVEL_PLANNER},
+        {"placement \"pack\"", spec->pack, ASSAY_LEVEL_PLANNER},
+        {"title", spec->title, ASSAY_LEVEL_EVIDENCE},
+        {"description", spec->description, ASSAY_LEVEL_EVIDENCE},
+        {"series", *spec->series, ASSAY_LEVEL_EVIDENCE},
+        {"controls", spec->controls, ASSAY_LEVEL_EVIDENCE},
+    };
+    int64_t at = assay_state_level(self->state);
+    for (size_t i = 0; i < sizeof gated / sizeof *gated; i++)
+        if (gated[i].given && at < gated[i].level)
+            return assay_errf(err, errlen, ASSAY_EUNSUPP,
+                              "%s needs feature level %lld (the cluster is "
+                              "at %lld): `assayctl cluster upgrade` once "
+                              "every member runs this release",
+                              gated[i].field, (long long)gated[i].level,
+                              (long long)at);
     const json_t *decl_json = NULL;
     assay_param *decl = NULL;
     json_t *norms = NULL;
@@ -101,7 +113,11 @@ assay_cmd_spec mb_spec_fields(const assay_leader *self,
         .submitted_ms =
             assay_state_level(self->state) >= ASSAY_LEVEL_SCHEDULES
                 ? assay_wall_ms()
-                : 0};
+                : 0,
+        .title = spec->title,
+        .description = spec->description,
+        .series = spec->series,
+        .controls = spec->controls};
 }
 
 void mb_svc_submit(assay_leader *self, const assay_bytes *route,

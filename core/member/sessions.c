@@ -110,9 +110,12 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
             mb_requeue_item(self, j, "runtime restarted", NULL);
     }
     assay_index_destroy(&held);
-    assay_cmd *cmd = assay_cmd_runtime(id, hb, json_object_get(b, "labels"),
-                                    json_object_get(b, "capacity"),
-                                    json_object_get(b, "catalog"));
+    assay_cmd *cmd = assay_cmd_runtime(
+        id, hb, json_object_get(b, "labels"), json_object_get(b, "capacity"),
+        json_object_get(b, "catalog"),
+        assay_state_level(self->state) >= ASSAY_LEVEL_EVIDENCE
+            ? json_object_get(b, "host")
+            : NULL);
     s_pending *p = mb_pending_new(self, &m->route, ASSAY_RT_REGISTER,
                                   json_pack("{s:s}", "id", id));
     int rc = ASSAY_ENOMEM;
@@ -256,7 +259,8 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
     mb_commit(self,
               assay_cmd_runtime(rec->id, rec->heartbeat_ms,
                                 json_object_get(rec->info, "labels"),
-                                json_object_get(rec->info, "capacity"), cat),
+                                json_object_get(rec->info, "capacity"), cat,
+                                json_object_get(rec->info, "host")),
               mb_ignore, NULL);
     assay_info("runtime %s: catalogue updated", r->id);
 }

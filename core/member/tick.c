@@ -1,71 +1,7 @@
 /* core/member/tick.c - what the member does every TICK_MS: leases of
- * running jobs, silent runtimes marked dead (notify_command once that is
- * committed), retention (expire, forget) and the hooks' reaping. */
+ * running jobs, silent runtimes marked dead, retention (expire, forget)
+ * and the notification hooks' reaping. */
 #include "member/internal.h"
-
-extern char **environ;
-
-static void s_notify(assay_leader *self, const char *topic, const char *id)
-{
-    if (!self->conf->notify_command[0])
-        return;
-    int in[2];
-    if (pipe2(in, O_CLOEXEC) != 0)
-        return;
-    char ev[128], rt[128];
-    snprintf(ev, sizeof ev, "ASSAY_EVENT=%s", topic);
-    snprintf(rt, sizeof rt, "ASSAY_RUNTIME=%s", id);
-    size_t nenv = 0;
-    while (environ[nenv])
-        nenv++;
-    char **env = calloc(nenv + 3, sizeof *env);
-    if (!env) {
-        close(in[0]);
-        close(in[1]);
-        return;
-    }
-    memcpy(env, environ, nenv * sizeof *env);
-    env[nenv] = ev;
-    env[nenv + 1] = rt;
-    char *argv[] = {"/bin/sh", "-c", (char *)self->conf->notify_command,
-                    NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    pid_t pid;
-    int rc = posix_spawn(&pid, "/bin/sh", &fa, NULL, argv, env);
-    posix_spawn_file_actions_destroy(&fa);
-    free(env);
-    close(in[0]);
-    if (rc == 0) {
-        if (self->nhooks < (int)(sizeof self->hooks / sizeof *self->hooks))
-            self->hooks[self->nhooks++] = pid;
-        json_t *ev_json = json_pack("{s:s, s:s, s:s}", "event", topic,
-                                    "runtime", id, "leader", self->id);
-        char *body = json_dumps(ev_json, JSON_COMPACT);
-        json_decref(ev_json);
-        if (body && (write(in[1], body, strlen(body)) < 0 ||
-                     write(in[1], "\n", 1) < 0))
-            assay_warn("notify_command: cannot write event: %m");
-        free(body);
-        assay_info("notify_command started (pid %d) for %s %s", (int)pid,
-                   topic, id);
-    } else {
-        assay_error("notify_command: cannot start: %s", strerror(rc));
-    }
-    close(in[1]);
-}
-
-/* Reaps finished notification hooks (only ours: the executor pool reaps
- * its own children). */
-static void s_reap_hooks(assay_leader *self)
-{
-    for (int k = 0; k < self->nhooks;)
-        if (waitpid(self->hooks[k], NULL, WNOHANG) != 0)
-            self->hooks[k] = self->hooks[--self->nhooks];
-        else
-            k++;
-}
 
 static void s_chore_done(void *arg, int status, void *result)
 {
@@ -131,29 +67,14 @@ static void s_forget_dead(assay_leader *self, int64_t now)
     json_decref(ids);
 }
 
-/* A runtime's death is announced (notify_command) once the log records
- * it: a leader deposed while it was stopped judges every runtime silent,
- * but its verdict never commits, and is never announced. */
-static void s_dead_committed(void *arg, int status, void *result)
-{
-    s_pending *p = arg;
-    if (!status)
-        s_notify(p->leader, ASSAY_EV_RUNTIME_DEAD, mb_str(p->data, "id"));
-    json_decref(result);
-    mb_pending_free(p);
-}
-
 void mb_runtime_gone(assay_leader *self, assay_runtime_rec *rec, s_rt *r,
                      const char *why)
 {
-    s_pending *p = mb_pending_new(self, NULL, "runtime_state",
-                                  json_pack("{s:s}", "id", rec->id));
-    if (!p || mb_commit_liveness(self, rec->id, false, s_dead_committed,
-                                 p) != 0) {
+    /* Announced (notify_command) once the log records it, as every
+     * event is (notify.c): a leader deposed while it was stopped judges
+     * every runtime silent, but its verdict never commits. */
+    if (mb_commit_liveness(self, rec->id, false, mb_ignore, NULL) != 0)
         assay_warn("cannot commit the death of runtime %s", rec->id);
-        if (p)
-            mb_pending_free(p);
-    }
     for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL); j;
          j = j->rt_next)
         if (!j->reported)
@@ -215,7 +136,7 @@ void mb_tick(void *arg)
 {
     assay_leader *self = arg;
     int64_t now = assay_now_ms();
-    s_reap_hooks(self);
+    mb_notify_reap(self);
     if (++self->ticks % (1000 / TICK_MS) == 0) {
         mb_guests_check(self);
         mb_rates_sample(self);

@@ -2,12 +2,14 @@
 #include "plugin/catalog.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <bsd/string.h>
+#include <sodium.h>
 
 #include "base/errtext.h"
 #include "base/log.h"
@@ -138,6 +140,27 @@ static int s_admit(assay_catalog *self, assay_plugin *p, int rc,
     return 0;
 }
 
+/* The SHA-256 of the file at `path` in hex, or "" if it cannot be read:
+ * evidence names the very build that ran (docs/evidence.md). */
+static void s_digest(const char *path, char out[65])
+{
+    out[0] = '\0';
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    crypto_hash_sha256_state st;
+    crypto_hash_sha256_init(&st);
+    unsigned char buf[65536], d[crypto_hash_sha256_BYTES];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        crypto_hash_sha256_update(&st, buf, n);
+    bool ok = !ferror(f);
+    fclose(f);
+    crypto_hash_sha256_final(&st, d);
+    if (ok)
+        sodium_bin2hex(out, 65, d, sizeof d);
+}
+
 static assay_plugin *s_plugin_new(const char *path, const char *source,
                                   int *rc, char *why, size_t whylen)
 {
@@ -149,6 +172,8 @@ static assay_plugin *s_plugin_new(const char *path, const char *source,
     if (strlcpy(p->path, path, sizeof p->path) >= sizeof p->path ||
         strlen(source) >= sizeof p->source)
         *rc = assay_errf(why, whylen, ASSAY_ETOOBIG, "path too long");
+    else
+        s_digest(path, p->sha256);
     return p;
 }
 
@@ -326,6 +351,8 @@ json_t *assay_catalog_json(const assay_catalog *self)
         json_object_set_new(j, "path", json_string(p->path));
         json_object_set_new(j, "source", json_string(p->source));
         json_object_set_new(j, "loaded_at", json_string(when));
+        if (p->sha256[0])
+            json_object_set_new(j, "sha256", json_string(p->sha256));
         json_array_append_new(plugins, j);
     }
     /* The refused list is kept newest first; report in load order. */

@@ -23,6 +23,7 @@ typedef struct assay_plugin {
     char path[PATH_MAX];   /* the file loaded (a private copy when watched) */
     char source[PATH_MAX]; /* the file the operator installed */
     int64_t loaded_at;     /* unix time */
+    char sha256[65];       /* of the file loaded, hex; "" if unreadable */
     char name[64];
     char version[64];
     assay_semver semver;

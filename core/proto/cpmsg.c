@@ -105,6 +105,8 @@ json_t *assay_cp_pack_jobs(const assay_cp_jobs *req)
         json_object_set_new(o, "limit", json_integer(req->limit));
     if (o && req->dry_run)
         json_object_set_new(o, "dry_run", json_true());
+    if (o && req->evidence)
+        json_object_set_new(o, "view", json_string("evidence"));
     return o;
 }
 
@@ -147,6 +149,13 @@ int assay_cp_read_jobs(const json_t *body, assay_cp_jobs *out, char *err,
                           "until_ms: before since_ms");
     out->limit = json_integer_value(json_object_get(body, "limit"));
     out->dry_run = json_is_true(json_object_get(body, "dry_run"));
+    const json_t *view = json_object_get(body, "view");
+    if (view && (!json_is_string(view) ||
+                 (strcmp(json_string_value(view), "job") &&
+                  strcmp(json_string_value(view), "evidence"))))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "view: \"job\" (the default) or \"evidence\"");
+    out->evidence = view && !strcmp(json_string_value(view), "evidence");
     return 0;
 }
 

@@ -74,6 +74,8 @@ typedef struct assay_cp_jobs {
     int64_t since_ms, until_ms; /* submitted within; 0: unbounded */
     int64_t limit;        /* jobs in the page; 0: the member's most */
     bool dry_run;         /* cancel, restart: only count */
+    bool evidence;        /* list: each job as its evidence record
+                             (view "evidence"; docs/evidence.md) */
 } assay_cp_jobs;
 
 /* The op's name, or NULL out of range. */

@@ -51,6 +51,9 @@
 #define ASSAY_EV_JOB_COMPLETED "job.completed"
 #define ASSAY_EV_JOB_FAILED "job.failed"
 #define ASSAY_EV_JOB_CANCELLED "job.cancelled"
+/* A check's result changed from pass to not, or back (drift). */
+#define ASSAY_EV_FINDING_REGRESSED "finding.regressed"
+#define ASSAY_EV_FINDING_FIXED "finding.fixed"
 #define ASSAY_EV_RUNTIME_ALIVE "runtime.alive"
 #define ASSAY_EV_RUNTIME_DEAD "runtime.dead"
 #define ASSAY_EV_RUNTIME_GONE "runtime.gone"

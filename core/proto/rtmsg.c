@@ -44,8 +44,10 @@ void assay_rtmsg_pack_register(msgpack_packer *pk,
                                const assay_rtmsg_register *r,
                                size_t nrunning)
 {
-    msgpack_pack_map(pk, 7);
+    msgpack_pack_map(pk, 7 + !!r->host);
     assay_codec_pack_kv_str(pk, "id", r->id);
+    if (r->host)
+        assay_codec_pack_kv_json(pk, "host", r->host);
     assay_codec_pack_kv_int(pk, "heartbeat_ms", r->heartbeat_ms);
     assay_codec_pack_kv_json(pk, "labels", r->labels);
     assay_codec_pack_str(pk, "capacity");

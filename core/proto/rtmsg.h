@@ -89,6 +89,8 @@ typedef struct assay_rtmsg_register {
     int64_t cpus;            /* CPUs jobs' requests are reserved against;
                                 0: not said */
     const json_t *catalog; /* assay_catalog_json's shape */
+    /* {hostname, os, kernel, machine_id} (assay_hostfacts); NULL: none. */
+    const json_t *host;
 } assay_rtmsg_register;
 
 /* A registration; then "running": the caller appends nrunning attempts

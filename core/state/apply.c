@@ -11,6 +11,7 @@
 
 #include "base/errtext.h"
 #include "base/log.h"
+#include "job/jobspec.h"
 
 typedef int (*s_apply_fn)(assay_state *self, const msgpack_object *cmd,
                           json_t **result, char *err, size_t errlen);
@@ -21,6 +22,40 @@ typedef struct {
     int64_t level;   /* feature level that brought it */
     s_apply_fn apply;
 } s_op;
+
+/* A JobSpec's evidence metadata (level 8) as the log says it: title and
+ * description (bounded as JobSpecs are), series, controls (an array, as
+ * kept). Malformed fields are left out; ASSAY_ENOMEM without memory. */
+static int s_evidence_meta(assay_state *self, assay_spec_rec *s,
+                           const msgpack_object *spec)
+{
+    char text[ASSAY_DESCRIPTION_MAX + 1], series[65];
+    const char *t = st_text(spec, "title", text, ASSAY_TITLE_MAX + 1,
+                            false);
+    if (t && *t && !(s->title = strdup(t)))
+        return ASSAY_ENOMEM;
+    t = st_text(spec, "description", text, sizeof text, false);
+    if (t && *t && !(s->description = strdup(t)))
+        return ASSAY_ENOMEM;
+    t = ST_ID(spec, "series", series);
+    if (t && *t && !(s->series = st_intern(self, t)))
+        return ASSAY_ENOMEM;
+    const msgpack_object *c = st_get(spec, "controls");
+    if (st_is(c, MSGPACK_OBJECT_ARRAY) && c->via.array.size &&
+        c->via.array.size <= ASSAY_CONTROLS_MAX) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        if (msgpack_pack_object(&pk, *c) || sb.size > UINT32_MAX) {
+            msgpack_sbuffer_destroy(&sb);
+            return ASSAY_ENOMEM;
+        }
+        s->controls = (unsigned char *)sb.data;
+        s->controls_len = (uint32_t)sb.size;
+    }
+    return 0;
+}
 
 int st_submit(assay_state *self, const msgpack_object *spec,
               const msgpack_object *jobs, json_t **result, char *err,
@@ -122,9 +157,19 @@ int st_submit(assay_state *self, const msgpack_object *spec,
     int64_t when = lv >= ASSAY_LEVEL_SCHEDULES ? st_int(spec, "submitted_ms")
                                                : 0;
     s->submitted_ms = when > 0 ? when : 0;
+    if (lv >= ASSAY_LEVEL_EVIDENCE && s_evidence_meta(self, s, spec)) {
+        st_spec_free_meta(s);
+        json_decref(s->labels);
+        json_decref(s->selector);
+        free(s);
+        return ASSAY_ENOMEM;
+    }
+    if (!s->series)
+        s->series = "";
     if (s->max_attempts < 1)
         s->max_attempts = 1;
     if (st_class_attach(self, s)) {
+        st_spec_free_meta(s);
         json_decref(s->labels);
         json_decref(s->selector);
         free(s);
@@ -423,6 +468,13 @@ int st_runtime_put(assay_state *self, const msgpack_object *rec, char *err,
     json_decref(r->info);
     r->info = info;
     st_catalog_share(self, r);
+    /* Held by the jobs that run there too: a host's facts outlive the
+     * runtime's record in the evidence of its results. */
+    st_host_drop(self, &r->host);
+    if (self->level >= ASSAY_LEVEL_EVIDENCE)
+        r->host = st_host_share(self, st_get(rec, "host"));
+    else
+        json_object_del(info, "host");
     r->heartbeat_ms = hb;
     r->alive = true;
     st_runtime_event(self, r, NULL);

@@ -179,10 +179,15 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
 {
     /* retain_seconds, by, cpu_milli and placement are absent unless set:
      * a member of a level before them never sees the fields. */
+    bool title = s->title && *s->title,
+         desc = s->description && *s->description,
+         series = s->series && *s->series,
+         controls = s->controls_raw || json_array_size(s->controls);
     msgpack_pack_map(pk, 10 + (s->retain_seconds > 0) + !!s->by_name +
                              (s->cpu_milli > 0) + s->pack +
                              !!(s->schedule && *s->schedule) +
-                             (s->submitted_ms > 0));
+                             (s->submitted_ms > 0) + title + desc + series +
+                             controls);
     assay_codec_pack_kv_str(pk, "id", s->id);
     assay_codec_pack_kv_str(pk, "action", s->action);
     assay_codec_pack_kv_str(pk, "version", s->version);
@@ -205,6 +210,18 @@ void st_spec_fields_pack(msgpack_packer *pk, const assay_cmd_spec *s)
         assay_codec_pack_kv_str(pk, "schedule", s->schedule);
     if (s->submitted_ms > 0)
         assay_codec_pack_kv_int(pk, "submitted_ms", s->submitted_ms);
+    if (title)
+        assay_codec_pack_kv_str(pk, "title", s->title);
+    if (desc)
+        assay_codec_pack_kv_str(pk, "description", s->description);
+    if (series)
+        assay_codec_pack_kv_str(pk, "series", s->series);
+    if (s->controls_raw) {
+        assay_codec_pack_str(pk, "controls");
+        assay_codec_pack_raw(pk, s->controls_raw, s->controls_raw_len);
+    } else if (controls) {
+        assay_codec_pack_kv_json(pk, "controls", s->controls);
+    }
 }
 
 void st_by_pack(msgpack_packer *pk, const char *name, const char *role)
@@ -287,11 +304,13 @@ assay_cmd *assay_cmd_forget(const json_t *runtimes)
 
 assay_cmd *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
                              const json_t *labels, const json_t *capacity,
-                             const json_t *catalog)
+                             const json_t *catalog, const json_t *host)
 {
     msgpack_packer *pk;
-    assay_cmd *self = s_cmd("runtime", 5, &pk);
+    assay_cmd *self = s_cmd("runtime", 5 + !!host, &pk);
     if (self) {
+        if (host)
+            assay_codec_pack_kv_json(pk, "host", host);
         assay_codec_pack_kv_str(pk, "id", id);
         assay_codec_pack_kv_int(pk, "heartbeat_ms", heartbeat_ms);
         assay_codec_pack_kv_json(pk, "labels", labels);

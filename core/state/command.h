@@ -55,6 +55,12 @@ typedef struct assay_cmd_spec {
     const char *schedule;
     /* When it was submitted (level 7); 0: not said. */
     int64_t submitted_ms;
+    /* Evidence metadata (level 8); NULL or "": not said. controls: a
+     * JSON array, or the msgpack array a record holds (controls_raw). */
+    const char *title, *description, *series;
+    const json_t *controls;
+    const void *controls_raw;
+    size_t controls_raw_len;
 } assay_cmd_spec;
 
 /* jobs: assay_cmd_list_job entries. */
@@ -72,9 +78,10 @@ assay_cmd *assay_cmd_restart(const json_t *jobs, int64_t at,
 assay_cmd *assay_cmd_expire(const json_t *jobs);
 /* forget {runtimes} (level 3): dead runtimes the leader lets go. */
 assay_cmd *assay_cmd_forget(const json_t *runtimes);
+/* host (level 8; NULL: not said): {hostname, os, kernel, machine_id}. */
 assay_cmd *assay_cmd_runtime(const char *id, int64_t heartbeat_ms,
                              const json_t *labels, const json_t *capacity,
-                             const json_t *catalog);
+                             const json_t *catalog, const json_t *host);
 assay_cmd *assay_cmd_runtime_state(const char *id, bool alive);
 assay_cmd *assay_cmd_leader(const char *id, const char *endpoint,
                             const char *events, int64_t member,

@@ -53,7 +53,8 @@ int assay_fsm_snapshot(const assay_state *st, char **buf, size_t *len)
                               : level < ASSAY_LEVEL_ENROLMENT   ? 3
                               : level < ASSAY_LEVEL_PLANNER     ? 4
                               : level < ASSAY_LEVEL_SCHEDULES   ? 5
-                                                                : 6,
+                              : level < ASSAY_LEVEL_EVIDENCE    ? 6
+                                                                : 7,
                               &pk);
     if (rc || !sb.data) {
         msgpack_sbuffer_destroy(&sb);

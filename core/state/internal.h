@@ -21,6 +21,9 @@ typedef struct st_keys st_keys;
 /* Schedules (schedule.c). */
 typedef struct st_scheds st_scheds;
 typedef struct st_latency st_latency;
+/* Drift (drift.c) and the result stream's order (stream.c). */
+typedef struct st_drift st_drift;
+typedef struct st_stream st_stream;
 
 struct assay_state {
     assay_index *jobs, *specs, *runtimes;
@@ -61,6 +64,13 @@ struct assay_state {
     json_t *leader; /* the last "leader" command, NULL before one */
     st_keys *keys;
     st_scheds *scheds;
+    /* Evidence (level 8): hosts by key (assay_host, shared by the jobs
+     * that ran there), the last stream position given, the ended jobs in
+     * position order, each check's last result. */
+    assay_index *hosts;
+    uint64_t stream_pos;
+    st_stream *stream;
+    st_drift *drift;
     assay_state_event_fn on_event;
     assay_state_wants_fn wants;
     void *arg;
@@ -128,6 +138,8 @@ int st_runtime_put(assay_state *self, const msgpack_object *rec, char *err,
 int st_leader_set(assay_state *self, const msgpack_object *rec, char *err,
                   size_t errlen);
 
+/* Frees s's evidence metadata (title, description, controls). */
+void st_spec_free_meta(assay_spec_rec *s);
 /* s is no schedule's run (a state below level 7 keeps none). */
 void st_spec_unschedule(assay_state *self, assay_spec_rec *s);
 /* Appends a new spec / job to the submission-order lists and indexes. */
@@ -206,6 +218,47 @@ int st_unschedule(assay_state *self, const msgpack_object *cmd,
                   json_t **result, char *err, size_t errlen);
 int st_fire(assay_state *self, const msgpack_object *cmd, json_t **result,
             char *err, size_t errlen);
+/* evidence.c: host facts ({hostname, os, kernel, machine_id}) shared,
+ * NULL when none are said; a share dropped (*host_p set NULL); packed. */
+const assay_host *st_host_share(assay_state *self,
+                                const msgpack_object *facts);
+void st_host_drop(assay_state *self, const assay_host **host_p);
+void st_host_pack(msgpack_packer *pk, const assay_host *host);
+/* Job j just ended (level 8): its evidence record (position, host,
+ * plugin digest, drift), listed in the stream. Freed when it is forgotten
+ * or restarted. */
+void st_end_begin(assay_state *self, assay_job *j);
+void st_end_free(assay_state *self, assay_job *j);
+/* Snapshots (format 7): the hosts list (by key; *order: the caller frees
+ * it) then each ended job's record naming its host by number; and back
+ * (the loaded hosts' references dropped once the jobs took theirs). */
+int st_hosts_pack(const assay_state *self, msgpack_packer *pk,
+                  const assay_host ***order, size_t *n);
+void st_end_pack_snap(msgpack_packer *pk, const assay_end *e,
+                      const assay_host **order, size_t n);
+int st_hosts_load(assay_state *self, const msgpack_object *list,
+                  const assay_host ***out, size_t *n, char *err,
+                  size_t errlen);
+void st_hosts_release(assay_state *self, const assay_host **hosts, size_t n);
+bool st_end_load(assay_state *self, assay_job *j, const msgpack_object *rec,
+                 const assay_host **hosts, size_t n);
+/* drift.c: the table; ended job j's status and change judged, the table
+ * updated; its snapshot part. */
+st_drift *st_drift_new(void);
+void st_drift_destroy(st_drift **self_p);
+void st_drift_clear(st_drift *self);
+void st_drift_judge(assay_state *self, assay_job *j);
+void st_drift_pack(const assay_state *self, msgpack_packer *pk);
+int st_drift_load(assay_state *self, const msgpack_object *list, char *err,
+                  size_t errlen);
+/* stream.c: ended jobs in position order. */
+st_stream *st_stream_new(void);
+void st_stream_destroy(st_stream **self_p);
+void st_stream_clear(st_stream *self);
+void st_stream_add(assay_state *self, assay_job *j);
+void st_stream_remove(assay_state *self, assay_job *j);
+/* After a snapshot's jobs were added in any order. */
+void st_stream_sort(assay_state *self);
 /* stats.c: job j is dispatched at `at`; its attempt ended with a result
  * at `at`; the samples forgotten. */
 void st_stats_dispatched(assay_state *self, const assay_job *j, int64_t at);

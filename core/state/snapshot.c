@@ -14,7 +14,11 @@
  * Format 5 adds "estimates": [{action, n, mean_us, p90_us, at}] by action
  * (estimate.c), written from level 6. Format 6 adds "schedules"
  * (schedule.c), each JobSpec's "schedule" and "submitted_ms" and each
- * restarted job's "base", written from level 7.
+ * restarted job's "base", written from level 7. Format 7 adds "hosts"
+ * (the hosts jobs ran on, by key), each ended job's evidence record
+ * "end" {pos, host (its number in hosts), sha256, status, change,
+ * previous, changed}, each JobSpec's title, description, series and
+ * controls, "drift" (drift.c) and "stream_pos", written from level 8.
  * tests/fixtures/state/ holds one of each. Restore is linear in the
  * jobs. */
 #include "state/internal.h"
@@ -42,7 +46,14 @@ static void s_job_tail(msgpack_packer *pk, const assay_job *j)
 /* A job's record. Format 2: {id, params, state, attempt, runtime?,
  * version?, reason?, result?, ended_ms?, attempts?}. Format 1: the job as
  * events show it, with params, ended_ms? and attempts?. */
-static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version)
+/* The hosts of a format 7 snapshot, numbered by their order. */
+typedef struct {
+    const assay_host **order;
+    size_t n;
+} s_hosts;
+
+static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version,
+                       const s_hosts *hosts)
 {
     size_t tail = 1 + !!j->ended_ms + !!j->n_attempts;
     if (version < 2) {
@@ -50,9 +61,9 @@ static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version)
         s_job_tail(pk, j);
         return;
     }
-    bool base = version >= 6 && j->base;
+    bool base = version >= 6 && j->base, end = version >= 7 && j->end;
     msgpack_pack_map(pk, 3 + !!*j->runtime + !!*j->version + !!j->reason +
-                             !!j->result + base + tail);
+                             !!j->result + base + end + tail);
     assay_codec_pack_kv_str(pk, "id", j->id);
     assay_codec_pack_kv_str(pk, "state", assay_job_state_name(j->state));
     assay_codec_pack_kv_int(pk, "attempt", j->attempt);
@@ -68,6 +79,10 @@ static void s_job_pack(msgpack_packer *pk, const assay_job *j, int version)
     }
     if (base) /* format 6: its attempts since a restart */
         assay_codec_pack_kv_int(pk, "base", j->base);
+    if (end) {
+        assay_codec_pack_str(pk, "end");
+        st_end_pack_snap(pk, j->end, hosts->order, hosts->n);
+    }
     s_job_tail(pk, j);
 }
 
@@ -76,9 +91,20 @@ int assay_state_pack(const assay_state *self, int version,
 {
     bool v1 = version < 2;
     msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader + (version >= 4) +
-                             (version >= 5) + (version >= 6));
+                             (version >= 5) + (version >= 6) +
+                             3 * (version >= 7));
     assay_codec_pack_kv_int(pk, "v", v1 ? 1 : version);
     assay_codec_pack_kv_int(pk, "level", self->level);
+    s_hosts hosts = {0};
+    if (version >= 7) {
+        assay_codec_pack_str(pk, "hosts");
+        int rc = st_hosts_pack(self, pk, &hosts.order, &hosts.n);
+        if (rc)
+            return rc;
+        assay_codec_pack_str(pk, "drift");
+        st_drift_pack(self, pk);
+        assay_codec_pack_kv_int(pk, "stream_pos", (int64_t)self->stream_pos);
+    }
     assay_codec_pack_str(pk, "specs");
     msgpack_pack_array(pk, self->n_specs);
     /* Format 2: each JobSpec with its jobs, one run of the
@@ -100,14 +126,15 @@ int assay_state_pack(const assay_state *self, int version,
         assay_codec_pack_str(pk, "jobs");
         msgpack_pack_array(pk, n);
         for (; j && j->spec == s; j = j->all_next)
-            s_job_pack(pk, j, version);
+            s_job_pack(pk, j, version, &hosts);
     }
     if (v1) {
         assay_codec_pack_str(pk, "jobs");
         msgpack_pack_array(pk, self->n_jobs);
         for (j = self->all_head; j; j = j->all_next)
-            s_job_pack(pk, j, version);
+            s_job_pack(pk, j, version, &hosts);
     }
+    free(hosts.order);
     assay_codec_pack_str(pk, "runtimes");
     msgpack_pack_array(pk, json_array_size(self->runtime_ids));
     size_t i;
@@ -179,6 +206,8 @@ static int s_by_end(const void *a, const void *b)
 typedef struct {
     assay_job **done; /* terminal jobs, placed last in end order */
     size_t n;
+    const assay_host **hosts; /* format 7: the hosts jobs name */
+    size_t n_hosts;
 } s_done;
 
 /* Puts the job the dump record `rec` describes where the dump had it
@@ -219,6 +248,12 @@ static int s_place(assay_state *self, const msgpack_object *rec,
         return ASSAY_ENOMEM;
     if (st == ASSAY_JOB_QUEUED || st == ASSAY_JOB_RUNNING)
         return st_place(self, job) ? 0 : ASSAY_ENOMEM;
+    if (self->level >= ASSAY_LEVEL_EVIDENCE &&
+        !st_end_load(self, job, st_get(rec, "end"), done->hosts,
+                     done->n_hosts))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "snapshot: job %s has a malformed evidence record",
+                          job->id);
     done->done[done->n++] = job;
     return 0;
 }
@@ -373,7 +408,8 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
         return assay_errf(err, errlen, ASSAY_EUNSUPP,
                           "snapshot: feature level above what this member "
                           "speaks");
-    s_done done = {calloc(s_count_jobs(dump, v) + 1, sizeof(assay_job *)), 0};
+    s_done done = {
+        .done = calloc(s_count_jobs(dump, v) + 1, sizeof(assay_job *))};
     if (!done.done)
         return ASSAY_ENOMEM;
     assay_state_event_fn ev = self->on_event;
@@ -383,12 +419,29 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
     st_clear(self);
     /* JobSpecs keep what this level keeps (st_submit), as applying did. */
     self->level = level;
-    int rc = v < 2 ? s_load_v1(self, dump, &done, err, errlen)
+    bool evidence = level >= ASSAY_LEVEL_EVIDENCE;
+    int rc = evidence ? st_hosts_load(self, st_get(dump, "hosts"),
+                                      &done.hosts, &done.n_hosts, err, errlen)
+                      : 0;
+    if (!rc)
+        rc = v < 2 ? s_load_v1(self, dump, &done, err, errlen)
                    : s_load_v2(self, dump, &done, err, errlen);
     qsort(done.done, done.n, sizeof *done.done, s_by_end);
-    for (size_t k = 0; k < done.n; k++)
+    for (size_t k = 0; k < done.n; k++) {
         st_place(self, done.done[k]);
+        if (done.done[k]->end)
+            st_stream_add(self, done.done[k]);
+    }
+    st_stream_sort(self);
     free(done.done);
+    /* The jobs hold their own references now. */
+    st_hosts_release(self, done.hosts, done.n_hosts);
+    if (evidence && !rc) {
+        rc = st_drift_load(self, st_get(dump, "drift"), err, errlen);
+        int64_t pos = st_int(dump, "stream_pos");
+        if ((uint64_t)pos > self->stream_pos)
+            self->stream_pos = (uint64_t)pos;
+    }
     const msgpack_object *rts = st_get(dump, "runtimes");
     for (uint32_t i = 0; i < s_len(rts) && !rc; i++) {
         const msgpack_object *r = &rts->via.array.ptr[i],

@@ -169,6 +169,9 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
     self->empty = json_object();
     self->keys = st_keys_new();
     self->scheds = st_scheds_new();
+    self->hosts = assay_index_new();
+    self->stream = st_stream_new();
+    self->drift = st_drift_new();
     msgpack_sbuffer_init(&self->scratch);
     self->on_event = on_event;
     self->arg = arg;
@@ -177,7 +180,7 @@ assay_state *assay_state_new(assay_state_event_fn on_event, void *arg)
         !self->classes || !self->estimates || !self->by[0] || !self->by[1] ||
         !self->latency || !self->cancelled ||
         !self->zone || !self->empty || !self->keys ||
-        !self->scheds)
+        !self->scheds || !self->hosts || !self->stream || !self->drift)
         assay_state_destroy(&self);
     return self;
 }
@@ -286,6 +289,9 @@ bool st_job_result(assay_state *self, assay_job *j,
 
 static void s_free_job(assay_job *j)
 {
+    if (j->end) /* its host's share goes with the hosts (st_clear) */
+        free(j->end->changed);
+    free(j->end);
     for (uint8_t i = 0; i < j->n_attempts; i++)
         free(j->attempts[i].reason);
     free(j->attempts);
@@ -376,7 +382,31 @@ static void s_free_spec(assay_state *self, assay_spec_rec *s)
     st_sched_detach(self, s);
     json_decref(s->labels);
     json_decref(s->selector);
+    st_spec_free_meta(s);
     free(s);
+}
+
+void st_spec_free_meta(assay_spec_rec *s)
+{
+    free(s->title);
+    free(s->description);
+    free(s->controls);
+}
+
+static void s_free_host(const char *key, void *value, void *arg)
+{
+    (void)key;
+    (void)arg;
+    free(value);
+}
+
+/* Frees runtime record r (out of the registry already). */
+static void s_free_runtime(assay_state *self, assay_runtime_rec *r)
+{
+    st_catalog_drop(self, r);
+    st_host_drop(self, &r->host);
+    json_decref(r->info);
+    free(r);
 }
 
 void st_clear(assay_state *self)
@@ -405,13 +435,17 @@ void st_clear(assay_state *self)
     json_array_foreach(self->runtime_ids, i, id) {
         assay_runtime_rec *r =
             assay_index_remove(self->runtimes, json_string_value(id));
-        if (r) {
-            st_catalog_drop(self, r);
-            json_decref(r->info);
-            free(r);
-        }
+        if (r)
+            s_free_runtime(self, r);
     }
     json_array_clear(self->runtime_ids);
+    /* Every job and runtime went, and with them every host's users. */
+    assay_index_each(self->hosts, s_free_host, NULL);
+    assay_index_destroy(&self->hosts);
+    self->hosts = assay_index_new();
+    st_stream_clear(self->stream);
+    st_drift_clear(self->drift);
+    self->stream_pos = 0;
     /* Every job went, and what they interned with them. */
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);
@@ -433,8 +467,13 @@ void assay_state_destroy(assay_state **self_p)
     if (self->jobs && self->specs && self->runtimes && self->runtime_ids &&
         self->running_on && self->strings && self->catalogs && self->keys &&
         self->classes && self->estimates && self->scheds && self->by[0] &&
-        self->by[1] && self->latency && self->cancelled)
+        self->by[1] && self->latency && self->cancelled && self->hosts &&
+        self->stream && self->drift)
         st_clear(self);
+    st_stream_destroy(&self->stream);
+    st_drift_destroy(&self->drift);
+    assay_index_each(self->hosts, s_free_host, NULL);
+    assay_index_destroy(&self->hosts);
     st_keys_destroy(&self->keys);
     st_scheds_destroy(&self->scheds);
     assay_index_each(self->strings, s_free_string, NULL);
@@ -678,13 +717,15 @@ void st_finish(assay_state *self, assay_job *j, assay_job_state st,
     j->ended_ms = at;
     s_done_add(self, j);
     self->n_ended++;
+    if (self->level >= ASSAY_LEVEL_EVIDENCE)
+        st_end_begin(self, j);
     if (!j->spec->unfinished && j->spec->sched)
         st_sched_run_ended(self, j->spec, at);
 }
 
 void st_reopen(assay_state *self, assay_job *j)
 {
-    (void)self;
+    st_end_free(self, j); /* it ends again, at a new position */
     if (!j->spec->unfinished++ && j->spec->sched)
         j->spec->sched->n_active++;
 }
@@ -773,6 +814,7 @@ void st_forget(assay_state *self, assay_job *j)
         self->all_tail = j->all_prev;
     self->n_jobs--;
     assay_spec_rec *s = j->spec;
+    st_end_free(self, j);
     s_free_job(j);
     if (--s->live)
         return;
@@ -960,9 +1002,7 @@ void st_runtime_forget(assay_state *self, assay_runtime_rec *r)
         if (o)
             o->pos = i;
     }
-    st_catalog_drop(self, r);
-    json_decref(r->info);
-    free(r);
+    s_free_runtime(self, r);
 }
 
 /* ---- Events ------------------------------------------------------------ */
@@ -1090,7 +1130,14 @@ void st_spec_pack(msgpack_packer *pk, const assay_spec_rec *s, int version)
                                 .schedule = version >= 6 ? s->schedule
                                                          : NULL,
                                 .submitted_ms =
-                                    version >= 6 ? s->submitted_ms : 0});
+                                    version >= 6 ? s->submitted_ms : 0,
+                                .title = version >= 7 ? s->title : NULL,
+                                .description =
+                                    version >= 7 ? s->description : NULL,
+                                .series = version >= 7 ? s->series : NULL,
+                                .controls_raw =
+                                    version >= 7 ? s->controls : NULL,
+                                .controls_raw_len = s->controls_len});
 }
 
 json_t *assay_spec_json(const assay_spec_rec *s)
@@ -1108,7 +1155,7 @@ void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
 {
     result = result && j->result;
     msgpack_pack_map(pk, 10 + !!j->reason + result + !!j->spec->by_name +
-                             extra);
+                             assay_end_fields(j) + extra);
     assay_codec_pack_kv_str(pk, "id", j->id);
     assay_codec_pack_kv_str(pk, "spec", j->spec->id);
     assay_codec_pack_kv_str(pk, "action", j->spec->action);
@@ -1131,6 +1178,7 @@ void st_job_view_pack(msgpack_packer *pk, const assay_job *j, bool result,
         assay_codec_pack_str(pk, "result");
         assay_codec_pack_raw(pk, j->result, j->result_len);
     }
+    assay_end_pack(pk, j);
 }
 
 /* A new packer over the state's scratch buffer, emptied. */
@@ -1140,24 +1188,37 @@ static void s_scratch_packer(assay_state *self, msgpack_packer *pk)
     msgpack_packer_init(pk, &self->scratch, msgpack_sbuffer_write);
 }
 
+/* Publishes `topic` with the body in the scratch buffer, or without one
+ * when nobody wants it. */
+static void s_publish(assay_state *self, const char *topic, bool built)
+{
+    bool want = built && s_wanted(self, topic);
+    self->on_event(self->arg, topic, want ? self->scratch.data : NULL,
+                   want ? self->scratch.size : 0);
+}
+
 void st_job_event(assay_state *self, const char *topic, assay_job *j)
 {
     if (!self->on_event)
         return;
-    if (!s_wanted(self, topic)) {
-        self->on_event(self->arg, topic, NULL, 0);
-        return;
-    }
+    /* A change of a check's outcome is news of its own, with the same
+     * body: an alert hook subscribes to these alone (docs/evidence.md). */
+    int change = j->end ? j->end->change : 0;
+    const char *news = change == ASSAY_DRIFT_REGRESSED
+                           ? ASSAY_EV_FINDING_REGRESSED
+                       : change == ASSAY_DRIFT_FIXED ? ASSAY_EV_FINDING_FIXED
+                                                     : NULL;
+    bool build = s_wanted(self, topic) || (news && s_wanted(self, news));
     /* Transitions on the way are frequent and small; the full record
-     * (labels, result) goes with the end states only. The attempt history
-     * stays out: building it for every completion cost a quarter of a
-     * member's throughput (docs/benchmarks.md); assay.job shows it.
-     * Packed straight from the record: no JSON tree per event. */
+     * (labels, result, evidence) goes with the end states only. The
+     * attempt history stays out: building it for every completion cost a
+     * quarter of a member's throughput (docs/benchmarks.md); assay.job
+     * shows it. Packed straight from the record: no JSON tree per event. */
     msgpack_packer pk;
     s_scratch_packer(self, &pk);
-    if (s_terminal(j->state)) {
+    if (build && s_terminal(j->state)) {
         st_job_view_pack(&pk, j, true, 0);
-    } else {
+    } else if (build) {
         msgpack_pack_map(&pk, 6);
         assay_codec_pack_kv_str(&pk, "id", j->id);
         assay_codec_pack_kv_str(&pk, "spec", j->spec->id);
@@ -1166,7 +1227,9 @@ void st_job_event(assay_state *self, const char *topic, assay_job *j)
         assay_codec_pack_kv_str(&pk, "runtime", j->runtime);
         assay_codec_pack_kv_str(&pk, "version", j->version);
     }
-    self->on_event(self->arg, topic, self->scratch.data, self->scratch.size);
+    s_publish(self, topic, build);
+    if (news)
+        s_publish(self, news, build);
 }
 
 void st_runtime_event(assay_state *self, assay_runtime_rec *r,

@@ -68,10 +68,12 @@
 /* Snapshot format this build writes (it reads 1 up to this). Format 3: a
  * JobSpec may name who submitted it. Format 4: enrolment tokens and
  * enrolled keys. Format 5: actions' duration estimates. Format 6:
- * schedules, and the schedule a JobSpec is a run of. */
-#define ASSAY_STATE_VERSION 6
+ * schedules, and the schedule a JobSpec is a run of. Format 7: evidence
+ * (JobSpecs' title, description, series, controls; ended jobs' records;
+ * hosts; the drift table; the stream's last position). */
+#define ASSAY_STATE_VERSION 7
 /* Highest feature level this build speaks. */
-#define ASSAY_STATE_LEVEL 7
+#define ASSAY_STATE_LEVEL 8
 /* The feature level that brought retention (the "expire" op). */
 #define ASSAY_LEVEL_RETENTION 2
 /* The feature level that brought forgetting dead runtimes ("forget"). */
@@ -88,6 +90,10 @@
 #define ASSAY_LEVEL_PLANNER 6
 /* The feature level that brought schedules (state/schedule.h). */
 #define ASSAY_LEVEL_SCHEDULES 7
+/* The feature level that brought evidence (docs/evidence.md): JobSpecs'
+ * title, description, series and controls; runtimes' host facts; every
+ * ended job's stream position, host, plugin digest and drift. */
+#define ASSAY_LEVEL_EVIDENCE 8
 /* Attempts a job's history keeps (JobSpecs allow at most 100). */
 #define ASSAY_ATTEMPTS_MAX 100
 
@@ -135,6 +141,13 @@ typedef struct assay_spec_rec {
     /* When it was submitted (the leader's wall clock, level 7; 0:
      * unknown). */
     int64_t submitted_ms;
+    /* Evidence metadata (level 8): NULL when not given; series interned
+ * ("": none; a schedule's runs compare by the schedule's id); controls
+ * the msgpack array the log held. */
+    char *title, *description;
+    const char *series;
+    unsigned char *controls;
+    uint32_t controls_len;
     /* The JobSpecs of its action and of its schedule, in submission
      * order (assay_state_specs_by): what job queries walk. */
     struct assay_spec_rec *by_prev[2], *by_next[2];
@@ -198,6 +211,7 @@ struct assay_job {
     const char *runtime; /* where the latest attempt runs or ran; "" */
     const char *version; /* plugin version of the latest attempt; "" */
     char *reason;     /* FAILED / CANCELLED / requeue reason, or NULL */
+    struct assay_end *end; /* ended at level 8: its evidence record */
     uint64_t seq;     /* submission order */
     int64_t ended_ms; /* terminal: when (leader's clock; 0 unknown) */
     assay_attempt *attempts; /* history, oldest first */
@@ -220,12 +234,48 @@ struct assay_job {
     char id[]; /* at most ASSAY_JOB_ID_MAX bytes */
 };
 
+/* What a runtime said of its host (level 8), held once for every job
+ * that ran there (evidence.c). Strings "" when not said. */
+typedef struct assay_host {
+    size_t users;
+    const char *hostname, *os, *kernel, *machine_id;
+    char key[33]; /* in the state's set of hosts */
+    char text[];
+} assay_host;
+
+/* Drift (drift.c): a result compared with the previous one of the same
+ * check (series or schedule, params, host). */
+typedef enum {
+    ASSAY_DRIFT_NONE = 0, /* no series: not compared */
+    ASSAY_DRIFT_NEW,
+    ASSAY_DRIFT_FIXED,
+    ASSAY_DRIFT_REGRESSED,
+    ASSAY_DRIFT_UNCHANGED,
+} assay_drift;
+/* A result's status as drift compares it: 0 none, or these. */
+enum { ASSAY_STATUS_PASS = 1, ASSAY_STATUS_FAIL, ASSAY_STATUS_ERROR };
+
+/* What an ended job holds as evidence (level 8; evidence.c): NULL for a
+ * job that has not ended, or ended before the level. */
+typedef struct assay_end {
+    uint64_t pos;             /* its place in the result stream */
+    const assay_host *host;   /* where it ran, NULL: unknown */
+    const char *sha256;       /* of the plugin file that ran; "" unknown */
+    uint8_t status, previous; /* ASSAY_STATUS_*; the previous run's */
+    uint8_t change;           /* assay_drift */
+    /* The evidence keys that changed ("findings[0].evidence.actual"):
+     * a msgpack array, NULL when none. */
+    unsigned char *changed;
+    uint32_t changed_len;
+} assay_end;
+
 typedef struct assay_runtime_rec {
     char id[64];
     json_t *info; /* {id, heartbeat_ms, labels, capacity, catalog} */
     char catalog_key[33]; /* its catalogue's in the shared set ("": none) */
     int64_t heartbeat_ms;
     bool alive;
+    const assay_host *host; /* its host facts (level 8), NULL: none */
     size_t pos; /* its index in assay_state_runtime_ids */
     /* The leader's bookkeeping, not replicated (assay_state_reset_marks
      * clears it): when it first saw this runtime dead, monotonic ms. */
@@ -442,6 +492,24 @@ void assay_state_enrolled_each(const assay_state *self,
 /* {tokens: [{name, role, expires_ms, made_ms, by}] (those not expired at
  * now_ms), enrolled: [{name, role, key, at_ms, by}]}, by name. */
 json_t *assay_state_keys_json(const assay_state *self, int64_t now_ms);
+
+/* Evidence (evidence.c, drift.c, stream.c; docs/evidence.md). */
+/* Names of drift changes ("new", ...; "" for NONE) and statuses ("pass",
+ * "fail", "error"; NULL for 0). */
+const char *assay_drift_name(int change);
+const char *assay_status_name(int status);
+/* The last position given to an ended job: the stream's end. */
+uint64_t assay_state_stream_end(const assay_state *self);
+/* The held ended job with the lowest position above `after`, or NULL;
+ * walk on with assay_state_stream_after(st, j->end->pos). */
+assay_job *assay_state_stream_after(const assay_state *self, uint64_t after);
+/* Checks drift remembers (bounded by ASSAY_DRIFT_MAX). */
+#define ASSAY_DRIFT_MAX 262144
+size_t assay_state_drift_count(const assay_state *self);
+/* A job's evidence fields packed as map entries (count them with
+ * assay_end_fields): position, host, plugin, drift. */
+size_t assay_end_fields(const assay_job *j);
+void assay_end_pack(msgpack_packer *pk, const assay_job *j);
 
 /* Sets a job's reason or waiting note (NULL or "" clears it). Notes live
  * on the heap: most jobs never have one, and a million queued jobs must

@@ -1260,11 +1260,41 @@ Test(raft_fixture, malformed_entries)
  * the next buffered behind it, three fires missed before it) and pauses
  * it; then the first run's job is dispatched, cancelled (the buffered run
  * waits: paused) and restarted (a new series of attempts after the
- * first). */
+ * first); format 7 raises it to 8, registers a runtime with its host
+ * facts and a plugin's digest, and runs two JobSpecs of one series with
+ * a title and a control there, the first passing and the second failing
+ * (drift: regressed, its evidence changed). */
 static int fixture_len(int version)
 {
     return n_every + (version >= 2) * 4 + (version >= 3) * 3 +
-           (version >= 4) * 6 + (version >= 5) * 4 + (version >= 6) * 8;
+           (version >= 4) * 6 + (version >= 5) * 4 + (version >= 6) * 8 +
+           (version >= 7) * 8;
+}
+
+#define FIXTURE_SHA FIXTURE_HASH("5")
+
+/* A JobSpec of the format 7 fixture's series, with evidence metadata. */
+static json_t *fixture_evidence_spec(const char *id)
+{
+    json_t *c = cmd_submit(id, 1, 0, 1);
+    json_t *spec = json_object_get(c, "spec");
+    json_object_set_new(spec, "title", json_string("passwd is 0644"));
+    json_object_set_new(spec, "series", json_string("nightly"));
+    json_object_set_new(spec, "controls",
+                        J("[{'catalog':'NIST_SP-800-53_rev5', "
+                          "'id':'ac-6.1'}]"));
+    return c;
+}
+
+/* Its job's result: status, and evidence `actual`. */
+static json_t *fixture_evidence_result(const char *job, const char *status,
+                                       const char *actual, int at)
+{
+    return J("{'op':'result', 'items':[{'job':'%s', 'attempt':1, "
+             "'result':{'status':'%s', 'findings':[{'state':'%s', "
+             "'evidence':{'actual':'%s', 'expected':'0644'}}], "
+             "'started_ms':%d, 'ended_ms':%d}, 'runtime':'rt-h', 'at':%d}]}",
+             job, status, status, actual, at - 10, at - 5, at);
 }
 
 /* A due fire of the fixture's schedule at hour h (format 6). */
@@ -1299,6 +1329,27 @@ static json_t *fixture_cmd(int version, int k)
     (void)version;
     json_t *c;
     switch (k - n_every) {
+    case 25: return J("{'op':'level', 'level':8, 'at':8000}");
+    case 26:
+        return J("{'op':'runtime', 'id':'rt-h', 'heartbeat_ms':1000, "
+                 "'labels':{'zone':'a'}, 'capacity':{'slots':2}, "
+                 "'catalog':{'plugins':[{'name':'noop', 'version':'1.2.0', "
+                 "'sha256':" FIXTURE_SHA ", 'actions':[{'name':'run', "
+                 "'params':[]}]}], 'refused':[]}, 'host':{'hostname':'h1', "
+                 "'os':'Debian GNU/Linux 13 (trixie)', 'kernel':'Linux 6.1', "
+                 "'machine_id':'0123456789abcdef0123456789abcdef'}}");
+    case 27: return fixture_evidence_spec("nightly-1");
+    case 28:
+        return J("{'op':'dispatch', 'items':[{'job':'nightly-1-0', "
+                 "'attempt':1, 'runtime':'rt-h', 'version':'1.2.0', "
+                 "'at':8100}]}");
+    case 29: return fixture_evidence_result("nightly-1-0", "pass", "0644", 8200);
+    case 30: return fixture_evidence_spec("nightly-2");
+    case 31:
+        return J("{'op':'dispatch', 'items':[{'job':'nightly-2-0', "
+                 "'attempt':1, 'runtime':'rt-h', 'version':'1.2.0', "
+                 "'at':8300}]}");
+    case 32: return fixture_evidence_result("nightly-2-0", "fail", "0777", 8400);
     case 17: return J("{'op':'level', 'level':7, 'at':6000}");
     case 18:
         return J("{'op':'schedule', 'id':'hourly', 'def':{'overlap':"
@@ -1506,6 +1557,51 @@ Test(raft_fixture, version_1_log_and_snapshot_still_load)
     cr_expect_str_eq(dump_leader(db), "node-0");
     cr_expect_eq(assay_state_level(a.m.state), 1);
     cr_expect_eq(assay_state_level(b.m.state), 1);
+    json_decref(da);
+    json_decref(db);
+    member_fini(&a.m);
+    member_fini(&b.m);
+}
+
+Test(raft_fixture, version_7_log_and_snapshot_still_load)
+{
+    solo a, b;
+    load_fixture(7, &a, &b);
+    json_t *da = assay_state_dump(a.m.state), *db = assay_state_dump(b.m.state);
+    expect_same_dumps(da, db);
+    cr_expect_eq(assay_state_level(b.m.state), 8);
+    for (int i = 0; i < 2; i++) {
+        assay_state *st = i ? b.m.state : a.m.state;
+        const assay_spec_rec *s = assay_state_spec(st, "nightly-2");
+        cr_assert_not_null(s);
+        cr_expect_str_eq(s->title, "passwd is 0644");
+        cr_expect_str_eq(s->series, "nightly");
+        cr_expect_not_null(s->controls);
+        const assay_job *j1 = assay_state_job(st, "nightly-1-0"),
+                        *j2 = assay_state_job(st, "nightly-2-0");
+        cr_assert(j1 && j1->end && j2 && j2->end);
+        cr_expect_eq(j1->end->change, ASSAY_DRIFT_NEW);
+        cr_expect_eq(j2->end->change, ASSAY_DRIFT_REGRESSED);
+        cr_expect_eq(j2->end->previous, ASSAY_STATUS_PASS);
+        cr_expect_eq(j2->end->status, ASSAY_STATUS_FAIL);
+        cr_expect_not_null(j2->end->changed);
+        cr_expect_eq(j2->end->pos, j1->end->pos + 1);
+        cr_assert_not_null(j2->end->host);
+        cr_expect_str_eq(j2->end->host->hostname, "h1");
+        cr_expect_eq(strlen(j2->end->sha256), 64);
+        cr_expect_eq(assay_state_stream_after(st, j1->end->pos), j2);
+        cr_expect_eq(assay_state_stream_end(st), j2->end->pos);
+        cr_expect_eq(assay_state_drift_count(st), 1);
+    }
+    /* Evidence stays out of format 6, which a member of the release
+     * before reads. */
+    json_t *v6 = assay_state_dump_format(b.m.state, 6);
+    char *t6 = jtext(v6);
+    cr_expect_null(strstr(t6, "\"end\""), "%s", t6);
+    cr_expect_null(strstr(t6, "\"series\""), "%s", t6);
+    cr_expect_null(json_object_get(v6, "hosts"));
+    free(t6);
+    json_decref(v6);
     json_decref(da);
     json_decref(db);
     member_fini(&a.m);
