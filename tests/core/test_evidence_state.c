@@ -1,4 +1,4 @@
-/* tests/core/test_evidence.c - what the state keeps as evidence (level
+/* tests/core/test_evidence_state.c - what the state keeps as evidence (level
  * 8): each ended job's stream position (in order, gone when it is
  * forgotten, new when it ends again), the host it ran on and its
  * plugin's digest from the runtime's registration, drift across three
@@ -91,7 +91,7 @@ static void changed_text(const assay_end *e, char *out, size_t size)
     json_decref(v);
 }
 
-Test(evidence, positions_follow_the_order_jobs_end_in)
+Test(evidence_state, positions_follow_the_order_jobs_end_in)
 {
     assay_state *st = sc_at_level(ASSAY_LEVEL_EVIDENCE);
     runtime(st, "rt-a", "m-a");
@@ -172,7 +172,7 @@ static int count(const seen *s, const char *topic)
     return n;
 }
 
-Test(evidence, drift_across_three_runs_of_a_series)
+Test(evidence_state, drift_across_three_runs_of_a_series)
 {
     assay_state *st = sc_at_level(ASSAY_LEVEL_EVIDENCE);
     seen ev = {0};
@@ -226,7 +226,7 @@ Test(evidence, drift_across_three_runs_of_a_series)
     assay_state_destroy(&st);
 }
 
-Test(evidence, none_of_it_below_level_8)
+Test(evidence_state, none_of_it_below_level_8)
 {
     assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
     runtime(st, "rt-a", "m-a");
