@@ -42,18 +42,9 @@ static int s_evidence_meta(assay_state *self, assay_spec_rec *s,
         return ASSAY_ENOMEM;
     const msgpack_object *c = st_get(spec, "controls");
     if (st_is(c, MSGPACK_OBJECT_ARRAY) && c->via.array.size &&
-        c->via.array.size <= ASSAY_CONTROLS_MAX) {
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        if (msgpack_pack_object(&pk, *c) || sb.size > UINT32_MAX) {
-            msgpack_sbuffer_destroy(&sb);
-            return ASSAY_ENOMEM;
-        }
-        s->controls = (unsigned char *)sb.data;
-        s->controls_len = (uint32_t)sb.size;
-    }
+        c->via.array.size <= ASSAY_CONTROLS_MAX &&
+        !st_pack_copy(c, &s->controls, &s->controls_len))
+        return ASSAY_ENOMEM;
     return 0;
 }
 

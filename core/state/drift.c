@@ -379,14 +379,10 @@ int st_drift_load(assay_state *self, const msgpack_object *list, char *err,
         memcpy(c->key, f[0].via.str.ptr, 32);
         c->status = (uint8_t)f[1].via.u64;
         c->at = f[2].via.i64;
-        if (f[3].type == MSGPACK_OBJECT_ARRAY) {
-            msgpack_sbuffer sb;
-            msgpack_sbuffer_init(&sb);
-            msgpack_packer pk;
-            msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-            msgpack_pack_object(&pk, f[3]);
-            c->evidence = (unsigned char *)sb.data;
-            c->len = (uint32_t)sb.size;
+        if (f[3].type == MSGPACK_OBJECT_ARRAY &&
+            !st_pack_copy(&f[3], &c->evidence, &c->len)) {
+            free(c);
+            return ASSAY_ENOMEM;
         }
         st_check *old = assay_index_get(dr->by_key, c->key);
         if (old)

@@ -303,14 +303,9 @@ bool st_end_load(assay_state *self, assay_job *j, const msgpack_object *rec,
         e->host = hosts[host];
         ((assay_host *)e->host)->users++;
     }
-    if (changed) {
-        msgpack_sbuffer sb;
-        msgpack_sbuffer_init(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        msgpack_pack_object(&pk, *changed);
-        e->changed = (unsigned char *)sb.data; /* the buffer is ours */
-        e->changed_len = (uint32_t)sb.size;
+    if (changed && !st_pack_copy(changed, &e->changed, &e->changed_len)) {
+        free(e);
+        return false;
     }
     j->end = e;
     if (e->pos > self->stream_pos)

@@ -162,6 +162,10 @@ void st_catalog_drop(assay_state *self, assay_runtime_rec *r);
  * msgpack in the record's own allocation. */
 assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
                       const msgpack_object *params);
+/* o packed into a buffer of its own (*out, malloc'd, *len bytes); false
+ * without memory or past 4 GiB. */
+bool st_pack_copy(const msgpack_object *o, unsigned char **out,
+                  uint32_t *len);
 /* Sets a completed job's result (a map), kept as msgpack. */
 bool st_job_result(assay_state *self, assay_job *j,
                    const msgpack_object *result);

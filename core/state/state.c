@@ -273,6 +273,22 @@ assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
     return j;
 }
 
+bool st_pack_copy(const msgpack_object *o, unsigned char **out,
+                  uint32_t *len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (msgpack_pack_object(&pk, *o) || !sb.data || sb.size > UINT32_MAX) {
+        msgpack_sbuffer_destroy(&sb);
+        return false;
+    }
+    *len = (uint32_t)sb.size;
+    *out = (unsigned char *)msgpack_sbuffer_release(&sb);
+    return true;
+}
+
 bool st_job_result(assay_state *self, assay_job *j,
                    const msgpack_object *result)
 {
