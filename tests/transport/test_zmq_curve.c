@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -155,6 +156,56 @@ Test(zmq_curve, key_files_are_made_once_and_kept_private)
     }
     k.struct_size = 8;
     cr_expect_eq(ops->key(&k, err, sizeof err), ASSAY_EINVAL);
+}
+
+/* Members of two tests started at once make the same key in one
+ * directory: every process gets the one pair, none an error. */
+Test(zmq_curve, a_key_made_by_many_processes_at_once_is_one_pair)
+{
+    enum { PROCS = 8, ROUNDS = 20 };
+    for (int round = 0; round < ROUNDS; round++) {
+        char file[32];
+        snprintf(file, sizeof file, "m-%d", round);
+        int fds[PROCS];
+        pid_t pids[PROCS];
+        for (int i = 0; i < PROCS; i++) {
+            int p[2];
+            cr_assert_eq(pipe(p), 0);
+            pids[i] = fork();
+            cr_assert_neq(pids[i], -1);
+            if (!pids[i]) {
+                close(p[0]);
+                assay_transport_key k = {.struct_size = sizeof k,
+                                         .dir = dir,
+                                         .file = file,
+                                         .name = file,
+                                         .role = "member",
+                                         .create = 1,
+                                         .allow = 1};
+                char err[ASSAY_ERRMSG_SIZE];
+                char out[ASSAY_ERRMSG_SIZE + 64];
+                int rc = ops->key(&k, err, sizeof err);
+                int n = snprintf(out, sizeof out, "%s", rc ? err
+                                                           : k.public_key);
+                _exit(write(p[1], out, (size_t)n) == n && !rc ? 0 : 1);
+            }
+            close(p[1]);
+            fds[i] = p[0];
+        }
+        char first[ASSAY_ERRMSG_SIZE + 64] = "";
+        for (int i = 0; i < PROCS; i++) {
+            char got[ASSAY_ERRMSG_SIZE + 64] = "";
+            ssize_t n = read(fds[i], got, sizeof got - 1);
+            close(fds[i]);
+            int status = 0;
+            waitpid(pids[i], &status, 0);
+            cr_assert(n > 0 && WIFEXITED(status) && !WEXITSTATUS(status),
+                      "%s, process %d: %s", file, i, got);
+            if (!i)
+                memcpy(first, got, sizeof first);
+            cr_expect_str_eq(got, first, "%s: another pair", file);
+        }
+    }
 }
 
 /* certify: a certificate of someone else's key, kept when it says the

@@ -1717,9 +1717,16 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
     rc = s_key_load(k, path, errbuf, errlen);
     struct stat st;
     /* A certificate without its secret is someone else's public key (a
-     * client's copy of cluster.key): never replaced by a new pair. */
-    if (rc == ASSAY_ENOENT && k->create && lstat(path, &st) == 0)
+     * client's copy of cluster.key): never replaced by a new pair. A
+     * process making the pair meanwhile links the secret first; yet a
+     * member once saw the public half alone under parallel tests, so the
+     * secret is given a bounded second (this path is an error anyway). */
+    for (int i = 0; i < 50 && rc == ASSAY_ENOENT && k->create &&
+                    lstat(path, &st) == 0;
+         i++) {
+        usleep(20 * 1000);
         rc = s_key_load(k, path, errbuf, errlen); /* made meanwhile? */
+    }
     if (rc == ASSAY_ENOENT && k->create && lstat(path, &st) == 0)
         return errf(errbuf, errlen, ASSAY_EEXIST,
                     "%s: a certificate without its secret is here: not "
