@@ -97,6 +97,15 @@ void assay_codec_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v)
     msgpack_pack_int64(pk, v);
 }
 
+void assay_codec_pack_kv_bool(msgpack_packer *pk, const char *k, bool v)
+{
+    assay_codec_pack_str(pk, k);
+    if (v)
+        msgpack_pack_true(pk);
+    else
+        msgpack_pack_false(pk);
+}
+
 void assay_codec_pack_kv_json(msgpack_packer *pk, const char *k,
                               const json_t *v)
 {

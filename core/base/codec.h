@@ -8,6 +8,7 @@
 #ifndef ASSAY_CORE_CODEC_H
 #define ASSAY_CORE_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -38,6 +39,7 @@ void assay_codec_pack_str(msgpack_packer *pk, const char *s);
 void assay_codec_pack_kv_str(msgpack_packer *pk, const char *k,
                              const char *v);
 void assay_codec_pack_kv_int(msgpack_packer *pk, const char *k, int64_t v);
+void assay_codec_pack_kv_bool(msgpack_packer *pk, const char *k, bool v);
 void assay_codec_pack_kv_json(msgpack_packer *pk, const char *k,
                               const json_t *v);
 

@@ -158,6 +158,10 @@ static const struct conf_key keys[] = {
     INT(retain_seconds, "604800", 0, 3153600000,
         "Seconds a finished job is kept after it ended; 0: no bound by "
         "age."),
+    INT(stream_max_lag, "100000", 1, 100000000,
+        "Results a durable stream consumer may fall behind (the stream's "
+        "end less its acknowledged position) while retention keeps them "
+        "for it; beyond, it is marked behind and holds nothing back."),
     INT(retain_runtime_seconds, "604800", 0, 3153600000,
         "Seconds a runtime stays in the registry after the leader saw it "
         "dead (and it holds no running job) before it is forgotten; 0: "

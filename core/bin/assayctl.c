@@ -14,6 +14,7 @@
 #include "ctl_cluster.h"
 #include "ctl_keys.h"
 #include "ctl_evidence.h"
+#include "ctl_stream.h"
 #include "ctl_schedule.h"
 #include "proto/cpmsg.h"
 #include "exec/runner.h"
@@ -44,6 +45,12 @@ static void s_usage(FILE *out)
           "  plugins [--rescan]         every runtime's plugin catalogue (or\n"
           "                             ask runtimes to rescan their plugins)\n"
           "  watch [--topic T] [--count N]  print events as they happen\n"
+          "  watch --from POS | --consumer NAME [--count N]\n"
+          "                             results from a stream position (or "
+          "a\n"
+          "                             durable consumer's), then as they "
+          "end\n"
+          "  consumers [delete NAME]    the stream's durable consumers\n"
           "  export [--format oscal-ar|json|junit] [--run ID | --schedule ID]\n"
           "       [--since T] [--until T]  evidence as one document (stdout)\n"
           "  drift [--schedule ID] [--since T]  what regressed or was fixed\n"
@@ -338,6 +345,7 @@ int main(int argc, char **argv)
         {"restart", no_argument, NULL, 'z'},
         {"format", required_argument, NULL, 'F'},
         {"run", required_argument, NULL, 'Q'},
+        {"consumer", required_argument, NULL, 'H'},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
@@ -396,6 +404,7 @@ int main(int argc, char **argv)
         case 'X': security = optarg; break;
         case 'F': co.format = optarg; break;
         case 'Q': co.run = optarg; break;
+        case 'H': co.consumer = optarg; break;
         case 'w': co.wait = true; break;
         case 'R': co.rescan = true; break;
         case 'S': co.state = optarg; break;
@@ -490,6 +499,22 @@ int main(int argc, char **argv)
     }
     if (is_evidence && optind != argc) {
         fprintf(stderr, "assayctl: %s takes options, not arguments\n", cmd);
+        goto out;
+    }
+    bool is_stream = !strcmp(cmd, "watch") && (co.from || co.consumer);
+    if (co.consumer && !is_stream) {
+        fprintf(stderr, "assayctl: --consumer is for watch\n");
+        goto out;
+    }
+    if (is_stream && (co.topic || optind != argc)) {
+        fprintf(stderr, "assayctl: watch --from or --consumer reads the "
+                        "result stream: no --topic, no arguments\n");
+        goto out;
+    }
+    if (is_stream || !strcmp(cmd, "consumers")) {
+        code = is_stream ? assay_ctl_stream_watch(&co)
+                         : assay_ctl_consumers(argv + optind, argc - optind,
+                                               &co);
         goto out;
     }
     if (is_evidence) {

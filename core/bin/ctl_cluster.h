@@ -32,6 +32,7 @@ typedef struct assay_ctl_opts {
     const char *from, *to;        /* schedule backfill --from, --to */
     bool dry_run;                 /* schedule backfill --dry-run */
     const char *format, *run;     /* export --format, --run */
+    const char *consumer;         /* watch --consumer */
 } assay_ctl_opts;
 
 /* Runs submit, job, jobs, wait, cancel, runtimes, plugins or watch;

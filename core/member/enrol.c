@@ -147,48 +147,6 @@ static bool s_ready(assay_leader *self, const assay_bytes *route,
     return self->secure && level >= ASSAY_LEVEL_ENROLMENT;
 }
 
-static void s_committed(void *arg, int status, void *result)
-{
-    s_pending *p = arg;
-    assay_leader *self = p->leader;
-    assay_bytes route = mb_route(p);
-    json_t *res = result;
-    if (status)
-        mb_reply(self, &route, p->verb,
-                 assay_cp_error(status, "%s: %s: %s", p->verb,
-                                status == ASSAY_EPERM || status == ASSAY_EEXIST
-                                    ? "refused as it was applied"
-                                    : "not committed",
-                                assay_strerror(status)));
-    else {
-        json_t *body = json_deep_copy(p->data);
-        json_object_update_missing(body, res);
-        mb_reply(self, &route, p->verb, assay_cp_ok(body));
-    }
-    json_decref(res);
-    mb_pending_free(p);
-}
-
-/* Commits cmd, answering the request with `data` and the command's
- * result once it is applied. */
-static void s_commit(assay_leader *self, const assay_bytes *route,
-                     const char *verb, assay_cmd *cmd, json_t *data)
-{
-    s_pending *p = mb_pending_new(self, route, verb, data);
-    int rc = p ? mb_commit(self, cmd, s_committed, p) : ASSAY_ENOMEM;
-    if (!p) {
-        assay_cmd_destroy(&cmd);
-        json_decref(data);
-    }
-    if (rc) {
-        mb_reply(self, route, verb,
-                 assay_cp_error(rc, "%s: cannot commit: %s", verb,
-                                assay_strerror(rc)));
-        if (p)
-            mb_pending_free(p);
-    }
-}
-
 void mb_svc_keys(assay_leader *self, const assay_bytes *route,
                  const char *verb, const json_t *body)
 {
@@ -220,7 +178,7 @@ void mb_svc_keys(assay_leader *self, const assay_bytes *route,
                                     verb, req.name));
             return;
         }
-        s_commit(self, route, verb,
+        mb_commit_reply(self, route, verb,
                  assay_cmd_unenrol(req.name, now, by, self->asker_role),
                  json_object());
         return;
@@ -255,7 +213,7 @@ void mb_svc_keys(assay_leader *self, const assay_bytes *route,
         return;
     }
     int64_t expires = now + req.ttl_s * 1000;
-    s_commit(self, route, verb,
+    mb_commit_reply(self, route, verb,
              assay_cmd_token(req.name, req.role, hash, expires, now, by,
                              self->asker_role),
              json_pack("{s:s}", "token", token));
@@ -320,7 +278,7 @@ void mb_svc_enrol(assay_leader *self, const assay_bytes *route,
     else {
         mb_audit(self, key, self->asker_role, verb, "asked",
                  "enrolment as %s (role %s)", req.name, t->role);
-        s_commit(self, route, verb,
+        mb_commit_reply(self, route, verb,
                  assay_cmd_enrol(req.name, key, hash, assay_wall_ms()),
                  json_object());
     }

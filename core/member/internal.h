@@ -199,6 +199,8 @@ struct assay_leader {
     s_chore forgetting; /* "forget": runtimes dead past retention */
     /* Schedules (schedules.c): when each is next due. */
     struct mb_scheds *scheds;
+    /* assay.stream's parked reads and chore (stream.c). */
+    struct mb_stream *stream;
     /* assay.stats's ring of the state's counters (stats.c). */
     struct mb_rates *rates;
     /* The wall clock schedules fire by: assay_wall_ms unless a test sets
@@ -261,6 +263,22 @@ assay_bytes mb_route(const s_pending *p);
 int mb_commit(assay_leader *self, assay_cmd *cmd, assay_commit_cb cb,
               void *arg);
 void mb_ignore(void *arg, int status, void *result);
+/* Commits cmd, answering the request with `data` (taken) merged with
+ * the command's result once it is applied, or with why not. */
+void mb_commit_reply(assay_leader *self, const assay_bytes *route,
+                     const char *verb, assay_cmd *cmd, json_t *data);
+/* tick.c: a housekeeping command's end (arg: its s_chore). */
+void mb_chore_done(void *arg, int status, void *result);
+/* stream.c: assay.stream; parked reads answered and consumers too far
+ * behind marked, at each tick; retention's hold for what consumers have
+ * not acknowledged (*low: where it starts, kept while policy is used). */
+int mb_stream_new(assay_leader *self);
+void mb_stream_destroy(assay_leader *self);
+void mb_svc_stream(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const json_t *body);
+void mb_stream_tick(assay_leader *self, int64_t now);
+void mb_stream_hold(assay_leader *self, assay_retention *policy,
+                    uint64_t *low);
 /* evidence.c: ended job j as its evidence record (new; docs/evidence.md). */
 json_t *mb_evidence_record(const assay_job *j);
 /* notify.c: whether events of `topic` start notify_command; runs it for

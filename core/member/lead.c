@@ -39,6 +39,7 @@ static void s_audit_asked(assay_leader *self, const assay_link_msg *m)
     assay_cp_keys keys;
     assay_cp_sched sched;
     assay_cp_jobs jobs;
+    assay_cp_stream stream;
     bool change = !strcmp(m->verb, ASSAY_SVC_CANCEL) ||
                   !strcmp(m->verb, ASSAY_SVC_RESTART) ||
                   (!strcmp(m->verb, ASSAY_SVC_JOBS) &&
@@ -49,6 +50,9 @@ static void s_audit_asked(assay_leader *self, const assay_link_msg *m)
                    sched.op != ASSAY_CP_SCHED_LIST &&
                    sched.op != ASSAY_CP_SCHED_SHOW) ||
                   !strcmp(m->verb, ASSAY_SVC_RESCAN) ||
+                  (!strcmp(m->verb, ASSAY_SVC_STREAM) &&
+                   !assay_cp_read_stream(m->body, &stream, err, sizeof err) &&
+                   stream.op == ASSAY_CP_STREAM_DELETE) ||
                   (!strcmp(m->verb, ASSAY_SVC_KEYS) &&
                    !assay_cp_read_keys(m->body, &keys, err, sizeof err) &&
                    keys.op != ASSAY_CP_KEYS_LIST) ||
@@ -336,7 +340,7 @@ static const struct {
     {ASSAY_SVC_RESCAN, mb_svc_rescan},     {ASSAY_SVC_CLUSTER, s_svc_cluster},
     {ASSAY_SVC_KEYS, mb_svc_keys},         {ASSAY_SVC_ENROL, mb_svc_enrol},
     {ASSAY_SVC_SCHEDULE, mb_svc_schedule}, {ASSAY_SVC_RESTART, mb_svc_restart},
-    {ASSAY_SVC_STATS, mb_svc_stats},
+    {ASSAY_SVC_STATS, mb_svc_stats},       {ASSAY_SVC_STREAM, mb_svc_stream},
 };
 
 #define NSERVICES (sizeof s_services / sizeof *s_services)
@@ -398,8 +402,9 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
         self, &m->route, m->verb,
         assay_cp_error(ASSAY_ENOENT,
                  "unknown service '%.64s' (services: assay.submit, "
-                 "assay.job, assay.jobs, assay.cancel, assay.runtimes, "
-                 "assay.plugins, assay.rescan, assay.cluster, assay.keys, "
-                 "assay.enrol, mmi.service)",
+                 "assay.job, assay.jobs, assay.cancel, assay.restart, "
+                 "assay.runtimes, assay.plugins, assay.rescan, "
+                 "assay.cluster, assay.keys, assay.enrol, assay.schedule, "
+                 "assay.stats, assay.stream, mmi.service)",
                  m->verb));
 }

@@ -79,6 +79,8 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
     int rc = mb_scheds_new(self);
     if (!rc)
         rc = mb_rates_new(self);
+    if (!rc)
+        rc = mb_stream_new(self);
     if (!self->rts || !self->flipping || !self->resolved || !self->state ||
         !self->snap)
         rc = ASSAY_ENOMEM;
@@ -215,6 +217,7 @@ void assay_leader_destroy(assay_leader **self_p)
     mb_offers_reset(self, false);
     mb_scheds_destroy(self);
     mb_rates_destroy(self);
+    mb_stream_destroy(self);
     mb_forget_runtimes(self);
     assay_index_destroy(&self->rts);
     assay_index_destroy(&self->flipping); /* emptied as close cancelled */

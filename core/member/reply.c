@@ -406,3 +406,43 @@ void mb_flush_rt(assay_leader *self, s_rt *r, bool force)
     r->n_jobs = 0;
     r->n_acks = 0;
 }
+
+static void s_commit_replied(void *arg, int status, void *result)
+{
+    s_pending *p = arg;
+    assay_leader *self = p->leader;
+    assay_bytes route = mb_route(p);
+    json_t *res = result;
+    if (status)
+        mb_reply(self, &route, p->verb,
+                 assay_cp_error(status, "%s: %s: %s", p->verb,
+                                status == ASSAY_EPERM || status == ASSAY_EEXIST
+                                    ? "refused as it was applied"
+                                    : "not committed",
+                                assay_strerror(status)));
+    else {
+        json_t *body = json_deep_copy(p->data);
+        json_object_update_missing(body, res);
+        mb_reply(self, &route, p->verb, assay_cp_ok(body));
+    }
+    json_decref(res);
+    mb_pending_free(p);
+}
+
+void mb_commit_reply(assay_leader *self, const assay_bytes *route,
+                     const char *verb, assay_cmd *cmd, json_t *data)
+{
+    s_pending *p = mb_pending_new(self, route, verb, data);
+    int rc = p ? mb_commit(self, cmd, s_commit_replied, p) : ASSAY_ENOMEM;
+    if (!p) {
+        assay_cmd_destroy(&cmd);
+        json_decref(data);
+    }
+    if (rc) {
+        mb_reply(self, route, verb,
+                 assay_cp_error(rc, "%s: cannot commit: %s", verb,
+                                assay_strerror(rc)));
+        if (p)
+            mb_pending_free(p);
+    }
+}

@@ -98,7 +98,15 @@ bool mb_may_call(assay_leader *self, const assay_link_msg *m)
                  ? reader
                  : s_is(m->role, "submit");
     }
-    else if (!strcmp(v, ASSAY_SVC_CLUSTER)) {
+    else if (!strcmp(v, ASSAY_SVC_STREAM)) {
+        assay_cp_stream req;
+        char err[ASSAY_ERRMSG_SIZE];
+        /* Reading and acknowledging are a reader's (a consumer is a
+         * reader's bookmark); deleting one is an admin's. */
+        ok = reader && (assay_cp_read_stream(m->body, &req, err,
+                                             sizeof err) ||
+                        req.op != ASSAY_CP_STREAM_DELETE);
+    } else if (!strcmp(v, ASSAY_SVC_CLUSTER)) {
         assay_cp_cluster req;
         char err[ASSAY_ERRMSG_SIZE];
         /* A malformed one is the service's to refuse, naming why. */

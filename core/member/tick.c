@@ -1,9 +1,10 @@
 /* core/member/tick.c - what the member does every TICK_MS: leases of
- * running jobs, silent runtimes marked dead, retention (expire, forget)
- * and the notification hooks' reaping. */
+ * running jobs, silent runtimes marked dead, retention (expire, forget;
+ * what stream consumers hold is kept), parked stream reads and the
+ * notification hooks' reaping. */
 #include "member/internal.h"
 
-static void s_chore_done(void *arg, int status, void *result)
+void mb_chore_done(void *arg, int status, void *result)
 {
     s_chore *chore = arg;
     chore->busy = false;
@@ -21,13 +22,15 @@ static void s_expire(assay_leader *self, int64_t now)
         return;
     assay_retention policy = {.keep_jobs = self->conf->retain_jobs,
                               .keep_ms = self->conf->retain_seconds * 1000};
+    uint64_t held_after;
+    mb_stream_hold(self, &policy, &held_after);
     json_t *ids = json_array();
     if (!ids || !assay_state_expirable(self->state, &policy, now, ids,
                                        MAX_EXPIRE_BATCH)) {
         json_decref(ids);
         return;
     }
-    self->expiring.busy = mb_commit(self, assay_cmd_expire(ids), s_chore_done,
+    self->expiring.busy = mb_commit(self, assay_cmd_expire(ids), mb_chore_done,
                                     &self->expiring) == 0;
     json_decref(ids);
 }
@@ -63,7 +66,7 @@ static void s_forget_dead(assay_leader *self, int64_t now)
     }
     if (ids && json_array_size(ids))
         self->forgetting.busy = mb_commit(self, assay_cmd_forget(ids),
-                                          s_chore_done, &self->forgetting) == 0;
+                                          mb_chore_done, &self->forgetting) == 0;
     json_decref(ids);
 }
 
@@ -137,6 +140,7 @@ void mb_tick(void *arg)
     assay_leader *self = arg;
     int64_t now = assay_now_ms();
     mb_notify_reap(self);
+    mb_stream_tick(self, now);
     if (++self->ticks % (1000 / TICK_MS) == 0) {
         mb_guests_check(self);
         mb_rates_sample(self);

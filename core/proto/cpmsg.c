@@ -412,3 +412,83 @@ int assay_cp_read_enrol(const json_t *body, assay_cp_enrol *out, char *err,
                           "secret (the token's)");
     return 0;
 }
+
+static const char *const s_stream_ops[] = {"read", "ack", "consumers",
+                                           "delete"};
+
+json_t *assay_cp_pack_stream(const assay_cp_stream *req)
+{
+    if ((size_t)req->op >= sizeof s_stream_ops / sizeof *s_stream_ops)
+        return NULL;
+    json_t *o = json_pack("{s:s}", "op", s_stream_ops[req->op]);
+    if (o && req->consumer)
+        json_object_set_new(o, "consumer", json_string(req->consumer));
+    if (o && req->op == ASSAY_CP_STREAM_READ) {
+        if (req->from >= 0)
+            json_object_set_new(o, "from", json_integer(req->from));
+        if (req->max)
+            json_object_set_new(o, "max", json_integer(req->max));
+        if (req->wait_ms)
+            json_object_set_new(o, "wait_ms", json_integer(req->wait_ms));
+    }
+    if (o && req->op == ASSAY_CP_STREAM_ACK)
+        json_object_set_new(o, "position", json_integer(req->position));
+    return o;
+}
+
+/* The integer at k, `dflt` when absent, -1 when not an integer. */
+static int64_t s_int_or(const json_t *body, const char *k, int64_t dflt)
+{
+    const json_t *v = json_object_get(body, k);
+    return !v ? dflt : json_is_integer(v) ? json_integer_value(v) : -1;
+}
+
+int assay_cp_read_stream(const json_t *body, assay_cp_stream *out, char *err,
+                         size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    const char *op = s_str(body, "op") ? s_str(body, "op") : "read";
+    size_t i = 0, n = sizeof s_stream_ops / sizeof *s_stream_ops;
+    while (i < n && strcmp(op, s_stream_ops[i]))
+        i++;
+    if (i == n)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.stream: unknown op '%.32s' (read, ack, "
+                          "consumers, delete)",
+                          op);
+    out->op = (assay_cp_stream_op)i;
+    out->consumer = s_str(body, "consumer");
+    const json_t *name = json_object_get(body, "consumer");
+    bool named = out->consumer && assay_ident_valid(out->consumer, 63);
+    if ((name && !named) ||
+        (!name && (out->op == ASSAY_CP_STREAM_ACK ||
+                   out->op == ASSAY_CP_STREAM_DELETE)))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.stream %s: consumer: an identifier of at "
+                          "most 63 bytes (letters, digits, '.', '-', '_') "
+                          "is needed",
+                          op);
+    out->from = s_int_or(body, "from", -1);
+    out->max = s_int_or(body, "max", ASSAY_CP_STREAM_PAGE);
+    out->wait_ms = s_int_or(body, "wait_ms", 0);
+    out->position = s_int_or(body, "position", -1);
+    if (out->op == ASSAY_CP_STREAM_ACK && out->position < 0)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.stream ack: position: the last stream "
+                          "position the consumer has (an integer >= 0)");
+    if (out->op != ASSAY_CP_STREAM_READ)
+        return 0;
+    if (json_object_get(body, "from") && out->from < 0)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.stream read: from: a stream position (an "
+                          "integer >= 0)");
+    if (out->max < 1 || out->max > ASSAY_CP_STREAM_PAGE)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.stream read: max: from 1 to %d",
+                          ASSAY_CP_STREAM_PAGE);
+    if (out->wait_ms < 0 || out->wait_ms > ASSAY_CP_STREAM_WAIT_MAX)
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.stream read: wait_ms: from 0 to %d",
+                          ASSAY_CP_STREAM_WAIT_MAX);
+    return 0;
+}

@@ -191,4 +191,34 @@ json_t *assay_cp_pack_enrol(const assay_cp_enrol *req);
 int assay_cp_read_enrol(const json_t *body, assay_cp_enrol *out, char *err,
                         size_t errlen);
 
+/* assay.stream: {op?, from?, max?, wait_ms?, consumer?, position?}
+ * (docs/protocol.md#assaystream). read (the default op): ended jobs'
+ * evidence records after `from` (else after the consumer's position,
+ * else from the start), at most `max`, waiting up to wait_ms for one;
+ * ack: the consumer has everything up to `position`; consumers: each
+ * consumer's position and lag; delete: the consumer goes. */
+typedef enum assay_cp_stream_op {
+    ASSAY_CP_STREAM_READ,
+    ASSAY_CP_STREAM_ACK,
+    ASSAY_CP_STREAM_CONSUMERS,
+    ASSAY_CP_STREAM_DELETE,
+} assay_cp_stream_op;
+#define ASSAY_CP_STREAM_PAGE 1000      /* records one read returns at most */
+#define ASSAY_CP_STREAM_WAIT_MAX 30000 /* ms a read may wait */
+
+typedef struct assay_cp_stream {
+    assay_cp_stream_op op;
+    const char *consumer; /* an identifier; ack and delete need one */
+    int64_t from;         /* read: -1 when not given */
+    int64_t max;          /* read: 1 to ASSAY_CP_STREAM_PAGE */
+    int64_t wait_ms;      /* read: 0 to ASSAY_CP_STREAM_WAIT_MAX */
+    int64_t position;     /* ack: >= 0 */
+} assay_cp_stream;
+
+json_t *assay_cp_pack_stream(const assay_cp_stream *req);
+/* Checks what each op needs; a missing op is "read", max defaults to
+ * ASSAY_CP_STREAM_PAGE and wait_ms to 0. */
+int assay_cp_read_stream(const json_t *body, assay_cp_stream *out, char *err,
+                         size_t errlen);
+
 #endif

@@ -24,6 +24,7 @@
 #define ASSAY_SVC_SCHEDULE "assay.schedule"
 #define ASSAY_SVC_RESTART "assay.restart"
 #define ASSAY_SVC_STATS "assay.stats"
+#define ASSAY_SVC_STREAM "assay.stream"
 /* RFC 8 service discovery; its bodies are plain text. */
 #define ASSAY_SVC_MMI_PREFIX "mmi."
 #define ASSAY_SVC_MMI_SERVICE "mmi.service"

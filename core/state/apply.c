@@ -634,6 +634,8 @@ static const s_op s_ops[] = {
     {"unschedule", 1, ASSAY_LEVEL_SCHEDULES, st_unschedule},
     {"fire", 1, ASSAY_LEVEL_SCHEDULES, st_fire},
     {"restart", 1, ASSAY_LEVEL_SCHEDULES, s_restart},
+    {"consumer", 1, ASSAY_LEVEL_EVIDENCE, st_consumer},
+    {"unconsumer", 1, ASSAY_LEVEL_EVIDENCE, st_unconsumer},
 };
 
 int assay_state_op_version(const char *op)

@@ -408,6 +408,31 @@ assay_cmd *assay_cmd_unenrol(const char *name, int64_t at,
     return s_done(self);
 }
 
+assay_cmd *assay_cmd_consumer(const char *name, uint64_t acked, bool behind,
+                              int64_t at)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("consumer", 4, &pk);
+    if (self) {
+        assay_codec_pack_kv_str(pk, "name", name);
+        assay_codec_pack_kv_int(pk, "acked", (int64_t)acked);
+        assay_codec_pack_kv_bool(pk, "behind", behind);
+        assay_codec_pack_kv_int(pk, "at", at);
+    }
+    return s_done(self);
+}
+
+assay_cmd *assay_cmd_unconsumer(const char *name, int64_t at)
+{
+    msgpack_packer *pk;
+    assay_cmd *self = s_cmd("unconsumer", 2, &pk);
+    if (self) {
+        assay_codec_pack_kv_str(pk, "name", name);
+        assay_codec_pack_kv_int(pk, "at", at);
+    }
+    return s_done(self);
+}
+
 assay_cmd *assay_cmd_schedule(const char *id, const json_t *def, int64_t at,
                               const char *by_name, const char *by_role)
 {

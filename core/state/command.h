@@ -96,6 +96,12 @@ assay_cmd *assay_cmd_enrol(const char *name, const char *key,
 assay_cmd *assay_cmd_unenrol(const char *name, int64_t at,
                              const char *by_name, const char *by_role);
 
+/* Stream consumers (level 8; consumer.c): acked only moves on; behind
+ * as given (the leader marks one that fell too far behind). */
+assay_cmd *assay_cmd_consumer(const char *name, uint64_t acked, bool behind,
+                              int64_t at);
+assay_cmd *assay_cmd_unconsumer(const char *name, int64_t at);
+
 /* Schedules (level 7; state/schedule.h). def: the checked definition. */
 assay_cmd *assay_cmd_schedule(const char *id, const json_t *def, int64_t at,
                               const char *by_name, const char *by_role);

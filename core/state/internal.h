@@ -70,6 +70,8 @@ struct assay_state {
     assay_index *hosts;
     uint64_t stream_pos;
     st_stream *stream;
+    assay_consumer_rec consumers[ASSAY_CONSUMERS_MAX]; /* consumer.c */
+    size_t n_consumers;
     st_drift *drift;
     assay_state_event_fn on_event;
     assay_state_wants_fn wants;
@@ -263,6 +265,15 @@ void st_stream_add(assay_state *self, assay_job *j);
 void st_stream_remove(assay_state *self, assay_job *j);
 /* After a snapshot's jobs were added in any order. */
 void st_stream_sort(assay_state *self);
+/* consumer.c: the "consumer" and "unconsumer" ops; the snapshot part
+ * (format 7, "consumers"; absent in one of before them: none). */
+int st_consumer(assay_state *self, const msgpack_object *cmd,
+                json_t **result, char *err, size_t errlen);
+int st_unconsumer(assay_state *self, const msgpack_object *cmd,
+                  json_t **result, char *err, size_t errlen);
+void st_consumers_pack(const assay_state *self, msgpack_packer *pk);
+int st_consumers_load(assay_state *self, const msgpack_object *list,
+                      char *err, size_t errlen);
 /* stats.c: job j is dispatched at `at`; its attempt ended with a result
  * at `at`; the samples forgotten. */
 void st_stats_dispatched(assay_state *self, const assay_job *j, int64_t at);

@@ -18,7 +18,9 @@
  * (the hosts jobs ran on, by key), each ended job's evidence record
  * "end" {pos, host (its number in hosts), sha256, status, change,
  * previous, changed}, each JobSpec's title, description, series and
- * controls, "drift" (drift.c) and "stream_pos", written from level 8.
+ * controls, "drift" (drift.c), "stream_pos" and "consumers" [{name,
+ * acked, behind, created_ms, acked_ms}] (consumer.c; absent in the
+ * first format 7 snapshots: none), written from level 8.
  * tests/fixtures/state/ holds one of each. Restore is linear in the
  * jobs. */
 #include "state/internal.h"
@@ -92,7 +94,7 @@ int assay_state_pack(const assay_state *self, int version,
     bool v1 = version < 2;
     msgpack_pack_map(pk, (v1 ? 5 : 4) + !!self->leader + (version >= 4) +
                              (version >= 5) + (version >= 6) +
-                             3 * (version >= 7));
+                             4 * (version >= 7));
     assay_codec_pack_kv_int(pk, "v", v1 ? 1 : version);
     assay_codec_pack_kv_int(pk, "level", self->level);
     s_hosts hosts = {0};
@@ -104,6 +106,8 @@ int assay_state_pack(const assay_state *self, int version,
         assay_codec_pack_str(pk, "drift");
         st_drift_pack(self, pk);
         assay_codec_pack_kv_int(pk, "stream_pos", (int64_t)self->stream_pos);
+        assay_codec_pack_str(pk, "consumers");
+        st_consumers_pack(self, pk);
     }
     assay_codec_pack_str(pk, "specs");
     msgpack_pack_array(pk, self->n_specs);
@@ -441,6 +445,9 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
         int64_t pos = st_int(dump, "stream_pos");
         if ((uint64_t)pos > self->stream_pos)
             self->stream_pos = (uint64_t)pos;
+        if (!rc)
+            rc = st_consumers_load(self, st_get(dump, "consumers"), err,
+                                   errlen);
     }
     const msgpack_object *rts = st_get(dump, "runtimes");
     for (uint32_t i = 0; i < s_len(rts) && !rc; i++) {

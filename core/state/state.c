@@ -462,6 +462,7 @@ void st_clear(assay_state *self)
     st_stream_clear(self->stream);
     st_drift_clear(self->drift);
     self->stream_pos = 0;
+    self->n_consumers = 0;
     /* Every job went, and what they interned with them. */
     assay_index_each(self->strings, s_free_string, NULL);
     assay_index_destroy(&self->strings);

@@ -503,6 +503,25 @@ uint64_t assay_state_stream_end(const assay_state *self);
 /* The held ended job with the lowest position above `after`, or NULL;
  * walk on with assay_state_stream_after(st, j->end->pos). */
 assay_job *assay_state_stream_after(const assay_state *self, uint64_t after);
+/* Durable consumers of the stream (consumer.c; docs/protocol.md
+ * #assaystream): the last position each acknowledged, and whether it
+ * fell further behind than the leader's stream_max_lag (then it holds
+ * nothing back from retention until it acknowledges again). */
+#define ASSAY_CONSUMERS_MAX 64
+typedef struct assay_consumer_rec {
+    char name[64];
+    uint64_t acked;
+    int64_t created_ms, acked_ms;
+    bool behind;
+} assay_consumer_rec;
+size_t assay_state_consumers(const assay_state *self);
+const assay_consumer_rec *assay_state_consumer_at(const assay_state *self,
+                                                  size_t i);
+const assay_consumer_rec *assay_state_consumer(const assay_state *self,
+                                               const char *name);
+/* The lowest position a consumer not behind acknowledged, UINT64_MAX
+ * when none: the ended jobs above it are held against retention. */
+uint64_t assay_state_stream_hold(const assay_state *self);
 /* Checks drift remembers (bounded by ASSAY_DRIFT_MAX). */
 #define ASSAY_DRIFT_MAX 262144
 size_t assay_state_drift_count(const assay_state *self);
