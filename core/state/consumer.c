@@ -66,7 +66,7 @@ int st_consumer(assay_state *self, const msgpack_object *cmd,
         have->created_ms = at;
     }
     /* Acknowledgements only move on: a late or repeated one changes
-     * nothing but whether it is behind. */
+     * nothing but whether it is behind and when it was last heard of. */
     if (c.acked > have->acked)
         have->acked = c.acked;
     have->behind = c.behind;

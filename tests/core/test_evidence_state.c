@@ -4,8 +4,8 @@
  * plugin's digest from the runtime's registration, drift across three
  * runs of a series (new, regressed with the evidence that changed,
  * fixed), a check per host, finding.* events, JobSpecs' title and
- * controls, and all of it through a snapshot; nothing of it below level
- * 8. */
+ * controls, the stream's durable consumers and what they hold back, and
+ * all of it through a snapshot; nothing of it below level 8. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +13,9 @@
 #include <msgpack.h>
 
 #include "base/codec.h"
+#include "base/errtext.h"
+#include "state/command.h"
+#include "state/fsm.h"
 #include "statecmd.h"
 
 #define SHA "5555555555555555555555555555555555555555555555555555555555555555"
@@ -242,6 +245,252 @@ Test(evidence_state, none_of_it_below_level_8)
     char *text = json_dumps(dump, JSON_COMPACT);
     cr_expect_null(strstr(text, "machine_id"), "%s", text);
     free(text);
+    json_decref(dump);
+    assay_state_destroy(&st);
+}
+
+/* Applies cmd (taken) the way a member applies a log entry. */
+static int apply(assay_state *st, assay_cmd *cmd, char *err, size_t errlen)
+{
+    cr_assert_not_null(cmd);
+    json_t *res = NULL;
+    int rc = assay_fsm_apply(st, assay_cmd_data(cmd), assay_cmd_size(cmd),
+                             &res, err, errlen);
+    cr_expect(rc ? !res : res != NULL, "rc %d: a result iff applied", rc);
+    json_decref(res);
+    assay_cmd_destroy(&cmd);
+    return rc;
+}
+
+static void ack(assay_state *st, const char *name, uint64_t pos, bool behind,
+                int64_t at)
+{
+    char err[ASSAY_ERRMSG_SIZE];
+    int rc = apply(st, assay_cmd_consumer(name, pos, behind, at), err,
+                   sizeof err);
+    cr_assert_eq(rc, 0, "%s: %s", name, err);
+}
+
+/* A level-8 state whose stream holds three ended jobs (positions 1-3). */
+static assay_state *streamed(void)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_EVIDENCE);
+    runtime(st, "rt-a", "m-a");
+    run(st, "r1", NULL, "rt-a", "pass", "0644", 1000);
+    run(st, "r2", NULL, "rt-a", "pass", "0644", 2000);
+    run(st, "r3", NULL, "rt-a", "fail", "0600", 3000);
+    cr_assert_eq(assay_state_stream_end(st), 3);
+    return st;
+}
+
+Test(evidence_state, a_consumer_is_made_by_its_first_ack_and_only_moves_on)
+{
+    assay_state *st = streamed();
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_expect_eq(assay_state_consumers(st), 0);
+    cr_expect_null(assay_state_consumer(st, "etl"));
+    cr_expect_null(assay_state_consumer(st, NULL));
+    ack(st, "etl", 2, false, 100);
+    cr_assert_eq(assay_state_consumers(st), 1);
+    const assay_consumer_rec *c = assay_state_consumer(st, "etl");
+    cr_assert_not_null(c);
+    cr_expect_eq(assay_state_consumer_at(st, 0), c);
+    cr_expect_null(assay_state_consumer_at(st, 1));
+    cr_expect_eq(c->acked, 2);
+    cr_expect_eq(c->created_ms, 100);
+    cr_expect_eq(c->acked_ms, 100);
+    /* A late acknowledgement (a retry, another leader's) keeps the
+     * higher position; a later one moves it on, the creation time kept. */
+    ack(st, "etl", 1, false, 200);
+    cr_expect_eq(c->acked, 2);
+    ack(st, "etl", 3, false, 300);
+    cr_expect_eq(c->acked, 3);
+    cr_expect_eq(c->created_ms, 100);
+    cr_expect_eq(c->acked_ms, 300);
+    cr_expect_eq(assay_state_consumers(st), 1);
+    /* Beyond the stream's end: refused, nothing changed or made. */
+    cr_expect_eq(apply(st, assay_cmd_consumer("etl", 4, false, 400), err,
+                       sizeof err),
+                 ASSAY_EINVAL);
+    cr_expect(strstr(err, "beyond the stream's end"), "%s", err);
+    cr_expect_eq(c->acked, 3);
+    cr_expect_eq(c->acked_ms, 300);
+    cr_expect_eq(apply(st, assay_cmd_consumer("new", 4, false, 400), err,
+                       sizeof err),
+                 ASSAY_EINVAL);
+    cr_expect_null(assay_state_consumer(st, "new"));
+    cr_expect_eq(assay_state_consumers(st), 1);
+    /* Names are identifiers of at most 63 bytes. */
+    char longest[64], too_long[65];
+    memset(longest, 'n', sizeof longest - 1);
+    longest[sizeof longest - 1] = '\0';
+    memset(too_long, 'n', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = '\0';
+    const char *bad[] = {"", "../x", "a b", "a/b", "x\n", too_long};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        cr_expect_eq(apply(st, assay_cmd_consumer(bad[i], 0, false, 500), err,
+                           sizeof err),
+                     ASSAY_EINVAL, "'%s'", bad[i]);
+        cr_expect(strstr(err, "consumer"), "%s", err);
+    }
+    cr_expect_eq(assay_state_consumers(st), 1);
+    ack(st, longest, 0, false, 500);
+    cr_expect_not_null(assay_state_consumer(st, longest));
+    assay_state_destroy(&st);
+}
+
+Test(evidence_state, consumers_are_at_most_64_and_unconsumer_drops_one)
+{
+    assay_state *st = streamed();
+    char err[ASSAY_ERRMSG_SIZE], name[16];
+    for (int i = 0; i < ASSAY_CONSUMERS_MAX; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        ack(st, name, 1, false, i);
+    }
+    cr_assert_eq(assay_state_consumers(st), ASSAY_CONSUMERS_MAX);
+    cr_expect_eq(apply(st, assay_cmd_consumer("one-more", 1, false, 100), err,
+                       sizeof err),
+                 ASSAY_ERANGE);
+    cr_expect(strstr(err, "one-more"), "%s", err);
+    cr_expect_null(assay_state_consumer(st, "one-more"));
+    cr_expect_eq(assay_state_consumers(st), ASSAY_CONSUMERS_MAX);
+    /* A full table still takes the acknowledgements of those in it. */
+    ack(st, "c63", 3, false, 100);
+    cr_expect_eq(assay_state_consumer(st, "c63")->acked, 3);
+    /* An unknown name, or none that reads: nothing to drop. */
+    cr_expect_eq(apply(st, assay_cmd_unconsumer("nobody", 200), err,
+                       sizeof err),
+                 ASSAY_ENOENT);
+    cr_expect(strstr(err, "nobody"), "%s", err);
+    cr_expect_eq(apply(st, assay_cmd_unconsumer("", 200), err, sizeof err),
+                 ASSAY_ENOENT);
+    cr_expect_eq(assay_state_consumers(st), ASSAY_CONSUMERS_MAX);
+    /* The first goes (the last takes its place); the rest are kept, and
+     * there is room again. */
+    cr_assert_eq(apply(st, assay_cmd_unconsumer("c0", 200), err, sizeof err),
+                 0, "%s", err);
+    cr_expect_null(assay_state_consumer(st, "c0"));
+    cr_expect_eq(assay_state_consumers(st), ASSAY_CONSUMERS_MAX - 1);
+    for (int i = 1; i < ASSAY_CONSUMERS_MAX; i++) {
+        snprintf(name, sizeof name, "c%d", i);
+        cr_expect_not_null(assay_state_consumer(st, name), "%s", name);
+    }
+    cr_expect_eq(assay_state_consumer(st, "c63")->acked, 3);
+    cr_expect_null(assay_state_consumer_at(st, ASSAY_CONSUMERS_MAX - 1));
+    cr_expect_eq(apply(st, assay_cmd_unconsumer("c0", 300), err, sizeof err),
+                 ASSAY_ENOENT);
+    ack(st, "one-more", 2, false, 300);
+    cr_expect_eq(assay_state_consumers(st), ASSAY_CONSUMERS_MAX);
+    assay_state_destroy(&st);
+}
+
+Test(evidence_state, the_hold_is_the_lowest_consumer_not_behind)
+{
+    assay_state *st = streamed();
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_expect_eq(assay_state_stream_hold(st), UINT64_MAX); /* none */
+    ack(st, "fast", 3, false, 100);
+    cr_expect_eq(assay_state_stream_hold(st), 3);
+    ack(st, "slow", 1, false, 100);
+    ack(st, "mid", 2, false, 100);
+    cr_expect_eq(assay_state_stream_hold(st), 1);
+    /* Marked behind (by the leader, at its own position): it holds
+     * nothing back, the next lowest does. */
+    ack(st, "slow", 1, true, 200);
+    cr_expect(assay_state_consumer(st, "slow")->behind);
+    cr_expect_eq(assay_state_stream_hold(st), 2);
+    ack(st, "mid", 2, true, 200);
+    ack(st, "fast", 3, true, 200);
+    cr_expect_eq(assay_state_stream_hold(st), UINT64_MAX); /* all behind */
+    /* Its own acknowledgement clears the mark, at whatever position. */
+    ack(st, "slow", 1, false, 300);
+    cr_expect_not(assay_state_consumer(st, "slow")->behind);
+    cr_expect_eq(assay_state_stream_hold(st), 1);
+    /* A deleted consumer holds nothing. */
+    cr_assert_eq(apply(st, assay_cmd_unconsumer("slow", 400), err,
+                       sizeof err),
+                 0, "%s", err);
+    cr_expect_eq(assay_state_stream_hold(st), UINT64_MAX);
+    assay_state_destroy(&st);
+}
+
+/* The consumer named `name` in a snapshot's dump. */
+static json_t *dumped(json_t *dump, const char *name)
+{
+    size_t i;
+    json_t *c;
+    json_array_foreach(json_object_get(dump, "consumers"), i, c) {
+        if (!strcmp(json_string_value(json_object_get(c, "name")), name))
+            return c;
+    }
+    return NULL;
+}
+
+Test(evidence_state, consumers_through_a_snapshot)
+{
+    assay_state *st = streamed();
+    ack(st, "etl", 1, false, 100);
+    ack(st, "etl", 3, false, 250);
+    ack(st, "siem", 2, true, 300);
+    json_t *dump = assay_state_dump(st);
+    assay_state *back = assay_state_new(NULL, NULL);
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(assay_state_load(back, dump, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(assay_state_consumers(back), 2);
+    const assay_consumer_rec *e = assay_state_consumer(back, "etl"),
+                             *s = assay_state_consumer(back, "siem");
+    cr_assert_not_null(e);
+    cr_assert_not_null(s);
+    cr_expect_eq(e->acked, 3);
+    cr_expect_not(e->behind);
+    cr_expect_eq(e->created_ms, 100);
+    cr_expect_eq(e->acked_ms, 250);
+    cr_expect_eq(s->acked, 2);
+    cr_expect(s->behind);
+    cr_expect_eq(s->created_ms, 300);
+    cr_expect_eq(s->acked_ms, 300);
+    cr_expect_eq(assay_state_stream_hold(back), 3);
+    json_t *again = assay_state_dump(back);
+    cr_expect(json_equal(dump, again));
+    json_decref(again);
+    /* Loading replaces the consumers a state had. */
+    assay_state *other = streamed();
+    ack(other, "stale", 1, false, 50);
+    cr_assert_eq(assay_state_load(other, dump, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_null(assay_state_consumer(other, "stale"));
+    cr_expect_eq(assay_state_consumers(other), 2);
+    assay_state_destroy(&other);
+    /* A snapshot naming one twice, or a name that is no identifier, is
+     * refused. */
+    json_array_append(json_object_get(dump, "consumers"),
+                      dumped(dump, "etl"));
+    cr_expect_eq(assay_state_load(back, dump, err, sizeof err), ASSAY_EINVAL);
+    cr_expect(strstr(err, "etl twice"), "%s", err);
+    json_array_remove(json_object_get(dump, "consumers"), 2);
+    json_object_set_new(dumped(dump, "siem"), "name", json_string("../x"));
+    cr_expect_eq(assay_state_load(back, dump, err, sizeof err), ASSAY_EINVAL);
+    cr_expect(strstr(err, "consumers"), "%s", err);
+    json_decref(dump);
+    assay_state_destroy(&back);
+    assay_state_destroy(&st);
+}
+
+Test(evidence_state, no_consumers_below_level_8)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_expect_eq(apply(st, assay_cmd_consumer("etl", 0, false, 100), err,
+                       sizeof err),
+                 ASSAY_EUNSUPP);
+    cr_expect(strstr(err, "feature level 8"), "%s", err);
+    cr_expect_eq(apply(st, assay_cmd_unconsumer("etl", 100), err, sizeof err),
+                 ASSAY_EUNSUPP);
+    cr_expect_eq(assay_state_consumers(st), 0);
+    cr_expect_eq(assay_state_stream_hold(st), UINT64_MAX);
+    /* Nor in its snapshot. */
+    json_t *dump = assay_state_dump(st);
+    cr_expect_eq(json_array_size(json_object_get(dump, "consumers")), 0);
     json_decref(dump);
     assay_state_destroy(&st);
 }

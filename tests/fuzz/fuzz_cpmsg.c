@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/codec.h"
+#include "base/ident.h"
 #include "fuzz.h"
 #include "proto/cpmsg.h"
 #include "proto/token.h"
@@ -84,6 +85,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!back || assay_cp_read_keys(back, &again, err, sizeof err) ||
             again.op != k.op)
             abort();
+        json_decref(back);
+    }
+    assay_cp_stream st;
+    if (!assay_cp_read_stream(body, &st, err, sizeof err)) {
+        if ((unsigned)st.op > ASSAY_CP_STREAM_DELETE ||
+            (st.consumer && !assay_ident_valid(st.consumer, 63)) ||
+            ((st.op == ASSAY_CP_STREAM_ACK ||
+              st.op == ASSAY_CP_STREAM_DELETE) &&
+             !st.consumer) ||
+            (st.op == ASSAY_CP_STREAM_ACK && st.position < 0) ||
+            (st.op == ASSAY_CP_STREAM_READ &&
+             (st.from < -1 || st.max < 1 || st.max > ASSAY_CP_STREAM_PAGE ||
+              st.wait_ms < 0 || st.wait_ms > ASSAY_CP_STREAM_WAIT_MAX)))
+            abort();
+        json_t *back = assay_cp_pack_stream(&st);
+        assay_cp_stream again;
+        if (!back || assay_cp_read_stream(back, &again, err, sizeof err) ||
+            again.op != st.op || !again.consumer != !st.consumer ||
+            (st.consumer && strcmp(again.consumer, st.consumer)) ||
+            (st.op == ASSAY_CP_STREAM_ACK &&
+             again.position != st.position) ||
+            (st.op == ASSAY_CP_STREAM_READ &&
+             (again.from != st.from || again.max != st.max ||
+              again.wait_ms != st.wait_ms)))
+            abort(); /* what was read does not pack back the same */
         json_decref(back);
     }
     assay_cp_enrol e;

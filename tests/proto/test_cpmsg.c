@@ -209,3 +209,122 @@ Test(cpmsg, keys_and_enrol_requests_are_checked)
     cr_expect_eq(assay_cp_read_enrol(b, &eb, err, sizeof err), ASSAY_EINVAL);
     json_decref(b);
 }
+
+Test(cpmsg, stream_requests_default_and_read_back)
+{
+    char err[256];
+    assay_cp_stream s, back;
+    json_t *b = json_object(); /* nothing: read from the start */
+    cr_assert_eq(assay_cp_read_stream(b, &s, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(s.op, ASSAY_CP_STREAM_READ);
+    cr_expect_eq(s.from, -1);
+    cr_expect_eq(s.max, ASSAY_CP_STREAM_PAGE);
+    cr_expect_eq(s.wait_ms, 0);
+    cr_expect_null(s.consumer);
+    json_decref(b);
+    /* The bounds themselves are in range. */
+    b = json_pack("{s:s, s:i, s:i, s:i}", "op", "read", "from", 0, "max", 1,
+                  "wait_ms", ASSAY_CP_STREAM_WAIT_MAX);
+    cr_assert_eq(assay_cp_read_stream(b, &s, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(s.from, 0);
+    cr_expect_eq(s.max, 1);
+    cr_expect_eq(s.wait_ms, ASSAY_CP_STREAM_WAIT_MAX);
+    json_decref(b);
+
+    s = (assay_cp_stream){.op = ASSAY_CP_STREAM_READ, .consumer = "etl",
+                          .from = 42, .max = 10, .wait_ms = 5000};
+    b = assay_cp_pack_stream(&s);
+    cr_assert_eq(assay_cp_read_stream(b, &back, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_eq(back.op, ASSAY_CP_STREAM_READ);
+    cr_expect_str_eq(back.consumer, "etl");
+    cr_expect_eq(back.from, 42);
+    cr_expect_eq(back.max, 10);
+    cr_expect_eq(back.wait_ms, 5000);
+    json_decref(b);
+    /* from -1 is "not given": left out, and read back as such. */
+    s = (assay_cp_stream){.op = ASSAY_CP_STREAM_READ, .from = -1};
+    b = assay_cp_pack_stream(&s);
+    cr_expect_null(json_object_get(b, "from"));
+    cr_assert_eq(assay_cp_read_stream(b, &back, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_eq(back.from, -1);
+    cr_expect_eq(back.max, ASSAY_CP_STREAM_PAGE);
+    json_decref(b);
+
+    s = (assay_cp_stream){.op = ASSAY_CP_STREAM_ACK, .consumer = "etl",
+                          .position = 0};
+    b = assay_cp_pack_stream(&s);
+    cr_assert_eq(assay_cp_read_stream(b, &back, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_eq(back.op, ASSAY_CP_STREAM_ACK);
+    cr_expect_str_eq(back.consumer, "etl");
+    cr_expect_eq(back.position, 0);
+    json_decref(b);
+    s = (assay_cp_stream){.op = ASSAY_CP_STREAM_DELETE, .consumer = "etl"};
+    b = assay_cp_pack_stream(&s);
+    cr_assert_eq(assay_cp_read_stream(b, &back, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_eq(back.op, ASSAY_CP_STREAM_DELETE);
+    cr_expect_str_eq(back.consumer, "etl");
+    json_decref(b);
+    s = (assay_cp_stream){.op = ASSAY_CP_STREAM_CONSUMERS};
+    b = assay_cp_pack_stream(&s);
+    cr_assert_eq(assay_cp_read_stream(b, &back, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_eq(back.op, ASSAY_CP_STREAM_CONSUMERS);
+    cr_expect_null(back.consumer);
+    json_decref(b);
+    s.op = (assay_cp_stream_op)99;
+    cr_expect_null(assay_cp_pack_stream(&s));
+}
+
+Test(cpmsg, stream_requests_are_checked)
+{
+    char err[256];
+    assay_cp_stream s;
+    /* Each with the field the refusal must name. */
+    const char *bad[][2] = {
+        {"{\"op\": \"seek\"}", "unknown op 'seek'"},
+        {"{\"from\": -1}", "from:"},
+        {"{\"from\": \"7\"}", "from:"},
+        {"{\"from\": 1.5}", "from:"},
+        {"{\"max\": 0}", "max:"},
+        {"{\"max\": 1001}", "max:"},
+        {"{\"max\": \"10\"}", "max:"},
+        {"{\"wait_ms\": -1}", "wait_ms:"},
+        {"{\"wait_ms\": 30001}", "wait_ms:"},
+        {"{\"op\": \"ack\", \"consumer\": \"etl\"}", "position:"},
+        {"{\"op\": \"ack\", \"consumer\": \"etl\", \"position\": -1}",
+         "position:"},
+        {"{\"op\": \"ack\", \"consumer\": \"etl\", \"position\": \"3\"}",
+         "position:"},
+        {"{\"op\": \"ack\", \"position\": 3}", "consumer:"},
+        {"{\"op\": \"delete\"}", "consumer:"},
+        {"{\"consumer\": \"a b\"}", "consumer:"},
+        {"{\"consumer\": \"../x\"}", "consumer:"},
+        {"{\"consumer\": \"\"}", "consumer:"},
+        {"{\"consumer\": 7}", "consumer:"},
+        {"{\"op\": \"delete\", \"consumer\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+         "consumer:"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        json_t *b = json_loads(bad[i][0], 0, NULL);
+        cr_assert_not_null(b, "%s", bad[i][0]);
+        err[0] = '\0';
+        cr_expect_eq(assay_cp_read_stream(b, &s, err, sizeof err),
+                     ASSAY_EINVAL, "%s", bad[i][0]);
+        cr_expect(strstr(err, bad[i][1]), "%s: %s", bad[i][0], err);
+        json_decref(b);
+    }
+    /* 63 bytes is the longest name; a read's bounds do not bind an ack. */
+    json_t *b = json_pack("{s:s, s:s, s:i, s:i}", "op", "ack", "consumer",
+                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                          "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                          "position", 9, "max", 0);
+    cr_assert_eq(assay_cp_read_stream(b, &s, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(strlen(s.consumer), 63);
+    cr_expect_eq(s.position, 9);
+    json_decref(b);
+}
