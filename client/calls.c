@@ -93,10 +93,16 @@ int assay_client_call(assay_client *self, const char *service,
         *reply = NULL;
     uint64_t ticket;
     int rc = assay_client_send(self, service, body, &ticket);
-    if (rc)
-        return rc;
+    return rc ? rc : assay_client_await(self, ticket, reply);
+}
+
+int assay_client_await(assay_client *self, uint64_t ticket, json_t **reply)
+{
+    if (reply)
+        *reply = NULL;
     json_t *r = NULL;
-    rc = cl_await(self, ticket, &r);
+    char service[64] = "";
+    int rc = cl_await(self, ticket, &r, service, sizeof service);
     if (rc && r) {
         assay_cp_reply why;
         assay_cp_read_reply(r, &why);

@@ -752,7 +752,8 @@ int assay_client_abandon(assay_client *self, uint64_t ticket)
                    "flight", (unsigned long long)ticket);
 }
 
-int cl_await(assay_client *self, uint64_t ticket, json_t **reply)
+int cl_await(assay_client *self, uint64_t ticket, json_t **reply,
+             char *service, size_t len)
 {
     for (;;) {
         s_pump(self);
@@ -763,6 +764,7 @@ int cl_await(assay_client *self, uint64_t ticket, json_t **reply)
                 *reply = d->body;
             else
                 json_decref(d->body);
+            snprintf(service, len, "%s", d->name);
             free(d);
             return status;
         }

@@ -88,6 +88,8 @@ int cl_interrupted(assay_client *self);
 int cl_sleep(assay_client *self, int64_t ms);
 /* Waits for ticket's reply: its status; *reply gets its body. An
  * interrupt abandons it and returns ASSAY_ECANCELLED. */
-int cl_await(assay_client *self, uint64_t ticket, json_t **reply);
+/* Waits for ticket's reply: its status, body (*reply) and service. */
+int cl_await(assay_client *self, uint64_t ticket, json_t **reply,
+             char *service, size_t len);
 
 #endif

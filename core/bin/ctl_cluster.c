@@ -46,12 +46,10 @@ static int s_open(s_client *c, const assay_ctl_opts *o, const char *endpoints,
 
 /* One request/reply. Returns the reply body (caller decrefs) or NULL after
  * printing why; *code gets the exit code for that failure. */
-static json_t *s_call(s_client *c, const char *service, json_t *body,
-                      int *code)
+/* A request's outcome: the reply body, or NULL after printing why with
+ * *code set for that failure. */
+static json_t *s_outcome(s_client *c, int rc, json_t *reply, int *code)
 {
-    json_t *reply = NULL;
-    int rc = assay_client_call(c->cl, service, body, &reply);
-    json_decref(body);
     if (!rc)
         return reply;
     fprintf(stderr, "assayctl: %s\n", assay_client_error(c->cl));
@@ -64,6 +62,15 @@ static json_t *s_call(s_client *c, const char *service, json_t *body,
                 : ASSAY_EXIT_UNAVAILABLE;
     json_decref(reply);
     return NULL;
+}
+
+static json_t *s_call(s_client *c, const char *service, json_t *body,
+                      int *code)
+{
+    json_t *reply = NULL;
+    int rc = assay_client_call(c->cl, service, body, &reply);
+    json_decref(body);
+    return s_outcome(c, rc, reply, code);
 }
 
 static void s_dump(const json_t *j)
@@ -724,6 +731,21 @@ json_t *assay_ctl_call(assay_ctl_session *self, const char *service,
                        json_t *body, int *code)
 {
     return s_call(&self->c, service, body, code);
+}
+
+int assay_ctl_send(assay_ctl_session *self, const char *service,
+                   json_t *body, uint64_t *ticket)
+{
+    int rc = assay_client_send(self->c.cl, service, body, ticket), code = 0;
+    json_decref(body);
+    return rc ? (s_outcome(&self->c, rc, NULL, &code), code) : 0;
+}
+
+json_t *assay_ctl_await(assay_ctl_session *self, uint64_t ticket, int *code)
+{
+    json_t *reply = NULL;
+    int rc = assay_client_await(self->c.cl, ticket, &reply);
+    return s_outcome(&self->c, rc, reply, code);
 }
 
 void assay_ctl_close(assay_ctl_session **self_p)

@@ -47,6 +47,13 @@ typedef struct assay_ctl_session assay_ctl_session;
 int assay_ctl_open(const assay_ctl_opts *o, assay_ctl_session **out);
 json_t *assay_ctl_call(assay_ctl_session *self, const char *service,
                        json_t *body, int *code);
+/* The same in two steps, so that several requests are in flight: send
+ * gives 0 and a ticket or the exit code after saying why; await gives
+ * that ticket's reply like call. Mind that replies of one service come
+ * back in the order asked (MDP has no request ids). */
+int assay_ctl_send(assay_ctl_session *self, const char *service,
+                   json_t *body, uint64_t *ticket);
+json_t *assay_ctl_await(assay_ctl_session *self, uint64_t ticket, int *code);
 void assay_ctl_close(assay_ctl_session **self_p);
 
 /* One request to the cluster: 0 and *reply (the caller's), or the exit

@@ -28,11 +28,22 @@
 /* Unavailable this long in a row (no leader reachable), a watch stops. */
 #define S_GIVE_UP_MS 60000
 
-static void s_print(const assay_ctl_opts *o, const json_t *rec)
+/* A record as one JSON line (--json), else as a row. */
+static void s_print(const assay_ctl_opts *o, const json_t *rec, char **buf,
+                    size_t *cap)
 {
     if (o->json) {
-        json_dumpf(rec, stdout, JSON_COMPACT);
-        fputc('\n', stdout);
+        size_t n = json_dumpb(rec, *buf, *cap, JSON_COMPACT);
+        if (n >= *cap) { /* it did not fit: room for it, and again */
+            char *more = realloc(*buf, n + 1);
+            if (!more)
+                return;
+            *buf = more;
+            *cap = n + 1;
+            n = json_dumpb(rec, *buf, *cap, JSON_COMPACT);
+        }
+        (*buf)[n] = '\n';
+        fwrite(*buf, 1, n + 1, stdout);
         return;
     }
     const json_t *drift = json_object_get(rec, "drift"),
@@ -65,17 +76,41 @@ static int64_t s_position(const char *text)
     return v;
 }
 
-static bool s_ack(assay_ctl_session *s, const char *consumer, int64_t pos,
-                  int *code)
+/* What a reply says beyond its records, on stderr. */
+static void s_notes(const assay_ctl_opts *o, const json_t *r,
+                    bool *said_behind)
 {
-    json_t *r = assay_ctl_call(
-        s, ASSAY_SVC_STREAM,
-        assay_cp_pack_stream(&(assay_cp_stream){.op = ASSAY_CP_STREAM_ACK,
-                                                .consumer = consumer,
-                                                .position = pos}),
-        code);
-    json_decref(r);
-    return r != NULL;
+    json_int_t next = json_integer_value(json_object_get(r, "next")),
+               gone = json_integer_value(json_object_get(r, "gone"));
+    if (gone)
+        fprintf(stderr, "assayctl: watch: %" JSON_INTEGER_FORMAT
+                        " results up to position %" JSON_INTEGER_FORMAT
+                        " are no longer held (expired, or restarted and "
+                        "ended again later)\n",
+                gone, next);
+    if (!*said_behind && json_is_true(json_object_get(
+                             json_object_get(r, "consumer"), "behind"))) {
+        fprintf(stderr, "assayctl: watch: consumer %s fell further behind "
+                        "than the cluster's stream_max_lag: results past "
+                        "it may expire before it reads them\n",
+                o->consumer);
+        *said_behind = true;
+    }
+}
+
+/* Sends the read after `from` (acknowledging `ack` for the consumer);
+ * 0 or the exit code. */
+static int s_ask(assay_ctl_session *s, const assay_ctl_opts *o, int64_t from,
+                 int64_t ack, long want, uint64_t *ticket)
+{
+    assay_cp_stream req = {.op = ASSAY_CP_STREAM_READ,
+                           .consumer = o->consumer,
+                           .from = from,
+                           .max = want > 0 && want < S_PAGE ? want : S_PAGE,
+                           .wait_ms = S_WAIT_MS,
+                           .ack = o->consumer ? ack : 0};
+    return assay_ctl_send(s, ASSAY_SVC_STREAM, assay_cp_pack_stream(&req),
+                          ticket);
 }
 
 int assay_ctl_stream_watch(const assay_ctl_opts *o)
@@ -89,65 +124,61 @@ int assay_ctl_stream_watch(const assay_ctl_opts *o)
         return code;
     int64_t deadline = o->wait_ms > 0 ? assay_now_ms() + o->wait_ms
                                       : INT64_MAX,
-            failing_since = 0;
+            failing_since = 0, printed = 0, acked = 0;
     long seen = 0;
     bool said_behind = false;
-    code = 0;
-    while ((o->count <= 0 || seen < o->count) && assay_now_ms() < deadline) {
-        assay_cp_stream req = {.op = ASSAY_CP_STREAM_READ,
-                               .consumer = o->consumer,
-                               .from = from,
-                               .max = S_PAGE,
-                               .wait_ms = S_WAIT_MS};
-        if (o->count > 0 && o->count - seen < S_PAGE)
-            req.max = o->count - seen;
-        json_t *r = assay_ctl_call(s, ASSAY_SVC_STREAM,
-                                   assay_cp_pack_stream(&req), &code);
+    char *buf = malloc(4096);
+    size_t cap = buf ? 4096 : 0;
+    uint64_t ticket;
+    /* One read is in flight while a page prints: the member builds the
+     * next page meanwhile. Acks ride on the reads. */
+    code = s_ask(s, o, from, 0, o->count, &ticket);
+    while (!code) {
+        json_t *r = assay_ctl_await(s, ticket, &code);
         if (!r && code == ASSAY_EXIT_UNAVAILABLE) {
             /* No leader yet (an election): ask again, for a while. */
             int64_t now = assay_now_ms();
             if (!failing_since)
                 failing_since = now;
-            if (now - failing_since < S_GIVE_UP_MS) {
+            if (now - failing_since < S_GIVE_UP_MS && now < deadline) {
                 nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
-                code = 0;
+                code = s_ask(s, o, from, printed, o->count - seen, &ticket);
                 continue;
             }
         }
         if (!r)
             break;
         failing_since = 0;
+        if (!printed && json_integer_value(json_object_get(r, "from")) > 0)
+            printed = acked = json_integer_value(json_object_get(r, "from"));
+        s_notes(o, r, &said_behind);
         const json_t *events = json_object_get(r, "events"), *rec;
-        json_int_t next = json_integer_value(json_object_get(r, "next")),
-                   gone = json_integer_value(json_object_get(r, "gone"));
-        if (gone)
-            fprintf(stderr, "assayctl: watch: %" JSON_INTEGER_FORMAT
-                            " results up to position %" JSON_INTEGER_FORMAT
-                            " are no longer held (expired, or restarted and "
-                            "ended again later)\n",
-                    gone, next);
-        if (!said_behind && json_is_true(json_object_get(
-                                json_object_get(r, "consumer"), "behind"))) {
-            fprintf(stderr, "assayctl: watch: consumer %s fell further "
-                            "behind than the cluster's stream_max_lag: "
-                            "results past it may expire before it reads "
-                            "them\n",
-                    o->consumer);
-            said_behind = true;
+        long got = (long)json_array_size(events);
+        from = json_integer_value(json_object_get(r, "next"));
+        bool more = (o->count <= 0 || seen + got < o->count) &&
+                    assay_now_ms() < deadline;
+        if (more) {
+            code = s_ask(s, o, from, printed, o->count - seen - got, &ticket);
+            acked = printed > acked ? printed : acked;
         }
         size_t i;
-        json_array_foreach(events, i, rec) s_print(o, rec);
-        seen += (long)json_array_size(events);
+        json_array_foreach(events, i, rec) s_print(o, rec, &buf, &cap);
         fflush(stdout);
-        bool moved = next != json_integer_value(json_object_get(r, "from"));
+        seen += got;
+        printed = from;
         json_decref(r);
-        /* An ack lost to a leader change is made good by the next. */
-        if (o->consumer && moved && !s_ack(s, o->consumer, next, &code) &&
-            code != ASSAY_EXIT_UNAVAILABLE)
+        if (!more)
             break;
-        from = next;
-        code = 0;
     }
+    /* What was printed last, acknowledged before leaving. */
+    if (!code && o->consumer && printed > acked) {
+        assay_cp_stream req = {.op = ASSAY_CP_STREAM_ACK,
+                               .consumer = o->consumer,
+                               .position = printed};
+        json_decref(assay_ctl_call(s, ASSAY_SVC_STREAM,
+                                   assay_cp_pack_stream(&req), &code));
+    }
+    free(buf);
     assay_ctl_close(&s);
     return code;
 }

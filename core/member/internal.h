@@ -279,7 +279,11 @@ void mb_svc_stream(assay_leader *self, const assay_bytes *route,
 void mb_stream_tick(assay_leader *self, int64_t now);
 void mb_stream_hold(assay_leader *self, assay_retention *policy,
                     uint64_t *low);
-/* evidence.c: ended job j as its evidence record (new; docs/evidence.md). */
+/* evidence.c: ended job j as its evidence record (docs/evidence.md):
+ * packed (the result's parts decoded into zone, cleared first), or as a
+ * JSON tree (new). */
+void mb_evidence_pack(msgpack_packer *pk, const assay_job *j,
+                      msgpack_zone *zone);
 json_t *mb_evidence_record(const assay_job *j);
 /* notify.c: whether events of `topic` start notify_command; runs it for
  * one (its msgpack body, or NULL); reaps the hooks that ended. */

@@ -23,39 +23,93 @@ typedef struct {
     int64_t deadline;
 } s_parked;
 
+/* A reply body above this is not kept for the next one. */
+#define SCRATCH_KEEP (8u << 20)
+/* Records of one reply stop once they take this many bytes (one is sent
+ * whatever its size): every value takes a byte at least, so a reply stays
+ * within what a reader decodes (ASSAY_CODEC_MAX_VALUES) whatever the
+ * records hold. */
+#define PAGE_BYTES (192u << 10)
+
 struct mb_stream {
     s_parked parked[PARKED_MAX];
     size_t n;
     s_chore marking; /* "consumer": one marked behind, in flight */
+    /* Replies are packed straight from the records (no JSON tree): a
+     * page of a thousand full records is the hot path of a reader
+     * catching up. */
+    msgpack_sbuffer sb, records;
+    msgpack_zone *zone;
 };
 
 int mb_stream_new(assay_leader *self)
 {
-    self->stream = calloc(1, sizeof *self->stream);
-    if (self->stream)
-        self->stream->marking.what = "stream: marking a consumer behind";
-    return self->stream ? 0 : ASSAY_ENOMEM;
+    struct mb_stream *s = calloc(1, sizeof *s);
+    if (s && !(s->zone = msgpack_zone_new(8192))) {
+        free(s);
+        s = NULL;
+    }
+    if (s) {
+        s->marking.what = "stream: marking a consumer behind";
+        msgpack_sbuffer_init(&s->sb);
+        msgpack_sbuffer_init(&s->records);
+    }
+    self->stream = s;
+    return s ? 0 : ASSAY_ENOMEM;
 }
 
 void mb_stream_destroy(assay_leader *self)
 {
-    if (!self->stream)
+    struct mb_stream *s = self->stream;
+    if (!s)
         return;
-    for (size_t i = 0; i < self->stream->n; i++)
-        mb_pending_free(self->stream->parked[i].p);
-    free(self->stream);
+    for (size_t i = 0; i < s->n; i++)
+        mb_pending_free(s->parked[i].p);
+    msgpack_sbuffer_destroy(&s->sb);
+    msgpack_sbuffer_destroy(&s->records);
+    msgpack_zone_free(s->zone);
+    free(s);
     self->stream = NULL;
 }
 
-static json_t *s_consumer_json(const assay_state *st,
-                               const assay_consumer_rec *c)
+static void s_pack_consumer(msgpack_packer *pk, const assay_state *st,
+                            const assay_consumer_rec *c)
 {
-    uint64_t end = assay_state_stream_end(st);
-    return json_pack("{s:s, s:I, s:I, s:b, s:I, s:I}", "name", c->name,
-                     "acked", (json_int_t)c->acked, "lag",
-                     (json_int_t)(end - c->acked), "behind", c->behind,
-                     "created_ms", (json_int_t)c->created_ms, "acked_ms",
-                     (json_int_t)c->acked_ms);
+    msgpack_pack_map(pk, 6);
+    assay_codec_pack_kv_str(pk, "name", c->name);
+    assay_codec_pack_kv_int(pk, "acked", (int64_t)c->acked);
+    assay_codec_pack_kv_int(pk, "lag",
+                            (int64_t)(assay_state_stream_end(st) - c->acked));
+    assay_codec_pack_kv_bool(pk, "behind", c->behind);
+    assay_codec_pack_kv_int(pk, "created_ms", c->created_ms);
+    assay_codec_pack_kv_int(pk, "acked_ms", c->acked_ms);
+}
+
+/* A packer into the scratch buffer, emptied. */
+static void s_packer(struct mb_stream *s, msgpack_packer *pk)
+{
+    msgpack_sbuffer_clear(&s->sb);
+    msgpack_packer_init(pk, &s->sb, msgpack_sbuffer_write);
+}
+
+/* Sends what the scratch buffer holds as the reply. */
+static void s_send(assay_leader *self, const assay_bytes *route,
+                   const char *verb)
+{
+    struct mb_stream *s = self->stream;
+    assay_bytes body = {(const uint8_t *)s->sb.data, s->sb.size};
+    int rc = assay_link_send_raw(self->link, self->server, route,
+                                 ASSAY_MDP_CLIENT, verb, &body);
+    if (rc)
+        assay_debug("reply %s: %s", verb, assay_strerror(rc));
+    if (s->sb.alloc > SCRATCH_KEEP) {
+        msgpack_sbuffer_destroy(&s->sb);
+        msgpack_sbuffer_init(&s->sb);
+    }
+    if (s->records.alloc > SCRATCH_KEEP) {
+        msgpack_sbuffer_destroy(&s->records);
+        msgpack_sbuffer_init(&s->records);
+    }
 }
 
 /* The position a read starts after: `from`, else the consumer's, else
@@ -66,48 +120,70 @@ static uint64_t s_from(const assay_state *st, const assay_cp_stream *req)
     return req->from >= 0 ? (uint64_t)req->from : c ? c->acked : 0;
 }
 
-/* The reply to a read, `from` not beyond the end. */
-static json_t *s_read(assay_leader *self, const assay_cp_stream *req)
+/* Answers a read, `from` not beyond the end: {ok, events, from, next,
+ * end, first, gone, consumer?}. The records are packed apart first, so
+ * that their count is known before the array's header. */
+static void s_read(assay_leader *self, const assay_bytes *route,
+                   const char *verb, const assay_cp_stream *req)
 {
     const assay_state *st = self->state;
+    struct mb_stream *s = self->stream;
     uint64_t from = s_from(st, req), end = assay_state_stream_end(st);
     uint64_t prev = from, gone = 0;
-    json_t *events = json_array();
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(&s->records);
+    msgpack_packer_init(&pk, &s->records, msgpack_sbuffer_write);
     const assay_job *j = assay_state_stream_after(st, from);
-    for (; j && (int64_t)json_array_size(events) < req->max;
+    int64_t n = 0;
+    for (; j && n < req->max && s->records.size < PAGE_BYTES;
          j = assay_state_stream_after(st, j->end->pos)) {
         gone += j->end->pos - prev - 1;
         prev = j->end->pos;
-        json_array_append_new(events, mb_evidence_record(j));
+        mb_evidence_pack(&pk, j, s->zone);
+        n++;
     }
     if (!j) { /* read to the end: what is not held is gone */
         gone += end - prev;
         prev = end;
     }
-    const assay_job *first = assay_state_stream_after(st, 0);
-    json_t *r = json_pack("{s:o, s:I, s:I, s:I, s:I, s:I}", "events", events,
-                          "from", (json_int_t)from, "next", (json_int_t)prev,
-                          "end", (json_int_t)end, "first",
-                          (json_int_t)(first ? first->end->pos : end + 1),
-                          "gone", (json_int_t)gone);
     const assay_consumer_rec *c = assay_state_consumer(st, req->consumer);
-    if (c)
-        json_object_set_new(r, "consumer", s_consumer_json(st, c));
-    return assay_cp_ok(r);
+    const assay_job *first = assay_state_stream_after(st, 0);
+    s_packer(s, &pk);
+    msgpack_pack_map(&pk, 7 + !!c);
+    assay_codec_pack_kv_bool(&pk, "ok", true);
+    assay_codec_pack_str(&pk, "events");
+    msgpack_pack_array(&pk, (size_t)n);
+    msgpack_sbuffer_write(&s->sb, s->records.data, s->records.size);
+    assay_codec_pack_kv_int(&pk, "from", (int64_t)from);
+    assay_codec_pack_kv_int(&pk, "next", (int64_t)prev);
+    assay_codec_pack_kv_int(&pk, "end", (int64_t)end);
+    assay_codec_pack_kv_int(&pk, "first",
+                            (int64_t)(first ? first->end->pos : end + 1));
+    assay_codec_pack_kv_int(&pk, "gone", (int64_t)gone);
+    if (c) {
+        assay_codec_pack_str(&pk, "consumer");
+        s_pack_consumer(&pk, st, c);
+    }
+    s_send(self, route, verb);
 }
 
-static json_t *s_consumers(assay_leader *self)
+static void s_consumers(assay_leader *self, const assay_bytes *route,
+                        const char *verb)
 {
-    json_t *list = json_array();
-    const assay_consumer_rec *c;
-    for (size_t i = 0; (c = assay_state_consumer_at(self->state, i)); i++)
-        json_array_append_new(list, s_consumer_json(self->state, c));
-    return assay_cp_ok(json_pack("{s:o, s:I, s:I}", "consumers", list,
-                                 "end",
-                                 (json_int_t)assay_state_stream_end(
-                                     self->state),
-                                 "max_lag",
-                                 (json_int_t)self->conf->stream_max_lag));
+    size_t n = assay_state_consumers(self->state);
+    msgpack_packer pk;
+    s_packer(self->stream, &pk);
+    msgpack_pack_map(&pk, 4);
+    assay_codec_pack_kv_bool(&pk, "ok", true);
+    assay_codec_pack_str(&pk, "consumers");
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++)
+        s_pack_consumer(&pk, self->state,
+                        assay_state_consumer_at(self->state, i));
+    assay_codec_pack_kv_int(&pk, "end",
+                            (int64_t)assay_state_stream_end(self->state));
+    assay_codec_pack_kv_int(&pk, "max_lag", self->conf->stream_max_lag);
+    s_send(self, route, verb);
 }
 
 /* A read with nothing to return yet waits, if it may and there is room. */
@@ -147,6 +223,11 @@ void mb_svc_stream(assay_leader *self, const assay_bytes *route,
         rc = assay_errf(err, sizeof err, ASSAY_EINVAL,
                         "%s: from %lld is beyond the stream's end (%llu)",
                         verb, (long long)req.from, (unsigned long long)end);
+    else if (!rc && req.op == ASSAY_CP_STREAM_READ &&
+             (uint64_t)req.ack > end)
+        rc = assay_errf(err, sizeof err, ASSAY_EINVAL,
+                        "%s: ack %lld is beyond the stream's end (%llu)",
+                        verb, (long long)req.ack, (unsigned long long)end);
     else if (!rc && req.op == ASSAY_CP_STREAM_ACK &&
              (uint64_t)req.position > end)
         rc = assay_errf(err, sizeof err, ASSAY_EINVAL,
@@ -154,7 +235,7 @@ void mb_svc_stream(assay_leader *self, const assay_bytes *route,
                         "(%llu)",
                         verb, (long long)req.position,
                         (unsigned long long)end);
-    else if (!rc && req.op == ASSAY_CP_STREAM_ACK && !c &&
+    else if (!rc && (req.op == ASSAY_CP_STREAM_ACK || req.ack) && !c &&
              assay_state_consumers(self->state) >= ASSAY_CONSUMERS_MAX)
         rc = assay_errf(err, sizeof err, ASSAY_ERANGE,
                         "%s ack: there are %d consumers, the most a cluster "
@@ -169,11 +250,20 @@ void mb_svc_stream(assay_leader *self, const assay_bytes *route,
     }
     switch (req.op) {
     case ASSAY_CP_STREAM_READ:
+        /* An ack riding on a read is committed without the read waiting
+         * for it: one lost to a leader change is made good by the next. */
+        if (req.ack && (!c || c->behind || (uint64_t)req.ack > c->acked) &&
+            mb_commit(self,
+                      assay_cmd_consumer(req.consumer, (uint64_t)req.ack,
+                                         false, assay_wall_ms()),
+                      mb_ignore, NULL))
+            assay_warn("stream: consumer %s: cannot commit its ack",
+                       req.consumer);
         if (!s_park(self, route, verb, body, &req))
-            mb_reply(self, route, verb, s_read(self, &req));
+            s_read(self, route, verb, &req);
         return;
     case ASSAY_CP_STREAM_CONSUMERS:
-        mb_reply(self, route, verb, s_consumers(self));
+        s_consumers(self, route, verb);
         return;
     case ASSAY_CP_STREAM_ACK:
         mb_commit_reply(self, route, verb,
@@ -208,12 +298,13 @@ static void s_unpark(assay_leader *self, int64_t now)
         }
         assay_bytes route = mb_route(k->p);
         /* Stopped leading: the reader asks the leader again. */
-        mb_reply(self, &route, k->p->verb,
-                 self->leading
-                     ? s_read(self, &req)
-                     : assay_cp_error(ASSAY_ENOTLEADER,
-                                      "%s: this member stopped leading",
-                                      k->p->verb));
+        if (self->leading)
+            s_read(self, &route, k->p->verb, &req);
+        else
+            mb_reply(self, &route, k->p->verb,
+                     assay_cp_error(ASSAY_ENOTLEADER,
+                                    "%s: this member stopped leading",
+                                    k->p->verb));
         mb_pending_free(k->p);
     }
     s->n = w;

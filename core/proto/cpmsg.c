@@ -430,6 +430,8 @@ json_t *assay_cp_pack_stream(const assay_cp_stream *req)
             json_object_set_new(o, "max", json_integer(req->max));
         if (req->wait_ms)
             json_object_set_new(o, "wait_ms", json_integer(req->wait_ms));
+        if (req->ack > 0 && req->consumer)
+            json_object_set_new(o, "ack", json_integer(req->ack));
     }
     if (o && req->op == ASSAY_CP_STREAM_ACK)
         json_object_set_new(o, "position", json_integer(req->position));
@@ -472,6 +474,7 @@ int assay_cp_read_stream(const json_t *body, assay_cp_stream *out, char *err,
     out->max = s_int_or(body, "max", ASSAY_CP_STREAM_PAGE);
     out->wait_ms = s_int_or(body, "wait_ms", 0);
     out->position = s_int_or(body, "position", -1);
+    out->ack = s_int_or(body, "ack", 0);
     if (out->op == ASSAY_CP_STREAM_ACK && out->position < 0)
         return assay_errf(err, errlen, ASSAY_EINVAL,
                           "assay.stream ack: position: the last stream "
@@ -490,5 +493,9 @@ int assay_cp_read_stream(const json_t *body, assay_cp_stream *out, char *err,
         return assay_errf(err, errlen, ASSAY_EINVAL,
                           "assay.stream read: wait_ms: from 0 to %d",
                           ASSAY_CP_STREAM_WAIT_MAX);
+    if (json_object_get(body, "ack") && (out->ack < 0 || !out->consumer))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "assay.stream read: ack: a stream position (an "
+                          "integer >= 0), with the consumer it is for");
     return 0;
 }

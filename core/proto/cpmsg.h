@@ -191,10 +191,11 @@ json_t *assay_cp_pack_enrol(const assay_cp_enrol *req);
 int assay_cp_read_enrol(const json_t *body, assay_cp_enrol *out, char *err,
                         size_t errlen);
 
-/* assay.stream: {op?, from?, max?, wait_ms?, consumer?, position?}
+/* assay.stream: {op?, from?, max?, wait_ms?, consumer?, position?, ack?}
  * (docs/protocol.md#assaystream). read (the default op): ended jobs'
  * evidence records after `from` (else after the consumer's position,
- * else from the start), at most `max`, waiting up to wait_ms for one;
+ * else from the start), at most `max`, waiting up to wait_ms for one,
+ * acknowledging `ack` for the consumer on the way (one request a page);
  * ack: the consumer has everything up to `position`; consumers: each
  * consumer's position and lag; delete: the consumer goes. */
 typedef enum assay_cp_stream_op {
@@ -213,6 +214,7 @@ typedef struct assay_cp_stream {
     int64_t max;          /* read: 1 to ASSAY_CP_STREAM_PAGE */
     int64_t wait_ms;      /* read: 0 to ASSAY_CP_STREAM_WAIT_MAX */
     int64_t position;     /* ack: >= 0 */
+    int64_t ack;          /* read: acknowledged too (0: nothing to) */
 } assay_cp_stream;
 
 json_t *assay_cp_pack_stream(const assay_cp_stream *req);

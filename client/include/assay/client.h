@@ -143,6 +143,14 @@ ASSAY_API int assay_client_interrupt(assay_client *self);
 ASSAY_API int assay_client_send(assay_client *self, const char *service,
                                 const json_t *body, uint64_t *ticket);
 
+/* Waits for the reply to ticket (assay_client_send's) as
+ * assay_client_call does for its own, leaving other replies and events
+ * queued for assay_client_next: a caller keeps several requests in flight
+ * (reading the next page while it handles this one) and takes each reply
+ * in turn. */
+ASSAY_API int assay_client_await(assay_client *self, uint64_t ticket,
+                                 json_t **reply);
+
 /* Gives up on ticket's request: its reply, queued or still to come, is
  * never handed out (a reply that comes is still matched to it, so that it
  * is not taken for a later request's). The member may have acted on it
