@@ -10,6 +10,23 @@ docs/protocol.md alone. Needs only python3-zmq and python3-msgpack.
       tries the next member when one stays silent (a leader change).
       It submits once the member's welcome says its subscription is
       live, and polls every --poll seconds (0.5; 0: events only).
+  cp.py [--endpoint EP[,EP...]] --stream CONSUMER [--state FILE]
+        [--count N] [--idle S]
+      reads the durable result stream (service assay.stream) as the
+      consumer CONSUMER and prints one JSON line per result (its evidence
+      record, with its stream position); exit 0 after N results, or S
+      seconds with nothing new (default: runs until killed), 2 on error.
+      It resumes where it stopped: from the position in FILE if there
+      is one, else after the consumer's acknowledged position. After
+      each page it replaces FILE (a temporary file, then a rename), then
+      acknowledges the page, which lets retention free what was read.
+      So with --state every result is printed once across runs, except
+      that one killed between printing a page and replacing FILE prints
+      that page again (nothing is lost); without --state the ack alone
+      is the bookmark, with the same window up to the ack. Results that
+      expired before they were read are counted on stderr. A member
+      silent for a second, or one that stopped leading, is left for the
+      next; --timeout bounds each request instead of the whole run.
   cp.py [--endpoint EP] --check-service NAME
       asks the member whether it offers service NAME (RFC 8 MMI)
 
@@ -33,6 +50,13 @@ MDP_CLIENT = b"MDPC01"
 TERMINAL = ("completed", "failed", "cancelled")
 WELCOME = b"assay.welcome"
 WELCOME_WAIT_S = 2.0  # a member older than the welcome never sends one
+STREAM = "assay.stream"
+STREAM_PAGE = 1000  # records one read returns at most
+# How long a read waits at the stream's end for the next result: under
+# the silence bound, so a member that is waiting is not taken for a
+# dead one.
+STREAM_WAIT_S = 0.5
+STREAM_SILENCE_S = 1.0
 
 
 class Failure(Exception):
@@ -84,11 +108,16 @@ SECURITY = None  # set by main()
 class Client:
     """One Majordomo (RFC 7) client on a DEALER socket: every request is
     [""]["MDPC01"][service][body] and so is every reply. `endpoints` are
-    the cluster's members; requests go to one at a time."""
+    the cluster's members; requests go to one at a time. `silence`: the
+    seconds a member may stay silent before the next one (or, alone,
+    the same one on a fresh socket) is asked; by default 1 s with
+    several members, else until the deadline."""
 
-    def __init__(self, ctx, endpoints, deadline, on_leader=None):
+    def __init__(self, ctx, endpoints, deadline, on_leader=None,
+                 silence=None):
         self.ctx, self.endpoints, self.deadline = ctx, endpoints, deadline
         self.on_leader = on_leader  # called with a redirect's reply
+        self.silence = silence
         self.current, self.sock = 0, None
         self.switch(0)
 
@@ -120,15 +149,16 @@ class Client:
     def call(self, service, body):
         """Sends a msgpack map, returns the reply map if ok is true.
         Follows redirects to the leader; a silent member gets a second
-        before the next one is asked."""
+        (or `silence`) before the next one is asked."""
         while True:
             if time.monotonic() >= self.deadline:
                 raise Failure("%s: no leader answered (timed out)" % service)
             try:
-                wait = 1.0 if len(self.endpoints) > 1 else None
+                wait = self.silence or \
+                    (1.0 if len(self.endpoints) > 1 else None)
                 raw = self.raw(service, msgpack.packb(body), wait)
             except TimeoutError as e:
-                if len(self.endpoints) == 1:
+                if wait is None:
                     raise Failure(str(e))
                 self.next_member()
                 continue
@@ -260,31 +290,140 @@ def run(args):
         ctx.destroy(linger=0)
 
 
+def load_position(path):
+    """The last position a previous run printed, from --state; None
+    when there is no such file (then the consumer's ack is the start)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            text = f.read().strip()
+    except FileNotFoundError:
+        return None
+    if not text.isdigit():
+        raise Failure("%s: not a stream position (an integer >= 0): %r"
+                      % (path, text[:40]))
+    return int(text)
+
+
+def save_position(path, position):
+    """Replaces --state atomically: a temporary file beside it, synced,
+    then renamed over it. A kill leaves the old position or the new."""
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="ascii") as f:
+        f.write("%d\n" % position)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def stream_call(client, body, timeout):
+    """One assay.stream request, given `timeout` seconds to find a
+    leader that answers (the run itself is not bounded)."""
+    client.deadline = time.monotonic() + timeout
+    return client.call(STREAM, body)
+
+
+def print_page(events):
+    """One JSON line per record, flushed before the position moves."""
+    for rec in events:
+        sys.stdout.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def stream(args):
+    """--stream: reads pages from the position, waiting at the end; each
+    printed page moves --state, then the consumer's acknowledgement."""
+    position = load_position(args.state) if args.state else None
+    ctx = zmq.Context()
+    try:
+        client = Client(ctx, args.endpoint.split(","), 0,
+                        silence=STREAM_SILENCE_S)
+        seen, said_behind = 0, False
+        last_new = time.monotonic()
+        while args.count is None or seen < args.count:
+            wait = STREAM_WAIT_S
+            if args.idle is not None:
+                wait = min(wait, last_new + args.idle - time.monotonic())
+                if wait <= 0:
+                    break
+            req = {"op": "read", "consumer": args.stream,
+                   "max": STREAM_PAGE if args.count is None
+                   else min(STREAM_PAGE, args.count - seen),
+                   "wait_ms": int(wait * 1000)}
+            if position is not None:  # else after the consumer's ack
+                req["from"] = position
+            reply = stream_call(client, req, args.timeout)
+            events, nxt = reply.get("events") or [], reply["next"]
+            if reply.get("gone"):
+                print("cp.py: %d results expired before they were read "
+                      "(up to position %d)" % (reply["gone"], nxt),
+                      file=sys.stderr)
+            consumer = reply.get("consumer") or {}
+            if consumer.get("behind") and not said_behind:
+                print("cp.py: consumer %s is further behind than the "
+                      "cluster's stream_max_lag: results may expire before "
+                      "it reads them" % args.stream, file=sys.stderr)
+                said_behind = True
+            print_page(events)
+            seen += len(events)
+            if events:
+                last_new = time.monotonic()
+            if args.state and nxt != position:
+                save_position(args.state, nxt)
+            position = nxt
+            # Also makes good an ack a previous run did not get to send.
+            if nxt > consumer.get("acked", 0):
+                stream_call(client, {"op": "ack", "consumer": args.stream,
+                                     "position": nxt}, args.timeout)
+        return 0
+    finally:
+        ctx.destroy(linger=0)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", default="tcp://127.0.0.1:7400")
     p.add_argument("--events", default="tcp://127.0.0.1:7401")
     p.add_argument("--timeout", type=float, default=60.0,
-                   help="seconds for the whole run (default 60)")
+                   help="seconds for the whole run (default 60); with "
+                        "--stream, for each request")
     p.add_argument("--poll", type=float, default=0.5,
                    help="seconds between assay.job polls (default 0.5; "
                         "0: rely on events alone)")
     p.add_argument("--check-service", metavar="NAME")
+    p.add_argument("--stream", metavar="CONSUMER",
+                   help="read the result stream as this durable consumer")
+    p.add_argument("--state", metavar="FILE",
+                   help="--stream: where the last printed position is kept")
+    p.add_argument("--count", type=int, metavar="N",
+                   help="--stream: stop after N results")
+    p.add_argument("--idle", type=float, metavar="S",
+                   help="--stream: stop after S seconds with nothing new")
     p.add_argument("--security", choices=("curve", "none"),
                    default=os.environ.get("ASSAY_SECURITY", "curve"))
     p.add_argument("--keys-dir")
     p.add_argument("--key", default="operator")
     p.add_argument("spec", nargs="?", metavar="SPEC.json")
     args = p.parse_args()
-    if not args.check_service and not args.spec:
-        p.error("SPEC.json or --check-service NAME is required")
+    modes = [m for m in (args.spec, args.check_service, args.stream) if m]
+    if len(modes) != 1:
+        p.error("one of SPEC.json, --check-service NAME or --stream "
+                "CONSUMER is required")
+    if not args.stream and (args.state or args.count is not None or
+                            args.idle is not None):
+        p.error("--state, --count and --idle go with --stream")
+    if args.count is not None and args.count < 1:
+        p.error("--count: at least 1")
+    if args.idle is not None and args.idle <= 0:
+        p.error("--idle: seconds above 0")
     global SECURITY
     try:
         SECURITY = Security(args.security, args.keys_dir, args.key)
-        return run(args)
+        return stream(args) if args.stream else run(args)
     except (Failure, OSError, ValueError, KeyError, zmq.ZMQError) as e:
         print("cp.py: %s" % e, file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 # tests/integration/test_cp.sh BUILD_DIR SOURCE_DIR
 #
 # examples/cp.py, the third-party control plane written from
-# docs/protocol.md, against a real member: a passing spec, events alone
-# after the welcome, a failing check, an error reply, and MMI. Everything
-# is bounded in time.
+# docs/protocol.md, against a real member: the result stream read in two
+# runs that resume, a passing spec, events alone after the welcome, a
+# failing check, an error reply, and MMI. Everything is bounded in time.
 set -u
 build=$1
 src=$2
@@ -40,6 +40,64 @@ run_cp() {
         "$@" >"$tmp/out" 2>&1
     code=$?
 }
+
+# The result stream (assay.stream, feature level 8: the member starts at
+# all its build speaks), first, so that its 5 results are positions 1-5.
+# A run stopped after 3 and one resumed from the state file print each
+# once between them; a third prints nothing, and so does a read without
+# the state file, from the consumer's acknowledged position.
+cat >"$tmp/stream.json" <<'SPEC'
+{"id": "cp-stream", "action": "noop.pass", "targets": [{}, {}, {}, {}, {}]}
+SPEC
+run_cp "$tmp/stream.json"
+if [ "$code" = 0 ]; then ok "5 jobs for the stream ended"
+else bad "stream jobs: exit $code (want 0)"; fi
+# shown_stream N...: the start of runs N's stdout and stderr, for a FAIL
+shown_stream() {
+    for n in "$@"; do
+        echo "run $n:"
+        cut -c1-160 "$tmp/s$n" "$tmp/e$n" | head -n 20
+    done
+}
+# run_stream N ARGS...: cp.py --stream tcp1; stdout in $tmp/sN, shown in $tmp/out
+run_stream() {
+    n=$1
+    shift
+    timeout 30 "$py" "$cp" --endpoint "$ep" --timeout 10 --stream tcp1 \
+        "$@" >"$tmp/s$n" 2>"$tmp/e$n"
+    code=$?
+    shown_stream "$n" >"$tmp/out"
+}
+run_stream 1 --state "$tmp/st" --count 3
+c1=$code
+run_stream 2 --state "$tmp/st" --idle 2
+c2=$code
+: >"$tmp/check"
+if [ "$c1" = 0 ] && [ "$c2" = 0 ] && "$py" - "$tmp/s1" "$tmp/s2" <<'CHECK' >"$tmp/check" 2>&1
+import json, sys
+runs = [[json.loads(line) for line in open(p)] for p in sys.argv[1:]]
+got = [r["position"] for run in runs for r in run]
+jobs = sorted(r["job"] for run in runs for r in run)
+want = ["cp-stream-%d" % i for i in range(5)]
+if [r["position"] for r in runs[0]] != [1, 2, 3] or sorted(got) != \
+        [1, 2, 3, 4, 5] or jobs != want or \
+        any(r["status"] != "pass" for run in runs for r in run):
+    sys.exit("positions %s, jobs %s" % ([[r["position"] for r in run]
+                                          for run in runs], jobs))
+CHECK
+then ok "stream: --count 3, then resumed: positions 1-5 once each"
+else
+    { cat "$tmp/check"; shown_stream 1 2; } >"$tmp/out"
+    bad "stream: exits $c1, $c2 (want 0, 0), positions 1-5 once each"
+fi
+run_stream 3 --state "$tmp/st" --idle 1
+if [ "$code" = 0 ] && [ ! -s "$tmp/s3" ] && [ "$(cat "$tmp/st")" = 5 ]
+then ok "stream: a third run prints nothing, state 5"
+else bad "stream: third run: exit $code (want 0, no output, state 5)"; fi
+run_stream 4 --idle 1
+if [ "$code" = 0 ] && [ ! -s "$tmp/s4" ]
+then ok "stream: acknowledged: nothing after the consumer's position"
+else bad "stream: without --state: exit $code (want 0, no output)"; fi
 
 cat >"$tmp/pass.json" <<'SPEC'
 {"id": "cp-pass", "action": "noop.pass", "targets": [{}, {}, {}, {}, {}]}
