@@ -1263,12 +1263,13 @@ Test(raft_fixture, malformed_entries)
  * first); format 7 raises it to 8, registers a runtime with its host
  * facts and a plugin's digest, and runs two JobSpecs of one series with
  * a title and a control there, the first passing and the second failing
- * (drift: regressed, its evidence changed). */
+ * (drift: regressed, its evidence changed), and has two stream consumers
+ * acknowledge, one marked behind. */
 static int fixture_len(int version)
 {
     return n_every + (version >= 2) * 4 + (version >= 3) * 3 +
            (version >= 4) * 6 + (version >= 5) * 4 + (version >= 6) * 8 +
-           (version >= 7) * 8;
+           (version >= 7) * 10;
 }
 
 #define FIXTURE_SHA FIXTURE_HASH("5")
@@ -1350,6 +1351,12 @@ static json_t *fixture_cmd(int version, int k)
                  "'attempt':1, 'runtime':'rt-h', 'version':'1.2.0', "
                  "'at':8300}]}");
     case 32: return fixture_evidence_result("nightly-2-0", "fail", "0777", 8400);
+    case 33:
+        return J("{'op':'consumer', 'name':'siem', 'acked':1, "
+                 "'behind':false, 'at':8500}");
+    case 34:
+        return J("{'op':'consumer', 'name':'audit', 'acked':0, "
+                 "'behind':true, 'at':8600}");
     case 17: return J("{'op':'level', 'level':7, 'at':6000}");
     case 18:
         return J("{'op':'schedule', 'id':'hourly', 'def':{'overlap':"
@@ -1592,6 +1599,14 @@ Test(raft_fixture, version_7_log_and_snapshot_still_load)
         cr_expect_eq(assay_state_stream_after(st, j1->end->pos), j2);
         cr_expect_eq(assay_state_stream_end(st), j2->end->pos);
         cr_expect_eq(assay_state_drift_count(st), 1);
+        const assay_consumer_rec *siem = assay_state_consumer(st, "siem"),
+                                 *audit = assay_state_consumer(st, "audit");
+        cr_assert(siem && audit);
+        cr_expect_eq(siem->acked, 1);
+        cr_expect_not(siem->behind);
+        cr_expect_eq(siem->acked_ms, 8500);
+        cr_expect(audit->behind);
+        cr_expect_eq(assay_state_stream_hold(st), 1);
     }
     /* Evidence stays out of format 6, which a member of the release
      * before reads. */

@@ -308,18 +308,8 @@ Test(stream, bad_requests_are_refused_and_change_nothing)
         {"consumers frobnicate", 64, "consumers [delete NAME]"},
         {"jobs --consumer x", 64, "--consumer is for watch"},
     };
-    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
-        char *out;
-        int rc = harness_sh(&out,
-                            "%sassayctl --endpoint %s --wait-ms 5000 %s "
-                            "2>&1",
-                            HARNESS_BIN, c.endpoint, bad[k].args);
-        cr_expect_eq(rc, bad[k].code, "%s: exit %d: %s", bad[k].args, rc,
-                     out);
-        cr_expect(strstr(out, bad[k].says), "%s: '%s' lacks '%s'",
-                  bad[k].args, out, bad[k].says);
-        free(out);
-    }
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++)
+        cluster_ctl_refused(&c, bad[k].args, bad[k].code, bad[k].says);
     /* An ack beyond the end, a max out of range: refused by the member. */
     cluster_cp cp;
     cluster_cp_open(&cp, c.endpoint);

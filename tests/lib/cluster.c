@@ -714,3 +714,14 @@ json_t *cluster_cp_job(cluster_cp *cp, const char *id)
     cr_assert_not_null(j, "no job %s", id);
     return j;
 }
+
+void cluster_ctl_refused(cluster *c, const char *args, int code,
+                         const char *says)
+{
+    char *out;
+    int rc = harness_sh(&out, "%sassayctl --endpoint %s --wait-ms 5000 %s 2>&1",
+                        HARNESS_BIN, c->endpoint, args);
+    cr_expect_eq(rc, code, "%s: exit %d: %s", args, rc, out);
+    cr_expect(strstr(out, says), "%s: '%s' lacks '%s'", args, out, says);
+    free(out);
+}

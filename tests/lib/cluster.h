@@ -110,6 +110,11 @@ cluster_node *cluster_enrolling_runtime(cluster *c, const char *id,
 json_t *cluster_ctl(cluster *c, int *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Runs `assayctl --endpoint E ARGS` and expects it to exit `code` with
+ * `says` in what it printed (a refusal). */
+void cluster_ctl_refused(cluster *c, const char *args, int code,
+                         const char *says);
+
 /* Runs `assayctl ARGS` through any member until it exits 0 or timeout_ms
  * passes (a membership change is refused while another settles); returns
  * the last reply (caller decrefs) and its exit code in *code. */
