@@ -103,6 +103,8 @@ static void s_check_fencing(const assay_state *st, const json_t *cmd,
             abort(); /* a stale (or future) attempt was applied */
         const assay_job *j = assay_state_job(
             st, json_string_value(json_object_get(it, "job")));
+        if (!j && !strcmp(op, "result"))
+            continue; /* it ended a run its schedule's keep_runs let go */
         if (!j || j->attempt != json_integer_value(attempt))
             abort();
         if (!strcmp(op, "result") && j->state != ASSAY_JOB_COMPLETED)
