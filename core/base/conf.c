@@ -158,6 +158,10 @@ static const struct conf_key keys[] = {
     INT(retain_seconds, "604800", 0, 3153600000,
         "Seconds a finished job is kept after it ended; 0: no bound by "
         "age."),
+    STRING(metrics_listen, "",
+           "HOST:PORT this node serves Prometheus metrics on (GET "
+           "/metrics), from its own loop; empty: none. Bind it to "
+           "loopback unless a scraper elsewhere needs it."),
     INT(stream_max_lag, "100000", 1, 100000000,
         "Results a durable stream consumer may fall behind (the stream's "
         "end less its acknowledged position) while retention keeps them "

@@ -27,6 +27,8 @@
 #include "base/prefix.h"
 #include "cli.h"
 #include "member/leader.h"
+#include "obs/expo.h"
+#include "obs/httpd.h"
 #include "cluster/keys.h"
 #include "cluster/runtime.h"
 #include "exec/runner.h"
@@ -46,8 +48,30 @@ static void s_on_signal(int sig)
 typedef struct {
     assay_loop *loop;
     assay_runtime *runtime;
+    assay_leader *leader;
     bool leaving;
 } s_daemon;
+
+/* GET /metrics: the member's and the runtime's, as this node runs them. */
+static char *s_http(void *arg, const char *path, size_t *len,
+                    const char **type)
+{
+    const s_daemon *d = arg;
+    if (strcmp(path, "/metrics"))
+        return NULL;
+    assay_expo *e = assay_expo_new();
+    if (!e)
+        return NULL;
+    if (d->leader)
+        assay_leader_metrics(d->leader, e);
+    if (d->runtime)
+        assay_runtime_metrics(d->runtime, e);
+    const char *text = assay_expo_text(e, len);
+    char *body = text ? strndup(text, *len) : NULL;
+    assay_expo_destroy(&e);
+    *type = "text/plain; version=0.0.4; charset=utf-8";
+    return body;
+}
 
 /* How long a runtime that said goodbye turns its loop before stopping:
  * time for the message to leave (the transport does not linger). */
@@ -338,6 +362,7 @@ int main(int argc, char **argv)
     assay_loop *loop = NULL;
     assay_leader *leader = NULL;
     assay_runtime *runtime = NULL;
+    assay_httpd *httpd = NULL;
     int code = ASSAY_EXIT_OK;
     signal(SIGPIPE, SIG_IGN);
     if (conf.executors != 0 &&
@@ -403,6 +428,16 @@ int main(int argc, char **argv)
         goto out;
     }
     daemon.runtime = runtime;
+    daemon.leader = leader;
+    if (conf.metrics_listen[0]) {
+        if (assay_httpd_new(loop, conf.metrics_listen, "metrics_listen",
+                            s_http, &daemon, &httpd, err, sizeof err)) {
+            assay_error("%s", err);
+            code = ASSAY_EXIT_UNAVAILABLE;
+            goto out;
+        }
+        assay_info("metrics on http://%s/metrics", conf.metrics_listen);
+    }
     assay_info("ready");
     if (assay_loop_run(loop) != 0)
         code = ASSAY_EXIT_UNAVAILABLE;
@@ -410,6 +445,7 @@ int main(int argc, char **argv)
         code = ASSAY_EXIT_CONFIG;
     assay_info("stopping");
 out:
+    assay_httpd_destroy(&httpd);
     assay_runtime_destroy(&runtime);
     assay_leader_destroy(&leader);
     assay_loop_destroy(&loop);

@@ -18,6 +18,7 @@
 #include "cluster/keys.h"
 #include "cluster/link.h"
 #include "exec/monitor.h"
+#include "obs/expo.h"
 #include "plugin/params.h"
 #include "proto/cpmsg.h"
 #include "proto/names.h"
@@ -822,4 +823,42 @@ void assay_runtime_destroy(assay_runtime **self_p)
     msgpack_sbuffer_destroy(&self->out);
     free(self);
     *self_p = NULL;
+}
+
+void assay_runtime_metrics(const assay_runtime *self, assay_expo *e)
+{
+    size_t held = 0, unsent = 0;
+    for (const s_attempt *a = self->attempts; a; a = a->next) {
+        held++;
+        unsent += a->unsent;
+    }
+    const struct {
+        const char *name, *help;
+        double v;
+    } g[] = {
+        {"assay_runtime_registered",
+         "1 while this runtime is registered with a leader, else 0.",
+         self->registered},
+        {"assay_runtime_credit",
+         "Jobs this runtime last told its leader it can take.",
+         (double)self->credit},
+        {"assay_runtime_slots", "Executors times jobs per executor.",
+         (double)self->slots},
+        {"assay_runtime_attempts",
+         "Attempts this runtime holds: running, or done and not yet "
+         "acknowledged.",
+         (double)held},
+        {"assay_runtime_results_unsent",
+         "Results done and not yet reported to the leader.",
+         (double)unsent},
+        {"assay_runtime_mem_available_mb",
+         "Memory available on the host at the last sample, in MiB.",
+         (double)self->mem_available_mb},
+    };
+    for (size_t i = 0; i < sizeof g / sizeof *g; i++) {
+        assay_expo_family(e, g[i].name, "gauge", g[i].help);
+        assay_expo_sample(e, g[i].name,
+                          (const char *[]){"runtime", self->id, NULL},
+                          g[i].v);
+    }
 }

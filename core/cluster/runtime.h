@@ -30,6 +30,10 @@ void assay_runtime_leave(assay_runtime *self);
  * refused): the daemon then exits with a failure. */
 bool assay_runtime_failed(const assay_runtime *self);
 
+/* Appends the runtime's metrics (docs/operations.md#metrics) to e. */
+struct assay_expo;
+void assay_runtime_metrics(const assay_runtime *self, struct assay_expo *e);
+
 /* Compares the plugins directory with the catalogue and advertises any
  * change (SIGHUP, `assayctl plugins --rescan`). */
 void assay_runtime_rescan(assay_runtime *self);

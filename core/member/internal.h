@@ -267,6 +267,8 @@ void mb_ignore(void *arg, int status, void *result);
  * the command's result once it is applied, or with why not. */
 void mb_commit_reply(assay_leader *self, const assay_bytes *route,
                      const char *verb, assay_cmd *cmd, json_t *data);
+/* lead.c: the consensus module's view (0, or why not). */
+int mb_status(assay_leader *self, assay_consensus_status *st);
 /* tick.c: a housekeeping command's end (arg: its s_chore). */
 void mb_chore_done(void *arg, int status, void *result);
 /* stream.c: assay.stream; parked reads answered and consumers too far

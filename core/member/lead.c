@@ -4,7 +4,7 @@
  * the dispatch of client requests to the services. */
 #include "member/internal.h"
 
-static int s_status(assay_leader *self, assay_consensus_status *st)
+int mb_status(assay_leader *self, assay_consensus_status *st)
 {
     memset(st, 0, sizeof *st);
     st->struct_size = sizeof *st;
@@ -18,7 +18,7 @@ const json_t *mb_known_leader(assay_leader *self)
 {
     const json_t *l = assay_state_leader(self->state);
     assay_consensus_status st;
-    if (!l || s_status(self, &st) || !st.leader_id ||
+    if (!l || mb_status(self, &st) || !st.leader_id ||
         st.leader_id !=
             (uint64_t)json_integer_value(json_object_get(l, "member")) ||
         !strcmp(mb_str(l, "id"), self->id))
@@ -108,7 +108,7 @@ static int64_t s_speaks(const assay_leader *self)
 static json_t *s_cluster_json(assay_leader *self)
 {
     assay_consensus_status st;
-    int rc = s_status(self, &st);
+    int rc = mb_status(self, &st);
     if (rc)
         return assay_cp_error(rc, "consensus module %s reports no status",
                         self->conf->consensus);

@@ -18,6 +18,10 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
                      assay_loop *loop, assay_leader **out, char *err,
                      size_t errlen);
 void assay_leader_destroy(assay_leader **self_p);
+/* Appends the member's metrics (docs/operations.md#metrics) to e
+ * (core/member/metrics.c). */
+struct assay_expo;
+void assay_leader_metrics(assay_leader *self, struct assay_expo *e);
 /* The wall clock (ms since the epoch) schedules fire by; NULL: the
  * system's. For tests and benchmarks that must not wait for fire times. */
 void assay_leader_set_clock(assay_leader *self, int64_t (*wall)(void *arg),

@@ -42,6 +42,7 @@ struct assay_state {
     /* stats.c: counters, and action -> st_latency. */
     uint64_t n_submitted, n_ended;
     assay_index *latency;
+    assay_latency_hist hist[2]; /* waits and runs; never cleared */
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;

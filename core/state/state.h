@@ -389,6 +389,17 @@ int assay_state_estimates(const assay_state *self,
 uint64_t assay_state_submitted(const assay_state *self);
 uint64_t assay_state_ended(const assay_state *self);
 json_t *assay_state_latency_json(const assay_state *self);
+/* Every wait (kind 0: queued to running) and run (kind 1: running to a
+ * result) in buckets of ASSAY_LATENCY_BOUNDS_MS, every action together,
+ * since this member started (metrics' histograms). */
+#define ASSAY_LATENCY_BUCKETS 12
+extern const int64_t ASSAY_LATENCY_BOUNDS_MS[ASSAY_LATENCY_BUCKETS - 1];
+typedef struct assay_latency_hist {
+    uint64_t counts[ASSAY_LATENCY_BUCKETS]; /* the last: above every bound */
+    int64_t sum_ms;
+} assay_latency_hist;
+const assay_latency_hist *assay_state_latency_hist(const assay_state *self,
+                                                   int kind);
 
 /* The memory (MB) and CPUs (thousandths) its running jobs' JobSpecs
  * requested: reserved for them until their results or requeues are

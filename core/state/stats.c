@@ -15,11 +15,20 @@ struct st_latency {
     int64_t ms[2][ASSAY_STATS_SAMPLES];
 };
 
+const int64_t ASSAY_LATENCY_BOUNDS_MS[ASSAY_LATENCY_BUCKETS - 1] = {
+    1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 60000, 300000};
+
 static void s_sample(assay_state *self, const char *action, int kind,
                      int64_t ms)
 {
     if (ms < 0 || !action)
         return;
+    assay_latency_hist *h = &self->hist[kind];
+    size_t b = 0;
+    while (b < ASSAY_LATENCY_BUCKETS - 1 && ms > ASSAY_LATENCY_BOUNDS_MS[b])
+        b++;
+    h->counts[b]++;
+    h->sum_ms += ms;
     st_latency *l = assay_index_get(self->latency, action);
     if (!l) {
         if (assay_index_size(self->latency) >= ASSAY_STATS_ACTIONS ||
@@ -73,6 +82,12 @@ uint64_t assay_state_submitted(const assay_state *self)
 }
 
 uint64_t assay_state_ended(const assay_state *self) { return self->n_ended; }
+
+const assay_latency_hist *assay_state_latency_hist(const assay_state *self,
+                                                   int kind)
+{
+    return &self->hist[kind ? 1 : 0];
+}
 
 static int s_cmp(const void *a, const void *b)
 {

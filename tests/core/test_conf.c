@@ -167,7 +167,7 @@ Test(conf, shipped_file_documents_every_default)
         "listen",            "events",             "join",
         "labels",            "heartbeat_ms",       "heartbeat_misses",
         "lease_grace_ms",    "retain_jobs",        "retain_seconds",
-        "stream_max_lag",
+        "stream_max_lag",    "metrics_listen",
         "max_message_kb",     "max_cpu_percent",
         "min_mem_free_percent", "proc_root",       "cgroup_root",
         "notify_command",    "member_id",          "members",
