@@ -29,6 +29,7 @@
 #include "member/leader.h"
 #include "obs/expo.h"
 #include "obs/httpd.h"
+#include "obs/sd.h"
 #include "cluster/keys.h"
 #include "cluster/runtime.h"
 #include "exec/runner.h"
@@ -85,6 +86,28 @@ static void s_stop(void *arg)
 
 /* SIGHUP rescans the plugins directory; SIGTERM and SIGINT stop: a
  * runtime tells its leader first, unless a second signal comes. */
+/* The node's role and leader in a line, for systemd's STATUS=. */
+static void s_status(const s_daemon *d, char *buf, size_t len)
+{
+    if (d->leader)
+        assay_leader_status(d->leader, buf, len);
+    else if (d->runtime)
+        assay_runtime_status(d->runtime, buf, len);
+    else
+        snprintf(buf, len, "starting");
+}
+
+/* From the loop: STATUS= when it changed, and WATCHDOG=1, so that a loop
+ * that stalls stops feeding systemd's watchdog. */
+static void s_sd_tick(void *arg)
+{
+    char status[256];
+    s_status(arg, status, sizeof status);
+    assay_sd_status(status);
+    if (assay_sd_watchdog_ms())
+        assay_sd_watchdog();
+}
+
 static void s_on_sigpipe(void *arg, int fd, short revents)
 {
     (void)revents;
@@ -439,10 +462,18 @@ int main(int argc, char **argv)
         assay_info("metrics on http://%s/metrics", conf.metrics_listen);
     }
     assay_info("ready");
+    char status[256];
+    s_status(&daemon, status, sizeof status);
+    assay_sd_ready(status);
+    int64_t beat = assay_sd_watchdog_ms();
+    assay_loop_add_timer(loop, beat && beat < 1000 ? beat : 1000,
+                         beat && beat < 1000 ? beat : 1000, s_sd_tick,
+                         &daemon);
     if (assay_loop_run(loop) != 0)
         code = ASSAY_EXIT_UNAVAILABLE;
     if (assay_runtime_failed(runtime))
         code = ASSAY_EXIT_CONFIG;
+    assay_sd_stopping();
     assay_info("stopping");
 out:
     assay_httpd_destroy(&httpd);

@@ -862,3 +862,13 @@ void assay_runtime_metrics(const assay_runtime *self, assay_expo *e)
                           g[i].v);
     }
 }
+
+void assay_runtime_status(const assay_runtime *self, char *buf, size_t len)
+{
+    if (self->registered)
+        snprintf(buf, len, "runtime %s registered with %s", self->id,
+                 self->redirect[0] ? self->redirect
+                                   : self->endpoints[self->current]);
+    else
+        snprintf(buf, len, "runtime %s looking for a leader", self->id);
+}

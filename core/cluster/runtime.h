@@ -30,6 +30,9 @@ void assay_runtime_leave(assay_runtime *self);
  * refused): the daemon then exits with a failure. */
 bool assay_runtime_failed(const assay_runtime *self);
 
+/* One line for systemd's STATUS=: "runtime ID registered with EP" or
+ * "runtime ID looking for a leader". */
+void assay_runtime_status(const assay_runtime *self, char *buf, size_t len);
 /* Appends the runtime's metrics (docs/operations.md#metrics) to e. */
 struct assay_expo;
 void assay_runtime_metrics(const assay_runtime *self, struct assay_expo *e);

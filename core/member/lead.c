@@ -408,3 +408,15 @@ void mb_on_client(assay_leader *self, const assay_link_msg *m)
                  "assay.stats, assay.stream, mmi.service)",
                  m->verb));
 }
+
+void assay_leader_status(assay_leader *self, char *buf, size_t len)
+{
+    const json_t *l = mb_known_leader(self);
+    const char *who = json_string_value(json_object_get(l, "id"));
+    if (self->leading)
+        snprintf(buf, len, "member %s leads", self->id);
+    else if (who)
+        snprintf(buf, len, "member %s follows %s", self->id, who);
+    else
+        snprintf(buf, len, "member %s: no leader known", self->id);
+}

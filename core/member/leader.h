@@ -18,6 +18,9 @@ int assay_leader_new(const assay_conf *conf, const char *node_id,
                      assay_loop *loop, assay_leader **out, char *err,
                      size_t errlen);
 void assay_leader_destroy(assay_leader **self_p);
+/* One line for systemd's STATUS=: "member ID leads" or "member ID
+ * follows LEADER" (or "... no leader known"). */
+void assay_leader_status(assay_leader *self, char *buf, size_t len);
 /* Appends the member's metrics (docs/operations.md#metrics) to e
  * (core/member/metrics.c). */
 struct assay_expo;
