@@ -2,15 +2,22 @@
  *
  * One write() per line, so lines from the daemon and its executors (which
  * share the log: the pool hands each executor a copy of its stderr) do not
- * interleave mid-line. */
+ * interleave mid-line. Under systemd, when stderr is the journal's stream
+ * ($JOURNAL_STREAM names it), lines go to the journal as entries with
+ * their PRIORITY and the program and level as fields; a line the journal
+ * does not take is written to stderr after all. */
 #include "base/log.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-journal.h>
 
 #include "base/errtext.h"
 
@@ -18,6 +25,25 @@ static const char *s_program = "assay";
 static int s_level = ASSAY_LOG_INFO;
 static int s_fd = 2;
 static const char *const s_names[] = {"error", "warn", "info", "debug"};
+/* Whether s_fd is the journal's stream: -1 not yet known. */
+static int s_journal = -1;
+
+static bool s_to_journal(void)
+{
+    if (s_journal < 0) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+        /* sd_journal_send drops entries silently when the journal's
+         * socket is not there: then stderr it is. */
+        s_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 &&
+                    fstat(s_fd, &st) == 0 &&
+                    (unsigned long long)st.st_dev == dev &&
+                    (unsigned long long)st.st_ino == ino &&
+                    access("/run/systemd/journal/socket", W_OK) == 0;
+    }
+    return s_journal;
+}
 
 void assay_log_init(const char *program, int level)
 {
@@ -29,7 +55,11 @@ void assay_log_set_level(int level) { s_level = level; }
 
 int assay_log_level(void) { return s_level; }
 
-void assay_log_set_fd(int fd) { s_fd = fd; }
+void assay_log_set_fd(int fd)
+{
+    s_fd = fd;
+    s_journal = -1;
+}
 
 int assay_log_fd(void) { return s_fd; }
 
@@ -55,6 +85,14 @@ void assay_logf(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* syslog's priorities: err, warning, info, debug. */
+    static const int prio[] = {3, 4, 6, 7};
+    int l = level < 0 ? 0 : level > 3 ? 3 : level;
+    if (s_to_journal() &&
+        sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", prio[l],
+                        "SYSLOG_IDENTIFIER=%s", s_program,
+                        "ASSAY_LEVEL=%s", s_names[l], NULL) >= 0)
+        return;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;

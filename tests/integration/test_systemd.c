@@ -101,3 +101,27 @@ Test(systemd, the_units_verify)
     free(out);
     free(dir);
 }
+
+/* Under systemd stderr is the journal's stream ($JOURNAL_STREAM): lines
+ * go to the journal as entries; when the journal does not take them (no
+ * journald here) they are written to stderr after all, not lost. */
+Test(systemd, a_line_the_journal_does_not_take_goes_to_stderr)
+{
+    if (access("/run/systemd/journal/socket", F_OK) == 0)
+        cr_skip_test("a journald runs here: lines go to it");
+    char *out, *dir = harness_tmpdir();
+    cr_assert_eq(harness_sh(&out,
+                        "exec 2>%s/err; JOURNAL_STREAM=$(stat -c %%d:%%i "
+                        "%s/err) %sassayd --executors 0 --listen "
+                        "tcp://127.0.0.1:%d --events tcp://127.0.0.1:%d "
+                        "--set metrics_listen=nonsense; echo $?",
+                        dir, dir, HARNESS_BIN, harness_port(),
+                        harness_port()),
+                 0);
+    cr_expect_eq(atoi(out), 69, "%s", out);
+    free(out);
+    cr_assert_eq(harness_sh(&out, "cat %s/err", dir), 0);
+    cr_expect(strstr(out, "error: metrics_listen: 'nonsense'"), "%s", out);
+    free(out);
+    free(dir);
+}
