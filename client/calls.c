@@ -215,6 +215,14 @@ static int s_look(assay_client *self, const char *const *ids, size_t n,
 int assay_client_wait(assay_client *self, const char *const *ids, size_t n,
                       int64_t timeout_ms, json_t **jobs)
 {
+    return assay_client_wait_progress(self, ids, n, timeout_ms, jobs, NULL,
+                                      NULL);
+}
+
+int assay_client_wait_progress(assay_client *self, const char *const *ids,
+                               size_t n, int64_t timeout_ms, json_t **jobs,
+                               assay_client_progress_fn fn, void *arg)
+{
     if (jobs)
         *jobs = NULL;
     if (!self)
@@ -229,6 +237,8 @@ int assay_client_wait(assay_client *self, const char *const *ids, size_t n,
         json_t *seen = json_array();
         bool done = false;
         int rc = seen ? s_look(self, ids, n, seen, &done) : ASSAY_ENOMEM;
+        if (!rc && fn)
+            fn(arg, seen);
         if (!rc && !done && assay_now_ms() >= deadline)
             rc = cl_fail(self, ASSAY_ETIMEOUT, "wait: jobs still queued or "
                          "running after %lld ms", (long long)timeout_ms);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <assay/client.h>
 
@@ -104,13 +105,26 @@ static json_t *s_row(const json_t *job)
     return row;
 }
 
+static void s_progress(void *arg, const json_t *jobs)
+{
+    int64_t t0 = *(const int64_t *)arg;
+    assay_render_progress(stderr, (double)(assay_now_ms() - t0) / 1000.0,
+                          jobs);
+}
+
 /* Waits until every job of every id (job or JobSpec) has ended, then
- * prints them; bounded by --wait-ms when given. */
+ * prints them; bounded by --wait-ms when given. On a terminal (not with
+ * --json) a progress line on stderr says how far it got. */
 static int s_wait(s_client *c, char **ids, int n)
 {
     json_t *jobs = NULL;
-    int rc = assay_client_wait(c->cl, (const char *const *)ids, (size_t)n,
-                               c->o->wait_ms, &jobs);
+    int64_t t0 = assay_now_ms();
+    bool live = !c->o->json && isatty(STDERR_FILENO);
+    int rc = assay_client_wait_progress(
+        c->cl, (const char *const *)ids, (size_t)n, c->o->wait_ms, &jobs,
+        live ? s_progress : NULL, &t0);
+    if (live)
+        assay_render_progress(stderr, 0, NULL);
     if (rc == ASSAY_ETIMEOUT && jobs) {
         json_decref(jobs);
         fprintf(stderr, "assayctl: wait: jobs still running after %lld "

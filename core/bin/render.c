@@ -144,3 +144,32 @@ void assay_render_event(FILE *out, const char *topic, const json_t *body)
         fprintf(out, " (%s)", reason);
     fputc('\n', out);
 }
+
+void assay_render_progress(FILE *out, double elapsed_s, const json_t *jobs)
+{
+    if (!jobs) {
+        fputs("\r\033[K", out);
+        fflush(out);
+        return;
+    }
+    size_t i, ended = 0, failed = 0, running = 0, queued = 0;
+    const json_t *j;
+    json_array_foreach(jobs, i, j) {
+        const char *st = json_string_value(json_object_get(j, "state"));
+        if (!st)
+            continue;
+        if (!strcmp(st, "running"))
+            running++;
+        else if (!strcmp(st, "queued"))
+            queued++;
+        else
+            ended++;
+        failed += !strcmp(st, "failed");
+    }
+    fprintf(out,
+            "\r\033[K[%6.1fs] wait: ended %zu of %zu (failed %zu), running "
+            "%zu, queued %zu, %.1f/s",
+            elapsed_s, ended, json_array_size(jobs), failed, running, queued,
+            elapsed_s > 0 ? (double)ended / elapsed_s : 0.0);
+    fflush(out);
+}

@@ -19,6 +19,10 @@ void assay_render_cell(FILE *out, const char *s, int width);
 /* One row per job, findings indented below it; the ACTION column as wide
  * as the longest action (16 to ASSAY_RENDER_ACTION_MAX). */
 void assay_render_results(FILE *out, const json_t *results);
+/* The progress line of a wait, in place on a terminal ("\r", cleared to
+ * the end), in assay-bench's form: "[  12.3s] wait: ended 40 of 100
+ * (failed 2), running 8, queued 52, 3.3/s"; with jobs NULL it is erased. */
+void assay_render_progress(FILE *out, double elapsed_s, const json_t *jobs);
 /* One line for an event of the stream (`assayctl watch`). */
 void assay_render_event(FILE *out, const char *topic, const json_t *body);
 /* Plugins with their actions' signatures, then refused files. */

@@ -121,6 +121,14 @@ ASSAY_API int assay_client_cancel(assay_client *self, const char *const *ids,
  * still queued or running. */
 ASSAY_API int assay_client_wait(assay_client *self, const char *const *ids,
                                 size_t n, int64_t timeout_ms, json_t **jobs);
+/* The same, calling fn (when not NULL) after each look with the jobs as
+ * just seen (the client's, valid during the call): a progress line. */
+typedef void (*assay_client_progress_fn)(void *arg, const json_t *jobs);
+ASSAY_API int assay_client_wait_progress(assay_client *self,
+                                         const char *const *ids, size_t n,
+                                         int64_t timeout_ms, json_t **jobs,
+                                         assay_client_progress_fn fn,
+                                         void *arg);
 
 /* The budget of each request sent from now on (> 0), as timeout_ms in the
  * options; 0 goes back to what the options said. */
