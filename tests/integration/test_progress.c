@@ -1,7 +1,8 @@
-/* tests/integration/test_progress.c - `assayctl wait` where people wait:
- * on a terminal (a pseudo-terminal made by script(1)) a progress line
- * counts the jobs as they end and is erased before the result table;
- * piped, or with --json, only the result is printed.
+/* tests/integration/test_progress.c - assayctl where people wait and
+ * type: on a terminal (a pseudo-terminal made by script(1)) `wait` draws
+ * a progress line as the jobs end and erases it before the result table
+ * (piped, or with --json, only the result is printed); bash completion
+ * offers commands, option values and the cluster's job ids.
  *
  * Every wait is bounded; every process is stopped (cluster_stop). */
 #include <criterion/criterion.h>
@@ -72,5 +73,40 @@ Test(progress, a_terminal_sees_it_a_pipe_does_not)
     out = run(true, "--json wait p3");
     cr_expect_null(strstr(out, "wait: ended"), "--json: %s", out);
     cr_expect(strstr(out, "\"p3-3\""), "%s", out);
+    free(out);
+}
+
+/* bash completion (conf/completion/assayctl): commands, option values,
+ * and the ids of jobs and JobSpecs the cluster holds. */
+static char *complete(const char *words, int cword)
+{
+    char *out;
+    harness_sh(&out,
+               "bash -c 'source %s/conf/completion/assayctl; "
+               "COMP_WORDS=(%s); COMP_CWORD=%d; _assayctl; "
+               "printf \"%%s \" \"${COMPREPLY[@]}\"'",
+               ASSAY_SOURCE_DIR, words, cword);
+    return out;
+}
+
+Test(progress, completion_knows_commands_values_and_ids)
+{
+    cluster_start(&c, NULL);
+    cluster_runtime(&c, "rt", NULL);
+    cr_assert(cluster_submit(&c, "done-a", 2));
+    json_decref(cluster_wait(&c, "done-a", 20000));
+    char words[1024];
+    char *out = complete("assayctl wa", 1);
+    cr_expect(strstr(out, "wait ") && strstr(out, "watch "), "%s", out);
+    free(out);
+    out = complete("assayctl jobs --state f", 3);
+    cr_expect_str_eq(out, "failed ");
+    free(out);
+    snprintf(words, sizeof words, "%sassayctl --endpoint %s wait done",
+             HARNESS_BIN, c.endpoint);
+    out = complete(words, 4);
+    cr_expect(strstr(out, "done-a ") && strstr(out, "done-a-0 ") &&
+                  strstr(out, "done-a-1 "),
+              "ids: '%s'", out);
     free(out);
 }
