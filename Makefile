@@ -6,7 +6,7 @@ TBUILD  ?= build-test
 FBUILD  ?= build-fuzz
 PREFIX  ?= /usr/local
 
-.PHONY: all deps build test demo install fuzz bench mutants clean
+.PHONY: all deps build test demo install package fuzz bench mutants clean
 
 all: build
 
@@ -38,6 +38,15 @@ demo:
 
 install: build
 	cmake --install $(BUILD)
+
+# assay_<version>_amd64.deb in $(PBUILD): installed under /usr, the
+# configuration in /etc/assay (docs/operations.md#the-debian-package).
+PBUILD  ?= build-pkg
+package: deps
+	cmake -S . -B $(PBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASSAY_TESTS=OFF \
+	    -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_SYSCONFDIR=/etc >/dev/null
+	cmake --build $(PBUILD) -j$(JOBS)
+	cd $(PBUILD) && cpack >/dev/null && ls -1 $(CURDIR)/$(PBUILD)/assay_*.deb
 
 # libFuzzer, FUZZ_SECONDS per target, in a separate clang build. New inputs
 # go to $(FBUILD)/corpus/<target> (libFuzzer writes only to its first
