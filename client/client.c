@@ -79,14 +79,16 @@ static int s_split(const char *list, char out[][CL_ENDPOINT_MAX], int max)
 }
 
 /* The modules directory of the install this library belongs to: its bin/
- * is found from the library's own file, or, linked into a program (whose
- * file dladdr does not name), from the program's. */
+ * is found from the shared library's own file; the static one, linked
+ * into a program, goes by the program's (dladdr would name the program,
+ * which is not in the library directory ASSAY_REL_LIB_TO_BIN starts from:
+ * with a multiarch lib/<triplet> that missed the modules). */
 static void s_modules_dir(char *buf, size_t len)
 {
     Dl_info info;
     char bin[PATH_MAX];
-    if (!dladdr((void *)s_modules_dir, &info) || !info.dli_fname ||
-        !strchr(info.dli_fname, '/')) {
+    if (!ASSAY_CLIENT_SHARED || !dladdr((void *)s_modules_dir, &info) ||
+        !info.dli_fname || !strchr(info.dli_fname, '/')) {
         assay_prefix_path(ASSAY_PART_MODULES, buf, len);
         return;
     }
