@@ -29,6 +29,7 @@
 #include "member/leader.h"
 #include "obs/expo.h"
 #include "obs/httpd.h"
+#include "obs/page.h"
 #include "obs/sd.h"
 #include "cluster/keys.h"
 #include "cluster/runtime.h"
@@ -53,11 +54,22 @@ typedef struct {
     bool leaving;
 } s_daemon;
 
-/* GET /metrics: the member's and the runtime's, as this node runs them. */
+/* GET /metrics: the member's and the runtime's, as this node runs them;
+ * GET / and /api/v1/status: the status page and what it reads (a
+ * member's). */
 static char *s_http(void *arg, const char *path, size_t *len,
                     const char **type)
 {
     const s_daemon *d = arg;
+    if (d->leader && !strcmp(path, "/")) {
+        const char *page = assay_status_page(len);
+        *type = "text/html; charset=utf-8";
+        return strndup(page, *len);
+    }
+    if (d->leader && !strcmp(path, "/api/v1/status")) {
+        *type = "application/json";
+        return assay_leader_status_json(d->leader, len);
+    }
     if (strcmp(path, "/metrics"))
         return NULL;
     assay_expo *e = assay_expo_new();

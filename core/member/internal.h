@@ -267,6 +267,12 @@ void mb_ignore(void *arg, int status, void *result);
  * the command's result once it is applied, or with why not. */
 void mb_commit_reply(assay_leader *self, const assay_bytes *route,
                      const char *verb, assay_cmd *cmd, json_t *data);
+/* The bodies of assay.cluster (an ok or error reply), assay.stats and
+ * assay.runtimes (lead.c, stats.c, services.c), which the status page's
+ * API serves as well (status.c). */
+json_t *mb_cluster_json(assay_leader *self);
+json_t *mb_stats_json(assay_leader *self);
+json_t *mb_runtimes_json(assay_leader *self);
 /* lead.c: the consensus module's view (0, or why not). */
 int mb_status(assay_leader *self, assay_consensus_status *st);
 /* tick.c: a housekeeping command's end (arg: its s_chore). */

@@ -105,7 +105,7 @@ static int64_t s_speaks(const assay_leader *self)
     return cap > 0 && cap < ASSAY_STATE_LEVEL ? cap : ASSAY_STATE_LEVEL;
 }
 
-static json_t *s_cluster_json(assay_leader *self)
+json_t *mb_cluster_json(assay_leader *self)
 {
     assay_consensus_status st;
     int rc = mb_status(self, &st);
@@ -159,7 +159,7 @@ static void s_member_done(void *arg, int status, void *result)
                  assay_cp_error(status, "cluster %s: %s", mb_str(p->data, "op"),
                           assay_strerror(status)));
     else
-        mb_reply(p->leader, &route, p->verb, s_cluster_json(p->leader));
+        mb_reply(p->leader, &route, p->verb, mb_cluster_json(p->leader));
     mb_pending_free(p);
 }
 
@@ -178,7 +178,7 @@ static void s_upgrade(assay_leader *self, const assay_bytes *route,
         return;
     }
     if (level <= assay_state_level(self->state)) {
-        mb_reply(self, route, verb, s_cluster_json(self));
+        mb_reply(self, route, verb, mb_cluster_json(self));
         return;
     }
     s_pending *p =
@@ -208,7 +208,7 @@ static void s_svc_cluster(assay_leader *self, const assay_bytes *route,
     }
     const char *op = assay_cp_cluster_op_name((int)req.op);
     if (req.op == ASSAY_CP_CLUSTER_STATUS) {
-        mb_reply(self, route, verb, s_cluster_json(self));
+        mb_reply(self, route, verb, mb_cluster_json(self));
         return;
     }
     if (!self->leading) {

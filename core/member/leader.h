@@ -21,6 +21,9 @@ void assay_leader_destroy(assay_leader **self_p);
 /* One line for systemd's STATUS=: "member ID leads" or "member ID
  * follows LEADER" (or "... no leader known"). */
 void assay_leader_status(assay_leader *self, char *buf, size_t len);
+/* GET /api/v1/status: the member, its cluster, stats, runtimes and the
+ * latest failures as JSON (malloc'd), or NULL (core/member/status.c). */
+char *assay_leader_status_json(assay_leader *self, size_t *len);
 /* Appends the member's metrics (docs/operations.md#metrics) to e
  * (core/member/metrics.c). */
 struct assay_expo;

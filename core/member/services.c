@@ -198,10 +198,8 @@ bool mb_labels_match(const json_t *want, const json_t *have)
     return true;
 }
 
-void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,
-                     const char *verb, const json_t *body)
+json_t *mb_runtimes_json(assay_leader *self)
 {
-    (void)body;
     json_t *list = json_array();
     int64_t now = assay_now_ms();
     assay_runtime_rec *r;
@@ -227,10 +225,15 @@ void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,
         }
         json_array_append_new(list, o);
     }
-    mb_reply(
-        self, route, verb,
-        assay_cp_ok(json_pack("{s:o, s:I}", "runtimes", list, "refused_registrations",
-                        (json_int_t)self->refused)));
+    return json_pack("{s:o, s:I}", "runtimes", list, "refused_registrations",
+                     (json_int_t)self->refused);
+}
+
+void mb_svc_runtimes(assay_leader *self, const assay_bytes *route,
+                     const char *verb, const json_t *body)
+{
+    (void)body;
+    mb_reply(self, route, verb, assay_cp_ok(mb_runtimes_json(self)));
 }
 
 void mb_svc_plugins(assay_leader *self, const assay_bytes *route,

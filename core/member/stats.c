@@ -112,10 +112,8 @@ static json_t *s_schedules(assay_leader *self)
                      (json_int_t)c[5]);
 }
 
-void mb_svc_stats(assay_leader *self, const assay_bytes *route,
-                  const char *verb, const json_t *body)
+json_t *mb_stats_json(assay_leader *self)
 {
-    (void)body;
     const mb_rates *r = self->rates;
     json_int_t alive = 0, dead = 0;
     assay_runtime_rec *rec;
@@ -130,5 +128,12 @@ void mb_svc_stats(assay_leader *self, const assay_bytes *route,
         "latency_ms", assay_state_latency_json(self->state), "runtimes",
         "alive", alive, "dead", dead, "schedules", s_schedules(self),
         "since_ms", (json_int_t)r->since_ms);
-    mb_reply(self, route, verb, assay_cp_ok(o));
+    return o;
+}
+
+void mb_svc_stats(assay_leader *self, const assay_bytes *route,
+                  const char *verb, const json_t *body)
+{
+    (void)body;
+    mb_reply(self, route, verb, assay_cp_ok(mb_stats_json(self)));
 }

@@ -899,6 +899,11 @@ assay_job *assay_state_done(const assay_state *self, size_t *count)
     return self->done.head;
 }
 
+assay_job *assay_state_done_newest(const assay_state *self)
+{
+    return self->done.tail;
+}
+
 assay_job *assay_state_jobs(const assay_state *self) { return self->all_head; }
 
 size_t assay_state_job_count(const assay_state *self) { return self->n_jobs; }

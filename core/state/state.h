@@ -337,8 +337,10 @@ size_t assay_state_job_count(const assay_state *self);
 /* Jobs held in state `st`. */
 size_t assay_state_count(const assay_state *self, assay_job_state st);
 size_t assay_state_spec_count(const assay_state *self);
-/* Terminal jobs, oldest end first (linked by next), and how many. */
+/* Terminal jobs, oldest end first (linked by next), and how many; the
+ * newest (walk back by prev). */
 assay_job *assay_state_done(const assay_state *self, size_t *count);
+assay_job *assay_state_done_newest(const assay_state *self);
 
 assay_job *assay_state_job(const assay_state *self, const char *id);
 assay_spec_rec *assay_state_spec(const assay_state *self, const char *id);
