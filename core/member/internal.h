@@ -273,6 +273,9 @@ void mb_commit_reply(assay_leader *self, const assay_bytes *route,
 json_t *mb_cluster_json(assay_leader *self);
 json_t *mb_stats_json(assay_leader *self);
 json_t *mb_runtimes_json(assay_leader *self);
+/* stats.c: schedules held (active, paused, ended) and their fires by
+ * outcome (started, buffered, skipped, missed, nonexistent, failed). */
+void mb_sched_counts(assay_leader *self, json_int_t n[3], uint64_t c[6]);
 /* lead.c: the consensus module's view (0, or why not). */
 int mb_status(assay_leader *self, assay_consensus_status *st);
 /* tick.c: a housekeeping command's end (arg: its s_chore). */

@@ -95,6 +95,42 @@ static void s_runtimes(assay_leader *self, assay_expo *e)
                       (const char *[]){"state", "dead", NULL}, (double)dead);
 }
 
+static void s_schedules(assay_leader *self, assay_expo *e)
+{
+    static const char *const state[] = {"active", "paused", "ended"};
+    static const char *const outcome[] = {"started", "buffered", "skipped",
+                                          "missed",  "nonexistent", "failed"};
+    json_int_t n[3];
+    uint64_t c[6];
+    mb_sched_counts(self, n, c);
+    assay_expo_family(e, "assay_schedules", "gauge",
+                      "Schedules held, by state.");
+    for (int i = 0; i < 3; i++)
+        assay_expo_sample(e, "assay_schedules",
+                          (const char *[]){"state", state[i], NULL},
+                          (double)n[i]);
+    assay_expo_family(e, "assay_schedule_fires", "gauge",
+                      "Fires of the schedules held, by outcome (a schedule "
+                      "deleted takes its count with it).");
+    for (int i = 0; i < 6; i++)
+        assay_expo_sample(e, "assay_schedule_fires",
+                          (const char *[]){"outcome", outcome[i], NULL},
+                          (double)c[i]);
+}
+
+/* On the leader: how long ago each runtime with a session was heard. */
+static void s_heard(assay_leader *self, assay_expo *e)
+{
+    int64_t now = assay_now_ms();
+    assay_expo_family(e, "assay_runtime_heard_seconds", "gauge",
+                      "Seconds since the leader last heard each runtime "
+                      "it holds a session with.");
+    for (const s_rt *r = self->rt_list; r; r = r->next)
+        assay_expo_sample(e, "assay_runtime_heard_seconds",
+                          (const char *[]){"runtime", r->id, NULL},
+                          (double)(now - r->last_seen_ms) / 1000.0);
+}
+
 static void s_stream(assay_leader *self, assay_expo *e)
 {
     uint64_t end = assay_state_stream_end(self->state);
@@ -122,6 +158,8 @@ void assay_leader_metrics(assay_leader *self, assay_expo *e)
     s_jobs(self, e);
     s_latency(self, e);
     s_runtimes(self, e);
+    s_heard(self, e);
+    s_schedules(self, e);
     s_stream(self, e);
     s_counter(e, "assay_requests_refused_total",
               "Requests and registrations this member refused for the "

@@ -87,10 +87,10 @@ static json_t *s_queue(assay_leader *self)
                      by_action, "running_by_action", running);
 }
 
-static json_t *s_schedules(assay_leader *self)
+void mb_sched_counts(assay_leader *self, json_int_t n[3], uint64_t c[6])
 {
-    json_int_t n[3] = {0}; /* active, paused, ended */
-    uint64_t c[6] = {0};
+    memset(n, 0, 3 * sizeof *n);
+    memset(c, 0, 6 * sizeof *c);
     for (const assay_sched_rec *r = assay_state_schedules(self->state); r;
          r = r->next) {
         n[r->paused ? 1 : assay_sched_ended(r) ? 2 : 0]++;
@@ -99,6 +99,13 @@ static json_t *s_schedules(assay_leader *self)
         for (int i = 0; i < 6; i++)
             c[i] += v[i];
     }
+}
+
+static json_t *s_schedules(assay_leader *self)
+{
+    json_int_t n[3];
+    uint64_t c[6];
+    mb_sched_counts(self, n, c);
     return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I, s:I, s:I, "
                      "s:I, s:I}}",
                      "planning_cpu_ms",

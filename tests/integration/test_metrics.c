@@ -77,6 +77,9 @@ Test(metrics, a_member_and_a_runtime_report_what_ran)
     cr_expect_eq(value(m, "assay_stream_end", ""), 5);
     cr_expect_geq(value(m, "assay_runtimes", "state=alive"), 1);
     cr_expect_gt(value(m, "assay_raft_applied_index", ""), 0);
+    cr_expect_eq(value(m, "assay_schedules", "state=active"), 0);
+    cr_expect_eq(value(m, "assay_schedule_fires", "outcome=started"), 0);
+    cr_expect_lt(value(m, "assay_runtime_heard_seconds", "runtime=rt"), 60);
     json_decref(m);
 
     json_t *r = scrape(rport);
