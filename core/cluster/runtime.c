@@ -18,6 +18,8 @@
 #include "cluster/keys.h"
 #include "cluster/link.h"
 #include "exec/monitor.h"
+#include "exec/pool.h"
+#include "exec/runner.h"
 #include "obs/expo.h"
 #include "plugin/params.h"
 #include "proto/cpmsg.h"
@@ -861,6 +863,15 @@ void assay_runtime_metrics(const assay_runtime *self, assay_expo *e)
                           (const char *[]){"runtime", self->id, NULL},
                           g[i].v);
     }
+    /* More than the executors configured: ones that died (a crash, a
+     * timeout's kill, an output limit) and were started again. */
+    assay_expo_family(e, "assay_runtime_executor_spawns_total", "counter",
+                      "Executor processes started since this runtime "
+                      "started.");
+    assay_expo_sample(e, "assay_runtime_executor_spawns_total",
+                      (const char *[]){"runtime", self->id, NULL},
+                      (double)assay_pool_spawned(
+                          assay_runner_pool(self->runner)));
 }
 
 void assay_runtime_status(const assay_runtime *self, char *buf, size_t len)

@@ -86,6 +86,8 @@ Test(metrics, a_member_and_a_runtime_report_what_ran)
     cr_expect_eq(value(r, "assay_runtime_registered", "runtime=rt"), 1);
     cr_expect_gt(value(r, "assay_runtime_slots", "runtime=rt"), 0);
     cr_expect_eq(value(r, "assay_runtime_attempts", "runtime=rt"), 0);
+    cr_expect_geq(
+        value(r, "assay_runtime_executor_spawns_total", "runtime=rt"), 1);
     cr_expect_null(json_object_get(r, "assay_jobs"),
                    "a runtime reports the member's families");
     json_decref(r);
