@@ -17,6 +17,11 @@ static const char *s_why(const assay_job *j, json_t **result)
     *result = NULL;
     if (j->state == ASSAY_JOB_FAILED || j->state == ASSAY_JOB_CANCELLED)
         return j->reason ? j->reason : assay_job_state_name(j->state);
+    /* Its evidence record knows the status (level 8): only a failure's
+     * result is decoded, not every result the scan walks past. */
+    if (j->end && j->end->status != ASSAY_STATUS_FAIL &&
+        j->end->status != ASSAY_STATUS_ERROR)
+        return NULL;
     if (!j->result ||
         assay_codec_decode(j->result, j->result_len, result, NULL, 0))
         return NULL;
