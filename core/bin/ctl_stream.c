@@ -36,8 +36,11 @@ static void s_print(const assay_ctl_opts *o, const json_t *rec, char **buf,
         size_t n = json_dumpb(rec, *buf, *cap, JSON_COMPACT);
         if (n >= *cap) { /* it did not fit: room for it, and again */
             char *more = realloc(*buf, n + 1);
-            if (!more)
+            if (!more) { /* no room: written piece by piece instead */
+                json_dumpf(rec, stdout, JSON_COMPACT);
+                fputc('\n', stdout);
                 return;
+            }
             *buf = more;
             *cap = n + 1;
             n = json_dumpb(rec, *buf, *cap, JSON_COMPACT);
