@@ -8,17 +8,11 @@
 
 #include "obs/expo.h"
 
-static void s_gauge(assay_expo *e, const char *name, const char *help,
-                    double v)
+/* A family of one sample without labels. */
+static void s_one(assay_expo *e, const char *type, const char *name,
+                  const char *help, double v)
 {
-    assay_expo_family(e, name, "gauge", help);
-    assay_expo_sample(e, name, NULL, v);
-}
-
-static void s_counter(assay_expo *e, const char *name, const char *help,
-                      double v)
-{
-    assay_expo_family(e, name, "counter", help);
+    assay_expo_family(e, name, type, help);
     assay_expo_sample(e, name, NULL, v);
 }
 
@@ -27,16 +21,16 @@ static void s_consensus(assay_leader *self, assay_expo *e)
     assay_consensus_status st;
     if (mb_status(self, &st))
         return;
-    s_gauge(e, "assay_raft_term", "The consensus term this member is in.",
-            (double)st.term);
-    s_gauge(e, "assay_raft_commit_index",
-            "The last log index this member knows committed.",
-            (double)st.commit_index);
-    s_gauge(e, "assay_raft_applied_index",
-            "The last log index this member applied.",
-            (double)st.applied_index);
-    s_gauge(e, "assay_raft_last_index",
-            "The last log index this member holds.", (double)st.last_index);
+    s_one(e, "gauge", "assay_raft_term",
+          "The consensus term this member is in.", (double)st.term);
+    s_one(e, "gauge", "assay_raft_commit_index",
+          "The last log index this member knows committed.",
+          (double)st.commit_index);
+    s_one(e, "gauge", "assay_raft_applied_index",
+          "The last log index this member applied.",
+          (double)st.applied_index);
+    s_one(e, "gauge", "assay_raft_last_index",
+          "The last log index this member holds.", (double)st.last_index);
 }
 
 static void s_jobs(assay_leader *self, assay_expo *e)
@@ -49,14 +43,14 @@ static void s_jobs(assay_leader *self, assay_expo *e)
             (const char *[]){"state",
                              assay_job_state_name((assay_job_state)k), NULL},
             (double)assay_state_count(self->state, (assay_job_state)k));
-    s_counter(e, "assay_jobs_submitted_total",
-              "Jobs submitted, as this member applied them since it "
-              "started.",
-              (double)assay_state_submitted(self->state));
-    s_counter(e, "assay_jobs_ended_total",
-              "Jobs that ended, as this member applied them since it "
-              "started.",
-              (double)assay_state_ended(self->state));
+    s_one(e, "counter", "assay_jobs_submitted_total",
+          "Jobs submitted, as this member applied them since it "
+          "started.",
+          (double)assay_state_submitted(self->state));
+    s_one(e, "counter", "assay_jobs_ended_total",
+          "Jobs that ended, as this member applied them since it "
+          "started.",
+          (double)assay_state_ended(self->state));
 }
 
 static void s_latency(assay_leader *self, assay_expo *e)
@@ -134,8 +128,8 @@ static void s_heard(assay_leader *self, assay_expo *e)
 static void s_stream(assay_leader *self, assay_expo *e)
 {
     uint64_t end = assay_state_stream_end(self->state);
-    s_gauge(e, "assay_stream_end",
-            "The result stream's last position.", (double)end);
+    s_one(e, "gauge", "assay_stream_end",
+          "The result stream's last position.", (double)end);
     assay_expo_family(e, "assay_stream_consumer_lag", "gauge",
                       "Results a durable consumer has not acknowledged.");
     const assay_consumer_rec *c;
@@ -149,11 +143,11 @@ static void s_stream(assay_leader *self, assay_expo *e)
 
 void assay_leader_metrics(assay_leader *self, assay_expo *e)
 {
-    s_gauge(e, "assay_leader",
-            "1 while this member leads and serves, else 0.",
-            self->leading ? 1 : 0);
-    s_gauge(e, "assay_feature_level", "The cluster's feature level.",
-            (double)assay_state_level(self->state));
+    s_one(e, "gauge", "assay_leader",
+          "1 while this member leads and serves, else 0.",
+          self->leading ? 1 : 0);
+    s_one(e, "gauge", "assay_feature_level", "The cluster's feature level.",
+          (double)assay_state_level(self->state));
     s_consensus(self, e);
     s_jobs(self, e);
     s_latency(self, e);
@@ -161,12 +155,12 @@ void assay_leader_metrics(assay_leader *self, assay_expo *e)
     s_heard(self, e);
     s_schedules(self, e);
     s_stream(self, e);
-    s_counter(e, "assay_requests_refused_total",
-              "Requests and registrations this member refused for the "
-              "asker's role since it started.",
-              (double)self->denied);
-    s_counter(e, "assay_registrations_refused_total",
-              "Runtime registrations refused at max_runtimes since this "
-              "member started.",
-              (double)self->refused);
+    s_one(e, "counter", "assay_requests_refused_total",
+          "Requests and registrations this member refused for the "
+          "asker's role since it started.",
+          (double)self->denied);
+    s_one(e, "counter", "assay_registrations_refused_total",
+          "Runtime registrations refused at max_runtimes since this "
+          "member started.",
+          (double)self->refused);
 }
