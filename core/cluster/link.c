@@ -161,6 +161,14 @@ int assay_link_guests(assay_link *self, bool allow)
     return S_OP(self, guests, self->t, allow);
 }
 
+int assay_link_refusals(assay_link *self, assay_transport_refusals *out)
+{
+    *out = (assay_transport_refusals){.struct_size = sizeof *out};
+    if (!S_HAS(self->ops, refusals))
+        return ASSAY_EUNSUPP;
+    return S_OP(self, refusals, self->t, out);
+}
+
 bool assay_link_wanted(assay_link *self, int id, const char *topic)
 {
     /* Transports without the slot (or that cannot tell) publish always. */

@@ -57,6 +57,9 @@ int assay_link_fd(assay_link *self);
 /* Lets clients with unknown keys in as guests, or no longer
  * (transport.h's guests(); ASSAY_EUNSUPP from a transport without it). */
 int assay_link_guests(assay_link *self, bool allow);
+/* Handshakes the transport refused, by why (transport.h's refusals();
+ * zeros and ASSAY_EUNSUPP from a transport without it). */
+int assay_link_refusals(assay_link *self, assay_transport_refusals *out);
 int assay_link_subscribe(assay_link *self, int id, const char *prefix);
 /* Whether anyone subscribes to `topic` on PUBLISH link `id` now. */
 bool assay_link_wanted(assay_link *self, int id, const char *topic);

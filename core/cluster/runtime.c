@@ -827,6 +827,34 @@ void assay_runtime_destroy(assay_runtime **self_p)
     *self_p = NULL;
 }
 
+/* Per plugin: which plugins' jobs take executors down, and how. */
+static void s_plugin_faults(const assay_runtime *self, assay_expo *e)
+{
+    const assay_pool *pool = assay_runner_pool(self->runner);
+    const assay_pool_faults *f;
+    assay_expo_family(e, "assay_runtime_executor_restarts_total", "counter",
+                      "Executors that ended while running a job of the "
+                      "plugin, by cause, each started again.");
+    for (size_t i = 0; (f = assay_pool_faults_at(pool, i)); i++)
+        for (int c = 0; c < ASSAY_POOL_CAUSES; c++)
+            if (f->ended[c])
+                assay_expo_sample(
+                    e, "assay_runtime_executor_restarts_total",
+                    (const char *[]){"runtime", self->id, "plugin",
+                                     f->plugin, "cause",
+                                     ASSAY_POOL_CAUSE_NAMES[c], NULL},
+                    (double)f->ended[c]);
+    assay_expo_family(e, "assay_runtime_plugin_faults_total", "counter",
+                      "Jobs of the plugin whose result was an error (the "
+                      "plugin's own, or an attempt lost with its "
+                      "executor), cancelled ones aside.");
+    for (size_t i = 0; (f = assay_pool_faults_at(pool, i)); i++)
+        assay_expo_sample(e, "assay_runtime_plugin_faults_total",
+                          (const char *[]){"runtime", self->id, "plugin",
+                                           f->plugin, NULL},
+                          (double)f->errors);
+}
+
 void assay_runtime_metrics(const assay_runtime *self, assay_expo *e)
 {
     size_t held = 0, unsent = 0;
@@ -872,6 +900,7 @@ void assay_runtime_metrics(const assay_runtime *self, assay_expo *e)
                       (const char *[]){"runtime", self->id, NULL},
                       (double)assay_pool_spawned(
                           assay_runner_pool(self->runner)));
+    s_plugin_faults(self, e);
 }
 
 void assay_runtime_status(const assay_runtime *self, char *buf, size_t len)

@@ -78,6 +78,7 @@ typedef struct s_job {
     bool marked;       /* its end-of-output mark was read: output complete */
     bool over_limit;   /* it wrote more than the output limit */
     bool cancelled;
+    assay_pool_faults *faults; /* its plugin's counts */
     struct s_job *next;
 } s_job;
 
@@ -121,7 +122,41 @@ struct assay_pool {
     int next_exec; /* where the search for an executor starts */
     int spawn_failures;
     int delivered;
+    /* Per plugin; the last entry once the others are taken: the rest. */
+    assay_pool_faults faults[ASSAY_POOL_PLUGINS + 1];
+    size_t n_faults;
 };
+
+const char *const ASSAY_POOL_CAUSE_NAMES[ASSAY_POOL_CAUSES] = {
+    "crash", "timeout", "output_limit", "protocol", "cancelled"};
+
+/* The counts of plugin `name`: found, or made while there is room. */
+static assay_pool_faults *s_faults(assay_pool *self, const char *name)
+{
+    for (size_t i = 0; i < self->n_faults; i++)
+        if (!strcmp(self->faults[i].plugin, name))
+            return &self->faults[i];
+    assay_pool_faults *f = &self->faults[self->n_faults];
+    if (self->n_faults < ASSAY_POOL_PLUGINS) {
+        strlcpy(f->plugin, name, sizeof f->plugin);
+        self->n_faults++;
+    } else {
+        strlcpy(f->plugin, ASSAY_POOL_OTHER, sizeof f->plugin);
+    }
+    return f;
+}
+
+const assay_pool_faults *assay_pool_faults_at(const assay_pool *self,
+                                              size_t i)
+{
+    if (i < self->n_faults)
+        return &self->faults[i];
+    /* The rest, once anything was counted there. */
+    return i == self->n_faults && self->n_faults == ASSAY_POOL_PLUGINS &&
+                   self->faults[i].plugin[0]
+               ? &self->faults[i]
+               : NULL;
+}
 
 static void s_push_back(s_queue *q, s_job *j)
 {
@@ -159,6 +194,9 @@ static void s_deliver(assay_pool *self, s_job *j, json_t *result)
     json_object_del(result, "t");
     json_object_del(result, "seq");
     json_object_set_new(result, "job", json_string(j->job_id));
+    const char *status = json_string_value(json_object_get(result, "status"));
+    if (!j->cancelled && status && !strcmp(status, "error"))
+        j->faults->errors++;
     self->outstanding--;
     self->delivered++;
     j->cb(j->arg, result);
@@ -642,6 +680,24 @@ static void s_reason_from_status(int status, char *buf, size_t len)
     }
 }
 
+/* Why an executor that was running `head` ended, from the reason it was
+ * given (s_kill's, or its wait status's). */
+static assay_pool_cause s_cause(const s_job *head, const char *reason,
+                                bool ours)
+{
+    if (head->cancelled)
+        return ASSAY_POOL_CANCELLED;
+    if (!ours)
+        return ASSAY_POOL_CRASH;
+    if (!strcmp(reason, "timeout"))
+        return ASSAY_POOL_TIMEOUT;
+    if (!strncmp(reason, "output limit", 12))
+        return ASSAY_POOL_OUTPUT;
+    if (!strncmp(reason, "executor protocol error", 23))
+        return ASSAY_POOL_PROTOCOL;
+    return ASSAY_POOL_CRASH;
+}
+
 /* Reaps e once its socket is closed: the head job fails, the rest go
  * back to the front of the pending queue, and a replacement starts. */
 static void s_reap(assay_pool *self, s_exec *e)
@@ -694,6 +750,7 @@ static void s_reap(assay_pool *self, s_exec *e)
     e->sock = e->out = e->pidfd = -1;
     if (head) {
         self->spawn_failures = 0;
+        head->faults->ended[s_cause(head, reason, ours)]++;
         s_fail(self, head, reason, output);
     } else {
         self->spawn_failures++;
@@ -922,6 +979,7 @@ int assay_pool_submit(assay_pool *self, const assay_task *t,
     j->seq = ++self->next_seq;
     j->job_id = strdup(t->job_id ? t->job_id : "");
     j->user = assay_runas_user(self->runas, t->plugin);
+    j->faults = s_faults(self, t->plugin ? t->plugin : "(none)");
     j->timeout_ms = t->timeout_ms > 0 ? t->timeout_ms : 1;
     j->cb = cb;
     j->arg = arg;

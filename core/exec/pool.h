@@ -89,4 +89,29 @@ size_t assay_pool_capacity(const assay_pool *self);
 /* Executors started since creation, replacements included. */
 uint64_t assay_pool_spawned(const assay_pool *self);
 
+/* Why an executor running a job ended (and was started again). */
+typedef enum {
+    ASSAY_POOL_CRASH,     /* a signal we did not send, or an exit */
+    ASSAY_POOL_TIMEOUT,   /* killed at the job's timeout */
+    ASSAY_POOL_OUTPUT,    /* killed past output_limit */
+    ASSAY_POOL_PROTOCOL,  /* killed for breaking the executor protocol */
+    ASSAY_POOL_CANCELLED, /* killed because its job was cancelled */
+    ASSAY_POOL_CAUSES
+} assay_pool_cause;
+extern const char *const ASSAY_POOL_CAUSE_NAMES[ASSAY_POOL_CAUSES];
+
+/* Per plugin since creation (metrics): executors that ended running one
+ * of its jobs, by cause, and its jobs whose result was an error (the
+ * plugin's own, or a lost attempt's). At most ASSAY_POOL_PLUGINS plugins
+ * by name; the rest are counted together as ASSAY_POOL_OTHER. */
+#define ASSAY_POOL_PLUGINS 64
+#define ASSAY_POOL_OTHER "(other)"
+typedef struct assay_pool_faults {
+    char plugin[64];
+    uint64_t ended[ASSAY_POOL_CAUSES];
+    uint64_t errors;
+} assay_pool_faults;
+const assay_pool_faults *assay_pool_faults_at(const assay_pool *self,
+                                              size_t i);
+
 #endif

@@ -46,6 +46,10 @@
 #include "state/snapshotter.h"
 #include "state/state.h"
 
+/* Codes ASSAY_ERRNO_MAP has, and one for any other. */
+#define MB_REFUSAL_COUNT_(name, num, text) +1
+#define MB_REFUSAL_CODES (1 ASSAY_ERRNO_MAP(MB_REFUSAL_COUNT_))
+
 #define MAX_DISPATCH_BATCH 4096
 /* Message bodies one loop turn decodes at most (then polls again). */
 #define DRAIN_BYTES ((size_t)2 << 20)
@@ -182,6 +186,9 @@ struct assay_leader {
      * Claiming: that command is in flight. */
     bool leading, claiming;
     uint64_t denied; /* requests and registrations its roles refused */
+    /* Error replies sent, by code (index -code; 0: a code past the
+     * table): assay_requests_refused_total{reason}. */
+    uint64_t refusals[MB_REFUSAL_CODES];
     /* Who sent the request a service is handling (its key's name and
      * role; NULL without security), set around each service call. */
     const char *asker, *asker_role;
@@ -374,6 +381,10 @@ int64_t mb_wall_ms(const assay_leader *self);
 struct assay_sched_limits mb_sched_limits(const assay_leader *self);
 /* When schedule id is next due (ms), INT64_MAX if never / unknown. */
 int64_t mb_sched_due(const assay_leader *self, const char *id);
+/* The same for any member (status.c): a leader's plan; one that does
+ * not lead works it out from rec as the leader plans it. */
+int64_t mb_sched_next_due(assay_leader *self,
+                          const struct assay_sched_rec *rec);
 /* rec's definition compiled (NULL if it cannot be here). */
 const struct assay_sched_def *mb_sched_def(assay_leader *self,
                                            const struct assay_sched_rec *rec);

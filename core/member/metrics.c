@@ -33,6 +33,58 @@ static void s_consensus(assay_leader *self, assay_expo *e)
           "The last log index this member holds.", (double)st.last_index);
 }
 
+/* Queued jobs by priority (-1000 to 1000, jobspec.c), summed over the
+ * placement classes, parked ones too: one sample per priority that has
+ * any, and always priority 0. */
+static void s_queued(assay_leader *self, assay_expo *e)
+{
+    enum { LOW = -1000, SPAN = 2001 };
+    uint64_t *n = calloc(SPAN, sizeof *n);
+    if (!n)
+        return;
+    for (int parked = 0; parked < 2; parked++)
+        for (const assay_class *c = parked ? assay_state_parked(self->state)
+                                           : assay_state_classes(self->state);
+             c; c = c->next)
+            if (c->priority >= LOW && c->priority < LOW + SPAN)
+                n[c->priority - LOW] += c->queued;
+    assay_expo_family(e, "assay_jobs_queued", "gauge",
+                      "Jobs queued, by priority.");
+    for (int i = SPAN - 1; i >= 0; i--)
+        if (n[i] || i == -LOW) {
+            char prio[16];
+            snprintf(prio, sizeof prio, "%d", i + LOW);
+            assay_expo_sample(e, "assay_jobs_queued",
+                              (const char *[]){"priority", prio, NULL},
+                              (double)n[i]);
+        }
+    free(n);
+}
+
+/* One action's samples of one family: submitted, or ended by state. */
+typedef struct {
+    assay_expo *e;
+    bool ended;
+} s_counts_arg;
+
+static void s_action_counts(void *arg, const assay_action_counts *c)
+{
+    const s_counts_arg *a = arg;
+    if (!a->ended) {
+        assay_expo_sample(a->e, "assay_jobs_submitted_total",
+                          (const char *[]){"action", c->action, NULL},
+                          (double)c->submitted);
+        return;
+    }
+    static const char *const st[] = {"completed", "failed", "cancelled"};
+    const uint64_t v[] = {c->completed, c->failed, c->cancelled};
+    for (int i = 0; i < 3; i++)
+        assay_expo_sample(a->e, "assay_jobs_ended_total",
+                          (const char *[]){"action", c->action, "state",
+                                           st[i], NULL},
+                          (double)v[i]);
+}
+
 static void s_jobs(assay_leader *self, assay_expo *e)
 {
     assay_expo_family(e, "assay_jobs", "gauge",
@@ -43,14 +95,17 @@ static void s_jobs(assay_leader *self, assay_expo *e)
             (const char *[]){"state",
                              assay_job_state_name((assay_job_state)k), NULL},
             (double)assay_state_count(self->state, (assay_job_state)k));
-    s_one(e, "counter", "assay_jobs_submitted_total",
-          "Jobs submitted, as this member applied them since it "
-          "started.",
-          (double)assay_state_submitted(self->state));
-    s_one(e, "counter", "assay_jobs_ended_total",
-          "Jobs that ended, as this member applied them since it "
-          "started.",
-          (double)assay_state_ended(self->state));
+    s_queued(self, e);
+    assay_expo_family(e, "assay_jobs_submitted_total", "counter",
+                      "Jobs submitted, by action, as this member applied "
+                      "them since it started.");
+    assay_state_action_counts(self->state, s_action_counts,
+                              &(s_counts_arg){e, false});
+    assay_expo_family(e, "assay_jobs_ended_total", "counter",
+                      "Jobs that ended, by action and state, as this "
+                      "member applied them since it started.");
+    assay_state_action_counts(self->state, s_action_counts,
+                              &(s_counts_arg){e, true});
 }
 
 static void s_latency(assay_leader *self, assay_expo *e)
@@ -141,6 +196,72 @@ static void s_stream(assay_leader *self, assay_expo *e)
                           (double)(end - c->acked));
 }
 
+/* Every error reply, by its code: a client's mistakes, a full disk, a
+ * follower asked what only the leader answers. */
+static void s_refusals(assay_leader *self, assay_expo *e)
+{
+    assay_expo_family(e, "assay_requests_refused_total", "counter",
+                      "Requests this member answered with an error since it "
+                      "started, by the error's code.");
+    for (int i = 0; i < MB_REFUSAL_CODES; i++)
+        if (self->refusals[i] || i == -ASSAY_EPERM)
+            assay_expo_sample(
+                e, "assay_requests_refused_total",
+                (const char *[]){"reason",
+                                 i ? assay_err_name(-i) : "ASSAY_EUNKNOWN",
+                                 NULL},
+                (double)self->refusals[i]);
+}
+
+/* Who was kept out: handshakes the transport refused (keys no
+ * certificate allows, roles that may not subscribe, requests it could
+ * not read), requests a key's role may not make, enrolment tokens
+ * refused. */
+static void s_auth(assay_leader *self, assay_expo *e)
+{
+    assay_transport_refusals t;
+    if (!self->link || assay_link_refusals(self->link, &t))
+        t = (assay_transport_refusals){0};
+    const struct {
+        const char *reason;
+        uint64_t n;
+    } r[] = {{"unknown_key", t.unknown_key},
+             {"may_not_subscribe", t.subscribe},
+             {"malformed_handshake", t.malformed},
+             {"role", self->denied},
+             {"enrol_token", self->enrol_refused}};
+    assay_expo_family(e, "assay_auth_failures_total", "counter",
+                      "Authentication and authorisation failures since "
+                      "this member started, by reason.");
+    for (size_t i = 0; i < sizeof r / sizeof *r; i++)
+        assay_expo_sample(e, "assay_auth_failures_total",
+                          (const char *[]){"reason", r[i].reason, NULL},
+                          (double)r[i].n);
+}
+
+static void s_snapshots(assay_leader *self, assay_expo *e)
+{
+    if (!self->snap)
+        return;
+    const assay_snapshot_stats *st = assay_snapshotter_stats(self->snap);
+    assay_expo_family(e, "assay_snapshot_seconds", "histogram",
+                      "Snapshots made since this member started: from the "
+                      "fork of the encoding child until the member took "
+                      "its encoding.");
+    assay_expo_histogram(e, "assay_snapshot_seconds", NULL,
+                         ASSAY_SNAPSHOT_BOUNDS_S, st->counts,
+                         ASSAY_SNAPSHOT_BUCKETS - 1, st->sum_s);
+    s_one(e, "counter", "assay_snapshot_failures_total",
+          "Snapshots whose encoding child failed or was killed.",
+          (double)st->failed);
+    s_one(e, "gauge", "assay_snapshot_last_bytes",
+          "The size of the last snapshot made, in bytes.",
+          (double)st->last_bytes);
+    s_one(e, "gauge", "assay_snapshot_last_fork_seconds",
+          "How long the loop paused to fork for the last snapshot.",
+          st->last_fork_s);
+}
+
 void assay_leader_metrics(assay_leader *self, assay_expo *e)
 {
     s_one(e, "gauge", "assay_leader",
@@ -155,10 +276,9 @@ void assay_leader_metrics(assay_leader *self, assay_expo *e)
     s_heard(self, e);
     s_schedules(self, e);
     s_stream(self, e);
-    s_one(e, "counter", "assay_requests_refused_total",
-          "Requests and registrations this member refused for the "
-          "asker's role since it started.",
-          (double)self->denied);
+    s_refusals(self, e);
+    s_auth(self, e);
+    s_snapshots(self, e);
     s_one(e, "counter", "assay_registrations_refused_total",
           "Runtime registrations refused at max_runtimes since this "
           "member started.",

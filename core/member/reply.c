@@ -65,6 +65,10 @@ const char *mb_str(const json_t *o, const char *k)
 void mb_reply(assay_leader *self, const assay_bytes *route, const char *service,
               json_t *body)
 {
+    if (json_is_false(json_object_get(body, "ok"))) {
+        json_int_t code = json_integer_value(json_object_get(body, "code"));
+        self->refusals[code < 0 && -code < MB_REFUSAL_CODES ? -code : 0]++;
+    }
     int rc = assay_link_send(self->link, self->server, route,
                              ASSAY_MDP_CLIENT, service, body);
     if (rc)

@@ -20,7 +20,7 @@ typedef assay_job_list st_list;
 typedef struct st_keys st_keys;
 /* Schedules (schedule.c). */
 typedef struct st_scheds st_scheds;
-typedef struct st_latency st_latency;
+typedef struct st_action st_action;
 /* Drift (drift.c) and the result stream's order (stream.c). */
 typedef struct st_drift st_drift;
 typedef struct st_stream st_stream;
@@ -39,10 +39,12 @@ struct assay_state {
     /* Running jobs cancelled since the leader last looked (id -> itself):
      * it tells their runtimes (assay_state_cancelled_drain). */
     assay_index *cancelled;
-    /* stats.c: counters, and action -> st_latency. */
+    /* stats.c: counters, and action -> st_action (its counts and
+     * latencies). */
     uint64_t n_submitted, n_ended;
     assay_index *latency;
     assay_latency_hist hist[2]; /* waits and runs; never cleared */
+    assay_action_counts other;  /* actions past ASSAY_STATS_ACTIONS */
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;
@@ -280,6 +282,8 @@ int st_consumers_load(assay_state *self, const msgpack_object *list,
 void st_stats_dispatched(assay_state *self, const assay_job *j, int64_t at);
 void st_stats_ran(assay_state *self, const assay_job *j, int64_t at);
 void st_stats_clear(assay_state *self);
+void st_stats_submitted(assay_state *self, const assay_spec_rec *s);
+void st_stats_ended(assay_state *self, const assay_job *j);
 /* Running job j was cancelled: for the leader to tell its runtime. */
 void st_note_cancelled(assay_state *self, const assay_job *j);
 /* Cancels queued or running job j (ended at `at`, reason `why`). */

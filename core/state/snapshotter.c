@@ -31,7 +31,17 @@ struct assay_snapshotter {
     char *tail;    /* commands applied since the fork: {u32 len, bytes} */
     size_t tail_len, tail_cap;
     uint32_t tail_count;
+    assay_snapshot_stats stats;
 };
+
+const double ASSAY_SNAPSHOT_BOUNDS_S[ASSAY_SNAPSHOT_BUCKETS - 1] = {
+    0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
+
+const assay_snapshot_stats *
+assay_snapshotter_stats(const assay_snapshotter *self)
+{
+    return &self->stats;
+}
 
 assay_snapshotter *assay_snapshotter_new(void)
 {
@@ -149,6 +159,7 @@ static int s_fork(assay_snapshotter *self, const assay_state *st)
     self->fd = memfd_create("assay-snapshot", MFD_CLOEXEC);
     if (self->fd < 0)
         return ASSAY_EIO;
+    int64_t before_us = assay_now_us();
     pid_t parent = getpid(), pid = fork();
     if (pid == 0)
         s_child(st, self->fd, parent);
@@ -159,6 +170,7 @@ static int s_fork(assay_snapshotter *self, const assay_state *st)
     }
     self->child = pid;
     self->started_ms = assay_now_ms();
+    self->stats.last_fork_s = (double)(assay_now_us() - before_us) / 1e6;
     self->tail_len = 0;
     self->tail_count = 0;
     return ASSAY_EBUSY;
@@ -188,6 +200,19 @@ static int s_finish(assay_snapshotter *self, void **buf, size_t *len)
             rc = 0;
         }
     }
+    if (rc == 0) {
+        double took = (double)(assay_now_ms() - self->started_ms) / 1000;
+        size_t b = 0;
+        while (b < ASSAY_SNAPSHOT_BUCKETS - 1 &&
+               took > ASSAY_SNAPSHOT_BOUNDS_S[b])
+            b++;
+        self->stats.counts[b]++;
+        self->stats.sum_s += took;
+        self->stats.made++;
+        self->stats.last_bytes = *len;
+    } else {
+        self->stats.failed++;
+    }
     self->child = 0;
     assay_snapshotter_reset(self);
     return rc;
@@ -207,6 +232,7 @@ int assay_snapshotter_take(assay_snapshotter *self, const assay_state *st,
                    "again",
                    CHILD_MAX_MS / 1000);
         assay_snapshotter_reset(self);
+        self->stats.failed++;
         return ASSAY_EIO;
     }
     if (w == 0 || (w < 0 && errno == EINTR))
@@ -216,6 +242,7 @@ int assay_snapshotter_take(assay_snapshotter *self, const assay_state *st,
                    w < 0 ? "lost" : "exit status");
         self->child = 0; /* reaped, or not ours to kill any more */
         assay_snapshotter_reset(self);
+        self->stats.failed++;
         return ASSAY_EIO;
     }
     return s_finish(self, buf, len);

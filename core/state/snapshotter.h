@@ -39,6 +39,22 @@ int assay_snapshotter_take(assay_snapshotter *self, const assay_state *st,
  * stale. */
 void assay_snapshotter_reset(assay_snapshotter *self);
 
+/* Snapshots made and failed since creation (metrics): how long each took
+ * from the fork until the member collected the child's encoding, in
+ * buckets of ASSAY_SNAPSHOT_BOUNDS_S (the last: above every bound); the
+ * last one's size and the loop's pause for its fork. */
+#define ASSAY_SNAPSHOT_BUCKETS 10
+extern const double ASSAY_SNAPSHOT_BOUNDS_S[ASSAY_SNAPSHOT_BUCKETS - 1];
+typedef struct assay_snapshot_stats {
+    uint64_t made, failed;
+    uint64_t counts[ASSAY_SNAPSHOT_BUCKETS];
+    double sum_s;
+    size_t last_bytes;
+    double last_fork_s;
+} assay_snapshot_stats;
+const assay_snapshot_stats *
+assay_snapshotter_stats(const assay_snapshotter *self);
+
 /* Releases a snapshot assay_snapshotter_take returned; any thread. */
 void assay_snapshot_free(void *buf, size_t len);
 

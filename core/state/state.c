@@ -270,6 +270,7 @@ assay_job *st_job_new(assay_state *self, assay_spec_rec *s, const char *id,
     j->seq = ++self->seq;
     s->unfinished++;
     self->n_submitted++;
+    st_stats_submitted(self, s);
     return j;
 }
 
@@ -734,6 +735,7 @@ void st_finish(assay_state *self, assay_job *j, assay_job_state st,
     j->ended_ms = at;
     s_done_add(self, j);
     self->n_ended++;
+    st_stats_ended(self, j);
     if (self->level >= ASSAY_LEVEL_EVIDENCE)
         st_end_begin(self, j);
     if (!j->spec->unfinished && j->spec->sched)

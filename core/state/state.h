@@ -388,6 +388,18 @@ int assay_state_estimates(const assay_state *self,
  * actions). */
 #define ASSAY_STATS_SAMPLES 256
 #define ASSAY_STATS_ACTIONS 1024
+/* Jobs submitted and ended, by their JobSpec's action (metrics), under
+ * the same bound: actions past ASSAY_STATS_ACTIONS count together as
+ * ASSAY_STATS_OTHER. */
+#define ASSAY_STATS_OTHER "(other)"
+typedef struct assay_action_counts {
+    char action[2 * 64 + 2]; /* plugin.action, as jobspec.h bounds it */
+    uint64_t submitted, completed, failed, cancelled;
+} assay_action_counts;
+void assay_state_action_counts(const assay_state *self,
+                               void (*fn)(void *arg,
+                                          const assay_action_counts *c),
+                               void *arg);
 uint64_t assay_state_submitted(const assay_state *self);
 uint64_t assay_state_ended(const assay_state *self);
 json_t *assay_state_latency_json(const assay_state *self);

@@ -10,13 +10,57 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct st_latency {
+#include <bsd/string.h>
+
+struct st_action {
     uint32_t n[2], pos[2]; /* samples held, and where the next goes */
     int64_t ms[2][ASSAY_STATS_SAMPLES];
+    assay_action_counts counts;
 };
 
 const int64_t ASSAY_LATENCY_BOUNDS_MS[ASSAY_LATENCY_BUCKETS - 1] = {
     1, 5, 10, 50, 100, 500, 1000, 5000, 10000, 60000, 300000};
+
+/* Action `action`'s entry: found, or made while fewer than
+ * ASSAY_STATS_ACTIONS are; NULL past that (or out of memory). */
+static st_action *s_action(assay_state *self, const char *action)
+{
+    st_action *l = assay_index_get(self->latency, action);
+    if (l || assay_index_size(self->latency) >= ASSAY_STATS_ACTIONS ||
+        !(l = calloc(1, sizeof *l)))
+        return l;
+    strlcpy(l->counts.action, action, sizeof l->counts.action);
+    if (assay_index_put(self->latency, action, l) != 0) {
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static assay_action_counts *s_counts(assay_state *self, const char *action)
+{
+    st_action *l = action ? s_action(self, action) : NULL;
+    if (l)
+        return &l->counts;
+    strlcpy(self->other.action, ASSAY_STATS_OTHER, sizeof self->other.action);
+    return &self->other;
+}
+
+void st_stats_submitted(assay_state *self, const assay_spec_rec *s)
+{
+    s_counts(self, s->action)->submitted++;
+}
+
+void st_stats_ended(assay_state *self, const assay_job *j)
+{
+    assay_action_counts *c = s_counts(self, j->spec->action);
+    if (j->state == ASSAY_JOB_COMPLETED)
+        c->completed++;
+    else if (j->state == ASSAY_JOB_FAILED)
+        c->failed++;
+    else
+        c->cancelled++;
+}
 
 static void s_sample(assay_state *self, const char *action, int kind,
                      int64_t ms)
@@ -29,16 +73,9 @@ static void s_sample(assay_state *self, const char *action, int kind,
         b++;
     h->counts[b]++;
     h->sum_ms += ms;
-    st_latency *l = assay_index_get(self->latency, action);
-    if (!l) {
-        if (assay_index_size(self->latency) >= ASSAY_STATS_ACTIONS ||
-            !(l = calloc(1, sizeof *l)))
-            return;
-        if (assay_index_put(self->latency, action, l) != 0) {
-            free(l);
-            return;
-        }
-    }
+    st_action *l = s_action(self, action);
+    if (!l)
+        return;
     l->ms[kind][l->pos[kind]] = ms;
     l->pos[kind] = (l->pos[kind] + 1) % ASSAY_STATS_SAMPLES;
     if (l->n[kind] < ASSAY_STATS_SAMPLES)
@@ -96,7 +133,7 @@ static int s_cmp(const void *a, const void *b)
 }
 
 /* {n, p50, p90, p99} of one kind of samples (ms). */
-static json_t *s_pct(const st_latency *l, int kind)
+static json_t *s_pct(const st_action *l, int kind)
 {
     int64_t v[ASSAY_STATS_SAMPLES];
     uint32_t n = l->n[kind];
@@ -119,11 +156,34 @@ typedef struct {
 
 static void s_each(const char *key, void *value, void *arg)
 {
-    const st_latency *l = value;
+    const st_action *l = value;
     json_object_set_new(((s_collect *)arg)->out, key,
                         json_pack("{s:o, s:o}", "queued_to_running",
                                   s_pct(l, 0), "running_to_done",
                                   s_pct(l, 1)));
+}
+
+typedef struct {
+    void (*fn)(void *arg, const assay_action_counts *c);
+    void *arg;
+} s_each_counts;
+
+static void s_each_count(const char *key, void *value, void *arg)
+{
+    (void)key;
+    const s_each_counts *e = arg;
+    e->fn(e->arg, &((const st_action *)value)->counts);
+}
+
+void assay_state_action_counts(const assay_state *self,
+                               void (*fn)(void *arg,
+                                          const assay_action_counts *c),
+                               void *arg)
+{
+    s_each_counts e = {fn, arg};
+    assay_index_each(self->latency, s_each_count, &e);
+    if (self->other.action[0])
+        fn(arg, &self->other);
 }
 
 json_t *assay_state_latency_json(const assay_state *self)

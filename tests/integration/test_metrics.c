@@ -26,25 +26,6 @@ static void teardown(void) { cluster_stop(&c); }
 
 TestSuite(metrics, .fini = teardown, .timeout = 180);
 
-/* The scrape at 127.0.0.1:port, as {name: {labels: value}}. */
-static json_t *scrape(int port)
-{
-    char *out;
-    int rc = harness_sh(&out, PROBE " scrape 127.0.0.1:%d", port);
-    cr_assert_eq(rc, 0, "scrape: %s", out);
-    json_t *j = json_loads(out, 0, NULL);
-    cr_assert_not_null(j, "not JSON: %s", out);
-    free(out);
-    return j;
-}
-
-static double value(const json_t *m, const char *name, const char *labels)
-{
-    const json_t *v = json_object_get(json_object_get(m, name), labels);
-    cr_assert(json_is_number(v), "no %s{%s}", name, labels);
-    return json_number_value(v);
-}
-
 static int status(int port, const char *args)
 {
     char *out;
@@ -57,37 +38,103 @@ static int status(int port, const char *args)
 Test(metrics, a_member_and_a_runtime_report_what_ran)
 {
     int mport = harness_port(), rport = harness_port();
-    char extra[64];
-    snprintf(extra, sizeof extra, "--set metrics_listen=127.0.0.1:%d", mport);
-    cluster_start(&c, extra);
+    char extra[96];
+    /* One raft member, snapshots every 16 entries, so that some are
+     * made. */
+    snprintf(extra, sizeof extra,
+             "--set metrics_listen=127.0.0.1:%d --set snapshot_threshold=16",
+             mport);
+    cluster_start_raft(&c, 1, extra);
     snprintf(extra, sizeof extra, "--set metrics_listen=127.0.0.1:%d", rport);
     cluster_runtime(&c, "rt", extra);
     cr_assert(cluster_submit(&c, "m", 5));
     json_decref(cluster_wait(&c, "m", WAIT_MS));
+    /* A job its timeout kills: its executor is replaced, a fault of
+     * plugin sleep's; and a request refused. */
+    json_t *r = cluster_ctl(
+        &c, NULL, "submit %s",
+        cluster_spec(&c, "t.json",
+                     "{\"id\": \"t\", \"action\": \"sleep.sleep\", "
+                     "\"params\": {\"ms\": 60000}, \"timeout_ms\": 300, "
+                     "\"max_attempts\": 1}"));
+    json_decref(r);
+    json_decref(cluster_wait(&c, "t", WAIT_MS));
+    int code;
+    json_decref(cluster_ctl(&c, &code, "job nope-0"));
+    cr_expect_neq(code, 0, "a job that is not there");
 
-    json_t *m = scrape(mport);
-    cr_expect_eq(value(m, "assay_leader", ""), 1);
-    cr_expect_eq(value(m, "assay_jobs_submitted_total", ""), 5);
-    cr_expect_eq(value(m, "assay_jobs_ended_total", ""), 5);
-    cr_expect_eq(value(m, "assay_jobs", "state=completed"), 5);
-    cr_expect_eq(value(m, "assay_jobs", "state=queued"), 0);
-    cr_expect_eq(value(m, "assay_job_run_seconds_count", ""), 5);
-    cr_expect_eq(value(m, "assay_job_run_seconds_bucket", "le=+Inf"), 5);
-    cr_expect_eq(value(m, "assay_job_wait_seconds_count", ""), 5);
-    cr_expect_eq(value(m, "assay_stream_end", ""), 5);
-    cr_expect_geq(value(m, "assay_runtimes", "state=alive"), 1);
-    cr_expect_gt(value(m, "assay_raft_applied_index", ""), 0);
-    cr_expect_eq(value(m, "assay_schedules", "state=active"), 0);
-    cr_expect_eq(value(m, "assay_schedule_fires", "outcome=started"), 0);
-    cr_expect_lt(value(m, "assay_runtime_heard_seconds", "runtime=rt"), 60);
+    /* Snapshots are taken as commands come: a few more until one is. */
+    json_t *m = NULL;
+    for (int i = 0; i < 40; i++) {
+        json_decref(m);
+        m = cluster_metrics(mport);
+        if (cluster_metric(m, "assay_snapshot_seconds_count", "") >= 1)
+            break;
+        char id[16];
+        snprintf(id, sizeof id, "more%d", i);
+        cr_assert(cluster_submit(&c, id, 1));
+        usleep(100 * 1000);
+    }
+    cr_expect_geq(cluster_metric(m, "assay_snapshot_seconds_count", ""), 1);
+    cr_expect_gt(cluster_metric(m, "assay_snapshot_last_bytes", ""), 0);
+    cr_expect_eq(cluster_metric(m, "assay_snapshot_failures_total", ""), 0);
+    cr_expect_eq(cluster_metric(m, "assay_leader", ""), 1);
+    cr_expect_eq(cluster_metric(m, "assay_jobs_submitted_total",
+                                "action=sleep.sleep"),
+                 1);
+    cr_expect_geq(cluster_metric(m, "assay_jobs_submitted_total",
+                                 "action=noop.pass"),
+                  5);
+    cr_expect_eq(cluster_metric(m, "assay_jobs_ended_total",
+                                "action=sleep.sleep,state=failed"),
+                 1);
+    cr_expect_eq(cluster_metric(m, "assay_jobs_ended_total",
+                                "action=noop.pass,state=failed"),
+                 0);
+    cr_expect_geq(cluster_metric(m, "assay_jobs_ended_total",
+                                 "action=noop.pass,state=completed"),
+                  5);
+    cr_expect_eq(cluster_metric(m, "assay_jobs", "state=failed"), 1);
+    cr_expect_eq(cluster_metric(m, "assay_jobs_queued", "priority=0"), 0);
+    cr_expect_geq(cluster_metric(m, "assay_job_run_seconds_count", ""), 6);
+    cr_expect_eq(cluster_metric(m, "assay_job_run_seconds_count", ""),
+                 cluster_metric(m, "assay_job_run_seconds_bucket",
+                                "le=+Inf"));
+    cr_expect_geq(cluster_metric(m, "assay_job_wait_seconds_count", ""), 6);
+    cr_expect_geq(cluster_metric(m, "assay_stream_end", ""), 6);
+    cr_expect_geq(cluster_metric(m, "assay_runtimes", "state=alive"), 1);
+    cr_expect_gt(cluster_metric(m, "assay_raft_applied_index", ""), 0);
+    cr_expect_eq(cluster_metric(m, "assay_schedules", "state=active"), 0);
+    cr_expect_eq(
+        cluster_metric(m, "assay_schedule_fires", "outcome=started"), 0);
+    cr_expect_lt(
+        cluster_metric(m, "assay_runtime_heard_seconds", "runtime=rt"), 60);
+    cr_expect_eq(cluster_metric(m, "assay_requests_refused_total",
+                                "reason=ASSAY_ENOENT"),
+                 1);
+    cr_expect_eq(cluster_metric(m, "assay_auth_failures_total",
+                                "reason=unknown_key"),
+                 0);
     json_decref(m);
 
-    json_t *r = scrape(rport);
-    cr_expect_eq(value(r, "assay_runtime_registered", "runtime=rt"), 1);
-    cr_expect_gt(value(r, "assay_runtime_slots", "runtime=rt"), 0);
-    cr_expect_eq(value(r, "assay_runtime_attempts", "runtime=rt"), 0);
-    cr_expect_geq(
-        value(r, "assay_runtime_executor_spawns_total", "runtime=rt"), 1);
+    r = cluster_metrics(rport);
+    cr_expect_eq(cluster_metric(r, "assay_runtime_registered", "runtime=rt"),
+                 1);
+    cr_expect_gt(cluster_metric(r, "assay_runtime_slots", "runtime=rt"), 0);
+    cr_expect_eq(cluster_metric(r, "assay_runtime_attempts", "runtime=rt"),
+                 0);
+    cr_expect_geq(cluster_metric(r, "assay_runtime_executor_spawns_total",
+                                 "runtime=rt"),
+                  2);
+    cr_expect_eq(cluster_metric(r, "assay_runtime_executor_restarts_total",
+                                "cause=timeout,plugin=sleep,runtime=rt"),
+                 1);
+    cr_expect_eq(cluster_metric(r, "assay_runtime_plugin_faults_total",
+                                "plugin=sleep,runtime=rt"),
+                 1);
+    cr_expect_eq(cluster_metric(r, "assay_runtime_plugin_faults_total",
+                                "plugin=noop,runtime=rt"),
+                 0);
     cr_expect_null(json_object_get(r, "assay_jobs"),
                    "a runtime reports the member's families");
     json_decref(r);

@@ -725,3 +725,24 @@ void cluster_ctl_refused(cluster *c, const char *args, int code,
     cr_expect(strstr(out, says), "%s: '%s' lacks '%s'", args, out, says);
     free(out);
 }
+
+json_t *cluster_metrics(int port)
+{
+    char *out;
+    int rc = harness_sh(&out, "/usr/bin/python3 " ASSAY_SOURCE_DIR
+                              "/tests/integration/metrics_probe.py scrape "
+                              "127.0.0.1:%d",
+                        port);
+    cr_assert_eq(rc, 0, "scrape: %s", out);
+    json_t *j = json_loads(out, 0, NULL);
+    cr_assert_not_null(j, "not JSON: %s", out);
+    free(out);
+    return j;
+}
+
+double cluster_metric(const json_t *m, const char *name, const char *labels)
+{
+    const json_t *v = json_object_get(json_object_get(m, name), labels);
+    cr_assert(json_is_number(v), "no %s{%s}", name, labels);
+    return json_number_value(v);
+}

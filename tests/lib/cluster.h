@@ -154,6 +154,13 @@ assay_link *cluster_subscribe_as(const char *events,
                                  const char *const *topics, const char *file,
                                  const char *name, const char *role);
 
+/* A scrape of the metrics endpoint at 127.0.0.1:port, parsed by a real
+ * Prometheus parser (tests/integration/metrics_probe.py), as
+ * {name: {"label=value,...": value}}; asserts it answered. */
+json_t *cluster_metrics(int port);
+/* One sample of such a scrape; asserts it is there. */
+double cluster_metric(const json_t *m, const char *name, const char *labels);
+
 /* A raw control-plane client of a member over the transport module (not
  * assayctl): what a third-party control plane would send. */
 typedef struct cluster_cp {

@@ -161,6 +161,7 @@ struct assay_transport {
     void *zap;             /* the ZAP handler's REP socket */
     bool guests;           /* unknown keys let in as "guest" (guests()) */
     uint64_t zap_refused;  /* handshakes refused, for the log's pace */
+    assay_transport_refusals refusals; /* the same, by why */
     time_t zap_said;       /* when a refusal was last logged */
     keyset admitted;       /* keys let in since start */
     keyset revoked;        /* keys whose certificate went while in */
@@ -449,6 +450,7 @@ static int s_zap_answer(assay_transport *self)
             n++;
     }
     const char *status = "400", *text = "no such key";
+    uint64_t *why = &self->refusals.unknown_key; /* counted if refused */
     char key[Z85_KEY + 1] = "", user[256] = "";
     uint8_t meta[400];
     size_t meta_len = 0;
@@ -457,9 +459,10 @@ static int s_zap_answer(assay_transport *self)
         zmq_z85_encode(key, zmq_msg_data(&part[6]), 32);
         s_allow_refresh(self);
         const assay_allowed *cert = assay_allowlist_find(self->allowed, key);
-        if (cert && s_may_not_subscribe(self, &part[2], cert->role))
+        if (cert && s_may_not_subscribe(self, &part[2], cert->role)) {
             text = "its role may not subscribe";
-        else if (!cert && self->guests && s_is(&part[2], self->domain)) {
+            why = &self->refusals.subscribe;
+        } else if (!cert && self->guests && s_is(&part[2], self->domain)) {
             /* Not remembered as admitted: no certificate to revoke. */
             snprintf(user, sizeof user, "%s", key);
             meta_len = s_property("Role", ASSAY_ROLE_NAME_GUEST, meta,
@@ -486,8 +489,11 @@ static int s_zap_answer(assay_transport *self)
         }
     } else {
         text = "not a ZAP 1.0 CURVE request";
+        why = &self->refusals.malformed;
     }
     uint64_t refused = *status == '2' ? 0 : ++self->zap_refused;
+    if (refused)
+        ++*why;
     /* At the 1st, 2nd, 4th, 8th... refusal, and once a minute besides: a
      * new client refused after a long flood is not left unsaid. */
     time_t now = time(NULL);
@@ -1739,6 +1745,17 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
 
 /* ---- descriptor ------------------------------------------------------- */
 
+static int s_refusals(assay_transport *self, assay_transport_refusals *out)
+{
+    /* Only what the caller's struct has room for. */
+    size_t n = out->struct_size < sizeof *out ? out->struct_size
+                                               : sizeof *out;
+    uint32_t size = out->struct_size;
+    memcpy(out, &self->refusals, n);
+    out->struct_size = size;
+    return 0;
+}
+
 static const assay_transport_ops ops = {
     .version = ASSAY_TRANSPORT_VERSION,
     .struct_size = sizeof ops,
@@ -1753,6 +1770,7 @@ static const assay_transport_ops ops = {
     .peer = s_peer,
     .key = s_key,
     .guests = s_guests,
+    .refusals = s_refusals,
 };
 
 static const assay_module desc = {

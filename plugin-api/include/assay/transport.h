@@ -15,7 +15,7 @@
 
 #include "types.h"
 
-#define ASSAY_TRANSPORT_VERSION 4
+#define ASSAY_TRANSPORT_VERSION 5
 
 /* The role peer() gives a sender whose key was revoked while connected. */
 #define ASSAY_ROLE_NAME_REVOKED "revoked"
@@ -92,6 +92,14 @@ typedef struct assay_transport_key {
     const char *certify;
 } assay_transport_key;
 
+/* Handshakes refused on binding links (transports with security). */
+typedef struct assay_transport_refusals {
+    uint32_t struct_size; /* sizeof as the caller knows it */
+    uint64_t unknown_key; /* no certificate allows the client's key */
+    uint64_t subscribe;   /* a key whose role may not subscribe to events */
+    uint64_t malformed;   /* not an authentication request it understands */
+} assay_transport_refusals;
+
 enum {
     ASSAY_LINK_SERVER = 1,   /* bind; receives from many peers (ROUTER) */
     ASSAY_LINK_CLIENT = 2,   /* connect to one server (DEALER) */
@@ -140,6 +148,11 @@ typedef struct assay_transport_ops {
      * (ASSAY_ROLE_NAME_GUEST), named by its key: the core lets guests
      * reach enrolment alone. Off when a transport opens. */
     int (*guests)(assay_transport *self, int allow);
+
+    /* ---- version 5 --------------------------------------------------- */
+    /* Handshakes this instance refused since it opened, by why (counts
+     * only grow; metrics). Fills the fields out->struct_size covers. */
+    int (*refusals)(assay_transport *self, assay_transport_refusals *out);
 } assay_transport_ops;
 
 #endif
