@@ -231,6 +231,18 @@ static s_entry *s_entry_of(assay_leader *self, const assay_sched_rec *rec)
     return e;
 }
 
+/* When rec (compiled as d, or NULL) is next due: its next event's time
+ * plus its jitter, the event in *next; INT64_MAX if never. */
+static int64_t s_next_due(const assay_sched_def *d,
+                          const assay_sched_rec *rec, assay_sched_event *next)
+{
+    if (!d || assay_sched_ended(rec) ||
+        !assay_sched_def_next(d, rec->cursor_ms,
+                              rec->cursor_ms + LOOKAHEAD_MS, next))
+        return INT64_MAX;
+    return next->at_ms + assay_sched_def_jitter_ms(d, next->at_ms);
+}
+
 /* Works out when schedule `id` is next due, from the state's record. */
 static void s_plan(assay_leader *self, const char *id)
 {
@@ -244,12 +256,7 @@ static void s_plan(assay_leader *self, const char *id)
     }
     if (!(e = s_entry_of(self, rec)) || e->firing)
         return;
-    e->due_ms = INT64_MAX;
-    if (e->def && !assay_sched_ended(rec) &&
-        assay_sched_def_next(e->def, rec->cursor_ms,
-                             rec->cursor_ms + LOOKAHEAD_MS, &e->next))
-        e->due_ms = e->next.at_ms +
-                    assay_sched_def_jitter_ms(e->def, e->next.at_ms);
+    e->due_ms = s_next_due(e->def, rec, &e->next);
     s_heap(h, e);
 }
 
@@ -455,6 +462,24 @@ int64_t mb_sched_due(const assay_leader *self, const char *id)
 {
     const s_entry *e = assay_index_get(self->scheds->by_id, id);
     return e && e->def ? e->due_ms : INT64_MAX;
+}
+
+int64_t mb_sched_next_due(assay_leader *self, const assay_sched_rec *rec)
+{
+    if (self->leading)
+        return mb_sched_due(self, rec->id);
+    /* Compiled for this answer only: a member that does not lead keeps
+     * no plans (they would outlive deleted schedules). */
+    assay_sched_limits lim = mb_sched_limits(self);
+    assay_sched_def *d = NULL;
+    assay_sched_event ev;
+    char err[ASSAY_ERRMSG_SIZE];
+    int64_t due = assay_sched_def_parse(rec->def, &lim, false, &d, err,
+                                        sizeof err)
+                      ? INT64_MAX
+                      : s_next_due(d, rec, &ev);
+    assay_sched_def_destroy(&d);
+    return due;
 }
 
 const assay_sched_def *mb_sched_def(assay_leader *self,

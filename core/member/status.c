@@ -1,14 +1,20 @@
 /* core/member/status.c - what the status page reads (docs/operations.md
  * #the-status-page): GET /api/v1/status on metrics_listen, one JSON
  * document built from what assay.cluster, assay.stats and
- * assay.runtimes answer, and the most recent failures with their
- * reasons. Read-only; bounded: the failures are looked for among the
- * newest SCAN ended jobs only. */
+ * assay.runtimes answer (each runtime with its plugins), the first
+ * schedules with when each fires next, and the most recent failures
+ * with their reasons. Read-only; bounded: SCHEDULES schedules, and the
+ * failures looked for among the newest SCAN ended jobs only. */
 #include "member/internal.h"
+
+#include "state/schedule.h"
 
 /* Failures listed, and ended jobs looked at for them, at most. */
 #define FAILURES 20
 #define SCAN 20000
+/* Schedules listed at most (a member that does not lead compiles each
+ * to tell its next fire). */
+#define SCHEDULES 50
 
 /* A job that ended badly: failed or cancelled (its reason), or completed
  * with a check that did not pass (its message). NULL: it passed. */
@@ -53,14 +59,74 @@ static json_t *s_failures(assay_leader *self)
     return list;
 }
 
+/* The first SCHEDULES schedules in creation order: {id, state, next_ms
+ * (null: none), last (its newest decision, null: none)}. */
+static json_t *s_schedules(assay_leader *self)
+{
+    json_t *list = json_array();
+    for (const assay_sched_rec *r = assay_state_schedules(self->state);
+         r && json_array_size(list) < SCHEDULES; r = r->next) {
+        int64_t due = mb_sched_next_due(self, r);
+        const assay_sched_run *run = assay_sched_run_at(r, 0);
+        json_t *last = run ? json_pack("{s:s, s:I}", "outcome",
+                                       assay_run_outcome_name(run->outcome),
+                                       "nominal_ms",
+                                       (json_int_t)run->nominal_ms)
+                           : json_null();
+        if (run && run->reason)
+            json_object_set_new(last, "reason", json_string(run->reason));
+        json_array_append_new(
+            list,
+            json_pack("{s:s, s:s, s:o, s:o}", "id", r->id, "state",
+                      r->paused              ? "paused"
+                      : assay_sched_ended(r) ? "ended"
+                                             : "active",
+                      "next_ms",
+                      due == INT64_MAX ? json_null() : json_integer(due),
+                      "last", last));
+    }
+    return list;
+}
+
+/* assay.runtimes' list, each runtime with "plugins": ["name@version",
+ * ...] from its catalogue. */
+static json_t *s_runtimes(assay_leader *self)
+{
+    json_t *o = mb_runtimes_json(self), *rt;
+    size_t i;
+    json_array_foreach(json_object_get(o, "runtimes"), i, rt) {
+        const assay_runtime_rec *rec =
+            assay_state_runtime(self->state, mb_str(rt, "id"));
+        json_t *names = json_array(), *p;
+        size_t k;
+        json_array_foreach(
+            json_object_get(
+                json_object_get(rec ? rec->info : NULL, "catalog"),
+                "plugins"),
+            k, p) {
+            const char *name = mb_str(p, "name"), *ver = mb_str(p, "version");
+            if (name && ver) {
+                char nv[512];
+                snprintf(nv, sizeof nv, "%s@%s", name, ver);
+                json_array_append_new(names, json_string(nv));
+            }
+        }
+        json_object_set_new(rt, "plugins", names);
+    }
+    return o;
+}
+
 char *assay_leader_status_json(assay_leader *self, size_t *len)
 {
     json_t *cluster = mb_cluster_json(self);
     json_object_del(cluster, "ok");
-    json_t *o = json_pack("{s:s, s:o, s:o, s:o, s:o}", "member", self->id,
-                          "cluster", cluster, "stats", mb_stats_json(self),
-                          "runtimes", mb_runtimes_json(self), "failures",
-                          s_failures(self));
+    size_t n_sched = assay_state_schedule_count(self->state);
+    json_t *o = json_pack(
+        "{s:s, s:o, s:o, s:o, s:o, s:I, s:o}", "member", self->id, "cluster",
+        cluster, "stats", mb_stats_json(self), "runtimes", s_runtimes(self),
+        "schedules", s_schedules(self), "schedules_more",
+        (json_int_t)(n_sched > SCHEDULES ? n_sched - SCHEDULES : 0),
+        "failures", s_failures(self));
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     *len = text ? strlen(text) : 0;
     json_decref(o);

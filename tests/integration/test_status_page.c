@@ -1,15 +1,19 @@
 /* tests/integration/test_status_page.c - the status page in a real
  * browser (headless Chromium): served from the member's metrics_listen,
  * it loads with no console error and, from /api/v1/status, shows the
- * runtime that joined and a job that failed with its reason - a reason
- * carrying markup is shown as text, never made into an element. A
- * screenshot is kept in the build tree (artifacts/status-page.png).
+ * runtime that joined with its plugins, a schedule with its next fire
+ * time and last outcome, and a job that failed with its reason - a
+ * reason carrying markup is shown as text, never made into an element.
+ * A screenshot is kept in the build tree (artifacts/status-page.png).
  *
  * Every wait is bounded; every process is stopped (cluster_stop). */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <bsd/string.h>
 
 #include "cluster.h"
 #include "harness.h"
@@ -45,6 +49,16 @@ Test(status_page, shows_runtimes_and_failures_in_a_browser)
                      "id=injected>x</b>\", \"mode\": 420}}")));
     cr_assert_eq(code, 0);
     json_decref(cluster_wait(&c, "bad", WAIT_MS));
+    /* A schedule due at 03:00 UTC daily, run once by hand: its next fire
+     * is the cron's, its last outcome the trigger's. */
+    json_decref(cluster_ctl(
+        &c, &code, "schedule create %s",
+        cluster_spec(&c, "nightly.json",
+                     "{\"id\": \"nightly\", \"cron\": \"0 3 * * *\", "
+                     "\"spec\": {\"action\": \"noop.pass\"}}")));
+    cr_assert_eq(code, 0, "schedule create failed");
+    json_decref(cluster_ctl(&c, &code, "schedule trigger nightly"));
+    cr_assert_eq(code, 0, "schedule trigger failed");
 
     char *api;
     cr_assert_eq(harness_sh(&api, "curl -s http://127.0.0.1:%d/api/v1/status",
@@ -55,6 +69,32 @@ Test(status_page, shows_runtimes_and_failures_in_a_browser)
     cr_expect(strstr(api, "\"rt-page\""), "%s", api);
     cr_expect_eq(json_array_size(json_object_get(s, "failures")), 1, "%s",
                  api);
+    json_t *sched = json_array_get(json_object_get(s, "schedules"), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(sched, "id")),
+                     "nightly", "%s", api);
+    cr_expect_str_eq(json_string_value(json_object_get(sched, "state")),
+                     "active", "%s", api);
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_object_get(sched, "last"), "outcome")),
+                     "started", "%s", api);
+    long long next = json_integer_value(json_object_get(sched, "next_ms"));
+    cr_expect(next > time(NULL) * 1000LL && next % 86400000 == 3 * 3600000,
+              "next_ms is not the next 03:00 UTC: %s", api);
+    /* As the page shows it (Date.toISOString). */
+    char iso[40];
+    time_t next_s = (time_t)(next / 1000);
+    strftime(iso, sizeof iso, "%Y-%m-%dT%H:%M:%S.000Z", gmtime(&next_s));
+    /* The runtime's plugins as name@version: noop's among them. */
+    json_t *rt = json_array_get(
+        json_object_get(json_object_get(s, "runtimes"), "runtimes"), 0);
+    char plugin[128] = "";
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(rt, "plugins"), i, p) {
+        if (!strncmp(json_string_value(p), "noop@", 5))
+            strlcpy(plugin, json_string_value(p), sizeof plugin);
+    }
+    cr_expect(*plugin, "no noop@VERSION among the plugins: %s", api);
     json_decref(s);
     free(api);
 
@@ -65,6 +105,12 @@ Test(status_page, shows_runtimes_and_failures_in_a_browser)
                c.dir, port, c.dir);
     cr_expect(strstr(dom, "Assay: member"), "no title: %.2000s", dom);
     cr_expect(strstr(dom, "<td>rt-page</td>"), "no runtime: %.4000s", dom);
+    cr_expect(*plugin && strstr(dom, plugin), "no plugin %s: %.4000s",
+              plugin, dom);
+    cr_expect(strstr(dom, "<td>nightly</td>"), "no schedule: %.4000s", dom);
+    cr_expect(strstr(dom, iso), "no next fire %s: %.4000s", iso, dom);
+    cr_expect(strstr(dom, "<td>started</td>"), "no last outcome: %.4000s",
+              dom);
     cr_expect(strstr(dom, "<td>bad-0</td>"), "no failed job: %.4000s", dom);
     cr_expect(strstr(dom, "&lt;b id=injected&gt;"),
               "the reason is not shown as text: %.4000s", dom);
