@@ -1,7 +1,8 @@
 /* core/obs/page.h - the status page (docs/operations.md#the-status-page):
  * one self-contained HTML document (no CDN, no build step) that reads
- * /api/v1/status every two seconds and draws members, runtimes, the
- * queue, throughput over the last minutes and recent failures. Every
+ * /api/v1/status every two seconds and draws members, runtimes and
+ * their plugins, the queue, throughput over the last minutes,
+ * schedules with their next fire times and recent failures. Every
  * value is set as text, never as markup: job ids and reasons come from
  * anyone who may submit. */
 #ifndef ASSAY_CORE_OBS_PAGE_H
