@@ -76,23 +76,31 @@ int assay_log_level_parse(const char *name)
     return ASSAY_EINVAL;
 }
 
-void assay_logf(int level, const char *fmt, ...)
+static void s_vlog(int level, const char *job, const char *runtime,
+                   const char *fmt, va_list ap) ASSAY_PRINTF(4, 0);
+static void s_vlog(int level, const char *job, const char *runtime,
+                   const char *fmt, va_list ap)
 {
     if (level > s_level)
         return;
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     /* syslog's priorities: err, warning, info, debug. */
     static const int prio[] = {3, 4, 6, 7};
     int l = level < 0 ? 0 : level > 3 ? 3 : level;
-    if (s_to_journal() &&
-        sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", prio[l],
-                        "SYSLOG_IDENTIFIER=%s", s_program,
-                        "ASSAY_LEVEL=%s", s_names[l], NULL) >= 0)
-        return;
+    if (s_to_journal()) {
+        /* Fields with no id are left out: the list ends at the first
+         * NULL, so the ids come last, the one present first. */
+        const char *f1 = job ? "ASSAY_JOB=%s" : runtime ? "ASSAY_RUNTIME=%s"
+                                                        : NULL;
+        const char *v1 = job ? job : runtime;
+        const char *f2 = job && runtime ? "ASSAY_RUNTIME=%s" : NULL;
+        if (sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", prio[l],
+                            "SYSLOG_IDENTIFIER=%s", s_program,
+                            "ASSAY_LEVEL=%s", s_names[l], f1, v1, f2,
+                            runtime, NULL) >= 0)
+            return;
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -109,6 +117,23 @@ void assay_logf(int level, const char *fmt, ...)
     line[len - 1] = '\n'; /* a cut line still ends its line */
     /* A failed write has nowhere to be reported. */
     (void)!write(s_fd, line, len);
+}
+
+void assay_logf(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(level, NULL, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void assay_logf_ids(int level, const char *job, const char *runtime,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s_vlog(level, job, runtime, fmt, ap);
+    va_end(ap);
 }
 
 void assay_log_tail(const char *path, const char *name, int lines,

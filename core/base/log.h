@@ -19,6 +19,12 @@ int assay_log_fd(void);
 const char *assay_log_level_name(int level);
 int assay_log_level_parse(const char *name);
 void assay_logf(int level, const char *fmt, ...) ASSAY_PRINTF(2, 3);
+/* A line about a job and/or a runtime (NULL: none): in the journal the
+ * ids are fields of their own, ASSAY_JOB and ASSAY_RUNTIME, so that
+ * `journalctl ASSAY_RUNTIME=rt7` finds every line about rt7; on stderr
+ * the line alone (its text names them). */
+void assay_logf_ids(int level, const char *job, const char *runtime,
+                    const char *fmt, ...) ASSAY_PRINTF(4, 5);
 /* Copies the last `lines` lines (at most 64) of the log file at `path` to
  * `out`, under a header naming `name`: what a daemon said, for the tools
  * and tests that started it. Nothing when the file cannot be read. */

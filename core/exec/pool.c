@@ -722,8 +722,19 @@ static void s_reap(assay_pool *self, s_exec *e)
         strlcpy(reason, e->reason, sizeof reason);
     else
         s_reason_from_status(status, reason, sizeof reason);
-    assay_warn("executor %d ended: %s", (int)e->pid, reason);
     s_job *head = s_pop(&e->jobs);
+    if (head) {
+        /* The runtime names a job "ID#ATTEMPT": the journal field is ID. */
+        char job[256];
+        strlcpy(job, head->job_id, sizeof job);
+        char *hash = strrchr(job, '#');
+        if (hash)
+            *hash = '\0';
+        assay_logf_ids(ASSAY_LOG_WARN, job, NULL,
+                       "executor %d ended running %s: %s", (int)e->pid,
+                       head->job_id, reason);
+    } else
+        assay_warn("executor %d ended: %s", (int)e->pid, reason);
     /* The head's output is what was read before its mark, or before the
      * executor died if it never wrote one. */
     json_t *output = head ? s_output(head) : NULL;

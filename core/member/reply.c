@@ -49,7 +49,8 @@ void mb_refused(assay_leader *self, const char *id)
     self->refused++;
     if (now - self->refused_logged_ms < REFUSAL_LOG_MS)
         return;
-    assay_warn("refused registration from %s: max_runtimes (%lld) sessions "
+    assay_logf_ids(ASSAY_LOG_WARN, NULL, id,
+                   "refused registration from %s: max_runtimes (%lld) sessions "
                "held (%llu refused since the last such line)",
                id, (long long)self->conf->max_runtimes,
                (unsigned long long)(self->refused - self->refused_said));
@@ -345,7 +346,8 @@ static void s_unreachable(assay_leader *self, s_rt *r)
         }
     }
     json_decref(items);
-    assay_warn("runtime %s disconnected: %zu dispatched job%s requeued; no "
+    assay_logf_ids(ASSAY_LOG_WARN, NULL, r->id,
+                   "runtime %s disconnected: %zu dispatched job%s requeued; no "
                "work for it until it is heard again",
                r->id, n, n == 1 ? "" : "s");
 }

@@ -56,7 +56,8 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
     if (r && m->peer && strcmp(r->key, m->peer) &&
         assay_now_ms() - r->last_seen_ms <=
             r->heartbeat_ms * self->conf->heartbeat_misses) {
-        assay_warn("refused registration as runtime %s from key %s: key %s "
+        assay_logf_ids(ASSAY_LOG_WARN, NULL, id,
+                   "refused registration as runtime %s from key %s: key %s "
                    "holds its live session",
                    id, m->peer, r->key);
         return;
@@ -135,7 +136,8 @@ static void s_on_register(assay_leader *self, const assay_link_msg *m)
             mb_pending_free(p);
         return;
     }
-    assay_info("runtime %s registered (heartbeat %lld ms)", id,
+    assay_logf_ids(ASSAY_LOG_INFO, NULL, id,
+               "runtime %s registered (heartbeat %lld ms)", id,
                (long long)hb);
 }
 
@@ -212,7 +214,8 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
     if (!j || !res || j->state != ASSAY_JOB_RUNNING ||
         j->attempt != attempt || strcmp(j->runtime, r->id) || j->reported) {
         /* Fencing: a late or foreign result changes nothing. */
-        assay_info("ignored result for %.96s attempt %lld from %s (job %s)",
+        assay_logf_ids(ASSAY_LOG_INFO, jid, r->id,
+                   "ignored result for %.96s attempt %lld from %s (job %s)",
                    jid ? jid : "(none)", (long long)attempt, r->id,
                    j ? assay_job_state_name(j->state) : "unknown");
         mb_queue_ack(self, r, jid ? jid : "", attempt, true);
@@ -228,7 +231,8 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
         json_object_del(res, "retryable"); /* the message's own */
         json_t *deep = NULL;
         if (s_depth(res) > RESULT_MAX_DEPTH) {
-            assay_warn("runtime %s: result of %s nested deeper than %d "
+            assay_logf_ids(ASSAY_LOG_WARN, j->id, r->id,
+                       "runtime %s: result of %s nested deeper than %d "
                        "levels: recorded as an error",
                        r->id, j->id, RESULT_MAX_DEPTH);
             deep = json_pack("{s:s, s:s, s:s, s:[], s:{}}", "status",
@@ -253,7 +257,9 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
     assay_runtime_rec *rec = assay_state_runtime(self->state, r->id);
     const char *fault = rec ? assay_catalog_fault(cat) : "not registered";
     if (fault) {
-        assay_warn("runtime %s: catalogue update refused: %s", r->id, fault);
+        assay_logf_ids(ASSAY_LOG_WARN, NULL, r->id,
+                       "runtime %s: catalogue update refused: %s", r->id,
+                       fault);
         return;
     }
     mb_commit(self,
@@ -262,7 +268,8 @@ static void s_on_catalog(assay_leader *self, s_rt *r, const json_t *b)
                                 json_object_get(rec->info, "capacity"), cat,
                                 json_object_get(rec->info, "host")),
               mb_ignore, NULL);
-    assay_info("runtime %s: catalogue updated", r->id);
+    assay_logf_ids(ASSAY_LOG_INFO, NULL, r->id, "runtime %s: catalogue updated",
+                   r->id);
 }
 
 /* A message from a runtime whose key was revoked while it was connected
@@ -276,7 +283,8 @@ static void s_cut_revoked(assay_leader *self, const assay_link_msg *m)
     if (!r || !m->peer || strcmp(r->key, m->peer) ||
         r->last_seen_ms == INT64_MIN / 2)
         return;
-    assay_warn("runtime %s: its key %s was revoked: no more jobs for it, "
+    assay_logf_ids(ASSAY_LOG_WARN, NULL, r->id,
+               "runtime %s: its key %s was revoked: no more jobs for it, "
                "and those it runs move", r->id, m->peer);
     r->limit = r->sent;
     r->last_seen_ms = INT64_MIN / 2;
@@ -329,7 +337,8 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
          * now, not after its heartbeats are missed. */
         assay_runtime_rec *rec = mb_rt_rec(self, r);
         if (rec && rec->alive && !assay_index_get(self->flipping, r->id)) {
-            assay_info("runtime %s leaves: its jobs move now", r->id);
+            assay_logf_ids(ASSAY_LOG_INFO, NULL, r->id,
+                           "runtime %s leaves: its jobs move now", r->id);
             mb_runtime_gone(self, rec, r, "runtime left");
         }
     } else if (!strcmp(m->verb, ASSAY_RT_RESULT)) {
@@ -339,7 +348,8 @@ static void s_on_runtime(assay_leader *self, const assay_link_msg *m)
         json_array_foreach(json_object_get(m->body, "results"), i, it)
             s_on_result(self, r, it);
     } else
-        assay_warn("runtime %s: unknown command '%s': dropped", r->id,
+        assay_logf_ids(ASSAY_LOG_WARN, NULL, r->id,
+                       "runtime %s: unknown command '%s': dropped", r->id,
                    m->verb);
 }
 

@@ -77,7 +77,8 @@ void mb_runtime_gone(assay_leader *self, assay_runtime_rec *rec, s_rt *r,
      * event is (notify.c): a leader deposed while it was stopped judges
      * every runtime silent, but its verdict never commits. */
     if (mb_commit_liveness(self, rec->id, false, mb_ignore, NULL) != 0)
-        assay_warn("cannot commit the death of runtime %s", rec->id);
+        assay_logf_ids(ASSAY_LOG_WARN, NULL, rec->id,
+                       "cannot commit the death of runtime %s", rec->id);
     for (assay_job *j = assay_state_running_on(self->state, rec->id, NULL); j;
          j = j->rt_next)
         if (!j->reported)
@@ -98,7 +99,8 @@ static bool s_silent(assay_leader *self, const assay_runtime_rec *rec,
 
 static void s_dead(assay_leader *self, assay_runtime_rec *rec, s_rt *r)
 {
-    assay_warn("runtime %s missed %lld heartbeats: marking it dead", rec->id,
+    assay_logf_ids(ASSAY_LOG_WARN, NULL, rec->id,
+                   "runtime %s missed %lld heartbeats: marking it dead", rec->id,
                (long long)self->conf->heartbeat_misses);
     mb_runtime_gone(self, rec, r, "runtime dead");
 }

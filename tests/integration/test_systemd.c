@@ -125,3 +125,53 @@ Test(systemd, a_line_the_journal_does_not_take_goes_to_stderr)
     free(out);
     free(dir);
 }
+
+/* Under systemd, a line about a runtime or a job carries its id as a
+ * field of its own (ASSAY_RUNTIME, ASSAY_JOB), as well as PRIORITY and
+ * SYSLOG_IDENTIFIER. No journald runs here: in a mount namespace of its
+ * own, with a tmpfs over /run, a socket of the test's stands in for the
+ * journal's (tests/integration/journal_sink.py). Needs root. */
+Test(systemd, journal_entries_carry_runtime_and_job_ids)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root for a mount namespace");
+    char *out, *dir = harness_tmpdir();
+    char *spec = harness_write(
+        dir, "t.json",
+        "{\"id\": \"jt\", \"action\": \"sleep.sleep\", \"params\": {\"ms\": "
+        "60000}, \"timeout_ms\": 300, \"max_attempts\": 1}");
+    int port = harness_port(), ev = harness_port();
+    int rc = harness_sh(
+        &out,
+        "unshare -m sh -c 'mount -t tmpfs tmpfs /run && "
+        "mkdir -p /run/systemd/journal && "
+        "{ /usr/bin/python3 %s/tests/integration/journal_sink.py "
+        "/run/systemd/journal/socket %s/entries & s=$!; } && "
+        "i=0; while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 200 ]; "
+        "do sleep 0.05; i=$((i+1)); done; : >%s/err; "
+        "JOURNAL_STREAM=$(stat -c %%d:%%i %s/err) %sassayd --node-id m1 "
+        "--executors 1 --plugins-dir %s " CLUSTER_NODE_FLAGS " --listen "
+        "tcp://127.0.0.1:%d --events tcp://127.0.0.1:%d 2>>%s/err & d=$!; "
+        "%sassayctl --endpoint tcp://127.0.0.1:%d --wait-ms 15000 submit "
+        "%s --wait >/dev/null 2>&1; kill $d; wait $d; kill $s; wait $s; "
+        "true' 2>&1",
+        ASSAY_SOURCE_DIR, dir, dir, dir, HARNESS_BIN, HARNESS_PLUGINS, port,
+        ev, dir, HARNESS_BIN, port, spec);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    cr_assert_eq(harness_sh(&out, "cat %s/entries", dir), 0);
+    /* Entries are blank-line separated: each wanted one is whole. */
+    cr_expect(strstr(out, "MESSAGE=runtime m1 registered"), "%s", out);
+    cr_expect(strstr(out, "SYSLOG_IDENTIFIER=assayd"), "%s", out);
+    cr_expect(strstr(out, "\nASSAY_RUNTIME=m1\n"), "%s", out);
+    cr_expect(strstr(out, "\nASSAY_JOB=jt-0\n"), "%s", out);
+    char *job = strstr(out, "executor ");
+    cr_expect(job && strstr(job, "PRIORITY=4\n"), "%s", out);
+    free(out);
+    cr_assert_eq(harness_sh(&out, "cat %s/err", dir), 0);
+    cr_expect(!strstr(out, "registered"),
+              "a line the journal took went to stderr too: %s", out);
+    free(out);
+    free(spec);
+    free(dir);
+}
