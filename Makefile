@@ -39,14 +39,17 @@ demo:
 install: build
 	cmake --install $(BUILD)
 
-# assay_<version>_amd64.deb in $(PBUILD): installed under /usr, the
-# configuration in /etc/assay (docs/operations.md#the-debian-package).
+# assay_<version>_amd64.deb (the programs; the configuration in
+# /etc/assay) and libassay-plugin-dev_<version>_amd64.deb (headers,
+# pkg-config and CMake files, libassay-testing) in $(PBUILD), installed
+# under /usr (docs/operations.md#the-debian-package).
 PBUILD  ?= build-pkg
 package: deps
 	cmake -S . -B $(PBUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DASSAY_TESTS=OFF \
 	    -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_SYSCONFDIR=/etc >/dev/null
 	cmake --build $(PBUILD) -j$(JOBS)
-	cd $(PBUILD) && cpack >/dev/null && ls -1 $(CURDIR)/$(PBUILD)/assay_*.deb
+	cd $(PBUILD) && cpack >/dev/null && \
+	    ls -1 "$$PWD"/assay_*.deb "$$PWD"/libassay-plugin-dev_*.deb
 
 # libFuzzer, FUZZ_SECONDS per target, in a separate clang build. New inputs
 # go to $(FBUILD)/corpus/<target> (libFuzzer writes only to its first

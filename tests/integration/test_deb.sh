@@ -1,9 +1,11 @@
 #!/bin/sh
-# tests/integration/test_deb.sh BUILD_DIR - the Debian package CPack makes
-# from this build, installed into a throwaway root (dpkg --root, the
-# maintainer scripts run outside it and leave the host alone), started
-# from the installed files, a job run through it, then removed and
-# purged: nothing of it left behind.
+# tests/integration/test_deb.sh BUILD_DIR - the two Debian packages CPack
+# makes from this build, assay and libassay-plugin-dev, installed into a
+# throwaway root (dpkg --root, the maintainer scripts run outside it and
+# leave the host alone): each has its own files, a job runs through the
+# installed programs, a plugin builds with the installed pkg-config files
+# and passes its libassay-testing test, then both are removed (dev first)
+# and purged: nothing of them left behind.
 set -u
 build=$1
 tmp=$(mktemp -d /tmp/assay-deb-XXXXXX)
@@ -19,7 +21,16 @@ fail() { echo "FAIL $*"; [ -f "$tmp/m.log" ] && tail -5 "$tmp/m.log"; exit 1; }
     fail "cpack: $(tail -5 "$tmp/cpack.log")"
 deb=$(ls "$tmp"/pkg/assay_*_*.deb 2>/dev/null | head -1)
 [ -n "$deb" ] || fail "no assay_<version>_<arch>.deb"
-echo "ok made $(basename "$deb")"
+dev=$(ls "$tmp"/pkg/libassay-plugin-dev_*_*.deb 2>/dev/null | head -1)
+[ -n "$dev" ] || fail "no libassay-plugin-dev_<version>_<arch>.deb"
+n=$(ls "$tmp"/pkg/*.deb | wc -l)
+[ "$n" = 2 ] || fail "$n packages, want 2: $(ls "$tmp"/pkg/*.deb)"
+version=$(dpkg-deb -f "$deb" Version)
+dpkg-deb -f "$dev" Depends | grep -q "assay (= $version)" ||
+    fail "libassay-plugin-dev does not depend on assay (= $version): $(dpkg-deb -f "$dev" Depends)"
+[ "$(dpkg-deb -f "$deb" Section)/$(dpkg-deb -f "$dev" Section)" = admin/libdevel ] ||
+    fail "sections: $(dpkg-deb -f "$deb" Section)/$(dpkg-deb -f "$dev" Section)"
+echo "ok made $(basename "$deb") $(basename "$dev")"
 
 root=$tmp/root
 mkdir -p "$root/var/lib/dpkg/updates" "$root/var/lib/dpkg/info"
@@ -28,16 +39,36 @@ dpkg() {
     command dpkg --root="$root" --log="$tmp/dpkg.log" \
         --force-script-chrootless --force-depends --force-not-root "$@"
 }
-dpkg -i "$deb" >"$tmp/dpkg.out" 2>&1 || fail "dpkg -i: $(cat "$tmp/dpkg.out")"
-for f in usr/bin/assayd usr/bin/assayctl usr/lib/systemd/system/assayd.service \
-    usr/lib/systemd/system/assayd@.service usr/share/man/man8/assayd.8 \
-    usr/share/man/man5/assayd.conf.5 usr/share/bash-completion/completions/assayctl \
-    usr/include/assay/action.h; do
-    [ -e "$root/$f" ] || [ -e "$root/$f.gz" ] || fail "not installed: /$f"
+dpkg -i "$deb" "$dev" >"$tmp/dpkg.out" 2>&1 || fail "dpkg -i: $(cat "$tmp/dpkg.out")"
+dpkg -L assay >"$tmp/assay.list" || fail "dpkg -L assay"
+dpkg -L libassay-plugin-dev >"$tmp/dev.list" || fail "dpkg -L libassay-plugin-dev"
+# has LIST PATTERN: the package's file list has a path matching PATTERN.
+has() { grep -Eq "$2" "$tmp/$1.list"; }
+for f in /usr/bin/assayd /usr/bin/assayctl /usr/bin/assay-bench \
+    /usr/libexec/assay/assay-executor /assay/plugins/assay-action_noop.so \
+    /assay/modules/assay-consensus_raft.so /assay/modules/assay-transport_zmq.so \
+    /libassay-client.so.0 /usr/lib/systemd/system/assayd.service \
+    /usr/lib/systemd/system/assayd@.service /usr/share/man/man8/assayd.8 \
+    /usr/share/man/man5/assayd.conf.5 /usr/share/bash-completion/completions/assayctl \
+    /assay/assayd.conf; do
+    has assay "$f(\.gz)?\$" || fail "not in assay: $f"
 done
-ls "$root"/usr/lib/*/assay/plugins/assay-action_noop.so "$root"/usr/lib/assay/plugins/assay-action_noop.so 2>/dev/null | grep -q . ||
-    fail "no noop plugin installed"
-echo "ok installed"
+for f in /usr/include/assay/action.h /usr/include/assay/testing.h \
+    /usr/include/assay/client.h /pkgconfig/assay-plugin.pc /pkgconfig/assay-testing.pc \
+    /pkgconfig/assay-client.pc /cmake/Assay/AssayConfig.cmake \
+    /usr/share/assay/plugin-template/plugin.c.in /libassay-testing.so.0 \
+    /libassay-testing.so /libassay-client.so; do
+    has dev "$f\$" || fail "not in libassay-plugin-dev: $f"
+done
+! has assay '/usr/include/|\.pc$|/cmake/|plugin-template|libassay-testing|libassay-[a-z]+\.so$' ||
+    fail "development files in assay: $(grep -E '/usr/include/|\.pc$|/cmake/|plugin-template|libassay-testing|libassay-[a-z]+\.so$' "$tmp/assay.list" | head -3)"
+! has dev '/bin/|/libexec/|/assay/plugins/|/assay/modules/|/systemd/|/man/|/etc/|libassay-client\.so\.' ||
+    fail "runtime files in libassay-plugin-dev: $(grep -E '/bin/|/libexec/|/assay/plugins/|/assay/modules/|/systemd/|/man/|/etc/|libassay-client\.so\.' "$tmp/dev.list" | head -3)"
+cat "$tmp/assay.list" "$tmp/dev.list" >"$tmp/all.list"
+while read -r f; do
+    [ -e "$root$f" ] || [ -L "$root$f" ] || fail "listed, not installed: $f"
+done <"$tmp/all.list"
+echo "ok installed: $(grep -c . "$tmp/assay.list") paths in assay, $(grep -c . "$tmp/dev.list") in libassay-plugin-dev"
 
 # Started from the installed files: they find their plugins, modules and
 # executor beside their own bin/.
@@ -61,9 +92,42 @@ grep -q "pass" "$tmp/run.out" || fail "no pass: $(cat "$tmp/run.out")"
 kill "$pid"; wait "$pid" 2>/dev/null; pid=
 echo "ok a job ran through the installed files"
 
-dpkg -r assay >"$tmp/dpkg.out" 2>&1 || fail "dpkg -r: $(cat "$tmp/dpkg.out")"
+# A plugin from the installed template (libassay-plugin-dev, found by the
+# installed assayctl), built with nothing but the installed .pc files
+# (relocatable: they work inside the root), and its own test run through
+# the installed libassay-testing and executor.
+pc=$(dirname "$(grep '/assay-plugin\.pc$' "$tmp/dev.list")")
+export PKG_CONFIG_PATH="$root$pc"
+"$root/usr/bin/assayctl" plugin new tiny --dir "$tmp/tiny" >"$tmp/new.out" 2>&1 ||
+    fail "plugin new from the installed template: $(cat "$tmp/new.out")"
+# shellcheck disable=SC2046 # word splitting of pkg-config output is wanted
+cc -Wall -Wextra -Werror $(pkg-config --cflags assay-plugin) -o "$tmp/tiny.so" \
+    "$tmp/tiny/tiny.c" $(pkg-config --libs assay-plugin) >"$tmp/cc.out" 2>&1 ||
+    fail "a plugin with the installed assay-plugin.pc: $(cat "$tmp/cc.out")"
+# shellcheck disable=SC2046
+cc -Wall -Wextra -Werror $(pkg-config --cflags assay-testing) -o "$tmp/test_tiny" \
+    "$tmp/tiny/test_tiny.c" $(pkg-config --libs assay-testing) >"$tmp/cc.out" 2>&1 ||
+    fail "its test with the installed assay-testing.pc: $(cat "$tmp/cc.out")"
+"$tmp/test_tiny" "$tmp/tiny.so" >"$tmp/test.out" 2>&1 ||
+    fail "the plugin's test: $(cat "$tmp/test.out")"
+echo "ok a plugin built and tested with the installed libassay-plugin-dev"
+
+# Development files first, as apt would (it depends on assay): assay
+# still works without them.
+dpkg -r libassay-plugin-dev >"$tmp/dpkg.out" 2>&1 ||
+    fail "dpkg -r libassay-plugin-dev: $(cat "$tmp/dpkg.out")"
+while read -r f; do
+    if [ -f "$root$f" ] || [ -L "$root$f" ]; then
+        fail "dpkg -r libassay-plugin-dev left $f"
+    fi
+done <"$tmp/dev.list"
+"$root/usr/bin/assayctl" plugins --local >"$tmp/plugins.out" 2>&1 ||
+    fail "assayctl without libassay-plugin-dev: $(cat "$tmp/plugins.out")"
+dpkg -r assay >"$tmp/dpkg.out" 2>&1 || fail "dpkg -r assay: $(cat "$tmp/dpkg.out")"
 [ -e "$root/usr/bin/assayd" ] && fail "dpkg -r left /usr/bin/assayd"
-dpkg -P assay >"$tmp/dpkg.out" 2>&1 || fail "dpkg -P: $(cat "$tmp/dpkg.out")"
+dpkg -P libassay-plugin-dev assay >"$tmp/dpkg.out" 2>&1 || fail "dpkg -P: $(cat "$tmp/dpkg.out")"
+info=$(find "$root/var/lib/dpkg/info" -name 'assay.*' -o -name 'libassay-plugin-dev.*')
+[ -z "$info" ] || fail "dpkg still has, after purge: $info"
 left=$(find "$root" -type f ! -path "$root/var/lib/dpkg/*" | head -5)
 [ -z "$left" ] || fail "left after purge: $left"
 echo "ok removed and purged"
