@@ -30,6 +30,8 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug",
                                          NULL};
 /* security stores the index into securities[] (ASSAY_SECURITY_*). */
 static const char *const securities[] = {"none", "curve", NULL};
+/* metrics_auth stores the index into metrics_auths[] (ASSAY_HTTP_AUTH_*). */
+static const char *const metrics_auths[] = {"auto", "token", "none", NULL};
 
 enum conf_type { CONF_STRING, CONF_INT, CONF_ENUM };
 
@@ -162,6 +164,12 @@ static const struct conf_key keys[] = {
            "HOST:PORT this node serves Prometheus metrics on (GET "
            "/metrics), from its own loop; empty: none. Bind it to "
            "loopback unless a scraper elsewhere needs it."),
+    ENUM(metrics_auth, "auto", metrics_auths,
+         "Who may read metrics_listen: token: only a request with a token "
+         "of role read, submit or admin (`assayctl keys token`, "
+         "docs/security.md#http-tokens); none: anyone who reaches it; "
+         "auto: token, unless metrics_listen is a loopback address or "
+         "security is none."),
     INT(stream_max_lag, "100000", 1, 100000000,
         "Results a durable stream consumer may fall behind (the stream's "
         "end less its acknowledged position) while retention keeps them "

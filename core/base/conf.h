@@ -52,6 +52,7 @@ typedef struct assay_conf {
     int64_t retain_runtime_seconds; /* a dead runtime kept; 0: forever */
     int64_t stream_max_lag; /* results a consumer holds back at most */
     char metrics_listen[256]; /* HOST:PORT for GET /metrics; "": none */
+    int metrics_auth;         /* ASSAY_HTTP_AUTH_* */
     int64_t max_schedules;         /* schedules held at most */
     int64_t schedule_min_interval; /* s between two fires, at least */
     int64_t schedule_backfill_max; /* fires one backfill runs at most */
@@ -91,6 +92,9 @@ typedef struct assay_conf {
 
 /* conf.security: the index of its value in the schema's list. */
 enum { ASSAY_SECURITY_NONE = 0, ASSAY_SECURITY_CURVE = 1 };
+/* conf.metrics_auth, likewise. */
+enum { ASSAY_HTTP_AUTH_AUTO = 0, ASSAY_HTTP_AUTH_TOKEN = 1,
+       ASSAY_HTTP_AUTH_NONE = 2 };
 
 /* Fills in every default. Returns 0 or ASSAY_ENOMEM. */
 int assay_conf_init(assay_conf *c);

@@ -29,6 +29,7 @@
 #include "member/leader.h"
 #include "obs/expo.h"
 #include "obs/httpd.h"
+#include "obs/bearer.h"
 #include "obs/page.h"
 #include "obs/sd.h"
 #include "cluster/keys.h"
@@ -52,7 +53,34 @@ typedef struct {
     assay_runtime *runtime;
     assay_leader *leader;
     bool leaving;
+    char tokens_dir[4200]; /* where HTTP tokens are (metrics_auth) */
 } s_daemon;
+
+/* A request to metrics_listen when tokens are asked for: a token in
+ * allowed/ whose role may read (docs/security.md#http-tokens). */
+static unsigned s_http_auth(void *arg, const char *token)
+{
+    const s_daemon *d = arg;
+    char name[128], role[64];
+    if (assay_bearer_check(d->tokens_dir, token, name, role))
+        return 401;
+    return !strcmp(role, "read") || !strcmp(role, "submit") ||
+                   !strcmp(role, "admin")
+               ? 200
+               : 403;
+}
+
+/* Whether metrics_listen wants tokens: metrics_auth, and for auto
+ * whether its address leaves this host with security on. */
+static bool s_http_tokens(const assay_conf *c)
+{
+    if (c->metrics_auth != ASSAY_HTTP_AUTH_AUTO)
+        return c->metrics_auth == ASSAY_HTTP_AUTH_TOKEN;
+    const char *h = c->metrics_listen;
+    bool local = !strncmp(h, "127.", 4) || !strncmp(h, "localhost:", 10) ||
+                 !strncmp(h, "[::1]:", 6);
+    return !local && c->security != ASSAY_SECURITY_NONE;
+}
 
 /* GET /metrics: the member's and the runtime's, as this node runs them;
  * GET / and /api/v1/status: the status page and what it reads (a
@@ -471,7 +499,21 @@ int main(int argc, char **argv)
             code = ASSAY_EXIT_UNAVAILABLE;
             goto out;
         }
-        assay_info("metrics on http://%s/metrics", conf.metrics_listen);
+        if (s_http_tokens(&conf)) {
+            if (assay_keys_dir(conf.keys_dir, daemon.tokens_dir,
+                               sizeof daemon.tokens_dir - 16, err,
+                               sizeof err)) {
+                assay_error("metrics_auth: %s", err);
+                code = ASSAY_EXIT_CONFIG;
+                goto out;
+            }
+            strlcat(daemon.tokens_dir, "/" ASSAY_KEYS_ALLOWED,
+                    sizeof daemon.tokens_dir);
+            assay_httpd_set_auth(httpd, s_http_auth, &daemon);
+        }
+        assay_info("metrics on http://%s/metrics (%s)", conf.metrics_listen,
+                   s_http_tokens(&conf) ? "a token of role read needed"
+                                        : "open to whoever reaches it");
     }
     assay_info("ready");
     char status[256];

@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "base/clock.h"
 #include "cluster/keys.h"
+#include "obs/bearer.h"
 #include "proto/cpmsg.h"
 #include "proto/names.h"
 #include "proto/token.h"
@@ -348,6 +349,14 @@ static int s_revoke(const assay_ctl_opts *o, const char *dir,
      * come back, and the other members would still let the key in. */
     if (!strncmp(file, "enrolled-", p) && file[p])
         return s_revoke_enrolled(o, file + p);
+    snprintf(path, sizeof path, "%s/%s/%s.token", dir, ASSAY_KEYS_ALLOWED,
+             file);
+    /* An HTTP token of that name: its file is all there is of it. */
+    if (assay_ident_valid(file, 128) && unlink(path) == 0) {
+        printf("revoked %s: the token is refused from its next request\n",
+               path);
+        return 0;
+    }
     snprintf(path, sizeof path, "%s/%s/%s.key", dir, ASSAY_KEYS_ALLOWED,
              file);
     if (assay_ident_valid(file, 128) && access(path, F_OK) < 0 &&
@@ -366,6 +375,31 @@ static int s_revoke(const assay_ctl_opts *o, const char *dir,
         return ASSAY_EXIT_DATA;
     }
     printf("revoked %s: new connections with it are refused\n", path);
+    return 0;
+}
+
+/* An HTTP token for metrics_listen (core/obs/bearer.h): printed once. */
+static int s_token(const char *dir, const char *name, const char *role)
+{
+    if (strcmp(role, "read") && strcmp(role, "submit") &&
+        strcmp(role, "admin")) {
+        fprintf(stderr, "assayctl: keys token: role '%s': read, submit or "
+                        "admin (an HTTP token only reads)\n",
+                role);
+        return ASSAY_EXIT_USAGE;
+    }
+    char allowed[4200], token[ASSAY_BEARER_LEN + 1], err[ASSAY_ERRMSG_SIZE];
+    snprintf(allowed, sizeof allowed, "%s/%s", dir, ASSAY_KEYS_ALLOWED);
+    if (assay_bearer_make(allowed, name, role, token, sizeof token, err,
+                         sizeof err)) {
+        fprintf(stderr, "assayctl: keys token: %s\n", err);
+        return ASSAY_EXIT_DATA;
+    }
+    printf("%s\n", token);
+    fprintf(stderr, "made %s/%s.token (role %s): the token above is shown "
+                    "once; present it as 'Authorization: Bearer TOKEN'\n",
+            allowed, name, role);
+    explicit_bzero(token, sizeof token);
     return 0;
 }
 
@@ -399,6 +433,8 @@ int assay_ctl_keys(char **args, int n, const assay_ctl_opts *o)
         return s_allow(o, dir, args[1]);
     if (!strcmp(sub, "revoke") && n == 2)
         return s_revoke(o, dir, args[1]);
+    if (!strcmp(sub, "token") && (n == 2 || n == 3))
+        return s_token(dir, args[1], n == 3 ? args[2] : "read");
     if (!strcmp(sub, "enroll") && n == 1)
         return s_enroll(o);
     if (!strcmp(sub, "enrolled") && n == 1)
@@ -407,7 +443,7 @@ int assay_ctl_keys(char **args, int n, const assay_ctl_opts *o)
         return s_redeem(o, dir, args[1]);
     fprintf(stderr,
             "assayctl: usage: keys init | new FILE ROLE [NAME] | list | "
-            "allow PATH/NAME.key | revoke NAME | enroll --name NAME --role "
+            "allow PATH/NAME.key | revoke NAME | token NAME [ROLE] | enroll --name NAME --role "
             "ROLE [--ttl 1h] | enrolled | redeem TOKEN --name NAME (ROLE: submit, read, admin, "
             "runtime, member)\n");
     return ASSAY_EXIT_USAGE;

@@ -11,7 +11,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <bsd/string.h>
 #include <microhttpd.h>
+#include <sodium.h>
+#include <strings.h>
 
 #include "base/errtext.h"
 
@@ -24,7 +27,34 @@ struct assay_httpd {
     int epfd, port, timer;
     assay_httpd_fn fn;
     void *arg;
+    assay_httpd_auth_fn auth;
+    void *auth_arg;
 };
+
+void assay_httpd_set_auth(assay_httpd *self, assay_httpd_auth_fn fn,
+                          void *arg)
+{
+    self->auth = fn;
+    self->auth_arg = arg;
+}
+
+/* The token an Authorization header presents, into buf; NULL if none. */
+static const char *s_token(const char *h, char *buf, size_t cap)
+{
+    if (!h)
+        return NULL;
+    if (!strncasecmp(h, "Bearer ", 7))
+        return strlcpy(buf, h + 7, cap) < cap ? buf : NULL;
+    size_t n;
+    if (strncasecmp(h, "Basic ", 6) ||
+        sodium_base642bin((unsigned char *)buf, cap - 1, h + 6, strlen(h + 6),
+                          NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL))
+        return NULL;
+    buf[n] = '\0';
+    /* user:password, the password being the token (any user name). */
+    char *colon = strchr(buf, ':');
+    return colon ? colon + 1 : NULL;
+}
 
 /* Answers with body: malloc'd (freed when sent) when `owned`, else a
  * constant. */
@@ -43,6 +73,13 @@ static enum MHD_Result s_answer(struct MHD_Connection *c, unsigned status,
     MHD_add_response_header(r, "Cache-Control", "no-store");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, "Allow", "GET, HEAD");
+    if (status == MHD_HTTP_UNAUTHORIZED) {
+        /* Basic so that a browser asks (the token as password). */
+        MHD_add_response_header(r, "WWW-Authenticate",
+                                "Basic realm=\"assay\", charset=\"UTF-8\"");
+        MHD_add_response_header(r, "WWW-Authenticate",
+                                "Bearer realm=\"assay\"");
+    }
     enum MHD_Result rc = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return rc;
@@ -64,6 +101,22 @@ static enum MHD_Result s_request(void *cls, struct MHD_Connection *c,
         *upload_len = 0;
         return s_answer(c, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed,
                         sizeof not_allowed - 1, false, "text/plain");
+    }
+    if (self->auth) {
+        static char who[] = "a token is needed: assayctl keys token NAME\n",
+                    denied[] = "this token's role may not read\n";
+        char buf[512];
+        unsigned st = self->auth(
+            self->auth_arg,
+            s_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION),
+                    buf, sizeof buf));
+        sodium_memzero(buf, sizeof buf);
+        if (st == MHD_HTTP_UNAUTHORIZED)
+            return s_answer(c, st, who, sizeof who - 1, false, "text/plain");
+        if (st != MHD_HTTP_OK)
+            return s_answer(c, MHD_HTTP_FORBIDDEN, denied, sizeof denied - 1,
+                            false, "text/plain");
     }
     size_t len = 0;
     const char *type = "text/plain; charset=utf-8";

@@ -31,6 +31,15 @@ typedef char *(*assay_httpd_fn)(void *arg, const char *path, size_t *len,
 int assay_httpd_new(assay_loop *loop, const char *where, const char *what,
                     assay_httpd_fn fn, void *arg, assay_httpd **out,
                     char *err, size_t errlen);
+/* Who may ask: given the bearer token a request presents (NULL: none;
+ * `Authorization: Bearer TOKEN`, or Basic with the token as password,
+ * which a browser asks for), the HTTP status to answer: 200 to serve
+ * it, 401 (the server then asks for credentials) or 403. Without one,
+ * anyone who reaches the port is served. */
+typedef unsigned (*assay_httpd_auth_fn)(void *arg, const char *token);
+void assay_httpd_set_auth(assay_httpd *self, assay_httpd_auth_fn fn,
+                          void *arg);
+
 /* The port it listens on (the one given, or the one picked for :0). */
 int assay_httpd_port(const assay_httpd *self);
 void assay_httpd_destroy(assay_httpd **self_p);

@@ -6,12 +6,14 @@ python3-prometheus-client).
   metrics_probe.py scrape HOST:PORT
       prints {"name": {"label=value,...": value}} of every sample
   metrics_probe.py status HOST:PORT METHOD PATH [HEADER_BYTES]
-      prints the HTTP status code (0: the connection was closed)
+      prints the HTTP status code (0: the connection was closed); with
+      $AUTH set, sends it as the Authorization header
   metrics_probe.py idle HOST:PORT N SECONDS
       holds N idle connections (those it can open) for SECONDS
 """
 import http.client
 import json
+import os
 import socket
 import sys
 import time
@@ -42,6 +44,8 @@ def status(where, method, path, header_bytes=0):
     try:
         c = http.client.HTTPConnection(*hostport(where), timeout=10)
         headers = {"X-Big": "a" * int(header_bytes)} if header_bytes else {}
+        if os.environ.get("AUTH"):
+            headers["Authorization"] = os.environ["AUTH"]
         c.request(method, path, body=b"x=1" if method == "POST" else None,
                   headers=headers)
         print(c.getresponse().status)

@@ -26,13 +26,20 @@ static void teardown(void) { cluster_stop(&c); }
 
 TestSuite(metrics, .fini = teardown, .timeout = 180);
 
-static int status(int port, const char *args)
+/* The status of a request with `auth` as its Authorization header. */
+static int status_as(int port, const char *auth, const char *args)
 {
     char *out;
-    harness_sh(&out, PROBE " status 127.0.0.1:%d %s", port, args);
+    harness_sh(&out, "AUTH='%s' " PROBE " status 127.0.0.1:%d %s", auth,
+               port, args);
     int code = atoi(out);
     free(out);
     return code;
+}
+
+static int status(int port, const char *args)
+{
+    return status_as(port, "", args);
 }
 
 Test(metrics, a_member_and_a_runtime_report_what_ran)
@@ -205,4 +212,65 @@ Test(metrics, a_port_in_use_or_no_address_stops_the_start)
                   bad[k].says);
         free(out);
     }
+}
+
+/* With metrics_auth = token, only a token of role read, submit or admin
+ * is served (Bearer, or Basic with the token as password, as a browser
+ * sends it); none, a wrong or malformed one: 401 asking for one; a token
+ * file whose role may not read: 403; a revoked one: 401 at once. */
+Test(metrics, a_token_is_needed_when_asked_for)
+{
+    int port = harness_port();
+    char extra[96], *out;
+    snprintf(extra, sizeof extra,
+             "--set metrics_listen=127.0.0.1:%d --set metrics_auth=token",
+             port);
+    cluster_start(&c, extra);
+    cr_expect_eq(status(port, "GET /metrics"), 401);
+    cr_expect_eq(status(port, "GET /api/v1/status"), 401);
+    cr_assert_eq(harness_sh(&out, "%sassayctl keys token prom 2>/dev/null",
+                            HARNESS_BIN),
+                 0, "%s", out);
+    char token[128];
+    cr_assert_eq(sscanf(out, "%127s", token), 1);
+    free(out);
+    cr_expect_eq(strncmp(token, "assayh1-", 8), 0, "%s", token);
+    char auth[256];
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    cr_expect_eq(status_as(port, auth, "GET /metrics"), 200);
+    cr_expect_eq(status_as(port, auth, "GET /"), 200);
+    /* Basic: any user, the token as password. */
+    cr_assert_eq(harness_sh(&out, "printf 'x:%s' | base64 -w0", token), 0);
+    snprintf(auth, sizeof auth, "Basic %s", out);
+    free(out);
+    cr_expect_eq(status_as(port, auth, "GET /api/v1/status"), 200);
+    token[strlen(token) - 1] ^= 1; /* one digit off */
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    cr_expect_eq(status_as(port, auth, "GET /metrics"), 401);
+    token[strlen(token) - 1] ^= 1;
+    cr_expect_eq(status_as(port, "Basic !!!", "GET /metrics"), 401);
+    cr_expect_eq(status_as(port, "Bearer", "GET /metrics"), 401);
+    /* A name taken, a role an HTTP token may not have: refused. */
+    cluster_ctl_refused(&c, "keys token prom", 65, "there is a token");
+    cluster_ctl_refused(&c, "keys token rt runtime", 64, "read, submit or");
+    cluster_ctl_refused(&c, "keys token ../x", 65, "token name");
+    /* A role that may not read, written into its file by hand: 403. */
+    cr_assert_eq(harness_sh(&out,
+                            "t=$(%sassayctl keys token ops 2>/dev/null) && "
+                            "sed -i 's/^role = read/role = runtime/' "
+                            "$ASSAY_KEYS_DIR/allowed/ops.token && echo $t",
+                            HARNESS_BIN),
+                 0, "%s", out);
+    char ops[128];
+    cr_assert_eq(sscanf(out, "%127s", ops), 1);
+    free(out);
+    snprintf(auth, sizeof auth, "Bearer %s", ops);
+    cr_expect_eq(status_as(port, auth, "GET /metrics"), 403);
+    /* Revoked: refused from its next request. */
+    snprintf(auth, sizeof auth, "Bearer %s", token);
+    cr_expect_eq(status_as(port, auth, "GET /metrics"), 200);
+    cr_assert_eq(harness_sh(&out, "%sassayctl keys revoke prom", HARNESS_BIN),
+                 0, "%s", out);
+    free(out);
+    cr_expect_eq(status_as(port, auth, "GET /metrics"), 401);
 }

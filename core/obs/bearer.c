@@ -1,0 +1,146 @@
+/* core/obs/bearer.c - HTTP bearer tokens: see bearer.h. */
+#include "obs/bearer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bsd/string.h>
+#include <sodium.h>
+
+#include "base/errtext.h"
+#include "base/ident.h"
+
+#define HASH_HEX (2 * crypto_generichash_BYTES + 1)
+#define FILE_MAX 4096
+#define FILES_MAX 1024
+
+/* The token's hash, in hex. */
+static void s_hash(const char *token, char hex[HASH_HEX])
+{
+    unsigned char h[crypto_generichash_BYTES];
+    crypto_generichash(h, sizeof h, (const unsigned char *)token,
+                       strlen(token), NULL, 0);
+    sodium_bin2hex(hex, HASH_HEX, h, sizeof h);
+}
+
+int assay_bearer_make(const char *allow_dir, const char *name,
+                     const char *role, char *token, size_t token_len,
+                     char *err, size_t errlen)
+{
+    if (!assay_ident_valid(name, 128))
+        return assay_errf(err, errlen, ASSAY_EINVAL,
+                          "token name '%.64s': letters, digits, '.', '_', "
+                          "'-', at most 128",
+                          name);
+    if (token_len < ASSAY_BEARER_LEN + 1 || sodium_init() < 0)
+        return assay_errf(err, errlen, ASSAY_EINVAL, "no room for a token");
+    unsigned char raw[32];
+    randombytes_buf(raw, sizeof raw);
+    memcpy(token, ASSAY_BEARER_PREFIX, sizeof ASSAY_BEARER_PREFIX - 1);
+    sodium_bin2hex(token + sizeof ASSAY_BEARER_PREFIX - 1,
+                   token_len - (sizeof ASSAY_BEARER_PREFIX - 1), raw,
+                   sizeof raw);
+    sodium_memzero(raw, sizeof raw);
+    char hex[HASH_HEX], path[4400], text[512];
+    s_hash(token, hex);
+    snprintf(path, sizeof path, "%s/%s.token", allow_dir, name);
+    int n = snprintf(text, sizeof text,
+                     "# an HTTP token for metrics_listen (assayctl keys "
+                     "token); only its hash is kept\nname = %s\nrole = "
+                     "%s\nhash = %s\n",
+                     name, role, hex);
+    /* Made whole under a temporary name, then linked: never half read,
+     * and an existing one is not replaced. */
+    char tmp[4500];
+    snprintf(tmp, sizeof tmp, "%s/.%s.token.%d", allow_dir, name,
+             (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return assay_errf(err, errlen, ASSAY_EIO, "%s: %s", tmp,
+                          strerror(errno));
+    bool ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+    close(fd);
+    int rc = ok && link(tmp, path) == 0 ? 0 : errno ? errno : EIO;
+    unlink(tmp);
+    if (rc)
+        return assay_errf(err, errlen, rc == EEXIST ? ASSAY_EEXIST : ASSAY_EIO,
+                          "%s: %s", path,
+                          rc == EEXIST ? "there is a token of that name "
+                                         "(revoke it first)"
+                                       : strerror(rc));
+    return 0;
+}
+
+/* `key = value` of a token file's text, into out (at most cap bytes). */
+static bool s_field(const char *text, const char *key, char *out,
+                    size_t cap)
+{
+    size_t kl = strlen(key);
+    for (const char *l = text; l && *l; l = strchr(l, '\n'), l = l ? l + 1 : l) {
+        if (strncmp(l, key, kl) || strncmp(l + kl, " = ", 3))
+            continue;
+        const char *v = l + kl + 3;
+        size_t n = strcspn(v, "\n");
+        if (n >= cap)
+            return false;
+        memcpy(out, v, n);
+        out[n] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* Reads a regular file of at most FILE_MAX bytes. */
+static bool s_read(int dirfd, const char *file, char *buf)
+{
+    int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return false;
+    struct stat st;
+    ssize_t n = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                        st.st_size < FILE_MAX
+                    ? read(fd, buf, FILE_MAX - 1)
+                    : -1;
+    close(fd);
+    if (n < 0)
+        return false;
+    buf[n] = '\0';
+    return true;
+}
+
+int assay_bearer_check(const char *allow_dir, const char *token, char *name,
+                      char *role)
+{
+    if (!token || strlen(token) != ASSAY_BEARER_LEN ||
+        strncmp(token, ASSAY_BEARER_PREFIX, sizeof ASSAY_BEARER_PREFIX - 1))
+        return ASSAY_EPERM;
+    char want[HASH_HEX];
+    s_hash(token, want);
+    DIR *d = opendir(allow_dir);
+    if (!d)
+        return ASSAY_EPERM;
+    int rc = ASSAY_EPERM, seen = 0;
+    char text[FILE_MAX], hash[HASH_HEX + 1];
+    for (struct dirent *e; rc && seen < FILES_MAX && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || n <= 6 ||
+            strcmp(e->d_name + n - 6, ".token"))
+            continue;
+        seen++;
+        if (s_read(dirfd(d), e->d_name, text) &&
+            s_field(text, "hash", hash, sizeof hash) &&
+            strlen(hash) == HASH_HEX - 1 &&
+            sodium_memcmp(hash, want, HASH_HEX - 1) == 0 &&
+            s_field(text, "name", name, 128) &&
+            s_field(text, "role", role, 64))
+            rc = 0;
+    }
+    closedir(d);
+    return rc;
+}

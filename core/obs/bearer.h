@@ -1,0 +1,31 @@
+/* core/obs/bearer.h - bearer tokens for the HTTP endpoint
+ * (docs/security.md#http-tokens). A browser or a Prometheus server
+ * cannot present a CURVE key, so metrics_listen admits who presents a
+ * token instead: `assayctl keys token NAME [ROLE]` makes one, prints it
+ * once and keeps only its BLAKE2b hash, with the name and role, in
+ * `allowed/NAME.token` beside the certificates. Revoking is removing the
+ * file (`assayctl keys revoke NAME`): the directory is read at every
+ * request, so a revoked token is refused at its next use. */
+#ifndef ASSAY_CORE_OBS_BEARER_H
+#define ASSAY_CORE_OBS_BEARER_H
+
+#include <stddef.h>
+
+/* "assayh1-" and 64 hex digits (32 random bytes). */
+#define ASSAY_BEARER_PREFIX "assayh1-"
+#define ASSAY_BEARER_LEN (sizeof ASSAY_BEARER_PREFIX - 1 + 64)
+
+/* Makes a token for `name` (an identifier) with `role` in allow_dir:
+ * writes NAME.token (refusing to replace one) and puts the token in
+ * `token` (at least ASSAY_BEARER_LEN + 1 bytes). 0, or an error in err. */
+int assay_bearer_make(const char *allow_dir, const char *name,
+                     const char *role, char *token, size_t token_len,
+                     char *err, size_t errlen);
+
+/* Whether `token` is one of allow_dir's: 0 with the name and role of its
+ * file copied out (name: 128 bytes, role: 64), ASSAY_EPERM if none
+ * holds it. At most 1,024 token files are looked at. */
+int assay_bearer_check(const char *allow_dir, const char *token, char *name,
+                      char *role);
+
+#endif
