@@ -92,8 +92,9 @@ int assay_scaffold(const char *name, const char *dir, char *err,
     char tdir[PATH_MAX];
     if (assay_prefix_path(ASSAY_PART_TEMPLATE, tdir, sizeof tdir) != 0)
         return assay_errf(err, errlen, ASSAY_ENOENT,
-                          "plugin template %s: not installed (reinstall "
-                          "Assay)",
+                          "plugin template %s: not installed (the Debian "
+                          "package libassay-plugin-dev has it; or "
+                          "reinstall Assay)",
                           tdir);
     bool made = mkdir(dir, 0755) == 0;
     if (!made && errno != EEXIST)

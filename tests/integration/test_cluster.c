@@ -473,7 +473,7 @@ Test(cluster, cancel_queued_and_running)
     expect_all(jobs, "cancelled");
     json_decref(jobs);
     /* The runtime killed the executor running it. */
-    cr_expect(cluster_log_has(rt, "ended: cancelled", 5000));
+    cr_expect(cluster_log_has(rt, "ended running r-0#1: cancelled", 5000));
     r = cluster_ctl(&c, &code, "cancel nope");
     cr_expect_eq(code, 65);
     json_decref(r);
