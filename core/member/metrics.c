@@ -178,6 +178,15 @@ static void s_heard(assay_leader *self, assay_expo *e)
         assay_expo_sample(e, "assay_runtime_heard_seconds",
                           (const char *[]){"runtime", r->id, NULL},
                           (double)(now - r->last_seen_ms) / 1000.0);
+    assay_expo_family(e, "assay_runtime_credit_left", "gauge",
+                      "Dispatches the leader may still send each runtime "
+                      "it holds a session with: its grant less what was "
+                      "sent.");
+    for (const s_rt *r = self->rt_list; r; r = r->next)
+        assay_expo_sample(e, "assay_runtime_credit_left",
+                          (const char *[]){"runtime", r->id, NULL},
+                          r->limit > r->sent ? (double)(r->limit - r->sent)
+                                             : 0);
 }
 
 static void s_stream(assay_leader *self, assay_expo *e)

@@ -116,6 +116,9 @@ Test(metrics, a_member_and_a_runtime_report_what_ran)
         cluster_metric(m, "assay_schedule_fires", "outcome=started"), 0);
     cr_expect_lt(
         cluster_metric(m, "assay_runtime_heard_seconds", "runtime=rt"), 60);
+    /* Idle: its whole grant is there to use. */
+    cr_expect_gt(
+        cluster_metric(m, "assay_runtime_credit_left", "runtime=rt"), 0);
     cr_expect_eq(cluster_metric(m, "assay_requests_refused_total",
                                 "reason=ASSAY_ENOENT"),
                  1);
