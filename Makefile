@@ -56,7 +56,7 @@ package: deps
 # corpus folder), never to the checked-in tests/fuzz/corpus/<target>. A
 # crash, leak or hang stops here, its input saved as $(FBUILD)/crash-*.
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS = codec frame jobspec conf state snapshot entry register describe rtmsg cpmsg raftlink cron tzif scheddef
+FUZZ_TARGETS = codec frame jobspec conf state snapshot entry register describe rtmsg cpmsg raftlink cron tzif scheddef bearer
 
 fuzz: deps
 	@scripts/install-deps clang libclang-rt-14-dev

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -143,4 +144,21 @@ int assay_bearer_check(const char *allow_dir, const char *token, char *name,
     }
     closedir(d);
     return rc;
+}
+
+const char *assay_bearer_from_header(const char *h, char *buf, size_t cap)
+{
+    if (!h)
+        return NULL;
+    if (!strncasecmp(h, "Bearer ", 7))
+        return strlcpy(buf, h + 7, cap) < cap ? buf : NULL;
+    size_t n;
+    if (strncasecmp(h, "Basic ", 6) ||
+        sodium_base642bin((unsigned char *)buf, cap - 1, h + 6, strlen(h + 6),
+                          NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL))
+        return NULL;
+    buf[n] = '\0';
+    /* user:password, the password being the token (any user name). */
+    char *colon = strchr(buf, ':');
+    return colon ? colon + 1 : NULL;
 }

@@ -28,4 +28,10 @@ int assay_bearer_make(const char *allow_dir, const char *name,
 int assay_bearer_check(const char *allow_dir, const char *token, char *name,
                       char *role);
 
+/* The token an HTTP Authorization header value presents: "Bearer TOKEN",
+ * or "Basic BASE64(USER:TOKEN)" (any user); copied or decoded into buf
+ * (cap bytes), NULL when h is NULL, another scheme, malformed or longer
+ * than buf. */
+const char *assay_bearer_from_header(const char *h, char *buf, size_t cap);
+
 #endif

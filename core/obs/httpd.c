@@ -11,12 +11,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <bsd/string.h>
 #include <microhttpd.h>
 #include <sodium.h>
-#include <strings.h>
 
 #include "base/errtext.h"
+#include "obs/bearer.h"
 
 /* Bytes a connection may hold (its request line and headers). */
 #define CONN_MEMORY (32 * 1024)
@@ -38,23 +37,6 @@ void assay_httpd_set_auth(assay_httpd *self, assay_httpd_auth_fn fn,
     self->auth_arg = arg;
 }
 
-/* The token an Authorization header presents, into buf; NULL if none. */
-static const char *s_token(const char *h, char *buf, size_t cap)
-{
-    if (!h)
-        return NULL;
-    if (!strncasecmp(h, "Bearer ", 7))
-        return strlcpy(buf, h + 7, cap) < cap ? buf : NULL;
-    size_t n;
-    if (strncasecmp(h, "Basic ", 6) ||
-        sodium_base642bin((unsigned char *)buf, cap - 1, h + 6, strlen(h + 6),
-                          NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL))
-        return NULL;
-    buf[n] = '\0';
-    /* user:password, the password being the token (any user name). */
-    char *colon = strchr(buf, ':');
-    return colon ? colon + 1 : NULL;
-}
 
 /* Answers with body: malloc'd (freed when sent) when `owned`, else a
  * constant. */
@@ -108,9 +90,10 @@ static enum MHD_Result s_request(void *cls, struct MHD_Connection *c,
         char buf[512];
         unsigned st = self->auth(
             self->auth_arg,
-            s_token(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION),
-                    buf, sizeof buf));
+            assay_bearer_from_header(
+                MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                            MHD_HTTP_HEADER_AUTHORIZATION),
+                buf, sizeof buf));
         sodium_memzero(buf, sizeof buf);
         if (st == MHD_HTTP_UNAUTHORIZED)
             return s_answer(c, st, who, sizeof who - 1, false, "text/plain");
