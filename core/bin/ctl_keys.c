@@ -58,7 +58,8 @@ static int s_make(const assay_ctl_opts *o, const char *dir, const char *file,
     return 0;
 }
 
-/* allowed/'s certificates: file, name, role, public key. */
+/* allowed/'s certificates: file, name, role, public key; and its HTTP
+ * tokens: file, name, role. */
 static int s_list(const assay_ctl_opts *o, const char *dir)
 {
     char allowed[4200];
@@ -71,6 +72,12 @@ static int s_list(const assay_ctl_opts *o, const char *dir)
     int code = 0;
     for (struct dirent *e; (e = readdir(d));) {
         size_t n = strlen(e->d_name);
+        char name[128], role[64];
+        if (e->d_name[0] != '.' && n > 6 &&
+            !strcmp(e->d_name + n - 6, ".token") &&
+            !assay_bearer_read(allowed, e->d_name, name, role))
+            printf("%-24s %-16s %-8s (an HTTP token)\n", e->d_name, name,
+                   role);
         if (e->d_name[0] == '.' || n <= 4 || strcmp(e->d_name + n - 4, ".key"))
             continue;
         char file[256];
@@ -351,14 +358,16 @@ static int s_revoke(const assay_ctl_opts *o, const char *dir,
         return s_revoke_enrolled(o, file + p);
     snprintf(path, sizeof path, "%s/%s/%s.token", dir, ASSAY_KEYS_ALLOWED,
              file);
-    /* An HTTP token of that name: its file is all there is of it. */
-    if (assay_ident_valid(file, 128) && unlink(path) == 0) {
+    /* An HTTP token of that name: its file is all there is of it (and a
+     * key of the name, made after it, goes too). */
+    bool token = assay_ident_valid(file, 128) && unlink(path) == 0;
+    if (token)
         printf("revoked %s: the token is refused from its next request\n",
                path);
-        return 0;
-    }
     snprintf(path, sizeof path, "%s/%s/%s.key", dir, ASSAY_KEYS_ALLOWED,
              file);
+    if (token && access(path, F_OK) < 0)
+        return 0;
     if (assay_ident_valid(file, 128) && access(path, F_OK) < 0 &&
         errno == ENOENT) {
         int code = s_revoke_enrolled(o, file);
@@ -390,6 +399,20 @@ static int s_token(const char *dir, const char *name, const char *role)
     }
     char allowed[4200], token[ASSAY_BEARER_LEN + 1], err[ASSAY_ERRMSG_SIZE];
     snprintf(allowed, sizeof allowed, "%s/%s", dir, ASSAY_KEYS_ALLOWED);
+    /* One name space with the keys: `keys revoke NAME` must mean one
+     * thing, and enrolled-NAME is the cluster's. */
+    char key[4400];
+    snprintf(key, sizeof key, "%s/%s.key", allowed, name);
+    if (assay_ident_valid(name, 128) &&
+        (!strncmp(name, "enrolled-", 9) || name[0] == '.' ||
+         access(key, F_OK) == 0)) {
+        fprintf(stderr, "assayctl: keys token: name '%s': %s\n", name,
+                name[0] == '.' || !strncmp(name, "enrolled-", 9)
+                    ? "reserved"
+                    : "a key of that name is allowed here (a token needs a "
+                      "name of its own)");
+        return ASSAY_EXIT_DATA;
+    }
     if (assay_bearer_make(allowed, name, role, token, sizeof token, err,
                          sizeof err)) {
         fprintf(stderr, "assayctl: keys token: %s\n", err);

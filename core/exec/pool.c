@@ -680,14 +680,15 @@ static void s_reason_from_status(int status, char *buf, size_t len)
     }
 }
 
-/* Why an executor that was running `head` ended, from the reason it was
- * given (s_kill's, or its wait status's). */
+/* Why an executor that was running `head` ended: the reason we killed it
+ * for (`killed`: s_kill gave one, not a symptom), however it then died
+ * (it may exit on our SIGTERM); else a crash. */
 static assay_pool_cause s_cause(const s_job *head, const char *reason,
-                                bool ours)
+                                bool killed)
 {
     if (head->cancelled)
         return ASSAY_POOL_CANCELLED;
-    if (!ours)
+    if (!killed)
         return ASSAY_POOL_CRASH;
     if (!strcmp(reason, "timeout"))
         return ASSAY_POOL_TIMEOUT;
@@ -723,6 +724,9 @@ static void s_reap(assay_pool *self, s_exec *e)
     else
         s_reason_from_status(status, reason, sizeof reason);
     s_job *head = s_pop(&e->jobs);
+    assay_pool_cause cause =
+        head ? s_cause(head, e->reason, e->reason[0] && !e->symptom)
+             : ASSAY_POOL_CRASH;
     if (head) {
         /* The runtime names a job "ID#ATTEMPT": the journal field is ID. */
         char job[256];
@@ -761,7 +765,7 @@ static void s_reap(assay_pool *self, s_exec *e)
     e->sock = e->out = e->pidfd = -1;
     if (head) {
         self->spawn_failures = 0;
-        head->faults->ended[s_cause(head, reason, ours)]++;
+        head->faults->ended[cause]++;
         s_fail(self, head, reason, output);
     } else {
         self->spawn_failures++;

@@ -213,8 +213,11 @@ static void s_on_result(assay_leader *self, s_rt *r, const json_t *b)
     assay_job *j = assay_state_job(self->state, jid);
     if (!j || !res || j->state != ASSAY_JOB_RUNNING ||
         j->attempt != attempt || strcmp(j->runtime, r->id) || j->reported) {
-        /* Fencing: a late or foreign result changes nothing. */
-        assay_logf_ids(ASSAY_LOG_INFO, jid, r->id,
+        /* Fencing: a late or foreign result changes nothing. The id is
+         * the runtime's word: cut as in the text. */
+        char jshort[97];
+        snprintf(jshort, sizeof jshort, "%s", jid ? jid : "(none)");
+        assay_logf_ids(ASSAY_LOG_INFO, jshort, r->id,
                    "ignored result for %.96s attempt %lld from %s (job %s)",
                    jid ? jid : "(none)", (long long)attempt, r->id,
                    j ? assay_job_state_name(j->state) : "unknown");

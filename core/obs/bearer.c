@@ -65,9 +65,11 @@ int assay_bearer_make(const char *allow_dir, const char *name,
     if (fd < 0)
         return assay_errf(err, errlen, ASSAY_EIO, "%s: %s", tmp,
                           strerror(errno));
-    bool ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+    ssize_t w = write(fd, text, (size_t)n);
+    int rc = w < 0 || fsync(fd) ? errno : w != n ? EIO : 0;
     close(fd);
-    int rc = ok && link(tmp, path) == 0 ? 0 : errno ? errno : EIO;
+    if (!rc && link(tmp, path))
+        rc = errno;
     unlink(tmp);
     if (rc)
         return assay_errf(err, errlen, rc == EEXIST ? ASSAY_EEXIST : ASSAY_EIO,
@@ -113,6 +115,19 @@ static bool s_read(int dirfd, const char *file, char *buf)
         return false;
     buf[n] = '\0';
     return true;
+}
+
+int assay_bearer_read(const char *allow_dir, const char *file, char *name,
+                      char *role)
+{
+    char text[FILE_MAX];
+    int dfd = open(allow_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    bool ok = dfd >= 0 && s_read(dfd, file, text) &&
+              s_field(text, "name", name, 128) &&
+              s_field(text, "role", role, 64);
+    if (dfd >= 0)
+        close(dfd);
+    return ok ? 0 : ASSAY_EIO;
 }
 
 int assay_bearer_check(const char *allow_dir, const char *token, char *name,

@@ -28,6 +28,11 @@ int assay_bearer_make(const char *allow_dir, const char *name,
 int assay_bearer_check(const char *allow_dir, const char *token, char *name,
                       char *role);
 
+/* The name and role of the token file `file` (NAME.token) in allow_dir:
+ * 0, or ASSAY_EIO when it cannot be read as one. */
+int assay_bearer_read(const char *allow_dir, const char *file, char *name,
+                      char *role);
+
 /* The token an HTTP Authorization header value presents: "Bearer TOKEN",
  * or "Basic BASE64(USER:TOKEN)" (any user); copied or decoded into buf
  * (cap bytes), NULL when h is NULL, another scheme, malformed or longer

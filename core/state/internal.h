@@ -45,6 +45,7 @@ struct assay_state {
     assay_index *latency;
     assay_latency_hist hist[2]; /* waits and runs; never cleared */
     assay_action_counts other;  /* actions past ASSAY_STATS_ACTIONS */
+    bool restoring;             /* a snapshot's jobs are not counted */
     st_list running;
     st_list done; /* terminal jobs, oldest end first */
     size_t n_done, n_jobs, n_specs;

@@ -420,6 +420,7 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
     self->on_event = NULL; /* restoring is not news */
     /* assay.stats counts what this member applied: a restore is none. */
     uint64_t submitted = self->n_submitted;
+    self->restoring = true; /* nor are its jobs submitted per action */
     st_clear(self);
     /* JobSpecs keep what this level keeps (st_submit), as applying did. */
     self->level = level;
@@ -477,6 +478,7 @@ int assay_state_unpack(assay_state *self, const msgpack_object *dump,
     self->level = level ? level : self->leader ? 1 : 0;
     s_keep_level(self);
     self->n_submitted = submitted;
+    self->restoring = false;
     self->on_event = ev;
     return rc;
 }

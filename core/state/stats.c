@@ -48,7 +48,8 @@ static assay_action_counts *s_counts(assay_state *self, const char *action)
 
 void st_stats_submitted(assay_state *self, const assay_spec_rec *s)
 {
-    s_counts(self, s->action)->submitted++;
+    if (!self->restoring)
+        s_counts(self, s->action)->submitted++;
 }
 
 void st_stats_ended(assay_state *self, const assay_job *j)

@@ -174,6 +174,56 @@ Test(jobs_state, counters_and_latency_percentiles)
     assay_state_destroy(&st);
 }
 
+/* The counts of `action` (metrics' assay_jobs_*_total{action}). */
+static void s_take(void *arg, const assay_action_counts *c)
+{
+    assay_action_counts *want = arg;
+    if (!strcmp(c->action, want->action))
+        *want = *c;
+}
+
+static assay_action_counts counts_of(const assay_state *st,
+                                     const char *action)
+{
+    assay_action_counts c = {0};
+    snprintf(c.action, sizeof c.action, "%s", action);
+    assay_state_action_counts(st, s_take, &c);
+    return c;
+}
+
+/* Jobs submitted and ended per action are what this member applied: a
+ * snapshot it loads (a restart, one installed from the leader) adds
+ * none, or the counters would jump by every job it holds. */
+Test(jobs_state, per_action_counts_are_what_was_applied)
+{
+    assay_state *st = sc_at_level(ASSAY_LEVEL_SCHEDULES);
+    submit(st, "a", "x.check", 1000, 1);
+    submit(st, "b", "x.check", 1001, 1);
+    submit(st, "c", "y.other", 1002, 1);
+    item(st, "dispatch", "a-0", 1, 1010);
+    item(st, "result", "a-0", 1, 1020);
+    sc_ok(st, json_pack("{s:i, s:s, s:[s], s:i}", "v", 1, "op", "cancel",
+                        "jobs", "b-0", "at", 1030));
+    assay_action_counts x = counts_of(st, "x.check");
+    cr_expect_eq(x.submitted, 2);
+    cr_expect_eq(x.completed, 1);
+    cr_expect_eq(x.cancelled, 1);
+    cr_expect_eq(x.failed, 0);
+    cr_expect_eq(counts_of(st, "y.other").submitted, 1);
+    json_t *dump = assay_state_dump(st);
+    char err[256];
+    cr_assert_eq(assay_state_load(st, dump, err, sizeof err), 0, "%s", err);
+    cr_expect_eq(counts_of(st, "x.check").submitted, 2, "counted again");
+    cr_expect_eq(counts_of(st, "y.other").submitted, 1);
+    assay_state *fresh = assay_state_new(NULL, NULL);
+    cr_assert_eq(assay_state_load(fresh, dump, err, sizeof err), 0, "%s",
+                 err);
+    cr_expect_eq(counts_of(fresh, "x.check").submitted, 0);
+    json_decref(dump);
+    assay_state_destroy(&fresh);
+    assay_state_destroy(&st);
+}
+
 Test(jobs_state, a_state_below_level_7_keeps_no_schedule_lists)
 {
     /* A dump whose JobSpec names schedule "s" (a plain submit may not:

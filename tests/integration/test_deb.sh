@@ -26,6 +26,11 @@ dev=$(ls "$tmp"/pkg/libassay-plugin-dev_*_*.deb 2>/dev/null | head -1)
 n=$(ls "$tmp"/pkg/*.deb | wc -l)
 [ "$n" = 2 ] || fail "$n packages, want 2: $(ls "$tmp"/pkg/*.deb)"
 version=$(dpkg-deb -f "$deb" Version)
+# Takes the headers over from the single package of release 1.
+for f in Breaks Replaces; do
+    dpkg-deb -f "$dev" $f | grep -q "assay (<< 0.1.0-2)" ||
+        fail "libassay-plugin-dev $f: $(dpkg-deb -f "$dev" $f)"
+done
 dpkg-deb -f "$dev" Depends | grep -q "assay (= $version)" ||
     fail "libassay-plugin-dev does not depend on assay (= $version): $(dpkg-deb -f "$dev" Depends)"
 [ "$(dpkg-deb -f "$deb" Section)/$(dpkg-deb -f "$dev" Section)" = admin/libdevel ] ||

@@ -257,6 +257,9 @@ Test(metrics, a_token_is_needed_when_asked_for)
     cluster_ctl_refused(&c, "keys token prom", 65, "there is a token");
     cluster_ctl_refused(&c, "keys token rt runtime", 64, "read, submit or");
     cluster_ctl_refused(&c, "keys token ../x", 65, "token name");
+    cluster_ctl_refused(&c, "keys token enrolled-x", 65, "reserved");
+    cluster_ctl_refused(&c, "keys list", 0, "prom.token               prom             read     (an HTTP token)");
+    cluster_ctl_refused(&c, "keys token operator", 65, "a key of that name");
     /* A role that may not read, written into its file by hand: 403. */
     cr_assert_eq(harness_sh(&out,
                             "t=$(%sassayctl keys token ops 2>/dev/null) && "
