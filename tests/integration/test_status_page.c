@@ -136,3 +136,35 @@ Test(status_page, shows_runtimes_and_failures_in_a_browser)
     cr_expect_eq(rc, 0, "no screenshot: %s", out);
     free(out);
 }
+
+/* Behind tokens (metrics_auth = token): without one the browser gets no
+ * page (the 401 asks it for credentials); with one (the URL's credentials, as a browser's
+ * prompt would give them) the page loads and its own reads of
+ * /api/v1/status pass too: the title is drawn from them. */
+Test(status_page, behind_a_token_in_a_browser)
+{
+    int port = harness_port();
+    char extra[96], *out, *dom;
+    snprintf(extra, sizeof extra,
+             "--set metrics_listen=127.0.0.1:%d --set metrics_auth=token",
+             port);
+    cluster_start(&c, extra);
+    cr_assert_eq(harness_sh(&out, "%sassayctl keys token page 2>/dev/null",
+                            HARNESS_BIN),
+                 0, "%s", out);
+    char token[128];
+    cr_assert_eq(sscanf(out, "%127s", token), 1);
+    free(out);
+    harness_sh(&dom, CHROMIUM "--dump-dom http://127.0.0.1:%d/ 2>/dev/null",
+               c.dir, port);
+    /* Headless, the browser's prompt is answered by nobody: no page. */
+    cr_expect_null(strstr(dom, "Assay status"), "served without a token");
+    free(dom);
+    harness_sh(&dom,
+               CHROMIUM "--dump-dom http://x:%s@127.0.0.1:%d/ 2>/dev/null",
+               c.dir, token, port);
+    cr_expect(strstr(dom, "Assay: member"), "no title: %.2000s", dom);
+    cr_expect(strstr(dom, "<div id=\"err\"></div>"),
+              "the page's own reads were refused: %.4000s", dom);
+    free(dom);
+}
