@@ -746,3 +746,13 @@ double cluster_metric(const json_t *m, const char *name, const char *labels)
     cr_assert(json_is_number(v), "no %s{%s}", name, labels);
     return json_number_value(v);
 }
+
+void cluster_http_token(const char *name, char token[128])
+{
+    char *out;
+    cr_assert_eq(harness_sh(&out, "%sassayctl keys token %s 2>/dev/null",
+                            HARNESS_BIN, name),
+                 0, "%s", out);
+    cr_assert_eq(sscanf(out, "%127s", token), 1, "%s", out);
+    free(out);
+}

@@ -158,6 +158,9 @@ assay_link *cluster_subscribe_as(const char *events,
  * Prometheus parser (tests/integration/metrics_probe.py), as
  * {name: {"label=value,...": value}}; asserts it answered. */
 json_t *cluster_metrics(int port);
+/* Makes HTTP token `name` (role read) in the test's keys directory
+ * (`assayctl keys token`) and puts it in token (128 bytes). */
+void cluster_http_token(const char *name, char token[128]);
 /* One sample of such a scrape; asserts it is there. */
 double cluster_metric(const json_t *m, const char *name, const char *labels);
 
