@@ -53,7 +53,7 @@ typedef struct {
     assay_runtime *runtime;
     assay_leader *leader;
     bool leaving;
-    char tokens_dir[4200]; /* where HTTP tokens are (metrics_auth) */
+    assay_bearers *tokens; /* HTTP tokens, when metrics_auth asks */
 } s_daemon;
 
 /* A request to metrics_listen when tokens are asked for: a token in
@@ -62,7 +62,7 @@ static unsigned s_http_auth(void *arg, const char *token)
 {
     const s_daemon *d = arg;
     char name[128], role[64];
-    if (assay_bearer_check(d->tokens_dir, token, name, role))
+    if (assay_bearers_check(d->tokens, token, name, role))
         return 401;
     return !strcmp(role, "read") || !strcmp(role, "submit") ||
                    !strcmp(role, "admin")
@@ -426,6 +426,7 @@ int main(int argc, char **argv)
     assay_leader *leader = NULL;
     assay_runtime *runtime = NULL;
     assay_httpd *httpd = NULL;
+    assay_bearers *tokens = NULL;
     int code = ASSAY_EXIT_OK;
     signal(SIGPIPE, SIG_IGN);
     if (conf.executors != 0 &&
@@ -500,15 +501,19 @@ int main(int argc, char **argv)
             goto out;
         }
         if (s_http_tokens(&conf)) {
-            if (assay_keys_dir(conf.keys_dir, daemon.tokens_dir,
-                               sizeof daemon.tokens_dir - 16, err,
+            char dir[4096];
+            if (assay_keys_dir(conf.keys_dir, dir, sizeof dir - 16, err,
                                sizeof err)) {
                 assay_error("metrics_auth: %s", err);
                 code = ASSAY_EXIT_CONFIG;
                 goto out;
             }
-            strlcat(daemon.tokens_dir, "/" ASSAY_KEYS_ALLOWED,
-                    sizeof daemon.tokens_dir);
+            strlcat(dir, "/" ASSAY_KEYS_ALLOWED, sizeof dir);
+            if (!(daemon.tokens = tokens = assay_bearers_new(dir))) {
+                assay_error("metrics_auth: out of memory");
+                code = ASSAY_EXIT_UNAVAILABLE;
+                goto out;
+            }
             assay_httpd_set_auth(httpd, s_http_auth, &daemon);
         }
         assay_info("metrics on http://%s/metrics (%s)", conf.metrics_listen,
@@ -531,6 +536,7 @@ int main(int argc, char **argv)
     assay_info("stopping");
 out:
     assay_httpd_destroy(&httpd);
+    assay_bearers_destroy(&tokens);
     assay_runtime_destroy(&runtime);
     assay_leader_destroy(&leader);
     assay_loop_destroy(&loop);

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <strings.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 #include <bsd/string.h>
 #include <sodium.h>
 
+#include "base/clock.h"
 #include "base/errtext.h"
 #include "base/ident.h"
 
@@ -130,35 +132,92 @@ int assay_bearer_read(const char *allow_dir, const char *file, char *name,
     return ok ? 0 : ASSAY_EIO;
 }
 
-int assay_bearer_check(const char *allow_dir, const char *token, char *name,
-                      char *role)
+typedef struct {
+    char hash[HASH_HEX], name[128], role[64];
+} s_entry;
+
+struct assay_bearers {
+    char dir[4200];
+    s_entry *e;
+    size_t n;
+    struct stat seen; /* the directory when last read */
+    int64_t read_ms;  /* when, by the monotonic clock; 0: never */
+};
+
+assay_bearers *assay_bearers_new(const char *allow_dir)
+{
+    assay_bearers *self = calloc(1, sizeof *self);
+    if (self && strlcpy(self->dir, allow_dir, sizeof self->dir) >=
+                    sizeof self->dir) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void assay_bearers_destroy(assay_bearers **self_p)
+{
+    if (!*self_p)
+        return;
+    free((*self_p)->e);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* Reads the token files again: when the directory changed, or a second
+ * after the last read (a file edited in place leaves the directory as
+ * it was). A flood of requests costs a stat each, not a scan. */
+static void s_refresh(assay_bearers *self)
+{
+    struct stat st;
+    int64_t now = assay_now_ms();
+    bool same = stat(self->dir, &st) == 0 && self->read_ms &&
+                st.st_ino == self->seen.st_ino &&
+                st.st_mtim.tv_sec == self->seen.st_mtim.tv_sec &&
+                st.st_mtim.tv_nsec == self->seen.st_mtim.tv_nsec;
+    if (same && now - self->read_ms < 1000)
+        return;
+    self->seen = st;
+    self->read_ms = now;
+    self->n = 0;
+    DIR *d = opendir(self->dir);
+    if (!d)
+        return;
+    char text[FILE_MAX];
+    for (struct dirent *e; self->n < FILES_MAX && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (e->d_name[0] == '.' || n <= 6 ||
+            strcmp(e->d_name + n - 6, ".token"))
+            continue;
+        if (!self->e && !(self->e = calloc(FILES_MAX, sizeof *self->e)))
+            break;
+        s_entry *t = &self->e[self->n];
+        if (s_read(dirfd(d), e->d_name, text) &&
+            s_field(text, "hash", t->hash, sizeof t->hash) &&
+            strlen(t->hash) == HASH_HEX - 1 &&
+            s_field(text, "name", t->name, sizeof t->name) &&
+            s_field(text, "role", t->role, sizeof t->role))
+            self->n++;
+    }
+    closedir(d);
+}
+
+int assay_bearers_check(assay_bearers *self, const char *token, char *name,
+                        char *role)
 {
     if (!token || strlen(token) != ASSAY_BEARER_LEN ||
         strncmp(token, ASSAY_BEARER_PREFIX, sizeof ASSAY_BEARER_PREFIX - 1))
         return ASSAY_EPERM;
     char want[HASH_HEX];
     s_hash(token, want);
-    DIR *d = opendir(allow_dir);
-    if (!d)
-        return ASSAY_EPERM;
-    int rc = ASSAY_EPERM, seen = 0;
-    char text[FILE_MAX], hash[HASH_HEX + 1];
-    for (struct dirent *e; rc && seen < FILES_MAX && (e = readdir(d));) {
-        size_t n = strlen(e->d_name);
-        if (e->d_name[0] == '.' || n <= 6 ||
-            strcmp(e->d_name + n - 6, ".token"))
-            continue;
-        seen++;
-        if (s_read(dirfd(d), e->d_name, text) &&
-            s_field(text, "hash", hash, sizeof hash) &&
-            strlen(hash) == HASH_HEX - 1 &&
-            sodium_memcmp(hash, want, HASH_HEX - 1) == 0 &&
-            s_field(text, "name", name, 128) &&
-            s_field(text, "role", role, 64))
-            rc = 0;
-    }
-    closedir(d);
-    return rc;
+    s_refresh(self);
+    for (size_t i = 0; i < self->n; i++)
+        if (sodium_memcmp(self->e[i].hash, want, HASH_HEX - 1) == 0) {
+            memcpy(name, self->e[i].name, sizeof self->e[i].name);
+            memcpy(role, self->e[i].role, sizeof self->e[i].role);
+            return 0;
+        }
+    return ASSAY_EPERM;
 }
 
 const char *assay_bearer_from_header(const char *h, char *buf, size_t cap)

@@ -4,8 +4,7 @@
  * token instead: `assayctl keys token NAME [ROLE]` makes one, prints it
  * once and keeps only its BLAKE2b hash, with the name and role, in
  * `allowed/NAME.token` beside the certificates. Revoking is removing the
- * file (`assayctl keys revoke NAME`): the directory is read at every
- * request, so a revoked token is refused at its next use. */
+ * file (`assayctl keys revoke NAME`). */
 #ifndef ASSAY_CORE_OBS_BEARER_H
 #define ASSAY_CORE_OBS_BEARER_H
 
@@ -22,11 +21,17 @@ int assay_bearer_make(const char *allow_dir, const char *name,
                      const char *role, char *token, size_t token_len,
                      char *err, size_t errlen);
 
-/* Whether `token` is one of allow_dir's: 0 with the name and role of its
- * file copied out (name: 128 bytes, role: 64), ASSAY_EPERM if none
- * holds it. At most 1,024 token files are looked at. */
-int assay_bearer_check(const char *allow_dir, const char *token, char *name,
-                      char *role);
+/* The tokens of a directory (allow_dir), read again when it changes and
+ * at most a second after the last read otherwise: a revoked token is
+ * refused from the next request (its removal changes the directory). */
+typedef struct assay_bearers assay_bearers;
+assay_bearers *assay_bearers_new(const char *allow_dir);
+void assay_bearers_destroy(assay_bearers **self_p);
+/* Whether `token` is one of them: 0 with its file's name and role copied
+ * out (name: 128 bytes, role: 64), ASSAY_EPERM if none holds it. At most
+ * 1,024 token files count. */
+int assay_bearers_check(assay_bearers *self, const char *token, char *name,
+                        char *role);
 
 /* The name and role of the token file `file` (NAME.token) in allow_dir:
  * 0, or ASSAY_EIO when it cannot be read as one. */

@@ -14,6 +14,7 @@
 #include "obs/bearer.h"
 
 static char dir[64], real[ASSAY_BEARER_LEN + 1];
+static assay_bearers *set;
 
 static void s_cleanup(void)
 {
@@ -21,6 +22,7 @@ static void s_cleanup(void)
     snprintf(path, sizeof path, "%s/fuzz.token", dir);
     unlink(path);
     rmdir(dir);
+    assay_bearers_destroy(&set);
 }
 
 /* One token, made once, in a directory removed at exit. */
@@ -31,7 +33,8 @@ static void s_dir(void)
         return;
     snprintf(dir, sizeof dir, "/tmp/fuzz-bearer-XXXXXX");
     if (!mkdtemp(dir) || assay_bearer_make(dir, "fuzz", "read", real,
-                                           sizeof real, err, sizeof err))
+                                           sizeof real, err, sizeof err) ||
+        !(set = assay_bearers_new(dir)))
         abort();
     atexit(s_cleanup);
 }
@@ -48,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     if (t < buf || t >= buf + sizeof buf || strlen(t) >= sizeof buf)
         abort();
-    int rc = assay_bearer_check(dir, t, name, role);
+    int rc = assay_bearers_check(set, t, name, role);
     if (rc == 0 && (strcmp(t, real) || strcmp(name, "fuzz") ||
                     strcmp(role, "read")))
         abort();
