@@ -199,7 +199,7 @@ static void setup_nodes(int n, int npeers)
 {
     for (int i = 0; i < n; i++) {
         node *m = &nodes[i];
-        int port = harness_port_kept(); /* members reopen on it */
+        int port = harness_port(); /* members reopen on it */
 
         m->id = (uint64_t)i + 1;
         snprintf(m->addr, sizeof m->addr, "127.0.0.1:%d", port);

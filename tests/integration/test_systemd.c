@@ -67,7 +67,11 @@ Test(systemd, ready_status_watchdog_and_stopping)
         sa.sun_path, HARNESS_BIN, harness_port(), harness_port());
     static char seen[1 << 16];
     seen[0] = '\0';
-    cr_expect(s_until(fd, "READY=1", seen, sizeof seen), "%s", seen);
+    /* Nothing at all means the daemon did not start: its log says why. */
+    bool ready = s_until(fd, "READY=1", seen, sizeof seen);
+    if (!ready)
+        cluster_print_logs(&c, 40);
+    cr_assert(ready, "no READY=1; got: %s", seen);
     cr_expect(s_until(fd, "member m1 leads", seen, sizeof seen), "%s",
               seen);
     /* Fed from the loop, every 150 ms: a few within seconds. */

@@ -186,11 +186,11 @@ static void s_member_args(cluster *c, int id, const char *members,
 static void s_member_ports(cluster *c, int i)
 {
     snprintf(c->member_ep[i], sizeof c->member_ep[i], "tcp://127.0.0.1:%d",
-             harness_port_kept());
+             harness_port());
     snprintf(c->member_raft[i], sizeof c->member_raft[i], "127.0.0.1:%d",
-             harness_port_kept());
+             harness_port());
     snprintf(c->member_ev[i], sizeof c->member_ev[i], "tcp://127.0.0.1:%d",
-             harness_port_kept());
+             harness_port());
 }
 
 /* One try at starting n raft members on fresh ports; S_UP once each one

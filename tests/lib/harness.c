@@ -210,18 +210,6 @@ int harness_sh(char **out, const char *fmt, ...)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-int harness_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
-              getsockname(fd, (struct sockaddr *)&a, &len) == 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 /* Claims `port` for this process until it exits: an flock on a file
  * named for it, which suites running side by side (ctest -j) respect
  * and the kernel drops with the process. False if another holds it. */
@@ -239,7 +227,7 @@ static bool s_claim(int port)
     return false;
 }
 
-int harness_port_kept(void)
+int harness_port(void)
 {
     /* 20000..31999: under Linux's default ip_local_port_range (32768-),
      * where only tests pick ports; claimed so that two suites never pick

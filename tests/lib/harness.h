@@ -36,15 +36,11 @@ char *harness_tmpdir(void);
 /* Writes text to dir/name; returns the malloc'd path. */
 char *harness_write(const char *dir, const char *name, const char *text);
 
-/* A TCP port on 127.0.0.1 that was free a moment ago: another process
- * may take it before it is used, so a caller that binds it retries on a
- * fresh port (as cluster.c's start functions do). */
+/* A free TCP port on 127.0.0.1 below the kernel's ephemeral range,
+ * claimed for this process: no other suite picks it, and no bind to
+ * port 0 or outgoing connection can take it between the pick and the
+ * daemon's bind (or across a daemon's restart). */
 int harness_port(void);
-/* A free TCP port on 127.0.0.1 below the kernel's ephemeral range, for
- * what a test binds again after a restart (raft members): no other
- * process's bind to port 0 or outgoing connection can take it meanwhile,
- * as happens to a harness_port() port once its daemon is killed. */
-int harness_port_kept(void);
 
 /* Polls `pred(arg)` until it holds or timeout_ms passes, sleeping a few
  * milliseconds between tries (so a bound is a time, never a number of
