@@ -160,16 +160,18 @@ static const struct conf_key keys[] = {
     INT(retain_seconds, "604800", 0, 3153600000,
         "Seconds a finished job is kept after it ended; 0: no bound by "
         "age."),
-    STRING(metrics_listen, "",
-           "HOST:PORT this node serves Prometheus metrics on (GET "
-           "/metrics), from its own loop; empty: none. Bind it to "
-           "loopback unless a scraper elsewhere needs it."),
+    STRING(metrics_listen, "auto",
+           "HOST:PORT this node serves Prometheus metrics (GET /metrics) "
+           "and a member its status page on, from its own loop; auto: "
+           "127.0.0.1:7402 on a member, 127.0.0.1:7403 on a runtime, "
+           "left out with a warning when another process holds it; "
+           "empty: none. Bind it to loopback unless a scraper elsewhere "
+           "needs it."),
     ENUM(metrics_auth, "auto", metrics_auths,
          "Who may read metrics_listen: token: only a request with a token "
          "of role read, submit or admin (`assayctl keys token`, "
          "docs/security.md#http-tokens); none: anyone who reaches it; "
-         "auto: token, unless metrics_listen is a loopback address or "
-         "security is none."),
+         "auto: token, unless security is none."),
     INT(stream_max_lag, "100000", 1, 100000000,
         "Results a durable stream consumer may fall behind (the stream's "
         "end less its acknowledged position) while retention keeps them "

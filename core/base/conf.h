@@ -51,7 +51,7 @@ typedef struct assay_conf {
     int64_t retain_seconds; /* age of a finished job kept; 0: no bound */
     int64_t retain_runtime_seconds; /* a dead runtime kept; 0: forever */
     int64_t stream_max_lag; /* results a consumer holds back at most */
-    char metrics_listen[256]; /* HOST:PORT for GET /metrics; "": none */
+    char metrics_listen[256]; /* HOST:PORT, "auto" or "": none */
     int metrics_auth;         /* ASSAY_HTTP_AUTH_* */
     int64_t max_schedules;         /* schedules held at most */
     int64_t schedule_min_interval; /* s between two fires, at least */

@@ -71,15 +71,13 @@ static unsigned s_http_auth(void *arg, const char *token)
 }
 
 /* Whether metrics_listen wants tokens: metrics_auth, and for auto
- * whether its address leaves this host with security on. */
+ * whether security is on - on loopback too, since every local user
+ * reaches loopback, and reading is a role like any other. */
 static bool s_http_tokens(const assay_conf *c)
 {
     if (c->metrics_auth != ASSAY_HTTP_AUTH_AUTO)
         return c->metrics_auth == ASSAY_HTTP_AUTH_TOKEN;
-    const char *h = c->metrics_listen;
-    bool local = !strncmp(h, "127.", 4) || !strncmp(h, "localhost:", 10) ||
-                 !strncmp(h, "[::1]:", 6);
-    return !local && c->security != ASSAY_SECURITY_NONE;
+    return c->security != ASSAY_SECURITY_NONE;
 }
 
 /* GET /metrics: the member's and the runtime's, as this node runs them;
@@ -288,6 +286,55 @@ static int s_check_security(const assay_conf *c, const char *node,
     return fails;
 }
 
+/* Serves metrics_listen: "auto" is a port per role on loopback, so that
+ * an endpoint is there without configuration; another process holding
+ * it (a second node on the host) leaves this node without one, with a
+ * warning, where a port given explicitly is an error. */
+static int s_http_start(const assay_conf *conf, bool runtime,
+                        s_daemon *daemon, assay_httpd **httpd,
+                        assay_bearers **tokens)
+{
+    bool dflt = !strcmp(conf->metrics_listen, "auto");
+    const char *at = !dflt     ? conf->metrics_listen
+                     : runtime ? "127.0.0.1:7403"
+                               : "127.0.0.1:7402";
+    if (!at[0])
+        return ASSAY_EXIT_OK;
+    char err[ASSAY_ERRMSG_SIZE * 4];
+    int rc = assay_httpd_new(daemon->loop, at, "metrics_listen", s_http,
+                             daemon, httpd, err, sizeof err);
+    if (rc == ASSAY_EBUSY && dflt) {
+        assay_warn("%s (the default, auto): this node serves no metrics; "
+                   "set metrics_listen to a free HOST:PORT, or \"\" for "
+                   "none",
+                   err);
+        return ASSAY_EXIT_OK;
+    }
+    if (rc) {
+        assay_error("%s", err);
+        return ASSAY_EXIT_UNAVAILABLE;
+    }
+    bool ask = s_http_tokens(conf);
+    if (ask) {
+        char dir[4096];
+        if (assay_keys_dir(conf->keys_dir, dir, sizeof dir - 16, err,
+                           sizeof err)) {
+            assay_error("metrics_auth: %s", err);
+            return ASSAY_EXIT_CONFIG;
+        }
+        strlcat(dir, "/" ASSAY_KEYS_ALLOWED, sizeof dir);
+        if (!(daemon->tokens = *tokens = assay_bearers_new(dir))) {
+            assay_error("metrics_auth: out of memory");
+            return ASSAY_EXIT_UNAVAILABLE;
+        }
+        assay_httpd_set_auth(*httpd, s_http_auth, daemon);
+    }
+    assay_info("metrics on http://%s/metrics (%s)", at,
+               ask ? "a token of role read needed"
+                   : "open to whoever reaches it");
+    return ASSAY_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -493,33 +540,9 @@ int main(int argc, char **argv)
     }
     daemon.runtime = runtime;
     daemon.leader = leader;
-    if (conf.metrics_listen[0]) {
-        if (assay_httpd_new(loop, conf.metrics_listen, "metrics_listen",
-                            s_http, &daemon, &httpd, err, sizeof err)) {
-            assay_error("%s", err);
-            code = ASSAY_EXIT_UNAVAILABLE;
-            goto out;
-        }
-        if (s_http_tokens(&conf)) {
-            char dir[4096];
-            if (assay_keys_dir(conf.keys_dir, dir, sizeof dir - 16, err,
-                               sizeof err)) {
-                assay_error("metrics_auth: %s", err);
-                code = ASSAY_EXIT_CONFIG;
-                goto out;
-            }
-            strlcat(dir, "/" ASSAY_KEYS_ALLOWED, sizeof dir);
-            if (!(daemon.tokens = tokens = assay_bearers_new(dir))) {
-                assay_error("metrics_auth: out of memory");
-                code = ASSAY_EXIT_UNAVAILABLE;
-                goto out;
-            }
-            assay_httpd_set_auth(httpd, s_http_auth, &daemon);
-        }
-        assay_info("metrics on http://%s/metrics (%s)", conf.metrics_listen,
-                   s_http_tokens(&conf) ? "a token of role read needed"
-                                        : "open to whoever reaches it");
-    }
+    if ((code = s_http_start(&conf, first[0] != '\0', &daemon, &httpd,
+                             &tokens)) != ASSAY_EXIT_OK)
+        goto out;
     assay_info("ready");
     char status[256];
     s_status(&daemon, status, sizeof status);

@@ -6,8 +6,9 @@ python3-prometheus-client).
   metrics_probe.py scrape HOST:PORT
       prints {"name": {"label=value,...": value}} of every sample
   metrics_probe.py status HOST:PORT METHOD PATH [HEADER_BYTES]
-      prints the HTTP status code (0: the connection was closed); with
-      $AUTH set, sends it as the Authorization header
+      prints the HTTP status code (0: the connection was closed)
+
+With $AUTH set, scrape and status send it as the Authorization header.
   metrics_probe.py idle HOST:PORT N SECONDS
       holds N idle connections (those it can open) for SECONDS
 """
@@ -26,9 +27,14 @@ def hostport(text):
     return host, int(port)
 
 
+def auth():
+    """$AUTH, when set, as the Authorization header."""
+    return {"Authorization": os.environ["AUTH"]} if os.environ.get("AUTH") else {}
+
+
 def scrape(where):
     c = http.client.HTTPConnection(*hostport(where), timeout=10)
-    c.request("GET", "/metrics")
+    c.request("GET", "/metrics", headers=auth())
     r = c.getresponse()
     assert r.status == 200, r.status
     assert r.getheader("Content-Type").startswith("text/plain; version=0.0.4")
@@ -43,9 +49,9 @@ def scrape(where):
 def status(where, method, path, header_bytes=0):
     try:
         c = http.client.HTTPConnection(*hostport(where), timeout=10)
-        headers = {"X-Big": "a" * int(header_bytes)} if header_bytes else {}
-        if os.environ.get("AUTH"):
-            headers["Authorization"] = os.environ["AUTH"]
+        headers = auth()
+        if header_bytes:
+            headers["X-Big"] = "a" * int(header_bytes)
         c.request(method, path, body=b"x=1" if method == "POST" else None,
                   headers=headers)
         print(c.getresponse().status)

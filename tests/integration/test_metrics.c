@@ -37,9 +37,10 @@ static int status_as(int port, const char *auth, const char *args)
     return code;
 }
 
+/* ... as a reader: with a token of role read. */
 static int status(int port, const char *args)
 {
-    return status_as(port, "", args);
+    return status_as(port, cluster_http_auth(), args);
 }
 
 Test(metrics, a_member_and_a_runtime_report_what_ran)
@@ -159,6 +160,8 @@ Test(metrics, bad_requests_and_idle_connections)
     snprintf(extra, sizeof extra, "--set metrics_listen=127.0.0.1:%d", port);
     cluster_start(&c, extra);
     cluster_runtime(&c, "rt", NULL);
+    /* metrics_auth = auto with security on: a token, on loopback too. */
+    cr_expect_eq(status_as(port, "", "GET /metrics"), 401);
     cr_expect_eq(status(port, "GET /nope"), 404);
     cr_expect_eq(status(port, "POST /metrics"), 405);
     cr_expect_eq(status(port, "DELETE /metrics"), 405);
@@ -217,6 +220,60 @@ Test(metrics, a_port_in_use_or_no_address_stops_the_start)
     }
 }
 
+/* metrics_listen = auto, the default: a member serves on 127.0.0.1:7402
+ * and a runtime on 7403 with no configuration at all; a second member on
+ * the host, finding 7402 taken, says so and runs without one (an
+ * explicit port taken stops the start: the test above). The ports are
+ * fixed, so this runs in a network namespace of its own, where nothing
+ * else holds them. Needs root. */
+Test(metrics, auto_is_a_loopback_port_per_role)
+{
+    if (geteuid() != 0)
+        cr_skip_test("needs root for a network namespace");
+    char *out, *dir = harness_tmpdir();
+    /* Each wait is bounded (300 x 50 ms); each daemon is stopped. */
+    int rc = harness_sh(
+        &out,
+        "unshare -n sh -c 'ip link set lo up || exit 1; "
+        "up() { i=0; until grep -q \"$2\" %s/$1.log || [ $i -ge 300 ]; do "
+        "sleep 0.05; i=$((i+1)); done; }; "
+        "%sassayd --node-id m1 --executors 0 >%s/m1.log 2>&1 & a=$!; "
+        "up m1 ready; "
+        "%sassayd --node-id m2 --executors 0 --listen tcp://127.0.0.1:7410 "
+        "--events tcp://127.0.0.1:7411 >%s/m2.log 2>&1 & b=$!; "
+        "%sassayd --node-id rt --join tcp://127.0.0.1:7400 --executors 1 "
+        "--plugins-dir %s " CLUSTER_NODE_FLAGS " >%s/rt.log 2>&1 & r=$!; "
+        "up m2 ready; up rt ready; "
+        "curl -s -o /dev/null -w %%{http_code} "
+        "http://127.0.0.1:7402/metrics >%s/code; "
+        "kill $a $b $r; wait $a $b $r; true' 2>&1",
+        dir, HARNESS_BIN, dir, HARNESS_BIN, dir, HARNESS_BIN,
+        HARNESS_PLUGINS, dir, dir);
+    cr_assert_eq(rc, 0, "%s", out);
+    free(out);
+    static const struct {
+        const char *log, *says;
+    } want[] = {
+        {"m1", "metrics on http://127.0.0.1:7402/metrics (a token of role "
+               "read needed)"},
+        {"rt", "metrics on http://127.0.0.1:7403/metrics"},
+        {"m2", "metrics_listen: cannot listen on 127.0.0.1:7402"},
+        {"m2", "(the default, auto): this node serves no metrics"},
+        {"m2", "ready"},
+    };
+    for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+        cr_assert_eq(harness_sh(&out, "cat %s/%s.log", dir, want[k].log), 0);
+        cr_expect(strstr(out, want[k].says), "%s lacks '%s': %s",
+                  want[k].log, want[k].says, out);
+        free(out);
+    }
+    /* Security is on (curve): reading asks for a token, on loopback too. */
+    cr_assert_eq(harness_sh(&out, "cat %s/code", dir), 0);
+    cr_expect_str_eq(out, "401");
+    free(out);
+    free(dir);
+}
+
 /* With metrics_auth = token, only a token of role read, submit or admin
  * is served (Bearer, or Basic with the token as password, as a browser
  * sends it); none, a wrong or malformed one: 401 asking for one; a token
@@ -229,8 +286,8 @@ Test(metrics, a_token_is_needed_when_asked_for)
              "--set metrics_listen=127.0.0.1:%d --set metrics_auth=token",
              port);
     cluster_start(&c, extra);
-    cr_expect_eq(status(port, "GET /metrics"), 401);
-    cr_expect_eq(status(port, "GET /api/v1/status"), 401);
+    cr_expect_eq(status_as(port, "", "GET /metrics"), 401);
+    cr_expect_eq(status_as(port, "", "GET /api/v1/status"), 401);
     char token[128];
     cluster_http_token("prom", token);
     cr_expect_eq(strncmp(token, "assayh1-", 8), 0, "%s", token);

@@ -19,7 +19,9 @@
 
 extern char **environ;
 
-#define S_FLAGS CLUSTER_NODE_FLAGS " "
+/* No metrics endpoint unless a test asks for one: "auto" would bind
+ * fixed ports, which suites running side by side contend for. */
+#define S_FLAGS CLUSTER_NODE_FLAGS " --set metrics_listen= "
 
 /* Tries at starting daemons whose port was taken meanwhile (harness_port
  * hands out a port that was free, then closes it). */
@@ -729,10 +731,10 @@ void cluster_ctl_refused(cluster *c, const char *args, int code,
 json_t *cluster_metrics(int port)
 {
     char *out;
-    int rc = harness_sh(&out, "/usr/bin/python3 " ASSAY_SOURCE_DIR
+    int rc = harness_sh(&out, "AUTH='%s' /usr/bin/python3 " ASSAY_SOURCE_DIR
                               "/tests/integration/metrics_probe.py scrape "
                               "127.0.0.1:%d",
-                        port);
+                        cluster_http_auth(), port);
     cr_assert_eq(rc, 0, "scrape: %s", out);
     json_t *j = json_loads(out, 0, NULL);
     cr_assert_not_null(j, "not JSON: %s", out);
@@ -755,4 +757,17 @@ void cluster_http_token(const char *name, char token[128])
                  0, "%s", out);
     cr_assert_eq(sscanf(out, "%127s", token), 1, "%s", out);
     free(out);
+}
+
+const char *cluster_http_auth(void)
+{
+    /* Named for the process: the suite's tests share a keys directory. */
+    static char auth[160];
+    if (!auth[0]) {
+        char name[32], token[128];
+        snprintf(name, sizeof name, "scraper-%d", (int)getpid());
+        cluster_http_token(name, token);
+        snprintf(auth, sizeof auth, "Bearer %s", token);
+    }
+    return auth;
 }

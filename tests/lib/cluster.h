@@ -156,11 +156,16 @@ assay_link *cluster_subscribe_as(const char *events,
 
 /* A scrape of the metrics endpoint at 127.0.0.1:port, parsed by a real
  * Prometheus parser (tests/integration/metrics_probe.py), as
- * {name: {"label=value,...": value}}; asserts it answered. */
+ * {name: {"label=value,...": value}}, presenting cluster_http_auth();
+ * asserts it answered. */
 json_t *cluster_metrics(int port);
 /* Makes HTTP token `name` (role read) in the test's keys directory
  * (`assayctl keys token`) and puts it in token (128 bytes). */
 void cluster_http_token(const char *name, char token[128]);
+/* "Bearer TOKEN" of a read token of this test process's own, made on
+ * first use: what a scraper presents (metrics_auth = auto asks for one
+ * while security is on). */
+const char *cluster_http_auth(void);
 /* One sample of such a scrape; asserts it is there. */
 double cluster_metric(const json_t *m, const char *name, const char *labels);
 
