@@ -1724,20 +1724,21 @@ static int s_key(assay_transport_key *k, char *errbuf, size_t errlen)
     struct stat st;
     /* A certificate without its secret is someone else's public key (a
      * client's copy of cluster.key): never replaced by a new pair. A
-     * process making the pair meanwhile links the secret first; yet a
-     * member once saw the public half alone under parallel tests, so the
-     * secret is given a bounded second (this path is an error anyway). */
-    for (int i = 0; i < 50 && rc == ASSAY_ENOENT && k->create &&
-                    lstat(path, &st) == 0;
+     * process making the pair meanwhile links the secret first, then
+     * the certificate; the secret is given a bounded second. The verdict
+     * rests on the look that entered the loop: a certificate that
+     * appears after a look found none is another maker's, whose secret
+     * s_key_create finds when its own link of one fails. */
+    for (int i = 0; rc == ASSAY_ENOENT && k->create && lstat(path, &st) == 0;
          i++) {
+        if (i == 50)
+            return errf(errbuf, errlen, ASSAY_EEXIST,
+                        "%s: a certificate without its secret is here: "
+                        "not made anew",
+                        path);
         usleep(20 * 1000);
         rc = s_key_load(k, path, errbuf, errlen); /* made meanwhile? */
     }
-    if (rc == ASSAY_ENOENT && k->create && lstat(path, &st) == 0)
-        return errf(errbuf, errlen, ASSAY_EEXIST,
-                    "%s: a certificate without its secret is here: not "
-                    "made anew",
-                    path);
     if (rc == ASSAY_ENOENT && k->create)
         rc = s_key_create(k, path, errbuf, errlen);
     return rc;
