@@ -208,6 +208,31 @@ Test(zmq_curve, a_key_made_by_many_processes_at_once_is_one_pair)
     }
 }
 
+/* A certificate whose secret is not beside it is someone else's public
+ * key: asked to make the pair, key() refuses (after waiting for a secret
+ * another maker might still link) and leaves the certificate as it was. */
+Test(zmq_curve, a_certificate_alone_is_not_replaced_by_a_new_pair)
+{
+    char path[512], secret[520], *before, *after;
+    snprintf(path, sizeof path, "%s/alone.key", dir);
+    snprintf(secret, sizeof secret, "%s_secret", path);
+    assay_transport_key k = {.struct_size = sizeof k,
+                             .dir = dir,
+                             .file = "alone",
+                             .create = 1};
+    char err[ASSAY_ERRMSG_SIZE];
+    cr_assert_eq(ops->key(&k, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(unlink(secret), 0);
+    cr_assert_eq(harness_sh(&before, "cat %s", path), 0);
+    cr_expect_eq(ops->key(&k, err, sizeof err), ASSAY_EEXIST);
+    cr_expect(strstr(err, "a certificate without its secret"), "%s", err);
+    cr_assert_eq(harness_sh(&after, "cat %s", path), 0);
+    cr_expect_str_eq(after, before);
+    cr_expect_neq(access(secret, F_OK), 0, "a secret was made");
+    free(before);
+    free(after);
+}
+
 /* certify: a certificate of someone else's key, kept when it says the
  * same, refused when it holds another key, name or role (the caller
  * replaces it); a request of version 3's size still reads keys. */
