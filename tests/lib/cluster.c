@@ -24,7 +24,8 @@ extern char **environ;
 #define S_FLAGS CLUSTER_NODE_FLAGS " --set metrics_listen= "
 
 /* Tries at starting daemons whose port was taken meanwhile (harness_port
- * hands out a port that was free, then closes it). */
+ * hands out a port that was free and that no other suite picks, but a
+ * process outside the tests may still bind it). */
 #define S_BIND_TRIES 4
 
 
@@ -183,8 +184,8 @@ static void s_member_args(cluster *c, int id, const char *members,
     memcpy(c->member_args[id], args, sizeof args);
 }
 
-/* Picks fresh ports for member slot i (1-based): kept ones, since a
- * restarted member binds them again. */
+/* Picks fresh ports for member slot i (1-based); a restarted member
+ * binds them again. */
 static void s_member_ports(cluster *c, int i)
 {
     snprintf(c->member_ep[i], sizeof c->member_ep[i], "tcp://127.0.0.1:%d",
